@@ -1,0 +1,19 @@
+# mimecrawl: a static binary on a distroless base, running as an unprivileged user.
+FROM golang:1.26 AS build
+WORKDIR /src
+COPY go.mod go.sum ./
+RUN go mod download
+COPY . .
+ARG VERSION=dev
+RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/mimecrawl ./cmd/mimecrawl \
+ && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o /out/mimecast-sim ./cmd/mimecast-sim
+
+FROM gcr.io/distroless/static-debian12:nonroot
+COPY --from=build /out/mimecrawl /usr/local/bin/mimecrawl
+COPY --from=build /out/mimecast-sim /usr/local/bin/mimecast-sim
+# The state file lives on a volume so that delta tokens survive restarts.
+VOLUME ["/var/lib/mimecrawl"]
+WORKDIR /var/lib/mimecrawl
+USER nonroot:nonroot
+ENTRYPOINT ["/usr/local/bin/mimecrawl"]
+CMD ["crawl", "--config", "/etc/mimecrawl/config.yaml"]

@@ -1,0 +1,57 @@
+# Developer and CI entry points. `make test` is the one command that runs every check.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+
+GO ?= go
+ES := scripts/elasticsearch.sh
+# The whole suite must end well within CI's 30 minutes; a hung test fails here instead.
+GO_TEST_FLAGS ?= -race -count=1 -timeout 15m
+
+# with_es runs its argument with ELASTICSEARCH_URL pointing at a healthy cluster: the one already
+# in the environment, the one already answering on ES_PORT (left running), or one started here
+# and stopped afterwards, also when the command fails or is interrupted.
+define with_es
+if [ -z "$${ELASTICSEARCH_URL:-}" ]; then \
+  if ! $(ES) status >/dev/null 2>&1; then \
+    trap 'rc=$$?; env -u ELASTICSEARCH_URL $(ES) stop || true; exit $$rc' EXIT; \
+    trap 'exit 130' INT TERM; \
+  fi; \
+  ELASTICSEARCH_URL=$$($(ES) start); export ELASTICSEARCH_URL; \
+fi; \
+$(1)
+endef
+
+.PHONY: build test fmt-check vet demo es-start es-stop es-status bench
+
+build:
+	$(GO) build -o bin/ ./cmd/...
+
+test:
+	@$(call with_es, \
+	  echo "== gofmt"; $(MAKE) --no-print-directory fmt-check; \
+	  echo "== go vet"; $(GO) vet ./...; \
+	  echo "== go test (Elasticsearch at $$ELASTICSEARCH_URL)"; $(GO) test $(GO_TEST_FLAGS) ./...)
+
+fmt-check:
+	@unformatted=$$(gofmt -l $$(find . -name '*.go' -not -path './.es/*' -not -path './bin/*')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+# The demo script starts what it needs and explains each step.
+demo:
+	scripts/demo.sh
+
+es-start:
+	@$(ES) start
+
+es-stop:
+	@$(ES) stop
+
+es-status:
+	@$(ES) status
+
+bench:
+	@if [ -x scripts/bench.sh ]; then scripts/bench.sh; \
+	else $(call with_es, $(GO) test -run '^$$' -bench . -benchmem ./...); fi

@@ -1,0 +1,103 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// syncBuffer is a bytes.Buffer safe for the server goroutine and the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestServeAndShutdown(t *testing.T) {
+	ready := filepath.Join(t.TempDir(), "addr")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr syncBuffer
+	addrs := make(chan string, 1)
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"--addr", "127.0.0.1:0", "--ready-file", ready, "--seed", "3", "--messages", "2", "--log-level", "debug", "--client-secret", "s3cret-value"},
+			&stdout, &stderr, func(a string) { addrs <- a })
+	}()
+	var addr string
+	select {
+	case addr = <-addrs:
+	case code := <-done:
+		t.Fatalf("exited early with %d: %s", code, stderr.String())
+	}
+	b, err := os.ReadFile(ready)
+	if err != nil || strings.TrimSpace(string(b)) != addr {
+		t.Errorf("ready file %q (%v), want %s", b, err, addr)
+	}
+	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {"demo-client"}, "client_secret": {"s3cret-value"}}
+	resp, err := http.PostForm("http://"+addr+"/oauth/token", form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&tok)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || tok.AccessToken == "" {
+		t.Fatalf("token: %d", resp.StatusCode)
+	}
+	cancel()
+	if code := <-done; code != exitOK {
+		t.Errorf("exit %d: %s", code, stderr.String())
+	}
+	logs := stderr.String()
+	if !strings.Contains(stdout.String(), addr) || !strings.Contains(logs, `"message":"listening"`) || !strings.Contains(logs, `"path":"/oauth/token"`) {
+		t.Errorf("stdout %q logs %s", stdout.String(), logs)
+	}
+	if strings.Contains(logs, "s3cret-value") || strings.Contains(logs, tok.AccessToken) {
+		t.Error("a secret or token reached the log")
+	}
+	if _, err := os.Stat(ready); !os.IsNotExist(err) {
+		t.Error("ready file left behind")
+	}
+}
+
+func TestBadFlags(t *testing.T) {
+	cases := []struct {
+		name string
+		args []string
+	}{
+		{"unknown flag", []string{"--nope"}},
+		{"bad header mode", []string{"--ratelimit-headers", "sometimes"}},
+		{"bad log level", []string{"--log-level", "loud"}},
+		{"bad epoch", []string{"--epoch", "yesterday"}},
+		{"extra argument", []string{"serve"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			if code := run(context.Background(), tc.args, &out, &errb, nil); code != exitUsage {
+				t.Errorf("exit %d, want %d (%s)", code, exitUsage, errb.String())
+			}
+		})
+	}
+}

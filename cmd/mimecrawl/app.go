@@ -1,0 +1,139 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/mimecrawl/mimecrawl/config"
+	"github.com/mimecrawl/mimecrawl/crawler"
+	"github.com/mimecrawl/mimecrawl/index"
+	"github.com/mimecrawl/mimecrawl/integration/mimecast"
+	"github.com/mimecrawl/mimecrawl/state"
+)
+
+// app holds what every command needs: the loaded configuration and the logger.
+type app struct {
+	cfg      *config.Config
+	log      zerolog.Logger
+	stdout   io.Writer
+	stderr   io.Writer
+	terminal bool
+}
+
+func newApp(path, level, format string, stdout, stderr io.Writer) (*app, error) {
+	cfg, err := config.Load(path, os.Getenv)
+	if err != nil {
+		return nil, fmt.Errorf("load config %s:\n%w", path, err)
+	}
+	a := &app{cfg: cfg, stdout: stdout, stderr: stderr, terminal: isTerminal(stderr)}
+	if level == "" {
+		level = cfg.Logging.Level
+	}
+	if a.log, err = newLogger(level, format, stderr, a.terminal); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+func newLogger(level, format string, w io.Writer, terminal bool) (zerolog.Logger, error) {
+	lvl, err := zerolog.ParseLevel(strings.ToLower(level))
+	if err != nil || level == "" {
+		return zerolog.Nop(), fmt.Errorf("--log-level %q: want trace, debug, info, warn or error", level)
+	}
+	switch format {
+	case "json":
+	case "console":
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly}
+	case "auto":
+		if terminal {
+			w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly}
+		}
+	default:
+		return zerolog.Nop(), fmt.Errorf("--log-format %q: want auto, json or console", format)
+	}
+	return zerolog.New(w).Level(lvl).With().Timestamp().Logger(), nil
+}
+
+// isTerminal reports whether w is a character device (a terminal), where progress is drawn
+// in place; elsewhere progress goes to the JSON log.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+func (a *app) mimecastClient() (*mimecast.Client, error) {
+	m, p, l := a.cfg.Mimecast, a.cfg.Performance, a.cfg.Logging
+	trace, err := mimecast.ParseTraceLevel(l.Trace)
+	if err != nil {
+		return nil, err
+	}
+	return mimecast.New(mimecast.Config{
+		BaseURL: m.BaseURL, AuthURL: m.AuthURL, ClientID: m.ClientID, ClientSecret: m.ClientSecret.Reveal(),
+		AuthTokenOffset: p.AuthTokenOffset.D(), RetryAfterMultiplier: p.RetryAfterMultiplier,
+		MaxRetries: p.MaxRetries, RequestTimeout: m.RequestTimeout.D(), Trace: trace,
+		StatsInterval: l.StatsInterval.D(), Logger: a.log.With().Str("component", "mimecast").Logger(),
+	})
+}
+
+func (a *app) cluster(ctx context.Context) (*index.Cluster, error) {
+	e := a.cfg.Elasticsearch
+	var ca []byte
+	if e.CAFile != "" {
+		var err error
+		if ca, err = os.ReadFile(e.CAFile); err != nil {
+			return nil, fmt.Errorf("elasticsearch.ca_file: %w", err)
+		}
+	}
+	return index.Open(ctx, index.Config{
+		Addresses: e.Addresses, Username: e.Username, Password: e.Password.Reveal(), APIKey: e.APIKey.Reveal(),
+		CACert: ca, IndexPrefix: e.IndexPrefix, BulkWorkers: e.Bulk.Workers, FlushBytes: int(e.Bulk.FlushBytes),
+		FlushInterval: e.Bulk.FlushInterval.D(), MaxItemRetries: e.Bulk.MaxItemRetries,
+		Logger: a.log.With().Str("component", "index").Logger(),
+	})
+}
+
+func (a *app) openStore(readOnly bool) (*state.Store, error) {
+	return state.Open(a.cfg.State.Path, state.Options{LockTimeout: a.cfg.State.LockTimeout.D(), ReadOnly: readOnly})
+}
+
+func regexps(rs []config.Regexp) []*regexp.Regexp {
+	out := make([]*regexp.Regexp, 0, len(rs))
+	for _, r := range rs {
+		out = append(out, r.Regexp)
+	}
+	return out
+}
+
+func (a *app) rules() crawler.Rules {
+	c := a.cfg
+	return crawler.Rules{
+		IncludeDomains: regexps(c.Domains.Include), IncludeLocal: c.Domains.IncludeLocal,
+		IncludeMailboxes: regexps(c.Mailboxes.Include), ExcludeMailboxes: regexps(c.Mailboxes.Exclude),
+	}
+}
+
+func (a *app) crawlOptions(full, pipeline bool) crawler.Options {
+	c := a.cfg
+	return crawler.Options{
+		Views: c.Messages.Views, StartDate: c.Messages.StartDate.Time,
+		ExcludeSubjects: regexps(c.Messages.ExcludeSubjects), BlankSubject: c.Messages.BlankSubject,
+		ExtractAttachments: c.Attachments.Extract, ExcludeNames: regexps(c.Attachments.ExcludeNames),
+		BlankName: c.Attachments.BlankName, MaxAttachmentBytes: int64(c.Attachments.MaxBytes),
+		AttachmentPipeline: pipeline,
+		PageSize:           c.Performance.PageSize, Mailboxes: c.Parallelism.Mailboxes,
+		IndexQueries: c.Parallelism.IndexQueries, DeltaTokenOffset: c.Performance.DeltaTokenOffset.D(),
+		CheckpointInterval: c.Performance.CheckpointInterval.D(), Full: full,
+		Logger: a.log.With().Str("component", "crawler").Logger(),
+	}
+}

@@ -1,0 +1,207 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/mimecrawl/mimecrawl/crawler"
+	"github.com/mimecrawl/mimecrawl/integration/mimecast"
+	"github.com/mimecrawl/mimecrawl/integration/mimecast/api"
+)
+
+// checker prints one line per check and remembers whether any failed.
+type checker struct {
+	w      io.Writer
+	failed int
+}
+
+func (c *checker) ok(name, detail string) {
+	fmt.Fprintf(c.w, "ok    %-28s %s\n", name, detail)
+}
+
+func (c *checker) fail(name string, err error, fix string) {
+	c.failed++
+	fmt.Fprintf(c.w, "FAIL  %-28s %v\n", name, err)
+	if fix != "" {
+		fmt.Fprintf(c.w, "      %-28s fix: %s\n", "", fix)
+	}
+}
+
+func (c *checker) skip(name, why string) {
+	fmt.Fprintf(c.w, "skip  %-28s %s\n", name, why)
+}
+
+// errStop ends a listing after its first page: check asks for the smallest answer.
+var errStop = errors.New("first page is enough")
+
+// runCheck is the connector's "test and save": it proves, with the smallest request each, that
+// the configuration is valid and every endpoint and service the configured features need answers.
+func runCheck(ctx context.Context, path, level, format string, stdout, stderr io.Writer) int {
+	c := &checker{w: stdout}
+	a, err := newApp(path, level, format, stdout, stderr)
+	if err != nil {
+		c.fail("config", err, "correct the keys named above; see docs/configuration.md")
+		return crawler.ExitFatal
+	}
+	c.ok("config", path)
+	a.checkMimecast(ctx, c)
+	a.checkElasticsearch(ctx, c)
+	a.checkState(c)
+	if c.failed > 0 {
+		fmt.Fprintf(stdout, "\n%d check(s) failed\n", c.failed)
+		return crawler.ExitFatal
+	}
+	fmt.Fprintln(stdout, "\nall checks passed")
+	return crawler.ExitOK
+}
+
+// mimecastFix turns a client error into advice a person can act on.
+func mimecastFix(err error) string {
+	var me *mimecast.Error
+	switch {
+	case errors.As(err, &me) && me.Status == 403:
+		if me.Permission != "" {
+			return fmt.Sprintf("give the API 2.0 application's role the permission %q (and the product that carries it)", me.Permission)
+		}
+		return "give the API 2.0 application's role the product and permission this endpoint needs"
+	case mimecast.IsAuth(err):
+		return "check mimecast.client_id and the client secret, and mimecast.auth_url"
+	case mimecast.IsRetryable(err):
+		return "check mimecast.base_url and the network path to it; retry later if Mimecast is throttling or down"
+	}
+	return ""
+}
+
+func (a *app) checkMimecast(ctx context.Context, c *checker) {
+	client, err := a.mimecastClient()
+	if err != nil {
+		c.fail("mimecast client", err, "correct mimecast.base_url / mimecast.auth_url")
+		return
+	}
+	defer client.Close()
+	if err := client.Authenticate(ctx); err != nil {
+		c.fail("mimecast token", err, mimecastFix(err))
+		return
+	}
+	c.ok("mimecast token", a.cfg.Mimecast.AuthURL)
+
+	domains, err := client.InternalDomains(ctx)
+	if err != nil {
+		c.fail("mimecast internal domains", err, mimecastFix(err))
+		return
+	}
+	rules := a.rules()
+	var kept []string
+	for _, d := range domains {
+		if rules.DomainDecision(strings.ToLower(d.Domain), d.Local).Kept {
+			kept = append(kept, strings.ToLower(d.Domain))
+		}
+	}
+	c.ok("mimecast internal domains", fmt.Sprintf("%d domains, %d kept by the rules", len(domains), len(kept)))
+	if len(kept) == 0 {
+		c.skip("mimecast internal users", "no domain is kept by domains.include / include_local")
+		return
+	}
+	users, err := client.InternalUsers(ctx, kept[0], a.cfg.Performance.PageSize)
+	if err != nil {
+		c.fail("mimecast internal users", err, mimecastFix(err))
+		return
+	}
+	c.ok("mimecast internal users", fmt.Sprintf("%d mailboxes in %s", len(users), kept[0]))
+	if len(users) == 0 {
+		c.skip("mimecast message list", "no mailbox to probe in "+kept[0])
+		return
+	}
+	mailbox := users[0].EmailAddress
+	var first *api.MessageSummary
+	var listErr error
+	for _, view := range a.cfg.Messages.Views {
+		f := api.MessageListFilter{View: view, Mailbox: mailbox, Start: api.FormatTime(a.cfg.Messages.StartDate.Time)}
+		listErr = client.ListMessages(ctx, f, 1, func(page []api.MessageSummary) error {
+			if len(page) > 0 {
+				first = &page[0]
+			}
+			return errStop
+		})
+		if listErr != nil && !errors.Is(listErr, errStop) {
+			break
+		}
+		listErr = nil
+		if first != nil {
+			break
+		}
+	}
+	if listErr != nil {
+		c.fail("mimecast message list", listErr, mimecastFix(listErr))
+		return
+	}
+	c.ok("mimecast message list", "mailbox "+mailbox)
+	if first == nil {
+		c.skip("mimecast message detail", "no message in "+mailbox+" since messages.start_date to probe")
+		c.skip("mimecast get-file", "no message to probe")
+		return
+	}
+	detail, err := client.MessageDetail(ctx, first.ID)
+	if err != nil {
+		c.fail("mimecast message detail", err, mimecastFix(err))
+	} else {
+		c.ok("mimecast message detail", fmt.Sprintf("%d attachments", len(detail.Attachments)))
+	}
+	rc, err := client.GetFile(ctx, first.ID)
+	if err != nil {
+		c.fail("mimecast get-file", err, mimecastFix(err))
+		return
+	}
+	n, err := io.Copy(io.Discard, rc)
+	rc.Close()
+	if err != nil {
+		c.fail("mimecast get-file", err, mimecastFix(err))
+		return
+	}
+	c.ok("mimecast get-file", fmt.Sprintf("message body, %d bytes", n))
+}
+
+func (a *app) checkElasticsearch(ctx context.Context, c *checker) {
+	cluster, err := a.cluster(ctx)
+	if err != nil {
+		c.fail("elasticsearch", err, "check elasticsearch.addresses, credentials and ca_file; mimecrawl needs Elasticsearch 8.x")
+		return
+	}
+	c.ok("elasticsearch", "version "+cluster.Version())
+	if err := cluster.Setup(ctx); err != nil {
+		c.fail("elasticsearch templates", err, "the user needs manage_index_templates, manage_pipeline and create_index privileges")
+		return
+	}
+	c.ok("elasticsearch templates", cluster.IndexName(0)+", "+cluster.IndexName(1))
+	if err := cluster.CheckWrite(ctx); err != nil {
+		c.fail("elasticsearch write", err, "the user needs index and delete privileges on "+a.cfg.Elasticsearch.IndexPrefix+"-*")
+		return
+	}
+	c.ok("elasticsearch write", "probe document written and deleted")
+	switch {
+	case !a.cfg.Attachments.Extract:
+		c.skip("elasticsearch attachment text", "attachments.extract is false")
+	case cluster.AttachmentProcessor():
+		c.ok("elasticsearch attachment text", "ingest attachment processor present: text of PDFs and office files is extracted")
+	default:
+		c.ok("elasticsearch attachment text", "no ingest attachment processor: only text-like attachments get text (install the ingest-attachment module for the rest)")
+	}
+}
+
+func (a *app) checkState(c *checker) {
+	st, err := a.openStore(false)
+	if err != nil {
+		fix := "check state.path is writable"
+		if os.IsPermission(errors.Unwrap(err)) {
+			fix = "give the user running mimecrawl write access to " + a.cfg.State.Path
+		}
+		c.fail("state file", err, fix)
+		return
+	}
+	st.Close()
+	c.ok("state file", a.cfg.State.Path+" opened and locked")
+}

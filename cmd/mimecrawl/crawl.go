@@ -1,0 +1,178 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/mimecrawl/mimecrawl/crawler"
+)
+
+// flushDeadline bounds how long a stopping run waits for Elasticsearch to take what is queued.
+const flushDeadline = 30 * time.Second
+
+func (a *app) crawl(ctx context.Context, full, allowMassRemoval bool) int {
+	sum := &crawler.Summary{Command: "crawl", Started: time.Now().UTC(), Full: full}
+	log := a.log
+	log.Info().Bool("full", full).Str("state", a.cfg.State.Path).Strs("elasticsearch", a.cfg.Elasticsearch.Addresses).
+		Str("mimecast", a.cfg.Mimecast.BaseURL).Msg("run start")
+	fatal := func(err error) int {
+		sum.Error = err.Error()
+		sum.ExitCode = crawler.ExitFatal
+		log.Error().Err(err).Msg("run failed")
+		return a.finish(sum, nil)
+	}
+
+	store, err := a.openStore(false)
+	if err != nil {
+		return fatal(err)
+	}
+	defer store.Close()
+	client, err := a.mimecastClient()
+	if err != nil {
+		return fatal(err)
+	}
+	defer client.Close()
+	cluster, err := a.cluster(ctx)
+	if err != nil {
+		return fatal(err)
+	}
+	if err := cluster.Setup(ctx); err != nil {
+		return fatal(err)
+	}
+	writer, err := cluster.NewWriter()
+	if err != nil {
+		return fatal(err)
+	}
+	closeWriter := sync.OnceFunc(func() {
+		// The writer gets its own deadline: after SIGTERM the run context is already done, yet
+		// what is queued should still reach Elasticsearch so the next run re-fetches less.
+		cctx, cancel := context.WithTimeout(context.Background(), flushDeadline)
+		defer cancel()
+		if err := writer.Close(cctx); err != nil {
+			log.Error().Err(err).Msg("flush bulk writer")
+		}
+		ws := writer.Stats()
+		sum.BulkRequests, sum.BytesIndexed = int64(ws.Requests), int64(ws.Bytes)
+	})
+	defer closeWriter()
+
+	enum, err := crawler.Enumerate(ctx, client, a.rules(), a.cfg.Performance.PageSize, a.cfg.Parallelism.Mailboxes)
+	if err != nil {
+		return fatal(err)
+	}
+	sum.DomainsTotal = len(enum.Domains)
+	sum.MailboxesEnumerated = len(enum.Mailboxes)
+	sum.DomainsKept, sum.MailboxesKept, sum.Excluded = enum.Counts()
+	log.Info().Int("domains", sum.DomainsTotal).Int("domains_kept", sum.DomainsKept).
+		Int("mailboxes", sum.MailboxesEnumerated).Int("mailboxes_kept", sum.MailboxesKept).
+		Interface("excluded", sum.Excluded).Msg("enumeration done")
+
+	cr := crawler.New(client, cluster, writer, store, a.crawlOptions(full, cluster.AttachmentProcessor()))
+	prog := a.startProgress(cr)
+	results := cr.Run(ctx, enum.Kept, prog.views)
+	prog.stop()
+	closeWriter()
+
+	sum.Totals = cr.Totals()
+	sum.AddResults(results)
+	st := client.Stats()
+	sum.APICalls, sum.APIRateLimited = st.Calls, st.RateLimited
+	sum.APIErrors = map[int]int64{}
+	for code, n := range st.ByStatus {
+		if code >= 400 {
+			sum.APIErrors[code] = n
+		}
+	}
+	if fs, err := store.Failures(nil); err == nil {
+		for _, f := range fs {
+			sum.FailedDocuments = append(sum.FailedDocuments, fmt.Sprintf("%s %s message %s: %d %s", f.Key.Mailbox, f.Key.View, f.MessageID, f.Status, f.Reason))
+		}
+	}
+	if ctx.Err() != nil && sum.ExitCode == crawler.ExitOK {
+		sum.ExitCode = crawler.ExitPartial
+	}
+	return a.finish(sum, store)
+}
+
+// runRecorder is the part of the state store that keeps run summaries.
+type runRecorder interface {
+	AddRun(summary []byte) error
+}
+
+// finish logs and prints the summary, records it in the state file, and returns the exit code.
+func (a *app) finish(sum *crawler.Summary, store runRecorder) int {
+	sum.Finished = time.Now().UTC()
+	sum.Seconds = sum.Finished.Sub(sum.Started).Seconds()
+	sum.PeakRSSBytes = peakRSS()
+	blob, _ := json.Marshal(sum)
+	if store != nil {
+		if err := store.AddRun(blob); err != nil {
+			a.log.Error().Err(err).Msg("record run summary")
+		}
+	}
+	a.log.Info().RawJSON("summary", blob).Int("exit_code", sum.ExitCode).Msg("run end")
+	sum.Print(a.stdout)
+	return sum.ExitCode
+}
+
+// progress shows how the run goes: a line redrawn in place on a terminal, a JSON log line
+// every interval otherwise.
+type progress struct {
+	mu          sync.Mutex
+	done, total int
+	stopc       chan struct{}
+	wg          sync.WaitGroup
+}
+
+func (a *app) startProgress(cr *crawler.Crawler) *progress {
+	p := &progress{stopc: make(chan struct{})}
+	interval := 10 * time.Second
+	if a.terminal {
+		interval = time.Second
+	}
+	start := time.Now()
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-p.stopc:
+				if a.terminal {
+					fmt.Fprintln(a.stderr)
+				}
+				return
+			case <-t.C:
+			}
+			pr := cr.Progress()
+			p.mu.Lock()
+			done, total := p.done, p.total
+			p.mu.Unlock()
+			rate := float64(pr.Messages) / time.Since(start).Seconds()
+			if a.terminal {
+				fmt.Fprintf(a.stderr, "\r  views %d/%d  messages %d (%.0f/s)  skipped %d  attachments %d  downloaded %.1f MiB  failures %d   ",
+					done, total, pr.Messages, rate, pr.Skipped, pr.Attachments, float64(pr.Bytes)/(1<<20), pr.Failed)
+			} else {
+				a.log.Info().Int("views_done", done).Int("views_total", total).Int64("messages", pr.Messages).
+					Float64("messages_per_second", rate).Int64("skipped", pr.Skipped).Int64("attachments", pr.Attachments).
+					Int64("bytes", pr.Bytes).Int64("failures", pr.Failed).Msg("progress")
+			}
+		}
+	}()
+	return p
+}
+
+func (p *progress) views(done, total int) {
+	p.mu.Lock()
+	p.done, p.total = done, total
+	p.mu.Unlock()
+}
+
+func (p *progress) stop() {
+	close(p.stopc)
+	p.wg.Wait()
+}

@@ -1,0 +1,104 @@
+// Command mimecrawl keeps an Elasticsearch index in step with a Mimecast email archive.
+//
+// It only parses flags, wires the packages together, handles signals and maps errors to exit
+// codes; the work is done by package crawler.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/mimecrawl/mimecrawl/crawler"
+)
+
+const usage = `mimecrawl keeps an Elasticsearch index in step with a Mimecast archive.
+
+Usage:
+  mimecrawl check  --config FILE           test the configuration, credentials, permissions and Elasticsearch
+  mimecrawl crawl  --config FILE [--full]  crawl new messages (--full: re-crawl everything and remove what is gone)
+  mimecrawl status --config FILE [--json]  show checkpoints, failures and recent runs
+  mimecrawl plan   --config FILE           show what a crawl would do, without changing anything
+  mimecrawl version
+
+Exit codes: 0 success, 1 fatal error, 2 bad command line, 3 partial (some mailboxes failed).
+The config file may also be given by MIMECRAWL_CONFIG.
+`
+
+var version = "dev"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return crawler.ExitUsage
+	}
+	cmd, rest := args[0], args[1:]
+	fs := flag.NewFlagSet("mimecrawl "+cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", os.Getenv("MIMECRAWL_CONFIG"), "configuration file (YAML)")
+	logLevel := fs.String("log-level", "", "override logging.level (trace, debug, info, warn, error)")
+	logFormat := fs.String("log-format", "auto", "auto (console on a terminal, JSON otherwise), json or console")
+	var full, allowMass, asJSON *bool
+	switch cmd {
+	case "crawl":
+		full = fs.Bool("full", false, "ignore delta tokens: re-crawl every kept mailbox from messages.start_date and remove documents no longer in the archive")
+		allowMass = fs.Bool("allow-mass-removal", false, "remove mailboxes even when more than safety.max_mailbox_removal_ratio of them would go")
+	case "status":
+		asJSON = fs.Bool("json", false, "print JSON")
+	case "check", "plan":
+	case "version", "--version", "-version":
+		fmt.Fprintln(stdout, "mimecrawl", version)
+		return crawler.ExitOK
+	case "help", "-h", "--help", "-help":
+		fmt.Fprint(stdout, usage)
+		return crawler.ExitOK
+	default:
+		fmt.Fprintf(stderr, "mimecrawl: unknown command %q\n\n%s", cmd, usage)
+		return crawler.ExitUsage
+	}
+	if err := fs.Parse(rest); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return crawler.ExitOK
+		}
+		return crawler.ExitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "mimecrawl %s: unexpected arguments %q\n", cmd, fs.Args())
+		return crawler.ExitUsage
+	}
+	if *configPath == "" {
+		fmt.Fprintf(stderr, "mimecrawl %s: --config FILE is required (or set MIMECRAWL_CONFIG)\n", cmd)
+		return crawler.ExitUsage
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	if cmd == "check" {
+		// check reports a bad config as its first failed line instead of stopping before it.
+		return runCheck(ctx, *configPath, *logLevel, *logFormat, stdout, stderr)
+	}
+	a, err := newApp(*configPath, *logLevel, *logFormat, stdout, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "mimecrawl %s: %v\n", cmd, err)
+		return crawler.ExitFatal
+	}
+	switch cmd {
+	case "crawl":
+		return a.crawl(ctx, *full, *allowMass)
+	case "status":
+		return a.status(*asJSON)
+	case "plan":
+		return a.plan(ctx)
+	}
+	return crawler.ExitUsage
+}

@@ -1,0 +1,204 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mimecrawl/mimecrawl/integration/mimecast/simulator"
+	"github.com/mimecrawl/mimecrawl/state"
+)
+
+// world is a simulator over a socket, the real Elasticsearch, and a config file pointing at both.
+type world struct {
+	t      *testing.T
+	sim    *simulator.Server
+	config string
+	state  string
+	prefix string
+}
+
+func newWorld(t *testing.T) *world {
+	t.Helper()
+	esURL := os.Getenv("ELASTICSEARCH_URL")
+	if esURL == "" {
+		t.Skip("ELASTICSEARCH_URL is not set; these tests need a real Elasticsearch (make test starts one)")
+	}
+	sim, err := simulator.New(simulator.Options{Seed: 3, Domains: 1, Mailboxes: 2, Messages: 6, ClientSecret: "s3cr3t-value-never-printed"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(sim.Handler())
+	t.Cleanup(srv.Close)
+	dir := t.TempDir()
+	w := &world{t: t, sim: sim, state: filepath.Join(dir, "state.db"), prefix: fmt.Sprintf("mccmd-%d-%d", os.Getpid(), time.Now().UnixNano()%1e6)}
+	cfg := fmt.Sprintf(`mimecast:
+  base_url: %s
+  client_id: demo-client
+  client_secret: s3cr3t-value-never-printed
+messages:
+  start_date: "2020-01-01"
+attachments:
+  extract: true
+elasticsearch:
+  addresses: [%q]
+  index_prefix: %s
+  bulk:
+    flush_interval: 100ms
+state:
+  path: %s
+  lock_timeout: 1s
+logging:
+  trace: all
+`, srv.URL, esURL, w.prefix, w.state)
+	w.config = filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(w.config, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		req, _ := http.NewRequest(http.MethodDelete, esURL+"/"+w.prefix+"-*", nil)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	})
+	return w
+}
+
+func (w *world) run(args ...string) (int, string, string) {
+	var out, errb bytes.Buffer
+	code := run(append(args, "--config", w.config, "--log-format", "json"), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestCheckAllOKThenForbiddenGetFile(t *testing.T) {
+	w := newWorld(t)
+	code, out, logs := w.run("check")
+	if code != 0 {
+		t.Fatalf("check exit %d, want 0\n%s\n%s", code, out, logs)
+	}
+	for _, want := range []string{"ok    config", "ok    mimecast token", "ok    mimecast internal domains", "ok    mimecast internal users",
+		"ok    mimecast message list", "ok    mimecast message detail", "ok    mimecast get-file", "ok    elasticsearch ", "ok    elasticsearch write", "ok    state file"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("check output lacks %q:\n%s", want, out)
+		}
+	}
+	w.sim.SetForbidden([]string{"/api/archive/get-file"})
+	code, out, logs = w.run("check")
+	if code != 1 {
+		t.Fatalf("check with get-file forbidden: exit %d, want 1\n%s", code, out)
+	}
+	var line string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, "FAIL") {
+			line = l
+		}
+	}
+	if !strings.Contains(line, "mimecast get-file") || !strings.Contains(line, "/api/archive/get-file") || !strings.Contains(line, "403") {
+		t.Errorf("the failed line should name get-file, its path and the 403; got %q\n%s", line, out)
+	}
+	if !strings.Contains(out, "fix:") {
+		t.Errorf("a failed check should say how to fix it:\n%s", out)
+	}
+	if strings.Contains(out+logs, "s3cr3t-value-never-printed") {
+		t.Errorf("the client secret appears in check's output or logs")
+	}
+}
+
+func TestCrawlSummaryAndStatus(t *testing.T) {
+	w := newWorld(t)
+	code, out, logs := w.run("crawl")
+	if code != 0 {
+		t.Fatalf("crawl exit %d, want 0\n%s\n%s", code, out, logs)
+	}
+	for _, want := range []string{"mimecrawl crawl summary", "messages ", "attachments ", "exit code     0"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("summary lacks %q:\n%s", want, out)
+		}
+	}
+	if !strings.Contains(logs, `"message":"run end"`) {
+		t.Errorf("no JSON run end line in the log")
+	}
+	if strings.Contains(out+logs, "s3cr3t-value-never-printed") {
+		t.Errorf("the client secret appears in the output or the trace log")
+	}
+	code, out, _ = w.run("status")
+	if code != 0 || !strings.Contains(out, "INBOX") || !strings.Contains(out, "recent runs") {
+		t.Errorf("status exit %d:\n%s", code, out)
+	}
+	code, out, _ = w.run("status", "--json")
+	if code != 0 || !strings.Contains(out, `"delta_token"`) {
+		t.Errorf("status --json exit %d:\n%s", code, out)
+	}
+	code, out, _ = w.run("plan")
+	if code != 0 || !strings.Contains(out, "nothing was changed") {
+		t.Errorf("plan exit %d:\n%s", code, out)
+	}
+}
+
+func TestSecondRunFailsFastOnLockedState(t *testing.T) {
+	w := newWorld(t)
+	held, err := state.Open(w.state, state.Options{LockTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	done := make(chan struct{})
+	var code int
+	var out, logs string
+	go func() {
+		code, out, logs = w.run("crawl")
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a second run did not give up within 10 seconds")
+	}
+	if code != 1 {
+		t.Errorf("exit %d, want 1", code)
+	}
+	if !strings.Contains(out+logs, w.state) || !strings.Contains(out+logs, "locked") {
+		t.Errorf("the error should name the locked state file %s:\n%s\n%s", w.state, out, logs)
+	}
+}
+
+func TestCorruptStateStopsTheRunAndChangesNothing(t *testing.T) {
+	w := newWorld(t)
+	garbage := bytes.Repeat([]byte("not a bbolt file "), 400)
+	if err := os.WriteFile(w.state, garbage, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, logs := w.run("crawl")
+	if code != 1 {
+		t.Errorf("exit %d, want 1", code)
+	}
+	if !strings.Contains(out+logs, w.state) {
+		t.Errorf("the error should name the corrupt state file:\n%s\n%s", out, logs)
+	}
+	after, err := os.ReadFile(w.state)
+	if err != nil || !bytes.Equal(after, garbage) {
+		t.Errorf("the corrupt state file was modified")
+	}
+	if n := w.sim.Stats().Total; n != 0 {
+		t.Errorf("the run called Mimecast %d times before giving up on its state", n)
+	}
+}
+
+func TestBadConfigIsFatalAndNamesTheKey(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(p, []byte("mimecast:\n  client_id: x\n  client_secret: y\nmailboxes:\n  include: ['([a-z']\n"), 0o600)
+	var out, errb bytes.Buffer
+	code := run([]string{"crawl", "--config", p}, &out, &errb)
+	if code != 1 || !strings.Contains(errb.String(), "mailboxes.include[0]") {
+		t.Errorf("exit %d, stderr %q: want 1 and the key mailboxes.include[0]", code, errb.String())
+	}
+	_ = context.Background
+}

@@ -1,0 +1,146 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"text/tabwriter"
+	"time"
+
+	"github.com/mimecrawl/mimecrawl/crawler"
+	"github.com/mimecrawl/mimecrawl/state"
+)
+
+type viewStatus struct {
+	Mailbox     string     `json:"mailbox"`
+	View        string     `json:"view"`
+	Token       *time.Time `json:"delta_token,omitempty"`
+	LastRun     *time.Time `json:"last_run,omitempty"`
+	Indexed     int64      `json:"documents_indexed"`
+	Failures    int        `json:"failures"`
+	PassPending bool       `json:"pass_pending"`
+	FullPending bool       `json:"full_pass_pending"`
+	ResumeAt    *time.Time `json:"resume_at,omitempty"`
+}
+
+type statusReport struct {
+	StatePath string            `json:"state_path"`
+	Views     []viewStatus      `json:"views"`
+	Failures  []state.Failure   `json:"failures"`
+	Runs      []json.RawMessage `json:"runs"`
+}
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+// status reads the state file only. bbolt lets one process hold the file, so while a crawl runs
+// status waits for state.lock_timeout and then says the file is locked.
+func (a *app) status(asJSON bool) int {
+	st, err := a.openStore(true)
+	if err != nil {
+		fmt.Fprintf(a.stderr, "mimecrawl status: %v\n", err)
+		return crawler.ExitFatal
+	}
+	defer st.Close()
+	rep := statusReport{StatePath: st.Path()}
+	positions, err := st.Positions()
+	if err != nil {
+		fmt.Fprintf(a.stderr, "mimecrawl status: %v\n", err)
+		return crawler.ExitFatal
+	}
+	failures, err := st.Failures(nil)
+	if err != nil {
+		fmt.Fprintf(a.stderr, "mimecrawl status: %v\n", err)
+		return crawler.ExitFatal
+	}
+	perKey := map[state.Key]int{}
+	for _, f := range failures {
+		perKey[f.Key]++
+	}
+	for k, p := range positions {
+		v := viewStatus{Mailbox: k.Mailbox, View: k.View, Token: timePtr(p.Token), LastRun: timePtr(p.LastRun),
+			Indexed: p.Indexed, Failures: perKey[k]}
+		if p.Pass != nil {
+			v.PassPending, v.FullPending = true, p.Pass.Full
+			v.ResumeAt = timePtr(p.Pass.Low)
+		}
+		rep.Views = append(rep.Views, v)
+	}
+	sort.Slice(rep.Views, func(i, j int) bool {
+		if rep.Views[i].Mailbox != rep.Views[j].Mailbox {
+			return rep.Views[i].Mailbox < rep.Views[j].Mailbox
+		}
+		return rep.Views[i].View < rep.Views[j].View
+	})
+	rep.Failures = failures
+	runs, err := st.Runs(10)
+	if err != nil {
+		fmt.Fprintf(a.stderr, "mimecrawl status: %v\n", err)
+		return crawler.ExitFatal
+	}
+	for _, r := range runs {
+		rep.Runs = append(rep.Runs, json.RawMessage(r))
+	}
+	if asJSON {
+		enc := json.NewEncoder(a.stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(rep); err != nil {
+			return crawler.ExitFatal
+		}
+		return crawler.ExitOK
+	}
+	a.printStatus(rep)
+	return crawler.ExitOK
+}
+
+func fmtTime(t *time.Time) string {
+	if t == nil {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+func (a *app) printStatus(rep statusReport) {
+	fmt.Fprintf(a.stdout, "state file %s: %d mailbox views, %d failed documents\n\n", rep.StatePath, len(rep.Views), len(rep.Failures))
+	tw := tabwriter.NewWriter(a.stdout, 0, 2, 2, ' ', 0)
+	fmt.Fprintln(tw, "MAILBOX\tVIEW\tDELTA TOKEN\tLAST RUN\tINDEXED\tFAILURES\tPENDING")
+	for _, v := range rep.Views {
+		pending := "-"
+		if v.PassPending {
+			pending = "pass"
+			if v.FullPending {
+				pending = "full pass"
+			}
+			if v.ResumeAt != nil {
+				pending += " (resume at " + fmtTime(v.ResumeAt) + ")"
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\n", v.Mailbox, v.View, fmtTime(v.Token), fmtTime(v.LastRun), v.Indexed, v.Failures, pending)
+	}
+	tw.Flush()
+	if len(rep.Failures) > 0 {
+		fmt.Fprintln(a.stdout, "\nfailed documents:")
+		for _, f := range rep.Failures {
+			what := "message"
+			if f.AttachmentID != "" {
+				what = "attachment " + f.AttachmentID + " of message"
+			}
+			fmt.Fprintf(a.stdout, "  %s %s %s %s: %d %s (%s)\n", f.Key.Mailbox, f.Key.View, what, f.MessageID, f.Status, f.Reason, f.At.Format(time.RFC3339))
+		}
+	}
+	if len(rep.Runs) > 0 {
+		fmt.Fprintln(a.stdout, "\nrecent runs:")
+		for _, raw := range rep.Runs {
+			var s crawler.Summary
+			if json.Unmarshal(raw, &s) != nil {
+				continue
+			}
+			fmt.Fprintf(a.stdout, "  %s  %-5s full=%-5v %6.1fs  exit %d  %d messages, %d attachments, %d deleted, %d failed views\n",
+				s.Started.Format(time.RFC3339), s.Command, s.Full, s.Seconds, s.ExitCode, s.Messages, s.Attachments, s.Deleted, s.ViewsFailed)
+		}
+	}
+}

@@ -1,0 +1,201 @@
+package config
+
+import (
+	"strings"
+	"time"
+)
+
+// Config is the whole mimecrawl configuration. docs/configuration.md describes every key.
+type Config struct {
+	Mimecast      Mimecast      `yaml:"mimecast"`
+	Domains       Domains       `yaml:"domains"`
+	Mailboxes     Mailboxes     `yaml:"mailboxes"`
+	Messages      Messages      `yaml:"messages"`
+	Attachments   Attachments   `yaml:"attachments"`
+	Parallelism   Parallelism   `yaml:"parallelism"`
+	Logging       Logging       `yaml:"logging"`
+	Performance   Performance   `yaml:"performance"`
+	Elasticsearch Elasticsearch `yaml:"elasticsearch"`
+	State         State         `yaml:"state"`
+	Safety        Safety        `yaml:"safety"`
+}
+
+// Mimecast says where the Mimecast API 2.0 is and how to authenticate to it.
+type Mimecast struct {
+	// BaseURL is the API host, without a trailing slash (Load removes one).
+	BaseURL string `yaml:"base_url"`
+	// AuthURL is the OAuth2 token endpoint. Empty means BaseURL + "/oauth/token"; Load
+	// fills it in, code building a Config by hand can call TokenURL.
+	AuthURL          string   `yaml:"auth_url"`
+	ClientID         string   `yaml:"client_id"`
+	ClientSecret     Secret   `yaml:"client_secret"`
+	ClientSecretFile string   `yaml:"client_secret_file"`
+	RequestTimeout   Duration `yaml:"request_timeout"`
+
+	// clientSecretRead records that ClientSecret was read from ClientSecretFile, so that
+	// having both set is not "both configured".
+	clientSecretRead bool
+}
+
+// TokenURL returns AuthURL, or the token endpoint derived from BaseURL when AuthURL is empty.
+func (m Mimecast) TokenURL() string {
+	if m.AuthURL != "" {
+		return m.AuthURL
+	}
+	return strings.TrimRight(m.BaseURL, "/") + "/oauth/token"
+}
+
+// Domains selects the internal domains whose mailboxes are crawled.
+type Domains struct {
+	// Include lists rules matched against the domain name; empty means every domain.
+	Include []Regexp `yaml:"include"`
+	// IncludeLocal also crawls domains Mimecast marks as local (not routed).
+	IncludeLocal bool `yaml:"include_local"`
+}
+
+// Mailboxes selects mailboxes by address. A mailbox is crawled when Include is empty or
+// one of its rules matches, and no Exclude rule matches.
+type Mailboxes struct {
+	Include []Regexp `yaml:"include"`
+	Exclude []Regexp `yaml:"exclude"`
+}
+
+// Messages selects and shapes the messages indexed.
+type Messages struct {
+	StartDate       Date     `yaml:"start_date"`
+	ExcludeSubjects []Regexp `yaml:"exclude_subjects"`
+	BlankSubject    string   `yaml:"blank_subject"`
+	Views           []string `yaml:"views"`
+}
+
+// Attachments controls whether and which attachments are indexed as documents.
+type Attachments struct {
+	Extract      bool     `yaml:"extract"`
+	ExcludeNames []Regexp `yaml:"exclude_names"`
+	BlankName    string   `yaml:"blank_name"`
+	MaxBytes     ByteSize `yaml:"max_bytes"`
+}
+
+// Parallelism bounds how much work runs at once.
+type Parallelism struct {
+	Mailboxes        int `yaml:"mailboxes"`
+	IndexQueries     int `yaml:"index_queries"`
+	MailboxDeletions int `yaml:"mailbox_deletions"`
+}
+
+// Logging controls the program log and the API trace.
+type Logging struct {
+	Level         string   `yaml:"level"`
+	Trace         string   `yaml:"trace"`
+	StatsInterval Duration `yaml:"stats_interval"`
+}
+
+// Performance holds paging, retry and timing settings.
+type Performance struct {
+	PageSize             int      `yaml:"page_size"`
+	RetryAfterMultiplier float64  `yaml:"retry_after_multiplier"`
+	DeltaTokenOffset     Duration `yaml:"delta_token_offset"`
+	AuthTokenOffset      Duration `yaml:"auth_token_offset"`
+	MaxRetries           int      `yaml:"max_retries"`
+	CheckpointInterval   Duration `yaml:"checkpoint_interval"`
+}
+
+// Elasticsearch says where to index and how to authenticate.
+type Elasticsearch struct {
+	Addresses    []string `yaml:"addresses"`
+	Username     string   `yaml:"username"`
+	Password     Secret   `yaml:"password"`
+	PasswordFile string   `yaml:"password_file"`
+	APIKey       Secret   `yaml:"api_key"`
+	APIKeyFile   string   `yaml:"api_key_file"`
+	CAFile       string   `yaml:"ca_file"`
+	IndexPrefix  string   `yaml:"index_prefix"`
+	Bulk         Bulk     `yaml:"bulk"`
+
+	// passwordRead and apiKeyRead record that the secret was read from its *File.
+	passwordRead bool
+	apiKeyRead   bool
+}
+
+// Bulk tunes the bulk indexer.
+type Bulk struct {
+	Workers        int      `yaml:"workers"`
+	FlushBytes     ByteSize `yaml:"flush_bytes"`
+	FlushInterval  Duration `yaml:"flush_interval"`
+	MaxItemRetries int      `yaml:"max_item_retries"`
+}
+
+// State says where the checkpoint database lives.
+type State struct {
+	Path        string   `yaml:"path"`
+	LockTimeout Duration `yaml:"lock_timeout"`
+}
+
+// Safety holds guards against destructive mistakes.
+type Safety struct {
+	// MaxMailboxRemovalRatio is the largest share of known mailboxes that one run may
+	// treat as removed; a larger drop stops the run instead of deleting documents.
+	MaxMailboxRemovalRatio float64 `yaml:"max_mailbox_removal_ratio"`
+}
+
+// Default values. docs/configuration.md repeats them; keep both in step.
+const (
+	DefaultBaseURL     = "https://api.services.mimecast.com"
+	DefaultIndexPrefix = "mimecast"
+)
+
+// Default returns a Config holding every default. It is not valid on its own: the
+// Mimecast client id and secret have no default.
+func Default() *Config {
+	return &Config{
+		Mimecast: Mimecast{
+			BaseURL:        DefaultBaseURL,
+			RequestTimeout: Duration(2 * time.Minute),
+		},
+		Messages: Messages{
+			StartDate:    Date{time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)},
+			BlankSubject: "(no subject)",
+			Views:        []string{"INBOX", "SENT"},
+		},
+		Attachments: Attachments{
+			Extract:   false,
+			BlankName: "unnamed-attachment",
+			MaxBytes:  25 * 1000 * 1000,
+		},
+		Parallelism: Parallelism{
+			Mailboxes:        4,
+			IndexQueries:     2,
+			MailboxDeletions: 2,
+		},
+		Logging: Logging{
+			Level:         "info",
+			Trace:         "none",
+			StatsInterval: Duration(60 * time.Second),
+		},
+		Performance: Performance{
+			PageSize:             100,
+			RetryAfterMultiplier: 1.0,
+			DeltaTokenOffset:     Duration(-15 * time.Minute),
+			AuthTokenOffset:      Duration(-60 * time.Second),
+			MaxRetries:           8,
+			CheckpointInterval:   Duration(5 * time.Second),
+		},
+		Elasticsearch: Elasticsearch{
+			Addresses:   []string{"http://127.0.0.1:9200"},
+			IndexPrefix: DefaultIndexPrefix,
+			Bulk: Bulk{
+				Workers:        2,
+				FlushBytes:     5 * 1000 * 1000,
+				FlushInterval:  Duration(time.Second),
+				MaxItemRetries: 3,
+			},
+		},
+		State: State{
+			Path:        "mimecrawl.db",
+			LockTimeout: Duration(5 * time.Second),
+		},
+		Safety: Safety{
+			MaxMailboxRemovalRatio: 0.2,
+		},
+	}
+}

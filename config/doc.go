@@ -1,0 +1,26 @@
+// Package config loads, defaults and validates the mimecrawl configuration file.
+//
+// Loading happens in a fixed order, and each step only ever sees the result of the
+// previous one:
+//
+//  1. Default() gives every setting its default value.
+//  2. The YAML file is decoded strictly over those defaults: an unknown or repeated key,
+//     a value of the wrong type, an unparsable duration, size, date or regular
+//     expression is an error naming the key path and the line. A key given as null (or
+//     with no value) keeps its default.
+//  3. Environment variables (MIMECRAWL_*) override the file.
+//  4. Secrets named by *_file settings are read from their files.
+//  5. Validate checks every value and the rules between values.
+//
+// Every problem found in steps 2 to 5 is reported at once (errors.Join), each naming the
+// key path, the offending value and what is allowed.
+//
+// Invariants:
+//   - A Config returned without error by Load or Parse has passed Validate, has every
+//     regular expression compiled and has Mimecast.AuthURL filled in.
+//   - Secret values never appear in errors, in fmt output, in JSON or YAML output or in
+//     Redacted(); only Secret.Reveal returns them.
+//   - Regular expressions match the whole value (they are anchored at both ends).
+//
+// The package knows YAML and validation only; it imports no other mimecrawl package.
+package config

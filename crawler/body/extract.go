@@ -1,0 +1,500 @@
+package body
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/emersion/go-message"
+	// Registers decoders for non-UTF-8 charsets with go-message, for bodies
+	// and RFC 2047 encoded words alike.
+	_ "github.com/emersion/go-message/charset"
+	"github.com/emersion/go-message/textproto"
+)
+
+// DefaultMaxTextBytes is the text cap used when Options.MaxTextBytes is zero.
+const DefaultMaxTextBytes = 1 << 20
+
+// Limits against hostile structure. Real mail stays far below them.
+const (
+	maxHeaderBytes = 1 << 20 // header block of the message or of one part
+	maxDepth       = 32      // nesting of multiparts
+	maxParts       = 10000   // parts visited in one message
+)
+
+// ErrNoContent is returned when the input held nothing readable at all.
+var ErrNoContent = errors.New("message has no readable header or body")
+
+// Text is what Extract found in a message.
+type Text struct {
+	// Text is the readable body: the text/plain parts joined by blank
+	// lines, or, when no text/plain part has any text, the HTML parts
+	// converted with HTMLToText. Capped at Options.MaxTextBytes.
+	Text string
+	// FromHTML tells that Text was converted from HTML.
+	FromHTML bool
+	// Truncated tells that Text was cut at the cap.
+	Truncated bool
+	// Subject is the decoded (RFC 2047) Subject header.
+	Subject string
+	// Headers holds the decoded values of the top-level header fields,
+	// keyed by canonical name, in message order.
+	Headers map[string][]string
+	// Parts lists the attachment-like parts, in message order: parts with
+	// a file name or an attachment disposition, and non-text leaves such
+	// as images or attached messages.
+	Parts []Part
+	// Defects lists what was malformed and how it was handled, for
+	// diagnostics. Entries name parts by position ("part 2.1") and never
+	// quote message content.
+	Defects []string
+}
+
+// Part describes an attachment-like part.
+type Part struct {
+	Filename    string // decoded; "" when the part has none
+	ContentType string // lower-case media type without parameters
+	Size        int64  // decoded size in bytes
+	Inline      bool   // disposition inline, or none with a Content-ID
+}
+
+// Options tunes Extract.
+type Options struct {
+	// MaxTextBytes caps Text; zero means DefaultMaxTextBytes. The cut
+	// never splits a UTF-8 character.
+	MaxTextBytes int
+}
+
+// Extract reads a whole RFC 822 message and returns its text. Transfer
+// encodings (quoted-printable, base64) and charsets are decoded; text in an
+// unknown or missing charset is read as toUTF8 describes.
+//
+// Malformed MIME is read on a best-effort basis: malformed header lines are
+// dropped, a multipart body whose boundary matches nothing is read as plain
+// text, a part that fails half-way keeps what was read, and each such repair
+// is noted in Text.Defects. Extract always returns a non-nil *Text; the error
+// is non-nil only when reading r failed (the Text holds what came before,
+// and the caller should fetch the message again) or when the input held
+// nothing readable (ErrNoContent).
+func Extract(r io.Reader, opts Options) (*Text, error) {
+	if opts.MaxTextBytes <= 0 {
+		opts.MaxTextBytes = DefaultMaxTextBytes
+	}
+	src := &sourceReader{r: r}
+	x := &extractor{max: opts.MaxTextBytes, out: &Text{Headers: map[string][]string{}}}
+
+	br := bufio.NewReader(src)
+	h, body, defects := readHeader(br)
+	x.defects(defects...)
+	x.headers(h)
+
+	e, err := message.New(message.Header{Header: h}, body)
+	if err != nil {
+		x.defect("message: %s", describe(err))
+	}
+	if e != nil {
+		x.entity(e, err, nil, 0)
+	}
+	x.finish()
+
+	if src.err != nil {
+		return x.out, fmt.Errorf("read message: %w", src.err)
+	}
+	if src.n == 0 || (len(x.out.Headers) == 0 && x.out.Text == "" && len(x.out.Parts) == 0) {
+		return x.out, ErrNoContent
+	}
+	return x.out, nil
+}
+
+// sourceReader remembers the first error of the underlying reader, so that
+// a failed download is told apart from malformed MIME.
+type sourceReader struct {
+	r   io.Reader
+	n   int64
+	err error
+}
+
+func (s *sourceReader) Read(p []byte) (int, error) {
+	if s.err != nil {
+		return 0, s.err
+	}
+	n, err := s.r.Read(p)
+	s.n += int64(n)
+	if err != nil && err != io.EOF {
+		s.err = err
+	}
+	return n, err
+}
+
+// readHeader reads the top-level header block leniently: an mbox "From "
+// line is skipped, lines that are neither fields nor continuations are
+// dropped, and input whose first block holds no field at all is taken to be
+// a body without header. It returns the header and the reader of the body.
+func readHeader(br *bufio.Reader) (textproto.Header, io.Reader, []string) {
+	var (
+		raw     bytes.Buffer // everything consumed, to give back if there is no header
+		clean   bytes.Buffer // the fields kept, re-terminated with CRLF
+		fields  int
+		dropped int
+		defects []string
+		inField bool
+	)
+	for first := true; ; first = false {
+		line, err := br.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			// A line longer than the buffer: keep reading it whole.
+			rest, err2 := br.ReadBytes('\n')
+			line, err = append(append([]byte(nil), line...), rest...), err2
+		}
+		raw.Write(line)
+		if raw.Len() > maxHeaderBytes {
+			defects = append(defects, "header larger than "+strconv.Itoa(maxHeaderBytes)+" bytes: rest read as body")
+			break
+		}
+		content := bytes.TrimRight(line, "\r\n")
+		switch {
+		case len(line) == 0:
+		case len(content) == 0:
+			// The blank line that ends the header.
+			err = io.EOF
+		case first && bytes.HasPrefix(content, []byte("From ")) && !isFieldLine(content):
+			// mbox separator of an exported message.
+		case content[0] == ' ' || content[0] == '\t':
+			if inField {
+				clean.Write(content)
+				clean.WriteString("\r\n")
+			} else {
+				dropped++
+			}
+		case isFieldLine(content):
+			clean.Write(content)
+			clean.WriteString("\r\n")
+			fields++
+			inField = true
+		default:
+			dropped++
+			inField = false
+		}
+		if err != nil {
+			break
+		}
+	}
+
+	if fields == 0 {
+		// No header at all: everything read so far is body.
+		return textproto.Header{}, io.MultiReader(bytes.NewReader(raw.Bytes()), br), defects
+	}
+	if dropped > 0 {
+		defects = append(defects, strconv.Itoa(dropped)+" malformed header lines dropped")
+	}
+	clean.WriteString("\r\n")
+	h, err := textproto.ReadHeader(bufio.NewReader(&clean))
+	if err != nil {
+		defects = append(defects, "header: "+describe(err))
+	}
+	return h, br, defects
+}
+
+// isFieldLine reports a "Name: value" line with a valid field name (RFC
+// 5322 printable ASCII; white space before the colon is tolerated).
+func isFieldLine(line []byte) bool {
+	i := bytes.IndexByte(line, ':')
+	if i <= 0 {
+		return false
+	}
+	name := bytes.TrimRight(line[:i], " \t")
+	if len(name) == 0 {
+		return false
+	}
+	for _, c := range name {
+		if c < 33 || c > 126 {
+			return false
+		}
+	}
+	return true
+}
+
+// describe renders an error of go-message for Defects. Its messages name
+// charsets, encodings and structure, not content; long ones are cut in
+// case a library quotes a malformed line.
+func describe(err error) string {
+	s, _ := truncateUTF8(err.Error(), 120)
+	return s
+}
+
+type extractor struct {
+	max   int
+	out   *Text
+	parts int // parts visited
+
+	plain      []string // text of text/plain parts
+	plainBytes int      // their length, with separators
+	plainCut   bool     // some text/plain part was not read to its end
+	html       []string // HTML of text/html parts, already UTF-8
+	htmlBytes  int      // raw bytes read from text/html parts
+	htmlCut    bool     // some text/html part was not read to its end
+}
+
+func (x *extractor) defect(format string, args ...any) {
+	x.out.Defects = append(x.out.Defects, fmt.Sprintf(format, args...))
+}
+
+func (x *extractor) defects(d ...string) {
+	x.out.Defects = append(x.out.Defects, d...)
+}
+
+func (x *extractor) headers(h textproto.Header) {
+	mh := message.Header{Header: h}
+	fields := mh.Fields()
+	for fields.Next() {
+		v, err := fields.Text()
+		if err != nil {
+			// Unknown charset in an encoded word: keep the raw value.
+			v = fields.Value()
+		}
+		// Raw 8-bit header bytes are UTF-8 (RFC 6532) or, in older
+		// mail, usually windows-1252.
+		v = strings.TrimSpace(cleanText(toUTF8([]byte(v), "", false, false)))
+		k := fields.Key()
+		x.out.Headers[k] = append(x.out.Headers[k], v)
+	}
+	if s := x.out.Headers["Subject"]; len(s) > 0 {
+		x.out.Subject = s[0]
+	}
+}
+
+// pathName renders a part path for Defects: "message", "part 2.1".
+func pathName(path []int) string {
+	if len(path) == 0 {
+		return "message"
+	}
+	var b strings.Builder
+	b.WriteString("part ")
+	for i, n := range path {
+		if i > 0 {
+			b.WriteByte('.')
+		}
+		b.WriteString(strconv.Itoa(n + 1))
+	}
+	return b.String()
+}
+
+// child returns the path of the n-th child of path, sharing no memory
+// with it.
+func child(path []int, n int) []int {
+	return append(append(make([]int, 0, len(path)+1), path...), n)
+}
+
+// entity reads one part (or the whole message) and its children. newErr is
+// the error go-message gave when it set up e's decoding.
+func (x *extractor) entity(e *message.Entity, newErr error, path []int, depth int) {
+	x.parts++
+	mediaType, params, ctErr := e.Header.ContentType()
+	if ctErr != nil {
+		x.defect("%s: invalid Content-Type", pathName(path))
+		mediaType, params = parseMediaType(e.Header.Get("Content-Type"))
+	}
+	mediaType = strings.ToLower(mediaType)
+
+	if strings.HasPrefix(mediaType, "multipart/") {
+		if depth >= maxDepth {
+			x.defect("%s: multipart nested deeper than %d levels skipped", pathName(path), maxDepth)
+			return
+		}
+		x.multipart(e, path, depth)
+		return
+	}
+
+	disp, dparams, _ := e.Header.ContentDisposition()
+	disp = strings.ToLower(disp)
+	filename := dparams["filename"]
+	if filename == "" {
+		filename = params["name"]
+	}
+	filename = strings.TrimSpace(cleanText(toUTF8([]byte(filename), "", false, false)))
+
+	bodyText := disp != "attachment" && filename == "" &&
+		(mediaType == "text/plain" || mediaType == "text/html")
+	if !bodyText {
+		x.attachment(e, path, mediaType, filename, disp)
+		return
+	}
+
+	// go-message converted the body to UTF-8 when it parsed the
+	// Content-Type without error and knows the named charset.
+	charset := params["charset"]
+	converted := ctErr == nil && charset != "" && !message.IsUnknownCharset(newErr) &&
+		!strings.EqualFold(charset, "utf-8") && !strings.EqualFold(charset, "us-ascii")
+	isHTML := mediaType == "text/html"
+
+	var limit int
+	if isHTML {
+		if x.hasPlain() {
+			return // only read when there is no plain text
+		}
+		limit = htmlInputFactor*x.max - x.htmlBytes
+	} else {
+		// Line-end normalisation shrinks text, a charset fallback may
+		// grow it: read enough to fill the cap either way.
+		if remaining := x.max - x.plainBytes; remaining > 0 {
+			limit = 2*remaining + 16
+		}
+	}
+	data, more, err := readLimited(e.Body, limit)
+	if err != nil {
+		x.defect("%s: body read failed half-way: %s", pathName(path), describe(err))
+	}
+	if more {
+		data = trimPartialRune(data)
+	}
+	s := strings.TrimSpace(cleanText(toUTF8(data, charset, converted, isHTML)))
+	if s == "" {
+		return
+	}
+	if isHTML {
+		x.html = append(x.html, s)
+		x.htmlBytes += len(data)
+		x.htmlCut = x.htmlCut || more
+		return
+	}
+	x.plain = append(x.plain, s)
+	x.plainBytes += len(s) + 2
+	x.plainCut = x.plainCut || more
+}
+
+func (x *extractor) hasPlain() bool { return len(x.plain) > 0 }
+
+// multipart reads the children of e. When the body yields no part at all
+// (no boundary, or one that matches nothing) its raw bytes are read as plain
+// text, so that the words still become searchable.
+func (x *extractor) multipart(e *message.Entity, path []int, depth int) {
+	rawCopy := &capture{max: x.max}
+	e.Body = io.TeeReader(e.Body, rawCopy)
+	// nil when go-message could not parse the Content-Type that this
+	// package still recognised as multipart.
+	mr := e.MultipartReader()
+	n := 0
+	for mr != nil {
+		if x.parts >= maxParts {
+			x.defect("%s: more than %d parts, rest skipped", pathName(path), maxParts)
+			break
+		}
+		p, err := mr.NextPart()
+		if p == nil {
+			if err != nil && err != io.EOF {
+				x.defect("%s: multipart structure broken after %d parts: %s", pathName(path), n, describe(err))
+			}
+			break
+		}
+		if err != nil {
+			// An unknown charset or transfer encoding: p reads raw.
+			x.defect("%s: %s", pathName(child(path, n)), describe(err))
+		}
+		rawCopy.stop = true // structure found: the fallback is not needed
+		x.entity(p, err, child(path, n), depth+1)
+		n++
+	}
+	if n > 0 {
+		return
+	}
+	x.defect("%s: multipart body without readable parts, read as plain text", pathName(path))
+	// The multipart reader may have given up before reading anything.
+	if _, err := io.Copy(io.Discard, e.Body); err != nil {
+		x.defect("%s: body read failed half-way: %s", pathName(path), describe(err))
+	}
+	if s := strings.TrimSpace(cleanText(toUTF8(rawCopy.b, "", false, false))); s != "" {
+		x.plain = append(x.plain, s)
+		x.plainBytes += len(s) + 2
+	}
+	x.plainCut = x.plainCut || rawCopy.full
+}
+
+// attachment records an attachment-like part, streaming its body only to
+// count its size.
+func (x *extractor) attachment(e *message.Entity, path []int, mediaType, filename, disp string) {
+	n, err := io.Copy(io.Discard, e.Body)
+	if err != nil {
+		x.defect("%s: attachment read failed after %d bytes: %s", pathName(path), n, describe(err))
+	}
+	x.out.Parts = append(x.out.Parts, Part{
+		Filename:    filename,
+		ContentType: mediaType,
+		Size:        n,
+		Inline:      disp == "inline" || (disp == "" && e.Header.Get("Content-Id") != ""),
+	})
+}
+
+// finish assembles Text from the parts read.
+func (x *extractor) finish() {
+	var s string
+	var cut bool
+	switch {
+	case len(x.plain) > 0:
+		s = strings.Join(x.plain, "\n\n")
+		cut = x.plainCut
+	case len(x.html) > 0:
+		cut = x.htmlCut
+		texts := make([]string, 0, len(x.html))
+		for _, h := range x.html {
+			// Reading from a string cannot fail.
+			t, _ := HTMLToText(strings.NewReader(h))
+			if t = strings.TrimSpace(t); t != "" {
+				texts = append(texts, t)
+			}
+		}
+		s = strings.Join(texts, "\n\n")
+		x.out.FromHTML = true
+	}
+	var capped bool
+	x.out.Text, capped = truncateUTF8(s, x.max)
+	x.out.Truncated = cut || capped
+}
+
+// readLimited reads up to limit bytes of r; more reports that r had more.
+func readLimited(r io.Reader, limit int) (data []byte, more bool, err error) {
+	if limit <= 0 {
+		var one [1]byte
+		n, err := io.ReadFull(r, one[:])
+		return nil, n > 0, ignoreEOF(err)
+	}
+	data, err = io.ReadAll(io.LimitReader(r, int64(limit)+1))
+	if len(data) > limit {
+		return data[:limit], true, err
+	}
+	return data, false, err
+}
+
+func ignoreEOF(err error) error {
+	if err == io.EOF || err == io.ErrUnexpectedEOF {
+		return nil
+	}
+	return err
+}
+
+// capture keeps the first max bytes written to it, until stopped.
+type capture struct {
+	b    []byte
+	max  int
+	stop bool
+	full bool
+}
+
+// Write always reports the whole of p written: it feeds an io.TeeReader,
+// which must not fail because of it.
+func (c *capture) Write(p []byte) (int, error) {
+	n := len(p)
+	if c.stop {
+		return n, nil
+	}
+	room := c.max - len(c.b)
+	if len(p) > room {
+		c.full = true
+		p = p[:max(room, 0)]
+	}
+	c.b = append(c.b, p...)
+	return n, nil
+}

@@ -1,0 +1,295 @@
+package crawler
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/mimecrawl/mimecrawl/crawler/body"
+	"github.com/mimecrawl/mimecrawl/index"
+	"github.com/mimecrawl/mimecrawl/integration/mimecast/api"
+	"github.com/mimecrawl/mimecrawl/state"
+)
+
+// message fetches one message (detail, RFC 822 body, attachments) and sends its documents. It
+// finishes the message in the tracker itself on a fetch error; otherwise the acknowledgement
+// callbacks do.
+func (p *viewPass) message(ctx context.Context, m api.MessageSummary, seq int64, received time.Time) {
+	c := p.c
+	fetchFailed := func(what string, err error) {
+		if ctx.Err() == nil {
+			c.counts.fetchFailed.Add(1)
+			p.log.Warn().Err(err).Str("message_id", m.ID).Msg(what + " failed")
+		}
+		p.tr.finish(seq, false)
+	}
+	detail, err := c.arc.MessageDetail(ctx, m.ID)
+	if err != nil {
+		fetchFailed("get message detail", err)
+		return
+	}
+	text, err := p.bodyText(ctx, m.ID)
+	if err != nil {
+		fetchFailed("get message body", err)
+		return
+	}
+	u := &unit{p: p, seq: seq, messageID: m.ID, retrying: p.failedID[m.ID]}
+	u.msg = index.Doc{Kind: index.Messages, ID: MessageDocID(p.mb.Address, p.view, m.ID),
+		Body: p.messageDoc(m, detail, text, received)}
+	u.pending.Store(1) // held until every attachment has been added
+	if c.opts.ExtractAttachments {
+		for _, a := range detail.Attachments {
+			doc, ok, err := p.attachmentDoc(ctx, m, detail, a, received)
+			if err != nil {
+				// Attachments already sent are answered later; the message document is held back
+				// by retryFail and the message stays unfinished until then.
+				u.retryFail.Store(true)
+				c.counts.fetchFailed.Add(1)
+				if ctx.Err() == nil {
+					p.log.Warn().Err(err).Str("message_id", m.ID).Str("attachment_id", a.ID).Msg("get attachment failed")
+				}
+				break
+			}
+			if !ok {
+				continue
+			}
+			u.pending.Add(1)
+			u.docIDs = append(u.docIDs, doc.ID)
+			err = c.sink.Add(context.WithoutCancel(ctx), doc, func(r index.Result) { u.attachmentDone(doc, a.ID, r) })
+			if err != nil {
+				u.attachmentDone(doc, a.ID, index.Result{Err: err})
+				break
+			}
+		}
+	}
+	u.release()
+}
+
+// release drops one pending count; the last one hands the message document on.
+func (u *unit) release() {
+	if u.pending.Add(-1) == 0 {
+		u.p.c.ready.push(u)
+	}
+}
+
+func (u *unit) attachmentDone(doc index.Doc, attachmentID string, r index.Result) {
+	p := u.p
+	if r.Err != nil || r.Permanent {
+		p.docFailed(doc, u.messageID, attachmentID, r)
+		if r.Permanent {
+			u.permFail.Store(true)
+		} else {
+			u.retryFail.Store(true)
+		}
+	} else {
+		p.c.counts.attachments.Add(1)
+		p.indexed.Add(1)
+	}
+	u.release()
+}
+
+// addMessageDoc runs on the handoff goroutine once every attachment of u is answered.
+func (c *Crawler) addMessageDoc(u *unit) {
+	p := u.p
+	if u.retryFail.Load() {
+		// Not writing the message document keeps it "not indexed", so the next run fetches
+		// the message again.
+		p.tr.finish(u.seq, false)
+		return
+	}
+	err := c.sink.Add(context.Background(), u.msg, func(r index.Result) {
+		if r.Err != nil || r.Permanent {
+			p.docFailed(u.msg, u.messageID, "", r)
+			p.tr.finish(u.seq, false)
+			return
+		}
+		c.counts.messages.Add(1)
+		p.indexed.Add(1)
+		ok := !u.permFail.Load()
+		if ok && u.retrying {
+			p.clearFailures(u)
+		}
+		p.tr.finish(u.seq, ok)
+	})
+	if err != nil {
+		p.docFailed(u.msg, u.messageID, "", index.Result{Err: err})
+		p.tr.finish(u.seq, false)
+	}
+}
+
+// docFailed records a document that did not make it. Permanent rejections go to the failed
+// bucket where `status` and the run summary show them; other failures are retried by the next
+// run because the checkpoint does not pass them.
+func (p *viewPass) docFailed(doc index.Doc, messageID, attachmentID string, r index.Result) {
+	p.c.counts.docsFailed.Add(1)
+	err := docError(r)
+	ev := p.log.Warn().Err(err).Str("doc_id", doc.ID).Str("message_id", messageID)
+	if attachmentID != "" {
+		ev = ev.Str("attachment_id", attachmentID)
+	}
+	ev.Bool("permanent", r.Permanent).Msg("document not indexed")
+	if !r.Permanent {
+		return
+	}
+	f := state.Failure{Key: p.key, DocID: doc.ID, MessageID: messageID, AttachmentID: attachmentID,
+		Reason: r.Reason, Status: r.Status, At: p.c.opts.Now().UTC()}
+	if err := p.c.store.RecordFailure(f); err != nil {
+		p.log.Error().Err(err).Str("doc_id", doc.ID).Msg("record failed document")
+	}
+}
+
+func (p *viewPass) clearFailures(u *unit) {
+	for _, id := range append([]string{u.msg.ID}, u.docIDs...) {
+		if err := p.c.store.ClearFailure(id); err != nil {
+			p.log.Error().Err(err).Str("doc_id", id).Msg("clear recorded failure")
+		}
+	}
+}
+
+// bodyText downloads the RFC 822 message and extracts its text. A message whose MIME cannot be
+// parsed is still indexed, with its metadata and an empty body, and counted as malformed.
+func (p *viewPass) bodyText(ctx context.Context, id string) (*body.Text, error) {
+	rc, err := p.c.arc.GetFile(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	cr := &countingReader{r: rc}
+	text, err := body.Extract(cr, body.Options{MaxTextBytes: p.c.opts.MaxTextBytes})
+	p.c.counts.bytes.Add(cr.n)
+	switch {
+	case err == nil:
+	case errors.Is(err, body.ErrNoContent):
+		p.c.counts.malformed.Add(1)
+		p.log.Warn().Str("message_id", id).Msg("message body has no readable content; indexed without text")
+	default:
+		// A read that broke off is a download failure, not a bad message: fetch it again.
+		return nil, fmt.Errorf("read message body: %w", err)
+	}
+	if len(text.Defects) > 0 {
+		p.log.Debug().Str("message_id", id).Strs("defects", text.Defects).Msg("message body had MIME defects")
+	}
+	return text, nil
+}
+
+func (p *viewPass) messageDoc(m api.MessageSummary, d *api.MessageDetail, text *body.Text, received time.Time) *index.MessageDoc {
+	subject := d.Subject
+	if subject == "" {
+		subject = m.Subject
+	}
+	if strings.TrimSpace(subject) == "" {
+		subject = p.c.opts.BlankSubject
+	}
+	doc := &index.MessageDoc{
+		Mailbox: p.mb.Address, Domain: p.mb.Domain, View: p.view,
+		MessageID: m.ID, MimeMessageID: d.MimeMessageID, Received: received,
+		Subject: subject, From: address(d.From), To: addresses(d.To), Cc: addresses(d.Cc),
+		Headers: headerMap(d.Headers), Body: text.Text, BodyHTML: text.FromHTML,
+		Size: d.Size, AttachmentCount: len(d.Attachments), Smash: d.Smash,
+		Generation: p.pass.Generation, IndexedAt: p.c.opts.Now().UTC(),
+	}
+	if doc.From.Address == "" {
+		doc.From = address(m.From)
+	}
+	if d.ReplyTo.EmailAddress != "" {
+		r := address(d.ReplyTo)
+		doc.ReplyTo = &r
+	}
+	for _, a := range d.Attachments {
+		doc.AttachmentNames = append(doc.AttachmentNames, p.attachmentName(a))
+	}
+	return doc
+}
+
+func (p *viewPass) attachmentName(a api.Attachment) string {
+	if strings.TrimSpace(a.Filename) == "" {
+		return p.c.opts.BlankName
+	}
+	return a.Filename
+}
+
+// attachmentDoc builds the document of one attachment, downloading it unless it is larger than
+// the cap. ok=false means the attachment is excluded by name.
+func (p *viewPass) attachmentDoc(ctx context.Context, m api.MessageSummary, d *api.MessageDetail, a api.Attachment, received time.Time) (index.Doc, bool, error) {
+	c := p.c
+	name := p.attachmentName(a)
+	if firstMatch(c.opts.ExcludeNames, name) >= 0 {
+		c.counts.attExcluded.Add(1)
+		return index.Doc{}, false, nil
+	}
+	doc := &index.AttachmentDoc{
+		Mailbox: p.mb.Address, Domain: p.mb.Domain, View: p.view,
+		MessageID: m.ID, MessageDocID: MessageDocID(p.mb.Address, p.view, m.ID), AttachmentID: a.ID,
+		Received: received, Subject: d.Subject, Filename: name, ContentType: a.ContentType,
+		Size: a.Size, SHA256: strings.ToLower(a.SHA256),
+		Generation: p.pass.Generation, IndexedAt: c.opts.Now().UTC(),
+	}
+	out := index.Doc{Kind: index.Attachments, ID: AttachmentDocID(p.mb.Address, p.view, m.ID, a.ID), Body: doc}
+	if a.Size > c.opts.MaxAttachmentBytes {
+		doc.Oversize = true
+		c.counts.oversize.Add(1)
+		return out, true, nil
+	}
+	data, oversize, err := p.download(ctx, a.ID)
+	if err != nil {
+		return index.Doc{}, false, fmt.Errorf("download attachment %s: %w", a.ID, err)
+	}
+	if oversize {
+		// The detail understated the size; the cap is what protects memory, not the detail.
+		doc.Oversize = true
+		c.counts.oversize.Add(1)
+		return out, true, nil
+	}
+	sum := sha256.Sum256(data)
+	got := hex.EncodeToString(sum[:])
+	if doc.SHA256 == "" {
+		doc.SHA256 = got
+	} else if doc.SHA256 != got {
+		p.log.Warn().Str("message_id", m.ID).Str("attachment_id", a.ID).Str("want", doc.SHA256).Str("got", got).Msg("attachment sha256 differs from the message detail")
+		doc.SHA256 = got
+	}
+	doc.Size = int64(len(data))
+	if c.opts.AttachmentPipeline {
+		doc.Data = base64.StdEncoding.EncodeToString(data)
+		out.Pipeline = true
+	} else if t, ok := body.AttachmentText(a.ContentType, name, data, c.opts.MaxTextBytes); ok {
+		doc.Content = t
+	}
+	return out, true, nil
+}
+
+// download reads an attachment, at most MaxAttachmentBytes of it.
+func (p *viewPass) download(ctx context.Context, id string) ([]byte, bool, error) {
+	rc, err := p.c.arc.GetFile(ctx, id)
+	if err != nil {
+		return nil, false, err
+	}
+	defer rc.Close()
+	limit := p.c.opts.MaxAttachmentBytes
+	data, err := io.ReadAll(io.LimitReader(rc, limit+1))
+	p.c.counts.bytes.Add(int64(len(data)))
+	if err != nil {
+		return nil, false, err
+	}
+	if int64(len(data)) > limit {
+		return nil, true, nil
+	}
+	return data, false, nil
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(b []byte) (int, error) {
+	n, err := c.r.Read(b)
+	c.n += int64(n)
+	return n, err
+}

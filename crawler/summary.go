@@ -1,0 +1,147 @@
+package crawler
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Exit codes of a run, documented in the README.
+const (
+	ExitOK      = 0 // every kept mailbox view completed
+	ExitFatal   = 1 // the run could not start or was stopped by a fatal error
+	ExitUsage   = 2 // bad command line
+	ExitPartial = 3 // some mailbox views failed or were interrupted; their checkpoints did not pass the failure
+)
+
+// Summary is what a run did, printed at its end and kept in the state file.
+type Summary struct {
+	Command  string    `json:"command"`
+	Started  time.Time `json:"started"`
+	Finished time.Time `json:"finished"`
+	Seconds  float64   `json:"seconds"`
+	Full     bool      `json:"full"`
+
+	DomainsTotal        int            `json:"domains_total"`
+	DomainsKept         int            `json:"domains_kept"`
+	MailboxesEnumerated int            `json:"mailboxes_enumerated"`
+	MailboxesKept       int            `json:"mailboxes_kept"`
+	Excluded            map[string]int `json:"excluded,omitempty"`
+
+	ViewsComplete    int      `json:"views_complete"`
+	ViewsFailed      int      `json:"views_failed"`
+	ViewsInterrupted int      `json:"views_interrupted"`
+	FailedViews      []string `json:"failed_views,omitempty"`
+
+	Totals
+	MailboxesRemoved int `json:"mailboxes_removed"`
+
+	APICalls       int64         `json:"api_calls"`
+	APIRateLimited int64         `json:"api_rate_limited"`
+	APIErrors      map[int]int64 `json:"api_errors_by_status,omitempty"`
+	BulkRequests   int64         `json:"bulk_requests"`
+	BytesIndexed   int64         `json:"bytes_indexed"`
+	PeakRSSBytes   int64         `json:"peak_rss_bytes,omitempty"`
+
+	FailedDocuments []string `json:"failed_documents,omitempty"`
+	Error           string   `json:"error,omitempty"`
+	ExitCode        int      `json:"exit_code"`
+}
+
+// AddResults folds the mailbox view results in and sets the exit code.
+func (s *Summary) AddResults(rs []ViewResult) {
+	for _, r := range rs {
+		switch {
+		case r.Complete:
+			s.ViewsComplete++
+		case strings.HasPrefix(r.Error, "stopped:"):
+			s.ViewsInterrupted++
+			s.FailedViews = append(s.FailedViews, fmt.Sprintf("%s %s: %s", r.Mailbox, r.View, r.Error))
+		default:
+			s.ViewsFailed++
+			s.FailedViews = append(s.FailedViews, fmt.Sprintf("%s %s: %s", r.Mailbox, r.View, r.Error))
+		}
+	}
+	sort.Strings(s.FailedViews)
+	if s.ExitCode == ExitOK && (s.ViewsFailed > 0 || s.ViewsInterrupted > 0) {
+		s.ExitCode = ExitPartial
+	}
+}
+
+// Print writes the summary for a person: one screen at most.
+func (s *Summary) Print(w io.Writer) {
+	rate := 0.0
+	if s.Seconds > 0 {
+		rate = float64(s.Messages) / s.Seconds
+	}
+	fmt.Fprintf(w, "\nmimecrawl %s summary (%s, %.1fs)\n", s.Command, map[bool]string{true: "full re-crawl", false: "incremental"}[s.Full], s.Seconds)
+	fmt.Fprintf(w, "  domains       %d kept of %d\n", s.DomainsKept, s.DomainsTotal)
+	fmt.Fprintf(w, "  mailboxes     %d kept of %d enumerated", s.MailboxesKept, s.MailboxesEnumerated)
+	if s.MailboxesRemoved > 0 {
+		fmt.Fprintf(w, ", %d removed", s.MailboxesRemoved)
+	}
+	fmt.Fprintln(w)
+	keys := make([]string, 0, len(s.Excluded))
+	for k := range s.Excluded {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(w, "    excluded    %d: %s\n", s.Excluded[k], k)
+	}
+	fmt.Fprintf(w, "  views         %d complete, %d failed, %d interrupted\n", s.ViewsComplete, s.ViewsFailed, s.ViewsInterrupted)
+	fmt.Fprintf(w, "  messages      %d indexed (%.1f/s), %d already indexed, %d excluded by subject\n", s.Messages, rate, s.Skipped, s.ExcludedSubjects)
+	fmt.Fprintf(w, "  attachments   %d indexed, %d over the size cap (metadata only), %d excluded by name\n", s.Attachments, s.Oversize, s.ExcludedNames)
+	fmt.Fprintf(w, "  downloaded    %s; indexed %s in %d bulk requests\n", humanBytes(s.Bytes), humanBytes(s.BytesIndexed), s.BulkRequests)
+	if s.Deleted > 0 || s.Full {
+		fmt.Fprintf(w, "  deleted       %d documents no longer in the archive or no longer kept\n", s.Deleted)
+	}
+	if s.PeakRSSBytes > 0 {
+		fmt.Fprintf(w, "  memory        %s peak resident\n", humanBytes(s.PeakRSSBytes))
+	}
+	fmt.Fprintf(w, "  api           %d calls, %d answered 429", s.APICalls, s.APIRateLimited)
+	if len(s.APIErrors) > 0 {
+		codes := make([]int, 0, len(s.APIErrors))
+		for c := range s.APIErrors {
+			codes = append(codes, c)
+		}
+		sort.Ints(codes)
+		var parts []string
+		for _, c := range codes {
+			parts = append(parts, fmt.Sprintf("%d×%d", s.APIErrors[c], c))
+		}
+		fmt.Fprintf(w, ", errors %s", strings.Join(parts, " "))
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "  failures      %d documents rejected, %d messages not fetched, %d bodies unparseable\n", s.DocsFailed, s.FetchFailed, s.MalformedBodies)
+	show := func(title string, lines []string) {
+		for i, l := range lines {
+			if i == 8 {
+				fmt.Fprintf(w, "    … and %d more (see `mimecrawl status`)\n", len(lines)-i)
+				break
+			}
+			fmt.Fprintf(w, "    %s %s\n", title, l)
+		}
+	}
+	show("view", s.FailedViews)
+	show("document", s.FailedDocuments)
+	if s.Error != "" {
+		fmt.Fprintf(w, "  error         %s\n", s.Error)
+	}
+	fmt.Fprintf(w, "  exit code     %d\n", s.ExitCode)
+}
+
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

@@ -1,0 +1,115 @@
+package index
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"regexp"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// Config says which cluster to use and how to write to it. Zero values take the defaults noted.
+type Config struct {
+	Addresses []string // base URLs of the cluster's HTTP endpoints; required
+	Username  string
+	Password  string
+	APIKey    string // base64 "id:key", as Elasticsearch issues it; wins over Username/Password
+	CACert    []byte // PEM bundle that signs the cluster's certificate
+
+	// IndexPrefix names the indices, pipeline and templates: "mimecast" gives the indices
+	// mimecast-messages and mimecast-attachments. Default "mimecast".
+	IndexPrefix string
+	// Replicas sets number_of_replicas of indices Setup creates; nil keeps the cluster default.
+	Replicas *int
+
+	BulkWorkers   int           // concurrent bulk requests; default 2
+	FlushBytes    int           // bulk request size that triggers a flush; default 5 MB
+	FlushInterval time.Duration // longest time a queued document waits; default 1s
+	// MaxItemRetries is how often an item answered 429 is re-queued before it fails; default 3,
+	// negative for none.
+	MaxItemRetries int
+	// RetryBackoff is the wait before retry number attempt (1, 2, ...) of a request or of an
+	// item; default exponential from 100ms to 10s with jitter.
+	RetryBackoff func(attempt int) time.Duration
+	// MaxRetries bounds the client's retries of one request; default 5.
+	MaxRetries int
+	// AttachmentIndexedChars caps the characters the attachment processor extracts per file;
+	// default 1,000,000, -1 for no cap.
+	AttachmentIndexedChars int
+
+	Transport http.RoundTripper // optional; the client's default transport otherwise
+	Logger    zerolog.Logger
+}
+
+const (
+	defaultIndexPrefix  = "mimecast"
+	defaultWorkers      = 2
+	defaultFlushBytes   = 5 * 1000 * 1000
+	defaultFlushEvery   = time.Second
+	defaultItemRetries  = 3
+	defaultMaxRetries   = 5
+	defaultIndexedChars = 1000 * 1000
+)
+
+// validPrefix keeps index names legal: lowercase, no characters Elasticsearch rejects, not
+// starting with '-', '_' or '+'.
+var validPrefix = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,200}$`)
+
+// withDefaults returns a copy of c with every zero value replaced by its default, or an error
+// naming the setting that is wrong.
+func (c Config) withDefaults() (Config, error) {
+	if len(c.Addresses) == 0 {
+		return c, fmt.Errorf("no Elasticsearch address configured")
+	}
+	if c.IndexPrefix == "" {
+		c.IndexPrefix = defaultIndexPrefix
+	}
+	if !validPrefix.MatchString(c.IndexPrefix) {
+		return c, fmt.Errorf("index prefix %q: want lowercase letters, digits, '.', '_' or '-', starting with a letter or digit", c.IndexPrefix)
+	}
+	if c.Replicas != nil && *c.Replicas < 0 {
+		return c, fmt.Errorf("replicas %d: want 0 or more", *c.Replicas)
+	}
+	if c.BulkWorkers <= 0 {
+		c.BulkWorkers = defaultWorkers
+	}
+	if c.FlushBytes <= 0 {
+		c.FlushBytes = defaultFlushBytes
+	}
+	if c.FlushInterval <= 0 {
+		c.FlushInterval = defaultFlushEvery
+	}
+	switch {
+	case c.MaxItemRetries == 0:
+		c.MaxItemRetries = defaultItemRetries
+	case c.MaxItemRetries < 0:
+		c.MaxItemRetries = 0
+	}
+	if c.MaxRetries <= 0 {
+		c.MaxRetries = defaultMaxRetries
+	}
+	if c.RetryBackoff == nil {
+		c.RetryBackoff = ExponentialBackoff(100*time.Millisecond, 10*time.Second)
+	}
+	if c.AttachmentIndexedChars == 0 {
+		c.AttachmentIndexedChars = defaultIndexedChars
+	}
+	return c, nil
+}
+
+// ExponentialBackoff returns a backoff that doubles from base for each attempt, never exceeds
+// ceiling, and waits a random time between half and all of that so that many writers that failed
+// together do not retry together.
+func ExponentialBackoff(base, ceiling time.Duration) func(attempt int) time.Duration {
+	return func(attempt int) time.Duration {
+		d := base
+		for i := 1; i < attempt && d < ceiling; i++ {
+			d *= 2
+		}
+		d = min(d, ceiling)
+		half := d / 2
+		return half + rand.N(half+1)
+	}
+}

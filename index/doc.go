@@ -1,0 +1,19 @@
+// Package index is the Elasticsearch side of mimecrawl: it connects to a cluster, installs the
+// index templates and the attachment pipeline, writes documents through one shared bulk
+// writer, and answers the few questions the crawler asks (which ids exist, how many match,
+// delete what a completed pass no longer saw). It knows Elasticsearch and nothing about the
+// systems the documents come from or where progress is recorded.
+//
+// Invariants:
+//   - Every document given to Writer.Add or Writer.Delete gets exactly one callback, once
+//     Elasticsearch has acknowledged it or it has failed for good; Close returns only after
+//     every callback has run (unless its context ends first).
+//   - Items answered 429 are re-queued a bounded number of times, with backoff; item errors
+//     that a retry cannot fix (mapping and parsing errors, other 4xx) are reported Permanent with
+//     Elasticsearch's reason. Whole-request failures are retried by the client (429, 502, 503,
+//     504 with backoff) and then reported for every item, not Permanent.
+//   - Setup is idempotent and additive: it never deletes an index or a field.
+//   - DeleteWhere refuses an empty filter, so a bug cannot wipe an index.
+//   - Passwords and API keys never appear in errors or logs; addresses are printed without
+//     their user information.
+package index

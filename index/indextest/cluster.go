@@ -1,0 +1,110 @@
+package indextest
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+// URL returns the test cluster's address from ELASTICSEARCH_URL and skips the test when it is
+// not set.
+func URL(t testing.TB) string {
+	t.Helper()
+	u := os.Getenv("ELASTICSEARCH_URL")
+	if u == "" {
+		t.Skip("ELASTICSEARCH_URL is not set; start one with scripts/elasticsearch.sh start")
+	}
+	return strings.TrimRight(u, "/")
+}
+
+// Prefix returns an index prefix no other test uses, and removes at the end of the test every
+// index, index template and ingest pipeline whose name starts with it.
+func Prefix(t testing.TB, baseURL string) string {
+	t.Helper()
+	b := make([]byte, 5)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatalf("random prefix: %v", err)
+	}
+	p := "mctest-" + hex.EncodeToString(b)
+	t.Cleanup(func() { Remove(t, baseURL, p) })
+	return p
+}
+
+// Remove deletes the indices, index templates and ingest pipelines whose names start with
+// prefix+"-". Index deletions name each index: clusters refuse wildcard deletes by default.
+func Remove(t testing.TB, baseURL, prefix string) {
+	t.Helper()
+	c := &http.Client{Timeout: 30 * time.Second}
+	pattern := prefix + "-*"
+
+	var indices []struct {
+		Index string `json:"index"`
+	}
+	getJSON(t, c, baseURL+"/_cat/indices/"+pattern+"?format=json&h=index&expand_wildcards=all", &indices)
+	for _, i := range indices {
+		del(t, c, baseURL+"/"+i.Index)
+	}
+
+	var templates struct {
+		IndexTemplates []struct {
+			Name string `json:"name"`
+		} `json:"index_templates"`
+	}
+	getJSON(t, c, baseURL+"/_index_template/"+pattern, &templates)
+	for _, tp := range templates.IndexTemplates {
+		del(t, c, baseURL+"/_index_template/"+tp.Name)
+	}
+
+	pipelines := map[string]json.RawMessage{}
+	getJSON(t, c, baseURL+"/_ingest/pipeline/"+pattern, &pipelines)
+	for name := range pipelines {
+		del(t, c, baseURL+"/_ingest/pipeline/"+name)
+	}
+}
+
+// getJSON decodes a 200 answer into out; a 404 (nothing matches) leaves out as it is.
+func getJSON(t testing.TB, c *http.Client, u string, out any) {
+	t.Helper()
+	res, err := c.Get(u)
+	if err != nil {
+		t.Errorf("cleanup: GET %s: %v", u, err)
+		return
+	}
+	defer res.Body.Close()
+	if res.StatusCode == http.StatusNotFound {
+		return
+	}
+	if res.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(res.Body)
+		t.Errorf("cleanup: GET %s: status %d: %s", u, res.StatusCode, b)
+		return
+	}
+	if err := json.NewDecoder(res.Body).Decode(out); err != nil {
+		t.Errorf("cleanup: GET %s: %v", u, err)
+	}
+}
+
+func del(t testing.TB, c *http.Client, u string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodDelete, u, nil)
+	if err != nil {
+		t.Errorf("cleanup: %v", err)
+		return
+	}
+	res, err := c.Do(req)
+	if err != nil {
+		t.Errorf("cleanup: DELETE %s: %v", u, err)
+		return
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK && res.StatusCode != http.StatusNotFound {
+		b, _ := io.ReadAll(res.Body)
+		t.Errorf("cleanup: DELETE %s: status %d: %s", u, res.StatusCode, b)
+	}
+}

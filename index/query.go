@@ -1,0 +1,225 @@
+package index
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+)
+
+// Filter selects documents: all Terms must match exactly (keyword fields such as mailbox and
+// view) and, when GenerationBelow is not 0, the generation must be lower than it.
+type Filter struct {
+	Terms           map[string]string
+	GenerationBelow int64
+}
+
+func (f Filter) empty() bool { return len(f.Terms) == 0 && f.GenerationBelow == 0 }
+
+func (f Filter) query() obj {
+	clauses := []obj{}
+	keys := make([]string, 0, len(f.Terms))
+	for k := range f.Terms {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys) // a stable request is easier to read in a trace
+	for _, k := range keys {
+		clauses = append(clauses, obj{"term": obj{k: f.Terms[k]}})
+	}
+	if f.GenerationBelow != 0 {
+		clauses = append(clauses, obj{"range": obj{"generation": obj{"lt": f.GenerationBelow}}})
+	}
+	return obj{"bool": obj{"filter": clauses}}
+}
+
+// mgetChunk bounds the ids of one _mget request.
+const mgetChunk = 1000
+
+// Existing reports which of ids exist in the index of kind k. Ids that do not exist are absent
+// from the map. A shard that cannot answer is an error, never "does not exist".
+func (c *Cluster) Existing(ctx context.Context, k Kind, ids []string) (map[string]bool, error) {
+	if !k.valid() {
+		return nil, fmt.Errorf("existing: unknown kind %d", int(k))
+	}
+	name := c.IndexName(k)
+	found := make(map[string]bool, len(ids))
+	for chunk := range slices.Chunk(ids, mgetChunk) {
+		var res struct {
+			Docs []struct {
+				ID    string          `json:"_id"`
+				Found bool            `json:"found"`
+				Error json.RawMessage `json:"error"`
+			} `json:"docs"`
+		}
+		q := url.Values{"_source": {"false"}}
+		if err := c.do(ctx, http.MethodPost, "/"+name+"/_mget", q, obj{"ids": chunk}, &res); err != nil {
+			return nil, fmt.Errorf("look up %d ids in %s: %w", len(chunk), name, err)
+		}
+		for _, d := range res.Docs {
+			if len(d.Error) > 0 {
+				return nil, fmt.Errorf("look up id %s in %s: %s", d.ID, name, d.Error)
+			}
+			if d.Found {
+				found[d.ID] = true
+			}
+		}
+	}
+	return found, nil
+}
+
+// Count returns how many documents of kind k match f.
+func (c *Cluster) Count(ctx context.Context, k Kind, f Filter) (int64, error) {
+	if !k.valid() {
+		return 0, fmt.Errorf("count: unknown kind %d", int(k))
+	}
+	name := c.IndexName(k)
+	var res struct {
+		Count int64 `json:"count"`
+	}
+	if err := c.do(ctx, http.MethodPost, "/"+name+"/_count", nil, obj{"query": f.query()}, &res); err != nil {
+		return 0, fmt.Errorf("count documents in %s: %w", name, err)
+	}
+	return res.Count, nil
+}
+
+// deletePage is the number of documents DeleteWhere reads and deletes per round; it bounds
+// its memory whatever the number of matches.
+const deletePage = 1000
+
+// pitKeepAlive must outlive one round of search plus bulk delete.
+const pitKeepAlive = "2m"
+
+// DeleteWhere deletes every document of kind k that matches f and returns how many were
+// deleted. It walks a point-in-time snapshot in pages and deletes each page by id with _bulk,
+// because _delete_by_query is not available on every cluster and a page bounds memory. An empty
+// filter is refused. Documents written after the walk started are not touched.
+func (c *Cluster) DeleteWhere(ctx context.Context, k Kind, f Filter) (int64, error) {
+	if !k.valid() {
+		return 0, fmt.Errorf("delete: unknown kind %d", int(k))
+	}
+	name := c.IndexName(k)
+	if f.empty() {
+		return 0, fmt.Errorf("delete from %s: refusing an empty filter, which would match every document", name)
+	}
+
+	var pit struct {
+		ID string `json:"id"`
+	}
+	if err := c.do(ctx, http.MethodPost, "/"+name+"/_pit", url.Values{"keep_alive": {pitKeepAlive}}, nil, &pit); err != nil {
+		return 0, fmt.Errorf("open a point in time on %s: %w", name, err)
+	}
+	defer func() {
+		// Closing only frees resources early; the keep-alive frees them anyway, so a failure
+		// here is not the caller's problem. It must run even when ctx has ended.
+		ctx := context.WithoutCancel(ctx)
+		if err := c.do(ctx, http.MethodDelete, "/_pit", nil, obj{"id": pit.ID}, nil); err != nil {
+			c.log.Debug().Err(err).Str("index", name).Msg("close point in time")
+		}
+	}()
+
+	var (
+		deleted int64
+		after   []json.RawMessage
+	)
+	for {
+		search := obj{
+			"size":             deletePage,
+			"_source":          false,
+			"track_total_hits": false,
+			"query":            f.query(),
+			"pit":              obj{"id": pit.ID, "keep_alive": pitKeepAlive},
+			"sort":             []obj{{"_shard_doc": "asc"}},
+		}
+		if after != nil {
+			search["search_after"] = after
+		}
+		var res struct {
+			PitID string `json:"pit_id"`
+			Hits  struct {
+				Hits []struct {
+					Index string            `json:"_index"`
+					ID    string            `json:"_id"`
+					Sort  []json.RawMessage `json:"sort"`
+				} `json:"hits"`
+			} `json:"hits"`
+		}
+		if err := c.do(ctx, http.MethodPost, "/_search", nil, search, &res); err != nil {
+			return deleted, fmt.Errorf("search %s for documents to delete: %w", name, err)
+		}
+		if res.PitID != "" {
+			pit.ID = res.PitID // the id may change between rounds
+		}
+		hits := res.Hits.Hits
+		if len(hits) == 0 {
+			return deleted, nil
+		}
+		var body bytes.Buffer
+		enc := json.NewEncoder(&body)
+		for _, h := range hits {
+			if err := enc.Encode(obj{"delete": obj{"_index": h.Index, "_id": h.ID}}); err != nil {
+				return deleted, fmt.Errorf("encode delete of %s: %w", h.ID, err)
+			}
+		}
+		n, err := c.bulkDelete(ctx, body.Bytes())
+		deleted += n
+		if err != nil {
+			return deleted, fmt.Errorf("delete %d documents from %s: %w", len(hits), name, err)
+		}
+		if len(hits) < deletePage {
+			return deleted, nil
+		}
+		after = hits[len(hits)-1].Sort
+	}
+}
+
+// bulkDelete sends delete actions and counts the documents deleted. A document already gone is
+// not an error; any other item failure is, after the whole request has been counted.
+func (c *Cluster) bulkDelete(ctx context.Context, body []byte) (int64, error) {
+	var res struct {
+		Items []map[string]struct {
+			ID     string   `json:"_id"`
+			Status int      `json:"status"`
+			Result string   `json:"result"`
+			Error  *itemErr `json:"error"`
+		} `json:"items"`
+	}
+	if err := c.do(ctx, http.MethodPost, "/_bulk", nil, ndjson(body), &res); err != nil {
+		return 0, err
+	}
+	var (
+		n    int64
+		errs []error
+	)
+	for _, item := range res.Items {
+		for _, r := range item {
+			switch {
+			case r.Result == "deleted":
+				n++
+			case r.Status == http.StatusNotFound:
+			default:
+				errs = append(errs, fmt.Errorf("delete %s: status %d: %s", r.ID, r.Status, r.Error.String()))
+			}
+		}
+	}
+	if len(errs) > 3 {
+		errs = append(errs[:3], fmt.Errorf("and %d more", len(errs)-3))
+	}
+	return n, errors.Join(errs...)
+}
+
+// itemErr is the error of one bulk item.
+type itemErr struct {
+	Type   string `json:"type"`
+	Reason string `json:"reason"`
+}
+
+func (e *itemErr) String() string {
+	if e == nil {
+		return "no reason given"
+	}
+	return e.Type + ": " + e.Reason
+}

@@ -1,0 +1,390 @@
+package index
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/elastic/go-elasticsearch/v8/esutil"
+	"github.com/rs/zerolog"
+)
+
+// ErrClosed is returned by Add and Delete once Close has been called.
+var ErrClosed = errors.New("index writer is closed")
+
+// Doc is one document to index.
+type Doc struct {
+	Kind Kind
+	// ID is the document id. It must derive from the source's ids, so that writing the same
+	// source again overwrites instead of duplicating.
+	ID   string
+	Body any // encoded with encoding/json
+	// Pipeline sends the document through the attachment pipeline. It is ignored when the
+	// cluster has no attachment processor (the document is then indexed as is; its data field
+	// is never stored, see the mapping).
+	Pipeline bool
+}
+
+// Result is the outcome of one document.
+type Result struct {
+	Err error // nil when Elasticsearch acknowledged the document
+	// Permanent means that sending the same document again cannot succeed (a mapping or parsing
+	// error, any other 4xx of the item). A failure that is not permanent may succeed on a later
+	// run.
+	Permanent bool
+	Status    int    // the item's HTTP status; 0 when the whole request failed
+	Reason    string // Elasticsearch's error type and reason, when it gave one
+}
+
+// WriterStats counts what a Writer did.
+type WriterStats struct {
+	Added    uint64 // documents accepted by Add and Delete
+	Indexed  uint64 // documents acknowledged as indexed
+	Deleted  uint64 // deletions acknowledged (including documents that were already gone)
+	Failed   uint64 // documents that failed for good or for this run
+	Retried  uint64 // re-queues of items answered 429
+	Bytes    uint64 // bytes of bulk bodies sent
+	Requests uint64 // bulk requests sent
+}
+
+// Writer is the one bulk writer of a run, shared by every goroutine that produces documents.
+// Documents are batched by an esutil.BulkIndexer; each gets its result through its own
+// callback. Because an esutil item cannot name an ingest pipeline, documents for the attachment
+// pipeline go through a second BulkIndexer configured with that pipeline; it exists only when
+// the cluster has the processor.
+type Writer struct {
+	c          *Cluster
+	log        zerolog.Logger
+	plain      esutil.BulkIndexer
+	piped      esutil.BulkIndexer // nil without the attachment processor
+	maxRetries int
+	backoff    func(attempt int) time.Duration
+
+	// mu keeps Add and Close apart: Add holds it for reading while it hands a document to a
+	// BulkIndexer, so that Close never closes an indexer under a concurrent Add (which panics).
+	mu     sync.RWMutex
+	closed bool
+
+	// retryMu guards stopping, which ends re-queueing once Close is past the point where a
+	// re-queued item could still be flushed; retrying counts the goroutines that wait to
+	// re-queue an item.
+	retryMu  sync.Mutex
+	stopping bool
+	retrying sync.WaitGroup
+	// giveUp is cancelled when Close stops waiting; it ends the backoff of waiting re-queues.
+	giveUp context.Context
+	cancel context.CancelFunc
+
+	pending  atomic.Int64  // documents accepted whose callback has not returned yet
+	progress chan struct{} // gets a token when a document finishes or is re-queued
+
+	added, indexed, deleted, failed, retried atomic.Uint64
+}
+
+// op is one document on its way through the writer.
+type op struct {
+	kind     Kind
+	id       string
+	action   string // "index" or "delete"
+	body     []byte
+	pipeline bool
+	done     func(Result)
+	attempt  int // re-queues so far
+}
+
+// NewWriter starts the bulk writer. Close it to flush and stop it.
+func (c *Cluster) NewWriter() (*Writer, error) {
+	w := &Writer{
+		c:          c,
+		log:        c.log,
+		maxRetries: c.cfg.MaxItemRetries,
+		backoff:    c.cfg.RetryBackoff,
+		progress:   make(chan struct{}, 1),
+	}
+	w.giveUp, w.cancel = context.WithCancel(context.Background())
+	var err error
+	if w.plain, err = c.newBulkIndexer(""); err != nil {
+		return nil, err
+	}
+	if c.AttachmentProcessor() {
+		if w.piped, err = c.newBulkIndexer(c.PipelineName()); err != nil {
+			return nil, err
+		}
+	}
+	return w, nil
+}
+
+func (c *Cluster) newBulkIndexer(pipeline string) (esutil.BulkIndexer, error) {
+	bi, err := esutil.NewBulkIndexer(esutil.BulkIndexerConfig{
+		Client:        c.es,
+		NumWorkers:    c.cfg.BulkWorkers,
+		FlushBytes:    c.cfg.FlushBytes,
+		FlushInterval: c.cfg.FlushInterval,
+		Pipeline:      pipeline,
+		OnError: func(_ context.Context, err error) {
+			// Called once per failed request (each of its items also fails) and when an Add is
+			// cancelled, which its caller hears about already.
+			if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+				return
+			}
+			c.log.Warn().Str("error", c.redact(err.Error())).Msg("bulk request failed")
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("start bulk indexer: %w", err)
+	}
+	return bi, nil
+}
+
+// Add queues one document for indexing. done is called exactly once, from an indexer goroutine,
+// when Elasticsearch has acknowledged the document (Result.Err is nil) or the document has
+// failed. done must not block and must not call Add or Delete itself: it runs on the goroutine
+// that drains the queue those would wait on. Add blocks while the indexer's queue is full. It returns an error,
+// and done is not called, when the writer is closed, ctx ends first, or the body cannot be
+// encoded.
+func (w *Writer) Add(ctx context.Context, d Doc, done func(Result)) error {
+	if !d.Kind.valid() {
+		return fmt.Errorf("add document %q: unknown kind %d", d.ID, int(d.Kind))
+	}
+	if d.ID == "" {
+		return fmt.Errorf("add document to %s: empty id", w.c.IndexName(d.Kind))
+	}
+	body, err := json.Marshal(d.Body)
+	if err != nil {
+		return fmt.Errorf("encode document %s for %s: %w", d.ID, w.c.IndexName(d.Kind), err)
+	}
+	return w.enqueue(ctx, &op{kind: d.Kind, id: d.ID, action: "index", body: body, pipeline: d.Pipeline, done: done})
+}
+
+// Delete queues the deletion of one document, with the same contract as Add. A document that
+// does not exist counts as deleted.
+func (w *Writer) Delete(ctx context.Context, k Kind, id string, done func(Result)) error {
+	if !k.valid() {
+		return fmt.Errorf("delete document %q: unknown kind %d", id, int(k))
+	}
+	if id == "" {
+		return fmt.Errorf("delete document from %s: empty id", w.c.IndexName(k))
+	}
+	return w.enqueue(ctx, &op{kind: k, id: id, action: "delete", done: done})
+}
+
+func (w *Writer) enqueue(ctx context.Context, o *op) error {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	if w.closed {
+		return ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	w.pending.Add(1)
+	if err := w.submit(ctx, o); err != nil {
+		w.pending.Add(-1)
+		return fmt.Errorf("queue %s of %s in %s: %w", o.action, o.id, w.c.IndexName(o.kind), err)
+	}
+	w.added.Add(1)
+	return nil
+}
+
+// submit hands the op to the right BulkIndexer; it may block on a full queue until ctx ends.
+func (w *Writer) submit(ctx context.Context, o *op) error {
+	bi := w.plain
+	if o.pipeline && w.piped != nil {
+		bi = w.piped
+	}
+	item := esutil.BulkIndexerItem{
+		Index:      w.c.IndexName(o.kind),
+		Action:     o.action,
+		DocumentID: o.id,
+		OnSuccess: func(_ context.Context, _ esutil.BulkIndexerItem, r esutil.BulkIndexerResponseItem) {
+			w.finish(o, Result{Status: r.Status})
+		},
+		OnFailure: func(_ context.Context, _ esutil.BulkIndexerItem, r esutil.BulkIndexerResponseItem, err error) {
+			w.failedItem(o, r, err)
+		},
+	}
+	if o.body != nil {
+		item.Body = bytes.NewReader(o.body)
+	}
+	return bi.Add(ctx, item)
+}
+
+// failedItem classifies a failure. err != nil means the whole request failed (after the
+// client's own retries); otherwise the item itself was refused.
+func (w *Writer) failedItem(o *op, r esutil.BulkIndexerResponseItem, err error) {
+	where := w.c.IndexName(o.kind)
+	if err != nil {
+		w.finish(o, Result{Err: fmt.Errorf("%s %s in %s: bulk request failed: %s", o.action, o.id, where, w.c.redact(err.Error()))})
+		return
+	}
+	if o.action == "delete" && r.Status == http.StatusNotFound {
+		w.finish(o, Result{Status: r.Status}) // already gone: the goal of a delete
+		return
+	}
+	reason := r.Error.Type + ": " + r.Error.Reason
+	if r.Error.Cause.Reason != "" {
+		reason += " (caused by " + r.Error.Cause.Type + ": " + r.Error.Cause.Reason + ")"
+	}
+	if r.Error.Type == "" {
+		reason = r.Result
+	}
+	if r.Status == http.StatusTooManyRequests && o.attempt < w.maxRetries && w.requeue(o) {
+		w.log.Debug().Str("index", where).Str("id", o.id).Int("attempt", o.attempt).Msg("bulk item rejected with 429; re-queued")
+		return
+	}
+	w.finish(o, Result{
+		Err:       fmt.Errorf("%s %s in %s: status %d: %s", o.action, o.id, where, r.Status, reason),
+		Permanent: permanentStatus(r.Status),
+		Status:    r.Status,
+		Reason:    reason,
+	})
+}
+
+// permanentStatus tells whether an item refused with this status would be refused again: a 4xx
+// says the document itself is wrong, except for 408 and 429 (the cluster was busy) and 409 (a
+// concurrent write won).
+func permanentStatus(status int) bool {
+	switch status {
+	case http.StatusRequestTimeout, http.StatusConflict, http.StatusTooManyRequests:
+		return false
+	}
+	return status >= 400 && status < 500
+}
+
+// requeue sends the op again after a backoff, unless Close is already past the last flush.
+func (w *Writer) requeue(o *op) bool {
+	w.retryMu.Lock()
+	if w.stopping {
+		w.retryMu.Unlock()
+		return false
+	}
+	w.retrying.Add(1)
+	w.retryMu.Unlock()
+
+	w.retried.Add(1)
+	o.attempt++
+	go func() {
+		defer w.retrying.Done()
+		t := time.NewTimer(w.backoff(o.attempt))
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-w.giveUp.Done():
+			w.finish(o, Result{Err: fmt.Errorf("%s %s in %s: writer closed before retry %d", o.action, o.id, w.c.IndexName(o.kind), o.attempt)})
+			return
+		}
+		if err := w.submit(w.giveUp, o); err != nil {
+			w.finish(o, Result{Err: fmt.Errorf("%s %s in %s: re-queue: %w", o.action, o.id, w.c.IndexName(o.kind), err)})
+			return
+		}
+		w.signal()
+	}()
+	return true
+}
+
+func (w *Writer) finish(o *op, r Result) {
+	switch {
+	case r.Err != nil:
+		w.failed.Add(1)
+	case o.action == "delete":
+		w.deleted.Add(1)
+	default:
+		w.indexed.Add(1)
+	}
+	if o.done != nil {
+		o.done(r)
+	}
+	o.body = nil
+	// Only after the callback returned: Close promises that every callback has run.
+	w.pending.Add(-1)
+	w.signal()
+}
+
+func (w *Writer) signal() {
+	select {
+	case w.progress <- struct{}{}:
+	default:
+	}
+}
+
+func (w *Writer) indexers() []esutil.BulkIndexer {
+	if w.piped != nil {
+		return []esutil.BulkIndexer{w.plain, w.piped}
+	}
+	return []esutil.BulkIndexer{w.plain}
+}
+
+// Close refuses further documents, flushes everything queued, waits for re-queued items and
+// for every callback, and stops the indexers. If ctx ends first, Close returns its error;
+// documents still in flight may then report to their callbacks after Close has returned.
+func (w *Writer) Close(ctx context.Context) error {
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		return ErrClosed
+	}
+	w.closed = true
+	w.mu.Unlock()
+
+	err := w.drain(ctx)
+
+	w.retryMu.Lock()
+	w.stopping = true
+	w.retryMu.Unlock()
+	w.cancel()
+	w.retrying.Wait()
+	for _, bi := range w.indexers() {
+		if cerr := bi.Close(ctx); cerr != nil && err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("close index writer with %d documents unacknowledged: %w", w.pending.Load(), err)
+	}
+	return nil
+}
+
+// drain flushes until no document is pending. After a Flush every document queued before it
+// has had its callback, except the ones re-queued after a 429: those wake drain up when they
+// are queued again.
+func (w *Writer) drain(ctx context.Context) error {
+	for w.pending.Load() > 0 {
+		for _, bi := range w.indexers() {
+			if err := bi.Flush(ctx); err != nil {
+				return err
+			}
+		}
+		if w.pending.Load() == 0 {
+			return nil
+		}
+		select {
+		case <-w.progress:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// Stats returns the counters so far.
+func (w *Writer) Stats() WriterStats {
+	s := WriterStats{
+		Added:   w.added.Load(),
+		Indexed: w.indexed.Load(),
+		Deleted: w.deleted.Load(),
+		Failed:  w.failed.Load(),
+		Retried: w.retried.Load(),
+	}
+	for _, bi := range w.indexers() {
+		b := bi.Stats()
+		s.Bytes += b.FlushedBytes
+		s.Requests += b.NumRequests
+	}
+	return s
+}

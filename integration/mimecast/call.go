@@ -1,0 +1,257 @@
+package mimecast
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/mimecrawl/mimecrawl/integration/mimecast/api"
+)
+
+// errAttemptTimeout is the cancel cause of an attempt that ran past RequestTimeout.
+var errAttemptTimeout = errors.New("attempt timed out")
+
+// answer is a successful legacy call: the decoded envelope, or, for file endpoints that
+// stream, the open body.
+type answer struct {
+	env    *api.Response
+	stream io.ReadCloser
+	size   int64 // Content-Length of the stream, -1 if unknown
+}
+
+// call POSTs one legacy envelope to path and returns the answer. This is the only retry
+// layer for API calls: it waits for the shared pacer, attaches the shared token, refreshes
+// the token once on 401, and repeats retryable failures up to MaxRetries times. With stream
+// set, a 2xx answer whose Content-Type is not JSON is handed back as an open body.
+func (c *Client) call(ctx context.Context, path string, req *api.Request, stream bool) (*answer, error) {
+	op := "POST " + path
+	body, err := json.Marshal(req)
+	if err != nil {
+		return nil, fmt.Errorf("%s: encode request: %w", op, err)
+	}
+	endpoint := c.base + path
+	var refused string // the token the API answered 401 to, once
+	for attempt, retry := 1, 0; ; attempt++ {
+		if err := c.pacer.wait(ctx); err != nil {
+			return nil, fmt.Errorf("%s: %w", op, err)
+		}
+		var tok string
+		if refused != "" {
+			tok, err = c.tokens.replace(ctx, refused)
+		} else {
+			tok, err = c.tokens.token(ctx)
+		}
+		var ans *answer
+		sent := time.Now()
+		if err == nil {
+			ans, err = c.attempt(ctx, op, path, endpoint, body, tok, attempt, stream)
+			if err == nil {
+				c.pacer.succeeded()
+				return ans, nil
+			}
+		}
+		if ctx.Err() != nil {
+			// Cancellation is neither retryable nor permanent: stop quietly.
+			return nil, fmt.Errorf("%s: %w", op, ctx.Err())
+		}
+		var e *Error
+		if errors.As(err, &e) && e.Status == http.StatusUnauthorized && !e.token {
+			if refused == "" {
+				// Expired or revoked token: fetch a fresh one once and repeat the call. This
+				// does not count as a retry; a second 401 is final.
+				refused = tok
+				c.log.Debug().Str("op", op).Str("code", e.Code).Msg("token refused; fetching a new one")
+				continue
+			}
+			e.Retryable, e.afterRefresh = false, true
+			return nil, e
+		}
+		if !IsRetryable(err) {
+			return nil, err
+		}
+		if retry >= c.maxRetries {
+			return nil, fmt.Errorf("%w (gave up after %d attempts)", err, attempt)
+		}
+		retry++
+		c.stats.retries.Add(1)
+		if e != nil && e.Status == http.StatusTooManyRequests && !e.token {
+			// The quota is the application's: make every worker wait, not only this one.
+			d := c.pacer.rateLimited(sent, e.hint, e.hasHint)
+			c.log.Debug().Str("op", op).Int("attempt", attempt).Dur("wait", d).Bool("hint", e.hasHint).Msg("rate limited; all calls wait")
+			continue
+		}
+		if err := c.backoff(ctx, err, retry); err != nil {
+			return nil, fmt.Errorf("%s: %w", op, err)
+		}
+	}
+}
+
+// backoff sleeps before retry number n of one call after a retryable error that is not a
+// 429: the server's hint if it gave one (a 503 may), else exponential backoff with jitter.
+func (c *Client) backoff(ctx context.Context, err error, n int) error {
+	d := retryBackoff(n, c.minBackoff, c.maxBackoff)
+	var e *Error
+	if errors.As(err, &e) && e.hasHint {
+		d = scaleClamp(e.hint, c.multiplier, c.maxWait)
+	}
+	c.log.Debug().Int("retry", n).Dur("wait", d).Str("error", err.Error()).Msg("call failed; retrying")
+	return sleep(ctx, d)
+}
+
+// attempt makes one HTTP exchange for call and classifies its outcome.
+func (c *Client) attempt(ctx context.Context, op, path, endpoint string, body []byte, tok string, n int, stream bool) (*answer, error) {
+	actx, cancel := context.WithCancelCause(withAttempt(ctx, n))
+	timer := time.AfterFunc(c.timeout, func() { cancel(errAttemptTimeout) })
+	release := func() {
+		timer.Stop()
+		cancel(nil)
+	}
+	req, err := http.NewRequestWithContext(actx, http.MethodPost, endpoint, bytes.NewReader(body))
+	if err != nil {
+		release()
+		return nil, fmt.Errorf("%s: build request: %w", op, err)
+	}
+	// NewRequest sets GetBody for a bytes.Reader, so redirects and the tracer can replay it;
+	// each attempt gets a fresh reader over the same bytes.
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Authorization", "Bearer "+tok)
+
+	resp, err := c.http.Do(req)
+	if err != nil {
+		release()
+		return nil, c.networkError(ctx, actx, op, err)
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		defer release()
+		return nil, c.statusError(op, path, resp)
+	}
+	if stream && !isJSON(resp.Header.Get("Content-Type")) {
+		return &answer{stream: c.watchBody(ctx, actx, op, resp.Body, timer, release), size: resp.ContentLength}, nil
+	}
+	defer release()
+	data, err := readBounded(resp.Body, maxJSONBody)
+	resp.Body.Close()
+	if err != nil {
+		if errors.Is(err, errTooLarge) {
+			return nil, fmt.Errorf("malformed response from %s: %w", op, err)
+		}
+		return nil, c.networkError(ctx, actx, op, err)
+	}
+	if stream && !isEnvelope(data) {
+		// A JSON file served as such (a .json attachment): the bytes are the answer. Mimecast
+		// streams files with their own Content-Type (inferred), so this is the only way to
+		// tell a JSON file from a JSON envelope.
+		c.stats.downloads.Add(1)
+		c.stats.downloadBytes.Add(int64(len(data)))
+		return &answer{stream: io.NopCloser(bytes.NewReader(data)), size: int64(len(data))}, nil
+	}
+	env, err := decodeResponse(op, data)
+	if err != nil {
+		return nil, err
+	}
+	if len(env.Fail) > 0 {
+		e := failError(op, env.Fail)
+		e.Message = c.tokens.scrub(e.Message)
+		return nil, e
+	}
+	return &answer{env: env}, nil
+}
+
+// statusError reads a non-2xx answer (bounded) and classifies it.
+func (c *Client) statusError(op, path string, resp *http.Response) *Error {
+	data, _ := readBounded(resp.Body, maxErrorBody)
+	resp.Body.Close()
+	code, msg := failText(data)
+	e := &Error{
+		Op:        op,
+		Status:    resp.StatusCode,
+		Code:      code,
+		Message:   c.tokens.scrub(msg),
+		Retryable: retryableStatus(resp.StatusCode),
+	}
+	if resp.StatusCode == http.StatusForbidden {
+		e.Permission = permissions[path]
+	}
+	if e.Retryable {
+		e.hint, e.hasHint = waitHint(resp.Header, c.now())
+	}
+	return e
+}
+
+// networkError wraps a failed exchange with its op. ctx is the call's context, actx the
+// attempt's: a cancelled call is reported as such, a timed-out attempt as retryable.
+func (c *Client) networkError(ctx, actx context.Context, op string, err error) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("%s: %w", op, ctx.Err())
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		// url.Error repeats the URL, which for a download host includes its signature.
+		err = ue.Err
+	}
+	msg := c.tokens.scrub(err.Error())
+	if errors.Is(context.Cause(actx), errAttemptTimeout) {
+		msg = "no answer within " + c.timeout.String()
+	}
+	return &Error{Op: op, Message: msg, Retryable: true, cause: err}
+}
+
+var errTooLarge = fmt.Errorf("body larger than %d MB", maxJSONBody>>20)
+
+// readBounded reads r up to limit bytes; more is errTooLarge.
+func readBounded(r io.Reader, limit int64) ([]byte, error) {
+	data, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > limit {
+		return nil, errTooLarge
+	}
+	return data, nil
+}
+
+// watchBody wraps a streamed body: it counts bytes for the statistics, restarts the attempt
+// timer on every read (so a large download may take long but may not stall for longer than
+// RequestTimeout), and wraps read errors as retryable Errors naming op.
+func (c *Client) watchBody(ctx, actx context.Context, op string, rc io.ReadCloser, timer *time.Timer, release func()) io.ReadCloser {
+	c.stats.downloads.Add(1)
+	return &download{c: c, ctx: ctx, actx: actx, op: op, rc: rc, timer: timer, release: release}
+}
+
+type download struct {
+	c       *Client
+	ctx     context.Context
+	actx    context.Context
+	op      string
+	rc      io.ReadCloser
+	timer   *time.Timer
+	release func()
+	closed  bool
+}
+
+func (d *download) Read(p []byte) (int, error) {
+	n, err := d.rc.Read(p)
+	d.c.stats.downloadBytes.Add(int64(n))
+	if err == nil || errors.Is(err, io.EOF) {
+		d.timer.Reset(d.c.timeout)
+		return n, err
+	}
+	return n, d.c.networkError(d.ctx, d.actx, d.op, err)
+}
+
+func (d *download) Close() error {
+	if d.closed {
+		return nil
+	}
+	d.closed = true
+	err := d.rc.Close()
+	d.release()
+	return err
+}

@@ -1,0 +1,204 @@
+package mimecast
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// Config holds everything a Client needs. Zero durations and counts take the defaults named
+// in the comments; the caller's configuration layer applies its own defaults before this.
+type Config struct {
+	BaseURL              string        // e.g. https://api.services.mimecast.com (or the us-/uk- regional host)
+	AuthURL              string        // token endpoint; "" = BaseURL + "/oauth/token"
+	ClientID             string        // API 2.0 application client id
+	ClientSecret         string        // API 2.0 application client secret
+	AuthTokenOffset      time.Duration // added to the token's expiry; negative = refresh early, 0 = exactly at expiry
+	RetryAfterMultiplier float64       // scales the server's wait hint; 1 = as asked; 0 = 1
+	MaxRetries           int           // retries per call for retryable errors; 0 = 8, negative = none
+	MinBackoff           time.Duration // first backoff without a server hint; 0 = 500ms; doubles with jitter
+	MaxBackoff           time.Duration // cap of backoff without a hint; 0 = 60s
+	MaxWait              time.Duration // clamp for server hints; 0 = 5m
+	RequestTimeout       time.Duration // per HTTP attempt (for downloads: longest pause between reads); 0 = 2m
+	Trace                TraceLevel    // how much HTTP traffic to log
+	StatsInterval        time.Duration // period of the statistics log line; 0 = none
+	HTTPClient           *http.Client  // optional; its Transport is the base transport
+	Logger               zerolog.Logger
+	Now                  func() time.Time // optional clock, for token expiry and date hints
+}
+
+const (
+	defaultMaxRetries     = 8
+	defaultMinBackoff     = 500 * time.Millisecond
+	defaultMaxBackoff     = 60 * time.Second
+	defaultMaxWait        = 5 * time.Minute
+	defaultRequestTimeout = 2 * time.Minute
+
+	// maxJSONBody bounds a JSON answer held in memory; a page of 500 message summaries is
+	// well under 1 MB, so anything near this is not a Mimecast answer.
+	maxJSONBody = 64 << 20
+	// maxErrorBody bounds what is read of a non-2xx answer.
+	maxErrorBody = 1 << 20
+)
+
+// Client calls the Mimecast API 2.0. It is safe for concurrent use; all goroutines share one
+// token and one pacer, so a 429 slows every worker down together.
+type Client struct {
+	base       string // BaseURL without a trailing slash
+	maxRetries int
+	minBackoff time.Duration
+	maxBackoff time.Duration
+	maxWait    time.Duration
+	multiplier float64
+	timeout    time.Duration
+
+	http   *http.Client
+	log    zerolog.Logger
+	now    func() time.Time
+	tokens *tokens
+	pacer  *pacer
+	stats  *counters
+
+	stop      chan struct{}
+	done      chan struct{}
+	closeOnce sync.Once
+}
+
+// New checks cfg and returns a Client. It does not contact Mimecast; see Authenticate.
+// If cfg.StatsInterval > 0 a goroutine logs statistics until Close.
+func New(cfg Config) (*Client, error) {
+	base, err := checkURL("BaseURL", cfg.BaseURL)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.AuthURL == "" {
+		cfg.AuthURL = strings.TrimRight(base.String(), "/") + "/oauth/token"
+	}
+	if _, err := checkURL("AuthURL", cfg.AuthURL); err != nil {
+		return nil, err
+	}
+	if cfg.ClientID == "" || cfg.ClientSecret == "" {
+		return nil, errors.New("mimecast client: ClientID and ClientSecret are required")
+	}
+	if cfg.RetryAfterMultiplier < 0 {
+		return nil, fmt.Errorf("mimecast client: RetryAfterMultiplier %v: want >= 0", cfg.RetryAfterMultiplier)
+	}
+	c := &Client{
+		base:       strings.TrimRight(base.String(), "/"),
+		maxRetries: orDefault(cfg.MaxRetries, defaultMaxRetries),
+		minBackoff: orDefault(cfg.MinBackoff, defaultMinBackoff),
+		maxBackoff: orDefault(cfg.MaxBackoff, defaultMaxBackoff),
+		maxWait:    orDefault(cfg.MaxWait, defaultMaxWait),
+		multiplier: orDefault(cfg.RetryAfterMultiplier, 1),
+		timeout:    orDefault(cfg.RequestTimeout, defaultRequestTimeout),
+		log:        cfg.Logger.With().Str("component", "mimecast").Logger(),
+		now:        cfg.Now,
+		stats:      newCounters(),
+		stop:       make(chan struct{}),
+		done:       make(chan struct{}),
+	}
+	if c.maxRetries < 0 {
+		c.maxRetries = 0
+	}
+	if c.maxBackoff < c.minBackoff {
+		c.maxBackoff = c.minBackoff
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	c.pacer = &pacer{minBackoff: c.minBackoff, maxBackoff: c.maxBackoff, maxWait: c.maxWait, multiplier: c.multiplier}
+
+	baseRT := http.DefaultTransport
+	if cfg.HTTPClient != nil && cfg.HTTPClient.Transport != nil {
+		baseRT = cfg.HTTPClient.Transport
+	}
+	rt := &transport{next: baseRT, level: cfg.Trace, log: c.log, stats: c.stats}
+	// Timeouts are per attempt, set by the caller of each request; the http.Client has none
+	// so that a long download is not cut off while it is still moving.
+	c.http = &http.Client{Transport: rt}
+	if cfg.HTTPClient != nil {
+		c.http.CheckRedirect = cfg.HTTPClient.CheckRedirect
+		c.http.Jar = cfg.HTTPClient.Jar
+	}
+	c.tokens = newTokens(cfg.AuthURL, cfg.ClientID, cfg.ClientSecret, cfg.AuthTokenOffset, c.timeout, c.http, c.now, c.stats)
+	rt.scrub = c.tokens.scrub
+
+	if cfg.StatsInterval > 0 {
+		go c.logStatsEvery(cfg.StatsInterval)
+	} else {
+		close(c.done)
+	}
+	return c, nil
+}
+
+// Close stops the statistics goroutine and logs the final statistics. It is idempotent.
+func (c *Client) Close() {
+	c.closeOnce.Do(func() {
+		close(c.stop)
+		<-c.done
+		logStats(c.log, c.Stats())
+	})
+}
+
+// Stats returns a snapshot of the call statistics.
+func (c *Client) Stats() Stats { return c.stats.snapshot() }
+
+// Authenticate fetches a token now, whatever is cached, so that a bad client id or secret is
+// reported before any work starts. Unreachable or overloaded token endpoints are retried.
+func (c *Client) Authenticate(ctx context.Context) error {
+	for retry := 0; ; retry++ {
+		_, err := c.tokens.fetchNow(ctx)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("authenticate: %w", ctx.Err())
+		}
+		if !IsRetryable(err) || retry >= c.maxRetries {
+			return err
+		}
+		if err := c.backoff(ctx, err, retry+1); err != nil {
+			return fmt.Errorf("authenticate: %w", err)
+		}
+	}
+}
+
+func (c *Client) logStatsEvery(d time.Duration) {
+	defer close(c.done)
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			logStats(c.log, c.Stats())
+		case <-c.stop:
+			return
+		}
+	}
+}
+
+func checkURL(field, raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("mimecast client: %s %q: want an absolute http(s) URL such as https://api.services.mimecast.com", field, raw)
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("mimecast client: %s %q: want no query or fragment", field, raw)
+	}
+	return u, nil
+}
+
+func orDefault[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}

@@ -1,0 +1,19 @@
+// Package mimecast is the client of the Mimecast API 2.0: OAuth2 client-credentials tokens,
+// the legacy POST /api/... envelopes, pagination, file downloads, retries and rate limiting.
+// It knows HTTP and Mimecast and nothing about where the data goes. Wire types live in the
+// api subpackage.
+//
+// Invariants:
+//   - One token per Client, shared by all goroutines; it is reused until its expiry plus the
+//     configured offset, and replaced once per call when the API answers 401.
+//   - One pacer per Client: a 429 makes every goroutine wait, for the server's hint (scaled
+//     and clamped) or, without one, for a shared backoff that shrinks again after successes.
+//   - Errors are classified once, next to the HTTP call, into *Error with Retryable set;
+//     call is the only retry layer for API calls. Context cancellation is returned wrapped,
+//     never retried and never logged as an error.
+//   - Request bodies are byte slices, so every attempt sends the same bytes.
+//   - The bearer token goes to the API host only; pre-signed download URLs are fetched
+//     without it and their path and query (the signature) are never logged nor put in errors.
+//   - No log line or error text contains the client secret or an access token, at any trace
+//     level; downloaded bytes are never logged, only their size.
+package mimecast

@@ -1,0 +1,190 @@
+package mimecast
+
+import (
+	"context"
+	"math"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// pacer is shared by every goroutine of one Client. Mimecast's quota is per application, so
+// when one call is told to slow down (429) every worker must wait, not only the one that was
+// told. The pacer spaces the starts of all calls by an interval: 0 while all is well (no
+// waiting at all), raised by a 429 and shrunk again by each success, so the crawl settles
+// near the rate the quota allows and speeds back up once the pressure is gone.
+//
+// After a 429 nobody starts before the "not before" instant; after that, calls start one per
+// interval instead of all at once, which would only earn a new round of 429s. The interval is
+// the server's hint when it gives one (X-RateLimit-Reset is the time until one more call is
+// allowed, exactly the spacing wanted); without a hint it is a backoff that doubles while
+// 429s keep coming, from minBackoff up to maxBackoff.
+//
+// The pacer measures real elapsed time (time.Now), not the Client's injectable clock: it
+// sleeps, and a sleep is real whatever a test's clock says.
+type pacer struct {
+	minBackoff time.Duration
+	maxBackoff time.Duration
+	maxWait    time.Duration
+	multiplier float64
+
+	mu       sync.Mutex
+	next     time.Time     // no call starts before this instant
+	interval time.Duration // spacing between call starts; 0 when calm
+	raisedAt time.Time     // when the hintless backoff was last raised
+}
+
+// wait blocks until this call may start, or ctx ends. Sleepers re-check after waking: the
+// first to wake takes the slot and pushes the next one back by the interval, and a 429 met
+// meanwhile may have pushed everything further.
+func (p *pacer) wait(ctx context.Context) error {
+	for {
+		p.mu.Lock()
+		now := time.Now()
+		d := p.next.Sub(now)
+		if d <= 0 {
+			p.next = now.Add(p.interval)
+			p.mu.Unlock()
+			return ctx.Err()
+		}
+		p.mu.Unlock()
+		if err := sleep(ctx, d); err != nil {
+			return err
+		}
+	}
+}
+
+// rateLimited records a 429 for a request sent at sent, and returns how long everyone now
+// waits. With a server hint the wait is hint × multiplier, clamped to maxWait. Without one the
+// backoff grows, but only for a request sent after the last raise: the 429s of requests that
+// were in flight together are one signal, not several.
+func (p *pacer) rateLimited(sent time.Time, hint time.Duration, hasHint bool) time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := time.Now()
+	var d time.Duration
+	if hasHint {
+		d = scaleClamp(hint, p.multiplier, p.maxWait)
+		p.interval = d
+	} else {
+		switch {
+		case p.interval < p.minBackoff:
+			p.interval = p.minBackoff
+			p.raisedAt = now
+		case sent.After(p.raisedAt):
+			p.interval = min(2*p.interval, p.maxBackoff)
+			p.raisedAt = now
+		}
+		d = jitter(p.interval)
+	}
+	if nb := now.Add(d); nb.After(p.next) {
+		p.next = nb
+	}
+	return d
+}
+
+// succeeded shrinks the interval by an eighth per success, and drops it below a millisecond.
+// Slowly: near the quota every step below the refill rate costs a 429.
+func (p *pacer) succeeded() {
+	p.mu.Lock()
+	if p.interval > 0 {
+		p.interval -= p.interval / 8
+		if p.interval < time.Millisecond {
+			p.interval = 0
+		}
+	}
+	p.mu.Unlock()
+}
+
+// retryBackoff is the per-call wait before retry number n (1-based) after a 5xx or a network
+// error: minBackoff doubling up to maxBackoff, with jitter so that workers spread out.
+func retryBackoff(n int, minBackoff, maxBackoff time.Duration) time.Duration {
+	d := minBackoff
+	for i := 1; i < n && d < maxBackoff; i++ {
+		d *= 2
+	}
+	return jitter(min(d, maxBackoff))
+}
+
+// jitter returns a duration in [d/2, d].
+func jitter(d time.Duration) time.Duration {
+	if d <= 1 {
+		return d
+	}
+	half := d / 2
+	return half + rand.N(d-half+1)
+}
+
+// scaleClamp multiplies a server hint and clamps it to [0, maxWait], without overflowing.
+func scaleClamp(hint time.Duration, multiplier float64, maxWait time.Duration) time.Duration {
+	f := float64(hint) * multiplier
+	if math.IsNaN(f) || f <= 0 {
+		return 0
+	}
+	if f >= float64(maxWait) {
+		return maxWait
+	}
+	return time.Duration(f)
+}
+
+// waitHint reads the server's wait hint from an answer: Retry-After (seconds or an HTTP date)
+// if present, else X-RateLimit-Reset. The reference documents Reset as milliseconds until the
+// quota refills, but some clients read it as a Unix timestamp; a value that can only be a
+// timestamp (> 1e9, i.e. more than eleven days of milliseconds) is taken as epoch seconds, and
+// > 1e12 as epoch milliseconds (inferred).
+func waitHint(h http.Header, now time.Time) (time.Duration, bool) {
+	if v := strings.TrimSpace(h.Get("Retry-After")); v != "" {
+		if secs, err := strconv.ParseFloat(v, 64); err == nil && !math.IsNaN(secs) {
+			return fromSeconds(secs), true
+		}
+		if t, err := http.ParseTime(v); err == nil {
+			return max(t.Sub(now), 0), true
+		}
+	}
+	if v := strings.TrimSpace(h.Get("X-RateLimit-Reset")); v != "" {
+		n, err := strconv.ParseFloat(v, 64)
+		if err != nil || math.IsNaN(n) {
+			return 0, false
+		}
+		nowSecs := float64(now.UnixNano()) / 1e9
+		switch {
+		case n > 1e12:
+			return fromSeconds(n/1000 - nowSecs), true
+		case n > 1e9:
+			return fromSeconds(n - nowSecs), true
+		default:
+			return fromSeconds(n / 1000), true
+		}
+	}
+	return 0, false
+}
+
+// fromSeconds converts without overflow; a week is far beyond any sane clamp.
+func fromSeconds(s float64) time.Duration {
+	const limit = 7 * 24 * 3600
+	switch {
+	case s <= 0:
+		return 0
+	case s > limit:
+		s = limit
+	}
+	return time.Duration(s * float64(time.Second))
+}
+
+// sleep waits d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

@@ -1,0 +1,25 @@
+// Package simulator is a Mimecast API 2.0 simulator: a real HTTP server that the client
+// tests, crawler tests, the demo and the benchmarks talk to over a socket. It models the
+// parts of the API mimecrawl uses (OAuth2 client credentials, the legacy /api envelope,
+// internal domains and users, get-message-list, get-message-detail, get-file and
+// get-message-part with pre-signed downloads) together with the gateway behaviour a robust
+// client must survive: token expiry, 401/403/404/405, rate limiting with several header
+// dialects, injected faults and 200-with-fail answers. docs/simulator.md describes every
+// behaviour and what remains uncertain about the real API.
+//
+// Invariants:
+//   - Determinism: the same Options (seed and sizes) give the same domains, addresses, ids,
+//     times, subjects and bytes; messages added later get ids from a sequence number, so
+//     the same sequence of mutations gives the same ids again. Only bearer tokens and
+//     request ids are random.
+//   - Compactness: per message only (seq, mailbox, view, received, size) is stored; subject,
+//     headers, bodies and attachment bytes are derived from (seed, seq) whenever needed.
+//   - Consistency: sizes and SHA-256 digests in details and in Truth are computed from the
+//     very bytes the download paths serve.
+//   - Listing order is newest first with ties broken by id; pages continue after the last
+//     record they returned, so adding or deleting messages between pages neither repeats
+//     nor skips the records that remain.
+//   - Page tokens and download URLs are sealed with a key derived from the seed: a token
+//     replayed with another filter, by another client or after tampering is rejected.
+//   - Concurrency: all exported methods and the handler are safe for concurrent use.
+package simulator

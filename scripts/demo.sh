@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# The main job, end to end on one machine: a local Elasticsearch (scripts/elasticsearch.sh),
+# the Mimecast simulator with a seeded archive, `mimecrawl check`, then `mimecrawl crawl`,
+# then a sample search. Elasticsearch is left running so the index can be explored;
+# `make es-stop` stops it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SIM_ADDR=${SIM_ADDR:-127.0.0.1:8089}
+SIM_MAILBOXES=${SIM_MAILBOXES:-12}
+SIM_MESSAGES=${SIM_MESSAGES:-150}
+CONFIG=${CONFIG:-examples/demo.yaml}
+
+say() { printf '\n== %s\n' "$*"; }
+
+say "building"
+mkdir -p bin .cache/demo
+go build -o bin/ ./cmd/...
+
+say "starting Elasticsearch"
+ES_URL=$(scripts/elasticsearch.sh start | tail -n 1)
+export MIMECRAWL_ELASTICSEARCH_ADDRESSES="$ES_URL"
+echo "Elasticsearch at $ES_URL"
+
+say "starting the Mimecast simulator ($SIM_MAILBOXES mailboxes x $SIM_MESSAGES messages)"
+rm -f .cache/demo/sim.addr
+bin/mimecast-sim --addr "$SIM_ADDR" --seed 7 --domains 2 --mailboxes "$SIM_MAILBOXES" \
+  --messages "$SIM_MESSAGES" --ready-file .cache/demo/sim.addr --log-level warn &
+SIM_PID=$!
+trap 'kill $SIM_PID 2>/dev/null || true' EXIT
+for _ in $(seq 100); do [ -s .cache/demo/sim.addr ] && break; sleep 0.1; done
+[ -s .cache/demo/sim.addr ] || { echo "simulator did not start" >&2; exit 1; }
+export MIMECRAWL_MIMECAST_BASE_URL="http://$(cat .cache/demo/sim.addr)"
+
+say "mimecrawl check"
+bin/mimecrawl check --config "$CONFIG"
+
+say "mimecrawl crawl (first run: everything)"
+bin/mimecrawl crawl --config "$CONFIG" 2> .cache/demo/crawl.log || {
+  status=$?; echo "crawl exited $status; log in .cache/demo/crawl.log" >&2; exit "$status"; }
+
+say "mimecrawl crawl (second run: nothing new, so nothing is fetched)"
+bin/mimecrawl crawl --config "$CONFIG" 2> .cache/demo/crawl2.log
+
+PREFIX=$(sed -n 's/^ *index_prefix: *//p' "$CONFIG" | tr -d '"' | head -n 1)
+say "top senders in ${PREFIX}-messages"
+curl -s -H 'Content-Type: application/json' "$ES_URL/${PREFIX}-messages/_search?size=0&filter_path=aggregations.top.buckets" \
+  -d '{"aggs":{"top":{"terms":{"field":"from.address","size":5}}}}'
+echo
+say "full-text search for \"invoice\" (subject, body, attachment text)"
+curl -s -H 'Content-Type: application/json' "$ES_URL/${PREFIX}-*/_search?size=3&filter_path=hits.total.value,hits.hits._index,hits.hits._source.mailbox,hits.hits._source.subject,hits.hits._source.filename" \
+  -d '{"query":{"multi_match":{"query":"invoice","fields":["subject","body","filename","content","attachment.content"]}}}'
+echo
+say "done: Elasticsearch is still running at $ES_URL (make es-stop to stop it)"

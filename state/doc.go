@@ -1,0 +1,28 @@
+// Package state is the durable checkpoint store of the crawler, kept in one
+// bbolt file.
+//
+// It records, per (mailbox, view), the delta token and the resume point of an
+// interrupted pass, the documents that failed permanently, a counter of
+// full-pass generations and a short history of run summaries. It knows bbolt
+// and nothing about the systems whose progress it records.
+//
+// Invariants:
+//   - Every write is one bbolt Update transaction, synced to disk before it
+//     returns (NoSync is never set), so a crash leaves either the old or the
+//     new state, never a mix. Commit writes all the positions it is given in
+//     one transaction.
+//   - The file is created with mode 0600; an existing file that others may
+//     read is tightened to 0600 once it has been checked.
+//   - Only one read-write Store may hold a file at a time. A second Open waits
+//     at most Options.LockTimeout and then fails with an error that wraps
+//     ErrLocked and names the path.
+//   - A file that is not a readable state file of this program (garbage, a
+//     damaged bbolt file, a value that does not decode) is reported with an
+//     error that wraps ErrCorrupt, names the path, and leaves the file's bytes
+//     untouched. Nothing is ever reset silently: re-crawling everything is the
+//     operator's decision, made by moving the file away.
+//   - A file written by a newer schema is refused (ErrNewerSchema) rather than
+//     misread.
+//   - Values are JSON objects carrying a version field "v", so the file can be
+//     inspected with ordinary bbolt tools.
+package state
