@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mimecrawl/mimecrawl/crawler"
+	"github.com/mimecrawl/mimecrawl/index/indextest"
 	"github.com/mimecrawl/mimecrawl/integration/mimecast/simulator"
 	"github.com/mimecrawl/mimecrawl/state"
 )
@@ -234,8 +235,172 @@ func TestFilters(t *testing.T) {
 	t.Logf("%d messages, %d blank subjects, %d unnamed attachments, %d local-domain messages", len(msgs), blanks, names, locals)
 }
 
-func TestCheckpointNeverPassesAFailedDocument(t *testing.T) {
-	t.Skip("written below with the fault proxy")
+// TestFaults crawls through 429s, 503s, expiring tokens and two rejected bulk items: the index
+// ends equal to the truth minus the permanently rejected document, which is recorded and holds
+// its mailbox view's checkpoint back; the next run, with the rejection gone, completes it.
+func TestFaults(t *testing.T) {
+	ctx := context.Background()
+	opts := smallArchive()
+	opts.TokenTTL = time.Second
+	e := newEnv(t, opts)
+	proxy := indextest.NewProxy(t, e.esURL)
+	e.esAddr = proxy.URL
+	ex := e.expect(truthFilter{})
+	// Pick two messages of different mailbox views: one bulk item answered 429 once (retried),
+	// one rejected with a mapping error (permanent).
+	var retried, rejected string
+	var rejectedKey state.Key
+	var rejectedReceived time.Time
+	for id, m := range ex.messages {
+		switch {
+		case retried == "":
+			retried = id
+		case rejected == "" && ex.mailboxOf[id] != ex.mailboxOf[retried]:
+			rejected = id
+			rejectedKey = state.Key{Mailbox: ex.mailboxOf[id], View: m.View}
+			rejectedReceived, _ = time.Parse("2006-01-02T15:04:05-0700", m.Received)
+		}
+	}
+	proxy.RejectTooMany(retried, 1)
+	proxy.RejectMapping(rejected)
+	e.sim.SetFaults([]simulator.Fault{
+		{PathPrefix: "/api/archive/get-message-detail", Status: 503, Probability: 0.1},
+		{PathPrefix: "/api/archive/get-file", Status: 429, Probability: 0.1},
+		{PathPrefix: "/api/archive/get-message-list", Status: 500, Probability: 0.1},
+	})
+	// Tokens live one second and the client keeps them two seconds past that: every token ends
+	// in a 401 token_expired, a re-authentication and a retry.
+	e.client.Close()
+	e.client = e.newClient(2 * time.Second)
+	r := e.crawl(ctx, crawler.Rules{}, nil)
+	e.sim.SetFaults(nil)
+	if n := e.client.Stats().TokenRefreshes; n < 2 {
+		t.Errorf("%d token refreshes, want several expired tokens replaced", n)
+	}
+	if n := e.sim.Stats().Requests["/api/archive/get-message-list"][401] + e.sim.Stats().Requests["/api/archive/get-message-detail"][401] + e.sim.Stats().Requests["/api/archive/get-file"][401]; n == 0 {
+		t.Errorf("no call was answered 401: the expired-token path went untested")
+	}
+
+	if proxy.Seen(retried) < 2 {
+		t.Errorf("the document answered 429 was sent %d times, want a retry", proxy.Seen(retried))
+	}
+	st := e.sim.Stats()
+	if st.RateLimited == 0 || requests(st, "/api/archive/get-message-detail") == 0 {
+		t.Errorf("the faults did not fire: %+v", st)
+	}
+	if r.totals.DocsFailed != 1 {
+		t.Errorf("%d documents failed, want exactly the one rejected for good", r.totals.DocsFailed)
+	}
+	e.assertIndexEquals(ex, rejected)
+	if _, ok := e.indexed("messages")[rejected]; ok {
+		t.Errorf("the rejected document %s is in the index", rejected)
+	}
+	for _, v := range r.results {
+		key := state.Key{Mailbox: v.Mailbox, View: v.View}
+		if key == rejectedKey && v.Complete {
+			t.Errorf("the mailbox view of the rejected document reports complete")
+		}
+		if key != rejectedKey && !v.Complete {
+			t.Errorf("mailbox view %v failed: %s", key, v.Error)
+		}
+	}
+
+	store, err := state.Open(e.statePath, state.Options{ReadOnly: true, LockTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fails, err := store.Failures(nil)
+	if err != nil || len(fails) != 1 || fails[0].DocID != rejected || fails[0].Status != 400 {
+		t.Errorf("failed bucket: %+v (%v), want the one rejected document with status 400", fails, err)
+	}
+	pos, _, err := store.Position(rejectedKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !pos.Token.IsZero() && !pos.Token.Before(rejectedReceived) {
+		t.Errorf("delta token %v passed the rejected message received %v", pos.Token, rejectedReceived)
+	}
+	if pos.Pass == nil {
+		t.Errorf("the pass with the rejected message is not pending")
+	} else if !pos.Pass.Low.IsZero() && !pos.Pass.Low.After(rejectedReceived) {
+		t.Errorf("resume point %v passed the rejected message received %v", pos.Pass.Low, rejectedReceived)
+	}
+	store.Close()
+
+	// The cause is fixed (no more rejection): the next run retries the message and completes.
+	e.esAddr = e.esURL
+	again := e.crawl(ctx, crawler.Rules{}, nil)
+	if !again.complete() {
+		t.Fatalf("run after the fix incomplete: %+v", again.results)
+	}
+	e.assertIndexEquals(ex)
+	store, err = state.Open(e.statePath, state.Options{ReadOnly: true, LockTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	if fails, _ := store.Failures(nil); len(fails) != 0 {
+		t.Errorf("failures still recorded after the message was indexed: %+v", fails)
+	}
+	if pos, _, _ := store.Position(rejectedKey); pos.Pass != nil || pos.Token.IsZero() {
+		t.Errorf("position after the fix: %+v, want a completed pass", pos)
+	}
 }
 
-var _ = state.Key{}
+// TestFullRecrawlRemovesWhatIsGone changes the archive and the rules under an indexed state:
+// an incremental crawl does not see deletions, a full re-crawl makes the index equal the truth.
+func TestFullRecrawlRemovesWhatIsGone(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, smallArchive())
+	if r := e.crawl(ctx, crawler.Rules{}, nil); !r.complete() {
+		t.Fatalf("first crawl incomplete: %+v", r.results)
+	}
+	truth := e.sim.Truth()
+	var kept []simulator.TruthMailbox
+	for _, mb := range truth.Mailboxes {
+		if mb.Type == simulator.TypeMailbox && !mb.Local && len(mb.Messages) > 3 {
+			kept = append(kept, mb)
+		}
+	}
+	// Upstream: delete two messages (one with attachments), add three.
+	deleted := 0
+	for _, m := range kept[0].Messages {
+		if deleted < 2 && (deleted == 1 || len(m.Attachments) > 0) {
+			if err := e.sim.DeleteMessage(m.ID); err != nil {
+				t.Fatal(err)
+			}
+			deleted++
+		}
+	}
+	if _, err := e.sim.AddMessages(kept[1].Address, 3); err != nil {
+		t.Fatal(err)
+	}
+	// Rules: a subject that exists becomes excluded.
+	subj := kept[1].Messages[0].Subject
+	excl := []*regexp.Regexp{regexp.MustCompile("^" + regexp.QuoteMeta(subj) + "$")}
+	tweak := func(o *crawler.Options) { o.ExcludeSubjects = excl }
+
+	inc := e.crawl(ctx, crawler.Rules{}, tweak)
+	if !inc.complete() {
+		t.Fatalf("incremental crawl incomplete: %+v", inc.results)
+	}
+	if got, want := len(e.indexed("messages")), len(e.expect(truthFilter{excludeSubjects: excl}).messages); got == want {
+		t.Errorf("an incremental crawl already removed deleted messages (%d documents); only a full pass should", got)
+	}
+
+	full := e.crawl(ctx, crawler.Rules{}, func(o *crawler.Options) { tweak(o); o.Full = true })
+	if !full.complete() {
+		t.Fatalf("full crawl incomplete: %+v", full.results)
+	}
+	if full.totals.Deleted == 0 {
+		t.Errorf("the full crawl deleted nothing")
+	}
+	e.assertIndexEquals(e.expect(truthFilter{excludeSubjects: excl}))
+
+	// A later incremental crawl keeps it so and fetches nothing.
+	e.sim.ResetStats()
+	if r := e.crawl(ctx, crawler.Rules{}, tweak); !r.complete() || r.writer.Added != 0 {
+		t.Errorf("incremental crawl after the full one: complete=%v, wrote %d documents", r.complete(), r.writer.Added)
+	}
+	e.assertIndexEquals(e.expect(truthFilter{excludeSubjects: excl}))
+}

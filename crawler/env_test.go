@@ -38,6 +38,7 @@ type env struct {
 	prefix    string
 	statePath string
 	log       *bytes.Buffer
+	lg        zerolog.Logger
 	client    *mimecast.Client
 }
 
@@ -56,7 +57,8 @@ func newEnv(t *testing.T, opts simulator.Options) *env {
 	e := &env{t: t, sim: sim, simSrv: srv, esURL: esURL, esAddr: esURL,
 		prefix:    fmt.Sprintf("mctest-%d-%d", os.Getpid(), prefixSeq.Add(1)),
 		statePath: filepath.Join(t.TempDir(), "state.db"), log: &bytes.Buffer{}}
-	e.client = e.newClient()
+	e.lg = zerolog.New(zerolog.SyncWriter(e.log)).Level(zerolog.DebugLevel)
+	e.client = e.newClient(-time.Second)
 	t.Cleanup(func() {
 		e.client.Close()
 		req, _ := http.NewRequest(http.MethodDelete, esURL+"/"+e.prefix+"-*", nil)
@@ -67,14 +69,14 @@ func newEnv(t *testing.T, opts simulator.Options) *env {
 	return e
 }
 
-func (e *env) logger() zerolog.Logger {
-	return zerolog.New(zerolog.SyncWriter(e.log)).Level(zerolog.DebugLevel)
-}
+// logger returns the test's logger; every component shares one writer lock on the buffer.
+func (e *env) logger() zerolog.Logger { return e.lg }
 
-func (e *env) newClient() *mimecast.Client {
+// newClient returns a client that refreshes tokens at expiry + offset.
+func (e *env) newClient(offset time.Duration) *mimecast.Client {
 	c, err := mimecast.New(mimecast.Config{
 		BaseURL: e.simSrv.URL, ClientID: defaultID(e), ClientSecret: defaultSecret(e),
-		AuthTokenOffset: -time.Second, RetryAfterMultiplier: 1, MaxRetries: 10,
+		AuthTokenOffset: offset, RetryAfterMultiplier: 1, MaxRetries: 10,
 		MinBackoff: time.Millisecond, MaxBackoff: 20 * time.Millisecond, MaxWait: 200 * time.Millisecond,
 		Logger: e.logger(),
 	})

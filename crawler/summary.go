@@ -14,6 +14,7 @@ const (
 	ExitFatal   = 1 // the run could not start or was stopped by a fatal error
 	ExitUsage   = 2 // bad command line
 	ExitPartial = 3 // some mailbox views failed or were interrupted; their checkpoints did not pass the failure
+	ExitRefused = 4 // the mailbox removal guard refused a removal; nothing was removed, the kept mailboxes were crawled
 )
 
 // Summary is what a run did, printed at its end and kept in the state file.
@@ -36,7 +37,8 @@ type Summary struct {
 	FailedViews      []string `json:"failed_views,omitempty"`
 
 	Totals
-	MailboxesRemoved int `json:"mailboxes_removed"`
+	MailboxesRemoved int      `json:"mailboxes_removed"`
+	RemovalRefused   []string `json:"removal_refused,omitempty"`
 
 	APICalls       int64         `json:"api_calls"`
 	APIRateLimited int64         `json:"api_rate_limited"`
@@ -65,6 +67,9 @@ func (s *Summary) AddResults(rs []ViewResult) {
 		}
 	}
 	sort.Strings(s.FailedViews)
+	if s.ExitCode == ExitOK && len(s.RemovalRefused) > 0 {
+		s.ExitCode = ExitRefused
+	}
 	if s.ExitCode == ExitOK && (s.ViewsFailed > 0 || s.ViewsInterrupted > 0) {
 		s.ExitCode = ExitPartial
 	}
@@ -81,6 +86,9 @@ func (s *Summary) Print(w io.Writer) {
 	fmt.Fprintf(w, "  mailboxes     %d kept of %d enumerated", s.MailboxesKept, s.MailboxesEnumerated)
 	if s.MailboxesRemoved > 0 {
 		fmt.Fprintf(w, ", %d removed", s.MailboxesRemoved)
+	}
+	if len(s.RemovalRefused) > 0 {
+		fmt.Fprintf(w, ", removal of %d refused by the guard", len(s.RemovalRefused))
 	}
 	fmt.Fprintln(w)
 	keys := make([]string, 0, len(s.Excluded))

@@ -32,11 +32,13 @@ func newApp(path, level, format string, stdout, stderr io.Writer) (*app, error) 
 	if err != nil {
 		return nil, fmt.Errorf("load config %s:\n%w", path, err)
 	}
-	a := &app{cfg: cfg, stdout: stdout, stderr: stderr, terminal: isTerminal(stderr)}
+	// One lock for everything written to stderr: log lines and the progress line come from
+	// several goroutines.
+	a := &app{cfg: cfg, stdout: stdout, stderr: zerolog.SyncWriter(stderr), terminal: isTerminal(stderr)}
 	if level == "" {
 		level = cfg.Logging.Level
 	}
-	if a.log, err = newLogger(level, format, stderr, a.terminal); err != nil {
+	if a.log, err = newLogger(level, format, a.stderr, a.terminal); err != nil {
 		return nil, err
 	}
 	return a, nil

@@ -3,11 +3,14 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
 
 	"github.com/mimecrawl/mimecrawl/crawler"
+	"github.com/mimecrawl/mimecrawl/index"
+	"github.com/mimecrawl/mimecrawl/state"
 )
 
 // flushDeadline bounds how long a stopping run waits for Elasticsearch to take what is queued.
@@ -70,13 +73,17 @@ func (a *app) crawl(ctx context.Context, full, allowMassRemoval bool) int {
 		Int("mailboxes", sum.MailboxesEnumerated).Int("mailboxes_kept", sum.MailboxesKept).
 		Interface("excluded", sum.Excluded).Msg("enumeration done")
 
+	a.removeMailboxes(ctx, store, cluster, enum.Kept, allowMassRemoval, sum)
+
 	cr := crawler.New(client, cluster, writer, store, a.crawlOptions(full, cluster.AttachmentProcessor()))
 	prog := a.startProgress(cr)
 	results := cr.Run(ctx, enum.Kept, prog.views)
 	prog.stop()
 	closeWriter()
 
+	removedDocs := sum.Deleted
 	sum.Totals = cr.Totals()
+	sum.Deleted += removedDocs
 	sum.AddResults(results)
 	st := client.Stats()
 	sum.APICalls, sum.APIRateLimited = st.Calls, st.RateLimited
@@ -95,6 +102,33 @@ func (a *app) crawl(ctx context.Context, full, allowMassRemoval bool) int {
 		sum.ExitCode = crawler.ExitPartial
 	}
 	return a.finish(sum, store)
+}
+
+// removeMailboxes removes the mailboxes the state file knows but enumeration no longer keeps,
+// unless the guard refuses; a refusal is reported in the summary and the exit code, and the
+// kept mailboxes are crawled all the same.
+func (a *app) removeMailboxes(ctx context.Context, store *state.Store, cluster *index.Cluster, kept []crawler.Mailbox, allowMass bool, sum *crawler.Summary) {
+	plan, err := crawler.PlanRemoval(store, kept, a.cfg.Safety.MaxMailboxRemovalRatio, allowMass)
+	if err != nil {
+		if errors.Is(err, crawler.ErrRemovalRefused) {
+			sum.RemovalRefused = plan.Gone
+		}
+		sum.Error = err.Error()
+		a.log.Error().Err(err).Int("would_remove", len(plan.Gone)).Msg("mailbox removal refused")
+		return
+	}
+	if len(plan.Gone) == 0 {
+		return
+	}
+	n, docs, err := crawler.RemoveMailboxes(ctx, cluster, store, plan.Gone, a.cfg.Parallelism.MailboxDeletions)
+	sum.MailboxesRemoved = n
+	sum.Deleted += docs
+	a.log.Info().Int("mailboxes", n).Int64("documents", docs).Strs("removed", plan.Gone).Msg("mailboxes removed")
+	if err != nil {
+		sum.Error = err.Error()
+		sum.ExitCode = crawler.ExitPartial
+		a.log.Error().Err(err).Msg("mailbox removal incomplete")
+	}
 }
 
 // runRecorder is the part of the state store that keeps run summaries.

@@ -3,9 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -201,4 +203,89 @@ func TestBadConfigIsFatalAndNamesTheKey(t *testing.T) {
 		t.Errorf("exit %d, stderr %q: want 1 and the key mailboxes.include[0]", code, errb.String())
 	}
 	_ = context.Background
+}
+
+func (w *world) count(query string) int {
+	w.t.Helper()
+	esURL := os.Getenv("ELASTICSEARCH_URL")
+	http.Post(esURL+"/"+w.prefix+"-*/_refresh", "application/json", nil)
+	resp, err := http.Get(esURL + "/" + w.prefix + "-*/_count?q=" + url.QueryEscape(query))
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Count int `json:"count"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		w.t.Fatal(err)
+	}
+	return out.Count
+}
+
+func (w *world) knownMailboxes() []string {
+	w.t.Helper()
+	st, err := state.Open(w.state, state.Options{ReadOnly: true, LockTimeout: time.Second})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	defer st.Close()
+	ms, err := st.Mailboxes()
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return ms
+}
+
+// TestMailboxRemovalGuard: an enumeration that comes back empty, or a removal of more than the
+// allowed share, removes nothing and exits 4; --allow-mass-removal removes the mailbox's
+// documents and state.
+func TestMailboxRemovalGuard(t *testing.T) {
+	w := newWorld(t)
+	if code, out, logs := w.run("crawl"); code != 0 {
+		t.Fatalf("first crawl exit %d\n%s\n%s", code, out, logs)
+	}
+	total := w.count("*:*")
+	known := w.knownMailboxes()
+	if total == 0 || len(known) != 2 {
+		t.Fatalf("after the first crawl: %d documents, known mailboxes %v", total, known)
+	}
+
+	w.sim.SetFaults([]simulator.Fault{{PathPrefix: "/api/user/get-internal-users", Empty: true}})
+	code, out, _ := w.run("crawl")
+	if code != 4 || !strings.Contains(out, "kept no mailbox") {
+		t.Errorf("empty enumeration: exit %d, want 4 and the reason:\n%s", code, out)
+	}
+	if got := w.count("*:*"); got != total {
+		t.Errorf("empty enumeration changed the index: %d documents, had %d", got, total)
+	}
+	if got := w.knownMailboxes(); len(got) != 2 {
+		t.Errorf("empty enumeration changed the state: %v", got)
+	}
+	w.sim.SetFaults(nil)
+
+	gone := known[0]
+	if err := w.sim.DeleteMailbox(gone); err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ = w.run("crawl")
+	if code != 4 || !strings.Contains(out, "max_mailbox_removal_ratio") {
+		t.Errorf("removing 1 of 2 mailboxes (50%% > 20%%): exit %d, want 4:\n%s", code, out)
+	}
+	if got := w.count(`mailbox:"` + gone + `"`); got == 0 {
+		t.Errorf("the guard refused, yet the documents of %s are gone", gone)
+	}
+	code, out, logs := w.run("crawl", "--allow-mass-removal")
+	if code != 0 {
+		t.Fatalf("crawl --allow-mass-removal exit %d\n%s\n%s", code, out, logs)
+	}
+	if got := w.count(`mailbox:"` + gone + `"`); got != 0 {
+		t.Errorf("%d documents of the removed mailbox %s remain", got, gone)
+	}
+	if got := w.knownMailboxes(); len(got) != 1 || got[0] == gone {
+		t.Errorf("state after removal knows %v, want only the remaining mailbox", got)
+	}
+	if !strings.Contains(out, "1 removed") {
+		t.Errorf("summary does not report the removal:\n%s", out)
+	}
 }

@@ -2,8 +2,8 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"sort"
 	"text/tabwriter"
 	"time"
 
@@ -45,25 +45,17 @@ func (a *app) plan(ctx context.Context) int {
 	}
 	tw.Flush()
 
-	known, err := st.Mailboxes()
-	if err != nil {
-		fmt.Fprintf(a.stderr, "mimecrawl plan: %v\n", err)
+	removal, rerr := crawler.PlanRemoval(st, enum.Kept, a.cfg.Safety.MaxMailboxRemovalRatio, false)
+	if rerr != nil && !errors.Is(rerr, crawler.ErrRemovalRefused) {
+		fmt.Fprintf(a.stderr, "mimecrawl plan: %v\n", rerr)
 		return crawler.ExitFatal
 	}
-	kept := map[string]bool{}
-	for _, m := range enum.Kept {
-		kept[m.Address] = true
-	}
-	var gone []string
-	for _, m := range known {
-		if !kept[m] {
-			gone = append(gone, m)
-		}
-	}
-	sort.Strings(gone)
-	fmt.Fprintf(w, "\nmailboxes with indexed data that are no longer kept: %d\n", len(gone))
-	for _, m := range gone {
+	fmt.Fprintf(w, "\nmailboxes with indexed data that are no longer kept: %d of %d known\n", len(removal.Gone), len(removal.Known))
+	for _, m := range removal.Gone {
 		fmt.Fprintf(w, "  would remove %s\n", m)
+	}
+	if rerr != nil {
+		fmt.Fprintf(w, "  but the guard would refuse: %v\n", rerr)
 	}
 
 	fmt.Fprintln(w, "\nnew messages per mailbox view (from list calls):")

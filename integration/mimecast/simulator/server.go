@@ -159,21 +159,25 @@ func (s *Server) Stats() Stats { return s.stats.snapshot() }
 func (s *Server) ResetStats() { s.stats.reset() }
 
 // statusWriter remembers the status an answer was sent with.
+// statusWriter records a request in the statistics when its status is written, before any byte
+// reaches the client: a test that reads the statistics right after its call returns must see it.
 type statusWriter struct {
 	http.ResponseWriter
 	status int
+	record func(status int)
 }
 
 func (w *statusWriter) WriteHeader(code int) {
 	if w.status == 0 {
 		w.status = code
+		w.record(code)
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
 
 func (w *statusWriter) Write(b []byte) (int, error) {
 	if w.status == 0 {
-		w.status = http.StatusOK
+		w.WriteHeader(http.StatusOK)
 	}
 	return w.ResponseWriter.Write(b)
 }
@@ -195,23 +199,21 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		s.control.ServeHTTP(rw, r)
 		return
 	}
-	w := &statusWriter{ResponseWriter: rw}
-	bearerOnDownload := false
+	bearerOnDownload := strings.HasPrefix(path, downloadPrefix) && r.Header.Get("Authorization") != ""
+	w := &statusWriter{ResponseWriter: rw, record: func(status int) { s.stats.record(path, status, bearerOnDownload) }}
 	switch {
 	case path == tokenPath:
 		s.serveToken(w, r)
 	case strings.HasPrefix(path, apiPrefix):
 		s.serveAPI(w, r)
 	case strings.HasPrefix(path, downloadPrefix):
-		bearerOnDownload = r.Header.Get("Authorization") != ""
 		s.serveDownload(w, r)
 	default:
 		writeFlatFail(w, http.StatusNotFound, "not_found", "The requested resource does not exist")
 	}
 	if w.status == 0 {
-		w.status = http.StatusOK
+		w.WriteHeader(http.StatusOK)
 	}
-	s.stats.record(path, w.status, bearerOnDownload)
 	s.log.Debug().Str("request_id", rid).Str("method", r.Method).Str("path", statsPath(path)).
 		Int("status", w.status).Dur("took", time.Since(start)).Msg("request")
 }

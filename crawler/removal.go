@@ -1,0 +1,103 @@
+package crawler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/mimecrawl/mimecrawl/index"
+)
+
+// ErrRemovalRefused is returned when the removal guard holds back a removal that looks like a
+// disaster rather than a change: enumeration found nothing, or too many mailboxes would go.
+var ErrRemovalRefused = errors.New("mailbox removal refused")
+
+// MailboxStore is the part of the state store that mailbox removal needs.
+type MailboxStore interface {
+	// Mailboxes lists every mailbox the state file knows.
+	Mailboxes() ([]string, error)
+	// DeleteMailbox forgets a mailbox: its checkpoints and recorded failures.
+	DeleteMailbox(mailbox string) error
+}
+
+// Removal is what a run would remove: mailboxes with state that enumeration no longer keeps.
+type Removal struct {
+	Known []string `json:"known"`
+	Gone  []string `json:"gone"`
+}
+
+// PlanRemoval compares the mailboxes the state file knows with those enumeration kept, and
+// applies the guard: an enumeration that kept nothing, or a removal of more than maxRatio of
+// the known mailboxes, is refused (ErrRemovalRefused) unless allowMass is set. A refused plan
+// still lists what would have gone, so that the message can say it.
+func PlanRemoval(store MailboxStore, kept []Mailbox, maxRatio float64, allowMass bool) (Removal, error) {
+	known, err := store.Mailboxes()
+	if err != nil {
+		return Removal{}, fmt.Errorf("list mailboxes in the state file: %w", err)
+	}
+	keep := make(map[string]bool, len(kept))
+	for _, m := range kept {
+		keep[m.Address] = true
+	}
+	r := Removal{Known: known}
+	for _, m := range known {
+		if !keep[m] {
+			r.Gone = append(r.Gone, m)
+		}
+	}
+	sort.Strings(r.Gone)
+	if len(r.Gone) == 0 || allowMass {
+		return r, nil
+	}
+	if len(kept) == 0 {
+		return r, fmt.Errorf("%w: enumeration kept no mailbox at all, which would remove all %d known mailboxes; "+
+			"if that is intended, run again with --allow-mass-removal", ErrRemovalRefused, len(known))
+	}
+	if ratio := float64(len(r.Gone)) / float64(len(known)); ratio > maxRatio {
+		return r, fmt.Errorf("%w: %d of %d known mailboxes (%.0f%%) would be removed, more than safety.max_mailbox_removal_ratio %.0f%%; "+
+			"check the mailbox rules and the directory, or run again with --allow-mass-removal", ErrRemovalRefused,
+			len(r.Gone), len(known), ratio*100, maxRatio*100)
+	}
+	return r, nil
+}
+
+// RemoveMailboxes deletes every document of each mailbox and then its state, `parallel`
+// mailboxes at a time. The index goes first: if deleting documents fails, the state stays and
+// the next run tries again; the reverse order could forget a mailbox whose documents remain.
+func RemoveMailboxes(ctx context.Context, idx Index, store MailboxStore, mailboxes []string, parallel int) (int, int64, error) {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(parallel, 1))
+	removed := make([]bool, len(mailboxes))
+	deleted := make([]int64, len(mailboxes))
+	var errs = make([]error, len(mailboxes))
+	for i, m := range mailboxes {
+		g.Go(func() error {
+			for _, k := range []index.Kind{index.Attachments, index.Messages} {
+				n, err := idx.DeleteWhere(gctx, k, index.Filter{Terms: map[string]string{"mailbox": m}})
+				deleted[i] += n
+				if err != nil {
+					errs[i] = fmt.Errorf("remove documents of mailbox %s: %w", m, err)
+					return nil
+				}
+			}
+			if err := store.DeleteMailbox(m); err != nil {
+				errs[i] = fmt.Errorf("remove state of mailbox %s: %w", m, err)
+				return nil
+			}
+			removed[i] = true
+			return nil
+		})
+	}
+	_ = g.Wait()
+	n, total := 0, int64(0)
+	for i := range mailboxes {
+		if removed[i] {
+			n++
+		}
+		total += deleted[i]
+	}
+	return n, total, errors.Join(errs...)
+}
