@@ -118,6 +118,7 @@ func New(arc Archive, idx Index, sink Sink, store Store, opts Options) *Crawler 
 type counters struct {
 	messages, skipped, excluded, attachments, oversize, attExcluded atomic.Int64
 	bytes, docsFailed, fetchFailed, malformed, deleted              atomic.Int64
+	fromMessage                                                     atomic.Int64
 }
 
 // ViewResult is the outcome of one mailbox view.
@@ -135,23 +136,6 @@ type ViewResult struct {
 	Error    string    `json:"error,omitempty"`
 }
 
-// Progress is a snapshot for progress displays.
-type Progress struct {
-	ViewsDone, ViewsTotal int
-	Messages, Skipped     int64
-	Attachments, Bytes    int64
-	Failed                int64
-}
-
-// Progress returns the run's counters so far.
-func (c *Crawler) Progress() Progress {
-	return Progress{
-		Messages: c.counts.messages.Load(), Skipped: c.counts.skipped.Load(),
-		Attachments: c.counts.attachments.Load(), Bytes: c.counts.bytes.Load(),
-		Failed: c.counts.docsFailed.Load() + c.counts.fetchFailed.Load(),
-	}
-}
-
 // Run crawls every view of every mailbox, Options.Mailboxes views at a time. A failing view does
 // not stop the others; its error is in its result. Run returns when every view has finished or,
 // after ctx is cancelled, has committed what was acknowledged.
@@ -160,6 +144,7 @@ func (c *Crawler) Run(ctx context.Context, mailboxes []Mailbox, progress func(do
 	total := len(mailboxes) * len(c.opts.Views)
 	results := make([]ViewResult, 0, total)
 	var mu sync.Mutex
+	var finishing sync.WaitGroup
 	g := new(errgroup.Group)
 	g.SetLimit(c.opts.Mailboxes)
 	for _, mb := range mailboxes {
@@ -168,23 +153,29 @@ func (c *Crawler) Run(ctx context.Context, mailboxes []Mailbox, progress func(do
 				break
 			}
 			g.Go(func() error {
-				r := c.crawlView(ctx, mb, view)
-				mu.Lock()
-				results = append(results, r)
-				done := len(results)
-				mu.Unlock()
-				if progress != nil {
-					progress(done, total)
-				}
+				finish := c.crawlView(ctx, mb, view)
+				finishing.Add(1)
+				go func() {
+					defer finishing.Done()
+					r := finish()
+					mu.Lock()
+					results = append(results, r)
+					done := len(results)
+					mu.Unlock()
+					if progress != nil {
+						progress(done, total)
+					}
+				}()
 				return nil
 			})
 		}
 	}
 	_ = g.Wait()
+	finishing.Wait()
 	return results
 }
 
-// Totals returns the run's counters.
+// Totals returns the run's counters so far; safe to call while Run runs.
 func (c *Crawler) Totals() Totals {
 	return Totals{
 		Messages: c.counts.messages.Load(), Skipped: c.counts.skipped.Load(),
@@ -192,7 +183,7 @@ func (c *Crawler) Totals() Totals {
 		Oversize: c.counts.oversize.Load(), ExcludedNames: c.counts.attExcluded.Load(),
 		Bytes: c.counts.bytes.Load(), DocsFailed: c.counts.docsFailed.Load(),
 		FetchFailed: c.counts.fetchFailed.Load(), MalformedBodies: c.counts.malformed.Load(),
-		Deleted: c.counts.deleted.Load(),
+		Deleted: c.counts.deleted.Load(), FromMessage: c.counts.fromMessage.Load(),
 	}
 }
 
@@ -209,6 +200,9 @@ type Totals struct {
 	FetchFailed      int64 `json:"messages_fetch_failed"`
 	MalformedBodies  int64 `json:"malformed_bodies"`
 	Deleted          int64 `json:"documents_deleted"`
+	// FromMessage counts attachments taken from the downloaded RFC 822 message (digest matched)
+	// rather than downloaded on their own.
+	FromMessage int64 `json:"attachments_from_message"`
 }
 
 // handoff queues message documents whose attachments are acknowledged and adds them to the

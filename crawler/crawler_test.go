@@ -39,6 +39,9 @@ func TestFirstCrawlMatchesTruthAndSecondFetchesNothing(t *testing.T) {
 		t.Fatalf("the archive under test has %d messages and %d attachments; the test needs both", len(ex.messages), len(ex.attachments))
 	}
 	e.assertIndexEquals(ex)
+	if first.totals.FromMessage == 0 {
+		t.Errorf("no attachment was taken from the downloaded message; each was downloaded again")
+	}
 	if got := first.totals.Messages; got != int64(len(ex.messages)) {
 		t.Errorf("first crawl indexed %d messages, want %d", got, len(ex.messages))
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/mimecrawl/mimecrawl/crawler"
 	"github.com/mimecrawl/mimecrawl/index"
+	"github.com/mimecrawl/mimecrawl/index/indextest"
 	"github.com/mimecrawl/mimecrawl/integration/mimecast"
 	"github.com/mimecrawl/mimecrawl/integration/mimecast/simulator"
 	"github.com/mimecrawl/mimecrawl/state"
@@ -61,10 +62,7 @@ func newEnv(t *testing.T, opts simulator.Options) *env {
 	e.client = e.newClient(-time.Second)
 	t.Cleanup(func() {
 		e.client.Close()
-		req, _ := http.NewRequest(http.MethodDelete, esURL+"/"+e.prefix+"-*", nil)
-		if resp, err := http.DefaultClient.Do(req); err == nil {
-			resp.Body.Close()
-		}
+		indextest.Remove(t, esURL, e.prefix)
 	})
 	return e
 }

@@ -39,13 +39,21 @@ func (p *viewPass) message(ctx context.Context, m api.MessageSummary, seq int64,
 		fetchFailed("get message body", err)
 		return
 	}
+	// Attachments travel inside the RFC 822 message already downloaded; those whose digest
+	// matches the detail's need no download of their own.
+	inMessage := map[string][]byte{}
+	for _, part := range text.Parts {
+		if part.Data != nil {
+			inMessage[part.SHA256] = part.Data
+		}
+	}
 	u := &unit{p: p, seq: seq, messageID: m.ID, retrying: p.failedID[m.ID]}
 	u.msg = index.Doc{Kind: index.Messages, ID: MessageDocID(p.mb.Address, p.view, m.ID),
 		Body: p.messageDoc(m, detail, text, received)}
 	u.pending.Store(1) // held until every attachment has been added
 	if c.opts.ExtractAttachments {
 		for _, a := range detail.Attachments {
-			doc, ok, err := p.attachmentDoc(ctx, m, detail, a, received)
+			doc, ok, err := p.attachmentDoc(ctx, m, detail, a, received, inMessage[strings.ToLower(a.SHA256)])
 			if err != nil {
 				// Attachments already sent are answered later; the message document is held back
 				// by retryFail and the message stays unfinished until then.
@@ -152,6 +160,11 @@ func (p *viewPass) clearFailures(u *unit) {
 	}
 }
 
+// maxKeptAttachment caps the attachments taken from the RFC 822 message instead of downloaded
+// on their own: a message's attachments are held at once, so large ones are streamed one at a
+// time by their own download instead.
+const maxKeptAttachment = 2 << 20
+
 // bodyText downloads the RFC 822 message and extracts its text. A message whose MIME cannot be
 // parsed is still indexed, with its metadata and an empty body, and counted as malformed.
 func (p *viewPass) bodyText(ctx context.Context, id string) (*body.Text, error) {
@@ -161,7 +174,11 @@ func (p *viewPass) bodyText(ctx context.Context, id string) (*body.Text, error) 
 	}
 	defer rc.Close()
 	cr := &countingReader{r: rc}
-	text, err := body.Extract(cr, body.Options{MaxTextBytes: p.c.opts.MaxTextBytes})
+	var keep int64
+	if p.c.opts.ExtractAttachments {
+		keep = min(p.c.opts.MaxAttachmentBytes, maxKeptAttachment)
+	}
+	text, err := body.Extract(cr, body.Options{MaxTextBytes: p.c.opts.MaxTextBytes, KeepAttachments: keep})
 	p.c.counts.bytes.Add(cr.n)
 	switch {
 	case err == nil:
@@ -216,7 +233,7 @@ func (p *viewPass) attachmentName(a api.Attachment) string {
 
 // attachmentDoc builds the document of one attachment, downloading it unless it is larger than
 // the cap. ok=false means the attachment is excluded by name.
-func (p *viewPass) attachmentDoc(ctx context.Context, m api.MessageSummary, d *api.MessageDetail, a api.Attachment, received time.Time) (index.Doc, bool, error) {
+func (p *viewPass) attachmentDoc(ctx context.Context, m api.MessageSummary, d *api.MessageDetail, a api.Attachment, received time.Time, data []byte) (index.Doc, bool, error) {
 	c := p.c
 	name := p.attachmentName(a)
 	if firstMatch(c.opts.ExcludeNames, name) >= 0 {
@@ -236,9 +253,14 @@ func (p *viewPass) attachmentDoc(ctx context.Context, m api.MessageSummary, d *a
 		c.counts.oversize.Add(1)
 		return out, true, nil
 	}
-	data, oversize, err := p.download(ctx, a.ID)
-	if err != nil {
-		return index.Doc{}, false, fmt.Errorf("download attachment %s: %w", a.ID, err)
+	oversize := false
+	if data == nil {
+		var err error
+		if data, oversize, err = p.download(ctx, a.ID); err != nil {
+			return index.Doc{}, false, fmt.Errorf("download attachment %s: %w", a.ID, err)
+		}
+	} else {
+		p.c.counts.fromMessage.Add(1)
 	}
 	if oversize {
 		// The detail understated the size; the cap is what protects memory, not the detail.

@@ -3,7 +3,6 @@ package crawler
 import (
 	"context"
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -43,19 +42,26 @@ type unit struct {
 	retryFail atomic.Bool  // an attachment failed for now: the message document is held back
 	retrying  bool         // the message had a recorded failure before this run
 	docIDs    []string     // attachment document ids, to clear recorded failures on success
-	mu        sync.Mutex
 }
 
-func (c *Crawler) crawlView(ctx context.Context, mb Mailbox, view string) ViewResult {
+// crawlView lists and fetches one mailbox view, and returns the rest of the pass: waiting for
+// the acknowledgements of what was sent, the sweep of a full pass, and the commit. The caller
+// runs that part outside its worker slot: the last documents of a view wait for the bulk
+// indexer's next flush, and a slot held for that wait is a slot not fetching.
+func (c *Crawler) crawlView(ctx context.Context, mb Mailbox, view string) func() ViewResult {
 	key := state.Key{Mailbox: mb.Address, View: view}
 	log := c.log.With().Str("mailbox", mb.Address).Str("view", view).Logger()
 	res := ViewResult{Mailbox: mb.Address, View: view, Full: c.opts.Full}
-	fail := func(err error) ViewResult {
+	failNow := func(err error) ViewResult {
 		res.Error = err.Error()
 		if ctx.Err() == nil {
 			log.Error().Err(err).Msg("mailbox view failed")
 		}
 		return res
+	}
+	fail := func(err error) func() ViewResult {
+		r := failNow(err)
+		return func() ViewResult { return r }
 	}
 	pos, _, err := c.store.Position(key)
 	if err != nil {
@@ -105,9 +111,15 @@ func (c *Crawler) crawlView(ctx context.Context, mb Mailbox, view string) ViewRe
 			return p.page(ctx, page)
 		})
 	}
+	return func() ViewResult { return p.finish(ctx, res, listErr, from, to, now, failNow) }
+}
+
+// finish waits for the pass's acknowledgements and commits what they cover.
+func (p *viewPass) finish(ctx context.Context, res ViewResult, listErr error, from, to, now time.Time, fail func(error) ViewResult) ViewResult {
 	failed := p.waitInflight(ctx)
 	res.Messages = p.indexed.Load()
 	res.Failed = failed
+	var err error
 	switch {
 	case listErr != nil:
 		err = fmt.Errorf("list messages %s..%s: %w", api.FormatTime(from), api.FormatTime(to), listErr)
@@ -118,7 +130,7 @@ func (c *Crawler) crawlView(ctx context.Context, mb Mailbox, view string) ViewRe
 	}
 	if err != nil {
 		if serr := p.save(nil); serr != nil {
-			log.Error().Err(serr).Msg("save resume point")
+			p.log.Error().Err(serr).Msg("save resume point")
 		}
 		return fail(err)
 	}
@@ -134,7 +146,7 @@ func (c *Crawler) crawlView(ctx context.Context, mb Mailbox, view string) ViewRe
 		return fail(err)
 	}
 	res.Complete = true
-	log.Info().Int64("documents", res.Messages).Int64("deleted", res.Deleted).Time("token", p.pass.End).Msg("checkpoint committed")
+	p.log.Info().Int64("documents", res.Messages).Int64("deleted", res.Deleted).Time("token", p.pass.End).Msg("checkpoint committed")
 	return res
 }
 

@@ -101,7 +101,8 @@ func (s *Summary) Print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "  views         %d complete, %d failed, %d interrupted\n", s.ViewsComplete, s.ViewsFailed, s.ViewsInterrupted)
 	fmt.Fprintf(w, "  messages      %d indexed (%.1f/s), %d already indexed, %d excluded by subject\n", s.Messages, rate, s.Skipped, s.ExcludedSubjects)
-	fmt.Fprintf(w, "  attachments   %d indexed, %d over the size cap (metadata only), %d excluded by name\n", s.Attachments, s.Oversize, s.ExcludedNames)
+	fmt.Fprintf(w, "  attachments   %d indexed (%d taken from the message, no download), %d over the size cap (metadata only), %d excluded by name\n",
+		s.Attachments, s.FromMessage, s.Oversize, s.ExcludedNames)
 	fmt.Fprintf(w, "  downloaded    %s; indexed %s in %d bulk requests\n", humanBytes(s.Bytes), humanBytes(s.BytesIndexed), s.BulkRequests)
 	if s.Deleted > 0 || s.Full {
 		fmt.Fprintf(w, "  deleted       %d documents no longer in the archive or no longer kept\n", s.Deleted)

@@ -32,6 +32,11 @@ for _ in $(seq 100); do [ -s .cache/demo/sim.addr ] && break; sleep 0.1; done
 [ -s .cache/demo/sim.addr ] || { echo "simulator did not start" >&2; exit 1; }
 export MIMECRAWL_MIMECAST_BASE_URL="http://$(cat .cache/demo/sim.addr)"
 
+PREFIX=$(sed -n 's/^ *index_prefix: *//p' "$CONFIG" | tr -d '"' | head -n 1)
+say "starting over: removing the demo's state file and indices ${PREFIX}-messages, ${PREFIX}-attachments"
+rm -f .cache/demo/mimecrawl.db
+curl -s -o /dev/null -X DELETE "$ES_URL/${PREFIX}-messages,${PREFIX}-attachments?ignore_unavailable=true"
+
 say "mimecrawl check"
 bin/mimecrawl check --config "$CONFIG"
 
@@ -42,7 +47,6 @@ bin/mimecrawl crawl --config "$CONFIG" 2> .cache/demo/crawl.log || {
 say "mimecrawl crawl (second run: nothing new, so nothing is fetched)"
 bin/mimecrawl crawl --config "$CONFIG" 2> .cache/demo/crawl2.log
 
-PREFIX=$(sed -n 's/^ *index_prefix: *//p' "$CONFIG" | tr -d '"' | head -n 1)
 say "top senders in ${PREFIX}-messages"
 curl -s -H 'Content-Type: application/json' "$ES_URL/${PREFIX}-messages/_search?size=0&filter_path=aggregations.top.buckets" \
   -d '{"aggs":{"top":{"terms":{"field":"from.address","size":5}}}}'

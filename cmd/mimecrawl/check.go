@@ -42,6 +42,10 @@ var errStop = errors.New("first page is enough")
 // the configuration is valid and every endpoint and service the configured features need answers.
 func runCheck(ctx context.Context, path, level, format string, stdout, stderr io.Writer) int {
 	c := &checker{w: stdout}
+	if level == "" {
+		// The check lines are the output; routine log lines would only bury them.
+		level = "warn"
+	}
 	a, err := newApp(path, level, format, stdout, stderr)
 	if err != nil {
 		c.fail("config", err, "correct the keys named above; see docs/configuration.md")

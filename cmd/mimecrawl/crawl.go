@@ -182,18 +182,18 @@ func (a *app) startProgress(cr *crawler.Crawler) *progress {
 				return
 			case <-t.C:
 			}
-			pr := cr.Progress()
+			pr := cr.Totals()
 			p.mu.Lock()
 			done, total := p.done, p.total
 			p.mu.Unlock()
 			rate := float64(pr.Messages) / time.Since(start).Seconds()
 			if a.terminal {
 				fmt.Fprintf(a.stderr, "\r  views %d/%d  messages %d (%.0f/s)  skipped %d  attachments %d  downloaded %.1f MiB  failures %d   ",
-					done, total, pr.Messages, rate, pr.Skipped, pr.Attachments, float64(pr.Bytes)/(1<<20), pr.Failed)
+					done, total, pr.Messages, rate, pr.Skipped, pr.Attachments, float64(pr.Bytes)/(1<<20), pr.DocsFailed+pr.FetchFailed)
 			} else {
 				a.log.Info().Int("views_done", done).Int("views_total", total).Int64("messages", pr.Messages).
 					Float64("messages_per_second", rate).Int64("skipped", pr.Skipped).Int64("attachments", pr.Attachments).
-					Int64("bytes", pr.Bytes).Int64("failures", pr.Failed).Msg("progress")
+					Int64("bytes", pr.Bytes).Int64("failures", pr.DocsFailed+pr.FetchFailed).Msg("progress")
 			}
 		}
 	}()

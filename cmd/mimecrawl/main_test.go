@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mimecrawl/mimecrawl/index/indextest"
 	"github.com/mimecrawl/mimecrawl/integration/mimecast/simulator"
 	"github.com/mimecrawl/mimecrawl/state"
 )
@@ -64,12 +65,7 @@ logging:
 	if err := os.WriteFile(w.config, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		req, _ := http.NewRequest(http.MethodDelete, esURL+"/"+w.prefix+"-*", nil)
-		if resp, err := http.DefaultClient.Do(req); err == nil {
-			resp.Body.Close()
-		}
-	})
+	t.Cleanup(func() { indextest.Remove(t, esURL, w.prefix) })
 	return w
 }
 

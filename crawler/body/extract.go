@@ -3,6 +3,8 @@ package body
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -60,6 +62,10 @@ type Part struct {
 	ContentType string // lower-case media type without parameters
 	Size        int64  // decoded size in bytes
 	Inline      bool   // disposition inline, or none with a Content-ID
+	SHA256      string // lower-case hex digest of the decoded bytes
+	// Data holds the decoded bytes when Options.KeepAttachments allowed it (the part was read
+	// whole and is at most that large); nil otherwise.
+	Data []byte
 }
 
 // Options tunes Extract.
@@ -67,6 +73,10 @@ type Options struct {
 	// MaxTextBytes caps Text; zero means DefaultMaxTextBytes. The cut
 	// never splits a UTF-8 character.
 	MaxTextBytes int
+	// KeepAttachments keeps the bytes of attachment-like parts of at most this size in
+	// Part.Data; zero keeps none. A crawler that already has the whole message can then take
+	// attachments from it instead of downloading each one again.
+	KeepAttachments int64
 }
 
 // Extract reads a whole RFC 822 message and returns its text. Transfer
@@ -85,7 +95,7 @@ func Extract(r io.Reader, opts Options) (*Text, error) {
 		opts.MaxTextBytes = DefaultMaxTextBytes
 	}
 	src := &sourceReader{r: r}
-	x := &extractor{max: opts.MaxTextBytes, out: &Text{Headers: map[string][]string{}}}
+	x := &extractor{max: opts.MaxTextBytes, keep: opts.KeepAttachments, out: &Text{Headers: map[string][]string{}}}
 
 	br := bufio.NewReader(src)
 	h, body, defects := readHeader(br)
@@ -228,6 +238,7 @@ func describe(err error) string {
 
 type extractor struct {
 	max   int
+	keep  int64 // Options.KeepAttachments
 	out   *Text
 	parts int // parts visited
 
@@ -413,19 +424,26 @@ func (x *extractor) multipart(e *message.Entity, path []int, depth int) {
 	x.plainCut = x.plainCut || rawCopy.full
 }
 
-// attachment records an attachment-like part, streaming its body only to
-// count its size.
+// attachment records an attachment-like part: its size and digest, streamed, and its bytes
+// when Options.KeepAttachments allows.
 func (x *extractor) attachment(e *message.Entity, path []int, mediaType, filename, disp string) {
-	n, err := io.Copy(io.Discard, e.Body)
+	h := sha256.New()
+	keep := &capture{max: int(x.keep), stop: x.keep <= 0}
+	n, err := io.Copy(io.MultiWriter(h, keep), e.Body)
 	if err != nil {
 		x.defect("%s: attachment read failed after %d bytes: %s", pathName(path), n, describe(err))
 	}
-	x.out.Parts = append(x.out.Parts, Part{
+	p := Part{
 		Filename:    filename,
 		ContentType: mediaType,
 		Size:        n,
 		Inline:      disp == "inline" || (disp == "" && e.Header.Get("Content-Id") != ""),
-	})
+		SHA256:      hex.EncodeToString(h.Sum(nil)),
+	}
+	if err == nil && !keep.full && x.keep > 0 {
+		p.Data = keep.b
+	}
+	x.out.Parts = append(x.out.Parts, p)
 }
 
 // finish assembles Text from the parts read.

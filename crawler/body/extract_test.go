@@ -1,6 +1,10 @@
 package body
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"reflect"
 	"strings"
@@ -367,6 +371,10 @@ abcdefghij
 			if tc.subject != "" && got.Subject != tc.subject {
 				t.Errorf("Subject = %q, want %q", got.Subject, tc.subject)
 			}
+			for i := range got.Parts {
+				// Digests and kept bytes have a test of their own.
+				got.Parts[i].SHA256, got.Parts[i].Data = "", nil
+			}
 			if tc.parts != nil && !reflect.DeepEqual(got.Parts, tc.parts) {
 				t.Errorf("Parts = %+v,\nwant %+v", got.Parts, tc.parts)
 			}
@@ -522,5 +530,46 @@ func TestExtractCountsLargeAttachment(t *testing.T) {
 	}
 	if !strings.HasPrefix(got.Text, "Please find the data attached.") {
 		t.Errorf("Text = %.60q", got.Text)
+	}
+}
+
+func TestKeepAttachments(t *testing.T) {
+	pdf := []byte("%PDF-1.4 fake but binary \x00\x01\x02 bytes")
+	big := bytes.Repeat([]byte("0123456789"), 300)
+	msg := "From: a@example.com\r\nSubject: kept\r\nMIME-Version: 1.0\r\n" +
+		"Content-Type: multipart/mixed; boundary=b\r\n\r\n" +
+		"--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nhello\r\n" +
+		"--b\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename=a.pdf\r\n" +
+		"Content-Transfer-Encoding: base64\r\n\r\n" + base64.StdEncoding.EncodeToString(pdf) + "\r\n" +
+		"--b\r\nContent-Type: text/plain\r\nContent-Disposition: attachment; filename=big.txt\r\n\r\n" + string(big) + "\r\n" +
+		"--b--\r\n"
+	for _, tc := range []struct {
+		name     string
+		keep     int64
+		wantData [2]bool
+	}{
+		{"none kept", 0, [2]bool{false, false}},
+		{"small kept, big not", 1000, [2]bool{true, false}},
+		{"both kept", 1 << 20, [2]bool{true, true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := Extract(strings.NewReader(msg), Options{KeepAttachments: tc.keep})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got.Parts) != 2 {
+				t.Fatalf("parts %+v", got.Parts)
+			}
+			for i, want := range [][]byte{pdf, big} {
+				p := got.Parts[i]
+				sum := sha256.Sum256(want)
+				if p.SHA256 != hex.EncodeToString(sum[:]) || p.Size != int64(len(want)) {
+					t.Errorf("part %d: sha256 %s size %d, want %x %d", i, p.SHA256, p.Size, sum, len(want))
+				}
+				if tc.wantData[i] != (p.Data != nil) || (p.Data != nil && !bytes.Equal(p.Data, want)) {
+					t.Errorf("part %d: kept %d bytes, want kept=%v", i, len(p.Data), tc.wantData[i])
+				}
+			}
+		})
 	}
 }
