@@ -81,6 +81,8 @@ type Parallelism struct {
 	Mailboxes        int `yaml:"mailboxes"`
 	IndexQueries     int `yaml:"index_queries"`
 	MailboxDeletions int `yaml:"mailbox_deletions"`
+	// Messages is how many messages of one mailbox view are fetched at once.
+	Messages int `yaml:"messages"`
 }
 
 // Logging controls the program log and the API trace.
@@ -166,6 +168,7 @@ func Default() *Config {
 			Mailboxes:        4,
 			IndexQueries:     2,
 			MailboxDeletions: 2,
+			Messages:         4,
 		},
 		Logging: Logging{
 			Level:         "info",

@@ -163,7 +163,7 @@ func goodConfig() *Config {
 		Views:           []string{"SENT"},
 	}
 	c.Attachments = Attachments{Extract: true, ExcludeNames: []Regexp{MustRegexp(`.*\.exe`)}, BlankName: "anhang", MaxBytes: 512 << 10}
-	c.Parallelism = Parallelism{Mailboxes: 8, IndexQueries: 3, MailboxDeletions: 1}
+	c.Parallelism = Parallelism{Mailboxes: 8, IndexQueries: 3, MailboxDeletions: 1, Messages: 6}
 	c.Logging = Logging{Level: "debug", Trace: "all", StatsInterval: 0}
 	c.Performance = Performance{
 		PageSize:             500,
@@ -254,6 +254,7 @@ func TestDefaults(t *testing.T) {
 		{"parallelism.mailboxes", c.Parallelism.Mailboxes, 4},
 		{"parallelism.index_queries", c.Parallelism.IndexQueries, 2},
 		{"parallelism.mailbox_deletions", c.Parallelism.MailboxDeletions, 2},
+		{"parallelism.messages", c.Parallelism.Messages, 4},
 		{"logging.level", c.Logging.Level, "info"},
 		{"logging.trace", c.Logging.Trace, "none"},
 		{"logging.stats_interval", c.Logging.StatsInterval.D(), 60 * time.Second},

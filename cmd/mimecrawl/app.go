@@ -133,7 +133,7 @@ func (a *app) crawlOptions(full, pipeline bool) crawler.Options {
 		ExtractAttachments: c.Attachments.Extract, ExcludeNames: regexps(c.Attachments.ExcludeNames),
 		BlankName: c.Attachments.BlankName, MaxAttachmentBytes: int64(c.Attachments.MaxBytes),
 		AttachmentPipeline: pipeline,
-		PageSize:           c.Performance.PageSize, Mailboxes: c.Parallelism.Mailboxes,
+		PageSize:           c.Performance.PageSize, Mailboxes: c.Parallelism.Mailboxes, MessageWorkers: c.Parallelism.Messages,
 		IndexQueries: c.Parallelism.IndexQueries, DeltaTokenOffset: c.Performance.DeltaTokenOffset.D(),
 		CheckpointInterval: c.Performance.CheckpointInterval.D(), Full: full,
 		Logger: a.log.With().Str("component", "crawler").Logger(),
