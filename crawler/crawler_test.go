@@ -330,6 +330,21 @@ func TestFaults(t *testing.T) {
 	}
 	store.Close()
 
+	// The rejection persists, and new mail arrives in the blocked view: it is indexed, the
+	// rejected message is tried again, and the token still does not pass it.
+	if _, err := e.sim.AddMessages(rejectedKey.Mailbox, 2); err != nil {
+		t.Fatal(err)
+	}
+	blocked := e.crawl(ctx, crawler.Rules{}, nil)
+	if blocked.totals.DocsFailed != 1 || blocked.totals.Messages < 2 {
+		t.Errorf("run with the rejection still in place: %d failed, %d indexed; want 1 failed and the new messages indexed", blocked.totals.DocsFailed, blocked.totals.Messages)
+	}
+	ex = e.expect(truthFilter{})
+	e.assertIndexEquals(ex, rejected)
+	if pos := e.position(rejectedKey); !pos.Token.IsZero() && !pos.Token.Before(rejectedReceived) {
+		t.Errorf("delta token %v passed the rejected message received %v", pos.Token, rejectedReceived)
+	}
+
 	// The cause is fixed (no more rejection): the next run retries the message and completes.
 	e.esAddr = e.esURL
 	again := e.crawl(ctx, crawler.Rules{}, nil)

@@ -53,6 +53,7 @@ type Store interface {
 	RecordFailure(f state.Failure) error
 	ClearFailure(docID string) error
 	FailedMessageIDs(k state.Key) (map[string]bool, error)
+	Failures(k *state.Key) ([]state.Failure, error)
 }
 
 var (

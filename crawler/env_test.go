@@ -350,3 +350,17 @@ func requests(st simulator.Stats, path string) int64 {
 }
 
 func isDL(mb simulator.TruthMailbox) bool { return mb.Type == simulator.TypeDistributionList }
+
+func (e *env) position(k state.Key) state.Position {
+	e.t.Helper()
+	st, err := state.Open(e.statePath, state.Options{ReadOnly: true, LockTimeout: time.Second})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer st.Close()
+	pos, _, err := st.Position(k)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return pos
+}

@@ -69,11 +69,22 @@ func (c *Crawler) crawlView(ctx context.Context, mb Mailbox, view string) func()
 	}
 	now := c.opts.Now().UTC().Truncate(time.Second)
 	p := &viewPass{c: c, mb: mb, view: view, key: key, pos: pos, tr: newTracker(), log: log, lastSave: now}
-	if pos.Pass != nil && (!c.opts.Full || pos.Pass.Full) {
+	if p.failedID, err = c.store.FailedMessageIDs(key); err != nil {
+		return fail(fmt.Errorf("read recorded failures: %w", err))
+	}
+	switch {
+	case pos.Pass != nil && (!c.opts.Full || pos.Pass.Full) && len(p.failedID) == 0:
 		// An interrupted pass: carry on with its window, kind and generation.
 		p.pass = *pos.Pass
 		res.Resumed = true
-	} else {
+	case pos.Pass != nil && (!c.opts.Full || pos.Pass.Full):
+		// A pass held back by documents Elasticsearch rejected for good. Resuming its window
+		// would retry them but never list what arrived since, so a new pass starts from the
+		// delta token, which the failures kept in place: it retries them, skips what is
+		// indexed, and takes in the new messages. Its kind and generation stay.
+		p.pass = state.Pass{End: now, Full: pos.Pass.Full, Started: now, Generation: pos.Pass.Generation}
+		log.Info().Int("failed_messages", len(p.failedID)).Msg("pass blocked by rejected documents: starting a new pass from the delta token")
+	default:
 		p.pass = state.Pass{End: now, Full: c.opts.Full, Started: now, Generation: pos.Generation}
 		if c.opts.Full || pos.Generation == 0 {
 			if p.pass.Generation, err = c.store.NextGeneration(); err != nil {
@@ -93,14 +104,11 @@ func (c *Crawler) crawlView(ctx context.Context, mb Mailbox, view string) func()
 		to = p.pass.Low
 	}
 	res.From, res.To = from, to
-	if p.pass.Full && !res.Resumed {
+	if p.pass.Full && p.pass.Low.IsZero() {
 		// A full pass must survive a kill as a full pass, so it is recorded before any work.
 		if err := p.save(nil); err != nil {
 			return fail(err)
 		}
-	}
-	if p.failedID, err = c.store.FailedMessageIDs(key); err != nil {
-		return fail(fmt.Errorf("read recorded failures: %w", err))
 	}
 	log.Debug().Time("from", from).Time("to", to).Bool("full", p.pass.Full).Bool("resumed", res.Resumed).Msg("pass start")
 
@@ -145,6 +153,7 @@ func (p *viewPass) finish(ctx context.Context, res ViewResult, listErr error, fr
 	if err := p.complete(now); err != nil {
 		return fail(err)
 	}
+	p.clearStaleFailures()
 	res.Complete = true
 	p.log.Info().Int64("documents", res.Messages).Int64("deleted", res.Deleted).Time("token", p.pass.End).Msg("checkpoint committed")
 	return res
@@ -202,6 +211,26 @@ func (p *viewPass) complete(now time.Time) error {
 		return fmt.Errorf("commit delta token of %s %s: %w", p.mb.Address, p.view, err)
 	}
 	return nil
+}
+
+// clearStaleFailures forgets the recorded failures of a view whose pass completed. The token
+// never passes a rejected message, so the completed window covered every one of them: a
+// message that failed again would have kept the pass from completing, so what is left was
+// deleted upstream and can never be retried.
+func (p *viewPass) clearStaleFailures() {
+	if len(p.failedID) == 0 {
+		return
+	}
+	fails, err := p.c.store.Failures(&p.key)
+	if err != nil {
+		p.log.Error().Err(err).Msg("read recorded failures")
+		return
+	}
+	for _, f := range fails {
+		if err := p.c.store.ClearFailure(f.DocID); err != nil {
+			p.log.Error().Err(err).Str("doc_id", f.DocID).Msg("clear recorded failure")
+		}
+	}
 }
 
 // sweep removes the documents of this mailbox view that the completed full pass did not write.
