@@ -143,6 +143,9 @@ func (c *Crawler) Run(ctx context.Context, mailboxes []Mailbox, progress func(do
 	defer c.ready.close()
 	total := len(mailboxes) * len(c.opts.Views)
 	results := make([]ViewResult, 0, total)
+	if progress != nil {
+		progress(0, total)
+	}
 	var mu sync.Mutex
 	var finishing sync.WaitGroup
 	g := new(errgroup.Group)
