@@ -47,6 +47,10 @@ type Options struct {
 	// Full ignores delta tokens: every kept mailbox view is crawled from StartDate and, once its
 	// pass completes, documents it did not see are removed.
 	Full bool
+	// FullSince is when the full re-crawl began (Store.FullSince). A view whose last full pass
+	// started at or after it is done already: an interrupted re-crawl that is started again
+	// goes on with the views it has not finished, instead of starting over. Zero: every view.
+	FullSince time.Time
 
 	Now    func() time.Time
 	Logger zerolog.Logger

@@ -51,7 +51,7 @@ type unit struct {
 func (c *Crawler) crawlView(ctx context.Context, mb Mailbox, view string) func() ViewResult {
 	key := state.Key{Mailbox: mb.Address, View: view}
 	log := c.log.With().Str("mailbox", mb.Address).Str("view", view).Logger()
-	res := ViewResult{Mailbox: mb.Address, View: view, Full: c.opts.Full}
+	res := ViewResult{Mailbox: mb.Address, View: view}
 	failNow := func(err error) ViewResult {
 		res.Error = err.Error()
 		if ctx.Err() == nil {
@@ -68,16 +68,17 @@ func (c *Crawler) crawlView(ctx context.Context, mb Mailbox, view string) func()
 		return fail(fmt.Errorf("read checkpoint: %w", err))
 	}
 	now := c.opts.Now().UTC().Truncate(time.Second)
+	full := c.opts.Full && (c.opts.FullSince.IsZero() || pos.FullDone.Before(c.opts.FullSince.Truncate(time.Second)))
 	p := &viewPass{c: c, mb: mb, view: view, key: key, pos: pos, tr: newTracker(), log: log, lastSave: now}
 	if p.failedID, err = c.store.FailedMessageIDs(key); err != nil {
 		return fail(fmt.Errorf("read recorded failures: %w", err))
 	}
 	switch {
-	case pos.Pass != nil && (!c.opts.Full || pos.Pass.Full) && len(p.failedID) == 0:
+	case pos.Pass != nil && (!full || pos.Pass.Full) && len(p.failedID) == 0:
 		// An interrupted pass: carry on with its window, kind and generation.
 		p.pass = *pos.Pass
 		res.Resumed = true
-	case pos.Pass != nil && (!c.opts.Full || pos.Pass.Full):
+	case pos.Pass != nil && (!full || pos.Pass.Full):
 		// A pass held back by documents Elasticsearch rejected for good. Resuming its window
 		// would retry them but never list what arrived since, so a new pass starts from the
 		// delta token, which the failures kept in place: it retries them, skips what is
@@ -85,8 +86,8 @@ func (c *Crawler) crawlView(ctx context.Context, mb Mailbox, view string) func()
 		p.pass = state.Pass{End: now, Full: pos.Pass.Full, Started: now, Generation: pos.Pass.Generation}
 		log.Info().Int("failed_messages", len(p.failedID)).Msg("pass blocked by rejected documents: starting a new pass from the delta token")
 	default:
-		p.pass = state.Pass{End: now, Full: c.opts.Full, Started: now, Generation: pos.Generation}
-		if c.opts.Full || pos.Generation == 0 {
+		p.pass = state.Pass{End: now, Full: full, Started: now, Generation: pos.Generation}
+		if full || pos.Generation == 0 {
 			if p.pass.Generation, err = c.store.NextGeneration(); err != nil {
 				return fail(fmt.Errorf("allocate crawl generation: %w", err))
 			}
@@ -106,7 +107,7 @@ func (c *Crawler) crawlView(ctx context.Context, mb Mailbox, view string) func()
 	res.From, res.To = from, to
 	if p.pass.Full && p.pass.Low.IsZero() {
 		// A full pass must survive a kill as a full pass, so it is recorded before any work.
-		if err := p.save(nil); err != nil {
+		if err := p.save(); err != nil {
 			return fail(err)
 		}
 	}
@@ -137,7 +138,7 @@ func (p *viewPass) finish(ctx context.Context, res ViewResult, listErr error, fr
 		err = fmt.Errorf("%d messages failed; the checkpoint stays before the first of them", failed)
 	}
 	if err != nil {
-		if serr := p.save(nil); serr != nil {
+		if serr := p.save(); serr != nil {
 			p.log.Error().Err(serr).Msg("save resume point")
 		}
 		return fail(err)
@@ -146,7 +147,7 @@ func (p *viewPass) finish(ctx context.Context, res ViewResult, listErr error, fr
 		n, err := p.sweep(ctx)
 		res.Deleted = n
 		if err != nil {
-			_ = p.save(nil)
+			_ = p.save()
 			return fail(err)
 		}
 	}
@@ -178,23 +179,21 @@ func (p *viewPass) waitInflight(ctx context.Context) int {
 	}
 }
 
-// save commits the in-progress pass with the current resume point. extra may adjust the
-// position before it is written.
-func (p *viewPass) save(extra func(*state.Position)) error {
+// save commits the in-progress pass with the current resume point.
+func (p *viewPass) save() error {
 	if low, ok := p.tr.resumePoint(); ok && (p.pass.Low.IsZero() || low.Before(p.pass.Low)) {
 		p.pass.Low = low
 	}
 	pos := p.pos
 	pass := p.pass
 	pos.Pass = &pass
-	pos.Indexed += p.indexed.Load()
-	if extra != nil {
-		extra(&pos)
-	}
+	// Read the counter once: acknowledgements arriving during the commit belong to the next.
+	n := p.indexed.Load()
+	pos.Indexed += n
 	if err := p.c.store.Commit(map[state.Key]state.Position{p.key: pos}); err != nil {
 		return fmt.Errorf("commit checkpoint of %s %s: %w", p.mb.Address, p.view, err)
 	}
-	p.pos.Indexed = pos.Indexed - p.indexed.Load() // Indexed is cumulative; count this run once
+	p.pos.Indexed = pos.Indexed - n // Indexed is cumulative; count this run once
 	p.lastSave = p.c.opts.Now()
 	return nil
 }
@@ -207,6 +206,9 @@ func (p *viewPass) complete(now time.Time) error {
 	pos.Generation = p.pass.Generation
 	pos.LastRun = now
 	pos.Indexed += p.indexed.Load()
+	if p.pass.Full {
+		pos.FullDone = p.pass.Started
+	}
 	if err := p.c.store.Commit(map[state.Key]state.Position{p.key: pos}); err != nil {
 		return fmt.Errorf("commit delta token of %s %s: %w", p.mb.Address, p.view, err)
 	}
@@ -311,7 +313,7 @@ func (p *viewPass) page(ctx context.Context, msgs []api.MessageSummary) error {
 		return err
 	}
 	if c.opts.Now().Sub(p.lastSave) >= c.opts.CheckpointInterval {
-		if err := p.save(nil); err != nil {
+		if err := p.save(); err != nil {
 			return err
 		}
 		p.log.Debug().Time("resume_point", p.pass.Low).Msg("resume point committed")

@@ -74,6 +74,9 @@ type Position struct {
 	Indexed int64
 	// Failures counts documents that failed permanently, cumulatively.
 	Failures int64
+	// FullDone is when the last completed full pass started; a full re-crawl that was
+	// interrupted and started again skips the views it already did (see Store.FullSince).
+	FullDone time.Time
 }
 
 // Pass is a pass over one (mailbox, view) that has not completed.
@@ -103,6 +106,7 @@ type positionRecord struct {
 	LastRun    time.Time   `json:"lastRun,omitzero"`
 	Indexed    int64       `json:"indexed,omitzero"`
 	Failures   int64       `json:"failures,omitzero"`
+	FullDone   time.Time   `json:"fullDone,omitzero"`
 }
 
 type passRecord struct {
@@ -123,7 +127,7 @@ func (p Position) validate() error {
 	case p.Generation < 0:
 		return fmt.Errorf("negative generation %d", p.Generation)
 	}
-	if err := checkTimes("token", p.Token, "last run", p.LastRun); err != nil {
+	if err := checkTimes("token", p.Token, "last run", p.LastRun, "full pass done", p.FullDone); err != nil {
 		return err
 	}
 	if p.Pass == nil {
@@ -168,6 +172,7 @@ func encodePosition(p Position) ([]byte, error) {
 		LastRun:    p.LastRun.UTC(),
 		Indexed:    p.Indexed,
 		Failures:   p.Failures,
+		FullDone:   p.FullDone.UTC(),
 	}
 	if p.Pass != nil {
 		r.Pass = &passRecord{
@@ -197,6 +202,7 @@ func decodePosition(b []byte) (Position, error) {
 		LastRun:    r.LastRun.UTC(),
 		Indexed:    r.Indexed,
 		Failures:   r.Failures,
+		FullDone:   r.FullDone.UTC(),
 	}
 	if r.Pass != nil {
 		p.Pass = &Pass{
@@ -383,6 +389,46 @@ func (s *Store) NextGeneration() (int64, error) {
 		return 0, s.writeError("advance generation", err)
 	}
 	return next, nil
+}
+
+// FullSince returns when the pending full re-crawl began; ok is false when none is pending.
+// A full re-crawl is a campaign over every kept view: if it is interrupted, the next run goes
+// on with the views whose last full pass started before this instant, instead of starting over.
+func (s *Store) FullSince() (since time.Time, ok bool, err error) {
+	err = s.view(func(tx *bolt.Tx) error {
+		raw := tx.Bucket(bucketMeta).Get(keyFullSince)
+		if raw == nil {
+			return nil
+		}
+		t, perr := time.Parse(time.RFC3339Nano, string(raw))
+		if perr != nil {
+			return &decodeError{bucket: bucketMeta, key: keyFullSince, err: fmt.Errorf("bad time %q", raw)}
+		}
+		since, ok = t.UTC(), true
+		return nil
+	})
+	if err != nil {
+		return time.Time{}, false, s.readError(err)
+	}
+	return since, ok, nil
+}
+
+// SetFullSince records the start of a full re-crawl; the zero time clears it.
+func (s *Store) SetFullSince(t time.Time) error {
+	if err := checkTimes("full re-crawl start", t); err != nil {
+		return fmt.Errorf("set full re-crawl start in state file %s: %w", s.path, err)
+	}
+	err := s.update(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if t.IsZero() {
+			return meta.Delete(keyFullSince)
+		}
+		return meta.Put(keyFullSince, []byte(t.UTC().Format(time.RFC3339Nano)))
+	})
+	if err != nil {
+		return s.writeError("set full re-crawl start", err)
+	}
+	return nil
 }
 
 // DeleteMailbox removes, in one transaction, the positions of every view of

@@ -45,6 +45,7 @@ var (
 
 	keySchema     = []byte("schema")
 	keyGeneration = []byte("generation")
+	keyFullSince  = []byte("fullSince")
 
 	allBuckets = [][]byte{bucketMeta, bucketPositions, bucketFailures, bucketRuns}
 )
@@ -117,6 +118,10 @@ func Open(path string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open state file %s read-only: %w", path, err)
 	case existed && info.IsDir():
 		return nil, fmt.Errorf("open state file %s: is a directory", path)
+	case existed && info.Size() == 0 && opts.ReadOnly:
+		// A run killed between creating the file and its first write leaves it empty; only a
+		// writer can initialise it, and the next crawl will.
+		return nil, fmt.Errorf("open state file %s read-only: the file is empty (no run has committed anything yet)", path)
 	case !existed:
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 			return nil, fmt.Errorf("create directory of state file %s: %w", path, err)

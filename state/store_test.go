@@ -834,3 +834,52 @@ func TestRunsOfNewStore(t *testing.T) {
 		t.Errorf("Runs of a new store = %q, %v", runs, err)
 	}
 }
+
+func TestFullSinceAndFullDone(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.db")
+	s := openAt(t, path)
+	if _, ok, err := s.FullSince(); ok || err != nil {
+		t.Fatalf("new file: pending full re-crawl %v, %v", ok, err)
+	}
+	since := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+	if err := s.SetFullSince(since); err != nil {
+		t.Fatal(err)
+	}
+	k := Key{Mailbox: "a@x.com", View: "INBOX"}
+	done := since.Add(time.Minute)
+	if err := s.Commit(map[Key]Position{k: {Token: done, FullDone: done}}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s = openAt(t, path)
+	defer s.Close()
+	got, ok, err := s.FullSince()
+	if err != nil || !ok || !got.Equal(since) {
+		t.Errorf("after reopen: full since %v %v %v, want %v", got, ok, err, since)
+	}
+	if p, _, _ := s.Position(k); !p.FullDone.Equal(done) {
+		t.Errorf("FullDone %v, want %v", p.FullDone, done)
+	}
+	if err := s.SetFullSince(time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := s.FullSince(); ok {
+		t.Errorf("cleared full re-crawl still pending")
+	}
+}
+
+func TestReadOnlyOpenOfEmptyFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "empty.db")
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Open(path, Options{ReadOnly: true, LockTimeout: 100 * time.Millisecond})
+	if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "empty") {
+		t.Errorf("read-only open of an empty file: %v; want an error naming the file as empty", err)
+	}
+	s, err := Open(path, Options{LockTimeout: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatalf("a writer must initialise an empty file: %v", err)
+	}
+	s.Close()
+}

@@ -75,7 +75,12 @@ func (a *app) crawl(ctx context.Context, full, allowMassRemoval bool) int {
 
 	a.removeMailboxes(ctx, store, cluster, enum.Kept, allowMassRemoval, sum)
 
-	cr := crawler.New(client, cluster, writer, store, a.crawlOptions(full, cluster.AttachmentProcessor()))
+	opts := a.crawlOptions(full, cluster.AttachmentProcessor())
+	if opts.Full, opts.FullSince, err = fullCampaign(store, full); err != nil {
+		return fatal(err)
+	}
+	sum.Full = opts.Full
+	cr := crawler.New(client, cluster, writer, store, opts)
 	prog := a.startProgress(cr)
 	results := cr.Run(ctx, enum.Kept, prog.views)
 	prog.stop()
@@ -101,7 +106,30 @@ func (a *app) crawl(ctx context.Context, full, allowMassRemoval bool) int {
 	if ctx.Err() != nil && sum.ExitCode == crawler.ExitOK {
 		sum.ExitCode = crawler.ExitPartial
 	}
+	if opts.Full && sum.ViewsFailed == 0 && sum.ViewsInterrupted == 0 && ctx.Err() == nil {
+		if err := store.SetFullSince(time.Time{}); err != nil {
+			log.Error().Err(err).Msg("close the full re-crawl")
+		}
+	}
 	return a.finish(sum, store)
+}
+
+// fullCampaign decides whether this run re-crawls in full. `--full` starts a full re-crawl
+// (or goes on with one already pending); a plain run goes on with a pending one, so that a
+// re-crawl that was interrupted finishes the views it had not done, and only those.
+func fullCampaign(store *state.Store, full bool) (bool, time.Time, error) {
+	since, pending, err := store.FullSince()
+	if err != nil {
+		return false, time.Time{}, err
+	}
+	if full && !pending {
+		since = time.Now().UTC().Truncate(time.Second)
+		if err := store.SetFullSince(since); err != nil {
+			return false, time.Time{}, err
+		}
+		pending = true
+	}
+	return pending, since, nil
 }
 
 // removeMailboxes removes the mailboxes the state file knows but enumeration no longer keeps,

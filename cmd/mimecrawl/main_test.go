@@ -285,3 +285,71 @@ func TestMailboxRemovalGuard(t *testing.T) {
 		t.Errorf("summary does not report the removal:\n%s", out)
 	}
 }
+
+// TestInterruptedFullRecrawlGoesOn: a full re-crawl that stopped after some views goes on
+// with the others only, also from a plain `crawl`, and is closed once every view is done.
+func TestInterruptedFullRecrawlGoesOn(t *testing.T) {
+	w := newWorld(t)
+	if code, out, logs := w.run("crawl"); code != 0 {
+		t.Fatalf("first crawl exit %d\n%s\n%s", code, out, logs)
+	}
+	// Simulate a --full run that finished one view and was then killed.
+	st, err := state.Open(w.state, state.Options{LockTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	since := time.Now().UTC().Add(-time.Minute).Truncate(time.Second)
+	if err := st.SetFullSince(since); err != nil {
+		t.Fatal(err)
+	}
+	positions, err := st.Positions()
+	if err != nil || len(positions) < 2 {
+		t.Fatalf("positions %v %v", positions, err)
+	}
+	var done state.Key
+	for k, p := range positions {
+		done = k
+		p.FullDone = since
+		if err := st.Commit(map[state.Key]state.Position{k: p}); err != nil {
+			t.Fatal(err)
+		}
+		break
+	}
+	st.Close()
+	var doneMessages, total int64
+	for _, mb := range w.sim.Truth().Mailboxes {
+		if mb.Local || mb.Type != simulator.TypeMailbox {
+			continue
+		}
+		for _, m := range mb.Messages {
+			total++
+			if strings.EqualFold(mb.Address, done.Mailbox) && m.View == done.View {
+				doneMessages++
+			}
+		}
+	}
+
+	w.sim.ResetStats()
+	code, out, logs := w.run("crawl")
+	if code != 0 {
+		t.Fatalf("crawl exit %d\n%s\n%s", code, out, logs)
+	}
+	if !strings.Contains(out, "full re-crawl") {
+		t.Errorf("a plain crawl with a pending full re-crawl should go on with it:\n%s", out)
+	}
+	var details int64
+	for _, n := range w.sim.Stats().Requests["/api/archive/get-message-detail"] {
+		details += n
+	}
+	if want := total - doneMessages; details != want {
+		t.Errorf("%d detail calls, want %d: every message except those of the view already done (%v, %d messages)", details, want, done, doneMessages)
+	}
+	st, err = state.Open(w.state, state.Options{ReadOnly: true, LockTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, pending, _ := st.FullSince(); pending {
+		t.Errorf("the full re-crawl is still pending after every view completed")
+	}
+}
