@@ -329,6 +329,9 @@ func TestInterruptedFullRecrawlGoesOn(t *testing.T) {
 		}
 	}
 
+	if code, out, _ := w.run("status"); code != 0 || !strings.Contains(out, "full re-crawl pending since") {
+		t.Errorf("status does not show the pending full re-crawl (exit %d):\n%s", code, out)
+	}
 	w.sim.ResetStats()
 	code, out, logs := w.run("crawl")
 	if code != 0 {

@@ -25,6 +25,7 @@ type viewStatus struct {
 
 type statusReport struct {
 	StatePath string            `json:"state_path"`
+	FullSince *time.Time        `json:"full_recrawl_pending_since,omitempty"`
 	Views     []viewStatus      `json:"views"`
 	Failures  []state.Failure   `json:"failures"`
 	Runs      []json.RawMessage `json:"runs"`
@@ -47,6 +48,14 @@ func (a *app) status(asJSON bool) int {
 	}
 	defer st.Close()
 	rep := statusReport{StatePath: st.Path()}
+	since, pending, err := st.FullSince()
+	if err != nil {
+		fmt.Fprintf(a.stderr, "mimecrawl status: %v\n", err)
+		return crawler.ExitFatal
+	}
+	if pending {
+		rep.FullSince = &since
+	}
 	positions, err := st.Positions()
 	if err != nil {
 		fmt.Fprintf(a.stderr, "mimecrawl status: %v\n", err)
@@ -105,7 +114,11 @@ func fmtTime(t *time.Time) string {
 }
 
 func (a *app) printStatus(rep statusReport) {
-	fmt.Fprintf(a.stdout, "state file %s: %d mailbox views, %d failed documents\n\n", rep.StatePath, len(rep.Views), len(rep.Failures))
+	fmt.Fprintf(a.stdout, "state file %s: %d mailbox views, %d failed documents\n", rep.StatePath, len(rep.Views), len(rep.Failures))
+	if rep.FullSince != nil {
+		fmt.Fprintf(a.stdout, "full re-crawl pending since %s: the next crawl goes on with it\n", fmtTime(rep.FullSince))
+	}
+	fmt.Fprintln(a.stdout)
 	tw := tabwriter.NewWriter(a.stdout, 0, 2, 2, ' ', 0)
 	fmt.Fprintln(tw, "MAILBOX\tVIEW\tDELTA TOKEN\tLAST RUN\tINDEXED\tFAILURES\tPENDING")
 	for _, v := range rep.Views {
