@@ -37,6 +37,11 @@ func newApp(path, level, format string, stdout, stderr io.Writer) (*app, error) 
 	a := &app{cfg: cfg, stdout: stdout, stderr: zerolog.SyncWriter(stderr), terminal: isTerminal(stderr)}
 	if level == "" {
 		level = cfg.Logging.Level
+		if a.terminal && format == "auto" {
+			// On a terminal the progress line and the summary tell the story; routine log
+			// lines would scroll them away. --log-level brings them back.
+			level = atLeastWarn(level)
+		}
 	}
 	if a.log, err = newLogger(level, format, a.stderr, a.terminal); err != nil {
 		return nil, err
@@ -61,6 +66,13 @@ func newLogger(level, format string, w io.Writer, terminal bool) (zerolog.Logger
 		return zerolog.Nop(), fmt.Errorf("--log-format %q: want auto, json or console", format)
 	}
 	return zerolog.New(w).Level(lvl).With().Timestamp().Logger(), nil
+}
+
+func atLeastWarn(level string) string {
+	if l, err := zerolog.ParseLevel(strings.ToLower(level)); err == nil && l < zerolog.WarnLevel {
+		return "warn"
+	}
+	return level
 }
 
 // isTerminal reports whether w is a character device (a terminal), where progress is drawn

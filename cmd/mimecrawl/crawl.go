@@ -87,6 +87,7 @@ func (a *app) crawl(ctx context.Context, full, allowMassRemoval bool) int {
 	closeWriter()
 
 	removedDocs := sum.Deleted
+	client.Close() // its final statistics line belongs before the summary
 	sum.Totals = cr.Totals()
 	sum.Deleted += removedDocs
 	sum.AddResults(results)
