@@ -130,10 +130,10 @@ func (p *viewPass) finish(ctx context.Context, res ViewResult, listErr error, fr
 	res.Failed = failed
 	var err error
 	switch {
-	case listErr != nil:
-		err = fmt.Errorf("list messages %s..%s: %w", api.FormatTime(from), api.FormatTime(to), listErr)
 	case ctx.Err() != nil:
 		err = fmt.Errorf("stopped: %w", ctx.Err())
+	case listErr != nil:
+		err = fmt.Errorf("list messages %s..%s: %w", api.FormatTime(from), api.FormatTime(to), listErr)
 	case failed > 0:
 		err = fmt.Errorf("%d messages failed; the checkpoint stays before the first of them", failed)
 	}

@@ -179,13 +179,48 @@ func TestPacerBackoffGrowsAndDecays(t *testing.T) {
 	if p.interval != 0 {
 		t.Fatalf("interval after recovery = %v, want 0", p.interval)
 	}
-	// A hint sets the spacing directly, scaled and clamped.
+	// A hint sets the spacing to at least the hint, scaled and clamped.
 	p.multiplier = 2
 	if d := p.rateLimited(time.Now(), 300*time.Millisecond, true); d != 600*time.Millisecond || p.interval != d {
 		t.Fatalf("hinted wait = %v, interval %v; want 600ms", d, p.interval)
 	}
 	if d := p.rateLimited(time.Now(), time.Hour, true); d != time.Second {
 		t.Fatalf("hinted wait = %v; want the 1s clamp", d)
+	}
+}
+
+func TestPacerConvergesOnHintedQuota(t *testing.T) {
+	p := &pacer{minBackoff: time.Millisecond, maxBackoff: time.Second, maxWait: time.Minute, multiplier: 1}
+	p.rateLimited(time.Now(), 80*time.Millisecond, true)
+	if p.interval != 80*time.Millisecond {
+		t.Fatalf("interval after the first hinted 429 = %v, want the hint", p.interval)
+	}
+	// A later 429 with a smaller hint still raises the interval (by a sixth): the hint is
+	// only a lower bound of the refill interval.
+	p.rateLimited(time.Now().Add(time.Millisecond), 10*time.Millisecond, true)
+	if want := 80*time.Millisecond + 80*time.Millisecond/6; p.interval != want {
+		t.Fatalf("interval after a second episode = %v, want %v", p.interval, want)
+	}
+	// A 429 of a request already in flight during that episode is the same signal.
+	p.rateLimited(time.Now().Add(-time.Hour), 10*time.Millisecond, true)
+	if want := 80*time.Millisecond + 80*time.Millisecond/6; p.interval != want {
+		t.Fatalf("interval after a concurrent 429 = %v, want unchanged %v", p.interval, want)
+	}
+	// About a hundred successes to come back down by a sixth: slow probing, few 429s.
+	before := p.interval
+	n := 0
+	for p.interval > before*6/7 {
+		p.succeeded()
+		n++
+	}
+	if n < 100 || n > 250 {
+		t.Fatalf("%d successes to shrink the interval by a seventh, want between 100 and 250", n)
+	}
+	// Long calm: the spacing goes.
+	p.last429 = time.Now().Add(-calmAfter - time.Second)
+	p.succeeded()
+	if p.interval != 0 {
+		t.Fatalf("interval after %v without a 429 = %v, want 0", calmAfter, p.interval)
 	}
 }
 

@@ -14,14 +14,23 @@ import (
 // pacer is shared by every goroutine of one Client. Mimecast's quota is per application, so
 // when one call is told to slow down (429) every worker must wait, not only the one that was
 // told. The pacer spaces the starts of all calls by an interval: 0 while all is well (no
-// waiting at all), raised by a 429 and shrunk again by each success, so the crawl settles
-// near the rate the quota allows and speeds back up once the pressure is gone.
+// waiting at all), raised by a 429 and shrunk again by successes.
 //
 // After a 429 nobody starts before the "not before" instant; after that, calls start one per
-// interval instead of all at once, which would only earn a new round of 429s. The interval is
-// the server's hint when it gives one (X-RateLimit-Reset is the time until one more call is
-// allowed, exactly the spacing wanted); without a hint it is a backoff that doubles while
-// 429s keep coming, from minBackoff up to maxBackoff.
+// interval instead of all at once, which would only earn a new round of 429s.
+//
+// With a server hint (X-RateLimit-Reset: the time until the quota gives back one call) the
+// interval converges on the quota's refill rate: a 429 raises it to at least the hint and by a
+// sixth at least, once per congestion episode; each success shrinks it by 1/1024. Every hint
+// is at most the refill interval, so the interval settles just above it, and it takes about a
+// hundred successes to creep below it again: in steady state roughly one call in a hundred
+// meets a 429 while the quota is used to over 90%. Shrinking faster (as without a hint)
+// oscillates around the quota and earns a 429 for every other call. After calmAfter without
+// any 429 the pressure is taken to be gone and the interval drops to 0, so that one transient
+// 429 does not slow a whole run.
+//
+// Without a hint the interval is a backoff that doubles while 429s keep coming, from
+// minBackoff up to maxBackoff, and shrinks by an eighth per success.
 //
 // The pacer measures real elapsed time (time.Now), not the Client's injectable clock: it
 // sleeps, and a sleep is real whatever a test's clock says.
@@ -34,8 +43,13 @@ type pacer struct {
 	mu       sync.Mutex
 	next     time.Time     // no call starts before this instant
 	interval time.Duration // spacing between call starts; 0 when calm
-	raisedAt time.Time     // when the hintless backoff was last raised
+	raisedAt time.Time     // when the interval was last raised
+	hinted   bool          // the last 429 carried a wait hint
+	last429  time.Time
 }
+
+// calmAfter is how long without a 429 before the pacer stops spacing calls.
+const calmAfter = 5 * time.Minute
 
 // wait blocks until this call may start, or ctx ends. Sleepers re-check after waking: the
 // first to wake takes the slot and pushes the next one back by the interval, and a 429 met
@@ -65,10 +79,17 @@ func (p *pacer) rateLimited(sent time.Time, hint time.Duration, hasHint bool) ti
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	now := time.Now()
+	p.last429, p.hinted = now, hasHint
 	var d time.Duration
 	if hasHint {
 		d = scaleClamp(hint, p.multiplier, p.maxWait)
-		p.interval = d
+		switch {
+		case sent.After(p.raisedAt):
+			p.interval = max(d, min(p.interval+p.interval/6, p.maxWait))
+			p.raisedAt = now
+		case p.interval < d:
+			p.interval = d
+		}
 	} else {
 		switch {
 		case p.interval < p.minBackoff:
@@ -86,17 +107,22 @@ func (p *pacer) rateLimited(sent time.Time, hint time.Duration, hasHint bool) ti
 	return d
 }
 
-// succeeded shrinks the interval by an eighth per success, and drops it below a millisecond.
-// Slowly: near the quota every step below the refill rate costs a 429.
+// succeeded shrinks the interval: by 1/1024 after hinted 429s, by an eighth after hintless
+// ones, to 0 below a millisecond or after calmAfter without a 429.
 func (p *pacer) succeeded() {
 	p.mu.Lock()
-	if p.interval > 0 {
-		p.interval -= p.interval / 8
-		if p.interval < time.Millisecond {
-			p.interval = 0
-		}
+	defer p.mu.Unlock()
+	if p.interval == 0 {
+		return
 	}
-	p.mu.Unlock()
+	shrink := p.interval / 8
+	if p.hinted {
+		shrink = p.interval / 1024
+	}
+	p.interval -= shrink
+	if p.interval < time.Millisecond || time.Since(p.last429) > calmAfter {
+		p.interval = 0
+	}
 }
 
 // retryBackoff is the per-call wait before retry number n (1-based) after a 5xx or a network
