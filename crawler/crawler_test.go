@@ -244,7 +244,7 @@ func TestFilters(t *testing.T) {
 func TestFaults(t *testing.T) {
 	ctx := context.Background()
 	opts := smallArchive()
-	opts.TokenTTL = time.Second
+	opts.TokenTTL = 2 * time.Second
 	e := newEnv(t, opts)
 	proxy := indextest.NewProxy(t, e.esURL)
 	e.esAddr = proxy.URL
@@ -268,13 +268,13 @@ func TestFaults(t *testing.T) {
 	proxy.RejectMapping(rejected)
 	e.sim.SetFaults([]simulator.Fault{
 		{PathPrefix: "/api/archive/get-message-detail", Status: 503, Probability: 0.1},
-		{PathPrefix: "/api/archive/get-file", Status: 429, Probability: 0.1},
+		{PathPrefix: "/api/archive/get-file", Status: 429, Probability: 0.1, ResetMS: 5},
 		{PathPrefix: "/api/archive/get-message-list", Status: 500, Probability: 0.1},
 	})
-	// Tokens live one second and the client keeps them two seconds past that: every token ends
-	// in a 401 token_expired, a re-authentication and a retry.
+	// Tokens live two seconds and the client keeps them one second past that: tokens end in a
+	// 401 token_expired, a re-authentication and a retry.
 	e.client.Close()
-	e.client = e.newClient(2 * time.Second)
+	e.client = e.newClient(time.Second)
 	r := e.crawl(ctx, crawler.Rules{}, nil)
 	e.sim.SetFaults(nil)
 	if n := e.client.Stats().TokenRefreshes; n < 2 {
