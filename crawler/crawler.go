@@ -73,7 +73,11 @@ func (o *Options) defaults() {
 		o.CheckpointInterval = 5 * time.Second
 	}
 	if o.MaxInflight <= 0 {
-		o.MaxInflight = 2 * o.PageSize
+		// Acknowledgements come when the bulk indexer flushes: by size (flush_bytes) or, failing
+		// that, by time (flush_interval, 1 s by default). Too few messages in flight never fill
+		// a flush, and then every view waits a whole interval per batch; the bulk indexer's
+		// own buffers, not this count, are what bound memory.
+		o.MaxInflight = max(10*o.PageSize, 1000)
 	}
 	if o.ShutdownGrace <= 0 {
 		o.ShutdownGrace = 30 * time.Second
