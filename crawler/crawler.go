@@ -99,6 +99,9 @@ func (o *Options) defaults() {
 	}
 }
 
+// maxFinishing bounds the views waiting for acknowledgements at once.
+const maxFinishing = 256
+
 // Crawler crawls mailbox views into the index. One Crawler serves one run.
 type Crawler struct {
 	arc     Archive
@@ -109,7 +112,11 @@ type Crawler struct {
 	log     zerolog.Logger
 	queries *semaphore.Weighted
 	ready   *handoff
-	counts  counters
+	commits *committer
+	// finishing bounds the views that wait for their acknowledgements and commit: a view that
+	// took no time to list (nothing new) must not let thousands of them pile up in memory.
+	finishing *semaphore.Weighted
+	counts    counters
 }
 
 // New returns a crawler. The sink must outlive Run: Run returns once every pass has committed
@@ -119,6 +126,8 @@ func New(arc Archive, idx Index, sink Sink, store Store, opts Options) *Crawler 
 	c := &Crawler{arc: arc, idx: idx, sink: sink, store: store, opts: opts, log: opts.Logger,
 		queries: semaphore.NewWeighted(int64(opts.IndexQueries))}
 	c.ready = newHandoff(c.addMessageDoc)
+	c.commits = newCommitter(store)
+	c.finishing = semaphore.NewWeighted(maxFinishing)
 	return c
 }
 
@@ -148,6 +157,7 @@ type ViewResult struct {
 // not stop the others; its error is in its result. Run returns when every view has finished or,
 // after ctx is cancelled, has committed what was acknowledged.
 func (c *Crawler) Run(ctx context.Context, mailboxes []Mailbox, progress func(done, total int)) []ViewResult {
+	defer c.commits.close()
 	defer c.ready.close()
 	total := len(mailboxes) * len(c.opts.Views)
 	results := make([]ViewResult, 0, total)
@@ -165,9 +175,12 @@ func (c *Crawler) Run(ctx context.Context, mailboxes []Mailbox, progress func(do
 			}
 			g.Go(func() error {
 				finish := c.crawlView(ctx, mb, view)
+				// Not ctx: a stopping run still commits what was acknowledged.
+				_ = c.finishing.Acquire(context.Background(), 1)
 				finishing.Add(1)
 				go func() {
 					defer finishing.Done()
+					defer c.finishing.Release(1)
 					r := finish()
 					mu.Lock()
 					results = append(results, r)

@@ -190,7 +190,7 @@ func (p *viewPass) save() error {
 	// Read the counter once: acknowledgements arriving during the commit belong to the next.
 	n := p.indexed.Load()
 	pos.Indexed += n
-	if err := p.c.store.Commit(map[state.Key]state.Position{p.key: pos}); err != nil {
+	if err := p.c.commits.commit(p.key, pos); err != nil {
 		return fmt.Errorf("commit checkpoint of %s %s: %w", p.mb.Address, p.view, err)
 	}
 	p.pos.Indexed = pos.Indexed - n // Indexed is cumulative; count this run once
@@ -209,7 +209,7 @@ func (p *viewPass) complete(now time.Time) error {
 	if p.pass.Full {
 		pos.FullDone = p.pass.Started
 	}
-	if err := p.c.store.Commit(map[state.Key]state.Position{p.key: pos}); err != nil {
+	if err := p.c.commits.commit(p.key, pos); err != nil {
 		return fmt.Errorf("commit delta token of %s %s: %w", p.mb.Address, p.view, err)
 	}
 	return nil
