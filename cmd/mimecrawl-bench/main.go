@@ -1,0 +1,254 @@
+// Command mimecrawl-bench measures mimecrawl against the physical ceiling of the machine and
+// Elasticsearch it runs on, and how its cost grows with the archive. `make bench` runs it
+// through scripts/bench.sh; docs/performance.md explains the numbers.
+//
+// It starts the simulator (bin/mimecast-sim) and the crawler (bin/mimecrawl) as child
+// processes, so that the CPU time and peak memory of each are measured apart from each other
+// and from this program, and writes results.json and results.md into --out.
+//
+//	mimecrawl-bench [--mode quick|full] [flags]   run the measurements
+//	mimecrawl-bench profile [flags]               one in-process crawl under pprof
+//
+// Exit codes: 0 when every measurement ran (targets may still be missed; the results say
+// which), 1 when a measurement could not run, 2 for bad flags.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+const (
+	exitOK    = 0
+	exitError = 1
+	exitUsage = 2
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "profile" {
+		return runProfile(ctx, args[1:], stdout, stderr)
+	}
+	p, err := parseFlags(args, stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		fmt.Fprintln(stderr, "mimecrawl-bench:", err)
+		return exitUsage
+	}
+	b, err := newBench(ctx, p, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "mimecrawl-bench:", err)
+		return exitError
+	}
+	defer b.close()
+	if err := b.runAll(ctx); err != nil {
+		fmt.Fprintln(stderr, "mimecrawl-bench:", err)
+		return exitError
+	}
+	fmt.Fprintf(stdout, "results written to %s and %s\n", b.jsonPath(), b.mdPath())
+	return exitOK
+}
+
+// params are the sizes and settings of one benchmark run. The modes preset them; every flag
+// given explicitly wins over the preset.
+type params struct {
+	Mode     string   `json:"mode"`
+	ESURL    string   `json:"-"`
+	BinDir   string   `json:"-"`
+	OutDir   string   `json:"-"`
+	Hotpaths string   `json:"-"`
+	Merge    bool     `json:"-"`
+	Only     []string `json:"only"`
+	Seed     int64    `json:"seed"`
+
+	// Ceiling vs crawler: an archive of CeilingMessages over Mailboxes mailboxes.
+	Mailboxes       int `json:"mailboxes"`
+	CeilingMessages int `json:"ceiling_messages"`
+	Pairs           int `json:"pairs"`
+	// Set overrides settings of every measured crawl ("dotted.key=value"); none by default,
+	// so the product is measured as shipped.
+	Set []string `json:"set,omitempty"`
+	// Variant adds to every pair a crawl with these further overrides; none = no variant.
+	Variant []string `json:"variant,omitempty"`
+
+	// Scaling: total messages over Mailboxes mailboxes; and mailbox counts with a fixed total.
+	ScaleMessages   []int `json:"scale_messages"`
+	MailboxCounts   []int `json:"mailbox_counts"`
+	MailboxMessages int   `json:"mailbox_total_messages"`
+
+	// Rate-limited crawl.
+	RateLimit    int           `json:"rate_limit_per_minute"`
+	RateDuration time.Duration `json:"rate_duration_ns"`
+	RateWarmup   time.Duration `json:"rate_warmup_ns"`
+	RateMessages int           `json:"rate_messages"`
+
+	// Settle is the pause between runs, so that one run's background work in Elasticsearch
+	// (refreshes, merges of a deleted index) does not land in the next one's timing.
+	Settle time.Duration `json:"settle_ns"`
+}
+
+// presets are the two modes: quick fits in a few minutes, full is what the issue asks for.
+var presets = map[string]params{
+	"quick": {
+		Mailboxes: 10, CeilingMessages: 5000, Pairs: 3, Variant: []string{"elasticsearch.bulk.flush_interval=200ms"},
+		ScaleMessages: []int{1000, 5000, 15000}, MailboxCounts: []int{100, 500, 1000}, MailboxMessages: 2000,
+		RateLimit: 600, RateDuration: 60 * time.Second, RateWarmup: 15 * time.Second, RateMessages: 5000,
+		Settle: 2 * time.Second,
+	},
+	"full": {
+		Mailboxes: 20, CeilingMessages: 100000, Pairs: 3, Variant: []string{"elasticsearch.bulk.flush_interval=200ms"},
+		ScaleMessages: []int{10000, 100000, 300000}, MailboxCounts: []int{100, 1000, 5000}, MailboxMessages: 20000,
+		RateLimit: 600, RateDuration: 5 * time.Minute, RateWarmup: 60 * time.Second, RateMessages: 20000,
+		Settle: 5 * time.Second,
+	},
+}
+
+var measurements = []string{"ceiling", "scaling", "mailboxes", "ratelimit"}
+
+func parseFlags(args []string, stderr io.Writer) (params, error) {
+	fs := flag.NewFlagSet("mimecrawl-bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	mode := fs.String("mode", "quick", "size preset: quick (a few minutes) or full (the sizes of the issue)")
+	es := fs.String("es", envOr("ELASTICSEARCH_URL", "http://127.0.0.1:9260"), "Elasticsearch URL")
+	bin := fs.String("bin", "bin", "directory holding the mimecrawl and mimecast-sim binaries")
+	out := fs.String("out", "bench", "directory for results.json and results.md")
+	hot := fs.String("hotpaths", "", "go test -bench output to summarise in the results (optional)")
+	merge := fs.Bool("merge", false, "keep the other measurements of an existing results.json of the same mode and replace only those run now")
+	only := fs.String("only", strings.Join(measurements, ","), "measurements to run: "+strings.Join(measurements, ","))
+	seed := fs.Int64("seed", 1, "seed of the simulated archives")
+	mailboxes := fs.Int("mailboxes", 0, "mailboxes of the ceiling and message-scaling archives")
+	ceiling := fs.Int("ceiling-messages", 0, "messages of the ceiling-vs-crawler archive")
+	pairs := fs.Int("pairs", 0, "ceiling/crawler pairs (at least 3 for a median)")
+	var set, variant listFlag
+	fs.Var(&set, "set", "override a crawler setting in every crawl, key.path=value (repeatable)")
+	fs.Var(&variant, "variant", "add to every pair a crawl with this override, key.path=value (repeatable; \"none\" drops the preset's)")
+	scale := fs.String("scale-messages", "", "comma-separated archive sizes (messages) for the scaling runs")
+	counts := fs.String("mailbox-counts", "", "comma-separated mailbox counts for the mailbox scaling and no-change runs")
+	mbMsgs := fs.Int("mailbox-messages", 0, "total messages of each mailbox-count archive")
+	rate := fs.Int("rate-limit", 0, "simulator quota, requests per minute, of the rate-limited run")
+	rateDur := fs.Duration("rate-duration", 0, "length of the rate-limited crawl")
+	rateWarm := fs.Duration("rate-warmup", 0, "start of the steady-state window of the rate-limited crawl")
+	settle := fs.Duration("settle", -1, "pause between runs")
+	if err := fs.Parse(args); err != nil {
+		return params{}, err
+	}
+	if fs.NArg() > 0 {
+		return params{}, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	p, ok := presets[*mode]
+	if !ok {
+		return params{}, fmt.Errorf("--mode %q: want quick or full", *mode)
+	}
+	p.Mode, p.ESURL, p.BinDir, p.OutDir, p.Hotpaths, p.Seed = *mode, strings.TrimRight(*es, "/"), *bin, *out, *hot, *seed
+	p.Merge = *merge
+	setInt := func(dst *int, v int) {
+		if v > 0 {
+			*dst = v
+		}
+	}
+	setInt(&p.Mailboxes, *mailboxes)
+	setInt(&p.CeilingMessages, *ceiling)
+	setInt(&p.Pairs, *pairs)
+	setInt(&p.MailboxMessages, *mbMsgs)
+	setInt(&p.RateLimit, *rate)
+	p.Set = set
+	switch {
+	case len(variant) == 1 && variant[0] == "none":
+		p.Variant = nil
+	case len(variant) > 0:
+		p.Variant = variant
+	}
+	if *rateDur > 0 {
+		p.RateDuration = *rateDur
+	}
+	if *rateWarm > 0 {
+		p.RateWarmup = *rateWarm
+	}
+	if *settle >= 0 {
+		p.Settle = *settle
+	}
+	var err error
+	if *scale != "" {
+		if p.ScaleMessages, err = intList("--scale-messages", *scale); err != nil {
+			return p, err
+		}
+	}
+	if *counts != "" {
+		if p.MailboxCounts, err = intList("--mailbox-counts", *counts); err != nil {
+			return p, err
+		}
+	}
+	for _, m := range strings.Split(*only, ",") {
+		m = strings.TrimSpace(m)
+		if !contains(measurements, m) {
+			return p, fmt.Errorf("--only: unknown measurement %q; want some of %s", m, strings.Join(measurements, ","))
+		}
+		p.Only = append(p.Only, m)
+	}
+	switch {
+	case p.Pairs < 1:
+		return p, fmt.Errorf("--pairs %d: want at least 1", p.Pairs)
+	case p.RateWarmup >= p.RateDuration:
+		return p, fmt.Errorf("--rate-warmup %s must be shorter than --rate-duration %s", p.RateWarmup, p.RateDuration)
+	case p.Mailboxes < 1 || p.CeilingMessages < p.Mailboxes:
+		return p, fmt.Errorf("--ceiling-messages %d over --mailboxes %d: want at least one message per mailbox", p.CeilingMessages, p.Mailboxes)
+	}
+	return p, nil
+}
+
+func (p params) wants(m string) bool { return contains(p.Only, m) }
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func intList(flagName, s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("%s: %q is not a positive number", flagName, f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// listFlag collects a repeatable flag.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, " ") }
+
+func (l *listFlag) Set(v string) error {
+	*l = append(*l, v)
+	return nil
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
