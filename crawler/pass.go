@@ -52,15 +52,12 @@ func (c *Crawler) crawlView(ctx context.Context, mb Mailbox, view string) func()
 	key := state.Key{Mailbox: mb.Address, View: view}
 	log := c.log.With().Str("mailbox", mb.Address).Str("view", view).Logger()
 	res := ViewResult{Mailbox: mb.Address, View: view}
-	failNow := func(err error) ViewResult {
+	fail := func(err error) func() ViewResult {
 		res.Error = err.Error()
 		if ctx.Err() == nil {
 			log.Error().Err(err).Msg("mailbox view failed")
 		}
-		return res
-	}
-	fail := func(err error) func() ViewResult {
-		r := failNow(err)
+		r := res
 		return func() ViewResult { return r }
 	}
 	pos, _, err := c.store.Position(key)
@@ -120,11 +117,18 @@ func (c *Crawler) crawlView(ctx context.Context, mb Mailbox, view string) func()
 			return p.page(ctx, page)
 		})
 	}
-	return func() ViewResult { return p.finish(ctx, res, listErr, from, to, now, failNow) }
+	return func() ViewResult { return p.finish(ctx, res, listErr, from, to, now) }
 }
 
 // finish waits for the pass's acknowledgements and commits what they cover.
-func (p *viewPass) finish(ctx context.Context, res ViewResult, listErr error, from, to, now time.Time, fail func(error) ViewResult) ViewResult {
+func (p *viewPass) finish(ctx context.Context, res ViewResult, listErr error, from, to, now time.Time) ViewResult {
+	fail := func(err error) ViewResult {
+		res.Error = err.Error()
+		if ctx.Err() == nil {
+			p.log.Error().Err(err).Msg("mailbox view failed")
+		}
+		return res
+	}
 	failed := p.waitInflight(ctx)
 	res.Messages = p.indexed.Load()
 	res.Failed = failed
