@@ -34,20 +34,19 @@ func newBench(ctx context.Context, p params, log io.Writer) (*bench, error) {
 		return nil, fmt.Errorf("elasticsearch at %s: %w", p.ESURL, err)
 	}
 	es.findLocalProcess(ctx)
-	work, err := os.MkdirTemp("", "mimecrawl-bench-")
-	if err != nil {
-		return nil, fmt.Errorf("create work directory: %w", err)
-	}
 	if err := os.MkdirAll(p.OutDir, 0o755); err != nil {
 		return nil, fmt.Errorf("create output directory: %w", err)
 	}
-	b := &bench{p: p, es: es, work: work, log: log, res: newResults(p, node)}
+	b := &bench{p: p, es: es, log: log, res: newResults(p, node)}
 	if p.Merge {
 		if err := b.res.mergeFrom(b.jsonPath()); err != nil {
 			return nil, err
 		}
 	}
-	b.logf("work directory %s (removed when every measurement succeeds)", work)
+	if b.work, err = os.MkdirTemp("", "mimecrawl-bench-"); err != nil {
+		return nil, fmt.Errorf("create work directory: %w", err)
+	}
+	b.logf("work directory %s (removed when every measurement succeeds)", b.work)
 	return b, nil
 }
 
@@ -72,7 +71,7 @@ func (b *bench) prefix(kind string) string {
 	return fmt.Sprintf("mcbench-%d-%s%d", os.Getpid(), kind, b.seq)
 }
 
-// settle waits between runs and removes a run's indices.
+// cleanup removes a run's indices and templates, then waits --settle before the next run.
 func (b *bench) cleanup(ctx context.Context, prefix string) {
 	if err := b.es.remove(ctx, prefix); err != nil {
 		b.logf("warning: %v", err)
@@ -319,18 +318,20 @@ func (b *bench) runRateLimited(ctx context.Context) error {
 			return false
 		}
 	}
+	// The windows are measured from the actual times of the snapshots, not the nominal ones.
 	var warm, end apiCounts
+	var warmAt, endAt time.Time
 	if sleep(r.started.Add(b.p.RateWarmup)) {
 		st, err := s.stats(ctx)
 		if err != nil {
 			return err
 		}
-		warm = countAPI(st)
+		warm, warmAt = countAPI(st), time.Now()
 		if sleep(r.started.Add(b.p.RateDuration)) {
 			if st, err = s.stats(ctx); err != nil {
 				return err
 			}
-			end = countAPI(st)
+			end, endAt = countAPI(st), time.Now()
 			r.stop()
 		}
 	}
@@ -351,9 +352,10 @@ func (b *bench) runRateLimited(ctx context.Context) error {
 	rl.Requests = all.Admitted + all.Limited
 	// The bucket starts full, so over the whole window the most the quota admits is its burst
 	// plus the refill.
-	rl.MaxAdmissible = float64(a.RateLimit) + perSecond*b.p.RateDuration.Seconds()
+	rl.Seconds = endAt.Sub(r.started).Seconds()
+	rl.MaxAdmissible = float64(a.RateLimit) + perSecond*rl.Seconds
 	rl.QuotaShare = float64(end.Admitted) / rl.MaxAdmissible
-	steady := (b.p.RateDuration - b.p.RateWarmup).Seconds()
+	steady := endAt.Sub(warmAt).Seconds()
 	rl.SteadyAdmitted = end.Admitted - warm.Admitted
 	rl.SteadyLimited = end.Limited - warm.Limited
 	rl.SteadyQuotaShare = float64(rl.SteadyAdmitted) / (perSecond * steady)

@@ -143,6 +143,7 @@ func parseFlags(args []string, stderr io.Writer) (params, error) {
 	counts := fs.String("mailbox-counts", "", "comma-separated mailbox counts for the mailbox scaling and no-change runs")
 	mbMsgs := fs.Int("mailbox-messages", 0, "total messages of each mailbox-count archive")
 	rate := fs.Int("rate-limit", 0, "simulator quota, requests per minute, of the rate-limited run")
+	rateMsgs := fs.Int("rate-messages", 0, "messages of the rate-limited archive (more than the crawl can fetch in --rate-duration)")
 	rateDur := fs.Duration("rate-duration", 0, "length of the rate-limited crawl")
 	rateWarm := fs.Duration("rate-warmup", 0, "start of the steady-state window of the rate-limited crawl")
 	settle := fs.Duration("settle", -1, "pause between runs")
@@ -168,6 +169,7 @@ func parseFlags(args []string, stderr io.Writer) (params, error) {
 	setInt(&p.Pairs, *pairs)
 	setInt(&p.MailboxMessages, *mbMsgs)
 	setInt(&p.RateLimit, *rate)
+	setInt(&p.RateMessages, *rateMsgs)
 	p.Set = set
 	switch {
 	case len(variant) == 1 && variant[0] == "none":
