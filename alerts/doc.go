@@ -1,0 +1,19 @@
+// Package alerts polls Mimecast's security-event sources (TTP attachment, URL and impersonation
+// protection logs, DLP logs, the API 2.0 threat feed and SIEM events), normalises each record
+// into an Alert, filters, prioritises and groups them, enriches them from the directory and the
+// archive index, and writes them to Elasticsearch as ECS alerts.
+//
+// It is a sibling of package crawler, not a mode of it: security logs are append-only and read
+// oldest first with a simple cursor per source, whereas the archive is mirrored newest first
+// with per-mailbox delta tokens and sweeps.
+//
+// Invariants:
+//   - A source's cursor moves only after Elasticsearch acknowledged every alert before it; it is
+//     never moved to "now" because a page was empty, and never saved before the alerts it
+//     covers are written.
+//   - Alert ids derive from the fields that make a record unique, so overlapping windows,
+//     re-delivered records and repeated SIEM pages overwrite instead of duplicating.
+//   - A malformed record fails that record (counted), never the source; a 403 on one source
+//     disables that source for the run and the others carry on.
+//   - Filters fail open: a CEL evaluation error keeps the alert and is counted.
+package alerts
