@@ -167,6 +167,7 @@ func (c *Config) check(now time.Time) []problem {
 		k.add("safety.max_mailbox_removal_ratio", "%s is out of range; allowed: greater than 0 and at most 1 (1 = no limit)",
 			strconv.FormatFloat(r, 'g', -1, 64))
 	}
+	c.checkAlerts(k)
 	return k.ps
 }
 
