@@ -278,7 +278,7 @@ func TestSIEMStreamDropsRepeats(t *testing.T) {
 		t.Errorf("stream cursor = %+v, want the last @nextPage", c)
 	}
 	// The stream keeps 24 hours: a longer lookback is clamped.
-	if q := f.siem.streamQs[0]; q.Start.Before(at(-24*60)) {
+	if q := f.siem.streamQs[0]; q.Start.Before(at(-24 * 60)) {
 		t.Errorf("stream start %s is older than the 24 hours the stream keeps", q.Start)
 	}
 }
