@@ -455,3 +455,21 @@ func TestSIEM429DoesNotStallLegacyCalls(t *testing.T) {
 		t.Errorf("cancelled batch call: %v", err)
 	}
 }
+
+func TestRESTCallsReauthenticateAndRetry(t *testing.T) {
+	e, _ := alertEnv(t, nil)
+	c := e.client(t, nil)
+	ctx := context.Background()
+	if _, err := c.SIEMEvents(ctx, mimecast.SIEMStreamQuery{}); err != nil {
+		t.Fatal(err)
+	}
+	e.sim.ExpireTokens()
+	e.sim.SetFaults([]simulator.Fault{{PathPrefix: "/siem/v1/events/cg", Status: http.StatusServiceUnavailable, Count: 2}})
+	if _, err := c.SIEMEvents(ctx, mimecast.SIEMStreamQuery{}); err != nil {
+		t.Fatalf("after token expiry and two 503s: %v", err)
+	}
+	st := e.sim.Stats()
+	if st.TokensIssued != 2 || requests(st, "/siem/v1/events/cg", http.StatusServiceUnavailable) != 2 || c.Stats().Retries < 2 {
+		t.Errorf("tokens %d, 503s %d, retries %d", st.TokensIssued, requests(st, "/siem/v1/events/cg", 503), c.Stats().Retries)
+	}
+}
