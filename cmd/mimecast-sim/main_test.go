@@ -91,6 +91,8 @@ func TestBadFlags(t *testing.T) {
 		{"bad log level", []string{"--log-level", "loud"}},
 		{"bad epoch", []string{"--epoch", "yesterday"}},
 		{"extra argument", []string{"serve"}},
+		{"negative alerts", []string{"--alerts", "-1"}},
+		{"alert span too long", []string{"--alerts", "3", "--alerts-span", "200h"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

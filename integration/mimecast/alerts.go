@@ -320,6 +320,10 @@ var (
 // fill memory.
 const MaxSIEMLine = 1 << 20
 
+// maxSIEMFile bounds the decompressed size of one batch file, so that a small compressed
+// file cannot make the stream run for ever (files seen are kilobytes to megabytes).
+const maxSIEMFile = 4 << 30
+
 // SIEMFileEvents downloads one batch file WITHOUT the bearer token, gunzips it and hands its
 // NDJSON records to fn one at a time, never holding the whole file. A file that is not gzip,
 // is cut short, or has a line that is not a JSON object: an error wrapping ErrMalformedFile,
@@ -376,7 +380,8 @@ func streamNDJSON(r io.Reader, fn func(json.RawMessage) error) error {
 	}
 	defer zr.Close()
 	zr.Multistream(true)
-	sc := bufio.NewScanner(zr)
+	limited := &io.LimitedReader{R: zr, N: maxSIEMFile + 1}
+	sc := bufio.NewScanner(limited)
 	sc.Buffer(make([]byte, 0, 64<<10), MaxSIEMLine)
 	line := 0
 	for sc.Scan() {
@@ -391,6 +396,9 @@ func streamNDJSON(r io.Reader, fn func(json.RawMessage) error) error {
 		if err := fn(json.RawMessage(bytes.Clone(b))); err != nil {
 			return err
 		}
+	}
+	if limited.N <= 0 {
+		return fmt.Errorf("%w: more than %d bytes decompressed", ErrMalformedFile, int64(maxSIEMFile))
 	}
 	if err := sc.Err(); err != nil {
 		if errors.Is(err, bufio.ErrTooLong) {
