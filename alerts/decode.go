@@ -51,6 +51,8 @@ func jsonKind(v any) string {
 		return "null"
 	case []any:
 		return "a list"
+	case map[string]any:
+		return "an object"
 	case string:
 		return "a string"
 	case json.Number:
