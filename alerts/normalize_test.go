@@ -97,7 +97,7 @@ func TestNormalize(t *testing.T) {
 				Source: Threats, Time: mustTime("2024-03-04T10:00:00Z"), Verdict: "malware", Type: "malware", Status: "held",
 				Route: "inbound", Sender: "bad@evil.example", Recipients: []string{"a@corp.example", "b@corp.example"}, Subject: "Hi",
 				Files: []File{{Name: "x.exe", MimeType: "application/x-dosexec", Extension: "exe", SHA256: "ff00", Size: 1234}},
-				URL: "http://u.example",
+				URL:   "http://u.example",
 			}},
 		{"threat with zone id time and analysis list", Threats,
 			`{"eventTime":"2023-04-17T00:00:00.000+05:30[Asia/Kolkata]","analysis":["phishing"],"status":"delivered","recipients":"a@corp.example; b@corp.example"}`, Alert{
@@ -110,7 +110,7 @@ func TestNormalize(t *testing.T) {
 			"messageId":"<m5@x>","emailSize":"31363"}`, Alert{
 				Source: SIEM, Time: time.UnixMilli(1731499059314).UTC(), Type: "attachment protect", MessageID: "<m5@x>",
 				Details: "Allow",
-				Files: []File{{Name: "a.PDF", Extension: "pdf", SHA256: "cc", MD5: "aa", SHA1: "bb"}},
+				Files:   []File{{Name: "a.PDF", Extension: "pdf", SHA256: "cc", MD5: "aa", SHA1: "bb"}},
 			}},
 		{"siem av as string timestamp", SIEM,
 			`{"timestamp":"1731499059314","type":"av","virusFound":"Eicar","senderEnvelope":"x@evil.example","recipients":"a@corp.example","action":"Hold","route":"Inbound","senderIp":"198.51.100.1"}`, Alert{

@@ -41,8 +41,8 @@ func alertVars() map[string]any {
 		"verdict": "malicious", "type": "Phishing", "status": "blocked", "route": "inbound", "action": "block",
 		"sender": "x@evil.example", "recipients": []any{"a@corp.example", "b@corp.example"},
 		"subject": "Login", "message_id": "<m@x>",
-		"files":   []any{map[string]any{"name": "a.exe", "mime_type": "", "extension": "exe", "sha256": "ff", "size": int64(10)}},
-		"url":     "http://phish.example/", "source_ip": "", "rule": "Default", "details": "",
+		"files": []any{map[string]any{"name": "a.exe", "mime_type": "", "extension": "exe", "sha256": "ff", "size": int64(10)}},
+		"url":   "http://phish.example/", "source_ip": "", "rule": "Default", "details": "",
 	}
 }
 
