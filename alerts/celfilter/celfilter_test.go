@@ -93,3 +93,41 @@ func TestEveryAlertFieldIsKnown(t *testing.T) {
 		}
 	}
 }
+
+// TestDocumentedExamples compiles the expressions docs/alerts.md shows.
+func TestDocumentedExamples(t *testing.T) {
+	for _, e := range []string{
+		`alert.recipients.exists(r, r.endsWith("@lab.example.com"))`,
+		`alert.verdict in ["malicious", "malware", "phishing"] || alert.status == "delivered"`,
+		`raw.taggedMalicious == true`,
+		`alert.source == "dlp"`,
+		`alert.time > timestamp("2024-06-01T00:00:00Z")`,
+		`alert.time.getHours() < 6`,
+		`alert.verdict == "malicious"`,
+		`alert.type.contains("newly_observed_domain")`,
+		`alert.status == "delivered"`,
+		`alert.route != "outbound"`,
+		`alert.action in ["block", "Block"]`,
+		`alert.sender.endsWith("@partner.example")`,
+		`size(alert.recipients) > 10`,
+		`alert.subject.matches("(?i)invoice")`,
+		`alert.message_id != ""`,
+		`alert.files.exists(f, f.extension in ["exe", "js"])`,
+		`alert.url.startsWith("https://sharepoint.")`,
+		`alert.source_ip.startsWith("10.")`,
+		`alert.rule == "Default URL Protection"`,
+		`alert.details == "Entry Scan"`,
+		`source == "url_protection" && alert.details == "Entry Scan"`,
+		`source != "impersonation" || ("hits" in raw && int(raw.hits) >= 2)`,
+		`alert.recipients.exists(r, r == "phish-test@example.com")`,
+	} {
+		p, err := Compile(e)
+		if err != nil {
+			t.Errorf("Compile(%q): %v", e, err)
+			continue
+		}
+		if _, err := p.Eval(alertVars(), map[string]any{"taggedMalicious": true, "hits": "3"}, "impersonation"); err != nil {
+			t.Errorf("Eval(%q): %v", e, err)
+		}
+	}
+}
