@@ -194,6 +194,25 @@ func goodConfig() *Config {
 	}
 	c.State = State{Path: "/var/lib/mimecrawl/state.db", LockTimeout: Duration(90 * time.Second)}
 	c.Safety = Safety{MaxMailboxRemovalRatio: 1}
+	c.Alerts = Alerts{
+		Sources:      []string{"attachment_protection", "siem"},
+		PollInterval: Duration(time.Minute),
+		Lookback:     Duration(48 * time.Hour),
+		Overlap:      Duration(30 * time.Minute),
+		Types:        []string{"malware", "phishing"},
+		Statuses:     []string{"delivered", "held"},
+		Routes:       []string{"inbound"},
+		Filters: []AlertFilter{
+			{Expression: `alert.recipients.exists(r, r.endsWith("@lab.example.com"))`, Action: "exclude"},
+			{Expression: "alert.verdict == \"malicious\" ||\n  raw.taggedMalicious == true\n", Action: "include"},
+		},
+		Priority:    AlertPriority{High: []string{"malicious"}, Medium: []string{"suspicious"}, Low: []string{"clean"}},
+		KeepLow:     true,
+		ContentView: true,
+		DetailsURL:  "https://console.example.com/track?mid={{.MessageID | urlquery}}",
+		PageSize:    250,
+		StatePath:   "/var/lib/mimecrawl/alerts.db",
+	}
 	return c
 }
 
