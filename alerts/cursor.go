@@ -163,6 +163,16 @@ func (t *tracker) expect(u *unit, at time.Time, onResult func(index.Result)) (do
 	return done, undo
 }
 
+// fail marks u as failed: the cursor never passes it in this pass.
+func (t *tracker) fail(u *unit, err error) {
+	t.mu.Lock()
+	u.failed = true
+	if t.blocked == nil {
+		t.blocked = err
+	}
+	t.mu.Unlock()
+}
+
 // close says that every document of u has been handed over.
 func (t *tracker) close(u *unit) {
 	t.mu.Lock()

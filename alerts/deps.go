@@ -20,9 +20,11 @@ type LogSource interface {
 	SecurityLogs(ctx context.Context, kind mimecast.LogKind, q mimecast.LogQuery) (mimecast.Page, error)
 }
 
-// ThreatSource reads the API 2.0 threat feed, one page per call.
+// ThreatSource reads the API 2.0 threat feed, one page per call, and the details of one
+// event (senders, recipients, files, URLs) as a raw JSON object.
 type ThreatSource interface {
 	ThreatEvents(ctx context.Context, q mimecast.ThreatQuery) (mimecast.Page, error)
+	ThreatDetails(ctx context.Context, id string) (json.RawMessage, error)
 }
 
 // SIEMSource reads SIEM events: batch files per event type, and the near-real-time stream.

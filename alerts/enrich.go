@@ -6,7 +6,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"text/template"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -21,7 +20,7 @@ import (
 type enricher struct {
 	archive  Archive
 	dir      Directory
-	details  *template.Template
+	details  *DetailsTemplate
 	ttl      time.Duration
 	pageSize int
 	now      func() time.Time
@@ -41,7 +40,7 @@ type enricher struct {
 
 type recipient struct{ name, mailbox string }
 
-func newEnricher(a Archive, d Directory, details *template.Template, ttl time.Duration, pageSize int, now func() time.Time, log zerolog.Logger) *enricher {
+func newEnricher(a Archive, d Directory, details *DetailsTemplate, ttl time.Duration, pageSize int, now func() time.Time, log zerolog.Logger) *enricher {
 	return &enricher{archive: a, dir: d, details: details, ttl: ttl, pageSize: pageSize, now: now, log: log,
 		users: map[string]map[string]recipient{}, usersAt: map[string]time.Time{}}
 }
@@ -66,15 +65,12 @@ func (e *enricher) lookup(ctx context.Context, alerts []Alert) []Enrichment {
 				}
 			}
 		}
-		if e.details != nil {
-			var b strings.Builder
-			if err := e.details.Execute(&b, a); err != nil {
-				if !e.detailsWarned.Swap(true) {
-					e.log.Warn().Err(err).Msg("alerts.details_url failed for an alert; alerts go without the link")
-				}
-			} else {
-				out[i].DetailsURL = b.String()
+		if u, err := e.details.Render(a); err != nil {
+			if !e.detailsWarned.Swap(true) {
+				e.log.Warn().Err(err).Msg("alerts.details_url failed for an alert; alerts go without the link")
 			}
+		} else {
+			out[i].DetailsURL = u
 		}
 	}
 	e.archived(ctx, alerts, out)

@@ -24,6 +24,7 @@ type rec struct {
 	ID string    `json:"id"`
 	T  time.Time `json:"t"`
 	V  string    `json:"v,omitempty"`
+	H  string    `json:"h,omitempty"` // attachment SHA-256: the alert joins that group
 }
 
 func raw(r rec) json.RawMessage {
@@ -39,7 +40,11 @@ func fakeNormalize(src Source, b json.RawMessage) (Alert, error) {
 	if r.ID == "" || r.T.IsZero() {
 		return Alert{}, errors.New("no id or time")
 	}
-	return Alert{Source: src, ID: r.ID, Time: r.T, Verdict: r.V}, nil
+	a := Alert{Source: src, ID: r.ID, Time: r.T, Verdict: r.V}
+	if r.H != "" {
+		a.Files = []File{{Name: "f.bin", SHA256: r.H}}
+	}
+	return a, nil
 }
 
 // keepAll keeps every alert except those with verdict "low".
@@ -393,6 +398,33 @@ func (f *fakeSIEM) SIEMEvents(ctx context.Context, q mimecast.SIEMStreamQuery) (
 	return p, nil
 }
 
+// fakeGroups is an in-memory GroupStore; failing makes every write fail.
+type fakeGroups struct {
+	mu      sync.Mutex
+	docs    map[string][]byte
+	failing bool
+}
+
+func (g *fakeGroups) GetGroup(ctx context.Context, id string) ([]byte, GroupVersion, bool, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	d, ok := g.docs[id]
+	return d, GroupVersion{SeqNo: int64(len(d))}, ok, nil
+}
+
+func (g *fakeGroups) PutGroup(ctx context.Context, id string, doc []byte, v GroupVersion, found bool) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.failing {
+		return errors.New("fake: cluster unavailable")
+	}
+	if g.docs == nil {
+		g.docs = map[string][]byte{}
+	}
+	g.docs[id] = doc
+	return nil
+}
+
 // setup builds a Poller over fakes.
 type fixture struct {
 	logs    *fakeLogs
@@ -400,11 +432,12 @@ type fixture struct {
 	sink    *fakeSink
 	cursors *fakeCursors
 	clock   *clock
+	groups  *fakeGroups
 }
 
 func newFixture(manual bool) *fixture {
 	return &fixture{logs: newFakeLogs(), siem: &fakeSIEM{pages: map[string][][]fakeFile{}}, sink: newFakeSink(manual),
-		cursors: newFakeCursors(), clock: &clock{t: t0}}
+		cursors: newFakeCursors(), clock: &clock{t: t0}, groups: &fakeGroups{}}
 }
 
 func (f *fixture) poller(t *testing.T, o Options) *Poller {
@@ -412,7 +445,7 @@ func (f *fixture) poller(t *testing.T, o Options) *Poller {
 	o.Now = f.clock.now
 	o.Normalize = fakeNormalize
 	o.Logger = zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
-	p, err := New(Deps{Logs: f.logs, Threats: nil, SIEM: f.siem, Sink: f.sink, Cursors: f.cursors, Rules: keepAll{}}, o)
+	p, err := New(Deps{Logs: f.logs, Threats: nil, SIEM: f.siem, Sink: f.sink, Cursors: f.cursors, Rules: keepAll{}, Groups: f.groups}, o)
 	if err != nil {
 		t.Fatal(err)
 	}

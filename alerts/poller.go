@@ -8,7 +8,6 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
-	"text/template"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -39,9 +38,8 @@ type Options struct {
 	// DefaultSIEMTypes). SIEMStream reads the near-real-time stream instead of batch files.
 	SIEMTypes  []string
 	SIEMStream bool
-	// DetailsURL, when set, links every alert to the Mimecast console; executed with the
-	// Alert as data.
-	DetailsURL *template.Template
+	// DetailsURL, when set, links every alert to the Mimecast console.
+	DetailsURL *DetailsTemplate
 	// AckGrace bounds how long a pass that is being stopped waits for Elasticsearch to
 	// acknowledge what it already sent, so that the cursor can record it; default 10s.
 	AckGrace time.Duration
@@ -63,6 +61,8 @@ type Deps struct {
 	Sink      Sink
 	Cursors   CursorStore
 	Rules     Decider
+	// Groups keeps {prefix}-alert-groups; nil leaves groups out.
+	Groups    GroupStore
 	Archive   Archive
 	Directory Directory
 }
@@ -151,8 +151,8 @@ func New(d Deps, o Options) (*Poller, error) {
 	return p, nil
 }
 
-// Summary is the outcome of one pass over every source.
-type Summary struct {
+// PassSummary is the outcome of one pass over every source.
+type PassSummary struct {
 	Started  time.Time       `json:"started"`
 	Finished time.Time       `json:"finished"`
 	Sources  []SourceSummary `json:"sources"`
@@ -189,7 +189,7 @@ type SourceSummary struct {
 }
 
 // Failed reports whether any source of the pass ended with an error other than 403.
-func (s Summary) Failed() bool {
+func (s PassSummary) Failed() bool {
 	for _, src := range s.Sources {
 		if src.Error != "" && !src.Forbidden {
 			return true
@@ -234,8 +234,8 @@ func (c *counters) summary(src Source) SourceSummary {
 
 // Once polls every source once, concurrently, and returns when all are done or ctx ends.
 // A source's failure (403 included) is in its summary; the other sources carry on.
-func (p *Poller) Once(ctx context.Context) Summary {
-	sum := Summary{Started: p.o.Now().UTC()}
+func (p *Poller) Once(ctx context.Context) PassSummary {
+	sum := PassSummary{Started: p.o.Now().UTC()}
 	results := make([]SourceSummary, len(p.o.Sources))
 	p.enrich.startPass()
 	var g errgroup.Group
@@ -253,7 +253,7 @@ func (p *Poller) Once(ctx context.Context) Summary {
 
 // Run polls every source every PollInterval until ctx ends, handing each pass's summary to
 // report (which may be nil). It returns ctx's error.
-func (p *Poller) Run(ctx context.Context, report func(Summary)) error {
+func (p *Poller) Run(ctx context.Context, report func(PassSummary)) error {
 	for {
 		sum := p.Once(ctx)
 		if report != nil {

@@ -27,7 +27,7 @@ func ids(rs []rec) []string {
 	return out
 }
 
-func one(t *testing.T, s Summary) SourceSummary {
+func one(t *testing.T, s PassSummary) SourceSummary {
 	t.Helper()
 	if len(s.Sources) != 1 {
 		t.Fatalf("%d sources in summary, want 1", len(s.Sources))
@@ -71,7 +71,7 @@ func TestCursorNotMovedBeforeAck(t *testing.T) {
 	f.logs.add(mimecast.DLPLogs, recs("a", 30, at(-30), time.Second)...)
 	p := f.poller(t, Options{Sources: []Source{DLP}, PageSize: 10})
 
-	done := make(chan Summary)
+	done := make(chan PassSummary)
 	go func() { done <- p.Once(context.Background()) }()
 	f.sink.waitAdds(t, 30) // every page read and handed over, nothing acknowledged
 	if _, ok, _ := f.cursors.Cursor(CursorName(DLP, "")); ok {
@@ -289,7 +289,7 @@ func TestCancellationReturnsPromptly(t *testing.T) {
 	f.logs.block = true
 	p := f.poller(t, Options{Sources: []Source{DLP, URLProtection}})
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan Summary)
+	done := make(chan PassSummary)
 	go func() { done <- p.Once(ctx) }()
 	cancel()
 	select {
@@ -307,9 +307,9 @@ func TestCancellationReturnsPromptly(t *testing.T) {
 	g := newFixture(false)
 	q := g.poller(t, Options{Sources: []Source{DLP}, PollInterval: time.Hour})
 	ctx, cancel = context.WithCancel(context.Background())
-	passes := make(chan Summary, 1)
+	passes := make(chan PassSummary, 1)
 	errc := make(chan error)
-	go func() { errc <- q.Run(ctx, func(s Summary) { passes <- s }) }()
+	go func() { errc <- q.Run(ctx, func(s PassSummary) { passes <- s }) }()
 	<-passes
 	cancel()
 	select {
@@ -319,5 +319,27 @@ func TestCancellationReturnsPromptly(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("Run did not return after cancellation")
+	}
+}
+
+// Group updates are part of what a cursor covers: a failed one holds it.
+func TestGroupFailureHoldsCursor(t *testing.T) {
+	f := newFixture(false)
+	f.logs.add(mimecast.AttachmentLogs, rec{ID: "a", T: at(-5), H: "ab"}, rec{ID: "b", T: at(-4), H: "ab"})
+	f.groups.failing = true
+	p := f.poller(t, Options{Sources: []Source{AttachmentProtection}})
+	if s := one(t, p.Once(context.Background())); s.Error == "" {
+		t.Fatalf("group failure unreported: %+v", s)
+	}
+	if c := f.cursors.get(t, CursorName(AttachmentProtection, "")); !c.Since.IsZero() {
+		t.Fatalf("cursor moved past alerts whose group was not written: %+v", c)
+	}
+	f.groups.failing = false
+	s := one(t, p.Once(context.Background()))
+	if s.Error != "" || s.Groups != 1 || len(f.groups.docs) != 1 {
+		t.Errorf("second pass %+v, %d groups; want one group written", s, len(f.groups.docs))
+	}
+	if c := f.cursors.get(t, CursorName(AttachmentProtection, "")); !c.Since.Equal(t0) {
+		t.Errorf("cursor = %+v, want since %s", c, t0)
 	}
 }

@@ -103,15 +103,16 @@ func (s *stream) submit(ctx context.Context, u *unit, recs []json.RawMessage, pr
 		if err := s.add(ctx, u, a.Time, doc, s.alertResult); err != nil {
 			return ids, err
 		}
-		if gid, script, params, upsert := GroupUpdate(a); gid != "" {
-			body := map[string]any{
-				"script": map[string]any{"lang": "painless", "source": script, "params": params},
-				"upsert": upsert,
-			}
-			doc := index.Doc{Kind: GroupsKind, ID: gid, Op: index.OpUpdate, Body: body}
-			if err := s.add(ctx, u, a.Time, doc, s.groupResult); err != nil {
-				return ids, err
-			}
+	}
+	// Groups are read, merged and written back (no script), each write acknowledged before
+	// UpdateGroups returns; a failure holds this page's cursor like an unacknowledged alert.
+	if s.p.d.Groups != nil {
+		n, err := UpdateGroups(ctx, s.p.d.Groups, kept)
+		s.c.groups.Add(int64(n))
+		if err != nil {
+			err = fmt.Errorf("update alert groups: %w", err)
+			s.tr.fail(u, err)
+			return ids, err
 		}
 	}
 	return ids, nil
@@ -132,15 +133,6 @@ func (s *stream) alertResult(r index.Result) {
 		s.c.existing.Add(1)
 	case r.Err == nil:
 		s.c.indexed.Add(1)
-	case r.Permanent:
-		s.rejected(r)
-	}
-}
-
-func (s *stream) groupResult(r index.Result) {
-	switch {
-	case r.Err == nil:
-		s.c.groups.Add(1)
 	case r.Permanent:
 		s.rejected(r)
 	}
@@ -324,7 +316,7 @@ func (p *Poller) pollWindow(ctx context.Context, src Source, c *counters, log ze
 	}
 	var fetch windowFetch
 	if src == Threats {
-		fetch = p.threatFetch()
+		fetch = p.threatFetch(log)
 	} else {
 		fetch = p.logFetch(src)
 	}
@@ -349,12 +341,57 @@ func (p *Poller) logFetch(src Source) windowFetch {
 	}
 }
 
-func (p *Poller) threatFetch() windowFetch {
+func (p *Poller) threatFetch(log zerolog.Logger) windowFetch {
 	size := min(p.o.PageSize, restPageLimit)
+	var noDetails bool // the details endpoint answered 403 in this pass
 	return func(ctx context.Context, from, to time.Time, token string) (mimecast.Page, error) {
-		return p.d.Threats.ThreatEvents(ctx, mimecast.ThreatQuery{
+		pg, err := p.d.Threats.ThreatEvents(ctx, mimecast.ThreatQuery{
 			Start: from, End: to, Analysis: p.o.Types, Status: p.o.Statuses, Direction: p.o.Routes,
 			PageSize: size, PageToken: token, OldestFirst: true,
 		})
+		if err != nil || noDetails {
+			return pg, err
+		}
+		for i, r := range pg.Records {
+			rec, derr := p.threatDetails(ctx, r)
+			switch {
+			case derr == nil:
+				pg.Records[i] = rec
+			case ctx.Err() != nil:
+				return pg, ctx.Err()
+			case mimecast.IsForbidden(derr):
+				noDetails = true
+				log.Warn().Err(derr).Msg("threat details not permitted; threat alerts go without senders, recipients and files from the details")
+				return pg, nil
+			default:
+				// The event is still an alert, and its id does not depend on the details.
+				log.Warn().Err(derr).Msg("threat details unavailable for one event; indexed without them")
+			}
+		}
+		return pg, nil
 	}
+}
+
+// threatDetails returns the record with the event's details under "_details" (where
+// Normalize looks for them); a record without an id, or that is not an object, is returned
+// as it is and left to Normalize.
+func (p *Poller) threatDetails(ctx context.Context, r json.RawMessage) (json.RawMessage, error) {
+	var obj map[string]json.RawMessage
+	if json.Unmarshal(r, &obj) != nil {
+		return r, nil
+	}
+	var id string
+	if json.Unmarshal(obj["id"], &id) != nil || id == "" {
+		return r, nil
+	}
+	d, err := p.d.Threats.ThreatDetails(ctx, id)
+	if err != nil {
+		return r, fmt.Errorf("details of threat event %s: %w", id, err)
+	}
+	obj[threatDetailsKey] = d
+	out, err := json.Marshal(obj)
+	if err != nil {
+		return r, fmt.Errorf("details of threat event %s: %w", id, err)
+	}
+	return out, nil
 }

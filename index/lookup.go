@@ -3,9 +3,11 @@ package index
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 )
 
 // Hit is one document found by a search.
@@ -60,4 +62,65 @@ func (c *Cluster) FindByTerms(ctx context.Context, k Kind, field string, values 
 		out = append(out, Hit{Index: h.Index, ID: h.ID, Source: h.Source})
 	}
 	return out, nil
+}
+
+// ErrConflict is wrapped by PutDoc when the write's condition failed (409): the document
+// changed, or appeared, since it was read.
+var ErrConflict = errors.New("document changed since it was read")
+
+// Version is the optimistic-concurrency token of a stored document: _seq_no and
+// _primary_term.
+type Version struct{ SeqNo, PrimaryTerm int64 }
+
+// GetDoc reads one document in real time (no refresh needed): its _source and version.
+// found is false, with a nil error, when the document or its index does not exist.
+func (c *Cluster) GetDoc(ctx context.Context, k Kind, id string) (source json.RawMessage, v Version, found bool, err error) {
+	if !k.valid() {
+		return nil, v, false, fmt.Errorf("get: unknown kind %d", int(k))
+	}
+	name := c.IndexName(k)
+	var res struct {
+		Found       bool            `json:"found"`
+		SeqNo       int64           `json:"_seq_no"`
+		PrimaryTerm int64           `json:"_primary_term"`
+		Source      json.RawMessage `json:"_source"`
+	}
+	err = c.do(ctx, http.MethodGet, "/"+name+"/_doc/"+url.PathEscape(id), nil, nil, &res)
+	var se *StatusError
+	switch {
+	case errors.As(err, &se) && se.Status == http.StatusNotFound:
+		return nil, v, false, nil
+	case err != nil:
+		return nil, v, false, fmt.Errorf("get %s from %s: %w", id, name, err)
+	case !res.Found:
+		return nil, v, false, nil
+	}
+	return res.Source, Version{SeqNo: res.SeqNo, PrimaryTerm: res.PrimaryTerm}, true, nil
+}
+
+// PutDoc writes one document and returns once Elasticsearch acknowledged it: only if it is
+// new when create is true, else only if the stored document still has version v. A failed
+// condition is an error wrapping ErrConflict. For the few documents that are read, merged
+// and written back (alert groups); bulk writes go through Writer.
+func (c *Cluster) PutDoc(ctx context.Context, k Kind, id string, doc json.RawMessage, v Version, create bool) error {
+	if !k.valid() {
+		return fmt.Errorf("put: unknown kind %d", int(k))
+	}
+	name := c.IndexName(k)
+	q := url.Values{}
+	if create {
+		q.Set("op_type", "create")
+	} else {
+		q.Set("if_seq_no", strconv.FormatInt(v.SeqNo, 10))
+		q.Set("if_primary_term", strconv.FormatInt(v.PrimaryTerm, 10))
+	}
+	err := c.do(ctx, http.MethodPut, "/"+name+"/_doc/"+url.PathEscape(id), q, doc, nil)
+	var se *StatusError
+	switch {
+	case errors.As(err, &se) && se.Status == http.StatusConflict:
+		return fmt.Errorf("put %s in %s: %w", id, name, ErrConflict)
+	case err != nil:
+		return fmt.Errorf("put %s in %s: %w", id, name, err)
+	}
+	return nil
 }
