@@ -55,12 +55,12 @@ type Options struct {
 // Deps are the Poller's collaborators. Logs, Threats and SIEM are needed only for the
 // sources that use them; Archive and Directory are optional enrichments.
 type Deps struct {
-	Logs      LogSource
-	Threats   ThreatSource
-	SIEM      SIEMSource
-	Sink      Sink
-	Cursors   CursorStore
-	Rules     Decider
+	Logs    LogSource
+	Threats ThreatSource
+	SIEM    SIEMSource
+	Sink    Sink
+	Cursors CursorStore
+	Rules   Decider
 	// Groups keeps {prefix}-alert-groups; nil leaves groups out.
 	Groups    GroupStore
 	Archive   Archive
