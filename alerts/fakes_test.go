@@ -174,6 +174,9 @@ type fakeSink struct {
 	fail  map[string]bool
 	added chan struct{}
 	wg    sync.WaitGroup
+	// refuseAfter > 0 makes Add refuse every document after that many, as a closed writer
+	// or an ended context does.
+	refuseAfter, accepted int
 }
 
 type pendingDoc struct {
@@ -192,6 +195,11 @@ func (s *fakeSink) Add(ctx context.Context, d index.Doc, done func(index.Result)
 		return err
 	}
 	s.mu.Lock()
+	if s.refuseAfter > 0 && s.accepted >= s.refuseAfter {
+		s.mu.Unlock()
+		return context.Canceled
+	}
+	s.accepted++
 	manual := s.manual
 	if manual {
 		s.waiting = append(s.waiting, pendingDoc{d, done})

@@ -297,8 +297,9 @@ func (p *Poller) pollSource(ctx context.Context, src Source) SourceSummary {
 		}
 		s.Error = "not permitted for this API application"
 		log.Warn().Str("permission", s.Permission).Msg("source not permitted for this api application; the other sources carry on")
-	case errors.Is(err, context.Canceled) && ctx.Err() != nil:
-		s.Error = "interrupted"
+	case ctx.Err() != nil:
+		s.Error = "interrupted" // the cursor says how far it got
+		log.Info().Err(err).Msg("source pass interrupted")
 	default:
 		s.Error = err.Error()
 		log.Error().Err(err).Msg("source pass failed")

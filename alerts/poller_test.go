@@ -343,3 +343,26 @@ func TestGroupFailureHoldsCursor(t *testing.T) {
 		t.Errorf("cursor = %+v, want since %s", c, t0)
 	}
 }
+
+// A page whose records could not all be handed to the sink (a stop in the middle of it)
+// holds the cursor before that page, even though every record handed over was acknowledged.
+func TestPartlyQueuedPageHoldsCursor(t *testing.T) {
+	f := newFixture(false)
+	all := recs("a", 30, at(-30), time.Second)
+	f.logs.add(mimecast.DLPLogs, all...)
+	f.sink.refuseAfter = 15
+	p := f.poller(t, Options{Sources: []Source{DLP}, PageSize: 10})
+	if s := one(t, p.Once(context.Background())); s.Error == "" {
+		t.Fatalf("refused documents unreported: %+v", s)
+	}
+	if c := f.cursors.get(t, CursorName(DLP, "")); c.Token != "10" {
+		t.Fatalf("cursor = %+v; want the token of the page that was cut (\"10\")", c)
+	}
+	f.sink.refuseAfter = 0
+	if s := one(t, p.Once(context.Background())); s.Error != "" {
+		t.Fatal(s.Error)
+	}
+	if got := f.sink.alertIDs(); !slices.Equal(got, ids(all)) {
+		t.Errorf("%d alerts after resuming, want 30", len(got))
+	}
+}

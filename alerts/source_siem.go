@@ -85,6 +85,7 @@ func (s *stream) readBatch(ctx context.Context, typ string) error {
 		u := s.tr.open(cursor{Token: tok})
 		for i, f := range page.Files {
 			if err := s.readFile(ctx, u, i, f); err != nil {
+				s.tr.fail(u, err) // the page's token must not pass a file not fully read
 				s.tr.close(u)
 				return err
 			}
@@ -121,8 +122,8 @@ func (s *stream) readFile(ctx context.Context, u *unit, i int, f mimecast.SIEMFi
 		}
 		return nil
 	})
-	if ferr := flush(); ferr != nil && err == nil {
-		err = ferr
+	if ferr := flush(); ferr != nil {
+		return fmt.Errorf("siem batch file %d: %w", i, ferr)
 	}
 	switch {
 	case err == nil:

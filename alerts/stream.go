@@ -118,11 +118,15 @@ func (s *stream) submit(ctx context.Context, u *unit, recs []json.RawMessage, pr
 	return ids, nil
 }
 
+// add hands one document to the sink, counted in u. A document that could not be handed
+// over fails u: the cursor must never pass a record that was not written.
 func (s *stream) add(ctx context.Context, u *unit, at time.Time, d index.Doc, onResult func(index.Result)) error {
 	done, undo := s.tr.expect(u, at, onResult)
 	if err := s.p.d.Sink.Add(ctx, d, done); err != nil {
 		undo()
-		return fmt.Errorf("queue %s %s: %w", d.Kind, d.ID, err)
+		err = fmt.Errorf("queue %s %s: %w", d.Kind, d.ID, err)
+		s.tr.fail(u, err)
+		return err
 	}
 	return nil
 }
