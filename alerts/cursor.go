@@ -89,9 +89,9 @@ func (c cursor) describe() string {
 		return "since " + c.Since.UTC().Format(time.RFC3339)
 	case c.Token != "":
 		if !c.Latest.IsZero() {
-			return "stream token, latest event " + c.Latest.UTC().Format(time.RFC3339)
+			return "at token, latest event " + c.Latest.UTC().Format(time.RFC3339)
 		}
-		return "stream token"
+		return "at token"
 	}
 	return "not started"
 }

@@ -5,13 +5,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 	"strings"
 	"sync"
+	"text/tabwriter"
 	"time"
 
 	"github.com/mimecrawl/mimecrawl/alerts"
 	"github.com/mimecrawl/mimecrawl/crawler"
+	"github.com/mimecrawl/mimecrawl/integration/mimecast"
 	"github.com/mimecrawl/mimecrawl/state"
 )
 
@@ -200,4 +203,90 @@ func excludedText(m map[string]int64) string {
 		parts = append(parts, fmt.Sprintf("%s %d", k, m[k]))
 	}
 	return strings.Join(parts, ", ")
+}
+
+// checkAlerts probes every configured alert source with its smallest request; a source the
+// application may not read is named with the permission it needs. Problems are warnings, not
+// failures: alerts.sources has defaults, and an installation that only crawls the archive
+// must still pass check (the alerts command reports a 403 source the same way and carries on).
+func (a *app) checkAlerts(ctx context.Context, c *checker) {
+	if len(a.cfg.Alerts.Sources) == 0 {
+		c.skip("alerts", "no alerts.sources configured")
+		return
+	}
+	client, err := a.mimecastClient()
+	if err != nil {
+		c.fail("alerts", err, "")
+		return
+	}
+	defer client.Close()
+	d := alerts.Deps{Logs: client, Threats: client, SIEM: client}
+	for _, s := range a.cfg.Alerts.Sources {
+		name := "alerts source " + s
+		err := alerts.Probe(ctx, d, alerts.Source(s), time.Now().UTC())
+		switch {
+		case err == nil:
+			c.ok(name, "answers")
+		case mimecast.IsForbidden(err):
+			warnCheck(c, name, "not permitted for this API application", mimecastFix(err)+", or remove it from alerts.sources")
+		default:
+			warnCheck(c, name, err.Error(), mimecastFix(err))
+		}
+	}
+	if _, err := os.Stat(a.cfg.AlertsStatePath()); err == nil {
+		st, err := state.Open(a.cfg.AlertsStatePath(), state.Options{LockTimeout: a.cfg.State.LockTimeout.D(), ReadOnly: true})
+		if err != nil {
+			c.fail("alerts state", err, "")
+			return
+		}
+		defer st.Close()
+		cs, err := alerts.Statuses(st)
+		if err != nil {
+			c.fail("alerts state", err, "")
+			return
+		}
+		c.ok("alerts state", fmt.Sprintf("%s, %d cursors", a.cfg.AlertsStatePath(), len(cs)))
+	}
+}
+
+func warnCheck(c *checker, name, what, fix string) {
+	fmt.Fprintf(c.w, "warn  %-28s %s\n", name, what)
+	if fix != "" {
+		fmt.Fprintf(c.w, "      %-28s fix: %s\n", "", fix)
+	}
+}
+
+// alertsStatus reads the alert cursors for status; nil when the poller never ran.
+func (a *app) alertsStatus() ([]alerts.CursorStatus, error) {
+	path := a.cfg.AlertsStatePath()
+	if _, err := os.Stat(path); err != nil {
+		return nil, nil
+	}
+	st, err := state.Open(path, state.Options{LockTimeout: a.cfg.State.LockTimeout.D(), ReadOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	return alerts.Statuses(st)
+}
+
+// printAlertsStatus writes the alerts section of status.
+func printAlertsStatus(w io.Writer, path string, cs []alerts.CursorStatus) {
+	if cs == nil {
+		return
+	}
+	fmt.Fprintf(w, "\nalerts (%s):\n", path)
+	tw := tabwriter.NewWriter(w, 0, 2, 2, ' ', 0)
+	fmt.Fprintln(tw, "CURSOR\tPOSITION\tLATEST EVENT\tLAST POLL\tSTATE")
+	for _, c := range cs {
+		st := "ok"
+		switch {
+		case c.Forbidden:
+			st = "not permitted for this API application (needs " + c.Permission + ")"
+		case c.LastError != "":
+			st = "error: " + c.LastError
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", c.Name, c.Position, fmtTime(c.Latest), fmtTime(c.LastPoll), st)
+	}
+	tw.Flush()
 }

@@ -7,6 +7,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/mimecrawl/mimecrawl/alerts"
 	"github.com/mimecrawl/mimecrawl/crawler"
 	"github.com/mimecrawl/mimecrawl/state"
 )
@@ -29,6 +30,8 @@ type statusReport struct {
 	Views     []viewStatus      `json:"views"`
 	Failures  []state.Failure   `json:"failures"`
 	Runs      []json.RawMessage `json:"runs"`
+	// Alerts are the alert poller's cursors, from its own state file; absent when it never ran.
+	Alerts []alerts.CursorStatus `json:"alerts,omitempty"`
 }
 
 func timePtr(t time.Time) *time.Time {
@@ -94,6 +97,10 @@ func (a *app) status(asJSON bool) int {
 	for _, r := range runs {
 		rep.Runs = append(rep.Runs, json.RawMessage(r))
 	}
+	if rep.Alerts, err = a.alertsStatus(); err != nil {
+		fmt.Fprintf(a.stderr, "mimecrawl status: alerts: %v\n", err)
+		return crawler.ExitFatal
+	}
 	if asJSON {
 		enc := json.NewEncoder(a.stdout)
 		enc.SetIndent("", "  ")
@@ -103,6 +110,7 @@ func (a *app) status(asJSON bool) int {
 		return crawler.ExitOK
 	}
 	a.printStatus(rep)
+	printAlertsStatus(a.stdout, a.cfg.AlertsStatePath(), rep.Alerts)
 	return crawler.ExitOK
 }
 
