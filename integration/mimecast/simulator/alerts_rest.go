@@ -232,39 +232,29 @@ func (s *Server) threatEvents(w http.ResponseWriter, r *http.Request, client str
 		}
 		start, end = tok.Start, tok.End
 	}
+	tq := timeQuery{from: start, to: -1, asc: asc, size: size, hasAfter: tok.Endpoint != "", afterAt: tok.AfterAt, afterSeq: tok.AfterSeq}
+	if end != 0 {
+		tq.to = end
+	}
+	if len(sel) > 0 {
+		tq.match = func(rec *alertRec) bool {
+			for key, vals := range sel {
+				if !slices.Contains(vals, strings.ToLower(str(rec.fields, key))) {
+					return false
+				}
+			}
+			return true
+		}
+	}
 	s.alerts.mu.RLock()
-	all := sortedRecs(s.alerts.logs[SourceThreats], func(rec *alertRec) bool {
-		if rec.at < start || (end != 0 && rec.at > end) {
-			return false
-		}
-		for key, vals := range sel {
-			if !slices.Contains(vals, strings.ToLower(str(rec.fields, key))) {
-				return false
-			}
-		}
-		return true
-	})
+	page, more, _ := pageByTime(s.alerts.byTime[SourceThreats], tq)
 	s.alerts.mu.RUnlock()
-	if !asc {
-		slices.Reverse(all)
-	}
-	from := 0
-	if tok.Endpoint != "" {
-		from = len(all)
-		for i, rec := range all {
-			if after(rec, tok.AfterAt, tok.AfterSeq, asc) {
-				from = i
-				break
-			}
-		}
-	}
-	page := all[from:min(from+size, len(all))]
 	recs := make([]json.RawMessage, len(page))
 	for i, rec := range page {
 		recs[i] = rec.raw
 	}
 	body := map[string]any{s.opts.Alerts.ThreatsWrapper: recs}
-	if from+len(page) < len(all) {
+	if more {
 		last := page[len(page)-1]
 		body["@nextPage"] = s.sealREST(restToken{Endpoint: pathThreatEvents, Client: s.digest("client", client), Filter: filter,
 			Start: start, End: end, AfterAt: last.at, AfterSeq: last.seq, Asc: asc})
