@@ -493,7 +493,6 @@ func str(fields map[string]any, k string) string {
 	return s
 }
 
-
 // alertControl adds the control endpoints of the alert sources:
 //
 //	POST /_sim/alerts {"source": name, "records": [{...}], "recorded_at": RFC 3339 (optional)}
