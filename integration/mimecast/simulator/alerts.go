@@ -136,6 +136,9 @@ type siemFile struct {
 	day    int64 // Unix seconds of the UTC day it belongs to
 	events []*alertRec
 	tail   []byte
+
+	gzOnce sync.Once
+	gz     []byte // the served bytes, built on first use (files never change)
 }
 
 // alertStore holds every alert record. Records are never removed.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -372,15 +373,18 @@ func (s *Server) siemBatch(w http.ResponseWriter, r *http.Request, client string
 
 // gzip renders the file: one compact JSON event per line, then the malformed tail if any.
 func (f *siemFile) gzip() []byte {
-	var b bytes.Buffer
-	zw := gzip.NewWriter(&b)
-	for _, e := range f.events {
-		_, _ = zw.Write(e.raw)
-		_, _ = zw.Write([]byte{'\n'})
-	}
-	_, _ = zw.Write(f.tail)
-	_ = zw.Close()
-	return b.Bytes()
+	f.gzOnce.Do(func() {
+		var b bytes.Buffer
+		zw := gzip.NewWriter(&b)
+		for _, e := range f.events {
+			_, _ = zw.Write(e.raw)
+			_, _ = zw.Write([]byte{'\n'})
+		}
+		_, _ = zw.Write(f.tail)
+		_ = zw.Close()
+		f.gz = b.Bytes()
+	})
+	return f.gz
 }
 
 // resolveSIEMFile serves a batch file for a pre-signed download.
@@ -455,7 +459,9 @@ func (s *Server) siemEvents(w http.ResponseWriter, r *http.Request, client strin
 	s.alerts.mu.RLock()
 	var page []*alertRec
 	more := false
-	for _, rec := range s.alerts.siem {
+	// The stream is in recording order: start right after the cursor.
+	from := sort.Search(len(s.alerts.siem), func(i int) bool { return s.alerts.siem[i].seq > tok.AfterSeq })
+	for _, rec := range s.alerts.siem[from:] {
 		if !want(rec) {
 			continue
 		}
