@@ -11,9 +11,9 @@ import (
 	"time"
 )
 
-// pacer is shared by every goroutine of one Client. Mimecast's quota is per application, so
-// when one call is told to slow down (429) every worker must wait, not only the one that was
-// told. The pacer spaces the starts of all calls by an interval: 0 while all is well (no
+// pacer is shared by every goroutine of one Client that calls endpoints of one quota group
+// (see quotaGroup). Mimecast's quota is per application, so when one call is told to slow
+// down (429) every worker calling that group must wait, not only the one that was told. The pacer spaces the starts of all calls by an interval: 0 while all is well (no
 // waiting at all), raised by a 429 and shrunk again by successes.
 //
 // After a 429 nobody starts before the "not before" instant; after that, calls start one per

@@ -2,10 +2,10 @@ package simulator
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"net/http"
 	"slices"
 	"sort"
@@ -136,6 +136,9 @@ type siemFile struct {
 	day    int64 // Unix seconds of the UTC day it belongs to
 	events []*alertRec
 	tail   []byte
+
+	gzOnce sync.Once
+	gz     []byte // the served bytes, built on first use (files never change)
 }
 
 // alertStore holds every alert record. Records are never removed.
@@ -145,6 +148,7 @@ type alertStore struct {
 	mu     sync.RWMutex
 	seq    int64
 	logs   map[string][]*alertRec // legacy sources and threats, in recording order
+	byTime map[string][]*alertRec // the same, by event time then recording order
 	siem   []*alertRec            // SIEM events, in recording order (the stream's order)
 	files  []*siemFile            // batch files in creation order
 	fileID map[string]*siemFile
@@ -156,7 +160,7 @@ type alertStore struct {
 }
 
 func newAlertStore() *alertStore {
-	return &alertStore{logs: map[string][]*alertRec{}, fileID: map[string]*siemFile{}, threatIDs: map[string]*alertRec{}, budgets: map[string][]time.Time{}}
+	return &alertStore{logs: map[string][]*alertRec{}, byTime: map[string][]*alertRec{}, fileID: map[string]*siemFile{}, threatIDs: map[string]*alertRec{}, budgets: map[string][]time.Time{}}
 }
 
 // timeField is the record field holding the event time, per source.
@@ -203,7 +207,8 @@ func eventTime(source string, fields map[string]any) (time.Time, bool) {
 	return time.Time{}, false
 }
 
-// newRecord builds a stored record from a JSON object; a missing event time is set to at.
+// newRecord builds a stored record from a compact JSON object; a missing event time (or
+// every event time, with force) is set to at.
 func newRecord(source string, raw json.RawMessage, at time.Time, force bool) (*alertRec, error) {
 	fields, err := decodeFields(raw)
 	if err != nil {
@@ -223,7 +228,7 @@ func newRecord(source string, raw json.RawMessage, at time.Time, force bool) (*a
 			return nil, errors.New(`a SIEM event needs a "type"`)
 		}
 	}
-	return &alertRec{at: t.UnixMilli(), raw: compact(raw), fields: fields}, nil
+	return &alertRec{at: t.UnixMilli(), raw: raw, fields: fields}, nil
 }
 
 func decodeFields(raw json.RawMessage) (map[string]any, error) {
@@ -284,6 +289,12 @@ func (st *alertStore) add(source string, recs []*alertRec, keys keyring) {
 		}
 	default:
 		st.logs[source] = append(st.logs[source], recs...)
+		sorted := append(st.byTime[source], recs...)
+		// Seeded records come in time order; only late ones need a sort.
+		if !slices.IsSortedFunc(sorted, cmpTimeSeq) {
+			slices.SortStableFunc(sorted, cmpTimeSeq)
+		}
+		st.byTime[source] = sorted
 		if source == SourceThreats {
 			for _, r := range recs {
 				if id, _ := r.fields["id"].(string); id != "" {
@@ -366,7 +377,7 @@ func (s *Server) AddAlerts(source string, records []json.RawMessage, recordedAt 
 	recs := make([]*alertRec, 0, len(records))
 	out := make([]json.RawMessage, 0, len(records))
 	for i, raw := range records {
-		r, err := newRecord(source, raw, at, force)
+		r, err := newRecord(source, compact(raw), at, force)
 		if err != nil {
 			return nil, fmt.Errorf("alerts: records[%d]: %w", i, err)
 		}
@@ -399,22 +410,84 @@ func (st *alertStore) takeBudget(client, endpoint string, w RateWindow, now time
 	return true, 0
 }
 
-// sortedRecs returns the records of list that keep(r), ordered by event time then
-// recording order, ascending.
-func sortedRecs(list []*alertRec, keep func(*alertRec) bool) []*alertRec {
-	var out []*alertRec
-	for _, r := range list {
-		if keep(r) {
-			out = append(out, r)
+// cmpTimeSeq orders records by event time, then recording order.
+func cmpTimeSeq(a, b *alertRec) int {
+	if a.at != b.at {
+		return cmp.Compare(a.at, b.at)
+	}
+	return cmp.Compare(a.seq, b.seq)
+}
+
+// timeQuery selects one page of records sorted by cmpTimeSeq.
+type timeQuery struct {
+	from, to   int64 // inclusive event-time bounds, Unix ms; to < 0 = open
+	asc        bool
+	hasAfter   bool // continue after position (afterAt, afterSeq) in the listing order
+	afterAt    int64
+	afterSeq   int64
+	size       int
+	match      func(*alertRec) bool // nil = every record
+	countTotal bool                 // also count every match in the window
+}
+
+// pageByTime reads one page of sorted (by cmpTimeSeq): the records in the window that
+// match, in the listing order, after the position; more says whether another one follows,
+// total counts every match in the window (with countTotal). The window is found by binary
+// search, so a page of a large log costs the page, not the log (plus the count when a
+// filter is set).
+func pageByTime(sorted []*alertRec, q timeQuery) (page []*alertRec, more bool, total int) {
+	lo := sort.Search(len(sorted), func(i int) bool { return sorted[i].at >= q.from })
+	hi := len(sorted)
+	if q.to >= 0 {
+		hi = sort.Search(len(sorted), func(i int) bool { return sorted[i].at > q.to })
+	}
+	if hi < lo {
+		hi = lo
+	}
+	win := sorted[lo:hi]
+	ok := func(r *alertRec) bool { return q.match == nil || q.match(r) }
+	if q.countTotal {
+		if q.match == nil {
+			total = len(win)
+		} else {
+			for _, r := range win {
+				if ok(r) {
+					total++
+				}
+			}
 		}
 	}
-	sort.SliceStable(out, func(i, j int) bool {
-		if out[i].at != out[j].at {
-			return out[i].at < out[j].at
+	pos := &alertRec{at: q.afterAt, seq: q.afterSeq}
+	if q.asc {
+		i := 0
+		if q.hasAfter {
+			i = sort.Search(len(win), func(i int) bool { return cmpTimeSeq(win[i], pos) > 0 })
 		}
-		return out[i].seq < out[j].seq
-	})
-	return out
+		for ; i < len(win); i++ {
+			if !ok(win[i]) {
+				continue
+			}
+			if len(page) == q.size {
+				return page, true, total
+			}
+			page = append(page, win[i])
+		}
+		return page, false, total
+	}
+	i := len(win) - 1
+	if q.hasAfter {
+		i = sort.Search(len(win), func(i int) bool { return cmpTimeSeq(win[i], pos) >= 0 }) - 1
+	}
+	for ; i >= 0; i-- {
+		if !ok(win[i]) {
+			continue
+		}
+		if len(page) == q.size {
+			return page, true, total
+		}
+		page = append(page, win[i])
+	}
+	return page, false, total
 }
 
 // str reads a string field of a decoded record.
@@ -422,9 +495,6 @@ func str(fields map[string]any, k string) string {
 	s, _ := fields[k].(string)
 	return s
 }
-
-// msToSeconds floors milliseconds to whole seconds (legacy windows are at second precision).
-func msToSeconds(ms int64) int64 { return int64(math.Floor(float64(ms) / 1000)) }
 
 // alertControl adds the control endpoints of the alert sources:
 //

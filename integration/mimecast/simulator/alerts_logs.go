@@ -125,32 +125,21 @@ func (s *Server) alertLogs(source string) endpoint {
 			start, end = tok.Start, tok.End
 		}
 
-		s.alerts.mu.RLock()
-		all := sortedRecs(s.alerts.logs[source], func(r *alertRec) bool {
-			sec := msToSeconds(r.at)
-			return sec >= start && sec <= end && matchLog(source, f, r.fields)
-		})
-		s.alerts.mu.RUnlock()
-		if !f.OldestFirst {
-			slices.Reverse(all)
-		}
-		total := len(all)
-		from := 0
-		if c.pageToken != "" {
-			from = len(all)
-			for i, r := range all {
-				if after(r, tok.AfterAt, tok.AfterSeq, f.OldestFirst) {
-					from = i
-					break
-				}
-			}
-			if tok.Done {
-				from = len(all)
-			}
-		}
 		size := s.effectivePageSize(c.pageSize)
-		page := all[from:min(from+size, len(all))]
-		more := from+len(page) < len(all)
+		q := timeQuery{from: start * 1000, to: end*1000 + 999, asc: f.OldestFirst, size: size, countTotal: true,
+			hasAfter: c.pageToken != "", afterAt: tok.AfterAt, afterSeq: tok.AfterSeq}
+		if !f.unfiltered() {
+			q.match = func(r *alertRec) bool { return matchLog(source, f, r.fields) }
+		}
+		if tok.Done {
+			q.size = 0
+		}
+		s.alerts.mu.RLock()
+		page, more, total := pageByTime(s.alerts.byTime[source], q)
+		s.alerts.mu.RUnlock()
+		if tok.Done {
+			page, more = nil, false
+		}
 		recs := make([]json.RawMessage, len(page))
 		for i, r := range page {
 			recs[i] = r.raw
@@ -182,12 +171,11 @@ func (s *Server) alertLogs(source string) endpoint {
 	}
 }
 
-// after reports whether r comes after position (at, seq) in the listing order.
-func after(r *alertRec, at, seq int64, oldestFirst bool) bool {
-	if oldestFirst {
-		return r.at > at || (r.at == at && r.seq > seq)
-	}
-	return r.at < at || (r.at == at && r.seq < seq)
+// unfiltered reports whether f selects every record of its window.
+func (f alertLogItem) unfiltered() bool {
+	all := func(v string) bool { return v == "" || v == "all" }
+	return all(f.Route) && all(f.Result) && all(f.ScanResult) && f.TaggedMalicious == nil &&
+		len(f.Identifiers) == 0 && len(f.Actions) == 0 && (len(f.Routes) == 0 || slices.Contains(f.Routes, "all")) && f.Query == ""
 }
 
 // checkLogFilter validates the enums a source takes; other keys are ignored, as unknown

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -232,39 +233,29 @@ func (s *Server) threatEvents(w http.ResponseWriter, r *http.Request, client str
 		}
 		start, end = tok.Start, tok.End
 	}
+	tq := timeQuery{from: start, to: -1, asc: asc, size: size, hasAfter: tok.Endpoint != "", afterAt: tok.AfterAt, afterSeq: tok.AfterSeq}
+	if end != 0 {
+		tq.to = end
+	}
+	if len(sel) > 0 {
+		tq.match = func(rec *alertRec) bool {
+			for key, vals := range sel {
+				if !slices.Contains(vals, strings.ToLower(str(rec.fields, key))) {
+					return false
+				}
+			}
+			return true
+		}
+	}
 	s.alerts.mu.RLock()
-	all := sortedRecs(s.alerts.logs[SourceThreats], func(rec *alertRec) bool {
-		if rec.at < start || (end != 0 && rec.at > end) {
-			return false
-		}
-		for key, vals := range sel {
-			if !slices.Contains(vals, strings.ToLower(str(rec.fields, key))) {
-				return false
-			}
-		}
-		return true
-	})
+	page, more, _ := pageByTime(s.alerts.byTime[SourceThreats], tq)
 	s.alerts.mu.RUnlock()
-	if !asc {
-		slices.Reverse(all)
-	}
-	from := 0
-	if tok.Endpoint != "" {
-		from = len(all)
-		for i, rec := range all {
-			if after(rec, tok.AfterAt, tok.AfterSeq, asc) {
-				from = i
-				break
-			}
-		}
-	}
-	page := all[from:min(from+size, len(all))]
 	recs := make([]json.RawMessage, len(page))
 	for i, rec := range page {
 		recs[i] = rec.raw
 	}
 	body := map[string]any{s.opts.Alerts.ThreatsWrapper: recs}
-	if from+len(page) < len(all) {
+	if more {
 		last := page[len(page)-1]
 		body["@nextPage"] = s.sealREST(restToken{Endpoint: pathThreatEvents, Client: s.digest("client", client), Filter: filter,
 			Start: start, End: end, AfterAt: last.at, AfterSeq: last.seq, Asc: asc})
@@ -382,15 +373,18 @@ func (s *Server) siemBatch(w http.ResponseWriter, r *http.Request, client string
 
 // gzip renders the file: one compact JSON event per line, then the malformed tail if any.
 func (f *siemFile) gzip() []byte {
-	var b bytes.Buffer
-	zw := gzip.NewWriter(&b)
-	for _, e := range f.events {
-		_, _ = zw.Write(e.raw)
-		_, _ = zw.Write([]byte{'\n'})
-	}
-	_, _ = zw.Write(f.tail)
-	_ = zw.Close()
-	return b.Bytes()
+	f.gzOnce.Do(func() {
+		var b bytes.Buffer
+		zw := gzip.NewWriter(&b)
+		for _, e := range f.events {
+			_, _ = zw.Write(e.raw)
+			_, _ = zw.Write([]byte{'\n'})
+		}
+		_, _ = zw.Write(f.tail)
+		_ = zw.Close()
+		f.gz = b.Bytes()
+	})
+	return f.gz
 }
 
 // resolveSIEMFile serves a batch file for a pre-signed download.
@@ -465,7 +459,9 @@ func (s *Server) siemEvents(w http.ResponseWriter, r *http.Request, client strin
 	s.alerts.mu.RLock()
 	var page []*alertRec
 	more := false
-	for _, rec := range s.alerts.siem {
+	// The stream is in recording order: start right after the cursor.
+	from := sort.Search(len(s.alerts.siem), func(i int) bool { return s.alerts.siem[i].seq > tok.AfterSeq })
+	for _, rec := range s.alerts.siem[from:] {
 		if !want(rec) {
 			continue
 		}

@@ -29,7 +29,8 @@ type alertGen struct {
 	r        *rand.Rand
 	internal []string // mailbox addresses of the directory
 	external []string
-	first    alertMail // the message of attachment record 0, shared by record 1
+	first    alertMail            // the message of attachment record 0, shared by record 1
+	mails    map[uint32]alertMail // archived messages already looked at
 }
 
 func (s *Server) seedAlerts() error {
@@ -38,7 +39,7 @@ func (s *Server) seedAlerts() error {
 		return nil
 	}
 	s.alerts.on.Store(true)
-	g := &alertGen{s: s, o: o, r: rand.New(rand.NewPCG(uint64(s.opts.Seed), 0xA1E7))}
+	g := &alertGen{s: s, o: o, r: rand.New(rand.NewPCG(uint64(s.opts.Seed), 0xA1E7)), mails: map[uint32]alertMail{}}
 	s.arch.mu.RLock()
 	for _, mb := range s.arch.dir {
 		if mb.typ == TypeMailbox {
@@ -206,12 +207,20 @@ func (g *alertGen) archived(i int) (alertMail, bool) {
 			break
 		}
 		seq := uint32((i*7919 + k) % n)
+		if m, ok := g.mails[seq]; ok {
+			if m.messageID == "" {
+				continue
+			}
+			return m, true
+		}
 		m, ref, ok := a.liveMessage(seq)
 		if !ok || viewNames[m.view] != api.ViewInbox {
+			g.mails[seq] = alertMail{}
 			continue
 		}
 		c := a.content(ref)
-		return alertMail{messageID: c.messageID, subject: c.subject, from: c.from.EmailAddress, to: ref.owner.EmailAddress}, true
+		g.mails[seq] = alertMail{messageID: c.messageID, subject: c.subject, from: c.from.EmailAddress, to: ref.owner.EmailAddress}
+		return g.mails[seq], true
 	}
 	return alertMail{}, false
 }
