@@ -16,4 +16,9 @@
 //   - A malformed record fails that record (counted), never the source; a 403 on one source
 //     disables that source for the run and the others carry on.
 //   - Filters fail open: a CEL evaluation error keeps the alert and is counted.
+//   - Group documents are a merge of set unions (bounded to their smallest values), minimums
+//     and maximums, written back only over the version they were read at: applying the same
+//     alerts again, in any order or concurrently, gives the same document.
+//   - The filter language lives in the leaf package celfilter, so that package config can
+//     compile filters at load time without importing this package.
 package alerts

@@ -68,7 +68,7 @@ func normalizeAttachment(r record) (Alert, error) {
 	if f.Name != "" || f.SHA256 != "" {
 		a.Files = []File{f}
 	}
-	a.ID = hashID(AttachmentProtection, a.MessageID, idTime(t), first(a.Recipients), f.SHA256, f.Name)
+	a.ID = hashID(AttachmentProtection, a.MessageID, idTime(t), recipientKey(a.Recipients), f.SHA256, f.Name)
 	return a, nil
 }
 
@@ -94,7 +94,7 @@ func normalizeURL(r record) (Alert, error) {
 		Details:    r.str("creationMethod"),
 	}
 	a.Status = statusFromAction(a.Action)
-	a.ID = hashID(URLProtection, a.MessageID, first(a.Recipients), a.URL, idTime(t), r.str("creationMethod"))
+	a.ID = hashID(URLProtection, a.MessageID, recipientKey(a.Recipients), a.URL, idTime(t), r.str("creationMethod"))
 	return a, nil
 }
 
@@ -124,7 +124,7 @@ func normalizeImpersonation(r record) (Alert, error) {
 		a.Details = "hits: " + hits
 	}
 	a.Status = statusFromAction(a.Action)
-	a.ID = hashID(Impersonation, r.str("id"), a.MessageID, first(a.Recipients), idTime(t))
+	a.ID = hashID(Impersonation, r.str("id"), a.MessageID, recipientKey(a.Recipients), idTime(t))
 	return a, nil
 }
 
@@ -147,7 +147,7 @@ func normalizeDLP(r record) (Alert, error) {
 	}
 	a.Verdict = strings.ToLower(a.Action)
 	a.Status = statusFromAction(a.Action)
-	a.ID = hashID(DLP, a.MessageID, first(a.Recipients), idTime(t), a.Rule)
+	a.ID = hashID(DLP, a.MessageID, recipientKey(a.Recipients), idTime(t), a.Rule)
 	return a, nil
 }
 
@@ -336,6 +336,14 @@ func stringList(v any) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// recipientKey is the recipients' part of an id: the addresses sorted and joined, so a
+// record listing several recipients in another order keeps its id.
+func recipientKey(rs []string) string {
+	s := append([]string(nil), rs...)
+	sort.Strings(s)
+	return strings.Join(s, ",")
 }
 
 func first(ss []string) string {

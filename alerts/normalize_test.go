@@ -194,6 +194,14 @@ func TestIDs(t *testing.T) {
 			t.Errorf("ids differ: %s %s", a.ID, b.ID)
 		}
 	})
+	t.Run("recipients in another order keep the id", func(t *testing.T) {
+		a := mustNormalize(t, DLP, `{"eventTime":"2024-03-03T09:00:00+0000","recipientAddress":"a@x, b@x","messageId":"<m>"}`)
+		b := mustNormalize(t, DLP, `{"eventTime":"2024-03-03T09:00:00+0000","recipientAddress":["B@x","a@x"],"messageId":"<m>"}`)
+		c := mustNormalize(t, DLP, `{"eventTime":"2024-03-03T09:00:00+0000","recipientAddress":"a@x","messageId":"<m>"}`)
+		if a.ID != b.ID || a.ID == c.ID {
+			t.Errorf("ids %s %s %s: want the first two equal and the third different", a.ID, b.ID, c.ID)
+		}
+	})
 	t.Run("same SIEM event twice, other offset and key order", func(t *testing.T) {
 		a := mustNormalize(t, SIEM, `{"timestamp":1731499059314,"type":"delivery","aggregateId":"a1","processingId":"p1","_offset":10,"_partition":1,"recipients":["x@y"]}`)
 		b := mustNormalize(t, SIEM, `{"_partition":2,"recipients":["x@y"],"_offset":99,"processingId":"p1","aggregateId":"a1","type":"delivery","timestamp":1731499059314}`)
