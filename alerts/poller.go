@@ -183,15 +183,18 @@ type SourceSummary struct {
 	// Forbidden: the API answered 403, the application lacks Permission.
 	Forbidden  bool   `json:"forbidden,omitempty"`
 	Permission string `json:"permission,omitempty"`
+	// Interrupted: the pass was stopped (its context ended) before the source was done.
+	Interrupted bool `json:"interrupted,omitempty"`
 	// Cursor says where the source's cursor stands after the pass.
 	Cursor string `json:"cursor"`
 	Error  string `json:"error,omitempty"`
 }
 
-// Failed reports whether any source of the pass ended with an error other than 403.
+// Failed reports whether any source of the pass ended with an error other than a 403 or
+// being stopped.
 func (s PassSummary) Failed() bool {
 	for _, src := range s.Sources {
-		if src.Error != "" && !src.Forbidden {
+		if src.Error != "" && !src.Forbidden && !src.Interrupted {
 			return true
 		}
 	}
@@ -298,7 +301,7 @@ func (p *Poller) pollSource(ctx context.Context, src Source) SourceSummary {
 		s.Error = "not permitted for this API application"
 		log.Warn().Str("permission", s.Permission).Msg("source not permitted for this api application; the other sources carry on")
 	case ctx.Err() != nil:
-		s.Error = "interrupted" // the cursor says how far it got
+		s.Error, s.Interrupted = "interrupted", true // the cursor says how far it got
 		log.Info().Err(err).Msg("source pass interrupted")
 	default:
 		s.Error = err.Error()
