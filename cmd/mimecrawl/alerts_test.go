@@ -1,14 +1,21 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
+	"math/rand/v2"
+	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/mimecrawl/mimecrawl/alerts"
+	"github.com/mimecrawl/mimecrawl/config"
 	"github.com/mimecrawl/mimecrawl/index/indextest"
 	"github.com/mimecrawl/mimecrawl/integration/mimecast/simulator"
 	"github.com/mimecrawl/mimecrawl/state"
@@ -17,12 +24,16 @@ import (
 // alertsWorld is a simulator with seeded alerts, the real Elasticsearch and a config file.
 func alertsWorld(t *testing.T) *world {
 	t.Helper()
+	return alertsWorldWith(t, simulator.AlertOptions{Attachment: 20, URL: 10, Impersonation: 6, DLP: 4, Threats: 4, SIEM: 30, Span: 2 * time.Hour})
+}
+
+func alertsWorldWith(t *testing.T, ao simulator.AlertOptions) *world {
+	t.Helper()
 	esURL := os.Getenv("ELASTICSEARCH_URL")
 	if esURL == "" {
 		t.Skip("ELASTICSEARCH_URL is not set; these tests need a real Elasticsearch")
 	}
-	sim, err := simulator.New(simulator.Options{Seed: 5, Domains: 1, Mailboxes: 2, Messages: 4,
-		Alerts: simulator.AlertOptions{Attachment: 20, URL: 10, Impersonation: 6, DLP: 4, Threats: 4, SIEM: 30, Span: 2 * time.Hour}})
+	sim, err := simulator.New(simulator.Options{Seed: 5, Domains: 1, Mailboxes: 2, Messages: 4, Alerts: ao})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,5 +114,88 @@ func TestAlertsOnceBesideACrawl(t *testing.T) {
 	code, out, _ = w.run("check")
 	if !strings.Contains(out, "ok    alerts source attachment_protection") || !strings.Contains(out, "warn  alerts source dlp") {
 		t.Errorf("check (exit %d) should pass the readable sources and warn about dlp:\n%s", code, out)
+	}
+}
+
+// SIGKILL the long-running poller at random points, then one pass to the end: the alerts
+// index holds exactly what the rules keep of the simulator's truth, each alert once.
+func TestAlertsKillAndResume(t *testing.T) {
+	w := alertsWorldWith(t, simulator.AlertOptions{Attachment: 1500, URL: 600, Impersonation: 100, DLP: 100, Threats: 100, SIEM: 600, Span: 6 * time.Hour})
+	bin := mimecrawlBinary(t)
+	r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
+	for i := range 3 {
+		cmd := exec.Command(bin, "alerts", "--config", w.config, "--log-format", "json")
+		cmd.Env = childEnv()
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Duration(300+r.IntN(1500)) * time.Millisecond)
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		cursors := "none yet"
+		if st, err := state.Open(w.state+".alerts", state.Options{ReadOnly: true, LockTimeout: time.Second}); err == nil {
+			if cs, err := alerts.Statuses(st); err == nil && len(cs) > 0 {
+				cursors = cs[0].Name + " " + cs[0].Position
+			}
+			_ = st.Close()
+		}
+		t.Logf("killed run %d; first cursor: %s", i, cursors)
+	}
+	if code, out, logs := w.run("alerts", "--once"); code != 0 {
+		t.Fatalf("alerts --once after kills: exit %d\n%s\n%s", code, out, logs)
+	}
+
+	cfg, err := config.Load(w.config, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules, err := alerts.NewRules(cfg.Alerts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{}
+	for _, ta := range w.sim.AlertTruth("") {
+		a, err := alerts.Normalize(alerts.Source(ta.Source), ta.Record)
+		if err != nil || (a.Source == alerts.SIEM && !slices.Contains(alerts.DefaultSIEMTypes, a.Type)) {
+			continue
+		}
+		if rules.Decide(&a).Keep {
+			want[a.ID] = true
+		}
+	}
+	esURL := os.Getenv("ELASTICSEARCH_URL")
+	name := w.prefix + "-alerts"
+	if _, err := http.Post(esURL+"/"+name+"/_refresh", "application/json", nil); err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.Get(esURL + "/" + name + "/_search?size=10000&_source=false")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var body struct {
+		Hits struct {
+			Hits []struct {
+				ID string `json:"_id"`
+			} `json:"hits"`
+		} `json:"hits"`
+	}
+	if err := json.NewDecoder(res.Body).Decode(&body); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, h := range body.Hits.Hits {
+		got[h.ID] = true
+		if !want[h.ID] {
+			t.Errorf("alert %s indexed but not in the truth kept by the rules", h.ID)
+		}
+	}
+	for id := range want {
+		if !got[id] {
+			t.Errorf("alert %s lost", id)
+		}
+	}
+	if len(want) == 0 || len(got) != len(body.Hits.Hits) {
+		t.Errorf("%d expected, %d hits, %d distinct", len(want), len(body.Hits.Hits), len(got))
 	}
 }
