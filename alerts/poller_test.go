@@ -4,10 +4,15 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
+
+	"github.com/mimecrawl/mimecrawl/index"
 	"github.com/mimecrawl/mimecrawl/integration/mimecast"
+	"github.com/mimecrawl/mimecrawl/integration/mimecast/api"
 )
 
 func recs(prefix string, n int, start time.Time, step time.Duration) []rec {
@@ -364,5 +369,87 @@ func TestPartlyQueuedPageHoldsCursor(t *testing.T) {
 	}
 	if got := f.sink.alertIDs(); !slices.Equal(got, ids(all)) {
 		t.Errorf("%d alerts after resuming, want 30", len(got))
+	}
+}
+
+// fakeDirectory counts its walks.
+type fakeDirectory struct {
+	mu      sync.Mutex
+	domains int
+	walks   map[string]int
+}
+
+func (d *fakeDirectory) InternalDomains(ctx context.Context) ([]api.Domain, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.domains++
+	return []api.Domain{{Domain: "corp.example"}}, nil
+}
+
+func (d *fakeDirectory) InternalUsers(ctx context.Context, domain string, pageSize int) ([]api.User, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.walks == nil {
+		d.walks = map[string]int{}
+	}
+	d.walks[domain]++
+	return []api.User{{EmailAddress: "Ann@corp.example", Name: "Ann Example"}}, nil
+}
+
+// fakeArchive counts its searches and finds one message.
+type fakeArchive struct {
+	mu       sync.Mutex
+	searches int
+}
+
+func (a *fakeArchive) FindByTerms(ctx context.Context, k index.Kind, field string, values, fields []string, perValue int) ([]index.Hit, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.searches++
+	if k != index.Messages || field != "mime_message_id" {
+		return nil, fmt.Errorf("fake: unexpected lookup %v %s", k, field)
+	}
+	var out []index.Hit
+	for _, v := range values {
+		if v == "<m1@corp.example>" {
+			out = append(out, index.Hit{Index: "x-messages", ID: "doc-1",
+				Source: []byte(`{"mailbox":"ann@corp.example","subject":"Invoice","mime_message_id":"<m1@corp.example>"}`)})
+		}
+	}
+	return out, nil
+}
+
+// Enrichment costs one directory walk per domain however many alerts and passes, and one
+// archive search per page.
+func TestEnrichmentCachesAndBatches(t *testing.T) {
+	dir, arch := &fakeDirectory{}, &fakeArchive{}
+	clk := &clock{t: t0}
+	e := newEnricher(arch, dir, nil, time.Hour, 100, clk.now, zerolog.Nop())
+	page := []Alert{
+		{ID: "1", Recipients: []string{"ann@corp.example"}, MessageID: "<m1@corp.example>"},
+		{ID: "2", Recipients: []string{"bob@corp.example"}, MessageID: "<m2@corp.example>"},
+		{ID: "3", Recipients: []string{"x@outside.example"}},
+	}
+	var got []Enrichment
+	for range 3 {
+		got = e.lookup(context.Background(), page)
+	}
+	if dir.walks["corp.example"] != 1 || dir.walks["outside.example"] != 0 || dir.domains != 1 {
+		t.Errorf("directory walks %v, domain lists %d; want one walk of the internal domain only", dir.walks, dir.domains)
+	}
+	if arch.searches != 3 {
+		t.Errorf("%d archive searches for 3 pages, want 3", arch.searches)
+	}
+	if g := got[0]; g.RecipientName != "Ann Example" || g.RecipientMailbox != "ann@corp.example" || g.RecipientDomain != "corp.example" ||
+		g.ArchiveDocID != "doc-1" || g.ArchiveSubject != "Invoice" {
+		t.Errorf("enrichment of a known recipient and an archived message = %+v", g)
+	}
+	if g := got[2]; g.RecipientName != "" || g.RecipientDomain != "outside.example" || g.ArchiveDocID != "" {
+		t.Errorf("enrichment of an external recipient = %+v", g)
+	}
+	clk.set(t0.Add(2 * time.Hour)) // past the cache's lifetime
+	e.lookup(context.Background(), page)
+	if dir.walks["corp.example"] != 2 {
+		t.Errorf("after the cache expired: %d walks, want 2", dir.walks["corp.example"])
 	}
 }
