@@ -303,13 +303,15 @@ func (s *stream) readWindow(ctx context.Context, fetch windowFetch) error {
 }
 
 // refusedToken tells whether err is the source refusing a request for good (not a 403, not
-// a transient failure, not our own cancellation): with a saved token, the token's fault.
+// an authentication failure, not a transient failure, not our own cancellation): with a
+// saved token, the token's fault. That covers 4xx answers and fail[] on HTTP 200 (inferred:
+// how Mimecast refuses a stale token is not documented).
 func refusedToken(ctx context.Context, err error) bool {
 	if ctx.Err() != nil || mimecast.IsForbidden(err) || mimecast.IsRetryable(err) || mimecast.IsAuth(err) {
 		return false
 	}
 	var me *mimecast.Error
-	return errors.As(err, &me) && me.Status >= 400 && me.Status < 500
+	return errors.As(err, &me) && (me.Status == 200 || (me.Status >= 400 && me.Status < 500))
 }
 
 // pollWindow runs one pass of a time-window source.
