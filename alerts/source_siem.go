@@ -67,6 +67,9 @@ func (s *stream) readBatch(ctx context.Context, typ string) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		if s.tr.failure() != nil {
+			return nil // the cursor cannot pass the failure: stop reading; finish reports it
+		}
 		page, err := s.p.d.SIEM.SIEMBatch(ctx, q)
 		if err != nil {
 			if resumed && refusedToken(ctx, err) {
@@ -153,6 +156,9 @@ func (s *stream) readStream(ctx context.Context) error {
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
+		}
+		if s.tr.failure() != nil {
+			return nil // the cursor cannot pass the failure: stop reading; finish reports it
 		}
 		page, err := s.p.d.SIEM.SIEMEvents(ctx, q)
 		if err != nil {

@@ -270,6 +270,9 @@ func (s *stream) readWindow(ctx context.Context, fetch windowFetch) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		if s.tr.failure() != nil {
+			return nil // the cursor cannot pass the failure: stop reading; finish reports it
+		}
 		pg, err := fetch(ctx, from, to, token)
 		if err != nil {
 			if resumed && refusedToken(ctx, err) {
