@@ -254,7 +254,7 @@ func (s *Server) varyUsersPage(p api.UsersPage) any {
 		m["usercount"] = m["userCount"]
 		delete(m, "userCount")
 	case 2:
-		varyNumber(m, "userCount", r)
+		m["userCount"] = strconv.Itoa(p.UserCount)
 	case 3:
 		delete(m, "userCount")
 	}
