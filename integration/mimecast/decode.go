@@ -70,9 +70,20 @@ func (l *shapeLog) note(op string, shapes []api.Shape) {
 	}
 }
 
-// badRecord logs once per op that a record could not be used; the caller fails the record.
-func (l *shapeLog) badRecord(op string, kind api.Kind) {
-	l.note(op, []api.Shape{{Field: "data[]", Kind: kind}})
+// badRecord warns once per op and reason that a record could not be used; the caller fails
+// that record alone. The reason is a fixed phrase, never content.
+func (l *shapeLog) badRecord(op, reason string) {
+	if l == nil {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	k := op + "\x00record\x00" + reason
+	if l.seen[k] || len(l.seen) >= maxShapeKeys {
+		return
+	}
+	l.seen[k] = true
+	l.log.Warn().Str("op", op).Str("reason", reason).Msg("unusable record in an answer; it fails alone")
 }
 
 // decodeMessages reads a get-message-list page: a flat data[] of summaries. Records are
@@ -86,21 +97,26 @@ func decodeMessages(op string, env *api.Response, sl *shapeLog) ([]api.MessageSu
 		m := &out[i]
 		shapes, err := api.Decode(raw, m)
 		sl.note(op, shapes)
+		reason := ""
 		switch {
 		case err != nil:
+			reason = "not an object"
 			*m = api.MessageSummary{Problem: fmt.Errorf("data[%d]: %w (got %s)", i, err, api.KindOf(raw))}
 		case m.ID == "":
+			reason = "no id"
 			m.Received = "" // whatever it was, the record is unusable
 			m.Problem = fmt.Errorf("data[%d]: message without id", i)
 		case m.Received == "":
+			reason = "no received time"
 			m.Problem = fmt.Errorf("data[%d]: message %s without received time", i, m.ID)
 		default:
 			if _, perr := api.ParseTime(m.Received); perr != nil {
-				m.Problem = fmt.Errorf("data[%d]: message %s: received time: %w", i, m.ID, perr)
+				reason = "unreadable received time"
+				m.Problem = fmt.Errorf("data[%d]: message %s: received time is not a date-time of a known layout", i, m.ID)
 			}
 		}
-		if m.Problem != nil {
-			sl.badRecord(op, api.KindOf(raw))
+		if reason != "" {
+			sl.badRecord(op, reason)
 		}
 	}
 	return out, nil
@@ -124,7 +140,7 @@ func decodeUsers(op string, env *api.Response, sl *shapeLog) ([]api.User, int, e
 		rows += len(page.Users)
 		for _, u := range page.Users {
 			if strings.TrimSpace(u.EmailAddress) == "" {
-				sl.note(op, []api.Shape{{Field: "users[].emailAddress", Kind: api.KindNull}})
+				sl.badRecord(op, "user without address")
 				continue
 			}
 			out = append(out, u)
@@ -142,7 +158,7 @@ func decodeDomains(op string, env *api.Response, sl *shapeLog) ([]api.Domain, er
 		shapes, err := api.Decode(raw, &d)
 		sl.note(op, shapes)
 		if err != nil || strings.TrimSpace(d.Domain) == "" {
-			sl.badRecord(op, api.KindOf(raw))
+			sl.badRecord(op, "domain without name")
 			continue
 		}
 		out = append(out, d)

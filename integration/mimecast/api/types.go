@@ -2,6 +2,11 @@
 // (package mimecast) and the simulator (package simulator) both speak in these types, so a
 // field renamed in one place is renamed for both. Field names follow the public reference
 // (../shared/mimecast-api.md); where the reference is unsure the comment says "inferred".
+//
+// Because both sides share these types they agree by construction, which proves nothing
+// about the real API. So the types marshal to the documented shapes but unmarshal
+// tolerantly (flex.go, records.go): every field accepts the shapes the sources disagree on,
+// and the simulator's shape-variant mode serves those shapes to test it.
 package api
 
 import (
