@@ -65,6 +65,7 @@ type Client struct {
 	tokens *tokens
 	pacer  *pacer
 	stats  *counters
+	shapes *shapeLog // unexpected answer shapes already warned about
 
 	stop      chan struct{}
 	done      chan struct{}
@@ -113,6 +114,7 @@ func New(cfg Config) (*Client, error) {
 	if c.now == nil {
 		c.now = time.Now
 	}
+	c.shapes = newShapeLog(c.log)
 	c.pacer = &pacer{minBackoff: c.minBackoff, maxBackoff: c.maxBackoff, maxWait: c.maxWait, multiplier: c.multiplier}
 
 	baseRT := http.DefaultTransport
