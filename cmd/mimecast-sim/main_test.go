@@ -94,6 +94,8 @@ func TestBadFlags(t *testing.T) {
 		{"extra argument", []string{"serve"}},
 		{"bad-records above 1", []string{"--bad-records", "2"}},
 		{"bad-records not a number", []string{"--bad-records", "some"}},
+		{"negative alerts", []string{"--alerts", "-1"}},
+		{"alert span too long", []string{"--alerts", "3", "--alerts-span", "200h"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -4,8 +4,10 @@
 // internal domains and users, get-message-list, get-message-detail, get-file and
 // get-message-part with pre-signed downloads) together with the gateway behaviour a robust
 // client must survive: token expiry, 401/403/404/405, rate limiting with several header
-// dialects, injected faults and 200-with-fail answers. docs/simulator.md describes every
-// behaviour and what remains uncertain about the real API.
+// dialects, injected faults and 200-with-fail answers. It also serves the security alert
+// sources (TTP attachment/URL/impersonation and DLP logs, the threat feed, SIEM batch files
+// and stream; alerts*.go), off unless Options.Alerts asks for them. docs/simulator.md
+// describes every behaviour and what remains uncertain about the real API.
 //
 // Invariants:
 //   - Determinism: the same Options (seed and sizes) give the same domains, addresses, ids,

@@ -86,6 +86,8 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives one debug line per request; the zero value logs nothing.
 	Logger zerolog.Logger
+	// Alerts configures the security alert sources; the zero value leaves them off.
+	Alerts AlertOptions
 }
 
 const (
@@ -178,6 +180,10 @@ func (o Options) withDefaults() (Options, error) {
 	case HeadersOn429, HeadersAlways, HeadersNone, HeadersRetryAfter, HeadersEpoch:
 	default:
 		return o, fmt.Errorf("options: rate limit headers %q: want one of on429, always, none, retry-after, epoch", o.RateLimitHeaders)
+	}
+	var err error
+	if o.Alerts, err = o.Alerts.withDefaults(o.Now()); err != nil {
+		return o, err
 	}
 	for id, secret := range o.ExtraClients {
 		if id == "" || secret == "" {
