@@ -18,19 +18,19 @@ func (a *app) plan(ctx context.Context) int {
 	st, err := a.openStore(true)
 	if err != nil {
 		fmt.Fprintf(a.stderr, "mimecrawl plan: %v\n", err)
-		return crawler.ExitFatal
+		return exitFatal
 	}
 	defer st.Close()
 	client, err := a.mimecastClient()
 	if err != nil {
 		fmt.Fprintf(a.stderr, "mimecrawl plan: %v\n", err)
-		return crawler.ExitFatal
+		return exitFatal
 	}
 	defer client.Close()
 	enum, err := crawler.Enumerate(ctx, client, a.rules(), a.cfg.Performance.PageSize, a.cfg.Parallelism.Mailboxes)
 	if err != nil {
 		fmt.Fprintf(a.stderr, "mimecrawl plan: %v\n", err)
-		return crawler.ExitFatal
+		return exitFatal
 	}
 	w := a.stdout
 	tw := tabwriter.NewWriter(w, 0, 2, 2, ' ', 0)
@@ -48,7 +48,7 @@ func (a *app) plan(ctx context.Context) int {
 	removal, rerr := crawler.PlanRemoval(st, enum.Kept, a.cfg.Safety.MaxMailboxRemovalRatio, false)
 	if rerr != nil && !errors.Is(rerr, crawler.ErrRemovalRefused) {
 		fmt.Fprintf(a.stderr, "mimecrawl plan: %v\n", rerr)
-		return crawler.ExitFatal
+		return exitFatal
 	}
 	fmt.Fprintf(w, "\nmailboxes with indexed data that are no longer kept: %d of %d known\n", len(removal.Gone), len(removal.Known))
 	for _, m := range removal.Gone {
@@ -68,7 +68,7 @@ func (a *app) plan(ctx context.Context) int {
 			pos, _, err := st.Position(state.Key{Mailbox: m.Address, View: view})
 			if err != nil {
 				fmt.Fprintf(a.stderr, "mimecrawl plan: %v\n", err)
-				return crawler.ExitFatal
+				return exitFatal
 			}
 			from := a.cfg.Messages.StartDate.Time.UTC()
 			if !pos.Token.IsZero() {
@@ -89,7 +89,7 @@ func (a *app) plan(ctx context.Context) int {
 			})
 			if err != nil {
 				fmt.Fprintf(a.stderr, "mimecrawl plan: list %s %s: %v\n", m.Address, view, err)
-				return crawler.ExitFatal
+				return exitFatal
 			}
 			total += n
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\n", m.Address, view, from.Format(time.RFC3339), n)
@@ -97,7 +97,7 @@ func (a *app) plan(ctx context.Context) int {
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "\n%d mailboxes kept, %d new messages in all; nothing was changed\n", len(enum.Kept), total)
-	return crawler.ExitOK
+	return exitOK
 }
 
 func keptWord(k bool) string {
