@@ -64,10 +64,32 @@ func PlanRemoval(store MailboxStore, kept []Mailbox, maxRatio float64, allowMass
 	return r, nil
 }
 
+// RemovalIndex is what mailbox removal needs from the index. Implemented by *index.Cluster.
+type RemovalIndex interface {
+	// Refresh makes every acknowledged write visible to searches. Removal searches for the
+	// documents it deletes; a document written just before (by the previous run) and not yet
+	// refreshed would be missed, and once the mailbox's state is gone nothing would remove it.
+	Refresh(ctx context.Context) error
+	DeleteWhere(ctx context.Context, k index.Kind, f index.Filter) (int64, error)
+	// Count returns how many documents of kind k match f.
+	Count(ctx context.Context, k index.Kind, f index.Filter) (int64, error)
+}
+
+var _ RemovalIndex = (*index.Cluster)(nil)
+
 // RemoveMailboxes deletes every document of each mailbox and then its state, `parallel`
-// mailboxes at a time. The index goes first: if deleting documents fails, the state stays and
-// the next run tries again; the reverse order could forget a mailbox whose documents remain.
-func RemoveMailboxes(ctx context.Context, idx Index, store MailboxStore, mailboxes []string, parallel int) (int, int64, error) {
+// mailboxes at a time. The index goes first, and a mailbox's state is dropped only once its
+// documents are verifiably gone (a count after a refresh finds none): if anything fails, the
+// state stays and the next run tries again; the reverse order could forget a mailbox whose
+// documents remain. It returns the mailboxes removed and the documents deleted.
+func RemoveMailboxes(ctx context.Context, idx RemovalIndex, store MailboxStore, mailboxes []string, parallel int) (int, int64, error) {
+	if len(mailboxes) == 0 {
+		return 0, 0, nil
+	}
+	// Everything acknowledged before the removal started becomes visible to its searches.
+	if err := idx.Refresh(ctx); err != nil {
+		return 0, 0, fmt.Errorf("refresh before removing mailboxes: %w", err)
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(max(parallel, 1))
 	removed := make([]bool, len(mailboxes))
@@ -75,11 +97,27 @@ func RemoveMailboxes(ctx context.Context, idx Index, store MailboxStore, mailbox
 	var errs = make([]error, len(mailboxes))
 	for i, m := range mailboxes {
 		g.Go(func() error {
+			f := index.Filter{Terms: map[string]string{"mailbox": m}}
 			for _, k := range []index.Kind{index.Attachments, index.Messages} {
-				n, err := idx.DeleteWhere(gctx, k, index.Filter{Terms: map[string]string{"mailbox": m}})
+				n, err := idx.DeleteWhere(gctx, k, f)
 				deleted[i] += n
 				if err != nil {
 					errs[i] = fmt.Errorf("remove documents of mailbox %s: %w", m, err)
+					return nil
+				}
+			}
+			if err := idx.Refresh(gctx); err != nil {
+				errs[i] = fmt.Errorf("refresh after removing documents of mailbox %s: %w", m, err)
+				return nil
+			}
+			for _, k := range []index.Kind{index.Attachments, index.Messages} {
+				n, err := idx.Count(gctx, k, f)
+				if err != nil {
+					errs[i] = fmt.Errorf("count what is left of mailbox %s: %w", m, err)
+					return nil
+				}
+				if n > 0 {
+					errs[i] = fmt.Errorf("remove documents of mailbox %s: %d %s documents remain after the removal; its state is kept and the next run tries again", m, n, k)
 					return nil
 				}
 			}
