@@ -91,4 +91,3 @@ func (p *viewPass) clearFailures(u *unit) {
 		}
 	}
 }
-

@@ -13,7 +13,6 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-
 )
 
 const usage = `mimecrawl keeps an Elasticsearch index in step with a Mimecast archive.

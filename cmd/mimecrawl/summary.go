@@ -30,11 +30,11 @@ type Summary struct {
 	FailedViews      []string `json:"failed_views,omitempty"`
 
 	crawler.Totals
-	MailboxesRemoved int      `json:"mailboxes_removed"`
+	MailboxesRemoved int `json:"mailboxes_removed"`
 	// RemovalIncomplete: a removal was attempted and did not finish; the mailboxes it did not
 	// finish keep their state and the next run tries again.
-	RemovalIncomplete bool `json:"removal_incomplete,omitempty"`
-	RemovalRefused   []string `json:"removal_refused,omitempty"`
+	RemovalIncomplete bool     `json:"removal_incomplete,omitempty"`
+	RemovalRefused    []string `json:"removal_refused,omitempty"`
 
 	APICalls       int64         `json:"api_calls"`
 	APIRateLimited int64         `json:"api_rate_limited"`
