@@ -24,7 +24,8 @@ Usage:
   mimecrawl plan   --config FILE           show what a crawl would do, without changing anything
   mimecrawl version
 
-Exit codes: 0 success, 1 fatal error, 2 bad command line, 3 partial (some mailboxes failed).
+Exit codes: 0 success, 1 fatal error, 2 bad command line, 3 partial (some mailboxes failed or
+the run was interrupted), 4 mailbox removal refused; the most severe wins (1, then 3, then 4).
 The config file may also be given by MIMECRAWL_CONFIG.
 `
 
