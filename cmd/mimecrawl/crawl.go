@@ -13,8 +13,14 @@ import (
 	"github.com/mimecrawl/mimecrawl/state"
 )
 
-// flushDeadline bounds how long a stopping run waits for Elasticsearch to take what is queued.
-const flushDeadline = 30 * time.Second
+// A stopped run (SIGTERM) must exit within 30 s, as the README promises: the crawler waits at
+// most shutdownGrace for acknowledgements, then the writer at most stopFlushDeadline for what
+// is still queued. A run that ends by itself gives the writer flushDeadline.
+const (
+	shutdownGrace     = 15 * time.Second
+	stopFlushDeadline = 10 * time.Second
+	flushDeadline     = 30 * time.Second
+)
 
 func (a *app) crawl(ctx context.Context, full, allowMassRemoval bool) int {
 	sum := &Summary{Command: "crawl", Started: time.Now().UTC(), Full: full}
@@ -53,7 +59,11 @@ func (a *app) crawl(ctx context.Context, full, allowMassRemoval bool) int {
 	closeWriter := sync.OnceFunc(func() {
 		// The writer gets its own deadline: after SIGTERM the run context is already done, yet
 		// what is queued should still reach Elasticsearch so the next run re-fetches less.
-		cctx, cancel := context.WithTimeout(context.Background(), flushDeadline)
+		deadline := flushDeadline
+		if ctx.Err() != nil {
+			deadline = stopFlushDeadline
+		}
+		cctx, cancel := context.WithTimeout(context.Background(), deadline)
 		defer cancel()
 		if err := writer.Close(cctx); err != nil {
 			log.Error().Err(err).Msg("flush bulk writer")
@@ -77,6 +87,7 @@ func (a *app) crawl(ctx context.Context, full, allowMassRemoval bool) int {
 	a.removeMailboxes(ctx, store, cluster, enum.Kept, allowMassRemoval, sum)
 
 	opts := a.crawlOptions(full, cluster.AttachmentProcessor())
+	opts.ShutdownGrace = shutdownGrace
 	if opts.Full, opts.FullSince, err = fullCampaign(store, full); err != nil {
 		return fatal(err)
 	}
