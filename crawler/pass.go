@@ -150,7 +150,7 @@ func (c *Crawler) listAndFetch(work context.Context, mb Mailbox, view string) (p
 	if plan.Blocked {
 		log.Info().Int("failed_messages", len(p.failedID)).Msg("pass blocked by failed messages: starting a new pass from the delta token")
 	}
-	p.pos, p.pass, p.lastSave = pos, plan.Pass, c.opts.Now()
+	p.pos, p.pass, p.lastSave = plan.Position, plan.Pass, c.opts.Now()
 	if plan.NewGeneration {
 		if p.pass.Generation, err = c.store.NextGeneration(); err != nil {
 			return fail(fmt.Errorf("allocate crawl generation: %w", err))

@@ -327,6 +327,10 @@ func TestPlanPass(t *testing.T) {
 			if p.Pass.End.After(now.Add(MaxClockSkew)) || p.Pass.Low.After(p.Pass.End) {
 				t.Errorf("planned pass %+v is itself damaged", p.Pass)
 			}
+			if lim := now.Add(MaxClockSkew); p.Position.Token.After(lim) || p.Position.FullDone.After(lim) ||
+				(p.Position.Pass != nil && p.Position.Pass.End.After(lim)) {
+				t.Errorf("repaired position %+v still lies in the future", p.Position)
+			}
 		})
 	}
 }

@@ -37,6 +37,9 @@ type PassPlan struct {
 	From, To time.Time
 	// Damaged names each stored time that was ignored because it lay in the future.
 	Damaged []string
+	// Position is the stored position with every damaged time replaced by its safe fallback;
+	// the crawler commits from it, so the damage is not met again.
+	Position state.Position
 }
 
 // PlanPass is the delta-window rule, the one place that decides what a pass of a view lists:
@@ -101,5 +104,6 @@ func PlanPass(pos state.Position, failed bool, o WindowOptions, now time.Time) P
 	if !plan.Pass.Low.IsZero() {
 		plan.To = plan.Pass.Low
 	}
+	plan.Position = pos
 	return plan
 }
