@@ -82,6 +82,9 @@ var _ RemovalIndex = (*index.Cluster)(nil)
 // documents are verifiably gone (a count after a refresh finds none): if anything fails, the
 // state stays and the next run tries again; the reverse order could forget a mailbox whose
 // documents remain. It returns the mailboxes removed and the documents deleted.
+//
+// Two refreshes serve every mailbox: one before the searches that find what to delete, one
+// before the counts that prove it gone.
 func RemoveMailboxes(ctx context.Context, idx RemovalIndex, store MailboxStore, mailboxes []string, parallel int) (int, int64, error) {
 	if len(mailboxes) == 0 {
 		return 0, 0, nil
@@ -90,52 +93,63 @@ func RemoveMailboxes(ctx context.Context, idx RemovalIndex, store MailboxStore, 
 	if err := idx.Refresh(ctx); err != nil {
 		return 0, 0, fmt.Errorf("refresh before removing mailboxes: %w", err)
 	}
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(max(parallel, 1))
-	removed := make([]bool, len(mailboxes))
 	deleted := make([]int64, len(mailboxes))
-	var errs = make([]error, len(mailboxes))
-	for i, m := range mailboxes {
-		g.Go(func() error {
-			f := index.Filter{Terms: map[string]string{"mailbox": m}}
-			for _, k := range []index.Kind{index.Attachments, index.Messages} {
-				n, err := idx.DeleteWhere(gctx, k, f)
-				deleted[i] += n
-				if err != nil {
-					errs[i] = fmt.Errorf("remove documents of mailbox %s: %w", m, err)
-					return nil
-				}
+	errs := make([]error, len(mailboxes))
+	// each runs fn for every mailbox that has not failed yet, `parallel` at a time; a failure
+	// of one mailbox does not stop the others.
+	each := func(fn func(i int, m string, f index.Filter) error) {
+		var g errgroup.Group
+		g.SetLimit(max(parallel, 1))
+		for i, m := range mailboxes {
+			if errs[i] != nil {
+				continue
 			}
-			if err := idx.Refresh(gctx); err != nil {
-				errs[i] = fmt.Errorf("refresh after removing documents of mailbox %s: %w", m, err)
+			g.Go(func() error {
+				errs[i] = fn(i, m, index.Filter{Terms: map[string]string{"mailbox": m}})
 				return nil
-			}
-			for _, k := range []index.Kind{index.Attachments, index.Messages} {
-				n, err := idx.Count(gctx, k, f)
-				if err != nil {
-					errs[i] = fmt.Errorf("count what is left of mailbox %s: %w", m, err)
-					return nil
-				}
-				if n > 0 {
-					errs[i] = fmt.Errorf("remove documents of mailbox %s: %d %s documents remain after the removal; its state is kept and the next run tries again", m, n, k)
-					return nil
-				}
-			}
-			if err := store.DeleteMailbox(m); err != nil {
-				errs[i] = fmt.Errorf("remove state of mailbox %s: %w", m, err)
-				return nil
-			}
-			removed[i] = true
-			return nil
-		})
+			})
+		}
+		_ = g.Wait()
 	}
-	_ = g.Wait()
-	n, total := 0, int64(0)
-	for i := range mailboxes {
-		if removed[i] {
+	each(func(i int, m string, f index.Filter) error {
+		for _, k := range []index.Kind{index.Attachments, index.Messages} {
+			n, err := idx.DeleteWhere(ctx, k, f)
+			deleted[i] += n
+			if err != nil {
+				return fmt.Errorf("remove documents of mailbox %s: %w", m, err)
+			}
+		}
+		return nil
+	})
+	var total int64
+	for _, n := range deleted {
+		total += n
+	}
+	if err := idx.Refresh(ctx); err != nil {
+		return 0, total, fmt.Errorf("refresh after removing documents: %w", errors.Join(append(errs, err)...))
+	}
+	removed := make([]bool, len(mailboxes))
+	each(func(i int, m string, f index.Filter) error {
+		for _, k := range []index.Kind{index.Attachments, index.Messages} {
+			n, err := idx.Count(ctx, k, f)
+			if err != nil {
+				return fmt.Errorf("count what is left of mailbox %s: %w", m, err)
+			}
+			if n > 0 {
+				return fmt.Errorf("remove documents of mailbox %s: %d %s documents remain after the removal; its state is kept and the next run tries again", m, n, k)
+			}
+		}
+		if err := store.DeleteMailbox(m); err != nil {
+			return fmt.Errorf("remove state of mailbox %s: %w", m, err)
+		}
+		removed[i] = true
+		return nil
+	})
+	n := 0
+	for _, r := range removed {
+		if r {
 			n++
 		}
-		total += deleted[i]
 	}
 	return n, total, errors.Join(errs...)
 }
