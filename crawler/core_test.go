@@ -279,6 +279,24 @@ func TestRunStopsOnForbiddenForEveryMessage(t *testing.T) {
 	}
 }
 
+// Listing works and pages keep coming, but get-file is refused: listing successes do not hide
+// the streak of another endpoint.
+func TestRunStopsOnForbiddenDownloadsAmidListing(t *testing.T) {
+	w := newWorld()
+	w.mailbox("a@example.com", 100)
+	w.mailbox("b@example.com", 100)
+	w.arc.fileErr = func(string) error {
+		return &mimecast.Error{Op: "POST /api/archive/get-file", Status: http.StatusForbidden, Permission: "Archive | Search Content View"}
+	}
+	r := w.run(t, context.Background(), func(o *Options) { o.PageSize = 1 })
+	if !errors.Is(r.err, ErrForbidden) || !strings.Contains(r.err.Error(), "get-file") {
+		t.Fatalf("Run error %v, want ErrForbidden naming get-file", r.err)
+	}
+	if got := w.arc.fetches.Load(); got > 20 {
+		t.Errorf("%d fetches after every download was refused", got)
+	}
+}
+
 func TestRunSingleForbiddenAmongSuccessesFailsOnlyThatMessage(t *testing.T) {
 	w := newWorld()
 	k := w.mailbox("a@example.com", 30)

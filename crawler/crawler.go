@@ -107,11 +107,12 @@ func (o *Options) defaults() {
 // of them pile up in memory.
 const maxFinishing = 256
 
-// forbiddenStreak is how many Mimecast calls of the message path (list, detail, download) in a
-// row, across the run and with no success in between, may be refused with 403 before the run
-// ends. A missing permission refuses every call alike, so a streak says "every message" without
-// a probe; the few calls it costs are the proof. A single message refused among successes
-// (not seen in practice; inferred possible) only fails that message.
+// forbiddenStreak is how many calls in a row of one endpoint of the message path (list,
+// detail, get-file), across the run and with no success of that endpoint in between, may be
+// refused with 403 before the run ends. A missing permission refuses every call alike, so a
+// streak says "every message" without a probe; the few calls it costs are the proof. A single
+// message refused among successes (not seen in practice; inferred possible) only fails that
+// message.
 const forbiddenStreak = 5
 
 // Crawler crawls mailbox views into the index. One Crawler serves one run: New only wires it;
@@ -135,8 +136,8 @@ type Crawler struct {
 	work  context.Context         // listing and fetching; see Run
 	grace context.Context         // sends and acknowledgement waits; see Run
 	stop  context.CancelCauseFunc // ends the work of the run, with the reason
-	// forbidden counts 403s in a row on the message path; see forbiddenStreak.
-	forbidden atomic.Int64
+	// forbidden counts 403s in a row per endpoint of the message path; see forbiddenStreak.
+	forbidden [epCount]atomic.Int64
 }
 
 // New returns a crawler. It starts nothing. The sink must outlive Run: Run returns once every
@@ -279,19 +280,31 @@ func (c *Crawler) trip(err error) {
 	}
 }
 
-// guardedArchive is the run's view of the archive: it counts 403s in a row on the message path
-// and trips the run's breaker at forbiddenStreak (see ErrForbidden).
+// guardedArchive is the run's view of the archive: per endpoint it counts 403s in a row and
+// trips the run's breaker at forbiddenStreak (see ErrForbidden). A success of an endpoint
+// resets only its own streak: each endpoint needs its own permission.
 type guardedArchive struct {
 	arc Archive
 	c   *Crawler
 }
 
-func (g guardedArchive) observe(err error) {
+// Endpoints whose 403 streaks are counted apart.
+const (
+	epList = iota
+	epDetail
+	epFile
+	epCount
+)
+
+func (g guardedArchive) observe(ep int, err error) {
+	streak := &g.c.forbidden[ep]
 	switch {
 	case err == nil:
-		g.c.forbidden.Store(0)
+		streak.Store(0)
 	case mimecast.IsForbidden(err):
-		if n := g.c.forbidden.Add(1); n == forbiddenStreak {
+		// At or beyond: every call past the threshold trips (the first reason wins), so the run
+		// stops at the next refusal even if the goroutine that reached it is slow to act.
+		if n := streak.Add(1); n >= forbiddenStreak {
 			g.c.trip(fmt.Errorf("%w: %d calls in a row refused; last: %w", ErrForbidden, n, err))
 		}
 	}
@@ -299,22 +312,22 @@ func (g guardedArchive) observe(err error) {
 
 func (g guardedArchive) ListMessages(ctx context.Context, f api.MessageListFilter, pageSize int, fn func([]api.MessageSummary) error) error {
 	err := g.arc.ListMessages(ctx, f, pageSize, func(page []api.MessageSummary) error {
-		g.observe(nil) // a page came: the listing permission is there
+		g.observe(epList, nil) // a page came: the listing permission is there
 		return fn(page)
 	})
-	g.observe(err)
+	g.observe(epList, err)
 	return err
 }
 
 func (g guardedArchive) MessageDetail(ctx context.Context, id string) (*api.MessageDetail, error) {
 	d, err := g.arc.MessageDetail(ctx, id)
-	g.observe(err)
+	g.observe(epDetail, err)
 	return d, err
 }
 
 func (g guardedArchive) GetFile(ctx context.Context, id string) (io.ReadCloser, error) {
 	rc, err := g.arc.GetFile(ctx, id)
-	g.observe(err)
+	g.observe(epFile, err)
 	return rc, err
 }
 

@@ -25,7 +25,8 @@ type fakeArchive struct {
 	views map[state.Key][]api.MessageSummary // listing order as given
 	// fetchErr, when set, decides the error of a detail or file call for a message id.
 	fetchErr func(id string) error
-	fetches  atomic.Int64 // detail calls
+	fileErr  func(id string) error // likewise for get-file
+	fetches  atomic.Int64          // detail calls
 	lists    atomic.Int64
 }
 
@@ -93,6 +94,11 @@ func (a *fakeArchive) MessageDetail(ctx context.Context, id string) (*api.Messag
 func (a *fakeArchive) GetFile(ctx context.Context, id string) (io.ReadCloser, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
+	}
+	if a.fileErr != nil {
+		if err := a.fileErr(id); err != nil {
+			return nil, err
+		}
 	}
 	return io.NopCloser(strings.NewReader("Subject: hello\r\nContent-Type: text/plain\r\n\r\nbody of " + id + "\r\n")), nil
 }
