@@ -110,6 +110,15 @@ func (a *app) crawl(ctx context.Context, full, allowMassRemoval bool) int {
 		log.Error().Err(runErr).Msg("run stopped early")
 	}
 	sum.Interrupted = ctx.Err() != nil
+	for _, r := range results {
+		if errors.Is(r.Err, state.ErrCorrupt) {
+			// A state file found damaged mid-run is not a partial crawl: nothing it says can be
+			// trusted until it is repaired.
+			sum.Fatal = true
+			sum.Error = r.Err.Error()
+			break
+		}
+	}
 	st := client.Stats()
 	sum.APICalls, sum.APIRateLimited = st.Calls, st.RateLimited
 	sum.APIErrors = map[int]int64{}
