@@ -14,7 +14,6 @@ import (
 	"github.com/mimecrawl/mimecrawl/crawler/body"
 	"github.com/mimecrawl/mimecrawl/index"
 	"github.com/mimecrawl/mimecrawl/integration/mimecast/api"
-	"github.com/mimecrawl/mimecrawl/state"
 )
 
 // message fetches one message (detail, RFC 822 body, attachments) and sends its documents. It
@@ -77,87 +76,6 @@ func (p *viewPass) message(ctx context.Context, m api.MessageSummary, seq int64,
 		}
 	}
 	u.release()
-}
-
-// release drops one pending count; the last one hands the message document on.
-func (u *unit) release() {
-	if u.pending.Add(-1) == 0 {
-		u.p.c.ready.push(u)
-	}
-}
-
-func (u *unit) attachmentDone(doc index.Doc, attachmentID string, r index.Result) {
-	p := u.p
-	if r.Err != nil || r.Permanent {
-		p.docFailed(doc, u.messageID, attachmentID, r)
-		if r.Permanent {
-			u.permFail.Store(true)
-		} else {
-			u.retryFail.Store(true)
-		}
-	} else {
-		p.c.counts.attachments.Add(1)
-		p.indexed.Add(1)
-	}
-	u.release()
-}
-
-// addMessageDoc runs on the handoff goroutine once every attachment of u is answered.
-func (c *Crawler) addMessageDoc(u *unit) {
-	p := u.p
-	if u.retryFail.Load() {
-		// Not writing the message document keeps it "not indexed", so the next run fetches
-		// the message again.
-		p.tr.finish(u.seq, false)
-		return
-	}
-	err := c.sink.Add(context.Background(), u.msg, func(r index.Result) {
-		if r.Err != nil || r.Permanent {
-			p.docFailed(u.msg, u.messageID, "", r)
-			p.tr.finish(u.seq, false)
-			return
-		}
-		c.counts.messages.Add(1)
-		p.indexed.Add(1)
-		ok := !u.permFail.Load()
-		if ok && u.retrying {
-			p.clearFailures(u)
-		}
-		p.tr.finish(u.seq, ok)
-	})
-	if err != nil {
-		p.docFailed(u.msg, u.messageID, "", index.Result{Err: err})
-		p.tr.finish(u.seq, false)
-	}
-}
-
-// docFailed records a document that did not make it. Permanent rejections go to the failed
-// bucket where `status` and the run summary show them; other failures are retried by the next
-// run because the checkpoint does not pass them.
-func (p *viewPass) docFailed(doc index.Doc, messageID, attachmentID string, r index.Result) {
-	p.c.counts.docsFailed.Add(1)
-	err := docError(r)
-	ev := p.log.Warn().Err(err).Str("doc_id", doc.ID).Str("message_id", messageID)
-	if attachmentID != "" {
-		ev = ev.Str("attachment_id", attachmentID)
-	}
-	ev.Bool("permanent", r.Permanent).Msg("document not indexed")
-	if !r.Permanent {
-		return
-	}
-	f := state.Failure{Key: p.key, DocID: doc.ID, MessageID: messageID, AttachmentID: attachmentID,
-		Reason: r.Reason, Status: r.Status, At: p.c.opts.Now().UTC()}
-	if err := p.c.store.RecordFailure(f); err != nil {
-		p.log.Error().Err(err).Str("doc_id", doc.ID).Msg("record failed document")
-	}
-}
-
-func (p *viewPass) clearFailures(u *unit) {
-	for _, id := range append([]string{u.msg.ID}, u.docIDs...) {
-		if err := p.c.store.ClearFailure(id); err != nil {
-			p.log.Error().Err(err).Str("doc_id", id).Msg("clear recorded failure")
-		}
-	}
 }
 
 // maxKeptAttachment caps the attachments taken from the RFC 822 message instead of downloaded

@@ -7,7 +7,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/mimecrawl/mimecrawl/crawler"
 	"github.com/mimecrawl/mimecrawl/state"
 )
 
@@ -44,14 +43,14 @@ func (a *app) status(asJSON bool) int {
 	st, err := a.openStore(true)
 	if err != nil {
 		fmt.Fprintf(a.stderr, "mimecrawl status: %v\n", err)
-		return crawler.ExitFatal
+		return exitFatal
 	}
 	defer st.Close()
 	rep := statusReport{StatePath: st.Path()}
 	since, pending, err := st.FullSince()
 	if err != nil {
 		fmt.Fprintf(a.stderr, "mimecrawl status: %v\n", err)
-		return crawler.ExitFatal
+		return exitFatal
 	}
 	if pending {
 		rep.FullSince = &since
@@ -59,12 +58,12 @@ func (a *app) status(asJSON bool) int {
 	positions, err := st.Positions()
 	if err != nil {
 		fmt.Fprintf(a.stderr, "mimecrawl status: %v\n", err)
-		return crawler.ExitFatal
+		return exitFatal
 	}
 	failures, err := st.Failures(nil)
 	if err != nil {
 		fmt.Fprintf(a.stderr, "mimecrawl status: %v\n", err)
-		return crawler.ExitFatal
+		return exitFatal
 	}
 	perKey := map[state.Key]int{}
 	for _, f := range failures {
@@ -89,7 +88,7 @@ func (a *app) status(asJSON bool) int {
 	runs, err := st.Runs(10)
 	if err != nil {
 		fmt.Fprintf(a.stderr, "mimecrawl status: %v\n", err)
-		return crawler.ExitFatal
+		return exitFatal
 	}
 	for _, r := range runs {
 		rep.Runs = append(rep.Runs, json.RawMessage(r))
@@ -98,12 +97,12 @@ func (a *app) status(asJSON bool) int {
 		enc := json.NewEncoder(a.stdout)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(rep); err != nil {
-			return crawler.ExitFatal
+			return exitFatal
 		}
-		return crawler.ExitOK
+		return exitOK
 	}
 	a.printStatus(rep)
-	return crawler.ExitOK
+	return exitOK
 }
 
 func fmtTime(t *time.Time) string {
@@ -148,7 +147,7 @@ func (a *app) printStatus(rep statusReport) {
 	if len(rep.Runs) > 0 {
 		fmt.Fprintln(a.stdout, "\nrecent runs:")
 		for _, raw := range rep.Runs {
-			var s crawler.Summary
+			var s Summary
 			if json.Unmarshal(raw, &s) != nil {
 				continue
 			}
