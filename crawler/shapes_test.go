@@ -115,12 +115,12 @@ func TestOneBadRecordFailsOnlyThatMessage(t *testing.T) {
 	}
 
 	first := e.crawl(ctx, crawler.Rules{}, nil)
-	if first.totals.FetchFailed != 1 {
-		t.Errorf("first crawl: %d messages failed, want 1\n%s", first.totals.FetchFailed, e.log)
+	if first.totals.InvalidListed != 1 {
+		t.Errorf("first crawl: %d listed messages invalid, want 1\n%s", first.totals.InvalidListed, e.log)
 	}
 	incomplete := 0
 	for _, v := range first.results {
-		if !v.Complete {
+		if v.Outcome != crawler.Complete {
 			incomplete++
 		}
 	}
