@@ -137,8 +137,8 @@ func TestOneBadRecordFailsOnlyThatMessage(t *testing.T) {
 
 	// Still malformed: the next run lists it again, fails it again, and rewrites nothing.
 	second := e.crawl(ctx, crawler.Rules{}, nil)
-	if second.totals.FetchFailed != 1 {
-		t.Errorf("second crawl: %d messages failed, want 1 (the malformed one, retried)", second.totals.FetchFailed)
+	if second.totals.InvalidListed != 1 {
+		t.Errorf("second crawl: %d listed messages invalid, want 1 (the malformed one, retried)", second.totals.InvalidListed)
 	}
 	if second.totals.Messages != 0 {
 		t.Errorf("second crawl indexed %d messages, want 0", second.totals.Messages)
