@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"testing/iotest"
 )
 
 // Hostile shapes are generated lazily, so that the test itself holds none of their hundreds
@@ -307,5 +308,31 @@ func TestPartHeaderLimitPassesOrdinaryMultipart(t *testing.T) {
 	}
 	if got.Malformed || !strings.HasSuffix(got.Text, "second") || !strings.Contains(got.Text, long) {
 		t.Errorf("Malformed = %t, Defects %q, Text %d bytes", got.Malformed, got.Defects, len(got.Text))
+	}
+}
+
+func TestPartHeaderLimitFollowsLines(t *testing.T) {
+	cases := []struct {
+		name string
+		body string
+		trip bool
+	}{
+		{"short headers", "pre\r\n--b\r\nA: 1\r\n\r\nbody long enough to pass the limit\r\n--b\r\nB: 2\r\n\r\nx\r\n--b--\r\n", false},
+		{"long header", "--b\r\nA: 123456789012345\r\n\r\n", true},
+		{"long header after white space on the delimiter", "--b \t\r\nA: 123456789012345\r\n\r\n", true},
+		{"bare LF lines", "--b\nA: 123456789012345\n\n", true},
+		{"long body line", "--b\r\nA: 1\r\n\r\n123456789012345678901234567890\r\n--b--\r\n", false},
+		{"not a delimiter", "--bx\r\n123456789012345678901234567890\r\n", false},
+		{"closing delimiter", "--b--\r\n123456789012345678901234567890\r\n", false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			// One byte per read: the limiter must follow lines across reads.
+			l := newPartHeaderLimit(iotest.OneByteReader(strings.NewReader(tc.body)), "b", 16)
+			_, err := io.Copy(io.Discard, l)
+			if tc.trip != (err == errPartHeaderTooBig) || l.tripped != tc.trip {
+				t.Errorf("err = %v, tripped %t; want tripped %t", err, l.tripped, tc.trip)
+			}
+		})
 	}
 }
