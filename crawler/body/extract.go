@@ -129,7 +129,9 @@ const DefaultKeepMemory = 16 << 20
 // Malformed MIME is read on a best-effort basis: malformed header lines are
 // dropped, a multipart body whose boundary matches nothing is read as plain
 // text, a part that fails half-way keeps what was read, and each such repair
-// is noted in Text.Defects. Extract always returns a non-nil *Text; the error
+// is noted in Text.Defects. A header (of the message or of a part) larger than 1 MiB ends the
+// reading, with Text.Malformed set. Extract always returns a non-nil *Text, which the caller
+// closes once done with its parts' bytes; the error
 // is non-nil only when reading r failed (the Text holds what came before,
 // and the caller should fetch the message again) or when the input held
 // nothing readable (ErrNoContent).
@@ -323,6 +325,7 @@ type extractor struct {
 	spillDir   string // Options.SpillDir
 	spillErr   bool   // the temporary file could not be created: keep no more parts
 	scratch    []byte // capture buffer of the last part that went to the temporary file, reused
+	halted     bool   // a part header broke its cap: nothing more of the message is read
 
 	plain      []string // text of text/plain parts
 	plainBytes int      // their length, with separators
@@ -476,6 +479,10 @@ func (x *extractor) multipart(e *message.Entity, boundary string, path []int, de
 	mr := e.MultipartReader()
 	n := 0
 	for mr != nil {
+		if x.halted {
+			// A hostile part deeper down: reading on would only cost time.
+			return
+		}
 		if x.parts >= maxParts {
 			x.defect("%s: more than %d parts, rest skipped", pathName(path), maxParts)
 			x.out.Malformed = true
@@ -483,8 +490,9 @@ func (x *extractor) multipart(e *message.Entity, boundary string, path []int, de
 		}
 		p, err := mr.NextPart()
 		if limit.tripped {
-			x.defect("%s: header larger than %d bytes: rest of the multipart skipped", pathName(child(path, n)), maxHeaderBytes)
+			x.defect("%s: header larger than %d bytes: message not read further", pathName(child(path, n)), maxHeaderBytes)
 			x.out.Malformed = true
+			x.halted = true
 			return
 		}
 		if p == nil {
