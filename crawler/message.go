@@ -254,9 +254,9 @@ func (p *viewPass) attachmentName(a api.Attachment) string {
 	return a.Filename
 }
 
-// attachmentDoc builds the document of one attachment, downloading it unless it is larger than
-// the cap. ok=false means the attachment is excluded by name.
-// kept is the attachment's part of the RFC 822 message when its bytes were kept, else nil.
+// attachmentDoc builds the document of one attachment, taking its bytes from kept (its part of
+// the RFC 822 message, when those were kept; else nil) or downloading it unless it is larger
+// than the cap. ok=false means the attachment is excluded by name.
 func (p *viewPass) attachmentDoc(ctx context.Context, m api.MessageSummary, d *api.MessageDetail, a api.Attachment, received time.Time, kept *body.Part) (index.Doc, bool, error) {
 	c := p.c
 	name := p.attachmentName(a)

@@ -26,6 +26,8 @@ const (
 	maxHeaderBytes = 1 << 20 // header block of the message or of one part
 	maxDepth       = 32      // nesting of multiparts
 	maxParts       = 10000   // parts visited in one message
+	// maxFilenameBytes caps Part.Filename; file systems stop at 255 bytes.
+	maxFilenameBytes = 1024
 )
 
 // ErrNoContent is returned when the input held nothing readable at all.
@@ -413,6 +415,9 @@ func (x *extractor) entity(e *message.Entity, newErr error, path []int, depth in
 		filename = params["name"]
 	}
 	filename = strings.TrimSpace(cleanText(toUTF8([]byte(filename), "", false, false)))
+	// Every part's name is kept in Text.Parts: a hostile message of many parts with names of
+	// a megabyte each must not cost that much.
+	filename, _ = truncateUTF8(filename, maxFilenameBytes)
 
 	bodyText := disp != "attachment" && filename == "" &&
 		(mediaType == "text/plain" || mediaType == "text/html")

@@ -340,3 +340,19 @@ func TestPartHeaderLimitFollowsLines(t *testing.T) {
 		})
 	}
 }
+
+func TestExtractCapsPartFilenames(t *testing.T) {
+	long := strings.Repeat("n", 500<<10)
+	msg := "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: application/pdf\r\n" +
+		"Content-Disposition: attachment; filename=\"" + long + ".pdf\"\r\n\r\n%PDF\r\n--b--\r\n"
+	got, err := Extract(strings.NewReader(msg), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Parts) != 1 {
+		t.Fatalf("%d parts, want 1", len(got.Parts))
+	}
+	if p := got.Parts[0]; len(p.Filename) != maxFilenameBytes || p.Size != 4 {
+		t.Errorf("filename of %d bytes, size %d; want %d bytes, size 4", len(p.Filename), p.Size, maxFilenameBytes)
+	}
+}
