@@ -11,29 +11,27 @@ type Address struct {
 // MessageDoc is the document of one archived message in the messages index. Its JSON names are
 // the field names of the mapping in mappings.go; keep both in step.
 type MessageDoc struct {
-	Mailbox       string              `json:"mailbox"`
-	Domain        string              `json:"domain"`
-	View          string              `json:"view"`
-	MessageID     string              `json:"message_id"` // the archive's id of the message
-	MimeMessageID string              `json:"mime_message_id,omitempty"`
-	Received      time.Time           `json:"received"`
-	Subject       string              `json:"subject"`
-	From          Address             `json:"from"`
-	To            []Address           `json:"to,omitempty"`
-	Cc            []Address           `json:"cc,omitempty"`
-	ReplyTo       *Address            `json:"reply_to,omitempty"`
-	Headers       map[string][]string `json:"headers,omitempty"` // indexed as one flattened field
-	Body          string              `json:"body"`
-	BodyHTML      bool                `json:"body_from_html"` // the text was derived from an HTML part
-	// Oversize marks a message larger than its download limit: Body holds the text read up to
-	// the limit.
-	Oversize        bool      `json:"oversize"`
-	Size            int64     `json:"size"`
-	AttachmentCount int       `json:"attachment_count"`
-	AttachmentNames []string  `json:"attachment_names,omitempty"`
-	Smash           string    `json:"smash,omitempty"`
-	Generation      int64     `json:"generation"`
-	IndexedAt       time.Time `json:"indexed_at"`
+	Mailbox         string              `json:"mailbox"`
+	Domain          string              `json:"domain"`
+	View            string              `json:"view"`
+	MessageID       string              `json:"message_id"` // the archive's id of the message
+	MimeMessageID   string              `json:"mime_message_id,omitempty"`
+	Received        time.Time           `json:"received"`
+	Subject         string              `json:"subject"`
+	From            Address             `json:"from"`
+	To              []Address           `json:"to,omitempty"`
+	Cc              []Address           `json:"cc,omitempty"`
+	ReplyTo         *Address            `json:"reply_to,omitempty"`
+	Headers         map[string][]string `json:"headers,omitempty"` // indexed as one flattened field
+	Body            string              `json:"body"`
+	BodyHTML        bool                `json:"body_from_html"` // the text was derived from an HTML part
+	Oversize        bool                `json:"oversize"`       // larger than its download limit: Body is the text read up to it
+	Size            int64               `json:"size"`
+	AttachmentCount int                 `json:"attachment_count"`
+	AttachmentNames []string            `json:"attachment_names,omitempty"`
+	Smash           string              `json:"smash,omitempty"`
+	Generation      int64               `json:"generation"`
+	IndexedAt       time.Time           `json:"indexed_at"`
 }
 
 // AttachmentDoc is the document of one attachment in the attachments index, linked to its
