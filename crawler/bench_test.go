@@ -16,6 +16,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/mimecrawl/mimecrawl/crawler/body"
 	"github.com/mimecrawl/mimecrawl/index"
 	"github.com/mimecrawl/mimecrawl/integration/mimecast"
 	"github.com/mimecrawl/mimecrawl/integration/mimecast/api"
@@ -191,11 +192,12 @@ func BenchmarkBuildMessageDoc(b *testing.B) {
 			b.SetBytes(int64(len(bm.arc.files[tc.m.ID])))
 			b.ReportAllocs()
 			for b.Loop() {
-				text, err := p.bodyText(ctx, tc.m.ID)
+				text, _, err := p.bodyText(ctx, tc.m.ID, tc.m.Size)
 				if err != nil {
 					b.Fatal(err)
 				}
 				doc := index.Doc{Kind: index.Messages, ID: MessageDocID(p.mb.Address, p.view, tc.m.ID), Body: p.messageDoc(tc.m, detail, text, at)}
+				text.Close()
 				if _, err := json.Marshal(doc.Body); err != nil {
 					b.Fatal(err)
 				}
@@ -223,7 +225,7 @@ func BenchmarkBuildAttachmentDoc(b *testing.B) {
 			b.SetBytes(int64(len(data)))
 			b.ReportAllocs()
 			for b.Loop() {
-				doc, ok, err := p.attachmentDoc(ctx, tc.m, detail, tc.a, at, data)
+				doc, ok, err := p.attachmentDoc(ctx, tc.m, detail, tc.a, at, &body.Part{Data: data})
 				if err != nil || !ok {
 					b.Fatalf("attachment document: ok %v, %v", ok, err)
 				}

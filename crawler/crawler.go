@@ -57,6 +57,9 @@ type Options struct {
 
 	Now    func() time.Time
 	Logger zerolog.Logger
+
+	// Limits bounds the cost of one message (download size, attachment bytes in memory).
+	Limits MessageLimits
 }
 
 func (o *Options) defaults() {

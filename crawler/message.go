@@ -33,22 +33,25 @@ func (p *viewPass) message(ctx context.Context, m api.MessageSummary, seq int64,
 		fetchFailed("get message detail", err)
 		return
 	}
-	text, err := p.bodyText(ctx, m.ID)
+	text, oversize, err := p.bodyText(ctx, m.ID, max(m.Size, detail.Size))
 	if err != nil {
 		fetchFailed("get message body", err)
 		return
 	}
+	// Removes the temporary file of kept attachments once their documents are built.
+	defer text.Close()
 	// Attachments travel inside the RFC 822 message already downloaded; those whose digest
 	// matches the detail's need no download of their own.
-	inMessage := map[string][]byte{}
-	for _, part := range text.Parts {
-		if part.Data != nil {
-			inMessage[part.SHA256] = part.Data
+	inMessage := map[string]*body.Part{}
+	for i := range text.Parts {
+		if part := &text.Parts[i]; part.Kept() {
+			inMessage[part.SHA256] = part
 		}
 	}
 	u := &unit{p: p, seq: seq, messageID: m.ID, retrying: p.failedID[m.ID]}
-	u.msg = index.Doc{Kind: index.Messages, ID: MessageDocID(p.mb.Address, p.view, m.ID),
-		Body: p.messageDoc(m, detail, text, received)}
+	doc := p.messageDoc(m, detail, text, received)
+	doc.Oversize = oversize
+	u.msg = index.Doc{Kind: index.Messages, ID: MessageDocID(p.mb.Address, p.view, m.ID), Body: doc}
 	u.pending.Store(1) // held until every attachment has been added
 	if c.opts.ExtractAttachments {
 		for _, a := range detail.Attachments {
@@ -83,34 +86,54 @@ func (p *viewPass) message(ctx context.Context, m api.MessageSummary, seq int64,
 // time by their own download instead.
 const maxKeptAttachment = 2 << 20
 
-// bodyText downloads the RFC 822 message and extracts its text. A message whose MIME cannot be
-// parsed is still indexed, with its metadata and an empty body, and counted as malformed.
-func (p *viewPass) bodyText(ctx context.Context, id string) (*body.Text, error) {
+// bodyText downloads the RFC 822 message and extracts its text. listed is the size the archive
+// gave for the message (0 if none), which bounds the download with MessageLimits. The caller
+// closes the Text.
+//
+// A message whose MIME cannot be parsed, or breaks a limit against hostile structure, is still
+// indexed, with its metadata and what text was read, and counted as malformed. So is a message
+// larger than its download limit: oversize is then true, the download stops at the limit, and
+// the message is not fetched again, since it would be just as large next time.
+func (p *viewPass) bodyText(ctx context.Context, id string, listed int64) (text *body.Text, oversize bool, err error) {
 	rc, err := p.c.arc.GetFile(ctx, id)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	defer rc.Close()
-	cr := &countingReader{r: rc}
+	lim := p.c.opts.Limits
+	limit := lim.downloadLimit(listed)
+	cr := &countingReader{r: newLimitedBody(rc, limit)}
 	var keep int64
 	if p.c.opts.ExtractAttachments {
 		keep = min(p.c.opts.MaxAttachmentBytes, maxKeptAttachment)
 	}
-	text, err := body.Extract(cr, body.Options{MaxTextBytes: p.c.opts.MaxTextBytes, KeepAttachments: keep})
+	text, err = body.Extract(cr, body.Options{MaxTextBytes: p.c.opts.MaxTextBytes, KeepAttachments: keep,
+		KeepMemory: lim.keepMemory(), SpillDir: lim.SpillDir})
 	p.c.counts.bytes.Add(cr.n)
+	var tooLarge *tooLargeError
 	switch {
 	case err == nil:
+	case errors.As(err, &tooLarge):
+		oversize = true
+		p.c.counts.malformed.Add(1)
+		p.log.Warn().Str("message_id", id).Int64("limit", limit).Int64("listed_size", listed).
+			Msg("message larger than its download limit; indexed as oversize with the text read up to it")
 	case errors.Is(err, body.ErrNoContent):
 		p.c.counts.malformed.Add(1)
 		p.log.Warn().Str("message_id", id).Msg("message body has no readable content; indexed without text")
 	default:
+		text.Close()
 		// A read that broke off is a download failure, not a bad message: fetch it again.
-		return nil, fmt.Errorf("read message body: %w", err)
+		return nil, false, fmt.Errorf("read message body: %w", err)
+	}
+	if text.Malformed && !oversize {
+		p.c.counts.malformed.Add(1)
+		p.log.Warn().Str("message_id", id).Msg("message body breaks a limit against hostile mime; indexed with the text read before it")
 	}
 	if len(text.Defects) > 0 {
 		p.log.Debug().Str("message_id", id).Strs("defects", text.Defects).Msg("message body had MIME defects")
 	}
-	return text, nil
+	return text, oversize, nil
 }
 
 func (p *viewPass) messageDoc(m api.MessageSummary, d *api.MessageDetail, text *body.Text, received time.Time) *index.MessageDoc {
@@ -149,9 +172,10 @@ func (p *viewPass) attachmentName(a api.Attachment) string {
 	return a.Filename
 }
 
-// attachmentDoc builds the document of one attachment, downloading it unless it is larger than
-// the cap. ok=false means the attachment is excluded by name.
-func (p *viewPass) attachmentDoc(ctx context.Context, m api.MessageSummary, d *api.MessageDetail, a api.Attachment, received time.Time, data []byte) (index.Doc, bool, error) {
+// attachmentDoc builds the document of one attachment, taking its bytes from kept (its part of
+// the RFC 822 message, when those were kept; else nil) or downloading it unless it is larger
+// than the cap. ok=false means the attachment is excluded by name.
+func (p *viewPass) attachmentDoc(ctx context.Context, m api.MessageSummary, d *api.MessageDetail, a api.Attachment, received time.Time, kept *body.Part) (index.Doc, bool, error) {
 	c := p.c
 	name := p.attachmentName(a)
 	if firstMatch(c.opts.ExcludeNames, name) >= 0 {
@@ -170,6 +194,14 @@ func (p *viewPass) attachmentDoc(ctx context.Context, m api.MessageSummary, d *a
 		doc.Oversize = true
 		c.counts.oversize.Add(1)
 		return out, true, nil
+	}
+	var data []byte
+	if kept != nil {
+		var err error
+		if data, err = kept.Bytes(); err != nil {
+			// The temporary file failed us: the attachment's own download still serves.
+			p.log.Warn().Err(err).Str("message_id", m.ID).Str("attachment_id", a.ID).Msg("read kept attachment")
+		}
 	}
 	oversize := false
 	if data == nil {

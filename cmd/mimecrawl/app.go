@@ -140,5 +140,7 @@ func (a *app) crawlOptions(full, pipeline bool) crawler.Options {
 		IndexQueries: c.Parallelism.IndexQueries, DeltaTokenOffset: c.Performance.DeltaTokenOffset.D(),
 		CheckpointInterval: c.Performance.CheckpointInterval.D(), Full: full,
 		Logger: a.log.With().Str("component", "crawler").Logger(),
+		Limits: crawler.MessageLimits{MaxMessageBytes: int64(c.Messages.MaxBytes),
+			KeepMemory: int64(c.Attachments.MemoryPerMessage), SpillDir: c.Attachments.SpillDir},
 	}
 }
