@@ -67,6 +67,8 @@ type Messages struct {
 	ExcludeSubjects []Regexp `yaml:"exclude_subjects"`
 	BlankSubject    string   `yaml:"blank_subject"`
 	Views           []string `yaml:"views"`
+	// MaxBytes caps the download of one message's RFC 822 form.
+	MaxBytes ByteSize `yaml:"max_bytes"`
 }
 
 // Attachments controls whether and which attachments are indexed as documents.
@@ -75,6 +77,10 @@ type Attachments struct {
 	ExcludeNames []Regexp `yaml:"exclude_names"`
 	BlankName    string   `yaml:"blank_name"`
 	MaxBytes     ByteSize `yaml:"max_bytes"`
+	// MemoryPerMessage caps the attachment bytes of one message held in memory; the rest
+	// wait in a temporary file in SpillDir ("" is the system's temporary directory).
+	MemoryPerMessage ByteSize `yaml:"memory_per_message"`
+	SpillDir         string   `yaml:"spill_dir"`
 }
 
 // Parallelism bounds how much work runs at once.
@@ -159,11 +165,14 @@ func Default() *Config {
 			StartDate:    Date{time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)},
 			BlankSubject: "(no subject)",
 			Views:        []string{"INBOX", "SENT"},
+			MaxBytes:     150 << 20,
 		},
 		Attachments: Attachments{
 			Extract:   false,
 			BlankName: "unnamed-attachment",
 			MaxBytes:  25 * 1000 * 1000,
+
+			MemoryPerMessage: 16 << 20,
 		},
 		Parallelism: Parallelism{
 			Mailboxes:        4,

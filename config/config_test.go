@@ -80,6 +80,8 @@ func TestLoadRejectsBadFiles(t *testing.T) {
 		{"zero_flush_interval.bad.yml", []string{"elasticsearch.bulk.flush_interval: 0s is out of range; allowed: greater than 0"}, 0},
 		{"empty_state_path.bad.yml", []string{"state.path: is empty"}, 0},
 		{"zero_lock_timeout.bad.yml", []string{"state.lock_timeout: 0s is out of range"}, 0},
+		{"message_max_bytes_too_small.bad.yml", []string{"messages.max_bytes: 100KiB is out of range; allowed: 1MiB or more"}, 0},
+		{"bad_attachment_memory.bad.yml", []string{"attachments.memory_per_message: 0 is out of range", "attachments.spill_dir: \"testdata/no-such-dir\" cannot be used"}, 2},
 		{"bad_bool.bad.yml", []string{`attachments.extract: "maybe" is not true or false`}, 0},
 		{"section_is_list.bad.yml", []string{"bad.yml:5: domains: is a list, want a mapping of include, include_local"}, 0},
 		{"list_is_scalar.bad.yml", []string{"domains.include: is a single value, want a list"}, 0},
@@ -172,8 +174,10 @@ func goodConfig() *Config {
 		ExcludeSubjects: []Regexp{MustRegexp(`(?i)out of office.*`)},
 		BlankSubject:    "[leer]",
 		Views:           []string{"SENT"},
+		MaxBytes:        150 << 20,
 	}
-	c.Attachments = Attachments{Extract: true, ExcludeNames: []Regexp{MustRegexp(`.*\.exe`)}, BlankName: "anhang", MaxBytes: 512 << 10}
+	c.Attachments = Attachments{Extract: true, ExcludeNames: []Regexp{MustRegexp(`.*\.exe`)}, BlankName: "anhang", MaxBytes: 512 << 10,
+		MemoryPerMessage: 16 << 20}
 	c.Parallelism = Parallelism{Mailboxes: 8, IndexQueries: 3, MailboxDeletions: 1, Messages: 6}
 	c.Logging = Logging{Level: "debug", Trace: "all", StatsInterval: 0}
 	c.Performance = Performance{

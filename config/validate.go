@@ -31,6 +31,8 @@ const (
 	minAuthOffset     = -30 * time.Minute // tokens live about 30 minutes
 	maxAuthOffset     = 5 * time.Minute
 	maxRequestTimeout = time.Hour
+	// minMessageBytes keeps messages.max_bytes above what ordinary mail needs.
+	minMessageBytes = ByteSize(1 << 20)
 )
 
 // earliestStartDate is the Unix epoch: the archive holds nothing older, and an earlier
@@ -128,10 +130,24 @@ func (c *Config) check(now time.Time) []problem {
 		k.oneOf(p, v, views())
 	}
 
+	if m.MaxBytes < minMessageBytes {
+		k.add("messages.max_bytes", "%s is out of range; allowed: %s or more, e.g. 150MiB", m.MaxBytes, minMessageBytes)
+	}
+
 	a := c.Attachments
 	k.rules("attachments.exclude_names", a.ExcludeNames)
 	if a.MaxBytes <= 0 {
 		k.add("attachments.max_bytes", "%s is out of range; allowed: greater than 0, e.g. 25MB", a.MaxBytes)
+	}
+	if a.MemoryPerMessage <= 0 {
+		k.add("attachments.memory_per_message", "%s is out of range; allowed: greater than 0, e.g. 16MiB", a.MemoryPerMessage)
+	}
+	if a.SpillDir != "" {
+		if fi, err := os.Stat(a.SpillDir); err != nil {
+			k.add("attachments.spill_dir", "%s cannot be used: %v; allowed: an existing directory, or empty for the system's temporary directory", quote(a.SpillDir), err)
+		} else if !fi.IsDir() {
+			k.add("attachments.spill_dir", "%s is not a directory; allowed: an existing directory, or empty for the system's temporary directory", quote(a.SpillDir))
+		}
 	}
 
 	k.intRange("parallelism.mailboxes", c.Parallelism.Mailboxes, 1, maxParallelism)

@@ -2,12 +2,13 @@ package index
 
 import (
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"regexp"
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/mimecrawl/mimecrawl/internal/backoff"
 )
 
 // Config says which cluster to use and how to write to it. Zero values take the defaults noted.
@@ -103,13 +104,5 @@ func (c Config) withDefaults() (Config, error) {
 // ceiling, and waits a random time between half and all of that so that many writers that failed
 // together do not retry together.
 func ExponentialBackoff(base, ceiling time.Duration) func(attempt int) time.Duration {
-	return func(attempt int) time.Duration {
-		d := base
-		for i := 1; i < attempt && d < ceiling; i++ {
-			d *= 2
-		}
-		d = min(d, ceiling)
-		half := d / 2
-		return half + rand.N(half+1)
-	}
+	return func(attempt int) time.Duration { return backoff.Exponential(attempt, base, ceiling) }
 }

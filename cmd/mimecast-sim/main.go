@@ -70,6 +70,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.opts.RateLimitHeaders, "ratelimit-headers", "on429", "rate-limit headers: on429, always, none, retry-after, epoch")
 	fs.IntVar(&c.opts.PageCap, "page-cap", 500, "largest pageSize honoured")
 	fs.BoolVar(&c.opts.EmptyLastPage, "empty-last-page", false, "end lists with an empty page that still carries next")
+	fs.BoolVar(&c.opts.ShapeVariants, "shape-variants", false, "serve the record shapes the public sources disagree on (seeded per record)")
+	fs.Float64Var(&c.opts.BadRecords, "bad-records", 0, "fraction 0..1 of message-list records served malformed")
 	fs.BoolVar(&c.opts.StreamFiles, "stream-files", false, "get-file/get-message-part stream bytes instead of pre-signed URLs")
 	fs.DurationVar(&c.opts.DownloadTTL, "download-ttl", 60*time.Second, "lifetime of pre-signed download URLs")
 	fs.IntVar(&alerts, "alerts", 0, "seeded security alerts per source (attachment, URL, impersonation, DLP, threats); 0 = alert endpoints off unless --alerts-siem or records are added")
@@ -141,6 +143,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, onReady f
 		Int("mailboxes", c.opts.Mailboxes).Int("messages_per_mailbox", messages).
 		Int("messages", (c.opts.Mailboxes+1)*messages).Str("client_id", c.opts.ClientID).
 		Int("rate_limit", c.opts.RateLimit).Bool("stream_files", c.opts.StreamFiles).
+		Bool("shape_variants", c.opts.ShapeVariants).Float64("bad_records", c.opts.BadRecords).
 		Int("alerts_per_source", c.opts.Alerts.Attachment).Int("siem_events", c.opts.Alerts.SIEM).Msg("listening")
 	fmt.Fprintln(stdout, addr)
 	if onReady != nil {

@@ -13,14 +13,9 @@ import (
 	"time"
 
 	"github.com/mimecrawl/mimecrawl/alerts"
-	"github.com/mimecrawl/mimecrawl/crawler"
 	"github.com/mimecrawl/mimecrawl/integration/mimecast"
 	"github.com/mimecrawl/mimecrawl/state"
 )
-
-// alertsAckGrace is how long a stopping pass waits for Elasticsearch to acknowledge what it
-// sent, so that the cursors record it; with flushDeadline it bounds the stop after SIGTERM.
-const alertsAckGrace = 10 * time.Second
 
 // alertsSummary is what the alerts command prints and records per pass.
 type alertsSummary struct {
@@ -42,9 +37,9 @@ func (a *app) alertsRun(ctx context.Context, once bool) int {
 	log.Info().Bool("once", once).Str("state", statePath).Strs("sources", cfg.Alerts.Sources).Msg("run start")
 	fatal := func(err error) int {
 		log.Error().Err(err).Msg("run failed")
-		s := &alertsSummary{Command: "alerts", ExitCode: crawler.ExitFatal, Error: err.Error()}
+		s := &alertsSummary{Command: "alerts", ExitCode: exitFatal, Error: err.Error()}
 		a.printAlerts(a.stdout, s)
-		return crawler.ExitFatal
+		return exitFatal
 	}
 
 	// The poller's own state file: the crawl holds its file's lock for a whole run.
@@ -78,7 +73,13 @@ func (a *app) alertsRun(ctx context.Context, once bool) int {
 		return fatal(err)
 	}
 	closeWriter := sync.OnceFunc(func() {
-		cctx, cancel := context.WithTimeout(context.Background(), flushDeadline)
+		// Same budget as a crawl: a stopped pass waited at most shutdownGrace for
+		// acknowledgements, the writer gets stopFlushDeadline, within the README's 30 s.
+		deadline := flushDeadline
+		if ctx.Err() != nil {
+			deadline = stopFlushDeadline
+		}
+		cctx, cancel := context.WithTimeout(context.Background(), deadline)
 		defer cancel()
 		if err := writer.Close(cctx); err != nil {
 			log.Error().Err(err).Msg("flush bulk writer")
@@ -97,20 +98,20 @@ func (a *app) alertsRun(ctx context.Context, once bool) int {
 		Sources: sources, PollInterval: cfg.Alerts.PollInterval.D(), Lookback: cfg.Alerts.Lookback.D(),
 		Overlap: overlapOption(cfg.Alerts.Overlap.D()), PageSize: cfg.Alerts.PageSize,
 		Types: cfg.Alerts.Types, Statuses: cfg.Alerts.Statuses, Routes: cfg.Alerts.Routes,
-		DetailsURL: details, AckGrace: alertsAckGrace, Logger: log,
+		DetailsURL: details, AckGrace: shutdownGrace, Logger: log,
 	})
 	if err != nil {
 		return fatal(err)
 	}
 
-	code := crawler.ExitOK
+	code := exitOK
 	var lastCalls int64
 	report := func(ps alerts.PassSummary) {
 		calls := client.Stats().Calls
 		s := &alertsSummary{Command: "alerts", PassSummary: ps, Seconds: ps.Finished.Sub(ps.Started).Seconds(), APICalls: calls - lastCalls}
 		lastCalls = calls
 		if ps.Failed() {
-			s.ExitCode = crawler.ExitPartial
+			s.ExitCode = exitPartial
 		}
 		code = s.ExitCode
 		blob, _ := json.Marshal(s)
@@ -127,8 +128,8 @@ func (a *app) alertsRun(ctx context.Context, once bool) int {
 		log.Info().Msg("stopping")
 	}
 	closeWriter()
-	if ctx.Err() != nil && code == crawler.ExitOK && once {
-		code = crawler.ExitPartial
+	if ctx.Err() != nil && code == exitOK && once {
+		code = exitPartial
 	}
 	return code
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"regexp"
 	"strings"
 	"time"
 
@@ -121,19 +120,11 @@ func (a *app) openStore(readOnly bool) (*state.Store, error) {
 	return state.Open(a.cfg.State.Path, state.Options{LockTimeout: a.cfg.State.LockTimeout.D(), ReadOnly: readOnly})
 }
 
-func regexps(rs []config.Regexp) []*regexp.Regexp {
-	out := make([]*regexp.Regexp, 0, len(rs))
-	for _, r := range rs {
-		out = append(out, r.Regexp)
-	}
-	return out
-}
-
 func (a *app) rules() crawler.Rules {
 	c := a.cfg
 	return crawler.Rules{
-		IncludeDomains: regexps(c.Domains.Include), IncludeLocal: c.Domains.IncludeLocal,
-		IncludeMailboxes: regexps(c.Mailboxes.Include), ExcludeMailboxes: regexps(c.Mailboxes.Exclude),
+		IncludeDomains: c.Domains.Include, IncludeLocal: c.Domains.IncludeLocal,
+		IncludeMailboxes: c.Mailboxes.Include, ExcludeMailboxes: c.Mailboxes.Exclude,
 	}
 }
 
@@ -141,13 +132,15 @@ func (a *app) crawlOptions(full, pipeline bool) crawler.Options {
 	c := a.cfg
 	return crawler.Options{
 		Views: c.Messages.Views, StartDate: c.Messages.StartDate.Time,
-		ExcludeSubjects: regexps(c.Messages.ExcludeSubjects), BlankSubject: c.Messages.BlankSubject,
-		ExtractAttachments: c.Attachments.Extract, ExcludeNames: regexps(c.Attachments.ExcludeNames),
+		ExcludeSubjects: c.Messages.ExcludeSubjects, BlankSubject: c.Messages.BlankSubject,
+		ExtractAttachments: c.Attachments.Extract, ExcludeNames: c.Attachments.ExcludeNames,
 		BlankName: c.Attachments.BlankName, MaxAttachmentBytes: int64(c.Attachments.MaxBytes),
 		AttachmentPipeline: pipeline,
 		PageSize:           c.Performance.PageSize, Mailboxes: c.Parallelism.Mailboxes, MessageWorkers: c.Parallelism.Messages,
 		IndexQueries: c.Parallelism.IndexQueries, DeltaTokenOffset: c.Performance.DeltaTokenOffset.D(),
 		CheckpointInterval: c.Performance.CheckpointInterval.D(), Full: full,
 		Logger: a.log.With().Str("component", "crawler").Logger(),
+		Limits: crawler.MessageLimits{MaxMessageBytes: int64(c.Messages.MaxBytes),
+			KeepMemory: int64(c.Attachments.MemoryPerMessage), SpillDir: c.Attachments.SpillDir},
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"os"
 	"strings"
 
-	"github.com/mimecrawl/mimecrawl/crawler"
 	"github.com/mimecrawl/mimecrawl/integration/mimecast"
 	"github.com/mimecrawl/mimecrawl/integration/mimecast/api"
 )
@@ -49,7 +48,7 @@ func runCheck(ctx context.Context, path, level, format string, stdout, stderr io
 	a, err := newApp(path, level, format, stdout, stderr)
 	if err != nil {
 		c.fail("config", err, "correct the keys named above; see docs/configuration.md")
-		return crawler.ExitFatal
+		return exitFatal
 	}
 	c.ok("config", path)
 	a.checkMimecast(ctx, c)
@@ -58,10 +57,10 @@ func runCheck(ctx context.Context, path, level, format string, stdout, stderr io
 	a.checkAlerts(ctx, c)
 	if c.failed > 0 {
 		fmt.Fprintf(stdout, "\n%d check(s) failed\n", c.failed)
-		return crawler.ExitFatal
+		return exitFatal
 	}
 	fmt.Fprintln(stdout, "\nall checks passed")
-	return crawler.ExitOK
+	return exitOK
 }
 
 // mimecastFix turns a client error into advice a person can act on.

@@ -13,8 +13,6 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-
-	"github.com/mimecrawl/mimecrawl/crawler"
 )
 
 const usage = `mimecrawl keeps an Elasticsearch index in step with a Mimecast archive.
@@ -27,7 +25,8 @@ Usage:
   mimecrawl alerts --config FILE [--once]  poll the security alert sources (--once: one pass, then exit)
   mimecrawl version
 
-Exit codes: 0 success, 1 fatal error, 2 bad command line, 3 partial (some mailboxes failed).
+Exit codes: 0 success, 1 fatal error, 2 bad command line, 3 partial (some mailboxes failed or
+the run was interrupted), 4 mailbox removal refused; the most severe wins (1, then 3, then 4).
 The config file may also be given by MIMECRAWL_CONFIG.
 `
 
@@ -40,7 +39,7 @@ func main() {
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
-		return crawler.ExitUsage
+		return exitUsage
 	}
 	cmd, rest := args[0], args[1:]
 	fs := flag.NewFlagSet("mimecrawl "+cmd, flag.ContinueOnError)
@@ -60,27 +59,27 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "check", "plan":
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "mimecrawl", version)
-		return crawler.ExitOK
+		return exitOK
 	case "help", "-h", "--help", "-help":
 		fmt.Fprint(stdout, usage)
-		return crawler.ExitOK
+		return exitOK
 	default:
 		fmt.Fprintf(stderr, "mimecrawl: unknown command %q\n\n%s", cmd, usage)
-		return crawler.ExitUsage
+		return exitUsage
 	}
 	if err := fs.Parse(rest); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return crawler.ExitOK
+			return exitOK
 		}
-		return crawler.ExitUsage
+		return exitUsage
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "mimecrawl %s: unexpected arguments %q\n", cmd, fs.Args())
-		return crawler.ExitUsage
+		return exitUsage
 	}
 	if *configPath == "" {
 		fmt.Fprintf(stderr, "mimecrawl %s: --config FILE is required (or set MIMECRAWL_CONFIG)\n", cmd)
-		return crawler.ExitUsage
+		return exitUsage
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -93,7 +92,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	a, err := newApp(*configPath, *logLevel, *logFormat, stdout, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "mimecrawl %s: %v\n", cmd, err)
-		return crawler.ExitFatal
+		return exitFatal
 	}
 	switch cmd {
 	case "crawl":
@@ -105,5 +104,5 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "alerts":
 		return a.alertsRun(ctx, *once)
 	}
-	return crawler.ExitUsage
+	return exitUsage
 }

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/mimecrawl/mimecrawl/alerts"
-	"github.com/mimecrawl/mimecrawl/crawler"
 	"github.com/mimecrawl/mimecrawl/state"
 )
 
@@ -47,14 +46,14 @@ func (a *app) status(asJSON bool) int {
 	st, err := a.openStore(true)
 	if err != nil {
 		fmt.Fprintf(a.stderr, "mimecrawl status: %v\n", err)
-		return crawler.ExitFatal
+		return exitFatal
 	}
 	defer st.Close()
 	rep := statusReport{StatePath: st.Path()}
 	since, pending, err := st.FullSince()
 	if err != nil {
 		fmt.Fprintf(a.stderr, "mimecrawl status: %v\n", err)
-		return crawler.ExitFatal
+		return exitFatal
 	}
 	if pending {
 		rep.FullSince = &since
@@ -62,12 +61,12 @@ func (a *app) status(asJSON bool) int {
 	positions, err := st.Positions()
 	if err != nil {
 		fmt.Fprintf(a.stderr, "mimecrawl status: %v\n", err)
-		return crawler.ExitFatal
+		return exitFatal
 	}
 	failures, err := st.Failures(nil)
 	if err != nil {
 		fmt.Fprintf(a.stderr, "mimecrawl status: %v\n", err)
-		return crawler.ExitFatal
+		return exitFatal
 	}
 	perKey := map[state.Key]int{}
 	for _, f := range failures {
@@ -92,26 +91,26 @@ func (a *app) status(asJSON bool) int {
 	runs, err := st.Runs(10)
 	if err != nil {
 		fmt.Fprintf(a.stderr, "mimecrawl status: %v\n", err)
-		return crawler.ExitFatal
+		return exitFatal
 	}
 	for _, r := range runs {
 		rep.Runs = append(rep.Runs, json.RawMessage(r))
 	}
 	if rep.Alerts, err = a.alertsStatus(); err != nil {
 		fmt.Fprintf(a.stderr, "mimecrawl status: alerts: %v\n", err)
-		return crawler.ExitFatal
+		return exitFatal
 	}
 	if asJSON {
 		enc := json.NewEncoder(a.stdout)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(rep); err != nil {
-			return crawler.ExitFatal
+			return exitFatal
 		}
-		return crawler.ExitOK
+		return exitOK
 	}
 	a.printStatus(rep)
 	printAlertsStatus(a.stdout, a.cfg.AlertsStatePath(), rep.Alerts)
-	return crawler.ExitOK
+	return exitOK
 }
 
 func fmtTime(t *time.Time) string {
@@ -156,7 +155,7 @@ func (a *app) printStatus(rep statusReport) {
 	if len(rep.Runs) > 0 {
 		fmt.Fprintln(a.stdout, "\nrecent runs:")
 		for _, raw := range rep.Runs {
-			var s crawler.Summary
+			var s Summary
 			if json.Unmarshal(raw, &s) != nil {
 				continue
 			}

@@ -70,6 +70,7 @@ type Client struct {
 	tokens *tokens
 	pacers *pacers
 	stats  *counters
+	shapes *shapeLog // unexpected answer shapes already warned about
 
 	shapeWarned atomic.Bool // an unknown REST page shape was logged once
 
@@ -120,6 +121,7 @@ func New(cfg Config) (*Client, error) {
 	if c.now == nil {
 		c.now = time.Now
 	}
+	c.shapes = newShapeLog(c.log)
 	c.pacers = newPacers(func() *pacer {
 		return &pacer{minBackoff: c.minBackoff, maxBackoff: c.maxBackoff, maxWait: c.maxWait, multiplier: c.multiplier}
 	}, map[string]Budget{

@@ -19,6 +19,12 @@
 //   - Request bodies are byte slices, so every attempt sends the same bytes.
 //   - The bearer token goes to the API host only; pre-signed download URLs are fetched
 //     without it and their path and query (the signature) are never logged nor put in errors.
+//   - Answers are decoded tolerantly (package api): any documented or plausible shape of a
+//     field is accepted, unknown fields are ignored, and only what the crawler needs (ids,
+//     received times, attachment ids) is required. A record that lacks it fails alone: a
+//     get-message-list record comes back with Problem set (and ID == "" or an unparsable
+//     Received), never as an error for the page. The first unexpected shape per endpoint
+//     and field is logged once per Client at warn, with the field path and JSON kind only.
 //   - No log line or error text contains the client secret or an access token, at any trace
 //     level; downloaded bytes are never logged, only their size.
 package mimecast

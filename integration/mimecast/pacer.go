@@ -3,12 +3,13 @@ package mimecast
 import (
 	"context"
 	"math"
-	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/mimecrawl/mimecrawl/internal/backoff"
 )
 
 // pacer is shared by every goroutine of one Client that calls endpoints of one quota group
@@ -128,21 +129,11 @@ func (p *pacer) succeeded() {
 // retryBackoff is the per-call wait before retry number n (1-based) after a 5xx or a network
 // error: minBackoff doubling up to maxBackoff, with jitter so that workers spread out.
 func retryBackoff(n int, minBackoff, maxBackoff time.Duration) time.Duration {
-	d := minBackoff
-	for i := 1; i < n && d < maxBackoff; i++ {
-		d *= 2
-	}
-	return jitter(min(d, maxBackoff))
+	return backoff.Exponential(n, minBackoff, maxBackoff)
 }
 
 // jitter returns a duration in [d/2, d].
-func jitter(d time.Duration) time.Duration {
-	if d <= 1 {
-		return d
-	}
-	half := d / 2
-	return half + rand.N(d-half+1)
-}
+func jitter(d time.Duration) time.Duration { return backoff.Jitter(d) }
 
 // scaleClamp multiplies a server hint and clamps it to [0, maxWait], without overflowing.
 func scaleClamp(hint time.Duration, multiplier float64, maxWait time.Duration) time.Duration {

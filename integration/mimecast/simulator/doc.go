@@ -18,10 +18,14 @@
 //     headers, bodies and attachment bytes are derived from (seed, seq) whenever needed.
 //   - Consistency: sizes and SHA-256 digests in details and in Truth are computed from the
 //     very bytes the download paths serve.
-//   - Listing order is newest first with ties broken by id; pages continue after the last
-//     record they returned, so adding or deleting messages between pages neither repeats
+//   - Listing order is newest first with ties broken by id (in shape-variant mode some pages
+//     are served shuffled, the same way every time); pages continue after the last
+//     record of that order, so adding or deleting messages between pages neither repeats
 //     nor skips the records that remain.
 //   - Page tokens and download URLs are sealed with a key derived from the seed: a token
 //     replayed with another filter, by another client or after tampering is rejected.
+//   - Shape variants (Options.ShapeVariants) change how records are spelt, never what they
+//     say: Truth is the same with and without them. Malformed records (Options.BadRecords)
+//     are the one exception that loses information, and MalformedIDs names them.
 //   - Concurrency: all exported methods and the handler are safe for concurrent use.
 package simulator

@@ -261,7 +261,7 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 	now := s.opts.Now()
 	tok := s.tokens.issue(id, now, now.Add(s.opts.TokenTTL))
 	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, api.Token{AccessToken: tok, TokenType: "Bearer", ExpiresIn: int(s.opts.TokenTTL / time.Second), Scope: ""})
+	writeJSON(w, http.StatusOK, s.tokenBody(tok))
 }
 
 // serveAPI runs the gateway checks in the order a request meets them, then the endpoint.
