@@ -2,6 +2,7 @@ package alerts
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"sync"
@@ -451,5 +452,70 @@ func TestEnrichmentCachesAndBatches(t *testing.T) {
 	e.lookup(context.Background(), page)
 	if dir.walks["corp.example"] != 2 {
 		t.Errorf("after the cache expired: %d walks, want 2", dir.walks["corp.example"])
+	}
+}
+
+// fakeThreats serves one page of threat events and their details.
+type fakeThreats struct {
+	mu           sync.Mutex
+	recs         []rec
+	forbidDetail bool
+	detailCalls  int
+}
+
+func (f *fakeThreats) ThreatEvents(ctx context.Context, q mimecast.ThreatQuery) (mimecast.Page, error) {
+	if !q.OldestFirst {
+		return mimecast.Page{}, fmt.Errorf("fake: asked newest first")
+	}
+	var p mimecast.Page
+	for _, r := range f.recs {
+		p.Records = append(p.Records, raw(r))
+	}
+	return p, nil
+}
+
+func (f *fakeThreats) ThreatDetails(ctx context.Context, id string) (json.RawMessage, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.detailCalls++
+	if f.forbidDetail {
+		return nil, &mimecast.Error{Op: "GET /threats/v1/events/x/details", Status: 403}
+	}
+	return json.RawMessage(`{"subject":"details of ` + id + `"}`), nil
+}
+
+// Threat events get their details under _details; a 403 on details stops asking for them
+// in the pass and the events are indexed without.
+func TestThreatDetails(t *testing.T) {
+	for _, forbid := range []bool{false, true} {
+		f := newFixture(false)
+		th := &fakeThreats{recs: recs("t", 3, at(-10), time.Minute), forbidDetail: forbid}
+		var mu sync.Mutex
+		withDetails := 0
+		norm := func(src Source, b json.RawMessage) (Alert, error) {
+			var m map[string]json.RawMessage
+			_ = json.Unmarshal(b, &m)
+			if _, ok := m[threatDetailsKey]; ok {
+				mu.Lock()
+				withDetails++
+				mu.Unlock()
+			}
+			return fakeNormalize(src, b)
+		}
+		p, err := New(Deps{Threats: th, Sink: f.sink, Cursors: f.cursors, Rules: keepAll{}},
+			Options{Sources: []Source{Threats}, Now: f.clock.now, Normalize: norm, Logger: zerolog.Nop()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := one(t, p.Once(context.Background()))
+		if s.Error != "" || s.Indexed != 3 {
+			t.Fatalf("forbidden details %t: %+v", forbid, s)
+		}
+		switch {
+		case !forbid && (withDetails != 3 || th.detailCalls != 3):
+			t.Errorf("%d records with details, %d calls; want 3 and 3", withDetails, th.detailCalls)
+		case forbid && (withDetails != 0 || th.detailCalls != 1):
+			t.Errorf("details forbidden: %d records with details, %d calls; want 0 and 1", withDetails, th.detailCalls)
+		}
 	}
 }
