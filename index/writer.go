@@ -66,10 +66,15 @@ type Writer struct {
 	maxRetries int
 	backoff    func(attempt int) time.Duration
 
-	// mu keeps Add and Close apart: Add holds it for reading while it hands a document to a
-	// BulkIndexer, so that Close never closes an indexer under a concurrent Add (which panics).
-	mu     sync.RWMutex
+	// mu guards closed and adding. An esutil indexer panics when it is closed under a
+	// concurrent Add, so Close refuses new documents first and then waits for the Adds in
+	// progress (adding) before it closes the indexers. It never waits for them longer than its
+	// own ctx: then it cancels abort, which every Add in progress also watches, and they return.
+	mu     sync.Mutex
 	closed bool
+	adding sync.WaitGroup
+	abort  context.Context
+	stop   context.CancelFunc
 
 	// retryMu guards stopping, which ends re-queueing once Close is past the point where a
 	// re-queued item could still be flushed; retrying counts the goroutines that wait to
@@ -108,6 +113,7 @@ func (c *Cluster) NewWriter() (*Writer, error) {
 		progress:   make(chan struct{}, 1),
 	}
 	w.giveUp, w.cancel = context.WithCancel(context.Background())
+	w.abort, w.stop = context.WithCancel(context.Background())
 	var err error
 	if w.plain, err = c.newBulkIndexer(""); err != nil {
 		return nil, err
@@ -175,17 +181,34 @@ func (w *Writer) Delete(ctx context.Context, k Kind, id string, done func(Result
 }
 
 func (w *Writer) enqueue(ctx context.Context, o *op) error {
-	w.mu.RLock()
-	defer w.mu.RUnlock()
-	if w.closed {
-		return ErrClosed
-	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		return ErrClosed
+	}
+	w.adding.Add(1)
+	w.mu.Unlock()
+	defer w.adding.Done()
+
+	// The indexer's Add waits on a full queue until its context ends; this one ends with the
+	// caller's ctx or when Close gives up waiting, whichever comes first. An Add that returns
+	// an error has not queued the item, so its callback never runs.
+	actx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(w.abort, cancel)()
+
 	w.pending.Add(1)
-	if err := w.submit(ctx, o); err != nil {
+	if err := w.submit(actx, o); err != nil {
 		w.pending.Add(-1)
+		switch {
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case w.abort.Err() != nil:
+			return ErrClosed
+		}
 		return fmt.Errorf("queue %s of %s in %s: %w", o.action, o.id, w.c.IndexName(o.kind), err)
 	}
 	w.added.Add(1)
@@ -234,6 +257,7 @@ func (w *Writer) failedItem(o *op, r esutil.BulkIndexerResponseItem, err error) 
 	if r.Error.Type == "" {
 		reason = r.Result
 	}
+	reason = w.c.redact(reason)
 	if r.Status == http.StatusTooManyRequests && o.attempt < w.maxRetries && w.requeue(o) {
 		w.log.Debug().Str("index", where).Str("id", o.id).Int("attempt", o.attempt).Msg("bulk item rejected with 429; re-queued")
 		return
@@ -320,9 +344,11 @@ func (w *Writer) indexers() []esutil.BulkIndexer {
 	return []esutil.BulkIndexer{w.plain}
 }
 
-// Close refuses further documents, flushes everything queued, waits for re-queued items and
-// for every callback, and stops the indexers. If ctx ends first, Close returns its error;
-// documents still in flight may then report to their callbacks after Close has returned.
+// Close refuses further documents, waits for the Adds in progress, flushes everything queued,
+// waits for re-queued items and for every callback, and stops the indexers. If ctx ends first,
+// Close returns its error promptly, even while a bulk request hangs: Adds still waiting for
+// room return ErrClosed, and documents in flight may report to their callbacks after Close has
+// returned (each still exactly once).
 func (w *Writer) Close(ctx context.Context) error {
 	w.mu.Lock()
 	if w.closed {
@@ -331,8 +357,12 @@ func (w *Writer) Close(ctx context.Context) error {
 	}
 	w.closed = true
 	w.mu.Unlock()
+	defer w.stop()
 
-	err := w.drain(ctx)
+	err := w.waitAdds(ctx)
+	if err == nil {
+		err = w.drain(ctx)
+	}
 
 	w.retryMu.Lock()
 	w.stopping = true
@@ -348,6 +378,25 @@ func (w *Writer) Close(ctx context.Context) error {
 		return fmt.Errorf("close index writer with %d documents unacknowledged: %w", w.pending.Load(), err)
 	}
 	return nil
+}
+
+// waitAdds waits for the Adds in progress to queue their documents. When ctx ends first it makes
+// them give up, and then waits for them to return, which they do at once: the indexer must not
+// be closed under them.
+func (w *Writer) waitAdds(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		w.adding.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		w.stop()
+		<-done
+		return ctx.Err()
+	}
 }
 
 // drain flushes until no document is pending. After a Flush every document queued before it
