@@ -13,9 +13,6 @@ import (
 	"github.com/mimecrawl/mimecrawl/state"
 )
 
-// flushDeadline bounds how long a stopping run waits for Elasticsearch to take what is queued.
-const flushDeadline = 30 * time.Second
-
 func (a *app) crawl(ctx context.Context, full, allowMassRemoval bool) int {
 	sum := &crawler.Summary{Command: "crawl", Started: time.Now().UTC(), Full: full}
 	log := a.log
@@ -50,11 +47,10 @@ func (a *app) crawl(ctx context.Context, full, allowMassRemoval bool) int {
 		return fatal(err)
 	}
 	closeWriter := sync.OnceFunc(func() {
-		// The writer gets its own deadline: after SIGTERM the run context is already done, yet
-		// what is queued should still reach Elasticsearch so the next run re-fetches less.
-		cctx, cancel := context.WithTimeout(context.Background(), flushDeadline)
-		defer cancel()
-		if err := writer.Close(cctx); err != nil {
+		// After SIGTERM the run context is already done, yet what is queued should still reach
+		// Elasticsearch so the next run re-fetches less: the writer gets until the shutdown grace
+		// ends.
+		if err := writer.Close(a.stopping); err != nil {
 			log.Error().Err(err).Msg("flush bulk writer")
 		}
 		ws := writer.Stats()
