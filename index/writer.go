@@ -87,6 +87,10 @@ type Writer struct {
 	cancel context.CancelFunc
 
 	pending  atomic.Int64  // documents accepted whose callback has not returned yet
+	// inflight holds the documents accepted and not yet finished, so that a Close that gives up
+	// can fail them at once instead of leaving their callbacks to a bulk request that may hang.
+	inflightMu sync.Mutex
+	inflight   map[*op]struct{}
 	progress chan struct{} // gets a token when a document finishes or is re-queued
 
 	added, indexed, deleted, failed, retried atomic.Uint64
@@ -101,6 +105,9 @@ type op struct {
 	pipeline bool
 	done     func(Result)
 	attempt  int // re-queues so far
+	// finished is set by the first finish; a later answer for the same op (after Close failed
+	// it) is dropped, so that done runs exactly once.
+	finished atomic.Bool
 }
 
 // NewWriter starts the bulk writer. Close it to flush and stop it.
@@ -111,6 +118,7 @@ func (c *Cluster) NewWriter() (*Writer, error) {
 		maxRetries: c.cfg.MaxItemRetries,
 		backoff:    c.cfg.RetryBackoff,
 		progress:   make(chan struct{}, 1),
+		inflight:   map[*op]struct{}{},
 	}
 	w.giveUp, w.cancel = context.WithCancel(context.Background())
 	w.abort, w.stop = context.WithCancel(context.Background())
@@ -201,7 +209,9 @@ func (w *Writer) enqueue(ctx context.Context, o *op) error {
 	defer context.AfterFunc(w.abort, cancel)()
 
 	w.pending.Add(1)
+	w.track(o, true)
 	if err := w.submit(actx, o); err != nil {
+		w.track(o, false)
 		w.pending.Add(-1)
 		switch {
 		case ctx.Err() != nil:
@@ -312,7 +322,21 @@ func (w *Writer) requeue(o *op) bool {
 	return true
 }
 
+func (w *Writer) track(o *op, add bool) {
+	w.inflightMu.Lock()
+	defer w.inflightMu.Unlock()
+	if add {
+		w.inflight[o] = struct{}{}
+	} else {
+		delete(w.inflight, o)
+	}
+}
+
 func (w *Writer) finish(o *op, r Result) {
+	if !o.finished.CompareAndSwap(false, true) {
+		return // Close failed it already
+	}
+	w.track(o, false)
 	switch {
 	case r.Err != nil:
 		w.failed.Add(1)
@@ -345,10 +369,11 @@ func (w *Writer) indexers() []esutil.BulkIndexer {
 }
 
 // Close refuses further documents, waits for the Adds in progress, flushes everything queued,
-// waits for re-queued items and for every callback, and stops the indexers. If ctx ends first,
-// Close returns its error promptly, even while a bulk request hangs: Adds still waiting for
-// room return ErrClosed, and documents in flight may report to their callbacks after Close has
-// returned (each still exactly once).
+// waits for re-queued items and for every callback, and stops the indexers. Every callback has
+// run when Close returns. If ctx ends first, Close returns its error promptly, even while a bulk
+// request hangs: Adds still waiting for room return ErrClosed, and every document not yet
+// acknowledged fails (not Permanent) before Close returns; an answer Elasticsearch gives later
+// is ignored. Such a document may still have been indexed: its id makes the retry overwrite it.
 func (w *Writer) Close(ctx context.Context) error {
 	w.mu.Lock()
 	if w.closed {
@@ -375,9 +400,26 @@ func (w *Writer) Close(ctx context.Context) error {
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("close index writer with %d documents unacknowledged: %w", w.pending.Load(), err)
+		n := w.failInflight(err)
+		return fmt.Errorf("close index writer with %d documents unacknowledged: %w", n, err)
 	}
 	return nil
+}
+
+// failInflight finishes every document still in flight with a failure and returns how many
+// there were.
+func (w *Writer) failInflight(cause error) int {
+	w.inflightMu.Lock()
+	ops := make([]*op, 0, len(w.inflight))
+	for o := range w.inflight {
+		ops = append(ops, o)
+	}
+	w.inflightMu.Unlock()
+	for _, o := range ops {
+		w.finish(o, Result{Err: fmt.Errorf("%s %s in %s: not acknowledged before the index writer closed: %w",
+			o.action, o.id, w.c.IndexName(o.kind), cause)})
+	}
+	return len(ops)
 }
 
 // waitAdds waits for the Adds in progress to queue their documents. When ctx ends first it makes

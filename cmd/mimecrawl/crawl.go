@@ -57,6 +57,10 @@ func (a *app) crawl(ctx context.Context, full, allowMassRemoval bool) int {
 		sum.BulkRequests, sum.BytesIndexed = int64(ws.Requests), int64(ws.Bytes)
 	})
 	defer closeWriter()
+	// When the grace after a signal is over, the writer closes even if the crawl has not
+	// returned yet: an Add still waiting for a stalled Elasticsearch then gives up, and the
+	// crawl can end with its summary.
+	defer context.AfterFunc(a.stopping, closeWriter)()
 
 	enum, err := crawler.Enumerate(ctx, client, a.rules(), a.cfg.Performance.PageSize, a.cfg.Parallelism.Mailboxes)
 	if err != nil {
