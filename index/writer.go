@@ -86,12 +86,12 @@ type Writer struct {
 	giveUp context.Context
 	cancel context.CancelFunc
 
-	pending  atomic.Int64  // documents accepted whose callback has not returned yet
+	pending atomic.Int64 // documents accepted whose callback has not returned yet
 	// inflight holds the documents accepted and not yet finished, so that a Close that gives up
 	// can fail them at once instead of leaving their callbacks to a bulk request that may hang.
 	inflightMu sync.Mutex
 	inflight   map[*op]struct{}
-	progress chan struct{} // gets a token when a document finishes or is re-queued
+	progress   chan struct{} // gets a token when a document finishes or is re-queued
 
 	added, indexed, deleted, failed, retried atomic.Uint64
 }
