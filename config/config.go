@@ -107,6 +107,9 @@ type Performance struct {
 	AuthTokenOffset      Duration `yaml:"auth_token_offset"`
 	MaxRetries           int      `yaml:"max_retries"`
 	CheckpointInterval   Duration `yaml:"checkpoint_interval"`
+	// ShutdownGrace is how long a run may take to stop after SIGTERM or SIGINT: to let
+	// Elasticsearch acknowledge what is queued, commit it and print the summary.
+	ShutdownGrace Duration `yaml:"shutdown_grace"`
 }
 
 // Elasticsearch says where to index and how to authenticate.
@@ -119,7 +122,9 @@ type Elasticsearch struct {
 	APIKeyFile   string   `yaml:"api_key_file"`
 	CAFile       string   `yaml:"ca_file"`
 	IndexPrefix  string   `yaml:"index_prefix"`
-	Bulk         Bulk     `yaml:"bulk"`
+	// RequestTimeout bounds one attempt of every request but bulk ones, answer included.
+	RequestTimeout Duration `yaml:"request_timeout"`
+	Bulk           Bulk     `yaml:"bulk"`
 
 	// passwordRead and apiKeyRead record that the secret was read from its *File.
 	passwordRead bool
@@ -132,6 +137,8 @@ type Bulk struct {
 	FlushBytes     ByteSize `yaml:"flush_bytes"`
 	FlushInterval  Duration `yaml:"flush_interval"`
 	MaxItemRetries int      `yaml:"max_item_retries"`
+	// Timeout bounds one attempt of one bulk request, answer included.
+	Timeout Duration `yaml:"timeout"`
 }
 
 // State says where the checkpoint database lives.
@@ -192,11 +199,14 @@ func Default() *Config {
 			AuthTokenOffset:      Duration(-60 * time.Second),
 			MaxRetries:           8,
 			CheckpointInterval:   Duration(5 * time.Second),
+			ShutdownGrace:        Duration(30 * time.Second),
 		},
 		Elasticsearch: Elasticsearch{
-			Addresses:   []string{"http://127.0.0.1:9200"},
-			IndexPrefix: DefaultIndexPrefix,
+			Addresses:      []string{"http://127.0.0.1:9200"},
+			IndexPrefix:    DefaultIndexPrefix,
+			RequestTimeout: Duration(30 * time.Second),
 			Bulk: Bulk{
+				Timeout:        Duration(2 * time.Minute),
 				Workers:        2,
 				FlushBytes:     5 * 1000 * 1000,
 				FlushInterval:  Duration(time.Second),

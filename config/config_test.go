@@ -187,14 +187,17 @@ func goodConfig() *Config {
 		AuthTokenOffset:      Duration(-5 * time.Minute),
 		MaxRetries:           0,
 		CheckpointInterval:   Duration(250 * time.Millisecond),
+		ShutdownGrace:        Duration(10 * time.Second),
 	}
 	c.Elasticsearch = Elasticsearch{
-		Addresses:    []string{"https://es-1.example.com:9200", "https://es-2.example.com:9200/prefix"},
-		Username:     "mimecrawl",
-		PasswordFile: "testdata/es_password.txt",
-		CAFile:       "testdata/ca.pem",
-		IndexPrefix:  "mail.archive-1",
-		Bulk:         Bulk{Workers: 4, FlushBytes: 10 << 20, FlushInterval: Duration(500 * time.Millisecond), MaxItemRetries: 0},
+		Addresses:      []string{"https://es-1.example.com:9200", "https://es-2.example.com:9200/prefix"},
+		Username:       "mimecrawl",
+		PasswordFile:   "testdata/es_password.txt",
+		CAFile:         "testdata/ca.pem",
+		IndexPrefix:    "mail.archive-1",
+		RequestTimeout: Duration(45 * time.Second),
+		Bulk: Bulk{Workers: 4, FlushBytes: 10 << 20, FlushInterval: Duration(500 * time.Millisecond), MaxItemRetries: 0,
+			Timeout: Duration(3 * time.Minute)},
 	}
 	c.State = State{Path: "/var/lib/mimecrawl/state.db", LockTimeout: Duration(90 * time.Second)}
 	c.Safety = Safety{MaxMailboxRemovalRatio: 1}
@@ -298,6 +301,9 @@ func TestDefaults(t *testing.T) {
 		{"performance.auth_token_offset", c.Performance.AuthTokenOffset.D(), -60 * time.Second},
 		{"performance.max_retries", c.Performance.MaxRetries, 8},
 		{"performance.checkpoint_interval", c.Performance.CheckpointInterval.D(), 5 * time.Second},
+		{"performance.shutdown_grace", c.Performance.ShutdownGrace.D(), 30 * time.Second},
+		{"elasticsearch.request_timeout", c.Elasticsearch.RequestTimeout.D(), 30 * time.Second},
+		{"elasticsearch.bulk.timeout", c.Elasticsearch.Bulk.Timeout.D(), 2 * time.Minute},
 		{"elasticsearch.addresses", c.Elasticsearch.Addresses, []string{"http://127.0.0.1:9200"}},
 		{"elasticsearch.index_prefix", c.Elasticsearch.IndexPrefix, "mimecast"},
 		{"elasticsearch.bulk.workers", c.Elasticsearch.Bulk.Workers, 2},

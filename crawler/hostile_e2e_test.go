@@ -214,7 +214,10 @@ func hostileCrawl(t *testing.T, e *env, arc crawler.Archive) run {
 		ShutdownGrace: 5 * time.Second, Logger: e.logger(),
 		Limits: crawler.MessageLimits{SpillDir: t.TempDir()},
 	})
-	res := cr.Run(ctx, enum.Kept, nil)
+	res, runErr := cr.Run(ctx, enum.Kept, nil)
+	if runErr != nil {
+		t.Errorf("crawl: %v", runErr)
+	}
 	if err := w.Close(context.Background()); err != nil {
 		t.Errorf("close writer: %v", err)
 	}

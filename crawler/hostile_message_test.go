@@ -183,17 +183,28 @@ func runHostile(t *testing.T, arc *hostileArchive, listed int64, limits MessageL
 		Logger: lg, Limits: limits})
 	mb := Mailbox{Address: "user@example.com", Domain: "example.com"}
 	p := &viewPass{c: c, mb: mb, view: api.ViewInbox, key: state.Key{Mailbox: mb.Address, View: api.ViewInbox},
-		pass: state.Pass{Generation: 1}, tr: newTracker(), log: lg}
+		pass: state.Pass{Generation: 1}, tr: newTracker(c.opts.MaxInflight), log: lg}
+	stop := startServices(c)
 	at := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
 	m := api.MessageSummary{ID: arc.detail.ID, Subject: "hostile", Size: listed}
-	p.message(context.Background(), m, p.tr.add(at), at)
-	// The sink answers at once, so the message is with the hand-off by now; close waits until
-	// the hand-off has added it.
-	c.ready.close()
+	seq, err := p.tr.add(context.Background(), at)
+	if err != nil {
+		t.Fatalf("track message: %v", err)
+	}
+	p.message(context.Background(), m, seq, at)
+	// The sink answers at once; wait until the hand-off has added the message document and it
+	// was answered too, then stop the crawler's services.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	failed, err := p.tr.wait(ctx)
+	stop()
+	if err != nil {
+		t.Fatalf("wait for the message: %v", err)
+	}
 	probe.sample()
 
 	r := hostileRun{atts: map[string]doc{}, arc: arc, probe: probe, malform: c.counts.malformed.Load(),
-		finished: p.tr.failed == 0 && p.tr.inflight == 0}
+		finished: failed == 0}
 	for id, d := range sink.docs {
 		if d.kind == index.Messages {
 			r.msg = d

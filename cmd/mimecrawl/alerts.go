@@ -73,19 +73,16 @@ func (a *app) alertsRun(ctx context.Context, once bool) int {
 		return fatal(err)
 	}
 	closeWriter := sync.OnceFunc(func() {
-		// Same budget as a crawl: a stopped pass waited at most shutdownGrace for
-		// acknowledgements, the writer gets stopFlushDeadline, within the README's 30 s.
-		deadline := flushDeadline
-		if ctx.Err() != nil {
-			deadline = stopFlushDeadline
-		}
-		cctx, cancel := context.WithTimeout(context.Background(), deadline)
-		defer cancel()
-		if err := writer.Close(cctx); err != nil {
+		// As for a crawl: after SIGTERM what is queued may still reach Elasticsearch until the
+		// shutdown grace ends (the sources waited at most 3/4 of it for acknowledgements).
+		if err := writer.Close(a.stopping); err != nil {
 			log.Error().Err(err).Msg("flush bulk writer")
 		}
 	})
 	defer closeWriter()
+	// When the grace is over the writer closes even if a pass has not returned: an Add still
+	// waiting for a stalled Elasticsearch then gives up.
+	defer context.AfterFunc(a.stopping, closeWriter)()
 
 	sources := make([]alerts.Source, 0, len(cfg.Alerts.Sources))
 	for _, s := range cfg.Alerts.Sources {
@@ -98,7 +95,7 @@ func (a *app) alertsRun(ctx context.Context, once bool) int {
 		Sources: sources, PollInterval: cfg.Alerts.PollInterval.D(), Lookback: cfg.Alerts.Lookback.D(),
 		Overlap: overlapOption(cfg.Alerts.Overlap.D()), PageSize: cfg.Alerts.PageSize,
 		Types: cfg.Alerts.Types, Statuses: cfg.Alerts.Statuses, Routes: cfg.Alerts.Routes,
-		DetailsURL: details, AckGrace: shutdownGrace, Logger: log,
+		DetailsURL: details, AckGrace: cfg.Performance.ShutdownGrace.D() * 3 / 4, Logger: log,
 	})
 	if err != nil {
 		return fatal(err)
@@ -287,7 +284,8 @@ func printAlertsStatus(w io.Writer, path string, cs []alerts.CursorStatus) {
 		case c.LastError != "":
 			st = "error: " + c.LastError
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", c.Name, c.Position, fmtTime(c.Latest), fmtTime(c.LastPoll), st)
+		// Text from the state file: sanitized like the rest of status.
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", sanitize(c.Name), sanitize(c.Position), fmtTime(c.Latest), fmtTime(c.LastPoll), sanitize(st))
 	}
 	tw.Flush()
 }

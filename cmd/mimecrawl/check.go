@@ -8,8 +8,10 @@ import (
 	"os"
 	"strings"
 
+	"github.com/mimecrawl/mimecrawl/index"
 	"github.com/mimecrawl/mimecrawl/integration/mimecast"
 	"github.com/mimecrawl/mimecrawl/integration/mimecast/api"
+	"github.com/mimecrawl/mimecrawl/state"
 )
 
 // checker prints one line per check and remembers whether any failed.
@@ -45,11 +47,12 @@ func runCheck(ctx context.Context, path, level, format string, stdout, stderr io
 		// The check lines are the output; routine log lines would only bury them.
 		level = "warn"
 	}
-	a, err := newApp(path, level, format, stdout, stderr)
+	a, err := newApp(ctx, path, level, format, stdout, stderr)
 	if err != nil {
 		c.fail("config", err, "correct the keys named above; see docs/configuration.md")
 		return exitFatal
 	}
+	defer a.close()
 	c.ok("config", path)
 	a.checkMimecast(ctx, c)
 	a.checkElasticsearch(ctx, c)
@@ -171,7 +174,13 @@ func (a *app) checkMimecast(ctx context.Context, c *checker) {
 
 func (a *app) checkElasticsearch(ctx context.Context, c *checker) {
 	cluster, err := a.cluster(ctx)
-	if err != nil {
+	var te *index.TimeoutError
+	switch {
+	case errors.As(err, &te):
+		c.fail("elasticsearch", err, fmt.Sprintf("the node accepts connections but does not answer within elasticsearch.request_timeout (%s): check its health and load, and the proxy in front of it",
+			a.cfg.Elasticsearch.RequestTimeout))
+		return
+	case err != nil:
 		c.fail("elasticsearch", err, "check elasticsearch.addresses, credentials and ca_file; mimecrawl needs Elasticsearch 8.x")
 		return
 	}
@@ -200,12 +209,19 @@ func (a *app) checkState(c *checker) {
 	st, err := a.openStore(false)
 	if err != nil {
 		fix := "check state.path is writable"
-		if os.IsPermission(errors.Unwrap(err)) {
+		switch {
+		case os.IsPermission(errors.Unwrap(err)):
 			fix = "give the user running mimecrawl write access to " + a.cfg.State.Path
+		case errors.Is(err, state.ErrCorrupt):
+			fix = "move the file away; the next crawl then re-indexes everything"
 		}
 		c.fail("state file", err, fix)
 		return
 	}
-	st.Close()
-	c.ok("state file", a.cfg.State.Path+" opened and locked")
+	defer st.Close()
+	if err := st.Check(); err != nil {
+		c.fail("state file", err, "move the file away; the next crawl then re-indexes everything")
+		return
+	}
+	c.ok("state file", a.cfg.State.Path+" opened, locked and checked")
 }

@@ -13,15 +13,6 @@ import (
 	"github.com/mimecrawl/mimecrawl/state"
 )
 
-// A stopped run (SIGTERM) must exit within 30 s, as the README promises: the crawler waits at
-// most shutdownGrace for acknowledgements, then the writer at most stopFlushDeadline for what
-// is still queued. A run that ends by itself gives the writer flushDeadline.
-const (
-	shutdownGrace     = 15 * time.Second
-	stopFlushDeadline = 10 * time.Second
-	flushDeadline     = 30 * time.Second
-)
-
 func (a *app) crawl(ctx context.Context, full, allowMassRemoval bool) int {
 	sum := &Summary{Command: "crawl", Started: time.Now().UTC(), Full: full}
 	log := a.log
@@ -57,21 +48,20 @@ func (a *app) crawl(ctx context.Context, full, allowMassRemoval bool) int {
 		return fatal(err)
 	}
 	closeWriter := sync.OnceFunc(func() {
-		// The writer gets its own deadline: after SIGTERM the run context is already done, yet
-		// what is queued should still reach Elasticsearch so the next run re-fetches less.
-		deadline := flushDeadline
-		if ctx.Err() != nil {
-			deadline = stopFlushDeadline
-		}
-		cctx, cancel := context.WithTimeout(context.Background(), deadline)
-		defer cancel()
-		if err := writer.Close(cctx); err != nil {
+		// After SIGTERM the run context is already done, yet what is queued should still reach
+		// Elasticsearch so the next run re-fetches less: the writer gets until the shutdown grace
+		// ends.
+		if err := writer.Close(a.stopping); err != nil {
 			log.Error().Err(err).Msg("flush bulk writer")
 		}
 		ws := writer.Stats()
 		sum.BulkRequests, sum.BytesIndexed = int64(ws.Requests), int64(ws.Bytes)
 	})
 	defer closeWriter()
+	// When the grace after a signal is over, the writer closes even if the crawl has not
+	// returned yet: an Add still waiting for a stalled Elasticsearch then gives up, and the
+	// crawl can end with its summary.
+	defer context.AfterFunc(a.stopping, closeWriter)()
 
 	enum, err := crawler.Enumerate(ctx, client, a.rules(), a.cfg.Performance.PageSize, a.cfg.Parallelism.Mailboxes)
 	if err != nil {
@@ -87,7 +77,9 @@ func (a *app) crawl(ctx context.Context, full, allowMassRemoval bool) int {
 	a.removeMailboxes(ctx, store, cluster, enum.Kept, allowMassRemoval, sum)
 
 	opts := a.crawlOptions(full, cluster.AttachmentProcessor())
-	opts.ShutdownGrace = shutdownGrace
+	// The crawler waits for acknowledgements for most of the grace; the rest is for the writer
+	// to fail what is still in flight and for the checkpoints to be committed.
+	opts.ShutdownGrace = a.cfg.Performance.ShutdownGrace.D() * 3 / 4
 	if opts.Full, opts.FullSince, err = fullCampaign(store, full); err != nil {
 		return fatal(err)
 	}

@@ -25,8 +25,16 @@ Usage:
   mimecrawl alerts --config FILE [--once]  poll the security alert sources (--once: one pass, then exit)
   mimecrawl version
 
-Exit codes: 0 success, 1 fatal error, 2 bad command line, 3 partial (some mailboxes failed or
-the run was interrupted), 4 mailbox removal refused; the most severe wins (1, then 3, then 4).
+Exit codes:
+  0  success
+  1  fatal error: bad configuration, a damaged state file, a failed check, or the run could not start
+  2  bad command line
+  3  partial: some mailbox views failed or were interrupted (SIGTERM, SIGINT); their checkpoints
+     did not pass what was not indexed, and the next run goes on from there
+  4  the mailbox removal guard refused a removal; nothing was removed, kept mailboxes were crawled
+The most severe wins: 1, then 3, then 4.
+
+On SIGTERM or SIGINT a run stops within performance.shutdown_grace (default 30s).
 The config file may also be given by MIMECRAWL_CONFIG.
 `
 
@@ -82,6 +90,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 
+	// The signal context exists before anything slow happens, loading the configuration
+	// included, so that SIGTERM is never caught and then ignored.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -89,11 +99,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		// check reports a bad config as its first failed line instead of stopping before it.
 		return runCheck(ctx, *configPath, *logLevel, *logFormat, stdout, stderr)
 	}
-	a, err := newApp(*configPath, *logLevel, *logFormat, stdout, stderr)
+	a, err := newApp(ctx, *configPath, *logLevel, *logFormat, stdout, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "mimecrawl %s: %v\n", cmd, err)
 		return exitFatal
 	}
+	defer a.close()
 	switch cmd {
 	case "crawl":
 		return a.crawl(ctx, *full, *allowMass)
