@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -197,5 +198,37 @@ func TestAlertsKillAndResume(t *testing.T) {
 	}
 	if len(want) == 0 || len(got) != len(body.Hits.Hits) {
 		t.Errorf("%d expected, %d hits, %d distinct", len(want), len(body.Hits.Hits), len(got))
+	}
+}
+
+// SIGTERM ends the long-running poller within performance.shutdown_grace, with exit code 0
+// and the summary of its last pass.
+func TestAlertsSIGTERM(t *testing.T) {
+	w := alertsWorldWith(t, simulator.AlertOptions{Attachment: 3000, Span: 6 * time.Hour})
+	bin := mimecrawlBinary(t)
+	var out strings.Builder
+	cmd := exec.Command(bin, "alerts", "--config", w.config, "--log-format", "json")
+	cmd.Env = childEnv()
+	cmd.Stdout = &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(700 * time.Millisecond) // inside the first pass (3,000 events take seconds)
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("alerts after SIGTERM: %v (want exit 0)\n%s", err, out.String())
+		}
+	case <-time.After(30*time.Second + 10*time.Second): // the default grace, plus start-up
+		_ = cmd.Process.Kill()
+		t.Fatal("alerts did not stop within the shutdown grace after SIGTERM")
+	}
+	if !strings.Contains(out.String(), "mimecrawl alerts summary") {
+		t.Errorf("no summary after SIGTERM:\n%s", out.String())
 	}
 }
