@@ -354,8 +354,11 @@ func (p *Poller) threatFetch(log zerolog.Logger) windowFetch {
 	size := min(p.o.PageSize, restPageLimit)
 	var noDetails bool // the details endpoint answered 403 in this pass
 	return func(ctx context.Context, from, to time.Time, token string) (mimecast.Page, error) {
+		// analysis and status take the vocabularies alerts.types and alerts.statuses use
+		// (§4.5); direction's values are not documented, so routes are applied client-side
+		// only: a server-side selection in the wrong words would drop alerts silently.
 		pg, err := p.d.Threats.ThreatEvents(ctx, mimecast.ThreatQuery{
-			Start: from, End: to, Analysis: p.o.Types, Status: p.o.Statuses, Direction: p.o.Routes,
+			Start: from, End: to, Analysis: p.o.Types, Status: p.o.Statuses,
 			PageSize: size, PageToken: token, OldestFirst: true,
 		})
 		if err != nil || noDetails {
