@@ -30,9 +30,10 @@ type Options struct {
 	Overlap time.Duration
 	// PageSize is asked of every endpoint, capped at what each allows; default 100.
 	PageSize int
-	// Types, Statuses and Routes are the selections, sent to the endpoints that take them
-	// (the threat feed; a single route to the security logs). Rules apply them again to
-	// every alert, so a source that ignores a parameter cannot widen the selection.
+	// Types, Statuses and Routes are the selections, sent to the endpoints whose parameters
+	// take the same words (types and statuses to the threat feed, routes to the attachment,
+	// URL and DLP logs). Rules apply them again to every alert, so a source that ignores a
+	// parameter cannot widen the selection.
 	Types, Statuses, Routes []string
 	// SIEMTypes are the SIEM event types read (default: the security types, see
 	// DefaultSIEMTypes). SIEMStream reads the near-real-time stream instead of batch files.
