@@ -328,6 +328,8 @@ type fakeFile struct {
 	recs    []rec
 	corrupt bool // malformed after its records
 	expired bool
+	// expiredOnce: the first download is refused as expired, later ones work.
+	expiredOnce bool
 }
 
 func (f *fakeSIEM) SIEMBatch(ctx context.Context, q mimecast.SIEMBatchQuery) (mimecast.SIEMBatchPage, error) {
@@ -371,8 +373,9 @@ func (f *fakeSIEM) SIEMFileEvents(ctx context.Context, file mimecast.SIEMFile, f
 		f.reads = map[string]int{}
 	}
 	f.reads[ff.name]++
+	n := f.reads[ff.name]
 	f.mu.Unlock()
-	if ff.expired {
+	if ff.expired || (ff.expiredOnce && n == 1) {
 		return fmt.Errorf("fake: %w", mimecast.ErrExpiredFile)
 	}
 	for _, r := range ff.recs {

@@ -260,9 +260,11 @@ func TestSIEMBatchMalformedFileSkippedOnce(t *testing.T) {
 		t.Fatalf("batch cursor = %+v, want the token after the last page", c)
 	}
 	one(t, p.Once(context.Background()))
+	// f3 was asked twice in the first pass (once more with the page asked again for fresh
+	// URLs), never again; every other file once.
 	for name, n := range f.siem.reads {
-		if n != 1 {
-			t.Errorf("file %s read %d times, want once", name, n)
+		if want := map[bool]int{true: 2, false: 1}[name == "f3"]; n != want {
+			t.Errorf("file %s read %d times, want %d", name, n, want)
 		}
 	}
 	if q := f.siem.batchQs[len(f.siem.batchQs)-1]; q.NextPage != "2" || !q.Start.IsZero() {
@@ -517,5 +519,19 @@ func TestThreatDetails(t *testing.T) {
 		case forbid && (withDetails != 0 || th.detailCalls != 1):
 			t.Errorf("details forbidden: %d records with details, %d calls; want 0 and 1", withDetails, th.detailCalls)
 		}
+	}
+}
+
+// An expired URL is read again with the URL of the same page asked once more.
+func TestSIEMBatchExpiredURLRefreshed(t *testing.T) {
+	f := newFixture(false)
+	f.siem.pages["av"] = [][]fakeFile{{{name: "f1", recs: recs("x", 2, at(-50), time.Second)}, {name: "f2", recs: recs("y", 3, at(-40), time.Second), expiredOnce: true}}}
+	p := f.poller(t, Options{Sources: []Source{SIEM}, SIEMTypes: []string{"av"}})
+	s := one(t, p.Once(context.Background()))
+	if s.Error != "" || s.FilesSkipped != 0 || s.Indexed != 5 {
+		t.Fatalf("summary = %+v; want all 5 alerts, no file skipped", s)
+	}
+	if n := len(f.siem.batchQs); n != 2 {
+		t.Errorf("%d batch calls, want 2 (the page, then the same page for fresh URLs)", n)
 	}
 }

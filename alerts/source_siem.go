@@ -86,12 +86,32 @@ func (s *stream) readBatch(ctx context.Context, typ string) error {
 			tok = q.NextPage // no new position: keep the one that got us here
 		}
 		u := s.tr.open(cursor{Token: tok})
-		for i, f := range page.Files {
-			if err := s.readFile(ctx, u, i, f); err != nil {
+		files, refreshed := page.Files, false
+		for i := 0; i < len(files); i++ {
+			expired, err := s.readFile(ctx, u, i, files[i], !refreshed)
+			if err != nil {
 				s.tr.fail(u, err) // the page's token must not pass a file not fully read
 				s.tr.close(u)
 				return err
 			}
+			if !expired {
+				continue
+			}
+			// Pre-signed URLs live minutes; a page read slowly can outlive them. Asking for
+			// the same page again gives fresh URLs, once per page (inferred: the same token
+			// lists the same files in the same order, so a different count is not trusted).
+			refreshed = true
+			fresh, ferr := s.p.d.SIEM.SIEMBatch(ctx, q)
+			if ferr == nil && len(fresh.Files) == len(files) {
+				files = fresh.Files
+				i-- // this file again, with its fresh URL
+				continue
+			}
+			why := "a different number of files"
+			if ferr != nil {
+				why = ferr.Error()
+			}
+			s.skipFile(i, files[i], fmt.Errorf("%w; asking for the page again gave no fresh URL: %s", mimecast.ErrExpiredFile, why))
 		}
 		s.tr.close(u)
 		if err := s.commit(); err != nil {
@@ -105,9 +125,10 @@ func (s *stream) readBatch(ctx context.Context, typ string) error {
 }
 
 // readFile streams one batch file into the sink in slices of PageSize records. A malformed
-// or expired file is skipped, counted and reported once, after the good records before the
-// fault: retrying it cannot help, and a collector that did retried one file for a week.
-func (s *stream) readFile(ctx context.Context, u *unit, i int, f mimecast.SIEMFile) error {
+// file is skipped, counted and reported once, after the good records before the fault:
+// retrying it cannot help, and a collector that did retried one file for a week. An expired
+// URL is reported to the caller (expired) when mayRefresh, else skipped the same way.
+func (s *stream) readFile(ctx context.Context, u *unit, i int, f mimecast.SIEMFile, mayRefresh bool) (expired bool, err error) {
 	size := min(s.p.o.PageSize, restPageLimit)
 	buf := make([]json.RawMessage, 0, size)
 	flush := func() error {
@@ -118,7 +139,7 @@ func (s *stream) readFile(ctx context.Context, u *unit, i int, f mimecast.SIEMFi
 		buf = buf[:0]
 		return err
 	}
-	err := s.p.d.SIEM.SIEMFileEvents(ctx, f, func(rec json.RawMessage) error {
+	err = s.p.d.SIEM.SIEMFileEvents(ctx, f, func(rec json.RawMessage) error {
 		buf = append(buf, bytes.Clone(rec))
 		if len(buf) >= size {
 			return flush()
@@ -126,18 +147,25 @@ func (s *stream) readFile(ctx context.Context, u *unit, i int, f mimecast.SIEMFi
 		return nil
 	})
 	if ferr := flush(); ferr != nil {
-		return fmt.Errorf("siem batch file %d: %w", i, ferr)
+		return false, fmt.Errorf("siem batch file %d: %w", i, ferr)
 	}
 	switch {
 	case err == nil:
-		return nil
+		return false, nil
+	case errors.Is(err, mimecast.ErrExpiredFile) && mayRefresh:
+		return true, nil
 	case errors.Is(err, mimecast.ErrMalformedFile), errors.Is(err, mimecast.ErrExpiredFile):
-		s.c.filesSkipped.Add(1)
-		// The file's URL is a credential (pre-signed): log its position, never the URL.
-		s.log.Warn().Err(err).Int("file", i).Time("expiry", f.Expiry).Msg("siem batch file skipped")
-		return nil
+		s.skipFile(i, f, err)
+		return false, nil
 	}
-	return fmt.Errorf("siem batch file %d: %w", i, err)
+	return false, fmt.Errorf("siem batch file %d: %w", i, err)
+}
+
+// skipFile counts and reports a batch file that cannot be read. The file's URL is a
+// credential (pre-signed): the log names its position in the page, never the URL.
+func (s *stream) skipFile(i int, f mimecast.SIEMFile, err error) {
+	s.c.filesSkipped.Add(1)
+	s.log.Warn().Err(err).Int("file", i).Time("expiry", f.Expiry).Msg("siem batch file skipped")
 }
 
 // readStream reads the SIEM stream from its durable @nextPage until caught up. A page that
