@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -46,6 +47,8 @@ func alertsWorldWith(t *testing.T, ao simulator.AlertOptions) *world {
   base_url: %s
   client_id: demo-client
   client_secret: demo-secret
+messages:
+  start_date: "2020-01-01"
 elasticsearch:
   addresses: [%q]
   index_prefix: %s
@@ -231,4 +234,74 @@ func TestAlertsSIGTERM(t *testing.T) {
 	if !strings.Contains(out.String(), "mimecrawl alerts summary") {
 		t.Errorf("no summary after SIGTERM:\n%s", out.String())
 	}
+}
+
+// Alerts about archived messages link to them once the crawl has indexed them: their
+// subject and document id come from the messages index, with no extra API call.
+func TestAlertsLinkArchivedMessages(t *testing.T) {
+	w := alertsWorldWith(t, simulator.AlertOptions{Attachment: 60, URL: 30, Span: 2 * time.Hour})
+	if code, out, logs := w.run("crawl"); code != 0 {
+		t.Fatalf("crawl exit %d\n%s\n%s", code, out, logs)
+	}
+	// What a crawl indexed becomes searchable at the index's next refresh; a poll minutes
+	// later sees it, this one runs at once.
+	esURL := os.Getenv("ELASTICSEARCH_URL")
+	if _, err := http.Post(esURL+"/"+w.prefix+"-messages/_refresh", "application/json", nil); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, logs := w.run("alerts", "--once"); code != 0 {
+		t.Fatalf("alerts exit %d\n%s\n%s", code, out, logs)
+	}
+	name := w.prefix + "-alerts"
+	if _, err := http.Post(esURL+"/"+name+"/_refresh", "application/json", nil); err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.Get(esURL + "/" + name + "/_search?size=1000&_source=mimecast.archive,email.message_id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var body struct {
+		Hits struct {
+			Hits []struct {
+				Source struct {
+					Mimecast struct {
+						Archive struct {
+							ID, Index, Subject string
+						} `json:"archive"`
+					} `json:"mimecast"`
+				} `json:"_source"`
+			} `json:"hits"`
+		} `json:"hits"`
+	}
+	if err := json.NewDecoder(res.Body).Decode(&body); err != nil {
+		t.Fatal(err)
+	}
+	linked := 0
+	for _, h := range body.Hits.Hits {
+		a := h.Source.Mimecast.Archive
+		if a.ID == "" {
+			continue
+		}
+		linked++
+		if a.Index != w.prefix+"-messages" || a.Subject == "" {
+			t.Errorf("archive link %+v: want the messages index and the subject", a)
+		}
+		var doc struct {
+			Found bool `json:"found"`
+		}
+		r, err := http.Get(esURL + "/" + a.Index + "/_doc/" + url.PathEscape(a.ID) + "?_source=false")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = json.NewDecoder(r.Body).Decode(&doc)
+		r.Body.Close()
+		if !doc.Found {
+			t.Errorf("archive link %s points at no document", a.ID)
+		}
+	}
+	if linked == 0 {
+		t.Errorf("none of %d alerts links to an archived message; the simulator refers a third of them to archived mail", len(body.Hits.Hits))
+	}
+	t.Logf("%d of %d alerts link to the archive", linked, len(body.Hits.Hits))
 }
