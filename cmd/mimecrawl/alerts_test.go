@@ -237,7 +237,8 @@ func TestAlertsSIGTERM(t *testing.T) {
 }
 
 // Alerts about archived messages link to them once the crawl has indexed them: their
-// subject and document id come from the messages index, with no extra API call.
+// subject and document id come from the messages index, with no extra API call; internal
+// recipients are named from the directory.
 func TestAlertsLinkArchivedMessages(t *testing.T) {
 	w := alertsWorldWith(t, simulator.AlertOptions{Attachment: 60, URL: 30, Span: 2 * time.Hour})
 	if code, out, logs := w.run("crawl"); code != 0 {
@@ -256,7 +257,7 @@ func TestAlertsLinkArchivedMessages(t *testing.T) {
 	if _, err := http.Post(esURL+"/"+name+"/_refresh", "application/json", nil); err != nil {
 		t.Fatal(err)
 	}
-	res, err := http.Get(esURL + "/" + name + "/_search?size=1000&_source=mimecast.archive,email.message_id")
+	res, err := http.Get(esURL + "/" + name + "/_search?size=1000&_source=mimecast.archive,mimecast.recipient")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -269,6 +270,9 @@ func TestAlertsLinkArchivedMessages(t *testing.T) {
 						Archive struct {
 							ID, Index, Subject string
 						} `json:"archive"`
+						Recipient struct {
+							Name, Domain, Mailbox string
+						} `json:"recipient"`
 					} `json:"mimecast"`
 				} `json:"_source"`
 			} `json:"hits"`
@@ -277,8 +281,11 @@ func TestAlertsLinkArchivedMessages(t *testing.T) {
 	if err := json.NewDecoder(res.Body).Decode(&body); err != nil {
 		t.Fatal(err)
 	}
-	linked := 0
+	linked, named := 0, 0
 	for _, h := range body.Hits.Hits {
+		if r := h.Source.Mimecast.Recipient; r.Name != "" && r.Mailbox != "" && r.Domain != "" {
+			named++
+		}
 		a := h.Source.Mimecast.Archive
 		if a.ID == "" {
 			continue
@@ -303,5 +310,8 @@ func TestAlertsLinkArchivedMessages(t *testing.T) {
 	if linked == 0 {
 		t.Errorf("none of %d alerts links to an archived message; the simulator refers a third of them to archived mail", len(body.Hits.Hits))
 	}
-	t.Logf("%d of %d alerts link to the archive", linked, len(body.Hits.Hits))
+	if named == 0 {
+		t.Errorf("no alert names its recipient from the directory")
+	}
+	t.Logf("%d of %d alerts link to the archive, %d name their recipient", linked, len(body.Hits.Hits), named)
 }
