@@ -32,8 +32,8 @@ const (
 	maxAuthOffset     = 5 * time.Minute
 	maxRequestTimeout = time.Hour
 	// minMessageBytes keeps messages.max_bytes above what ordinary mail needs.
-	minMessageBytes = ByteSize(1 << 20)
-	maxShutdownGrace  = 10 * time.Minute
+	minMessageBytes  = ByteSize(1 << 20)
+	maxShutdownGrace = 10 * time.Minute
 )
 
 // earliestStartDate is the Unix epoch: the archive holds nothing older, and an earlier
