@@ -346,3 +346,28 @@ func TestEndToEndLateEventInOverlap(t *testing.T) {
 	}
 	compare(t, w.indexed(), w.expected())
 }
+
+// Selections and a CEL filter apply end to end: the index holds exactly what they keep.
+func TestEndToEndSelectionsAndFilter(t *testing.T) {
+	w := newWorld(t, seeded(), alerts.AttachmentProtection, alerts.URLProtection, alerts.DLP)
+	cfg := config.Default().Alerts
+	cfg.Routes = []string{"inbound"}
+	cfg.Filters = []config.AlertFilter{{Expression: `source == "dlp"`, Action: config.FilterExclude}}
+	rules, err := alerts.NewRules(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.rules = rules
+	w.pass(context.Background())
+	want := w.expected()
+	compare(t, w.indexed(), want)
+	// The rules do exclude something here, or the test would not show them applied.
+	all, err := alerts.NewRules(config.Default().Alerts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.rules = all
+	if len(w.expected()) <= len(want) {
+		t.Errorf("the selections and filter excluded nothing (%d alerts either way)", len(want))
+	}
+}
