@@ -14,6 +14,9 @@ COPY --from=build /out/mimecast-sim /usr/local/bin/mimecast-sim
 # The state file lives on a volume so that delta tokens survive restarts.
 VOLUME ["/var/lib/mimecrawl"]
 WORKDIR /var/lib/mimecrawl
-USER nonroot:nonroot
+# Numeric, so that Kubernetes can verify runAsNonRoot without reading the image's /etc/passwd
+# (65532 is distroless's "nonroot"). deploy/kubernetes sets the same runAsUser/runAsGroup; the
+# manifest test checks that they agree.
+USER 65532:65532
 ENTRYPOINT ["/usr/local/bin/mimecrawl"]
 CMD ["crawl", "--config", "/etc/mimecrawl/config.yaml"]

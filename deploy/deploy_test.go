@@ -32,7 +32,6 @@ const manifestDir = "kubernetes"
 var standalone = map[string]string{
 	"full-recrawl-job.yaml":    "created on demand with kubectl create -f (generateName)",
 	"alerts-deployment.yaml":   "applied once the build has the alerts command",
-	"indexed-job.example.yaml": "an example for sharded crawls",
 	"secret.example.yaml":      "an example: real secrets come from a secret manager",
 	"kustomization.yaml":       "the kustomization itself",
 }
