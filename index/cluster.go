@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -58,18 +59,23 @@ func Open(ctx context.Context, cfg Config) (*Cluster, error) {
 		return nil, fmt.Errorf("elasticsearch config: %w", err)
 	}
 	c := &Cluster{cfg: cfg, log: cfg.Logger, where: redactAddresses(cfg.Addresses)}
+	transport, err := tlsTransport(cfg.Transport, cfg.CACert, cfg.CAFingerprint)
+	if err != nil {
+		return nil, fmt.Errorf("elasticsearch client for %s: %w", c.where, err)
+	}
 	c.es, err = elasticsearch.NewClient(elasticsearch.Config{
 		Addresses: cfg.Addresses,
 		Username:  cfg.Username,
 		Password:  cfg.Password,
 		APIKey:    cfg.APIKey,
-		CACert:    cfg.CACert,
 		// Without RetryBackoff the client retries at once, which only adds load to a cluster
 		// that is already refusing work.
 		RetryOnStatus: []int{http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout},
-		MaxRetries:    cfg.MaxRetries,
-		RetryBackoff:  cfg.RetryBackoff,
-		Transport:     cfg.Transport,
+		// A refused certificate stays refused; retrying it only delays the message.
+		RetryOnError: func(_ *http.Request, err error) bool { return !IsUntrustedCertificate(err) },
+		MaxRetries:   cfg.MaxRetries,
+		RetryBackoff: cfg.RetryBackoff,
+		Transport:    transport,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("elasticsearch client for %s: %s", c.where, c.redact(err.Error()))
@@ -84,7 +90,12 @@ func Open(ctx context.Context, cfg Config) (*Cluster, error) {
 	}
 	if err := c.do(ctx, http.MethodGet, "/_nodes/_local", url.Values{"filter_path": {"nodes.*.version"}}, nil, &nodes); err != nil {
 		var se *StatusError
-		if errors.As(err, &se) {
+		switch {
+		case IsAuthentication(err):
+			return nil, fmt.Errorf("elasticsearch at %s: authentication failed, the credentials were refused: %w", c.where, err)
+		case IsUntrustedCertificate(err):
+			return nil, fmt.Errorf("elasticsearch at %s: its TLS certificate is not trusted: %w", c.where, err)
+		case errors.As(err, &se):
 			return nil, fmt.Errorf("elasticsearch at %s: read version: %w", c.where, err)
 		}
 		return nil, fmt.Errorf("elasticsearch at %s is unreachable: %w", c.where, err)
@@ -255,7 +266,7 @@ func (c *Cluster) do(ctx context.Context, method, path string, query url.Values,
 
 	res, err := c.es.Perform(req)
 	if err != nil {
-		return fmt.Errorf("%s %s: %s", method, path, c.redact(err.Error()))
+		return fmt.Errorf("%s %s: %w", method, path, &outsideError{msg: c.redact(err.Error()), err: err})
 	}
 	defer res.Body.Close()
 	if res.StatusCode < 200 || res.StatusCode > 299 {
@@ -298,11 +309,17 @@ func decodeError(op string, res *http.Response) error {
 		case json.Unmarshal(body.Error, &text) == nil:
 			se.Reason = text
 		}
+	} else if m := htmlTitle.FindSubmatch(raw); m != nil {
+		// A proxy in front of the cluster (nginx refusing the credentials, say) answers with
+		// an HTML page whose title says it all.
+		se.Reason = strings.TrimSpace(string(m[1]))
 	} else if len(raw) > 0 {
 		se.Reason = strings.TrimSpace(string(raw[:min(len(raw), 512)]))
 	}
 	return se
 }
+
+var htmlTitle = regexp.MustCompile(`(?is)<title>([^<]{1,200})</title>`)
 
 // redact removes the configured secrets from a message that came from outside this package.
 func (c *Cluster) redact(s string) string {

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/mimecrawl/mimecrawl/crawler"
+	"github.com/mimecrawl/mimecrawl/index"
 	"github.com/mimecrawl/mimecrawl/integration/mimecast"
 	"github.com/mimecrawl/mimecrawl/integration/mimecast/api"
 )
@@ -172,7 +173,14 @@ func (a *app) checkMimecast(ctx context.Context, c *checker) {
 func (a *app) checkElasticsearch(ctx context.Context, c *checker) {
 	cluster, err := a.cluster(ctx)
 	if err != nil {
-		c.fail("elasticsearch", err, "check elasticsearch.addresses, credentials and ca_file; mimecrawl needs Elasticsearch 8.x")
+		fix := "check elasticsearch.addresses (or cloud_id), credentials and ca_file; mimecrawl needs Elasticsearch 8.x"
+		switch {
+		case index.IsAuthentication(err):
+			fix = "check elasticsearch.username and the password, or the api_key"
+		case index.IsUntrustedCertificate(err):
+			fix = "give the CA that signed the cluster's certificate as elasticsearch.ca_file, or its SHA-256 as elasticsearch.ca_fingerprint"
+		}
+		c.fail("elasticsearch", err, fix)
 		return
 	}
 	c.ok("elasticsearch", "version "+cluster.Version())
