@@ -16,4 +16,7 @@
 //   - DeleteWhere refuses an empty filter, so a bug cannot wipe an index.
 //   - Passwords and API keys never appear in errors or logs; addresses are printed without
 //     their user information.
+//   - TLS certificates are always verified. A CA fingerprint names the only trusted root; the
+//     chain and host name checks still run. Refused certificates and refused credentials are
+//     reported as such (IsUntrustedCertificate, IsAuthentication) and not retried.
 package index
