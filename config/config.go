@@ -66,6 +66,8 @@ type Messages struct {
 	ExcludeSubjects []Regexp `yaml:"exclude_subjects"`
 	BlankSubject    string   `yaml:"blank_subject"`
 	Views           []string `yaml:"views"`
+	// MaxBytes caps the download of one message's RFC 822 form.
+	MaxBytes ByteSize `yaml:"max_bytes"`
 }
 
 // Attachments controls whether and which attachments are indexed as documents.
@@ -74,6 +76,10 @@ type Attachments struct {
 	ExcludeNames []Regexp `yaml:"exclude_names"`
 	BlankName    string   `yaml:"blank_name"`
 	MaxBytes     ByteSize `yaml:"max_bytes"`
+	// MemoryPerMessage caps the attachment bytes of one message held in memory; the rest
+	// wait in a temporary file in SpillDir ("" is the system's temporary directory).
+	MemoryPerMessage ByteSize `yaml:"memory_per_message"`
+	SpillDir         string   `yaml:"spill_dir"`
 }
 
 // Parallelism bounds how much work runs at once.
@@ -100,6 +106,9 @@ type Performance struct {
 	AuthTokenOffset      Duration `yaml:"auth_token_offset"`
 	MaxRetries           int      `yaml:"max_retries"`
 	CheckpointInterval   Duration `yaml:"checkpoint_interval"`
+	// ShutdownGrace is how long a run may take to stop after SIGTERM or SIGINT: to let
+	// Elasticsearch acknowledge what is queued, commit it and print the summary.
+	ShutdownGrace Duration `yaml:"shutdown_grace"`
 }
 
 // Elasticsearch says where to index and how to authenticate.
@@ -112,7 +121,9 @@ type Elasticsearch struct {
 	APIKeyFile   string   `yaml:"api_key_file"`
 	CAFile       string   `yaml:"ca_file"`
 	IndexPrefix  string   `yaml:"index_prefix"`
-	Bulk         Bulk     `yaml:"bulk"`
+	// RequestTimeout bounds one attempt of every request but bulk ones, answer included.
+	RequestTimeout Duration `yaml:"request_timeout"`
+	Bulk           Bulk     `yaml:"bulk"`
 
 	// CAFingerprint is the SHA-256 of a certificate the cluster presents (its CA, as
 	// Elasticsearch prints at first start, or its own): hex, colons allowed. See
@@ -132,6 +143,8 @@ type Bulk struct {
 	FlushBytes     ByteSize `yaml:"flush_bytes"`
 	FlushInterval  Duration `yaml:"flush_interval"`
 	MaxItemRetries int      `yaml:"max_item_retries"`
+	// Timeout bounds one attempt of one bulk request, answer included.
+	Timeout Duration `yaml:"timeout"`
 }
 
 // State says where the checkpoint database lives.
@@ -165,11 +178,14 @@ func Default() *Config {
 			StartDate:    Date{time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)},
 			BlankSubject: "(no subject)",
 			Views:        []string{"INBOX", "SENT"},
+			MaxBytes:     150 << 20,
 		},
 		Attachments: Attachments{
 			Extract:   false,
 			BlankName: "unnamed-attachment",
 			MaxBytes:  25 * 1000 * 1000,
+
+			MemoryPerMessage: 16 << 20,
 		},
 		Parallelism: Parallelism{
 			Mailboxes:        4,
@@ -189,11 +205,14 @@ func Default() *Config {
 			AuthTokenOffset:      Duration(-60 * time.Second),
 			MaxRetries:           8,
 			CheckpointInterval:   Duration(5 * time.Second),
+			ShutdownGrace:        Duration(30 * time.Second),
 		},
 		Elasticsearch: Elasticsearch{
-			Addresses:   []string{"http://127.0.0.1:9200"},
-			IndexPrefix: DefaultIndexPrefix,
+			Addresses:      []string{"http://127.0.0.1:9200"},
+			IndexPrefix:    DefaultIndexPrefix,
+			RequestTimeout: Duration(30 * time.Second),
 			Bulk: Bulk{
+				Timeout:        Duration(2 * time.Minute),
 				Workers:        2,
 				FlushBytes:     5 * 1000 * 1000,
 				FlushInterval:  Duration(time.Second),

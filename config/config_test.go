@@ -80,6 +80,8 @@ func TestLoadRejectsBadFiles(t *testing.T) {
 		{"zero_flush_interval.bad.yml", []string{"elasticsearch.bulk.flush_interval: 0s is out of range; allowed: greater than 0"}, 0},
 		{"empty_state_path.bad.yml", []string{"state.path: is empty"}, 0},
 		{"zero_lock_timeout.bad.yml", []string{"state.lock_timeout: 0s is out of range"}, 0},
+		{"message_max_bytes_too_small.bad.yml", []string{"messages.max_bytes: 100KiB is out of range; allowed: 1MiB or more"}, 0},
+		{"bad_attachment_memory.bad.yml", []string{"attachments.memory_per_message: 0 is out of range", "attachments.spill_dir: \"testdata/no-such-dir\" cannot be used"}, 2},
 		{"bad_bool.bad.yml", []string{`attachments.extract: "maybe" is not true or false`}, 0},
 		{"section_is_list.bad.yml", []string{"bad.yml:5: domains: is a list, want a mapping of include, include_local"}, 0},
 		{"list_is_scalar.bad.yml", []string{"domains.include: is a single value, want a list"}, 0},
@@ -161,8 +163,10 @@ func goodConfig() *Config {
 		ExcludeSubjects: []Regexp{MustRegexp(`(?i)out of office.*`)},
 		BlankSubject:    "[leer]",
 		Views:           []string{"SENT"},
+		MaxBytes:        150 << 20,
 	}
-	c.Attachments = Attachments{Extract: true, ExcludeNames: []Regexp{MustRegexp(`.*\.exe`)}, BlankName: "anhang", MaxBytes: 512 << 10}
+	c.Attachments = Attachments{Extract: true, ExcludeNames: []Regexp{MustRegexp(`.*\.exe`)}, BlankName: "anhang", MaxBytes: 512 << 10,
+		MemoryPerMessage: 16 << 20}
 	c.Parallelism = Parallelism{Mailboxes: 8, IndexQueries: 3, MailboxDeletions: 1, Messages: 6}
 	c.Logging = Logging{Level: "debug", Trace: "all", StatsInterval: 0}
 	c.Performance = Performance{
@@ -172,14 +176,17 @@ func goodConfig() *Config {
 		AuthTokenOffset:      Duration(-5 * time.Minute),
 		MaxRetries:           0,
 		CheckpointInterval:   Duration(250 * time.Millisecond),
+		ShutdownGrace:        Duration(10 * time.Second),
 	}
 	c.Elasticsearch = Elasticsearch{
-		Addresses:    []string{"https://es-1.example.com:9200", "https://es-2.example.com:9200/prefix"},
-		Username:     "mimecrawl",
-		PasswordFile: "testdata/es_password.txt",
-		CAFile:       "testdata/ca.pem",
-		IndexPrefix:  "mail.archive-1",
-		Bulk:         Bulk{Workers: 4, FlushBytes: 10 << 20, FlushInterval: Duration(500 * time.Millisecond), MaxItemRetries: 0},
+		Addresses:      []string{"https://es-1.example.com:9200", "https://es-2.example.com:9200/prefix"},
+		Username:       "mimecrawl",
+		PasswordFile:   "testdata/es_password.txt",
+		CAFile:         "testdata/ca.pem",
+		IndexPrefix:    "mail.archive-1",
+		RequestTimeout: Duration(45 * time.Second),
+		Bulk: Bulk{Workers: 4, FlushBytes: 10 << 20, FlushInterval: Duration(500 * time.Millisecond), MaxItemRetries: 0,
+			Timeout: Duration(3 * time.Minute)},
 	}
 	c.State = State{Path: "/var/lib/mimecrawl/state.db", LockTimeout: Duration(90 * time.Second)}
 	c.Safety = Safety{MaxMailboxRemovalRatio: 1}
@@ -264,6 +271,9 @@ func TestDefaults(t *testing.T) {
 		{"performance.auth_token_offset", c.Performance.AuthTokenOffset.D(), -60 * time.Second},
 		{"performance.max_retries", c.Performance.MaxRetries, 8},
 		{"performance.checkpoint_interval", c.Performance.CheckpointInterval.D(), 5 * time.Second},
+		{"performance.shutdown_grace", c.Performance.ShutdownGrace.D(), 30 * time.Second},
+		{"elasticsearch.request_timeout", c.Elasticsearch.RequestTimeout.D(), 30 * time.Second},
+		{"elasticsearch.bulk.timeout", c.Elasticsearch.Bulk.Timeout.D(), 2 * time.Minute},
 		{"elasticsearch.addresses", c.Elasticsearch.Addresses, []string{"http://127.0.0.1:9200"}},
 		{"elasticsearch.index_prefix", c.Elasticsearch.IndexPrefix, "mimecast"},
 		{"elasticsearch.bulk.workers", c.Elasticsearch.Bulk.Workers, 2},

@@ -34,7 +34,26 @@ type origin struct {
 type decoder struct {
 	problems []problem
 	origins  map[string]origin
+	// regexBytes counts the bytes of regular expression sources compiled so far; past
+	// MaxRegexBytes the rest are refused (once) rather than compiled, because compiling costs
+	// memory in proportion to the source.
+	regexBytes   int
+	regexRefused bool
 }
+
+// Bounds on what one configuration may ask for, so that a hostile or mistaken file costs
+// bounded time and memory. docs/configuration.md states the same numbers.
+const (
+	// MaxFileBytes bounds the configuration file. The largest useful configuration (a few
+	// thousand rules) is well under a megabyte; the YAML parser holds the whole document as
+	// a tree many times its size.
+	MaxFileBytes = 4 << 20
+	// MaxListEntries bounds every list: rules, views, addresses.
+	MaxListEntries = 10000
+	// MaxRegexBytes bounds the total source of all regular expressions. Compiling one costs
+	// memory in proportion to its source, about a hundred times as much.
+	MaxRegexBytes = 256 << 10
+)
 
 func (d *decoder) add(path string, line int, format string, args ...any) {
 	d.problems = append(d.problems, problem{path: path, line: line, msg: fmt.Sprintf(format, args...)})
@@ -104,6 +123,17 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" {
 		return
 	}
+	if _, ok := v.Addr().Interface().(*Regexp); ok && n.Kind == yaml.ScalarNode {
+		d.regexBytes += len(n.Value)
+		if d.regexBytes > MaxRegexBytes {
+			if !d.regexRefused {
+				d.add(path, n.Line, "the regular expressions up to here total %d bytes; the limit for all of them together is %d bytes (%s)",
+					d.regexBytes, MaxRegexBytes, ByteSize(MaxRegexBytes))
+			}
+			d.regexRefused = true
+			return
+		}
+	}
 	if u, ok := v.Addr().Interface().(yaml.Unmarshaler); ok {
 		if err := u.UnmarshalYAML(n); err != nil {
 			d.add(path, n.Line, "%s", err)
@@ -156,6 +186,10 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 func (d *decoder) decodeSlice(n *yaml.Node, v reflect.Value, path string) {
 	if n.Kind != yaml.SequenceNode {
 		d.add(path, n.Line, "is %s, want a list", kindName(n))
+		return
+	}
+	if len(n.Content) > MaxListEntries {
+		d.add(path, n.Line, "has %d entries; the limit is %d", len(n.Content), MaxListEntries)
 		return
 	}
 	out := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))

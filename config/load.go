@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"sort"
 	"strconv"
@@ -32,7 +33,14 @@ const (
 // then Validate. The error, if any, lists every problem found, each starting with
 // "path:line:" where the file is to blame.
 func Load(path string, getenv func(string) string) (*Config, error) {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read configuration file: %w", err)
+	}
+	defer f.Close()
+	// Read one byte past the limit, so that a larger file is refused without reading it
+	// whole (it may be endless, such as a device).
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
 	if err != nil {
 		return nil, fmt.Errorf("read configuration file: %w", err)
 	}
@@ -47,6 +55,14 @@ func Parse(data []byte, getenv func(string) string) (*Config, error) {
 func parse(data []byte, getenv func(string) string, file string, now time.Time) (*Config, error) {
 	if getenv == nil {
 		getenv = func(string) string { return "" }
+	}
+	if len(data) > MaxFileBytes {
+		where := "the configuration"
+		if file != "" {
+			where = file
+		}
+		return nil, fmt.Errorf("%s: more than %d bytes; the limit is %d bytes (%s): a configuration this large is a mistake",
+			where, MaxFileBytes, MaxFileBytes, ByteSize(MaxFileBytes))
 	}
 	cfg := Default()
 	d := &decoder{origins: map[string]origin{}}
@@ -77,8 +93,12 @@ func parse(data []byte, getenv func(string) string, file string, now time.Time) 
 	var problems []problem
 	problems = append(problems, decodeProblems...)
 	problems = append(problems, early...)
+	reported := make(map[string]bool, len(problems))
+	for _, p := range problems {
+		reported[p.path] = true
+	}
 	for _, p := range cfg.check(now) {
-		if !coveredBy(p.path, problems) {
+		if !coveredBy(p.path, reported) {
 			problems = append(problems, p)
 		}
 	}
@@ -88,14 +108,21 @@ func parse(data []byte, getenv func(string) string, file string, now time.Time) 
 	return cfg, nil
 }
 
-// coveredBy reports whether a problem at path, or at a key above it, is already listed.
-func coveredBy(path string, ps []problem) bool {
-	for _, p := range ps {
-		if path == p.path || strings.HasPrefix(path, p.path+".") || strings.HasPrefix(path, p.path+"[") {
+// coveredBy reports whether a problem at path, or at a key above it, is already reported.
+// It looks up path and each key above it ("a.b[2].c", "a.b[2]", "a.b", "a"), so that the cost
+// is the depth of the path, not the number of problems: a file with tens of thousands of
+// mistakes is still checked in linear time.
+func coveredBy(path string, reported map[string]bool) bool {
+	for {
+		if reported[path] {
 			return true
 		}
+		i := strings.LastIndexAny(path, ".[")
+		if i <= 0 {
+			return false
+		}
+		path = path[:i]
 	}
-	return false
 }
 
 // secretSetting ties a secret to its file setting and environment variables.

@@ -31,6 +31,9 @@ const (
 	minAuthOffset     = -30 * time.Minute // tokens live about 30 minutes
 	maxAuthOffset     = 5 * time.Minute
 	maxRequestTimeout = time.Hour
+	// minMessageBytes keeps messages.max_bytes above what ordinary mail needs.
+	minMessageBytes = ByteSize(1 << 20)
+	maxShutdownGrace  = 10 * time.Minute
 )
 
 // earliestStartDate is the Unix epoch: the archive holds nothing older, and an earlier
@@ -82,7 +85,25 @@ func (k *checker) oneOf(path, v string, allowed []string) {
 	k.add(path, "%s is not allowed; allowed values: %s", quote(v), strings.Join(allowed, ", "))
 }
 
+// listSize bounds a list, for a Config not built by Load (whose decoder refuses long lists
+// before decoding them).
+func (k *checker) listSize(path string, n int) {
+	if n > MaxListEntries {
+		k.add(path, "has %d entries; the limit is %d", n, MaxListEntries)
+	}
+}
+
 func (k *checker) rules(path string, rs []Regexp) {
+	k.listSize(path, len(rs))
+	total := 0
+	for _, r := range rs {
+		if r.Regexp != nil {
+			total += len(r.String())
+		}
+	}
+	if total > MaxRegexBytes {
+		k.add(path, "the regular expressions total %d bytes; the limit is %d bytes", total, MaxRegexBytes)
+	}
 	for i, r := range rs {
 		if r.Regexp == nil {
 			k.add(fmt.Sprintf("%s[%d]", path, i), "is an empty rule; write a regular expression")
@@ -115,6 +136,7 @@ func (c *Config) check(now time.Time) []problem {
 		k.add("messages.start_date", "%s is in the future; allowed: a date up to today (%s)", quote(m.StartDate.String()), now.UTC().Format(time.DateOnly))
 	}
 	k.rules("messages.exclude_subjects", m.ExcludeSubjects)
+	k.listSize("messages.views", len(m.Views))
 	if len(m.Views) == 0 {
 		k.add("messages.views", "is empty; allowed: one or both of %s", strings.Join(views(), ", "))
 	}
@@ -128,10 +150,24 @@ func (c *Config) check(now time.Time) []problem {
 		k.oneOf(p, v, views())
 	}
 
+	if m.MaxBytes < minMessageBytes {
+		k.add("messages.max_bytes", "%s is out of range; allowed: %s or more, e.g. 150MiB", m.MaxBytes, minMessageBytes)
+	}
+
 	a := c.Attachments
 	k.rules("attachments.exclude_names", a.ExcludeNames)
 	if a.MaxBytes <= 0 {
 		k.add("attachments.max_bytes", "%s is out of range; allowed: greater than 0, e.g. 25MB", a.MaxBytes)
+	}
+	if a.MemoryPerMessage <= 0 {
+		k.add("attachments.memory_per_message", "%s is out of range; allowed: greater than 0, e.g. 16MiB", a.MemoryPerMessage)
+	}
+	if a.SpillDir != "" {
+		if fi, err := os.Stat(a.SpillDir); err != nil {
+			k.add("attachments.spill_dir", "%s cannot be used: %v; allowed: an existing directory, or empty for the system's temporary directory", quote(a.SpillDir), err)
+		} else if !fi.IsDir() {
+			k.add("attachments.spill_dir", "%s is not a directory; allowed: an existing directory, or empty for the system's temporary directory", quote(a.SpillDir))
+		}
 	}
 
 	k.intRange("parallelism.mailboxes", c.Parallelism.Mailboxes, 1, maxParallelism)
@@ -155,6 +191,7 @@ func (c *Config) check(now time.Time) []problem {
 	k.durationRange("performance.auth_token_offset", p.AuthTokenOffset, minAuthOffset, maxAuthOffset)
 	k.intRange("performance.max_retries", p.MaxRetries, 0, maxRetries)
 	k.positiveDuration("performance.checkpoint_interval", p.CheckpointInterval)
+	k.durationRange("performance.shutdown_grace", p.ShutdownGrace, time.Millisecond, maxShutdownGrace)
 
 	c.checkElasticsearch(k)
 
@@ -195,6 +232,7 @@ func (c *Config) checkElasticsearch(k *checker) {
 	if len(e.Addresses) == 0 {
 		k.add("elasticsearch.addresses", "is empty; allowed: one or more http or https URLs, e.g. http://127.0.0.1:9200")
 	}
+	k.listSize("elasticsearch.addresses", len(e.Addresses))
 	seen := map[string]bool{}
 	for i, a := range e.Addresses {
 		p := fmt.Sprintf("elasticsearch.addresses[%d]", i)
@@ -242,6 +280,8 @@ func (c *Config) checkElasticsearch(k *checker) {
 	}
 	k.positiveDuration("elasticsearch.bulk.flush_interval", b.FlushInterval)
 	k.intRange("elasticsearch.bulk.max_item_retries", b.MaxItemRetries, 0, maxRetries)
+	k.durationRange("elasticsearch.request_timeout", e.RequestTimeout, time.Millisecond, maxRequestTimeout)
+	k.durationRange("elasticsearch.bulk.timeout", b.Timeout, time.Millisecond, maxRequestTimeout)
 }
 
 // httpURLProblem says what is wrong with raw as an absolute http(s) URL, or "".

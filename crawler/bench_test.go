@@ -16,6 +16,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/mimecrawl/mimecrawl/crawler/body"
 	"github.com/mimecrawl/mimecrawl/index"
 	"github.com/mimecrawl/mimecrawl/integration/mimecast"
 	"github.com/mimecrawl/mimecrawl/integration/mimecast/api"
@@ -162,8 +163,8 @@ func loadBenchMessages(b *testing.B) *benchMessages {
 func newBenchPass(bm *benchMessages, sink Sink) (*viewPass, func()) {
 	c := New(bm.arc, nil, sink, nil, Options{ExtractAttachments: true, MaxAttachmentBytes: 25_000_000, Logger: zerolog.Nop()})
 	p := &viewPass{c: c, mb: bm.mailbox, view: api.ViewInbox, key: state.Key{Mailbox: bm.mailbox.Address, View: api.ViewInbox},
-		pass: state.Pass{Generation: 1}, tr: newTracker(), log: zerolog.Nop()}
-	return p, c.ready.close
+		pass: state.Pass{Generation: 1}, tr: newTracker(c.opts.MaxInflight), log: zerolog.Nop()}
+	return p, startServices(c)
 }
 
 func received(b *testing.B, m api.MessageSummary) time.Time {
@@ -191,11 +192,12 @@ func BenchmarkBuildMessageDoc(b *testing.B) {
 			b.SetBytes(int64(len(bm.arc.files[tc.m.ID])))
 			b.ReportAllocs()
 			for b.Loop() {
-				text, err := p.bodyText(ctx, tc.m.ID)
+				text, _, err := p.bodyText(ctx, tc.m.ID, tc.m.Size)
 				if err != nil {
 					b.Fatal(err)
 				}
 				doc := index.Doc{Kind: index.Messages, ID: MessageDocID(p.mb.Address, p.view, tc.m.ID), Body: p.messageDoc(tc.m, detail, text, at)}
+				text.Close()
 				if _, err := json.Marshal(doc.Body); err != nil {
 					b.Fatal(err)
 				}
@@ -223,7 +225,7 @@ func BenchmarkBuildAttachmentDoc(b *testing.B) {
 			b.SetBytes(int64(len(data)))
 			b.ReportAllocs()
 			for b.Loop() {
-				doc, ok, err := p.attachmentDoc(ctx, tc.m, detail, tc.a, at, data)
+				doc, ok, err := p.attachmentDoc(ctx, tc.m, detail, tc.a, at, &body.Part{Data: data})
 				if err != nil || !ok {
 					b.Fatalf("attachment document: ok %v, %v", ok, err)
 				}
@@ -257,8 +259,12 @@ func BenchmarkMessagePath(b *testing.B) {
 			b.SetBytes(int64(size))
 			b.ReportAllocs()
 			for b.Loop() {
-				p.message(ctx, tc.m, p.tr.add(at), at)
-				if failed := p.tr.wait(); failed > 0 {
+				seq, err := p.tr.add(ctx, at)
+				if err != nil {
+					b.Fatal(err)
+				}
+				p.message(ctx, tc.m, seq, at)
+				if failed, err := p.tr.wait(ctx); err != nil || failed > 0 {
 					b.Fatalf("%d messages failed", failed)
 				}
 			}
@@ -300,10 +306,10 @@ func BenchmarkTracker(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		t := newTracker()
+		t := newTracker(1000)
 		seqs := make([]int64, 100)
 		for i := range seqs {
-			seqs[i] = t.add(base.Add(-time.Duration(i) * time.Second))
+			seqs[i], _ = t.add(context.Background(), base.Add(-time.Duration(i)*time.Second))
 		}
 		for _, i := range order {
 			t.finish(seqs[i], true)

@@ -1,8 +1,11 @@
 package crawler
 
 import (
+	"context"
 	"sync"
 	"time"
+
+	"golang.org/x/sync/semaphore"
 )
 
 // tracker follows the messages of one pass of one mailbox view, in listing order, and knows the
@@ -19,9 +22,14 @@ import (
 //
 // A message that failed for good blocks the prefix for the rest of the pass, so neither the
 // resume point nor the delta token passes it.
+//
+// Messages in flight hold one unit each of a semaphore of maxInflight units: add waits for a
+// unit (the back-pressure that bounds the memory of a pass whatever the size of the mailbox),
+// and wait takes all of them (nothing in flight). Both honour their context.
 type tracker struct {
+	slots    *semaphore.Weighted
+	size     int64
 	mu       sync.Mutex
-	cond     *sync.Cond
 	next     int64               // sequence number of the next message listed
 	prefix   int64               // every message with a smaller sequence number is finished
 	finished map[int64]bool      // messages beyond the prefix that finished well
@@ -34,35 +42,42 @@ type tracker struct {
 	failed   int
 }
 
-func newTracker() *tracker {
-	t := &tracker{finished: map[int64]bool{}, received: map[int64]time.Time{}, ordered: true}
-	t.cond = sync.NewCond(&t.mu)
-	return t
+func newTracker(maxInflight int) *tracker {
+	n := int64(max(maxInflight, 1))
+	return &tracker{slots: semaphore.NewWeighted(n), size: n,
+		finished: map[int64]bool{}, received: map[int64]time.Time{}, ordered: true}
 }
 
-// add registers the next listed message and returns its sequence number.
-func (t *tracker) add(received time.Time) int64 {
+// add waits until fewer than maxInflight messages are in flight, then registers the next
+// listed message and returns its sequence number. Every message added must be finished once.
+func (t *tracker) add(ctx context.Context, received time.Time) (int64, error) {
+	if err := t.slots.Acquire(ctx, 1); err != nil {
+		return 0, err
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.next > 0 && received.After(t.last) {
-		t.ordered = false
+	// A zero time is unknown (a message that fails anyway): it says nothing about the order.
+	if !received.IsZero() {
+		if !t.last.IsZero() && received.After(t.last) {
+			t.ordered = false
+		}
+		t.last = received
 	}
-	t.last = received
 	seq := t.next
 	t.next++
 	if !t.blocked {
 		t.received[seq] = received
 	}
 	t.inflight++
-	return seq
+	return seq, nil
 }
 
 // finish records the outcome of a message. ok=false blocks the resume point for this pass.
 func (t *tracker) finish(seq int64, ok bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	defer t.slots.Release(1)
 	t.inflight--
-	t.cond.Broadcast()
 	if !ok {
 		t.failed++
 		// Once blocked the prefix never grows again in this pass: drop what it would have
@@ -95,24 +110,16 @@ func (t *tracker) resumePoint() (time.Time, bool) {
 	return t.low, true
 }
 
-// wait blocks until no message is in flight and reports whether every message finished well.
-func (t *tracker) wait() (failed int) {
+// wait blocks until no message is in flight and returns how many failed. If ctx ends first it
+// returns ctx's error: what is still in flight is then not covered by the checkpoint.
+func (t *tracker) wait(ctx context.Context) (failed int, err error) {
+	if err := t.slots.Acquire(ctx, t.size); err != nil {
+		return 0, err
+	}
+	t.slots.Release(t.size)
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for t.inflight > 0 {
-		t.cond.Wait()
-	}
-	return t.failed
-}
-
-// waitBelow blocks until fewer than n messages are in flight: the back-pressure that bounds
-// the memory of a pass whatever the size of the mailbox.
-func (t *tracker) waitBelow(n int) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	for t.inflight >= n {
-		t.cond.Wait()
-	}
+	return t.failed, nil
 }
 
 // pending returns the number of messages still in flight.

@@ -11,10 +11,13 @@ const maxBatch = 512
 // arrive together into one transaction. Each transaction costs an fsync; a crawl of thousands
 // of views with nothing new would otherwise spend its time in fsyncs, one view after another,
 // while the views waiting their turn pile up in memory.
+//
+// Its goroutine is run (started by Crawler.Run on its errgroup); it ends when close is called,
+// after every commit sent before has been answered. Commits are local file writes and are not
+// cancelled: a stopping run still commits what was acknowledged.
 type committer struct {
 	store Store
 	reqs  chan commitReq
-	done  chan struct{}
 }
 
 type commitReq struct {
@@ -24,13 +27,11 @@ type commitReq struct {
 }
 
 func newCommitter(store Store) *committer {
-	c := &committer{store: store, reqs: make(chan commitReq), done: make(chan struct{})}
-	go c.run()
-	return c
+	return &committer{store: store, reqs: make(chan commitReq)}
 }
 
-func (c *committer) run() {
-	defer close(c.done)
+// run serves commits until close.
+func (c *committer) run() error {
 	for r := range c.reqs {
 		batch := []commitReq{r}
 	more:
@@ -55,6 +56,7 @@ func (c *committer) run() {
 			b.reply <- err
 		}
 	}
+	return nil
 }
 
 // commit writes one view's position durably and returns when it is on disk.
@@ -64,8 +66,8 @@ func (c *committer) commit(k state.Key, pos state.Position) error {
 	return <-reply
 }
 
-// close stops the committer once every commit has been answered.
+// close tells run to end once every commit sent has been answered. No commit may be sent after
+// close.
 func (c *committer) close() {
 	close(c.reqs)
-	<-c.done
 }

@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
+	"io"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -13,18 +13,21 @@ import (
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/sync/semaphore"
 
+	"github.com/mimecrawl/mimecrawl/config"
 	"github.com/mimecrawl/mimecrawl/index"
+	"github.com/mimecrawl/mimecrawl/integration/mimecast"
+	"github.com/mimecrawl/mimecrawl/integration/mimecast/api"
 )
 
 // Options are the crawl settings, already validated and compiled by package config.
 type Options struct {
 	Views           []string
 	StartDate       time.Time
-	ExcludeSubjects []*regexp.Regexp
+	ExcludeSubjects []config.Regexp
 	BlankSubject    string
 
 	ExtractAttachments bool
-	ExcludeNames       []*regexp.Regexp
+	ExcludeNames       []config.Regexp
 	BlankName          string
 	MaxAttachmentBytes int64
 	// AttachmentPipeline routes attachment documents through the cluster's ingest pipeline
@@ -54,6 +57,9 @@ type Options struct {
 
 	Now    func() time.Time
 	Logger zerolog.Logger
+
+	// Limits bounds the cost of one message (download size, attachment bytes in memory).
+	Limits MessageLimits
 }
 
 func (o *Options) defaults() {
@@ -99,10 +105,21 @@ func (o *Options) defaults() {
 	}
 }
 
-// maxFinishing bounds the views waiting for acknowledgements at once.
+// maxFinishing bounds the views that wait for their acknowledgements and commit, beyond those
+// that hold a fetch slot: a view that took no time to list (nothing new) must not let thousands
+// of them pile up in memory.
 const maxFinishing = 256
 
-// Crawler crawls mailbox views into the index. One Crawler serves one run.
+// forbiddenStreak is how many calls in a row of one endpoint of the message path (list,
+// detail, get-file), across the run and with no success of that endpoint in between, may be
+// refused with 403 before the run ends. A missing permission refuses every call alike, so a
+// streak says "every message" without a probe; the few calls it costs are the proof. A single
+// message refused among successes (not seen in practice; inferred possible) only fails that
+// message.
+const forbiddenStreak = 5
+
+// Crawler crawls mailbox views into the index. One Crawler serves one run: New only wires it;
+// Run starts every goroutine and returns after all of them ended.
 type Crawler struct {
 	arc     Archive
 	idx     Index
@@ -110,24 +127,34 @@ type Crawler struct {
 	store   Store
 	opts    Options
 	log     zerolog.Logger
-	queries *semaphore.Weighted
+	queries *semaphore.Weighted // Elasticsearch queries and sweeps at once
+	slots   *semaphore.Weighted // views listing and fetching at once (Options.Mailboxes)
+	live    *semaphore.Weighted // views started and not yet returned
 	ready   *handoff
 	commits *committer
-	// finishing bounds the views that wait for their acknowledgements and commit: a view that
-	// took no time to list (nothing new) must not let thousands of them pile up in memory.
-	finishing *semaphore.Weighted
-	counts    counters
+	counts  counters
+	started atomic.Bool
+
+	// Set by Run before any goroutine starts.
+	work  context.Context         // listing and fetching; see Run
+	grace context.Context         // sends and acknowledgement waits; see Run
+	stop  context.CancelCauseFunc // ends the work of the run, with the reason
+	// forbidden counts 403s in a row per endpoint of the message path; see forbiddenStreak.
+	forbidden [epCount]atomic.Int64
 }
 
-// New returns a crawler. The sink must outlive Run: Run returns once every pass has committed
-// what was acknowledged, and the caller then closes the sink.
+// New returns a crawler. It starts nothing. The sink must outlive Run: Run returns once every
+// pass has committed what was acknowledged, and the caller then closes the sink.
 func New(arc Archive, idx Index, sink Sink, store Store, opts Options) *Crawler {
 	opts.defaults()
-	c := &Crawler{arc: arc, idx: idx, sink: sink, store: store, opts: opts, log: opts.Logger,
-		queries: semaphore.NewWeighted(int64(opts.IndexQueries))}
+	c := &Crawler{idx: idx, store: store, opts: opts, log: opts.Logger,
+		queries: semaphore.NewWeighted(int64(opts.IndexQueries)),
+		slots:   semaphore.NewWeighted(int64(opts.Mailboxes)),
+		live:    semaphore.NewWeighted(int64(opts.Mailboxes + maxFinishing))}
+	c.arc = guardedArchive{arc: arc, c: c}
+	c.sink = guardedSink{sink: sink, c: c}
 	c.ready = newHandoff(c.addMessageDoc)
 	c.commits = newCommitter(store)
-	c.finishing = semaphore.NewWeighted(maxFinishing)
 	return c
 }
 
@@ -135,7 +162,7 @@ func New(arc Archive, idx Index, sink Sink, store Store, opts Options) *Crawler 
 type counters struct {
 	messages, skipped, excluded, attachments, oversize, attExcluded atomic.Int64
 	bytes, docsFailed, fetchFailed, malformed, deleted              atomic.Int64
-	fromMessage                                                     atomic.Int64
+	fromMessage, notIndexed, invalid                                atomic.Int64
 }
 
 // ViewResult is the outcome of one mailbox view.
@@ -143,60 +170,192 @@ type ViewResult struct {
 	Mailbox  string    `json:"mailbox"`
 	View     string    `json:"view"`
 	Full     bool      `json:"full"`
-	Complete bool      `json:"complete"`
+	Outcome  Outcome   `json:"outcome"`
 	Resumed  bool      `json:"resumed"`
 	From     time.Time `json:"from"`
 	To       time.Time `json:"to"`
 	Messages int64     `json:"messages"`
 	Deleted  int64     `json:"deleted"`
 	Failed   int       `json:"failed"`
-	Error    string    `json:"error,omitempty"`
+	// Err says why the view did not complete; nil when Outcome is Complete.
+	Err   error  `json:"-"`
+	Error string `json:"error,omitempty"`
+}
+
+func (r *ViewResult) end(o Outcome, err error) {
+	r.Outcome, r.Err = o, err
+	if err != nil {
+		r.Error = err.Error()
+	}
 }
 
 // Run crawls every view of every mailbox, Options.Mailboxes views at a time. A failing view does
-// not stop the others; its error is in its result. Run returns when every view has finished or,
-// after ctx is cancelled, has committed what was acknowledged.
-func (c *Crawler) Run(ctx context.Context, mailboxes []Mailbox, progress func(done, total int)) []ViewResult {
-	defer c.commits.close()
-	defer c.ready.close()
+// not stop the others; its outcome and error are in its result. The error Run returns is the
+// reason the run ended early on its own (ErrIndexUnreachable, ErrForbidden), nil otherwise;
+// cancelling ctx is the caller's own reason and is not returned.
+//
+// Run returns when every view has finished or, after ctx is cancelled (or a circuit breaker
+// tripped), when every started view has waited at most ShutdownGrace for the acknowledgements
+// of what it sent and committed what was acknowledged. Views not started are not in the
+// results. Run may be called once.
+func (c *Crawler) Run(ctx context.Context, mailboxes []Mailbox, progress func(done, total int)) ([]ViewResult, error) {
+	if !c.started.CompareAndSwap(false, true) {
+		return nil, errors.New("crawler: Run called twice")
+	}
+	// work ends when the caller cancels or a breaker trips: no new listing or fetching.
+	work, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	// grace carries what must still happen once work ended: sending the documents of fetched
+	// messages and hearing their acknowledgements. It ends ShutdownGrace after work, or when
+	// every view has returned.
+	grace, endGrace := context.WithCancel(context.WithoutCancel(ctx))
+	defer endGrace()
+	c.work, c.grace, c.stop = work, grace, stop
+
+	viewsDone := make(chan struct{})
+	var services errgroup.Group
+	services.Go(c.commits.run)
+	services.Go(func() error { c.ready.run(grace); return nil })
+	services.Go(func() error {
+		select {
+		case <-work.Done():
+		case <-viewsDone:
+			return nil
+		}
+		t := time.NewTimer(c.opts.ShutdownGrace)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			c.log.Warn().Dur("grace", c.opts.ShutdownGrace).Msg("shutdown grace over: no longer waiting for acknowledgements")
+			endGrace()
+		case <-viewsDone:
+		}
+		return nil
+	})
+
 	total := len(mailboxes) * len(c.opts.Views)
 	results := make([]ViewResult, 0, total)
 	if progress != nil {
 		progress(0, total)
 	}
 	var mu sync.Mutex
-	var finishing sync.WaitGroup
-	g := new(errgroup.Group)
-	g.SetLimit(c.opts.Mailboxes)
+	var views errgroup.Group
+dispatch:
 	for _, mb := range mailboxes {
 		for _, view := range c.opts.Views {
-			if ctx.Err() != nil {
-				break
+			if err := c.live.Acquire(work, 1); err != nil {
+				break dispatch
 			}
-			g.Go(func() error {
-				finish := c.crawlView(ctx, mb, view)
-				// Not ctx: a stopping run still commits what was acknowledged.
-				_ = c.finishing.Acquire(context.Background(), 1)
-				finishing.Add(1)
-				go func() {
-					defer finishing.Done()
-					defer c.finishing.Release(1)
-					r := finish()
-					mu.Lock()
-					results = append(results, r)
-					done := len(results)
-					mu.Unlock()
-					if progress != nil {
-						progress(done, total)
-					}
-				}()
+			if err := c.slots.Acquire(work, 1); err != nil {
+				c.live.Release(1)
+				break dispatch
+			}
+			views.Go(func() error {
+				defer c.live.Release(1)
+				r := c.crawlView(work, mb, view) // releases the fetch slot when its listing ends
+				mu.Lock()
+				results = append(results, r)
+				done := len(results)
+				mu.Unlock()
+				if progress != nil {
+					progress(done, total)
+				}
 				return nil
 			})
 		}
 	}
-	_ = g.Wait()
-	finishing.Wait()
-	return results
+	_ = views.Wait()
+	close(viewsDone)
+	endGrace()
+	c.commits.close()
+	_ = services.Wait()
+	if err := context.Cause(work); err != nil && ctx.Err() == nil {
+		return results, err
+	}
+	return results, nil
+}
+
+// trip ends the work of the run for a reason that applies to every view. The first reason wins.
+func (c *Crawler) trip(err error) {
+	c.stop(err)
+	if context.Cause(c.work) == err {
+		c.log.Error().Err(err).Msg("stopping the run")
+	}
+}
+
+// guardedArchive is the run's view of the archive: per endpoint it counts 403s in a row and
+// trips the run's breaker at forbiddenStreak (see ErrForbidden). A success of an endpoint
+// resets only its own streak: each endpoint needs its own permission.
+type guardedArchive struct {
+	arc Archive
+	c   *Crawler
+}
+
+// Endpoints whose 403 streaks are counted apart.
+const (
+	epList = iota
+	epDetail
+	epFile
+	epCount
+)
+
+func (g guardedArchive) observe(ep int, err error) {
+	streak := &g.c.forbidden[ep]
+	switch {
+	case err == nil:
+		streak.Store(0)
+	case mimecast.IsForbidden(err):
+		// At or beyond: every call past the threshold trips (the first reason wins), so the run
+		// stops at the next refusal even if the goroutine that reached it is slow to act.
+		if n := streak.Add(1); n >= forbiddenStreak {
+			g.c.trip(fmt.Errorf("%w: %d calls in a row refused; last: %w", ErrForbidden, n, err))
+		}
+	}
+}
+
+func (g guardedArchive) ListMessages(ctx context.Context, f api.MessageListFilter, pageSize int, fn func([]api.MessageSummary) error) error {
+	err := g.arc.ListMessages(ctx, f, pageSize, func(page []api.MessageSummary) error {
+		g.observe(epList, nil) // a page came: the listing permission is there
+		return fn(page)
+	})
+	g.observe(epList, err)
+	return err
+}
+
+func (g guardedArchive) MessageDetail(ctx context.Context, id string) (*api.MessageDetail, error) {
+	d, err := g.arc.MessageDetail(ctx, id)
+	g.observe(epDetail, err)
+	return d, err
+}
+
+func (g guardedArchive) GetFile(ctx context.Context, id string) (io.ReadCloser, error) {
+	rc, err := g.arc.GetFile(ctx, id)
+	g.observe(epFile, err)
+	return rc, err
+}
+
+// guardedSink is the run's view of the sink. Documents are sent on the grace context whatever
+// context the caller has: a stopping run still sends what it fetched, and nothing waits past
+// the grace. A result that says the whole bulk request failed (status 0, not permanent: the
+// client's retries are spent) trips the run's breaker (see ErrIndexUnreachable).
+type guardedSink struct {
+	sink Sink
+	c    *Crawler
+}
+
+func (g guardedSink) Add(_ context.Context, d index.Doc, done func(index.Result)) error {
+	return g.sink.Add(g.c.grace, d, func(r index.Result) {
+		if unreachable(r) {
+			g.c.trip(fmt.Errorf("%w: %w", ErrIndexUnreachable, r.Err))
+		}
+		done(r)
+	})
+}
+
+// unreachable reports whether a result says Elasticsearch was not reached at all, as opposed to
+// a document it refused.
+func unreachable(r index.Result) bool {
+	return r.Err != nil && !r.Permanent && r.Status == 0
 }
 
 // Totals returns the run's counters so far; safe to call while Run runs.
@@ -208,6 +367,7 @@ func (c *Crawler) Totals() Totals {
 		Bytes: c.counts.bytes.Load(), DocsFailed: c.counts.docsFailed.Load(),
 		FetchFailed: c.counts.fetchFailed.Load(), MalformedBodies: c.counts.malformed.Load(),
 		Deleted: c.counts.deleted.Load(), FromMessage: c.counts.fromMessage.Load(),
+		NotIndexed: c.counts.notIndexed.Load(), InvalidListed: c.counts.invalid.Load(),
 	}
 }
 
@@ -227,61 +387,63 @@ type Totals struct {
 	// FromMessage counts attachments taken from the downloaded RFC 822 message (digest matched)
 	// rather than downloaded on their own.
 	FromMessage int64 `json:"attachments_from_message"`
+	// NotIndexed counts documents that did not reach Elasticsearch (unreachable, or the run
+	// stopped first); the next run sends them again. DocsFailed counts those it refused.
+	NotIndexed int64 `json:"documents_not_indexed"`
+	// InvalidListed counts listed messages that lack what the crawler needs (an id, a readable
+	// received time); each is recorded as a failure and retried by the next run.
+	InvalidListed int64 `json:"messages_invalid"`
 }
 
 // handoff queues message documents whose attachments are acknowledged and adds them to the
-// sink from its own goroutine. Acknowledgement callbacks run on the bulk indexer's workers;
-// adding from there could wait for queue space that only those same workers free, so the
-// callback only appends to this unbounded queue (bounded in practice by Options.MaxInflight).
+// sink from its own goroutine (run, started by Crawler.Run). Acknowledgement callbacks run on the
+// bulk indexer's workers; adding from there could wait for queue space that only those same
+// workers free, so the callback only appends to this unbounded queue (bounded in practice by
+// Options.MaxInflight).
 type handoff struct {
-	mu     sync.Mutex
-	cond   *sync.Cond
-	queue  []*unit
-	closed bool
-	done   chan struct{}
+	add   func(*unit)
+	mu    sync.Mutex
+	queue []*unit
+	wake  chan struct{} // one pending wake-up; push never blocks
 }
 
 func newHandoff(add func(*unit)) *handoff {
-	h := &handoff{done: make(chan struct{})}
-	h.cond = sync.NewCond(&h.mu)
-	go func() {
-		defer close(h.done)
-		for {
-			h.mu.Lock()
-			for len(h.queue) == 0 && !h.closed {
-				h.cond.Wait()
-			}
-			if len(h.queue) == 0 {
-				h.mu.Unlock()
-				return
-			}
-			u := h.queue[0]
+	return &handoff{add: add, wake: make(chan struct{}, 1)}
+}
+
+// run adds queued documents until ctx ends. What is still queued then belongs to views that
+// gave up waiting; it is dropped, and the next run fetches those messages again.
+func (h *handoff) run(ctx context.Context) {
+	for {
+		h.mu.Lock()
+		var u *unit
+		if len(h.queue) > 0 {
+			u = h.queue[0]
 			h.queue[0] = nil
 			h.queue = h.queue[1:]
-			h.mu.Unlock()
-			add(u)
 		}
-	}()
-	return h
+		h.mu.Unlock()
+		if u != nil {
+			h.add(u)
+			continue
+		}
+		select {
+		case <-h.wake:
+		case <-ctx.Done():
+			return
+		}
+	}
 }
 
 func (h *handoff) push(u *unit) {
 	h.mu.Lock()
 	h.queue = append(h.queue, u)
 	h.mu.Unlock()
-	h.cond.Signal()
+	select {
+	case h.wake <- struct{}{}:
+	default:
+	}
 }
-
-func (h *handoff) close() {
-	h.mu.Lock()
-	h.closed = true
-	h.mu.Unlock()
-	h.cond.Broadcast()
-	<-h.done
-}
-
-// errPermanentDoc marks a document Elasticsearch rejected for good.
-var errPermanentDoc = errors.New("rejected by Elasticsearch")
 
 func docError(r index.Result) error {
 	if r.Permanent {

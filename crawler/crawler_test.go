@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mimecrawl/mimecrawl/config"
 	"github.com/mimecrawl/mimecrawl/crawler"
 	"github.com/mimecrawl/mimecrawl/index/indextest"
 	"github.com/mimecrawl/mimecrawl/integration/mimecast/simulator"
@@ -29,7 +30,7 @@ func TestFirstCrawlMatchesTruthAndSecondFetchesNothing(t *testing.T) {
 			break
 		}
 	}
-	rules := crawler.Rules{ExcludeMailboxes: []*regexp.Regexp{regexp.MustCompile("^" + regexp.QuoteMeta(victim) + "$")}}
+	rules := crawler.Rules{ExcludeMailboxes: []config.Regexp{config.MustRegexp(regexp.QuoteMeta(victim))}}
 	first := e.crawl(ctx, rules, nil)
 	if !first.complete() {
 		t.Fatalf("first crawl incomplete: %+v\n%s", first.results, e.log)
@@ -176,13 +177,13 @@ func TestFilters(t *testing.T) {
 	start := time.Date(2025, 7, 1, 0, 0, 0, 0, time.UTC)
 	rules := crawler.Rules{
 		// Matches the first domain and its local sub-domain, which include_local lets in.
-		IncludeDomains:   []*regexp.Regexp{regexp.MustCompile(`(^|\.)` + regexp.QuoteMeta(domains[0]) + "$")},
+		IncludeDomains:   []config.Regexp{config.MustRegexp(`(.*\.)?` + regexp.QuoteMeta(domains[0]))},
 		IncludeLocal:     true,
-		IncludeMailboxes: []*regexp.Regexp{regexp.MustCompile(".")},
+		IncludeMailboxes: []config.Regexp{config.MustRegexp(".+")},
 	}
 	f := truthFilter{rules: rules, start: start,
-		excludeSubjects: []*regexp.Regexp{regexp.MustCompile("^" + regexp.QuoteMeta(subj) + "$")},
-		excludeNames:    []*regexp.Regexp{regexp.MustCompile(`(?i)\.png$`)},
+		excludeSubjects: []config.Regexp{config.MustRegexp(regexp.QuoteMeta(subj))},
+		excludeNames:    []config.Regexp{config.MustRegexp(`(?i).*\.png`)},
 		blankName:       "no-name.bin", views: []string{"INBOX"}}
 	r := e.crawl(ctx, rules, func(o *crawler.Options) {
 		o.StartDate = start
@@ -300,10 +301,10 @@ func TestFaults(t *testing.T) {
 	}
 	for _, v := range r.results {
 		key := state.Key{Mailbox: v.Mailbox, View: v.View}
-		if key == rejectedKey && v.Complete {
+		if key == rejectedKey && v.Outcome == crawler.Complete {
 			t.Errorf("the mailbox view of the rejected document reports complete")
 		}
-		if key != rejectedKey && !v.Complete {
+		if key != rejectedKey && v.Outcome != crawler.Complete {
 			t.Errorf("mailbox view %v failed: %s", key, v.Error)
 		}
 	}
@@ -395,7 +396,7 @@ func TestFullRecrawlRemovesWhatIsGone(t *testing.T) {
 	}
 	// Rules: a subject that exists becomes excluded.
 	subj := kept[1].Messages[0].Subject
-	excl := []*regexp.Regexp{regexp.MustCompile("^" + regexp.QuoteMeta(subj) + "$")}
+	excl := []config.Regexp{config.MustRegexp(regexp.QuoteMeta(subj))}
 	tweak := func(o *crawler.Options) { o.ExcludeSubjects = excl }
 
 	inc := e.crawl(ctx, crawler.Rules{}, tweak)

@@ -8,7 +8,44 @@
 //   - A message document is written only after all of its attachment documents were
 //     acknowledged, so "the message document exists" implies "the message is complete"; this is
 //     what lets an incremental run skip messages that are already indexed without a detail call.
+//     The skip check reads with _mget, which is realtime: it sees every acknowledged write
+//     without a refresh.
 //   - Document ids derive from (mailbox, view, Mimecast id[, attachment id]): a replay overwrites.
 //   - Nothing is deleted from the index except by the sweep of a completed full pass of a
-//     mailbox view.
+//     mailbox view, and by the removal of a mailbox enumeration no longer keeps. Both search for
+//     what they delete, and searches see only refreshed documents: both refresh first, and a
+//     removal drops a mailbox's state only once a count (after another refresh) finds none of
+//     its documents.
+//   - The window a pass lists is decided in one place, PlanPass; `plan` uses it too. A stored
+//     position in the future (beyond now + MaxClockSkew) is damaged and replaced by a safe one.
+//   - A view ends with a typed Outcome and an error; the run ends early, with ErrIndexUnreachable
+//     or ErrForbidden, when a failure applies to every view.
+//
+// Goroutines. New starts none. Run starts all of them and returns after every one has ended:
+//
+//	Run (caller's goroutine)
+//	├─ services errgroup, waited for last:
+//	│   ├─ committer.run    writes checkpoints in batches; ends when Run closes its queue,
+//	│   │                   after the views are done
+//	│   ├─ handoff.run      adds message documents whose attachments are acknowledged; ends
+//	│   │                   when the grace context ends
+//	│   └─ grace timer      ends the grace context ShutdownGrace after the work context ended,
+//	│                       or at once when every view has returned
+//	└─ views errgroup, one goroutine per mailbox view (at most Mailboxes listing, plus
+//	    maxFinishing awaiting acknowledgements); each runs crawlView's phases in order:
+//	    ├─ phase 1 in a fetch slot: plan, list, and per page an errgroup of MessageWorkers
+//	    │  fetch goroutines, waited for before the next page
+//	    ├─ phase 2 without a slot: tracker.wait(grace) for acknowledgements
+//	    └─ phases 3, 4: outcome, sweep, commit through the committer
+//
+// The bulk indexer's own goroutines belong to the sink (index.Writer), which the caller closes
+// after Run. Acknowledgement callbacks run there and never block: they update counters and the
+// tracker, and queue message documents for the hand-off.
+//
+// Contexts. The work context (the caller's, cancelled also by a circuit breaker) governs
+// listing and fetching. The grace context governs sending documents and waiting for their
+// acknowledgements: it outlives the work context by at most ShutdownGrace, so a stopping run
+// still commits what Elasticsearch acknowledged, and never waits longer than that. Every wait
+// selects on one of the two (semaphore.Acquire(ctx), channel receives with ctx.Done()); commits
+// to the local state file are not cancelled.
 package crawler

@@ -3,19 +3,20 @@ package crawler
 import (
 	"context"
 	"fmt"
-	"regexp"
 	"sort"
 	"strings"
 
 	"golang.org/x/sync/errgroup"
+
+	"github.com/mimecrawl/mimecrawl/config"
 )
 
 // Rules decide which domains and mailboxes are crawled. An empty include list keeps everything.
 type Rules struct {
-	IncludeDomains   []*regexp.Regexp
+	IncludeDomains   []config.Regexp
 	IncludeLocal     bool
-	IncludeMailboxes []*regexp.Regexp
-	ExcludeMailboxes []*regexp.Regexp
+	IncludeMailboxes []config.Regexp
+	ExcludeMailboxes []config.Regexp
 }
 
 // Mailbox is one crawled mailbox. Address is lower-cased: Mimecast matches addresses without
@@ -58,13 +59,10 @@ func (e *Enumeration) Counts() (keptDomains, keptMailboxes int, excluded map[str
 	return keptDomains, len(e.Kept), excluded
 }
 
-func firstMatch(rs []*regexp.Regexp, s string) int {
-	for i, r := range rs {
-		if r.MatchString(s) {
-			return i
-		}
-	}
-	return -1
+// firstMatch is config.MatchAny, the one rule of matching, as an index (-1: none).
+func firstMatch(rs []config.Regexp, s string) int {
+	i, _ := config.MatchAny(rs, s)
+	return i
 }
 
 // DomainDecision applies the domain rules.

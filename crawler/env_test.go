@@ -10,7 +10,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/mimecrawl/mimecrawl/config"
 	"github.com/mimecrawl/mimecrawl/crawler"
 	"github.com/mimecrawl/mimecrawl/index"
 	"github.com/mimecrawl/mimecrawl/index/indextest"
@@ -47,7 +47,7 @@ func newEnv(t *testing.T, opts simulator.Options) *env {
 	t.Helper()
 	esURL := os.Getenv("ELASTICSEARCH_URL")
 	if esURL == "" {
-		t.Skip("ELASTICSEARCH_URL is not set; these tests need a real Elasticsearch (make test starts one)")
+		needElasticsearch(t)
 	}
 	sim, err := simulator.New(opts)
 	if err != nil {
@@ -105,6 +105,7 @@ func (e *env) cluster(ctx context.Context) *index.Cluster {
 // run is one crawl, as `mimecrawl crawl` does it: enumerate, crawl, flush, close.
 type run struct {
 	results []crawler.ViewResult
+	err     error // what Run returned
 	totals  crawler.Totals
 	enum    *crawler.Enumeration
 	writer  index.WriterStats
@@ -112,7 +113,7 @@ type run struct {
 
 func (r run) complete() bool {
 	for _, v := range r.results {
-		if !v.Complete {
+		if v.Outcome != crawler.Complete {
 			return false
 		}
 	}
@@ -146,11 +147,11 @@ func (e *env) crawl(ctx context.Context, rules crawler.Rules, tweak func(*crawle
 		tweak(&opts)
 	}
 	cr := crawler.New(e.client, cl, w, store, opts)
-	res := cr.Run(ctx, enum.Kept, nil)
+	res, runErr := cr.Run(ctx, enum.Kept, nil)
 	if err := w.Close(context.Background()); err != nil {
 		e.t.Errorf("close writer: %v", err)
 	}
-	return run{results: res, totals: cr.Totals(), enum: enum, writer: w.Stats()}
+	return run{results: res, err: runErr, totals: cr.Totals(), enum: enum, writer: w.Stats()}
 }
 
 // indexed returns the ids of every document of kind k ("messages" or "attachments").
@@ -224,8 +225,8 @@ type expectation struct {
 
 type truthFilter struct {
 	rules           crawler.Rules
-	excludeSubjects []*regexp.Regexp
-	excludeNames    []*regexp.Regexp
+	excludeSubjects []config.Regexp
+	excludeNames    []config.Regexp
 	blankName       string
 	start           time.Time
 	views           []string
@@ -332,13 +333,9 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-func matches(rs []*regexp.Regexp, s string) bool {
-	for _, r := range rs {
-		if r.MatchString(s) {
-			return true
-		}
-	}
-	return false
+func matches(rs []config.Regexp, s string) bool {
+	_, ok := config.MatchAny(rs, s)
+	return ok
 }
 
 func requests(st simulator.Stats, path string) int64 {
@@ -363,4 +360,15 @@ func (e *env) position(k state.Key) state.Position {
 		e.t.Fatal(err)
 	}
 	return pos
+}
+
+// needElasticsearch skips a test that needs Elasticsearch when none is configured, and fails it
+// in CI (CI=true): there a missing Elasticsearch is a broken pipeline, not a reason to pass.
+func needElasticsearch(t *testing.T) {
+	t.Helper()
+	const msg = "ELASTICSEARCH_URL is not set; these tests need a real Elasticsearch (make test starts one)"
+	if os.Getenv("CI") == "true" {
+		t.Fatal(msg + "; CI=true, so this is a failure, not a skip")
+	}
+	t.Skip(msg)
 }

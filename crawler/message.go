@@ -14,7 +14,6 @@ import (
 	"github.com/mimecrawl/mimecrawl/crawler/body"
 	"github.com/mimecrawl/mimecrawl/index"
 	"github.com/mimecrawl/mimecrawl/integration/mimecast/api"
-	"github.com/mimecrawl/mimecrawl/state"
 )
 
 // message fetches one message (detail, RFC 822 body, attachments) and sends its documents. It
@@ -34,22 +33,25 @@ func (p *viewPass) message(ctx context.Context, m api.MessageSummary, seq int64,
 		fetchFailed("get message detail", err)
 		return
 	}
-	text, err := p.bodyText(ctx, m.ID)
+	text, oversize, err := p.bodyText(ctx, m.ID, max(m.Size, detail.Size))
 	if err != nil {
 		fetchFailed("get message body", err)
 		return
 	}
+	// Removes the temporary file of kept attachments once their documents are built.
+	defer text.Close()
 	// Attachments travel inside the RFC 822 message already downloaded; those whose digest
 	// matches the detail's need no download of their own.
-	inMessage := map[string][]byte{}
-	for _, part := range text.Parts {
-		if part.Data != nil {
-			inMessage[part.SHA256] = part.Data
+	inMessage := map[string]*body.Part{}
+	for i := range text.Parts {
+		if part := &text.Parts[i]; part.Kept() {
+			inMessage[part.SHA256] = part
 		}
 	}
 	u := &unit{p: p, seq: seq, messageID: m.ID, retrying: p.failedID[m.ID]}
-	u.msg = index.Doc{Kind: index.Messages, ID: MessageDocID(p.mb.Address, p.view, m.ID),
-		Body: p.messageDoc(m, detail, text, received)}
+	doc := p.messageDoc(m, detail, text, received)
+	doc.Oversize = oversize
+	u.msg = index.Doc{Kind: index.Messages, ID: MessageDocID(p.mb.Address, p.view, m.ID), Body: doc}
 	u.pending.Store(1) // held until every attachment has been added
 	if c.opts.ExtractAttachments {
 		for _, a := range detail.Attachments {
@@ -79,120 +81,59 @@ func (p *viewPass) message(ctx context.Context, m api.MessageSummary, seq int64,
 	u.release()
 }
 
-// release drops one pending count; the last one hands the message document on.
-func (u *unit) release() {
-	if u.pending.Add(-1) == 0 {
-		u.p.c.ready.push(u)
-	}
-}
-
-func (u *unit) attachmentDone(doc index.Doc, attachmentID string, r index.Result) {
-	p := u.p
-	if r.Err != nil || r.Permanent {
-		p.docFailed(doc, u.messageID, attachmentID, r)
-		if r.Permanent {
-			u.permFail.Store(true)
-		} else {
-			u.retryFail.Store(true)
-		}
-	} else {
-		p.c.counts.attachments.Add(1)
-		p.indexed.Add(1)
-	}
-	u.release()
-}
-
-// addMessageDoc runs on the handoff goroutine once every attachment of u is answered.
-func (c *Crawler) addMessageDoc(u *unit) {
-	p := u.p
-	if u.retryFail.Load() {
-		// Not writing the message document keeps it "not indexed", so the next run fetches
-		// the message again.
-		p.tr.finish(u.seq, false)
-		return
-	}
-	err := c.sink.Add(context.Background(), u.msg, func(r index.Result) {
-		if r.Err != nil || r.Permanent {
-			p.docFailed(u.msg, u.messageID, "", r)
-			p.tr.finish(u.seq, false)
-			return
-		}
-		c.counts.messages.Add(1)
-		p.indexed.Add(1)
-		ok := !u.permFail.Load()
-		if ok && u.retrying {
-			p.clearFailures(u)
-		}
-		p.tr.finish(u.seq, ok)
-	})
-	if err != nil {
-		p.docFailed(u.msg, u.messageID, "", index.Result{Err: err})
-		p.tr.finish(u.seq, false)
-	}
-}
-
-// docFailed records a document that did not make it. Permanent rejections go to the failed
-// bucket where `status` and the run summary show them; other failures are retried by the next
-// run because the checkpoint does not pass them.
-func (p *viewPass) docFailed(doc index.Doc, messageID, attachmentID string, r index.Result) {
-	p.c.counts.docsFailed.Add(1)
-	err := docError(r)
-	ev := p.log.Warn().Err(err).Str("doc_id", doc.ID).Str("message_id", messageID)
-	if attachmentID != "" {
-		ev = ev.Str("attachment_id", attachmentID)
-	}
-	ev.Bool("permanent", r.Permanent).Msg("document not indexed")
-	if !r.Permanent {
-		return
-	}
-	f := state.Failure{Key: p.key, DocID: doc.ID, MessageID: messageID, AttachmentID: attachmentID,
-		Reason: r.Reason, Status: r.Status, At: p.c.opts.Now().UTC()}
-	if err := p.c.store.RecordFailure(f); err != nil {
-		p.log.Error().Err(err).Str("doc_id", doc.ID).Msg("record failed document")
-	}
-}
-
-func (p *viewPass) clearFailures(u *unit) {
-	for _, id := range append([]string{u.msg.ID}, u.docIDs...) {
-		if err := p.c.store.ClearFailure(id); err != nil {
-			p.log.Error().Err(err).Str("doc_id", id).Msg("clear recorded failure")
-		}
-	}
-}
-
 // maxKeptAttachment caps the attachments taken from the RFC 822 message instead of downloaded
 // on their own: a message's attachments are held at once, so large ones are streamed one at a
 // time by their own download instead.
 const maxKeptAttachment = 2 << 20
 
-// bodyText downloads the RFC 822 message and extracts its text. A message whose MIME cannot be
-// parsed is still indexed, with its metadata and an empty body, and counted as malformed.
-func (p *viewPass) bodyText(ctx context.Context, id string) (*body.Text, error) {
+// bodyText downloads the RFC 822 message and extracts its text. listed is the size the archive
+// gave for the message (0 if none), which bounds the download with MessageLimits. The caller
+// closes the Text.
+//
+// A message whose MIME cannot be parsed, or breaks a limit against hostile structure, is still
+// indexed, with its metadata and what text was read, and counted as malformed. So is a message
+// larger than its download limit: oversize is then true, the download stops at the limit, and
+// the message is not fetched again, since it would be just as large next time.
+func (p *viewPass) bodyText(ctx context.Context, id string, listed int64) (text *body.Text, oversize bool, err error) {
 	rc, err := p.c.arc.GetFile(ctx, id)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	defer rc.Close()
-	cr := &countingReader{r: rc}
+	lim := p.c.opts.Limits
+	limit := lim.downloadLimit(listed)
+	cr := &countingReader{r: newLimitedBody(rc, limit)}
 	var keep int64
 	if p.c.opts.ExtractAttachments {
 		keep = min(p.c.opts.MaxAttachmentBytes, maxKeptAttachment)
 	}
-	text, err := body.Extract(cr, body.Options{MaxTextBytes: p.c.opts.MaxTextBytes, KeepAttachments: keep})
+	text, err = body.Extract(cr, body.Options{MaxTextBytes: p.c.opts.MaxTextBytes, KeepAttachments: keep,
+		KeepMemory: lim.keepMemory(), SpillDir: lim.SpillDir})
 	p.c.counts.bytes.Add(cr.n)
+	var tooLarge *tooLargeError
 	switch {
 	case err == nil:
+	case errors.As(err, &tooLarge):
+		oversize = true
+		p.c.counts.malformed.Add(1)
+		p.log.Warn().Str("message_id", id).Int64("limit", limit).Int64("listed_size", listed).
+			Msg("message larger than its download limit; indexed as oversize with the text read up to it")
 	case errors.Is(err, body.ErrNoContent):
 		p.c.counts.malformed.Add(1)
 		p.log.Warn().Str("message_id", id).Msg("message body has no readable content; indexed without text")
 	default:
+		text.Close()
 		// A read that broke off is a download failure, not a bad message: fetch it again.
-		return nil, fmt.Errorf("read message body: %w", err)
+		return nil, false, fmt.Errorf("read message body: %w", err)
+	}
+	if text.Malformed && !oversize {
+		p.c.counts.malformed.Add(1)
+		p.log.Warn().Str("message_id", id).Msg("message body breaks a limit against hostile mime; indexed with the text read before it")
 	}
 	if len(text.Defects) > 0 {
 		p.log.Debug().Str("message_id", id).Strs("defects", text.Defects).Msg("message body had MIME defects")
 	}
-	return text, nil
+	return text, oversize, nil
 }
 
 func (p *viewPass) messageDoc(m api.MessageSummary, d *api.MessageDetail, text *body.Text, received time.Time) *index.MessageDoc {
@@ -231,9 +172,10 @@ func (p *viewPass) attachmentName(a api.Attachment) string {
 	return a.Filename
 }
 
-// attachmentDoc builds the document of one attachment, downloading it unless it is larger than
-// the cap. ok=false means the attachment is excluded by name.
-func (p *viewPass) attachmentDoc(ctx context.Context, m api.MessageSummary, d *api.MessageDetail, a api.Attachment, received time.Time, data []byte) (index.Doc, bool, error) {
+// attachmentDoc builds the document of one attachment, taking its bytes from kept (its part of
+// the RFC 822 message, when those were kept; else nil) or downloading it unless it is larger
+// than the cap. ok=false means the attachment is excluded by name.
+func (p *viewPass) attachmentDoc(ctx context.Context, m api.MessageSummary, d *api.MessageDetail, a api.Attachment, received time.Time, kept *body.Part) (index.Doc, bool, error) {
 	c := p.c
 	name := p.attachmentName(a)
 	if firstMatch(c.opts.ExcludeNames, name) >= 0 {
@@ -252,6 +194,14 @@ func (p *viewPass) attachmentDoc(ctx context.Context, m api.MessageSummary, d *a
 		doc.Oversize = true
 		c.counts.oversize.Add(1)
 		return out, true, nil
+	}
+	var data []byte
+	if kept != nil {
+		var err error
+		if data, err = kept.Bytes(); err != nil {
+			// The temporary file failed us: the attachment's own download still serves.
+			p.log.Warn().Err(err).Str("message_id", m.ID).Str("attachment_id", a.ID).Msg("read kept attachment")
+		}
 	}
 	oversize := false
 	if data == nil {

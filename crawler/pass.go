@@ -3,6 +3,7 @@ package crawler
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -44,143 +45,139 @@ type unit struct {
 	docIDs    []string     // attachment document ids, to clear recorded failures on success
 }
 
-// crawlView lists and fetches one mailbox view, and returns the rest of the pass: waiting for
-// the acknowledgements of what was sent, the sweep of a full pass, and the commit. The caller
-// runs that part outside its worker slot: the last documents of a view wait for the bulk
-// indexer's next flush, and a slot held for that wait is a slot not fetching.
-func (c *Crawler) crawlView(ctx context.Context, mb Mailbox, view string) func() ViewResult {
-	key := state.Key{Mailbox: mb.Address, View: view}
-	log := c.log.With().Str("mailbox", mb.Address).Str("view", view).Logger()
-	res := ViewResult{Mailbox: mb.Address, View: view}
-	fail := func(err error) func() ViewResult {
-		res.Error = err.Error()
-		if ctx.Err() == nil {
-			log.Error().Err(err).Msg("mailbox view failed")
-		}
-		r := res
-		return func() ViewResult { return r }
-	}
-	pos, _, err := c.store.Position(key)
-	if err != nil {
-		return fail(fmt.Errorf("read checkpoint: %w", err))
-	}
-	now := c.opts.Now().UTC().Truncate(time.Second)
-	full := c.opts.Full && (c.opts.FullSince.IsZero() || pos.FullDone.Before(c.opts.FullSince.Truncate(time.Second)))
-	p := &viewPass{c: c, mb: mb, view: view, key: key, pos: pos, tr: newTracker(), log: log, lastSave: now}
-	if p.failedID, err = c.store.FailedMessageIDs(key); err != nil {
-		return fail(fmt.Errorf("read recorded failures: %w", err))
-	}
-	switch {
-	case pos.Pass != nil && (!full || pos.Pass.Full) && len(p.failedID) == 0:
-		// An interrupted pass: carry on with its window, kind and generation.
-		p.pass = *pos.Pass
-		res.Resumed = true
-	case pos.Pass != nil && (!full || pos.Pass.Full):
-		// A pass held back by documents Elasticsearch rejected for good. Resuming its window
-		// would retry them but never list what arrived since, so a new pass starts from the
-		// delta token, which the failures kept in place: it retries them, skips what is
-		// indexed, and takes in the new messages. Its kind and generation stay.
-		p.pass = state.Pass{End: now, Full: pos.Pass.Full, Started: now, Generation: pos.Pass.Generation}
-		log.Info().Int("failed_messages", len(p.failedID)).Msg("pass blocked by rejected documents: starting a new pass from the delta token")
-	default:
-		p.pass = state.Pass{End: now, Full: full, Started: now, Generation: pos.Generation}
-		if full || pos.Generation == 0 {
-			if p.pass.Generation, err = c.store.NextGeneration(); err != nil {
-				return fail(fmt.Errorf("allocate crawl generation: %w", err))
-			}
-		}
-	}
-	res.Full = p.pass.Full
-	from := c.opts.StartDate.UTC()
-	if !p.pass.Full && !pos.Token.IsZero() {
-		if t := pos.Token.Add(c.opts.DeltaTokenOffset); t.After(from) {
-			from = t
-		}
-	}
-	to := p.pass.End
-	if !p.pass.Low.IsZero() {
-		to = p.pass.Low
-	}
-	res.From, res.To = from, to
-	if p.pass.Full && p.pass.Low.IsZero() {
-		// A full pass must survive a kill as a full pass, so it is recorded before any work.
-		if err := p.save(); err != nil {
-			return fail(err)
-		}
-	}
-	log.Debug().Time("from", from).Time("to", to).Bool("full", p.pass.Full).Bool("resumed", res.Resumed).Msg("pass start")
-
-	var listErr error
-	if !to.Before(from) {
-		f := api.MessageListFilter{View: view, Mailbox: mb.Address, Start: api.FormatTime(from), End: api.FormatTime(to)}
-		listErr = c.arc.ListMessages(ctx, f, c.opts.PageSize, func(page []api.MessageSummary) error {
-			return p.page(ctx, page)
-		})
-	}
-	return func() ViewResult { return p.finish(ctx, res, listErr, from, to, now) }
-}
-
-// finish waits for the pass's acknowledgements and commits what they cover.
-func (p *viewPass) finish(ctx context.Context, res ViewResult, listErr error, from, to, now time.Time) ViewResult {
-	fail := func(err error) ViewResult {
-		res.Error = err.Error()
-		if ctx.Err() == nil {
-			p.log.Error().Err(err).Msg("mailbox view failed")
-		}
+// crawlView runs one pass over one mailbox view as four phases, in order:
+//
+//  1. plan, list and fetch, in the fetch slot the caller acquired (released here when the
+//     listing ends);
+//  2. await the acknowledgements of what was sent, without a slot: the last documents of a view
+//     wait for the bulk indexer's next flush, and a slot held for that wait is a slot not
+//     fetching. The wait ends at the latest when the run's grace ends;
+//  3. decide the outcome and, for a completed full pass, sweep;
+//  4. commit: the delta token for a completed pass, the resume point otherwise.
+func (c *Crawler) crawlView(work context.Context, mb Mailbox, view string) ViewResult {
+	p, res, listErr := c.listAndFetch(work, mb, view)
+	c.slots.Release(1)
+	if p == nil {
 		return res
 	}
-	failed := p.waitInflight(ctx)
+	failed, waitErr := p.tr.wait(c.grace)
+	if waitErr != nil {
+		failed = p.tr.pending()
+		p.log.Warn().Int("pending", failed).Msg("gave up waiting for acknowledgements")
+	}
 	res.Messages = p.indexed.Load()
 	res.Failed = failed
-	var err error
+
+	var (
+		outcome Outcome
+		err     error
+	)
+	// A listing that ended without error went through the whole window: if everything it sent
+	// was acknowledged, the pass completes even when the run is stopping meanwhile.
 	switch {
-	case ctx.Err() != nil:
-		err = fmt.Errorf("stopped: %w", ctx.Err())
+	case listErr != nil && work.Err() != nil, waitErr != nil:
+		outcome, err = Interrupted, fmt.Errorf("stopped: %w", context.Cause(work))
 	case listErr != nil:
-		err = fmt.Errorf("list messages %s..%s: %w", api.FormatTime(from), api.FormatTime(to), listErr)
+		outcome, err = Failed, fmt.Errorf("list messages %s..%s: %w", api.FormatTime(res.From), api.FormatTime(res.To), listErr)
 	case failed > 0:
-		err = fmt.Errorf("%d messages failed; the checkpoint stays before the first of them", failed)
+		outcome, err = Blocked, fmt.Errorf("%d messages failed; the checkpoint stays before the first of them", failed)
+	}
+	if err == nil && p.pass.Full {
+		n, serr := p.sweep(work)
+		res.Deleted = n
+		if serr != nil {
+			outcome, err = Failed, serr
+			if work.Err() != nil {
+				outcome = Interrupted
+			}
+		}
 	}
 	if err != nil {
 		if serr := p.save(); serr != nil {
 			p.log.Error().Err(serr).Msg("save resume point")
 		}
-		return fail(err)
+		return p.fail(res, outcome, err)
 	}
-	if p.pass.Full {
-		n, err := p.sweep(ctx)
-		res.Deleted = n
-		if err != nil {
-			_ = p.save()
-			return fail(err)
-		}
-	}
-	if err := p.complete(now); err != nil {
-		return fail(err)
+	if err := p.complete(p.pass.End); err != nil {
+		return p.fail(res, Failed, err)
 	}
 	p.clearStaleFailures()
-	res.Complete = true
+	res.end(Complete, nil)
 	p.log.Info().Int64("documents", res.Messages).Int64("deleted", res.Deleted).Time("token", p.pass.End).Msg("checkpoint committed")
 	return res
 }
 
-// waitInflight waits for every message of the pass to be answered. After cancellation it waits
-// at most ShutdownGrace: what is still unanswered then is simply not covered by the checkpoint.
-func (p *viewPass) waitInflight(ctx context.Context) int {
-	done := make(chan int, 1)
-	go func() { done <- p.tr.wait() }()
-	select {
-	case n := <-done:
-		return n
-	case <-ctx.Done():
+func (p *viewPass) fail(res ViewResult, o Outcome, err error) ViewResult {
+	res.end(o, err)
+	if o == Failed {
+		p.log.Error().Err(err).Msg("mailbox view failed")
 	}
-	select {
-	case n := <-done:
-		return n
-	case <-time.After(p.c.opts.ShutdownGrace):
-		p.log.Warn().Int("pending", p.tr.pending()).Msg("gave up waiting for acknowledgements")
-		return p.tr.pending()
+	return res
+}
+
+// listAndFetch is phase 1: it decides the pass (PlanPass), records a new full pass, lists the
+// window and hands every listed message to a fetch worker. p is nil when the pass could not
+// start; res then holds the failure.
+func (c *Crawler) listAndFetch(work context.Context, mb Mailbox, view string) (p *viewPass, res ViewResult, listErr error) {
+	key := state.Key{Mailbox: mb.Address, View: view}
+	log := c.log.With().Str("mailbox", mb.Address).Str("view", view).Logger()
+	res = ViewResult{Mailbox: mb.Address, View: view}
+	fail := func(err error) (*viewPass, ViewResult, error) {
+		o := Failed
+		if work.Err() != nil {
+			o = Interrupted
+		} else {
+			log.Error().Err(err).Msg("mailbox view failed")
+		}
+		res.end(o, err)
+		return nil, res, nil
 	}
+	if err := work.Err(); err != nil {
+		return fail(fmt.Errorf("stopped: %w", context.Cause(work)))
+	}
+	pos, _, err := c.store.Position(key)
+	if err != nil {
+		return fail(fmt.Errorf("read checkpoint: %w", err))
+	}
+	p = &viewPass{c: c, mb: mb, view: view, key: key, tr: newTracker(c.opts.MaxInflight), log: log}
+	if p.failedID, err = c.store.FailedMessageIDs(key); err != nil {
+		return fail(fmt.Errorf("read recorded failures: %w", err))
+	}
+	plan := PlanPass(pos, len(p.failedID) > 0, c.windowOptions(), c.opts.Now())
+	if len(plan.Damaged) > 0 {
+		log.Warn().Strs("damaged", plan.Damaged).Time("from", plan.From).Msg("checkpoint lies in the future; falling back to a safe position")
+	}
+	if plan.Blocked {
+		log.Info().Int("failed_messages", len(p.failedID)).Msg("pass blocked by failed messages: starting a new pass from the delta token")
+	}
+	p.pos, p.pass, p.lastSave = plan.Position, plan.Pass, c.opts.Now()
+	if plan.NewGeneration {
+		if p.pass.Generation, err = c.store.NextGeneration(); err != nil {
+			return fail(fmt.Errorf("allocate crawl generation: %w", err))
+		}
+	}
+	res.Full, res.Resumed, res.From, res.To = p.pass.Full, plan.Resumed, plan.From, plan.To
+	if p.pass.Full && p.pass.Low.IsZero() || len(plan.Damaged) > 0 {
+		// A full pass must survive a kill as a full pass, so it is recorded before any work;
+		// a damaged position is replaced before any work, so that it is not met again.
+		if err := p.save(); err != nil {
+			return fail(err)
+		}
+	}
+	log.Debug().Time("from", plan.From).Time("to", plan.To).Bool("full", p.pass.Full).Bool("resumed", plan.Resumed).Msg("pass start")
+	if plan.To.Before(plan.From) {
+		return p, res, nil
+	}
+	f := api.MessageListFilter{View: view, Mailbox: mb.Address, Start: api.FormatTime(plan.From), End: api.FormatTime(plan.To)}
+	listErr = c.arc.ListMessages(work, f, c.opts.PageSize, func(page []api.MessageSummary) error {
+		return p.page(work, page)
+	})
+	return p, res, listErr
+}
+
+func (c *Crawler) windowOptions() WindowOptions {
+	return WindowOptions{StartDate: c.opts.StartDate, DeltaTokenOffset: c.opts.DeltaTokenOffset,
+		Full: c.opts.Full, FullSince: c.opts.FullSince}
 }
 
 // save commits the in-progress pass with the current resume point.
@@ -197,18 +194,20 @@ func (p *viewPass) save() error {
 	if err := p.c.commits.commit(p.key, pos); err != nil {
 		return fmt.Errorf("commit checkpoint of %s %s: %w", p.mb.Address, p.view, err)
 	}
+	p.pos.Pass = pos.Pass
 	p.pos.Indexed = pos.Indexed - n // Indexed is cumulative; count this run once
 	p.lastSave = p.c.opts.Now()
 	return nil
 }
 
-// complete moves the delta token to the end of the pass and closes it.
-func (p *viewPass) complete(now time.Time) error {
+// complete moves the delta token to the end of the pass and closes it. lastRun is recorded as
+// the view's last run: the safe position a damaged token falls back to.
+func (p *viewPass) complete(lastRun time.Time) error {
 	pos := p.pos
 	pos.Token = p.pass.End
 	pos.Pass = nil
 	pos.Generation = p.pass.Generation
-	pos.LastRun = now
+	pos.LastRun = lastRun
 	pos.Indexed += p.indexed.Load()
 	if p.pass.Full {
 		pos.FullDone = p.pass.Started
@@ -283,22 +282,20 @@ func (p *viewPass) page(ctx context.Context, msgs []api.MessageSummary) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(c.opts.MessageWorkers)
 	for _, m := range msgs {
-		if gctx.Err() != nil {
-			break
-		}
-		p.tr.waitBelow(c.opts.MaxInflight)
 		received, ok := receivedTime(m.Received)
-		seq := p.tr.add(received)
+		if !ok {
+			received = time.Time{} // unknown: the tracker leaves its ordering check alone
+		}
+		seq, err := p.tr.add(gctx, received)
+		if err != nil {
+			break // ctx ended; the check below reports it
+		}
 		docID := MessageDocID(p.mb.Address, p.view, m.ID)
 		switch {
-		case !ok:
-			c.counts.fetchFailed.Add(1)
-			p.log.Warn().Str("message_id", m.ID).Str("received", m.Received).Msg("listed message has no valid received time")
-			p.tr.finish(seq, false)
 		case m.ID == "":
-			c.counts.fetchFailed.Add(1)
-			p.log.Warn().Msg("listed message has no id")
-			p.tr.finish(seq, false)
+			p.invalid(m, seq, "listed without an id")
+		case !ok:
+			p.invalid(m, seq, fmt.Sprintf("listed with an unreadable received time %q", truncate(m.Received, 64)))
 		case firstMatch(c.opts.ExcludeSubjects, m.Subject) >= 0:
 			c.counts.excluded.Add(1)
 			p.tr.finish(seq, true)
@@ -318,9 +315,34 @@ func (p *viewPass) page(ctx context.Context, msgs []api.MessageSummary) error {
 	}
 	if c.opts.Now().Sub(p.lastSave) >= c.opts.CheckpointInterval {
 		if err := p.save(); err != nil {
+			// A checkpoint that cannot be written stops the view: going on would fetch what
+			// the next run has to fetch again anyway.
 			return err
 		}
 		p.log.Debug().Time("resume_point", p.pass.Low).Msg("resume point committed")
 	}
 	return nil
+}
+
+// invalid fails a listed message that lacks what the crawler needs: it is counted, recorded as
+// a failure (so that `status` shows it) and blocks the checkpoint, so the next run lists it
+// again and retries.
+func (p *viewPass) invalid(m api.MessageSummary, seq int64, reason string) {
+	c := p.c
+	c.counts.invalid.Add(1)
+	p.log.Warn().Str("message_id", truncate(m.ID, 128)).Str("reason", reason).Msg("listed message cannot be crawled")
+	f := state.Failure{Key: p.key, DocID: MessageDocID(p.mb.Address, p.view, m.ID), MessageID: m.ID,
+		Reason: reason, At: c.opts.Now().UTC()}
+	if err := c.store.RecordFailure(f); err != nil {
+		p.log.Error().Err(err).Msg("record failed message")
+	}
+	p.tr.finish(seq, false)
+}
+
+// truncate cuts s to at most n bytes, for logs and reasons that quote data from the API.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "") + "…"
 }

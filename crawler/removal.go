@@ -64,40 +64,92 @@ func PlanRemoval(store MailboxStore, kept []Mailbox, maxRatio float64, allowMass
 	return r, nil
 }
 
+// RemovalIndex is what mailbox removal needs from the index. Implemented by *index.Cluster.
+type RemovalIndex interface {
+	// Refresh makes every acknowledged write visible to searches. Removal searches for the
+	// documents it deletes; a document written just before (by the previous run) and not yet
+	// refreshed would be missed, and once the mailbox's state is gone nothing would remove it.
+	Refresh(ctx context.Context) error
+	DeleteWhere(ctx context.Context, k index.Kind, f index.Filter) (int64, error)
+	// Count returns how many documents of kind k match f.
+	Count(ctx context.Context, k index.Kind, f index.Filter) (int64, error)
+}
+
+var _ RemovalIndex = (*index.Cluster)(nil)
+
 // RemoveMailboxes deletes every document of each mailbox and then its state, `parallel`
-// mailboxes at a time. The index goes first: if deleting documents fails, the state stays and
-// the next run tries again; the reverse order could forget a mailbox whose documents remain.
-func RemoveMailboxes(ctx context.Context, idx Index, store MailboxStore, mailboxes []string, parallel int) (int, int64, error) {
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(max(parallel, 1))
-	removed := make([]bool, len(mailboxes))
-	deleted := make([]int64, len(mailboxes))
-	var errs = make([]error, len(mailboxes))
-	for i, m := range mailboxes {
-		g.Go(func() error {
-			for _, k := range []index.Kind{index.Attachments, index.Messages} {
-				n, err := idx.DeleteWhere(gctx, k, index.Filter{Terms: map[string]string{"mailbox": m}})
-				deleted[i] += n
-				if err != nil {
-					errs[i] = fmt.Errorf("remove documents of mailbox %s: %w", m, err)
-					return nil
-				}
-			}
-			if err := store.DeleteMailbox(m); err != nil {
-				errs[i] = fmt.Errorf("remove state of mailbox %s: %w", m, err)
-				return nil
-			}
-			removed[i] = true
-			return nil
-		})
+// mailboxes at a time. The index goes first, and a mailbox's state is dropped only once its
+// documents are verifiably gone (a count after a refresh finds none): if anything fails, the
+// state stays and the next run tries again; the reverse order could forget a mailbox whose
+// documents remain. It returns the mailboxes removed and the documents deleted.
+//
+// Two refreshes serve every mailbox: one before the searches that find what to delete, one
+// before the counts that prove it gone.
+func RemoveMailboxes(ctx context.Context, idx RemovalIndex, store MailboxStore, mailboxes []string, parallel int) (int, int64, error) {
+	if len(mailboxes) == 0 {
+		return 0, 0, nil
 	}
-	_ = g.Wait()
-	n, total := 0, int64(0)
-	for i := range mailboxes {
-		if removed[i] {
+	// Everything acknowledged before the removal started becomes visible to its searches.
+	if err := idx.Refresh(ctx); err != nil {
+		return 0, 0, fmt.Errorf("refresh before removing mailboxes: %w", err)
+	}
+	deleted := make([]int64, len(mailboxes))
+	errs := make([]error, len(mailboxes))
+	// each runs fn for every mailbox that has not failed yet, `parallel` at a time; a failure
+	// of one mailbox does not stop the others.
+	each := func(fn func(i int, m string, f index.Filter) error) {
+		var g errgroup.Group
+		g.SetLimit(max(parallel, 1))
+		for i, m := range mailboxes {
+			if errs[i] != nil {
+				continue
+			}
+			g.Go(func() error {
+				errs[i] = fn(i, m, index.Filter{Terms: map[string]string{"mailbox": m}})
+				return nil
+			})
+		}
+		_ = g.Wait()
+	}
+	each(func(i int, m string, f index.Filter) error {
+		for _, k := range []index.Kind{index.Attachments, index.Messages} {
+			n, err := idx.DeleteWhere(ctx, k, f)
+			deleted[i] += n
+			if err != nil {
+				return fmt.Errorf("remove documents of mailbox %s: %w", m, err)
+			}
+		}
+		return nil
+	})
+	var total int64
+	for _, n := range deleted {
+		total += n
+	}
+	if err := idx.Refresh(ctx); err != nil {
+		return 0, total, fmt.Errorf("refresh after removing documents: %w", errors.Join(append(errs, err)...))
+	}
+	removed := make([]bool, len(mailboxes))
+	each(func(i int, m string, f index.Filter) error {
+		for _, k := range []index.Kind{index.Attachments, index.Messages} {
+			n, err := idx.Count(ctx, k, f)
+			if err != nil {
+				return fmt.Errorf("count what is left of mailbox %s: %w", m, err)
+			}
+			if n > 0 {
+				return fmt.Errorf("remove documents of mailbox %s: %d %s documents remain after the removal; its state is kept and the next run tries again", m, n, k)
+			}
+		}
+		if err := store.DeleteMailbox(m); err != nil {
+			return fmt.Errorf("remove state of mailbox %s: %w", m, err)
+		}
+		removed[i] = true
+		return nil
+	})
+	n := 0
+	for _, r := range removed {
+		if r {
 			n++
 		}
-		total += deleted[i]
 	}
 	return n, total, errors.Join(errs...)
 }

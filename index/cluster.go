@@ -46,6 +46,7 @@ type Cluster struct {
 	es      *elasticsearch.Client
 	log     zerolog.Logger
 	where   string // the addresses, without user information, for messages
+	secrets redactor
 	version string
 	// processors holds the ingest processors that every ingest node has.
 	processors map[string]bool
@@ -58,8 +59,9 @@ func Open(ctx context.Context, cfg Config) (*Cluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("elasticsearch config: %w", err)
 	}
-	c := &Cluster{cfg: cfg, log: cfg.Logger, where: redactAddresses(cfg.Addresses)}
-	transport, err := tlsTransport(cfg.Transport, cfg.CACert, cfg.CAFingerprint)
+	c := &Cluster{cfg: cfg, log: cfg.Logger, where: redactAddresses(cfg.Addresses),
+		secrets: newRedactor(cfg.Username, cfg.Password, cfg.APIKey)}
+	base, err := tlsTransport(cfg.Transport, cfg.CACert, cfg.CAFingerprint)
 	if err != nil {
 		return nil, fmt.Errorf("elasticsearch client for %s: %w", c.where, err)
 	}
@@ -71,11 +73,10 @@ func Open(ctx context.Context, cfg Config) (*Cluster, error) {
 		// Without RetryBackoff the client retries at once, which only adds load to a cluster
 		// that is already refusing work.
 		RetryOnStatus: []int{http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout},
-		// A refused certificate stays refused; retrying it only delays the message.
-		RetryOnError: func(_ *http.Request, err error) bool { return !IsUntrustedCertificate(err) },
-		MaxRetries:   cfg.MaxRetries,
-		RetryBackoff: cfg.RetryBackoff,
-		Transport:    transport,
+		RetryOnError:  retryOnError,
+		MaxRetries:    cfg.MaxRetries,
+		RetryBackoff:  cfg.RetryBackoff,
+		Transport:     &deadlineTransport{next: base, request: cfg.RequestTimeout, bulk: cfg.BulkTimeout},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("elasticsearch client for %s: %s", c.where, c.redact(err.Error()))
@@ -266,11 +267,18 @@ func (c *Cluster) do(ctx context.Context, method, path string, query url.Values,
 
 	res, err := c.es.Perform(req)
 	if err != nil {
+		var te *TimeoutError
+		if errors.As(err, &te) {
+			return te // it names the request already, and holds nothing secret
+		}
 		return fmt.Errorf("%s %s: %w", method, path, &outsideError{msg: c.redact(err.Error()), err: err})
 	}
 	defer res.Body.Close()
 	if res.StatusCode < 200 || res.StatusCode > 299 {
-		return decodeError(method+" "+path, res)
+		se := decodeError(method+" "+path, res)
+		// An error answer may echo the request, Authorization header included.
+		se.Type, se.Reason = c.redact(se.Type), c.redact(se.Reason)
+		return se
 	}
 	if out == nil {
 		_, _ = io.Copy(io.Discard, res.Body)
@@ -284,7 +292,7 @@ func (c *Cluster) do(ctx context.Context, method, path string, query url.Values,
 
 // decodeError reads Elasticsearch's error answer, which is either {"error": {"type", "reason"}}
 // or, for unknown routes, {"error": "text"}.
-func decodeError(op string, res *http.Response) error {
+func decodeError(op string, res *http.Response) *StatusError {
 	se := &StatusError{Op: op, Status: res.StatusCode}
 	raw, _ := io.ReadAll(io.LimitReader(res.Body, 64<<10))
 	var body struct {
@@ -321,15 +329,9 @@ func decodeError(op string, res *http.Response) error {
 
 var htmlTitle = regexp.MustCompile(`(?is)<title>([^<]{1,200})</title>`)
 
-// redact removes the configured secrets from a message that came from outside this package.
-func (c *Cluster) redact(s string) string {
-	for _, secret := range []string{c.cfg.Password, c.cfg.APIKey} {
-		if secret != "" {
-			s = strings.ReplaceAll(s, secret, "<secret>")
-		}
-	}
-	return s
-}
+// redact removes every form of the configured credentials, and any echoed Authorization
+// header, from a message that came from outside this package.
+func (c *Cluster) redact(s string) string { return c.secrets.redact(s) }
 
 // redactAddresses lists the addresses without any user information they carry.
 func redactAddresses(addrs []string) string {

@@ -183,6 +183,7 @@ func TestSetupIsIdempotent(t *testing.T) {
 		{"body", msg, "body", "text", false},
 		{"headers", msg, "headers", "flattened", false},
 		{"generation", msg, "generation", "long", false},
+		{"message oversize", msg, "oversize", "boolean", false},
 		{"from is an object", msg, "from", "", false},
 		{"attachment filename", att, "filename", "text", true},
 		{"attachment sha256", att, "sha256", "keyword", false},

@@ -2,12 +2,13 @@ package index
 
 import (
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"regexp"
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/mimecrawl/mimecrawl/internal/backoff"
 )
 
 // Config says which cluster to use and how to write to it. Zero values take the defaults noted.
@@ -38,6 +39,11 @@ type Config struct {
 	RetryBackoff func(attempt int) time.Duration
 	// MaxRetries bounds the client's retries of one request; default 5.
 	MaxRetries int
+	// RequestTimeout bounds each attempt of every request but bulk ones, answer included, so
+	// that a node that stops answering is an error rather than a hang; default 30s.
+	RequestTimeout time.Duration
+	// BulkTimeout bounds each attempt of a bulk request; default 2m.
+	BulkTimeout time.Duration
 	// AttachmentIndexedChars caps the characters the attachment processor extracts per file;
 	// default 1,000,000, -1 for no cap.
 	AttachmentIndexedChars int
@@ -54,6 +60,10 @@ const (
 	defaultItemRetries  = 3
 	defaultMaxRetries   = 5
 	defaultIndexedChars = 1000 * 1000
+	// DefaultRequestTimeout and DefaultBulkTimeout are the deadlines of one request when the
+	// Config gives none.
+	DefaultRequestTimeout = 30 * time.Second
+	DefaultBulkTimeout    = 2 * time.Minute
 )
 
 // validPrefix keeps index names legal: lowercase, no characters Elasticsearch rejects, not
@@ -93,6 +103,12 @@ func (c Config) withDefaults() (Config, error) {
 	if c.MaxRetries <= 0 {
 		c.MaxRetries = defaultMaxRetries
 	}
+	if c.RequestTimeout <= 0 {
+		c.RequestTimeout = DefaultRequestTimeout
+	}
+	if c.BulkTimeout <= 0 {
+		c.BulkTimeout = DefaultBulkTimeout
+	}
 	if c.RetryBackoff == nil {
 		c.RetryBackoff = ExponentialBackoff(100*time.Millisecond, 10*time.Second)
 	}
@@ -106,13 +122,5 @@ func (c Config) withDefaults() (Config, error) {
 // ceiling, and waits a random time between half and all of that so that many writers that failed
 // together do not retry together.
 func ExponentialBackoff(base, ceiling time.Duration) func(attempt int) time.Duration {
-	return func(attempt int) time.Duration {
-		d := base
-		for i := 1; i < attempt && d < ceiling; i++ {
-			d *= 2
-		}
-		d = min(d, ceiling)
-		half := d / 2
-		return half + rand.N(half+1)
-	}
+	return func(attempt int) time.Duration { return backoff.Exponential(attempt, base, ceiling) }
 }

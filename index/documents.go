@@ -25,6 +25,7 @@ type MessageDoc struct {
 	Headers         map[string][]string `json:"headers,omitempty"` // indexed as one flattened field
 	Body            string              `json:"body"`
 	BodyHTML        bool                `json:"body_from_html"` // the text was derived from an HTML part
+	Oversize        bool                `json:"oversize"`       // larger than its download limit: Body is the text read up to it
 	Size            int64               `json:"size"`
 	AttachmentCount int                 `json:"attachment_count"`
 	AttachmentNames []string            `json:"attachment_names,omitempty"`

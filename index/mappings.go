@@ -45,6 +45,7 @@ func messageMapping() obj {
 			"headers":          obj{"type": "flattened", "ignore_above": 2048},
 			"body":             typed("text"),
 			"body_from_html":   typed("boolean"),
+			"oversize":         typed("boolean"),
 			"size":             typed("long"),
 			"attachment_count": obj{"type": "integer"},
 			"attachment_names": textWithKeyword(),

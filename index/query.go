@@ -61,7 +61,7 @@ func (c *Cluster) Existing(ctx context.Context, k Kind, ids []string) (map[strin
 		}
 		for _, d := range res.Docs {
 			if len(d.Error) > 0 {
-				return nil, fmt.Errorf("look up id %s in %s: %s", d.ID, name, d.Error)
+				return nil, fmt.Errorf("look up id %s in %s: %s", d.ID, name, c.redact(string(d.Error)))
 			}
 			if d.Found {
 				found[d.ID] = true

@@ -66,10 +66,15 @@ type Writer struct {
 	maxRetries int
 	backoff    func(attempt int) time.Duration
 
-	// mu keeps Add and Close apart: Add holds it for reading while it hands a document to a
-	// BulkIndexer, so that Close never closes an indexer under a concurrent Add (which panics).
-	mu     sync.RWMutex
+	// mu guards closed and adding. An esutil indexer panics when it is closed under a
+	// concurrent Add, so Close refuses new documents first and then waits for the Adds in
+	// progress (adding) before it closes the indexers. It never waits for them longer than its
+	// own ctx: then it cancels abort, which every Add in progress also watches, and they return.
+	mu     sync.Mutex
 	closed bool
+	adding sync.WaitGroup
+	abort  context.Context
+	stop   context.CancelFunc
 
 	// retryMu guards stopping, which ends re-queueing once Close is past the point where a
 	// re-queued item could still be flushed; retrying counts the goroutines that wait to
@@ -81,8 +86,12 @@ type Writer struct {
 	giveUp context.Context
 	cancel context.CancelFunc
 
-	pending  atomic.Int64  // documents accepted whose callback has not returned yet
-	progress chan struct{} // gets a token when a document finishes or is re-queued
+	pending atomic.Int64 // documents accepted whose callback has not returned yet
+	// inflight holds the documents accepted and not yet finished, so that a Close that gives up
+	// can fail them at once instead of leaving their callbacks to a bulk request that may hang.
+	inflightMu sync.Mutex
+	inflight   map[*op]struct{}
+	progress   chan struct{} // gets a token when a document finishes or is re-queued
 
 	added, indexed, deleted, failed, retried atomic.Uint64
 }
@@ -96,6 +105,9 @@ type op struct {
 	pipeline bool
 	done     func(Result)
 	attempt  int // re-queues so far
+	// finished is set by the first finish; a later answer for the same op (after Close failed
+	// it) is dropped, so that done runs exactly once.
+	finished atomic.Bool
 }
 
 // NewWriter starts the bulk writer. Close it to flush and stop it.
@@ -106,8 +118,10 @@ func (c *Cluster) NewWriter() (*Writer, error) {
 		maxRetries: c.cfg.MaxItemRetries,
 		backoff:    c.cfg.RetryBackoff,
 		progress:   make(chan struct{}, 1),
+		inflight:   map[*op]struct{}{},
 	}
 	w.giveUp, w.cancel = context.WithCancel(context.Background())
+	w.abort, w.stop = context.WithCancel(context.Background())
 	var err error
 	if w.plain, err = c.newBulkIndexer(""); err != nil {
 		return nil, err
@@ -175,17 +189,36 @@ func (w *Writer) Delete(ctx context.Context, k Kind, id string, done func(Result
 }
 
 func (w *Writer) enqueue(ctx context.Context, o *op) error {
-	w.mu.RLock()
-	defer w.mu.RUnlock()
-	if w.closed {
-		return ErrClosed
-	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		return ErrClosed
+	}
+	w.adding.Add(1)
+	w.mu.Unlock()
+	defer w.adding.Done()
+
+	// The indexer's Add waits on a full queue until its context ends; this one ends with the
+	// caller's ctx or when Close gives up waiting, whichever comes first. An Add that returns
+	// an error has not queued the item, so its callback never runs.
+	actx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(w.abort, cancel)()
+
 	w.pending.Add(1)
-	if err := w.submit(ctx, o); err != nil {
+	w.track(o, true)
+	if err := w.submit(actx, o); err != nil {
+		w.track(o, false)
 		w.pending.Add(-1)
+		switch {
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case w.abort.Err() != nil:
+			return ErrClosed
+		}
 		return fmt.Errorf("queue %s of %s in %s: %w", o.action, o.id, w.c.IndexName(o.kind), err)
 	}
 	w.added.Add(1)
@@ -234,6 +267,7 @@ func (w *Writer) failedItem(o *op, r esutil.BulkIndexerResponseItem, err error) 
 	if r.Error.Type == "" {
 		reason = r.Result
 	}
+	reason = w.c.redact(reason)
 	if r.Status == http.StatusTooManyRequests && o.attempt < w.maxRetries && w.requeue(o) {
 		w.log.Debug().Str("index", where).Str("id", o.id).Int("attempt", o.attempt).Msg("bulk item rejected with 429; re-queued")
 		return
@@ -288,7 +322,21 @@ func (w *Writer) requeue(o *op) bool {
 	return true
 }
 
+func (w *Writer) track(o *op, add bool) {
+	w.inflightMu.Lock()
+	defer w.inflightMu.Unlock()
+	if add {
+		w.inflight[o] = struct{}{}
+	} else {
+		delete(w.inflight, o)
+	}
+}
+
 func (w *Writer) finish(o *op, r Result) {
+	if !o.finished.CompareAndSwap(false, true) {
+		return // Close failed it already
+	}
+	w.track(o, false)
 	switch {
 	case r.Err != nil:
 		w.failed.Add(1)
@@ -320,9 +368,12 @@ func (w *Writer) indexers() []esutil.BulkIndexer {
 	return []esutil.BulkIndexer{w.plain}
 }
 
-// Close refuses further documents, flushes everything queued, waits for re-queued items and
-// for every callback, and stops the indexers. If ctx ends first, Close returns its error;
-// documents still in flight may then report to their callbacks after Close has returned.
+// Close refuses further documents, waits for the Adds in progress, flushes everything queued,
+// waits for re-queued items and for every callback, and stops the indexers. Every callback has
+// run when Close returns. If ctx ends first, Close returns its error promptly, even while a bulk
+// request hangs: Adds still waiting for room return ErrClosed, and every document not yet
+// acknowledged fails (not Permanent) before Close returns; an answer Elasticsearch gives later
+// is ignored. Such a document may still have been indexed: its id makes the retry overwrite it.
 func (w *Writer) Close(ctx context.Context) error {
 	w.mu.Lock()
 	if w.closed {
@@ -331,8 +382,12 @@ func (w *Writer) Close(ctx context.Context) error {
 	}
 	w.closed = true
 	w.mu.Unlock()
+	defer w.stop()
 
-	err := w.drain(ctx)
+	err := w.waitAdds(ctx)
+	if err == nil {
+		err = w.drain(ctx)
+	}
 
 	w.retryMu.Lock()
 	w.stopping = true
@@ -345,9 +400,45 @@ func (w *Writer) Close(ctx context.Context) error {
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("close index writer with %d documents unacknowledged: %w", w.pending.Load(), err)
+		n := w.failInflight(err)
+		return fmt.Errorf("close index writer with %d documents unacknowledged: %w", n, err)
 	}
 	return nil
+}
+
+// failInflight finishes every document still in flight with a failure and returns how many
+// there were.
+func (w *Writer) failInflight(cause error) int {
+	w.inflightMu.Lock()
+	ops := make([]*op, 0, len(w.inflight))
+	for o := range w.inflight {
+		ops = append(ops, o)
+	}
+	w.inflightMu.Unlock()
+	for _, o := range ops {
+		w.finish(o, Result{Err: fmt.Errorf("%s %s in %s: not acknowledged before the index writer closed: %w",
+			o.action, o.id, w.c.IndexName(o.kind), cause)})
+	}
+	return len(ops)
+}
+
+// waitAdds waits for the Adds in progress to queue their documents. When ctx ends first it makes
+// them give up, and then waits for them to return, which they do at once: the indexer must not
+// be closed under them.
+func (w *Writer) waitAdds(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		w.adding.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		w.stop()
+		<-done
+		return ctx.Err()
+	}
 }
 
 // drain flushes until no document is pending. After a Flush every document queued before it

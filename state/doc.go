@@ -21,6 +21,11 @@
 //     error that wraps ErrCorrupt, names the path, and leaves the file's bytes
 //     untouched. Nothing is ever reset silently: re-crawling everything is the
 //     operator's decision, made by moving the file away.
+//   - Damage found after Open, by a read or a commit (a page bbolt cannot
+//     read, a value that does not decode, a file cut short under the open
+//     store), is reported the same way: ErrCorrupt with the path, never a
+//     panic and never a plain I/O error. Store.Check looks for damage that
+//     ordinary reads may not meet, page by page and record by record.
 //   - A file written by a newer schema is refused (ErrNewerSchema) rather than
 //     misread.
 //   - Values are JSON objects carrying a version field "v", so the file can be

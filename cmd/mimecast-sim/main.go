@@ -50,6 +50,7 @@ type config struct {
 func parseFlags(args []string, stderr io.Writer) (config, error) {
 	var c config
 	var epoch string
+	var alerts, alertsSIEM int
 	fs := flag.NewFlagSet("mimecast-sim", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.addr, "addr", "127.0.0.1:8089", "listen address (port 0 picks a free port)")
@@ -69,8 +70,14 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.opts.RateLimitHeaders, "ratelimit-headers", "on429", "rate-limit headers: on429, always, none, retry-after, epoch")
 	fs.IntVar(&c.opts.PageCap, "page-cap", 500, "largest pageSize honoured")
 	fs.BoolVar(&c.opts.EmptyLastPage, "empty-last-page", false, "end lists with an empty page that still carries next")
+	fs.BoolVar(&c.opts.ShapeVariants, "shape-variants", false, "serve the record shapes the public sources disagree on (seeded per record)")
+	fs.Float64Var(&c.opts.BadRecords, "bad-records", 0, "fraction 0..1 of message-list records served malformed")
 	fs.BoolVar(&c.opts.StreamFiles, "stream-files", false, "get-file/get-message-part stream bytes instead of pre-signed URLs")
 	fs.DurationVar(&c.opts.DownloadTTL, "download-ttl", 60*time.Second, "lifetime of pre-signed download URLs")
+	fs.IntVar(&alerts, "alerts", 0, "seeded security alerts per source (attachment, URL, impersonation, DLP, threats); 0 = alert endpoints off unless --alerts-siem or records are added")
+	fs.IntVar(&alertsSIEM, "alerts-siem", -1, "seeded SIEM events (default: 4 x --alerts)")
+	fs.DurationVar(&c.opts.Alerts.Span, "alerts-span", 12*time.Hour, "seeded alerts happen within this span before the start time (at most 168h)")
+	fs.StringVar(&c.opts.Alerts.ThreatsWrapper, "threats-wrapper", "value", "key of the records in threat feed answers: value, data or events")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -82,6 +89,14 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return c, fmt.Errorf("--epoch %q: %w", epoch, err)
 	}
 	c.opts.Epoch = t
+	if alerts < 0 || alertsSIEM < -1 {
+		return c, errors.New("--alerts and --alerts-siem: want >= 0")
+	}
+	if alertsSIEM == -1 {
+		alertsSIEM = 4 * alerts
+	}
+	a := &c.opts.Alerts
+	a.Attachment, a.URL, a.Impersonation, a.DLP, a.Threats, a.SIEM = alerts, alerts, alerts, alerts, alerts, alertsSIEM
 	if c.opts.Messages == 0 {
 		c.opts.Messages = -1 // 0 on the command line means none, not the default
 	}
@@ -127,7 +142,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, onReady f
 	log.Info().Str("addr", addr).Int64("seed", c.opts.Seed).Int("domains", c.opts.Domains).
 		Int("mailboxes", c.opts.Mailboxes).Int("messages_per_mailbox", messages).
 		Int("messages", (c.opts.Mailboxes+1)*messages).Str("client_id", c.opts.ClientID).
-		Int("rate_limit", c.opts.RateLimit).Bool("stream_files", c.opts.StreamFiles).Msg("listening")
+		Int("rate_limit", c.opts.RateLimit).Bool("stream_files", c.opts.StreamFiles).
+		Bool("shape_variants", c.opts.ShapeVariants).Float64("bad_records", c.opts.BadRecords).
+		Int("alerts_per_source", c.opts.Alerts.Attachment).Int("siem_events", c.opts.Alerts.SIEM).Msg("listening")
 	fmt.Fprintln(stdout, addr)
 	if onReady != nil {
 		onReady(addr)

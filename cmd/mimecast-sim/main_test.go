@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -91,6 +92,10 @@ func TestBadFlags(t *testing.T) {
 		{"bad log level", []string{"--log-level", "loud"}},
 		{"bad epoch", []string{"--epoch", "yesterday"}},
 		{"extra argument", []string{"serve"}},
+		{"bad-records above 1", []string{"--bad-records", "2"}},
+		{"bad-records not a number", []string{"--bad-records", "some"}},
+		{"negative alerts", []string{"--alerts", "-1"}},
+		{"alert span too long", []string{"--alerts", "3", "--alerts-span", "200h"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -99,5 +104,18 @@ func TestBadFlags(t *testing.T) {
 				t.Errorf("exit %d, want %d (%s)", code, exitUsage, errb.String())
 			}
 		})
+	}
+}
+
+func TestShapeVariantFlags(t *testing.T) {
+	c, err := parseFlags([]string{"--shape-variants", "--bad-records", "0.05"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.opts.ShapeVariants || c.opts.BadRecords != 0.05 {
+		t.Errorf("options %+v: want shape variants on and bad records 0.05", c.opts)
+	}
+	if c, _ := parseFlags(nil, io.Discard); c.opts.ShapeVariants || c.opts.BadRecords != 0 {
+		t.Errorf("defaults %+v: want variants off, no bad records", c.opts)
 	}
 }

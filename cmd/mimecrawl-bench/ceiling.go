@@ -108,8 +108,12 @@ func (b *bench) buildDocs(ctx context.Context, simURL string, pipeline bool) ([]
 	sink := &captureSink{}
 	opts := crawlOptions(pipeline, 16, log)
 	cr := crawler.New(client, emptyIndex{}, sink, store, opts)
-	for _, r := range cr.Run(ctx, enum.Kept, nil) {
-		if !r.Complete {
+	results, err := cr.Run(ctx, enum.Kept, nil)
+	if err != nil {
+		return nil, 0, fmt.Errorf("build documents: %w", err)
+	}
+	for _, r := range results {
+		if r.Outcome != crawler.Complete {
 			return nil, 0, fmt.Errorf("build documents: mailbox view %s %s: %s", r.Mailbox, r.View, r.Error)
 		}
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -68,8 +69,8 @@ func (ip inProcess) crawl(ctx context.Context) ([]crawler.ViewResult, crawler.To
 		return nil, crawler.Totals{}, index.WriterStats{}, err
 	}
 	cr := crawler.New(ip.client, ip.cl, writer, ip.store, ip.opts)
-	results := cr.Run(ctx, enum.Kept, nil)
-	err = writer.Close(context.Background())
+	results, runErr := cr.Run(ctx, enum.Kept, nil)
+	err = errors.Join(runErr, writer.Close(context.Background()))
 	return results, cr.Totals(), writer.Stats(), err
 }
 
@@ -158,7 +159,7 @@ func profile(ctx context.Context, esURL, bin, out string, a archive, parallelism
 	cs := client.Stats()
 	incomplete := 0
 	for _, r := range results {
-		if !r.Complete {
+		if r.Outcome != crawler.Complete {
 			incomplete++
 		}
 	}

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -25,16 +25,29 @@ type app struct {
 	stdout   io.Writer
 	stderr   io.Writer
 	terminal bool
+
+	// stopping is for the work a stopping command still does after SIGTERM or SIGINT
+	// (flushing what is queued, committing what was acknowledged, the summary): the signal
+	// does not end it, performance.shutdown_grace after the signal does.
+	stopping context.Context
+	// close ends stopping and the watch on the signal; call it when the command returns.
+	close func()
 }
 
-func newApp(path, level, format string, stdout, stderr io.Writer) (*app, error) {
-	cfg, err := config.Load(path, os.Getenv)
+// hardStopAfter is how long past the grace a command that still has not returned is stopped
+// outright, without its summary: the promise to stop after a signal holds even if some wait
+// does not honour its context.
+const hardStopAfter = 5 * time.Second
+
+func newApp(ctx context.Context, path, level, format string, stdout, stderr io.Writer) (*app, error) {
+	cfg, err := loadConfig(ctx, path)
 	if err != nil {
 		return nil, fmt.Errorf("load config %s:\n%w", path, err)
 	}
 	// One lock for everything written to stderr: log lines and the progress line come from
 	// several goroutines.
 	a := &app{cfg: cfg, stdout: stdout, stderr: zerolog.SyncWriter(stderr), terminal: isTerminal(stderr)}
+	a.stopping, a.close = shutdownDeadline(ctx, cfg.Performance.ShutdownGrace.D(), a.stderr)
 	if level == "" {
 		level = cfg.Logging.Level
 		if a.terminal && format == "auto" {
@@ -47,6 +60,65 @@ func newApp(path, level, format string, stdout, stderr io.Writer) (*app, error) 
 		return nil, err
 	}
 	return a, nil
+}
+
+// loadConfig loads the configuration unless ctx ends first. Loading is bounded (the file
+// size, list lengths and regular expression sources are), but reading the file is not: it may
+// be a pipe or sit on a network share that stopped answering. So the load runs apart and the
+// command returns on the signal without waiting for it; the process ends then, and the load
+// with it. The channel is buffered so that a load finishing late never blocks.
+func loadConfig(ctx context.Context, path string) (*config.Config, error) {
+	type loaded struct {
+		cfg *config.Config
+		err error
+	}
+	ch := make(chan loaded, 1)
+	go func() {
+		cfg, err := config.Load(path, os.Getenv)
+		ch <- loaded{cfg, err}
+	}()
+	select {
+	case l := <-ch:
+		return l.cfg, l.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("interrupted while loading the configuration: %w", ctx.Err())
+	}
+}
+
+// shutdownDeadline returns a context that ends grace after ctx ends (or when the returned
+// function is called), and arranges that the process exits, with code 3 and a line on stderr,
+// if it still runs hardStopAfter after that.
+func shutdownDeadline(ctx context.Context, grace time.Duration, stderr io.Writer) (context.Context, func()) {
+	stopping, cancel := context.WithCancel(context.Background())
+	var (
+		mu     sync.Mutex
+		done   bool
+		timers []*time.Timer
+	)
+	unwatch := context.AfterFunc(ctx, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if done {
+			return
+		}
+		timers = append(timers,
+			time.AfterFunc(grace, cancel),
+			time.AfterFunc(grace+hardStopAfter, func() {
+				fmt.Fprintf(stderr, "mimecrawl: still running %s after the signal (performance.shutdown_grace %s); exiting without a summary\n",
+					grace+hardStopAfter, grace)
+				os.Exit(exitPartial)
+			}))
+	})
+	return stopping, func() {
+		unwatch()
+		mu.Lock()
+		done = true
+		for _, t := range timers {
+			t.Stop()
+		}
+		mu.Unlock()
+		cancel()
+	}
 }
 
 func newLogger(level, format string, w io.Writer, terminal bool) (zerolog.Logger, error) {
@@ -113,6 +185,7 @@ func (a *app) cluster(ctx context.Context) (*index.Cluster, error) {
 		Addresses: e.Addresses, Username: e.Username, Password: e.Password.Reveal(), APIKey: e.APIKey.Reveal(),
 		CACert: ca, CAFingerprint: e.CAFingerprintSHA256(), IndexPrefix: e.IndexPrefix, BulkWorkers: e.Bulk.Workers, FlushBytes: int(e.Bulk.FlushBytes),
 		FlushInterval: e.Bulk.FlushInterval.D(), MaxItemRetries: e.Bulk.MaxItemRetries,
+		RequestTimeout: e.RequestTimeout.D(), BulkTimeout: e.Bulk.Timeout.D(),
 		Logger: a.log.With().Str("component", "index").Logger(),
 	})
 }
@@ -121,19 +194,11 @@ func (a *app) openStore(readOnly bool) (*state.Store, error) {
 	return state.Open(a.cfg.State.Path, state.Options{LockTimeout: a.cfg.State.LockTimeout.D(), ReadOnly: readOnly})
 }
 
-func regexps(rs []config.Regexp) []*regexp.Regexp {
-	out := make([]*regexp.Regexp, 0, len(rs))
-	for _, r := range rs {
-		out = append(out, r.Regexp)
-	}
-	return out
-}
-
 func (a *app) rules() crawler.Rules {
 	c := a.cfg
 	return crawler.Rules{
-		IncludeDomains: regexps(c.Domains.Include), IncludeLocal: c.Domains.IncludeLocal,
-		IncludeMailboxes: regexps(c.Mailboxes.Include), ExcludeMailboxes: regexps(c.Mailboxes.Exclude),
+		IncludeDomains: c.Domains.Include, IncludeLocal: c.Domains.IncludeLocal,
+		IncludeMailboxes: c.Mailboxes.Include, ExcludeMailboxes: c.Mailboxes.Exclude,
 	}
 }
 
@@ -141,13 +206,15 @@ func (a *app) crawlOptions(full, pipeline bool) crawler.Options {
 	c := a.cfg
 	return crawler.Options{
 		Views: c.Messages.Views, StartDate: c.Messages.StartDate.Time,
-		ExcludeSubjects: regexps(c.Messages.ExcludeSubjects), BlankSubject: c.Messages.BlankSubject,
-		ExtractAttachments: c.Attachments.Extract, ExcludeNames: regexps(c.Attachments.ExcludeNames),
+		ExcludeSubjects: c.Messages.ExcludeSubjects, BlankSubject: c.Messages.BlankSubject,
+		ExtractAttachments: c.Attachments.Extract, ExcludeNames: c.Attachments.ExcludeNames,
 		BlankName: c.Attachments.BlankName, MaxAttachmentBytes: int64(c.Attachments.MaxBytes),
 		AttachmentPipeline: pipeline,
 		PageSize:           c.Performance.PageSize, Mailboxes: c.Parallelism.Mailboxes, MessageWorkers: c.Parallelism.Messages,
 		IndexQueries: c.Parallelism.IndexQueries, DeltaTokenOffset: c.Performance.DeltaTokenOffset.D(),
 		CheckpointInterval: c.Performance.CheckpointInterval.D(), Full: full,
 		Logger: a.log.With().Str("component", "crawler").Logger(),
+		Limits: crawler.MessageLimits{MaxMessageBytes: int64(c.Messages.MaxBytes),
+			KeepMemory: int64(c.Attachments.MemoryPerMessage), SpillDir: c.Attachments.SpillDir},
 	}
 }

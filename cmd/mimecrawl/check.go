@@ -8,10 +8,10 @@ import (
 	"os"
 	"strings"
 
-	"github.com/mimecrawl/mimecrawl/crawler"
 	"github.com/mimecrawl/mimecrawl/index"
 	"github.com/mimecrawl/mimecrawl/integration/mimecast"
 	"github.com/mimecrawl/mimecrawl/integration/mimecast/api"
+	"github.com/mimecrawl/mimecrawl/state"
 )
 
 // checker prints one line per check and remembers whether any failed.
@@ -47,21 +47,22 @@ func runCheck(ctx context.Context, path, level, format string, stdout, stderr io
 		// The check lines are the output; routine log lines would only bury them.
 		level = "warn"
 	}
-	a, err := newApp(path, level, format, stdout, stderr)
+	a, err := newApp(ctx, path, level, format, stdout, stderr)
 	if err != nil {
 		c.fail("config", err, "correct the keys named above; see docs/configuration.md")
-		return crawler.ExitFatal
+		return exitFatal
 	}
+	defer a.close()
 	c.ok("config", path)
 	a.checkMimecast(ctx, c)
 	a.checkElasticsearch(ctx, c)
 	a.checkState(c)
 	if c.failed > 0 {
 		fmt.Fprintf(stdout, "\n%d check(s) failed\n", c.failed)
-		return crawler.ExitFatal
+		return exitFatal
 	}
 	fmt.Fprintln(stdout, "\nall checks passed")
-	return crawler.ExitOK
+	return exitOK
 }
 
 // mimecastFix turns a client error into advice a person can act on.
@@ -172,15 +173,20 @@ func (a *app) checkMimecast(ctx context.Context, c *checker) {
 
 func (a *app) checkElasticsearch(ctx context.Context, c *checker) {
 	cluster, err := a.cluster(ctx)
-	if err != nil {
-		fix := "check elasticsearch.addresses (or cloud_id), credentials and ca_file; mimecrawl needs Elasticsearch 8.x"
-		switch {
-		case index.IsAuthentication(err):
-			fix = "check elasticsearch.username and the password, or the api_key"
-		case index.IsUntrustedCertificate(err):
-			fix = "give the CA that signed the cluster's certificate as elasticsearch.ca_file, or its SHA-256 as elasticsearch.ca_fingerprint"
-		}
-		c.fail("elasticsearch", err, fix)
+	var te *index.TimeoutError
+	switch {
+	case errors.As(err, &te):
+		c.fail("elasticsearch", err, fmt.Sprintf("the node accepts connections but does not answer within elasticsearch.request_timeout (%s): check its health and load, and the proxy in front of it",
+			a.cfg.Elasticsearch.RequestTimeout))
+		return
+	case index.IsAuthentication(err):
+		c.fail("elasticsearch", err, "check elasticsearch.username and the password, or the api_key")
+		return
+	case index.IsUntrustedCertificate(err):
+		c.fail("elasticsearch", err, "give the CA that signed the cluster's certificate as elasticsearch.ca_file, or its SHA-256 as elasticsearch.ca_fingerprint")
+		return
+	case err != nil:
+		c.fail("elasticsearch", err, "check elasticsearch.addresses (or cloud_id), credentials and ca_file; mimecrawl needs Elasticsearch 8.x")
 		return
 	}
 	c.ok("elasticsearch", "version "+cluster.Version())
@@ -208,12 +214,19 @@ func (a *app) checkState(c *checker) {
 	st, err := a.openStore(false)
 	if err != nil {
 		fix := "check state.path is writable"
-		if os.IsPermission(errors.Unwrap(err)) {
+		switch {
+		case os.IsPermission(errors.Unwrap(err)):
 			fix = "give the user running mimecrawl write access to " + a.cfg.State.Path
+		case errors.Is(err, state.ErrCorrupt):
+			fix = "move the file away; the next crawl then re-indexes everything"
 		}
 		c.fail("state file", err, fix)
 		return
 	}
-	st.Close()
-	c.ok("state file", a.cfg.State.Path+" opened and locked")
+	defer st.Close()
+	if err := st.Check(); err != nil {
+		c.fail("state file", err, "move the file away; the next crawl then re-indexes everything")
+		return
+	}
+	c.ok("state file", a.cfg.State.Path+" opened, locked and checked")
 }

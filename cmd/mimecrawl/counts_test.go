@@ -3,7 +3,6 @@ package main
 import (
 	"testing"
 
-	"github.com/mimecrawl/mimecrawl/crawler"
 	"github.com/mimecrawl/mimecrawl/state"
 )
 
@@ -13,7 +12,7 @@ import (
 // arriving are what a miscount needs, so the config commits every 20 ms.
 func TestStatusCountsEachDocumentOnce(t *testing.T) {
 	w := newProcWorld(t, procOptions{sim: killArchive})
-	if code, p := w.runToEnd("crawl"); code != crawler.ExitOK {
+	if code, p := w.runToEnd("crawl"); code != exitOK {
 		t.Fatalf("crawl: exit code %d, want 0\n%s", code, p.tail(30))
 	}
 	ex := w.expect()

@@ -13,17 +13,15 @@ import (
 	"github.com/mimecrawl/mimecrawl/state"
 )
 
-// flushDeadline bounds how long a stopping run waits for Elasticsearch to take what is queued.
-const flushDeadline = 30 * time.Second
-
 func (a *app) crawl(ctx context.Context, full, allowMassRemoval bool) int {
-	sum := &crawler.Summary{Command: "crawl", Started: time.Now().UTC(), Full: full}
+	sum := &Summary{Command: "crawl", Started: time.Now().UTC(), Full: full}
 	log := a.log
 	log.Info().Bool("full", full).Str("state", a.cfg.State.Path).Strs("elasticsearch", a.cfg.Elasticsearch.Addresses).
 		Str("mimecast", a.cfg.Mimecast.BaseURL).Msg("run start")
 	fatal := func(err error) int {
 		sum.Error = err.Error()
-		sum.ExitCode = crawler.ExitFatal
+		sum.Fatal = true
+		sum.Interrupted = ctx.Err() != nil
 		log.Error().Err(err).Msg("run failed")
 		return a.finish(sum, nil)
 	}
@@ -50,17 +48,20 @@ func (a *app) crawl(ctx context.Context, full, allowMassRemoval bool) int {
 		return fatal(err)
 	}
 	closeWriter := sync.OnceFunc(func() {
-		// The writer gets its own deadline: after SIGTERM the run context is already done, yet
-		// what is queued should still reach Elasticsearch so the next run re-fetches less.
-		cctx, cancel := context.WithTimeout(context.Background(), flushDeadline)
-		defer cancel()
-		if err := writer.Close(cctx); err != nil {
+		// After SIGTERM the run context is already done, yet what is queued should still reach
+		// Elasticsearch so the next run re-fetches less: the writer gets until the shutdown grace
+		// ends.
+		if err := writer.Close(a.stopping); err != nil {
 			log.Error().Err(err).Msg("flush bulk writer")
 		}
 		ws := writer.Stats()
 		sum.BulkRequests, sum.BytesIndexed = int64(ws.Requests), int64(ws.Bytes)
 	})
 	defer closeWriter()
+	// When the grace after a signal is over, the writer closes even if the crawl has not
+	// returned yet: an Add still waiting for a stalled Elasticsearch then gives up, and the
+	// crawl can end with its summary.
+	defer context.AfterFunc(a.stopping, closeWriter)()
 
 	enum, err := crawler.Enumerate(ctx, client, a.rules(), a.cfg.Performance.PageSize, a.cfg.Parallelism.Mailboxes)
 	if err != nil {
@@ -76,13 +77,16 @@ func (a *app) crawl(ctx context.Context, full, allowMassRemoval bool) int {
 	a.removeMailboxes(ctx, store, cluster, enum.Kept, allowMassRemoval, sum)
 
 	opts := a.crawlOptions(full, cluster.AttachmentProcessor())
+	// The crawler waits for acknowledgements for most of the grace; the rest is for the writer
+	// to fail what is still in flight and for the checkpoints to be committed.
+	opts.ShutdownGrace = a.cfg.Performance.ShutdownGrace.D() * 3 / 4
 	if opts.Full, opts.FullSince, err = fullCampaign(store, full); err != nil {
 		return fatal(err)
 	}
 	sum.Full = opts.Full
 	cr := crawler.New(client, cluster, writer, store, opts)
 	prog := a.startProgress(cr)
-	results := cr.Run(ctx, enum.Kept, prog.views)
+	results, runErr := cr.Run(ctx, enum.Kept, prog.views)
 	prog.stop()
 	closeWriter()
 
@@ -91,6 +95,22 @@ func (a *app) crawl(ctx context.Context, full, allowMassRemoval bool) int {
 	sum.Totals = cr.Totals()
 	sum.Deleted += removedDocs
 	sum.AddResults(results)
+	if runErr != nil {
+		// A circuit breaker ended the run: a reason that applies to every mailbox.
+		sum.Fatal = true
+		sum.Error = runErr.Error()
+		log.Error().Err(runErr).Msg("run stopped early")
+	}
+	sum.Interrupted = ctx.Err() != nil
+	for _, r := range results {
+		if errors.Is(r.Err, state.ErrCorrupt) {
+			// A state file found damaged mid-run is not a partial crawl: nothing it says can be
+			// trusted until it is repaired.
+			sum.Fatal = true
+			sum.Error = r.Err.Error()
+			break
+		}
+	}
 	st := client.Stats()
 	sum.APICalls, sum.APIRateLimited = st.Calls, st.RateLimited
 	sum.APIErrors = map[int]int64{}
@@ -104,10 +124,7 @@ func (a *app) crawl(ctx context.Context, full, allowMassRemoval bool) int {
 			sum.FailedDocuments = append(sum.FailedDocuments, fmt.Sprintf("%s %s message %s: %d %s", f.Key.Mailbox, f.Key.View, f.MessageID, f.Status, f.Reason))
 		}
 	}
-	if ctx.Err() != nil && sum.ExitCode == crawler.ExitOK {
-		sum.ExitCode = crawler.ExitPartial
-	}
-	if opts.Full && sum.ViewsFailed == 0 && sum.ViewsInterrupted == 0 && ctx.Err() == nil {
+	if opts.Full && sum.ViewsFailed == 0 && sum.ViewsInterrupted == 0 && ctx.Err() == nil && runErr == nil {
 		if err := store.SetFullSince(time.Time{}); err != nil {
 			log.Error().Err(err).Msg("close the full re-crawl")
 		}
@@ -136,7 +153,7 @@ func fullCampaign(store *state.Store, full bool) (bool, time.Time, error) {
 // removeMailboxes removes the mailboxes the state file knows but enumeration no longer keeps,
 // unless the guard refuses; a refusal is reported in the summary and the exit code, and the
 // kept mailboxes are crawled all the same.
-func (a *app) removeMailboxes(ctx context.Context, store *state.Store, cluster *index.Cluster, kept []crawler.Mailbox, allowMass bool, sum *crawler.Summary) {
+func (a *app) removeMailboxes(ctx context.Context, store *state.Store, cluster *index.Cluster, kept []crawler.Mailbox, allowMass bool, sum *Summary) {
 	plan, err := crawler.PlanRemoval(store, kept, a.cfg.Safety.MaxMailboxRemovalRatio, allowMass)
 	if err != nil {
 		if errors.Is(err, crawler.ErrRemovalRefused) {
@@ -155,7 +172,7 @@ func (a *app) removeMailboxes(ctx context.Context, store *state.Store, cluster *
 	a.log.Info().Int("mailboxes", n).Int64("documents", docs).Strs("removed", plan.Gone).Msg("mailboxes removed")
 	if err != nil {
 		sum.Error = err.Error()
-		sum.ExitCode = crawler.ExitPartial
+		sum.RemovalIncomplete = true
 		a.log.Error().Err(err).Msg("mailbox removal incomplete")
 	}
 }
@@ -165,8 +182,10 @@ type runRecorder interface {
 	AddRun(summary []byte) error
 }
 
-// finish logs and prints the summary, records it in the state file, and returns the exit code.
-func (a *app) finish(sum *crawler.Summary, store runRecorder) int {
+// finish sets the exit code, logs and prints the summary, records it in the state file, and
+// returns the exit code.
+func (a *app) finish(sum *Summary, store runRecorder) int {
+	sum.ExitCode = runExitCode(sum)
 	sum.Finished = time.Now().UTC()
 	sum.Seconds = sum.Finished.Sub(sum.Started).Seconds()
 	sum.PeakRSSBytes = peakRSS()

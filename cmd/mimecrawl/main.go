@@ -13,8 +13,6 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-
-	"github.com/mimecrawl/mimecrawl/crawler"
 )
 
 const usage = `mimecrawl keeps an Elasticsearch index in step with a Mimecast archive.
@@ -26,7 +24,16 @@ Usage:
   mimecrawl plan   --config FILE           show what a crawl would do, without changing anything
   mimecrawl version
 
-Exit codes: 0 success, 1 fatal error, 2 bad command line, 3 partial (some mailboxes failed).
+Exit codes:
+  0  success
+  1  fatal error: bad configuration, a damaged state file, a failed check, or the run could not start
+  2  bad command line
+  3  partial: some mailbox views failed or were interrupted (SIGTERM, SIGINT); their checkpoints
+     did not pass what was not indexed, and the next run goes on from there
+  4  the mailbox removal guard refused a removal; nothing was removed, kept mailboxes were crawled
+The most severe wins: 1, then 3, then 4.
+
+On SIGTERM or SIGINT a run stops within performance.shutdown_grace (default 30s).
 The config file may also be given by MIMECRAWL_CONFIG.
 `
 
@@ -39,7 +46,7 @@ func main() {
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
-		return crawler.ExitUsage
+		return exitUsage
 	}
 	cmd, rest := args[0], args[1:]
 	fs := flag.NewFlagSet("mimecrawl "+cmd, flag.ContinueOnError)
@@ -57,29 +64,31 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "check", "plan":
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "mimecrawl", version)
-		return crawler.ExitOK
+		return exitOK
 	case "help", "-h", "--help", "-help":
 		fmt.Fprint(stdout, usage)
-		return crawler.ExitOK
+		return exitOK
 	default:
 		fmt.Fprintf(stderr, "mimecrawl: unknown command %q\n\n%s", cmd, usage)
-		return crawler.ExitUsage
+		return exitUsage
 	}
 	if err := fs.Parse(rest); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return crawler.ExitOK
+			return exitOK
 		}
-		return crawler.ExitUsage
+		return exitUsage
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "mimecrawl %s: unexpected arguments %q\n", cmd, fs.Args())
-		return crawler.ExitUsage
+		return exitUsage
 	}
 	if *configPath == "" {
 		fmt.Fprintf(stderr, "mimecrawl %s: --config FILE is required (or set MIMECRAWL_CONFIG)\n", cmd)
-		return crawler.ExitUsage
+		return exitUsage
 	}
 
+	// The signal context exists before anything slow happens, loading the configuration
+	// included, so that SIGTERM is never caught and then ignored.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -87,11 +96,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		// check reports a bad config as its first failed line instead of stopping before it.
 		return runCheck(ctx, *configPath, *logLevel, *logFormat, stdout, stderr)
 	}
-	a, err := newApp(*configPath, *logLevel, *logFormat, stdout, stderr)
+	a, err := newApp(ctx, *configPath, *logLevel, *logFormat, stdout, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "mimecrawl %s: %v\n", cmd, err)
-		return crawler.ExitFatal
+		return exitFatal
 	}
+	defer a.close()
 	switch cmd {
 	case "crawl":
 		return a.crawl(ctx, *full, *allowMass)
@@ -100,5 +110,5 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "plan":
 		return a.plan(ctx)
 	}
-	return crawler.ExitUsage
+	return exitUsage
 }

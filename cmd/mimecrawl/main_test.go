@@ -32,7 +32,7 @@ func newWorld(t *testing.T) *world {
 	t.Helper()
 	esURL := os.Getenv("ELASTICSEARCH_URL")
 	if esURL == "" {
-		t.Skip("ELASTICSEARCH_URL is not set; these tests need a real Elasticsearch (make test starts one)")
+		needElasticsearch(t)
 	}
 	sim, err := simulator.New(simulator.Options{Seed: 3, Domains: 1, Mailboxes: 2, Messages: 6, ClientSecret: "s3cr3t-value-never-printed"})
 	if err != nil {

@@ -58,7 +58,7 @@ func newProcWorld(t *testing.T, o procOptions) *procWorld {
 	t.Helper()
 	esURL := strings.TrimRight(os.Getenv("ELASTICSEARCH_URL"), "/")
 	if esURL == "" {
-		t.Skip("ELASTICSEARCH_URL is not set; these tests need a real Elasticsearch (make test starts one)")
+		needElasticsearch(t)
 	}
 	bin := mimecrawlBinary(t)
 	sim, err := simulator.New(o.sim)

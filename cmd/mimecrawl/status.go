@@ -2,12 +2,15 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
-	"github.com/mimecrawl/mimecrawl/crawler"
 	"github.com/mimecrawl/mimecrawl/state"
 )
 
@@ -25,6 +28,7 @@ type viewStatus struct {
 
 type statusReport struct {
 	StatePath string            `json:"state_path"`
+	Damage    string            `json:"damage,omitempty"` // what Check found wrong with the file`
 	FullSince *time.Time        `json:"full_recrawl_pending_since,omitempty"`
 	Views     []viewStatus      `json:"views"`
 	Failures  []state.Failure   `json:"failures"`
@@ -44,14 +48,26 @@ func (a *app) status(asJSON bool) int {
 	st, err := a.openStore(true)
 	if err != nil {
 		fmt.Fprintf(a.stderr, "mimecrawl status: %v\n", err)
-		return crawler.ExitFatal
+		return exitFatal
 	}
 	defer st.Close()
 	rep := statusReport{StatePath: st.Path()}
+	// Damage that no read below meets would otherwise go unnoticed until a crawl commits over
+	// it; the report is still printed, with the damage in it, and the exit code says so.
+	exit := exitOK
+	if err := st.Check(); err != nil {
+		if !errors.Is(err, state.ErrCorrupt) {
+			fmt.Fprintf(a.stderr, "mimecrawl status: %v\n", err)
+			return exitFatal
+		}
+		rep.Damage = err.Error()
+		exit = exitFatal
+		fmt.Fprintf(a.stderr, "mimecrawl status: %s\n", sanitize(err.Error()))
+	}
 	since, pending, err := st.FullSince()
 	if err != nil {
 		fmt.Fprintf(a.stderr, "mimecrawl status: %v\n", err)
-		return crawler.ExitFatal
+		return exitFatal
 	}
 	if pending {
 		rep.FullSince = &since
@@ -59,12 +75,12 @@ func (a *app) status(asJSON bool) int {
 	positions, err := st.Positions()
 	if err != nil {
 		fmt.Fprintf(a.stderr, "mimecrawl status: %v\n", err)
-		return crawler.ExitFatal
+		return exitFatal
 	}
 	failures, err := st.Failures(nil)
 	if err != nil {
 		fmt.Fprintf(a.stderr, "mimecrawl status: %v\n", err)
-		return crawler.ExitFatal
+		return exitFatal
 	}
 	perKey := map[state.Key]int{}
 	for _, f := range failures {
@@ -89,21 +105,46 @@ func (a *app) status(asJSON bool) int {
 	runs, err := st.Runs(10)
 	if err != nil {
 		fmt.Fprintf(a.stderr, "mimecrawl status: %v\n", err)
-		return crawler.ExitFatal
+		return exitFatal
 	}
 	for _, r := range runs {
-		rep.Runs = append(rep.Runs, json.RawMessage(r))
+		rep.Runs = append(rep.Runs, validJSON(r))
 	}
 	if asJSON {
+		// encoding/json makes every string valid UTF-8; the raw run summaries are made so by
+		// validJSON.
 		enc := json.NewEncoder(a.stdout)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(rep); err != nil {
-			return crawler.ExitFatal
+			fmt.Fprintf(a.stderr, "mimecrawl status: encode the report: %v\n", err)
+			return exitFatal
 		}
-		return crawler.ExitOK
+		return exit
 	}
 	a.printStatus(rep)
-	return crawler.ExitOK
+	return exit
+}
+
+// validJSON returns a stored run summary as JSON that is valid UTF-8. The store checked that
+// it is JSON; a damaged record may still hold bytes that are not UTF-8, which are replaced
+// (inside strings, where alone JSON allows them to be, U+FFFD keeps the JSON valid).
+func validJSON(raw []byte) json.RawMessage {
+	if utf8.Valid(raw) {
+		return raw
+	}
+	return json.RawMessage(strings.ToValidUTF8(string(raw), "\uFFFD"))
+}
+
+// sanitize makes text from the state file safe to print: valid UTF-8, without control
+// characters that would move the cursor or rewrite the terminal.
+func sanitize(s string) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) && r != '\n' {
+			return '\uFFFD'
+		}
+		return r
+	}, s)
 }
 
 func fmtTime(t *time.Time) string {
@@ -132,7 +173,7 @@ func (a *app) printStatus(rep statusReport) {
 				pending += " (resume at " + fmtTime(v.ResumeAt) + ")"
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\n", v.Mailbox, v.View, fmtTime(v.Token), fmtTime(v.LastRun), v.Indexed, v.Failures, pending)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\n", sanitize(v.Mailbox), sanitize(v.View), fmtTime(v.Token), fmtTime(v.LastRun), v.Indexed, v.Failures, pending)
 	}
 	tw.Flush()
 	if len(rep.Failures) > 0 {
@@ -142,13 +183,13 @@ func (a *app) printStatus(rep statusReport) {
 			if f.AttachmentID != "" {
 				what = "attachment " + f.AttachmentID + " of message"
 			}
-			fmt.Fprintf(a.stdout, "  %s %s %s %s: %d %s (%s)\n", f.Key.Mailbox, f.Key.View, what, f.MessageID, f.Status, f.Reason, f.At.Format(time.RFC3339))
+			fmt.Fprintln(a.stdout, sanitize(fmt.Sprintf("  %s %s %s %s: %d %s (%s)", f.Key.Mailbox, f.Key.View, what, f.MessageID, f.Status, f.Reason, f.At.Format(time.RFC3339))))
 		}
 	}
 	if len(rep.Runs) > 0 {
 		fmt.Fprintln(a.stdout, "\nrecent runs:")
 		for _, raw := range rep.Runs {
-			var s crawler.Summary
+			var s Summary
 			if json.Unmarshal(raw, &s) != nil {
 				continue
 			}

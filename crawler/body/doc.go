@@ -12,5 +12,9 @@
 //     was wrong is listed in Text.Defects, which never quotes message
 //     content, so it can be logged.
 //   - Memory is bounded by the caps, not by the size of the message:
-//     attachments are streamed and only counted.
+//     attachments are streamed and only counted, header blocks (of the
+//     message and of every part) are cut at 1 MiB before they are held
+//     whole, and attachment bytes kept for the caller stay in memory up to
+//     Options.KeepMemory and go to one temporary file (0600, unlinked at
+//     once where the system allows, removed by Text.Close) beyond it.
 package body

@@ -26,6 +26,8 @@ const (
 	maxHeaderBytes = 1 << 20 // header block of the message or of one part
 	maxDepth       = 32      // nesting of multiparts
 	maxParts       = 10000   // parts visited in one message
+	// maxFilenameBytes caps Part.Filename; file systems stop at 255 bytes.
+	maxFilenameBytes = 1024
 )
 
 // ErrNoContent is returned when the input held nothing readable at all.
@@ -54,6 +56,24 @@ type Text struct {
 	// diagnostics. Entries name parts by position ("part 2.1") and never
 	// quote message content.
 	Defects []string
+	// Malformed tells that the message broke a limit against hostile structure (a header of
+	// the message or of a part larger than 1 MiB, multiparts nested too deep, too many parts):
+	// reading stopped there, and Text, Headers and Parts hold what came before.
+	Malformed bool
+
+	spill *spillFile // kept parts beyond Options.KeepMemory; nil if none
+}
+
+// Close releases the temporary file of parts kept beyond Options.KeepMemory. Part.Bytes of
+// such a part fails after Close. Close is safe to call more than once, and on a Text that
+// spilled nothing.
+func (t *Text) Close() error {
+	if t == nil || t.spill == nil {
+		return nil
+	}
+	err := t.spill.close()
+	t.spill = nil
+	return err
 }
 
 // Part describes an attachment-like part.
@@ -64,8 +84,24 @@ type Part struct {
 	Inline      bool   // disposition inline, or none with a Content-ID
 	SHA256      string // lower-case hex digest of the decoded bytes
 	// Data holds the decoded bytes when Options.KeepAttachments allowed it (the part was read
-	// whole and is at most that large); nil otherwise.
+	// whole and is at most that large) and they fit in Options.KeepMemory; nil otherwise. Bytes
+	// also returns those kept in the temporary file.
 	Data []byte
+
+	spill    *spillFile // holds the bytes at spillOff when they did not fit in memory
+	spillOff int64
+}
+
+// Kept reports whether the part's bytes were kept, in memory or in the temporary file.
+func (p *Part) Kept() bool { return p.Data != nil || p.spill != nil }
+
+// Bytes returns the kept bytes of the part: Data, or a copy read back from the temporary file
+// (until Text.Close). It returns nil, nil for a part whose bytes were not kept.
+func (p *Part) Bytes() ([]byte, error) {
+	if p.Data != nil || p.spill == nil {
+		return p.Data, nil
+	}
+	return p.spill.read(p.spillOff, p.Size)
 }
 
 // Options tunes Extract.
@@ -77,7 +113,16 @@ type Options struct {
 	// Part.Data; zero keeps none. A crawler that already has the whole message can then take
 	// attachments from it instead of downloading each one again.
 	KeepAttachments int64
+	// KeepMemory caps the bytes of kept parts held in memory together; zero means
+	// DefaultKeepMemory. Kept parts beyond it go to one temporary file per message (see
+	// Part.Bytes), so that a message with many attachments costs disk, not memory.
+	KeepMemory int64
+	// SpillDir is the directory of that temporary file; "" means os.TempDir().
+	SpillDir string
 }
+
+// DefaultKeepMemory is the memory cap of kept parts used when Options.KeepMemory is zero.
+const DefaultKeepMemory = 16 << 20
 
 // Extract reads a whole RFC 822 message and returns its text. Transfer
 // encodings (quoted-printable, base64) and charsets are decoded; text in an
@@ -86,7 +131,9 @@ type Options struct {
 // Malformed MIME is read on a best-effort basis: malformed header lines are
 // dropped, a multipart body whose boundary matches nothing is read as plain
 // text, a part that fails half-way keeps what was read, and each such repair
-// is noted in Text.Defects. Extract always returns a non-nil *Text; the error
+// is noted in Text.Defects. A header (of the message or of a part) larger than 1 MiB ends the
+// reading, with Text.Malformed set. Extract always returns a non-nil *Text, which the caller
+// closes once done with its parts' bytes; the error
 // is non-nil only when reading r failed (the Text holds what came before,
 // and the caller should fetch the message again) or when the input held
 // nothing readable (ErrNoContent).
@@ -94,20 +141,30 @@ func Extract(r io.Reader, opts Options) (*Text, error) {
 	if opts.MaxTextBytes <= 0 {
 		opts.MaxTextBytes = DefaultMaxTextBytes
 	}
+	if opts.KeepMemory <= 0 {
+		opts.KeepMemory = DefaultKeepMemory
+	}
 	src := &sourceReader{r: r}
-	x := &extractor{max: opts.MaxTextBytes, keep: opts.KeepAttachments, out: &Text{Headers: map[string][]string{}}}
+	x := &extractor{max: opts.MaxTextBytes, keep: opts.KeepAttachments, keepMemory: opts.KeepMemory,
+		spillDir: opts.SpillDir, out: &Text{Headers: map[string][]string{}}}
 
 	br := bufio.NewReader(src)
-	h, body, defects := readHeader(br)
+	h, body, defects, tooBig := readHeader(br)
 	x.defects(defects...)
 	x.headers(h)
 
-	e, err := message.New(message.Header{Header: h}, body)
-	if err != nil {
-		x.defect("message: %s", describe(err))
-	}
-	if e != nil {
-		x.entity(e, err, nil, 0)
+	if tooBig {
+		// A header this large is hostile: nothing after it is read, so that neither memory nor
+		// the download grows with it.
+		x.out.Malformed = true
+	} else {
+		e, err := message.New(message.Header{Header: h}, body)
+		if err != nil {
+			x.defect("message: %s", describe(err))
+		}
+		if e != nil {
+			x.entity(e, err, nil, 0)
+		}
 	}
 	x.finish()
 
@@ -144,27 +201,25 @@ func (s *sourceReader) Read(p []byte) (int, error) {
 // line is skipped, lines that are neither fields nor continuations are
 // dropped, and input whose first block holds no field at all is taken to be
 // a body without header. It returns the header and the reader of the body.
-func readHeader(br *bufio.Reader) (textproto.Header, io.Reader, []string) {
+//
+// At most maxHeaderBytes (and one buffer) are read: tooBig reports a header
+// block, or a single line, larger than that, and then the body is nil.
+func readHeader(br *bufio.Reader) (h textproto.Header, body io.Reader, defects []string, tooBig bool) {
 	var (
 		raw     bytes.Buffer // everything consumed, to give back if there is no header
 		clean   bytes.Buffer // the fields kept, re-terminated with CRLF
 		fields  int
 		dropped int
-		defects []string
 		inField bool
 	)
 	for first := true; ; first = false {
-		line, err := br.ReadSlice('\n')
-		if err == bufio.ErrBufferFull {
-			// A line longer than the buffer: keep reading it whole.
-			rest, err2 := br.ReadBytes('\n')
-			line, err = append(append([]byte(nil), line...), rest...), err2
-		}
-		raw.Write(line)
-		if raw.Len() > maxHeaderBytes {
-			defects = append(defects, "header larger than "+strconv.Itoa(maxHeaderBytes)+" bytes: rest read as body")
+		line, over, err := readLine(br, maxHeaderBytes-raw.Len())
+		if over {
+			defects = append(defects, "header larger than "+strconv.Itoa(maxHeaderBytes)+" bytes: message not read further")
+			tooBig = true
 			break
 		}
+		raw.Write(line)
 		content := bytes.TrimRight(line, "\r\n")
 		switch {
 		case len(line) == 0:
@@ -195,8 +250,11 @@ func readHeader(br *bufio.Reader) (textproto.Header, io.Reader, []string) {
 	}
 
 	if fields == 0 {
+		if tooBig {
+			return textproto.Header{}, nil, defects, true
+		}
 		// No header at all: everything read so far is body.
-		return textproto.Header{}, io.MultiReader(bytes.NewReader(raw.Bytes()), br), defects
+		return textproto.Header{}, io.MultiReader(bytes.NewReader(raw.Bytes()), br), defects, false
 	}
 	if dropped > 0 {
 		defects = append(defects, strconv.Itoa(dropped)+" malformed header lines dropped")
@@ -206,7 +264,29 @@ func readHeader(br *bufio.Reader) (textproto.Header, io.Reader, []string) {
 	if err != nil {
 		defects = append(defects, "header: "+describe(err))
 	}
-	return h, br, defects
+	if tooBig {
+		return h, nil, defects, true
+	}
+	return h, br, defects, false
+}
+
+// readLine reads one line, with its line end, of at most room bytes. over
+// reports a longer line, of which it keeps nothing: a line without an end
+// costs room bytes of memory, however long it goes on.
+func readLine(br *bufio.Reader, room int) (line []byte, over bool, err error) {
+	line, err = br.ReadSlice('\n')
+	if err != bufio.ErrBufferFull {
+		return line, len(line) > room, err
+	}
+	buf := append([]byte(nil), line...)
+	for err == bufio.ErrBufferFull {
+		if len(buf) > room {
+			return nil, true, nil
+		}
+		line, err = br.ReadSlice('\n')
+		buf = append(buf, line...)
+	}
+	return buf, len(buf) > room, err
 }
 
 // isFieldLine reports a "Name: value" line with a valid field name (RFC
@@ -241,6 +321,13 @@ type extractor struct {
 	keep  int64 // Options.KeepAttachments
 	out   *Text
 	parts int // parts visited
+
+	keepMemory int64  // Options.KeepMemory
+	inMemory   int64  // bytes of kept parts in memory
+	spillDir   string // Options.SpillDir
+	spillErr   bool   // the temporary file could not be created: keep no more parts
+	scratch    []byte // capture buffer of the last part that went to the temporary file, reused
+	halted     bool   // a part header broke its cap: nothing more of the message is read
 
 	plain      []string // text of text/plain parts
 	plainBytes int      // their length, with separators
@@ -314,9 +401,10 @@ func (x *extractor) entity(e *message.Entity, newErr error, path []int, depth in
 	if strings.HasPrefix(mediaType, "multipart/") {
 		if depth >= maxDepth {
 			x.defect("%s: multipart nested deeper than %d levels skipped", pathName(path), maxDepth)
+			x.out.Malformed = true
 			return
 		}
-		x.multipart(e, path, depth)
+		x.multipart(e, params["boundary"], path, depth)
 		return
 	}
 
@@ -327,6 +415,9 @@ func (x *extractor) entity(e *message.Entity, newErr error, path []int, depth in
 		filename = params["name"]
 	}
 	filename = strings.TrimSpace(cleanText(toUTF8([]byte(filename), "", false, false)))
+	// Every part's name is kept in Text.Parts: a hostile message of many parts with names of
+	// a megabyte each must not cost that much.
+	filename, _ = truncateUTF8(filename, maxFilenameBytes)
 
 	bodyText := disp != "attachment" && filename == "" &&
 		(mediaType == "text/plain" || mediaType == "text/html")
@@ -382,19 +473,33 @@ func (x *extractor) hasPlain() bool { return len(x.plain) > 0 }
 // multipart reads the children of e. When the body yields no part at all
 // (no boundary, or one that matches nothing) its raw bytes are read as plain
 // text, so that the words still become searchable.
-func (x *extractor) multipart(e *message.Entity, path []int, depth int) {
+func (x *extractor) multipart(e *message.Entity, boundary string, path []int, depth int) {
 	rawCopy := &capture{max: x.max}
-	e.Body = io.TeeReader(e.Body, rawCopy)
+	// go-message reads a part's header whole, however long; the limit stops it at
+	// maxHeaderBytes.
+	limit := newPartHeaderLimit(e.Body, boundary, maxHeaderBytes)
+	e.Body = io.TeeReader(limit, rawCopy)
 	// nil when go-message could not parse the Content-Type that this
 	// package still recognised as multipart.
 	mr := e.MultipartReader()
 	n := 0
 	for mr != nil {
+		if x.halted {
+			// A hostile part deeper down: reading on would only cost time.
+			return
+		}
 		if x.parts >= maxParts {
 			x.defect("%s: more than %d parts, rest skipped", pathName(path), maxParts)
+			x.out.Malformed = true
 			break
 		}
 		p, err := mr.NextPart()
+		if limit.tripped {
+			x.defect("%s: header larger than %d bytes: message not read further", pathName(child(path, n)), maxHeaderBytes)
+			x.out.Malformed = true
+			x.halted = true
+			return
+		}
 		if p == nil {
 			if err != nil && err != io.EOF {
 				x.defect("%s: multipart structure broken after %d parts: %s", pathName(path), n, describe(err))
@@ -428,7 +533,7 @@ func (x *extractor) multipart(e *message.Entity, path []int, depth int) {
 // when Options.KeepAttachments allows.
 func (x *extractor) attachment(e *message.Entity, path []int, mediaType, filename, disp string) {
 	h := sha256.New()
-	keep := &capture{max: int(x.keep), stop: x.keep <= 0}
+	keep := &capture{b: x.scratch[:0], max: int(x.keep), stop: x.keep <= 0 || x.spillErr}
 	n, err := io.Copy(io.MultiWriter(h, keep), e.Body)
 	if err != nil {
 		x.defect("%s: attachment read failed after %d bytes: %s", pathName(path), n, describe(err))
@@ -440,10 +545,40 @@ func (x *extractor) attachment(e *message.Entity, path []int, mediaType, filenam
 		Inline:      disp == "inline" || (disp == "" && e.Header.Get("Content-Id") != ""),
 		SHA256:      hex.EncodeToString(h.Sum(nil)),
 	}
-	if err == nil && !keep.full && x.keep > 0 {
-		p.Data = keep.b
+	if err == nil && !keep.full && !keep.stop {
+		x.keepPart(&p, keep.b, path)
 	}
 	x.out.Parts = append(x.out.Parts, p)
+}
+
+// keepPart keeps the bytes b of p: in memory while the kept parts fit in Options.KeepMemory,
+// in the temporary file after that.
+func (x *extractor) keepPart(p *Part, b []byte, path []int) {
+	if b == nil {
+		b = []byte{} // an empty part is kept too: nil means "not kept"
+	}
+	if x.inMemory+int64(len(b)) <= x.keepMemory {
+		p.Data = b
+		x.inMemory += int64(len(b))
+		x.scratch = nil // b is Data now
+		return
+	}
+	x.scratch = b // the bytes go to the file: capture the next part into the same memory
+	if x.out.spill == nil {
+		f, err := newSpillFile(x.spillDir)
+		if err != nil {
+			x.defect("%s: not kept, and no further part: %s", pathName(path), describe(err))
+			x.spillErr = true
+			return
+		}
+		x.out.spill = f
+	}
+	off, err := x.out.spill.write(b)
+	if err != nil {
+		x.defect("%s: not kept: %s", pathName(path), describe(err))
+		return
+	}
+	p.spill, p.spillOff = x.out.spill, off
 }
 
 // finish assembles Text from the parts read.

@@ -31,6 +31,10 @@ type Proxy struct {
 	seen  map[string]int   // bulk items per document id, injected or forwarded
 	down  bool
 	cut   bool
+	// stall is open while the proxy holds requests; closing it releases them.
+	stall chan struct{}
+
+	stalled atomic.Int64
 
 	requests     atomic.Int64
 	bulkRequests atomic.Int64
@@ -58,6 +62,8 @@ func NewProxy(t testing.TB, target string) *Proxy {
 	}
 	srv := httptest.NewServer(http.HandlerFunc(p.serve))
 	t.Cleanup(srv.Close)
+	// Runs before srv.Close, which waits for the handlers that still hold a request.
+	t.Cleanup(func() { p.SetStall(false) })
 	p.URL = srv.URL
 	return p
 }
@@ -101,6 +107,24 @@ func (p *Proxy) SetRefuse(refuse bool) {
 	p.cut = refuse
 }
 
+// SetStall makes the proxy hold every request without answering while stall is true, as a
+// node that accepts connections and stops answering does. Held requests reach the cluster once
+// stall is set false again, unless their client gave up first.
+func (p *Proxy) SetStall(stall bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case stall && p.stall == nil:
+		p.stall = make(chan struct{})
+	case !stall && p.stall != nil:
+		close(p.stall)
+		p.stall = nil
+	}
+}
+
+// Stalled returns how many requests the proxy has held so far.
+func (p *Proxy) Stalled() int64 { return p.stalled.Load() }
+
 // Requests returns how many requests reached the proxy, including refused ones.
 func (p *Proxy) Requests() int64 { return p.requests.Load() }
 
@@ -117,8 +141,16 @@ func (p *Proxy) Seen(id string) int {
 func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	p.requests.Add(1)
 	p.mu.Lock()
-	down, cut := p.down, p.cut
+	down, cut, stall := p.down, p.cut, p.stall
 	p.mu.Unlock()
+	if stall != nil {
+		p.stalled.Add(1)
+		select {
+		case <-stall:
+		case <-r.Context().Done():
+			return
+		}
+	}
 	switch {
 	case cut:
 		hijackAndClose(p.t, w)

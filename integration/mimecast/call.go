@@ -25,10 +25,8 @@ type answer struct {
 	size   int64 // Content-Length of the stream, -1 if unknown
 }
 
-// call POSTs one legacy envelope to path and returns the answer. This is the only retry
-// layer for API calls: it waits for the shared pacer, attaches the shared token, refreshes
-// the token once on 401, and repeats retryable failures up to MaxRetries times. With stream
-// set, a 2xx answer whose Content-Type is not JSON is handed back as an open body.
+// call POSTs one legacy envelope to path and returns the answer. With stream set, a 2xx
+// answer whose Content-Type is not JSON is handed back as an open body.
 func (c *Client) call(ctx context.Context, path string, req *api.Request, stream bool) (*answer, error) {
 	op := "POST " + path
 	body, err := json.Marshal(req)
@@ -36,29 +34,42 @@ func (c *Client) call(ctx context.Context, path string, req *api.Request, stream
 		return nil, fmt.Errorf("%s: encode request: %w", op, err)
 	}
 	endpoint := c.base + path
+	return retrying(ctx, c, op, quotaGroup(path), func(tok string, attempt int) (*answer, error) {
+		return c.attempt(ctx, op, path, endpoint, body, tok, attempt, stream)
+	})
+}
+
+// retrying is the only retry layer for API calls, whatever their method and envelope: before
+// every attempt it waits for the pacer of the call's quota group, attaches the shared token,
+// refreshes the token once on 401, and repeats retryable failures up to MaxRetries times. A
+// 429 slows down every call of the same group, and only those.
+func retrying[T any](ctx context.Context, c *Client, op, group string, try func(tok string, attempt int) (T, error)) (T, error) {
+	var zero T
+	p := c.pacers.get(group)
 	var refused string // the token the API answered 401 to, once
 	for attempt, retry := 1, 0; ; attempt++ {
-		if err := c.pacer.wait(ctx); err != nil {
-			return nil, fmt.Errorf("%s: %w", op, err)
+		if err := c.pacers.wait(ctx, group); err != nil {
+			return zero, fmt.Errorf("%s: %w", op, err)
 		}
 		var tok string
+		var err error
 		if refused != "" {
 			tok, err = c.tokens.replace(ctx, refused)
 		} else {
 			tok, err = c.tokens.token(ctx)
 		}
-		var ans *answer
 		sent := time.Now()
 		if err == nil {
-			ans, err = c.attempt(ctx, op, path, endpoint, body, tok, attempt, stream)
+			var ans T
+			ans, err = try(tok, attempt)
 			if err == nil {
-				c.pacer.succeeded()
+				p.succeeded()
 				return ans, nil
 			}
 		}
 		if ctx.Err() != nil {
 			// Cancellation is neither retryable nor permanent: stop quietly.
-			return nil, fmt.Errorf("%s: %w", op, ctx.Err())
+			return zero, fmt.Errorf("%s: %w", op, ctx.Err())
 		}
 		var e *Error
 		if errors.As(err, &e) && e.Status == http.StatusUnauthorized && !e.token {
@@ -70,24 +81,25 @@ func (c *Client) call(ctx context.Context, path string, req *api.Request, stream
 				continue
 			}
 			e.Retryable, e.afterRefresh = false, true
-			return nil, e
+			return zero, e
 		}
 		if !IsRetryable(err) {
-			return nil, err
+			return zero, err
 		}
 		if retry >= c.maxRetries {
-			return nil, fmt.Errorf("%w (gave up after %d attempts)", err, attempt)
+			return zero, fmt.Errorf("%w (gave up after %d attempts)", err, attempt)
 		}
 		retry++
 		c.stats.retries.Add(1)
 		if e != nil && e.Status == http.StatusTooManyRequests && !e.token {
-			// The quota is the application's: make every worker wait, not only this one.
-			d := c.pacer.rateLimited(sent, e.hint, e.hasHint)
-			c.log.Debug().Str("op", op).Int("attempt", attempt).Dur("wait", d).Bool("hint", e.hasHint).Msg("rate limited; all calls wait")
+			// The quota is the application's: make every worker of this group wait, not
+			// only this one.
+			d := p.rateLimited(sent, e.hint, e.hasHint)
+			c.log.Debug().Str("op", op).Str("group", group).Int("attempt", attempt).Dur("wait", d).Bool("hint", e.hasHint).Msg("rate limited; all calls of the group wait")
 			continue
 		}
 		if err := c.backoff(ctx, err, retry); err != nil {
-			return nil, fmt.Errorf("%s: %w", op, err)
+			return zero, fmt.Errorf("%s: %w", op, err)
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -32,6 +33,10 @@ type Config struct {
 	HTTPClient           *http.Client  // optional; its Transport is the base transport
 	Logger               zerolog.Logger
 	Now                  func() time.Time // optional clock, for token expiry and date hints
+	// Client-side budgets of the SIEM endpoints, on top of the 429 handling; zero = the
+	// published limits (batch 50 calls / 15 min, stream 300 calls / h), Calls < 0 = none.
+	SIEMBatchBudget  Budget
+	SIEMStreamBudget Budget
 }
 
 const (
@@ -63,8 +68,11 @@ type Client struct {
 	log    zerolog.Logger
 	now    func() time.Time
 	tokens *tokens
-	pacer  *pacer
+	pacers *pacers
 	stats  *counters
+	shapes *shapeLog // unexpected answer shapes already warned about
+
+	shapeWarned atomic.Bool // an unknown REST page shape was logged once
 
 	stop      chan struct{}
 	done      chan struct{}
@@ -113,7 +121,13 @@ func New(cfg Config) (*Client, error) {
 	if c.now == nil {
 		c.now = time.Now
 	}
-	c.pacer = &pacer{minBackoff: c.minBackoff, maxBackoff: c.maxBackoff, maxWait: c.maxWait, multiplier: c.multiplier}
+	c.shapes = newShapeLog(c.log)
+	c.pacers = newPacers(func() *pacer {
+		return &pacer{minBackoff: c.minBackoff, maxBackoff: c.maxBackoff, maxWait: c.maxWait, multiplier: c.multiplier}
+	}, map[string]Budget{
+		groupSIEMBatch:  orDefault(cfg.SIEMBatchBudget, defaultSIEMBatchBudget),
+		groupSIEMStream: orDefault(cfg.SIEMStreamBudget, defaultSIEMStreamBudget),
+	})
 
 	baseRT := http.DefaultTransport
 	if cfg.HTTPClient != nil && cfg.HTTPClient.Transport != nil {

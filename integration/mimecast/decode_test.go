@@ -39,10 +39,10 @@ func FuzzDecodeResponse(f *testing.F) {
 		}
 		// Every page decoder must cope with whatever decoded: no panics, errors name the op.
 		for _, derr := range []error{
-			second(decodeMessages("POST /api/x", env)),
-			second(decodeUsers("POST /api/x", env)),
-			second(decodeDomains("POST /api/x", env)),
-			second(decodeDetail("POST /api/x", env)),
+			second(decodeMessages("POST /api/x", env, nil)),
+			third(decodeUsers("POST /api/x", env, nil)),
+			second(decodeDomains("POST /api/x", env, nil)),
+			second(decodeDetail("POST /api/x", env, nil)),
 			second(decodeFileURLs("POST /api/x", env, base)),
 		} {
 			if derr != nil && !strings.Contains(derr.Error(), "POST /api/x") {
@@ -60,6 +60,8 @@ func FuzzDecodeResponse(f *testing.F) {
 }
 
 func second[T any](_ T, err error) error { return err }
+
+func third[T, U any](_ T, _ U, err error) error { return err }
 
 func BenchmarkDecodeMessagePage(b *testing.B) {
 	page := make([]api.MessageSummary, 100)
@@ -90,7 +92,7 @@ func BenchmarkDecodeMessagePage(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		msgs, err := decodeMessages("POST /api/archive/get-message-list", env)
+		msgs, err := decodeMessages("POST /api/archive/get-message-list", env, nil)
 		if err != nil || len(msgs) != 100 {
 			b.Fatalf("%d messages, %v", len(msgs), err)
 		}

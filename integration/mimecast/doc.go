@@ -1,19 +1,30 @@
 // Package mimecast is the client of the Mimecast API 2.0: OAuth2 client-credentials tokens,
-// the legacy POST /api/... envelopes, pagination, file downloads, retries and rate limiting.
+// the legacy POST /api/... envelopes, the REST GET endpoints (threats, SIEM), pagination,
+// file downloads, retries and rate limiting.
 // It knows HTTP and Mimecast and nothing about where the data goes. Wire types live in the
 // api subpackage.
 //
 // Invariants:
 //   - One token per Client, shared by all goroutines; it is reused until its expiry plus the
 //     configured offset, and replaced once per call when the API answers 401.
-//   - One pacer per Client: a 429 makes every goroutine wait, for the server's hint (scaled
-//     and clamped) or, without one, for a shared backoff that shrinks again after successes.
+//   - One pacer per quota group (the account's legacy endpoints, threats, SIEM batch, SIEM
+//     stream): a 429 makes every goroutine calling that group wait, for the server's hint
+//     (scaled and clamped) or, without one, for a shared backoff that shrinks again after
+//     successes; other groups carry on. The SIEM groups also keep client-side budgets.
+//   - Alert sources are read one page per call and records are returned as served, so the
+//     caller keeps every page token and decides what a record means.
 //   - Errors are classified once, next to the HTTP call, into *Error with Retryable set;
-//     call is the only retry layer for API calls. Context cancellation is returned wrapped,
+//     retrying is the only retry layer for API calls, POST and GET alike. Context cancellation is returned wrapped,
 //     never retried and never logged as an error.
 //   - Request bodies are byte slices, so every attempt sends the same bytes.
 //   - The bearer token goes to the API host only; pre-signed download URLs are fetched
 //     without it and their path and query (the signature) are never logged nor put in errors.
+//   - Answers are decoded tolerantly (package api): any documented or plausible shape of a
+//     field is accepted, unknown fields are ignored, and only what the crawler needs (ids,
+//     received times, attachment ids) is required. A record that lacks it fails alone: a
+//     get-message-list record comes back with Problem set (and ID == "" or an unparsable
+//     Received), never as an error for the page. The first unexpected shape per endpoint
+//     and field is logged once per Client at warn, with the field path and JSON kind only.
 //   - No log line or error text contains the client secret or an access token, at any trace
 //     level; downloaded bytes are never logged, only their size.
 package mimecast

@@ -29,7 +29,7 @@ func (c *Client) InternalDomains(ctx context.Context) ([]api.Domain, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list internal domains: %w", err)
 	}
-	return decodeDomains("POST "+pathDomains, ans.env)
+	return decodeDomains("POST "+pathDomains, ans.env, c.shapes)
 }
 
 // InternalUsers returns the mailboxes of one domain, walking every page with pageSize;
@@ -40,7 +40,7 @@ func (c *Client) InternalUsers(ctx context.Context, domain string, pageSize int)
 	var out []api.User
 	err := c.paginate(ctx, pathUsers, api.UsersFilter{Domain: domain}, pageSize, "list users of domain "+domain,
 		func(env *api.Response) (int, error) {
-			users, err := decodeUsers(op, env)
+			users, rows, err := decodeUsers(op, env, c.shapes)
 			if err != nil {
 				return 0, fmt.Errorf("list users of domain %s: %w", domain, err)
 			}
@@ -53,7 +53,7 @@ func (c *Client) InternalUsers(ctx context.Context, domain string, pageSize int)
 				}
 				out = append(out, u)
 			}
-			return len(users), nil
+			return rows, nil
 		})
 	if err != nil {
 		return nil, err
@@ -64,11 +64,17 @@ func (c *Client) InternalUsers(ctx context.Context, domain string, pageSize int)
 // ListMessages walks get-message-list for one filter page by page, in order, calling fn once
 // per non-empty page. It stops when next is absent, a page is empty, or a token repeats. An
 // error from fn stops the walk and is returned unchanged.
+//
+// Records are decoded one by one and tolerantly (see package api). A record the crawler
+// cannot use (not an object, no id, no readable received time) does not fail the page: it
+// is passed to fn with Problem set, and then always has ID == "" or a Received that
+// api.ParseTime rejects, so the caller fails that one message. The order of records within
+// a page is the server's; it is not assumed to be newest-first.
 func (c *Client) ListMessages(ctx context.Context, f api.MessageListFilter, pageSize int, fn func(page []api.MessageSummary) error) error {
 	op := "POST " + pathMessageList
 	what := fmt.Sprintf("list messages of %s %s", f.Mailbox, f.View)
 	return c.paginate(ctx, pathMessageList, f, pageSize, what, func(env *api.Response) (int, error) {
-		msgs, err := decodeMessages(op, env)
+		msgs, err := decodeMessages(op, env, c.shapes)
 		if err != nil {
 			return 0, fmt.Errorf("%s: %w", what, err)
 		}
@@ -136,7 +142,7 @@ func (c *Client) MessageDetail(ctx context.Context, id string) (*api.MessageDeta
 	if err != nil {
 		return nil, fmt.Errorf("message detail: %w", err)
 	}
-	d, err := decodeDetail("POST "+pathMessageDetail, ans.env)
+	d, err := decodeDetail("POST "+pathMessageDetail, ans.env, c.shapes)
 	if err != nil {
 		return nil, fmt.Errorf("message detail: %w", err)
 	}

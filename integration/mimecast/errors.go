@@ -112,6 +112,15 @@ var permissions = map[string]string{
 	// The 2.0 reference text names "Archive | Read" for get-file; in practice it behaves like
 	// the other content endpoints (inferred), so we name Content View, the stricter one.
 	pathFile: "Archive | Search Content View",
+
+	pathAttachmentLogs:    "Monitoring | Attachment Protection | Read",
+	pathURLLogs:           "Monitoring | URL Protection | Read",
+	pathImpersonationLogs: "Monitoring | Impersonation Protection | Read",
+	pathDLPLogs:           "Monitoring | Data Leak Prevention | Read",
+	pathThreatEvents:      "Security Events and Data Retrieval | Threat and Security Statistics | Read",
+	pathThreatDetails:     "Security Events and Data Retrieval | Threat and Security Statistics | Read",
+	pathSIEMBatch:         "Security Events and Data Retrieval | Threat and Security Events (SIEM) | Read",
+	pathSIEMEvents:        "Security Events and Data Retrieval | Threat and Security Events (SIEM) | Read",
 }
 
 // maxMessage bounds the server message kept in an error, so a huge HTML error page does not

@@ -3,17 +3,18 @@ package mimecast
 import (
 	"context"
 	"math"
-	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/mimecrawl/mimecrawl/internal/backoff"
 )
 
-// pacer is shared by every goroutine of one Client. Mimecast's quota is per application, so
-// when one call is told to slow down (429) every worker must wait, not only the one that was
-// told. The pacer spaces the starts of all calls by an interval: 0 while all is well (no
+// pacer is shared by every goroutine of one Client that calls endpoints of one quota group
+// (see quotaGroup). Mimecast's quota is per application, so when one call is told to slow
+// down (429) every worker calling that group must wait, not only the one that was told. The pacer spaces the starts of all calls by an interval: 0 while all is well (no
 // waiting at all), raised by a 429 and shrunk again by successes.
 //
 // After a 429 nobody starts before the "not before" instant; after that, calls start one per
@@ -128,21 +129,11 @@ func (p *pacer) succeeded() {
 // retryBackoff is the per-call wait before retry number n (1-based) after a 5xx or a network
 // error: minBackoff doubling up to maxBackoff, with jitter so that workers spread out.
 func retryBackoff(n int, minBackoff, maxBackoff time.Duration) time.Duration {
-	d := minBackoff
-	for i := 1; i < n && d < maxBackoff; i++ {
-		d *= 2
-	}
-	return jitter(min(d, maxBackoff))
+	return backoff.Exponential(n, minBackoff, maxBackoff)
 }
 
 // jitter returns a duration in [d/2, d].
-func jitter(d time.Duration) time.Duration {
-	if d <= 1 {
-		return d
-	}
-	half := d / 2
-	return half + rand.N(d-half+1)
-}
+func jitter(d time.Duration) time.Duration { return backoff.Jitter(d) }
 
 // scaleClamp multiplies a server hint and clamps it to [0, maxWait], without overflowing.
 func scaleClamp(hint time.Duration, multiplier float64, maxWait time.Duration) time.Duration {
@@ -212,5 +203,118 @@ func sleep(ctx context.Context, d time.Duration) error {
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
+	}
+}
+
+// Quota groups. Mimecast counts calls per application, but the SIEM endpoints have published
+// budgets of their own, and a 429 from one endpoint family says nothing about the others
+// (inferred: the reference says limits "vary per resource"). Each group therefore has its own
+// pacer, so that a SIEM 429 does not stall an archive or log call; every legacy /api endpoint
+// stays in one group, the account's quota, as before.
+const (
+	groupAccount    = "account"     // every legacy POST /api/... endpoint
+	groupThreats    = "threats"     // GET /threats/v1/...
+	groupSIEMBatch  = "siem-batch"  // GET /siem/v1/batch/events/cg: 50 calls / 15 min
+	groupSIEMStream = "siem-stream" // GET /siem/v1/events/cg: 300 calls / h
+)
+
+// quotaGroup names the group of an API path (no query).
+func quotaGroup(path string) string {
+	switch {
+	case strings.HasPrefix(path, "/siem/v1/batch/"):
+		return groupSIEMBatch
+	case strings.HasPrefix(path, "/siem/v1/"):
+		return groupSIEMStream
+	case strings.HasPrefix(path, "/threats/"):
+		return groupThreats
+	}
+	return groupAccount
+}
+
+// Budget is a client-side call budget: at most Calls attempts start in any window of length
+// Per. A zero Budget takes the endpoint's published default; Calls < 0 means no budget.
+type Budget struct {
+	Calls int
+	Per   time.Duration
+}
+
+// Published budgets of the SIEM endpoints (API reference, §3).
+var (
+	defaultSIEMBatchBudget  = Budget{Calls: 50, Per: 15 * time.Minute}
+	defaultSIEMStreamBudget = Budget{Calls: 300, Per: time.Hour}
+)
+
+// pacers holds one pacer per quota group, created on first use, and the budgets of the
+// groups that have one.
+type pacers struct {
+	newPacer func() *pacer
+
+	mu      sync.Mutex
+	groups  map[string]*pacer
+	budgets map[string]*window
+}
+
+func newPacers(newPacer func() *pacer, budgets map[string]Budget) *pacers {
+	ps := &pacers{newPacer: newPacer, groups: map[string]*pacer{}, budgets: map[string]*window{}}
+	for g, b := range budgets {
+		if b.Calls > 0 && b.Per > 0 {
+			ps.budgets[g] = &window{calls: b.Calls, per: b.Per}
+		}
+	}
+	return ps
+}
+
+// get returns the pacer of group.
+func (ps *pacers) get(group string) *pacer {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	p := ps.groups[group]
+	if p == nil {
+		p = ps.newPacer()
+		ps.groups[group] = p
+	}
+	return p
+}
+
+// wait blocks until a call of group may start: its pacer allows it and, if the group has a
+// budget, a slot of the budget is free (the slot is taken on return).
+func (ps *pacers) wait(ctx context.Context, group string) error {
+	if err := ps.get(group).wait(ctx); err != nil {
+		return err
+	}
+	if w := ps.budgets[group]; w != nil {
+		return w.take(ctx)
+	}
+	return nil
+}
+
+// window is a sliding-window budget: it remembers the start times of the last calls attempts
+// and lets a new one start only when the oldest of them is at least per old. Like the pacer
+// it measures real time, since it sleeps.
+type window struct {
+	calls int
+	per   time.Duration
+
+	mu     sync.Mutex
+	starts []time.Time // oldest first, at most calls entries
+}
+
+func (w *window) take(ctx context.Context) error {
+	for {
+		w.mu.Lock()
+		now := time.Now()
+		for len(w.starts) > 0 && now.Sub(w.starts[0]) >= w.per {
+			w.starts = w.starts[1:]
+		}
+		if len(w.starts) < w.calls {
+			w.starts = append(w.starts, now)
+			w.mu.Unlock()
+			return ctx.Err()
+		}
+		d := w.starts[0].Add(w.per).Sub(now)
+		w.mu.Unlock()
+		if err := sleep(ctx, d); err != nil {
+			return err
+		}
 	}
 }

@@ -2,6 +2,11 @@
 // (package mimecast) and the simulator (package simulator) both speak in these types, so a
 // field renamed in one place is renamed for both. Field names follow the public reference
 // (../shared/mimecast-api.md); where the reference is unsure the comment says "inferred".
+//
+// Because both sides share these types they agree by construction, which proves nothing
+// about the real API. So the types marshal to the documented shapes but unmarshal
+// tolerantly (flex.go, records.go): every field accepts the shapes the sources disagree on,
+// and the simulator's shape-variant mode serves those shapes to test it.
 package api
 
 import (
@@ -18,13 +23,24 @@ const TimeLayout = "2006-01-02T15:04:05-0700"
 // FormatTime renders t in the legacy layout, in UTC (responses always use +0000).
 func FormatTime(t time.Time) string { return t.UTC().Format(TimeLayout) }
 
-// ParseTime accepts the forms seen in the wild: +0000, Z and +hh:mm offsets (the reference
-// disagrees about which one requests may use, so both sides accept all three).
+// ParseTime accepts the forms of §5.1 of the reference: +0000, Z and +hh:mm offsets, with or
+// without fractional seconds, and a trailing zone id in brackets ("+05:30[Asia/Kolkata]",
+// which is dropped: the offset already fixes the instant). The reference disagrees about
+// which form requests may use and answers carry, so both sides accept all of them.
 func ParseTime(s string) (time.Time, error) {
-	for _, layout := range []string{TimeLayout, time.RFC3339, "2006-01-02T15:04:05.000-0700", time.RFC3339Nano} {
-		if t, err := time.Parse(layout, s); err == nil {
+	v := strings.TrimSpace(s)
+	if i := strings.IndexByte(v, '['); i > 0 && strings.HasSuffix(v, "]") {
+		v = v[:i]
+	}
+	// Parsing accepts fractional seconds after the seconds field even where the layout has
+	// none, so these two layouts cover every form above.
+	for _, layout := range []string{TimeLayout, time.RFC3339Nano} {
+		if t, err := time.Parse(layout, v); err == nil {
 			return t, nil
 		}
+	}
+	if len(s) > 64 {
+		s = s[:64] + "…"
 	}
 	return time.Time{}, fmt.Errorf("parse time %q: want yyyy-MM-ddTHH:mm:ss+0000, Z or +hh:mm", s)
 }
@@ -160,7 +176,8 @@ type Address struct {
 	DisplayableName string `json:"displayableName"`
 }
 
-// MessageSummary is one record of get-message-list (a flat data[]).
+// MessageSummary is one record of get-message-list (a flat data[]). The crawler needs ID
+// and Received; everything else is optional.
 type MessageSummary struct {
 	ID              string  `json:"id"`
 	Status          string  `json:"status"`
@@ -172,6 +189,12 @@ type MessageSummary struct {
 	To              Address `json:"to"`
 	Smash           string  `json:"smash"`
 	Read            bool    `json:"read"`
+
+	// Problem is set by the client on a record it could not use: one that is not a JSON
+	// object, lacks an id, or whose received time does not parse. Such a record still has
+	// ID == "" or a Received that ParseTime rejects, so a consumer that checks those two
+	// fails it; Problem says why, without the record's content. Never marshalled.
+	Problem error `json:"-"`
 }
 
 // Contexts of get-message-detail and get-message-part.

@@ -108,6 +108,7 @@ func (s *Server) controlHandler() http.Handler {
 		s.ResetStats()
 		w.WriteHeader(http.StatusNoContent)
 	})
+	s.alertControl(mux)
 	mux.HandleFunc("/_sim/", func(w http.ResponseWriter, r *http.Request) {
 		controlError(w, http.StatusNotFound, fmt.Errorf("no control endpoint %s %s", r.Method, r.URL.Path))
 	})

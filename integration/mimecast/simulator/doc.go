@@ -4,8 +4,10 @@
 // internal domains and users, get-message-list, get-message-detail, get-file and
 // get-message-part with pre-signed downloads) together with the gateway behaviour a robust
 // client must survive: token expiry, 401/403/404/405, rate limiting with several header
-// dialects, injected faults and 200-with-fail answers. docs/simulator.md describes every
-// behaviour and what remains uncertain about the real API.
+// dialects, injected faults and 200-with-fail answers. It also serves the security alert
+// sources (TTP attachment/URL/impersonation and DLP logs, the threat feed, SIEM batch files
+// and stream; alerts*.go), off unless Options.Alerts asks for them. docs/simulator.md
+// describes every behaviour and what remains uncertain about the real API.
 //
 // Invariants:
 //   - Determinism: the same Options (seed and sizes) give the same domains, addresses, ids,
@@ -16,10 +18,14 @@
 //     headers, bodies and attachment bytes are derived from (seed, seq) whenever needed.
 //   - Consistency: sizes and SHA-256 digests in details and in Truth are computed from the
 //     very bytes the download paths serve.
-//   - Listing order is newest first with ties broken by id; pages continue after the last
-//     record they returned, so adding or deleting messages between pages neither repeats
+//   - Listing order is newest first with ties broken by id (in shape-variant mode some pages
+//     are served shuffled, the same way every time); pages continue after the last
+//     record of that order, so adding or deleting messages between pages neither repeats
 //     nor skips the records that remain.
 //   - Page tokens and download URLs are sealed with a key derived from the seed: a token
 //     replayed with another filter, by another client or after tampering is rejected.
+//   - Shape variants (Options.ShapeVariants) change how records are spelt, never what they
+//     say: Truth is the same with and without them. Malformed records (Options.BadRecords)
+//     are the one exception that loses information, and MalformedIDs names them.
 //   - Concurrency: all exported methods and the handler are safe for concurrent use.
 package simulator

@@ -53,9 +53,12 @@ func (s *Server) serveDownload(w http.ResponseWriter, r *http.Request) {
 	}
 	var f *rawFile
 	var ok bool
-	if d.Kind == "part" {
+	switch d.Kind {
+	case "part":
 		f, ok = s.resolvePart(d.ID, d.Type)
-	} else {
+	case "siem":
+		f, ok = s.resolveSIEMFile(d.ID)
+	default:
 		f, ok = s.resolveFile(d.ID)
 	}
 	if !ok {

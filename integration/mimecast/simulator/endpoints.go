@@ -120,7 +120,7 @@ func (s *Server) getInternalDomain(c *call) reply {
 	if len(filters) == 0 || (len(filters) == 1 && filters[0].Domain == "") {
 		data := make([]any, len(all))
 		for i, d := range all {
-			data[i] = d
+			data[i] = s.domainRecord(d)
 		}
 		return reply{data: data}
 	}
@@ -129,7 +129,7 @@ func (s *Server) getInternalDomain(c *call) reply {
 		found := false
 		for _, d := range all {
 			if strings.EqualFold(d.Domain, strings.TrimPrefix(f.Domain, "@")) {
-				rp.data = append(rp.data, d)
+				rp.data = append(rp.data, s.domainRecord(d))
 				found = true
 				break
 			}
@@ -169,12 +169,16 @@ func (s *Server) getInternalUsers(c *call) reply {
 	}
 	pg := &api.Pagination{PageSize: size, TotalCount: intPtr(total)}
 	switch {
-	case more || (s.opts.EmptyLastPage && len(rows) > 0):
+	case more || (s.nextOnLast(filter, after) && len(rows) > 0):
 		pg.Next = s.sealToken(c, pageToken{Filter: filter, AfterRow: rows[len(rows)-1].EmailAddress})
-	case s.opts.EmptyLastPage:
+	case s.nextOnLast(filter, after):
 		pg.Next = s.sealToken(c, pageToken{Filter: filter, AfterRow: after})
 	}
-	return reply{data: []any{api.UsersPage{Users: rows, UserCount: total}}, pagination: pg}
+	var page any = api.UsersPage{Users: rows, UserCount: total}
+	if s.opts.ShapeVariants {
+		page = s.varyUsersPage(api.UsersPage{Users: rows, UserCount: total})
+	}
+	return reply{data: []any{page}, pagination: pg}
 }
 
 // window resolves start/end: inclusive Unix seconds; defaults are the start of last
@@ -252,17 +256,39 @@ func (s *Server) getMessageList(c *call) reply {
 	}
 	data := make([]any, len(page.msgs))
 	for i, m := range page.msgs {
-		data[i] = s.summary(m, page.refs[i])
+		sum := s.summary(m, page.refs[i])
+		switch bad := s.badRecord(m.seq); {
+		case bad != 0:
+			data[i] = malformed(sum, bad)
+		case s.opts.ShapeVariants:
+			data[i] = s.varySummary(sum)
+		default:
+			data[i] = sum
+		}
 	}
 	pg := &api.Pagination{PageSize: size, TotalCount: intPtr(page.total)}
 	next := pageToken{Filter: filter, Start: start, End: end, After: after}
+	afterText := ""
 	if n := len(page.msgs); n > 0 {
 		next.After = &listKey{Received: page.msgs[n-1].received, Seq: page.msgs[n-1].seq}
+		afterText = s.arch.messageID(page.msgs[n-1].seq)
 	}
-	if page.more || s.opts.EmptyLastPage {
+	if s.opts.ShapeVariants && len(page.msgs) > 0 {
+		// Served out of order only after next is fixed from the newest-first order.
+		s.shuffle(s.arch.messageID(page.msgs[0].seq), data)
+	}
+	if page.more || s.nextOnLast(filter, afterText) {
 		pg.Next = s.sealToken(c, next)
 	}
 	return reply{data: data, pagination: pg}
+}
+
+// domainRecord is one get-internal-domain record, in a variant shape if asked for.
+func (s *Server) domainRecord(d api.Domain) any {
+	if s.opts.ShapeVariants {
+		return s.varyDomain(d)
+	}
+	return d
 }
 
 func (s *Server) summary(m *message, ref msgRef) api.MessageSummary {
@@ -311,6 +337,9 @@ func (s *Server) getMessageDetail(c *call) reply {
 	m, ref, ok := s.arch.liveMessage(seq)
 	if !ok {
 		return invalidID(item)
+	}
+	if s.opts.ShapeVariants {
+		return reply{data: []any{s.varyDetail(s.detail(m, ref))}}
 	}
 	return reply{data: []any{s.detail(m, ref)}}
 }

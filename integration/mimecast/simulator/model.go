@@ -460,6 +460,7 @@ func (a *archive) deleteMailbox(addr string) error {
 type Truth struct {
 	Domains   []TruthDomain  `json:"domains"`
 	Mailboxes []TruthMailbox `json:"mailboxes"`
+	Alerts    []TruthAlert   `json:"alerts"` // security alert records, see alerts.go
 }
 
 // TruthDomain is one internal domain.

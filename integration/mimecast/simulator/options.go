@@ -63,6 +63,19 @@ type Options struct {
 	// to has data [] together with yet another "next". By default "next" is omitted on the
 	// last page, as documented.
 	EmptyLastPage bool
+	// ShapeVariants serves, deterministically per record and page (from Seed), the shapes
+	// the public sources disagree about: addresses as an object, an array, a string or
+	// null; detail to/cc as one object or a string; times with +0000, Z, +hh:mm and
+	// fractional seconds; numbers and booleans as strings; optional fields absent or null;
+	// unknown extra fields; userCount spelt "usercount"; expires_in as a string; message
+	// pages not newest-first; and next on a final page that leads to an empty one. Every
+	// variant carries the same information, so Truth is unchanged. See docs/simulator.md.
+	ShapeVariants bool
+	// BadRecords is the fraction (0..1) of messages that get-message-list serves malformed
+	// (a string instead of an object, an id that is an object, no or an unreadable received
+	// time), deterministically per message. MalformedIDs names them. Truth still lists them.
+	// Independent of ShapeVariants; 0 (the default) serves none.
+	BadRecords float64
 	// DownloadTTL is the lifetime of pre-signed download URLs (default 60s).
 	DownloadTTL time.Duration
 	// StreamFiles makes get-file and get-message-part answer with the bytes (API 1.0
@@ -73,6 +86,8 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives one debug line per request; the zero value logs nothing.
 	Logger zerolog.Logger
+	// Alerts configures the security alert sources; the zero value leaves them off.
+	Alerts AlertOptions
 }
 
 const (
@@ -156,6 +171,8 @@ func (o Options) withDefaults() (Options, error) {
 		return o, fmt.Errorf("options: rate limit %d: want >= 0", o.RateLimit)
 	case o.PageCap < 1:
 		return o, fmt.Errorf("options: page cap %d: want >= 1", o.PageCap)
+	case !(o.BadRecords >= 0 && o.BadRecords <= 1):
+		return o, fmt.Errorf("options: bad records %v: want 0..1", o.BadRecords)
 	case o.DownloadTTL < 0:
 		return o, fmt.Errorf("options: download ttl %s: want >= 0", o.DownloadTTL)
 	}
@@ -163,6 +180,10 @@ func (o Options) withDefaults() (Options, error) {
 	case HeadersOn429, HeadersAlways, HeadersNone, HeadersRetryAfter, HeadersEpoch:
 	default:
 		return o, fmt.Errorf("options: rate limit headers %q: want one of on429, always, none, retry-after, epoch", o.RateLimitHeaders)
+	}
+	var err error
+	if o.Alerts, err = o.Alerts.withDefaults(o.Now()); err != nil {
+		return o, err
 	}
 	for id, secret := range o.ExtraClients {
 		if id == "" || secret == "" {

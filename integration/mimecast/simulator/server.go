@@ -40,6 +40,7 @@ type Server struct {
 	limit  *limiter
 	faults *faultSet
 	stats  *statsRecorder
+	alerts *alertStore
 
 	forbiddenMu sync.RWMutex
 	forbidden   map[string]bool
@@ -95,6 +96,7 @@ func New(opts Options) (*Server, error) {
 		faults:    newFaultSet(o.Seed),
 		stats:     newStatsRecorder(),
 		forbidden: map[string]bool{},
+		alerts:    newAlertStore(),
 	}
 	for id, secret := range o.ExtraClients {
 		s.clients[id] = secret
@@ -107,6 +109,12 @@ func New(opts Options) (*Server, error) {
 		"/api/archive/get-file":           s.getFile,
 		"/api/archive/get-message-part":   s.getMessagePart,
 	}
+	for path, source := range alertLogPaths {
+		s.endpoints[path] = s.alertLogs(source)
+	}
+	if err := s.seedAlerts(); err != nil {
+		return nil, fmt.Errorf("new simulator: %w", err)
+	}
 	s.control = s.controlHandler()
 	return s, nil
 }
@@ -115,10 +123,15 @@ func New(opts Options) (*Server, error) {
 func (s *Server) Handler() http.Handler { return s }
 
 // Truth returns the ground truth (same as GET /_sim/truth).
-func (s *Server) Truth() Truth { return s.arch.truth(TruthQuery{}) }
+func (s *Server) Truth() Truth { return s.TruthOf(TruthQuery{}) }
 
 // TruthOf returns a narrowed ground truth (GET /_sim/truth?mailbox=...&attachments=false).
-func (s *Server) TruthOf(q TruthQuery) Truth { return s.arch.truth(q) }
+// The alert records are always listed in full.
+func (s *Server) TruthOf(q TruthQuery) Truth {
+	t := s.arch.truth(q)
+	t.Alerts = s.alerts.truth("")
+	return t
+}
 
 // AddMessages adds n messages received now (per Options.Now) to a mailbox, alternating
 // INBOX and SENT, and returns their ids.
@@ -208,6 +221,8 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		s.serveAPI(w, r)
 	case strings.HasPrefix(path, downloadPrefix):
 		s.serveDownload(w, r)
+	case isRESTAlertPath(path):
+		s.serveREST(w, r)
 	default:
 		writeFlatFail(w, http.StatusNotFound, "not_found", "The requested resource does not exist")
 	}
@@ -246,7 +261,7 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 	now := s.opts.Now()
 	tok := s.tokens.issue(id, now, now.Add(s.opts.TokenTTL))
 	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, api.Token{AccessToken: tok, TokenType: "Bearer", ExpiresIn: int(s.opts.TokenTTL / time.Second), Scope: ""})
+	writeJSON(w, http.StatusOK, s.tokenBody(tok))
 }
 
 // serveAPI runs the gateway checks in the order a request meets them, then the endpoint.

@@ -1,4 +1,4 @@
-package crawler
+package main
 
 import (
 	"fmt"
@@ -6,15 +6,8 @@ import (
 	"sort"
 	"strings"
 	"time"
-)
 
-// Exit codes of a run, documented in the README.
-const (
-	ExitOK      = 0 // every kept mailbox view completed
-	ExitFatal   = 1 // the run could not start or was stopped by a fatal error
-	ExitUsage   = 2 // bad command line
-	ExitPartial = 3 // some mailbox views failed or were interrupted; their checkpoints did not pass the failure
-	ExitRefused = 4 // the mailbox removal guard refused a removal; nothing was removed, the kept mailboxes were crawled
+	"github.com/mimecrawl/mimecrawl/crawler"
 )
 
 // Summary is what a run did, printed at its end and kept in the state file.
@@ -36,9 +29,12 @@ type Summary struct {
 	ViewsInterrupted int      `json:"views_interrupted"`
 	FailedViews      []string `json:"failed_views,omitempty"`
 
-	Totals
-	MailboxesRemoved int      `json:"mailboxes_removed"`
-	RemovalRefused   []string `json:"removal_refused,omitempty"`
+	crawler.Totals
+	MailboxesRemoved int `json:"mailboxes_removed"`
+	// RemovalIncomplete: a removal was attempted and did not finish; the mailboxes it did not
+	// finish keep their state and the next run tries again.
+	RemovalIncomplete bool     `json:"removal_incomplete,omitempty"`
+	RemovalRefused    []string `json:"removal_refused,omitempty"`
 
 	APICalls       int64         `json:"api_calls"`
 	APIRateLimited int64         `json:"api_rate_limited"`
@@ -49,30 +45,29 @@ type Summary struct {
 
 	FailedDocuments []string `json:"failed_documents,omitempty"`
 	Error           string   `json:"error,omitempty"`
-	ExitCode        int      `json:"exit_code"`
+	// Fatal: the run could not start, or ended early for a reason that applies to every
+	// mailbox (Elasticsearch unreachable, a permission Mimecast refuses).
+	Fatal bool `json:"fatal,omitempty"`
+	// Interrupted: the run was stopped by a signal before every view was done.
+	Interrupted bool `json:"interrupted,omitempty"`
+	ExitCode    int  `json:"exit_code"`
 }
 
-// AddResults folds the mailbox view results in and sets the exit code.
-func (s *Summary) AddResults(rs []ViewResult) {
+// AddResults folds the mailbox view results in.
+func (s *Summary) AddResults(rs []crawler.ViewResult) {
 	for _, r := range rs {
-		switch {
-		case r.Complete:
+		switch r.Outcome {
+		case crawler.Complete:
 			s.ViewsComplete++
-		case strings.HasPrefix(r.Error, "stopped:"):
+			continue
+		case crawler.Interrupted:
 			s.ViewsInterrupted++
-			s.FailedViews = append(s.FailedViews, fmt.Sprintf("%s %s: %s", r.Mailbox, r.View, r.Error))
 		default:
 			s.ViewsFailed++
-			s.FailedViews = append(s.FailedViews, fmt.Sprintf("%s %s: %s", r.Mailbox, r.View, r.Error))
 		}
+		s.FailedViews = append(s.FailedViews, fmt.Sprintf("%s %s: %s: %s", r.Mailbox, r.View, r.Outcome, r.Error))
 	}
 	sort.Strings(s.FailedViews)
-	if s.ExitCode == ExitOK && len(s.RemovalRefused) > 0 {
-		s.ExitCode = ExitRefused
-	}
-	if s.ExitCode == ExitOK && (s.ViewsFailed > 0 || s.ViewsInterrupted > 0) {
-		s.ExitCode = ExitPartial
-	}
 }
 
 // Print writes the summary for a person: one screen at most.
@@ -124,7 +119,11 @@ func (s *Summary) Print(w io.Writer) {
 		fmt.Fprintf(w, ", errors %s", strings.Join(parts, " "))
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintf(w, "  failures      %d documents rejected, %d messages not fetched, %d bodies unparseable\n", s.DocsFailed, s.FetchFailed, s.MalformedBodies)
+	fmt.Fprintf(w, "  failures      %d documents rejected, %d messages not fetched, %d listed messages unusable, %d bodies unparseable\n",
+		s.DocsFailed, s.FetchFailed, s.InvalidListed, s.MalformedBodies)
+	if s.NotIndexed > 0 {
+		fmt.Fprintf(w, "  not indexed   %d documents did not reach Elasticsearch; the next run sends them again\n", s.NotIndexed)
+	}
 	show := func(title string, lines []string) {
 		for i, l := range lines {
 			if i == 8 {

@@ -1,0 +1,93 @@
+package crawler
+
+import (
+	"github.com/mimecrawl/mimecrawl/index"
+	"github.com/mimecrawl/mimecrawl/state"
+)
+
+// release drops one pending count; the last one hands the message document on.
+func (u *unit) release() {
+	if u.pending.Add(-1) == 0 {
+		u.p.c.ready.push(u)
+	}
+}
+
+func (u *unit) attachmentDone(doc index.Doc, attachmentID string, r index.Result) {
+	p := u.p
+	if r.Err != nil || r.Permanent {
+		p.docFailed(doc, u.messageID, attachmentID, r)
+		if r.Permanent {
+			u.permFail.Store(true)
+		} else {
+			u.retryFail.Store(true)
+		}
+	} else {
+		p.c.counts.attachments.Add(1)
+		p.indexed.Add(1)
+	}
+	u.release()
+}
+
+// addMessageDoc runs on the handoff goroutine once every attachment of u is answered.
+func (c *Crawler) addMessageDoc(u *unit) {
+	p := u.p
+	if u.retryFail.Load() {
+		// Not writing the message document keeps it "not indexed", so the next run fetches
+		// the message again.
+		p.tr.finish(u.seq, false)
+		return
+	}
+	err := c.sink.Add(c.grace, u.msg, func(r index.Result) {
+		if r.Err != nil || r.Permanent {
+			p.docFailed(u.msg, u.messageID, "", r)
+			p.tr.finish(u.seq, false)
+			return
+		}
+		c.counts.messages.Add(1)
+		p.indexed.Add(1)
+		ok := !u.permFail.Load()
+		if ok && u.retrying {
+			p.clearFailures(u)
+		}
+		p.tr.finish(u.seq, ok)
+	})
+	if err != nil {
+		p.docFailed(u.msg, u.messageID, "", index.Result{Err: err})
+		p.tr.finish(u.seq, false)
+	}
+}
+
+// docFailed records a document that did not make it. Only a document Elasticsearch refused
+// counts as failed; one that did not reach it is "not indexed" and sent again by the next run.
+// Permanent rejections go to the failed bucket where `status` and the run summary show them;
+// other failures are retried by the next run because the checkpoint does not pass them.
+func (p *viewPass) docFailed(doc index.Doc, messageID, attachmentID string, r index.Result) {
+	if r.Permanent || r.Status != 0 {
+		p.c.counts.docsFailed.Add(1)
+	} else {
+		// Not refused: Elasticsearch was not reached, or the run stopped first.
+		p.c.counts.notIndexed.Add(1)
+	}
+	err := docError(r)
+	ev := p.log.Warn().Err(err).Str("doc_id", doc.ID).Str("message_id", messageID)
+	if attachmentID != "" {
+		ev = ev.Str("attachment_id", attachmentID)
+	}
+	ev.Bool("permanent", r.Permanent).Msg("document not indexed")
+	if !r.Permanent {
+		return
+	}
+	f := state.Failure{Key: p.key, DocID: doc.ID, MessageID: messageID, AttachmentID: attachmentID,
+		Reason: r.Reason, Status: r.Status, At: p.c.opts.Now().UTC()}
+	if err := p.c.store.RecordFailure(f); err != nil {
+		p.log.Error().Err(err).Str("doc_id", doc.ID).Msg("record failed document")
+	}
+}
+
+func (p *viewPass) clearFailures(u *unit) {
+	for _, id := range append([]string{u.msg.ID}, u.docIDs...) {
+		if err := p.c.store.ClearFailure(id); err != nil {
+			p.log.Error().Err(err).Str("doc_id", id).Msg("clear recorded failure")
+		}
+	}
+}

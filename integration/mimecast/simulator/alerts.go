@@ -1,0 +1,544 @@
+package simulator
+
+import (
+	"bytes"
+	"cmp"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mimecrawl/mimecrawl/integration/mimecast/api"
+)
+
+// Security alert sources. The simulator holds, per source, records exactly as it serves
+// them (json.RawMessage), seeded deterministically from Options.Seed and Options.Alerts, or
+// added through POST /_sim/alerts. The endpoints stay off (404, as before they existed)
+// unless Options.Alerts asks for events or a record is added, so that archive-only tests see
+// the same simulator as before.
+
+// Alert source names: the names of alerts.sources, and the "source" of /_sim/alerts and of
+// the truth's alerts list.
+const (
+	SourceAttachment    = "attachment_protection"
+	SourceURL           = "url_protection"
+	SourceImpersonation = "impersonation"
+	SourceDLP           = "dlp"
+	SourceThreats       = "threats"
+	SourceSIEM          = "siem"
+)
+
+// alertSources lists the source names in a fixed order (truth, validation).
+var alertSources = []string{SourceAttachment, SourceURL, SourceImpersonation, SourceDLP, SourceThreats, SourceSIEM}
+
+// RateWindow is a per-endpoint call budget: Calls per Per, per client. Zero takes the
+// endpoint's published default; Calls < 0 means unlimited.
+type RateWindow struct {
+	Calls int
+	Per   time.Duration
+}
+
+// AlertOptions configures the security alert sources (Options.Alerts).
+type AlertOptions struct {
+	// Enabled serves the alert endpoints even with no seeded events (records can then be
+	// added through /_sim/alerts). Any count > 0 also enables them.
+	Enabled bool
+	// Seeded records per source. SIEM events are spread round-robin over the event types;
+	// one extra malformed batch file is added whenever SIEM > 0.
+	Attachment, URL, Impersonation, DLP, Threats, SIEM int
+	// End and Span: seeded events happen in (End-Span, End]. Defaults: Options.Now() when
+	// the server is built (to the second) and 12 hours; at most 7 days.
+	End  time.Time
+	Span time.Duration
+	// ThreatsWrapper is the key of the records in GET /threats/v1/events answers: "value"
+	// (default), "data" or "events" — all three are plausible — or any other key, to test
+	// a client against an unknown shape.
+	ThreatsWrapper string
+	// SIEMFileEvents is the number of distinct events per SIEM batch file (default 20).
+	SIEMFileEvents int
+	// Per-client budgets of the SIEM endpoints: defaults 50 calls / 15 min (batch) and
+	// 300 calls / hour (stream), measured with Options.Now.
+	SIEMBatchLimit  RateWindow
+	SIEMStreamLimit RateWindow
+}
+
+const (
+	defaultAlertSpan      = 12 * time.Hour
+	maxAlertSpan          = 7 * 24 * time.Hour
+	defaultSIEMFileEvents = 20
+	maxSeededAlerts       = 1_000_000
+	siemBatchRetention    = 7 * 24 * time.Hour
+	siemStreamRetention   = 24 * time.Hour
+)
+
+func (a AlertOptions) enabled() bool {
+	return a.Enabled || a.Attachment > 0 || a.URL > 0 || a.Impersonation > 0 || a.DLP > 0 || a.Threats > 0 || a.SIEM > 0
+}
+
+// withDefaults fills a's zero values; now is the server's clock at New.
+func (a AlertOptions) withDefaults(now time.Time) (AlertOptions, error) {
+	if a.End.IsZero() {
+		a.End = now
+	}
+	a.End = a.End.UTC().Truncate(time.Second)
+	if a.Span == 0 {
+		a.Span = defaultAlertSpan
+	}
+	if a.ThreatsWrapper == "" {
+		a.ThreatsWrapper = "value"
+	}
+	if a.SIEMFileEvents == 0 {
+		a.SIEMFileEvents = defaultSIEMFileEvents
+	}
+	if a.SIEMBatchLimit == (RateWindow{}) {
+		a.SIEMBatchLimit = RateWindow{Calls: 50, Per: 15 * time.Minute}
+	}
+	if a.SIEMStreamLimit == (RateWindow{}) {
+		a.SIEMStreamLimit = RateWindow{Calls: 300, Per: time.Hour}
+	}
+	for _, n := range []int{a.Attachment, a.URL, a.Impersonation, a.DLP, a.Threats, a.SIEM} {
+		if n < 0 || n > maxSeededAlerts {
+			return a, fmt.Errorf("options: alerts: count %d: want 0..%d per source", n, maxSeededAlerts)
+		}
+	}
+	switch {
+	case a.Span < time.Second || a.Span > maxAlertSpan:
+		return a, fmt.Errorf("options: alerts: span %s: want 1s..%s", a.Span, maxAlertSpan)
+	case a.SIEMFileEvents < 1:
+		return a, fmt.Errorf("options: alerts: siem file events %d: want >= 1", a.SIEMFileEvents)
+	case a.SIEMBatchLimit.Calls > 0 && a.SIEMBatchLimit.Per <= 0, a.SIEMStreamLimit.Calls > 0 && a.SIEMStreamLimit.Per <= 0:
+		return a, errors.New("options: alerts: a SIEM limit with calls needs a positive period")
+	}
+	return a, nil
+}
+
+// alertRec is one stored record.
+type alertRec struct {
+	seq    int64           // recording order, over all sources
+	at     int64           // event time, Unix milliseconds
+	raw    json.RawMessage // exactly as served
+	fields map[string]any  // raw decoded, for filters
+}
+
+// siemFile is one SIEM batch file: the events it holds (some also in the previous file of
+// its type, as real batches overlap), plus, for the malformed file, a tail that is not JSON.
+type siemFile struct {
+	id     string
+	seq    int64
+	typ    string
+	day    int64 // Unix seconds of the UTC day it belongs to
+	events []*alertRec
+	tail   []byte
+
+	gzOnce sync.Once
+	gz     []byte // the served bytes, built on first use (files never change)
+}
+
+// alertStore holds every alert record. Records are never removed.
+type alertStore struct {
+	on atomic.Bool
+
+	mu     sync.RWMutex
+	seq    int64
+	logs   map[string][]*alertRec // legacy sources and threats, in recording order
+	byTime map[string][]*alertRec // the same, by event time then recording order
+	siem   []*alertRec            // SIEM events, in recording order (the stream's order)
+	files  []*siemFile            // batch files in creation order
+	fileID map[string]*siemFile
+	// threatIDs indexes threat events by id for the details endpoint.
+	threatIDs map[string]*alertRec
+	// budgets: client|endpoint -> call times within the window.
+	budgetMu sync.Mutex
+	budgets  map[string][]time.Time
+}
+
+func newAlertStore() *alertStore {
+	return &alertStore{logs: map[string][]*alertRec{}, byTime: map[string][]*alertRec{}, fileID: map[string]*siemFile{}, threatIDs: map[string]*alertRec{}, budgets: map[string][]time.Time{}}
+}
+
+// timeField is the record field holding the event time, per source.
+func timeField(source string) string {
+	switch source {
+	case SourceImpersonation, SourceDLP:
+		return "eventTime"
+	case SourceThreats, SourceSIEM:
+		return "timestamp"
+	}
+	return "date"
+}
+
+// formatEventTime renders t as source serves it.
+func formatEventTime(source string, t time.Time) any {
+	switch source {
+	case SourceSIEM:
+		return t.UnixMilli()
+	case SourceThreats:
+		return t.UTC().Format("2006-01-02T15:04:05.000Z")
+	}
+	return api.FormatTime(t)
+}
+
+// eventTime reads the event time of a decoded record.
+func eventTime(source string, fields map[string]any) (time.Time, bool) {
+	v, ok := fields[timeField(source)]
+	if !ok {
+		return time.Time{}, false
+	}
+	switch x := v.(type) {
+	case json.Number:
+		if n, err := x.Int64(); err == nil {
+			return time.UnixMilli(n).UTC(), true
+		}
+	case string:
+		if n, err := strconv.ParseInt(x, 10, 64); err == nil {
+			return time.UnixMilli(n).UTC(), true
+		}
+		if t, err := api.ParseTime(x); err == nil {
+			return t.UTC(), true
+		}
+	}
+	return time.Time{}, false
+}
+
+// newRecord builds a stored record from a compact JSON object; a missing event time (or
+// every event time, with force) is set to at.
+func newRecord(source string, raw json.RawMessage, at time.Time, force bool) (*alertRec, error) {
+	fields, err := decodeFields(raw)
+	if err != nil {
+		return nil, err
+	}
+	t, ok := eventTime(source, fields)
+	if !ok || force {
+		fields[timeField(source)] = formatEventTime(source, at)
+		if raw, err = marshalCompact(fields); err != nil {
+			return nil, err
+		}
+		fields, _ = decodeFields(raw)
+		t = at
+	}
+	if source == SourceSIEM {
+		if s, _ := fields["type"].(string); s == "" {
+			return nil, errors.New(`a SIEM event needs a "type"`)
+		}
+	}
+	return &alertRec{at: t.UnixMilli(), raw: raw, fields: fields}, nil
+}
+
+func decodeFields(raw json.RawMessage) (map[string]any, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var fields map[string]any
+	if err := dec.Decode(&fields); err != nil || fields == nil {
+		return nil, fmt.Errorf("a record must be a JSON object")
+	}
+	return fields, nil
+}
+
+func marshalCompact(v any) (json.RawMessage, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return json.RawMessage(bytes.TrimSpace(b.Bytes())), nil
+}
+
+func compact(raw json.RawMessage) json.RawMessage {
+	var b bytes.Buffer
+	if json.Compact(&b, raw) != nil {
+		return raw
+	}
+	return json.RawMessage(b.Bytes())
+}
+
+// add stores records of one source (already built), assigning recording order. SIEM events
+// also go into new batch files, one per type and UTC day, created now.
+func (st *alertStore) add(source string, recs []*alertRec, keys keyring) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	for _, r := range recs {
+		st.seq++
+		r.seq = st.seq
+	}
+	switch source {
+	case SourceSIEM:
+		st.siem = append(st.siem, recs...)
+		type key struct {
+			typ string
+			day int64
+		}
+		byKey := map[key][]*alertRec{}
+		var order []key
+		for _, r := range recs {
+			k := key{r.fields["type"].(string), dayOf(r.at)}
+			if _, ok := byKey[k]; !ok {
+				order = append(order, k)
+			}
+			byKey[k] = append(byKey[k], r)
+		}
+		for _, k := range order {
+			st.addFile(k.typ, k.day, byKey[k], nil, keys)
+		}
+	default:
+		st.logs[source] = append(st.logs[source], recs...)
+		sorted := append(st.byTime[source], recs...)
+		// Seeded records come in time order; only late ones need a sort.
+		if !slices.IsSortedFunc(sorted, cmpTimeSeq) {
+			slices.SortStableFunc(sorted, cmpTimeSeq)
+		}
+		st.byTime[source] = sorted
+		if source == SourceThreats {
+			for _, r := range recs {
+				if id, _ := r.fields["id"].(string); id != "" {
+					st.threatIDs[id] = r
+				}
+			}
+		}
+	}
+	if len(recs) > 0 {
+		st.on.Store(true)
+	}
+}
+
+// addFile appends a batch file; the caller holds mu.
+func (st *alertStore) addFile(typ string, day int64, events []*alertRec, tail []byte, keys keyring) *siemFile {
+	st.seq++
+	f := &siemFile{seq: st.seq, typ: typ, day: day, events: events, tail: tail}
+	f.id = keys.secureID(kindSIEMFile, uint32(f.seq), 0)
+	st.files = append(st.files, f)
+	st.fileID[f.id] = f
+	return f
+}
+
+// kindSIEMFile is the id kind of SIEM batch files (outside the archive's kinds).
+const kindSIEMFile = 0x51
+
+func dayOf(ms int64) int64 {
+	return time.UnixMilli(ms).UTC().Truncate(24 * time.Hour).Unix()
+}
+
+// TruthAlert is one alert record the simulator holds, exactly as served.
+type TruthAlert struct {
+	Source string          `json:"source"`
+	Record json.RawMessage `json:"record"`
+}
+
+// truth lists every record, by source (in alertSources order), then recording order. SIEM
+// events are listed once each, although batch files overlap; the malformed file's tail is
+// not an event and is not listed.
+func (st *alertStore) truth(only string) []TruthAlert {
+	st.mu.RLock()
+	defer st.mu.RUnlock()
+	out := []TruthAlert{}
+	for _, src := range alertSources {
+		if only != "" && only != src {
+			continue
+		}
+		list := st.logs[src]
+		if src == SourceSIEM {
+			list = st.siem
+		}
+		for _, r := range list {
+			out = append(out, TruthAlert{Source: src, Record: r.raw})
+		}
+	}
+	return out
+}
+
+// AlertTruth returns the alert records the simulator holds, for one source or all ("").
+func (s *Server) AlertTruth(source string) []TruthAlert { return s.alerts.truth(source) }
+
+// AddAlerts adds records to a source and returns them exactly as they will be served. Each
+// record must be a JSON object. With recordedAt set, every record's event time field (date,
+// eventTime or timestamp, per source) is set to it: an event recorded late inside a window a
+// client may already have read. Records without an event time get recordedAt, else now.
+// Adding records turns the alert endpoints on.
+func (s *Server) AddAlerts(source string, records []json.RawMessage, recordedAt time.Time) ([]json.RawMessage, error) {
+	if !slices.Contains(alertSources, source) {
+		return nil, fmt.Errorf("alerts: unknown source %q: want one of %s", source, strings.Join(alertSources, ", "))
+	}
+	at := recordedAt
+	force := !at.IsZero()
+	if !force {
+		at = s.opts.Now()
+	}
+	at = at.UTC().Truncate(time.Millisecond)
+	if source != SourceSIEM && source != SourceThreats {
+		at = at.Truncate(time.Second)
+	}
+	recs := make([]*alertRec, 0, len(records))
+	out := make([]json.RawMessage, 0, len(records))
+	for i, raw := range records {
+		r, err := newRecord(source, compact(raw), at, force)
+		if err != nil {
+			return nil, fmt.Errorf("alerts: records[%d]: %w", i, err)
+		}
+		recs = append(recs, r)
+		out = append(out, r.raw)
+	}
+	s.alerts.add(source, recs, s.keys)
+	s.alerts.on.Store(true)
+	return out, nil
+}
+
+// takeBudget counts one call of client to a budgeted endpoint; false and the wait until a
+// slot frees when the budget is spent (the call is then not executed).
+func (st *alertStore) takeBudget(client, endpoint string, w RateWindow, now time.Time) (bool, time.Duration) {
+	if w.Calls <= 0 {
+		return true, 0
+	}
+	st.budgetMu.Lock()
+	defer st.budgetMu.Unlock()
+	k := client + "|" + endpoint
+	calls := st.budgets[k]
+	for len(calls) > 0 && now.Sub(calls[0]) >= w.Per {
+		calls = calls[1:]
+	}
+	if len(calls) >= w.Calls {
+		st.budgets[k] = calls
+		return false, calls[0].Add(w.Per).Sub(now)
+	}
+	st.budgets[k] = append(calls, now)
+	return true, 0
+}
+
+// cmpTimeSeq orders records by event time, then recording order.
+func cmpTimeSeq(a, b *alertRec) int {
+	if a.at != b.at {
+		return cmp.Compare(a.at, b.at)
+	}
+	return cmp.Compare(a.seq, b.seq)
+}
+
+// timeQuery selects one page of records sorted by cmpTimeSeq.
+type timeQuery struct {
+	from, to   int64 // inclusive event-time bounds, Unix ms; to < 0 = open
+	asc        bool
+	hasAfter   bool // continue after position (afterAt, afterSeq) in the listing order
+	afterAt    int64
+	afterSeq   int64
+	size       int
+	match      func(*alertRec) bool // nil = every record
+	countTotal bool                 // also count every match in the window
+}
+
+// pageByTime reads one page of sorted (by cmpTimeSeq): the records in the window that
+// match, in the listing order, after the position; more says whether another one follows,
+// total counts every match in the window (with countTotal). The window is found by binary
+// search, so a page of a large log costs the page, not the log (plus the count when a
+// filter is set).
+func pageByTime(sorted []*alertRec, q timeQuery) (page []*alertRec, more bool, total int) {
+	lo := sort.Search(len(sorted), func(i int) bool { return sorted[i].at >= q.from })
+	hi := len(sorted)
+	if q.to >= 0 {
+		hi = sort.Search(len(sorted), func(i int) bool { return sorted[i].at > q.to })
+	}
+	if hi < lo {
+		hi = lo
+	}
+	win := sorted[lo:hi]
+	ok := func(r *alertRec) bool { return q.match == nil || q.match(r) }
+	if q.countTotal {
+		if q.match == nil {
+			total = len(win)
+		} else {
+			for _, r := range win {
+				if ok(r) {
+					total++
+				}
+			}
+		}
+	}
+	pos := &alertRec{at: q.afterAt, seq: q.afterSeq}
+	if q.asc {
+		i := 0
+		if q.hasAfter {
+			i = sort.Search(len(win), func(i int) bool { return cmpTimeSeq(win[i], pos) > 0 })
+		}
+		for ; i < len(win); i++ {
+			if !ok(win[i]) {
+				continue
+			}
+			if len(page) == q.size {
+				return page, true, total
+			}
+			page = append(page, win[i])
+		}
+		return page, false, total
+	}
+	i := len(win) - 1
+	if q.hasAfter {
+		i = sort.Search(len(win), func(i int) bool { return cmpTimeSeq(win[i], pos) >= 0 }) - 1
+	}
+	for ; i >= 0; i-- {
+		if !ok(win[i]) {
+			continue
+		}
+		if len(page) == q.size {
+			return page, true, total
+		}
+		page = append(page, win[i])
+	}
+	return page, false, total
+}
+
+// str reads a string field of a decoded record.
+func str(fields map[string]any, k string) string {
+	s, _ := fields[k].(string)
+	return s
+}
+
+// alertControl adds the control endpoints of the alert sources:
+//
+//	POST /_sim/alerts {"source": name, "records": [{...}], "recorded_at": RFC 3339 (optional)}
+//	     -> {"records": [...as served]}
+//	GET  /_sim/alerts[?source=name] -> [{"source": name, "record": {...}}, ...]
+func (s *Server) alertControl(mux interface {
+	HandleFunc(string, func(http.ResponseWriter, *http.Request))
+}) {
+	mux.HandleFunc("POST /_sim/alerts", func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Source     string            `json:"source"`
+			Records    []json.RawMessage `json:"records"`
+			RecordedAt string            `json:"recorded_at"`
+		}
+		if !decodeControl(w, r, &req) {
+			return
+		}
+		var at time.Time
+		if req.RecordedAt != "" {
+			t, err := api.ParseTime(req.RecordedAt)
+			if err != nil {
+				controlError(w, http.StatusBadRequest, fmt.Errorf("recorded_at: %w", err))
+				return
+			}
+			at = t
+		}
+		if len(req.Records) == 0 {
+			controlError(w, http.StatusBadRequest, errors.New(`want {"source": "<name>", "records": [{...}, ...]}`))
+			return
+		}
+		out, err := s.AddAlerts(req.Source, req.Records, at)
+		if err != nil {
+			controlError(w, http.StatusBadRequest, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string][]json.RawMessage{"records": out})
+	})
+	mux.HandleFunc("GET /_sim/alerts", func(w http.ResponseWriter, r *http.Request) {
+		src := r.URL.Query().Get("source")
+		if src != "" && !slices.Contains(alertSources, src) {
+			controlError(w, http.StatusBadRequest, fmt.Errorf("unknown source %q: want one of %s", src, strings.Join(alertSources, ", ")))
+			return
+		}
+		writeJSON(w, http.StatusOK, s.AlertTruth(src))
+	})
+}
