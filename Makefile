@@ -30,7 +30,9 @@ test:
 	@$(call with_es, \
 	  echo "== gofmt"; $(MAKE) --no-print-directory fmt-check; \
 	  echo "== go vet"; $(GO) vet ./...; \
-	  echo "== go test (Elasticsearch at $$ELASTICSEARCH_URL)"; $(GO) test $(GO_TEST_FLAGS) ./...)
+	  echo "== go test (Elasticsearch at $$ELASTICSEARCH_URL)"; $(GO) test $(GO_TEST_FLAGS) ./...; \
+	  echo "== crawler suite against the simulator's shape variants"; \
+	  MIMECRAWL_TEST_SHAPE_VARIANTS=1 $(GO) test -count=1 -timeout 10m ./crawler/)
 
 fmt-check:
 	@unformatted=$$(gofmt -l $$(find . -name '*.go' -not -path './.es/*' -not -path './bin/*')); \

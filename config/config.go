@@ -126,6 +126,13 @@ type Elasticsearch struct {
 	RequestTimeout Duration `yaml:"request_timeout"`
 	Bulk           Bulk     `yaml:"bulk"`
 
+	// CAFingerprint is the SHA-256 of a certificate the cluster presents (its CA, as
+	// Elasticsearch prints at first start, or its own): hex, colons allowed. See
+	// CAFingerprintSHA256.
+	CAFingerprint string `yaml:"ca_fingerprint"`
+	// CloudID names an Elastic Cloud deployment; Load turns it into Addresses.
+	CloudID string `yaml:"cloud_id"`
+
 	// passwordRead and apiKeyRead record that the secret was read from its *File.
 	passwordRead bool
 	apiKeyRead   bool

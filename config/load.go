@@ -84,6 +84,7 @@ func parse(data []byte, getenv func(string) string, file string, now time.Time) 
 	if cfg.Mimecast.AuthURL == "" && httpURLProblem(cfg.Mimecast.BaseURL) == "" {
 		cfg.Mimecast.AuthURL = cfg.Mimecast.TokenURL()
 	}
+	cfg.resolveCloudID(d)
 	cfg.readSecretFiles(d)
 	early := d.problems
 

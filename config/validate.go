@@ -268,6 +268,7 @@ func (c *Config) checkElasticsearch(k *checker) {
 			k.add("elasticsearch.ca_file", "%s is a directory; allowed: a readable PEM file", quote(e.CAFile))
 		}
 	}
+	c.checkElasticsearchTLS(k)
 	if why := indexPrefixProblem(e.IndexPrefix); why != "" {
 		k.add("elasticsearch.index_prefix", "%s %s; allowed: lowercase, at most %d bytes, none of \\ / * ? \" < > | , # : or space, not starting with _ - +",
 			quote(e.IndexPrefix), why, maxIndexPrefix)

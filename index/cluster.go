@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -38,7 +39,7 @@ func Open(ctx context.Context, cfg Config) (*Cluster, error) {
 	}
 	c := &Cluster{cfg: cfg, log: cfg.Logger, where: redactAddresses(cfg.Addresses),
 		secrets: newRedactor(cfg.Username, cfg.Password, cfg.APIKey)}
-	base, err := baseTransport(cfg.Transport, cfg.CACert)
+	base, err := tlsTransport(cfg.Transport, cfg.CACert, cfg.CAFingerprint)
 	if err != nil {
 		return nil, fmt.Errorf("elasticsearch client for %s: %w", c.where, err)
 	}
@@ -68,7 +69,12 @@ func Open(ctx context.Context, cfg Config) (*Cluster, error) {
 	}
 	if err := c.do(ctx, http.MethodGet, "/_nodes/_local", url.Values{"filter_path": {"nodes.*.version"}}, nil, &nodes); err != nil {
 		var se *StatusError
-		if errors.As(err, &se) {
+		switch {
+		case IsAuthentication(err):
+			return nil, fmt.Errorf("elasticsearch at %s: authentication failed, the credentials were refused: %w", c.where, err)
+		case IsUntrustedCertificate(err):
+			return nil, fmt.Errorf("elasticsearch at %s: its TLS certificate is not trusted: %w", c.where, err)
+		case errors.As(err, &se):
 			return nil, fmt.Errorf("elasticsearch at %s: read version: %w", c.where, err)
 		}
 		return nil, fmt.Errorf("elasticsearch at %s is unreachable: %w", c.where, err)
@@ -243,7 +249,7 @@ func (c *Cluster) do(ctx context.Context, method, path string, query url.Values,
 		if errors.As(err, &te) {
 			return te // it names the request already, and holds nothing secret
 		}
-		return fmt.Errorf("%s %s: %s", method, path, c.redact(err.Error()))
+		return fmt.Errorf("%s %s: %w", method, path, &outsideError{msg: c.redact(err.Error()), err: err})
 	}
 	defer res.Body.Close()
 	if res.StatusCode < 200 || res.StatusCode > 299 {
@@ -289,11 +295,17 @@ func decodeError(op string, res *http.Response) *StatusError {
 		case json.Unmarshal(body.Error, &text) == nil:
 			se.Reason = text
 		}
+	} else if m := htmlTitle.FindSubmatch(raw); m != nil {
+		// A proxy in front of the cluster (nginx refusing the credentials, say) answers with
+		// an HTML page whose title says it all.
+		se.Reason = strings.TrimSpace(string(m[1]))
 	} else if len(raw) > 0 {
 		se.Reason = strings.TrimSpace(string(raw[:min(len(raw), 512)]))
 	}
 	return se
 }
+
+var htmlTitle = regexp.MustCompile(`(?is)<title>([^<]{1,200})</title>`)
 
 // redact removes every form of the configured credentials, and any echoed Authorization
 // header, from a message that came from outside this package.

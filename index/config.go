@@ -18,6 +18,9 @@ type Config struct {
 	Password  string
 	APIKey    string // base64 "id:key", as Elasticsearch issues it; wins over Username/Password
 	CACert    []byte // PEM bundle that signs the cluster's certificate
+	// CAFingerprint is the SHA-256 of a certificate the cluster presents (its CA or its own):
+	// the chain must lead to that certificate. Not together with CACert.
+	CAFingerprint []byte
 
 	// IndexPrefix names the indices, pipeline and templates: "mimecast" gives the indices
 	// mimecast-messages and mimecast-attachments. Default "mimecast".

@@ -2,8 +2,6 @@ package index
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -96,32 +94,6 @@ func retryOnError(r *http.Request, err error) bool {
 	if errors.As(err, &te) || r.Context().Err() != nil {
 		return false
 	}
-	return true
-}
-
-// baseTransport returns the transport below the deadlines: the configured one, or a clone of
-// the default one that trusts caCert. The client can only add a CA to an *http.Transport, and
-// it no longer sees one once the deadlines wrap it, so the CA is installed here.
-func baseTransport(rt http.RoundTripper, caCert []byte) (http.RoundTripper, error) {
-	if rt == nil {
-		rt = http.DefaultTransport.(*http.Transport).Clone()
-	}
-	if len(caCert) == 0 {
-		return rt, nil
-	}
-	ht, ok := rt.(*http.Transport)
-	if !ok {
-		return nil, fmt.Errorf("a CA certificate needs an *http.Transport, not %T", rt)
-	}
-	ht = ht.Clone()
-	if ht.TLSClientConfig == nil {
-		ht.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
-	}
-	// Only the given CA, as the client itself would do it.
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(caCert) {
-		return nil, errors.New("the CA certificate holds no PEM certificate")
-	}
-	ht.TLSClientConfig.RootCAs = pool
-	return ht, nil
+	// A refused certificate stays refused; retrying it only delays the message.
+	return !IsUntrustedCertificate(err)
 }

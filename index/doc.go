@@ -27,4 +27,7 @@
 //   - Passwords and API keys never appear in errors or logs, in any form: raw, as user:password,
 //     base64-encoded, or after an echoed Authorization header. Addresses are printed without
 //     their user information.
+//   - TLS certificates are always verified. A CA fingerprint names the only trusted root; the
+//     chain and host name checks still run. Refused certificates and refused credentials are
+//     reported as such (IsUntrustedCertificate, IsAuthentication) and not retried.
 package index

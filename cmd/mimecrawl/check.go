@@ -180,8 +180,14 @@ func (a *app) checkElasticsearch(ctx context.Context, c *checker) {
 		c.fail("elasticsearch", err, fmt.Sprintf("the node accepts connections but does not answer within elasticsearch.request_timeout (%s): check its health and load, and the proxy in front of it",
 			a.cfg.Elasticsearch.RequestTimeout))
 		return
+	case index.IsAuthentication(err):
+		c.fail("elasticsearch", err, "check elasticsearch.username and the password, or the api_key")
+		return
+	case index.IsUntrustedCertificate(err):
+		c.fail("elasticsearch", err, "give the CA that signed the cluster's certificate as elasticsearch.ca_file, or its SHA-256 as elasticsearch.ca_fingerprint")
+		return
 	case err != nil:
-		c.fail("elasticsearch", err, "check elasticsearch.addresses, credentials and ca_file; mimecrawl needs Elasticsearch 8.x")
+		c.fail("elasticsearch", err, "check elasticsearch.addresses (or cloud_id), credentials and ca_file; mimecrawl needs Elasticsearch 8.x")
 		return
 	}
 	c.ok("elasticsearch", "version "+cluster.Version())
