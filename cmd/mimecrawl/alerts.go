@@ -36,6 +36,18 @@ func (a *app) alertsRun(ctx context.Context, once bool) int {
 	statePath := cfg.AlertsStatePath()
 	log.Info().Bool("once", once).Str("state", statePath).Strs("sources", cfg.Alerts.Sources).Msg("run start")
 	fatal := func(err error) int {
+		if ctx.Err() != nil {
+			// A signal arrived while the poller was starting: the stop that was asked for, not
+			// a failure. The long-running poller stops cleanly (0); a single pass that never
+			// ran is interrupted (3). No cursor moved.
+			code := exitOK
+			if once {
+				code = exitPartial
+			}
+			log.Info().Err(err).Msg("stopped before the first pass")
+			a.printAlerts(a.stdout, &alertsSummary{Command: "alerts", ExitCode: code, Error: "stopped before the first pass"})
+			return code
+		}
 		log.Error().Err(err).Msg("run failed")
 		s := &alertsSummary{Command: "alerts", ExitCode: exitFatal, Error: err.Error()}
 		a.printAlerts(a.stdout, s)
