@@ -16,7 +16,6 @@ import (
 	"github.com/mimecrawl/mimecrawl/index/indextest"
 )
 
-
 func TestOpenGivesUpOnASilentNode(t *testing.T) {
 	addr := indextest.SilentNode(t)
 	_, err := index.Open(context.Background(), index.Config{

@@ -43,7 +43,6 @@ func setConfig(t *testing.T, path string, add ...string) {
 	}
 }
 
-
 // TestCheckGivesUpOnASilentElasticsearch: check against a node that accepts connections and
 // never answers fails within elasticsearch.request_timeout and says what is wrong.
 func TestCheckGivesUpOnASilentElasticsearch(t *testing.T) {
