@@ -1,0 +1,256 @@
+package body
+
+import (
+	"archive/zip"
+	"bytes"
+	"compress/zlib"
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mimecrawl/mimecrawl/integration/mimecast/simulator"
+)
+
+const testToken = "zqtokenx7k"
+
+func TestDocumentTextFindsTheToken(t *testing.T) {
+	words := []string{"quarterly", "budget", "review"}
+	for _, tc := range []struct {
+		format, contentType, filename string
+		want                          Format
+	}{
+		{simulator.DocPDF, "application/pdf", "a.pdf", FormatPDF},
+		{simulator.DocDOCX, "application/vnd.openxmlformats-officedocument.wordprocessingml.document", "a.docx", FormatDOCX},
+		{simulator.DocXLSX, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "a.xlsx", FormatXLSX},
+		{simulator.DocPPTX, "application/vnd.openxmlformats-officedocument.presentationml.presentation", "a.pptx", FormatPPTX},
+		{simulator.DocODT, "application/vnd.oasis.opendocument.text", "a.odt", FormatODF},
+		// A generic type: the bytes decide.
+		{simulator.DocDOCX, "application/octet-stream", "", FormatDOCX},
+		{simulator.DocPDF, "application/octet-stream", "scan", FormatPDF},
+	} {
+		t.Run(tc.format+"/"+tc.contentType, func(t *testing.T) {
+			data := simulator.SampleDocument(tc.format, testToken, words...)
+			got, err := DocumentText(context.Background(), tc.contentType, tc.filename, data, TextLimits{})
+			if err != nil {
+				t.Fatalf("DocumentText: %v", err)
+			}
+			if got.Format != tc.want {
+				t.Errorf("format %q, want %q", got.Format, tc.want)
+			}
+			for _, w := range append(words, testToken) {
+				if !containsWord(got.Text, w) {
+					t.Errorf("text %q lacks the word %q", got.Text, w)
+				}
+			}
+		})
+	}
+}
+
+func containsWord(text, w string) bool {
+	for _, f := range strings.Fields(text) {
+		if f == w {
+			return true
+		}
+	}
+	return false
+}
+
+func TestDocumentTextOtherFormats(t *testing.T) {
+	eml := "Subject: inner subject\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nbody word " + testToken + "\r\n--b\r\n" +
+		"Content-Type: application/rtf\r\nContent-Disposition: attachment; filename=n.rtf\r\n\r\n{\\rtf1 nested rtfword}\r\n--b--\r\n"
+	for _, tc := range []struct {
+		name, contentType, filename, data string
+		want                              Format
+		words                             []string
+	}{
+		{"rtf", "application/rtf", "a.rtf", `{\rtf1\ansi{\fonttbl{\f0 Times;}}{\*\generator x;}\f0 Caf\'e9 ` + testToken + `\par na\u239?ve}`, FormatRTF, []string{"Café", testToken, "naïve"}},
+		{"html", "text/html", "a.html", "<p>hello <b>" + testToken + "</b></p>", FormatHTML, []string{testToken}},
+		{"csv", "text/csv", "a.csv", "a,b\r\n1," + testToken + "\r\n", FormatText, []string{"1," + testToken}},
+		{"message", "message/rfc822", "", eml, FormatMessage, []string{"inner", testToken, "rtfword"}},
+		{"zip", "application/zip", "a.zip", string(zipOf(t, map[string]string{"report-" + testToken + ".txt": "x"})), FormatZIP, []string{"report-" + testToken + ".txt"}},
+		{"image", "image/png", "a.png", "\x89PNG", FormatNone, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := DocumentText(context.Background(), tc.contentType, tc.filename, []byte(tc.data), TextLimits{})
+			if err != nil {
+				t.Fatalf("DocumentText: %v", err)
+			}
+			if got.Format != tc.want {
+				t.Errorf("format %q, want %q", got.Format, tc.want)
+			}
+			for _, w := range tc.words {
+				if !containsWord(got.Text, w) {
+					t.Errorf("text %q lacks %q", got.Text, w)
+				}
+			}
+		})
+	}
+}
+
+func zipOf(t testing.TB, files map[string]string) []byte {
+	var b bytes.Buffer
+	zw := zip.NewWriter(&b)
+	for name, data := range files {
+		w, err := zw.Create(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write([]byte(data))
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+func failure(t *testing.T, err error) FailureKind {
+	t.Helper()
+	var te *TextError
+	if !errors.As(err, &te) {
+		t.Fatalf("error %v, want a *TextError", err)
+	}
+	return te.Kind
+}
+
+func TestDocumentTextBrokenFilesFailTyped(t *testing.T) {
+	docx := simulator.SampleDocument(simulator.DocDOCX, testToken)
+	pdf := simulator.SampleDocument(simulator.DocPDF, testToken)
+	corrupt := bytes.Replace(pdf, []byte("stream\n\x78"), []byte("stream\n\x00"), 1)
+	for _, tc := range []struct {
+		name, ct string
+		data     []byte
+		want     FailureKind
+	}{
+		{"truncated docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document", docx[:len(docx)/2], FailCorrupt},
+		{"truncated pdf", "application/pdf", pdf[:len(pdf)/3], FailCorrupt},
+		{"corrupt pdf stream", "application/pdf", corrupt, FailCorrupt},
+		{"not a pdf", "application/pdf", []byte("hello"), FailCorrupt},
+		{"encrypted pdf", "application/pdf", []byte("%PDF-1.4\ntrailer << /Encrypt 5 0 R >>"), FailEncrypted},
+		{"zip without document", "application/vnd.oasis.opendocument.text", zipOf(t, map[string]string{"a": "b"}), FailCorrupt},
+		{"rtf too deep", "application/rtf", []byte(`{\rtf1` + strings.Repeat("{", 5000)), FailLimit},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := DocumentText(context.Background(), tc.ct, "", tc.data, TextLimits{})
+			if got := failure(t, err); got != tc.want {
+				t.Errorf("kind %q, want %q (%v)", got, tc.want, err)
+			}
+		})
+	}
+}
+
+func TestDocumentTextCharsCap(t *testing.T) {
+	words := strings.Fields(strings.Repeat("alpha beta gamma ", 200))
+	for _, f := range []string{simulator.DocPDF, simulator.DocDOCX, simulator.DocXLSX, simulator.DocPPTX, simulator.DocODT} {
+		got, err := DocumentText(context.Background(), "", "x."+f, simulator.SampleDocument(f, testToken, words...), TextLimits{MaxChars: 100})
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		if n := len([]rune(got.Text)); n > 100 || !got.Truncated {
+			t.Errorf("%s: %d characters, truncated %t; want at most 100, truncated", f, n, got.Truncated)
+		}
+	}
+}
+
+// zipBomb is a ZIP whose word/document.xml inflates to size bytes of one repeated tag.
+func zipBomb(t testing.TB, size int) []byte {
+	var b bytes.Buffer
+	zw := zip.NewWriter(&b)
+	w, err := zw.Create("word/document.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write([]byte("<w:document><w:body>"))
+	chunk := bytes.Repeat([]byte("<w:p/>"), 1<<14)
+	for n := 0; n < size; n += len(chunk) {
+		w.Write(chunk)
+	}
+	zw.Close()
+	return b.Bytes()
+}
+
+func TestDocumentTextZipBombStopsAtTheInflateCap(t *testing.T) {
+	bomb := zipBomb(t, 1<<30) // 1 GiB inflated from about a megabyte
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	_, err := DocumentText(context.Background(), "", "bomb.docx", bomb, TextLimits{MaxInflated: 8 << 20})
+	runtime.ReadMemStats(&after)
+	if got := failure(t, err); got != FailLimit {
+		t.Errorf("kind %q, want %q (%v)", got, FailLimit, err)
+	}
+	// Streaming: the inflated bytes are never held, so the heap grows by far less than them.
+	if grew := int64(after.HeapAlloc) - int64(before.HeapAlloc); grew > 32<<20 {
+		t.Errorf("heap grew by %d bytes", grew)
+	}
+	t.Logf("zip bomb of %d bytes: heap %d -> %d bytes", len(bomb), before.HeapAlloc, after.HeapAlloc)
+}
+
+func TestDocumentTextTooManyMembers(t *testing.T) {
+	files := map[string]string{}
+	for i := range 50 {
+		files[fmt.Sprintf("f%d", i)] = ""
+	}
+	_, err := DocumentText(context.Background(), "application/zip", "", zipOf(t, files), TextLimits{MaxEntries: 10})
+	if got := failure(t, err); got != FailLimit {
+		t.Errorf("kind %q, want %q", got, FailLimit)
+	}
+}
+
+// hugePDF has one Flate stream that inflates to size bytes.
+func hugePDF(size int) []byte {
+	var z bytes.Buffer
+	zw := zlib.NewWriter(&z)
+	line := bytes.Repeat([]byte("(x) Tj "), 1<<12)
+	for n := 0; n < size; n += len(line) {
+		zw.Write(line)
+	}
+	zw.Close()
+	return []byte(fmt.Sprintf("%%PDF-1.4\n4 0 obj\n<< /Length %d /Filter /FlateDecode >>\nstream\n%s\nendstream\nendobj\n%%%%EOF\n", z.Len(), z.Bytes()))
+}
+
+func TestDocumentTextHugePDFStream(t *testing.T) {
+	pdf := hugePDF(256 << 20)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	_, err := DocumentText(context.Background(), "application/pdf", "", pdf, TextLimits{MaxInflated: 16 << 20})
+	runtime.ReadMemStats(&after)
+	if got := failure(t, err); got != FailLimit {
+		t.Errorf("kind %q, want %q (%v)", got, FailLimit, err)
+	}
+	t.Logf("pdf of %d bytes inflating to 256 MiB: total alloc %d bytes", len(pdf), after.TotalAlloc-before.TotalAlloc)
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 128<<20 {
+		t.Errorf("allocated %d bytes for a 16 MiB cap", alloc)
+	}
+}
+
+func TestDocumentTextDeepMessages(t *testing.T) {
+	msg := "Subject: level0\r\n\r\ninnermost " + testToken + "\r\n"
+	for i := 1; i <= 10; i++ {
+		msg = fmt.Sprintf("Subject: level%d\r\nContent-Type: multipart/mixed; boundary=b%d\r\n\r\n--b%d\r\nContent-Type: text/plain\r\n\r\nbody%d\r\n--b%d\r\nContent-Type: message/rfc822\r\n\r\n%s\r\n--b%d--\r\n", i, i, i, i, i, msg, i)
+	}
+	got, err := DocumentText(context.Background(), "message/rfc822", "", []byte(msg), TextLimits{MaxNesting: 3})
+	if err != nil {
+		t.Fatalf("DocumentText: %v", err)
+	}
+	if !strings.Contains(got.Text, "body10") || !strings.Contains(got.Text, "body8") {
+		t.Errorf("text %q lacks the first levels", got.Text)
+	}
+	if strings.Contains(got.Text, "body7") || strings.Contains(got.Text, testToken) {
+		t.Errorf("text %q goes deeper than 3 levels", got.Text)
+	}
+}
+
+func TestDocumentTextHonoursTheDeadline(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Nanosecond)
+	defer cancel()
+	<-ctx.Done()
+	_, err := DocumentText(ctx, "", "bomb.docx", zipBomb(t, 64<<20), TextLimits{})
+	if got := failure(t, err); got != FailTimeout {
+		t.Errorf("kind %q, want %q (%v)", got, FailTimeout, err)
+	}
+}
