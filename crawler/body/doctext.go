@@ -107,6 +107,7 @@ var (
 	errInflateLimit = errors.New("decompressed size exceeds the limit")
 	errTooManyParts = errors.New("too many members")
 	errTextFull     = errors.New("text limit reached") // not a failure: stops reading early
+	errPanic        = errors.New("extractor panicked") // a bug, reported as a corrupt file
 )
 
 // DocumentText returns the searchable text of an attachment: PDF (text-showing operators of
@@ -148,7 +149,7 @@ func documentText(ctx context.Context, contentType, filename string, data []byte
 		// attachment's text, never the crawl.
 		defer func() {
 			if r := recover(); r != nil {
-				err = fmt.Errorf("extractor panicked: %v", r)
+				err = fmt.Errorf("%w: %v", errPanic, r)
 			}
 		}()
 		switch format {

@@ -47,7 +47,6 @@ func rtfText(w *textBuf, data []byte) error {
 		run.Reset()
 		return err
 	}
-	dec := charmap.Windows1252.NewDecoder()
 	for i := 0; i < len(data); {
 		if i&0xffff == 0 {
 			if err := w.ctx.Err(); err != nil {
@@ -79,8 +78,7 @@ func rtfText(w *textBuf, data []byte) error {
 				if skipChars > 0 {
 					skipChars--
 				} else {
-					b, _ := dec.Bytes([]byte{ch})
-					run.Write(b)
+					writeCP1252(&run, ch)
 				}
 			}
 			i++
@@ -99,8 +97,7 @@ func rtfText(w *textBuf, data []byte) error {
 					if skipChars > 0 {
 						skipChars--
 					} else {
-						b, _ := dec.Bytes([]byte{byte(v)})
-						run.Write(b)
+						writeCP1252(&run, byte(v))
 					}
 				}
 			}
@@ -173,6 +170,15 @@ func rtfText(w *textBuf, data []byte) error {
 		}
 	}
 	return flush()
+}
+
+// writeCP1252 writes one windows-1252 byte as UTF-8.
+func writeCP1252(b *strings.Builder, c byte) {
+	if c < 0x80 {
+		b.WriteByte(c)
+		return
+	}
+	b.WriteRune(charmap.Windows1252.DecodeByte(c))
 }
 
 func isASCIILetter(c byte) bool { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') }
