@@ -217,14 +217,29 @@ func TestDocumentTextHugePDFStream(t *testing.T) {
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
-	_, err := DocumentText(context.Background(), "application/pdf", "", pdf, TextLimits{MaxInflated: 16 << 20})
+	got, err := DocumentText(context.Background(), "application/pdf", "", pdf, TextLimits{MaxChars: 10 << 20})
 	runtime.ReadMemStats(&after)
+	// One stream is read up to maxPDFStream: its text is kept, the rest of it is not read.
+	if err != nil {
+		t.Fatalf("DocumentText: %v", err)
+	}
+	if n := len(got.Text); n == 0 || n > maxPDFStream {
+		t.Errorf("%d bytes of text, want some and at most %d", n, maxPDFStream)
+	}
+	alloc := after.TotalAlloc - before.TotalAlloc
+	t.Logf("pdf of %d bytes inflating to 256 MiB: total alloc %d bytes, text %d bytes", len(pdf), alloc, len(got.Text))
+	if alloc > 64<<20 {
+		t.Errorf("allocated %d bytes for one stream capped at %d", alloc, maxPDFStream)
+	}
+}
+
+func TestDocumentTextManyPDFStreamsStopAtTheInflateCap(t *testing.T) {
+	one := hugePDF(4 << 20)
+	body := bytes.TrimSuffix(bytes.TrimPrefix(one, []byte("%PDF-1.4\n")), []byte("%%EOF\n"))
+	pdf := append([]byte("%PDF-1.4\n"), bytes.Repeat(body, 10)...)
+	_, err := DocumentText(context.Background(), "application/pdf", "", pdf, TextLimits{MaxInflated: 16 << 20, MaxChars: 100 << 20})
 	if got := failure(t, err); got != FailLimit {
 		t.Errorf("kind %q, want %q (%v)", got, FailLimit, err)
-	}
-	t.Logf("pdf of %d bytes inflating to 256 MiB: total alloc %d bytes", len(pdf), after.TotalAlloc-before.TotalAlloc)
-	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 128<<20 {
-		t.Errorf("allocated %d bytes for a 16 MiB cap", alloc)
 	}
 }
 

@@ -7,9 +7,8 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"unicode/utf16"
-
-	"golang.org/x/text/encoding/charmap"
 )
 
 // PDF text is read by a small extractor of its own rather than a PDF library: the pure-Go
@@ -176,16 +175,35 @@ func contentStream(dict []byte) bool {
 	return true
 }
 
-// inflate decompresses one stream within the budget.
+// maxPDFStream caps the decompressed bytes of one content stream that are scanned: a stream
+// is held whole while it is scanned, so this, not the file's budget, bounds the memory of a
+// PDF. Text beyond it in the same stream is not read (real pages hold far less).
+const maxPDFStream = 8 << 20
+
+// inflate decompresses one stream, at most maxPDFStream bytes of it, within the budget.
 func inflate(w *textBuf, raw []byte, budget *int64) ([]byte, error) {
 	zr, err := zlib.NewReader(bytes.NewReader(raw))
 	if err != nil {
 		return nil, err
 	}
 	defer zr.Close()
-	var out bytes.Buffer
-	_, err = io.Copy(&out, &ctxReader{ctx: w.ctx, r: zr, budget: budget})
-	return out.Bytes(), err
+	buf := make([]byte, min(maxPDFStream, 8*len(raw)+512))
+	n := 0
+	r := &ctxReader{ctx: w.ctx, r: zr, budget: budget}
+	for n < maxPDFStream {
+		if n == len(buf) {
+			buf = append(buf, make([]byte, min(len(buf), maxPDFStream-len(buf)))...)
+		}
+		m, err := r.Read(buf[n:])
+		n += m
+		if err == io.EOF {
+			return buf[:n], nil
+		}
+		if err != nil {
+			return buf[:n], err
+		}
+	}
+	return buf[:n], nil
 }
 
 // showText scans a content stream for text-showing operators and writes their strings.
@@ -195,6 +213,7 @@ func showText(w *textBuf, c []byte) error {
 	var gaps []bool       // a wide negative kern before arr[i]
 	inArray := false
 	kern := false
+	var scratch []byte // reused by literal strings outside arrays
 	for i := 0; i < len(c); {
 		if i&0xffff == 0 {
 			if err := w.ctx.Err(); err != nil {
@@ -208,7 +227,15 @@ func showText(w *textBuf, c []byte) error {
 				i++
 			}
 		case ch == '(':
-			s, n := literalString(c[i:])
+			var s []byte
+			var n int
+			s, n = literalString(c[i:], scratch)
+			if inArray {
+				// Kept until the array's operator: a copy of its own.
+				s = bytes.Clone(s)
+			} else {
+				scratch = s
+			}
 			i += n
 			if inArray {
 				arr, gaps = append(arr, s), append(gaps, kern)
@@ -313,11 +340,21 @@ func pdfString(b []byte) string {
 		}
 		return string(utf16.Decode(u))
 	}
-	s, err := charmap.Windows1252.NewDecoder().Bytes(b)
-	if err != nil {
+	ascii := true
+	for _, c := range b {
+		if c >= 0x80 {
+			ascii = false
+			break
+		}
+	}
+	if ascii {
 		return string(b)
 	}
-	return string(s)
+	var sb strings.Builder
+	for _, c := range b {
+		writeCP1252(&sb, c)
+	}
+	return sb.String()
 }
 
 func isPDFSpace(c byte) bool {
@@ -333,9 +370,9 @@ func isPDFDelim(c byte) bool {
 }
 
 // literalString reads a (...) string at the start of c; n is the bytes consumed.
-func literalString(c []byte) (s []byte, n int) {
+func literalString(c []byte, out []byte) (s []byte, n int) {
 	depth := 0
-	var out []byte
+	out = out[:0]
 	i := 0
 	for i < len(c) {
 		ch := c[i]
