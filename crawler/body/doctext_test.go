@@ -269,3 +269,16 @@ func TestDocumentTextHonoursTheDeadline(t *testing.T) {
 		t.Errorf("kind %q, want %q (%v)", got, FailTimeout, err)
 	}
 }
+
+func TestRunSplitterKeepsXMLTokensSmall(t *testing.T) {
+	text := strings.Repeat("a", 3*maxXMLRun+10)
+	doc := zipOf(t, map[string]string{"word/document.xml": "<w:document><w:body><w:p><w:t>" + text + " " + testToken + "</w:t></w:p></w:body></w:document>"})
+	got, err := DocumentText(context.Background(), "", "a.docx", doc, TextLimits{})
+	if err != nil {
+		t.Fatalf("DocumentText: %v", err)
+	}
+	// The text arrives in pieces, but all of it, in order.
+	if want := text + " " + testToken; got.Text != want {
+		t.Errorf("text of %d bytes, want %d ending in the token", len(got.Text), len(want))
+	}
+}

@@ -104,7 +104,50 @@ func (x *zipReader) open(name string) (io.ReadCloser, error) {
 	return struct {
 		io.Reader
 		io.Closer
-	}{&ctxReader{ctx: x.w.ctx, r: rc, budget: x.budget}, rc}, nil
+	}{&runSplitter{r: &ctxReader{ctx: x.w.ctx, r: rc, budget: x.budget}}, rc}, nil
+}
+
+// maxXMLRun bounds the bytes between two '<' that reach the XML decoder. encoding/xml returns
+// a text node whole, so a member of one huge text node would be held whole, up to the inflate
+// budget; splitting the run with an empty element keeps each token small. In real documents
+// no text run comes near it. An attribute value this long is broken by the split, and the
+// file then fails as corrupt, as such a file deserves.
+const maxXMLRun = 256 << 10
+
+// runSplitter inserts "<_/>" into every run of maxXMLRun bytes without a '<'.
+type runSplitter struct {
+	r       io.Reader
+	run     int
+	pending []byte // the rest of an inserted element not yet returned
+}
+
+var splitElement = []byte("<_/>")
+
+func (s *runSplitter) Read(p []byte) (int, error) {
+	if len(s.pending) > 0 {
+		n := copy(p, s.pending)
+		s.pending = s.pending[n:]
+		return n, nil
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	room := maxXMLRun - s.run
+	if room <= 0 {
+		s.run = 0
+		s.pending = splitElement
+		return s.Read(p)
+	}
+	if len(p) > room {
+		p = p[:room]
+	}
+	n, err := s.r.Read(p)
+	if i := bytes.LastIndexByte(p[:n], '<'); i >= 0 {
+		s.run = n - i - 1
+	} else {
+		s.run += n
+	}
+	return n, err
 }
 
 // numbered returns the members named prefix + number + suffix in number order.
