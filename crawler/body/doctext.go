@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"path"
 	"strings"
 	"unicode/utf8"
@@ -134,7 +135,12 @@ func documentText(ctx context.Context, contentType, filename string, data []byte
 	}
 	if format == FormatText || format == FormatHTML {
 		// Bytes, not characters: four bytes per character at most.
-		t, ok := AttachmentText(contentType, filename, data, 4*lim.MaxChars)
+		ct := contentType
+		if mt, params := parseMediaType(ct); attachmentKind(mt, filename) == kindBinary {
+			// Typed as something else but named as text: read it by its name.
+			ct = mime.FormatMediaType("application/octet-stream", params)
+		}
+		t, ok := AttachmentText(ct, filename, data, 4*lim.MaxChars)
 		if !ok {
 			out.Format = FormatNone
 			return out, nil
@@ -239,6 +245,10 @@ func detectFormat(contentType, filename string, data []byte) Format {
 	case kind == kindPlain:
 		return FormatText
 	}
+	if kindByExtension(filename) != kindBinary && bytes.IndexByte(head(data, 8<<10), 0) < 0 {
+		// A text file under a type that is not (Outlook sends CSV as application/vnd.ms-excel).
+		return formatOf(kindByExtension(filename))
+	}
 	// A generic or wrong type: trust the bytes.
 	switch {
 	case bytes.HasPrefix(data, []byte("%PDF-")):
@@ -249,6 +259,13 @@ func detectFormat(contentType, filename string, data []byte) Format {
 		return FormatRTF
 	}
 	return FormatNone
+}
+
+func formatOf(k textKind) Format {
+	if k == kindHTML {
+		return FormatHTML
+	}
+	return FormatText
 }
 
 // capChars cuts s to max characters.

@@ -70,6 +70,7 @@ func TestDocumentTextOtherFormats(t *testing.T) {
 		{"rtf", "application/rtf", "a.rtf", `{\rtf1\ansi{\fonttbl{\f0 Times;}}{\*\generator x;}\f0 Caf\'e9 ` + testToken + `\par na\u239?ve}`, FormatRTF, []string{"Café", testToken, "naïve"}},
 		{"html", "text/html", "a.html", "<p>hello <b>" + testToken + "</b></p>", FormatHTML, []string{testToken}},
 		{"csv", "text/csv", "a.csv", "a,b\r\n1," + testToken + "\r\n", FormatText, []string{"1," + testToken}},
+		{"csv as excel", "application/vnd.ms-excel", "a.csv", "a,b\r\n1," + testToken + "\r\n", FormatText, []string{"1," + testToken}},
 		{"message", "message/rfc822", "", eml, FormatMessage, []string{"inner", testToken, "rtfword"}},
 		{"zip", "application/zip", "a.zip", string(zipOf(t, map[string]string{"report-" + testToken + ".txt": "x"})), FormatZIP, []string{"report-" + testToken + ".txt"}},
 		{"image", "image/png", "a.png", "\x89PNG", FormatNone, nil},
