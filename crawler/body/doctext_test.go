@@ -283,3 +283,14 @@ func TestRunSplitterKeepsXMLTokensSmall(t *testing.T) {
 		t.Errorf("text of %d bytes, want %d ending in the token", len(got.Text), len(want))
 	}
 }
+
+func TestPDFSkipsGlyphIDsOfCompositeFonts(t *testing.T) {
+	pdf := []byte("%PDF-1.4\n4 0 obj\n<< /Length 60 >>\nstream\nBT /F1 12 Tf (plain " + testToken + ") Tj <002B00480051> Tj ET\nendstream\nendobj\n%%EOF\n")
+	got, err := DocumentText(context.Background(), "application/pdf", "", pdf, TextLimits{})
+	if err != nil {
+		t.Fatalf("DocumentText: %v", err)
+	}
+	if got.Text != "plain "+testToken {
+		t.Errorf("text %q, want the simple font's string only", got.Text)
+	}
+}

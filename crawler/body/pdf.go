@@ -323,11 +323,32 @@ func writePDFStrings(w *textBuf, ss [][]byte, gaps []bool) error {
 		if gaps != nil && gaps[k] {
 			w.space()
 		}
+		if cidCodes(s) {
+			// Glyph ids of a composite font: without its ToUnicode map they would be
+			// indexed as noise.
+			continue
+		}
 		if err := w.write(pdfString(s)); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// cidCodes tells a string of two-byte glyph ids (Identity-H and similar), which composite
+// fonts use: even length, and a high byte of zero in at least half the pairs, which no
+// single-byte text has.
+func cidCodes(b []byte) bool {
+	if len(b) < 2 || len(b)%2 != 0 || (b[0] == 0xfe && b[1] == 0xff) {
+		return false
+	}
+	zeros := 0
+	for i := 0; i < len(b); i += 2 {
+		if b[i] == 0 {
+			zeros++
+		}
+	}
+	return 2*zeros >= len(b)/2
 }
 
 // pdfString decodes a string of a simple font: UTF-16BE with a byte-order mark, else
