@@ -45,6 +45,9 @@ func FuzzPDFText(f *testing.F) {
 	f.Add(simulator.SampleDocument(simulator.DocPDF, "token", "a", "b"))
 	f.Add([]byte("%PDF-1.4\n1 0 obj\n<< /Length 20 >>\nstream\nBT [(a) -300 (b)] TJ ET\nendstream\nendobj\n"))
 	f.Add([]byte("%PDF-1.4\n1 0 obj\n<< /Length 5 >>\nstream\n(\\377\\"))
+	f.Add([]byte("%PDF-1.4\n3 0 obj\n<< /Type /Page /Resources << /Font << /F2 5 0 R >> >> /Contents 4 0 R >>\nendobj\n" +
+		"4 0 obj\n<< >>\nstream\nBT /F2 1 Tf <0003> Tj ET\nendstream\nendobj\n5 0 obj\n<< /ToUnicode 6 0 R >>\nendobj\n" +
+		"6 0 obj\n<< >>\nstream\n1 beginbfchar <0003> <0068> endbfchar 1 beginbfrange <0004> <0005> [<41> <42>] endbfrange\nendstream\nendobj\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		checkDocText(t, "application/pdf", data)
 	})

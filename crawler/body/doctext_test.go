@@ -294,3 +294,34 @@ func TestPDFSkipsGlyphIDsOfCompositeFonts(t *testing.T) {
 		t.Errorf("text %q, want the simple font's string only", got.Text)
 	}
 }
+
+func TestPDFReadsCompositeFontsThroughToUnicode(t *testing.T) {
+	cmap := "/CIDInit /ProcSet findresource begin\n12 dict begin\nbegincmap\n2 beginbfchar\n<0003> <0068>\n<0004> <0069>\nendbfchar\n" +
+		"1 beginbfrange\n<0005> <0006> <00E9>\nendbfrange\n1 beginbfrange\n<0010> <0011> [<0041> <0042>]\nendbfrange\nendcmap\n"
+	var z bytes.Buffer
+	zw := zlib.NewWriter(&z)
+	zw.Write([]byte(cmap))
+	zw.Close()
+	content := "BT /F2 12 Tf <00030004> Tj [<0005> -500 <0003>] TJ /F1 12 Tf (plain) Tj /F2 12 Tf <00100011> Tj ET"
+	pdf := "%PDF-1.4\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n2 0 obj\n<< /Type /Pages /Kids [3 0 R] /Count 1 >>\nendobj\n" +
+		"3 0 obj\n<< /Type /Page /Parent 2 0 R /Resources << /Font << /F1 7 0 R /F2 5 0 R >> >> /Contents [4 0 R] >>\nendobj\n" +
+		fmt.Sprintf("4 0 obj\n<< /Length %d >>\nstream\n%s\nendstream\nendobj\n", len(content), content) +
+		"5 0 obj\n<< /Type /Font /Subtype /Type0 /BaseFont /X /Encoding /Identity-H /ToUnicode 6 0 R >>\nendobj\n" +
+		fmt.Sprintf("6 0 obj\n<< /Length %d /Filter /FlateDecode >>\nstream\n%s\nendstream\nendobj\n", z.Len(), z.Bytes()) +
+		"7 0 obj\n<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>\nendobj\n%%EOF\n"
+	got, err := DocumentText(context.Background(), "application/pdf", "", []byte(pdf), TextLimits{})
+	if err != nil {
+		t.Fatalf("DocumentText: %v", err)
+	}
+	if want := "hié hplainAB"; got.Text != want {
+		t.Errorf("text %q, want %q", got.Text, want)
+	}
+}
+
+func TestParseCMapRangesAtTheTopOfTheCodeSpace(t *testing.T) {
+	// A range ending at the largest code must not wrap around and run forever.
+	cm := parseCMap([]byte("1 beginbfrange <FFFFFFFE> <FFFFFFFF> <0041> endbfrange 1 beginbfrange <FFFFFFFE> <FFFFFFFF> [<42> <43>] endbfrange"))
+	if cm == nil || len(cm.m) != 2 {
+		t.Fatalf("map %+v, want two codes", cm)
+	}
+}

@@ -35,6 +35,7 @@ func pdfText(w *textBuf, data []byte, lim *TextLimits) error {
 		return errEncrypted
 	}
 	budget := lim.MaxInflated
+	fonts := &pdfFonts{data: data, w: w, budget: &budget}
 	var firstErr error
 	streams, read := 0, 0
 	for pos := 0; ; {
@@ -96,7 +97,12 @@ func pdfText(w *textBuf, data []byte, lim *TextLimits) error {
 			content = raw
 		}
 		read++
-		if err := showText(w, content); err != nil {
+		var fontMaps map[string]*toUnicode
+		if bytes.IndexByte(content, '<') >= 0 {
+			// Hex strings are where composite fonts' glyph ids are.
+			fontMaps = fonts.fontsFor(objectAt(data, kw))
+		}
+		if err := showText(w, content, fontMaps); err != nil {
 			return err
 		}
 		w.newline()
@@ -207,7 +213,9 @@ func inflate(w *textBuf, raw []byte, budget *int64) ([]byte, error) {
 }
 
 // showText scans a content stream for text-showing operators and writes their strings.
-func showText(w *textBuf, c []byte) error {
+func showText(w *textBuf, c []byte, fonts map[string]*toUnicode) error {
+	var name string       // the last name operand
+	var cur *toUnicode    // the current font's map, if it has one
 	var operands [][]byte // strings since the last operator
 	var arr [][]byte      // strings of the TJ array being read
 	var gaps []bool       // a wide negative kern before arr[i]
@@ -259,6 +267,13 @@ func showText(w *textBuf, c []byte) error {
 		case ch == '[':
 			inArray, arr, gaps, kern = true, arr[:0], gaps[:0], false
 			i++
+		case ch == '/':
+			j := i + 1
+			for j < len(c) && !isPDFSpace(c[j]) && !isPDFDelim(c[j]) {
+				j++
+			}
+			name = string(c[i+1 : j])
+			i = j
 		case ch == ']':
 			inArray = false
 			i++
@@ -287,13 +302,15 @@ func showText(w *textBuf, c []byte) error {
 			i = j
 			var err error
 			switch op {
+			case "Tf":
+				cur = fonts[name]
 			case "Tj":
-				err = writePDFStrings(w, operands, nil)
+				err = writePDFStrings(w, operands, nil, cur)
 			case "'", "\"":
 				w.newline()
-				err = writePDFStrings(w, operands, nil)
+				err = writePDFStrings(w, operands, nil, cur)
 			case "TJ":
-				err = writePDFStrings(w, arr, gaps)
+				err = writePDFStrings(w, arr, gaps, cur)
 				arr, gaps = arr[:0], gaps[:0]
 			case "T*", "Td", "TD":
 				w.newline()
@@ -318,10 +335,16 @@ func showText(w *textBuf, c []byte) error {
 	return nil
 }
 
-func writePDFStrings(w *textBuf, ss [][]byte, gaps []bool) error {
+func writePDFStrings(w *textBuf, ss [][]byte, gaps []bool, font *toUnicode) error {
 	for k, s := range ss {
 		if gaps != nil && gaps[k] {
 			w.space()
+		}
+		if font != nil {
+			if err := w.write(font.decode(s)); err != nil {
+				return err
+			}
+			continue
 		}
 		if cidCodes(s) {
 			// Glyph ids of a composite font: without its ToUnicode map they would be
