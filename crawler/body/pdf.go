@@ -17,10 +17,10 @@ import (
 // surface for hostile files. Search needs only the strings that text-showing operators (Tj,
 // TJ, ', ") draw, so this reads every stream that is unfiltered or FlateDecode-compressed and
 // not an image, font or metadata, decompresses it within the shared budget, and scans it for
-// those operators. It reads simple fonts (WinAnsi/PDFDocEncoding bytes) and UTF-16 strings
-// with a byte-order mark; text in composite (CID) fonts, which needs the font's ToUnicode
-// map, is not read. Objects inside object streams are dictionaries, never content, so they
-// need not be opened.
+// those operators. It reads simple fonts (WinAnsi/PDFDocEncoding bytes), UTF-16 strings with
+// a byte-order mark, and composite fonts through their ToUnicode maps (pdffonts.go). Objects
+// inside object streams are dictionaries, never content, so they need not be opened for
+// the text itself.
 
 var (
 	errEncrypted = errors.New("file is encrypted")
