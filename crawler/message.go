@@ -236,29 +236,36 @@ func (p *viewPass) attachmentDoc(ctx context.Context, m api.MessageSummary, d *a
 		doc.Data = base64.StdEncoding.EncodeToString(data)
 		out.Pipeline = true
 	} else if !c.opts.NoAttachmentText {
-		doc.Content, doc.TextError = p.attachmentText(ctx, m.ID, a, name, data)
+		var err error
+		if doc.Content, doc.TextError, err = p.attachmentText(ctx, m.ID, a, name, data); err != nil {
+			return index.Doc{}, false, fmt.Errorf("extract text of attachment %s: %w", a.ID, err)
+		}
 	}
 	return out, true, nil
 }
 
 // attachmentText extracts the text of one attachment within its limits. A file that cannot be
 // read costs that file's text only: it is counted, logged with the reason, and its document
-// carries the reason (textErr) and whatever text came before the failure.
-func (p *viewPass) attachmentText(ctx context.Context, messageID string, a api.Attachment, name string, data []byte) (text, textErr string) {
+// carries the reason (textErr) and whatever text came before the failure. err is non-nil
+// only when ctx ended first: the file is not to blame, and the message must be fetched again
+// rather than indexed without the text.
+func (p *viewPass) attachmentText(ctx context.Context, messageID string, a api.Attachment, name string, data []byte) (text, textErr string, err error) {
 	c := p.c
 	tctx, cancel := context.WithTimeout(ctx, c.opts.AttachmentTextTimeout)
 	defer cancel()
 	d, err := body.DocumentText(tctx, a.ContentType, name, data, body.TextLimits{MaxChars: c.opts.MaxAttachmentTextChars})
+	if ctx.Err() != nil {
+		return "", "", ctx.Err()
+	}
 	var te *body.TextError
-	if err == nil || !errors.As(err, &te) || ctx.Err() != nil {
-		// The run is stopping: the file is not to blame, and the document is not sent.
-		return d.Text, ""
+	if err == nil || !errors.As(err, &te) {
+		return d.Text, "", nil
 	}
 	c.counts.textFailed.Add(1)
 	p.log.Warn().Err(err).Str("message_id", messageID).Str("attachment_id", a.ID).
 		Str("format", string(te.Format)).Str("reason", string(te.Kind)).
 		Msg("attachment text not extracted; indexed with its metadata")
-	return d.Text, string(te.Kind) + " " + string(te.Format)
+	return d.Text, string(te.Kind) + " " + string(te.Format), nil
 }
 
 // appendText adds an attachment's text to the message's, within max bytes in all.
