@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/mimecrawl/mimecrawl/config"
 	"github.com/mimecrawl/mimecrawl/integration/mimecast"
 )
 
@@ -68,9 +69,10 @@ type Deps struct {
 	Directory Directory
 }
 
-// DefaultSIEMTypes are the SIEM event types that report threats; receipt, process, delivery
-// and journal describe every message and are left out unless asked for.
-var DefaultSIEMTypes = []string{"av", "spam", "internal email protect", "impersonation protect", "url protect", "attachment protect"}
+// DefaultSIEMTypes are the SIEM event types that report threats (alerts.siem.types's
+// default); receipt, process, delivery and journal describe every message and are left out
+// unless asked for.
+var DefaultSIEMTypes = config.DefaultSIEMTypes()
 
 // Retention of each endpoint: how far back it can be asked. Zero: none documented.
 const (

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mimecrawl/mimecrawl/alerts"
+	"github.com/mimecrawl/mimecrawl/config"
 	"github.com/mimecrawl/mimecrawl/integration/mimecast"
 	"github.com/mimecrawl/mimecrawl/state"
 )
@@ -95,6 +96,7 @@ func (a *app) alertsRun(ctx context.Context, once bool) int {
 		Sources: sources, PollInterval: cfg.Alerts.PollInterval.D(), Lookback: cfg.Alerts.Lookback.D(),
 		Overlap: overlapOption(cfg.Alerts.Overlap.D()), PageSize: cfg.Alerts.PageSize,
 		Types: cfg.Alerts.Types, Statuses: cfg.Alerts.Statuses, Routes: cfg.Alerts.Routes,
+		SIEMTypes: cfg.Alerts.SIEM.Types, SIEMStream: cfg.Alerts.SIEM.Mode == config.SIEMStream,
 		DetailsURL: details, AckGrace: cfg.Performance.ShutdownGrace.D() * 3 / 4, Logger: log,
 	})
 	if err != nil {
