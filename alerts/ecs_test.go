@@ -28,7 +28,8 @@ func fullAlert() (*Alert, Enrichment) {
 		Priority: High, PriorityRule: "alerts.priority.high[0]: malicious", GroupKey: "file:ff",
 	}
 	e := Enrichment{RecipientName: "Alice", RecipientDomain: "corp.example", RecipientMailbox: "alice@corp.example",
-		ArchiveDocID: "doc1", ArchiveIndex: "mimecast-messages", ArchiveSubject: "Login now", DetailsURL: "https://console.example/x"}
+		ArchiveDocID: "doc1", ArchiveIndex: "mimecast-messages", ArchiveSubject: "Login now", DetailsURL: "https://console.example/x",
+		ArchiveID: "eNoarchive", ArchiveFrom: "x@phish.example", ArchiveTo: []string{"a@corp.example"}, ArchiveAttachments: []string{"a.pdf"}}
 	return a, e
 }
 
