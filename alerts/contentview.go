@@ -88,21 +88,28 @@ func newContentViewer(src MessageArchive, window time.Duration, candidates, page
 		cache: map[string]*archivedDetail{}}
 }
 
-// mailboxOf returns the internal mailbox and view where a's message is archived, or ok
-// false when neither end is internal.
-func mailboxOf(a *Alert, internal func(addr string) bool) (mailbox, view string, ok bool) {
-	if a.Route == "outbound" {
-		if s := strings.ToLower(a.Sender); s != "" && internal(s) {
-			return s, api.ViewSent, true
-		}
-		return "", "", false
+// place is a mailbox and view where a message may be archived.
+type place struct{ mailbox, view string }
+
+// placesOf returns where a's message is looked for, at most two places, in order: for
+// outbound mail the sender's SENT view, then the first internal recipient's INBOX; for
+// other mail the other way round. Only internal addresses have an archive; a route that
+// does not match the addresses is not trusted over them, hence both ends.
+func placesOf(a *Alert, internal func(addr string) bool) []place {
+	var sent, inbox []place
+	if s := strings.ToLower(a.Sender); s != "" && internal(s) {
+		sent = []place{{s, api.ViewSent}}
 	}
 	for _, r := range a.Recipients {
 		if r = strings.ToLower(r); internal(r) {
-			return r, api.ViewInbox, true
+			inbox = []place{{r, api.ViewInbox}}
+			break
 		}
 	}
-	return "", "", false
+	if a.Route == "outbound" {
+		return append(sent, inbox...)
+	}
+	return append(inbox, sent...)
 }
 
 // find returns the archived message of a in mailbox/view, nil when it was not found. A 403

@@ -116,16 +116,18 @@ func (e *enricher) contentView(ctx context.Context, alerts []Alert, out []Enrich
 		if a.MessageID == "" || out[i].ArchiveDocID != "" || e.content.disabled.Load() || ctx.Err() != nil {
 			continue
 		}
-		mailbox, view, ok := mailboxOf(a, func(addr string) bool { return e.internalAddress(ctx, addr) })
-		if !ok {
-			continue
-		}
-		d, err := e.content.find(ctx, a, mailbox, view)
-		if err != nil {
-			if ctx.Err() == nil && !e.contentWarned.Swap(true) {
-				e.log.Warn().Err(err).Msg("content view failed for an alert; it goes without the archive's detail")
+		var d *archivedDetail
+		for _, pl := range placesOf(a, func(addr string) bool { return e.internalAddress(ctx, addr) }) {
+			var err error
+			if d, err = e.content.find(ctx, a, pl.mailbox, pl.view); err != nil {
+				if ctx.Err() == nil && !e.contentWarned.Swap(true) {
+					e.log.Warn().Err(err).Msg("content view failed for an alert; it goes without the archive's detail")
+				}
+				break
 			}
-			continue
+			if d != nil {
+				break
+			}
 		}
 		if d == nil {
 			continue
