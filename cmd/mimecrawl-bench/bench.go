@@ -127,6 +127,16 @@ func (b *bench) runAll(ctx context.Context) error {
 			b.res.Sections["hotpaths"] = Section{Started: st.ModTime().UTC(), Tree: b.res.Host.Tree}
 		}
 	}
+	if b.p.Alerts != "" {
+		rows, err := parseHotpaths(b.p.Alerts)
+		if err != nil {
+			b.res.Errors = append(b.res.Errors, err.Error())
+		}
+		b.res.Alerts = rows
+		if st, err := os.Stat(b.p.Alerts); err == nil {
+			b.res.Sections["alerts"] = Section{Started: st.ModTime().UTC(), Tree: b.res.Host.Tree}
+		}
+	}
 	b.res.Finished = time.Now().UTC()
 	b.res.evaluate()
 	if err := b.write(); err != nil {
