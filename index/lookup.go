@@ -155,7 +155,10 @@ func (c *Cluster) GetDocs(ctx context.Context, k Kind, ids []string) (map[string
 			SeqNo       int64           `json:"_seq_no"`
 			PrimaryTerm int64           `json:"_primary_term"`
 			Source      json.RawMessage `json:"_source"`
-			Error       json.RawMessage `json:"error"`
+			Error       *struct {
+				Type   string `json:"type"`
+				Reason string `json:"reason"`
+			} `json:"error"`
 		} `json:"docs"`
 	}
 	err := c.do(ctx, http.MethodPost, "/"+name+"/_mget", nil, obj{"ids": ids}, &res)
@@ -168,8 +171,12 @@ func (c *Cluster) GetDocs(ctx context.Context, k Kind, ids []string) (map[string
 	}
 	out := make(map[string]Stored, len(res.Docs))
 	for _, d := range res.Docs {
-		if len(d.Error) > 0 {
-			return nil, fmt.Errorf("mget %s from %s: %s", d.ID, name, c.redact(string(d.Error)))
+		switch {
+		case d.Error != nil && d.Error.Type == "index_not_found_exception":
+			continue // no index yet: the document does not exist
+		case d.Error != nil:
+			return nil, fmt.Errorf("mget %s from %s: %w", d.ID, name,
+				&StatusError{Op: "POST /" + name + "/_mget", Status: http.StatusOK, Type: c.redact(d.Error.Type), Reason: c.redact(d.Error.Reason)})
 		}
 		if d.Found {
 			out[d.ID] = Stored{Source: d.Source, Version: Version{SeqNo: d.SeqNo, PrimaryTerm: d.PrimaryTerm}}
