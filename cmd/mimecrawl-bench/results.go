@@ -64,6 +64,11 @@ func (r *Results) mergeFrom(path string) error {
 	}
 	only := r.Params.Only
 	r.Started = old.Started
+	if len(only) == 0 {
+		// Only summaries of go test output were added: the header still describes the
+		// machine and run of the measurements kept (each section names its own tree).
+		r.Host = old.Host
+	}
 	if !contains(only, "ceiling") {
 		r.Ceiling = old.Ceiling
 	}
