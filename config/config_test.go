@@ -101,6 +101,9 @@ func TestLoadRejectsBadFiles(t *testing.T) {
 		{"alerts_state_path_is_crawl_state.bad.yml", []string{`alerts.state_path: "/var/lib/mimecrawl/state.db" is the crawl's state file`}, 0},
 		{"alerts_priority_not_list.bad.yml", []string{"alerts.priority.high: is a single value, want a list"}, 0},
 		{"alerts_bad_details_url.bad.yml", []string{"alerts.details_url", "is not a valid template"}, 0},
+		{"alerts_siem_mode.bad.yml", []string{`bad.yml:6: alerts.siem.mode: "realtime" is not allowed; allowed values: batch, stream`}, 0},
+		{"alerts_siem_types.bad.yml", []string{`alerts.siem.types[1]: "virus" is not allowed; allowed values: receipt, process, delivery, av, spam`}, 0},
+		{"alerts_siem_types_empty.bad.yml", []string{`alerts.siem.types: is empty; allowed: one or more of receipt`}, 0},
 		{"many_problems.bad.yml", []string{
 			`bad.yml:2: mimecast.base_url: "not-a-url"`,
 			"bad.yml:4: performance.page_size: 0 is out of range",
@@ -220,6 +223,7 @@ func goodConfig() *Config {
 		ContentView: true,
 		DetailsURL:  "https://console.example.com/track?mid={{.MessageID | urlquery}}",
 		PageSize:    250,
+		SIEM:        AlertsSIEM{Mode: SIEMStream, Types: []string{"av", "url protect"}},
 		StatePath:   "/var/lib/mimecrawl/alerts.db",
 	}
 	return c
