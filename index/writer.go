@@ -417,9 +417,21 @@ func (w *Writer) Close(ctx context.Context) error {
 	}
 	if err != nil {
 		n := w.failInflight(err)
+		w.waitCallbacks()
 		return fmt.Errorf("close index writer with %d documents unacknowledged: %w", n, err)
 	}
 	return nil
+}
+
+// waitCallbacks waits for the callbacks still running after failInflight: an answer that
+// arrived just before Close gave up finishes its document on an indexer goroutine, and
+// failInflight, finding the document finished, leaves it to that callback. The wait is short:
+// every Add has returned and every re-queue has ended, so each pending document is inside a
+// callback, which must not block.
+func (w *Writer) waitCallbacks() {
+	for w.pending.Load() > 0 {
+		<-w.progress
+	}
 }
 
 // failInflight finishes every document still in flight with a failure and returns how many
