@@ -13,6 +13,8 @@
 //     Elasticsearch has acknowledged it or it has failed; Close returns only after every
 //     callback has run. When Close's context ends first, the documents not yet acknowledged fail
 //     then (an answer arriving later is dropped), so a caller never waits on a hung request.
+//     A bulk answer that does not list one item per document sent fails every document of
+//     its request (not Permanent): answers are matched to documents by position.
 //   - Every request has a deadline (RequestTimeout, BulkTimeout for bulk requests) that covers
 //     the answer's body; a node that stops answering yields a TimeoutError, which the client
 //     does not retry. Add and Close wait only as long as their contexts live.

@@ -1,16 +1,19 @@
 package index
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/elastic/go-elasticsearch/v8/esapi"
 	"github.com/elastic/go-elasticsearch/v8/esutil"
 	"github.com/rs/zerolog"
 )
@@ -141,7 +144,8 @@ func (c *Cluster) NewWriter() (*Writer, error) {
 
 func (c *Cluster) newBulkIndexer(pipeline string) (esutil.BulkIndexer, error) {
 	bi, err := esutil.NewBulkIndexer(esutil.BulkIndexerConfig{
-		Client:        c.es,
+		Client:        countingClient{next: c.es},
+		Decoder:       bulkDecoder{},
 		NumWorkers:    c.cfg.BulkWorkers,
 		FlushBytes:    c.cfg.FlushBytes,
 		FlushInterval: c.cfg.FlushInterval,
@@ -159,6 +163,89 @@ func (c *Cluster) newBulkIndexer(pipeline string) (esutil.BulkIndexer, error) {
 		return nil, fmt.Errorf("start bulk indexer: %w", err)
 	}
 	return bi, nil
+}
+
+// The bulk indexer matches the items of an answer to the documents it sent by position and
+// calls back only the items the answer lists: an answer with fewer items than the request sent
+// would leave the last documents without a callback for ever (and one with more would panic).
+// countingClient counts the actions of each bulk request and passes the count along with the
+// answer's body to bulkDecoder, which turns a count that does not match into an error: the
+// indexer then fails every document of the request.
+
+// countingClient is the bulk indexers' client: it counts the actions of each request.
+type countingClient struct{ next esapi.Transport }
+
+func (c countingClient) Perform(req *http.Request) (*http.Response, error) {
+	want := -1
+	if req.GetBody != nil {
+		if body, err := req.GetBody(); err == nil {
+			want, err = countActions(body)
+			_ = body.Close()
+			if err != nil {
+				want = -1
+			}
+		}
+	}
+	res, err := c.next.Perform(req)
+	if err != nil || want < 0 || res == nil || res.Body == nil {
+		return res, err
+	}
+	res.Body = &countedBody{ReadCloser: res.Body, want: want}
+	return res, nil
+}
+
+// countedBody is a bulk answer's body with the number of actions its request sent.
+type countedBody struct {
+	io.ReadCloser
+	want int
+}
+
+// deleteMeta starts the action line of a delete, the one action without a source line.
+var deleteMeta = []byte(`{"delete":`)
+
+// countActions counts the actions of a bulk body as the bulk indexer writes it: one action
+// line each, followed by a source line except for deletes. Encoded documents never hold a raw
+// newline.
+func countActions(r io.Reader) (int, error) {
+	br := bufio.NewReader(r)
+	n, source := 0, false
+	for {
+		head, _ := br.Peek(len(deleteMeta))
+		if len(head) == 0 {
+			return n, nil
+		}
+		if source {
+			source = false
+		} else {
+			n++
+			source = !bytes.HasPrefix(head, deleteMeta)
+		}
+		for {
+			_, err := br.ReadSlice('\n')
+			if err == nil {
+				break
+			}
+			if err == io.EOF {
+				return n, nil
+			}
+			if err != bufio.ErrBufferFull {
+				return 0, err
+			}
+		}
+	}
+}
+
+// bulkDecoder decodes a bulk answer and refuses one that does not list one item per action.
+type bulkDecoder struct{}
+
+func (bulkDecoder) UnmarshalFromReader(r io.Reader, blk *esutil.BulkIndexerResponse) error {
+	if err := json.NewDecoder(r).Decode(blk); err != nil {
+		return err
+	}
+	if cb, ok := r.(*countedBody); ok && len(blk.Items) != cb.want {
+		return fmt.Errorf("bulk answer lists %d items for %d sent", len(blk.Items), cb.want)
+	}
+	return nil
 }
 
 // Add queues one document for indexing. done is called exactly once, from an indexer goroutine,

@@ -3,6 +3,7 @@ package index_test
 import (
 	"context"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -165,5 +166,88 @@ func TestWriterCloseGivingUpWaitsForRunningCallback(t *testing.T) {
 	}
 	if err == nil {
 		t.Error("Close with an ended context returned nil")
+	}
+}
+
+// TestWriterSameIDTwiceInOneRequest sends the same id several times in one bulk request:
+// callbacks belong to Adds, not to ids, so each Add gets its own, in the order Elasticsearch
+// answered (the first create creates, the repeats find it there).
+func TestWriterSameIDTwiceInOneRequest(t *testing.T) {
+	e := newEnv(t)
+	cfg := e.config(t, "")
+	cfg.BulkWorkers = 1
+	cfg.FlushInterval = time.Hour // one request, sent by Close
+	c := open(t, cfg)
+	w, err := c.NewWriter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ops := []index.Op{index.OpCreate, index.OpCreate, index.OpIndex, index.OpCreate}
+	got := make([][]index.Result, len(ops))
+	for i, op := range ops {
+		d := message("twice", "a@example.com", "INBOX", 1)
+		d.Op = op
+		if err := w.Add(context.Background(), d, func(r index.Result) { got[i] = append(got[i], r) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if st := w.Stats(); st.Requests != 1 {
+		t.Fatalf("stats = %+v, want the documents in one request", st)
+	}
+	want := []struct {
+		status  int
+		existed bool
+	}{{http.StatusCreated, false}, {http.StatusConflict, true}, {http.StatusOK, false}, {http.StatusConflict, true}}
+	for i, rs := range got {
+		if len(rs) != 1 {
+			t.Errorf("add %d: %d callbacks, want 1", i, len(rs))
+			continue
+		}
+		if r := rs[0]; r.Err != nil || r.Status != want[i].status || r.Existed != want[i].existed {
+			t.Errorf("add %d: result %+v, want status %d, existed %v", i, r, want[i].status, want[i].existed)
+		}
+	}
+}
+
+// TestWriterShortBulkAnswer: an answer that lists fewer items than the request sent (a broken
+// intermediary) must not leave documents without a callback. The bulk indexer calls back only
+// the items an answer lists, so the writer fails the whole request instead (not permanent: a
+// later run sends the documents again).
+func TestWriterShortBulkAnswer(t *testing.T) {
+	e := newEnv(t)
+	p := indextest.NewProxy(t, e.base)
+	cfg := e.config(t, p.URL)
+	cfg.BulkWorkers = 1
+	cfg.FlushInterval = time.Hour // one request, sent by Close
+	c := open(t, cfg)
+	p.OmitFromAnswer("short-00002")
+	w, err := c.NewWriter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := newResults(t)
+	all := ids("short-", 5)
+	for _, id := range all {
+		if err := w.Add(context.Background(), message(id, "a@example.com", "INBOX", 1), res.done(id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A delete has no source line: the count of actions must still be right.
+	if err := w.Delete(context.Background(), index.Messages, "short-gone", res.done("short-gone")); err != nil {
+		t.Fatal(err)
+	}
+	all = append(all, "short-gone")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // a hang, not a timing
+	defer cancel()
+	if err := w.Close(ctx); err != nil {
+		t.Errorf("close: %v", err)
+	}
+	for _, id := range all {
+		if r := res.one(id); r.Err == nil || r.Permanent || !strings.Contains(r.Err.Error(), "bulk answer lists 5 items for 6 sent") {
+			t.Errorf("%s: result %+v, want a failure of the request that is not permanent", id, r)
+		}
 	}
 }

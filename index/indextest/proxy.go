@@ -43,6 +43,7 @@ type Proxy struct {
 type rule struct {
 	tooMany int  // 429 answers still to give
 	mapping bool // always answer a mapping error
+	omit    bool // forward the item but leave its result out of the answer
 }
 
 // NewProxy starts a proxy to the cluster at target; it stops at the end of the test.
@@ -90,6 +91,15 @@ func (p *Proxy) ruleFor(id string) *rule {
 		p.rules[id] = r
 	}
 	return r
+}
+
+// OmitFromAnswer makes the proxy forward every bulk item of document id but leave its result
+// out of the answer, as a broken intermediary might: the answer then lists fewer items than the
+// request sent.
+func (p *Proxy) OmitFromAnswer(id string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.ruleFor(id).omit = true
 }
 
 // SetDown makes every request fail with 503 while down is true.
@@ -251,15 +261,19 @@ func (p *Proxy) serveBulk(w http.ResponseWriter, r *http.Request) {
 		header = res.Header
 	}
 
-	items := make([]json.RawMessage, len(actions))
+	items := make([]json.RawMessage, 0, len(actions))
 	anyInjected := false
-	for i := range actions {
+	for i, a := range actions {
 		if injected[i] != nil {
-			items[i] = injected[i]
+			items = append(items, injected[i])
 			anyInjected = true
 			continue
 		}
-		items[i], real = real[0], real[1:]
+		item := real[0]
+		real = real[1:]
+		if !p.omitted(a.id) {
+			items = append(items, item)
+		}
 	}
 	answer["items"], _ = json.Marshal(items)
 	if anyInjected {
@@ -303,6 +317,13 @@ func (p *Proxy) decide(a bulkAction) json.RawMessage {
 		"error": map[string]string{"type": errType, "reason": reason},
 	}})
 	return item
+}
+
+func (p *Proxy) omitted(id string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	r := p.rules[id]
+	return r != nil && r.omit
 }
 
 func (p *Proxy) forward(r *http.Request, body []byte) (*http.Response, error) {
