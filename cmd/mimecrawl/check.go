@@ -206,7 +206,7 @@ func (a *app) checkElasticsearch(ctx context.Context, c *checker) {
 		c.fail("elasticsearch templates", err, "the user needs manage_index_templates, manage_pipeline and create_index privileges")
 		return
 	}
-	c.ok("elasticsearch templates", cluster.IndexName(0)+", "+cluster.IndexName(1)+": "+before.describe())
+	c.ok("elasticsearch templates", before.describe()+" (templates are brought up to date)")
 	if err := cluster.CheckWrite(ctx); err != nil {
 		c.fail("elasticsearch write", err, "the user needs index and delete privileges on "+a.cfg.Elasticsearch.IndexPrefix+"-*")
 		return
@@ -295,7 +295,7 @@ func existing(ctx context.Context, cluster *index.Cluster) (setupState, error) {
 }
 
 func (s setupState) describe() string {
-	var created, found []string
+	var parts []string
 	for _, kind := range []struct {
 		what string
 		m    map[string]bool
@@ -306,19 +306,12 @@ func (s setupState) describe() string {
 		}
 		sort.Strings(names)
 		for _, n := range names {
+			verb := "created"
 			if kind.m[n] {
-				found = append(found, kind.what+" "+n)
-			} else {
-				created = append(created, kind.what+" "+n)
+				verb = "found"
 			}
+			parts = append(parts, verb+" "+kind.what+" "+n)
 		}
 	}
-	out := "templates updated"
-	if len(created) > 0 {
-		out += "; created " + strings.Join(created, ", ")
-	}
-	if len(found) > 0 {
-		out += "; found " + strings.Join(found, ", ")
-	}
-	return out
+	return strings.Join(parts, ", ")
 }
