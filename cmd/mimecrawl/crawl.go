@@ -216,11 +216,11 @@ func (a *app) finish(sum *Summary, store runRecorder) int {
 			a.log.Error().Err(err).Msg("record run summary")
 		}
 	}
+	a.log.Info().RawJSON("summary", blob).Int("exit_code", sum.ExitCode).Msg("run end")
 	if a.beforeSummary != nil {
 		a.beforeSummary(sum)
 		a.beforeSummary = nil
 	}
-	a.log.Info().RawJSON("summary", blob).Int("exit_code", sum.ExitCode).Msg("run end")
 	sum.Print(a.stdout)
 	return sum.ExitCode
 }
