@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -203,7 +204,7 @@ func TestThreeShardsCrawlExactlyTheTruth(t *testing.T) {
 // usage errors.
 func TestShardFlags(t *testing.T) {
 	env := func(kv map[string]string) func(string) string { return func(k string) string { return kv[k] } }
-	fs, f := newFlags("crawl", os.Stderr)
+	fs, f := newFlags("crawl", io.Discard)
 	if err := fs.Parse([]string{"--shards", "3"}); err != nil {
 		t.Fatal(err)
 	}
@@ -217,7 +218,7 @@ func TestShardFlags(t *testing.T) {
 	if _, err := resolveShard(f, env(map[string]string{envJobIndex: "3"})); err == nil {
 		t.Error("index 3 of 3: no error")
 	}
-	fs, f = newFlags("plan", os.Stderr)
+	fs, f = newFlags("plan", io.Discard)
 	if err := fs.Parse(nil); err != nil {
 		t.Fatal(err)
 	}
@@ -228,7 +229,7 @@ func TestShardFlags(t *testing.T) {
 		t.Errorf("an index without a count is the unsharded run: %v %v", s, err)
 	}
 	for _, bad := range [][]string{{"--shard", "3/3"}, {"--shard", "x"}, {"--shard", "1/2", "--shards", "3"}, {"--shard", "-1/2"}} {
-		fs, f = newFlags("crawl", os.Stderr)
+		fs, f = newFlags("crawl", io.Discard)
 		if err := fs.Parse(bad); err != nil {
 			t.Fatal(err)
 		}
@@ -236,7 +237,8 @@ func TestShardFlags(t *testing.T) {
 			t.Errorf("%v: no error", bad)
 		}
 	}
-	if code := run([]string{"crawl", "--config", "x.yaml", "--shard", "5/2"}, os.Stdout, os.Stderr); code != exitUsage {
-		t.Errorf("crawl --shard 5/2: exit %d, want %d", code, exitUsage)
+	var errb strings.Builder
+	if code := run([]string{"crawl", "--config", "x.yaml", "--shard", "5/2"}, io.Discard, &errb); code != exitUsage || !strings.Contains(errb.String(), "--shard") {
+		t.Errorf("crawl --shard 5/2: exit %d, want %d, naming --shard: %s", code, exitUsage, errb.String())
 	}
 }

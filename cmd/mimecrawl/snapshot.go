@@ -144,7 +144,7 @@ func (s *snapshotter) stop() {
 }
 
 func (s *snapshotter) write() {
-	rep, _, err := fillStatus(s.store, s.base)
+	rep, _, err := fillStatus(s.store, s.base, false)
 	if err != nil {
 		s.onError(err)
 		return
