@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/mimecrawl/mimecrawl/integration/mimecast/simulator"
 	"github.com/mimecrawl/mimecrawl/state"
 )
 
@@ -165,5 +167,33 @@ func TestCheckShowsTheConfigurationAndWhatItCreated(t *testing.T) {
 	}
 	if strings.Contains(out, "created index") {
 		t.Errorf("second check says it created an index:\n%s", out)
+	}
+}
+
+// TestStatusDuringARealCrawl: while a crawl process runs and holds the state file, status
+// answers from the snapshot that crawl wrote at its checkpoints, naming its pid.
+func TestStatusDuringARealCrawl(t *testing.T) {
+	w := newProcWorld(t, procOptions{sim: simulator.Options{Seed: 5, Domains: 1, Mailboxes: 3, Messages: 40}})
+	// Slow answers keep the crawl running for a while after its first checkpoints.
+	w.sim.SetFaults([]simulator.Fault{{PathPrefix: "/api/archive/", LatencyMS: 60}})
+	p := w.start("crawl")
+	defer func() {
+		if !p.exited() {
+			p.kill(t)
+		}
+		p.wait(t)
+	}()
+	want := fmt.Sprintf("(pid %d holds the state file)", p.cmd.Process.Pid)
+	deadline := time.Now().Add(time.Minute)
+	for {
+		var out, errb bytes.Buffer
+		code := run([]string{"status", "--config", w.config}, &out, &errb)
+		if code == exitOK && strings.Contains(out.String(), want) && strings.Contains(out.String(), "running crawl: views") {
+			return
+		}
+		if p.exited() || time.Now().After(deadline) {
+			t.Fatalf("status never showed the running crawl's snapshot; last: exit %d\n%s\n%s\n%s", code, out.String(), errb.String(), p.tail(20))
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
