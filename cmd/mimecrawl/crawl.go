@@ -14,9 +14,9 @@ import (
 )
 
 func (a *app) crawl(ctx context.Context, full, allowMassRemoval bool) int {
-	sum := &Summary{Command: "crawl", Started: time.Now().UTC(), Full: full}
+	sum := &Summary{Command: "crawl", Started: time.Now().UTC(), Full: full, Shard: a.shard.String()}
 	log := a.log
-	log.Info().Bool("full", full).Str("state", a.cfg.State.Path).Strs("elasticsearch", a.cfg.Elasticsearch.Addresses).
+	log.Info().Bool("full", full).Str("shard", a.shard.String()).Str("state", a.cfg.State.Path).Strs("elasticsearch", a.cfg.Elasticsearch.Addresses).
 		Str("mimecast", a.cfg.Mimecast.BaseURL).Msg("run start")
 	fatal := func(err error) int {
 		sum.Error = err.Error()
