@@ -1,7 +1,8 @@
 // Package alerts polls Mimecast's security-event sources (TTP attachment, URL and impersonation
 // protection logs, DLP logs, the API 2.0 threat feed and SIEM events), normalises each record
 // into an Alert, filters, prioritises and groups them, enriches them from the directory and the
-// archive index, and writes them to Elasticsearch as ECS alerts.
+// archive index (and, with content view, the Mimecast archive itself), and writes them to
+// Elasticsearch as ECS alerts.
 //
 // It is a sibling of package crawler, not a mode of it: security logs are append-only and read
 // oldest first with a simple cursor per source, whereas the archive is mirrored newest first
@@ -18,7 +19,10 @@
 //   - Filters fail open: a CEL evaluation error keeps the alert and is counted.
 //   - Group documents are a merge of set unions (bounded to their smallest values), minimums
 //     and maximums, written back only over the version they were read at: applying the same
-//     alerts again, in any order or concurrently, gives the same document.
+//     alerts again, in any order or concurrently, gives the same document. A page's groups
+//     are read with one request and written with one; only lost races are read again.
+//   - Enrichment never holds an alert back: a failing directory, archive index or content
+//     view leaves the alert without (warned once per pass; content view's 403 once per run).
 //   - The filter language lives in the leaf package celfilter, so that package config can
 //     compile filters at load time without importing this package.
 //   - A page (or a page of SIEM files) is one unit of the cursor: its cursor is saved only
@@ -29,7 +33,7 @@
 //
 // Goroutines: Poller.Once owns an errgroup with one goroutine per source; each reads its
 // pages in order and hands documents to the Sink, whose callbacks (on the writer's
-// goroutines) only count and signal. UpdateGroups runs a bounded errgroup per page. Every
+// goroutines) only count and signal. UpdateGroups runs on the source's goroutine. Every
 // wait selects on the pass's context; after it ends, a source waits at most
 // Options.AckGrace for acknowledgements already due. Run is Once in a loop, sleeping
 // PollInterval on a timer that also selects on the context.

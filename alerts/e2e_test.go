@@ -1,6 +1,7 @@
 package alerts_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -42,15 +44,22 @@ type world struct {
 	rules   *alerts.Rules
 	cfg     config.Alerts
 	sources []alerts.Source
+	// opts, when set, adjusts the poller's options of every pass.
+	opts func(*alerts.Options)
 }
 
 func newWorld(t *testing.T, o simulator.AlertOptions, sources ...alerts.Source) *world {
+	t.Helper()
+	return newWorldSim(t, simulator.Options{Alerts: o}, sources...)
+}
+
+func newWorldSim(t *testing.T, so simulator.Options, sources ...alerts.Source) *world {
 	t.Helper()
 	esURL := os.Getenv("ELASTICSEARCH_URL")
 	if esURL == "" {
 		t.Skip("ELASTICSEARCH_URL is not set; these tests need a real Elasticsearch")
 	}
-	sim, err := simulator.New(simulator.Options{Alerts: o})
+	sim, err := simulator.New(so)
 	if err != nil {
 		t.Fatalf("simulator: %v", err)
 	}
@@ -99,10 +108,13 @@ func (w *world) pass(ctx context.Context) alerts.PassSummary {
 	if err != nil {
 		w.t.Fatal(err)
 	}
+	o := alerts.Options{Sources: w.sources, Lookback: 24 * time.Hour, PageSize: 25, AckGrace: 5 * time.Second,
+		Logger: zerolog.New(zerolog.NewTestWriter(w.t)).Level(zerolog.ErrorLevel)}
+	if w.opts != nil {
+		w.opts(&o)
+	}
 	p, err := alerts.New(alerts.Deps{Logs: w.client, Threats: w.client, SIEM: w.client, Sink: writer, Cursors: w.store,
-		Rules: w.rules, Groups: alerts.NewGroupStore(w.cluster), Archive: w.cluster, Directory: w.client},
-		alerts.Options{Sources: w.sources, Lookback: 24 * time.Hour, PageSize: 25, AckGrace: 5 * time.Second,
-			Logger: zerolog.New(zerolog.NewTestWriter(w.t)).Level(zerolog.ErrorLevel)})
+		Rules: w.rules, Groups: alerts.NewGroupStore(w.cluster), Archive: w.cluster, Directory: w.client, Messages: w.client}, o)
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -370,4 +382,195 @@ func TestEndToEndSelectionsAndFilter(t *testing.T) {
 	if len(w.expected()) <= len(want) {
 		t.Errorf("the selections and filter excluded nothing (%d alerts either way)", len(want))
 	}
+}
+
+// alerts.siem.mode: stream reads /siem/v1/events/cg: the pages repeat events of the page
+// before, the poller drops them, and the index equals the truth for SIEM; a second pass adds
+// nothing.
+func TestEndToEndSIEMStream(t *testing.T) {
+	w := newWorld(t, seeded(), alerts.SIEM)
+	cfg := config.Default().Alerts
+	if cfg.SIEM.Mode != config.SIEMBatch {
+		t.Fatalf("default alerts.siem.mode = %q, want batch", cfg.SIEM.Mode)
+	}
+	cfg.SIEM.Mode = config.SIEMStream
+	w.opts = func(o *alerts.Options) {
+		o.SIEMTypes, o.SIEMStream = cfg.SIEM.Types, cfg.SIEM.Mode == config.SIEMStream
+	}
+	sum := w.pass(context.Background())
+	s := sum.Sources[0]
+	if s.Error != "" {
+		t.Fatalf("siem stream pass: %+v", s)
+	}
+	if s.Repeats == 0 {
+		t.Errorf("no repeated event dropped (%+v); the stream's pages overlap, so the test would prove nothing", s)
+	}
+	if _, ok, err := w.store.Cursor(alerts.CursorName(alerts.SIEM, "stream")); err != nil || !ok {
+		t.Errorf("no stream cursor saved (err %v)", err)
+	}
+	want := w.expected()
+	compare(t, w.indexed(), want)
+	st := w.sim.Stats()
+	if len(st.Requests["/siem/v1/batch/events/cg"]) != 0 || len(st.Requests["/siem/v1/events/cg"]) == 0 {
+		t.Errorf("requests %v; want the stream endpoint read and the batch endpoint not", st.Requests)
+	}
+
+	sum = w.pass(context.Background())
+	if s := sum.Sources[0]; s.Indexed != 0 || s.Error != "" {
+		t.Errorf("second stream pass = %+v; want nothing new", s)
+	}
+	compare(t, w.indexed(), want)
+}
+
+// contentWorld is a simulator whose archive was received within the hours its seeded alerts
+// span, so that content view's window around an alert can hold its message.
+func contentWorld(t *testing.T) *world {
+	now := time.Now().UTC().Truncate(time.Second)
+	return newWorldSim(t, simulator.Options{Epoch: now, Span: 6 * time.Hour, Messages: 30,
+		Alerts: simulator.AlertOptions{Attachment: 60, Span: 6 * time.Hour, End: now}}, alerts.AttachmentProtection)
+}
+
+// archivedMail is where the simulator archived a message (INBOX) and its subject.
+type archivedMail struct{ mailbox, subject string }
+
+// archivedSubjects returns every archived INBOX message by its Message-ID (lower case,
+// without brackets), read from the simulator's truth and message details.
+func (w *world) archivedSubjects() map[string]archivedMail {
+	w.t.Helper()
+	out := map[string]archivedMail{}
+	for _, mb := range w.sim.TruthOf(simulator.TruthQuery{SkipAttachments: true}).Mailboxes {
+		for _, m := range mb.Messages {
+			if m.View != "INBOX" {
+				continue
+			}
+			d, err := w.client.MessageDetail(context.Background(), m.ID)
+			if err != nil {
+				w.t.Fatal(err)
+			}
+			out[strings.ToLower(strings.Trim(d.MimeMessageID, "<>"))] = archivedMail{strings.ToLower(mb.Address), d.Subject}
+		}
+	}
+	return out
+}
+
+// alertDoc is what the content view tests read of an indexed alert.
+type alertDoc struct {
+	Email struct {
+		MessageID string `json:"message_id"`
+		From      struct {
+			Address []string `json:"address"`
+		} `json:"from"`
+		To struct {
+			Address []string `json:"address"`
+		} `json:"to"`
+	} `json:"email"`
+	Mimecast struct {
+		Archive struct {
+			Subject string `json:"subject"`
+		} `json:"archive"`
+	} `json:"mimecast"`
+}
+
+// alertDocs returns the indexed alerts by id.
+func (w *world) alertDocs() map[string]alertDoc {
+	w.t.Helper()
+	w.indexed() // refresh
+	var res struct {
+		Hits struct {
+			Hits []struct {
+				ID     string   `json:"_id"`
+				Source alertDoc `json:"_source"`
+			} `json:"hits"`
+		} `json:"hits"`
+	}
+	w.get("/"+w.cluster.IndexName(alerts.AlertsKind)+"/_search?size=10000", &res)
+	out := map[string]alertDoc{}
+	for _, h := range res.Hits.Hits {
+		out[h.ID] = h.Source
+	}
+	return out
+}
+
+// With content view on and no crawl done, the alerts about archived messages (about a third
+// of the seeded ones) get their archive subject from the message detail; the others none.
+func TestEndToEndContentView(t *testing.T) {
+	w := contentWorld(t)
+	w.opts = func(o *alerts.Options) {
+		o.ContentView = true
+		o.ContentWindow = 7 * time.Hour // the simulated archive's received times are not the alerts'
+	}
+	sum := w.pass(context.Background())
+	if s := sum.Sources[0]; s.Error != "" {
+		t.Fatalf("pass: %+v", s)
+	}
+	compare(t, w.indexed(), w.expected())
+	archive := w.archivedSubjects()
+	linked, elsewhere := 0, 0
+	for id, d := range w.alertDocs() {
+		m, archived := archive[strings.ToLower(strings.Trim(d.Email.MessageID, "<>"))]
+		// Content view looks in the mailboxes the alert names; the simulator files some
+		// seeded alerts under a recipient that is not the mailbox holding the message.
+		named := archived && (slices.Contains(d.Email.To.Address, m.mailbox) || slices.Contains(d.Email.From.Address, m.mailbox))
+		got := d.Mimecast.Archive.Subject
+		switch {
+		case named && got != m.subject:
+			t.Errorf("alert %s about message %s archived for %s: archive subject %q, want %q", id, d.Email.MessageID, m.mailbox, got, m.subject)
+		case !named && got != "":
+			t.Errorf("alert %s about a message not archived in its mailboxes has archive subject %q", id, got)
+		case named:
+			linked++
+		case archived:
+			elsewhere++
+		}
+	}
+	if linked == 0 {
+		t.Error("no indexed alert is about an archived message: the test would prove nothing")
+	}
+	t.Logf("%d alerts linked to the archive by content view; %d about a message archived in a mailbox they do not name", linked, elsewhere)
+}
+
+// A 403 on get-message-detail: every alert is still indexed, and content view warns exactly
+// once.
+func TestEndToEndContentViewForbidden(t *testing.T) {
+	w := contentWorld(t)
+	w.sim.SetForbidden([]string{"/api/archive/get-message-detail"})
+	var buf syncBuffer
+	w.opts = func(o *alerts.Options) {
+		o.ContentView, o.ContentWindow = true, 7*time.Hour
+		o.Logger = zerolog.New(&buf).Level(zerolog.WarnLevel)
+	}
+	sum := w.pass(context.Background())
+	if s := sum.Sources[0]; s.Error != "" || s.Indexed == 0 {
+		t.Fatalf("pass: %+v", s)
+	}
+	compare(t, w.indexed(), w.expected())
+	for id, d := range w.alertDocs() {
+		if d.Mimecast.Archive.Subject != "" {
+			t.Errorf("alert %s has an archive subject although the detail is forbidden", id)
+		}
+	}
+	if n := strings.Count(buf.String(), "content view not permitted"); n != 1 {
+		t.Errorf("%d content view warnings, want exactly 1:\n%s", n, buf.String())
+	}
+	if !strings.Contains(buf.String(), "Archive | Search Content View") {
+		t.Errorf("the warning does not name the permission:\n%s", buf.String())
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the poller's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

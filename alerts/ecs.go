@@ -1,6 +1,7 @@
 package alerts
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"net/url"
@@ -18,6 +19,12 @@ type Enrichment struct {
 	RecipientName, RecipientDomain, RecipientMailbox string
 	ArchiveDocID, ArchiveIndex, ArchiveSubject       string
 	DetailsURL                                       string
+	// From content view (alerts.content_view), for messages not crawled yet: the archive's
+	// id of the message, its sender, recipients and attachment names (ArchiveSubject too).
+	ArchiveID          string
+	ArchiveFrom        string
+	ArchiveTo          []string
+	ArchiveAttachments []string
 }
 
 // Severity returns event.severity for a priority: Elastic Security's default risk scores
@@ -65,11 +72,16 @@ func AlertDocument(a *Alert, e Enrichment) map[string]any {
 		}
 	}
 
-	if a.Sender != "" {
-		d.set("email.from.address", []string{a.Sender})
+	// The record's values first; what the archive says fills only what the record lacks.
+	if sender := cmp.Or(a.Sender, e.ArchiveFrom); sender != "" {
+		d.set("email.from.address", []string{sender})
 	}
-	d.set("email.to.address", a.Recipients)
-	d.set("email.subject", a.Subject)
+	if len(a.Recipients) > 0 {
+		d.set("email.to.address", a.Recipients)
+	} else {
+		d.set("email.to.address", e.ArchiveTo)
+	}
+	d.set("email.subject", cmp.Or(a.Subject, e.ArchiveSubject))
 	d.set("email.message_id", a.MessageID)
 	d.set("email.direction", a.Route)
 	var atts []any
@@ -131,6 +143,10 @@ func AlertDocument(a *Alert, e Enrichment) map[string]any {
 	d.set("mimecast.archive.id", e.ArchiveDocID)
 	d.set("mimecast.archive.index", e.ArchiveIndex)
 	d.set("mimecast.archive.subject", e.ArchiveSubject)
+	d.set("mimecast.archive.mimecast_id", e.ArchiveID)
+	d.set("mimecast.archive.from", e.ArchiveFrom)
+	d.set("mimecast.archive.to", e.ArchiveTo)
+	d.set("mimecast.archive.attachments", e.ArchiveAttachments)
 	d.set("mimecast.recipient.name", e.RecipientName)
 	d.set("mimecast.recipient.domain", e.RecipientDomain)
 	d.set("mimecast.recipient.mailbox", e.RecipientMailbox)
@@ -308,8 +324,9 @@ func AlertsMapping() map[string]any {
 			"mimecast": obj(map[string]any{
 				"source": kw(), "verdict": kw(), "type": kw(), "status": kw(), "route": kw(), "action": kw(),
 				"priority": kw(), "priority_rule": kw(), "group_id": kw(), "group_key": kw(),
-				"details":     typ("text"),
-				"archive":     obj(map[string]any{"id": kw(), "index": kw(), "subject": text()}),
+				"details": typ("text"),
+				"archive": obj(map[string]any{"id": kw(), "index": kw(), "subject": text(), "mimecast_id": kw(),
+					"from": kw(), "to": kw(), "attachments": kw()}),
 				"recipient":   obj(map[string]any{"name": kw(), "domain": kw(), "mailbox": kw()}),
 				"details_url": map[string]any{"type": "keyword", "index": false},
 			}),

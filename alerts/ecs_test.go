@@ -1,9 +1,11 @@
 package alerts
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"sort"
 	"strings"
@@ -26,7 +28,8 @@ func fullAlert() (*Alert, Enrichment) {
 		Priority: High, PriorityRule: "alerts.priority.high[0]: malicious", GroupKey: "file:ff",
 	}
 	e := Enrichment{RecipientName: "Alice", RecipientDomain: "corp.example", RecipientMailbox: "alice@corp.example",
-		ArchiveDocID: "doc1", ArchiveIndex: "mimecast-messages", ArchiveSubject: "Login now", DetailsURL: "https://console.example/x"}
+		ArchiveDocID: "doc1", ArchiveIndex: "mimecast-messages", ArchiveSubject: "Login now", DetailsURL: "https://console.example/x",
+		ArchiveID: "eNoarchive", ArchiveFrom: "x@phish.example", ArchiveTo: []string{"a@corp.example"}, ArchiveAttachments: []string{"a.pdf"}}
 	return a, e
 }
 
@@ -196,7 +199,7 @@ func TestMappingsInElasticsearch(t *testing.T) {
 		mapping map[string]any
 		doc     any
 	}{{"alerts", AlertsMapping(), AlertDocument(a, e)}, {"alert-groups", GroupsMapping(), &g}} {
-		es := &esGroups{t: t, base: base, index: prefix + "-" + c.suffix, c: &http.Client{Timeout: 30 * time.Second}}
+		es := &rawES{base: base, index: prefix + "-" + c.suffix, c: &http.Client{Timeout: 30 * time.Second}}
 		c.mapping["dynamic"] = "strict"
 		body, _ := json.Marshal(map[string]any{"mappings": c.mapping})
 		if status, b, err := es.do(context.Background(), http.MethodPut, "/"+es.index, body); err != nil || status != http.StatusOK {
@@ -233,4 +236,30 @@ func TestDetailsTemplate(t *testing.T) {
 	if _, err := bad.Render(&Alert{}); err == nil {
 		t.Errorf("a template naming a missing field rendered")
 	}
+}
+
+// rawES sends requests to one index of the real Elasticsearch, bypassing the index package.
+type rawES struct {
+	base  string
+	index string
+	c     *http.Client
+}
+
+func (e *rawES) do(ctx context.Context, method, path string, body []byte) (int, []byte, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, e.base+path, rd)
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	res, err := e.c.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	return res.StatusCode, b, err
 }

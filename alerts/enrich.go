@@ -35,7 +35,32 @@ type enricher struct {
 	usersAt    map[string]time.Time
 	dirFailed  time.Time // when the directory last failed; retried after ttl
 
-	archiveWarned, detailsWarned atomic.Bool
+	archiveWarned, detailsWarned, contentWarned atomic.Bool
+
+	// content, when not nil, looks up in the archive the messages the index lacks.
+	content *contentViewer
+}
+
+// MessageIDField is the field of the messages index ({prefix}-messages) holding the RFC
+// 5322 Message-ID: the one place the alerts name it. A dotted name is a path into the
+// document's objects.
+const MessageIDField = "mime_message_id"
+
+// sourceString returns the string at a dotted path of a decoded _source, reading both
+// nested objects and keys that contain dots.
+func sourceString(src map[string]any, path string) string {
+	if v, ok := src[path].(string); ok {
+		return v
+	}
+	head, rest, ok := strings.Cut(path, ".")
+	if !ok {
+		return ""
+	}
+	sub, _ := src[head].(map[string]any)
+	if sub == nil {
+		return ""
+	}
+	return sourceString(sub, rest)
 }
 
 type recipient struct{ name, mailbox string }
@@ -49,6 +74,7 @@ func newEnricher(a Archive, d Directory, details *DetailsTemplate, ttl time.Dura
 func (e *enricher) startPass() {
 	e.archiveWarned.Store(false)
 	e.detailsWarned.Store(false)
+	e.contentWarned.Store(false)
 }
 
 // lookup returns one Enrichment per alert, in order.
@@ -74,7 +100,74 @@ func (e *enricher) lookup(ctx context.Context, alerts []Alert) []Enrichment {
 		}
 	}
 	e.archived(ctx, alerts, out)
+	e.contentView(ctx, alerts, out)
 	return out
+}
+
+// contentView looks up in the archive, with the message list and detail endpoints, the
+// messages of alerts that the messages index does not hold (see contentview.go). Failures
+// leave the alert without; a 403 turns content view off (warned once).
+func (e *enricher) contentView(ctx context.Context, alerts []Alert, out []Enrichment) {
+	if e.content == nil {
+		return
+	}
+	for i := range alerts {
+		a := &alerts[i]
+		if a.MessageID == "" || out[i].ArchiveDocID != "" || e.content.disabled.Load() || ctx.Err() != nil {
+			continue
+		}
+		var d *archivedDetail
+		for _, pl := range placesOf(a, func(addr string) bool { return e.internalAddress(ctx, addr) }) {
+			var err error
+			if d, err = e.content.find(ctx, a, pl.mailbox, pl.view); err != nil {
+				if ctx.Err() == nil && !e.contentWarned.Swap(true) {
+					e.log.Warn().Err(err).Msg("content view failed for an alert; it goes without the archive's detail")
+				}
+				break
+			}
+			if d != nil {
+				break
+			}
+		}
+		if d == nil {
+			continue
+		}
+		out[i].ArchiveID, out[i].ArchiveSubject, out[i].ArchiveFrom = d.id, d.subject, d.from
+		out[i].ArchiveTo, out[i].ArchiveAttachments = d.to, d.attachments
+	}
+}
+
+// internalAddress tells whether addr is in one of the account's internal domains (from the
+// directory, cached like the recipients).
+func (e *enricher) internalAddress(ctx context.Context, addr string) bool {
+	at := strings.LastIndexByte(addr, '@')
+	if at <= 0 || e.dir == nil {
+		return false
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.loadInternal(ctx, e.now())[addr[at+1:]]
+}
+
+// loadInternal returns the internal domains, asking the directory when the cache is older
+// than ttl; nil when the directory failed. e.mu must be held.
+func (e *enricher) loadInternal(ctx context.Context, now time.Time) map[string]bool {
+	if !e.dirFailed.IsZero() && now.Sub(e.dirFailed) < e.ttl {
+		return nil
+	}
+	if e.internal == nil || now.Sub(e.internalAt) >= e.ttl {
+		ds, err := e.dir.InternalDomains(ctx)
+		if err != nil {
+			e.directoryFailed(ctx, err, now)
+			return nil
+		}
+		e.internal = make(map[string]bool, len(ds))
+		for _, d := range ds {
+			e.internal[strings.ToLower(d.Domain)] = true
+		}
+		e.internalAt = now
+	}
+	return e.internal
 }
 
 // recipient finds addr in the directory of its domain, walking the domain at most once per
@@ -86,22 +179,7 @@ func (e *enricher) recipient(ctx context.Context, addr, domain string) (recipien
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	now := e.now()
-	if !e.dirFailed.IsZero() && now.Sub(e.dirFailed) < e.ttl {
-		return recipient{}, false
-	}
-	if e.internal == nil || now.Sub(e.internalAt) >= e.ttl {
-		ds, err := e.dir.InternalDomains(ctx)
-		if err != nil {
-			e.directoryFailed(ctx, err, now)
-			return recipient{}, false
-		}
-		e.internal = make(map[string]bool, len(ds))
-		for _, d := range ds {
-			e.internal[strings.ToLower(d.Domain)] = true
-		}
-		e.internalAt = now
-	}
-	if !e.internal[domain] {
+	if !e.loadInternal(ctx, now)[domain] {
 		return recipient{}, false
 	}
 	users, ok := e.users[domain]
@@ -148,7 +226,7 @@ func (e *enricher) archived(ctx context.Context, alerts []Alert, out []Enrichmen
 	if len(ids) == 0 {
 		return
 	}
-	hits, err := e.archive.FindByTerms(ctx, index.Messages, "mime_message_id", ids, []string{"mailbox", "subject", "mime_message_id"}, 4)
+	hits, err := e.archive.FindByTerms(ctx, index.Messages, MessageIDField, ids, []string{"mailbox", "subject", MessageIDField}, 4)
 	if err != nil {
 		if ctx.Err() == nil && !e.archiveWarned.Swap(true) {
 			e.log.Warn().Err(err).Msg("archive lookup failed; alerts go without the link to their message")
@@ -162,15 +240,12 @@ func (e *enricher) archived(ctx context.Context, alerts []Alert, out []Enrichmen
 	}
 	byID := map[string][]found{}
 	for _, h := range hits {
-		var src struct {
-			Mailbox       string `json:"mailbox"`
-			Subject       string `json:"subject"`
-			MimeMessageID string `json:"mime_message_id"`
-		}
+		var src map[string]any
 		if json.Unmarshal(h.Source, &src) != nil {
 			continue
 		}
-		byID[src.MimeMessageID] = append(byID[src.MimeMessageID], found{hit: h, mailbox: strings.ToLower(src.Mailbox), subject: src.Subject})
+		mid := sourceString(src, MessageIDField)
+		byID[mid] = append(byID[mid], found{hit: h, mailbox: strings.ToLower(sourceString(src, "mailbox")), subject: sourceString(src, "subject")})
 	}
 	for i := range alerts {
 		fs := byID[alerts[i].MessageID]

@@ -416,24 +416,31 @@ type fakeGroups struct {
 	failing bool
 }
 
-func (g *fakeGroups) GetGroup(ctx context.Context, id string) ([]byte, GroupVersion, bool, error) {
+func (g *fakeGroups) GetGroups(ctx context.Context, ids []string) (map[string]StoredGroup, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	d, ok := g.docs[id]
-	return d, GroupVersion{SeqNo: int64(len(d))}, ok, nil
+	out := map[string]StoredGroup{}
+	for _, id := range ids {
+		if d, ok := g.docs[id]; ok {
+			out[id] = StoredGroup{Doc: d, Version: GroupVersion{SeqNo: int64(len(d))}}
+		}
+	}
+	return out, nil
 }
 
-func (g *fakeGroups) PutGroup(ctx context.Context, id string, doc []byte, v GroupVersion, found bool) error {
+func (g *fakeGroups) PutGroups(ctx context.Context, ws []GroupWrite) ([]error, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.failing {
-		return errors.New("fake: cluster unavailable")
+		return nil, errors.New("fake: cluster unavailable")
 	}
 	if g.docs == nil {
 		g.docs = map[string][]byte{}
 	}
-	g.docs[id] = doc
-	return nil
+	for _, w := range ws {
+		g.docs[w.ID] = w.Doc
+	}
+	return make([]error, len(ws)), nil
 }
 
 // setup builds a Poller over fakes.

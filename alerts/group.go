@@ -6,12 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sync/atomic"
 	"time"
 
 	"crypto/sha256"
 	"encoding/hex"
-	"golang.org/x/sync/errgroup"
 	"net/url"
 	"sort"
 	"strings"
@@ -234,34 +232,61 @@ func union(cur, add []string, max int) ([]string, bool) {
 // _seq_no and _primary_term.
 type GroupVersion struct{ SeqNo, PrimaryTerm int64 }
 
-// ErrGroupConflict is wrapped by GroupStore.PutGroup when the stored group changed (or
-// appeared) since it was read.
+// ErrGroupConflict is wrapped by GroupStore.PutGroups for a write whose stored group changed
+// (or appeared) since it was read.
 var ErrGroupConflict = errors.New("the group changed since it was read")
 
-// GroupStore reads and conditionally writes documents of {prefix}-alert-groups.
+// ErrGroupBusy is wrapped by GroupStore.PutGroups for a write Elasticsearch refused because
+// it was busy (429); it is read, merged and sent again after a pause.
+var ErrGroupBusy = errors.New("elasticsearch was too busy to write the group")
+
+// StoredGroup is a group as read: its _source and version.
+type StoredGroup struct {
+	Doc     []byte
+	Version GroupVersion
+}
+
+// GroupWrite is one conditional write of a group: with op_type create when Found is false,
+// else only if the stored group still has Version (if_seq_no, if_primary_term).
+type GroupWrite struct {
+	ID      string
+	Doc     []byte
+	Version GroupVersion
+	Found   bool
+}
+
+// GroupStore reads and conditionally writes documents of {prefix}-alert-groups, many at a
+// time: UpdateGroups makes one read and one write request per page of alerts, not one per
+// group.
 type GroupStore interface {
-	// GetGroup returns the _source of group id and its version; found is false (and err
-	// nil) when there is no such document.
-	GetGroup(ctx context.Context, id string) (doc []byte, v GroupVersion, found bool, err error)
-	// PutGroup writes doc as group id: with op_type create when found is false, else only
-	// if the stored document still has version v (if_seq_no, if_primary_term). When the
-	// condition fails (409) it returns an error wrapping ErrGroupConflict. It returns
-	// only when Elasticsearch acknowledged the write.
-	PutGroup(ctx context.Context, id string, doc []byte, v GroupVersion, found bool) error
+	// GetGroups reads the groups with the given ids in real time, in one request; groups
+	// that do not exist are absent from the map.
+	GetGroups(ctx context.Context, ids []string) (map[string]StoredGroup, error)
+	// PutGroups sends the writes in one request and returns when Elasticsearch answered:
+	// one error per write, in order — nil when acknowledged, wrapping ErrGroupConflict when
+	// its condition failed (409), ErrGroupBusy when refused for load (429). The second
+	// result is the failure of the request as a whole.
+	PutGroups(ctx context.Context, ws []GroupWrite) ([]error, error)
 }
 
 // maxGroupAttempts bounds the read-merge-write rounds of one group: each lost race means
 // another writer made progress, so a handful suffice.
 const maxGroupAttempts = 10
 
-// groupParallelism bounds how many groups UpdateGroups updates at once.
-const groupParallelism = 4
+// groupBatch bounds the groups of one read and one write request.
+const groupBatch = 500
 
-// UpdateGroups merges alerts into their groups in s: for each group, read it, Add every
-// alert of the group, and write it back if it changed, again from the read when another
-// writer won the race. It returns the number of groups written (0 when the alerts were
-// all there already) and the first error; on error some groups may be written, which is
-// harmless because merging is idempotent: call it again with the same alerts.
+// groupBusyPause is the pause before groups refused for load are sent again, times the
+// round.
+const groupBusyPause = 100 * time.Millisecond
+
+// UpdateGroups merges alerts into their groups in s: read every group of the alerts with one
+// request, Add each group's alerts, and write back the groups that changed with one request
+// of conditional writes; the groups whose write lost a race with another writer (or was
+// refused for load) are read, merged and written again, the others are done. It returns the
+// number of groups written (0 when the alerts were all there already) and the first error;
+// on error some groups may be written, which is harmless because merging is idempotent:
+// call it again with the same alerts.
 func UpdateGroups(ctx context.Context, s GroupStore, alerts []Alert) (written int, err error) {
 	byKey := map[string][]*Alert{}
 	var keys []string
@@ -276,65 +301,99 @@ func UpdateGroups(ctx context.Context, s GroupStore, alerts []Alert) (written in
 		byKey[k] = append(byKey[k], &alerts[i])
 	}
 	sort.Strings(keys)
-	var n atomic.Int64
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(groupParallelism)
-	for _, k := range keys {
-		if gctx.Err() != nil {
-			break
+	for len(keys) > 0 {
+		n := min(len(keys), groupBatch)
+		w, err := updateGroupBatch(ctx, s, keys[:n], byKey)
+		written += w
+		if err != nil {
+			return written, err
 		}
-		g.Go(func() error {
-			wrote, err := updateGroup(gctx, s, k, byKey[k])
-			if wrote {
-				n.Add(1)
-			}
-			return err
-		})
+		keys = keys[n:]
 	}
-	err = g.Wait()
-	if err == nil {
-		err = ctx.Err()
-	}
-	return int(n.Load()), err
+	return written, ctx.Err()
 }
 
-func updateGroup(ctx context.Context, s GroupStore, key string, as []*Alert) (bool, error) {
-	id := GroupID(key)
-	for attempt := 1; ; attempt++ {
-		doc, v, found, err := s.GetGroup(ctx, id)
-		if err != nil {
-			return false, fmt.Errorf("read alert group %s: %w", key, err)
-		}
-		var g Group
-		if found {
-			if err := json.Unmarshal(doc, &g); err != nil {
-				return false, fmt.Errorf("read alert group %s: decode: %w", key, err)
-			}
-		}
-		changed := false
-		for _, a := range as {
-			if g.Add(a) {
-				changed = true
-			}
-		}
-		if !changed && found {
-			return false, nil
-		}
-		body, err := json.Marshal(&g)
-		if err != nil {
-			return false, fmt.Errorf("write alert group %s: encode: %w", key, err)
-		}
-		err = s.PutGroup(ctx, id, body, v, found)
-		switch {
-		case err == nil:
-			return true, nil
-		case !errors.Is(err, ErrGroupConflict):
-			return false, fmt.Errorf("write alert group %s: %w", key, err)
-		case attempt >= maxGroupAttempts:
-			return false, fmt.Errorf("write alert group %s: %d attempts lost a race with another writer: %w", key, attempt, err)
-		}
+// updateGroupBatch runs read-merge-write rounds over keys until every group is written or
+// needed no change.
+func updateGroupBatch(ctx context.Context, s GroupStore, keys []string, byKey map[string][]*Alert) (written int, err error) {
+	pending := keys
+	for attempt := 1; len(pending) > 0; attempt++ {
 		if err := ctx.Err(); err != nil {
-			return false, err
+			return written, err
 		}
+		ids := make([]string, len(pending))
+		for i, k := range pending {
+			ids[i] = GroupID(k)
+		}
+		stored, err := s.GetGroups(ctx, ids)
+		if err != nil {
+			return written, fmt.Errorf("read %d alert groups: %w", len(ids), err)
+		}
+		var (
+			ws    []GroupWrite
+			wkeys []string
+		)
+		for i, k := range pending {
+			var g Group
+			st, found := stored[ids[i]]
+			if found {
+				if err := json.Unmarshal(st.Doc, &g); err != nil {
+					return written, fmt.Errorf("read alert group %s: decode: %w", k, err)
+				}
+			}
+			changed := false
+			for _, a := range byKey[k] {
+				if g.Add(a) {
+					changed = true
+				}
+			}
+			if !changed && found {
+				continue
+			}
+			body, err := json.Marshal(&g)
+			if err != nil {
+				return written, fmt.Errorf("write alert group %s: encode: %w", k, err)
+			}
+			ws = append(ws, GroupWrite{ID: ids[i], Doc: body, Version: st.Version, Found: found})
+			wkeys = append(wkeys, k)
+		}
+		if len(ws) == 0 {
+			return written, nil
+		}
+		errs, err := s.PutGroups(ctx, ws)
+		if err != nil {
+			return written, fmt.Errorf("write %d alert groups: %w", len(ws), err)
+		}
+		if len(errs) != len(ws) {
+			return written, fmt.Errorf("write %d alert groups: %d results", len(ws), len(errs))
+		}
+		var again []string
+		busy := false
+		for i, e := range errs {
+			switch {
+			case e == nil:
+				written++
+			case errors.Is(e, ErrGroupConflict):
+				again = append(again, wkeys[i])
+			case errors.Is(e, ErrGroupBusy):
+				again, busy = append(again, wkeys[i]), true
+			default:
+				return written, fmt.Errorf("write alert group %s: %w", wkeys[i], e)
+			}
+		}
+		if len(again) > 0 && attempt >= maxGroupAttempts {
+			return written, fmt.Errorf("write alert group %s: %d attempts lost a race with another writer or found elasticsearch busy", again[0], attempt)
+		}
+		if busy {
+			t := time.NewTimer(time.Duration(attempt) * groupBusyPause)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return written, ctx.Err()
+			case <-t.C:
+			}
+		}
+		pending = again
 	}
+	return written, nil
 }

@@ -1,14 +1,11 @@
 package alerts
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
-	"net/http"
 	"reflect"
 	"slices"
 	"strings"
@@ -16,6 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
+
+	"github.com/mimecrawl/mimecrawl/index"
 	"github.com/mimecrawl/mimecrawl/index/indextest"
 )
 
@@ -119,95 +119,38 @@ func TestGroupAddOrderIndependent(t *testing.T) {
 	}
 }
 
-// esGroups is a GroupStore over Elasticsearch's document API, as the poller's index
-// client implements it.
+// esGroups is the GroupStore the poller uses, over the real Elasticsearch, in an index of
+// its own (prefix), with source to read a group back.
 type esGroups struct {
-	t     *testing.T
-	base  string
-	index string
-	c     *http.Client
-}
-
-func (e *esGroups) do(ctx context.Context, method, path string, body []byte) (int, []byte, error) {
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, e.base+path, rd)
-	if err != nil {
-		return 0, nil, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	res, err := e.c.Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	return res.StatusCode, b, err
-}
-
-func (e *esGroups) GetGroup(ctx context.Context, id string) ([]byte, GroupVersion, bool, error) {
-	status, b, err := e.do(ctx, http.MethodGet, "/"+e.index+"/_doc/"+id, nil)
-	if err != nil {
-		return nil, GroupVersion{}, false, err
-	}
-	if status == http.StatusNotFound {
-		return nil, GroupVersion{}, false, nil
-	}
-	if status != http.StatusOK {
-		return nil, GroupVersion{}, false, fmt.Errorf("get %s: status %d: %s", id, status, b)
-	}
-	var r struct {
-		Source      json.RawMessage `json:"_source"`
-		SeqNo       int64           `json:"_seq_no"`
-		PrimaryTerm int64           `json:"_primary_term"`
-	}
-	if err := json.Unmarshal(b, &r); err != nil {
-		return nil, GroupVersion{}, false, err
-	}
-	return r.Source, GroupVersion{SeqNo: r.SeqNo, PrimaryTerm: r.PrimaryTerm}, true, nil
-}
-
-func (e *esGroups) PutGroup(ctx context.Context, id string, doc []byte, v GroupVersion, found bool) error {
-	path := "/" + e.index + "/_create/" + id
-	if found {
-		path = fmt.Sprintf("/%s/_doc/%s?if_seq_no=%d&if_primary_term=%d", e.index, id, v.SeqNo, v.PrimaryTerm)
-	}
-	status, b, err := e.do(ctx, http.MethodPut, path, doc)
-	switch {
-	case err != nil:
-		return err
-	case status == http.StatusConflict:
-		return fmt.Errorf("put %s: %w", id, ErrGroupConflict)
-	case status >= 300:
-		return fmt.Errorf("put %s: status %d: %s", id, status, b)
-	}
-	return nil
+	t       *testing.T
+	cluster *index.Cluster
+	GroupStore
 }
 
 func (e *esGroups) source(id string) map[string]any {
 	e.t.Helper()
-	doc, _, found, err := e.GetGroup(context.Background(), id)
-	if err != nil || !found {
-		e.t.Fatalf("get group %s: found %v, %v", id, found, err)
+	docs, err := e.GetGroups(context.Background(), []string{id})
+	if err != nil || docs[id].Doc == nil {
+		e.t.Fatalf("get group %s: %v (found %v)", id, err, docs[id].Doc != nil)
 	}
 	var m map[string]any
-	if err := json.Unmarshal(doc, &m); err != nil {
+	if err := json.Unmarshal(docs[id].Doc, &m); err != nil {
 		e.t.Fatal(err)
 	}
 	return m
 }
 
-func newGroupIndex(t *testing.T, base, index string) *esGroups {
+func newGroupIndex(t *testing.T, base, prefix string) *esGroups {
 	t.Helper()
-	e := &esGroups{t: t, base: base, index: index, c: &http.Client{Timeout: 30 * time.Second}}
-	body, _ := json.Marshal(map[string]any{"mappings": GroupsMapping()})
-	status, b, err := e.do(context.Background(), http.MethodPut, "/"+index, body)
-	if err != nil || status != http.StatusOK {
-		t.Fatalf("create %s: %d %s %v", index, status, b, err)
+	zero := 0
+	c, err := index.Open(context.Background(), index.Config{Addresses: []string{base}, IndexPrefix: prefix, Replicas: &zero, Logger: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
 	}
-	return e
+	if err := c.Ensure(context.Background(), GroupsKind); err != nil {
+		t.Fatal(err)
+	}
+	return &esGroups{t: t, cluster: c, GroupStore: NewGroupStore(c)}
 }
 
 // TestUpdateGroupsInElasticsearch applies the same alerts in several orders, twice, and
@@ -235,7 +178,7 @@ func TestUpdateGroupsInElasticsearch(t *testing.T) {
 
 	var want map[string]map[string]any
 	for n, order := range orders {
-		es := newGroupIndex(t, base, fmt.Sprintf("%s-alert-groups-%d", prefix, n))
+		es := newGroupIndex(t, base, fmt.Sprintf("%s-o%d", prefix, n))
 		// One alert per call, as pages of one alert would, then all at once again.
 		for i := range order {
 			if _, err := UpdateGroups(ctx, es, order[i:i+1]); err != nil {
@@ -257,7 +200,7 @@ func TestUpdateGroupsInElasticsearch(t *testing.T) {
 	}
 
 	// Racing writers: each alert applied by its own goroutine, twice.
-	es := newGroupIndex(t, base, prefix+"-alert-groups-race")
+	es := newGroupIndex(t, base, prefix+"-race")
 	var wg sync.WaitGroup
 	for round := range 2 {
 		for i := range alerts {
@@ -335,38 +278,94 @@ func TestGroupBoundsOrderIndependent(t *testing.T) {
 	}
 }
 
-// conflictOnce is a GroupStore in memory whose first write loses a race.
+// conflictOnce is a GroupStore in memory whose first write of each group loses a race, and
+// whose second write of the group named busy is refused for load.
 type conflictOnce struct {
 	docs      map[string][]byte
-	seq       int64
-	conflicts int
+	seq       map[string]int64
+	conflicts map[string]int
+	busy      string
+	gets      int
 	puts      int
 }
 
-func (c *conflictOnce) GetGroup(_ context.Context, id string) ([]byte, GroupVersion, bool, error) {
-	d, ok := c.docs[id]
-	return d, GroupVersion{SeqNo: c.seq}, ok, nil
+func (c *conflictOnce) GetGroups(_ context.Context, ids []string) (map[string]StoredGroup, error) {
+	c.gets++
+	out := map[string]StoredGroup{}
+	for _, id := range ids {
+		if d, ok := c.docs[id]; ok {
+			out[id] = StoredGroup{Doc: d, Version: GroupVersion{SeqNo: c.seq[id]}}
+		}
+	}
+	return out, nil
 }
 
-func (c *conflictOnce) PutGroup(_ context.Context, id string, doc []byte, v GroupVersion, found bool) error {
+func (c *conflictOnce) PutGroups(_ context.Context, ws []GroupWrite) ([]error, error) {
 	c.puts++
-	if c.conflicts == 0 {
-		c.conflicts++
-		c.seq++
-		return fmt.Errorf("put: %w", ErrGroupConflict)
+	errs := make([]error, len(ws))
+	for i, w := range ws {
+		c.conflicts[w.ID]++
+		switch {
+		case c.conflicts[w.ID] == 1:
+			// Another writer created the group meanwhile.
+			c.seq[w.ID]++
+			c.docs[w.ID] = []byte(`{}`)
+			errs[i] = fmt.Errorf("put: %w", ErrGroupConflict)
+		case c.conflicts[w.ID] == 2 && w.ID == c.busy:
+			errs[i] = fmt.Errorf("put: %w", ErrGroupBusy)
+		case !w.Found || w.Version.SeqNo != c.seq[w.ID]:
+			errs[i] = errors.New("stale version written")
+		default:
+			c.seq[w.ID]++
+			c.docs[w.ID] = w.Doc
+		}
 	}
-	if v.SeqNo != c.seq {
-		return errors.New("stale version written")
-	}
-	c.docs[id] = doc
-	return nil
+	return errs, nil
 }
 
+// Each round reads every pending group with one request and writes them with one; only the
+// groups that lost (or were refused) go round again, from a fresh read.
 func TestUpdateGroupsRetriesConflicts(t *testing.T) {
-	s := &conflictOnce{docs: map[string][]byte{}}
-	alerts := groupAlerts()[:1]
-	n, err := UpdateGroups(context.Background(), s, alerts)
-	if err != nil || n != 1 || s.puts != 2 || len(s.docs) != 1 {
-		t.Errorf("UpdateGroups = %d, %v after %d puts (%d docs); want 1 group written on the second attempt", n, err, s.puts, len(s.docs))
+	all := groupAlerts()
+	fileID, urlID := GroupID(GroupKey(&all[0])), GroupID(GroupKey(&all[4]))
+	s := &conflictOnce{docs: map[string][]byte{}, seq: map[string]int64{}, conflicts: map[string]int{}, busy: urlID}
+	n, err := UpdateGroups(context.Background(), s, all)
+	if err != nil || n != 2 {
+		t.Fatalf("UpdateGroups = %d, %v; want 2 groups written", n, err)
 	}
+	// Round 1: both conflict; round 2: the file group is written, the URL group busy;
+	// round 3: the URL group is written.
+	if s.gets != 3 || s.puts != 3 {
+		t.Errorf("%d reads and %d writes; want 3 of each (one per round, not per group)", s.gets, s.puts)
+	}
+	for _, id := range []string{fileID, urlID} {
+		var g Group
+		if err := json.Unmarshal(s.docs[id], &g); err != nil || g.AlertCount == 0 {
+			t.Errorf("group %s = %s (%v); want the merged alerts", id, s.docs[id], err)
+		}
+	}
+}
+
+// A group that loses every race fails after maxGroupAttempts rounds instead of looping.
+func TestUpdateGroupsGivesUp(t *testing.T) {
+	s := &alwaysConflict{}
+	_, err := UpdateGroups(context.Background(), s, groupAlerts()[:1])
+	if err == nil || s.puts != maxGroupAttempts {
+		t.Errorf("err %v after %d writes; want an error after %d", err, s.puts, maxGroupAttempts)
+	}
+}
+
+type alwaysConflict struct{ puts int }
+
+func (a *alwaysConflict) GetGroups(context.Context, []string) (map[string]StoredGroup, error) {
+	return nil, nil
+}
+
+func (a *alwaysConflict) PutGroups(_ context.Context, ws []GroupWrite) ([]error, error) {
+	a.puts++
+	errs := make([]error, len(ws))
+	for i := range errs {
+		errs[i] = ErrGroupConflict
+	}
+	return errs, nil
 }

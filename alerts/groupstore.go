@@ -2,20 +2,21 @@ package alerts
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 
 	"github.com/mimecrawl/mimecrawl/index"
 )
 
-// DocStore reads and conditionally writes single documents. Implemented by *index.Cluster.
+// DocStore reads and conditionally writes documents in batches. Implemented by
+// *index.Cluster.
 type DocStore interface {
-	// GetDoc reads a document in real time; found is false when it does not exist.
-	GetDoc(ctx context.Context, k index.Kind, id string) (source json.RawMessage, v index.Version, found bool, err error)
-	// PutDoc writes a document if it is new (create) or still at version v; a failed
-	// condition wraps index.ErrConflict.
-	PutDoc(ctx context.Context, k index.Kind, id string, doc json.RawMessage, v index.Version, create bool) error
+	// GetDocs reads documents in real time with one request; missing ones are absent.
+	GetDocs(ctx context.Context, k index.Kind, ids []string) (map[string]index.Stored, error)
+	// PutDocs writes documents in one request, each only if it is new (Create) or still at
+	// its Version; one error per write, a failed condition wrapping index.ErrConflict and a
+	// busy refusal index.ErrBusy.
+	PutDocs(ctx context.Context, k index.Kind, ws []index.CondWrite) ([]error, error)
 }
 
 var _ DocStore = (*index.Cluster)(nil)
@@ -25,15 +26,34 @@ func NewGroupStore(s DocStore) GroupStore { return groupStore{s} }
 
 type groupStore struct{ s DocStore }
 
-func (g groupStore) GetGroup(ctx context.Context, id string) ([]byte, GroupVersion, bool, error) {
-	doc, v, found, err := g.s.GetDoc(ctx, GroupsKind, id)
-	return doc, GroupVersion{SeqNo: v.SeqNo, PrimaryTerm: v.PrimaryTerm}, found, err
+func (g groupStore) GetGroups(ctx context.Context, ids []string) (map[string]StoredGroup, error) {
+	docs, err := g.s.GetDocs(ctx, GroupsKind, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]StoredGroup, len(docs))
+	for id, d := range docs {
+		out[id] = StoredGroup{Doc: d.Source, Version: GroupVersion{SeqNo: d.Version.SeqNo, PrimaryTerm: d.Version.PrimaryTerm}}
+	}
+	return out, nil
 }
 
-func (g groupStore) PutGroup(ctx context.Context, id string, doc []byte, v GroupVersion, found bool) error {
-	err := g.s.PutDoc(ctx, GroupsKind, id, doc, index.Version{SeqNo: v.SeqNo, PrimaryTerm: v.PrimaryTerm}, !found)
-	if errors.Is(err, index.ErrConflict) {
-		return fmt.Errorf("%w: %w", ErrGroupConflict, err)
+func (g groupStore) PutGroups(ctx context.Context, ws []GroupWrite) ([]error, error) {
+	cw := make([]index.CondWrite, len(ws))
+	for i, w := range ws {
+		cw[i] = index.CondWrite{ID: w.ID, Doc: w.Doc, Version: index.Version{SeqNo: w.Version.SeqNo, PrimaryTerm: w.Version.PrimaryTerm}, Create: !w.Found}
 	}
-	return err
+	errs, err := g.s.PutDocs(ctx, GroupsKind, cw)
+	if err != nil {
+		return nil, err
+	}
+	for i, e := range errs {
+		switch {
+		case errors.Is(e, index.ErrConflict):
+			errs[i] = fmt.Errorf("%w: %w", ErrGroupConflict, e)
+		case errors.Is(e, index.ErrBusy):
+			errs[i] = fmt.Errorf("%w: %w", ErrGroupBusy, e)
+		}
+	}
+	return errs, nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/mimecrawl/mimecrawl/config"
 	"github.com/mimecrawl/mimecrawl/integration/mimecast"
 )
 
@@ -44,6 +45,14 @@ type Options struct {
 	// AckGrace bounds how long a pass that is being stopped waits for Elasticsearch to
 	// acknowledge what it already sent, so that the cursor can record it; default 10s.
 	AckGrace time.Duration
+	// ContentView looks up in the archive (Deps.Messages) the messages of alerts that the
+	// messages index does not hold: get-message-list of the internal mailbox within
+	// ContentWindow of the alert's time (default 10m), then get-message-detail of at most
+	// ContentCandidates of the listed messages (default 5), those with the alert's subject
+	// first.
+	ContentView       bool
+	ContentWindow     time.Duration
+	ContentCandidates int
 	// DirectoryTTL is how long the recipient directory is cached; default 6h.
 	DirectoryTTL time.Duration
 	// Now is the clock; default time.Now.
@@ -66,11 +75,14 @@ type Deps struct {
 	Groups    GroupStore
 	Archive   Archive
 	Directory Directory
+	// Messages is the Mimecast archive, for Options.ContentView; nil leaves it off.
+	Messages MessageArchive
 }
 
-// DefaultSIEMTypes are the SIEM event types that report threats; receipt, process, delivery
-// and journal describe every message and are left out unless asked for.
-var DefaultSIEMTypes = []string{"av", "spam", "internal email protect", "impersonation protect", "url protect", "attachment protect"}
+// DefaultSIEMTypes are the SIEM event types that report threats (alerts.siem.types's
+// default); receipt, process, delivery and journal describe every message and are left out
+// unless asked for.
+var DefaultSIEMTypes = config.DefaultSIEMTypes()
 
 // Retention of each endpoint: how far back it can be asked. Zero: none documented.
 const (
@@ -149,6 +161,9 @@ func New(d Deps, o Options) (*Poller, error) {
 	}
 	p := &Poller{d: d, o: o, log: o.Logger}
 	p.enrich = newEnricher(d.Archive, d.Directory, o.DetailsURL, o.DirectoryTTL, o.PageSize, o.Now, o.Logger)
+	if o.ContentView && d.Messages != nil {
+		p.enrich.content = newContentViewer(d.Messages, o.ContentWindow, o.ContentCandidates, o.PageSize, o.Logger)
+	}
 	return p, nil
 }
 

@@ -409,7 +409,7 @@ func (a *fakeArchive) FindByTerms(ctx context.Context, k index.Kind, field strin
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.searches++
-	if k != index.Messages || field != "mime_message_id" {
+	if k != index.Messages || field != MessageIDField {
 		return nil, fmt.Errorf("fake: unexpected lookup %v %s", k, field)
 	}
 	var out []index.Hit

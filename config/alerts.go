@@ -37,10 +37,39 @@ type Alerts struct {
 	DetailsURL string `yaml:"details_url"`
 	// PageSize is the page size asked of the alert endpoints (capped per endpoint).
 	PageSize int `yaml:"page_size"`
+	// SIEM says how the siem source reads: batch files or the stream, and which event types.
+	SIEM AlertsSIEM `yaml:"siem"`
 	// StatePath is the poller's own checkpoint file; "" means State.Path + ".alerts"
 	// (see Config.AlertsStatePath). It must differ from state.path: bbolt locks a file
 	// per process, and the crawl and the poller run at the same time.
 	StatePath string `yaml:"state_path"`
+}
+
+// AlertsSIEM configures the siem source.
+type AlertsSIEM struct {
+	// Mode is SIEMBatch (gzip files of /siem/v1/batch/events/cg, 7 days kept) or SIEMStream
+	// (/siem/v1/events/cg, near real time, 24 hours kept).
+	Mode string `yaml:"mode"`
+	// Types are the SIEM event types read; see SIEMTypes.
+	Types []string `yaml:"types"`
+}
+
+// The modes of alerts.siem.mode.
+const (
+	SIEMBatch  = "batch"
+	SIEMStream = "stream"
+)
+
+// SIEMTypes lists the values alerts.siem.types allows: Mimecast's SIEM event types.
+func SIEMTypes() []string {
+	return []string{"receipt", "process", "delivery", "av", "spam", "internal email protect",
+		"impersonation protect", "url protect", "attachment protect", "journal"}
+}
+
+// DefaultSIEMTypes are the SIEM event types read by default: those that report threats.
+// receipt, process, delivery and journal describe every message.
+func DefaultSIEMTypes() []string {
+	return []string{"av", "spam", "internal email protect", "impersonation protect", "url protect", "attachment protect"}
 }
 
 // AlertFilter is one entry of alerts.filters.
@@ -107,6 +136,7 @@ func defaultAlerts() Alerts {
 			Medium: []string{"unsafe", "unknown", "suspicious"},
 		},
 		PageSize: 100,
+		SIEM:     AlertsSIEM{Mode: SIEMBatch, Types: DefaultSIEMTypes()},
 	}
 }
 
@@ -169,6 +199,11 @@ func (c *Config) checkAlerts(k *checker) {
 		}
 	}
 	k.intRange("alerts.page_size", a.PageSize, 1, maxAlertPageSize)
+	k.oneOf("alerts.siem.mode", a.SIEM.Mode, []string{SIEMBatch, SIEMStream})
+	if len(a.SIEM.Types) == 0 {
+		k.add("alerts.siem.types", "is empty; allowed: one or more of %s", strings.Join(SIEMTypes(), ", "))
+	}
+	k.selection("alerts.siem.types", a.SIEM.Types, SIEMTypes())
 	if c.AlertsStatePath() == c.State.Path {
 		k.add("alerts.state_path", "%s is the crawl's state file; allowed: another file (the crawl and the poller each lock their own), default state.path + \".alerts\"", quote(a.StatePath))
 	}

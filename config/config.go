@@ -81,7 +81,23 @@ type Attachments struct {
 	// wait in a temporary file in SpillDir ("" is the system's temporary directory).
 	MemoryPerMessage ByteSize `yaml:"memory_per_message"`
 	SpillDir         string   `yaml:"spill_dir"`
+	// Text says who extracts attachment text: TextByCrawler, TextByElasticsearch (the ingest
+	// attachment processor, where the cluster has it) or TextNone.
+	Text string `yaml:"text"`
+	// MaxTextChars caps the characters of text kept from one attachment.
+	MaxTextChars int `yaml:"max_text_chars"`
+	// TextTimeout bounds the text extraction of one attachment by the crawler.
+	TextTimeout Duration `yaml:"text_timeout"`
 }
+
+// Values of attachments.text.
+const (
+	TextByCrawler       = "crawler"
+	TextByElasticsearch = "elasticsearch"
+	TextNone            = "none"
+)
+
+func textSources() []string { return []string{TextByCrawler, TextByElasticsearch, TextNone} }
 
 // Parallelism bounds how much work runs at once.
 type Parallelism struct {
@@ -187,6 +203,9 @@ func Default() *Config {
 			MaxBytes:  25 * 1000 * 1000,
 
 			MemoryPerMessage: 16 << 20,
+			Text:             TextByCrawler,
+			MaxTextChars:     1_000_000,
+			TextTimeout:      Duration(30 * time.Second),
 		},
 		Parallelism: Parallelism{
 			Mailboxes:        4,

@@ -42,6 +42,8 @@ func TestLoadRejectsBadFiles(t *testing.T) {
 		{"negative_page_size.bad.yml", []string{"performance.page_size: -1 is out of range; allowed: 1 to 500"}, 0},
 		{"page_size_501.bad.yml", []string{"performance.page_size: 501 is out of range; allowed: 1 to 500"}, 0},
 		{"page_size_not_int.bad.yml", []string{`performance.page_size: "abc" is not an integer`}, 0},
+		{"bad_attachment_text.bad.yml", []string{`attachments.text: "tika" is not allowed; allowed values: crawler, elasticsearch, none`,
+			"attachments.max_text_chars: 0 is out of range; allowed: 1 to 100000000", "attachments.text_timeout: 0s is out of range"}, 3},
 		{"bad_view.bad.yml", []string{`messages.views[1]: "DRAFTS" is not allowed; allowed values: INBOX, SENT`}, 0},
 		{"duplicate_view.bad.yml", []string{`messages.views[2]: "SENT" is listed twice`}, 0},
 		{"empty_views.bad.yml", []string{"messages.views: is empty", "INBOX, SENT"}, 0},
@@ -99,6 +101,9 @@ func TestLoadRejectsBadFiles(t *testing.T) {
 		{"alerts_state_path_is_crawl_state.bad.yml", []string{`alerts.state_path: "/var/lib/mimecrawl/state.db" is the crawl's state file`}, 0},
 		{"alerts_priority_not_list.bad.yml", []string{"alerts.priority.high: is a single value, want a list"}, 0},
 		{"alerts_bad_details_url.bad.yml", []string{"alerts.details_url", "is not a valid template"}, 0},
+		{"alerts_siem_mode.bad.yml", []string{`bad.yml:6: alerts.siem.mode: "realtime" is not allowed; allowed values: batch, stream`}, 0},
+		{"alerts_siem_types.bad.yml", []string{`alerts.siem.types[1]: "virus" is not allowed; allowed values: receipt, process, delivery, av, spam`}, 0},
+		{"alerts_siem_types_empty.bad.yml", []string{`alerts.siem.types: is empty; allowed: one or more of receipt`}, 0},
 		{"many_problems.bad.yml", []string{
 			`bad.yml:2: mimecast.base_url: "not-a-url"`,
 			"bad.yml:4: performance.page_size: 0 is out of range",
@@ -177,7 +182,7 @@ func goodConfig() *Config {
 		MaxBytes:        150 << 20,
 	}
 	c.Attachments = Attachments{Extract: true, ExcludeNames: []Regexp{MustRegexp(`.*\.exe`)}, BlankName: "anhang", MaxBytes: 512 << 10,
-		MemoryPerMessage: 16 << 20}
+		MemoryPerMessage: 16 << 20, Text: TextByElasticsearch, MaxTextChars: 50000, TextTimeout: Duration(10 * time.Second)}
 	c.Parallelism = Parallelism{Mailboxes: 8, IndexQueries: 3, MailboxDeletions: 1, Messages: 6}
 	c.Logging = Logging{Level: "debug", Trace: "all", StatsInterval: 0}
 	c.Performance = Performance{
@@ -218,6 +223,7 @@ func goodConfig() *Config {
 		ContentView: true,
 		DetailsURL:  "https://console.example.com/track?mid={{.MessageID | urlquery}}",
 		PageSize:    250,
+		SIEM:        AlertsSIEM{Mode: SIEMStream, Types: []string{"av", "url protect"}},
 		StatePath:   "/var/lib/mimecrawl/alerts.db",
 	}
 	return c

@@ -20,9 +20,12 @@ func traceLevels() []string { return []string{"none", "calls", "all"} }
 const (
 	maxPageSize    = 500 // the largest page the legacy endpoints are known to honour
 	maxParallelism = 64
-	maxRetries     = 100
-	maxMultiplier  = 100.0
-	minFlushBytes  = ByteSize(1000)
+	// maxTextChars bounds attachments.max_text_chars: 100 million characters (up to 400 MB of
+	// UTF-8) is already far beyond what one document should hold.
+	maxTextChars  = 100_000_000
+	maxRetries    = 100
+	maxMultiplier = 100.0
+	minFlushBytes = ByteSize(1000)
 	// maxFlushBytes stays under Elasticsearch's default http.max_content_length (100mb).
 	maxFlushBytes     = ByteSize(100 << 20)
 	maxIndexPrefix    = 100 // bytes; leaves room below the 255-byte index name limit
@@ -162,6 +165,9 @@ func (c *Config) check(now time.Time) []problem {
 	if a.MemoryPerMessage <= 0 {
 		k.add("attachments.memory_per_message", "%s is out of range; allowed: greater than 0, e.g. 16MiB", a.MemoryPerMessage)
 	}
+	k.oneOf("attachments.text", a.Text, textSources())
+	k.intRange("attachments.max_text_chars", a.MaxTextChars, 1, maxTextChars)
+	k.durationRange("attachments.text_timeout", a.TextTimeout, time.Second, time.Hour)
 	if a.SpillDir != "" {
 		if fi, err := os.Stat(a.SpillDir); err != nil {
 			k.add("attachments.spill_dir", "%s cannot be used: %v; allowed: an existing directory, or empty for the system's temporary directory", quote(a.SpillDir), err)

@@ -34,6 +34,14 @@ type Options struct {
 	// (the cluster has the attachment processor); otherwise text types are extracted here.
 	AttachmentPipeline bool
 	MaxTextBytes       int
+	// NoAttachmentText indexes attachments (without the pipeline) with metadata only.
+	NoAttachmentText bool
+	// MaxAttachmentTextChars caps the text extracted from one attachment; zero means
+	// body.DefaultMaxTextChars. MaxTextBytes caps what the message document carries of all
+	// its attachments' text together.
+	MaxAttachmentTextChars int
+	// AttachmentTextTimeout bounds the extraction of one attachment; zero means 30 s.
+	AttachmentTextTimeout time.Duration
 
 	PageSize           int
 	Mailboxes          int // mailbox views crawled at once
@@ -90,6 +98,9 @@ func (o *Options) defaults() {
 	}
 	if o.MaxTextBytes <= 0 {
 		o.MaxTextBytes = 1 << 20
+	}
+	if o.AttachmentTextTimeout <= 0 {
+		o.AttachmentTextTimeout = 30 * time.Second
 	}
 	if o.BlankSubject == "" {
 		o.BlankSubject = "(no subject)"
@@ -162,7 +173,7 @@ func New(arc Archive, idx Index, sink Sink, store Store, opts Options) *Crawler 
 type counters struct {
 	messages, skipped, excluded, attachments, oversize, attExcluded atomic.Int64
 	bytes, docsFailed, fetchFailed, malformed, deleted              atomic.Int64
-	fromMessage, notIndexed, invalid                                atomic.Int64
+	fromMessage, notIndexed, invalid, textFailed                    atomic.Int64
 }
 
 // ViewResult is the outcome of one mailbox view.
@@ -368,6 +379,7 @@ func (c *Crawler) Totals() Totals {
 		FetchFailed: c.counts.fetchFailed.Load(), MalformedBodies: c.counts.malformed.Load(),
 		Deleted: c.counts.deleted.Load(), FromMessage: c.counts.fromMessage.Load(),
 		NotIndexed: c.counts.notIndexed.Load(), InvalidListed: c.counts.invalid.Load(),
+		TextFailed: c.counts.textFailed.Load(),
 	}
 }
 
@@ -393,6 +405,9 @@ type Totals struct {
 	// InvalidListed counts listed messages that lack what the crawler needs (an id, a readable
 	// received time); each is recorded as a failure and retried by the next run.
 	InvalidListed int64 `json:"messages_invalid"`
+	// TextFailed counts attachments whose text could not be extracted (broken, encrypted,
+	// over a limit, too slow); each is indexed with its metadata and the reason.
+	TextFailed int64 `json:"attachments_text_failed"`
 }
 
 // handoff queues message documents whose attachments are acknowledged and adds them to the

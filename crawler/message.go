@@ -49,9 +49,11 @@ func (p *viewPass) message(ctx context.Context, m api.MessageSummary, seq int64,
 		}
 	}
 	u := &unit{p: p, seq: seq, messageID: m.ID, retrying: p.failedID[m.ID]}
-	doc := p.messageDoc(m, detail, text, received)
-	doc.Oversize = oversize
-	u.msg = index.Doc{Kind: index.Messages, ID: MessageDocID(p.mb.Address, p.view, m.ID), Body: doc}
+	msgDoc := p.messageDoc(m, detail, text, received)
+	msgDoc.Oversize = oversize
+	// msgDoc is sent only once every attachment is answered (u.release below and the
+	// acknowledgements), so the loop may still add their text to it.
+	u.msg = index.Doc{Kind: index.Messages, ID: MessageDocID(p.mb.Address, p.view, m.ID), Body: msgDoc}
 	u.pending.Store(1) // held until every attachment has been added
 	if c.opts.ExtractAttachments {
 		for _, a := range detail.Attachments {
@@ -68,6 +70,9 @@ func (p *viewPass) message(ctx context.Context, m api.MessageSummary, seq int64,
 			}
 			if !ok {
 				continue
+			}
+			if ad, _ := doc.Body.(*index.AttachmentDoc); ad != nil {
+				msgDoc.AttachmentText = appendText(msgDoc.AttachmentText, ad.Content, c.opts.MaxTextBytes)
 			}
 			u.pending.Add(1)
 			u.docIDs = append(u.docIDs, doc.ID)
@@ -230,10 +235,49 @@ func (p *viewPass) attachmentDoc(ctx context.Context, m api.MessageSummary, d *a
 	if c.opts.AttachmentPipeline {
 		doc.Data = base64.StdEncoding.EncodeToString(data)
 		out.Pipeline = true
-	} else if t, ok := body.AttachmentText(a.ContentType, name, data, c.opts.MaxTextBytes); ok {
-		doc.Content = t
+	} else if !c.opts.NoAttachmentText {
+		var err error
+		if doc.Content, doc.TextError, err = p.attachmentText(ctx, m.ID, a, name, data); err != nil {
+			return index.Doc{}, false, fmt.Errorf("extract text of attachment %s: %w", a.ID, err)
+		}
 	}
 	return out, true, nil
+}
+
+// attachmentText extracts the text of one attachment within its limits. A file that cannot be
+// read costs that file's text only: it is counted, logged with the reason, and its document
+// carries the reason (textErr) and whatever text came before the failure. err is non-nil
+// only when ctx ended first: the file is not to blame, and the message must be fetched again
+// rather than indexed without the text.
+func (p *viewPass) attachmentText(ctx context.Context, messageID string, a api.Attachment, name string, data []byte) (text, textErr string, err error) {
+	c := p.c
+	tctx, cancel := context.WithTimeout(ctx, c.opts.AttachmentTextTimeout)
+	defer cancel()
+	d, err := body.DocumentText(tctx, a.ContentType, name, data, body.TextLimits{MaxChars: c.opts.MaxAttachmentTextChars})
+	if ctx.Err() != nil {
+		return "", "", ctx.Err()
+	}
+	var te *body.TextError
+	if err == nil || !errors.As(err, &te) {
+		return d.Text, "", nil
+	}
+	c.counts.textFailed.Add(1)
+	p.log.Warn().Err(err).Str("message_id", messageID).Str("attachment_id", a.ID).
+		Str("format", string(te.Format)).Str("reason", string(te.Kind)).
+		Msg("attachment text not extracted; indexed with its metadata")
+	return d.Text, string(te.Kind) + " " + string(te.Format), nil
+}
+
+// appendText adds an attachment's text to the message's, within max bytes in all.
+func appendText(all, text string, max int) string {
+	if text == "" || len(all) >= max {
+		return all
+	}
+	if all != "" {
+		all += "\n\n"
+	}
+	s := body.CutUTF8(text, max-len(all))
+	return all + s
 }
 
 // download reads an attachment, at most MaxAttachmentBytes of it.

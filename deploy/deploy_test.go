@@ -30,10 +30,9 @@ const manifestDir = "kubernetes"
 // standalone lists the files that are applied on their own rather than through the
 // kustomization, each with why.
 var standalone = map[string]string{
-	"full-recrawl-job.yaml":  "created on demand with kubectl create -f (generateName)",
-	"alerts-deployment.yaml": "applied once the build has the alerts command",
-	"secret.example.yaml":    "an example: real secrets come from a secret manager",
-	"kustomization.yaml":     "the kustomization itself",
+	"full-recrawl-job.yaml": "created on demand with kubectl create -f (generateName)",
+	"secret.example.yaml":   "an example: real secrets come from a secret manager",
+	"kustomization.yaml":    "the kustomization itself",
 }
 
 // objects is everything the deployment files declare, decoded strictly.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,44 +16,8 @@ import (
 	"github.com/mimecrawl/mimecrawl/index/indextest"
 )
 
-// silentListener accepts connections and never answers, as a stalled node does.
-func silentListener(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var (
-		mu    sync.Mutex
-		conns []net.Conn
-	)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		l.Close()
-		<-done
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return "http://" + l.Addr().String()
-}
-
 func TestOpenGivesUpOnASilentNode(t *testing.T) {
-	addr := silentListener(t)
+	addr := indextest.SilentNode(t)
 	_, err := index.Open(context.Background(), index.Config{
 		Addresses: []string{addr}, RequestTimeout: 100 * time.Millisecond, MaxRetries: 3,
 		RetryBackoff: func(int) time.Duration { return time.Millisecond }, Logger: zerolog.Nop(),

@@ -29,9 +29,12 @@ type MessageDoc struct {
 	Size            int64               `json:"size"`
 	AttachmentCount int                 `json:"attachment_count"`
 	AttachmentNames []string            `json:"attachment_names,omitempty"`
-	Smash           string              `json:"smash,omitempty"`
-	Generation      int64               `json:"generation"`
-	IndexedAt       time.Time           `json:"indexed_at"`
+	// AttachmentText is the text the crawler extracted from the message's attachments, joined
+	// and capped, so that a search of the messages index finds a message by its attachments.
+	AttachmentText string    `json:"attachment_text,omitempty"`
+	Smash          string    `json:"smash,omitempty"`
+	Generation     int64     `json:"generation"`
+	IndexedAt      time.Time `json:"indexed_at"`
 }
 
 // AttachmentDoc is the document of one attachment in the attachments index, linked to its
@@ -51,8 +54,11 @@ type AttachmentDoc struct {
 	SHA256       string    `json:"sha256"`
 	// Oversize marks an attachment larger than the configured cap: metadata only.
 	Oversize bool `json:"oversize"`
-	// Content is text the crawler extracted itself (plain text types).
+	// Content is text the crawler extracted itself.
 	Content string `json:"content,omitempty"`
+	// TextError says why the crawler could not extract text ("corrupt pdf", "limit docx", ...),
+	// in the field the ingest pipeline uses for its own failures.
+	TextError string `json:"attachment_error,omitempty"`
 	// Data is the base64 file for the attachment pipeline, which removes it after extraction.
 	// The mapping also excludes it from _source, so it is never stored even without a pipeline.
 	Data       string    `json:"data,omitempty"`

@@ -124,3 +124,144 @@ func (c *Cluster) PutDoc(ctx context.Context, k Kind, id string, doc json.RawMes
 	}
 	return nil
 }
+
+// Stored is one document read by GetDocs: its _source and version.
+type Stored struct {
+	Source  json.RawMessage
+	Version Version
+}
+
+// maxDocsBatch bounds the documents of one GetDocs or PutDocs call: one page of alerts'
+// groups, never an unbounded request.
+const maxDocsBatch = 1000
+
+// GetDocs reads documents of kind k in real time with one _mget: the ones that exist, by
+// id. A missing index reads as no documents.
+func (c *Cluster) GetDocs(ctx context.Context, k Kind, ids []string) (map[string]Stored, error) {
+	if !k.valid() {
+		return nil, fmt.Errorf("mget: unknown kind %d", int(k))
+	}
+	name := c.IndexName(k)
+	if len(ids) == 0 {
+		return map[string]Stored{}, nil
+	}
+	if len(ids) > maxDocsBatch {
+		return nil, fmt.Errorf("mget from %s: %d ids, at most %d per call", name, len(ids), maxDocsBatch)
+	}
+	var res struct {
+		Docs []struct {
+			ID          string          `json:"_id"`
+			Found       bool            `json:"found"`
+			SeqNo       int64           `json:"_seq_no"`
+			PrimaryTerm int64           `json:"_primary_term"`
+			Source      json.RawMessage `json:"_source"`
+			Error       *struct {
+				Type   string `json:"type"`
+				Reason string `json:"reason"`
+			} `json:"error"`
+		} `json:"docs"`
+	}
+	err := c.do(ctx, http.MethodPost, "/"+name+"/_mget", nil, obj{"ids": ids}, &res)
+	var se *StatusError
+	switch {
+	case errors.As(err, &se) && se.Status == http.StatusNotFound:
+		return map[string]Stored{}, nil // no index yet
+	case err != nil:
+		return nil, fmt.Errorf("mget %d ids from %s: %w", len(ids), name, err)
+	}
+	out := make(map[string]Stored, len(res.Docs))
+	for _, d := range res.Docs {
+		switch {
+		case d.Error != nil && d.Error.Type == "index_not_found_exception":
+			continue // no index yet: the document does not exist
+		case d.Error != nil:
+			return nil, fmt.Errorf("mget %s from %s: %w", d.ID, name,
+				&StatusError{Op: "POST /" + name + "/_mget", Status: http.StatusOK, Type: c.redact(d.Error.Type), Reason: c.redact(d.Error.Reason)})
+		}
+		if d.Found {
+			out[d.ID] = Stored{Source: d.Source, Version: Version{SeqNo: d.SeqNo, PrimaryTerm: d.PrimaryTerm}}
+		}
+	}
+	return out, nil
+}
+
+// CondWrite is one conditional write of PutDocs: Doc as document ID, only if it is new
+// (Create) or the stored document still has Version.
+type CondWrite struct {
+	ID      string
+	Doc     json.RawMessage
+	Version Version
+	Create  bool
+}
+
+// PutDocs sends the writes in one _bulk request and returns once Elasticsearch answered it:
+// one error per write, in order, nil for a write acknowledged. A failed condition (409) is
+// an error wrapping ErrConflict; an item the cluster was too busy for (429) one wrapping
+// ErrBusy; anything else a *StatusError. The second result is the failure of the request as
+// a whole (then no write is known to have happened, and any may have).
+func (c *Cluster) PutDocs(ctx context.Context, k Kind, ws []CondWrite) ([]error, error) {
+	if !k.valid() {
+		return nil, fmt.Errorf("bulk put: unknown kind %d", int(k))
+	}
+	name := c.IndexName(k)
+	if len(ws) == 0 {
+		return nil, nil
+	}
+	if len(ws) > maxDocsBatch {
+		return nil, fmt.Errorf("bulk put in %s: %d documents, at most %d per call", name, len(ws), maxDocsBatch)
+	}
+	var body []byte
+	for _, w := range ws {
+		meta := obj{"_index": name, "_id": w.ID}
+		op := "index"
+		if w.Create {
+			op = "create"
+		} else {
+			meta["if_seq_no"], meta["if_primary_term"] = w.Version.SeqNo, w.Version.PrimaryTerm
+		}
+		line, err := json.Marshal(obj{op: meta})
+		if err != nil {
+			return nil, fmt.Errorf("bulk put in %s: encode %s: %w", name, w.ID, err)
+		}
+		body = append(append(append(append(body, line...), '\n'), w.Doc...), '\n')
+	}
+	var res struct {
+		Items []map[string]struct {
+			ID     string `json:"_id"`
+			Status int    `json:"status"`
+			Error  *struct {
+				Type   string `json:"type"`
+				Reason string `json:"reason"`
+			} `json:"error"`
+		} `json:"items"`
+	}
+	if err := c.do(ctx, http.MethodPost, "/_bulk", nil, ndjson(body), &res); err != nil {
+		return nil, fmt.Errorf("bulk put %d documents in %s: %w", len(ws), name, err)
+	}
+	if len(res.Items) != len(ws) {
+		return nil, fmt.Errorf("bulk put in %s: %d answers for %d documents", name, len(res.Items), len(ws))
+	}
+	errs := make([]error, len(ws))
+	for i, item := range res.Items {
+		for _, r := range item { // one key: the operation
+			switch {
+			case r.Status >= 200 && r.Status < 300:
+			case r.Status == http.StatusConflict:
+				errs[i] = fmt.Errorf("put %s in %s: %w", ws[i].ID, name, ErrConflict)
+			case r.Status == http.StatusTooManyRequests:
+				errs[i] = fmt.Errorf("put %s in %s: %w", ws[i].ID, name, ErrBusy)
+			default:
+				se := &StatusError{Op: "POST /_bulk", Status: r.Status}
+				if r.Error != nil {
+					se.Type, se.Reason = c.redact(r.Error.Type), c.redact(r.Error.Reason)
+				}
+				errs[i] = fmt.Errorf("put %s in %s: %w", ws[i].ID, name, se)
+			}
+		}
+	}
+	return errs, nil
+}
+
+// ErrBusy is wrapped by PutDocs for a write Elasticsearch refused because it was busy
+// (429): the same write may succeed later.
+var ErrBusy = errors.New("elasticsearch was too busy for the write")

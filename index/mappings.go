@@ -49,6 +49,7 @@ func messageMapping() obj {
 			"size":             typed("long"),
 			"attachment_count": obj{"type": "integer"},
 			"attachment_names": textWithKeyword(),
+			"attachment_text":  typed("text"),
 			"smash":            typed("keyword"),
 			"generation":       typed("long"),
 			"indexed_at":       typed("date"),

@@ -69,6 +69,6 @@ ALERTS_BENCH_BACKLOG=${ALERTS_BENCH_BACKLOG:-$alerts_backlog} \
 
 echo "== end to end (mimecrawl-bench --mode $mode)"
 # shellcheck disable=SC2086 # BENCH_ARGS is a list of flags
-bin/mimecrawl-bench --mode "$mode" --es "$ELASTICSEARCH_URL" --bin bin --out "$out" "${hot_args[@]}" ${BENCH_ARGS:-}
+bin/mimecrawl-bench --mode "$mode" --es "$ELASTICSEARCH_URL" --bin bin --out "$out" "${hot_args[@]}" --alerts "$out/alerts.txt" ${BENCH_ARGS:-}
 echo
 cat "$out/results.md"

@@ -18,6 +18,7 @@ type bench struct {
 	work string // configs, state files and logs of the runs
 	log  io.Writer
 	res  *Results
+	tree string // the source tree this run measures
 	seq  int
 	ok   bool
 }
@@ -38,6 +39,7 @@ func newBench(ctx context.Context, p params, log io.Writer) (*bench, error) {
 		return nil, fmt.Errorf("create output directory: %w", err)
 	}
 	b := &bench{p: p, es: es, log: log, res: newResults(p, node)}
+	b.tree = b.res.Host.Tree // the tree this run measures, whatever a merge keeps in the header
 	if p.Merge {
 		if err := b.res.mergeFrom(b.jsonPath()); err != nil {
 			return nil, err
@@ -124,7 +126,17 @@ func (b *bench) runAll(ctx context.Context) error {
 		}
 		b.res.Hotpaths = rows
 		if st, err := os.Stat(b.p.Hotpaths); err == nil {
-			b.res.Sections["hotpaths"] = Section{Started: st.ModTime().UTC(), Tree: b.res.Host.Tree}
+			b.res.Sections["hotpaths"] = Section{Started: st.ModTime().UTC(), Tree: b.tree}
+		}
+	}
+	if b.p.Alerts != "" {
+		rows, err := parseHotpaths(b.p.Alerts)
+		if err != nil {
+			b.res.Errors = append(b.res.Errors, err.Error())
+		}
+		b.res.Alerts = rows
+		if st, err := os.Stat(b.p.Alerts); err == nil {
+			b.res.Sections["alerts"] = Section{Started: st.ModTime().UTC(), Tree: b.tree}
 		}
 	}
 	b.res.Finished = time.Now().UTC()

@@ -74,6 +74,7 @@ type params struct {
 	BinDir   string   `json:"-"`
 	OutDir   string   `json:"-"`
 	Hotpaths string   `json:"-"`
+	Alerts   string   `json:"-"`
 	Merge    bool     `json:"-"`
 	Only     []string `json:"only"`
 	Seed     int64    `json:"seed"`
@@ -130,8 +131,9 @@ func parseFlags(args []string, stderr io.Writer) (params, error) {
 	bin := fs.String("bin", "bin", "directory holding the mimecrawl and mimecast-sim binaries")
 	out := fs.String("out", "bench", "directory for results.json and results.md")
 	hot := fs.String("hotpaths", "", "go test -bench output to summarise in the results (optional)")
+	alertsOut := fs.String("alerts", "", "go test -bench output of the alerts poller's BenchmarkPollBacklog to summarise in the results (optional)")
 	merge := fs.Bool("merge", false, "keep the other measurements of an existing results.json of the same mode and replace only those run now")
-	only := fs.String("only", strings.Join(measurements, ","), "measurements to run: "+strings.Join(measurements, ","))
+	only := fs.String("only", strings.Join(measurements, ","), "measurements to run: "+strings.Join(measurements, ",")+", or none (with --merge and --hotpaths/--alerts: only summarise those)")
 	seed := fs.Int64("seed", 1, "seed of the simulated archives")
 	mailboxes := fs.Int("mailboxes", 0, "mailboxes of the ceiling and message-scaling archives")
 	ceiling := fs.Int("ceiling-messages", 0, "messages of the ceiling-vs-crawler archive")
@@ -158,7 +160,7 @@ func parseFlags(args []string, stderr io.Writer) (params, error) {
 		return params{}, fmt.Errorf("--mode %q: want quick or full", *mode)
 	}
 	p.Mode, p.ESURL, p.BinDir, p.OutDir, p.Hotpaths, p.Seed = *mode, strings.TrimRight(*es, "/"), *bin, *out, *hot, *seed
-	p.Merge = *merge
+	p.Merge, p.Alerts = *merge, *alertsOut
 	setInt := func(dst *int, v int) {
 		if v > 0 {
 			*dst = v
@@ -199,6 +201,9 @@ func parseFlags(args []string, stderr io.Writer) (params, error) {
 	}
 	for _, m := range strings.Split(*only, ",") {
 		m = strings.TrimSpace(m)
+		if m == "none" && *only == "none" {
+			break
+		}
 		if !contains(measurements, m) {
 			return p, fmt.Errorf("--only: unknown measurement %q; want some of %s", m, strings.Join(measurements, ","))
 		}

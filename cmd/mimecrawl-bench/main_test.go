@@ -204,3 +204,27 @@ func TestTargetsFollowTheMeasurements(t *testing.T) {
 		t.Errorf("targets met %v, want %v", met, want)
 	}
 }
+
+// The alerts poller's benchmark output becomes a section of results.md.
+func TestAlertsSection(t *testing.T) {
+	out := `pkg: github.com/mimecrawl/mimecrawl/alerts
+BenchmarkPollBacklog/backlog=500-2         	       1	2949418601 ns/op	       197.4 alerts/s	         0.01200 calls/alert	       493.0 groups	         3.448 heapMB
+BenchmarkPollBacklog/backlog=5000-2        	       1	70118775293 ns/op	        71.75 alerts/s	         0.003000 calls/alert	      4993 groups	         6.379 heapMB
+ok  	github.com/mimecrawl/mimecrawl/alerts	75.414s
+`
+	path := filepath.Join(t.TempDir(), "alerts.txt")
+	if err := os.WriteFile(path, []byte(out), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := parseHotpaths(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &Results{Mode: "quick", Alerts: rows}
+	md := r.markdown()
+	for _, want := range []string{"## 6. Alerts poller", "| 500 | 197 | 0.0120 | 3.45 | 493 | 2.9 |", "| 5000 | 71.75 | 0.0030 | 6.38 | 4993 | 70.1 |"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("results.md lacks %q:\n%s", want, md)
+		}
+	}
+}

@@ -121,6 +121,19 @@ func (r *Results) markdown() string {
 		w("\n")
 	}
 
+	if len(r.Alerts) > 0 {
+		w("## 6. Alerts poller (`alerts.BenchmarkPollBacklog`; raw output in alerts.txt)\n\n")
+		w("One pass over a backlog of attachment-protection events: simulator over a socket, real client, bulk writer and Elasticsearch, every alert kept and grouped. ")
+		w("Heap is the live heap the pass added (memory flat with the backlog means the two sizes are close).\n\n")
+		w("| backlog | alerts/s | API calls per alert | peak heap MB | groups | seconds |\n|---|---:|---:|---:|---:|---:|\n")
+		for _, h := range r.Alerts {
+			name := strings.TrimPrefix(h.Name, "PollBacklog/")
+			w("| %s | %s | %s | %s | %s | %.1f |\n", strings.TrimPrefix(name, "backlog="), num(h.Metrics, "alerts/s"), fmt.Sprintf("%.4f", h.Metrics["calls/alert"]),
+				num(h.Metrics, "heapMB"), num(h.Metrics, "groups"), h.Metrics["ns/op"]/1e9)
+		}
+		w("\n")
+	}
+
 	if len(r.Sections) > 0 {
 		w("## When each measurement ran\n\n| measurement | started (UTC) | source tree | load average at start | minutes |\n|---|---|---|---|---:|\n")
 		names := make([]string, 0, len(r.Sections))

@@ -28,7 +28,9 @@ type Results struct {
 	Mailboxes   []MailboxRow   `json:"mailboxes,omitempty"`
 	RateLimited *RateResult    `json:"rate_limited,omitempty"`
 	Hotpaths    []HotRow       `json:"hotpaths,omitempty"`
-	Targets     []Target       `json:"targets"`
+	// Alerts are the alerts poller's backlog benchmarks (go test, alerts.BenchmarkPollBacklog).
+	Alerts  []HotRow `json:"alerts,omitempty"`
+	Targets []Target `json:"targets"`
 	// Sections says when, on which source tree and for how long each measurement ran; with
 	// --merge they may come from different runs.
 	Sections map[string]Section `json:"sections"`
@@ -62,6 +64,11 @@ func (r *Results) mergeFrom(path string) error {
 	}
 	only := r.Params.Only
 	r.Started = old.Started
+	if len(only) == 0 {
+		// Only summaries of go test output were added: the header still describes the
+		// machine and run of the measurements kept (each section names its own tree).
+		r.Host = old.Host
+	}
 	if !contains(only, "ceiling") {
 		r.Ceiling = old.Ceiling
 	}
@@ -76,6 +83,9 @@ func (r *Results) mergeFrom(path string) error {
 	}
 	if r.Params.Hotpaths == "" {
 		r.Hotpaths = old.Hotpaths
+	}
+	if r.Params.Alerts == "" {
+		r.Alerts = old.Alerts
 	}
 	for k, v := range old.Sections {
 		if !contains(only, k) {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mimecrawl/mimecrawl/alerts"
+	"github.com/mimecrawl/mimecrawl/config"
 	"github.com/mimecrawl/mimecrawl/integration/mimecast"
 	"github.com/mimecrawl/mimecrawl/state"
 )
@@ -36,6 +37,18 @@ func (a *app) alertsRun(ctx context.Context, once bool) int {
 	statePath := cfg.AlertsStatePath()
 	log.Info().Bool("once", once).Str("state", statePath).Strs("sources", cfg.Alerts.Sources).Msg("run start")
 	fatal := func(err error) int {
+		if ctx.Err() != nil {
+			// A signal arrived while the poller was starting: the stop that was asked for, not
+			// a failure. The long-running poller stops cleanly (0); a single pass that never
+			// ran is interrupted (3). No cursor moved.
+			code := exitOK
+			if once {
+				code = exitPartial
+			}
+			log.Info().Err(err).Msg("stopped before the first pass")
+			a.printAlerts(a.stdout, &alertsSummary{Command: "alerts", ExitCode: code, Error: "stopped before the first pass"})
+			return code
+		}
 		log.Error().Err(err).Msg("run failed")
 		s := &alertsSummary{Command: "alerts", ExitCode: exitFatal, Error: err.Error()}
 		a.printAlerts(a.stdout, s)
@@ -90,12 +103,14 @@ func (a *app) alertsRun(ctx context.Context, once bool) int {
 	}
 	p, err := alerts.New(alerts.Deps{
 		Logs: client, Threats: client, SIEM: client, Sink: writer, Cursors: store, Rules: rules,
-		Groups: alerts.NewGroupStore(cluster), Archive: cluster, Directory: client,
+		Groups: alerts.NewGroupStore(cluster), Archive: cluster, Directory: client, Messages: client,
 	}, alerts.Options{
 		Sources: sources, PollInterval: cfg.Alerts.PollInterval.D(), Lookback: cfg.Alerts.Lookback.D(),
 		Overlap: overlapOption(cfg.Alerts.Overlap.D()), PageSize: cfg.Alerts.PageSize,
 		Types: cfg.Alerts.Types, Statuses: cfg.Alerts.Statuses, Routes: cfg.Alerts.Routes,
-		DetailsURL: details, AckGrace: cfg.Performance.ShutdownGrace.D() * 3 / 4, Logger: log,
+		SIEMTypes: cfg.Alerts.SIEM.Types, SIEMStream: cfg.Alerts.SIEM.Mode == config.SIEMStream,
+		ContentView: cfg.Alerts.ContentView,
+		DetailsURL:  details, AckGrace: cfg.Performance.ShutdownGrace.D() * 3 / 4, Logger: log,
 	})
 	if err != nil {
 		return fatal(err)

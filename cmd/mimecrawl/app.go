@@ -230,6 +230,19 @@ func (a *app) rules() crawler.Rules {
 	}
 }
 
+// usePipeline tells whether attachment text goes through the cluster's ingest pipeline:
+// attachments.text is elasticsearch and the cluster has the attachment processor. Without the
+// processor the crawler extracts the text itself rather than index none.
+func (a *app) usePipeline(hasProcessor bool) bool {
+	if a.cfg.Attachments.Text != config.TextByElasticsearch {
+		return false
+	}
+	if !hasProcessor {
+		a.log.Warn().Msg("attachments.text is elasticsearch but the cluster has no attachment processor; the crawler extracts attachment text")
+	}
+	return hasProcessor
+}
+
 func (a *app) crawlOptions(full, pipeline bool) crawler.Options {
 	c := a.cfg
 	return crawler.Options{
@@ -237,8 +250,9 @@ func (a *app) crawlOptions(full, pipeline bool) crawler.Options {
 		ExcludeSubjects: c.Messages.ExcludeSubjects, BlankSubject: c.Messages.BlankSubject,
 		ExtractAttachments: c.Attachments.Extract, ExcludeNames: c.Attachments.ExcludeNames,
 		BlankName: c.Attachments.BlankName, MaxAttachmentBytes: int64(c.Attachments.MaxBytes),
-		AttachmentPipeline: pipeline,
-		PageSize:           c.Performance.PageSize, Mailboxes: c.Parallelism.Mailboxes, MessageWorkers: c.Parallelism.Messages,
+		AttachmentPipeline: pipeline, NoAttachmentText: c.Attachments.Text == config.TextNone,
+		MaxAttachmentTextChars: c.Attachments.MaxTextChars, AttachmentTextTimeout: c.Attachments.TextTimeout.D(),
+		PageSize: c.Performance.PageSize, Mailboxes: c.Parallelism.Mailboxes, MessageWorkers: c.Parallelism.Messages,
 		IndexQueries: c.Parallelism.IndexQueries, DeltaTokenOffset: c.Performance.DeltaTokenOffset.D(),
 		CheckpointInterval: c.Performance.CheckpointInterval.D(), Full: full,
 		Logger: a.log.With().Str("component", "crawler").Logger(),

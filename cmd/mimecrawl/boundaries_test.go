@@ -4,11 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -45,42 +43,6 @@ func setConfig(t *testing.T, path string, add ...string) {
 	}
 }
 
-// silentAddress accepts connections and never answers, as a stalled node does.
-func silentAddress(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var (
-		mu    sync.Mutex
-		conns []net.Conn
-	)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		l.Close()
-		<-done
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return "http://" + l.Addr().String()
-}
-
 // TestCheckGivesUpOnASilentElasticsearch: check against a node that accepts connections and
 // never answers fails within elasticsearch.request_timeout and says what is wrong.
 func TestCheckGivesUpOnASilentElasticsearch(t *testing.T) {
@@ -89,7 +51,7 @@ func TestCheckGivesUpOnASilentElasticsearch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	silent := silentAddress(t)
+	silent := indextest.SilentNode(t)
 	cfg := strings.Replace(string(data), os.Getenv("ELASTICSEARCH_URL"), silent, 1)
 	if err := os.WriteFile(w.config, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/mimecrawl/mimecrawl/config"
 	"github.com/mimecrawl/mimecrawl/crawler"
 	"github.com/mimecrawl/mimecrawl/index"
 	"github.com/mimecrawl/mimecrawl/integration/mimecast"
@@ -215,10 +216,14 @@ func (a *app) checkElasticsearch(ctx context.Context, c *checker) {
 	switch {
 	case !a.cfg.Attachments.Extract:
 		c.skip("elasticsearch attachment text", "attachments.extract is false")
+	case a.cfg.Attachments.Text == config.TextNone:
+		c.skip("elasticsearch attachment text", "attachments.text is none: attachments are indexed with metadata only")
+	case a.cfg.Attachments.Text == config.TextByCrawler:
+		c.ok("elasticsearch attachment text", "attachments.text is crawler: mimecrawl extracts the text itself; no ingest processor needed")
 	case cluster.AttachmentProcessor():
-		c.ok("elasticsearch attachment text", "ingest attachment processor present: text of PDFs and office files is extracted")
+		c.ok("elasticsearch attachment text", "ingest attachment processor present: Elasticsearch extracts the text of attachments")
 	default:
-		c.ok("elasticsearch attachment text", "no ingest attachment processor: only text-like attachments get text (install the ingest-attachment module for the rest)")
+		c.ok("elasticsearch attachment text", "attachments.text is elasticsearch but the cluster has no ingest attachment processor: mimecrawl extracts the text itself")
 	}
 }
 

@@ -1,4 +1,5 @@
-// Package body turns a raw RFC 822 message, and text-like attachments, into
+// Package body turns a raw RFC 822 message, and its attachments (PDF, OOXML, ODF,
+// RTF, HTML, text, attached messages, ZIP member names: DocumentText), into
 // searchable UTF-8 text.
 //
 // It knows MIME and HTML and nothing about where a message comes from or
@@ -17,4 +18,10 @@
 //     whole, and attachment bytes kept for the caller stay in memory up to
 //     Options.KeepMemory and go to one temporary file (0600, unlinked at
 //     once where the system allows, removed by Text.Close) beyond it.
+//   - DocumentText reads an attachment already in memory and costs at most
+//     TextLimits: characters kept, bytes decompressed (ZIP members are
+//     streamed; one PDF stream of at most 8 MiB is held), ZIP members, nesting
+//     of attached messages, and the context's deadline, which every reading
+//     loop checks, so no work outlives the call. Hostile input yields a
+//     *TextError of a typed FailureKind, never a panic or a stuck goroutine.
 package body

@@ -45,16 +45,49 @@ const (
 	attPDF
 	attPNG
 	attBinary
+	attDOCX // this kind and those below are tied to seq residues (docKinds), never drawn
+	attXLSX
+	attPPTX
+	attODT
+	attBrokenDOCX // a DOCX cut in half: the zip has no central directory
+	attBrokenPDF  // a PDF whose content stream is not valid deflate data
 	attKinds
 )
 
+// attRandomKinds bounds the kinds drawn at random: attText up to attBinary.
+const attRandomKinds = attBinary + 1
+
+// docKinds are the office files one message in docEvery carries as its first attachment, in
+// turn: every format, and the broken ones, appear in any archive of a few hundred messages.
+var docKinds = []attKind{attPDF, attDOCX, attXLSX, attPPTX, attODT, attBrokenDOCX, attBrokenPDF}
+
+const docEvery = 8
+
 var attTypes = [attKinds]struct{ contentType, ext string }{
-	attText:   {"text/plain", "txt"},
-	attCSV:    {"text/csv", "csv"},
-	attPDF:    {"application/pdf", "pdf"},
-	attPNG:    {"image/png", "png"},
-	attBinary: {"application/octet-stream", "bin"},
+	attText:       {"text/plain", "txt"},
+	attCSV:        {"text/csv", "csv"},
+	attPDF:        {"application/pdf", "pdf"},
+	attPNG:        {"image/png", "png"},
+	attBinary:     {"application/octet-stream", "bin"},
+	attDOCX:       {"application/vnd.openxmlformats-officedocument.wordprocessingml.document", "docx"},
+	attXLSX:       {"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "xlsx"},
+	attPPTX:       {"application/vnd.openxmlformats-officedocument.presentationml.presentation", "pptx"},
+	attODT:        {"application/vnd.oasis.opendocument.text", "odt"},
+	attBrokenDOCX: {"application/vnd.openxmlformats-officedocument.wordprocessingml.document", "docx"},
+	attBrokenPDF:  {"application/pdf", "pdf"},
 }
+
+// hasTextToken tells the kinds whose file carries searchable text with a token of its own.
+func (k attKind) hasTextToken() bool {
+	switch k {
+	case attPDF, attDOCX, attXLSX, attPPTX, attODT:
+		return true
+	}
+	return false
+}
+
+// broken tells the kinds whose file no reader can open.
+func (k attKind) broken() bool { return k == attBrokenDOCX || k == attBrokenPDF }
 
 // attSpec describes one attachment; its bytes come from attachmentBytes.
 type attSpec struct {
@@ -117,6 +150,12 @@ func receivedOffset(seed int64, seq uint32, spanSeconds int64) int64 {
 func bodyToken(seed int64, seq uint32) string {
 	h := mix64(uint64(seed) ^ mix64(uint64(seq)^0x70CE))
 	return "zq" + strconv.FormatUint(uint64(seq), 36) + "k" + strconv.FormatUint(h%46656+46656, 36)[1:]
+}
+
+// textToken is the unique word in the text of one attachment's file (see attKind.hasTextToken).
+func textToken(seed int64, seq uint32, index int) string {
+	h := mix64(uint64(seed) ^ mix64(uint64(seq)<<4|uint64(index)) ^ 0x7E47)
+	return "zt" + strconv.FormatUint(uint64(seq), 36) + "x" + strconv.Itoa(index) + "k" + strconv.FormatUint(h%46656+46656, 36)[1:]
 }
 
 // contacts is the fixed cast of people a generator draws correspondents from.
@@ -246,15 +285,19 @@ func buildContent(seed int64, keys keyring, people *contacts, ref msgRef) *conte
 		count = 3
 	}
 	large := seq%50 == 17
-	if large && count == 0 {
+	doc := seq%docEvery == 3 && !large
+	if (large || doc) && count == 0 {
 		count = 1
 	}
 	for i := range count {
-		a := attSpec{index: i, kind: attKind(r.IntN(int(attKinds)))}
+		a := attSpec{index: i, kind: attKind(r.IntN(int(attRandomKinds)))}
 		a.target = int(200 * math.Exp(r.Float64()*math.Log(250))) // log-uniform 200 B .. 50 KB
 		if large && i == 0 {
 			a.kind = []attKind{attBinary, attPDF}[r.IntN(2)]
 			a.target = 280_000 + r.IntN(40_000)
+		}
+		if doc && i == 0 {
+			a.kind = docKinds[(seq/docEvery)%uint32(len(docKinds))]
 		}
 		base := asciiFilenames[r.IntN(len(asciiFilenames))] + "_" + strconv.Itoa(r.IntN(1000))
 		if seq%7 == 3 && i == 0 {

@@ -18,6 +18,9 @@
 //     headers, bodies and attachment bytes are derived from (seed, seq) whenever needed.
 //   - Consistency: sizes and SHA-256 digests in details and in Truth are computed from the
 //     very bytes the download paths serve.
+//   - Office files (documents.go) are real, minimal PDF, DOCX, XLSX, PPTX and ODT files,
+//     written deterministically; each with searchable text holds a word of its own, which
+//     Truth lists as the attachment's text_token, so a test can search for it.
 //   - Listing order is newest first with ties broken by id (in shape-variant mode some pages
 //     are served shuffled, the same way every time); pages continue after the last
 //     record of that order, so adding or deleting messages between pages neither repeats

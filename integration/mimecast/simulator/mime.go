@@ -61,8 +61,8 @@ func attachmentBytes(seed int64, seq uint32, a attSpec) []byte {
 			b = append(b, ",EUR\r\n"...)
 		}
 		return b
-	case attPDF:
-		return pdfBytes(randomBytes(seed, seq, a.index, max(16, a.target-200)), a.target)
+	case attPDF, attDOCX, attXLSX, attPPTX, attODT, attBrokenDOCX, attBrokenPDF:
+		return documentBytes(seed, seq, a, r)
 	case attPNG:
 		return pngBytes(seed, seq, a)
 	default:
@@ -100,17 +100,35 @@ func randomBytes(seed int64, seq uint32, index, n int) []byte {
 	return b
 }
 
-// pdfBytes writes something a sniffer recognises as PDF: header, a few objects, a binary
-// stream with payload, trailer and %%EOF.
-func pdfBytes(payload []byte, target int) []byte {
-	var b bytes.Buffer
-	b.Grow(target + 256)
-	b.WriteString("%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n")
-	b.WriteString("2 0 obj\n<< /Type /Pages /Kids [] /Count 0 >>\nendobj\n")
-	fmt.Fprintf(&b, "3 0 obj\n<< /Length %d >>\nstream\n", len(payload))
-	b.Write(payload)
-	b.WriteString("\nendstream\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n")
-	return b.Bytes()
+// documentBytes writes a real office file whose text is a few words and the attachment's
+// text token; a large PDF reaches its target size with an image.
+func documentBytes(seed int64, seq uint32, a attSpec, r *rand.Rand) []byte {
+	words := make([]string, 10+r.IntN(30))
+	for i := range words {
+		words[i] = bodyWords[r.IntN(len(bodyWords))]
+	}
+	token := textToken(seed, seq, a.index)
+	switch a.kind {
+	case attPDF:
+		var pad []byte
+		if a.target > 4096 {
+			pad = randomBytes(seed, seq, a.index, a.target-1024)
+		}
+		return pdfDocument(strings.Join(append(words, token), " "), pad)
+	case attDOCX:
+		return SampleDocument(DocDOCX, token, words...)
+	case attXLSX:
+		return SampleDocument(DocXLSX, token, words...)
+	case attPPTX:
+		return SampleDocument(DocPPTX, token, words...)
+	case attODT:
+		return SampleDocument(DocODT, token, words...)
+	case attBrokenDOCX:
+		full := SampleDocument(DocDOCX, token, words...)
+		return full[:len(full)/2]
+	default:
+		return brokenPDF(strings.Join(words, " "))
+	}
 }
 
 // pngBytes writes a valid RGB PNG of random pixels whose size is close to the target. The

@@ -504,6 +504,12 @@ type TruthAttachment struct {
 	ContentType string `json:"content_type"`
 	SHA256      string `json:"sha256"`
 	Size        int64  `json:"size"`
+	// TextToken is a word found only in the text of this attachment's file; empty when the
+	// file carries no searchable text of its own.
+	TextToken string `json:"text_token,omitempty"`
+	// TextBroken tells that the file is deliberately broken (a truncated ZIP, a PDF with a
+	// corrupt stream): no reader gets text from it.
+	TextBroken bool `json:"text_broken,omitempty"`
 }
 
 // TruthQuery narrows Truth for large archives, where hashing every attachment takes a while.
@@ -599,7 +605,11 @@ func (a *archive) truthMessage(m *message, ref msgRef, skipAttachments bool) Tru
 		tm.Attachments = append(tm.Attachments, TruthAttachment{
 			ID: a.keys.encodeID(kindAttachment, m.seq, at.spec.index), Filename: at.spec.filename,
 			ContentType: at.spec.contentType(), SHA256: at.sha256, Size: int64(len(at.data)),
+			TextBroken: at.spec.kind.broken(),
 		})
+		if at.spec.kind.hasTextToken() {
+			tm.Attachments[len(tm.Attachments)-1].TextToken = textToken(a.seed, m.seq, at.spec.index)
+		}
 	}
 	return tm
 }

@@ -1,0 +1,130 @@
+package crawler_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"path"
+	"strings"
+	"testing"
+
+	"github.com/mimecrawl/mimecrawl/crawler"
+	"github.com/mimecrawl/mimecrawl/integration/mimecast/simulator"
+)
+
+// TestAttachmentTextIsSearchable crawls an archive with real office files (the cluster has no
+// attachment processor, so the crawler extracts the text) and searches Elasticsearch for every
+// file's text token: each finds its attachment document in the attachments index and its
+// message in the messages index (attachment_text). Broken files are counted and indexed with
+// their metadata, and the crawl completes.
+func TestAttachmentTextIsSearchable(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, simulator.Options{Seed: 5, Domains: 2, Mailboxes: 4, Messages: 40})
+	run := e.crawl(ctx, crawler.Rules{}, func(o *crawler.Options) { o.AttachmentPipeline = false })
+	if !run.complete() || run.err != nil {
+		t.Fatalf("crawl incomplete (%v): %+v\n%s", run.err, run.results, e.log)
+	}
+	ex := e.expect(truthFilter{})
+
+	type want struct{ msgDocID, token, ext string }
+	var tokens []want
+	broken := 0
+	exts := map[string]bool{}
+	for id, m := range ex.messages {
+		for _, a := range m.Attachments {
+			if a.TextBroken {
+				broken++
+			}
+			if a.TextToken == "" {
+				continue
+			}
+			ext := strings.TrimPrefix(path.Ext(a.Filename), ".")
+			if ext == "" {
+				ext = a.ContentType
+			}
+			exts[ext] = true
+			tokens = append(tokens, want{msgDocID: id, token: a.TextToken, ext: ext})
+		}
+	}
+	for _, ext := range []string{"pdf", "docx", "xlsx", "pptx", "odt"} {
+		if !exts[ext] {
+			t.Errorf("the archive under test has no %s file with a text token (has %v)", ext, exts)
+		}
+	}
+	if broken == 0 {
+		t.Errorf("the archive under test has no broken file")
+	}
+	if run.totals.TextFailed != int64(broken) {
+		t.Errorf("attachments_text_failed = %d, want %d (the broken files)", run.totals.TextFailed, broken)
+	}
+
+	e.es(http.MethodPost, "/"+e.prefix+"-*/_refresh", "", nil)
+	for _, w := range tokens {
+		atts := e.search("attachments", "content", w.token)
+		if len(atts) != 1 {
+			t.Errorf("%s token %s: %d attachment documents, want 1", w.ext, w.token, len(atts))
+		} else if got := atts[0]["message_doc_id"]; got != w.msgDocID {
+			t.Errorf("%s token %s: attachment of message %v, want %s", w.ext, w.token, got, w.msgDocID)
+		}
+		msgs := e.searchIDs("messages", "attachment_text", w.token)
+		if len(msgs) != 1 || msgs[0] != w.msgDocID {
+			t.Errorf("%s token %s: messages %v, want [%s]", w.ext, w.token, msgs, w.msgDocID)
+		}
+	}
+
+	// Broken files: indexed with metadata and the reason, without text.
+	failed := e.searchExists("attachments", "attachment_error")
+	if len(failed) != broken {
+		t.Errorf("%d attachment documents carry attachment_error, want %d", len(failed), broken)
+	}
+	for _, src := range failed {
+		if src["content"] != nil || src["sha256"] == "" {
+			t.Errorf("broken file indexed as %v; want metadata without text", src)
+		}
+	}
+	t.Logf("%d files with text tokens, %d broken; totals %+v", len(tokens), broken, run.totals)
+}
+
+func (e *env) search(kind, field, term string) []map[string]any {
+	var out []map[string]any
+	for _, h := range e.query(kind, map[string]any{"match": map[string]any{field: term}}) {
+		out = append(out, h.Source)
+	}
+	return out
+}
+
+func (e *env) searchIDs(kind, field, term string) []string {
+	var out []string
+	for _, h := range e.query(kind, map[string]any{"match": map[string]any{field: term}}) {
+		out = append(out, h.ID)
+	}
+	return out
+}
+
+func (e *env) searchExists(kind, field string) []map[string]any {
+	var out []map[string]any
+	for _, h := range e.query(kind, map[string]any{"exists": map[string]any{"field": field}}) {
+		out = append(out, h.Source)
+	}
+	return out
+}
+
+type hit struct {
+	ID     string         `json:"_id"`
+	Source map[string]any `json:"_source"`
+}
+
+func (e *env) query(kind string, q map[string]any) []hit {
+	e.t.Helper()
+	body, err := json.Marshal(map[string]any{"query": q, "size": 100})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var out struct {
+		Hits struct {
+			Hits []hit `json:"hits"`
+		} `json:"hits"`
+	}
+	e.es(http.MethodPost, "/"+e.prefix+"-"+kind+"/_search", string(body), &out)
+	return out.Hits.Hits
+}
