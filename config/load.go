@@ -33,6 +33,14 @@ const (
 // then Validate. The error, if any, lists every problem found, each starting with
 // "path:line:" where the file is to blame.
 func Load(path string, getenv func(string) string) (*Config, error) {
+	data, err := readFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return parse(data, getenv, path, time.Now(), false)
+}
+
+func readFile(path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("read configuration file: %w", err)
@@ -44,15 +52,34 @@ func Load(path string, getenv func(string) string) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read configuration file: %w", err)
 	}
-	return parse(data, getenv, path, time.Now())
+	return data, nil
+}
+
+// LoadLocal is Load for commands that read only local files (status): the credentials of
+// Mimecast and Elasticsearch are neither required nor read from their files, so that a person
+// can look at the state without holding the secrets. Every other setting is checked as by Load.
+// The result must not be used to call Mimecast or Elasticsearch.
+func LoadLocal(path string, getenv func(string) string) (*Config, error) {
+	data, err := readFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return parse(data, getenv, path, time.Now(), true)
+}
+
+// credentialKeys are the settings LoadLocal does not require.
+var credentialKeys = map[string]bool{
+	"mimecast.client_id": true, "mimecast.client_secret": true, "mimecast.client_secret_file": true,
+	"elasticsearch.password": true, "elasticsearch.password_file": true,
+	"elasticsearch.api_key": true, "elasticsearch.api_key_file": true, "elasticsearch.username": true,
 }
 
 // Parse is Load for a configuration already in memory; problems name "line N".
 func Parse(data []byte, getenv func(string) string) (*Config, error) {
-	return parse(data, getenv, "", time.Now())
+	return parse(data, getenv, "", time.Now(), false)
 }
 
-func parse(data []byte, getenv func(string) string, file string, now time.Time) (*Config, error) {
+func parse(data []byte, getenv func(string) string, file string, now time.Time, local bool) (*Config, error) {
 	if getenv == nil {
 		getenv = func(string) string { return "" }
 	}
@@ -85,7 +112,9 @@ func parse(data []byte, getenv func(string) string, file string, now time.Time) 
 		cfg.Mimecast.AuthURL = cfg.Mimecast.TokenURL()
 	}
 	cfg.resolveCloudID(d)
-	cfg.readSecretFiles(d)
+	if !local {
+		cfg.readSecretFiles(d)
+	}
 	early := d.problems
 
 	// Validation sees values that failed to decode as defaults or zero values; drop what
@@ -98,6 +127,9 @@ func parse(data []byte, getenv func(string) string, file string, now time.Time) 
 		reported[p.path] = true
 	}
 	for _, p := range cfg.check(now) {
+		if local && credentialKeys[p.path] {
+			continue
+		}
 		if !coveredBy(p.path, reported) {
 			problems = append(problems, p)
 		}

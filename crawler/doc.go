@@ -48,4 +48,10 @@
 // still commits what Elasticsearch acknowledged, and never waits longer than that. Every wait
 // selects on one of the two (semaphore.Acquire(ctx), channel receives with ctx.Done()); commits
 // to the local state file are not cancelled.
+//
+// Shards. Rules.Shard splits the mailboxes among cooperating runs, each with its own API
+// application and state file, writing one index (see Shard). Invariants: every mailbox belongs to
+// exactly one shard, decided by its address alone, so the shards together crawl exactly what one
+// unsharded run would; a shard keeps only the mailboxes it owns, and PlanRemoval considers only
+// those, so no shard removes another's mailboxes, whatever its state file remembers.
 package crawler

@@ -17,6 +17,9 @@ type Rules struct {
 	IncludeLocal     bool
 	IncludeMailboxes []config.Regexp
 	ExcludeMailboxes []config.Regexp
+	// Shard keeps, of the mailboxes the rules keep, those this shard owns; the zero value
+	// keeps all of them.
+	Shard Shard
 }
 
 // Mailbox is one crawled mailbox. Address is lower-cased: Mimecast matches addresses without
@@ -83,8 +86,17 @@ func (r Rules) DomainDecision(name string, local bool) Decision {
 	return d
 }
 
-// MailboxDecision applies the mailbox rules: exclude wins over include.
+// MailboxDecision applies the mailbox rules: exclude wins over include, and a mailbox the rules
+// keep is kept only by the shard that owns it.
 func (r Rules) MailboxDecision(addr string) Decision {
+	d := r.ruleDecision(addr)
+	if d.Kept && !r.Shard.Owns(addr) {
+		d.Kept, d.Reason = false, fmt.Sprintf("belongs to another shard (this is shard %s)", r.Shard)
+	}
+	return d
+}
+
+func (r Rules) ruleDecision(addr string) Decision {
 	d := Decision{Name: addr}
 	if i := firstMatch(r.ExcludeMailboxes, addr); i >= 0 {
 		d.Reason = fmt.Sprintf("matches mailboxes.exclude[%d] %q", i, r.ExcludeMailboxes[i])

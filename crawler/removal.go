@@ -25,24 +25,39 @@ type MailboxStore interface {
 
 // Removal is what a run would remove: mailboxes with state that enumeration no longer keeps.
 type Removal struct {
+	// Known are the mailboxes of the state file that this shard owns.
 	Known []string `json:"known"`
 	Gone  []string `json:"gone"`
+	// OtherShards are mailboxes of the state file that another shard now owns (the shard count
+	// changed): never removed here, since their owner crawls them into the same index.
+	OtherShards []string `json:"other_shards,omitempty"`
 }
 
-// PlanRemoval compares the mailboxes the state file knows with those enumeration kept, and
-// applies the guard: an enumeration that kept nothing, or a removal of more than maxRatio of
+// PlanRemoval compares the mailboxes the state file knows and shard owns with those enumeration
+// kept, and applies the guard: an enumeration that kept nothing, or a removal of more than maxRatio of
 // the known mailboxes, is refused (ErrRemovalRefused) unless allowMass is set. A refused plan
 // still lists what would have gone, so that the message can say it.
-func PlanRemoval(store MailboxStore, kept []Mailbox, maxRatio float64, allowMass bool) (Removal, error) {
-	known, err := store.Mailboxes()
+//
+// A shard considers only the mailboxes it owns, known and gone alike, so that it never removes
+// another shard's mailboxes from the index they share, and the guard's ratio is per shard.
+func PlanRemoval(store MailboxStore, kept []Mailbox, shard Shard, maxRatio float64, allowMass bool) (Removal, error) {
+	all, err := store.Mailboxes()
 	if err != nil {
 		return Removal{}, fmt.Errorf("list mailboxes in the state file: %w", err)
+	}
+	var known, others []string
+	for _, m := range all {
+		if shard.Owns(m) {
+			known = append(known, m)
+		} else {
+			others = append(others, m)
+		}
 	}
 	keep := make(map[string]bool, len(kept))
 	for _, m := range kept {
 		keep[m.Address] = true
 	}
-	r := Removal{Known: known}
+	r := Removal{Known: known, OtherShards: others}
 	for _, m := range known {
 		if !keep[m] {
 			r.Gone = append(r.Gone, m)

@@ -25,7 +25,7 @@ func (e *env) removeGone(ctx context.Context, rules crawler.Rules) (int, error) 
 	if err != nil {
 		e.t.Fatalf("enumerate: %v", err)
 	}
-	plan, err := crawler.PlanRemoval(store, enum.Kept, 1, true)
+	plan, err := crawler.PlanRemoval(store, enum.Kept, rules.Shard, 1, true)
 	if err != nil {
 		e.t.Fatalf("plan removal: %v", err)
 	}

@@ -194,7 +194,7 @@ func TestPlanRemoval(t *testing.T) {
 			for _, m := range tc.known {
 				st.pos[state.Key{Mailbox: m, View: "INBOX"}] = state.Position{}
 			}
-			r, err := PlanRemoval(st, tc.kept, tc.ratio, tc.allowMass)
+			r, err := PlanRemoval(st, tc.kept, Shard{}, tc.ratio, tc.allowMass)
 			if errors.Is(err, ErrRemovalRefused) != tc.refused || (err != nil && !tc.refused) {
 				t.Fatalf("err %v, refused want %v", err, tc.refused)
 			}

@@ -25,6 +25,13 @@ type app struct {
 	stdout   io.Writer
 	stderr   io.Writer
 	terminal bool
+	// line is the progress line when stderr is a terminal; log lines pass through it.
+	line *statusLine
+	// beforeSummary, when set, runs just before the summary is printed (the progress's last
+	// frame).
+	beforeSummary func(*Summary)
+	// shard is the part of the mailboxes this run owns (zero: all of them).
+	shard crawler.Shard
 
 	// stopping is for the work a stopping command still does after SIGTERM or SIGINT
 	// (flushing what is queued, committing what was acknowledged, the summary): the signal
@@ -40,13 +47,30 @@ type app struct {
 const hardStopAfter = 5 * time.Second
 
 func newApp(ctx context.Context, path, level, format string, stdout, stderr io.Writer) (*app, error) {
-	cfg, err := loadConfig(ctx, path)
+	return newAppWith(ctx, config.Load, path, level, format, stdout, stderr)
+}
+
+// newLocalApp is newApp for commands that read only local files: the configuration's
+// credentials are neither required nor read (config.LoadLocal).
+func newLocalApp(ctx context.Context, path, level, format string, stdout, stderr io.Writer) (*app, error) {
+	return newAppWith(ctx, config.LoadLocal, path, level, format, stdout, stderr)
+}
+
+func newAppWith(ctx context.Context, load configLoader, path, level, format string, stdout, stderr io.Writer) (*app, error) {
+	cfg, err := loadConfig(ctx, load, path)
 	if err != nil {
 		return nil, fmt.Errorf("load config %s:\n%w", path, err)
 	}
 	// One lock for everything written to stderr: log lines and the progress line come from
 	// several goroutines.
-	a := &app{cfg: cfg, stdout: stdout, stderr: zerolog.SyncWriter(stderr), terminal: isTerminal(stderr)}
+	a := &app{cfg: cfg, stdout: stdout, terminal: isTerminal(stderr)}
+	out := stderr
+	if f, ok := stderr.(*os.File); ok && a.terminal {
+		// Log lines go above the progress line, never into it.
+		a.line = newStatusLine(stderr, terminalWidth(f))
+		out = a.line
+	}
+	a.stderr = zerolog.SyncWriter(out)
 	a.stopping, a.close = shutdownDeadline(ctx, cfg.Performance.ShutdownGrace.D(), a.stderr)
 	if level == "" {
 		level = cfg.Logging.Level
@@ -62,19 +86,22 @@ func newApp(ctx context.Context, path, level, format string, stdout, stderr io.W
 	return a, nil
 }
 
+// configLoader is config.Load or config.LoadLocal.
+type configLoader func(path string, getenv func(string) string) (*config.Config, error)
+
 // loadConfig loads the configuration unless ctx ends first. Loading is bounded (the file
 // size, list lengths and regular expression sources are), but reading the file is not: it may
 // be a pipe or sit on a network share that stopped answering. So the load runs apart and the
 // command returns on the signal without waiting for it; the process ends then, and the load
 // with it. The channel is buffered so that a load finishing late never blocks.
-func loadConfig(ctx context.Context, path string) (*config.Config, error) {
+func loadConfig(ctx context.Context, load configLoader, path string) (*config.Config, error) {
 	type loaded struct {
 		cfg *config.Config
 		err error
 	}
 	ch := make(chan loaded, 1)
 	go func() {
-		cfg, err := config.Load(path, os.Getenv)
+		cfg, err := load(path, os.Getenv)
 		ch <- loaded{cfg, err}
 	}()
 	select {
@@ -199,6 +226,7 @@ func (a *app) rules() crawler.Rules {
 	return crawler.Rules{
 		IncludeDomains: c.Domains.Include, IncludeLocal: c.Domains.IncludeLocal,
 		IncludeMailboxes: c.Mailboxes.Include, ExcludeMailboxes: c.Mailboxes.Exclude,
+		Shard: a.shard,
 	}
 }
 

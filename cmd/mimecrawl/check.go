@@ -6,9 +6,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
 	"strings"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/mimecrawl/mimecrawl/config"
+	"github.com/mimecrawl/mimecrawl/crawler"
 	"github.com/mimecrawl/mimecrawl/index"
 	"github.com/mimecrawl/mimecrawl/integration/mimecast"
 	"github.com/mimecrawl/mimecrawl/integration/mimecast/api"
@@ -42,7 +46,7 @@ var errStop = errors.New("first page is enough")
 
 // runCheck is the connector's "test and save": it proves, with the smallest request each, that
 // the configuration is valid and every endpoint and service the configured features need answers.
-func runCheck(ctx context.Context, path, level, format string, stdout, stderr io.Writer) int {
+func runCheck(ctx context.Context, path, level, format string, shard crawler.Shard, stdout, stderr io.Writer) int {
 	c := &checker{w: stdout}
 	if level == "" {
 		// The check lines are the output; routine log lines would only bury them.
@@ -54,7 +58,9 @@ func runCheck(ctx context.Context, path, level, format string, stdout, stderr io
 		return exitFatal
 	}
 	defer a.close()
+	a.shard = shard
 	c.ok("config", path)
+	a.printEffectiveConfig(stdout)
 	a.checkMimecast(ctx, c)
 	a.checkElasticsearch(ctx, c)
 	a.checkState(c)
@@ -192,11 +198,16 @@ func (a *app) checkElasticsearch(ctx context.Context, c *checker) {
 		return
 	}
 	c.ok("elasticsearch", "version "+cluster.Version())
+	before, err := existing(ctx, cluster)
+	if err != nil {
+		c.fail("elasticsearch templates", err, "the user needs the monitor and view_index_metadata privileges")
+		return
+	}
 	if err := cluster.Setup(ctx); err != nil {
 		c.fail("elasticsearch templates", err, "the user needs manage_index_templates, manage_pipeline and create_index privileges")
 		return
 	}
-	c.ok("elasticsearch templates", cluster.IndexName(0)+", "+cluster.IndexName(1))
+	c.ok("elasticsearch templates", before.describe()+" (templates are brought up to date)")
 	if err := cluster.CheckWrite(ctx); err != nil {
 		c.fail("elasticsearch write", err, "the user needs index and delete privileges on "+a.cfg.Elasticsearch.IndexPrefix+"-*")
 		return
@@ -217,6 +228,8 @@ func (a *app) checkElasticsearch(ctx context.Context, c *checker) {
 }
 
 func (a *app) checkState(c *checker) {
+	_, statErr := os.Stat(a.cfg.State.Path)
+	created := errors.Is(statErr, os.ErrNotExist)
 	st, err := a.openStore(false)
 	if err != nil {
 		fix := "check state.path is writable"
@@ -234,5 +247,76 @@ func (a *app) checkState(c *checker) {
 		c.fail("state file", err, "move the file away; the next crawl then re-indexes everything")
 		return
 	}
-	c.ok("state file", a.cfg.State.Path+" opened, locked and checked")
+	if created {
+		c.ok("state file", a.cfg.State.Path+" created (it did not exist), locked and checked")
+		return
+	}
+	c.ok("state file", a.cfg.State.Path+" found, opened, locked and checked")
+}
+
+// printEffectiveConfig writes the configuration as loaded (defaults, file, environment), with
+// every secret as <secret>: config.Secret marshals so.
+func (a *app) printEffectiveConfig(w io.Writer) {
+	out, err := yaml.Marshal(a.cfg)
+	if err != nil {
+		fmt.Fprintf(w, "      (the effective configuration cannot be shown: %v)\n", err)
+		return
+	}
+	fmt.Fprintln(w, "      effective configuration (secrets shown as <secret>):")
+	for _, l := range strings.Split(strings.TrimRight(string(out), "\n"), "\n") {
+		fmt.Fprintf(w, "        %s\n", l)
+	}
+	if a.shard.Sharded() {
+		fmt.Fprintf(w, "        # shard %s\n", a.shard)
+	}
+}
+
+// setupState is which of what Setup installs existed before it ran.
+type setupState struct {
+	templates, indices map[string]bool
+}
+
+// existing finds which index templates and indices of this prefix exist, so that check can say
+// what it created and what it found.
+func existing(ctx context.Context, cluster *index.Cluster) (setupState, error) {
+	es := cluster.Client()
+	s := setupState{templates: map[string]bool{}, indices: map[string]bool{}}
+	for _, k := range []index.Kind{index.Messages, index.Attachments} {
+		name := cluster.IndexName(k)
+		res, err := es.Indices.ExistsIndexTemplate(name, es.Indices.ExistsIndexTemplate.WithContext(ctx))
+		if err != nil {
+			return s, fmt.Errorf("look for index template %s: %w", name, err)
+		}
+		res.Body.Close()
+		s.templates[name] = res.StatusCode == 200
+		res, err = es.Indices.Exists([]string{name}, es.Indices.Exists.WithContext(ctx))
+		if err != nil {
+			return s, fmt.Errorf("look for index %s: %w", name, err)
+		}
+		res.Body.Close()
+		s.indices[name] = res.StatusCode == 200
+	}
+	return s, nil
+}
+
+func (s setupState) describe() string {
+	var parts []string
+	for _, kind := range []struct {
+		what string
+		m    map[string]bool
+	}{{"template", s.templates}, {"index", s.indices}} {
+		names := make([]string, 0, len(kind.m))
+		for n := range kind.m {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			verb := "created"
+			if kind.m[n] {
+				verb = "found"
+			}
+			parts = append(parts, verb+" "+kind.what+" "+n)
+		}
+	}
+	return strings.Join(parts, ", ")
 }

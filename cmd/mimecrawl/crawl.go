@@ -14,9 +14,9 @@ import (
 )
 
 func (a *app) crawl(ctx context.Context, full, allowMassRemoval bool) int {
-	sum := &Summary{Command: "crawl", Started: time.Now().UTC(), Full: full}
+	sum := &Summary{Command: "crawl", Started: time.Now().UTC(), Full: full, Shard: a.shard.String()}
 	log := a.log
-	log.Info().Bool("full", full).Str("state", a.cfg.State.Path).Strs("elasticsearch", a.cfg.Elasticsearch.Addresses).
+	log.Info().Bool("full", full).Str("shard", a.shard.String()).Str("state", a.cfg.State.Path).Strs("elasticsearch", a.cfg.Elasticsearch.Addresses).
 		Str("mimecast", a.cfg.Mimecast.BaseURL).Msg("run start")
 	fatal := func(err error) int {
 		sum.Error = err.Error()
@@ -63,6 +63,28 @@ func (a *app) crawl(ctx context.Context, full, allowMassRemoval bool) int {
 	// crawl can end with its summary.
 	defer context.AfterFunc(a.stopping, closeWriter)()
 
+	prog := a.newProgress(client)
+	interval := 10 * time.Second
+	if a.line != nil {
+		interval = 250 * time.Millisecond
+	}
+	prog.run(interval)
+	defer prog.stop(nil)
+	// The last frame is drawn from the summary's numbers just before the summary is printed;
+	// on a fatal error before that, the line is closed the same way.
+	a.beforeSummary = func(s *Summary) { prog.stop(s) }
+
+	// While this run holds the state file, `status` reads the snapshot written after each
+	// checkpoint commit; the first one is written now, so that a snapshot left by an earlier
+	// run is not taken for this one's.
+	snap := newSnapshotter(store, statusReport{StatePath: store.Path(), Shard: a.shard.String()}, func() snapshotInfo {
+		f := prog.frame()
+		return snapshotInfo{ViewsDone: f.done, ViewsTotal: f.total, Messages: f.totals.Messages}
+	}, func(err error) { log.Warn().Err(err).Msg("write status snapshot") })
+	snap.start()
+	snap.changed()
+	defer snap.stop()
+
 	enum, err := crawler.Enumerate(ctx, client, a.rules(), a.cfg.Performance.PageSize, a.cfg.Parallelism.Mailboxes)
 	if err != nil {
 		return fatal(err)
@@ -84,10 +106,9 @@ func (a *app) crawl(ctx context.Context, full, allowMassRemoval bool) int {
 		return fatal(err)
 	}
 	sum.Full = opts.Full
-	cr := crawler.New(client, cluster, writer, store, opts)
-	prog := a.startProgress(cr)
+	cr := crawler.New(client, cluster, writer, snapshotStore{Store: store, snap: snap}, opts)
+	prog.crawling(cr)
 	results, runErr := cr.Run(ctx, enum.Kept, prog.views)
-	prog.stop()
 	closeWriter()
 
 	removedDocs := sum.Deleted
@@ -154,7 +175,7 @@ func fullCampaign(store *state.Store, full bool) (bool, time.Time, error) {
 // unless the guard refuses; a refusal is reported in the summary and the exit code, and the
 // kept mailboxes are crawled all the same.
 func (a *app) removeMailboxes(ctx context.Context, store *state.Store, cluster *index.Cluster, kept []crawler.Mailbox, allowMass bool, sum *Summary) {
-	plan, err := crawler.PlanRemoval(store, kept, a.cfg.Safety.MaxMailboxRemovalRatio, allowMass)
+	plan, err := crawler.PlanRemoval(store, kept, a.shard, a.cfg.Safety.MaxMailboxRemovalRatio, allowMass)
 	if err != nil {
 		if errors.Is(err, crawler.ErrRemovalRefused) {
 			sum.RemovalRefused = plan.Gone
@@ -196,65 +217,10 @@ func (a *app) finish(sum *Summary, store runRecorder) int {
 		}
 	}
 	a.log.Info().RawJSON("summary", blob).Int("exit_code", sum.ExitCode).Msg("run end")
+	if a.beforeSummary != nil {
+		a.beforeSummary(sum)
+		a.beforeSummary = nil
+	}
 	sum.Print(a.stdout)
 	return sum.ExitCode
-}
-
-// progress shows how the run goes: a line redrawn in place on a terminal, a JSON log line
-// every interval otherwise.
-type progress struct {
-	mu          sync.Mutex
-	done, total int
-	stopc       chan struct{}
-	wg          sync.WaitGroup
-}
-
-func (a *app) startProgress(cr *crawler.Crawler) *progress {
-	p := &progress{stopc: make(chan struct{})}
-	interval := 10 * time.Second
-	if a.terminal {
-		interval = time.Second
-	}
-	start := time.Now()
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		t := time.NewTicker(interval)
-		defer t.Stop()
-		for {
-			select {
-			case <-p.stopc:
-				if a.terminal {
-					fmt.Fprintln(a.stderr)
-				}
-				return
-			case <-t.C:
-			}
-			pr := cr.Totals()
-			p.mu.Lock()
-			done, total := p.done, p.total
-			p.mu.Unlock()
-			rate := float64(pr.Messages) / time.Since(start).Seconds()
-			if a.terminal {
-				fmt.Fprintf(a.stderr, "\r  views %d/%d  messages %d (%.0f/s)  skipped %d  attachments %d  downloaded %.1f MiB  failures %d   ",
-					done, total, pr.Messages, rate, pr.Skipped, pr.Attachments, float64(pr.Bytes)/(1<<20), pr.DocsFailed+pr.FetchFailed)
-			} else {
-				a.log.Info().Int("views_done", done).Int("views_total", total).Int64("messages", pr.Messages).
-					Float64("messages_per_second", rate).Int64("skipped", pr.Skipped).Int64("attachments", pr.Attachments).
-					Int64("bytes", pr.Bytes).Int64("failures", pr.DocsFailed+pr.FetchFailed).Msg("progress")
-			}
-		}
-	}()
-	return p
-}
-
-func (p *progress) views(done, total int) {
-	p.mu.Lock()
-	p.done, p.total = done, total
-	p.mu.Unlock()
-}
-
-func (p *progress) stop() {
-	close(p.stopc)
-	p.wg.Wait()
 }

@@ -12,31 +12,12 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
 	"syscall"
+
+	"github.com/mimecrawl/mimecrawl/crawler"
 )
-
-const usage = `mimecrawl keeps an Elasticsearch index in step with a Mimecast archive.
-
-Usage:
-  mimecrawl check  --config FILE           test the configuration, credentials, permissions and Elasticsearch
-  mimecrawl crawl  --config FILE [--full]  crawl new messages (--full: re-crawl everything and remove what is gone)
-  mimecrawl status --config FILE [--json]  show checkpoints, failures and recent runs
-  mimecrawl plan   --config FILE           show what a crawl would do, without changing anything
-  mimecrawl alerts --config FILE [--once]  poll the security alert sources (--once: one pass, then exit)
-  mimecrawl version
-
-Exit codes:
-  0  success
-  1  fatal error: bad configuration, a damaged state file, a failed check, or the run could not start
-  2  bad command line
-  3  partial: some mailbox views failed or were interrupted (SIGTERM, SIGINT); their checkpoints
-     did not pass what was not indexed, and the next run goes on from there
-  4  the mailbox removal guard refused a removal; nothing was removed, kept mailboxes were crawled
-The most severe wins: 1, then 3, then 4.
-
-On SIGTERM or SIGINT a run stops within performance.shutdown_grace (default 30s).
-The config file may also be given by MIMECRAWL_CONFIG.
-`
 
 var version = "dev"
 
@@ -46,37 +27,39 @@ func main() {
 
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		printUsage(stderr)
 		return exitUsage
 	}
 	cmd, rest := args[0], args[1:]
-	fs := flag.NewFlagSet("mimecrawl "+cmd, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	configPath := fs.String("config", os.Getenv("MIMECRAWL_CONFIG"), "configuration file (YAML)")
-	logLevel := fs.String("log-level", "", "override logging.level (trace, debug, info, warn, error)")
-	logFormat := fs.String("log-format", "auto", "auto (console on a terminal, JSON otherwise), json or console")
-	var full, allowMass, asJSON, once *bool
 	switch cmd {
-	case "alerts":
-		once = fs.Bool("once", false, "one pass over every alert source, then exit (for a CronJob)")
-	case "crawl":
-		full = fs.Bool("full", false, "ignore delta tokens: re-crawl every kept mailbox from messages.start_date and remove documents no longer in the archive")
-		allowMass = fs.Bool("allow-mass-removal", false, "remove mailboxes even when more than safety.max_mailbox_removal_ratio of them would go")
-	case "status":
-		asJSON = fs.Bool("json", false, "print JSON")
-	case "check", "plan":
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "mimecrawl", version)
 		return exitOK
 	case "help", "-h", "--help", "-help":
-		fmt.Fprint(stdout, usage)
+		if len(rest) == 0 {
+			printUsage(stdout)
+			return exitOK
+		}
+		c, ok := lookupCommand(rest[0])
+		if !ok || len(rest) > 1 {
+			fmt.Fprintf(stderr, "mimecrawl help: unknown command %q\n\n", strings.Join(rest, " "))
+			printUsage(stderr)
+			return exitUsage
+		}
+		fs, _ := newFlags(c.name, io.Discard)
+		printCommandHelp(stdout, c, fs)
 		return exitOK
-	default:
-		fmt.Fprintf(stderr, "mimecrawl: unknown command %q\n\n%s", cmd, usage)
+	}
+	c, ok := lookupCommand(cmd)
+	if !ok {
+		fmt.Fprintf(stderr, "mimecrawl: unknown command %q\n\n", cmd)
+		printUsage(stderr)
 		return exitUsage
 	}
+	fs, f := newFlags(cmd, stderr)
 	if err := fs.Parse(rest); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			printCommandHelp(stdout, c, fs)
 			return exitOK
 		}
 		return exitUsage
@@ -85,10 +68,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "mimecrawl %s: unexpected arguments %q\n", cmd, fs.Args())
 		return exitUsage
 	}
+	configPath := f.configPath
 	if *configPath == "" {
 		fmt.Fprintf(stderr, "mimecrawl %s: --config FILE is required (or set MIMECRAWL_CONFIG)\n", cmd)
 		return exitUsage
 	}
+	shard, err := resolveShard(f, os.Getenv)
+	if err != nil {
+		fmt.Fprintf(stderr, "mimecrawl %s: %v\n", cmd, err)
+		return exitUsage
+	}
+	logLevel, logFormat := f.logLevel, f.logFormat
+	full, allowMass, asJSON, once := f.full, f.allowMass, f.asJSON, f.once
 
 	// The signal context exists before anything slow happens, loading the configuration
 	// included, so that SIGTERM is never caught and then ignored.
@@ -97,23 +88,116 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	if cmd == "check" {
 		// check reports a bad config as its first failed line instead of stopping before it.
-		return runCheck(ctx, *configPath, *logLevel, *logFormat, stdout, stderr)
+		return runCheck(ctx, *configPath, *logLevel, *logFormat, shard, stdout, stderr)
 	}
-	a, err := newApp(ctx, *configPath, *logLevel, *logFormat, stdout, stderr)
+	var a *app
+	if cmd == "status" {
+		// status reads local files only: it needs no credentials.
+		a, err = newLocalApp(ctx, *configPath, *logLevel, *logFormat, stdout, stderr)
+	} else {
+		a, err = newApp(ctx, *configPath, *logLevel, *logFormat, stdout, stderr)
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "mimecrawl %s: %v\n", cmd, err)
 		return exitFatal
 	}
 	defer a.close()
+	a.shard = shard
 	switch cmd {
 	case "crawl":
 		return a.crawl(ctx, *full, *allowMass)
 	case "status":
 		return a.status(*asJSON)
 	case "plan":
-		return a.plan(ctx)
+		return a.plan(ctx, *asJSON)
 	case "alerts":
 		return a.alertsRun(ctx, *once)
 	}
 	return exitUsage
+}
+
+// flags are the parsed command line of one command; a flag the command does not take stays nil.
+type flags struct {
+	configPath, logLevel, logFormat *string
+	full, allowMass, asJSON, once   *bool
+	shard                           *string
+	shards                          *int
+}
+
+// newFlags defines the flags of cmd. Help prints from the same definitions, so it lists every
+// flag a command takes.
+func newFlags(cmd string, stderr io.Writer) (*flag.FlagSet, *flags) {
+	fs := flag.NewFlagSet("mimecrawl "+cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "run `mimecrawl help %s` for its flags and examples\n", cmd)
+	}
+	f := &flags{}
+	f.configPath = fs.String("config", os.Getenv("MIMECRAWL_CONFIG"), "configuration file (YAML); default $MIMECRAWL_CONFIG")
+	f.logLevel = fs.String("log-level", "", "override logging.level (trace, debug, info, warn, error)")
+	f.logFormat = fs.String("log-format", "auto", "auto (console on a terminal, JSON otherwise), json or console")
+	switch cmd {
+	case "alerts":
+		f.once = fs.Bool("once", false, "one pass over every alert source, then exit (for a CronJob)")
+	case "crawl":
+		f.full = fs.Bool("full", false, "ignore delta tokens: re-crawl every kept mailbox from messages.start_date and remove documents no longer in the archive")
+		f.allowMass = fs.Bool("allow-mass-removal", false, "remove mailboxes even when more than safety.max_mailbox_removal_ratio of them would go")
+	case "status":
+		f.asJSON = fs.Bool("json", false, "print JSON")
+	case "plan":
+		f.asJSON = fs.Bool("json", false, "print JSON")
+	}
+	switch cmd {
+	case "crawl", "plan", "status", "check":
+		f.shard = fs.String("shard", "", "crawl only shard `i/n` of the mailboxes (0 <= i < n); each shard has its own config, credentials and state file")
+		f.shards = fs.Int("shards", 0, "the number of shards, the index coming from $JOB_COMPLETION_INDEX (Kubernetes Indexed Job); default $"+envShards)
+	}
+	return fs, f
+}
+
+// envShards gives the shard count when --shards is not set; the index comes from envJobIndex,
+// which a Kubernetes Indexed Job sets in every pod.
+const (
+	envShards   = "MIMECRAWL_SHARDS"
+	envJobIndex = "JOB_COMPLETION_INDEX"
+)
+
+// resolveShard turns --shard, --shards and the environment into the shard of this run: --shard
+// i/n wins; otherwise a count from --shards or MIMECRAWL_SHARDS takes its index from
+// JOB_COMPLETION_INDEX. No count means the unsharded run, whatever JOB_COMPLETION_INDEX says.
+func resolveShard(f *flags, getenv func(string) string) (crawler.Shard, error) {
+	if f.shard == nil {
+		return crawler.Shard{}, nil
+	}
+	if *f.shard != "" {
+		s, err := crawler.ParseShard(*f.shard)
+		if err != nil {
+			return crawler.Shard{}, fmt.Errorf("--shard: %w", err)
+		}
+		if *f.shards != 0 && *f.shards != s.Count {
+			return crawler.Shard{}, fmt.Errorf("--shard %s and --shards %d disagree", *f.shard, *f.shards)
+		}
+		return s, nil
+	}
+	n := *f.shards
+	if n == 0 {
+		if v := getenv(envShards); v != "" {
+			var err error
+			if n, err = strconv.Atoi(v); err != nil || n < 1 {
+				return crawler.Shard{}, fmt.Errorf("%s=%q: want a whole number of shards, 1 or more", envShards, v)
+			}
+		}
+	}
+	if n <= 1 {
+		return crawler.Shard{}, nil
+	}
+	idx := getenv(envJobIndex)
+	if idx == "" {
+		return crawler.Shard{}, fmt.Errorf("%d shards but no shard index: give --shard i/%d, or run as a Kubernetes Indexed Job (which sets %s)", n, n, envJobIndex)
+	}
+	s, err := crawler.NewShard(idx, n)
+	if err != nil {
+		return crawler.Shard{}, fmt.Errorf("%s: %w", envJobIndex, err)
+	}
+	return s, nil
 }

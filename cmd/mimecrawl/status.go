@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -35,7 +36,14 @@ type statusReport struct {
 	Failures  []state.Failure   `json:"failures"`
 	Runs      []json.RawMessage `json:"runs"`
 	// Alerts are the alert poller's cursors, from its own state file; absent when it never ran.
-	Alerts []alerts.CursorStatus `json:"alerts,omitempty"`
+	Alerts     []alerts.CursorStatus `json:"alerts,omitempty"`
+	AlertsNote string                `json:"alerts_note,omitempty"`
+	// Shard is "i/n" when this state file belongs to one shard of a sharded crawl.
+	Shard string `json:"shard,omitempty"`
+	// NoCrawlYet: the state file does not exist; nothing has been crawled with it.
+	NoCrawlYet bool `json:"no_crawl_yet,omitempty"`
+	// Snapshot is set when the report comes from a running crawl's snapshot.
+	Snapshot *snapshotInfo `json:"snapshot,omitempty"`
 }
 
 func timePtr(t time.Time) *time.Time {
@@ -45,45 +53,110 @@ func timePtr(t time.Time) *time.Time {
 	return &t
 }
 
-// status reads the state file only. bbolt lets one process hold the file, so while a crawl runs
-// status waits for state.lock_timeout and then says the file is locked.
+// status reads the state file only, and needs no credentials. bbolt lets one writer hold the
+// file, so while a crawl runs status reads the snapshot the crawl writes at each checkpoint
+// (see writeSnapshot) and says how old it is.
 func (a *app) status(asJSON bool) int {
-	st, err := a.openStore(true)
+	rep, exit, err := a.statusReport()
 	if err != nil {
 		fmt.Fprintf(a.stderr, "mimecrawl status: %v\n", err)
 		return exitFatal
 	}
+	if rep.Damage != "" {
+		fmt.Fprintf(a.stderr, "mimecrawl status: %s\n", sanitize(rep.Damage))
+	}
+	if rep.Alerts, err = a.alertsStatus(); err != nil {
+		if !errors.Is(err, state.ErrLocked) {
+			fmt.Fprintf(a.stderr, "mimecrawl status: alerts: %v\n", err)
+			return exitFatal
+		}
+		rep.AlertsNote = "the alerts poller holds its state file (it is running); its cursors are not shown"
+	}
+	if asJSON {
+		// encoding/json makes every string valid UTF-8; the raw run summaries are made so by
+		// validJSON.
+		enc := json.NewEncoder(a.stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(rep); err != nil {
+			fmt.Fprintf(a.stderr, "mimecrawl status: encode the report: %v\n", err)
+			return exitFatal
+		}
+		return exit
+	}
+	a.printStatus(rep)
+	printAlertsStatus(a.stdout, a.cfg.AlertsStatePath(), rep.Alerts)
+	if rep.AlertsNote != "" {
+		fmt.Fprintf(a.stdout, "\nalerts: %s\n", rep.AlertsNote)
+	}
+	return exit
+}
+
+// statusLockWait bounds how long status waits for a running crawl to release the state file
+// before it falls back to the crawl's snapshot.
+const statusLockWait = 500 * time.Millisecond
+
+// statusReport reads the state file, or, when no crawl has run yet, says so, or, when a crawl
+// holds the file, reads that crawl's snapshot. A damaged file gives a report with Damage set
+// and exit code 1.
+func (a *app) statusReport() (statusReport, int, error) {
+	path := a.cfg.State.Path
+	rep := statusReport{StatePath: path, Shard: a.shard.String()}
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		rep.NoCrawlYet = true
+		return rep, exitOK, nil
+	}
+	st, err := state.Open(path, state.Options{ReadOnly: true, LockTimeout: min(statusLockWait, a.cfg.State.LockTimeout.D())})
+	if errors.Is(err, state.ErrLocked) {
+		snap, serr := readSnapshot(snapshotPath(path))
+		if serr != nil {
+			return rep, exitFatal, fmt.Errorf("%w; and the running crawl's snapshot could not be read: %v", err, serr)
+		}
+		snap.Snapshot.Age = time.Since(snap.Snapshot.Written).Round(time.Second).String()
+		return snap, exitOK, nil
+	}
+	if err != nil {
+		return rep, exitFatal, err
+	}
 	defer st.Close()
-	rep := statusReport{StatePath: st.Path()}
+	return fillStatus(st, rep, true)
+}
+
+// fillStatus reads everything status shows from an open store; with check it first checks the
+// whole file page by page. A running crawl's snapshot does not: bbolt's check reads the free
+// list without the writer's lock, which races with the crawl's own commits (and it is slow);
+// status checks the file whenever no run holds it.
+func fillStatus(st *state.Store, rep statusReport, check bool) (statusReport, int, error) {
 	// Damage that no read below meets would otherwise go unnoticed until a crawl commits over
 	// it; the report is still printed, with the damage in it, and the exit code says so.
 	exit := exitOK
+	if !check {
+		return fillViews(st, rep, exit)
+	}
 	if err := st.Check(); err != nil {
 		if !errors.Is(err, state.ErrCorrupt) {
-			fmt.Fprintf(a.stderr, "mimecrawl status: %v\n", err)
-			return exitFatal
+			return rep, exitFatal, err
 		}
 		rep.Damage = err.Error()
 		exit = exitFatal
-		fmt.Fprintf(a.stderr, "mimecrawl status: %s\n", sanitize(err.Error()))
 	}
+	return fillViews(st, rep, exit)
+}
+
+func fillViews(st *state.Store, rep statusReport, exit int) (statusReport, int, error) {
 	since, pending, err := st.FullSince()
 	if err != nil {
-		fmt.Fprintf(a.stderr, "mimecrawl status: %v\n", err)
-		return exitFatal
+		return rep, exitFatal, err
 	}
 	if pending {
 		rep.FullSince = &since
 	}
 	positions, err := st.Positions()
 	if err != nil {
-		fmt.Fprintf(a.stderr, "mimecrawl status: %v\n", err)
-		return exitFatal
+		return rep, exitFatal, err
 	}
 	failures, err := st.Failures(nil)
 	if err != nil {
-		fmt.Fprintf(a.stderr, "mimecrawl status: %v\n", err)
-		return exitFatal
+		return rep, exitFatal, err
 	}
 	perKey := map[state.Key]int{}
 	for _, f := range failures {
@@ -107,30 +180,12 @@ func (a *app) status(asJSON bool) int {
 	rep.Failures = failures
 	runs, err := st.Runs(10)
 	if err != nil {
-		fmt.Fprintf(a.stderr, "mimecrawl status: %v\n", err)
-		return exitFatal
+		return rep, exitFatal, err
 	}
 	for _, r := range runs {
 		rep.Runs = append(rep.Runs, validJSON(r))
 	}
-	if rep.Alerts, err = a.alertsStatus(); err != nil {
-		fmt.Fprintf(a.stderr, "mimecrawl status: alerts: %v\n", err)
-		return exitFatal
-	}
-	if asJSON {
-		// encoding/json makes every string valid UTF-8; the raw run summaries are made so by
-		// validJSON.
-		enc := json.NewEncoder(a.stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(rep); err != nil {
-			fmt.Fprintf(a.stderr, "mimecrawl status: encode the report: %v\n", err)
-			return exitFatal
-		}
-		return exit
-	}
-	a.printStatus(rep)
-	printAlertsStatus(a.stdout, a.cfg.AlertsStatePath(), rep.Alerts)
-	return exit
+	return rep, exit, nil
 }
 
 // validJSON returns a stored run summary as JSON that is valid UTF-8. The store checked that
@@ -163,6 +218,20 @@ func fmtTime(t *time.Time) string {
 }
 
 func (a *app) printStatus(rep statusReport) {
+	if rep.Shard != "" {
+		fmt.Fprintf(a.stdout, "shard %s\n", rep.Shard)
+	}
+	if rep.NoCrawlYet {
+		fmt.Fprintf(a.stdout, "state file %s does not exist: no crawl has run yet. `mimecrawl plan` shows what the first crawl would do.\n", rep.StatePath)
+		return
+	}
+	if sn := rep.Snapshot; sn != nil {
+		fmt.Fprintf(a.stdout, "a crawl is running (pid %d holds the state file): this is its snapshot of %s, %s old\n",
+			sn.PID, sn.Written.UTC().Format(time.RFC3339), sn.Age)
+		if sn.ViewsTotal > 0 {
+			fmt.Fprintf(a.stdout, "running crawl: views %d/%d, %d messages indexed so far\n", sn.ViewsDone, sn.ViewsTotal, sn.Messages)
+		}
+	}
 	fmt.Fprintf(a.stdout, "state file %s: %d mailbox views, %d failed documents\n", rep.StatePath, len(rep.Views), len(rep.Failures))
 	if rep.FullSince != nil {
 		fmt.Fprintf(a.stdout, "full re-crawl pending since %s: the next crawl goes on with it\n", fmtTime(rep.FullSince))

@@ -17,6 +17,8 @@ type Summary struct {
 	Finished time.Time `json:"finished"`
 	Seconds  float64   `json:"seconds"`
 	Full     bool      `json:"full"`
+	// Shard is "i/n" for one shard of a sharded crawl.
+	Shard string `json:"shard,omitempty"`
 
 	DomainsTotal        int            `json:"domains_total"`
 	DomainsKept         int            `json:"domains_kept"`
@@ -76,7 +78,11 @@ func (s *Summary) Print(w io.Writer) {
 	if s.Seconds > 0 {
 		rate = float64(s.Messages) / s.Seconds
 	}
-	fmt.Fprintf(w, "\nmimecrawl %s summary (%s, %.1fs)\n", s.Command, map[bool]string{true: "full re-crawl", false: "incremental"}[s.Full], s.Seconds)
+	shard := ""
+	if s.Shard != "" {
+		shard = ", shard " + s.Shard
+	}
+	fmt.Fprintf(w, "\nmimecrawl %s summary (%s%s, %.1fs)\n", s.Command, map[bool]string{true: "full re-crawl", false: "incremental"}[s.Full], shard, s.Seconds)
 	fmt.Fprintf(w, "  domains       %d kept of %d\n", s.DomainsKept, s.DomainsTotal)
 	fmt.Fprintf(w, "  mailboxes     %d kept of %d enumerated", s.MailboxesKept, s.MailboxesEnumerated)
 	if s.MailboxesRemoved > 0 {

@@ -164,6 +164,11 @@ func (c *Client) Close() {
 // Stats returns a snapshot of the call statistics.
 func (c *Client) Stats() Stats { return c.stats.snapshot() }
 
+// QuotaWait reports how long calls against the account's quota (every archive and directory
+// endpoint) must still wait before the next one may start because Mimecast answered 429; 0
+// when none waits. It only reads, for progress displays.
+func (c *Client) QuotaWait() time.Duration { return c.pacers.get(groupAccount).pending() }
+
 // Authenticate fetches a token now, whatever is cached, so that a bad client id or secret is
 // reported before any work starts. Unreachable or overloaded token endpoints are retried.
 func (c *Client) Authenticate(ctx context.Context) error {

@@ -72,6 +72,13 @@ func (p *pacer) wait(ctx context.Context) error {
 	}
 }
 
+// pending is how long until the next call may start (0: now).
+func (p *pacer) pending() time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return max(time.Until(p.next), 0)
+}
+
 // rateLimited records a 429 for a request sent at sent, and returns how long everyone now
 // waits. With a server hint the wait is hint × multiplier, clamped to maxWait. Without one the
 // backoff grows, but only for a request sent after the last raise: the 429s of requests that
