@@ -148,7 +148,8 @@ func (e *enricher) archived(ctx context.Context, alerts []Alert, out []Enrichmen
 	if len(ids) == 0 {
 		return
 	}
-	hits, err := e.archive.FindByTerms(ctx, index.Messages, "mime_message_id", ids, []string{"mailbox", "subject", "mime_message_id"}, 4)
+	hits, err := e.archive.FindByTerms(ctx, index.Messages, index.FieldMessageID, ids,
+		[]string{index.FieldMailbox, index.FieldSubject, index.FieldMessageID}, 4)
 	if err != nil {
 		if ctx.Err() == nil && !e.archiveWarned.Swap(true) {
 			e.log.Warn().Err(err).Msg("archive lookup failed; alerts go without the link to their message")
@@ -162,15 +163,21 @@ func (e *enricher) archived(ctx context.Context, alerts []Alert, out []Enrichmen
 	}
 	byID := map[string][]found{}
 	for _, h := range hits {
+		// The fields are those of index.MessageDoc.
 		var src struct {
-			Mailbox       string `json:"mailbox"`
-			Subject       string `json:"subject"`
-			MimeMessageID string `json:"mime_message_id"`
+			Email struct {
+				Subject   string `json:"subject"`
+				MessageID string `json:"message_id"`
+			} `json:"email"`
+			Mimecast struct {
+				Mailbox string `json:"mailbox"`
+			} `json:"mimecast"`
 		}
 		if json.Unmarshal(h.Source, &src) != nil {
 			continue
 		}
-		byID[src.MimeMessageID] = append(byID[src.MimeMessageID], found{hit: h, mailbox: strings.ToLower(src.Mailbox), subject: src.Subject})
+		id := src.Email.MessageID
+		byID[id] = append(byID[id], found{hit: h, mailbox: strings.ToLower(src.Mimecast.Mailbox), subject: src.Email.Subject})
 	}
 	for i := range alerts {
 		fs := byID[alerts[i].MessageID]

@@ -5,26 +5,46 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
+	"slices"
 )
 
 // templatePriority is above the priority of Elasticsearch's built-in templates (100), so that
 // ours win if a built-in pattern ever matches our names.
 const templatePriority = 500
 
-// Setup installs, idempotently, the composable index templates of both indices, the attachment
-// pipeline when the cluster has the attachment processor, and both indices if they are missing.
-// For indices that exist it adds any field the mapping gained since they were created; a field
-// whose type changed is an error naming the index. It is safe to call on every run.
+// How the indices of one kind are laid out (alias = IndexName(k), e.g. mimecast-messages):
+//
+//   - Documents live in a versioned index, alias-000001, named by the schema version of the
+//     kind's spec; everything reads and writes through the alias, the name users query.
+//   - The index template {alias} matches {alias}-0* and is composed of {alias}@mimecrawl (our
+//     mapping, and shards and replicas when configured) and, when it exists, {alias}@custom: the
+//     operator's settings, analyzers, ILM policy and mapping additions, which win over ours.
+//     Setup never writes @custom and never changes the settings of an existing index, so what
+//     an operator set survives every upgrade.
+//   - A new schema version is a new index: Setup copies the documents of the old one into it,
+//     converting them, and then moves the alias in one atomic request (see migrate.go).
+
+// CustomTemplate returns the name of the operator's component template for kind k.
+func (c *Cluster) CustomTemplate(k Kind) string { return c.IndexName(k) + "@custom" }
+
+func (c *Cluster) ownTemplate(k Kind) string { return c.IndexName(k) + "@mimecrawl" }
+
+// VersionedIndex returns the name of the index that holds the documents of kind k at the
+// schema version of this release.
+func (c *Cluster) VersionedIndex(k Kind) string {
+	return fmt.Sprintf("%s-%06d", c.IndexName(k), specOf(k).version())
+}
+
+// Setup installs, idempotently, the templates of both indices, the attachment pipeline when
+// the cluster has the attachment processor, and both indices if they are missing. For indices
+// that exist it adds any field the mapping gained since they were created; a field whose type
+// changed is an error naming the index. An installation of an older schema version (including
+// the concrete indices of releases before aliases) is migrated to this one. It is safe to call
+// on every run.
 func (c *Cluster) Setup(ctx context.Context) error {
-	for _, k := range []Kind{Messages, Attachments} {
-		if err := c.putTemplate(ctx, k); err != nil {
-			return err
-		}
-	}
-	if c.AttachmentProcessor() {
-		if err := c.putPipeline(ctx); err != nil {
-			return err
-		}
+	if err := c.InstallTemplates(ctx); err != nil {
+		return err
 	}
 	for _, k := range []Kind{Messages, Attachments} {
 		if err := c.ensureIndex(ctx, k); err != nil {
@@ -36,6 +56,22 @@ func (c *Cluster) Setup(ctx context.Context) error {
 	return nil
 }
 
+// InstallTemplates installs the templates of both indices and the attachment pipeline, and
+// touches no index: what `check` does when Plan says a migration is due.
+func (c *Cluster) InstallTemplates(ctx context.Context) error {
+	for _, k := range []Kind{Messages, Attachments} {
+		if err := c.putTemplate(ctx, k); err != nil {
+			return err
+		}
+	}
+	if c.AttachmentProcessor() {
+		if err := c.putPipeline(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (c *Cluster) putTemplate(ctx context.Context, k Kind) error {
 	name := c.IndexName(k)
 	settings := obj{}
@@ -44,14 +80,27 @@ func (c *Cluster) putTemplate(ctx context.Context, k Kind) error {
 			settings[key] = v
 		}
 	}
+	if c.cfg.Shards != nil {
+		settings["number_of_shards"] = *c.cfg.Shards
+	}
 	if c.cfg.Replicas != nil {
 		settings["number_of_replicas"] = *c.cfg.Replicas
 	}
+	meta := obj{"managed_by": "mimecrawl"}
+	own := obj{
+		"template": obj{"settings": settings, "mappings": mappingOf(k)},
+		"_meta":    meta,
+	}
+	if err := c.do(ctx, http.MethodPut, "/_component_template/"+c.ownTemplate(k), nil, own, nil); err != nil {
+		return fmt.Errorf("install component template %s: %w", c.ownTemplate(k), err)
+	}
+	custom := c.CustomTemplate(k)
 	body := obj{
-		"index_patterns": []string{name},
-		"priority":       templatePriority,
-		"template":       obj{"settings": settings, "mappings": mappingOf(k)},
-		"_meta":          obj{"managed_by": "mimecrawl"},
+		"index_patterns":                     []string{name + "-0*"},
+		"priority":                           templatePriority,
+		"composed_of":                        []string{c.ownTemplate(k), custom},
+		"ignore_missing_component_templates": []string{custom},
+		"_meta":                              meta,
 	}
 	if err := c.do(ctx, http.MethodPut, "/_index_template/"+name, nil, body, nil); err != nil {
 		return fmt.Errorf("install index template %s: %w", name, err)
@@ -62,8 +111,8 @@ func (c *Cluster) putTemplate(ctx context.Context, k Kind) error {
 func (c *Cluster) putPipeline(ctx context.Context) error {
 	name := c.PipelineName()
 	attachment := obj{
-		"field":         "data",
-		"target_field":  "attachment",
+		"field":         pipelineSource,
+		"target_field":  pipelineTarget,
 		"indexed_chars": c.cfg.AttachmentIndexedChars,
 		"remove_binary": true,
 		// Documents without data (oversize, or text the crawler extracted) pass untouched.
@@ -74,8 +123,8 @@ func (c *Cluster) putPipeline(ctx context.Context) error {
 	// which every full distribution has; without them the item fails and is reported.
 	if c.processors["set"] && c.processors["remove"] {
 		attachment["on_failure"] = []obj{
-			{"set": obj{"field": "attachment_error", "value": "{{ _ingest.on_failure_message }}"}},
-			{"remove": obj{"field": "data", "ignore_missing": true}},
+			{"set": obj{"field": pipelineError, "value": "{{ _ingest.on_failure_message }}"}},
+			{"remove": obj{"field": pipelineSource, "ignore_missing": true}},
 		}
 	}
 	body := obj{
@@ -88,23 +137,109 @@ func (c *Cluster) putPipeline(ctx context.Context) error {
 	return nil
 }
 
-// ensureIndex creates the index from its template, or, if it exists, puts the current mapping on
-// it: mapping updates are additive, so this adds new fields and fails on changed ones.
-func (c *Cluster) ensureIndex(ctx context.Context, k Kind) error {
+// layout is what the cluster holds under the alias name of one kind.
+type layout struct {
+	concrete bool     // an index, not an alias, has the name (releases before aliases)
+	indices  []string // the indices the alias points to
+}
+
+func (l layout) has(name string) bool { return slices.Contains(l.indices, name) }
+
+// resolve reads what the alias name of kind k is.
+func (c *Cluster) resolve(ctx context.Context, k Kind) (layout, error) {
 	name := c.IndexName(k)
+	var res struct {
+		Indices []struct {
+			Name string `json:"name"`
+		} `json:"indices"`
+		Aliases []struct {
+			Name    string   `json:"name"`
+			Indices []string `json:"indices"`
+		} `json:"aliases"`
+	}
+	q := url.Values{"expand_wildcards": {"all"}}
+	err := c.do(ctx, http.MethodGet, "/_resolve/index/"+url.PathEscape(name), q, nil, &res)
+	var se *StatusError
+	switch {
+	case errors.As(err, &se) && se.Status == http.StatusNotFound:
+		return layout{}, nil
+	case err != nil:
+		return layout{}, fmt.Errorf("resolve %s: %w", name, err)
+	}
+	var l layout
+	for _, ix := range res.Indices {
+		if ix.Name == name {
+			l.concrete = true
+			l.indices = []string{name}
+		}
+	}
+	for _, a := range res.Aliases {
+		if a.Name == name {
+			l.indices = slices.Sorted(slices.Values(a.Indices))
+		}
+	}
+	return l, nil
+}
+
+// ensureIndex makes the alias of kind k point to the versioned index of this release: it
+// creates the index, or migrates an older one into it, or, when it is in place, updates its
+// mapping with what the templates now compose (additive: new fields are added, a changed one
+// is an error naming the index).
+func (c *Cluster) ensureIndex(ctx context.Context, k Kind) error {
+	alias, target := c.IndexName(k), c.VersionedIndex(k)
+	l, err := c.resolve(ctx, k)
+	if err != nil {
+		return err
+	}
+	switch {
+	case l.has(target) && !l.concrete:
+		return c.updateMapping(ctx, target)
+	case len(l.indices) > 0:
+		return c.migrate(ctx, k, l)
+	}
 	// Creating and tolerating "already exists" avoids the race of check-then-create between two
 	// processes starting together.
-	err := c.do(ctx, http.MethodPut, "/"+name, nil, nil, nil)
+	body := obj{"aliases": obj{alias: obj{"is_write_index": true}}}
+	err = c.do(ctx, http.MethodPut, "/"+target, nil, body, nil)
 	var se *StatusError
 	switch {
 	case err == nil:
-		c.log.Info().Str("index", name).Msg("created index")
+		c.log.Info().Str("index", target).Str("alias", alias).Msg("created index")
 		return nil
 	case errors.As(err, &se) && se.Type == "resource_already_exists_exception":
 	default:
-		return fmt.Errorf("create index %s: %w", name, err)
+		return fmt.Errorf("create index %s: %w", target, err)
 	}
-	mapping := mappingOf(k)
+	// Someone else created it: with the alias (another process starting), or without (a
+	// migration that stopped before its swap, whose old index is gone only if it swapped).
+	if l, err = c.resolve(ctx, k); err != nil {
+		return err
+	}
+	if !l.has(target) {
+		actions := []obj{{"add": obj{"index": target, "alias": alias, "is_write_index": true}}}
+		if err := c.do(ctx, http.MethodPost, "/_aliases", nil, obj{"actions": actions}, nil); err != nil {
+			return fmt.Errorf("point alias %s to %s: %w", alias, target, err)
+		}
+	}
+	return c.updateMapping(ctx, target)
+}
+
+// updateMapping puts on an existing index the mapping its templates compose today, ours and
+// the operator's together, so that an operator's mapping additions are kept rather than
+// fought. Settings are never touched.
+func (c *Cluster) updateMapping(ctx context.Context, name string) error {
+	var sim struct {
+		Template struct {
+			Mappings obj `json:"mappings"`
+		} `json:"template"`
+	}
+	if err := c.do(ctx, http.MethodPost, "/_index_template/_simulate_index/"+url.PathEscape(name), nil, nil, &sim); err != nil {
+		return fmt.Errorf("compose the mapping of %s from its templates: %w", name, err)
+	}
+	mapping := sim.Template.Mappings
+	if len(mapping) == 0 {
+		return fmt.Errorf("update the mapping of existing index %s: no template matches it", name)
+	}
 	// _source options cannot be changed on an existing index; the template carries them.
 	delete(mapping, "_source")
 	if err := c.do(ctx, http.MethodPut, "/"+name+"/_mapping", nil, mapping, nil); err != nil {
