@@ -191,11 +191,25 @@ func (a *app) checkElasticsearch(ctx context.Context, c *checker) {
 		return
 	}
 	c.ok("elasticsearch", "version "+cluster.Version())
-	if err := cluster.Setup(ctx); err != nil {
-		c.fail("elasticsearch templates", err, "the user needs manage_index_templates, manage_pipeline and create_index privileges")
+	// An installation of an older schema is reported, not migrated: check changes no index
+	// that holds documents; the next crawl migrates it.
+	plan, err := cluster.Plan(ctx)
+	if err != nil {
+		c.fail("elasticsearch indices", err, "the user needs view_index_metadata and read on "+a.cfg.Elasticsearch.IndexPrefix+"-* (see docs/permissions.md)")
 		return
 	}
-	c.ok("elasticsearch templates", cluster.IndexName(0)+", "+cluster.IndexName(1))
+	setup, what := cluster.Setup, cluster.IndexName(index.Messages)+", "+cluster.IndexName(index.Attachments)
+	if len(plan) > 0 {
+		setup = cluster.InstallTemplates
+		for _, m := range plan {
+			c.ok("elasticsearch upgrade", "the next crawl migrates "+m.Alias+": "+m.String())
+		}
+	}
+	if err := setup(ctx); err != nil {
+		c.fail("elasticsearch templates", err, "the user needs manage_index_templates, manage_pipeline and, on "+a.cfg.Elasticsearch.IndexPrefix+"-*, create_index and manage (see docs/permissions.md)")
+		return
+	}
+	c.ok("elasticsearch templates", what)
 	if err := cluster.CheckWrite(ctx); err != nil {
 		c.fail("elasticsearch write", err, "the user needs index and delete privileges on "+a.cfg.Elasticsearch.IndexPrefix+"-*")
 		return
