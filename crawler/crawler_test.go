@@ -2,7 +2,9 @@ package crawler_test
 
 import (
 	"context"
+	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -53,6 +55,22 @@ func TestFirstCrawlMatchesTruthAndSecondFetchesNothing(t *testing.T) {
 		m := ex.messages[id]
 		if strings.TrimSpace(m.Subject) != "" && src["email.subject"] != m.Subject {
 			t.Errorf("message %s: subject %q, want %q", id, src["email.subject"], m.Subject)
+		}
+		// ECS: direction from the view, the Date header parsed, SPF/DKIM/DMARC results from
+		// Authentication-Results, and the attachments' hashes on the message itself.
+		if want := map[string]string{"INBOX": "inbound", "SENT": "outbound"}[m.View]; src["email.direction"] != want {
+			t.Errorf("message %s of view %s: email.direction %v, want %s", id, m.View, src["email.direction"], want)
+		}
+		if src["email.origination_timestamp"] == nil || src["@timestamp"] == nil || src["event.kind"] != "event" {
+			t.Errorf("message %s: origination %v, @timestamp %v, event.kind %v", id, src["email.origination_timestamp"], src["@timestamp"], src["event.kind"])
+		}
+		for _, method := range []string{"spf", "dkim", "dmarc"} {
+			if got := fmt.Sprint(src["mimecast.auth."+method]); got != "[pass]" {
+				t.Errorf("message %s: mimecast.auth.%s = %s, want [pass]", id, method, got)
+			}
+		}
+		if got, want := messageHashes(src), truthHashes(m); got != want {
+			t.Errorf("message %s: attachment hashes %s, want %s", id, got, want)
 		}
 		if m.BodyToken == "" || !strings.Contains(src["mimecast.body"].(string), m.BodyToken) {
 			t.Errorf("message %s: body lacks its token %q: %.200q", id, m.BodyToken, src["mimecast.body"])
@@ -422,4 +440,30 @@ func TestFullRecrawlRemovesWhatIsGone(t *testing.T) {
 		t.Errorf("incremental crawl after the full one: complete=%v, wrote %d documents", r.complete(), r.writer.Added)
 	}
 	e.assertIndexEquals(e.expect(truthFilter{excludeSubjects: excl}))
+}
+
+// messageHashes lists the sha256 of a (flattened) message document's email.attachments,
+// sorted: one attachment is flattened into its fields, several stay a list.
+func messageHashes(src map[string]any) string {
+	var hs []string
+	if h, ok := src["email.attachments.file.hash.sha256"].(string); ok {
+		hs = append(hs, h)
+	}
+	list, _ := src["email.attachments"].([]any)
+	for _, a := range list {
+		file, _ := a.(map[string]any)["file"].(map[string]any)
+		hash, _ := file["hash"].(map[string]any)
+		hs = append(hs, fmt.Sprint(hash["sha256"]))
+	}
+	slices.Sort(hs)
+	return strings.Join(hs, ",")
+}
+
+func truthHashes(m simulator.TruthMessage) string {
+	var hs []string
+	for _, a := range m.Attachments {
+		hs = append(hs, a.SHA256)
+	}
+	slices.Sort(hs)
+	return strings.Join(hs, ",")
 }
