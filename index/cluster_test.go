@@ -448,3 +448,45 @@ func TestCheckWriteNeedsSetup(t *testing.T) {
 		t.Errorf("the check created indices: %v", created)
 	}
 }
+
+// An operator's @custom template added after the indices exist: its new field reaches the
+// existing index, its change to one of our fields (an analyzer) does not fail Setup, and the
+// index's settings stay as they are.
+func TestSetupWithCustomTemplateOnExistingIndex(t *testing.T) {
+	e := newEnv(t)
+	c := open(t, e.config(t, ""))
+	custom := `{"template":{"settings":{"number_of_replicas":3,"analysis":{"analyzer":{"plain":{"tokenizer":"standard","filter":["lowercase"]}}}},
+	  "mappings":{"properties":{"ops":{"properties":{"ticket":{"type":"keyword"}}},"mimecast":{"properties":{"body":{"type":"text","analyzer":"plain"}}}}}}}`
+	req, _ := http.NewRequest(http.MethodPut, e.base+"/_component_template/"+c.CustomTemplate(index.Messages), strings.NewReader(custom))
+	req.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("put @custom: status %d", res.StatusCode)
+	}
+	if err := c.Setup(context.Background()); err != nil {
+		t.Fatalf("setup with an operator template: %v", err)
+	}
+	m := getMapping(t, e.base, c.IndexName(index.Messages))
+	if m.field("ops.ticket")["type"] != "keyword" {
+		t.Errorf("the operator's field was not added to the existing index: %v", m.Properties["ops"])
+	}
+	if m.field("mimecast.body")["analyzer"] != nil {
+		t.Errorf("mimecast.body of the existing index changed: %v", m.field("mimecast.body"))
+	}
+	var settings map[string]struct {
+		Settings struct {
+			Index struct {
+				Replicas string `json:"number_of_replicas"`
+			} `json:"index"`
+		} `json:"settings"`
+	}
+	name := c.VersionedIndex(index.Messages)
+	getJSON(t, e.base+"/"+name+"/_settings", &settings)
+	if got := settings[name].Settings.Index.Replicas; got != "0" {
+		t.Errorf("number_of_replicas of the existing index = %q; Setup must not change settings", got)
+	}
+}

@@ -224,9 +224,11 @@ func (c *Cluster) ensureIndex(ctx context.Context, k Kind) error {
 	return c.updateMapping(ctx, target)
 }
 
-// updateMapping puts on an existing index the mapping its templates compose today, ours and
-// the operator's together, so that an operator's mapping additions are kept rather than
-// fought. Settings are never touched.
+// updateMapping adds to an existing index the fields that the mapping its templates compose
+// today (ours and the operator's together) has and the index lacks. Fields the index has are
+// left exactly as they are, whatever their parameters (an operator's analyzer, say), except
+// that a different type is an error naming the index: that needs a new schema version. Settings
+// are never touched.
 func (c *Cluster) updateMapping(ctx context.Context, name string) error {
 	var sim struct {
 		Template struct {
@@ -236,14 +238,74 @@ func (c *Cluster) updateMapping(ctx context.Context, name string) error {
 	if err := c.do(ctx, http.MethodPost, "/_index_template/_simulate_index/"+url.PathEscape(name), nil, nil, &sim); err != nil {
 		return fmt.Errorf("compose the mapping of %s from its templates: %w", name, err)
 	}
-	mapping := sim.Template.Mappings
-	if len(mapping) == 0 {
+	want, _ := sim.Template.Mappings["properties"].(map[string]any)
+	if len(want) == 0 {
 		return fmt.Errorf("update the mapping of existing index %s: no template matches it", name)
 	}
-	// _source options cannot be changed on an existing index; the template carries them.
-	delete(mapping, "_source")
-	if err := c.do(ctx, http.MethodPut, "/"+name+"/_mapping", nil, mapping, nil); err != nil {
+	var cur map[string]struct {
+		Mappings struct {
+			Properties obj `json:"properties"`
+		} `json:"mappings"`
+	}
+	if err := c.do(ctx, http.MethodGet, "/"+url.PathEscape(name)+"/_mapping", nil, nil, &cur); err != nil {
+		return fmt.Errorf("read the mapping of %s: %w", name, err)
+	}
+	var have obj
+	for _, m := range cur {
+		have = m.Mappings.Properties
+	}
+	add, err := missingFields(want, have, "")
+	if err != nil {
 		return fmt.Errorf("update the mapping of existing index %s: %w", name, err)
 	}
+	if len(add) == 0 {
+		return nil
+	}
+	if err := c.do(ctx, http.MethodPut, "/"+name+"/_mapping", nil, obj{"properties": add}, nil); err != nil {
+		return fmt.Errorf("update the mapping of existing index %s: %w", name, err)
+	}
+	c.log.Info().Str("index", name).Msg("added fields to the mapping of an existing index")
 	return nil
+}
+
+// missingFields returns the properties of want that have lacks, recursing into objects, or
+// an error naming a field whose type differs.
+func missingFields(want, have obj, path string) (obj, error) {
+	out := obj{}
+	for name, w := range want {
+		wf, _ := w.(map[string]any)
+		hf, ok := have[name].(map[string]any)
+		if !ok {
+			out[name] = w
+			continue
+		}
+		wt, hasWT := wf["type"].(string)
+		ht, hasHT := hf["type"].(string)
+		if !hasWT {
+			wt = "object"
+		}
+		if !hasHT {
+			ht = "object"
+		}
+		if wt != ht {
+			return nil, fmt.Errorf("field %s%s is a %s in the index and a %s in this release's mapping", path, name, ht, wt)
+		}
+		wp, _ := wf["properties"].(map[string]any)
+		hp, _ := hf["properties"].(map[string]any)
+		if len(wp) == 0 {
+			continue
+		}
+		sub, err := missingFields(wp, hp, path+name+".")
+		if err != nil {
+			return nil, err
+		}
+		if len(sub) > 0 {
+			entry := obj{"properties": sub}
+			if wt == "nested" {
+				entry["type"] = "nested"
+			}
+			out[name] = entry
+		}
+	}
+	return out, nil
 }
