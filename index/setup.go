@@ -187,39 +187,40 @@ func (c *Cluster) resolve(ctx context.Context, k Kind) (layout, error) {
 // is an error naming the index).
 func (c *Cluster) ensureIndex(ctx context.Context, k Kind) error {
 	alias, target := c.IndexName(k), c.VersionedIndex(k)
-	l, err := c.resolve(ctx, k)
-	if err != nil {
-		return err
+	// Creating first and looking only when that fails keeps a fresh start to one request,
+	// and avoids the race of check-then-create between two processes starting together: the
+	// creation fails when the index exists, or when an index of the release before aliases
+	// holds the alias's name.
+	body := obj{"aliases": obj{alias: obj{"is_write_index": true}}}
+	err := c.do(ctx, http.MethodPut, "/"+target, nil, body, nil)
+	var se *StatusError
+	switch {
+	case err == nil:
+		c.log.Info().Str("index", target).Str("alias", alias).Msg("created index")
+		return nil
+	case errors.As(err, &se) && se.Status == http.StatusBadRequest:
+		// Exists already (resource_already_exists_exception), or the alias name is taken by
+		// an index (invalid_alias_name_exception): what is there decides.
+	default:
+		return fmt.Errorf("create index %s: %w", target, err)
+	}
+	l, rerr := c.resolve(ctx, k)
+	if rerr != nil {
+		return rerr
 	}
 	switch {
 	case l.has(target) && !l.concrete:
 		return c.updateMapping(ctx, target)
 	case len(l.indices) > 0:
 		return c.migrate(ctx, k, l)
-	}
-	// Creating and tolerating "already exists" avoids the race of check-then-create between two
-	// processes starting together.
-	body := obj{"aliases": obj{alias: obj{"is_write_index": true}}}
-	err = c.do(ctx, http.MethodPut, "/"+target, nil, body, nil)
-	var se *StatusError
-	switch {
-	case err == nil:
-		c.log.Info().Str("index", target).Str("alias", alias).Msg("created index")
-		return nil
-	case errors.As(err, &se) && se.Type == "resource_already_exists_exception":
-	default:
+	case se.Type != "resource_already_exists_exception":
 		return fmt.Errorf("create index %s: %w", target, err)
 	}
-	// Someone else created it: with the alias (another process starting), or without (a
-	// migration that stopped before its swap, whose old index is gone only if it swapped).
-	if l, err = c.resolve(ctx, k); err != nil {
-		return err
-	}
-	if !l.has(target) {
-		actions := []obj{{"add": obj{"index": target, "alias": alias, "is_write_index": true}}}
-		if err := c.do(ctx, http.MethodPost, "/_aliases", nil, obj{"actions": actions}, nil); err != nil {
-			return fmt.Errorf("point alias %s to %s: %w", alias, target, err)
-		}
+	// The index exists without the alias: a migration that stopped after creating it, with
+	// the old index already gone, or an index someone made by hand. Point the alias at it.
+	actions := []obj{{"add": obj{"index": target, "alias": alias, "is_write_index": true}}}
+	if err := c.do(ctx, http.MethodPost, "/_aliases", nil, obj{"actions": actions}, nil); err != nil {
+		return fmt.Errorf("point alias %s to %s: %w", alias, target, err)
 	}
 	return c.updateMapping(ctx, target)
 }
