@@ -210,7 +210,20 @@ func (c *Cluster) ensureIndex(ctx context.Context, k Kind) error {
 	}
 	switch {
 	case l.has(target) && !l.concrete:
-		return c.updateMapping(ctx, target)
+		if err := c.updateMapping(ctx, target); err != nil {
+			return err
+		}
+		// Indices an operator's rollover added behind the alias get the new fields too; one
+		// that cannot (a name no template matches) keeps working with the fields it has.
+		for _, name := range l.indices {
+			if name == target {
+				continue
+			}
+			if err := c.updateMapping(ctx, name); err != nil {
+				c.log.Warn().Err(err).Str("index", name).Msg("cannot add new fields to an index behind the alias")
+			}
+		}
+		return nil
 	case len(l.indices) > 0:
 		return c.migrate(ctx, k, l)
 	case se.Type != "resource_already_exists_exception":
