@@ -32,7 +32,9 @@ type Spec struct {
 	Settings func() map[string]any
 	// Version is the schema version: documents live in the index {prefix}-{Name}-{Version as
 	// 000001}. Raise it when the mapping changes in a way an existing index cannot take; Setup
-	// and Ensure then migrate the documents (see Convert). 0 means 1.
+	// and Ensure then migrate the documents (see Convert). 0 means 1. The suffix has the shape
+	// rollover increments; before the first spec goes to version 2, mark the schema version in
+	// the index too, so that an operator's rolled-over -000002 is not taken for it.
 	Version int
 	// Convert turns the _source of a document of the previous version (or of a release before
 	// versioned indices) into this version's; it may change the map it is given. nil copies
