@@ -342,7 +342,9 @@ var migratedFields = map[string][]string{
 		"user.email", "mimecast.id", "mimecast.mailbox", "mimecast.view", "mimecast.body", "mimecast.generation",
 		"mimecast.size", "mimecast.auth.spf", "mimecast.auth.dkim", "mimecast.auth.dmarc", "event.kind", "event.dataset",
 		"event.ingested", "ecs.version"},
+	// The email fields of the message come from the migrated message documents.
 	"attachments": {"@timestamp", "email.subject", "email.local_id", "email.direction", "email.attachments.file.name",
+		"email.message_id", "email.from.address", "email.to.address", "email.origination_timestamp",
 		"email.attachments.file.hash.sha256", "email.attachments.file.size", "email.attachments.file.extension",
 		"email.attachments.file.mime_type", "mimecast.id", "mimecast.mailbox", "mimecast.view",
 		"mimecast.message_doc_id", "mimecast.attachment_id", "mimecast.generation", "event.dataset", "ecs.version"},

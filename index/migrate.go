@@ -183,13 +183,22 @@ func (c *Cluster) copyDocs(ctx context.Context, k Kind, m Migration) (int64, err
 		if len(hits) == 0 {
 			return copied, nil
 		}
+		srcs := make([]map[string]any, len(hits))
+		for i, h := range hits {
+			srcs[i] = h.Source
+			if convert != nil && srcs[i] != nil {
+				srcs[i] = convert(srcs[i])
+			}
+		}
+		if k == Attachments {
+			if err := c.fromMessages(ctx, srcs); err != nil {
+				return copied, err
+			}
+		}
 		var body bytes.Buffer
 		enc := json.NewEncoder(&body)
-		for _, h := range hits {
-			src := h.Source
-			if convert != nil && src != nil {
-				src = convert(src)
-			}
+		for i, h := range hits {
+			src := srcs[i]
 			if err := enc.Encode(obj{"create": obj{"_index": m.To, "_id": h.ID}}); err != nil {
 				return copied, fmt.Errorf("encode %s: %w", h.ID, err)
 			}
@@ -240,4 +249,78 @@ func (c *Cluster) bulkCreate(ctx context.Context, body []byte) (int64, error) {
 		errs = append(errs[:3], fmt.Errorf("and %d more", len(errs)-3))
 	}
 	return n, errors.Join(errs...)
+}
+
+// messageEmailFields are the email fields an attachment document shares with its message.
+var messageEmailFields = []string{"message_id", "from", "sender", "to", "cc", "reply_to", "origination_timestamp"}
+
+// fromMessages completes converted attachment documents with the email fields of their
+// messages, which the release before ECS did not put on attachments: the messages index is
+// migrated first, so they are read from it, one _mget per page. A message not found leaves
+// its attachments as they are.
+func (c *Cluster) fromMessages(ctx context.Context, docs []map[string]any) error {
+	ids := map[string]bool{}
+	for _, d := range docs {
+		if id := str(nested(d, "mimecast", "message_doc_id")); id != "" {
+			ids[id] = true
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	list := make([]string, 0, len(ids))
+	for id := range ids {
+		list = append(list, id)
+	}
+	var res struct {
+		Docs []struct {
+			ID     string         `json:"_id"`
+			Found  bool           `json:"found"`
+			Source map[string]any `json:"_source"`
+		} `json:"docs"`
+	}
+	name := c.IndexName(Messages)
+	q := url.Values{"_source_includes": {"email"}}
+	if err := c.do(ctx, http.MethodPost, "/"+name+"/_mget", q, obj{"ids": list}, &res); err != nil {
+		return fmt.Errorf("read the messages of %d attachments from %s: %w", len(docs), name, err)
+	}
+	emails := map[string]map[string]any{}
+	for _, d := range res.Docs {
+		if e, ok := d.Source["email"].(map[string]any); d.Found && ok {
+			emails[d.ID] = e
+		}
+	}
+	for _, d := range docs {
+		msg := emails[str(nested(d, "mimecast", "message_doc_id"))]
+		email, ok := d["email"].(map[string]any)
+		if msg == nil || !ok {
+			continue
+		}
+		for _, f := range messageEmailFields {
+			if v, ok := msg[f]; ok {
+				if _, has := email[f]; !has {
+					email[f] = v
+				}
+			}
+		}
+		// The old attachment kept the detail's subject, blank for a subject-less message;
+		// the message has the configured default.
+		if s, _ := email["subject"].(string); strings.TrimSpace(s) == "" && msg["subject"] != nil {
+			email["subject"] = msg["subject"]
+		}
+	}
+	return nil
+}
+
+// nested reads d[k1][k2]...
+func nested(d map[string]any, keys ...string) any {
+	var v any = d
+	for _, k := range keys {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil
+		}
+		v = m[k]
+	}
+	return v
 }
