@@ -4,7 +4,8 @@ package index
 // received, message_id = the archive's id, mime_message_id, ...) to this release's shape, for
 // the migration. Values are moved, never re-derived from Mimecast: what the old document did
 // not hold (the envelope sender, attachment hashes on the message) stays absent until the
-// message is crawled again.
+// message is crawled again; attachment documents take their message's email fields from the
+// migrated messages (fromMessages in migrate.go).
 
 // convertMessage converts an old message document. A document already in the new shape
 // (mimecast present) is returned unchanged.
