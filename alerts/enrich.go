@@ -226,7 +226,8 @@ func (e *enricher) archived(ctx context.Context, alerts []Alert, out []Enrichmen
 	if len(ids) == 0 {
 		return
 	}
-	hits, err := e.archive.FindByTerms(ctx, index.Messages, MessageIDField, ids, []string{"mailbox", "subject", MessageIDField}, 4)
+	hits, err := e.archive.FindByTerms(ctx, index.Messages, index.FieldMessageID, ids,
+		[]string{index.FieldMailbox, index.FieldSubject, index.FieldMessageID}, 4)
 	if err != nil {
 		if ctx.Err() == nil && !e.archiveWarned.Swap(true) {
 			e.log.Warn().Err(err).Msg("archive lookup failed; alerts go without the link to their message")
@@ -240,12 +241,21 @@ func (e *enricher) archived(ctx context.Context, alerts []Alert, out []Enrichmen
 	}
 	byID := map[string][]found{}
 	for _, h := range hits {
-		var src map[string]any
+		// The fields are those of index.MessageDoc.
+		var src struct {
+			Email struct {
+				Subject   string `json:"subject"`
+				MessageID string `json:"message_id"`
+			} `json:"email"`
+			Mimecast struct {
+				Mailbox string `json:"mailbox"`
+			} `json:"mimecast"`
+		}
 		if json.Unmarshal(h.Source, &src) != nil {
 			continue
 		}
-		mid := sourceString(src, MessageIDField)
-		byID[mid] = append(byID[mid], found{hit: h, mailbox: strings.ToLower(sourceString(src, "mailbox")), subject: sourceString(src, "subject")})
+		id := src.Email.MessageID
+		byID[id] = append(byID[id], found{hit: h, mailbox: strings.ToLower(src.Mimecast.Mailbox), subject: src.Email.Subject})
 	}
 	for i := range alerts {
 		fs := byID[alerts[i].MessageID]

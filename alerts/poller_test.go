@@ -409,14 +409,14 @@ func (a *fakeArchive) FindByTerms(ctx context.Context, k index.Kind, field strin
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.searches++
-	if k != index.Messages || field != MessageIDField {
+	if k != index.Messages || field != index.FieldMessageID {
 		return nil, fmt.Errorf("fake: unexpected lookup %v %s", k, field)
 	}
 	var out []index.Hit
 	for _, v := range values {
 		if v == "<m1@corp.example>" {
 			out = append(out, index.Hit{Index: "x-messages", ID: "doc-1",
-				Source: []byte(`{"mailbox":"ann@corp.example","subject":"Invoice","mime_message_id":"<m1@corp.example>"}`)})
+				Source: []byte(`{"mimecast":{"mailbox":"ann@corp.example"},"email":{"subject":"Invoice","message_id":"<m1@corp.example>"}}`)})
 		}
 	}
 	return out, nil

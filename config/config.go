@@ -138,6 +138,12 @@ type Elasticsearch struct {
 	APIKeyFile   string   `yaml:"api_key_file"`
 	CAFile       string   `yaml:"ca_file"`
 	IndexPrefix  string   `yaml:"index_prefix"`
+	// Shards and Replicas set number_of_shards and number_of_replicas of the indices mimecrawl
+	// creates; unset keeps the cluster's defaults. The operator's {prefix}-messages@custom and
+	// {prefix}-attachments@custom component templates win over both, and neither changes an
+	// index that exists.
+	Shards   *int `yaml:"shards"`
+	Replicas *int `yaml:"replicas"`
 	// RequestTimeout bounds one attempt of every request but bulk ones, answer included.
 	RequestTimeout Duration `yaml:"request_timeout"`
 	Bulk           Bulk     `yaml:"bulk"`

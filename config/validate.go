@@ -280,6 +280,13 @@ func (c *Config) checkElasticsearch(k *checker) {
 			quote(e.IndexPrefix), why, maxIndexPrefix)
 	}
 
+	if e.Shards != nil {
+		k.intRange("elasticsearch.shards", *e.Shards, 1, 1024)
+	}
+	if e.Replicas != nil {
+		k.intRange("elasticsearch.replicas", *e.Replicas, 0, 32)
+	}
+
 	b := e.Bulk
 	k.intRange("elasticsearch.bulk.workers", b.Workers, 1, maxParallelism)
 	if b.FlushBytes < minFlushBytes || b.FlushBytes > maxFlushBytes {

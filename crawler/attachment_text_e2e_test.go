@@ -60,25 +60,25 @@ func TestAttachmentTextIsSearchable(t *testing.T) {
 
 	e.es(http.MethodPost, "/"+e.prefix+"-*/_refresh", "", nil)
 	for _, w := range tokens {
-		atts := e.search("attachments", "content", w.token)
+		atts := e.search("attachments", "mimecast.content", w.token)
 		if len(atts) != 1 {
 			t.Errorf("%s token %s: %d attachment documents, want 1", w.ext, w.token, len(atts))
-		} else if got := atts[0]["message_doc_id"]; got != w.msgDocID {
+		} else if got := flatten(atts[0])["mimecast.message_doc_id"]; got != w.msgDocID {
 			t.Errorf("%s token %s: attachment of message %v, want %s", w.ext, w.token, got, w.msgDocID)
 		}
-		msgs := e.searchIDs("messages", "attachment_text", w.token)
+		msgs := e.searchIDs("messages", "mimecast.attachment_text", w.token)
 		if len(msgs) != 1 || msgs[0] != w.msgDocID {
 			t.Errorf("%s token %s: messages %v, want [%s]", w.ext, w.token, msgs, w.msgDocID)
 		}
 	}
 
 	// Broken files: indexed with metadata and the reason, without text.
-	failed := e.searchExists("attachments", "attachment_error")
+	failed := e.searchExists("attachments", "mimecast.attachment_error")
 	if len(failed) != broken {
-		t.Errorf("%d attachment documents carry attachment_error, want %d", len(failed), broken)
+		t.Errorf("%d attachment documents carry mimecast.attachment_error, want %d", len(failed), broken)
 	}
 	for _, src := range failed {
-		if src["content"] != nil || src["sha256"] == "" {
+		if f := flatten(src); f["mimecast.content"] != nil || f["email.attachments.file.hash.sha256"] == nil {
 			t.Errorf("broken file indexed as %v; want metadata without text", src)
 		}
 	}

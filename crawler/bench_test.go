@@ -219,13 +219,12 @@ func BenchmarkBuildAttachmentDoc(b *testing.B) {
 			p, stop := newBenchPass(bm, &encodingSink{})
 			defer stop()
 			ctx := context.Background()
-			at := received(b, tc.m)
-			detail := bm.arc.details[tc.m.ID]
+			msg := p.messageDoc(tc.m, bm.arc.details[tc.m.ID], &body.Text{}, received(b, tc.m))
 			data := bm.arc.files[tc.a.ID]
 			b.SetBytes(int64(len(data)))
 			b.ReportAllocs()
 			for b.Loop() {
-				doc, ok, err := p.attachmentDoc(ctx, tc.m, detail, tc.a, at, &body.Part{Data: data})
+				doc, ok, err := p.attachmentDoc(ctx, tc.m, msg, tc.a, &body.Part{Data: data})
 				if err != nil || !ok {
 					b.Fatalf("attachment document: ok %v, %v", ok, err)
 				}

@@ -2,7 +2,9 @@ package crawler_test
 
 import (
 	"context"
+	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -51,26 +53,42 @@ func TestFirstCrawlMatchesTruthAndSecondFetchesNothing(t *testing.T) {
 	bodies, unnamed := 0, 0
 	for id, src := range e.indexed("messages") {
 		m := ex.messages[id]
-		if strings.TrimSpace(m.Subject) != "" && src["subject"] != m.Subject {
-			t.Errorf("message %s: subject %q, want %q", id, src["subject"], m.Subject)
+		if strings.TrimSpace(m.Subject) != "" && src["email.subject"] != m.Subject {
+			t.Errorf("message %s: subject %q, want %q", id, src["email.subject"], m.Subject)
 		}
-		if m.BodyToken == "" || !strings.Contains(src["body"].(string), m.BodyToken) {
-			t.Errorf("message %s: body lacks its token %q: %.200q", id, m.BodyToken, src["body"])
+		// ECS: direction from the view, the Date header parsed, SPF/DKIM/DMARC results from
+		// Authentication-Results, and the attachments' hashes on the message itself.
+		if want := map[string]string{"INBOX": "inbound", "SENT": "outbound"}[m.View]; src["email.direction"] != want {
+			t.Errorf("message %s of view %s: email.direction %v, want %s", id, m.View, src["email.direction"], want)
+		}
+		if src["email.origination_timestamp"] == nil || src["@timestamp"] == nil || src["event.kind"] != "event" {
+			t.Errorf("message %s: origination %v, @timestamp %v, event.kind %v", id, src["email.origination_timestamp"], src["@timestamp"], src["event.kind"])
+		}
+		for _, method := range []string{"spf", "dkim", "dmarc"} {
+			if got := fmt.Sprint(src["mimecast.auth."+method]); got != "[pass]" {
+				t.Errorf("message %s: mimecast.auth.%s = %s, want [pass]", id, method, got)
+			}
+		}
+		if got, want := messageHashes(src), truthHashes(m); got != want {
+			t.Errorf("message %s: attachment hashes %s, want %s", id, got, want)
+		}
+		if m.BodyToken == "" || !strings.Contains(src["mimecast.body"].(string), m.BodyToken) {
+			t.Errorf("message %s: body lacks its token %q: %.200q", id, m.BodyToken, src["mimecast.body"])
 		} else {
 			bodies++
 		}
 	}
 	for id, src := range e.indexed("attachments") {
 		a := ex.attachments[id]
-		if src["sha256"] != a.SHA256 || int64(src["size"].(float64)) != a.Size {
-			t.Errorf("attachment %s: sha256 %v size %v, want %s %d", id, src["sha256"], src["size"], a.SHA256, a.Size)
+		if src["email.attachments.file.hash.sha256"] != a.SHA256 || int64(src["email.attachments.file.size"].(float64)) != a.Size {
+			t.Errorf("attachment %s: sha256 %v size %v, want %s %d", id, src["email.attachments.file.hash.sha256"], src["email.attachments.file.size"], a.SHA256, a.Size)
 		}
 		want := a.Filename
 		if strings.TrimSpace(want) == "" {
 			want, unnamed = "unnamed-attachment", unnamed+1
 		}
-		if src["filename"] != want {
-			t.Errorf("attachment %s: filename %q, want %q", id, src["filename"], want)
+		if src["email.attachments.file.name"] != want {
+			t.Errorf("attachment %s: filename %q, want %q", id, src["email.attachments.file.name"], want)
 		}
 	}
 	if unnamed == 0 {
@@ -78,11 +96,11 @@ func TestFirstCrawlMatchesTruthAndSecondFetchesNothing(t *testing.T) {
 	}
 	t.Logf("%d message bodies verified, %d unnamed attachments", bodies, unnamed)
 	for id, src := range e.indexed("messages") {
-		if src["mailbox"] == victim {
+		if src["mimecast.mailbox"] == victim {
 			t.Errorf("document %s of excluded mailbox %s indexed", id, victim)
 		}
-		if src["mailbox"] != ex.mailboxOf[id] {
-			t.Errorf("document %s has mailbox %v, want %s", id, src["mailbox"], ex.mailboxOf[id])
+		if src["mimecast.mailbox"] != ex.mailboxOf[id] {
+			t.Errorf("document %s has mailbox %v, want %s", id, src["mimecast.mailbox"], ex.mailboxOf[id])
 		}
 	}
 
@@ -201,27 +219,27 @@ func TestFilters(t *testing.T) {
 	msgs := e.indexed("messages")
 	locals, blanks := 0, 0
 	for id, src := range msgs {
-		if d := src["domain"].(string); d != domains[0] {
+		if d := src["mimecast.domain"].(string); d != domains[0] {
 			if strings.HasSuffix(d, "."+domains[0]) {
 				locals++
 			} else {
 				t.Errorf("document %s of domain %v indexed; only %s and its local sub-domain are included", id, d, domains[0])
 			}
 		}
-		if src["view"] != "INBOX" {
-			t.Errorf("document %s of view %v indexed; only INBOX configured", id, src["view"])
+		if src["mimecast.view"] != "INBOX" {
+			t.Errorf("document %s of view %v indexed; only INBOX configured", id, src["mimecast.view"])
 		}
-		if src["subject"] == subj {
+		if src["email.subject"] == subj {
 			t.Errorf("document %s has the excluded subject %q", id, subj)
 		}
 		want := ex.messages[id].Subject
 		if strings.TrimSpace(want) == "" {
 			blanks++
-			if src["subject"] != "(blank)" {
-				t.Errorf("blank subject of %s indexed as %q, want the configured default", id, src["subject"])
+			if src["email.subject"] != "(blank)" {
+				t.Errorf("blank subject of %s indexed as %q, want the configured default", id, src["email.subject"])
 			}
-		} else if src["subject"] != want {
-			t.Errorf("subject of %s is %q, want %q (UTF-8 decoded)", id, src["subject"], want)
+		} else if src["email.subject"] != want {
+			t.Errorf("subject of %s is %q, want %q (UTF-8 decoded)", id, src["email.subject"], want)
 		}
 	}
 	if locals == 0 {
@@ -229,10 +247,10 @@ func TestFilters(t *testing.T) {
 	}
 	names := 0
 	for _, src := range e.indexed("attachments") {
-		if strings.HasSuffix(strings.ToLower(src["filename"].(string)), ".png") {
-			t.Errorf("excluded attachment %v indexed", src["filename"])
+		if strings.HasSuffix(strings.ToLower(src["email.attachments.file.name"].(string)), ".png") {
+			t.Errorf("excluded attachment %v indexed", src["email.attachments.file.name"])
 		}
-		if src["filename"] == "no-name.bin" {
+		if src["email.attachments.file.name"] == "no-name.bin" {
 			names++
 		}
 	}
@@ -422,4 +440,30 @@ func TestFullRecrawlRemovesWhatIsGone(t *testing.T) {
 		t.Errorf("incremental crawl after the full one: complete=%v, wrote %d documents", r.complete(), r.writer.Added)
 	}
 	e.assertIndexEquals(e.expect(truthFilter{excludeSubjects: excl}))
+}
+
+// messageHashes lists the sha256 of a (flattened) message document's email.attachments,
+// sorted: one attachment is flattened into its fields, several stay a list.
+func messageHashes(src map[string]any) string {
+	var hs []string
+	if h, ok := src["email.attachments.file.hash.sha256"].(string); ok {
+		hs = append(hs, h)
+	}
+	list, _ := src["email.attachments"].([]any)
+	for _, a := range list {
+		file, _ := a.(map[string]any)["file"].(map[string]any)
+		hash, _ := file["hash"].(map[string]any)
+		hs = append(hs, fmt.Sprint(hash["sha256"]))
+	}
+	slices.Sort(hs)
+	return strings.Join(hs, ",")
+}
+
+func truthHashes(m simulator.TruthMessage) string {
+	var hs []string
+	for _, a := range m.Attachments {
+		hs = append(hs, a.SHA256)
+	}
+	slices.Sort(hs)
+	return strings.Join(hs, ",")
 }

@@ -32,18 +32,24 @@ func hashID(parts ...string) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-func address(a api.Address) index.Address {
-	return index.Address{Address: strings.ToLower(strings.TrimSpace(a.EmailAddress)), Name: a.DisplayableName}
+// addressGroup is the ECS address group of as (lowercased; empty addresses left out).
+func addressGroup(as ...api.Address) *index.Addresses {
+	addrs := make([]string, 0, len(as))
+	for _, a := range as {
+		addrs = append(addrs, a.EmailAddress)
+	}
+	return index.AddressGroup(addrs...)
 }
 
-func addresses(as []api.Address) []index.Address {
-	out := make([]index.Address, 0, len(as))
+// nameGroup is the display names of as.
+func nameGroup(as ...api.Address) *index.Names {
+	names := make([]string, 0, len(as))
 	for _, a := range as {
-		if a.EmailAddress != "" {
-			out = append(out, address(a))
+		if strings.TrimSpace(a.EmailAddress) != "" {
+			names = append(names, a.DisplayableName)
 		}
 	}
-	return out
+	return index.NameGroup(names...)
 }
 
 // headerMap turns Mimecast's header list into the flattened headers field, keyed by canonical

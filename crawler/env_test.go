@@ -159,7 +159,8 @@ func (e *env) crawl(ctx context.Context, rules crawler.Rules, tweak func(*crawle
 	return run{results: res, err: runErr, totals: cr.Totals(), enum: enum, writer: w.Stats()}
 }
 
-// indexed returns the ids of every document of kind k ("messages" or "attachments").
+// indexed returns every document of kind k ("messages" or "attachments") by id, its source
+// flattened to dotted field names (see flatten).
 func (e *env) indexed(kind string) map[string]map[string]any {
 	e.t.Helper()
 	e.es(http.MethodPost, "/"+e.prefix+"-"+kind+"/_refresh", "", nil)
@@ -177,9 +178,36 @@ func (e *env) indexed(kind string) map[string]map[string]any {
 		if _, dup := m[h.ID]; dup {
 			e.t.Errorf("document %s returned twice", h.ID)
 		}
-		m[h.ID] = h.Source
+		m[h.ID] = flatten(h.Source)
 	}
 	return m
+}
+
+// flatten turns a document source into its dotted field names ("email.subject"), as
+// mappings and queries name them. A list of exactly one object (an attachment document's
+// email.attachments) is entered like an object; other lists are values.
+func flatten(src map[string]any) map[string]any {
+	out := map[string]any{}
+	var walk func(prefix string, v any)
+	walk = func(prefix string, v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			for k, e := range x {
+				walk(prefix+k+".", e)
+			}
+			return
+		case []any:
+			if len(x) == 1 {
+				if o, ok := x[0].(map[string]any); ok {
+					walk(prefix, o)
+					return
+				}
+			}
+		}
+		out[strings.TrimSuffix(prefix, ".")] = v
+	}
+	walk("", src)
+	return out
 }
 
 // indexingTotal is how many index operations Elasticsearch performed on the test's indices:

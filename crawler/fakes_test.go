@@ -127,9 +127,9 @@ func (x *fakeIndex) put(d index.Doc) {
 	fd := fakeDoc{kind: d.Kind}
 	switch b := d.Body.(type) {
 	case *index.MessageDoc:
-		fd.mailbox, fd.view, fd.generation, fd.messageID = b.Mailbox, b.View, b.Generation, b.MessageID
+		fd.mailbox, fd.view, fd.generation, fd.messageID = b.Mimecast.Mailbox, b.Mimecast.View, b.Mimecast.Generation, b.Mimecast.ID
 	case *index.AttachmentDoc:
-		fd.mailbox, fd.view, fd.generation, fd.messageID = b.Mailbox, b.View, b.Generation, b.MessageID
+		fd.mailbox, fd.view, fd.generation, fd.messageID = b.Mimecast.Mailbox, b.Mimecast.View, b.Mimecast.Generation, b.Mimecast.ID
 	}
 	x.mu.Lock()
 	x.docs[d.ID] = fd
@@ -163,10 +163,10 @@ func (x *fakeIndex) match(id string, d fakeDoc, k index.Kind, f index.Filter) bo
 	if d.kind != k || !x.visible[id] {
 		return false
 	}
-	if m, ok := f.Terms["mailbox"]; ok && d.mailbox != m {
+	if m, ok := f.Terms[index.FieldMailbox]; ok && d.mailbox != m {
 		return false
 	}
-	if v, ok := f.Terms["view"]; ok && d.view != v {
+	if v, ok := f.Terms[index.FieldView]; ok && d.view != v {
 		return false
 	}
 	return f.GenerationBelow == 0 || d.generation < f.GenerationBelow

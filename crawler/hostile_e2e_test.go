@@ -154,8 +154,8 @@ func TestHostileMessagesCostBoundedMemoryAndAreIndexedOnce(t *testing.T) {
 		{"larger than its listing allows", oversize, ids[2], true, "first words", 2*oversize.Size + 16<<20 + 1},
 	} {
 		src := got[c.id]
-		if src["oversize"] != c.oversize || !strings.HasPrefix(src["body"].(string), c.body) {
-			t.Errorf("%s: oversize %v, body %.80q; want oversize %t, body starting %q", c.name, src["oversize"], src["body"], c.oversize, c.body)
+		if src["mimecast.oversize"] != c.oversize || !strings.HasPrefix(src["mimecast.body"].(string), c.body) {
+			t.Errorf("%s: oversize %v, body %.80q; want oversize %t, body starting %q", c.name, src["mimecast.oversize"], src["mimecast.body"], c.oversize, c.body)
 		}
 		t.Logf("%s: %d bytes downloaded", c.name, files.read[c.m.ID])
 		if r := files.read[c.m.ID]; r > c.maxRead {

@@ -151,9 +151,13 @@ func (s *recordingSink) Add(_ context.Context, d index.Doc, done func(index.Resu
 	r := doc{kind: d.Kind}
 	switch b := d.Body.(type) {
 	case *index.MessageDoc:
-		r.oversize, r.body = b.Oversize, b.Body[:min(len(b.Body), 200)]
+		r.oversize, r.body = b.Mimecast.Oversize, b.Mimecast.Body[:min(len(b.Mimecast.Body), 200)]
 	case *index.AttachmentDoc:
-		r.oversize, r.sha256, r.size, r.contentLen = b.Oversize, b.SHA256, b.Size, len(b.Content)
+		f := b.File()
+		r.oversize, r.size, r.contentLen = b.Mimecast.Oversize, f.Size, len(b.Mimecast.Content)
+		if f.Hash != nil {
+			r.sha256 = f.Hash.SHA256
+		}
 	}
 	s.mu.Lock()
 	s.docs[d.ID] = r

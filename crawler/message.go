@@ -49,15 +49,15 @@ func (p *viewPass) message(ctx context.Context, m api.MessageSummary, seq int64,
 		}
 	}
 	u := &unit{p: p, seq: seq, messageID: m.ID, retrying: p.failedID[m.ID]}
-	msgDoc := p.messageDoc(m, detail, text, received)
-	msgDoc.Oversize = oversize
-	// msgDoc is sent only once every attachment is answered (u.release below and the
+	msg := p.messageDoc(m, detail, text, received)
+	msg.Mimecast.Oversize = oversize
+	// msg is sent only once every attachment is answered (u.release below and the
 	// acknowledgements), so the loop may still add their text to it.
-	u.msg = index.Doc{Kind: index.Messages, ID: MessageDocID(p.mb.Address, p.view, m.ID), Body: msgDoc}
+	u.msg = index.Doc{Kind: index.Messages, ID: MessageDocID(p.mb.Address, p.view, m.ID), Body: msg}
 	u.pending.Store(1) // held until every attachment has been added
 	if c.opts.ExtractAttachments {
-		for _, a := range detail.Attachments {
-			doc, ok, err := p.attachmentDoc(ctx, m, detail, a, received, inMessage[strings.ToLower(a.SHA256)])
+		for i, a := range detail.Attachments {
+			doc, ok, err := p.attachmentDoc(ctx, m, msg, a, inMessage[strings.ToLower(a.SHA256)])
 			if err != nil {
 				// Attachments already sent are answered later; the message document is held back
 				// by retryFail and the message stays unfinished until then.
@@ -71,9 +71,11 @@ func (p *viewPass) message(ctx context.Context, m api.MessageSummary, seq int64,
 			if !ok {
 				continue
 			}
-			if ad, _ := doc.Body.(*index.AttachmentDoc); ad != nil {
-				msgDoc.AttachmentText = appendText(msgDoc.AttachmentText, ad.Content, c.opts.MaxTextBytes)
-			}
+			ad := doc.Body.(*index.AttachmentDoc)
+			msg.Mimecast.AttachmentText = appendText(msg.Mimecast.AttachmentText, ad.Mimecast.Content, c.opts.MaxTextBytes)
+			// The message lists what its attachment's download established (the digest and
+			// size of the bytes read, when the detail lacked or misstated them).
+			msg.Email.Attachments[i].File = *ad.File()
 			u.pending.Add(1)
 			u.docIDs = append(u.docIDs, doc.ID)
 			err = c.sink.Add(context.WithoutCancel(ctx), doc, func(r index.Result) { u.attachmentDone(doc, a.ID, r) })
@@ -149,23 +151,39 @@ func (p *viewPass) messageDoc(m api.MessageSummary, d *api.MessageDetail, text *
 	if strings.TrimSpace(subject) == "" {
 		subject = p.c.opts.BlankSubject
 	}
+	from := d.From
+	if strings.TrimSpace(from.EmailAddress) == "" {
+		from = m.From
+	}
+	headers := headerMap(d.Headers)
 	doc := &index.MessageDoc{
-		Mailbox: p.mb.Address, Domain: p.mb.Domain, View: p.view,
-		MessageID: m.ID, MimeMessageID: d.MimeMessageID, Received: received,
-		Subject: subject, From: address(d.From), To: addresses(d.To), Cc: addresses(d.Cc),
-		Headers: headerMap(d.Headers), Body: text.Text, BodyHTML: text.FromHTML,
-		Size: d.Size, AttachmentCount: len(d.Attachments), Smash: d.Smash,
-		Generation: p.pass.Generation, IndexedAt: p.c.opts.Now().UTC(),
+		Timestamp: received,
+		ECS:       index.ECS{Version: index.ECSVersion},
+		Event:     index.NewEvent(p.c.opts.Now().UTC()),
+		Email: index.Email{
+			MessageID: d.MimeMessageID, LocalID: m.ID, Subject: subject,
+			From: addressGroup(from), Sender: addressGroup(d.EnvelopeFrom),
+			To: addressGroup(d.To...), Cc: addressGroup(d.Cc...), ReplyTo: addressGroup(d.ReplyTo),
+			Direction: index.Direction(p.view), OriginationTimestamp: index.OriginationTime(headers["Date"]),
+			DeliveryTimestamp: received,
+		},
+		User: index.User{Email: p.mb.Address},
+		Mimecast: index.MessageMeta{
+			ID: m.ID, Mailbox: p.mb.Address, Domain: p.mb.Domain, View: p.view,
+			From: nameGroup(from), To: nameGroup(d.To...), Cc: nameGroup(d.Cc...), ReplyTo: nameGroup(d.ReplyTo),
+			Headers: headers, Auth: index.ParseAuthResults(headers["Authentication-Results"]),
+			Body: text.Text, BodyHTML: text.FromHTML,
+			Size: d.Size, AttachmentCount: len(d.Attachments), Smash: d.Smash,
+			Generation: p.pass.Generation,
+		},
 	}
-	if doc.From.Address == "" {
-		doc.From = address(m.From)
-	}
-	if d.ReplyTo.EmailAddress != "" {
-		r := address(d.ReplyTo)
-		doc.ReplyTo = &r
+	if doc.Email.OriginationTimestamp == nil && d.HeaderDate != "" {
+		if t, ok := receivedTime(d.HeaderDate); ok {
+			doc.Email.OriginationTimestamp = &t
+		}
 	}
 	for _, a := range d.Attachments {
-		doc.AttachmentNames = append(doc.AttachmentNames, p.attachmentName(a))
+		doc.Email.Attachments = append(doc.Email.Attachments, index.EmailAttachment{File: p.attachmentFile(a)})
 	}
 	return doc
 }
@@ -177,26 +195,41 @@ func (p *viewPass) attachmentName(a api.Attachment) string {
 	return a.Filename
 }
 
-// attachmentDoc builds the document of one attachment, taking its bytes from kept (its part of
-// the RFC 822 message, when those were kept; else nil) or downloading it unless it is larger
-// than the cap. ok=false means the attachment is excluded by name.
-func (p *viewPass) attachmentDoc(ctx context.Context, m api.MessageSummary, d *api.MessageDetail, a api.Attachment, received time.Time, kept *body.Part) (index.Doc, bool, error) {
+// attachmentFile is what the message detail says of an attachment's file.
+func (p *viewPass) attachmentFile(a api.Attachment) index.File {
+	name := p.attachmentName(a)
+	f := index.File{Name: name, MimeType: a.ContentType, Extension: index.Extension(name), Size: a.Size}
+	if h := strings.ToLower(a.SHA256); h != "" {
+		f.Hash = &index.Hash{SHA256: h}
+	}
+	return f
+}
+
+// attachmentDoc builds the document of one attachment of the message msg, taking its bytes
+// from kept (its part of the RFC 822 message, when those were kept; else nil) or downloading
+// it unless it is larger than the cap. ok=false means the attachment is excluded by name.
+func (p *viewPass) attachmentDoc(ctx context.Context, m api.MessageSummary, msg *index.MessageDoc, a api.Attachment, kept *body.Part) (index.Doc, bool, error) {
 	c := p.c
 	name := p.attachmentName(a)
 	if firstMatch(c.opts.ExcludeNames, name) >= 0 {
 		c.counts.attExcluded.Add(1)
 		return index.Doc{}, false, nil
 	}
+	// The message's email fields, with this file as its only attachment.
+	email := msg.Email
+	email.Attachments = []index.EmailAttachment{{File: p.attachmentFile(a)}}
 	doc := &index.AttachmentDoc{
-		Mailbox: p.mb.Address, Domain: p.mb.Domain, View: p.view,
-		MessageID: m.ID, MessageDocID: MessageDocID(p.mb.Address, p.view, m.ID), AttachmentID: a.ID,
-		Received: received, Subject: d.Subject, Filename: name, ContentType: a.ContentType,
-		Size: a.Size, SHA256: strings.ToLower(a.SHA256),
-		Generation: p.pass.Generation, IndexedAt: c.opts.Now().UTC(),
+		Timestamp: msg.Timestamp, ECS: msg.ECS, Event: index.NewEvent(c.opts.Now().UTC()), Email: email, User: msg.User,
+		Mimecast: index.AttachmentMeta{
+			ID: m.ID, Mailbox: p.mb.Address, Domain: p.mb.Domain, View: p.view,
+			MessageDocID: MessageDocID(p.mb.Address, p.view, m.ID), AttachmentID: a.ID,
+			Generation: p.pass.Generation,
+		},
 	}
+	file := doc.File()
 	out := index.Doc{Kind: index.Attachments, ID: AttachmentDocID(p.mb.Address, p.view, m.ID, a.ID), Body: doc}
 	if a.Size > c.opts.MaxAttachmentBytes {
-		doc.Oversize = true
+		doc.Mimecast.Oversize = true
 		c.counts.oversize.Add(1)
 		return out, true, nil
 	}
@@ -219,25 +252,23 @@ func (p *viewPass) attachmentDoc(ctx context.Context, m api.MessageSummary, d *a
 	}
 	if oversize {
 		// The detail understated the size; the cap is what protects memory, not the detail.
-		doc.Oversize = true
+		doc.Mimecast.Oversize = true
 		c.counts.oversize.Add(1)
 		return out, true, nil
 	}
 	sum := sha256.Sum256(data)
 	got := hex.EncodeToString(sum[:])
-	if doc.SHA256 == "" {
-		doc.SHA256 = got
-	} else if doc.SHA256 != got {
-		p.log.Warn().Str("message_id", m.ID).Str("attachment_id", a.ID).Str("want", doc.SHA256).Str("got", got).Msg("attachment sha256 differs from the message detail")
-		doc.SHA256 = got
+	if file.Hash != nil && file.Hash.SHA256 != got {
+		p.log.Warn().Str("message_id", m.ID).Str("attachment_id", a.ID).Str("want", file.Hash.SHA256).Str("got", got).Msg("attachment sha256 differs from the message detail")
 	}
-	doc.Size = int64(len(data))
+	file.Hash = &index.Hash{SHA256: got}
+	file.Size = int64(len(data))
 	if c.opts.AttachmentPipeline {
-		doc.Data = base64.StdEncoding.EncodeToString(data)
+		doc.Mimecast.Data = base64.StdEncoding.EncodeToString(data)
 		out.Pipeline = true
 	} else if !c.opts.NoAttachmentText {
 		var err error
-		if doc.Content, doc.TextError, err = p.attachmentText(ctx, m.ID, a, name, data); err != nil {
+		if doc.Mimecast.Content, doc.Mimecast.TextError, err = p.attachmentText(ctx, m.ID, a, name, data); err != nil {
 			return index.Doc{}, false, fmt.Errorf("extract text of attachment %s: %w", a.ID, err)
 		}
 	}

@@ -247,7 +247,7 @@ func (p *viewPass) sweep(ctx context.Context) (int64, error) {
 	if err := p.c.idx.Refresh(ctx); err != nil {
 		return 0, fmt.Errorf("refresh before sweep: %w", err)
 	}
-	f := index.Filter{Terms: map[string]string{"mailbox": p.mb.Address, "view": p.view}, GenerationBelow: p.pass.Generation}
+	f := index.Filter{Terms: map[string]string{index.FieldMailbox: p.mb.Address, index.FieldView: p.view}, GenerationBelow: p.pass.Generation}
 	var total int64
 	for _, k := range []index.Kind{index.Attachments, index.Messages} {
 		n, err := p.c.idx.DeleteWhere(ctx, k, f)

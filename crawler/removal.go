@@ -120,7 +120,7 @@ func RemoveMailboxes(ctx context.Context, idx RemovalIndex, store MailboxStore, 
 				continue
 			}
 			g.Go(func() error {
-				errs[i] = fn(i, m, index.Filter{Terms: map[string]string{"mailbox": m}})
+				errs[i] = fn(i, m, index.Filter{Terms: map[string]string{index.FieldMailbox: m}})
 				return nil
 			})
 		}

@@ -97,7 +97,7 @@ func TestRemovalAndSweepSeeJustIndexedDocuments(t *testing.T) {
 					}
 				}
 				for id, src := range got {
-					if src["mailbox"] == gone {
+					if src["mimecast.mailbox"] == gone {
 						t.Errorf("round %d: %s %s of removed mailbox %s remains", i, kind, id, gone)
 					}
 				}

@@ -2,6 +2,7 @@ package crawler_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -36,14 +37,14 @@ func TestShapeVariantsCrawlMatchesTruth(t *testing.T) {
 	// most have recipients, whatever shape the detail used for them.
 	withTo := 0
 	for id, src := range e.indexed("messages") {
-		from, _ := src["from"].(map[string]any)
-		if addr, _ := from["address"].(string); !strings.Contains(addr, "@") {
-			t.Errorf("message %s: from %v, want an address", id, src["from"])
+		from, _ := src["email.from.address"].([]any)
+		if len(from) != 1 || !strings.Contains(fmt.Sprint(from[0]), "@") {
+			t.Errorf("message %s: from %v, want an address", id, src["email.from.address"])
 		}
-		if to, _ := src["to"].([]any); len(to) > 0 {
+		if to, _ := src["email.to.address"].([]any); len(to) > 0 {
 			withTo++
 		}
-		if subject, _ := src["subject"].(string); subject != ex.messages[id].Subject && strings.TrimSpace(ex.messages[id].Subject) != "" {
+		if subject, _ := src["email.subject"].(string); subject != ex.messages[id].Subject && strings.TrimSpace(ex.messages[id].Subject) != "" {
 			t.Errorf("message %s: subject %q, want %q", id, subject, ex.messages[id].Subject)
 		}
 	}

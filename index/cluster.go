@@ -175,7 +175,7 @@ func (c *Cluster) CheckWrite(ctx context.Context) error {
 		return fmt.Errorf("check that index %s exists: %w", name, err)
 	}
 	path := "/" + name + "/_doc/" + probeID
-	body := map[string]any{"message_id": probeID, "mailbox": probeID}
+	body := map[string]any{"mimecast": map[string]any{"id": probeID, "mailbox": probeID}}
 	if err := c.do(ctx, http.MethodPut, path, nil, body, nil); err != nil {
 		return fmt.Errorf("write a probe document to %s: %w", name, err)
 	}

@@ -138,22 +138,38 @@ func TestOpen(t *testing.T) {
 type mapping struct {
 	Dynamic    string         `json:"dynamic"`
 	Source     map[string]any `json:"_source"`
-	Properties map[string]struct {
-		Type        string                    `json:"type"`
-		IgnoreAbove int                       `json:"ignore_above"`
-		Fields      map[string]map[string]any `json:"fields"`
-		Properties  map[string]struct {
-			Type string `json:"type"`
-		} `json:"properties"`
-	} `json:"properties"`
+	Meta       map[string]any `json:"_meta"`
+	Properties map[string]any `json:"properties"`
 }
 
+// field returns the mapping of a dotted field name ("email.from.address"), nil if absent.
+func (m mapping) field(name string) map[string]any {
+	props := m.Properties
+	var f map[string]any
+	for _, part := range strings.Split(name, ".") {
+		f, _ = props[part].(map[string]any)
+		if f == nil {
+			return nil
+		}
+		props, _ = f["properties"].(map[string]any)
+	}
+	return f
+}
+
+// getMapping reads the mapping of the index behind name (an index or an alias of one).
 func getMapping(t *testing.T, base, name string) mapping {
+	t.Helper()
 	var res map[string]struct {
 		Mappings mapping `json:"mappings"`
 	}
 	getJSON(t, base+"/"+name+"/_mapping", &res)
-	return res[name].Mappings
+	if len(res) != 1 {
+		t.Fatalf("%s: %d indices, want 1", name, len(res))
+	}
+	for _, r := range res {
+		return r.Mappings
+	}
+	return mapping{}
 }
 
 func TestSetupIsIdempotent(t *testing.T) {
@@ -170,50 +186,58 @@ func TestSetupIsIdempotent(t *testing.T) {
 		t.Errorf("dynamic = %q/%q, want false", msg.Dynamic, att.Dynamic)
 	}
 	types := []struct {
-		name    string
-		m       mapping
-		field   string
-		want    string
-		keyword bool // has a keyword sub-field
+		m     mapping
+		field string
+		want  string
+		sub   string // a sub-field of type text or keyword, if any
 	}{
-		{"mailbox", msg, "mailbox", "keyword", false},
-		{"message id", msg, "message_id", "keyword", false},
-		{"received", msg, "received", "date", false},
-		{"subject", msg, "subject", "text", true},
-		{"body", msg, "body", "text", false},
-		{"headers", msg, "headers", "flattened", false},
-		{"generation", msg, "generation", "long", false},
-		{"message oversize", msg, "oversize", "boolean", false},
-		{"from is an object", msg, "from", "", false},
-		{"attachment filename", att, "filename", "text", true},
-		{"attachment sha256", att, "sha256", "keyword", false},
-		{"attachment content type", att, "content_type", "keyword", false},
-		{"attachment oversize", att, "oversize", "boolean", false},
-		{"attachment content", att, "content", "text", false},
-		{"attachment size", att, "size", "long", false},
+		{msg, index.FieldMailbox, "keyword", ""},
+		{msg, index.FieldMessageID, "keyword", ""},
+		{msg, index.FieldTimestamp, "date", ""},
+		{msg, index.FieldSubject, "keyword", "text"},
+		{msg, "mimecast.body", "text", ""},
+		{msg, "mimecast.headers", "flattened", ""},
+		{msg, index.FieldGeneration, "long", ""},
+		{msg, "mimecast.oversize", "boolean", ""},
+		{msg, "mimecast.auth.dkim", "keyword", ""},
+		{msg, "email.from.address", "keyword", ""},
+		{msg, "email.attachments", "nested", ""},
+		{msg, "email.attachments.file.hash.sha256", "keyword", ""},
+		{msg, "mimecast.from.name", "text", "keyword"},
+		{att, "email.attachments.file.name", "keyword", ""},
+		{att, "email.attachments.file.hash.sha256", "keyword", ""},
+		{att, "email.attachments.file.mime_type", "keyword", ""},
+		{att, "email.attachments.file.size", "long", ""},
+		{att, "mimecast.oversize", "boolean", ""},
+		{att, "mimecast.content", "text", ""},
+		{att, "mimecast.attachment.content", "text", ""},
 	}
 	for _, tt := range types {
-		t.Run(tt.name, func(t *testing.T) {
-			p, ok := tt.m.Properties[tt.field]
-			if !ok {
+		t.Run(tt.field, func(t *testing.T) {
+			f := tt.m.field(tt.field)
+			if f == nil {
 				t.Fatalf("field %s missing from the mapping", tt.field)
 			}
-			if p.Type != tt.want {
-				t.Errorf("type of %s = %q, want %q", tt.field, p.Type, tt.want)
+			typ, _ := f["type"].(string)
+			if tt.want == "nested" || f["properties"] == nil {
+				if typ != tt.want {
+					t.Errorf("type of %s = %q, want %q", tt.field, typ, tt.want)
+				}
 			}
-			if tt.keyword && p.Fields["keyword"]["type"] != "keyword" {
-				t.Errorf("%s has no keyword sub-field: %v", tt.field, p.Fields)
+			if tt.sub != "" {
+				fields, _ := f["fields"].(map[string]any)
+				sub, _ := fields[tt.sub].(map[string]any)
+				if sub["type"] != tt.sub {
+					t.Errorf("%s has no %s sub-field: %v", tt.field, tt.sub, fields)
+				}
 			}
 		})
 	}
-	if got := msg.Properties["from"].Properties["address"].Type; got != "keyword" {
-		t.Errorf("from.address type = %q, want keyword", got)
+	if f := att.field("email.attachments"); f["type"] != nil {
+		t.Errorf("attachments index: email.attachments is %v, want a plain object (one file per document)", f["type"])
 	}
-	if got := att.Properties["attachment"].Properties["content"].Type; got != "text" {
-		t.Errorf("attachment.content type = %q, want text", got)
-	}
-	if ex, _ := att.Source["excludes"].([]any); len(ex) != 1 || ex[0] != "data" {
-		t.Errorf("attachments _source excludes = %v, want [data]", att.Source["excludes"])
+	if ex, _ := att.Source["excludes"].([]any); len(ex) != 1 || ex[0] != "mimecast.data" {
+		t.Errorf("attachments _source excludes = %v, want [mimecast.data]", att.Source["excludes"])
 	}
 
 	var settings map[string]struct {
@@ -223,7 +247,7 @@ func TestSetupIsIdempotent(t *testing.T) {
 			} `json:"index"`
 		} `json:"settings"`
 	}
-	name := c.IndexName(index.Messages)
+	name := c.VersionedIndex(index.Messages)
 	getJSON(t, e.base+"/"+name+"/_settings", &settings)
 	if got := settings[name].Settings.Index.Replicas; got != "0" {
 		t.Errorf("number_of_replicas = %q, want 0", got)
@@ -233,23 +257,24 @@ func TestSetupIsIdempotent(t *testing.T) {
 func TestSetupExistingIndex(t *testing.T) {
 	tests := []struct {
 		name    string
-		mapping string // of the index created before Setup
+		mapping string // of the versioned index created before Setup, with its alias
 		wantErr string
 	}{
 		{
 			name:    "missing fields are added",
-			mapping: `{"mappings":{"properties":{"mailbox":{"type":"keyword"}}}}`,
+			mapping: `{"properties":{"mimecast":{"properties":{"mailbox":{"type":"keyword"}}}}}`,
 		},
 		{
 			name:    "a field of another type is an error",
-			mapping: `{"mappings":{"properties":{"received":{"type":"keyword"}}}}`,
-			wantErr: "-messages",
+			mapping: `{"properties":{"mimecast":{"properties":{"generation":{"type":"keyword"}}}}}`,
+			wantErr: "-messages-000001",
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t)
-			req, _ := http.NewRequest(http.MethodPut, e.base+"/"+e.prefix+"-messages", strings.NewReader(tt.mapping))
+			body := `{"mappings":` + tt.mapping + `,"aliases":{"` + e.prefix + `-messages":{"is_write_index":true}}}`
+			req, _ := http.NewRequest(http.MethodPut, e.base+"/"+e.prefix+"-messages-000001", strings.NewReader(body))
 			req.Header.Set("Content-Type", "application/json")
 			res, err := http.DefaultClient.Do(req)
 			if err != nil {
@@ -274,7 +299,7 @@ func TestSetupExistingIndex(t *testing.T) {
 				t.Fatalf("setup: %v", err)
 			}
 			m := getMapping(t, e.base, c.IndexName(index.Messages))
-			if m.Properties["subject"].Type != "text" || m.Properties["headers"].Type != "flattened" {
+			if m.field(index.FieldSubject)["type"] != "keyword" || m.field("mimecast.headers")["type"] != "flattened" {
 				t.Errorf("fields not added to the existing index: %+v", m.Properties)
 			}
 		})
@@ -343,15 +368,15 @@ func TestDeleteWhere(t *testing.T) {
 	}
 	write(t, c, docs...)
 
-	a := map[string]string{"mailbox": "a@example.com"}
-	aInbox := map[string]string{"mailbox": "a@example.com", "view": "INBOX"}
+	a := map[string]string{index.FieldMailbox: "a@example.com"}
+	aInbox := map[string]string{index.FieldMailbox: "a@example.com", index.FieldView: "INBOX"}
 	tests := []struct {
 		name        string
 		filter      index.Filter
 		wantDeleted int64
 		wantLeft    int64
 	}{
-		{"nothing matches", index.Filter{Terms: map[string]string{"mailbox": "nobody@example.com"}}, 0, 2323},
+		{"nothing matches", index.Filter{Terms: map[string]string{index.FieldMailbox: "nobody@example.com"}}, 0, 2323},
 		{"generation below 1 matches nothing", index.Filter{Terms: a, GenerationBelow: 1}, 0, 2323},
 		{"older generation of one view, several pages", index.Filter{Terms: aInbox, GenerationBelow: 2}, 2300, 23},
 		{"second run finds nothing more", index.Filter{Terms: aInbox, GenerationBelow: 2}, 0, 23},
@@ -421,5 +446,47 @@ func TestCheckWriteNeedsSetup(t *testing.T) {
 	getJSON(t, e.base+"/_cat/indices/"+e.prefix+"-*?format=json", &created)
 	if len(created) != 0 {
 		t.Errorf("the check created indices: %v", created)
+	}
+}
+
+// An operator's @custom template added after the indices exist: its new field reaches the
+// existing index, its change to one of our fields (an analyzer) does not fail Setup, and the
+// index's settings stay as they are.
+func TestSetupWithCustomTemplateOnExistingIndex(t *testing.T) {
+	e := newEnv(t)
+	c := open(t, e.config(t, ""))
+	custom := `{"template":{"settings":{"number_of_replicas":3,"analysis":{"analyzer":{"plain":{"tokenizer":"standard","filter":["lowercase"]}}}},
+	  "mappings":{"properties":{"ops":{"properties":{"ticket":{"type":"keyword"}}},"mimecast":{"properties":{"body":{"type":"text","analyzer":"plain"}}}}}}}`
+	req, _ := http.NewRequest(http.MethodPut, e.base+"/_component_template/"+c.CustomTemplate(index.Messages), strings.NewReader(custom))
+	req.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("put @custom: status %d", res.StatusCode)
+	}
+	if err := c.Setup(context.Background()); err != nil {
+		t.Fatalf("setup with an operator template: %v", err)
+	}
+	m := getMapping(t, e.base, c.IndexName(index.Messages))
+	if m.field("ops.ticket")["type"] != "keyword" {
+		t.Errorf("the operator's field was not added to the existing index: %v", m.Properties["ops"])
+	}
+	if m.field("mimecast.body")["analyzer"] != nil {
+		t.Errorf("mimecast.body of the existing index changed: %v", m.field("mimecast.body"))
+	}
+	var settings map[string]struct {
+		Settings struct {
+			Index struct {
+				Replicas string `json:"number_of_replicas"`
+			} `json:"index"`
+		} `json:"settings"`
+	}
+	name := c.VersionedIndex(index.Messages)
+	getJSON(t, e.base+"/"+name+"/_settings", &settings)
+	if got := settings[name].Settings.Index.Replicas; got != "0" {
+		t.Errorf("number_of_replicas of the existing index = %q; Setup must not change settings", got)
 	}
 }

@@ -25,7 +25,9 @@ type Config struct {
 	// IndexPrefix names the indices, pipeline and templates: "mimecast" gives the indices
 	// mimecast-messages and mimecast-attachments. Default "mimecast".
 	IndexPrefix string
-	// Replicas sets number_of_replicas of indices Setup creates; nil keeps the cluster default.
+	// Shards and Replicas set number_of_shards and number_of_replicas of the indices Setup
+	// creates; nil keeps the cluster default. The operator's @custom templates win over both.
+	Shards   *int
 	Replicas *int
 
 	BulkWorkers   int           // concurrent bulk requests; default 2
@@ -81,6 +83,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if !validPrefix.MatchString(c.IndexPrefix) {
 		return c, fmt.Errorf("index prefix %q: want lowercase letters, digits, '.', '_' or '-', starting with a letter or digit", c.IndexPrefix)
+	}
+	if c.Shards != nil && *c.Shards < 1 {
+		return c, fmt.Errorf("shards %d: want 1 or more", *c.Shards)
 	}
 	if c.Replicas != nil && *c.Replicas < 0 {
 		return c, fmt.Errorf("replicas %d: want 0 or more", *c.Replicas)

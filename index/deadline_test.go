@@ -67,7 +67,7 @@ func TestStalledNode(t *testing.T) {
 			},
 			"setup": func() error { return c.Setup(context.Background()) },
 			"delete where": func() error {
-				_, err := c.DeleteWhere(context.Background(), index.Messages, index.Filter{Terms: map[string]string{"mailbox": "x"}})
+				_, err := c.DeleteWhere(context.Background(), index.Messages, index.Filter{Terms: map[string]string{index.FieldMailbox: "x"}})
 				return err
 			},
 		}

@@ -8,7 +8,18 @@
 // attachments are registered here, other document owners register theirs (name suffix,
 // mapping, settings) and install them with Cluster.Ensure.
 //
+// Documents follow the Elastic Common Schema (ECSVersion) where ECS has the field and keep the
+// rest under mimecast.*; the names code queries are the Field* constants. Each kind lives in a
+// versioned index ({prefix}-{name}-000001) behind the alias {prefix}-{name}, which is the name
+// everything reads and writes through (setup.go, migrate.go).
+//
 // Invariants:
+//   - Setup never writes the operator's @custom component templates and never changes the
+//     settings of an existing index or the parameters of a field it has; it only adds fields.
+//   - A migration to a new schema version removes nothing before every document of the old
+//     index is confirmed in the new one; the swap of the alias is one atomic _aliases request;
+//     copies use op_type create, so a concurrent or repeated migration never overwrites a
+//     document written since.
 //   - Every document given to Writer.Add or Writer.Delete gets exactly one callback, once
 //     Elasticsearch has acknowledged it or it has failed; Close returns only after every
 //     callback has run. When Close's context ends first, the documents not yet acknowledged fail
@@ -24,7 +35,9 @@
 //     504 with backoff) and then reported for every item, not Permanent.
 //   - An OpCreate answered 409 means the document is already there: success with
 //     Result.Existed, never a failure to retry.
-//   - Setup is idempotent and additive: it never deletes an index or a field.
+//   - Setup is idempotent and additive: it never deletes a field, and deletes an index only
+//     when migrating from a concrete index of the release before aliases, whose name the
+//     alias takes.
 //   - DeleteWhere refuses an empty filter, so a bug cannot wipe an index.
 //   - Passwords and API keys never appear in errors or logs, in any form: raw, as user:password,
 //     base64-encoded, or after an echoed Authorization header. Addresses are printed without

@@ -2,56 +2,153 @@ package index
 
 import "time"
 
-// Address is one mail address with its display name.
-type Address struct {
-	Address string `json:"address"`
-	Name    string `json:"name,omitempty"`
+// ECSVersion is the version of the Elastic Common Schema the archive's documents follow. The
+// fields of MessageDoc and AttachmentDoc outside mimecast.* are ECS fields of this version with
+// ECS's types (a test holds them to ECS's definitions).
+const ECSVersion = "8.11.0"
+
+// Field names that code outside this file reads or filters on. Documents and mappings spell
+// them through their JSON names; everything that queries goes through these.
+const (
+	FieldMailbox    = "mimecast.mailbox"    // the archived mailbox (keyword)
+	FieldView       = "mimecast.view"       // INBOX or SENT (keyword)
+	FieldGeneration = "mimecast.generation" // the pass that last wrote the document (long)
+	FieldArchiveID  = "mimecast.id"         // the archive's id of the message (keyword)
+	FieldMessageID  = "email.message_id"    // the RFC 5322 Message-ID (keyword)
+	FieldSubject    = "email.subject"       // keyword, with full text in email.subject.text
+	FieldTimestamp  = "@timestamp"          // when the archive received the message
+)
+
+// EventDataset is event.dataset of archive documents.
+const EventDataset = "mimecast.archive"
+
+// ECS is the ecs field set: the schema version a document follows.
+type ECS struct {
+	Version string `json:"version"`
+}
+
+// Event is the ECS event field set of an archive document.
+type Event struct {
+	Kind     string    `json:"kind"`     // always "event"
+	Category []string  `json:"category"` // always ["email"]
+	Type     []string  `json:"type"`     // always ["info"]
+	Module   string    `json:"module"`   // "mimecast"
+	Dataset  string    `json:"dataset"`  // EventDataset
+	Ingested time.Time `json:"ingested"` // when mimecrawl built the document
+}
+
+// NewEvent returns the event fields every archive document carries.
+func NewEvent(ingested time.Time) Event {
+	return Event{Kind: "event", Category: []string{"email"}, Type: []string{"info"}, Module: "mimecast",
+		Dataset: EventDataset, Ingested: ingested}
+}
+
+// Addresses is an ECS address group (email.from, email.to, ...): lowercase addresses.
+type Addresses struct {
+	Address []string `json:"address,omitempty"`
+}
+
+// Hash holds the digests of a file.
+type Hash struct {
+	SHA256 string `json:"sha256,omitempty"`
+}
+
+// File is ECS's file field set as email.attachments.file uses it.
+type File struct {
+	Name      string `json:"name"`
+	MimeType  string `json:"mime_type,omitempty"`
+	Extension string `json:"extension,omitempty"` // lowercase, without the dot
+	Size      int64  `json:"size"`
+	Hash      *Hash  `json:"hash,omitempty"`
+}
+
+// EmailAttachment is one entry of email.attachments.
+type EmailAttachment struct {
+	File File `json:"file"`
+}
+
+// Email is ECS's email field set.
+type Email struct {
+	MessageID string `json:"message_id,omitempty"` // the RFC 5322 Message-ID
+	// LocalID is the archive's id of the message, as ECS defines local_id: the id given by
+	// the system that produced the event. Also in mimecast.id.
+	LocalID              string            `json:"local_id,omitempty"`
+	Subject              string            `json:"subject"`
+	From                 *Addresses        `json:"from,omitempty"`
+	Sender               *Addresses        `json:"sender,omitempty"` // the envelope sender
+	To                   *Addresses        `json:"to,omitempty"`
+	Cc                   *Addresses        `json:"cc,omitempty"`
+	ReplyTo              *Addresses        `json:"reply_to,omitempty"`
+	Direction            string            `json:"direction,omitempty"`             // inbound (INBOX) or outbound (SENT)
+	OriginationTimestamp *time.Time        `json:"origination_timestamp,omitempty"` // the Date header
+	DeliveryTimestamp    time.Time         `json:"delivery_timestamp"`              // when the archive received it
+	Attachments          []EmailAttachment `json:"attachments,omitempty"`
+}
+
+// User is ECS's user field set: the mailbox owner.
+type User struct {
+	Email string `json:"email"`
+}
+
+// Names are the display names given in an address group (empty ones left out).
+type Names struct {
+	Name []string `json:"name,omitempty"`
+}
+
+// Auth holds the results of the Authentication-Results headers, lowercase (pass, fail,
+// softfail, none, ...), one entry per result found.
+type Auth struct {
+	SPF   []string `json:"spf,omitempty"`
+	DKIM  []string `json:"dkim,omitempty"`
+	DMARC []string `json:"dmarc,omitempty"`
+}
+
+// MessageMeta is the mimecast.* part of a message document: what ECS has no field for.
+type MessageMeta struct {
+	ID      string `json:"id"` // the archive's id of the message
+	Mailbox string `json:"mailbox"`
+	Domain  string `json:"domain"`
+	View    string `json:"view"`
+	// Display names of the ECS address groups.
+	From    *Names              `json:"from,omitempty"`
+	To      *Names              `json:"to,omitempty"`
+	Cc      *Names              `json:"cc,omitempty"`
+	ReplyTo *Names              `json:"reply_to,omitempty"`
+	Headers map[string][]string `json:"headers,omitempty"` // indexed as one flattened field
+	Auth    *Auth               `json:"auth,omitempty"`
+	Body    string              `json:"body"`
+	// BodyHTML says the text was derived from an HTML part.
+	BodyHTML bool `json:"body_from_html"`
+	// Oversize: larger than its download limit; Body is the text read up to it.
+	Oversize        bool  `json:"oversize"`
+	Size            int64 `json:"size"`
+	AttachmentCount int   `json:"attachment_count"`
+	// AttachmentText is the text the crawler extracted from the message's attachments, joined
+	// and capped, so that a search of the messages index finds a message by its attachments.
+	AttachmentText string `json:"attachment_text,omitempty"`
+	Smash          string `json:"smash,omitempty"`
+	Generation     int64  `json:"generation"`
 }
 
 // MessageDoc is the document of one archived message in the messages index. Its JSON names are
 // the field names of the mapping in mappings.go; keep both in step.
 type MessageDoc struct {
-	Mailbox         string              `json:"mailbox"`
-	Domain          string              `json:"domain"`
-	View            string              `json:"view"`
-	MessageID       string              `json:"message_id"` // the archive's id of the message
-	MimeMessageID   string              `json:"mime_message_id,omitempty"`
-	Received        time.Time           `json:"received"`
-	Subject         string              `json:"subject"`
-	From            Address             `json:"from"`
-	To              []Address           `json:"to,omitempty"`
-	Cc              []Address           `json:"cc,omitempty"`
-	ReplyTo         *Address            `json:"reply_to,omitempty"`
-	Headers         map[string][]string `json:"headers,omitempty"` // indexed as one flattened field
-	Body            string              `json:"body"`
-	BodyHTML        bool                `json:"body_from_html"` // the text was derived from an HTML part
-	Oversize        bool                `json:"oversize"`       // larger than its download limit: Body is the text read up to it
-	Size            int64               `json:"size"`
-	AttachmentCount int                 `json:"attachment_count"`
-	AttachmentNames []string            `json:"attachment_names,omitempty"`
-	// AttachmentText is the text the crawler extracted from the message's attachments, joined
-	// and capped, so that a search of the messages index finds a message by its attachments.
-	AttachmentText string    `json:"attachment_text,omitempty"`
-	Smash          string    `json:"smash,omitempty"`
-	Generation     int64     `json:"generation"`
-	IndexedAt      time.Time `json:"indexed_at"`
+	Timestamp time.Time   `json:"@timestamp"` // when the archive received the message
+	ECS       ECS         `json:"ecs"`
+	Event     Event       `json:"event"`
+	Email     Email       `json:"email"`
+	User      User        `json:"user"`
+	Mimecast  MessageMeta `json:"mimecast"`
 }
 
-// AttachmentDoc is the document of one attachment in the attachments index, linked to its
-// message by MessageDocID.
-type AttachmentDoc struct {
-	Mailbox      string    `json:"mailbox"`
-	Domain       string    `json:"domain"`
-	View         string    `json:"view"`
-	MessageID    string    `json:"message_id"`
-	MessageDocID string    `json:"message_doc_id"`
-	AttachmentID string    `json:"attachment_id"`
-	Received     time.Time `json:"received"`
-	Subject      string    `json:"subject"`
-	Filename     string    `json:"filename"`
-	ContentType  string    `json:"content_type"`
-	Size         int64     `json:"size"`
-	SHA256       string    `json:"sha256"`
+// AttachmentMeta is the mimecast.* part of an attachment document.
+type AttachmentMeta struct {
+	ID           string `json:"id"` // the archive's id of the message
+	Mailbox      string `json:"mailbox"`
+	Domain       string `json:"domain"`
+	View         string `json:"view"`
+	MessageDocID string `json:"message_doc_id"`
+	AttachmentID string `json:"attachment_id"`
 	// Oversize marks an attachment larger than the configured cap: metadata only.
 	Oversize bool `json:"oversize"`
 	// Content is text the crawler extracted itself.
@@ -61,7 +158,27 @@ type AttachmentDoc struct {
 	TextError string `json:"attachment_error,omitempty"`
 	// Data is the base64 file for the attachment pipeline, which removes it after extraction.
 	// The mapping also excludes it from _source, so it is never stored even without a pipeline.
-	Data       string    `json:"data,omitempty"`
-	Generation int64     `json:"generation"`
-	IndexedAt  time.Time `json:"indexed_at"`
+	Data       string `json:"data,omitempty"`
+	Generation int64  `json:"generation"`
+}
+
+// AttachmentDoc is the document of one attachment in the attachments index, linked to its
+// message by mimecast.message_doc_id. Its email fields are its message's, with
+// email.attachments holding only this file.
+type AttachmentDoc struct {
+	Timestamp time.Time      `json:"@timestamp"`
+	ECS       ECS            `json:"ecs"`
+	Event     Event          `json:"event"`
+	Email     Email          `json:"email"`
+	User      User           `json:"user"`
+	Mimecast  AttachmentMeta `json:"mimecast"`
+}
+
+// File returns the attachment's file fields (email.attachments[0].file), adding the entry if
+// the document has none yet.
+func (d *AttachmentDoc) File() *File {
+	if len(d.Email.Attachments) == 0 {
+		d.Email.Attachments = []EmailAttachment{{}}
+	}
+	return &d.Email.Attachments[0].File
 }

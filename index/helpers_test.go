@@ -110,21 +110,32 @@ func write(t testing.TB, c *index.Cluster, docs ...index.Doc) *results {
 }
 
 func message(id, mailbox, view string, generation int64) index.Doc {
+	received := time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC)
 	return index.Doc{Kind: index.Messages, ID: id, Body: index.MessageDoc{
-		Mailbox: mailbox, Domain: "example.com", View: view, MessageID: "m-" + id,
-		Received: time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC), Subject: "subject of " + id,
-		From: index.Address{Address: "alice@example.com", Name: "Alice"}, To: []index.Address{{Address: mailbox}},
-		Headers: map[string][]string{"x-mailer": {"test"}}, Body: "hello " + id,
-		Size: 123, Generation: generation, IndexedAt: time.Now().UTC(),
+		Timestamp: received, ECS: index.ECS{Version: index.ECSVersion}, Event: index.NewEvent(time.Now().UTC()),
+		Email: index.Email{
+			MessageID: "<" + id + "@example.com>", LocalID: "m-" + id, Subject: "subject of " + id,
+			From: index.AddressGroup("alice@example.com"), To: index.AddressGroup(mailbox),
+			Direction: index.Direction(view), DeliveryTimestamp: received,
+		},
+		User: index.User{Email: mailbox},
+		Mimecast: index.MessageMeta{
+			ID: "m-" + id, Mailbox: mailbox, Domain: "example.com", View: view, From: index.NameGroup("Alice"),
+			Headers: map[string][]string{"x-mailer": {"test"}}, Body: "hello " + id, Size: 123, Generation: generation,
+		},
 	}}
 }
 
 func attachment(id, mailbox string, generation int64) index.Doc {
+	received := time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC)
 	return index.Doc{Kind: index.Attachments, ID: id, Body: index.AttachmentDoc{
-		Mailbox: mailbox, Domain: "example.com", View: "INBOX", MessageID: "m-" + id, MessageDocID: "doc-" + id,
-		AttachmentID: "a-" + id, Received: time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC), Subject: "s",
-		Filename: "report.txt", ContentType: "text/plain", Size: 5, SHA256: strings.Repeat("ab", 32),
-		Content: "hello", Generation: generation, IndexedAt: time.Now().UTC(),
+		Timestamp: received, ECS: index.ECS{Version: index.ECSVersion}, Event: index.NewEvent(time.Now().UTC()),
+		Email: index.Email{LocalID: "m-" + id, Subject: "s", Direction: "inbound", DeliveryTimestamp: received,
+			Attachments: []index.EmailAttachment{{File: index.File{Name: "report.txt", MimeType: "text/plain",
+				Extension: "txt", Size: 5, Hash: &index.Hash{SHA256: strings.Repeat("ab", 32)}}}}},
+		User: index.User{Email: mailbox},
+		Mimecast: index.AttachmentMeta{ID: "m-" + id, Mailbox: mailbox, Domain: "example.com", View: "INBOX",
+			MessageDocID: "doc-" + id, AttachmentID: "a-" + id, Content: "hello", Generation: generation},
 	}}
 }
 

@@ -12,7 +12,7 @@ import (
 
 // Hit is one document found by a search.
 type Hit struct {
-	Index  string
+	Index  string // the name the kind is queried by (its alias), e.g. mimecast-messages
 	ID     string
 	Source json.RawMessage // only the fields asked for
 }
@@ -59,7 +59,9 @@ func (c *Cluster) FindByTerms(ctx context.Context, k Kind, field string, values 
 	}
 	out := make([]Hit, 0, len(res.Hits.Hits))
 	for _, h := range res.Hits.Hits {
-		out = append(out, Hit{Index: h.Index, ID: h.ID, Source: h.Source})
+		// The alias, not the versioned index behind it: a link made from it survives the next
+		// schema migration.
+		out = append(out, Hit{Index: name, ID: h.ID, Source: h.Source})
 	}
 	return out, nil
 }

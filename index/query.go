@@ -12,7 +12,8 @@ import (
 )
 
 // Filter selects documents: all Terms must match exactly (keyword fields such as mailbox and
-// view) and, when GenerationBelow is not 0, the generation must be lower than it.
+// view: FieldMailbox, FieldView) and, when GenerationBelow is not 0, FieldGeneration must be
+// lower than it.
 type Filter struct {
 	Terms           map[string]string
 	GenerationBelow int64
@@ -31,7 +32,7 @@ func (f Filter) query() obj {
 		clauses = append(clauses, obj{"term": obj{k: f.Terms[k]}})
 	}
 	if f.GenerationBelow != 0 {
-		clauses = append(clauses, obj{"range": obj{"generation": obj{"lt": f.GenerationBelow}}})
+		clauses = append(clauses, obj{"range": obj{FieldGeneration: obj{"lt": f.GenerationBelow}}})
 	}
 	return obj{"bool": obj{"filter": clauses}}
 }

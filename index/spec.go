@@ -27,17 +27,30 @@ type Spec struct {
 	Name string
 	// Mapping returns a fresh mapping (the "mappings" object of a template); required.
 	Mapping func() map[string]any
-	// Settings returns extra index settings, or nil; number_of_replicas comes from Config.
+	// Settings returns extra index settings, or nil; number_of_shards and number_of_replicas
+	// come from Config, and the operator's @custom component template wins over both.
 	Settings func() map[string]any
+	// Version is the schema version: documents live in the index {prefix}-{Name}-{Version as
+	// 000001}. Raise it when the mapping changes in a way an existing index cannot take; Setup
+	// and Ensure then migrate the documents (see Convert). 0 means 1. The suffix has the shape
+	// rollover increments; before the first spec goes to version 2, mark the schema version in
+	// the index too, so that an operator's rolled-over -000002 is not taken for it.
+	Version int
+	// Convert turns the _source of a document of the previous version (or of a release before
+	// versioned indices) into this version's; it may change the map it is given. nil copies
+	// documents unchanged.
+	Convert func(src map[string]any) map[string]any
 }
+
+func (s Spec) version() int { return max(s.Version, 1) }
 
 var (
 	specsMu sync.RWMutex
 	// specs is indexed by Kind. Registration happens during package initialisation, so in
 	// practice the slice only grows before main starts.
 	specs = []Spec{
-		{Name: "messages", Mapping: messageMapping},
-		{Name: "attachments", Mapping: attachmentMapping},
+		{Name: "messages", Mapping: messageMapping, Convert: convertMessage},
+		{Name: "attachments", Mapping: attachmentMapping, Convert: convertAttachment},
 	}
 )
 

@@ -82,7 +82,7 @@ func TestWriterOverwritesSameID(t *testing.T) {
 
 	second := message("same", "a@example.com", "INBOX", 2)
 	body := second.Body.(index.MessageDoc)
-	body.Subject = "second version"
+	body.Email.Subject = "second version"
 	second.Body = body
 	write(t, c, second)
 
@@ -96,8 +96,8 @@ func TestWriterOverwritesSameID(t *testing.T) {
 		Source index.MessageDoc `json:"_source"`
 	}
 	getJSON(t, e.base+"/"+c.IndexName(index.Messages)+"/_doc/same", &doc)
-	if doc.Source.Subject != "second version" {
-		t.Errorf("subject = %q, want the second version", doc.Source.Subject)
+	if doc.Source.Email.Subject != "second version" {
+		t.Errorf("subject = %q, want the second version", doc.Source.Email.Subject)
 	}
 }
 
@@ -225,14 +225,14 @@ func TestWriterItemFaults(t *testing.T) {
 func TestWriterRealMappingError(t *testing.T) {
 	e := newEnv(t)
 	c := open(t, e.config(t, ""))
-	bad := index.Doc{Kind: index.Messages, ID: "bad-date", Body: map[string]any{"mailbox": "a@example.com", "received": "not-a-date"}}
+	bad := index.Doc{Kind: index.Messages, ID: "bad-date", Body: map[string]any{"mimecast": map[string]any{"mailbox": "a@example.com"}, "@timestamp": "not-a-date"}}
 	res := write(t, c, bad, message("good", "a@example.com", "INBOX", 1))
 
 	r := res.one("bad-date")
 	if r.Err == nil || !r.Permanent || r.Status != http.StatusBadRequest {
 		t.Fatalf("result = %+v, want a permanent 400", r)
 	}
-	if !strings.Contains(r.Reason, "parsing_exception") || !strings.Contains(r.Reason, "received") {
+	if !strings.Contains(r.Reason, "parsing_exception") || !strings.Contains(r.Reason, "@timestamp") {
 		t.Errorf("reason %q should name the parsing exception and the field", r.Reason)
 	}
 	if r := res.one("good"); r.Err != nil {
@@ -297,8 +297,8 @@ func TestWriterAttachmentPipeline(t *testing.T) {
 	}
 	d := attachment("piped", "a@example.com", 1)
 	body := d.Body.(index.AttachmentDoc)
-	body.Content = ""
-	body.Data = "SGVsbG8gZnJvbSB0aGUgcGlwZWxpbmU=" // "Hello from the pipeline"
+	body.Mimecast.Content = ""
+	body.Mimecast.Data = "SGVsbG8gZnJvbSB0aGUgcGlwZWxpbmU=" // "Hello from the pipeline"
 	d.Body, d.Pipeline = body, true
 	res := write(t, c, d)
 	if r := res.one("piped"); r.Err != nil {
@@ -308,12 +308,13 @@ func TestWriterAttachmentPipeline(t *testing.T) {
 		Source map[string]any `json:"_source"`
 	}
 	getJSON(t, e.base+"/"+c.IndexName(index.Attachments)+"/_doc/piped", &doc)
-	if _, ok := doc.Source["data"]; ok {
+	mc, _ := doc.Source["mimecast"].(map[string]any)
+	if _, ok := mc["data"]; ok {
 		t.Error("the base64 data was stored")
 	}
-	att, _ := doc.Source["attachment"].(map[string]any)
+	att, _ := mc["attachment"].(map[string]any)
 	if content, _ := att["content"].(string); !strings.Contains(content, "Hello from the pipeline") {
-		t.Errorf("extracted content = %v", doc.Source["attachment"])
+		t.Errorf("extracted content = %v", mc["attachment"])
 	}
 }
 
@@ -322,7 +323,7 @@ func TestWriterDataNeverStoredWithoutPipeline(t *testing.T) {
 	c := open(t, e.config(t, ""))
 	d := attachment("raw", "a@example.com", 1)
 	body := d.Body.(index.AttachmentDoc)
-	body.Data = "SGVsbG8="
+	body.Mimecast.Data = "SGVsbG8="
 	d.Body = body // Pipeline false: indexed as is
 	res := write(t, c, d)
 	if r := res.one("raw"); r.Err != nil {
@@ -332,10 +333,11 @@ func TestWriterDataNeverStoredWithoutPipeline(t *testing.T) {
 		Source map[string]any `json:"_source"`
 	}
 	getJSON(t, e.base+"/"+c.IndexName(index.Attachments)+"/_doc/raw", &doc)
-	if _, ok := doc.Source["data"]; ok {
+	mc, _ := doc.Source["mimecast"].(map[string]any)
+	if _, ok := mc["data"]; ok {
 		t.Error("the base64 data was stored in _source")
 	}
-	if doc.Source["filename"] != "report.txt" {
+	if mc["content"] != "hello" || mc["attachment_id"] != "a-raw" {
 		t.Errorf("_source = %v, want the other fields kept", doc.Source)
 	}
 }

@@ -50,11 +50,11 @@ bin/mimecrawl crawl --config "$CONFIG" 2> .cache/demo/crawl2.log
 
 say "top senders in ${PREFIX}-messages"
 curl -s -H 'Content-Type: application/json' "$ES_URL/${PREFIX}-messages/_search?size=0&filter_path=aggregations.top.buckets" \
-  -d '{"aggs":{"top":{"terms":{"field":"from.address","size":5}}}}'
+  -d '{"aggs":{"top":{"terms":{"field":"email.from.address","size":5}}}}'
 echo
 say "full-text search for \"invoice\" (subject, body, attachment text)"
-curl -s -H 'Content-Type: application/json' "$ES_URL/${PREFIX}-*/_search?size=3&filter_path=hits.total.value,hits.hits._index,hits.hits._source.mailbox,hits.hits._source.subject,hits.hits._source.filename" \
-  -d '{"query":{"multi_match":{"query":"invoice","fields":["subject","body","filename","content","attachment.content"]}}}'
+curl -s -H 'Content-Type: application/json' "$ES_URL/${PREFIX}-*/_search?size=3&filter_path=hits.total.value,hits.hits._index,hits.hits._source.mimecast.mailbox,hits.hits._source.email.subject,hits.hits._source.email.attachments.file.name" \
+  -d '{"query":{"multi_match":{"query":"invoice","fields":["email.subject.text","mimecast.body","email.attachments.file.name","mimecast.content","mimecast.attachment.content"]}}}'
 echo
 say "mimecrawl alerts --once (security alerts: one pass over every source)"
 bin/mimecrawl alerts --once --config "$CONFIG" 2> .cache/demo/alerts.log || {

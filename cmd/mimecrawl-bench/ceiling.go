@@ -87,7 +87,7 @@ func mimecastClient(simURL string, log zerolog.Logger) (*mimecast.Client, error)
 }
 
 // buildDocs crawls the simulator in process into a captureSink: the documents the crawler
-// would write, byte for byte except the indexed_at time. How fast this goes is not measured,
+// would write, byte for byte except the event.ingested time. How fast this goes is not measured,
 // so it uses more parallelism than the measured crawls.
 func (b *bench) buildDocs(ctx context.Context, simURL string, pipeline bool) ([]builtDoc, int64, error) {
 	log := zerolog.Nop()

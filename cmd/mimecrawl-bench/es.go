@@ -60,8 +60,11 @@ func (e *esAdmin) count(ctx context.Context, prefix string) (int64, error) {
 // remove deletes the indices, templates and pipeline of prefix.
 func (e *esAdmin) remove(ctx context.Context, prefix string) error {
 	var errs []string
-	for _, p := range []string{"/" + prefix + "-messages," + prefix + "-attachments",
+	// The versioned indices behind the aliases (an alias cannot be deleted as an index), then
+	// the index templates before the component templates they use.
+	for _, p := range []string{"/" + prefix + "-messages-000001," + prefix + "-attachments-000001",
 		"/_index_template/" + prefix + "-messages", "/_index_template/" + prefix + "-attachments",
+		"/_component_template/" + prefix + "-messages@mimecrawl", "/_component_template/" + prefix + "-attachments@mimecrawl",
 		"/_ingest/pipeline/" + prefix + "-attachments"} {
 		if err := e.do(ctx, http.MethodDelete, p, nil); err != nil && !strings.Contains(err.Error(), "status 400") {
 			errs = append(errs, err.Error())

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mimecrawl/mimecrawl/crawler"
+	"github.com/mimecrawl/mimecrawl/index"
 	"github.com/mimecrawl/mimecrawl/index/indextest"
 	"github.com/mimecrawl/mimecrawl/integration/mimecast/simulator"
 	"github.com/mimecrawl/mimecrawl/state"
@@ -358,7 +359,7 @@ func TestKillAndResumeFull(t *testing.T) {
 	var goneDocs struct {
 		Count int `json:"count"`
 	}
-	w.es("POST", "/"+w.prefix+"-*/_count", fmt.Sprintf(`{"query":{"term":{"mailbox":%q}}}`, goneBox), &goneDocs)
+	w.es("POST", "/"+w.prefix+"-*/_count", fmt.Sprintf(`{"query":{"term":{%q:%q}}}`, index.FieldMailbox, goneBox), &goneDocs)
 	if goneDocs.Count != 0 {
 		t.Errorf("%d documents of the mailbox %s deleted upstream remain", goneDocs.Count, goneBox)
 	}

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mimecrawl/mimecrawl/index"
 	"github.com/mimecrawl/mimecrawl/index/indextest"
 	"github.com/mimecrawl/mimecrawl/integration/mimecast/simulator"
 	"github.com/mimecrawl/mimecrawl/state"
@@ -268,14 +269,14 @@ func TestMailboxRemovalGuard(t *testing.T) {
 	if code != 4 || !strings.Contains(out, "max_mailbox_removal_ratio") {
 		t.Errorf("removing 1 of 2 mailboxes (50%% > 20%%): exit %d, want 4:\n%s", code, out)
 	}
-	if got := w.count(`mailbox:"` + gone + `"`); got == 0 {
+	if got := w.count(index.FieldMailbox + `:"` + gone + `"`); got == 0 {
 		t.Errorf("the guard refused, yet the documents of %s are gone", gone)
 	}
 	code, out, logs := w.run("crawl", "--allow-mass-removal")
 	if code != 0 {
 		t.Fatalf("crawl --allow-mass-removal exit %d\n%s\n%s", code, out, logs)
 	}
-	if got := w.count(`mailbox:"` + gone + `"`); got != 0 {
+	if got := w.count(index.FieldMailbox + `:"` + gone + `"`); got != 0 {
 		t.Errorf("%d documents of the removed mailbox %s remain", got, gone)
 	}
 	if got := w.knownMailboxes(); len(got) != 1 || got[0] == gone {

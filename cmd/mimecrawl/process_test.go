@@ -418,10 +418,11 @@ func (w *procWorld) indexed() indexed {
 	}
 	got := indexed{messages: map[string]int{}, attachments: map[string]int{}}
 	for _, h := range out.Hits.Hits {
-		switch h.Index {
-		case w.prefix + "-messages":
+		// Documents live in the versioned indices behind the aliases users query.
+		switch strings.TrimRight(h.Index, "0123456789") {
+		case w.prefix + "-messages-":
 			got.messages[h.ID]++
-		case w.prefix + "-attachments":
+		case w.prefix + "-attachments-":
 			got.attachments[h.ID]++
 		default:
 			w.t.Errorf("document %s in an unexpected index %s", h.ID, h.Index)

@@ -61,6 +61,17 @@ func Remove(t testing.TB, baseURL, prefix string) {
 		del(t, c, baseURL+"/_index_template/"+tp.Name)
 	}
 
+	// Component templates after the index templates that use them.
+	var components struct {
+		ComponentTemplates []struct {
+			Name string `json:"name"`
+		} `json:"component_templates"`
+	}
+	getJSON(t, c, baseURL+"/_component_template/"+pattern, &components)
+	for _, tp := range components.ComponentTemplates {
+		del(t, c, baseURL+"/_component_template/"+tp.Name)
+	}
+
 	pipelines := map[string]json.RawMessage{}
 	getJSON(t, c, baseURL+"/_ingest/pipeline/"+pattern, &pipelines)
 	for name := range pipelines {

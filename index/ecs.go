@@ -1,0 +1,135 @@
+package index
+
+import (
+	"net/mail"
+	"path"
+	"strings"
+	"time"
+)
+
+// The rules that derive ECS values from the archive's, shared by the crawler (new documents)
+// and the migration (documents of older releases), so both write the same.
+
+// Direction returns email.direction for an archive view: the inbox holds inbound mail, the
+// sent folder outbound; any other view gives "".
+func Direction(view string) string {
+	switch strings.ToUpper(view) {
+	case "INBOX":
+		return "inbound"
+	case "SENT":
+		return "outbound"
+	}
+	return ""
+}
+
+// Extension returns file.extension for a file name: lowercase, without the dot, "" when the
+// name has none or it is implausibly long.
+func Extension(name string) string {
+	ext := strings.TrimPrefix(path.Ext(strings.TrimSpace(name)), ".")
+	if ext == "" || len(ext) > 16 || strings.ContainsAny(ext, " \t/\\") {
+		return ""
+	}
+	return strings.ToLower(ext)
+}
+
+// maxAuthResults bounds the results kept per method, whatever a hostile header lists.
+const maxAuthResults = 16
+
+// ParseAuthResults reads the spf, dkim and dmarc results of Authentication-Results header
+// values (RFC 8601: "authserv-id; method=result prop=value; ..."), lowercase, each result once
+// per method, in order. Unknown methods and malformed parts are skipped; nil when none found.
+func ParseAuthResults(values []string) *Auth {
+	var a Auth
+	for _, v := range values {
+		parts := strings.Split(v, ";")
+		// The first part is the authserv-id (and version), not a result.
+		for _, part := range parts[min(1, len(parts)):] {
+			method, result, ok := authResult(part)
+			if !ok {
+				continue
+			}
+			switch method {
+			case "spf":
+				a.SPF = appendResult(a.SPF, result)
+			case "dkim":
+				a.DKIM = appendResult(a.DKIM, result)
+			case "dmarc":
+				a.DMARC = appendResult(a.DMARC, result)
+			}
+		}
+	}
+	if a.SPF == nil && a.DKIM == nil && a.DMARC == nil {
+		return nil
+	}
+	return &a
+}
+
+// authResult reads "method[/version]=result ..." at the start of one resinfo.
+func authResult(part string) (method, result string, ok bool) {
+	fields := strings.Fields(part)
+	if len(fields) == 0 {
+		return "", "", false
+	}
+	method, result, ok = strings.Cut(fields[0], "=")
+	if !ok {
+		return "", "", false
+	}
+	method, _, _ = strings.Cut(method, "/")
+	method, result = strings.ToLower(method), strings.ToLower(strings.Trim(result, `"`))
+	if result == "" || len(result) > 32 {
+		return "", "", false
+	}
+	return method, result, true
+}
+
+func appendResult(rs []string, r string) []string {
+	for _, have := range rs {
+		if have == r {
+			return rs
+		}
+	}
+	if len(rs) >= maxAuthResults {
+		return rs
+	}
+	return append(rs, r)
+}
+
+// OriginationTime parses the first Date header among values (email.origination_timestamp);
+// nil when there is none that parses.
+func OriginationTime(values []string) *time.Time {
+	for _, v := range values {
+		if t, err := mail.ParseDate(strings.TrimSpace(v)); err == nil {
+			t = t.UTC()
+			return &t
+		}
+	}
+	return nil
+}
+
+// AddressGroup returns the ECS address group of addresses, nil when there are none.
+func AddressGroup(addrs ...string) *Addresses {
+	var out []string
+	for _, a := range addrs {
+		if a = strings.ToLower(strings.TrimSpace(a)); a != "" {
+			out = append(out, a)
+		}
+	}
+	if out == nil {
+		return nil
+	}
+	return &Addresses{Address: out}
+}
+
+// NameGroup returns the display names of an address group, nil when none has one.
+func NameGroup(names ...string) *Names {
+	var out []string
+	for _, n := range names {
+		if n = strings.TrimSpace(n); n != "" {
+			out = append(out, n)
+		}
+	}
+	if out == nil {
+		return nil
+	}
+	return &Names{Name: out}
+}
