@@ -306,9 +306,11 @@ func AlertsMapping() map[string]any {
 				"original": map[string]any{"type": "keyword", "index": false, "doc_values": false},
 			}),
 			"email": obj(map[string]any{
-				"from":        obj(map[string]any{"address": kw()}),
-				"to":          obj(map[string]any{"address": kw()}),
-				"subject":     text(),
+				"from": obj(map[string]any{"address": kw()}),
+				"to":   obj(map[string]any{"address": kw()}),
+				// ECS's shape, as in the messages index: a keyword with full text in .text, so
+				// that one data view over both indices has one type for email.subject.
+				"subject":     map[string]any{"type": "keyword", "ignore_above": 1024, "fields": map[string]any{"text": typ("text")}},
 				"message_id":  kw(),
 				"direction":   kw(),
 				"attachments": map[string]any{"type": "nested", "properties": map[string]any{"file": file}},

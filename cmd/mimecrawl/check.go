@@ -205,7 +205,12 @@ func (a *app) checkElasticsearch(ctx context.Context, c *checker) {
 		c.fail("elasticsearch indices", err, "the user needs view_index_metadata and read on "+a.cfg.Elasticsearch.IndexPrefix+"-* (see docs/permissions.md)")
 		return
 	}
-	setup, what := cluster.Setup, cluster.IndexName(index.Messages)+", "+cluster.IndexName(index.Attachments)
+	before, err := existing(ctx, cluster)
+	if err != nil {
+		c.fail("elasticsearch templates", err, "the user needs the monitor and view_index_metadata privileges")
+		return
+	}
+	setup := cluster.Setup
 	if len(plan) > 0 {
 		setup = cluster.InstallTemplates
 		for _, m := range plan {
@@ -216,7 +221,7 @@ func (a *app) checkElasticsearch(ctx context.Context, c *checker) {
 		c.fail("elasticsearch templates", err, "the user needs manage_index_templates, manage_pipeline and, on "+a.cfg.Elasticsearch.IndexPrefix+"-*, create_index and manage (see docs/permissions.md)")
 		return
 	}
-	c.ok("elasticsearch templates", what)
+	c.ok("elasticsearch templates", before.describe()+" (templates are brought up to date)")
 	if err := cluster.CheckWrite(ctx); err != nil {
 		c.fail("elasticsearch write", err, "the user needs index and delete privileges on "+a.cfg.Elasticsearch.IndexPrefix+"-*")
 		return
