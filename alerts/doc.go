@@ -16,4 +16,21 @@
 //   - A malformed record fails that record (counted), never the source; a 403 on one source
 //     disables that source for the run and the others carry on.
 //   - Filters fail open: a CEL evaluation error keeps the alert and is counted.
+//   - Group documents are a merge of set unions (bounded to their smallest values), minimums
+//     and maximums, written back only over the version they were read at: applying the same
+//     alerts again, in any order or concurrently, gives the same document.
+//   - The filter language lives in the leaf package celfilter, so that package config can
+//     compile filters at load time without importing this package.
+//   - A page (or a page of SIEM files) is one unit of the cursor: its cursor is saved only
+//     when every unit up to it is complete (every record handed to the writer, every alert
+//     acknowledged, every group written). A document Elasticsearch refuses for good is
+//     counted and passed, like a malformed record; any other failure holds the unit, and the
+//     next pass resumes at it. The rules in full are written once, in cursor.go.
+//
+// Goroutines: Poller.Once owns an errgroup with one goroutine per source; each reads its
+// pages in order and hands documents to the Sink, whose callbacks (on the writer's
+// goroutines) only count and signal. UpdateGroups runs a bounded errgroup per page. Every
+// wait selects on the pass's context; after it ends, a source waits at most
+// Options.AckGrace for acknowledgements already due. Run is Once in a loop, sleeping
+// PollInterval on a timer that also selects on the context.
 package alerts

@@ -18,6 +18,7 @@ type Config struct {
 	Elasticsearch Elasticsearch `yaml:"elasticsearch"`
 	State         State         `yaml:"state"`
 	Safety        Safety        `yaml:"safety"`
+	Alerts        Alerts        `yaml:"alerts"`
 }
 
 // Mimecast says where the Mimecast API 2.0 is and how to authenticate to it.
@@ -226,5 +227,6 @@ func Default() *Config {
 		Safety: Safety{
 			MaxMailboxRemovalRatio: 0.2,
 		},
+		Alerts: defaultAlerts(),
 	}
 }

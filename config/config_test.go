@@ -88,6 +88,17 @@ func TestLoadRejectsBadFiles(t *testing.T) {
 		{"not_yaml.bad.yml", []string{"not_yaml.bad.yml:4: not valid YAML: did not find expected"}, 0},
 		{"two_documents.bad.yml", []string{"more than one YAML document"}, 0},
 		{"top_level_list.bad.yml", []string{"bad.yml:1: is a list, want a mapping of mimecast, domains"}, 0},
+		{"alerts_bad_cel.bad.yml", []string{`bad.yml:10: alerts.filters[2].expression: Syntax error: mismatched input '<EOF>'`, "at 1:32"}, 0},
+		{"alerts_cel_not_bool.bad.yml", []string{"bad.yml:6: alerts.filters[0].expression: returns dyn, not a bool"}, 0},
+		{"alerts_cel_unknown_field.bad.yml", []string{`alerts.filters[0].expression: alert has no field "verdcit"`, "at 1:6"}, 0},
+		{"alerts_filter_action.bad.yml", []string{`alerts.filters[0].action: "drop" is not allowed; allowed values: include, exclude`}, 0},
+		{"alerts_unknown_type.bad.yml", []string{`alerts.types[1]: "virus" is not allowed; allowed values: malware, phishing, spam, suspicious, unwanted`}, 0},
+		{"alerts_unknown_status.bad.yml", []string{`alerts.statuses[0]: "quarantined" is not allowed; allowed values: blocked, rejected, delivered, held, bounced, unknown`}, 0},
+		{"alerts_unknown_route.bad.yml", []string{`alerts.routes[1]: "external" is not allowed; allowed values: inbound, outbound, internal`}, 0},
+		{"alerts_unknown_source.bad.yml", []string{`alerts.sources[1]: "audit" is not allowed; allowed values: attachment_protection, url_protection, impersonation, dlp, threats, siem`}, 0},
+		{"alerts_state_path_is_crawl_state.bad.yml", []string{`alerts.state_path: "/var/lib/mimecrawl/state.db" is the crawl's state file`}, 0},
+		{"alerts_priority_not_list.bad.yml", []string{"alerts.priority.high: is a single value, want a list"}, 0},
+		{"alerts_bad_details_url.bad.yml", []string{"alerts.details_url", "is not a valid template"}, 0},
 		{"many_problems.bad.yml", []string{
 			`bad.yml:2: mimecast.base_url: "not-a-url"`,
 			"bad.yml:4: performance.page_size: 0 is out of range",
@@ -190,6 +201,25 @@ func goodConfig() *Config {
 	}
 	c.State = State{Path: "/var/lib/mimecrawl/state.db", LockTimeout: Duration(90 * time.Second)}
 	c.Safety = Safety{MaxMailboxRemovalRatio: 1}
+	c.Alerts = Alerts{
+		Sources:      []string{"attachment_protection", "siem"},
+		PollInterval: Duration(time.Minute),
+		Lookback:     Duration(48 * time.Hour),
+		Overlap:      Duration(30 * time.Minute),
+		Types:        []string{"malware", "phishing"},
+		Statuses:     []string{"delivered", "held"},
+		Routes:       []string{"inbound"},
+		Filters: []AlertFilter{
+			{Expression: `alert.recipients.exists(r, r.endsWith("@lab.example.com"))`, Action: "exclude"},
+			{Expression: "alert.verdict == \"malicious\" ||\n  raw.taggedMalicious == true\n", Action: "include"},
+		},
+		Priority:    AlertPriority{High: []string{"malicious"}, Medium: []string{"suspicious"}, Low: []string{"clean"}},
+		KeepLow:     true,
+		ContentView: true,
+		DetailsURL:  "https://console.example.com/track?mid={{.MessageID | urlquery}}",
+		PageSize:    250,
+		StatePath:   "/var/lib/mimecrawl/alerts.db",
+	}
 	return c
 }
 

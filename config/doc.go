@@ -22,5 +22,7 @@
 //     Redacted(); only Secret.Reveal returns them.
 //   - Regular expressions match the whole value (they are anchored at both ends).
 //
-// The package knows YAML and validation only; it imports no other mimecrawl package.
+// The package knows YAML and validation only; the one mimecrawl package it imports is the
+// leaf alerts/celfilter, the filter language of alerts.filters, so that filters are
+// compiled (and their errors reported with a position) when the configuration is loaded.
 package config

@@ -32,8 +32,8 @@ const (
 	maxAuthOffset     = 5 * time.Minute
 	maxRequestTimeout = time.Hour
 	// minMessageBytes keeps messages.max_bytes above what ordinary mail needs.
-	minMessageBytes = ByteSize(1 << 20)
-	maxShutdownGrace  = 10 * time.Minute
+	minMessageBytes  = ByteSize(1 << 20)
+	maxShutdownGrace = 10 * time.Minute
 )
 
 // earliestStartDate is the Unix epoch: the archive holds nothing older, and an earlier
@@ -204,6 +204,7 @@ func (c *Config) check(now time.Time) []problem {
 		k.add("safety.max_mailbox_removal_ratio", "%s is out of range; allowed: greater than 0 and at most 1 (1 = no limit)",
 			strconv.FormatFloat(r, 'g', -1, 64))
 	}
+	c.checkAlerts(k)
 	return k.ps
 }
 

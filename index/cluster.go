@@ -17,28 +17,6 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// Kind selects one of the two indices.
-type Kind int
-
-// The kinds of documents, each in its own index.
-const (
-	Messages Kind = iota
-	Attachments
-)
-
-// String returns the index suffix of the kind.
-func (k Kind) String() string {
-	switch k {
-	case Messages:
-		return "messages"
-	case Attachments:
-		return "attachments"
-	}
-	return fmt.Sprintf("Kind(%d)", int(k))
-}
-
-func (k Kind) valid() bool { return k == Messages || k == Attachments }
-
 // Cluster is the administrative side of one Elasticsearch cluster: connection, version,
 // templates, existence checks and deletions. It is safe for concurrent use.
 type Cluster struct {

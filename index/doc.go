@@ -4,6 +4,10 @@
 // delete what a completed pass no longer saw). It knows Elasticsearch and nothing about the
 // systems the documents come from or where progress is recorded.
 //
+// Indices are described by specs in a registry (Register): the archive's messages and
+// attachments are registered here, other document owners register theirs (name suffix,
+// mapping, settings) and install them with Cluster.Ensure.
+//
 // Invariants:
 //   - Every document given to Writer.Add or Writer.Delete gets exactly one callback, once
 //     Elasticsearch has acknowledged it or it has failed; Close returns only after every
@@ -16,6 +20,8 @@
 //     that a retry cannot fix (mapping and parsing errors, other 4xx) are reported Permanent with
 //     Elasticsearch's reason. Whole-request failures are retried by the client (429, 502, 503,
 //     504 with backoff) and then reported for every item, not Permanent.
+//   - An OpCreate answered 409 means the document is already there: success with
+//     Result.Existed, never a failure to retry.
 //   - Setup is idempotent and additive: it never deletes an index or a field.
 //   - DeleteWhere refuses an empty filter, so a bug cannot wipe an index.
 //   - Passwords and API keys never appear in errors or logs, in any form: raw, as user:password,

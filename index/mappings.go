@@ -94,9 +94,4 @@ func attachmentMapping() obj {
 	}
 }
 
-func mappingOf(k Kind) obj {
-	if k == Attachments {
-		return attachmentMapping()
-	}
-	return messageMapping()
-}
+func mappingOf(k Kind) obj { return specOf(k).Mapping() }

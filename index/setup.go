@@ -39,6 +39,11 @@ func (c *Cluster) Setup(ctx context.Context) error {
 func (c *Cluster) putTemplate(ctx context.Context, k Kind) error {
 	name := c.IndexName(k)
 	settings := obj{}
+	if extra := specOf(k).Settings; extra != nil {
+		for key, v := range extra() {
+			settings[key] = v
+		}
+	}
 	if c.cfg.Replicas != nil {
 		settings["number_of_replicas"] = *c.cfg.Replicas
 	}

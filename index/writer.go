@@ -29,6 +29,8 @@ type Doc struct {
 	// cluster has no attachment processor (the document is then indexed as is; its data field
 	// is never stored, see the mapping).
 	Pipeline bool
+	// Op is how the document is written; the zero value indexes (overwrites).
+	Op Op
 }
 
 // Result is the outcome of one document.
@@ -40,6 +42,9 @@ type Result struct {
 	Permanent bool
 	Status    int    // the item's HTTP status; 0 when the whole request failed
 	Reason    string // Elasticsearch's error type and reason, when it gave one
+	// Existed means an OpCreate found the document already there (status 409): the write's
+	// goal is met, so Err is nil.
+	Existed bool
 }
 
 // WriterStats counts what a Writer did.
@@ -169,11 +174,15 @@ func (w *Writer) Add(ctx context.Context, d Doc, done func(Result)) error {
 	if d.ID == "" {
 		return fmt.Errorf("add document to %s: empty id", w.c.IndexName(d.Kind))
 	}
+	action, err := d.Op.action()
+	if err != nil {
+		return fmt.Errorf("add document %s to %s: %w", d.ID, w.c.IndexName(d.Kind), err)
+	}
 	body, err := json.Marshal(d.Body)
 	if err != nil {
 		return fmt.Errorf("encode document %s for %s: %w", d.ID, w.c.IndexName(d.Kind), err)
 	}
-	return w.enqueue(ctx, &op{kind: d.Kind, id: d.ID, action: "index", body: body, pipeline: d.Pipeline, done: done})
+	return w.enqueue(ctx, &op{kind: d.Kind, id: d.ID, action: action, body: body, pipeline: d.Pipeline, done: done})
 }
 
 // Delete queues the deletion of one document, with the same contract as Add. A document that
@@ -245,6 +254,9 @@ func (w *Writer) submit(ctx context.Context, o *op) error {
 	if o.body != nil {
 		item.Body = bytes.NewReader(o.body)
 	}
+	if o.action == "update" {
+		item.RetryOnConflict = &updateConflictRetries
+	}
 	return bi.Add(ctx, item)
 }
 
@@ -258,6 +270,10 @@ func (w *Writer) failedItem(o *op, r esutil.BulkIndexerResponseItem, err error) 
 	}
 	if o.action == "delete" && r.Status == http.StatusNotFound {
 		w.finish(o, Result{Status: r.Status}) // already gone: the goal of a delete
+		return
+	}
+	if o.action == "create" && r.Status == http.StatusConflict {
+		w.finish(o, Result{Status: r.Status, Existed: true}) // already there: the goal of a create
 		return
 	}
 	reason := r.Error.Type + ": " + r.Error.Reason

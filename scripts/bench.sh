@@ -27,8 +27,8 @@ mode=${BENCH_MODE:-quick}
 out=${BENCH_OUT:-bench}
 GO=${GO:-go}
 case $mode in
-  quick) count=3; benchtime=300ms ;;
-  full) count=6; benchtime=1s ;;
+  quick) count=3; benchtime=300ms; alerts_backlog=5000 ;;
+  full) count=6; benchtime=1s; alerts_backlog=100000 ;;
   *) echo "bench: BENCH_MODE=$mode: want quick or full" >&2; exit 2 ;;
 esac
 
@@ -61,6 +61,11 @@ if [[ ${BENCH_HOTPATHS:-1} != 0 ]]; then
   } | tee "$out/hotpaths.txt" | grep -E '^(Benchmark|ok|FAIL|---)' || true
   hot_args=(--hotpaths "$out/hotpaths.txt")
 fi
+
+echo "== alerts poller (backlog of ${ALERTS_BENCH_BACKLOG:-$alerts_backlog} events and a tenth of it)"
+# alerts/s end to end, API calls per alert, heap added by the pass (flat with the backlog).
+ALERTS_BENCH_BACKLOG=${ALERTS_BENCH_BACKLOG:-$alerts_backlog} \
+  $GO test -run '^$' -bench BenchmarkPollBacklog -benchtime 1x ./alerts | tee "$out/alerts.txt" | grep -E '^(Benchmark|ok|FAIL)' || true
 
 echo "== end to end (mimecrawl-bench --mode $mode)"
 # shellcheck disable=SC2086 # BENCH_ARGS is a list of flags

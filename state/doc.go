@@ -3,7 +3,9 @@
 //
 // It records, per (mailbox, view), the delta token and the resume point of an
 // interrupted pass, the documents that failed permanently, a counter of
-// full-pass generations and a short history of run summaries. It knows bbolt
+// full-pass generations and a short history of run summaries; for other
+// pollers (the alerts), opaque cursors by name in a bucket of their own, which
+// nothing that lists mailboxes ever reads. It knows bbolt
 // and nothing about the systems whose progress it records.
 //
 // Invariants:

@@ -15,7 +15,10 @@ import (
 
 // SchemaVersion is the layout version this package reads and writes. It is
 // stored in the meta bucket; a file with a higher number is refused.
-const SchemaVersion = 1
+//
+// Version 2 added the cursors bucket; opening a version 1 file read-write
+// creates the bucket and records version 2, keeping everything else.
+const SchemaVersion = 2
 
 // DefaultLockTimeout is how long Open waits for another process (or another
 // Store in this process) to release the file when Options.LockTimeout is zero.
@@ -42,12 +45,13 @@ var (
 	bucketPositions = []byte("positions")
 	bucketFailures  = []byte("failures")
 	bucketRuns      = []byte("runs")
+	bucketCursors   = []byte("cursors")
 
 	keySchema     = []byte("schema")
 	keyGeneration = []byte("generation")
 	keyFullSince  = []byte("fullSince")
 
-	allBuckets = [][]byte{bucketMeta, bucketPositions, bucketFailures, bucketRuns}
+	allBuckets = [][]byte{bucketMeta, bucketPositions, bucketFailures, bucketRuns, bucketCursors}
 )
 
 // Options tunes Open.
@@ -261,7 +265,7 @@ func (s *Store) prepare() error {
 		return nil
 	}
 
-	if !missing {
+	if !missing && version == SchemaVersion {
 		return nil
 	}
 	err = s.update(func(tx *bolt.Tx) error {
@@ -270,8 +274,10 @@ func (s *Store) prepare() error {
 				return fmt.Errorf("create bucket %q: %w", b, err)
 			}
 		}
+		// A new file gets the current version; an older one is migrated by the buckets
+		// created above (every migration so far only adds buckets) and then says so.
 		meta := tx.Bucket(bucketMeta)
-		if meta.Get(keySchema) == nil {
+		if version < SchemaVersion {
 			return meta.Put(keySchema, []byte(strconv.Itoa(SchemaVersion)))
 		}
 		return nil

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -372,7 +373,7 @@ func TestNewerSchemaIsRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	rawUpdate(t, path, func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketMeta).Put(keySchema, []byte("2"))
+		return tx.Bucket(bucketMeta).Put(keySchema, []byte(strconv.Itoa(SchemaVersion+1)))
 	})
 	before, err := os.ReadFile(path)
 	if err != nil {
@@ -381,9 +382,9 @@ func TestNewerSchemaIsRefused(t *testing.T) {
 	for _, ro := range []bool{false, true} {
 		_, err := Open(path, Options{LockTimeout: testLock, ReadOnly: ro})
 		if !errors.Is(err, ErrNewerSchema) {
-			t.Fatalf("Open(readOnly=%t) of a schema 2 file: %v, want ErrNewerSchema", ro, err)
+			t.Fatalf("Open(readOnly=%t) of a newer schema file: %v, want ErrNewerSchema", ro, err)
 		}
-		want := fmt.Sprintf("state file %s has schema version 2, this mimecrawl supports up to 1", path)
+		want := fmt.Sprintf("state file %s has schema version %d, this mimecrawl supports up to %d", path, SchemaVersion+1, SchemaVersion)
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not contain %q", err, want)
 		}

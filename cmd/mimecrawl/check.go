@@ -57,6 +57,7 @@ func runCheck(ctx context.Context, path, level, format string, stdout, stderr io
 	a.checkMimecast(ctx, c)
 	a.checkElasticsearch(ctx, c)
 	a.checkState(c)
+	a.checkAlerts(ctx, c)
 	if c.failed > 0 {
 		fmt.Fprintf(stdout, "\n%d check(s) failed\n", c.failed)
 		return exitFatal

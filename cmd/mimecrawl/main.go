@@ -22,6 +22,7 @@ Usage:
   mimecrawl crawl  --config FILE [--full]  crawl new messages (--full: re-crawl everything and remove what is gone)
   mimecrawl status --config FILE [--json]  show checkpoints, failures and recent runs
   mimecrawl plan   --config FILE           show what a crawl would do, without changing anything
+  mimecrawl alerts --config FILE [--once]  poll the security alert sources (--once: one pass, then exit)
   mimecrawl version
 
 Exit codes:
@@ -54,8 +55,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	configPath := fs.String("config", os.Getenv("MIMECRAWL_CONFIG"), "configuration file (YAML)")
 	logLevel := fs.String("log-level", "", "override logging.level (trace, debug, info, warn, error)")
 	logFormat := fs.String("log-format", "auto", "auto (console on a terminal, JSON otherwise), json or console")
-	var full, allowMass, asJSON *bool
+	var full, allowMass, asJSON, once *bool
 	switch cmd {
+	case "alerts":
+		once = fs.Bool("once", false, "one pass over every alert source, then exit (for a CronJob)")
 	case "crawl":
 		full = fs.Bool("full", false, "ignore delta tokens: re-crawl every kept mailbox from messages.start_date and remove documents no longer in the archive")
 		allowMass = fs.Bool("allow-mass-removal", false, "remove mailboxes even when more than safety.max_mailbox_removal_ratio of them would go")
@@ -109,6 +112,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return a.status(*asJSON)
 	case "plan":
 		return a.plan(ctx)
+	case "alerts":
+		return a.alertsRun(ctx, *once)
 	}
 	return exitUsage
 }

@@ -11,6 +11,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/mimecrawl/mimecrawl/alerts"
 	"github.com/mimecrawl/mimecrawl/state"
 )
 
@@ -33,6 +34,8 @@ type statusReport struct {
 	Views     []viewStatus      `json:"views"`
 	Failures  []state.Failure   `json:"failures"`
 	Runs      []json.RawMessage `json:"runs"`
+	// Alerts are the alert poller's cursors, from its own state file; absent when it never ran.
+	Alerts []alerts.CursorStatus `json:"alerts,omitempty"`
 }
 
 func timePtr(t time.Time) *time.Time {
@@ -110,6 +113,10 @@ func (a *app) status(asJSON bool) int {
 	for _, r := range runs {
 		rep.Runs = append(rep.Runs, validJSON(r))
 	}
+	if rep.Alerts, err = a.alertsStatus(); err != nil {
+		fmt.Fprintf(a.stderr, "mimecrawl status: alerts: %v\n", err)
+		return exitFatal
+	}
 	if asJSON {
 		// encoding/json makes every string valid UTF-8; the raw run summaries are made so by
 		// validJSON.
@@ -122,6 +129,7 @@ func (a *app) status(asJSON bool) int {
 		return exit
 	}
 	a.printStatus(rep)
+	printAlertsStatus(a.stdout, a.cfg.AlertsStatePath(), rep.Alerts)
 	return exit
 }
 

@@ -1,0 +1,152 @@
+package alerts_test
+
+import (
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/mimecrawl/mimecrawl/alerts"
+	"github.com/mimecrawl/mimecrawl/config"
+	"github.com/mimecrawl/mimecrawl/index"
+	"github.com/mimecrawl/mimecrawl/index/indextest"
+	"github.com/mimecrawl/mimecrawl/integration/mimecast"
+	"github.com/mimecrawl/mimecrawl/integration/mimecast/simulator"
+	"github.com/mimecrawl/mimecrawl/state"
+)
+
+// BenchmarkPollBacklog measures the poller end to end (simulator over a socket, real client,
+// real bulk writer and Elasticsearch): one pass over a backlog of attachment-protection
+// events, every alert kept (alerts.keep_low). It reports alerts per second, API calls per
+// alert and the heap the pass added above what the simulator holds, for a tenth of the
+// backlog and for all of it: the two heap figures should be close (memory flat with the
+// backlog). ALERTS_BENCH_BACKLOG sets the backlog (default 5,000; make bench's full mode
+// uses 100,000); ALERTS_BENCH_NO_GROUPS=1 leaves the alert groups out, to see their cost.
+func BenchmarkPollBacklog(b *testing.B) {
+	esURL := os.Getenv("ELASTICSEARCH_URL")
+	if esURL == "" {
+		b.Skip("ELASTICSEARCH_URL is not set")
+	}
+	n := 5000
+	if s := os.Getenv("ALERTS_BENCH_BACKLOG"); s != "" {
+		v, err := strconv.Atoi(s)
+		if err != nil || v < 10 {
+			b.Fatalf("ALERTS_BENCH_BACKLOG=%q: want a number >= 10", s)
+		}
+		n = v
+	}
+	for _, size := range []int{n / 10, n} {
+		b.Run(fmt.Sprintf("backlog=%d", size), func(b *testing.B) {
+			for b.Loop() {
+				benchPass(b, esURL, size)
+			}
+		})
+	}
+}
+
+func benchPass(b *testing.B, esURL string, n int) {
+	b.StopTimer()
+	sim, err := simulator.New(simulator.Options{Alerts: simulator.AlertOptions{Attachment: n, Span: 6 * time.Hour}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := httptest.NewServer(sim.Handler())
+	defer srv.Close()
+	log := zerolog.Nop()
+	client, err := mimecast.New(mimecast.Config{BaseURL: srv.URL, ClientID: "demo-client", ClientSecret: "demo-secret", Logger: log})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer client.Close()
+	prefix := fmt.Sprintf("mcbench-%d-%d", os.Getpid(), prefixSeq.Add(1))
+	defer indextest.Remove(b, esURL, prefix)
+	zero := 0
+	ctx := context.Background()
+	cluster, err := index.Open(ctx, index.Config{Addresses: []string{esURL}, IndexPrefix: prefix, Replicas: &zero, Logger: log})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cluster.Ensure(ctx, alerts.AlertsKind, alerts.GroupsKind); err != nil {
+		b.Fatal(err)
+	}
+	store, err := state.Open(filepath.Join(b.TempDir(), "alerts.db"), state.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer store.Close()
+	cfg := config.Default().Alerts
+	cfg.KeepLow = true
+	rules, err := alerts.NewRules(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	writer, err := cluster.NewWriter()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var groups alerts.GroupStore = alerts.NewGroupStore(cluster)
+	if os.Getenv("ALERTS_BENCH_NO_GROUPS") != "" {
+		groups = nil
+	}
+	p, err := alerts.New(alerts.Deps{Logs: client, Sink: writer, Cursors: store, Rules: rules,
+		Groups: groups, Archive: cluster, Directory: client},
+		alerts.Options{Sources: []alerts.Source{alerts.AttachmentProtection}, Lookback: 24 * time.Hour, PageSize: 500, Logger: log})
+	if err != nil {
+		b.Fatal(err)
+	}
+
+	// The simulator shares this process and holds the whole backlog, and the collector lets
+	// garbage grow in proportion to what is live; so the figure is the live heap (sampled
+	// right after a forced collection) above what was live before the pass.
+	live := func() uint64 {
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.HeapAlloc
+	}
+	base := live()
+	peak := base
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(250 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				peak = max(peak, live())
+			}
+		}
+	})
+	calls0 := client.Stats().Calls
+	start := time.Now()
+	b.StartTimer()
+	sum := p.Once(ctx)
+	if err := writer.Close(ctx); err != nil {
+		b.Fatal(err)
+	}
+	b.StopTimer()
+	took := time.Since(start)
+	close(stop)
+	wg.Wait()
+	s := sum.Sources[0]
+	if s.Error != "" || s.Indexed == 0 {
+		b.Fatalf("pass: %+v", s)
+	}
+	alertsN := float64(s.Indexed + s.Existing)
+	b.ReportMetric(alertsN/took.Seconds(), "alerts/s")
+	b.ReportMetric(float64(client.Stats().Calls-calls0)/alertsN, "calls/alert")
+	b.ReportMetric(float64(peak-base)/(1<<20), "heapMB")
+	b.ReportMetric(float64(s.Groups), "groups")
+	b.StartTimer()
+}

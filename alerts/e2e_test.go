@@ -1,0 +1,373 @@
+package alerts_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/mimecrawl/mimecrawl/alerts"
+	"github.com/mimecrawl/mimecrawl/config"
+	"github.com/mimecrawl/mimecrawl/index"
+	"github.com/mimecrawl/mimecrawl/index/indextest"
+	"github.com/mimecrawl/mimecrawl/integration/mimecast"
+	"github.com/mimecrawl/mimecrawl/integration/mimecast/simulator"
+	"github.com/mimecrawl/mimecrawl/state"
+)
+
+// End-to-end: the simulator over a real socket, the real client, the real bulk writer
+// against the real Elasticsearch (own index prefix), a bbolt state file.
+
+var prefixSeq atomic.Int64
+
+type world struct {
+	t       *testing.T
+	sim     *simulator.Server
+	client  *mimecast.Client
+	cluster *index.Cluster
+	esURL   string
+	store   *state.Store
+	rules   *alerts.Rules
+	cfg     config.Alerts
+	sources []alerts.Source
+}
+
+func newWorld(t *testing.T, o simulator.AlertOptions, sources ...alerts.Source) *world {
+	t.Helper()
+	esURL := os.Getenv("ELASTICSEARCH_URL")
+	if esURL == "" {
+		t.Skip("ELASTICSEARCH_URL is not set; these tests need a real Elasticsearch")
+	}
+	sim, err := simulator.New(simulator.Options{Alerts: o})
+	if err != nil {
+		t.Fatalf("simulator: %v", err)
+	}
+	srv := httptest.NewServer(sim.Handler())
+	t.Cleanup(srv.Close)
+	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
+	client, err := mimecast.New(mimecast.Config{BaseURL: srv.URL, ClientID: "demo-client", ClientSecret: "demo-secret",
+		RetryAfterMultiplier: 1, MaxRetries: 10, MinBackoff: time.Millisecond, MaxBackoff: 20 * time.Millisecond,
+		MaxWait: 200 * time.Millisecond, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(client.Close)
+	prefix := fmt.Sprintf("mctest-%d-a%d", os.Getpid(), prefixSeq.Add(1))
+	t.Cleanup(func() { indextest.Remove(t, esURL, prefix) })
+	zero := 0
+	ctx := context.Background()
+	cluster, err := index.Open(ctx, index.Config{Addresses: []string{esURL}, IndexPrefix: prefix, Replicas: &zero,
+		FlushInterval: 50 * time.Millisecond, RetryBackoff: func(int) time.Duration { return 20 * time.Millisecond }, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cluster.Ensure(ctx, alerts.AlertsKind, alerts.GroupsKind); err != nil {
+		t.Fatal(err)
+	}
+	store, err := state.Open(filepath.Join(t.TempDir(), "state.db.alerts"), state.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = store.Close() })
+	cfg := config.Default().Alerts
+	rules, err := alerts.NewRules(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sources) == 0 {
+		sources = alerts.Sources
+	}
+	return &world{t: t, sim: sim, client: client, cluster: cluster, esURL: esURL, store: store, rules: rules, cfg: cfg, sources: sources}
+}
+
+// pass runs one pass as the command does: a fresh writer, Once, Close.
+func (w *world) pass(ctx context.Context) alerts.PassSummary {
+	w.t.Helper()
+	writer, err := w.cluster.NewWriter()
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	p, err := alerts.New(alerts.Deps{Logs: w.client, Threats: w.client, SIEM: w.client, Sink: writer, Cursors: w.store,
+		Rules: w.rules, Groups: alerts.NewGroupStore(w.cluster), Archive: w.cluster, Directory: w.client},
+		alerts.Options{Sources: w.sources, Lookback: 24 * time.Hour, PageSize: 25, AckGrace: 5 * time.Second,
+			Logger: zerolog.New(zerolog.NewTestWriter(w.t)).Level(zerolog.ErrorLevel)})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	sum := p.Once(ctx)
+	cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := writer.Close(cctx); err != nil {
+		w.t.Fatalf("close writer: %v", err)
+	}
+	return sum
+}
+
+// expected returns the alerts the simulator's truth should give: id → priority.
+func (w *world) expected() map[string]string {
+	want := map[string]string{}
+	for _, ta := range w.sim.AlertTruth("") {
+		src := alerts.Source(ta.Source)
+		if !slices.Contains(w.sources, src) {
+			continue
+		}
+		a, err := alerts.Normalize(src, ta.Record)
+		if err != nil {
+			continue // malformed: counted by the poller, never indexed
+		}
+		if src == alerts.SIEM && !slices.Contains(alerts.DefaultSIEMTypes, a.Type) {
+			continue
+		}
+		if d := w.rules.Decide(&a); d.Keep {
+			want[a.ID] = a.Priority.String()
+		}
+	}
+	return want
+}
+
+// indexed returns what the alerts index holds: id → mimecast.priority.
+func (w *world) indexed() map[string]string {
+	w.t.Helper()
+	if err := w.cluster.RefreshKinds(context.Background(), alerts.AlertsKind, alerts.GroupsKind); err != nil {
+		w.t.Fatal(err)
+	}
+	var res struct {
+		Hits struct {
+			Hits []struct {
+				ID     string `json:"_id"`
+				Source struct {
+					Mimecast struct {
+						Priority string `json:"priority"`
+					} `json:"mimecast"`
+				} `json:"_source"`
+			} `json:"hits"`
+		} `json:"hits"`
+	}
+	w.get("/"+w.cluster.IndexName(alerts.AlertsKind)+"/_search?size=10000&_source=mimecast.priority", &res)
+	out := map[string]string{}
+	for _, h := range res.Hits.Hits {
+		if _, dup := out[h.ID]; dup {
+			w.t.Errorf("alert %s listed twice", h.ID)
+		}
+		out[h.ID] = h.Source.Mimecast.Priority
+	}
+	return out
+}
+
+func (w *world) get(path string, out any) {
+	w.t.Helper()
+	res, err := http.Get(w.esURL + path)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	if res.StatusCode != 200 {
+		w.t.Fatalf("GET %s: %d %s", path, res.StatusCode, b)
+	}
+	if err := json.Unmarshal(b, out); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+func compare(t *testing.T, got, want map[string]string) {
+	t.Helper()
+	if len(want) == 0 {
+		t.Fatal("the truth gives no alert: the test would prove nothing")
+	}
+	for id, p := range want {
+		g, ok := got[id]
+		switch {
+		case !ok:
+			t.Errorf("alert %s (%s) missing from the index", id, p)
+		case g != p:
+			t.Errorf("alert %s has priority %q, want %q", id, g, p)
+		}
+	}
+	for id, p := range got {
+		if _, ok := want[id]; !ok {
+			t.Errorf("alert %s (%s) indexed but not expected", id, p)
+		}
+		if p == "low" {
+			t.Errorf("low alert %s indexed although keep_low is off", id)
+		}
+	}
+}
+
+func seeded() simulator.AlertOptions {
+	return simulator.AlertOptions{Attachment: 60, URL: 40, Impersonation: 16, DLP: 12, Threats: 12, SIEM: 80, Span: 6 * time.Hour}
+}
+
+// After one pass the index holds exactly the truth's alerts that pass the rules, with their
+// priorities; a second pass adds nothing.
+func TestEndToEndOnceMatchesTruth(t *testing.T) {
+	w := newWorld(t, seeded())
+	sum := w.pass(context.Background())
+	for _, s := range sum.Sources {
+		if s.Error != "" {
+			t.Errorf("%s: %s", s.Source, s.Error)
+		}
+	}
+	want := w.expected()
+	compare(t, w.indexed(), want)
+
+	sum = w.pass(context.Background())
+	var indexed int64
+	for _, s := range sum.Sources {
+		indexed += s.Indexed
+	}
+	if indexed != 0 {
+		t.Errorf("second pass indexed %d new alerts; want none", indexed)
+	}
+	compare(t, w.indexed(), want)
+}
+
+// A 403 on one source leaves the others working.
+func TestEndToEndForbiddenSource(t *testing.T) {
+	w := newWorld(t, seeded(), alerts.AttachmentProtection, alerts.URLProtection)
+	w.sim.SetForbidden([]string{"/api/ttp/attachment/get-logs"})
+	sum := w.pass(context.Background())
+	att, url := sum.Sources[0], sum.Sources[1]
+	if !att.Forbidden || !strings.Contains(att.Permission, "Attachment Protection") {
+		t.Errorf("attachment source = %+v; want forbidden naming its permission", att)
+	}
+	if url.Error != "" || url.Indexed == 0 {
+		t.Errorf("url source = %+v; want it indexed", url)
+	}
+	w.sources = []alerts.Source{alerts.URLProtection}
+	compare(t, w.indexed(), w.expected())
+}
+
+// Stopping passes at random points, then a pass to the end: the index equals the truth,
+// nothing twice (ids) and nothing lost (cursors only cover acknowledged alerts).
+func TestEndToEndInterruptedPasses(t *testing.T) {
+	w := newWorld(t, seeded())
+	r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
+	for i := range 4 {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(20+r.IntN(300))*time.Millisecond)
+		w.pass(ctx)
+		cancel()
+		t.Logf("interrupted pass %d", i)
+	}
+	sum := w.pass(context.Background())
+	for _, s := range sum.Sources {
+		if s.Error != "" {
+			t.Errorf("final pass %s: %s", s.Source, s.Error)
+		}
+	}
+	compare(t, w.indexed(), w.expected())
+}
+
+// attachment builds a raw attachment-protection record.
+func attachment(to, hash, name, result string) json.RawMessage {
+	b, _ := json.Marshal(map[string]any{
+		"senderAddress": "evil@bad.example", "recipientAddress": to, "fileName": name, "fileType": "application/pdf",
+		"fileHash": hash, "result": result, "actionTriggered": "sandbox, hold", "route": "inbound",
+		"messageId": "<" + to + "@bad.example>", "subject": "invoice", "definition": "Default",
+	})
+	return b
+}
+
+// One malicious attachment to many recipients across several passes, delivered twice and
+// out of order: one group with the right counts and first/last seen.
+func TestEndToEndGroupAcrossPasses(t *testing.T) {
+	w := newWorld(t, simulator.AlertOptions{Enabled: true}, alerts.AttachmentProtection)
+	hash := strings.Repeat("ab", 32)
+	now := time.Now().UTC().Truncate(time.Second)
+	add := func(at time.Time, recipients ...string) {
+		var recs []json.RawMessage
+		for _, r := range recipients {
+			recs = append(recs, attachment(r, hash, "invoice.pdf", "malicious"))
+		}
+		if _, err := w.sim.AddAlerts(simulator.SourceAttachment, recs, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Every time is inside the overlap of the previous pass: that is how far late events
+	// are caught.
+	add(now.Add(-5*time.Minute), "a@corp.example", "b@corp.example")
+	w.pass(context.Background())
+	// Later events, one of them recorded out of order (older than the previous pass's).
+	add(now.Add(-2*time.Minute), "c@corp.example")
+	add(now.Add(-8*time.Minute), "d@corp.example")
+	w.pass(context.Background())
+	// The same event delivered again.
+	add(now.Add(-2*time.Minute), "c@corp.example")
+	w.pass(context.Background())
+
+	w.indexed() // refresh
+	var res struct {
+		Hits struct {
+			Hits []struct {
+				Source alerts.Group `json:"_source"`
+			} `json:"hits"`
+		} `json:"hits"`
+	}
+	w.get("/"+w.cluster.IndexName(alerts.GroupsKind)+"/_search?size=100", &res)
+	if len(res.Hits.Hits) != 1 {
+		t.Fatalf("%d groups, want 1", len(res.Hits.Hits))
+	}
+	g := res.Hits.Hits[0].Source
+	if g.RecipientCount != 4 || g.AlertCount != 4 || g.SHA256 != hash || g.Priority != "high" {
+		t.Errorf("group = %+v; want 4 recipients and 4 alerts, the hash, priority high", g)
+	}
+	if !g.FirstSeen.Equal(now.Add(-8*time.Minute)) || !g.LastSeen.Equal(now.Add(-2*time.Minute)) {
+		t.Errorf("first/last seen %s / %s; want %s / %s", g.FirstSeen, g.LastSeen, now.Add(-8*time.Minute), now.Add(-2*time.Minute))
+	}
+}
+
+// An event recorded late, inside the overlap, is indexed on the next pass, once.
+func TestEndToEndLateEventInOverlap(t *testing.T) {
+	w := newWorld(t, simulator.AlertOptions{Enabled: true}, alerts.AttachmentProtection)
+	now := time.Now().UTC().Truncate(time.Second)
+	if _, err := w.sim.AddAlerts(simulator.SourceAttachment, []json.RawMessage{attachment("a@corp.example", strings.Repeat("01", 32), "a.pdf", "malicious")}, now.Add(-30*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	w.pass(context.Background())
+	// Recorded now, dated a minute before the previous pass's end.
+	if _, err := w.sim.AddAlerts(simulator.SourceAttachment, []json.RawMessage{attachment("b@corp.example", strings.Repeat("02", 32), "b.pdf", "malicious")}, now.Add(-time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	sum := w.pass(context.Background())
+	if s := sum.Sources[0]; s.Indexed != 1 {
+		t.Errorf("second pass = %+v; want the late event indexed", s)
+	}
+	compare(t, w.indexed(), w.expected())
+}
+
+// Selections and a CEL filter apply end to end: the index holds exactly what they keep.
+func TestEndToEndSelectionsAndFilter(t *testing.T) {
+	w := newWorld(t, seeded(), alerts.AttachmentProtection, alerts.URLProtection, alerts.DLP)
+	cfg := config.Default().Alerts
+	cfg.Routes = []string{"inbound"}
+	cfg.Filters = []config.AlertFilter{{Expression: `source == "dlp"`, Action: config.FilterExclude}}
+	rules, err := alerts.NewRules(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.rules = rules
+	w.pass(context.Background())
+	want := w.expected()
+	compare(t, w.indexed(), want)
+	// The rules do exclude something here, or the test would not show them applied.
+	all, err := alerts.NewRules(config.Default().Alerts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.rules = all
+	if len(w.expected()) <= len(want) {
+		t.Errorf("the selections and filter excluded nothing (%d alerts either way)", len(want))
+	}
+}

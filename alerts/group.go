@@ -1,0 +1,340 @@
+package alerts
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"crypto/sha256"
+	"encoding/hex"
+	"golang.org/x/sync/errgroup"
+	"net/url"
+	"sort"
+	"strings"
+)
+
+// Groups. Alerts about the same attachment (by SHA-256) or the same URL (normalised) form
+// one document in {prefix}-alert-groups, so that one malicious file sent to forty people
+// is one thing to look at.
+//
+// A group is updated by reading it, merging alerts into it in Go (Group.Add) and writing
+// it back only if nobody changed it in between (Elasticsearch's if_seq_no/if_primary_term,
+// or op_type create for a new group); a lost race is read and merged again. No script is
+// involved, so this works on clusters without a scripting module. Group.Add is a merge of
+// set unions, minimums and maximums only, which makes it idempotent (adding an alert twice
+// changes nothing) and order-independent (any order of the same alerts gives the same
+// document):
+//
+//   - sets (file names, file types, recipients, senders, sources, alert ids) keep the
+//     smallest values in sort order up to a bound, so truncation too is independent of
+//     arrival order;
+//   - first_seen is the minimum and last_seen the maximum alert time;
+//   - priority is the maximum;
+//   - the latest action and status are those of the alert with the greatest (time, id):
+//     ties in time are broken by the alert id, deterministically.
+//
+// Counts are the sizes of the bounded sets: recipient_count is exact up to
+// MaxGroupRecipients distinct recipients and alert_count up to MaxGroupAlerts distinct
+// alerts; beyond, they stay at the bound and recipients_truncated / alerts_truncated are
+// true (an exact distinct count beyond the bound would need every value kept).
+
+// Bounds of a group document's sets.
+const (
+	MaxGroupRecipients = 1000
+	MaxGroupAlerts     = 1000
+	MaxGroupNames      = 50 // file names and file types
+	MaxGroupSenders    = 100
+	maxGroupSources    = 10
+)
+
+// groupAlertIDLen is the length of the alert id prefix kept in alert_ids: 64 bits, enough
+// to tell a thousand alerts apart, at a quarter of the size.
+const groupAlertIDLen = 16
+
+// GroupKey returns the key of the alert's group: "file:" + the SHA-256 of its first
+// attachment with a hash, else "url:" + its normalised URL, else "" (no group).
+func GroupKey(a *Alert) string {
+	for _, f := range a.Files {
+		if f.SHA256 != "" {
+			return "file:" + f.SHA256
+		}
+	}
+	if a.URL != "" {
+		return "url:" + NormalizeURL(a.URL)
+	}
+	return ""
+}
+
+// GroupID returns the document id of the group with the given key: the hex SHA-256 of the
+// key (URLs can be longer than an _id may be).
+func GroupID(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(sum[:])
+}
+
+// NormalizeURL returns the form of u that URL groups are keyed by: scheme and host in
+// lower case, the scheme's default port dropped, the fragment dropped, and an empty path
+// written as "/". A value that does not parse as an absolute URL is only trimmed.
+func NormalizeURL(raw string) string {
+	s := strings.TrimSpace(raw)
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return s
+	}
+	u.Scheme = strings.ToLower(u.Scheme)
+	host, port := strings.ToLower(u.Hostname()), u.Port()
+	if (u.Scheme == "http" && port == "80") || (u.Scheme == "https" && port == "443") {
+		port = ""
+	}
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	if port != "" {
+		host += ":" + port
+	}
+	u.Host = host
+	u.Fragment, u.RawFragment = "", ""
+	if u.Path == "" && u.RawPath == "" {
+		u.Path = "/"
+	}
+	return u.String()
+}
+
+// Group is one document of {prefix}-alert-groups (GroupsMapping is its mapping).
+type Group struct {
+	Timestamp time.Time `json:"@timestamp"` // = LastSeen, for Kibana's time filter
+	Key       string    `json:"key"`        // GroupKey
+	Kind      string    `json:"kind"`       // file or url
+	SHA256    string    `json:"sha256,omitempty"`
+	URL       string    `json:"url,omitempty"`
+
+	FileNames           []string `json:"file_names"`
+	FileTypes           []string `json:"file_types"`
+	Recipients          []string `json:"recipients"`
+	RecipientCount      int      `json:"recipient_count"`
+	RecipientsTruncated bool     `json:"recipients_truncated"`
+	Senders             []string `json:"senders"`
+	Sources             []string `json:"sources"`
+	AlertIDs            []string `json:"alert_ids"` // first 16 hex digits of each alert id
+	AlertCount          int      `json:"alert_count"`
+	AlertsTruncated     bool     `json:"alerts_truncated"`
+
+	FirstSeen    time.Time `json:"first_seen"`
+	LastSeen     time.Time `json:"last_seen"`
+	Priority     string    `json:"priority"`
+	PriorityRank int       `json:"priority_rank"` // 1 low, 2 medium, 3 high
+
+	LatestTime    time.Time `json:"latest_time"`
+	LatestAlertID string    `json:"latest_alert_id"`
+	LatestAction  string    `json:"latest_action"`
+	LatestStatus  string    `json:"latest_status"`
+}
+
+// groupOf returns the key of a's group, preferring the one Decide set.
+func groupOf(a *Alert) string {
+	if a.GroupKey != "" {
+		return a.GroupKey
+	}
+	return GroupKey(a)
+}
+
+// Add merges a into g and reports whether g changed. An alert of another group (or of
+// none) changes nothing. A zero Group takes its key from the first alert.
+func (g *Group) Add(a *Alert) bool {
+	key := groupOf(a)
+	if key == "" || (g.Key != "" && g.Key != key) {
+		return false
+	}
+	before, _ := json.Marshal(g)
+
+	kind, value, _ := strings.Cut(key, ":")
+	g.Key, g.Kind = key, kind
+	if kind == "file" {
+		g.SHA256 = value
+	} else {
+		g.URL = value
+	}
+	var names, types []string
+	for _, f := range a.Files {
+		if kind == "file" && f.SHA256 != value {
+			continue
+		}
+		if f.Name != "" {
+			names = append(names, f.Name)
+		}
+		if f.MimeType != "" {
+			types = append(types, f.MimeType)
+		}
+	}
+	g.FileNames, _ = union(g.FileNames, names, MaxGroupNames)
+	g.FileTypes, _ = union(g.FileTypes, types, MaxGroupNames)
+	var senders []string
+	if a.Sender != "" {
+		senders = []string{a.Sender}
+	}
+	g.Senders, _ = union(g.Senders, senders, MaxGroupSenders)
+	g.Sources, _ = union(g.Sources, []string{string(a.Source)}, maxGroupSources)
+	var truncated bool
+	g.Recipients, truncated = union(g.Recipients, a.Recipients, MaxGroupRecipients)
+	g.RecipientsTruncated = g.RecipientsTruncated || truncated
+	g.RecipientCount = len(g.Recipients)
+	id := a.ID
+	if len(id) > groupAlertIDLen {
+		id = id[:groupAlertIDLen]
+	}
+	g.AlertIDs, truncated = union(g.AlertIDs, []string{id}, MaxGroupAlerts)
+	g.AlertsTruncated = g.AlertsTruncated || truncated
+	g.AlertCount = len(g.AlertIDs)
+
+	t := a.Time.UTC()
+	if g.FirstSeen.IsZero() || t.Before(g.FirstSeen) {
+		g.FirstSeen = t
+	}
+	if t.After(g.LastSeen) {
+		g.LastSeen = t
+	}
+	g.Timestamp = g.LastSeen
+	if int(a.Priority) > g.PriorityRank {
+		g.PriorityRank, g.Priority = int(a.Priority), a.Priority.String()
+	}
+	if g.LatestTime.IsZero() || t.After(g.LatestTime) || (t.Equal(g.LatestTime) && id > g.LatestAlertID) {
+		g.LatestTime, g.LatestAlertID, g.LatestAction, g.LatestStatus = t, id, a.Action, a.Status
+	}
+
+	after, _ := json.Marshal(g)
+	return !bytes.Equal(before, after)
+}
+
+// union returns the smallest max values of the union of cur and add, sorted, and whether
+// the union had more than max. Keeping the smallest values (not the first seen) makes the
+// result independent of the order values arrive in.
+func union(cur, add []string, max int) ([]string, bool) {
+	seen := make(map[string]bool, len(cur)+len(add))
+	out := make([]string, 0, len(cur)+len(add))
+	for _, vs := range [][]string{cur, add} {
+		for _, v := range vs {
+			if v != "" && !seen[v] {
+				seen[v] = true
+				out = append(out, v)
+			}
+		}
+	}
+	sort.Strings(out)
+	if len(out) > max {
+		return out[:max], true
+	}
+	return out, false
+}
+
+// GroupVersion is the optimistic-concurrency token of a stored group: Elasticsearch's
+// _seq_no and _primary_term.
+type GroupVersion struct{ SeqNo, PrimaryTerm int64 }
+
+// ErrGroupConflict is wrapped by GroupStore.PutGroup when the stored group changed (or
+// appeared) since it was read.
+var ErrGroupConflict = errors.New("the group changed since it was read")
+
+// GroupStore reads and conditionally writes documents of {prefix}-alert-groups.
+type GroupStore interface {
+	// GetGroup returns the _source of group id and its version; found is false (and err
+	// nil) when there is no such document.
+	GetGroup(ctx context.Context, id string) (doc []byte, v GroupVersion, found bool, err error)
+	// PutGroup writes doc as group id: with op_type create when found is false, else only
+	// if the stored document still has version v (if_seq_no, if_primary_term). When the
+	// condition fails (409) it returns an error wrapping ErrGroupConflict. It returns
+	// only when Elasticsearch acknowledged the write.
+	PutGroup(ctx context.Context, id string, doc []byte, v GroupVersion, found bool) error
+}
+
+// maxGroupAttempts bounds the read-merge-write rounds of one group: each lost race means
+// another writer made progress, so a handful suffice.
+const maxGroupAttempts = 10
+
+// groupParallelism bounds how many groups UpdateGroups updates at once.
+const groupParallelism = 4
+
+// UpdateGroups merges alerts into their groups in s: for each group, read it, Add every
+// alert of the group, and write it back if it changed, again from the read when another
+// writer won the race. It returns the number of groups written (0 when the alerts were
+// all there already) and the first error; on error some groups may be written, which is
+// harmless because merging is idempotent: call it again with the same alerts.
+func UpdateGroups(ctx context.Context, s GroupStore, alerts []Alert) (written int, err error) {
+	byKey := map[string][]*Alert{}
+	var keys []string
+	for i := range alerts {
+		k := groupOf(&alerts[i])
+		if k == "" {
+			continue
+		}
+		if byKey[k] == nil {
+			keys = append(keys, k)
+		}
+		byKey[k] = append(byKey[k], &alerts[i])
+	}
+	sort.Strings(keys)
+	var n atomic.Int64
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(groupParallelism)
+	for _, k := range keys {
+		if gctx.Err() != nil {
+			break
+		}
+		g.Go(func() error {
+			wrote, err := updateGroup(gctx, s, k, byKey[k])
+			if wrote {
+				n.Add(1)
+			}
+			return err
+		})
+	}
+	err = g.Wait()
+	if err == nil {
+		err = ctx.Err()
+	}
+	return int(n.Load()), err
+}
+
+func updateGroup(ctx context.Context, s GroupStore, key string, as []*Alert) (bool, error) {
+	id := GroupID(key)
+	for attempt := 1; ; attempt++ {
+		doc, v, found, err := s.GetGroup(ctx, id)
+		if err != nil {
+			return false, fmt.Errorf("read alert group %s: %w", key, err)
+		}
+		var g Group
+		if found {
+			if err := json.Unmarshal(doc, &g); err != nil {
+				return false, fmt.Errorf("read alert group %s: decode: %w", key, err)
+			}
+		}
+		changed := false
+		for _, a := range as {
+			if g.Add(a) {
+				changed = true
+			}
+		}
+		if !changed && found {
+			return false, nil
+		}
+		body, err := json.Marshal(&g)
+		if err != nil {
+			return false, fmt.Errorf("write alert group %s: encode: %w", key, err)
+		}
+		err = s.PutGroup(ctx, id, body, v, found)
+		switch {
+		case err == nil:
+			return true, nil
+		case !errors.Is(err, ErrGroupConflict):
+			return false, fmt.Errorf("write alert group %s: %w", key, err)
+		case attempt >= maxGroupAttempts:
+			return false, fmt.Errorf("write alert group %s: %d attempts lost a race with another writer: %w", key, attempt, err)
+		}
+		if err := ctx.Err(); err != nil {
+			return false, err
+		}
+	}
+}

@@ -1,0 +1,327 @@
+package alerts
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/mimecrawl/mimecrawl/integration/mimecast"
+)
+
+// Options tune a Poller. Zero values take the defaults noted.
+type Options struct {
+	// Sources are polled, each with its own cursor; required.
+	Sources []Source
+	// PollInterval is the pause between passes of Run; default 5m.
+	PollInterval time.Duration
+	// Lookback is how far back a source's first pass reads, clamped to what its endpoint
+	// keeps; default 24h.
+	Lookback time.Duration
+	// Overlap is how far before its cursor a time-window source re-reads; default 10m, a
+	// negative value for none.
+	Overlap time.Duration
+	// PageSize is asked of every endpoint, capped at what each allows; default 100.
+	PageSize int
+	// Types, Statuses and Routes are the selections, sent to the endpoints whose parameters
+	// take the same words (types and statuses to the threat feed, routes to the attachment,
+	// URL and DLP logs). Rules apply them again to every alert, so a source that ignores a
+	// parameter cannot widen the selection.
+	Types, Statuses, Routes []string
+	// SIEMTypes are the SIEM event types read (default: the security types, see
+	// DefaultSIEMTypes). SIEMStream reads the near-real-time stream instead of batch files.
+	SIEMTypes  []string
+	SIEMStream bool
+	// DetailsURL, when set, links every alert to the Mimecast console.
+	DetailsURL *DetailsTemplate
+	// AckGrace bounds how long a pass that is being stopped waits for Elasticsearch to
+	// acknowledge what it already sent, so that the cursor can record it; default 10s.
+	AckGrace time.Duration
+	// DirectoryTTL is how long the recipient directory is cached; default 6h.
+	DirectoryTTL time.Duration
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+	// Normalize decodes one record; default Normalize.
+	Normalize func(Source, json.RawMessage) (Alert, error)
+	Logger    zerolog.Logger
+}
+
+// Deps are the Poller's collaborators. Logs, Threats and SIEM are needed only for the
+// sources that use them; Archive and Directory are optional enrichments.
+type Deps struct {
+	Logs    LogSource
+	Threats ThreatSource
+	SIEM    SIEMSource
+	Sink    Sink
+	Cursors CursorStore
+	Rules   Decider
+	// Groups keeps {prefix}-alert-groups; nil leaves groups out.
+	Groups    GroupStore
+	Archive   Archive
+	Directory Directory
+}
+
+// DefaultSIEMTypes are the SIEM event types that report threats; receipt, process, delivery
+// and journal describe every message and are left out unless asked for.
+var DefaultSIEMTypes = []string{"av", "spam", "internal email protect", "impersonation protect", "url protect", "attachment protect"}
+
+// Retention of each endpoint: how far back it can be asked. Zero: none documented.
+const (
+	siemStreamRetention = 24 * time.Hour
+	siemBatchRetention  = 7 * 24 * time.Hour
+	// retentionMargin keeps a first request clear of the retention edge, which moves while
+	// the request travels (a start older than 24h is answered 400).
+	retentionMargin = 5 * time.Minute
+	// restPageLimit is the largest page the REST endpoints accept.
+	restPageLimit = 100
+)
+
+// Poller polls the alert sources and writes their alerts. Create it with New.
+type Poller struct {
+	d      Deps
+	o      Options
+	log    zerolog.Logger
+	enrich *enricher
+}
+
+// New checks the options and returns a Poller.
+func New(d Deps, o Options) (*Poller, error) {
+	if len(o.Sources) == 0 {
+		return nil, errors.New("alerts poller: no sources")
+	}
+	if d.Sink == nil || d.Cursors == nil || d.Rules == nil {
+		return nil, errors.New("alerts poller: sink, cursor store and rules are required")
+	}
+	for _, s := range o.Sources {
+		switch s {
+		case AttachmentProtection, URLProtection, Impersonation, DLP:
+			if d.Logs == nil {
+				return nil, fmt.Errorf("alerts poller: source %s needs a log source", s)
+			}
+		case Threats:
+			if d.Threats == nil {
+				return nil, fmt.Errorf("alerts poller: source %s needs a threat source", s)
+			}
+		case SIEM:
+			if d.SIEM == nil {
+				return nil, fmt.Errorf("alerts poller: source %s needs a SIEM source", s)
+			}
+		default:
+			return nil, fmt.Errorf("alerts poller: unknown source %q", s)
+		}
+	}
+	if o.PollInterval <= 0 {
+		o.PollInterval = 5 * time.Minute
+	}
+	if o.Lookback <= 0 {
+		o.Lookback = 24 * time.Hour
+	}
+	switch {
+	case o.Overlap == 0:
+		o.Overlap = 10 * time.Minute
+	case o.Overlap < 0:
+		o.Overlap = 0
+	}
+	if o.PageSize <= 0 {
+		o.PageSize = 100
+	}
+	if len(o.SIEMTypes) == 0 {
+		o.SIEMTypes = DefaultSIEMTypes
+	}
+	if o.AckGrace <= 0 {
+		o.AckGrace = 10 * time.Second
+	}
+	if o.DirectoryTTL <= 0 {
+		o.DirectoryTTL = 6 * time.Hour
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Normalize == nil {
+		o.Normalize = Normalize
+	}
+	p := &Poller{d: d, o: o, log: o.Logger}
+	p.enrich = newEnricher(d.Archive, d.Directory, o.DetailsURL, o.DirectoryTTL, o.PageSize, o.Now, o.Logger)
+	return p, nil
+}
+
+// PassSummary is the outcome of one pass over every source.
+type PassSummary struct {
+	Started  time.Time       `json:"started"`
+	Finished time.Time       `json:"finished"`
+	Sources  []SourceSummary `json:"sources"`
+}
+
+// SourceSummary is what one pass did with one source.
+type SourceSummary struct {
+	Source Source `json:"source"`
+	// Records read from the source, before deduplication and rules.
+	Records int64 `json:"records"`
+	// Indexed alerts new to Elasticsearch; Existing were already there (re-reads).
+	Indexed  int64 `json:"indexed"`
+	Existing int64 `json:"existing"`
+	// Excluded alerts by reason: "type", "status", "route", "filter N", "low".
+	Excluded map[string]int64 `json:"excluded,omitempty"`
+	// FilterErrors counts CEL evaluation errors (each kept the alert).
+	FilterErrors int64 `json:"filter_errors,omitempty"`
+	// Malformed records failed alone.
+	Malformed int64 `json:"malformed,omitempty"`
+	// Repeats are records of a SIEM stream page that the previous page already had.
+	Repeats int64 `json:"repeats,omitempty"`
+	// FilesSkipped are SIEM batch files that were malformed or expired.
+	FilesSkipped int64 `json:"files_skipped,omitempty"`
+	// Groups counts group updates acknowledged.
+	Groups int64 `json:"groups,omitempty"`
+	// Rejected documents Elasticsearch refused for good (counted, passed).
+	Rejected int64 `json:"rejected,omitempty"`
+	// Forbidden: the API answered 403, the application lacks Permission.
+	Forbidden  bool   `json:"forbidden,omitempty"`
+	Permission string `json:"permission,omitempty"`
+	// Interrupted: the pass was stopped (its context ended) before the source was done.
+	Interrupted bool `json:"interrupted,omitempty"`
+	// Cursor says where the source's cursor stands after the pass.
+	Cursor string `json:"cursor"`
+	Error  string `json:"error,omitempty"`
+}
+
+// Failed reports whether any source of the pass ended with an error other than a 403 or
+// being stopped.
+func (s PassSummary) Failed() bool {
+	for _, src := range s.Sources {
+		if src.Error != "" && !src.Forbidden && !src.Interrupted {
+			return true
+		}
+	}
+	return false
+}
+
+// counters are a source's counts during a pass, updated from several goroutines.
+type counters struct {
+	records, indexed, existing, filterErrors, malformed, repeats, filesSkipped, groups, rejected atomic.Int64
+
+	mu       sync.Mutex
+	excluded map[string]int64
+}
+
+func (c *counters) exclude(reason string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.excluded == nil {
+		c.excluded = map[string]int64{}
+	}
+	c.excluded[reason]++
+}
+
+func (c *counters) summary(src Source) SourceSummary {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var ex map[string]int64
+	if len(c.excluded) > 0 {
+		ex = make(map[string]int64, len(c.excluded))
+		for k, v := range c.excluded {
+			ex[k] = v
+		}
+	}
+	return SourceSummary{
+		Source: src, Records: c.records.Load(), Indexed: c.indexed.Load(), Existing: c.existing.Load(),
+		Excluded: ex, FilterErrors: c.filterErrors.Load(), Malformed: c.malformed.Load(), Repeats: c.repeats.Load(),
+		FilesSkipped: c.filesSkipped.Load(), Groups: c.groups.Load(), Rejected: c.rejected.Load(),
+	}
+}
+
+// Once polls every source once, concurrently, and returns when all are done or ctx ends.
+// A source's failure (403 included) is in its summary; the other sources carry on.
+func (p *Poller) Once(ctx context.Context) PassSummary {
+	sum := PassSummary{Started: p.o.Now().UTC()}
+	results := make([]SourceSummary, len(p.o.Sources))
+	p.enrich.startPass()
+	var g errgroup.Group
+	for i, src := range p.o.Sources {
+		g.Go(func() error {
+			results[i] = p.pollSource(ctx, src)
+			return nil
+		})
+	}
+	_ = g.Wait() // every goroutine returns nil: failures are in the summaries
+	sum.Sources = results
+	sum.Finished = p.o.Now().UTC()
+	return sum
+}
+
+// Run polls every source every PollInterval until ctx ends, handing each pass's summary to
+// report (which may be nil). It returns ctx's error.
+func (p *Poller) Run(ctx context.Context, report func(PassSummary)) error {
+	for {
+		sum := p.Once(ctx)
+		if report != nil {
+			report(sum)
+		}
+		t := time.NewTimer(p.o.PollInterval)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// pollSource runs one pass of one source and reports it.
+func (p *Poller) pollSource(ctx context.Context, src Source) SourceSummary {
+	c := &counters{}
+	log := p.log.With().Str("source", string(src)).Logger()
+	var (
+		cursors []string
+		err     error
+	)
+	switch src {
+	case SIEM:
+		cursors, err = p.pollSIEM(ctx, src, c, log)
+	default:
+		var cur string
+		cur, err = p.pollWindow(ctx, src, c, log)
+		cursors = []string{cur}
+	}
+	s := c.summary(src)
+	s.Cursor = joinNonEmpty(cursors)
+	var me *mimecast.Error
+	switch {
+	case err == nil:
+	case mimecast.IsForbidden(err):
+		s.Forbidden = true
+		if errors.As(err, &me) {
+			s.Permission = me.Permission
+		}
+		s.Error = "not permitted for this API application"
+		log.Warn().Str("permission", s.Permission).Msg("source not permitted for this api application; the other sources carry on")
+	case ctx.Err() != nil:
+		s.Error, s.Interrupted = "interrupted", true // the cursor says how far it got
+		log.Info().Err(err).Msg("source pass interrupted")
+	default:
+		s.Error = err.Error()
+		log.Error().Err(err).Msg("source pass failed")
+	}
+	return s
+}
+
+func joinNonEmpty(ss []string) string {
+	ss = slices.DeleteFunc(ss, func(s string) bool { return s == "" })
+	switch len(ss) {
+	case 0:
+		return ""
+	case 1:
+		return ss[0]
+	}
+	out := ss[0]
+	for _, s := range ss[1:] {
+		out += "; " + s
+	}
+	return out
+}

@@ -1,0 +1,222 @@
+package alerts
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/rs/zerolog"
+
+	"github.com/mimecrawl/mimecrawl/integration/mimecast"
+)
+
+// pollSIEM runs one pass of the SIEM source: batch files of each event type in turn (each
+// type its own cursor), or the stream. Types are read one after another: they share the
+// batch endpoint's small call budget, so reading them at once would gain nothing.
+func (p *Poller) pollSIEM(ctx context.Context, src Source, c *counters, log zerolog.Logger) ([]string, error) {
+	if p.o.SIEMStream {
+		s, err := p.openStream(src, CursorName(src, "stream"), c, log)
+		if err != nil {
+			return nil, err
+		}
+		err = s.finish(ctx, s.readStream(ctx))
+		return []string{s.saved.describe()}, err
+	}
+	var (
+		descs []string
+		errs  []error
+	)
+	for _, typ := range p.o.SIEMTypes {
+		if ctx.Err() != nil {
+			errs = append(errs, ctx.Err())
+			break
+		}
+		tlog := log.With().Str("siem_type", typ).Logger()
+		s, err := p.openStream(src, CursorName(src, "batch/"+typ), c, tlog)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		err = s.finish(ctx, s.readBatch(ctx, typ))
+		descs = append(descs, typ+": "+s.saved.describe())
+		if err != nil {
+			errs = append(errs, fmt.Errorf("siem type %q: %w", typ, err))
+			if mimecast.IsForbidden(err) {
+				break // one permission covers every type
+			}
+		}
+	}
+	return descs, errors.Join(errs...)
+}
+
+// readBatch reads the batch files of one event type from its durable @nextPage, page by page.
+// A page's token is saved once every record of every file of the page is acknowledged; a
+// killed pass re-reads that page (ids make it harmless). Files are read one at a time and
+// streamed, never held whole.
+func (s *stream) readBatch(ctx context.Context, typ string) error {
+	q := mimecast.SIEMBatchQuery{Type: typ, PageSize: min(s.p.o.PageSize, restPageLimit), NextPage: s.saved.Token}
+	if q.NextPage == "" {
+		// Only a start date, as the one collector that sends dates does (inferred: an end
+		// date might cap what the returned token continues with).
+		q.Start = s.p.firstStart(s.p.o.Now().UTC(), retention(SIEM, false))
+	}
+	resumed := q.NextPage != ""
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if s.tr.failure() != nil {
+			return nil // the cursor cannot pass the failure: stop reading; finish reports it
+		}
+		page, err := s.p.d.SIEM.SIEMBatch(ctx, q)
+		if err != nil {
+			if resumed && refusedToken(ctx, err) {
+				s.log.Warn().Err(err).Msg("saved siem batch token refused; starting again from the lookback, clamped to 7 days")
+				q = mimecast.SIEMBatchQuery{Type: typ, PageSize: q.PageSize, Start: s.p.firstStart(s.p.o.Now().UTC(), retention(SIEM, false))}
+				resumed = false
+				continue
+			}
+			return err
+		}
+		resumed = false
+		tok := page.Next
+		if tok == "" {
+			tok = q.NextPage // no new position: keep the one that got us here
+		}
+		u := s.tr.open(cursor{Token: tok})
+		files, refreshed := page.Files, false
+		for i := 0; i < len(files); i++ {
+			expired, err := s.readFile(ctx, u, i, files[i], !refreshed)
+			if err != nil {
+				s.tr.fail(u, err) // the page's token must not pass a file not fully read
+				s.tr.close(u)
+				return err
+			}
+			if !expired {
+				continue
+			}
+			// Pre-signed URLs live minutes; a page read slowly can outlive them. Asking for
+			// the same page again gives fresh URLs, once per page (inferred: the same token
+			// lists the same files in the same order, so a different count is not trusted).
+			refreshed = true
+			fresh, ferr := s.p.d.SIEM.SIEMBatch(ctx, q)
+			if ferr == nil && len(fresh.Files) == len(files) {
+				files = fresh.Files
+				i-- // this file again, with its fresh URL
+				continue
+			}
+			why := "a different number of files"
+			if ferr != nil {
+				why = ferr.Error()
+			}
+			s.skipFile(i, files[i], fmt.Errorf("%w; asking for the page again gave no fresh URL: %s", mimecast.ErrExpiredFile, why))
+		}
+		s.tr.close(u)
+		if err := s.commit(); err != nil {
+			return err
+		}
+		if page.CaughtUp || page.Next == "" || page.Next == q.NextPage {
+			return nil
+		}
+		q = mimecast.SIEMBatchQuery{Type: typ, PageSize: q.PageSize, NextPage: page.Next}
+	}
+}
+
+// readFile streams one batch file into the sink in slices of PageSize records. A malformed
+// file is skipped, counted and reported once, after the good records before the fault:
+// retrying it cannot help, and a collector that did retried one file for a week. An expired
+// URL is reported to the caller (expired) when mayRefresh, else skipped the same way.
+func (s *stream) readFile(ctx context.Context, u *unit, i int, f mimecast.SIEMFile, mayRefresh bool) (expired bool, err error) {
+	size := min(s.p.o.PageSize, restPageLimit)
+	buf := make([]json.RawMessage, 0, size)
+	flush := func() error {
+		if len(buf) == 0 {
+			return nil
+		}
+		_, err := s.submit(ctx, u, buf, nil)
+		buf = buf[:0]
+		return err
+	}
+	err = s.p.d.SIEM.SIEMFileEvents(ctx, f, func(rec json.RawMessage) error {
+		buf = append(buf, bytes.Clone(rec))
+		if len(buf) >= size {
+			return flush()
+		}
+		return nil
+	})
+	if ferr := flush(); ferr != nil {
+		return false, fmt.Errorf("siem batch file %d: %w", i, ferr)
+	}
+	switch {
+	case err == nil:
+		return false, nil
+	case errors.Is(err, mimecast.ErrExpiredFile) && mayRefresh:
+		return true, nil
+	case errors.Is(err, mimecast.ErrMalformedFile), errors.Is(err, mimecast.ErrExpiredFile):
+		s.skipFile(i, f, err)
+		return false, nil
+	}
+	return false, fmt.Errorf("siem batch file %d: %w", i, err)
+}
+
+// skipFile counts and reports a batch file that cannot be read. The file's URL is a
+// credential (pre-signed): the log names its position in the page, never the URL.
+func (s *stream) skipFile(i int, f mimecast.SIEMFile, err error) {
+	s.c.filesSkipped.Add(1)
+	s.log.Warn().Err(err).Int("file", i).Time("expiry", f.Expiry).Msg("siem batch file skipped")
+}
+
+// readStream reads the SIEM stream from its durable @nextPage until caught up. A page that
+// repeats records of the previous one (the stream does that) has them dropped and counted.
+func (s *stream) readStream(ctx context.Context) error {
+	size := min(s.p.o.PageSize, restPageLimit)
+	start := func() mimecast.SIEMStreamQuery {
+		return mimecast.SIEMStreamQuery{Types: s.p.o.SIEMTypes, PageSize: size, Start: s.p.firstStart(s.p.o.Now().UTC(), retention(SIEM, true))}
+	}
+	q := mimecast.SIEMStreamQuery{Types: s.p.o.SIEMTypes, PageSize: size, NextPage: s.saved.Token}
+	if q.NextPage == "" {
+		q = start()
+	}
+	resumed := q.NextPage != ""
+	prev := map[string]bool{}
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if s.tr.failure() != nil {
+			return nil // the cursor cannot pass the failure: stop reading; finish reports it
+		}
+		page, err := s.p.d.SIEM.SIEMEvents(ctx, q)
+		if err != nil {
+			if resumed && refusedToken(ctx, err) {
+				// The stream keeps 24 hours: a token older than that cannot be resumed, and
+				// what happened before the window is lost to this source.
+				s.log.Warn().Err(err).Msg("saved siem stream token refused; starting again 24 hours back")
+				q, resumed = start(), false
+				continue
+			}
+			return err
+		}
+		resumed = false
+		tok := page.Next
+		if tok == "" {
+			tok = q.NextPage
+		}
+		u := s.tr.open(cursor{Token: tok})
+		ids, err := s.submit(ctx, u, page.Records, prev)
+		s.tr.close(u)
+		if err != nil {
+			return err
+		}
+		prev = ids
+		if err := s.commit(); err != nil {
+			return err
+		}
+		if page.CaughtUp || page.Next == "" {
+			return nil
+		}
+		q = mimecast.SIEMStreamQuery{Types: s.p.o.SIEMTypes, PageSize: size, NextPage: page.Next}
+	}
+}

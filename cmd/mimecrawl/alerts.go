@@ -1,0 +1,291 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/mimecrawl/mimecrawl/alerts"
+	"github.com/mimecrawl/mimecrawl/integration/mimecast"
+	"github.com/mimecrawl/mimecrawl/state"
+)
+
+// alertsSummary is what the alerts command prints and records per pass.
+type alertsSummary struct {
+	Command string `json:"command"`
+	alerts.PassSummary
+	Seconds  float64 `json:"seconds"`
+	APICalls int64   `json:"api_calls"`
+	ExitCode int     `json:"exit_code"`
+	Error    string  `json:"error,omitempty"`
+}
+
+// alertsRun runs the alerts poller: one pass with once, else a pass every
+// alerts.poll_interval until ctx ends. Exit codes: 0 every source polled (403 sources are
+// reported, not failures), 1 fatal, 3 some source failed or the pass was interrupted.
+func (a *app) alertsRun(ctx context.Context, once bool) int {
+	log := a.log.With().Str("component", "alerts").Logger()
+	cfg := a.cfg
+	statePath := cfg.AlertsStatePath()
+	log.Info().Bool("once", once).Str("state", statePath).Strs("sources", cfg.Alerts.Sources).Msg("run start")
+	fatal := func(err error) int {
+		log.Error().Err(err).Msg("run failed")
+		s := &alertsSummary{Command: "alerts", ExitCode: exitFatal, Error: err.Error()}
+		a.printAlerts(a.stdout, s)
+		return exitFatal
+	}
+
+	// The poller's own state file: the crawl holds its file's lock for a whole run.
+	store, err := state.Open(statePath, state.Options{LockTimeout: cfg.State.LockTimeout.D()})
+	if err != nil {
+		return fatal(err)
+	}
+	defer store.Close()
+	rules, err := alerts.NewRules(cfg.Alerts)
+	if err != nil {
+		return fatal(err)
+	}
+	details, err := alerts.NewDetailsTemplate(cfg.Alerts.DetailsURL)
+	if err != nil {
+		return fatal(err)
+	}
+	client, err := a.mimecastClient()
+	if err != nil {
+		return fatal(err)
+	}
+	defer client.Close()
+	cluster, err := a.cluster(ctx)
+	if err != nil {
+		return fatal(err)
+	}
+	if err := cluster.Ensure(ctx, alerts.AlertsKind, alerts.GroupsKind); err != nil {
+		return fatal(err)
+	}
+	writer, err := cluster.NewWriter()
+	if err != nil {
+		return fatal(err)
+	}
+	closeWriter := sync.OnceFunc(func() {
+		// As for a crawl: after SIGTERM what is queued may still reach Elasticsearch until the
+		// shutdown grace ends (the sources waited at most 3/4 of it for acknowledgements).
+		if err := writer.Close(a.stopping); err != nil {
+			log.Error().Err(err).Msg("flush bulk writer")
+		}
+	})
+	defer closeWriter()
+	// When the grace is over the writer closes even if a pass has not returned: an Add still
+	// waiting for a stalled Elasticsearch then gives up.
+	defer context.AfterFunc(a.stopping, closeWriter)()
+
+	sources := make([]alerts.Source, 0, len(cfg.Alerts.Sources))
+	for _, s := range cfg.Alerts.Sources {
+		sources = append(sources, alerts.Source(s))
+	}
+	p, err := alerts.New(alerts.Deps{
+		Logs: client, Threats: client, SIEM: client, Sink: writer, Cursors: store, Rules: rules,
+		Groups: alerts.NewGroupStore(cluster), Archive: cluster, Directory: client,
+	}, alerts.Options{
+		Sources: sources, PollInterval: cfg.Alerts.PollInterval.D(), Lookback: cfg.Alerts.Lookback.D(),
+		Overlap: overlapOption(cfg.Alerts.Overlap.D()), PageSize: cfg.Alerts.PageSize,
+		Types: cfg.Alerts.Types, Statuses: cfg.Alerts.Statuses, Routes: cfg.Alerts.Routes,
+		DetailsURL: details, AckGrace: cfg.Performance.ShutdownGrace.D() * 3 / 4, Logger: log,
+	})
+	if err != nil {
+		return fatal(err)
+	}
+
+	code := exitOK
+	var lastCalls int64
+	report := func(ps alerts.PassSummary) {
+		calls := client.Stats().Calls
+		s := &alertsSummary{Command: "alerts", PassSummary: ps, Seconds: ps.Finished.Sub(ps.Started).Seconds(), APICalls: calls - lastCalls}
+		lastCalls = calls
+		if ps.Failed() {
+			s.ExitCode = exitPartial
+		}
+		code = s.ExitCode
+		blob, _ := json.Marshal(s)
+		if err := store.AddRun(blob); err != nil {
+			log.Error().Err(err).Msg("record pass summary")
+		}
+		log.Info().RawJSON("summary", blob).Msg("pass end")
+		a.printAlerts(a.stdout, s)
+	}
+	if once {
+		report(p.Once(ctx))
+	} else {
+		_ = p.Run(ctx, report) // returns when ctx ends: SIGTERM or SIGINT
+		log.Info().Msg("stopping")
+	}
+	closeWriter()
+	if ctx.Err() != nil && code == exitOK && once {
+		code = exitPartial
+	}
+	return code
+}
+
+// overlapOption turns alerts.overlap into the poller's option, where 0 means the default:
+// a configured 0 means no overlap.
+func overlapOption(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
+}
+
+// printAlerts writes the one-screen summary of a pass.
+func (a *app) printAlerts(w io.Writer, s *alertsSummary) {
+	fmt.Fprintf(w, "\nmimecrawl alerts summary (%.1fs, %d API calls)\n", s.Seconds, s.APICalls)
+	if s.Error != "" {
+		fmt.Fprintf(w, "  error         %s\n", s.Error)
+	}
+	for _, src := range s.Sources {
+		fmt.Fprintf(w, "  %-22s ", src.Source)
+		if src.Forbidden {
+			fmt.Fprintf(w, "not permitted for this API application (needs %s)\n", src.Permission)
+			continue
+		}
+		fmt.Fprintf(w, "%d records, %d alerts indexed, %d already there", src.Records, src.Indexed, src.Existing)
+		if n := total(src.Excluded); n > 0 {
+			fmt.Fprintf(w, ", %d excluded (%s)", n, excludedText(src.Excluded))
+		}
+		if src.Malformed > 0 {
+			fmt.Fprintf(w, ", %d malformed", src.Malformed)
+		}
+		if src.FilterErrors > 0 {
+			fmt.Fprintf(w, ", %d filter errors (kept)", src.FilterErrors)
+		}
+		if src.FilesSkipped > 0 {
+			fmt.Fprintf(w, ", %d files skipped", src.FilesSkipped)
+		}
+		if src.Repeats > 0 {
+			fmt.Fprintf(w, ", %d repeats dropped", src.Repeats)
+		}
+		if src.Rejected > 0 {
+			fmt.Fprintf(w, ", %d rejected by elasticsearch", src.Rejected)
+		}
+		if src.Groups > 0 {
+			fmt.Fprintf(w, ", %d groups updated", src.Groups)
+		}
+		fmt.Fprintln(w)
+		fmt.Fprintf(w, "  %-22s cursor %s\n", "", src.Cursor)
+		if src.Error != "" {
+			fmt.Fprintf(w, "  %-22s error: %s\n", "", src.Error)
+		}
+	}
+}
+
+func total(m map[string]int64) int64 {
+	var n int64
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+func excludedText(m map[string]int64) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s %d", k, m[k]))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// checkAlerts probes every configured alert source with its smallest request; a source the
+// application may not read is named with the permission it needs. Problems are warnings, not
+// failures: alerts.sources has defaults, and an installation that only crawls the archive
+// must still pass check (the alerts command reports a 403 source the same way and carries on).
+func (a *app) checkAlerts(ctx context.Context, c *checker) {
+	if len(a.cfg.Alerts.Sources) == 0 {
+		c.skip("alerts", "no alerts.sources configured")
+		return
+	}
+	client, err := a.mimecastClient()
+	if err != nil {
+		c.fail("alerts", err, "")
+		return
+	}
+	defer client.Close()
+	d := alerts.Deps{Logs: client, Threats: client, SIEM: client}
+	for _, s := range a.cfg.Alerts.Sources {
+		name := "alerts source " + s
+		err := alerts.Probe(ctx, d, alerts.Source(s), time.Now().UTC())
+		switch {
+		case err == nil:
+			c.ok(name, "answers")
+		case mimecast.IsForbidden(err):
+			warnCheck(c, name, "not permitted for this API application", mimecastFix(err)+", or remove it from alerts.sources")
+		default:
+			warnCheck(c, name, err.Error(), mimecastFix(err))
+		}
+	}
+	if _, err := os.Stat(a.cfg.AlertsStatePath()); err == nil {
+		st, err := state.Open(a.cfg.AlertsStatePath(), state.Options{LockTimeout: a.cfg.State.LockTimeout.D(), ReadOnly: true})
+		if err != nil {
+			c.fail("alerts state", err, "")
+			return
+		}
+		defer st.Close()
+		cs, err := alerts.Statuses(st)
+		if err != nil {
+			c.fail("alerts state", err, "")
+			return
+		}
+		c.ok("alerts state", fmt.Sprintf("%s, %d cursors", a.cfg.AlertsStatePath(), len(cs)))
+	}
+}
+
+func warnCheck(c *checker, name, what, fix string) {
+	fmt.Fprintf(c.w, "warn  %-28s %s\n", name, what)
+	if fix != "" {
+		fmt.Fprintf(c.w, "      %-28s fix: %s\n", "", fix)
+	}
+}
+
+// alertsStatus reads the alert cursors for status; nil when the poller never ran.
+func (a *app) alertsStatus() ([]alerts.CursorStatus, error) {
+	path := a.cfg.AlertsStatePath()
+	if _, err := os.Stat(path); err != nil {
+		return nil, nil
+	}
+	st, err := state.Open(path, state.Options{LockTimeout: a.cfg.State.LockTimeout.D(), ReadOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	return alerts.Statuses(st)
+}
+
+// printAlertsStatus writes the alerts section of status.
+func printAlertsStatus(w io.Writer, path string, cs []alerts.CursorStatus) {
+	if cs == nil {
+		return
+	}
+	fmt.Fprintf(w, "\nalerts (%s):\n", path)
+	tw := tabwriter.NewWriter(w, 0, 2, 2, ' ', 0)
+	fmt.Fprintln(tw, "CURSOR\tPOSITION\tLATEST EVENT\tLAST POLL\tSTATE")
+	for _, c := range cs {
+		st := "ok"
+		switch {
+		case c.Forbidden:
+			st = "not permitted for this API application (needs " + c.Permission + ")"
+		case c.LastError != "":
+			st = "error: " + c.LastError
+		}
+		// Text from the state file: sanitized like the rest of status.
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", sanitize(c.Name), sanitize(c.Position), fmtTime(c.Latest), fmtTime(c.LastPoll), sanitize(st))
+	}
+	tw.Flush()
+}

@@ -1,0 +1,188 @@
+package config
+
+import (
+	"fmt"
+	"strings"
+	"text/template"
+	"time"
+
+	"github.com/mimecrawl/mimecrawl/alerts/celfilter"
+)
+
+// Alerts configures the security-alert poller (the `mimecrawl alerts` command).
+// docs/alerts.md describes every key.
+type Alerts struct {
+	// Sources lists the sources polled, by the names of package alerts.
+	Sources []string `yaml:"sources"`
+	// PollInterval is the pause between two passes of the long-running poller.
+	PollInterval Duration `yaml:"poll_interval"`
+	// Lookback is how far back a source's first run reads (clamped to what the endpoint keeps).
+	Lookback Duration `yaml:"lookback"`
+	// Overlap is how far behind its cursor each run re-reads, for late-recorded events.
+	Overlap Duration `yaml:"overlap"`
+	// Types, Statuses and Routes select alerts by threat type, message status and mail
+	// route; empty selects everything. See AlertTypes, AlertStatuses, AlertRoutes.
+	Types    []string `yaml:"types"`
+	Statuses []string `yaml:"statuses"`
+	Routes   []string `yaml:"routes"`
+	// Filters are CEL expressions applied after the selections.
+	Filters []AlertFilter `yaml:"filters"`
+	// Priority maps verdicts to priorities.
+	Priority AlertPriority `yaml:"priority"`
+	// KeepLow indexes low-priority alerts too.
+	KeepLow bool `yaml:"keep_low"`
+	// ContentView looks up the detail of messages not yet crawled in the archive.
+	ContentView bool `yaml:"content_view"`
+	// DetailsURL is a text/template linking an alert to the Mimecast console; "" for none.
+	DetailsURL string `yaml:"details_url"`
+	// PageSize is the page size asked of the alert endpoints (capped per endpoint).
+	PageSize int `yaml:"page_size"`
+	// StatePath is the poller's own checkpoint file; "" means State.Path + ".alerts"
+	// (see Config.AlertsStatePath). It must differ from state.path: bbolt locks a file
+	// per process, and the crawl and the poller run at the same time.
+	StatePath string `yaml:"state_path"`
+}
+
+// AlertFilter is one entry of alerts.filters.
+type AlertFilter struct {
+	// Expression is a CEL expression of boolean type over alert, raw and source.
+	Expression string `yaml:"expression"`
+	// Action is "include" or "exclude".
+	Action string `yaml:"action"`
+}
+
+// The actions of an AlertFilter.
+const (
+	FilterInclude = "include"
+	FilterExclude = "exclude"
+)
+
+// AlertPriority maps verdicts (compared in lower case) to priorities. A verdict listed
+// under several levels gets the highest; a verdict listed nowhere is low.
+type AlertPriority struct {
+	High   []string `yaml:"high"`
+	Medium []string `yaml:"medium"`
+	Low    []string `yaml:"low"`
+}
+
+// Allowed values of the alert selections (the vocabularies of Mimecast's threat feed).
+// Functions rather than variables, so no caller can change what is allowed.
+
+// AlertSourceNames lists the alert sources.
+func AlertSourceNames() []string {
+	return []string{"attachment_protection", "url_protection", "impersonation", "dlp", "threats", "siem"}
+}
+
+// AlertTypes lists the values alerts.types allows.
+func AlertTypes() []string { return []string{"malware", "phishing", "spam", "suspicious", "unwanted"} }
+
+// AlertStatuses lists the values alerts.statuses allows.
+func AlertStatuses() []string {
+	return []string{"blocked", "rejected", "delivered", "held", "bounced", "unknown"}
+}
+
+// AlertRoutes lists the values alerts.routes allows.
+func AlertRoutes() []string { return []string{"inbound", "outbound", "internal"} }
+
+// Limits of the alerts section; docs/alerts.md states the same numbers.
+const (
+	maxAlertPageSize  = 500 // legacy log endpoints; REST endpoints are capped at 100 by the poller
+	maxAlertFilters   = 100
+	minPollInterval   = time.Second
+	maxAlertsLookback = 30 * 24 * time.Hour
+	maxAlertsOverlap  = 24 * time.Hour
+)
+
+// defaultAlerts returns the defaults of the alerts section. SIEM is off by default: most
+// of its event types (receipt, delivery, process) describe every message, not threats.
+func defaultAlerts() Alerts {
+	return Alerts{
+		Sources:      []string{"attachment_protection", "url_protection", "impersonation", "dlp", "threats"},
+		PollInterval: Duration(5 * time.Minute),
+		Lookback:     Duration(24 * time.Hour),
+		Overlap:      Duration(10 * time.Minute),
+		Filters:      nil,
+		Priority: AlertPriority{
+			High:   []string{"malicious", "malware", "phishing"},
+			Medium: []string{"unsafe", "unknown", "suspicious"},
+		},
+		PageSize: 100,
+	}
+}
+
+// AlertsStatePath returns the alert poller's checkpoint file: alerts.state_path, or
+// state.path + ".alerts" when that is empty.
+func (c *Config) AlertsStatePath() string {
+	if c.Alerts.StatePath != "" {
+		return c.Alerts.StatePath
+	}
+	return c.State.Path + ".alerts"
+}
+
+// checkAlerts validates the alerts section, compiling every filter.
+func (c *Config) checkAlerts(k *checker) {
+	a := c.Alerts
+	seen := map[string]bool{}
+	for i, s := range a.Sources {
+		p := fmt.Sprintf("alerts.sources[%d]", i)
+		if seen[s] {
+			k.add(p, "%s is listed twice; list each source once", quote(s))
+		}
+		seen[s] = true
+		k.oneOf(p, s, AlertSourceNames())
+	}
+	if a.PollInterval < Duration(minPollInterval) {
+		k.add("alerts.poll_interval", "%s is out of range; allowed: %s or more", a.PollInterval, Duration(minPollInterval))
+	}
+	k.durationRange("alerts.lookback", a.Lookback, time.Minute, maxAlertsLookback)
+	k.durationRange("alerts.overlap", a.Overlap, 0, maxAlertsOverlap)
+	k.selection("alerts.types", a.Types, AlertTypes())
+	k.selection("alerts.statuses", a.Statuses, AlertStatuses())
+	k.selection("alerts.routes", a.Routes, AlertRoutes())
+
+	if len(a.Filters) > maxAlertFilters {
+		k.add("alerts.filters", "has %d filters; allowed: at most %d", len(a.Filters), maxAlertFilters)
+	}
+	for i, f := range a.Filters {
+		p := fmt.Sprintf("alerts.filters[%d]", i)
+		if _, err := celfilter.Compile(f.Expression); err != nil {
+			k.add(p+".expression", "%s", err)
+		}
+		k.oneOf(p+".action", f.Action, []string{FilterInclude, FilterExclude})
+	}
+
+	levels := []struct {
+		name string
+		vs   []string
+	}{{"high", a.Priority.High}, {"medium", a.Priority.Medium}, {"low", a.Priority.Low}}
+	for _, l := range levels {
+		for i, v := range l.vs {
+			if strings.TrimSpace(v) == "" {
+				k.add(fmt.Sprintf("alerts.priority.%s[%d]", l.name, i), "is empty; allowed: a verdict such as malicious")
+			}
+		}
+	}
+
+	if a.DetailsURL != "" {
+		if _, err := template.New("details_url").Option("missingkey=error").Parse(a.DetailsURL); err != nil {
+			k.add("alerts.details_url", "%s is not a valid template: %v; e.g. https://login.mimecast.com/...?id={{.ID}}", quote(a.DetailsURL), err)
+		}
+	}
+	k.intRange("alerts.page_size", a.PageSize, 1, maxAlertPageSize)
+	if c.AlertsStatePath() == c.State.Path {
+		k.add("alerts.state_path", "%s is the crawl's state file; allowed: another file (the crawl and the poller each lock their own), default state.path + \".alerts\"", quote(a.StatePath))
+	}
+}
+
+// selection checks a list of names against the allowed values.
+func (k *checker) selection(path string, vs, allowed []string) {
+	seen := map[string]bool{}
+	for i, v := range vs {
+		p := fmt.Sprintf("%s[%d]", path, i)
+		if seen[v] {
+			k.add(p, "%s is listed twice; list each value once", quote(v))
+		}
+		seen[v] = true
+		k.oneOf(p, v, allowed)
+	}
+}
