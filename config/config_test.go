@@ -99,6 +99,11 @@ func TestLoadRejectsBadFiles(t *testing.T) {
 		{"alerts_state_path_is_crawl_state.bad.yml", []string{`alerts.state_path: "/var/lib/mimecrawl/state.db" is the crawl's state file`}, 0},
 		{"alerts_priority_not_list.bad.yml", []string{"alerts.priority.high: is a single value, want a list"}, 0},
 		{"alerts_bad_details_url.bad.yml", []string{"alerts.details_url", "is not a valid template"}, 0},
+		{"metrics_bad.bad.yml", []string{
+			`metrics.pushgateway_url: "pushgateway:9091"`, "allowed: an absolute http or https URL",
+			"metrics.worst_mailboxes: 1000 is out of range; allowed: 0 to 100",
+			`logging.format: "xml" is not allowed; allowed values: auto, json, console, ecs`,
+		}, 3},
 		{"many_problems.bad.yml", []string{
 			`bad.yml:2: mimecast.base_url: "not-a-url"`,
 			"bad.yml:4: performance.page_size: 0 is out of range",
@@ -179,7 +184,8 @@ func goodConfig() *Config {
 	c.Attachments = Attachments{Extract: true, ExcludeNames: []Regexp{MustRegexp(`.*\.exe`)}, BlankName: "anhang", MaxBytes: 512 << 10,
 		MemoryPerMessage: 16 << 20}
 	c.Parallelism = Parallelism{Mailboxes: 8, IndexQueries: 3, MailboxDeletions: 1, Messages: 6}
-	c.Logging = Logging{Level: "debug", Trace: "all", StatsInterval: 0}
+	c.Logging = Logging{Level: "debug", Format: "ecs", Trace: "all", StatsInterval: 0}
+	c.Metrics = Metrics{PushgatewayURL: "http://pushgateway.monitoring:9091", WorstMailboxes: 5, PushTimeout: Duration(3 * time.Second)}
 	c.Performance = Performance{
 		PageSize:             500,
 		RetryAfterMultiplier: 1.5,
@@ -294,6 +300,8 @@ func TestDefaults(t *testing.T) {
 		{"parallelism.messages", c.Parallelism.Messages, 4},
 		{"logging.level", c.Logging.Level, "info"},
 		{"logging.trace", c.Logging.Trace, "none"},
+		{"logging.format", c.Logging.Format, "auto"},
+		{"metrics.pushgateway_url", c.Metrics.PushgatewayURL, ""},
 		{"logging.stats_interval", c.Logging.StatsInterval.D(), 60 * time.Second},
 		{"performance.page_size", c.Performance.PageSize, 100},
 		{"performance.retry_after_multiplier", c.Performance.RetryAfterMultiplier, 1.0},
