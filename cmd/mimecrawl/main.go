@@ -56,9 +56,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	logLevel := fs.String("log-level", "", "override logging.level (trace, debug, info, warn, error)")
 	logFormat := fs.String("log-format", "auto", "auto (console on a terminal, JSON otherwise), json or console")
 	var full, allowMass, asJSON, once *bool
+	listen := new(string)
 	switch cmd {
 	case "alerts":
 		once = fs.Bool("once", false, "one pass over every alert source, then exit (for a CronJob)")
+		listen = fs.String("listen", "", "serve /metrics and /healthz on this address (e.g. :9464) while polling; not with --once")
 	case "crawl":
 		full = fs.Bool("full", false, "ignore delta tokens: re-crawl every kept mailbox from messages.start_date and remove documents no longer in the archive")
 		allowMass = fs.Bool("allow-mass-removal", false, "remove mailboxes even when more than safety.max_mailbox_removal_ratio of them would go")
@@ -83,6 +85,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "mimecrawl %s: unexpected arguments %q\n", cmd, fs.Args())
+		return exitUsage
+	}
+	if once != nil && *once && *listen != "" {
+		fmt.Fprintf(stderr, "mimecrawl %s: --listen serves a long-running poller; with --once set metrics.pushgateway_url instead\n", cmd)
 		return exitUsage
 	}
 	if *configPath == "" {
@@ -113,7 +119,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "plan":
 		return a.plan(ctx)
 	case "alerts":
-		return a.alertsRun(ctx, *once)
+		return a.alertsRun(ctx, *once, *listen)
 	}
 	return exitUsage
 }
