@@ -54,7 +54,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", os.Getenv("MIMECRAWL_CONFIG"), "configuration file (YAML)")
 	logLevel := fs.String("log-level", "", "override logging.level (trace, debug, info, warn, error)")
-	logFormat := fs.String("log-format", "auto", "auto (console on a terminal, JSON otherwise), json or console")
+	logFormat := fs.String("log-format", "", "override logging.format: auto (console on a terminal, JSON otherwise), json, console or ecs (Elastic Common Schema JSON)")
 	var full, allowMass, asJSON, once *bool
 	listen := new(string)
 	switch cmd {
