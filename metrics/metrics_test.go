@@ -43,8 +43,8 @@ func populated(t *testing.T, ok bool) *Metrics {
 	m.WatchAPI(fakeAPI{mimecast.Stats{
 		ByEndpoint: map[mimecast.EndpointStatus]int64{
 			{Endpoint: "POST /api/archive/get-message-list", Status: 200}: 7,
-			{Endpoint: "POST /api/archive/get-file", Status: 403}:          2,
-			{Endpoint: mimecast.EndpointToken, Status: 0}:                  1,
+			{Endpoint: "POST /api/archive/get-file", Status: 403}:         2,
+			{Endpoint: mimecast.EndpointToken, Status: 0}:                 1,
 		},
 		RateLimited: 3, Retries: 4, QuotaWait: 1500 * time.Millisecond, DownloadBytes: 99,
 	}})

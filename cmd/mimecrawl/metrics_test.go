@@ -404,4 +404,3 @@ func TestMailboxTokens(t *testing.T) {
 type fakePositions map[state.Key]state.Position
 
 func (f fakePositions) Positions() (map[state.Key]state.Position, error) { return f, nil }
-
