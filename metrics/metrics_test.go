@@ -251,3 +251,25 @@ func TestAlertRulesReferenceRealSeries(t *testing.T) {
 		}
 	}
 }
+
+// TestOperationsDocListsEverySeries checks docs/operations.md against the registry: every
+// series is documented, and every documented series exists.
+func TestOperationsDocListsEverySeries(t *testing.T) {
+	data, err := os.ReadFile("../docs/operations.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(data)
+	fams := gather(t, populated(t, true))
+	for name := range fams {
+		if !strings.Contains(doc, "| `"+name+"` |") {
+			t.Errorf("docs/operations.md has no table row for %s", name)
+		}
+	}
+	row := regexp.MustCompile("(?m)^\\| `(mimecrawl_[a-z0-9_]+)` \\|")
+	for _, m := range row.FindAllStringSubmatch(doc, -1) {
+		if fams[m[1]] == nil {
+			t.Errorf("docs/operations.md documents %s, which the registry does not have", m[1])
+		}
+	}
+}
