@@ -186,28 +186,18 @@ func TestCrawlPushesMetricsToPushgateway(t *testing.T) {
 	}
 	sum := runEnd(t, checkLogLines(t, logs))
 	group := map[string]string{"job": "mimecrawl", "command": "crawl"}
-	with := func(kv ...string) map[string]string {
-		m := map[string]string{}
-		for k, v := range group {
-			m[k] = v
-		}
-		for i := 0; i < len(kv); i += 2 {
-			m[kv[i]] = kv[i+1]
-		}
-		return m
-	}
 	fams := scrape(t, pg+"/metrics")
 	checks := []struct {
 		name   string
 		labels map[string]string
 		want   float64
 	}{
-		{"mimecrawl_documents_indexed_total", with("kind", "messages"), sum["messages_indexed"].(float64)},
-		{"mimecrawl_documents_indexed_total", with("kind", "attachments"), sum["attachments_indexed"].(float64)},
-		{"mimecrawl_bulk_requests_total", with(), sum["bulk_requests"].(float64)},
-		{"mimecrawl_run_exit_code", with(), 0},
-		{"mimecrawl_mailbox_lag_seconds", with(), sum["mailboxes_kept"].(float64)}, // the summary's count
-		{"mimecrawl_mailboxes_without_checkpoint", with(), 0},
+		{"mimecrawl_documents_indexed_total", merge(group, "kind", "messages"), sum["messages_indexed"].(float64)},
+		{"mimecrawl_documents_indexed_total", merge(group, "kind", "attachments"), sum["attachments_indexed"].(float64)},
+		{"mimecrawl_bulk_requests_total", group, sum["bulk_requests"].(float64)},
+		{"mimecrawl_run_exit_code", group, 0},
+		{"mimecrawl_mailbox_lag_seconds", group, sum["mailboxes_kept"].(float64)}, // the summary's count
+		{"mimecrawl_mailboxes_without_checkpoint", group, 0},
 	}
 	for _, c := range checks {
 		got, ok := sample(fams, c.name, c.labels)
@@ -225,17 +215,17 @@ func TestCrawlPushesMetricsToPushgateway(t *testing.T) {
 	if calls != sum["api_calls"].(float64) {
 		t.Errorf("api calls pushed %v, the summary says %v", calls, sum["api_calls"])
 	}
-	if v, ok := sample(fams, "mimecrawl_api_calls_total", with("endpoint", "POST /api/archive/get-message-list", "status", "200")); !ok || v == 0 {
+	if v, ok := sample(fams, "mimecrawl_api_calls_total", merge(group, "endpoint", "POST /api/archive/get-message-list", "status", "200")); !ok || v == 0 {
 		t.Errorf("no message-list calls by endpoint and status in the push")
 	}
 	if n := len(fams["mimecrawl_mailbox_lag_worst_seconds"].GetMetric()); n != 1 {
 		t.Errorf("%d worst-lag series, want metrics.worst_mailboxes = 1", n)
 	}
-	success, ok := sample(fams, "mimecrawl_run_last_success_timestamp_seconds", with())
+	success, ok := sample(fams, "mimecrawl_run_last_success_timestamp_seconds", group)
 	if !ok || time.Since(time.Unix(int64(success), 0)) > time.Minute {
 		t.Errorf("last success timestamp %v (present %v), want about now", success, ok)
 	}
-	if _, ok := sample(fams, "go_goroutines", with()); ok {
+	if _, ok := sample(fams, "go_goroutines", group); ok {
 		t.Errorf("a push carries the Go runtime series; they describe a process that is gone")
 	}
 
@@ -247,13 +237,13 @@ func TestCrawlPushesMetricsToPushgateway(t *testing.T) {
 	}
 	checkLogLines(t, logs)
 	fams = scrape(t, pg+"/metrics")
-	if v, _ := sample(fams, "mimecrawl_run_exit_code", with()); int(v) != code {
+	if v, _ := sample(fams, "mimecrawl_run_exit_code", group); int(v) != code {
 		t.Errorf("pushed exit code %v, the run's %d", v, code)
 	}
-	if v, ok := sample(fams, "mimecrawl_run_last_success_timestamp_seconds", with()); !ok || v != success {
+	if v, ok := sample(fams, "mimecrawl_run_last_success_timestamp_seconds", group); !ok || v != success {
 		t.Errorf("after a failed run the last success is %v (present %v), want the earlier run's %v", v, ok, success)
 	}
-	if v, ok := sample(fams, "mimecrawl_api_calls_total", with("endpoint", "POST /api/archive/get-message-list", "status", "403")); !ok || v == 0 {
+	if v, ok := sample(fams, "mimecrawl_api_calls_total", merge(group, "endpoint", "POST /api/archive/get-message-list", "status", "403")); !ok || v == 0 {
 		t.Errorf("the 403s of the failed run are not in the push")
 	}
 }
@@ -404,3 +394,58 @@ func TestMailboxTokens(t *testing.T) {
 type fakePositions map[state.Key]state.Position
 
 func (f fakePositions) Positions() (map[state.Key]state.Position, error) { return f, nil }
+
+// alerts --once pushes too, grouped as command="alerts": the alerts it indexed, as its pass
+// summary counts them, and the forbidden source.
+func TestAlertsOncePushesMetrics(t *testing.T) {
+	w := alertsWorld(t)
+	pg := startPushgateway(t)
+	w.sim.SetForbidden([]string{"/api/dlp/get-logs"})
+	f, err := os.OpenFile(w.config, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(f, "metrics:\n  pushgateway_url: %s\n", pg)
+	f.Close()
+	code, out, logs := w.run("alerts", "--once")
+	if code != 0 {
+		t.Fatalf("alerts --once exit %d\n%s\n%s", code, out, logs)
+	}
+	var indexed float64
+	for _, l := range checkLogLines(t, logs) {
+		if l["message"] != "pass end" {
+			continue
+		}
+		s, _ := l["summary"].(map[string]any)
+		srcs, _ := s["sources"].([]any)
+		for _, src := range srcs {
+			n, _ := src.(map[string]any)["indexed"].(float64)
+			indexed += n
+		}
+	}
+	if indexed == 0 {
+		t.Fatal("the pass indexed no alerts; the test proves nothing")
+	}
+	fams := scrape(t, pg+"/metrics")
+	group := map[string]string{"job": "mimecrawl", "command": "alerts"}
+	if v, _ := sample(fams, "mimecrawl_documents_indexed_total", merge(group, "kind", alerts.AlertsKind.String())); v != indexed {
+		t.Errorf("pushed alerts indexed %v, the pass summary says %v", v, indexed)
+	}
+	if v, ok := sample(fams, "mimecrawl_alerts_source_forbidden", merge(group, "source", "dlp")); !ok || v != 1 {
+		t.Errorf("dlp forbidden pushed as %v (present %v), want 1", v, ok)
+	}
+	if v, ok := sample(fams, "mimecrawl_run_exit_code", group); !ok || v != 0 {
+		t.Errorf("exit code pushed as %v (present %v), want 0", v, ok)
+	}
+}
+
+func merge(m map[string]string, kv ...string) map[string]string {
+	out := map[string]string{}
+	for k, v := range m {
+		out[k] = v
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		out[kv[i]] = kv[i+1]
+	}
+	return out
+}
