@@ -449,3 +449,33 @@ func merge(m map[string]string, kv ...string) map[string]string {
 	}
 	return out
 }
+
+// A Pushgateway that does not answer costs an error line, not the run's exit code.
+func TestCrawlPushFailureKeepsExitCode(t *testing.T) {
+	w := newWorld(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "http://" + ln.Addr().String()
+	ln.Close() // nothing listens there now
+	f, err := os.OpenFile(w.config, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(f, "metrics:\n  pushgateway_url: %s\n  push_timeout: 2s\n", dead)
+	f.Close()
+	code, out, logs := w.run("crawl")
+	if code != 0 {
+		t.Fatalf("crawl exit %d with the pushgateway down, want 0\n%s\n%s", code, out, logs)
+	}
+	found := false
+	for _, l := range checkLogLines(t, logs) {
+		if l["message"] == "push metrics" && l["level"] == "error" && l["pushgateway"] == dead {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no error line for the failed push:\n%s", logs)
+	}
+}
