@@ -180,11 +180,20 @@ func TestCrawlPushesMetricsToPushgateway(t *testing.T) {
 	fmt.Fprintf(f, "  stats_interval: 1ms\nmetrics:\n  pushgateway_url: %s\n  worst_mailboxes: 1\n", pg)
 	f.Close()
 
-	code, out, logs := w.run("crawl")
+	// At trace level with every API call traced: every line the crawl can write.
+	code, out, logs := w.run("crawl", "--log-level", "trace")
 	if code != 0 {
 		t.Fatalf("crawl exit %d\n%s\n%s", code, out, logs)
 	}
-	sum := runEnd(t, checkLogLines(t, logs))
+	lines := checkLogLines(t, logs)
+	sum := runEnd(t, lines)
+	levels := map[any]int{}
+	for _, l := range lines {
+		levels[l["level"]]++
+	}
+	if levels["debug"] == 0 || levels["info"] == 0 {
+		t.Errorf("log levels %v: want debug lines too", levels)
+	}
 	group := map[string]string{"job": "mimecrawl", "command": "crawl"}
 	fams := scrape(t, pg+"/metrics")
 	checks := []struct {
@@ -231,7 +240,7 @@ func TestCrawlPushesMetricsToPushgateway(t *testing.T) {
 
 	// A run that fails: the listing is forbidden for every view.
 	w.sim.SetForbidden([]string{"/api/archive/get-message-list"})
-	code, out, logs = w.run("crawl")
+	code, out, logs = w.run("crawl", "--log-level", "trace")
 	if code == 0 {
 		t.Fatalf("crawl with the listing forbidden: exit 0\n%s", out)
 	}
