@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"math"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -140,7 +141,8 @@ func lagQuantileValues(ls []lagEntry) map[float64]float64 {
 	return q
 }
 
-func unix(t interface{ UnixMilli() int64 }) float64 { return float64(t.UnixMilli()) / 1000 }
+// unix is t in Unix seconds, to the millisecond.
+func unix(t time.Time) float64 { return float64(t.UnixMilli()) / 1000 }
 
 func flag(b bool) float64 {
 	if b {
