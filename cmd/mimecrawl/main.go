@@ -22,7 +22,8 @@ Usage:
   mimecrawl crawl  --config FILE [--full]  crawl new messages (--full: re-crawl everything and remove what is gone)
   mimecrawl status --config FILE [--json]  show checkpoints, failures and recent runs
   mimecrawl plan   --config FILE           show what a crawl would do, without changing anything
-  mimecrawl alerts --config FILE [--once]  poll the security alert sources (--once: one pass, then exit)
+  mimecrawl alerts --config FILE [--once]  poll the security alert sources (--once: one pass, then exit;
+                   [--listen ADDR]         --listen: serve /metrics and /healthz while polling)
   mimecrawl version
 
 Exit codes:
