@@ -488,3 +488,28 @@ func TestCrawlPushFailureKeepsExitCode(t *testing.T) {
 		t.Errorf("no error line for the failed push:\n%s", logs)
 	}
 }
+
+// A source with several cursors (SIEM batch types) is as recent as its oldest poll, as late
+// as its newest event, and forbidden or failing if one cursor is; a 403 is not a failure.
+func TestAlertSourceStatuses(t *testing.T) {
+	at := func(m int) *time.Time { v := time.Date(2026, 1, 1, 0, m, 0, 0, time.UTC); return &v }
+	got := alertSourceStatuses([]alerts.CursorStatus{
+		{Name: "alerts/dlp", Forbidden: true, LastError: "403 forbidden", LastPoll: at(9)},
+		{Name: "alerts/siem/delivery", Latest: at(1), LastPoll: at(8)},
+		{Name: "alerts/siem/receipt", Latest: at(3), LastPoll: at(6), LastError: "timeout"},
+		{Name: "alerts/threats"},
+	})
+	want := []metrics.SourceStatus{
+		{Source: "dlp", LastPoll: *at(9), Forbidden: true},
+		{Source: "siem", LatestEvent: *at(3), LastPoll: *at(6), Failing: true},
+		{Source: "threats"},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %+v, want %+v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("source %d: got %+v, want %+v", i, got[i], want[i])
+		}
+	}
+}
