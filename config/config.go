@@ -14,6 +14,7 @@ type Config struct {
 	Attachments   Attachments   `yaml:"attachments"`
 	Parallelism   Parallelism   `yaml:"parallelism"`
 	Logging       Logging       `yaml:"logging"`
+	Metrics       Metrics       `yaml:"metrics"`
 	Performance   Performance   `yaml:"performance"`
 	Elasticsearch Elasticsearch `yaml:"elasticsearch"`
 	State         State         `yaml:"state"`
@@ -110,9 +111,24 @@ type Parallelism struct {
 
 // Logging controls the program log and the API trace.
 type Logging struct {
-	Level         string   `yaml:"level"`
+	Level string `yaml:"level"`
+	// Format is the log line format: auto (console on a terminal, JSON otherwise), json,
+	// console or ecs (Elastic Common Schema JSON). --log-format overrides it.
+	Format        string   `yaml:"format"`
 	Trace         string   `yaml:"trace"`
 	StatsInterval Duration `yaml:"stats_interval"`
+}
+
+// Metrics controls the Prometheus metrics.
+type Metrics struct {
+	// PushgatewayURL, when set, is where a crawl or a one-pass alerts run pushes its metrics
+	// when it ends (job "mimecrawl", grouped by command), so that the numbers of the last run
+	// outlive its pod. An http or https URL without credentials, query or fragment.
+	PushgatewayURL string `yaml:"pushgateway_url"`
+	// WorstMailboxes is how many of the most lagging mailboxes get their own series.
+	WorstMailboxes int `yaml:"worst_mailboxes"`
+	// PushTimeout bounds the push at the end of a run.
+	PushTimeout Duration `yaml:"push_timeout"`
 }
 
 // Performance holds paging, retry and timing settings.
@@ -221,8 +237,13 @@ func Default() *Config {
 		},
 		Logging: Logging{
 			Level:         "info",
+			Format:        "auto",
 			Trace:         "none",
 			StatsInterval: Duration(60 * time.Second),
+		},
+		Metrics: Metrics{
+			WorstMailboxes: 10,
+			PushTimeout:    Duration(10 * time.Second),
 		},
 		Performance: Performance{
 			PageSize:             100,

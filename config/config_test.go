@@ -104,6 +104,11 @@ func TestLoadRejectsBadFiles(t *testing.T) {
 		{"alerts_siem_mode.bad.yml", []string{`bad.yml:6: alerts.siem.mode: "realtime" is not allowed; allowed values: batch, stream`}, 0},
 		{"alerts_siem_types.bad.yml", []string{`alerts.siem.types[1]: "virus" is not allowed; allowed values: receipt, process, delivery, av, spam`}, 0},
 		{"alerts_siem_types_empty.bad.yml", []string{`alerts.siem.types: is empty; allowed: one or more of receipt`}, 0},
+		{"metrics_bad.bad.yml", []string{
+			`metrics.pushgateway_url: "pushgateway:9091"`, "allowed: an absolute http or https URL",
+			"metrics.worst_mailboxes: 1000 is out of range; allowed: 0 to 100",
+			`logging.format: "xml" is not allowed; allowed values: auto, json, console, ecs`,
+		}, 3},
 		{"many_problems.bad.yml", []string{
 			`bad.yml:2: mimecast.base_url: "not-a-url"`,
 			"bad.yml:4: performance.page_size: 0 is out of range",
@@ -184,7 +189,8 @@ func goodConfig() *Config {
 	c.Attachments = Attachments{Extract: true, ExcludeNames: []Regexp{MustRegexp(`.*\.exe`)}, BlankName: "anhang", MaxBytes: 512 << 10,
 		MemoryPerMessage: 16 << 20, Text: TextByElasticsearch, MaxTextChars: 50000, TextTimeout: Duration(10 * time.Second)}
 	c.Parallelism = Parallelism{Mailboxes: 8, IndexQueries: 3, MailboxDeletions: 1, Messages: 6}
-	c.Logging = Logging{Level: "debug", Trace: "all", StatsInterval: 0}
+	c.Logging = Logging{Level: "debug", Format: "ecs", Trace: "all", StatsInterval: 0}
+	c.Metrics = Metrics{PushgatewayURL: "http://pushgateway.monitoring:9091", WorstMailboxes: 5, PushTimeout: Duration(3 * time.Second)}
 	c.Performance = Performance{
 		PageSize:             500,
 		RetryAfterMultiplier: 1.5,
@@ -300,6 +306,8 @@ func TestDefaults(t *testing.T) {
 		{"parallelism.messages", c.Parallelism.Messages, 4},
 		{"logging.level", c.Logging.Level, "info"},
 		{"logging.trace", c.Logging.Trace, "none"},
+		{"logging.format", c.Logging.Format, "auto"},
+		{"metrics.pushgateway_url", c.Metrics.PushgatewayURL, ""},
 		{"logging.stats_interval", c.Logging.StatsInterval.D(), 60 * time.Second},
 		{"performance.page_size", c.Performance.PageSize, 100},
 		{"performance.retry_after_multiplier", c.Performance.RetryAfterMultiplier, 1.0},

@@ -15,6 +15,7 @@ import (
 func views() []string       { return []string{"INBOX", "SENT"} }
 func logLevels() []string   { return []string{"trace", "debug", "info", "warn", "error"} }
 func traceLevels() []string { return []string{"none", "calls", "all"} }
+func logFormats() []string  { return []string{"auto", "json", "console", "ecs"} }
 
 // Limits enforced by Validate; docs/configuration.md states the same numbers.
 const (
@@ -37,6 +38,8 @@ const (
 	// minMessageBytes keeps messages.max_bytes above what ordinary mail needs.
 	minMessageBytes  = ByteSize(1 << 20)
 	maxShutdownGrace = 10 * time.Minute
+	// maxWorstMailboxes bounds the label set of the worst-lag series.
+	maxWorstMailboxes = 100
 )
 
 // earliestStartDate is the Unix epoch: the archive holds nothing older, and an earlier
@@ -182,7 +185,13 @@ func (c *Config) check(now time.Time) []problem {
 	k.intRange("parallelism.messages", c.Parallelism.Messages, 1, maxParallelism)
 
 	k.oneOf("logging.level", c.Logging.Level, logLevels())
+	k.oneOf("logging.format", c.Logging.Format, logFormats())
 	k.oneOf("logging.trace", c.Logging.Trace, traceLevels())
+	if c.Metrics.PushgatewayURL != "" {
+		k.httpURL("metrics.pushgateway_url", c.Metrics.PushgatewayURL, ", e.g. http://pushgateway.monitoring:9091")
+	}
+	k.intRange("metrics.worst_mailboxes", c.Metrics.WorstMailboxes, 0, maxWorstMailboxes)
+	k.durationRange("metrics.push_timeout", c.Metrics.PushTimeout, time.Second, maxRequestTimeout)
 	if c.Logging.StatsInterval < 0 {
 		k.add("logging.stats_interval", "%s is out of range; allowed: 0 (off) or more", c.Logging.StatsInterval)
 	}

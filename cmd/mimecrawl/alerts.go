@@ -12,9 +12,12 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/mimecrawl/mimecrawl/alerts"
 	"github.com/mimecrawl/mimecrawl/config"
 	"github.com/mimecrawl/mimecrawl/integration/mimecast"
+	"github.com/mimecrawl/mimecrawl/metrics"
 	"github.com/mimecrawl/mimecrawl/state"
 )
 
@@ -31,8 +34,22 @@ type alertsSummary struct {
 // alertsRun runs the alerts poller: one pass with once, else a pass every
 // alerts.poll_interval until ctx ends. Exit codes: 0 every source polled (403 sources are
 // reported, not failures), 1 fatal, 3 some source failed or the pass was interrupted.
-func (a *app) alertsRun(ctx context.Context, once bool) int {
+func (a *app) alertsRun(ctx context.Context, once bool, listen string) int {
 	log := a.log.With().Str("component", "alerts").Logger()
+	started := time.Now().UTC()
+	m := a.newMetrics()
+	if !once {
+		return a.alertsPoll(ctx, log, m, false, listen)
+	}
+	// A one-pass run (a CronJob) pushes how it ended, a failure too.
+	code := a.alertsPoll(ctx, log, m, true, "")
+	m.SetRun(metrics.RunResult{Started: started, Finished: time.Now().UTC(), ExitCode: code})
+	a.pushMetrics(m, "alerts")
+	return code
+}
+
+// alertsPoll is alertsRun's work, with its metrics.
+func (a *app) alertsPoll(ctx context.Context, log zerolog.Logger, m *metrics.Metrics, once bool, listen string) int {
 	cfg := a.cfg
 	statePath := cfg.AlertsStatePath()
 	log.Info().Bool("once", once).Str("state", statePath).Strs("sources", cfg.Alerts.Sources).Msg("run start")
@@ -74,6 +91,7 @@ func (a *app) alertsRun(ctx context.Context, once bool) int {
 		return fatal(err)
 	}
 	defer client.Close()
+	m.WatchAPI(client)
 	cluster, err := a.cluster(ctx)
 	if err != nil {
 		return fatal(err)
@@ -85,6 +103,7 @@ func (a *app) alertsRun(ctx context.Context, once bool) int {
 	if err != nil {
 		return fatal(err)
 	}
+	m.WatchWriter(writer)
 	closeWriter := sync.OnceFunc(func() {
 		// As for a crawl: after SIGTERM what is queued may still reach Elasticsearch until the
 		// shutdown grace ends (the sources waited at most 3/4 of it for acknowledgements).
@@ -102,7 +121,7 @@ func (a *app) alertsRun(ctx context.Context, once bool) int {
 		sources = append(sources, alerts.Source(s))
 	}
 	p, err := alerts.New(alerts.Deps{
-		Logs: client, Threats: client, SIEM: client, Sink: writer, Cursors: store, Rules: rules,
+		Logs: client, Threats: client, SIEM: client, Sink: m.CountDocuments(writer), Cursors: store, Rules: rules,
 		Groups: alerts.NewGroupStore(cluster), Archive: cluster, Directory: client, Messages: client,
 	}, alerts.Options{
 		Sources: sources, PollInterval: cfg.Alerts.PollInterval.D(), Lookback: cfg.Alerts.Lookback.D(),
@@ -116,9 +135,33 @@ func (a *app) alertsRun(ctx context.Context, once bool) int {
 		return fatal(err)
 	}
 
+	health := metrics.NewHealth(cfg.Alerts.Sources, cfg.Alerts.PollInterval.D(), time.Now)
+	updateSources := func() {
+		cs, err := alerts.Statuses(store)
+		if err != nil {
+			log.Error().Err(err).Msg("read alert cursors for the metrics")
+			return
+		}
+		m.SetAlertSources(alertSourceStatuses(cs))
+	}
+	updateSources()
+	if listen != "" {
+		m.AddRuntime()
+		stop, err := a.serveMetrics(listen, m, health)
+		if err != nil {
+			return fatal(err)
+		}
+		defer stop()
+	}
+
 	code := exitOK
 	var lastCalls int64
 	report := func(ps alerts.PassSummary) {
+		updateSources()
+		for _, src := range ps.Sources {
+			// A source the application may not read is reported, not failing (see alertsRun).
+			health.Observe(string(src.Source), src.Error == "" && !src.Interrupted, src.Error, ps.Finished)
+		}
 		calls := client.Stats().Calls
 		s := &alertsSummary{Command: "alerts", PassSummary: ps, Seconds: ps.Finished.Sub(ps.Started).Seconds(), APICalls: calls - lastCalls}
 		lastCalls = calls

@@ -72,6 +72,9 @@ func newAppWith(ctx context.Context, load configLoader, path, level, format stri
 	}
 	a.stderr = zerolog.SyncWriter(out)
 	a.stopping, a.close = shutdownDeadline(ctx, cfg.Performance.ShutdownGrace.D(), a.stderr)
+	if format == "" {
+		format = cfg.Logging.Format
+	}
 	if level == "" {
 		level = cfg.Logging.Level
 		if a.terminal && format == "auto" {
@@ -155,6 +158,9 @@ func newLogger(level, format string, w io.Writer, terminal bool) (zerolog.Logger
 	}
 	switch format {
 	case "json":
+	case "ecs":
+		// No zerolog timestamp: the ECS writer stamps @timestamp with milliseconds.
+		return zerolog.New(newECSWriter(w, time.Now)).Level(lvl), nil
 	case "console":
 		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly}
 	case "auto":
@@ -162,7 +168,7 @@ func newLogger(level, format string, w io.Writer, terminal bool) (zerolog.Logger
 			w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly}
 		}
 	default:
-		return zerolog.Nop(), fmt.Errorf("--log-format %q: want auto, json or console", format)
+		return zerolog.Nop(), fmt.Errorf("--log-format %q: want auto, json, console or ecs", format)
 	}
 	return zerolog.New(w).Level(lvl).With().Timestamp().Logger(), nil
 }

@@ -10,11 +10,13 @@ import (
 
 	"github.com/mimecrawl/mimecrawl/crawler"
 	"github.com/mimecrawl/mimecrawl/index"
+	"github.com/mimecrawl/mimecrawl/metrics"
 	"github.com/mimecrawl/mimecrawl/state"
 )
 
 func (a *app) crawl(ctx context.Context, full, allowMassRemoval bool) int {
 	sum := &Summary{Command: "crawl", Started: time.Now().UTC(), Full: full, Shard: a.shard.String()}
+	m := a.newMetrics()
 	log := a.log
 	log.Info().Bool("full", full).Str("shard", a.shard.String()).Str("state", a.cfg.State.Path).Strs("elasticsearch", a.cfg.Elasticsearch.Addresses).
 		Str("mimecast", a.cfg.Mimecast.BaseURL).Msg("run start")
@@ -23,7 +25,7 @@ func (a *app) crawl(ctx context.Context, full, allowMassRemoval bool) int {
 		sum.Fatal = true
 		sum.Interrupted = ctx.Err() != nil
 		log.Error().Err(err).Msg("run failed")
-		return a.finish(sum, nil)
+		return a.finish(sum, nil, m)
 	}
 
 	store, err := a.openStore(false)
@@ -36,6 +38,7 @@ func (a *app) crawl(ctx context.Context, full, allowMassRemoval bool) int {
 		return fatal(err)
 	}
 	defer client.Close()
+	m.WatchAPI(client)
 	cluster, err := a.cluster(ctx)
 	if err != nil {
 		return fatal(err)
@@ -47,6 +50,7 @@ func (a *app) crawl(ctx context.Context, full, allowMassRemoval bool) int {
 	if err != nil {
 		return fatal(err)
 	}
+	m.WatchWriter(writer)
 	closeWriter := sync.OnceFunc(func() {
 		// After SIGTERM the run context is already done, yet what is queued should still reach
 		// Elasticsearch so the next run re-fetches less: the writer gets until the shutdown grace
@@ -106,7 +110,7 @@ func (a *app) crawl(ctx context.Context, full, allowMassRemoval bool) int {
 		return fatal(err)
 	}
 	sum.Full = opts.Full
-	cr := crawler.New(client, cluster, writer, snapshotStore{Store: store, snap: snap}, opts)
+	cr := crawler.New(client, cluster, m.CountDocuments(writer), snapshotStore{Store: store, snap: snap}, opts)
 	prog.crawling(cr)
 	results, runErr := cr.Run(ctx, enum.Kept, prog.views)
 	closeWriter()
@@ -150,7 +154,12 @@ func (a *app) crawl(ctx context.Context, full, allowMassRemoval bool) int {
 			log.Error().Err(err).Msg("close the full re-crawl")
 		}
 	}
-	return a.finish(sum, store)
+	if tokens, err := mailboxTokens(store, enum.Kept, a.cfg.Messages.Views); err == nil {
+		m.SetMailboxLag(tokens)
+	} else {
+		log.Error().Err(err).Msg("read delta tokens for the lag metrics")
+	}
+	return a.finish(sum, store, m)
 }
 
 // fullCampaign decides whether this run re-crawls in full. `--full` starts a full re-crawl
@@ -203,9 +212,10 @@ type runRecorder interface {
 	AddRun(summary []byte) error
 }
 
-// finish sets the exit code, logs and prints the summary, records it in the state file, and
-// returns the exit code.
-func (a *app) finish(sum *Summary, store runRecorder) int {
+// finish sets the exit code, logs and prints the summary, records it in the state file,
+// pushes the metrics (when metrics.pushgateway_url is set: a failed run too, so that the
+// failure is visible) and returns the exit code.
+func (a *app) finish(sum *Summary, store runRecorder, m *metrics.Metrics) int {
 	sum.ExitCode = runExitCode(sum)
 	sum.Finished = time.Now().UTC()
 	sum.Seconds = sum.Finished.Sub(sum.Started).Seconds()
@@ -222,5 +232,7 @@ func (a *app) finish(sum *Summary, store runRecorder) int {
 		a.beforeSummary = nil
 	}
 	sum.Print(a.stdout)
+	m.SetRun(metrics.RunResult{Started: sum.Started, Finished: sum.Finished, ExitCode: sum.ExitCode})
+	a.pushMetrics(m, "crawl")
 	return sum.ExitCode
 }

@@ -69,6 +69,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	configPath := f.configPath
+	if f.once != nil && *f.once && *f.listen != "" {
+		fmt.Fprintf(stderr, "mimecrawl %s: --listen serves a long-running poller; with --once set metrics.pushgateway_url instead\n", cmd)
+		return exitUsage
+	}
 	if *configPath == "" {
 		fmt.Fprintf(stderr, "mimecrawl %s: --config FILE is required (or set MIMECRAWL_CONFIG)\n", cmd)
 		return exitUsage
@@ -111,7 +115,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "plan":
 		return a.plan(ctx, *asJSON)
 	case "alerts":
-		return a.alertsRun(ctx, *once)
+		return a.alertsRun(ctx, *once, *f.listen)
 	}
 	return exitUsage
 }
@@ -120,6 +124,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 type flags struct {
 	configPath, logLevel, logFormat *string
 	full, allowMass, asJSON, once   *bool
+	listen                          *string
 	shard                           *string
 	shards                          *int
 }
@@ -135,10 +140,11 @@ func newFlags(cmd string, stderr io.Writer) (*flag.FlagSet, *flags) {
 	f := &flags{}
 	f.configPath = fs.String("config", os.Getenv("MIMECRAWL_CONFIG"), "configuration file (YAML); default $MIMECRAWL_CONFIG")
 	f.logLevel = fs.String("log-level", "", "override logging.level (trace, debug, info, warn, error)")
-	f.logFormat = fs.String("log-format", "auto", "auto (console on a terminal, JSON otherwise), json or console")
+	f.logFormat = fs.String("log-format", "", "override logging.format: auto (console on a terminal, JSON otherwise), json, console or ecs (Elastic Common Schema JSON)")
 	switch cmd {
 	case "alerts":
 		f.once = fs.Bool("once", false, "one pass over every alert source, then exit (for a CronJob)")
+		f.listen = fs.String("listen", "", "serve /metrics and /healthz on this address (e.g. :9464) while polling; not with --once")
 	case "crawl":
 		f.full = fs.Bool("full", false, "ignore delta tokens: re-crawl every kept mailbox from messages.start_date and remove documents no longer in the archive")
 		f.allowMass = fs.Bool("allow-mass-removal", false, "remove mailboxes even when more than safety.max_mailbox_removal_ratio of them would go")

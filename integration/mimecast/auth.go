@@ -102,6 +102,9 @@ func (t *tokens) fetch(ctx context.Context) (string, error) {
 	// oauth2 takes its HTTP client from the context: ours, so the token request goes
 	// through the same transport (trace, statistics) as the API calls.
 	fctx = context.WithValue(fctx, oauth2.HTTPClient, t.httpc)
+	// A fetch may happen inside an API call, whose endpoint name ctx carries: the token
+	// request is counted as what it is.
+	fctx = withEndpoint(fctx, EndpointToken)
 	tok, err := t.conf.Token(fctx)
 	if err != nil {
 		return "", t.fetchError(ctx, err)

@@ -34,6 +34,8 @@ func (c *Client) call(ctx context.Context, path string, req *api.Request, stream
 		return nil, fmt.Errorf("%s: encode request: %w", op, err)
 	}
 	endpoint := c.base + path
+	// op, the method and the path, names the endpoint in the statistics: a small fixed set.
+	ctx = withEndpoint(ctx, op)
 	return retrying(ctx, c, op, quotaGroup(path), func(tok string, attempt int) (*answer, error) {
 		return c.attempt(ctx, op, path, endpoint, body, tok, attempt, stream)
 	})
@@ -48,8 +50,11 @@ func retrying[T any](ctx context.Context, c *Client, op, group string, try func(
 	p := c.pacers.get(group)
 	var refused string // the token the API answered 401 to, once
 	for attempt, retry := 1, 0; ; attempt++ {
-		if err := c.pacers.wait(ctx, group); err != nil {
-			return zero, fmt.Errorf("%s: %w", op, err)
+		waitStart := time.Now()
+		werr := c.pacers.wait(ctx, group)
+		c.stats.quotaWait.Add(int64(time.Since(waitStart)))
+		if werr != nil {
+			return zero, fmt.Errorf("%s: %w", op, werr)
 		}
 		var tok string
 		var err error

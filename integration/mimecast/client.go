@@ -31,8 +31,10 @@ type Config struct {
 	Trace                TraceLevel    // how much HTTP traffic to log
 	StatsInterval        time.Duration // period of the statistics log line; 0 = none
 	HTTPClient           *http.Client  // optional; its Transport is the base transport
-	Logger               zerolog.Logger
-	Now                  func() time.Time // optional clock, for token expiry and date hints
+	// Logger gets the client's lines as they are: the caller names the component (a child
+	// logger with component=mimecast), once; adding it here as well wrote the key twice.
+	Logger zerolog.Logger
+	Now    func() time.Time // optional clock, for token expiry and date hints
 	// Client-side budgets of the SIEM endpoints, on top of the 429 handling; zero = the
 	// published limits (batch 50 calls / 15 min, stream 300 calls / h), Calls < 0 = none.
 	SIEMBatchBudget  Budget
@@ -106,7 +108,7 @@ func New(cfg Config) (*Client, error) {
 		maxWait:    orDefault(cfg.MaxWait, defaultMaxWait),
 		multiplier: orDefault(cfg.RetryAfterMultiplier, 1),
 		timeout:    orDefault(cfg.RequestTimeout, defaultRequestTimeout),
-		log:        cfg.Logger.With().Str("component", "mimecast").Logger(),
+		log:        cfg.Logger,
 		now:        cfg.Now,
 		stats:      newCounters(),
 		stop:       make(chan struct{}),

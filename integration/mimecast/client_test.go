@@ -522,7 +522,18 @@ func TestRateLimitSlowsAllWorkers(t *testing.T) {
 			if st.RateLimited > ok {
 				t.Errorf("429 answers = %d for %d successes; the pacer does not hold workers back", st.RateLimited, ok)
 			}
-			t.Logf("%s: %d ok, %d rate limited, client retries %d", mode, ok, st.RateLimited, c.Stats().Retries)
+			cs := c.Stats()
+			const ep = "POST /api/domain/get-internal-domain"
+			if got := cs.ByEndpoint[mimecast.EndpointStatus{Endpoint: ep, Status: 200}]; got != ok {
+				t.Errorf("client counts %d answers 200 of %s, the simulator %d", got, ep, ok)
+			}
+			if got := cs.ByEndpoint[mimecast.EndpointStatus{Endpoint: ep, Status: 429}]; got != st.RateLimited {
+				t.Errorf("client counts %d answers 429 of %s, the simulator %d", got, ep, st.RateLimited)
+			}
+			if cs.QuotaWait <= 0 {
+				t.Errorf("QuotaWait = %s after %d answers 429; want the time calls waited for the pacer", cs.QuotaWait, st.RateLimited)
+			}
+			t.Logf("%s: %d ok, %d rate limited, client retries %d, quota wait %s", mode, ok, st.RateLimited, cs.Retries, cs.QuotaWait)
 		})
 	}
 }
@@ -596,6 +607,44 @@ func TestForbiddenNamesEndpointAndPermission(t *testing.T) {
 	// Other endpoints still work: 403 is per endpoint.
 	if _, err := c.MessageDetail(context.Background(), id); err != nil {
 		t.Errorf("detail next to a forbidden get-file: %v", err)
+	}
+	by := c.Stats().ByEndpoint
+	if n := by[mimecast.EndpointStatus{Endpoint: "POST /api/archive/get-file", Status: 403}]; n != 1 {
+		t.Errorf("403 answers of get-file counted %d, want 1 (all: %v)", n, by)
+	}
+	if n := by[mimecast.EndpointStatus{Endpoint: mimecast.EndpointToken, Status: 200}]; n < 1 {
+		t.Errorf("token requests are not counted under %q: %v", mimecast.EndpointToken, by)
+	}
+}
+
+// TestStatsLineShortRun checks the statistics line of a run of milliseconds: one component
+// key (the caller names it) and no calls_per_minute extrapolated from a few milliseconds.
+func TestStatsLineShortRun(t *testing.T) {
+	e := newEnv(t, simulator.Options{Mailboxes: 1, Messages: 1})
+	var buf syncBuffer
+	c := e.client(t, func(cfg *mimecast.Config) {
+		cfg.Logger = zerolog.New(&buf).With().Str("component", "mimecast").Logger()
+	})
+	if _, err := c.InternalDomains(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	line := strings.TrimSpace(buf.String())
+	if strings.Count(line, `"component"`) != 1 {
+		t.Errorf("the statistics line names its component %d times, want once: %s", strings.Count(line, `"component"`), line)
+	}
+	var got map[string]any
+	if err := json.Unmarshal([]byte(line), &got); err != nil {
+		t.Fatalf("statistics line: %v: %s", err, line)
+	}
+	if got["message"] != "api call statistics" {
+		t.Fatalf("last line is not the statistics: %s", line)
+	}
+	if v, ok := got["calls_per_minute"]; ok {
+		t.Errorf("calls_per_minute = %v after a run of %v s; want it left out below %s", v, got["elapsed_seconds"], mimecast.RateWindow)
+	}
+	if got["calls"] == nil || got["calls"].(float64) < 2 {
+		t.Errorf("calls = %v, want the token request and the call", got["calls"])
 	}
 }
 

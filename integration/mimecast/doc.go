@@ -27,4 +27,8 @@
 //     and field is logged once per Client at warn, with the field path and JSON kind only.
 //   - No log line or error text contains the client secret or an access token, at any trace
 //     level; downloaded bytes are never logged, only their size.
+//   - Every HTTP exchange is counted once, in the transport (Stats): by status and by
+//     endpoint, where the endpoint is the call's method and path template, "token" or
+//     "download", so the set of names stays small whatever ids the paths carry. The package
+//     knows nothing of Prometheus: package metrics reads Stats.
 package mimecast

@@ -24,6 +24,9 @@ import (
 // template that names the endpoint in the permission table (path itself for fixed paths).
 func (c *Client) getREST(ctx context.Context, path, permPath string, query url.Values) ([]byte, error) {
 	op := "GET " + permPath
+	// op, the method and the path template, names the endpoint in the statistics: a small
+	// fixed set (the path itself may carry ids).
+	ctx = withEndpoint(ctx, op)
 	endpoint := c.base + path
 	if len(query) > 0 {
 		endpoint += "?" + query.Encode()

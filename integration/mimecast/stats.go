@@ -1,6 +1,7 @@
 package mimecast
 
 import (
+	"context"
 	"maps"
 	"strconv"
 	"sync"
@@ -12,15 +13,61 @@ import (
 
 // Stats is a snapshot of a Client's call statistics since New.
 type Stats struct {
-	Calls          int64         // HTTP attempts: API calls, token requests and downloads
-	CallsPerMinute float64       // Calls over the wall time since New
+	Calls int64 // HTTP attempts: API calls, token requests and downloads
+	// CallsPerMinute is Calls over the wall time since New, or 0 while that is shorter than
+	// RateWindow: a rate extrapolated from a few milliseconds means nothing.
+	CallsPerMinute float64
+	Elapsed        time.Duration // wall time since New
 	ByStatus       map[int]int64 // answers by HTTP status
-	HTTPErrors     int64         // answers with status >= 400, plus attempts that got no answer
-	RateLimited    int64         // answers with 429
-	Retries        int64         // attempts repeated after a retryable error
-	Downloads      int64         // file bodies handed to callers (streamed or pre-signed)
-	DownloadBytes  int64         // bytes read by callers from those bodies
-	TokenRefreshes int64         // successful token fetches, the first one included
+	// ByEndpoint counts attempts by endpoint and status. The endpoint is the call's method and
+	// path template ("POST /api/archive/get-message-list"), EndpointToken for token requests
+	// and EndpointDownload for pre-signed downloads: a small, fixed set. Status is 0 for an
+	// attempt that got no answer.
+	ByEndpoint map[EndpointStatus]int64
+	// QuotaWait is the time calls spent waiting for the pacers and budgets of their quota
+	// groups (after 429s, or to stay within a published budget), summed over calls.
+	QuotaWait      time.Duration
+	HTTPErrors     int64 // answers with status >= 400, plus attempts that got no answer
+	RateLimited    int64 // answers with 429
+	Retries        int64 // attempts repeated after a retryable error
+	Downloads      int64 // file bodies handed to callers (streamed or pre-signed)
+	DownloadBytes  int64 // bytes read by callers from those bodies
+	TokenRefreshes int64 // successful token fetches, the first one included
+}
+
+// RateWindow is the shortest elapsed time over which Stats computes a rate.
+const RateWindow = 10 * time.Second
+
+// Endpoint names of the attempts that are not API calls.
+const (
+	EndpointToken    = "token"
+	EndpointDownload = "download"
+)
+
+// EndpointStatus keys Stats.ByEndpoint.
+type EndpointStatus struct {
+	Endpoint string
+	Status   int // 0: no answer
+}
+
+// endpointKey carries the endpoint name of an API call's attempts to the transport.
+type endpointKey struct{}
+
+// withEndpoint names the endpoint of the requests made with ctx, for the statistics.
+func withEndpoint(ctx context.Context, name string) context.Context {
+	return context.WithValue(ctx, endpointKey{}, name)
+}
+
+// endpointOf returns the endpoint name of a request: the one its call set, else a download or
+// a token request (the only exchanges made without one).
+func endpointOf(ctx context.Context) string {
+	if name, ok := ctx.Value(endpointKey{}).(string); ok {
+		return name
+	}
+	if ctx.Value(downloadKey{}) != nil {
+		return EndpointDownload
+	}
+	return EndpointToken
 }
 
 // counters is the live, concurrency-safe form of Stats.
@@ -33,17 +80,19 @@ type counters struct {
 	downloads      atomic.Int64
 	downloadBytes  atomic.Int64
 	tokenRefreshes atomic.Int64
+	quotaWait      atomic.Int64 // nanoseconds
 
-	mu       sync.Mutex
-	byStatus map[int]int64
+	mu         sync.Mutex
+	byStatus   map[int]int64
+	byEndpoint map[EndpointStatus]int64
 }
 
 func newCounters() *counters {
-	return &counters{start: time.Now(), byStatus: map[int]int64{}}
+	return &counters{start: time.Now(), byStatus: map[int]int64{}, byEndpoint: map[EndpointStatus]int64{}}
 }
 
-// answered counts an attempt that got an HTTP answer.
-func (c *counters) answered(status int) {
+// answered counts an attempt to endpoint that got an HTTP answer.
+func (c *counters) answered(endpoint string, status int) {
 	c.calls.Add(1)
 	if status >= 400 {
 		c.httpErrors.Add(1)
@@ -53,22 +102,30 @@ func (c *counters) answered(status int) {
 	}
 	c.mu.Lock()
 	c.byStatus[status]++
+	c.byEndpoint[EndpointStatus{endpoint, status}]++
 	c.mu.Unlock()
 }
 
-// failed counts an attempt that got no answer (network error, timeout, cancellation).
-func (c *counters) failed() {
+// failed counts an attempt to endpoint that got no answer (network error, timeout,
+// cancellation).
+func (c *counters) failed(endpoint string) {
 	c.calls.Add(1)
 	c.httpErrors.Add(1)
+	c.mu.Lock()
+	c.byEndpoint[EndpointStatus{endpoint, 0}]++
+	c.mu.Unlock()
 }
 
 func (c *counters) snapshot() Stats {
 	c.mu.Lock()
 	by := maps.Clone(c.byStatus)
+	byEndpoint := maps.Clone(c.byEndpoint)
 	c.mu.Unlock()
 	s := Stats{
 		Calls:          c.calls.Load(),
 		ByStatus:       by,
+		ByEndpoint:     byEndpoint,
+		QuotaWait:      time.Duration(c.quotaWait.Load()),
 		HTTPErrors:     c.httpErrors.Load(),
 		RateLimited:    c.rateLimited.Load(),
 		Retries:        c.retries.Load(),
@@ -77,22 +134,28 @@ func (c *counters) snapshot() Stats {
 		TokenRefreshes: c.tokenRefreshes.Load(),
 	}
 	// Elapsed real time, not the injectable clock: a rate is about how fast we really go.
-	if mins := time.Since(c.start).Minutes(); mins > 0 {
-		s.CallsPerMinute = float64(s.Calls) / mins
+	s.Elapsed = time.Since(c.start)
+	if s.Elapsed >= RateWindow {
+		s.CallsPerMinute = float64(s.Calls) / s.Elapsed.Minutes()
 	}
 	return s
 }
 
-// logStats writes one Info line with the statistics.
+// logStats writes one Info line with the statistics. calls_per_minute is left out while
+// the elapsed time is shorter than RateWindow.
 func logStats(log zerolog.Logger, s Stats) {
 	by := zerolog.Dict()
 	for status, n := range s.ByStatus {
 		by = by.Int64(strconv.Itoa(status), n)
 	}
-	log.Info().
+	ev := log.Info().
 		Int64("calls", s.Calls).
-		Float64("calls_per_minute", s.CallsPerMinute).
-		Dict("by_status", by).
+		Float64("elapsed_seconds", s.Elapsed.Seconds())
+	if s.Elapsed >= RateWindow {
+		ev = ev.Float64("calls_per_minute", s.CallsPerMinute)
+	}
+	ev.Dict("by_status", by).
+		Float64("quota_wait_seconds", s.QuotaWait.Seconds()).
 		Int64("http_errors", s.HTTPErrors).
 		Int64("rate_limited", s.RateLimited).
 		Int64("retries", s.Retries).

@@ -96,9 +96,9 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := t.next.RoundTrip(req)
 	took := time.Since(start)
 	if err != nil {
-		t.stats.failed()
+		t.stats.failed(endpointOf(req.Context()))
 	} else {
-		t.stats.answered(resp.StatusCode)
+		t.stats.answered(endpointOf(req.Context()), resp.StatusCode)
 	}
 	if t.level == TraceNone {
 		return resp, err

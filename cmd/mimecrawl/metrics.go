@@ -1,0 +1,99 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/mimecrawl/mimecrawl/alerts"
+	"github.com/mimecrawl/mimecrawl/crawler"
+	"github.com/mimecrawl/mimecrawl/metrics"
+	"github.com/mimecrawl/mimecrawl/state"
+)
+
+// newMetrics returns the registry of this process's command.
+func (a *app) newMetrics() *metrics.Metrics {
+	return metrics.New(metrics.Options{WorstN: a.cfg.Metrics.WorstMailboxes})
+}
+
+// positionReader is the part of the state store the lag is read from.
+type positionReader interface {
+	Positions() (map[state.Key]state.Position, error)
+}
+
+// mailboxTokens returns, for every kept mailbox, the oldest delta token of its configured
+// views: zero when one of them never completed a pass.
+func mailboxTokens(store positionReader, kept []crawler.Mailbox, views []string) ([]metrics.MailboxToken, error) {
+	ps, err := store.Positions()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]metrics.MailboxToken, 0, len(kept))
+	for _, mb := range kept {
+		var oldest time.Time
+		for i, v := range views {
+			tok := ps[state.Key{Mailbox: mb.Address, View: v}].Token
+			if tok.IsZero() {
+				oldest = time.Time{}
+				break
+			}
+			if i == 0 || tok.Before(oldest) {
+				oldest = tok
+			}
+		}
+		out = append(out, metrics.MailboxToken{Mailbox: mb.Address, Token: oldest})
+	}
+	return out, nil
+}
+
+// pushMetrics pushes m to metrics.pushgateway_url, if set, grouped by command. A failed push
+// is logged, not fatal: the run's work is done and its exit code says how it went.
+func (a *app) pushMetrics(m *metrics.Metrics, command string) {
+	url := a.cfg.Metrics.PushgatewayURL
+	if url == "" || m == nil {
+		return
+	}
+	timeout := a.cfg.Metrics.PushTimeout.D()
+	// Not the run's context: a run stopped by SIGTERM still reports how it ended, within the
+	// shutdown grace.
+	ctx, cancel := context.WithTimeout(a.stopping, timeout)
+	defer cancel()
+	err := m.Push(ctx, url, map[string]string{"command": command}, &http.Client{Timeout: timeout})
+	if err != nil {
+		a.log.Error().Err(err).Str("pushgateway", url).Msg("push metrics")
+		return
+	}
+	a.log.Debug().Str("pushgateway", url).Msg("metrics pushed")
+}
+
+// alertSourceStatuses turns the poller's cursors into the metrics' per-source view: a
+// source with several cursors (SIEM batch types) is as late as its latest cursor's newest
+// event, as recent as its oldest poll, forbidden or failing if any cursor is.
+func alertSourceStatuses(cs []alerts.CursorStatus) []metrics.SourceStatus {
+	by := map[string]*metrics.SourceStatus{}
+	var order []string
+	for _, c := range cs {
+		name := strings.TrimPrefix(c.Name, "alerts/")
+		name, _, _ = strings.Cut(name, "/")
+		s := by[name]
+		if s == nil {
+			s = &metrics.SourceStatus{Source: name}
+			by[name] = s
+			order = append(order, name)
+		}
+		if c.Latest != nil && c.Latest.After(s.LatestEvent) {
+			s.LatestEvent = *c.Latest
+		}
+		if c.LastPoll != nil && (s.LastPoll.IsZero() || c.LastPoll.Before(s.LastPoll)) {
+			s.LastPoll = *c.LastPoll
+		}
+		s.Forbidden = s.Forbidden || c.Forbidden
+		s.Failing = s.Failing || (c.LastError != "" && !c.Forbidden)
+	}
+	out := make([]metrics.SourceStatus, 0, len(order))
+	for _, n := range order {
+		out = append(out, *by[n])
+	}
+	return out
+}

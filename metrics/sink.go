@@ -1,0 +1,44 @@
+package metrics
+
+import (
+	"context"
+
+	"github.com/mimecrawl/mimecrawl/index"
+)
+
+// Sink takes documents for indexing. done is called exactly once per document accepted, from
+// another goroutine, and must not block. Implemented by *index.Writer.
+type Sink interface {
+	Add(ctx context.Context, d index.Doc, done func(index.Result)) error
+}
+
+var _ Sink = (*index.Writer)(nil)
+
+// DocCounter is a Sink that counts the outcome of every document by kind, then passes it on.
+// It satisfies the Sink interfaces of the crawler and of the alerts poller.
+type DocCounter struct {
+	next Sink
+	m    *Metrics
+}
+
+// CountDocuments wraps next so that every document's outcome is counted.
+func (m *Metrics) CountDocuments(next Sink) *DocCounter {
+	return &DocCounter{next: next, m: m}
+}
+
+// Add passes d on; its outcome is counted before done is called. A document Add refuses is
+// not counted: the caller gets the error and handles it.
+func (c *DocCounter) Add(ctx context.Context, d index.Doc, done func(index.Result)) error {
+	kind := d.Kind.String()
+	return c.next.Add(ctx, d, func(r index.Result) {
+		switch {
+		case r.Err != nil:
+			c.m.docsFailed.WithLabelValues(kind).Inc()
+		case r.Existed:
+			c.m.docsExisting.WithLabelValues(kind).Inc()
+		default:
+			c.m.docsIndexed.WithLabelValues(kind).Inc()
+		}
+		done(r)
+	})
+}
