@@ -28,6 +28,9 @@ build:
 
 test:
 	@$(call with_es, \
+	  echo "== test tools (nginx for the TLS tests, a Pushgateway for the metrics tests)"; \
+	  scripts/nginx.sh >/dev/null || echo "nginx is missing and could not be installed: the TLS tests skip (CI fails them)"; \
+	  MIMECRAWL_PUSHGATEWAY=$${MIMECRAWL_PUSHGATEWAY:-$$(scripts/pushgateway.sh)}; export MIMECRAWL_PUSHGATEWAY; \
 	  echo "== gofmt"; $(MAKE) --no-print-directory fmt-check; \
 	  echo "== go vet"; $(GO) vet ./...; \
 	  echo "== go test (Elasticsearch at $$ELASTICSEARCH_URL)"; $(GO) test $(GO_TEST_FLAGS) ./...; \
