@@ -137,52 +137,8 @@ func (c *Cluster) migrate(ctx context.Context, k Kind, l layout) error {
 func (c *Cluster) copyDocs(ctx context.Context, k Kind, m Migration) (int64, error) {
 	convert := specOf(k).Convert
 	from := strings.Join(m.From, ",")
-	var pit struct {
-		ID string `json:"id"`
-	}
-	if err := c.do(ctx, http.MethodPost, "/"+from+"/_pit", url.Values{"keep_alive": {pitKeepAlive}}, nil, &pit); err != nil {
-		return 0, fmt.Errorf("open a point in time on %s: %w", from, err)
-	}
-	defer func() {
-		ctx := context.WithoutCancel(ctx)
-		if err := c.do(ctx, http.MethodDelete, "/_pit", nil, obj{"id": pit.ID}, nil); err != nil {
-			c.log.Debug().Err(err).Str("index", from).Msg("close point in time")
-		}
-	}()
-	var (
-		copied int64
-		after  []json.RawMessage
-	)
-	for {
-		search := obj{
-			"size":             migratePage,
-			"track_total_hits": false,
-			"pit":              obj{"id": pit.ID, "keep_alive": pitKeepAlive},
-			"sort":             []obj{{"_shard_doc": "asc"}},
-		}
-		if after != nil {
-			search["search_after"] = after
-		}
-		var res struct {
-			PitID string `json:"pit_id"`
-			Hits  struct {
-				Hits []struct {
-					ID     string            `json:"_id"`
-					Source map[string]any    `json:"_source"`
-					Sort   []json.RawMessage `json:"sort"`
-				} `json:"hits"`
-			} `json:"hits"`
-		}
-		if err := c.do(ctx, http.MethodPost, "/_search", nil, search, &res); err != nil {
-			return copied, fmt.Errorf("read %s: %w", from, err)
-		}
-		if res.PitID != "" {
-			pit.ID = res.PitID
-		}
-		hits := res.Hits.Hits
-		if len(hits) == 0 {
-			return copied, nil
-		}
+	var copied int64
+	err := c.walkPIT(ctx, from, nil, true, migratePage, func(hits []pitHit) error {
 		srcs := make([]map[string]any, len(hits))
 		for i, h := range hits {
 			srcs[i] = h.Source
@@ -192,30 +148,27 @@ func (c *Cluster) copyDocs(ctx context.Context, k Kind, m Migration) (int64, err
 		}
 		if k == Attachments {
 			if err := c.fromMessages(ctx, srcs); err != nil {
-				return copied, err
+				return err
 			}
 		}
 		var body bytes.Buffer
 		enc := json.NewEncoder(&body)
 		for i, h := range hits {
-			src := srcs[i]
 			if err := enc.Encode(obj{"create": obj{"_index": m.To, "_id": h.ID}}); err != nil {
-				return copied, fmt.Errorf("encode %s: %w", h.ID, err)
+				return fmt.Errorf("encode %s: %w", h.ID, err)
 			}
-			if err := enc.Encode(src); err != nil {
-				return copied, fmt.Errorf("encode %s: %w", h.ID, err)
+			if err := enc.Encode(srcs[i]); err != nil {
+				return fmt.Errorf("encode %s: %w", h.ID, err)
 			}
 		}
 		n, err := c.bulkCreate(ctx, body.Bytes())
 		copied += n
 		if err != nil {
-			return copied, fmt.Errorf("write %d documents to %s: %w", len(hits), m.To, err)
+			return fmt.Errorf("write %d documents to %s: %w", len(hits), m.To, err)
 		}
-		if len(hits) < migratePage {
-			return copied, nil
-		}
-		after = hits[len(hits)-1].Sort
-	}
+		return nil
+	})
+	return copied, err
 }
 
 // bulkCreate sends create actions and counts the documents that are now in the index: created,

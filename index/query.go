@@ -92,8 +92,6 @@ func (c *Cluster) Count(ctx context.Context, k Kind, f Filter) (int64, error) {
 const deletePage = 1000
 
 // pitKeepAlive must outlive one round of search plus bulk delete.
-const pitKeepAlive = "2m"
-
 // DeleteWhere deletes every document of kind k that matches f and returns how many were
 // deleted. It walks a point-in-time snapshot in pages and deletes each page by id with _bulk,
 // because _delete_by_query is not available on every cluster and a page bounds memory. An empty
@@ -107,74 +105,26 @@ func (c *Cluster) DeleteWhere(ctx context.Context, k Kind, f Filter) (int64, err
 		return 0, fmt.Errorf("delete from %s: refusing an empty filter, which would match every document", name)
 	}
 
-	var pit struct {
-		ID string `json:"id"`
-	}
-	if err := c.do(ctx, http.MethodPost, "/"+name+"/_pit", url.Values{"keep_alive": {pitKeepAlive}}, nil, &pit); err != nil {
-		return 0, fmt.Errorf("open a point in time on %s: %w", name, err)
-	}
-	defer func() {
-		// Closing only frees resources early; the keep-alive frees them anyway, so a failure
-		// here is not the caller's problem. It must run even when ctx has ended.
-		ctx := context.WithoutCancel(ctx)
-		if err := c.do(ctx, http.MethodDelete, "/_pit", nil, obj{"id": pit.ID}, nil); err != nil {
-			c.log.Debug().Err(err).Str("index", name).Msg("close point in time")
-		}
-	}()
-
-	var (
-		deleted int64
-		after   []json.RawMessage
-	)
-	for {
-		search := obj{
-			"size":             deletePage,
-			"_source":          false,
-			"track_total_hits": false,
-			"query":            f.query(),
-			"pit":              obj{"id": pit.ID, "keep_alive": pitKeepAlive},
-			"sort":             []obj{{"_shard_doc": "asc"}},
-		}
-		if after != nil {
-			search["search_after"] = after
-		}
-		var res struct {
-			PitID string `json:"pit_id"`
-			Hits  struct {
-				Hits []struct {
-					Index string            `json:"_index"`
-					ID    string            `json:"_id"`
-					Sort  []json.RawMessage `json:"sort"`
-				} `json:"hits"`
-			} `json:"hits"`
-		}
-		if err := c.do(ctx, http.MethodPost, "/_search", nil, search, &res); err != nil {
-			return deleted, fmt.Errorf("search %s for documents to delete: %w", name, err)
-		}
-		if res.PitID != "" {
-			pit.ID = res.PitID // the id may change between rounds
-		}
-		hits := res.Hits.Hits
-		if len(hits) == 0 {
-			return deleted, nil
-		}
+	var deleted int64
+	err := c.walkPIT(ctx, name, f.query(), false, deletePage, func(hits []pitHit) error {
 		var body bytes.Buffer
 		enc := json.NewEncoder(&body)
 		for _, h := range hits {
 			if err := enc.Encode(obj{"delete": obj{"_index": h.Index, "_id": h.ID}}); err != nil {
-				return deleted, fmt.Errorf("encode delete of %s: %w", h.ID, err)
+				return fmt.Errorf("encode delete of %s: %w", h.ID, err)
 			}
 		}
 		n, err := c.bulkDelete(ctx, body.Bytes())
 		deleted += n
 		if err != nil {
-			return deleted, fmt.Errorf("delete %d documents from %s: %w", len(hits), name, err)
+			return fmt.Errorf("delete %d documents from %s: %w", len(hits), name, err)
 		}
-		if len(hits) < deletePage {
-			return deleted, nil
-		}
-		after = hits[len(hits)-1].Sort
+		return nil
+	})
+	if err != nil {
+		return deleted, fmt.Errorf("delete from %s: %w", name, err)
 	}
+	return deleted, nil
 }
 
 // bulkDelete sends delete actions and counts the documents deleted. A document already gone is
