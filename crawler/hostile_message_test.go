@@ -19,6 +19,7 @@ import (
 
 	"github.com/mimecrawl/mimecrawl/index"
 	"github.com/mimecrawl/mimecrawl/integration/mimecast/api"
+	"github.com/mimecrawl/mimecrawl/internal/hostile"
 	"github.com/mimecrawl/mimecrawl/state"
 )
 
@@ -26,28 +27,8 @@ import (
 // lazily, so that the test holds none of their hundreds of megabytes, and assert the heap it
 // takes, sampled while the message is read and while its documents are built.
 
-// repeatReader yields n bytes of pattern over and over.
-type repeatReader struct {
-	pattern []byte
-	n, off  int64
-}
-
-func repeat(pattern string, n int64) *repeatReader {
-	return &repeatReader{pattern: []byte(pattern), n: n}
-}
-
-func (r *repeatReader) Read(p []byte) (int, error) {
-	if r.off >= r.n {
-		return 0, io.EOF
-	}
-	p = p[:min(int64(len(p)), r.n-r.off)]
-	for n := 0; n < len(p); {
-		c := copy(p[n:], r.pattern[r.off%int64(len(r.pattern)):])
-		n += c
-		r.off += int64(c)
-	}
-	return len(p), nil
-}
+// repeat is hostile.Repeat: a lazily generated stream of n bytes.
+var repeat = hostile.Repeat
 
 // heapProbe samples the heap in use above a baseline: every few megabytes a stream passes
 // through it, and whenever sample is called.

@@ -10,33 +10,15 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+
+	"github.com/mimecrawl/mimecrawl/internal/hostile"
 )
 
 // Hostile shapes are generated lazily, so that the test itself holds none of their hundreds
 // of megabytes; the memory bounds are asserted on the heap sampled while Extract reads.
 
-// repeatReader yields n bytes of pattern over and over.
-type repeatReader struct {
-	pattern []byte
-	n, off  int64
-}
-
-func repeat(pattern string, n int64) *repeatReader {
-	return &repeatReader{pattern: []byte(pattern), n: n}
-}
-
-func (r *repeatReader) Read(p []byte) (int, error) {
-	if r.off >= r.n {
-		return 0, io.EOF
-	}
-	p = p[:min(int64(len(p)), r.n-r.off)]
-	for n := 0; n < len(p); {
-		c := copy(p[n:], r.pattern[r.off%int64(len(r.pattern)):])
-		n += c
-		r.off += int64(c)
-	}
-	return len(p), nil
-}
+// repeat is hostile.Repeat: a lazily generated stream of n bytes.
+var repeat = hostile.Repeat
 
 // heapProbe passes a stream through and samples the heap in use every few megabytes read, and
 // once more when asked: the peak is what the reader of the stream held while reading it.
