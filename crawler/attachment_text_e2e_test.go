@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"path"
+	"slices"
+	"sort"
 	"strings"
 	"testing"
 
@@ -16,10 +18,13 @@ import (
 // attachment processor, so the crawler extracts the text) and searches Elasticsearch for every
 // file's text token: each finds its attachment document in the attachments index and its
 // message in the messages index (attachment_text). Broken files are counted and indexed with
-// their metadata, and the crawl completes.
+// their metadata, and the crawl completes. The archive holds every format the crawler reads
+// text from; the test fails if one is missing.
 func TestAttachmentTextIsSearchable(t *testing.T) {
 	ctx := context.Background()
-	e := newEnv(t, simulator.Options{Seed: 5, Domains: 2, Mailboxes: 4, Messages: 40})
+	// 200 messages: every turn of the simulator's document rotation (one message in eight, 14
+	// kinds), including the turn that the large message 67 takes, comes round.
+	e := newEnv(t, simulator.Options{Seed: 5, Domains: 2, Mailboxes: 4, Messages: 50})
 	run := e.crawl(ctx, crawler.Rules{}, func(o *crawler.Options) { o.AttachmentPipeline = false })
 	if !run.complete() || run.err != nil {
 		t.Fatalf("crawl incomplete (%v): %+v\n%s", run.err, run.results, e.log)
@@ -38,18 +43,25 @@ func TestAttachmentTextIsSearchable(t *testing.T) {
 			if a.TextToken == "" {
 				continue
 			}
-			ext := strings.TrimPrefix(path.Ext(a.Filename), ".")
-			if ext == "" {
-				ext = a.ContentType
+			// The format by content type: unnamed attachments have no extension.
+			ext, ok := formatByType[a.ContentType]
+			if !ok {
+				t.Errorf("attachment %s has text token %s and an unexpected type %q", a.Filename, a.TextToken, a.ContentType)
+			}
+			if x := strings.TrimPrefix(path.Ext(a.Filename), "."); a.Filename != "" && x != ext {
+				t.Errorf("attachment %s of type %s: extension %q, want %q", a.Filename, a.ContentType, x, ext)
 			}
 			exts[ext] = true
 			tokens = append(tokens, want{msgDocID: id, token: a.TextToken, ext: ext})
 		}
 	}
-	for _, ext := range []string{"pdf", "docx", "xlsx", "pptx", "odt"} {
-		if !exts[ext] {
-			t.Errorf("the archive under test has no %s file with a text token (has %v)", ext, exts)
-		}
+	var covered []string
+	for ext := range exts {
+		covered = append(covered, ext)
+	}
+	sort.Strings(covered)
+	if want := []string{"csv", "docx", "eml", "html", "odp", "ods", "odt", "pdf", "pptx", "rtf", "txt", "xlsx"}; !slices.Equal(covered, want) {
+		t.Errorf("formats with a text token: %v, want %v", covered, want)
 	}
 	if broken == 0 {
 		t.Errorf("the archive under test has no broken file")
@@ -82,7 +94,24 @@ func TestAttachmentTextIsSearchable(t *testing.T) {
 			t.Errorf("broken file indexed as %v; want metadata without text", src)
 		}
 	}
-	t.Logf("%d files with text tokens, %d broken; totals %+v", len(tokens), broken, run.totals)
+	t.Logf("%d files with text tokens in formats %v, %d broken; totals %+v", len(tokens), covered, broken, run.totals)
+}
+
+// formatByType names, by its content type, the format of an attachment that carries a text
+// token.
+var formatByType = map[string]string{
+	"application/pdf": "pdf",
+	"application/vnd.openxmlformats-officedocument.wordprocessingml.document":   "docx",
+	"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet":         "xlsx",
+	"application/vnd.openxmlformats-officedocument.presentationml.presentation": "pptx",
+	"application/vnd.oasis.opendocument.text":                                   "odt",
+	"application/vnd.oasis.opendocument.spreadsheet":                            "ods",
+	"application/vnd.oasis.opendocument.presentation":                           "odp",
+	"application/rtf": "rtf",
+	"text/html":       "html",
+	"text/csv":        "csv",
+	"text/plain":      "txt",
+	"message/rfc822":  "eml",
 }
 
 func (e *env) search(kind, field, term string) []map[string]any {

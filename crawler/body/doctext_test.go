@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode"
 
 	"github.com/mimecrawl/mimecrawl/integration/mimecast/simulator"
 )
@@ -28,6 +29,13 @@ func TestDocumentTextFindsTheToken(t *testing.T) {
 		{simulator.DocXLSX, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "a.xlsx", FormatXLSX},
 		{simulator.DocPPTX, "application/vnd.openxmlformats-officedocument.presentationml.presentation", "a.pptx", FormatPPTX},
 		{simulator.DocODT, "application/vnd.oasis.opendocument.text", "a.odt", FormatODF},
+		{simulator.DocODS, "application/vnd.oasis.opendocument.spreadsheet", "a.ods", FormatODF},
+		{simulator.DocODP, "application/vnd.oasis.opendocument.presentation", "a.odp", FormatODF},
+		{simulator.DocRTF, "application/rtf", "a.rtf", FormatRTF},
+		{simulator.DocHTML, "text/html", "a.html", FormatHTML},
+		{simulator.DocCSV, "text/csv", "a.csv", FormatText},
+		{simulator.DocTXT, "text/plain", "a.txt", FormatText},
+		{simulator.DocEML, "message/rfc822", "a.eml", FormatMessage},
 		// A generic type: the bytes decide.
 		{simulator.DocDOCX, "application/octet-stream", "", FormatDOCX},
 		{simulator.DocPDF, "application/octet-stream", "scan", FormatPDF},
@@ -42,12 +50,24 @@ func TestDocumentTextFindsTheToken(t *testing.T) {
 				t.Errorf("format %q, want %q", got.Format, tc.want)
 			}
 			for _, w := range append(words, testToken) {
-				if !containsWord(got.Text, w) {
+				if !containsTerm(got.Text, w) {
 					t.Errorf("text %q lacks the word %q", got.Text, w)
 				}
 			}
 		})
 	}
+}
+
+// containsTerm tells whether w is one of the words of text as a search analyzer splits it: on
+// everything that is not a letter or a digit (the commas of a CSV too).
+func containsTerm(text, w string) bool {
+	notWord := func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) }
+	for _, f := range strings.FieldsFunc(text, notWord) {
+		if f == w {
+			return true
+		}
+	}
+	return false
 }
 
 func containsWord(text, w string) bool {

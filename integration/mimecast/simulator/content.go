@@ -49,6 +49,13 @@ const (
 	attXLSX
 	attPPTX
 	attODT
+	attODS
+	attODP
+	attRTF
+	attHTML
+	attTokenCSV   // a CSV with a text token, unlike the random attCSV
+	attTokenTXT   // a plain text with a text token, unlike the random attText
+	attEML        // an attached message (message/rfc822) whose body holds the token
 	attBrokenDOCX // a DOCX cut in half: the zip has no central directory
 	attBrokenPDF  // a PDF whose content stream is not valid deflate data
 	attKinds
@@ -57,9 +64,11 @@ const (
 // attRandomKinds bounds the kinds drawn at random: attText up to attBinary.
 const attRandomKinds = attBinary + 1
 
-// docKinds are the office files one message in docEvery carries as its first attachment, in
-// turn: every format, and the broken ones, appear in any archive of a few hundred messages.
-var docKinds = []attKind{attPDF, attDOCX, attXLSX, attPPTX, attODT, attBrokenDOCX, attBrokenPDF}
+// docKinds are the documents one message in docEvery carries as its first attachment, in
+// turn: every format whose text is searched, and the broken ones, appear in any archive of
+// two hundred messages (docEvery*len(docKinds), plus the turn a large message takes).
+var docKinds = []attKind{attPDF, attDOCX, attXLSX, attPPTX, attODT, attODS, attODP, attRTF,
+	attHTML, attTokenCSV, attTokenTXT, attEML, attBrokenDOCX, attBrokenPDF}
 
 const docEvery = 8
 
@@ -73,6 +82,13 @@ var attTypes = [attKinds]struct{ contentType, ext string }{
 	attXLSX:       {"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "xlsx"},
 	attPPTX:       {"application/vnd.openxmlformats-officedocument.presentationml.presentation", "pptx"},
 	attODT:        {"application/vnd.oasis.opendocument.text", "odt"},
+	attODS:        {"application/vnd.oasis.opendocument.spreadsheet", "ods"},
+	attODP:        {"application/vnd.oasis.opendocument.presentation", "odp"},
+	attRTF:        {"application/rtf", "rtf"},
+	attHTML:       {"text/html", "html"},
+	attTokenCSV:   {"text/csv", "csv"},
+	attTokenTXT:   {"text/plain", "txt"},
+	attEML:        {"message/rfc822", "eml"},
 	attBrokenDOCX: {"application/vnd.openxmlformats-officedocument.wordprocessingml.document", "docx"},
 	attBrokenPDF:  {"application/pdf", "pdf"},
 }
@@ -80,7 +96,8 @@ var attTypes = [attKinds]struct{ contentType, ext string }{
 // hasTextToken tells the kinds whose file carries searchable text with a token of its own.
 func (k attKind) hasTextToken() bool {
 	switch k {
-	case attPDF, attDOCX, attXLSX, attPPTX, attODT:
+	case attPDF, attDOCX, attXLSX, attPPTX, attODT, attODS, attODP, attRTF, attHTML,
+		attTokenCSV, attTokenTXT, attEML:
 		return true
 	}
 	return false

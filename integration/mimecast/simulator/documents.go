@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// Real office files. Each is the smallest file its application opens, written by hand so that
+// Real documents. Each is the smallest file its application opens, written by hand so that
 // every byte is deterministic: fixed member order and times, and compress/flate, whose output
 // depends on its input only. Each carries a token: a word found in that file's text only,
 // which the truth lists as text_token.
@@ -22,6 +22,13 @@ const (
 	DocXLSX = "xlsx"
 	DocPPTX = "pptx"
 	DocODT  = "odt"
+	DocODS  = "ods"
+	DocODP  = "odp"
+	DocRTF  = "rtf"
+	DocHTML = "html"
+	DocCSV  = "csv"
+	DocTXT  = "txt"
+	DocEML  = "eml" // an RFC 822 message, attached as message/rfc822
 )
 
 // SampleDocument returns a minimal valid file of format (DocPDF, DocDOCX, ...) whose text is
@@ -38,7 +45,21 @@ func SampleDocument(format, token string, words ...string) []byte {
 	case DocPPTX:
 		return pptxDocument(text)
 	case DocODT:
-		return odtDocument(text)
+		return odfDocument(odfText, text)
+	case DocODS:
+		return odfDocument(odfSpreadsheet, text)
+	case DocODP:
+		return odfDocument(odfPresentation, text)
+	case DocRTF:
+		return rtfDocument(text)
+	case DocHTML:
+		return htmlDocument(text)
+	case DocCSV:
+		return csvDocument(text)
+	case DocTXT:
+		return []byte(strings.Join(paragraphs(text, 12), "\r\n") + "\r\n")
+	case DocEML:
+		return emlDocument(text)
 	}
 	panic("simulator: unknown document format " + format)
 }
@@ -307,22 +328,118 @@ func pptxDocument(text string) []byte {
 	})
 }
 
-// odtDocument writes an OpenDocument text: the stored mimetype first, the manifest, content.
-func odtDocument(text string) []byte {
-	var body strings.Builder
-	for _, p := range paragraphs(text, 12) {
-		body.WriteString(`<text:p>` + html.EscapeString(p) + `</text:p>`)
+// odfKind is one of the OpenDocument types: its media type and how its content.xml holds
+// paragraphs of text.
+type odfKind struct {
+	mediaType string
+	body      func(paras []string) string // the office:body element's content
+}
+
+var (
+	odfText = odfKind{"application/vnd.oasis.opendocument.text", func(paras []string) string {
+		return `<office:text>` + odfParas(paras, "", "") + `</office:text>`
+	}}
+	// One column, a row per paragraph.
+	odfSpreadsheet = odfKind{"application/vnd.oasis.opendocument.spreadsheet", func(paras []string) string {
+		return `<office:spreadsheet><table:table table:name="Sheet1"><table:table-column/>` +
+			odfParas(paras, `<table:table-row><table:table-cell office:value-type="string">`, `</table:table-cell></table:table-row>`) +
+			`</table:table></office:spreadsheet>`
+	}}
+	// One slide with one text box.
+	odfPresentation = odfKind{"application/vnd.oasis.opendocument.presentation", func(paras []string) string {
+		return `<office:presentation><draw:page draw:name="page1" draw:master-page-name="Default">` +
+			`<draw:frame svg:x="2cm" svg:y="2cm" svg:width="24cm" svg:height="15cm"><draw:text-box>` +
+			odfParas(paras, "", "") + `</draw:text-box></draw:frame></draw:page></office:presentation>`
+	}}
+)
+
+func odfParas(paras []string, before, after string) string {
+	var b strings.Builder
+	for _, p := range paras {
+		b.WriteString(before + `<text:p>` + html.EscapeString(p) + `</text:p>` + after)
 	}
+	return b.String()
+}
+
+// odfDocument writes an OpenDocument file: the stored mimetype first, the manifest, content.
+func odfDocument(k odfKind, text string) []byte {
 	return zipFile([]zipMember{
-		{name: "mimetype", data: "application/vnd.oasis.opendocument.text", store: true},
+		{name: "mimetype", data: k.mediaType, store: true},
 		{name: "META-INF/manifest.xml", data: `<?xml version="1.0" encoding="UTF-8"?>` + "\n" +
 			`<manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0" manifest:version="1.2">` +
-			`<manifest:file-entry manifest:full-path="/" manifest:media-type="application/vnd.oasis.opendocument.text"/>` +
+			`<manifest:file-entry manifest:full-path="/" manifest:media-type="` + k.mediaType + `"/>` +
 			`<manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml"/>` +
 			`</manifest:manifest>`},
 		{name: "content.xml", data: `<?xml version="1.0" encoding="UTF-8"?>` + "\n" +
 			`<office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" ` +
-			`xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" office:version="1.2">` +
-			`<office:body><office:text>` + body.String() + `</office:text></office:body></office:document-content>`},
+			`xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" ` +
+			`xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" ` +
+			`xmlns:draw="urn:oasis:names:tc:opendocument:xmlns:drawing:1.0" ` +
+			`xmlns:svg="urn:oasis:names:tc:opendocument:xmlns:svg-compatible:1.0" office:version="1.2">` +
+			`<office:body>` + k.body(paragraphs(text, 12)) + `</office:body></office:document-content>`},
 	})
+}
+
+// rtfDocument writes an RTF 1 document: a font table, then a paragraph per dozen words.
+func rtfDocument(text string) []byte {
+	esc := strings.NewReplacer(`\`, `\\`, `{`, `\{`, `}`, `\}`)
+	var b strings.Builder
+	b.WriteString(`{\rtf1\ansi\ansicpg1252\deff0{\fonttbl{\f0\fswiss Helvetica;}}` + "\r\n" + `\f0\fs24 `)
+	for _, p := range paragraphs(text, 12) {
+		b.WriteString(esc.Replace(p) + `\par` + "\r\n")
+	}
+	b.WriteString("}\r\n")
+	return []byte(b.String())
+}
+
+// htmlDocument writes an HTML page of paragraphs.
+func htmlDocument(text string) []byte {
+	var b strings.Builder
+	b.WriteString("<!DOCTYPE html>\r\n<html><head><meta charset=\"utf-8\"><title>Document</title></head>\r\n<body>\r\n")
+	for _, p := range paragraphs(text, 12) {
+		b.WriteString("<p>" + html.EscapeString(p) + "</p>\r\n")
+	}
+	b.WriteString("</body></html>\r\n")
+	return []byte(b.String())
+}
+
+// csvDocument writes a CSV of a header and a row of three words per line (RFC 4180: CRLF
+// line ends, fields quoted where they hold a quote or a comma).
+func csvDocument(text string) []byte {
+	var b strings.Builder
+	b.WriteString("first,second,third\r\n")
+	for _, row := range paragraphs(text, 3) {
+		fields := strings.Fields(row)
+		for i, f := range fields {
+			if strings.ContainsAny(f, "\",") {
+				f = `"` + strings.ReplaceAll(f, `"`, `""`) + `"`
+			}
+			fields[i] = f
+		}
+		b.WriteString(strings.Join(fields, ",") + "\r\n")
+	}
+	return []byte(b.String())
+}
+
+// emlDocument writes an RFC 822 message with a 7-bit text/plain body holding text: the
+// attached message of a forward.
+func emlDocument(text string) []byte {
+	var b strings.Builder
+	for _, h := range [][2]string{
+		{"From", "Archive Sender <sender@example.org>"},
+		{"To", "Archive Reader <reader@example.org>"},
+		{"Subject", "Forwarded document"},
+		{"Date", zipTime.Format(time.RFC1123Z)},
+		{"Message-ID", "<attached.document@example.org>"},
+		{"MIME-Version", "1.0"},
+		{"Content-Type", `text/plain; charset="us-ascii"`},
+		{"Content-Transfer-Encoding", "7bit"},
+	} {
+		b.WriteString(h[0] + ": " + h[1] + "\r\n")
+	}
+	b.WriteString("\r\n")
+	for _, p := range paragraphs(text, 12) {
+		b.WriteString(p + "\r\n")
+	}
+	return []byte(b.String())
 }

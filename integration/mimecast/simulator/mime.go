@@ -61,7 +61,8 @@ func attachmentBytes(seed int64, seq uint32, a attSpec) []byte {
 			b = append(b, ",EUR\r\n"...)
 		}
 		return b
-	case attPDF, attDOCX, attXLSX, attPPTX, attODT, attBrokenDOCX, attBrokenPDF:
+	case attPDF, attDOCX, attXLSX, attPPTX, attODT, attODS, attODP, attRTF, attHTML,
+		attTokenCSV, attTokenTXT, attEML, attBrokenDOCX, attBrokenPDF:
 		return documentBytes(seed, seq, a, r)
 	case attPNG:
 		return pngBytes(seed, seq, a)
@@ -123,6 +124,20 @@ func documentBytes(seed int64, seq uint32, a attSpec, r *rand.Rand) []byte {
 		return SampleDocument(DocPPTX, token, words...)
 	case attODT:
 		return SampleDocument(DocODT, token, words...)
+	case attODS:
+		return SampleDocument(DocODS, token, words...)
+	case attODP:
+		return SampleDocument(DocODP, token, words...)
+	case attRTF:
+		return SampleDocument(DocRTF, token, words...)
+	case attHTML:
+		return SampleDocument(DocHTML, token, words...)
+	case attTokenCSV:
+		return SampleDocument(DocCSV, token, words...)
+	case attTokenTXT:
+		return SampleDocument(DocTXT, token, words...)
+	case attEML:
+		return SampleDocument(DocEML, token, words...)
 	case attBrokenDOCX:
 		full := SampleDocument(DocDOCX, token, words...)
 		return full[:len(full)/2]
@@ -312,6 +327,18 @@ func (c *content) render(w *bytes.Buffer, atts []attachmentData, measure bool) (
 		}
 		writeHeader(w, "Content-Type", mime.FormatMediaType(a.spec.contentType(), ctParams))
 		writeHeader(w, "Content-Disposition", mime.FormatMediaType("attachment", dispParams))
+		if a.spec.kind == attEML {
+			// RFC 2046 allows no base64 for message/rfc822; the generated message is 7-bit
+			// text with CRLF line ends.
+			writeHeader(w, "Content-Transfer-Encoding", "7bit")
+			w.WriteString("\r\n")
+			if measure {
+				skipped += len(a.data)
+			} else {
+				w.Write(a.data)
+			}
+			continue
+		}
 		writeHeader(w, "Content-Transfer-Encoding", "base64")
 		w.WriteString("\r\n")
 		if measure {
