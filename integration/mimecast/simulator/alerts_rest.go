@@ -55,20 +55,8 @@ func (s *Server) serveREST(w http.ResponseWriter, r *http.Request) {
 		writeFlatFail(w, http.StatusNotFound, "not_found", "The requested resource does not exist")
 		return
 	}
-	if r.Method != http.MethodGet {
-		w.Header().Set("Allow", http.MethodGet)
-		writeFlatFail(w, http.StatusMethodNotAllowed, "method_not_allowed", "Method "+r.Method+" is not allowed; use GET")
-		return
-	}
-	client, ok := s.authenticate(w, r)
+	client, now, _, ok := s.gate(w, r, http.MethodGet)
 	if !ok {
-		return
-	}
-	now := s.opts.Now()
-	st := s.limit.take(client, now)
-	if !st.allowed {
-		s.setRateHeaders(w.Header(), st.remaining, st.reset, true)
-		writeFlatFail(w, http.StatusTooManyRequests, "rate_limit_exceeded", "Too many requests; the request was not executed")
 		return
 	}
 	path := r.URL.Path

@@ -264,22 +264,30 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, s.tokenBody(tok))
 }
 
-// serveAPI runs the gateway checks in the order a request meets them, then the endpoint.
-func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		writeFlatFail(w, http.StatusMethodNotAllowed, "method_not_allowed", "Method "+r.Method+" is not allowed; use POST")
-		return
+// gate runs the checks every API request meets first, in the order a gateway applies them: the
+// method, the bearer token, the account's quota. ok is false when it has answered the request.
+func (s *Server) gate(w http.ResponseWriter, r *http.Request, method string) (client string, now time.Time, st limitState, ok bool) {
+	if r.Method != method {
+		w.Header().Set("Allow", method)
+		writeFlatFail(w, http.StatusMethodNotAllowed, "method_not_allowed", "Method "+r.Method+" is not allowed; use "+method)
+		return "", time.Time{}, st, false
 	}
-	client, ok := s.authenticate(w, r)
-	if !ok {
-		return
+	if client, ok = s.authenticate(w, r); !ok {
+		return "", time.Time{}, st, false
 	}
-	now := s.opts.Now()
-	st := s.limit.take(client, now)
-	if !st.allowed {
+	now = s.opts.Now()
+	if st = s.limit.take(client, now); !st.allowed {
 		s.setRateHeaders(w.Header(), st.remaining, st.reset, true)
 		writeFlatFail(w, http.StatusTooManyRequests, "rate_limit_exceeded", "Too many requests; the request was not executed")
+		return "", time.Time{}, st, false
+	}
+	return client, now, st, true
+}
+
+// serveAPI runs the gateway checks in the order a request meets them, then the endpoint.
+func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
+	client, _, st, ok := s.gate(w, r, http.MethodPost)
+	if !ok {
 		return
 	}
 	if s.opts.RateLimit > 0 {
