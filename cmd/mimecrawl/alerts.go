@@ -8,7 +8,6 @@ import (
 	"os"
 	"sort"
 	"strings"
-	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -99,22 +98,11 @@ func (a *app) alertsPoll(ctx context.Context, log zerolog.Logger, m *metrics.Met
 	if err := cluster.Ensure(ctx, alerts.AlertsKind, alerts.GroupsKind); err != nil {
 		return fatal(err)
 	}
-	writer, err := cluster.NewWriter()
+	writer, closeWriter, err := a.openWriter(cluster, m, log, nil)
 	if err != nil {
 		return fatal(err)
 	}
-	m.WatchWriter(writer)
-	closeWriter := sync.OnceFunc(func() {
-		// As for a crawl: after SIGTERM what is queued may still reach Elasticsearch until the
-		// shutdown grace ends (the sources waited at most 3/4 of it for acknowledgements).
-		if err := writer.Close(a.stopping); err != nil {
-			log.Error().Err(err).Msg("flush bulk writer")
-		}
-	})
 	defer closeWriter()
-	// When the grace is over the writer closes even if a pass has not returned: an Add still
-	// waiting for a stalled Elasticsearch then gives up.
-	defer context.AfterFunc(a.stopping, closeWriter)()
 
 	sources := make([]alerts.Source, 0, len(cfg.Alerts.Sources))
 	for _, s := range cfg.Alerts.Sources {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/mimecrawl/mimecrawl/crawler"
@@ -46,26 +45,13 @@ func (a *app) crawl(ctx context.Context, full, allowMassRemoval bool) int {
 	if err := cluster.Setup(ctx); err != nil {
 		return fatal(err)
 	}
-	writer, err := cluster.NewWriter()
+	writer, closeWriter, err := a.openWriter(cluster, m, log, func(ws index.WriterStats) {
+		sum.BulkRequests, sum.BytesIndexed = int64(ws.Requests), int64(ws.Bytes)
+	})
 	if err != nil {
 		return fatal(err)
 	}
-	m.WatchWriter(writer)
-	closeWriter := sync.OnceFunc(func() {
-		// After SIGTERM the run context is already done, yet what is queued should still reach
-		// Elasticsearch so the next run re-fetches less: the writer gets until the shutdown grace
-		// ends.
-		if err := writer.Close(a.stopping); err != nil {
-			log.Error().Err(err).Msg("flush bulk writer")
-		}
-		ws := writer.Stats()
-		sum.BulkRequests, sum.BytesIndexed = int64(ws.Requests), int64(ws.Bytes)
-	})
 	defer closeWriter()
-	// When the grace after a signal is over, the writer closes even if the crawl has not
-	// returned yet: an Add still waiting for a stalled Elasticsearch then gives up, and the
-	// crawl can end with its summary.
-	defer context.AfterFunc(a.stopping, closeWriter)()
 
 	prog := a.newProgress(client)
 	interval := 10 * time.Second
