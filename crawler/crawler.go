@@ -142,6 +142,7 @@ type Crawler struct {
 	slots   *semaphore.Weighted // views listing and fetching at once (Options.Mailboxes)
 	live    *semaphore.Weighted // views started and not yet returned
 	ready   *handoff
+	flush   *flusher
 	commits *committer
 	counts  counters
 	started atomic.Bool
@@ -164,6 +165,7 @@ func New(arc Archive, idx Index, sink Sink, store Store, opts Options) *Crawler 
 		live:    semaphore.NewWeighted(int64(opts.Mailboxes + maxFinishing))}
 	c.arc = guardedArchive{arc: arc, c: c}
 	c.sink = guardedSink{sink: sink, c: c}
+	c.flush = newFlusher(sink, func(err error) { c.log.Debug().Err(err).Msg("flush for a waiting view failed") })
 	c.ready = newHandoff(c.addMessageDoc)
 	c.commits = newCommitter(store)
 	return c
@@ -227,6 +229,7 @@ func (c *Crawler) Run(ctx context.Context, mailboxes []Mailbox, progress func(do
 	var services errgroup.Group
 	services.Go(c.commits.run)
 	services.Go(func() error { c.ready.run(grace); return nil })
+	services.Go(func() error { c.flush.run(grace); return nil })
 	services.Go(func() error {
 		select {
 		case <-work.Done():
@@ -355,13 +358,20 @@ type guardedSink struct {
 }
 
 func (g guardedSink) Add(_ context.Context, d index.Doc, done func(index.Result)) error {
-	return g.sink.Add(g.c.grace, d, func(r index.Result) {
+	err := g.sink.Add(g.c.grace, d, func(r index.Result) {
 		if unreachable(r) {
 			g.c.trip(fmt.Errorf("%w: %w", ErrIndexUnreachable, r.Err))
 		}
 		done(r)
 	})
+	if err == nil {
+		g.c.flush.noteAdd()
+	}
+	return err
 }
+
+// Flush is the flusher's alone; the crawler's own code never calls it through the guard.
+func (g guardedSink) Flush(ctx context.Context) error { return g.sink.Flush(ctx) }
 
 // unreachable reports whether a result says Elasticsearch was not reached at all, as opposed to
 // a document it refused.

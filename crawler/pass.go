@@ -139,7 +139,7 @@ func (c *Crawler) listAndFetch(work context.Context, mb Mailbox, view string) (p
 	if err != nil {
 		return fail(fmt.Errorf("read checkpoint: %w", err))
 	}
-	p = &viewPass{c: c, mb: mb, view: view, key: key, tr: newTracker(c.opts.MaxInflight), log: log}
+	p = &viewPass{c: c, mb: mb, view: view, key: key, tr: newTracker(c.opts.MaxInflight, c.flush.wait), log: log}
 	if p.failedID, err = c.store.FailedMessageIDs(key); err != nil {
 		return fail(fmt.Errorf("read recorded failures: %w", err))
 	}
@@ -169,10 +169,32 @@ func (c *Crawler) listAndFetch(work context.Context, mb Mailbox, view string) (p
 		return p, res, nil
 	}
 	f := api.MessageListFilter{View: view, Mailbox: mb.Address, Start: api.FormatTime(plan.From), End: api.FormatTime(plan.To)}
+	// The view's fetch workers take messages from every page, so the next page is listed
+	// while the last one's messages are still being fetched: a view pays a list call's
+	// latency once, not once per page, and no worker idles at a page's end.
+	fetch := make(chan fetchJob, c.opts.PageSize)
+	var workers errgroup.Group
+	for range c.opts.MessageWorkers {
+		workers.Go(func() error {
+			for j := range fetch {
+				p.message(work, j.m, j.seq, j.received)
+			}
+			return nil
+		})
+	}
 	listErr = c.arc.ListMessages(work, f, c.opts.PageSize, func(page []api.MessageSummary) error {
-		return p.page(work, page)
+		return p.page(work, page, fetch)
 	})
+	close(fetch)
+	_ = workers.Wait()
 	return p, res, listErr
+}
+
+// fetchJob is a listed message handed to a view's fetch workers, registered in the tracker.
+type fetchJob struct {
+	m        api.MessageSummary
+	seq      int64
+	received time.Time
 }
 
 func (c *Crawler) windowOptions() WindowOptions {
@@ -260,8 +282,10 @@ func (p *viewPass) sweep(ctx context.Context) (int64, error) {
 	return total, nil
 }
 
-// page handles one listed page: skip what needs no write, fetch the rest.
-func (p *viewPass) page(ctx context.Context, msgs []api.MessageSummary) error {
+// page handles one listed page: skip what needs no write, hand the rest to the fetch workers.
+// It returns once every message of the page is registered in the tracker and handed over,
+// which may wait for room in the window of messages in flight.
+func (p *viewPass) page(ctx context.Context, msgs []api.MessageSummary, fetch chan<- fetchJob) error {
 	c := p.c
 	var exists map[string]bool
 	if !p.pass.Full {
@@ -279,16 +303,14 @@ func (p *viewPass) page(ctx context.Context, msgs []api.MessageSummary) error {
 			return fmt.Errorf("check which listed messages are indexed: %w", err)
 		}
 	}
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(c.opts.MessageWorkers)
 	for _, m := range msgs {
 		received, ok := receivedTime(m.Received)
 		if !ok {
 			received = time.Time{} // unknown: the tracker leaves its ordering check alone
 		}
-		seq, err := p.tr.add(gctx, received)
+		seq, err := p.tr.add(ctx, received)
 		if err != nil {
-			break // ctx ended; the check below reports it
+			return err
 		}
 		docID := MessageDocID(p.mb.Address, p.view, m.ID)
 		switch {
@@ -303,15 +325,13 @@ func (p *viewPass) page(ctx context.Context, msgs []api.MessageSummary) error {
 			c.counts.skipped.Add(1)
 			p.tr.finish(seq, true)
 		default:
-			g.Go(func() error {
-				p.message(gctx, m, seq, received)
-				return nil
-			})
+			select {
+			case fetch <- fetchJob{m: m, seq: seq, received: received}:
+			case <-ctx.Done():
+				p.tr.finish(seq, false) // never fetched: the checkpoint stays before it
+				return ctx.Err()
+			}
 		}
-	}
-	_ = g.Wait()
-	if err := ctx.Err(); err != nil {
-		return err
 	}
 	if c.opts.Now().Sub(p.lastSave) >= c.opts.CheckpointInterval {
 		if err := p.save(); err != nil {

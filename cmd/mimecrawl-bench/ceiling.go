@@ -52,6 +52,9 @@ func (s *captureSink) Add(_ context.Context, d index.Doc, done func(index.Result
 	return nil
 }
 
+// Flush has nothing to do: every document is acknowledged as it is added.
+func (s *captureSink) Flush(context.Context) error { return nil }
+
 // emptyIndex is an index that holds nothing: every listed message is new, as in a first crawl.
 type emptyIndex struct{}
 
