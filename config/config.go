@@ -105,7 +105,8 @@ type Parallelism struct {
 	Mailboxes        int `yaml:"mailboxes"`
 	IndexQueries     int `yaml:"index_queries"`
 	MailboxDeletions int `yaml:"mailbox_deletions"`
-	// Messages is how many messages of one mailbox view are fetched at once.
+	// Messages is the fetch workers per listing slot: Mailboxes × Messages messages are fetched
+	// at once, from whichever views have them listed.
 	Messages int `yaml:"messages"`
 }
 

@@ -142,7 +142,7 @@ func TestRunCancelledMidPassKeepsCheckpointBehindUnacknowledged(t *testing.T) {
 	}
 	// One worker: documents reach the sink in listing order, so the first two are acknowledged
 	// and the third is not; the resume point must cover exactly a prefix of the listing.
-	r := w.run(t, ctx, func(o *Options) { o.MessageWorkers = 1 })
+	r := w.run(t, ctx, func(o *Options) { o.Mailboxes, o.MessageWorkers = 1, 1 })
 	if r.err != nil {
 		t.Errorf("Run returned %v; a cancelled run is the caller's doing, not an error", r.err)
 	}

@@ -43,9 +43,12 @@ type Options struct {
 	// AttachmentTextTimeout bounds the extraction of one attachment; zero means 30 s.
 	AttachmentTextTimeout time.Duration
 
-	PageSize           int
-	Mailboxes          int // mailbox views crawled at once
-	MessageWorkers     int // messages fetched at once within one mailbox view
+	PageSize  int
+	Mailboxes int // mailbox views listed at once
+	// MessageWorkers is the fetch workers per listing slot: Mailboxes × MessageWorkers messages
+	// are fetched at once, from whichever views have them listed, so a view's list calls and
+	// its last messages overlap with the fetches of others instead of leaving workers idle.
+	MessageWorkers     int
 	IndexQueries       int // Elasticsearch queries and sweeps at once
 	DeltaTokenOffset   time.Duration
 	CheckpointInterval time.Duration
@@ -139,7 +142,7 @@ type Crawler struct {
 	opts    Options
 	log     zerolog.Logger
 	queries *semaphore.Weighted // Elasticsearch queries and sweeps at once
-	slots   *semaphore.Weighted // views listing and fetching at once (Options.Mailboxes)
+	slots   *semaphore.Weighted // views listing at once (Options.Mailboxes)
 	live    *semaphore.Weighted // views started and not yet returned
 	ready   *handoff
 	flush   *flusher
@@ -148,6 +151,7 @@ type Crawler struct {
 	started atomic.Bool
 
 	// Set by Run before any goroutine starts.
+	fetch chan<- fetchJob         // listed messages to the fetch workers
 	work  context.Context         // listing and fetching; see Run
 	grace context.Context         // sends and acknowledgement waits; see Run
 	stop  context.CancelCauseFunc // ends the work of the run, with the reason
@@ -247,6 +251,23 @@ func (c *Crawler) Run(ctx context.Context, mailboxes []Mailbox, progress func(do
 		return nil
 	})
 
+	// The fetch workers serve every view; they end once the views are done and the queue is
+	// closed. A job still queued when the work context ended fails at once: its view has
+	// stopped waiting for it or waits within the grace.
+	workers := c.opts.Mailboxes * c.opts.MessageWorkers
+	fetch := make(chan fetchJob, workers)
+	c.fetch = fetch
+	var fetchers errgroup.Group
+	for range workers {
+		fetchers.Go(func() error {
+			for j := range fetch {
+				j.p.message(work, j.m, j.seq, j.received)
+				j.p.fetchEnded()
+			}
+			return nil
+		})
+	}
+
 	total := len(mailboxes) * len(c.opts.Views)
 	results := make([]ViewResult, 0, total)
 	if progress != nil {
@@ -279,6 +300,8 @@ dispatch:
 		}
 	}
 	_ = views.Wait()
+	close(fetch)
+	_ = fetchers.Wait()
 	close(viewsDone)
 	endGrace()
 	c.commits.close()

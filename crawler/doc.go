@@ -29,12 +29,18 @@
 //	│   │                   after the views are done
 //	│   ├─ handoff.run      adds message documents whose attachments are acknowledged; ends
 //	│   │                   when the grace context ends
+//	│   ├─ flusher.run      flushes the sink back to back while a view waits for
+//	│   │                   acknowledgements or room in its window; ends with the grace context
 //	│   └─ grace timer      ends the grace context ShutdownGrace after the work context ended,
 //	│                       or at once when every view has returned
+//	├─ fetchers errgroup, Mailboxes × MessageWorkers goroutines: each takes listed messages of
+//	│   any view from the fetch queue and fetches, builds and sends their documents; they end
+//	│   when Run closes the queue after the views returned
 //	└─ views errgroup, one goroutine per mailbox view (at most Mailboxes listing, plus
 //	    maxFinishing awaiting acknowledgements); each runs crawlView's phases in order:
-//	    ├─ phase 1 in a fetch slot: plan, list, and per page an errgroup of MessageWorkers
-//	    │  fetch goroutines, waited for before the next page
+//	    ├─ phase 1 in a listing slot: plan, list, and hand each listed message that needs a
+//	    │  fetch to the fetch queue (waiting for room in the view's window of messages in
+//	    │  flight); the slot is released when the listing ends
 //	    ├─ phase 2 without a slot: tracker.wait(grace) for acknowledgements
 //	    └─ phases 3, 4: outcome, sweep, commit through the committer
 //

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/mimecrawl/mimecrawl/index"
 	"github.com/mimecrawl/mimecrawl/integration/mimecast/api"
@@ -29,6 +28,28 @@ type viewPass struct {
 	log      zerolog.Logger
 	indexed  atomic.Int64
 	lastSave time.Time
+	// fetching counts the view's messages queued for or in a fetch, plus one held by the
+	// listing until it ends; fetched is closed when it drops to zero.
+	fetching atomic.Int64
+	fetched  chan struct{}
+}
+
+// fetchEnded drops one count of fetching.
+func (p *viewPass) fetchEnded() {
+	if p.fetching.Add(-1) == 0 {
+		close(p.fetched)
+	}
+}
+
+// awaitFetches waits until every message the view handed to the fetch workers has been
+// fetched and sent, or ctx ends.
+func (p *viewPass) awaitFetches(ctx context.Context) error {
+	select {
+	case <-p.fetched:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // unit is one message on its way into the index: its attachments first, then the message
@@ -47,11 +68,11 @@ type unit struct {
 
 // crawlView runs one pass over one mailbox view as four phases, in order:
 //
-//  1. plan, list and fetch, in the fetch slot the caller acquired (released here when the
-//     listing ends);
-//  2. await the acknowledgements of what was sent, without a slot: the last documents of a view
-//     wait for the bulk indexer's next flush, and a slot held for that wait is a slot not
-//     fetching. The wait ends at the latest when the run's grace ends;
+//  1. plan and list, in the listing slot the caller acquired (released here when the listing
+//     ends), handing the messages to the run's fetch workers;
+//  2. await the fetches and the acknowledgements of what was sent, without a slot, so that the
+//     next view lists meanwhile; the flusher keeps the wait short. The wait ends at the latest
+//     when the run's grace ends;
 //  3. decide the outcome and, for a completed full pass, sweep;
 //  4. commit: the delta token for a completed pass, the resume point otherwise.
 func (c *Crawler) crawlView(work context.Context, mb Mailbox, view string) ViewResult {
@@ -60,7 +81,13 @@ func (c *Crawler) crawlView(work context.Context, mb Mailbox, view string) ViewR
 	if p == nil {
 		return res
 	}
-	failed, waitErr := p.tr.wait(c.grace)
+	// Only once the view's messages are fetched does its wait depend on the sink alone: then
+	// tracker.wait registers it with the flusher.
+	waitErr := p.awaitFetches(c.grace)
+	var failed int
+	if waitErr == nil {
+		failed, waitErr = p.tr.wait(c.grace)
+	}
 	if waitErr != nil {
 		failed = p.tr.pending()
 		p.log.Warn().Int("pending", failed).Msg("gave up waiting for acknowledgements")
@@ -139,7 +166,10 @@ func (c *Crawler) listAndFetch(work context.Context, mb Mailbox, view string) (p
 	if err != nil {
 		return fail(fmt.Errorf("read checkpoint: %w", err))
 	}
-	p = &viewPass{c: c, mb: mb, view: view, key: key, tr: newTracker(c.opts.MaxInflight, c.flush.wait), log: log}
+	p = &viewPass{c: c, mb: mb, view: view, key: key, tr: newTracker(c.opts.MaxInflight, c.flush.wait), log: log,
+		fetched: make(chan struct{})}
+	p.fetching.Store(1) // the listing's; see fetchEnded
+	defer p.fetchEnded()
 	if p.failedID, err = c.store.FailedMessageIDs(key); err != nil {
 		return fail(fmt.Errorf("read recorded failures: %w", err))
 	}
@@ -169,29 +199,18 @@ func (c *Crawler) listAndFetch(work context.Context, mb Mailbox, view string) (p
 		return p, res, nil
 	}
 	f := api.MessageListFilter{View: view, Mailbox: mb.Address, Start: api.FormatTime(plan.From), End: api.FormatTime(plan.To)}
-	// The view's fetch workers take messages from every page, so the next page is listed
-	// while the last one's messages are still being fetched: a view pays a list call's
-	// latency once, not once per page, and no worker idles at a page's end.
-	fetch := make(chan fetchJob, c.opts.PageSize)
-	var workers errgroup.Group
-	for range c.opts.MessageWorkers {
-		workers.Go(func() error {
-			for j := range fetch {
-				p.message(work, j.m, j.seq, j.received)
-			}
-			return nil
-		})
-	}
+	// Listed messages go to the run's fetch workers, so the next page is listed while the last
+	// one is fetched, and the view's slot is free for the next view as soon as its listing
+	// ends: a list call's latency is hidden behind other views' fetches.
 	listErr = c.arc.ListMessages(work, f, c.opts.PageSize, func(page []api.MessageSummary) error {
-		return p.page(work, page, fetch)
+		return p.page(work, page, c.fetch)
 	})
-	close(fetch)
-	_ = workers.Wait()
 	return p, res, listErr
 }
 
 // fetchJob is a listed message handed to a view's fetch workers, registered in the tracker.
 type fetchJob struct {
+	p        *viewPass
 	m        api.MessageSummary
 	seq      int64
 	received time.Time
@@ -325,9 +344,11 @@ func (p *viewPass) page(ctx context.Context, msgs []api.MessageSummary, fetch ch
 			c.counts.skipped.Add(1)
 			p.tr.finish(seq, true)
 		default:
+			p.fetching.Add(1)
 			select {
-			case fetch <- fetchJob{m: m, seq: seq, received: received}:
+			case fetch <- fetchJob{p: p, m: m, seq: seq, received: received}:
 			case <-ctx.Done():
+				p.fetchEnded()
 				p.tr.finish(seq, false) // never fetched: the checkpoint stays before it
 				return ctx.Err()
 			}
