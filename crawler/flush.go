@@ -4,15 +4,16 @@ import (
 	"context"
 	"errors"
 	"sync/atomic"
+	"time"
 )
 
 // flusher turns waiting into flushing. The bulk writer batches documents by size and by a
 // timer; that suits a crawl that keeps fetching, but a view that waits for its last
 // acknowledgements, or for room in its window of messages in flight, would wait up to a flush
 // interval for each of a message's two writes (its attachments, then the message document).
-// So while any view waits, the flusher flushes the sink back to back for as long as documents
-// keep coming: each flush carries what was added during the previous one, and a wait lasts a
-// bulk round trip or two instead of timer ticks.
+// So while any view waits, the flusher flushes the sink for as long as documents keep coming,
+// at most every minFlushSpacing: each flush carries what was added since the previous one, and
+// a wait lasts a bulk round trip or two instead of timer ticks.
 //
 // run is the flusher's one goroutine, owned by Run's services group. wait registers a waiter
 // for the duration of a wait; added is called for every document handed to the sink.
@@ -23,7 +24,13 @@ type flusher struct {
 	wake    chan struct{}
 	flushes atomic.Int64
 	onError func(error)
+	last    time.Time // start of the last flush; run's alone
 }
+
+// minFlushSpacing is the least time between the starts of two flushes: a waiting view hears
+// its acknowledgements within about twice this plus a bulk round trip, and the flusher adds at
+// most 1/minFlushSpacing bulk requests per second.
+const minFlushSpacing = 50 * time.Millisecond
 
 func newFlusher(sink Sink, onError func(error)) *flusher {
 	return &flusher{sink: sink, wake: make(chan struct{}, 1), onError: onError}
@@ -61,6 +68,18 @@ func (f *flusher) run(ctx context.Context) {
 			return
 		}
 		for f.waiting.Load() > 0 && f.added.Swap(0) > 0 {
+			if !f.last.IsZero() {
+				// Views that wait keep asking; small requests back to back would cost
+				// Elasticsearch more per document than the wait saves.
+				t := time.NewTimer(time.Until(f.last.Add(minFlushSpacing)))
+				select {
+				case <-t.C:
+				case <-ctx.Done():
+					t.Stop()
+					return
+				}
+			}
+			f.last = time.Now()
 			err := f.sink.Flush(ctx)
 			f.flushes.Add(1)
 			if err != nil {
