@@ -26,6 +26,12 @@ type Options struct {
 	ExcludeSubjects []config.Regexp
 	BlankSubject    string
 
+	// MessageDetail also calls get-message-detail for every message fetched, for what only the
+	// detail has: the envelope sender as Mimecast saw it, the smash and Mimecast's attachment
+	// ids. Without it a message costs one quota-counted call (get-file), and its documents are
+	// built from the RFC 822 message alone; either way the documents are the same otherwise.
+	MessageDetail bool
+
 	ExtractAttachments bool
 	ExcludeNames       []config.Regexp
 	BlankName          string
@@ -69,6 +75,10 @@ type Options struct {
 	// Limits bounds the cost of one message (download size, attachment bytes in memory).
 	Limits MessageLimits
 }
+
+// needAttachmentBytes tells whether attachment documents carry more than metadata: text the
+// crawler extracts, or the file for the ingest pipeline.
+func (o *Options) needAttachmentBytes() bool { return o.AttachmentPipeline || !o.NoAttachmentText }
 
 func (o *Options) defaults() {
 	if o.PageSize <= 0 {

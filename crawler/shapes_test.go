@@ -170,8 +170,8 @@ func crawledMalformed(sim *simulator.Server) []string {
 // attachmentOf returns the message document id an expected attachment belongs to.
 func attachmentOf(ex expectation, attID string, a simulator.TruthAttachment) string {
 	for id, m := range ex.messages {
-		for _, x := range m.Attachments {
-			if x.ID == a.ID && crawler.AttachmentDocID(ex.mailboxOf[id], m.View, m.ID, x.ID) == attID {
+		for i, x := range m.Attachments {
+			if x.ID == a.ID && crawler.AttachmentDocID(ex.mailboxOf[id], m.View, m.ID, i, x.SHA256) == attID {
 				return id
 			}
 		}

@@ -48,6 +48,11 @@ type Text struct {
 	// Headers holds the decoded values of the top-level header fields,
 	// keyed by canonical name, in message order.
 	Headers map[string][]string
+	// AddressHeaders holds the undecoded values of the top-level address fields (From, Sender,
+	// Reply-To, To, Cc, Bcc, Return-Path), keyed like Headers. Their RFC 2047 words must be
+	// decoded after the list is parsed, not before: a decoded display name may hold a comma
+	// or a quote that would split or break the list (RFC 2047 section 5).
+	AddressHeaders map[string][]string
 	// Parts lists the attachment-like parts, in message order: parts with
 	// a file name or an attachment disposition, and non-text leaves such
 	// as images or attached messages.
@@ -60,6 +65,10 @@ type Text struct {
 	// the message or of a part larger than 1 MiB, multiparts nested too deep, too many parts):
 	// reading stopped there, and Text, Headers and Parts hold what came before.
 	Malformed bool
+	// KeepFailed tells that a part Options.KeepAttachments allowed was not kept because its
+	// temporary file could not be written: its bytes are missing through no fault of the
+	// message, and reading it again may succeed.
+	KeepFailed bool
 
 	spill *spillFile // kept parts beyond Options.KeepMemory; nil if none
 }
@@ -359,11 +368,22 @@ func (x *extractor) headers(h textproto.Header) {
 		v = strings.TrimSpace(cleanText(toUTF8([]byte(v), "", false, false)))
 		k := fields.Key()
 		x.out.Headers[k] = append(x.out.Headers[k], v)
+		if addressFields[k] {
+			if x.out.AddressHeaders == nil {
+				x.out.AddressHeaders = map[string][]string{}
+			}
+			raw := strings.TrimSpace(cleanText(toUTF8([]byte(fields.Value()), "", false, false)))
+			x.out.AddressHeaders[k] = append(x.out.AddressHeaders[k], raw)
+		}
 	}
 	if s := x.out.Headers["Subject"]; len(s) > 0 {
 		x.out.Subject = s[0]
 	}
 }
+
+// addressFields are the canonical names of the fields kept in Text.AddressHeaders.
+var addressFields = map[string]bool{"From": true, "Sender": true, "Reply-To": true, "To": true,
+	"Cc": true, "Bcc": true, "Return-Path": true}
 
 // pathName renders a part path for Defects: "message", "part 2.1".
 func pathName(path []int) string {
@@ -569,6 +589,7 @@ func (x *extractor) keepPart(p *Part, b []byte, path []int) {
 		if err != nil {
 			x.defect("%s: not kept, and no further part: %s", pathName(path), describe(err))
 			x.spillErr = true
+			x.out.KeepFailed = true
 			return
 		}
 		x.out.spill = f
@@ -576,6 +597,7 @@ func (x *extractor) keepPart(p *Part, b []byte, path []int) {
 	off, err := x.out.spill.write(b)
 	if err != nil {
 		x.defect("%s: not kept: %s", pathName(path), describe(err))
+		x.out.KeepFailed = true
 		return
 	}
 	p.spill, p.spillOff = x.out.spill, off
