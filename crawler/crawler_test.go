@@ -396,7 +396,8 @@ func TestFaults(t *testing.T) {
 	// 401 token_expired, a re-authentication and a retry.
 	e.client.Close()
 	e.client = e.newClient(time.Second)
-	r := e.crawl(ctx, crawler.Rules{}, nil)
+	// With the detail, so that its faults fire too; get-file and the listing fail either way.
+	r := e.crawl(ctx, crawler.Rules{}, func(o *crawler.Options) { o.MessageDetail = true })
 	e.sim.SetFaults(nil)
 	if n := e.client.Stats().TokenRefreshes; n < 2 {
 		t.Errorf("%d token refreshes, want several expired tokens replaced", n)

@@ -166,6 +166,9 @@ func detailHeader(d *api.MessageDetail) header {
 	}
 	h.date = index.OriginationTime(h.headers["Date"])
 	if h.date == nil && d.HeaderDate != "" {
+		h.date = index.OriginationTime([]string{d.HeaderDate})
+	}
+	if h.date == nil && d.HeaderDate != "" {
 		if t, ok := receivedTime(d.HeaderDate); ok {
 			h.date = &t
 		}
@@ -278,10 +281,7 @@ func salvageAddress(entry string) (*mail.Address, bool) {
 
 // decodeName is a display name without its quotes, RFC 2047 words decoded.
 func decodeName(s string) string {
-	s = strings.TrimSpace(s)
-	if len(s) >= 2 && s[0] == '"' && s[len(s)-1] == '"' {
-		s = s[1 : len(s)-1]
-	}
+	s = strings.Trim(strings.TrimSpace(s), `"`)
 	if d, err := addressParser.WordDecoder.DecodeHeader(s); err == nil {
 		s = d
 	}

@@ -106,8 +106,8 @@ type attachment struct {
 }
 
 // matchAttachments pairs the attachment-like parts of the RFC 822 message with the detail's
-// attachments (none without the detail): by SHA-256 first, then by file name, then by
-// position. The result lists every part in message order, then the detail's attachments that
+// attachments (none without the detail): by SHA-256 first, then by file name, then those left
+// in order. The result lists every part in message order, then the detail's attachments that
 // match no part (inferred never to happen: the detail describes the same MIME message).
 func matchAttachments(parts []body.Part, listed []api.Attachment) []attachment {
 	out := make([]attachment, len(parts), len(parts)+len(listed))
@@ -133,9 +133,10 @@ func matchAttachments(parts []body.Part, listed []api.Attachment) []attachment {
 			pair(j, func(i int) bool { return parts[i].Filename == name })
 		}
 	}
+	// The rest in order: the k-th attachment left with the k-th part left.
 	for j := range listed {
-		if !done[j] && j < len(out) && out[j].listed == nil {
-			out[j].listed, done[j] = &listed[j], true
+		if !done[j] {
+			pair(j, func(int) bool { return true })
 		}
 	}
 	for j := range listed {
