@@ -125,6 +125,19 @@ const testMailbox = "user@example.com"
 // message document and its attachment documents by id.
 func runMessage(t *testing.T, arc *fileArchive, tweak func(*Options)) (*index.MessageDoc, map[string]*index.AttachmentDoc) {
 	t.Helper()
+	msg, atts, failed := sendMessage(t, arc, tweak)
+	if failed != 0 {
+		t.Fatalf("message not indexed")
+	}
+	if msg == nil {
+		t.Fatalf("no message document")
+	}
+	return msg, atts
+}
+
+// sendMessage is runMessage that also returns how many messages the tracker saw fail.
+func sendMessage(t *testing.T, arc *fileArchive, tweak func(*Options)) (*index.MessageDoc, map[string]*index.AttachmentDoc, int) {
+	t.Helper()
 	opts := Options{ExtractAttachments: true, MaxAttachmentBytes: 1 << 20, Logger: zerolog.Nop(),
 		Now:    func() time.Time { return time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC) },
 		Limits: MessageLimits{SpillDir: t.TempDir()}}
@@ -148,8 +161,8 @@ func runMessage(t *testing.T, arc *fileArchive, tweak func(*Options)) (*index.Me
 	defer cancel()
 	failed, err := p.tr.wait(ctx)
 	stop()
-	if err != nil || failed != 0 {
-		t.Fatalf("message not indexed: %d failed, %v", failed, err)
+	if err != nil {
+		t.Fatalf("wait for the message: %v", err)
 	}
 	var msg *index.MessageDoc
 	atts := map[string]*index.AttachmentDoc{}
@@ -164,10 +177,27 @@ func runMessage(t *testing.T, arc *fileArchive, tweak func(*Options)) (*index.Me
 			atts[id] = b
 		}
 	}
-	if msg == nil {
-		t.Fatalf("no message document")
+	return msg, atts, failed
+}
+
+// An attachment whose bytes the temporary file could not take is not the message's fault:
+// the message is not indexed without it, and the next run fetches it again.
+func TestMessageWhoseAttachmentsCouldNotBeKeptIsRetried(t *testing.T) {
+	raw, _, _ := twinMessage()
+	msg, _, failed := sendMessage(t, &fileArchive{id: "m1", rfc822: raw}, func(o *Options) {
+		o.Limits = MessageLimits{KeepMemory: 1, SpillDir: t.TempDir() + "/missing"}
+	})
+	if failed != 1 || msg != nil {
+		t.Errorf("%d failed, message document %v; want the message failed and not indexed", failed, msg != nil)
 	}
-	return msg, atts
+	// With text off, no bytes are needed: the parts' digests and sizes make the documents.
+	msg, atts, failed := sendMessage(t, &fileArchive{id: "m1", rfc822: raw}, func(o *Options) {
+		o.Limits = MessageLimits{KeepMemory: 1, SpillDir: t.TempDir() + "/missing"}
+		o.NoAttachmentText = true
+	})
+	if failed != 0 || msg == nil || len(atts) != 3 {
+		t.Errorf("without text: %d failed, %d attachments", failed, len(atts))
+	}
 }
 
 func sha(b []byte) string {
