@@ -406,8 +406,9 @@ type Totals struct {
 	FetchFailed      int64 `json:"messages_fetch_failed"`
 	MalformedBodies  int64 `json:"malformed_bodies"`
 	Deleted          int64 `json:"documents_deleted"`
-	// FromMessage counts attachments taken from the downloaded RFC 822 message (digest matched)
-	// rather than downloaded on their own.
+	// FromMessage counts attachments whose bytes were taken from the downloaded RFC 822
+	// message; only an attachment the detail lists and the message lacks is downloaded on its
+	// own.
 	FromMessage int64 `json:"attachments_from_message"`
 	// NotIndexed counts documents that did not reach Elasticsearch (unreachable, or the run
 	// stopped first); the next run sends them again. DocsFailed counts those it refused.

@@ -20,8 +20,10 @@ func TestShapeVariantsCrawlMatchesTruth(t *testing.T) {
 	opts := smallArchive()
 	opts.ShapeVariants = true
 	e := newEnv(t, opts)
+	// With the detail, whose shapes vary most; the listing's vary either way.
+	withDetail := func(o *crawler.Options) { o.MessageDetail = true }
 
-	first := e.crawl(ctx, crawler.Rules{}, nil)
+	first := e.crawl(ctx, crawler.Rules{}, withDetail)
 	if !first.complete() {
 		t.Fatalf("first crawl incomplete: %+v\n%s", first.results, e.log)
 	}
@@ -58,7 +60,7 @@ func TestShapeVariantsCrawlMatchesTruth(t *testing.T) {
 
 	before := e.indexingTotal()
 	e.sim.ResetStats()
-	second := e.crawl(ctx, crawler.Rules{}, nil)
+	second := e.crawl(ctx, crawler.Rules{}, withDetail)
 	if !second.complete() {
 		t.Fatalf("second crawl incomplete: %+v", second.results)
 	}
