@@ -64,6 +64,8 @@ func (p *viewPass) message(ctx context.Context, m api.MessageSummary, seq int64,
 	u.pending.Store(1) // held until every attachment has been added
 	if c.opts.ExtractAttachments {
 		for i, a := range atts {
+			// The message was cut off in its last part, unless that part was read whole and
+			// kept; without kept bytes (no attachment text) the last part is taken to be it.
 			cut := oversize && a.part != nil && a.position == len(text.Parts)-1 && !a.part.Kept()
 			doc, ok, err := p.attachmentDoc(ctx, m, msg, a, cut, text.KeepFailed)
 			if err != nil {
