@@ -26,6 +26,12 @@ type Options struct {
 	ExcludeSubjects []config.Regexp
 	BlankSubject    string
 
+	// MessageDetail also calls get-message-detail for every message fetched, for what only the
+	// detail has: the envelope sender as Mimecast saw it, the smash and Mimecast's attachment
+	// ids. Without it a message costs one quota-counted call (get-file), and its documents are
+	// built from the RFC 822 message alone; either way the documents are the same otherwise.
+	MessageDetail bool
+
 	ExtractAttachments bool
 	ExcludeNames       []config.Regexp
 	BlankName          string
@@ -72,6 +78,10 @@ type Options struct {
 	// Limits bounds the cost of one message (download size, attachment bytes in memory).
 	Limits MessageLimits
 }
+
+// needAttachmentBytes tells whether attachment documents carry more than metadata: text the
+// crawler extracts, or the file for the ingest pipeline.
+func (o *Options) needAttachmentBytes() bool { return o.AttachmentPipeline || !o.NoAttachmentText }
 
 func (o *Options) defaults() {
 	if o.PageSize <= 0 {
@@ -429,8 +439,9 @@ type Totals struct {
 	FetchFailed      int64 `json:"messages_fetch_failed"`
 	MalformedBodies  int64 `json:"malformed_bodies"`
 	Deleted          int64 `json:"documents_deleted"`
-	// FromMessage counts attachments taken from the downloaded RFC 822 message (digest matched)
-	// rather than downloaded on their own.
+	// FromMessage counts attachments whose bytes were taken from the downloaded RFC 822
+	// message; only an attachment the detail lists and the message lacks is downloaded on its
+	// own.
 	FromMessage int64 `json:"attachments_from_message"`
 	// NotIndexed counts documents that did not reach Elasticsearch (unreachable, or the run
 	// stopped first); the next run sends them again. DocsFailed counts those it refused.

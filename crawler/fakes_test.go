@@ -25,8 +25,9 @@ type fakeArchive struct {
 	views map[state.Key][]api.MessageSummary // listing order as given
 	// fetchErr, when set, decides the error of a detail or file call for a message id.
 	fetchErr func(id string) error
-	fileErr  func(id string) error // likewise for get-file
-	fetches  atomic.Int64          // detail calls
+	fileErr  func(id string) error // likewise for get-file only
+	fetches  atomic.Int64          // get-file calls: messages fetched
+	details  atomic.Int64          // detail calls
 	lists    atomic.Int64
 	pages    atomic.Int64  // pages handed to the crawler
 	onPage   func(n int64) // called before the crawler gets the nth page (from 1), if set
@@ -84,7 +85,7 @@ func (a *fakeArchive) ListMessages(ctx context.Context, f api.MessageListFilter,
 }
 
 func (a *fakeArchive) MessageDetail(ctx context.Context, id string) (*api.MessageDetail, error) {
-	a.fetches.Add(1)
+	a.details.Add(1)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -97,8 +98,14 @@ func (a *fakeArchive) MessageDetail(ctx context.Context, id string) (*api.Messag
 }
 
 func (a *fakeArchive) GetFile(ctx context.Context, id string) (io.ReadCloser, error) {
+	a.fetches.Add(1)
 	if err := ctx.Err(); err != nil {
 		return nil, err
+	}
+	if a.fetchErr != nil {
+		if err := a.fetchErr(id); err != nil {
+			return nil, err
+		}
 	}
 	if a.fileErr != nil {
 		if err := a.fileErr(id); err != nil {

@@ -76,7 +76,7 @@ func crawlOptions(pipeline bool, parallelism int, log zerolog.Logger) crawler.Op
 	}
 	return crawler.Options{
 		Views: c.Messages.Views, StartDate: time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC),
-		BlankSubject: c.Messages.BlankSubject, ExtractAttachments: true, BlankName: c.Attachments.BlankName,
+		BlankSubject: c.Messages.BlankSubject, MessageDetail: c.Messages.Detail, ExtractAttachments: true, BlankName: c.Attachments.BlankName,
 		MaxAttachmentBytes: int64(c.Attachments.MaxBytes), AttachmentPipeline: pipeline,
 		PageSize: c.Performance.PageSize, Mailboxes: parallelism, MessageWorkers: c.Parallelism.Messages,
 		IndexQueries:     c.Parallelism.IndexQueries,
