@@ -77,6 +77,9 @@ type LatencyRun struct {
 	// 90% of the archive, over the time between those moments.
 	SteadyMessagesPerSec *float64 `json:"steady_messages_per_second"`
 	SteadySeconds        float64  `json:"steady_seconds"`
+	// FirstFetchSeconds is when the first get-file call was answered, from the crawler's
+	// start: process start, index setup, enumeration and the first list call.
+	FirstFetchSeconds *float64 `json:"first_fetch_seconds"`
 	// RequestsPerMessage is measured: the requests on per-message paths (API and download)
 	// the simulator answered, over the messages indexed.
 	RequestsPerMessage *float64 `json:"requests_per_message"`
@@ -223,6 +226,9 @@ func (b *bench) latencyGroup(ctx context.Context, a archive, g *LatencyGroup, fi
 			run := LatencyRun{Run: st}
 			if rate, secs, ok := steadyRate(cr.Samples, st.Requests.GetFile, steadyFrom, steadyTo); ok {
 				run.SteadyMessagesPerSec, run.SteadySeconds = ptr(rate), secs
+			}
+			if at, ok := crossing(cr.Samples, 1); ok {
+				run.FirstFetchSeconds = ptr(at)
 			}
 			c.Runs = append(c.Runs, run)
 			b.logf("%d ms, %s, run %d: %.1fs, %.1f messages/s (steady %s), %s requests per message, limit %s (mean %s)",

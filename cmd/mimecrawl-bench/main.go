@@ -122,16 +122,16 @@ type params struct {
 var presets = map[string]params{
 	"quick": {
 		Mailboxes: 10, CeilingMessages: 5000, Pairs: 2,
-		LatencyMS: []int{100, 300}, LatencyMessages: 800, LatencyMailboxes: 8, LatencyRuns: 1,
+		LatencyMS: []int{100, 300}, LatencyMessages: 600, LatencyMailboxes: 8, LatencyRuns: 1,
 		ScaleMessages: []int{2000, 20000}, ScaleRuns: 1, MailboxCounts: []int{500}, MailboxMessages: 2000,
-		RateLimit: 600, RateDuration: 60 * time.Second, RateWarmup: 15 * time.Second, RateMessages: 5000, RateRuns: 1,
+		RateLimit: 600, RateDuration: 45 * time.Second, RateWarmup: 15 * time.Second, RateMessages: 5000, RateRuns: 1,
 		Settle: 2 * time.Second,
 	},
 	"full": {
 		Mailboxes: 20, CeilingMessages: 50000, Pairs: 3,
-		LatencyMS: []int{100, 300}, LatencyMessages: 2400, LatencyMailboxes: 8, LatencyRuns: 3,
+		LatencyMS: []int{100, 300}, LatencyMessages: 2000, LatencyMailboxes: 8, LatencyRuns: 3,
 		ScaleMessages: []int{10000, 300000}, ScaleRuns: 3, MailboxCounts: []int{1000}, MailboxMessages: 20000,
-		RateLimit: 600, RateDuration: 2 * time.Minute, RateWarmup: 30 * time.Second, RateMessages: 20000, RateRuns: 3,
+		RateLimit: 600, RateDuration: 100 * time.Second, RateWarmup: 30 * time.Second, RateMessages: 20000, RateRuns: 3,
 		Settle: 5 * time.Second,
 	},
 }

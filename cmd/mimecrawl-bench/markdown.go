@@ -220,23 +220,23 @@ func (r *Results) latencyMarkdown(w func(string, ...any)) {
 	w("The simulator adds the latency to every request it answers (token, `/api`, downloads). (i) is today's behaviour, fixed concurrency with `parallelism.mailboxes: %d` and `parallelism.messages: %d`; (ii) the shipped defaults (adaptive concurrency). ", fixedMailboxes, fixedMessages)
 	w("Concurrency: (i) mailboxes × messages; (ii) the crawler's `api_concurrency_limit_avg` (time-weighted mean of its limit). ")
 	w("Requests per message are measured: the simulator's per-message requests (API calls other than listing and enumeration, and downloads) over the messages indexed. ")
-	w("Little's bound = concurrency / (latency × requests per message). Steady: messages fetched between %.0f%% and %.0f%% of the archive over the time between those moments (the simulator's get-file count, read every %s), so start, index setup, enumeration and the tail of the last views are left out; whole run: messages over the process's wall time. Ratio = steady rate / bound. Runs of (i) and (ii) alternate.\n\n",
+	w("Little's bound = concurrency / (latency × requests per message). Steady: messages fetched between %.0f%% and %.0f%% of the archive over the time between those moments (the simulator's get-file count, read every %s), so start, index setup, enumeration and the tail of the last views are left out; whole run: messages over the process's wall time; first fetch at: when the first get-file call was answered (process start, index setup, enumeration, the first list call). Ratio = steady rate / bound. Runs of (i) and (ii) alternate.\n\n",
 		100*steadyFrom, 100*steadyTo, sampleEvery)
 	for _, n := range l.Notes {
 		w("Note: %s.\n\n", n)
 	}
 	for _, g := range l.Groups {
 		w("### %d ms per request (%s messages in %d mailboxes)\n\n", g.LatencyMS, thousands(g.Messages), g.Mailboxes)
-		w("| configuration | run | seconds | msg/s whole run | msg/s steady | requests per message | concurrency | bound msg/s | ratio | ratio whole run | limit | limit mean | most in flight | crawler CPU | peak RSS MB |\n")
-		w("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		w("| configuration | run | seconds | first fetch at s | msg/s whole run | msg/s steady | requests per message | concurrency | bound msg/s | ratio | ratio whole run | limit | limit mean | most in flight | crawler CPU | peak RSS MB |\n")
+		w("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 		for _, c := range g.Configs {
 			for i, x := range c.Runs {
-				w("| %s | %d | %.1f | %.1f | %s | %s | %s | %s | %s | %s | %s | %s | %s | %.1f | %.1f |\n", c.Name, i+1, x.Run.Seconds, x.Run.MessagesPerSec,
+				w("| %s | %d | %.1f | %s | %.1f | %s | %s | %s | %s | %s | %s | %s | %s | %s | %.1f | %.1f |\n", c.Name, i+1, x.Run.Seconds, fmtOpt(x.FirstFetchSeconds, "%.1f"), x.Run.MessagesPerSec,
 					fmtOpt(x.SteadyMessagesPerSec, "%.1f"), fmtOpt(x.RequestsPerMessage, "%.2f"), fmtOpt(x.Concurrency, "%.1f"), fmtOpt(x.Bound, "%.1f"),
 					fmtOpt(x.Ratio, "%.2f"), fmtOpt(x.WallRatio, "%.2f"), fmtOpt(x.Run.Limiter.Limit, "%.0f"), fmtOpt(x.Run.Limiter.LimitAvg, "%.1f"),
 					fmtOpt(x.Run.Limiter.InflightMax, "%.0f"), x.Run.CrawlerCPU, mb(x.Run.PeakRSSBytes))
 			}
-			w("| %s | median | | %.1f | %s | %s | %s | %s | **%s** | %s | %s | %s | %s | | |\n", c.Name, c.MessagesPerSec,
+			w("| %s | median | | | %.1f | %s | %s | %s | %s | **%s** | %s | %s | %s | %s | | |\n", c.Name, c.MessagesPerSec,
 				fmtOpt(c.SteadyMessagesPerSec, "%.1f"), fmtOpt(c.RequestsPerMessage, "%.2f"), fmtOpt(c.Concurrency, "%.1f"), fmtOpt(c.Bound, "%.1f"),
 				fmtOpt(c.Ratio, "%.2f"), fmtOpt(c.WallRatio, "%.2f"), fmtOpt(c.Limit, "%.0f"), fmtOpt(c.LimitAvg, "%.1f"), fmtOpt(c.InflightMax, "%.0f"))
 		}
