@@ -1,6 +1,10 @@
-// Command mimecrawl-bench measures mimecrawl against the physical ceiling of the machine and
-// Elasticsearch it runs on, and how its cost grows with the archive. `make bench` runs it
-// through scripts/bench.sh; docs/performance.md explains the numbers.
+// Command mimecrawl-bench measures mimecrawl against the goals of its performance work, each
+// next to a physical limit: quota-counted API calls per message, throughput with latency
+// added to every request against Little's bound, the crawler's CPU per document against
+// Elasticsearch's, peak RSS growth with the archive, and the crawl behind a quota; then, as
+// information, the ceiling of the machine and Elasticsearch it runs on and how the cost grows
+// with the archive. `make bench` runs it through scripts/bench.sh; docs/performance.md
+// explains the numbers.
 //
 // It starts the simulator (bin/mimecast-sim) and the crawler (bin/mimecrawl) as child
 // processes, so that the CPU time and peak memory of each are measured apart from each other

@@ -65,7 +65,8 @@ func (r *Results) markdown() string {
 		w("ceiling: Elasticsearch %.2f, bench %.2f; crawler run: Elasticsearch %.2f, crawler %.2f, simulator %.2f. ",
 			c.CPUPer1k.CeilingES, c.CPUPer1k.CeilingBench, c.CPUPer1k.CrawlES, c.CPUPer1k.Crawler, c.CPUPer1k.Sim)
 		w("If the crawl were CPU-bound on %d CPUs it could reach at most %.0f docs/s here (all three processes share them); ", r.Host.CPUs, c.CPUBoundDocsPerSec)
-		w("without the simulator on the same machine, at most %.0f docs/s.\n\n", c.CPUBoundNoSimDocsPerSec)
+		w("without the simulator on the same machine, at most %.0f docs/s. ", c.CPUBoundNoSimDocsPerSec)
+		w("The ratio to the ceiling is information, not a goal: with the simulator, the crawler and Elasticsearch on the same CPUs it is bounded by the CPU the crawl needs per document, whatever the crawler does (see docs/performance.md); the headline's CPU ratio measures what the crawler can change.\n\n")
 	}
 
 	if len(r.Scaling) > 0 {
