@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/mimecrawl/mimecrawl/crawler"
 	"github.com/mimecrawl/mimecrawl/index"
 	"github.com/mimecrawl/mimecrawl/metrics"
@@ -42,17 +44,6 @@ func (a *app) crawl(ctx context.Context, full, allowMassRemoval bool) int {
 	if err != nil {
 		return fatal(err)
 	}
-	if err := cluster.Setup(ctx); err != nil {
-		return fatal(err)
-	}
-	writer, closeWriter, err := a.openWriter(cluster, m, log, func(ws index.WriterStats) {
-		sum.BulkRequests, sum.BytesIndexed = int64(ws.Requests), int64(ws.Bytes)
-	})
-	if err != nil {
-		return fatal(err)
-	}
-	defer closeWriter()
-
 	prog := a.newProgress(client)
 	interval := 10 * time.Second
 	if a.line != nil {
@@ -63,6 +54,27 @@ func (a *app) crawl(ctx context.Context, full, allowMassRemoval bool) int {
 	// The last frame is drawn from the summary's numbers just before the summary is printed;
 	// on a fatal error before that, the line is closed the same way.
 	a.beforeSummary = func(s *Summary) { prog.stop(s) }
+
+	// Setting up the indices and enumerating the mailboxes ask different servers: at a real
+	// tenant each costs round trips of its own, so they overlap.
+	var enum *crawler.Enumeration
+	setup, sctx := errgroup.WithContext(ctx)
+	setup.Go(func() error { return cluster.Setup(sctx) })
+	setup.Go(func() error {
+		var err error
+		enum, err = crawler.Enumerate(sctx, client, a.rules(), a.cfg.Performance.PageSize, a.cfg.Parallelism.Mailboxes)
+		return err
+	})
+	if err := setup.Wait(); err != nil {
+		return fatal(err)
+	}
+	writer, closeWriter, err := a.openWriter(cluster, m, log, func(ws index.WriterStats) {
+		sum.BulkRequests, sum.BytesIndexed = int64(ws.Requests), int64(ws.Bytes)
+	})
+	if err != nil {
+		return fatal(err)
+	}
+	defer closeWriter()
 
 	// While this run holds the state file, `status` reads the snapshot written after each
 	// checkpoint commit; the first one is written now, so that a snapshot left by an earlier
@@ -75,10 +87,6 @@ func (a *app) crawl(ctx context.Context, full, allowMassRemoval bool) int {
 	snap.changed()
 	defer snap.stop()
 
-	enum, err := crawler.Enumerate(ctx, client, a.rules(), a.cfg.Performance.PageSize, a.cfg.Parallelism.Mailboxes)
-	if err != nil {
-		return fatal(err)
-	}
 	sum.DomainsTotal = len(enum.Domains)
 	sum.MailboxesEnumerated = len(enum.Mailboxes)
 	sum.DomainsKept, sum.MailboxesKept, sum.Excluded = enum.Counts()
