@@ -141,9 +141,11 @@ func New(cfg Config) (*Client, error) {
 		groupSIEMStream: orDefault(cfg.SIEMStreamBudget, defaultSIEMStreamBudget),
 	})
 
-	baseRT := http.DefaultTransport
+	var baseRT http.RoundTripper
 	if cfg.HTTPClient != nil && cfg.HTTPClient.Transport != nil {
 		baseRT = cfg.HTTPClient.Transport
+	} else {
+		baseRT = pooledTransport(cfg.Concurrency.Max)
 	}
 	rt := &transport{next: baseRT, level: cfg.Trace, log: c.log, stats: c.stats}
 	// Timeouts are per attempt, set by the caller of each request; the http.Client has none
@@ -217,6 +219,28 @@ func (c *Client) logStatsEvery(d time.Duration) {
 			return
 		}
 	}
+}
+
+// defaultIdlePerHost is the idle connections kept per host when Concurrency sets no bound.
+const defaultIdlePerHost = 64
+
+// pooledTransport is http.DefaultTransport keeping enough idle connections per host for
+// inflight requests at once (defaultIdlePerHost if 0). The default keeps two: every request
+// beyond them would open a new connection, TCP and TLS handshakes included, one more round
+// trip or two of latency per call, and a request in flight more for the same throughput.
+func pooledTransport(inflight int) http.RoundTripper {
+	def, ok := http.DefaultTransport.(*http.Transport)
+	if !ok {
+		return http.DefaultTransport
+	}
+	t := def.Clone()
+	if inflight <= 0 {
+		inflight = defaultIdlePerHost
+	}
+	// The API host and the download host each see up to inflight at once.
+	t.MaxIdleConnsPerHost = inflight
+	t.MaxIdleConns = max(t.MaxIdleConns, 2*inflight)
+	return t
 }
 
 func checkURL(field, raw string) (*url.URL, error) {

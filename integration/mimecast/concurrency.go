@@ -15,11 +15,12 @@ import (
 //
 // With Adaptive the bound moves between Min and Max, starting at Initial, as TCP moves its
 // congestion window (AIMD): it grows by one per window of Limit answered requests while no 429
-// arrives and the answers are not getting slower, and shrinks by a quarter on a 429 or when the
-// latency of a window's answers rises more than a quarter above the lowest seen for their
-// endpoints (requests queue: more in flight, no more throughput). Latency runs from the moment a request gets its slot to
-// its answer's headers, so the time it waits for the quota's pacer counts: a quota that binds
-// looks like rising latency and keeps the bound low. Without Adaptive the bound is Max.
+// arrives and the answers are not getting slower, and shrinks by a quarter on a 429, or when
+// two windows in a row answer more than a quarter slower than the lowest latency seen for
+// their endpoints (requests queue: more in flight, no more throughput). Latency runs from the
+// moment a request gets its slot to its answer's headers, so the time it waits for the quota's
+// pacer counts: a quota that binds looks like rising latency and keeps the bound low. Without
+// Adaptive the bound is Max.
 type Concurrency struct {
 	Adaptive bool
 	Initial  int // first bound; 0 = min(16, Max); clamped to [Min, Max]
@@ -50,6 +51,9 @@ const (
 	// the tolerance brings the bound back under the knee where queueing began, so the baseline
 	// is seen again and the bound settles around the knee instead of above it.
 	latencyTolerance = 0.25
+	// slowWindows is how many windows in a row must be over the latency tolerance to shrink
+	// the bound (a 429 shrinks it at once).
+	slowWindows = 2
 	// decreaseFactor is the multiplicative decrease.
 	decreaseFactor = 0.75
 	// baselineRise is how much an endpoint's baseline may rise per window towards a higher
@@ -63,10 +67,11 @@ const (
 // each completion. Slots are granted first come, first served; a shrunk bound takes effect as
 // slots are released, nothing in flight is interrupted.
 //
-// A window is the run of slots acquired since the bound last changed; answers of slots
-// acquired before that describe the old bound and neither count nor trigger a change. So a
-// burst of 429s to requests that were in flight together shrinks the bound once, as does one
-// congested window.
+// A window is the run of slots acquired since the bound last shrank; answers of slots acquired
+// before that describe a higher bound and neither count nor trigger a change. So a burst of
+// 429s to requests that were in flight together shrinks the bound once, as does one congested
+// window. Growing the bound starts a new count of answers but keeps the slots in flight in
+// the window: they ran under a lower bound, so they cannot show it too high.
 type limiter struct {
 	adaptive          bool
 	initial, min, max int
@@ -81,6 +86,7 @@ type limiter struct {
 	window    uint64      // number of the first slot of the current window
 	answered  int         // answers of this window's slots
 	full      bool        // this window had demand for every slot (else the bound is not tested)
+	slow      int         // consecutive windows whose latency was over the tolerance
 	endpoints []*endpoint // latencies by endpoint, in the order first seen
 
 	start, since time.Time
@@ -284,9 +290,19 @@ func (l *limiter) observeLocked(s *slot) {
 		}
 	}
 	congested := ratio > 1+latencyTolerance
+	if congested {
+		l.slow++
+	} else {
+		l.slow = 0
+	}
 	switch {
-	case congested:
+	case l.slow >= slowWindows:
+		l.slow = 0
 		l.setLocked(max(int(float64(l.limit)*decreaseFactor), l.min))
+	case congested:
+		// Hold the bound: one slow window may be a pause on either side (a garbage
+		// collection, a busy CPU), not a queue.
+		l.newWindowLocked()
 	case l.full:
 		l.setLocked(min(l.limit+1, l.max))
 	default:
@@ -295,7 +311,8 @@ func (l *limiter) observeLocked(s *slot) {
 	}
 }
 
-// setLocked changes the bound to n and starts a new window.
+// setLocked changes the bound to n and starts a new window; after a decrease, answers of slots
+// acquired before it no longer count.
 func (l *limiter) setLocked(n int) {
 	if n != l.limit {
 		t := l.now()
@@ -305,6 +322,7 @@ func (l *limiter) setLocked(n int) {
 			l.increases++
 		} else {
 			l.decreases++
+			l.window = l.next
 		}
 		l.limit = n
 		l.limitMax = max(l.limitMax, n)
@@ -313,8 +331,8 @@ func (l *limiter) setLocked(n int) {
 	l.newWindowLocked()
 }
 
+// newWindowLocked starts counting answers afresh.
 func (l *limiter) newWindowLocked() {
-	l.window = l.next
 	l.answered = 0
 	for _, ep := range l.endpoints {
 		ep.sum, ep.n = 0, 0
