@@ -323,6 +323,7 @@ func (l *limiter) setLocked(n int) {
 		} else {
 			l.decreases++
 			l.window = l.next
+			l.slow = 0
 		}
 		l.limit = n
 		l.limitMax = max(l.limitMax, n)
