@@ -139,9 +139,9 @@ func TestAdaptiveConcurrencyStaysLowUnderQuota(t *testing.T) {
 	if !bound {
 		t.Fatalf("no 429 after 10 s: the quota never bound and the test does not exercise it")
 	}
-	time.Sleep(500 * time.Millisecond) // the first episode settles
+	time.Sleep(time.Second) // the first episode settles
 	s0 := c.Stats()
-	time.Sleep(4 * time.Second)
+	time.Sleep(5 * time.Second)
 	s1 := c.Stats()
 	close(stop)
 	stopped = true
@@ -153,7 +153,7 @@ func TestAdaptiveConcurrencyStaysLowUnderQuota(t *testing.T) {
 	avg := (c1.LimitAvg*s1.Elapsed.Seconds() - c0.LimitAvg*s0.Elapsed.Seconds()) / (s1.Elapsed - s0.Elapsed).Seconds()
 	t.Logf("whole run: %d messages, %d calls, %d answered 429; limit %d (avg %.1f, max %d, min %d), in flight max %d, %d increases, %d decreases",
 		n, s1.Calls, s1.RateLimited, c1.Limit, c1.LimitAvg, c1.LimitMax, c1.LimitMin, c1.InFlightMax, c1.Increases, c1.Decreases)
-	t.Logf("steady state (4 s): %d calls, %d answered 429; limit %d → %d, avg %.1f", calls, limited, c0.Limit, c1.Limit, avg)
+	t.Logf("steady state (5 s): %d calls, %d answered 429; limit %d → %d, avg %.1f", calls, limited, c0.Limit, c1.Limit, avg)
 	if c1.Decreases == 0 || avg >= 16 || c1.Limit >= 16 || c1.LimitMin < 2 {
 		t.Errorf("limit %d (steady-state avg %.1f, lowest %d, %d decreases) under a quota: want it below the initial 16 and at least Min 2",
 			c1.Limit, avg, c1.LimitMin, c1.Decreases)
