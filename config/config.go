@@ -104,7 +104,8 @@ const (
 
 func textSources() []string { return []string{TextByCrawler, TextByElasticsearch, TextNone} }
 
-// Parallelism bounds how much work runs at once.
+// Parallelism bounds how much work runs at once. Mailboxes × Messages also bounds the
+// archive requests in flight (Performance.Concurrency).
 type Parallelism struct {
 	Mailboxes        int `yaml:"mailboxes"`
 	IndexQueries     int `yaml:"index_queries"`
@@ -147,7 +148,23 @@ type Performance struct {
 	// ShutdownGrace is how long a run may take to stop after SIGTERM or SIGINT: to let
 	// Elasticsearch acknowledge what is queued, commit it and print the summary.
 	ShutdownGrace Duration `yaml:"shutdown_grace"`
+	// Concurrency says how many archive requests are in flight at once: ConcurrencyAdaptive
+	// (as many as pay, up to parallelism.mailboxes × parallelism.messages) or
+	// ConcurrencyFixed (always that product).
+	Concurrency string `yaml:"concurrency"`
 }
+
+// Values of performance.concurrency.
+const (
+	ConcurrencyAdaptive = "adaptive"
+	ConcurrencyFixed    = "fixed"
+)
+
+func concurrencyModes() []string { return []string{ConcurrencyAdaptive, ConcurrencyFixed} }
+
+// MaxInflight is the most archive requests in flight at once: parallelism.mailboxes ×
+// parallelism.messages, one per message being fetched.
+func (c *Config) MaxInflight() int { return c.Parallelism.Mailboxes * c.Parallelism.Messages }
 
 // Elasticsearch says where to index and how to authenticate.
 type Elasticsearch struct {
@@ -234,11 +251,17 @@ func Default() *Config {
 			MaxTextChars:     1_000_000,
 			TextTimeout:      Duration(30 * time.Second),
 		},
+		// 8 × 8: up to 64 archive requests in flight, enough to hide 300 ms per request at
+		// some 100 messages/s (Little's law: two requests per message); with
+		// performance.concurrency adaptive only as many are used as pay. Each message being
+		// fetched holds up to attachments.memory_per_message (worst case 64 × 16 MiB, typically
+		// a few MB in all). 4 × 4 with concurrency fixed is the behaviour before adaptive
+		// concurrency.
 		Parallelism: Parallelism{
-			Mailboxes:        4,
+			Mailboxes:        8,
 			IndexQueries:     2,
 			MailboxDeletions: 2,
-			Messages:         4,
+			Messages:         8,
 		},
 		Logging: Logging{
 			Level:         "info",
@@ -258,6 +281,7 @@ func Default() *Config {
 			MaxRetries:           8,
 			CheckpointInterval:   Duration(5 * time.Second),
 			ShutdownGrace:        Duration(30 * time.Second),
+			Concurrency:          ConcurrencyAdaptive,
 		},
 		Elasticsearch: Elasticsearch{
 			Addresses:      []string{"http://127.0.0.1:9200"},

@@ -207,6 +207,7 @@ func (c *Config) check(now time.Time) []problem {
 	k.intRange("performance.max_retries", p.MaxRetries, 0, maxRetries)
 	k.positiveDuration("performance.checkpoint_interval", p.CheckpointInterval)
 	k.durationRange("performance.shutdown_grace", p.ShutdownGrace, time.Millisecond, maxShutdownGrace)
+	k.oneOf("performance.concurrency", p.Concurrency, concurrencyModes())
 
 	c.checkElasticsearch(k)
 

@@ -18,6 +18,9 @@ var (
 	apiRetries     = desc("api_retries_total", "Mimecast attempts repeated after a retryable error.")
 	apiQuotaWait   = desc("api_quota_wait_seconds_total", "Seconds calls spent waiting for Mimecast's quota (after 429s, or to stay within a published budget), summed over calls.")
 	apiDownload    = desc("api_download_bytes_total", "Bytes of files downloaded from Mimecast.")
+	apiConcLimit   = desc("api_concurrency_limit", "Bound on Mimecast archive requests in flight (performance.concurrency) now.")
+	apiInflightMax = desc("api_inflight_max", "Most Mimecast archive requests that were in flight at once.")
+	apiConcChanges = desc("api_concurrency_changes_total", "Times the adaptive bound on archive requests in flight moved, by direction (increase, decrease).", "direction")
 
 	bulkRequests = desc("bulk_requests_total", "Bulk requests sent to Elasticsearch.")
 	bulkRetries  = desc("bulk_item_retries_total", "Bulk items re-queued after Elasticsearch answered 429 for them.")
@@ -49,6 +52,7 @@ type snapshots struct {
 
 func (s *snapshots) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{apiCalls, apiRateLimited, apiRetries, apiQuotaWait, apiDownload,
+		apiConcLimit, apiInflightMax, apiConcChanges,
 		bulkRequests, bulkRetries, bulkBytes, mailboxLag, mailboxLagWorst, mailboxesNoCheckp,
 		runDuration, runExitCode, runFinished, runLastSuccess,
 		alertsLag, alertsLastPoll, alertsForbidden, alertsFailing} {
@@ -77,6 +81,12 @@ func (s *snapshots) Collect(ch chan<- prometheus.Metric) {
 		counter(apiRetries, float64(st.Retries))
 		counter(apiQuotaWait, st.QuotaWait.Seconds())
 		counter(apiDownload, float64(st.DownloadBytes))
+		if c := st.Concurrency; c.Limit > 0 {
+			gauge(apiConcLimit, float64(c.Limit))
+			gauge(apiInflightMax, float64(c.InFlightMax))
+			counter(apiConcChanges, float64(c.Increases), "increase")
+			counter(apiConcChanges, float64(c.Decreases), "decrease")
+		}
 	}
 	if writer != nil {
 		st := writer.Stats()

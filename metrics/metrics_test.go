@@ -47,6 +47,7 @@ func populated(t *testing.T, ok bool) *Metrics {
 			{Endpoint: mimecast.EndpointToken, Status: 0}:                 1,
 		},
 		RateLimited: 3, Retries: 4, QuotaWait: 1500 * time.Millisecond, DownloadBytes: 99,
+		Concurrency: mimecast.ConcurrencyStats{Adaptive: true, Initial: 16, Limit: 37, LimitAvg: 30.5, LimitMax: 40, InFlightMax: 38, Increases: 24, Decreases: 2},
 	}})
 	m.WatchWriter(fakeWriter{index.WriterStats{Requests: 5, Retried: 1, Bytes: 1234}})
 	sink := m.CountDocuments(fakeSink{map[string]index.Result{
@@ -135,6 +136,10 @@ func TestSeriesFromSnapshots(t *testing.T) {
 		{"mimecrawl_api_rate_limited_total", nil, 3},
 		{"mimecrawl_api_retries_total", nil, 4},
 		{"mimecrawl_api_quota_wait_seconds_total", nil, 1.5},
+		{"mimecrawl_api_concurrency_limit", nil, 37},
+		{"mimecrawl_api_inflight_max", nil, 38},
+		{"mimecrawl_api_concurrency_changes_total", map[string]string{"direction": "increase"}, 24},
+		{"mimecrawl_api_concurrency_changes_total", map[string]string{"direction": "decrease"}, 2},
 		{"mimecrawl_bulk_requests_total", nil, 5},
 		{"mimecrawl_bulk_item_retries_total", nil, 1},
 		{"mimecrawl_mailbox_lag_worst_seconds", map[string]string{"mailbox": "b@example.com"}, 40},

@@ -197,11 +197,17 @@ func (a *app) mimecastClient() (*mimecast.Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	// One message being fetched has one archive request in flight at a time, so the crawl's
+	// workers bound the requests; the limiter, adaptive by default, decides how many of them
+	// pay. The alerts poller shares this setting: its archive lookups are few, and the REST
+	// sources it polls are outside the limiter.
+	conc := mimecast.Concurrency{Adaptive: p.Concurrency != config.ConcurrencyFixed, Max: a.cfg.MaxInflight()}
 	return mimecast.New(mimecast.Config{
 		BaseURL: m.BaseURL, AuthURL: m.AuthURL, ClientID: m.ClientID, ClientSecret: m.ClientSecret.Reveal(),
 		AuthTokenOffset: p.AuthTokenOffset.D(), RetryAfterMultiplier: p.RetryAfterMultiplier,
 		MaxRetries: p.MaxRetries, RequestTimeout: m.RequestTimeout.D(), Trace: trace,
 		StatsInterval: l.StatsInterval.D(), Logger: a.log.With().Str("component", "mimecast").Logger(),
+		Concurrency: conc,
 	})
 }
 

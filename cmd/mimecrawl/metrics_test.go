@@ -207,6 +207,8 @@ func TestCrawlPushesMetricsToPushgateway(t *testing.T) {
 		{"mimecrawl_run_exit_code", group, 0},
 		{"mimecrawl_mailbox_lag_seconds", group, sum["mailboxes_kept"].(float64)}, // the summary's count
 		{"mimecrawl_mailboxes_without_checkpoint", group, 0},
+		{"mimecrawl_api_concurrency_limit", group, sum["api_concurrency_limit"].(float64)},
+		{"mimecrawl_api_inflight_max", group, sum["api_inflight_max"].(float64)},
 	}
 	for _, c := range checks {
 		got, ok := sample(fams, c.name, c.labels)
@@ -216,6 +218,12 @@ func TestCrawlPushesMetricsToPushgateway(t *testing.T) {
 	}
 	if sum["messages_indexed"].(float64) == 0 {
 		t.Errorf("the crawl indexed nothing; the test proves nothing")
+	}
+	// The default performance.concurrency, bounded by the default parallelism 8 × 8.
+	limit, avg, inflight := sum["api_concurrency_limit"].(float64), sum["api_concurrency_limit_avg"].(float64), sum["api_inflight_max"].(float64)
+	if sum["api_concurrency"] != "adaptive" || limit < 2 || limit > 64 || avg < 2 || avg > 64 || inflight < 1 || inflight > sum["api_concurrency_limit_max"].(float64) {
+		t.Errorf("summary concurrency %v: limit %v, avg %v, in flight max %v, highest limit %v; want adaptive within [2, 64], in flight at least 1 and within the highest limit",
+			sum["api_concurrency"], limit, avg, inflight, sum["api_concurrency_limit_max"])
 	}
 	var calls float64
 	for _, m := range fams["mimecrawl_api_calls_total"].GetMetric() {

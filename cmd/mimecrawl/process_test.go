@@ -75,7 +75,10 @@ func newProcWorld(t *testing.T, o procOptions) *procWorld {
 		prefix: fmt.Sprintf("mcproc-%d-%d", os.Getpid(), procSeq.Add(1)),
 		config: filepath.Join(dir, "config.yaml"), state: filepath.Join(dir, "state.db")}
 	// Small pages, a short flush interval and frequent checkpoints make a run commit many
-	// resume points, so that kills land between them.
+	// resume points, so that kills land between them. The pace is pinned to 3 × 4 requests
+	// in flight, fixed: the kill schedules (50 ms to 1.5 s) are tuned to it, and the random
+	// 429s of killFaults, which come whatever the load, would make adaptive concurrency back
+	// off and move most kills before any progress.
 	cfg := fmt.Sprintf(`mimecast:
   base_url: %s
   client_id: demo-client
@@ -86,7 +89,9 @@ attachments:
   extract: true
 parallelism:
   mailboxes: 3
+  messages: 4
 performance:
+  concurrency: fixed
   page_size: %d
   checkpoint_interval: 20ms
   max_retries: 20

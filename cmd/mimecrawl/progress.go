@@ -129,6 +129,7 @@ type frame struct {
 	totals      crawler.Totals
 	rateLimited int64
 	waiting     bool // calls are held back for the quota right now
+	limit       int  // the bound on archive requests in flight; 0: none
 }
 
 // text renders a frame, the most important parts first, so that when the line is cut to a
@@ -168,6 +169,9 @@ func (f frame) text() string {
 	if f.rateLimited > 0 && !f.waiting {
 		fmt.Fprintf(&b, "  %d×429", f.rateLimited)
 	}
+	if f.limit > 0 {
+		fmt.Fprintf(&b, "  in flight ≤%d", f.limit)
+	}
 	return b.String()
 }
 
@@ -195,7 +199,7 @@ func (a *app) newProgress(quota quotaSource) *progress {
 		a.log.Info().Str("phase", f.phase).Int("views_done", f.done).Int("views_total", f.total).Int64("messages", f.totals.Messages).
 			Int64("skipped", f.totals.Skipped).Int64("attachments", f.totals.Attachments).Int64("bytes", f.totals.Bytes).
 			Int64("failures", f.totals.DocsFailed+f.totals.FetchFailed).Int64("rate_limited", f.rateLimited).
-			Bool("waiting_for_quota", f.waiting).Msg("progress")
+			Bool("waiting_for_quota", f.waiting).Int("api_concurrency_limit", f.limit).Msg("progress")
 	}
 	return p
 }
@@ -242,7 +246,8 @@ func (p *progress) frame() frame {
 		f.totals = src.Totals()
 	}
 	if p.quota != nil {
-		f.rateLimited = p.quota.Stats().RateLimited
+		st := p.quota.Stats()
+		f.rateLimited, f.limit = st.RateLimited, st.Concurrency.Limit
 		f.waiting = p.quota.QuotaWait() > 0
 	}
 	return f
@@ -267,7 +272,7 @@ func (p *progress) stop(sum *Summary) {
 	if p.line == nil || sum == nil {
 		return
 	}
-	f := frame{phase: "done", elapsed: time.Duration(sum.Seconds * float64(time.Second)), totals: sum.Totals, rateLimited: sum.APIRateLimited,
+	f := frame{phase: "done", elapsed: time.Duration(sum.Seconds * float64(time.Second)), totals: sum.Totals, rateLimited: sum.APIRateLimited, limit: sum.APIConcurrencyLimit,
 		done: sum.ViewsComplete + sum.ViewsFailed + sum.ViewsInterrupted}
 	f.total = max(p.frame().total, f.done)
 	p.line.Done(f.text())

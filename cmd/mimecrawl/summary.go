@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mimecrawl/mimecrawl/crawler"
+	"github.com/mimecrawl/mimecrawl/integration/mimecast"
 )
 
 // Summary is what a run did, printed at its end and kept in the state file.
@@ -41,9 +42,18 @@ type Summary struct {
 	APICalls       int64         `json:"api_calls"`
 	APIRateLimited int64         `json:"api_rate_limited"`
 	APIErrors      map[int]int64 `json:"api_errors_by_status,omitempty"`
-	BulkRequests   int64         `json:"bulk_requests"`
-	BytesIndexed   int64         `json:"bytes_indexed"`
-	PeakRSSBytes   int64         `json:"peak_rss_bytes,omitempty"`
+	// The bound on archive requests in flight (performance.concurrency): adaptive or fixed,
+	// where it started, where it ended, its time-weighted mean and highest value, and the
+	// most requests that were in flight at once.
+	APIConcurrency         string  `json:"api_concurrency,omitempty"`
+	APIConcurrencyInitial  int     `json:"api_concurrency_initial,omitempty"`
+	APIConcurrencyLimit    int     `json:"api_concurrency_limit"`
+	APIConcurrencyLimitAvg float64 `json:"api_concurrency_limit_avg"`
+	APIConcurrencyLimitMax int     `json:"api_concurrency_limit_max,omitempty"`
+	APIInflightMax         int     `json:"api_inflight_max"`
+	BulkRequests           int64   `json:"bulk_requests"`
+	BytesIndexed           int64   `json:"bytes_indexed"`
+	PeakRSSBytes           int64   `json:"peak_rss_bytes,omitempty"`
 
 	FailedDocuments []string `json:"failed_documents,omitempty"`
 	Error           string   `json:"error,omitempty"`
@@ -53,6 +63,19 @@ type Summary struct {
 	// Interrupted: the run was stopped by a signal before every view was done.
 	Interrupted bool `json:"interrupted,omitempty"`
 	ExitCode    int  `json:"exit_code"`
+}
+
+// setConcurrency takes the limiter's numbers; a client without a bound leaves them unset.
+func (s *Summary) setConcurrency(c mimecast.ConcurrencyStats) {
+	if c.Limit == 0 {
+		return
+	}
+	s.APIConcurrency = "fixed"
+	if c.Adaptive {
+		s.APIConcurrency = "adaptive"
+	}
+	s.APIConcurrencyInitial, s.APIConcurrencyLimit, s.APIConcurrencyLimitAvg = c.Initial, c.Limit, c.LimitAvg
+	s.APIConcurrencyLimitMax, s.APIInflightMax = c.LimitMax, c.InFlightMax
 }
 
 // AddResults folds the mailbox view results in.
@@ -125,6 +148,10 @@ func (s *Summary) Print(w io.Writer) {
 		fmt.Fprintf(w, ", errors %s", strings.Join(parts, " "))
 	}
 	fmt.Fprintln(w)
+	if s.APIConcurrency != "" {
+		fmt.Fprintf(w, "  concurrency   %s, %d → %d (avg %.1f, highest %d), max in flight %d\n",
+			s.APIConcurrency, s.APIConcurrencyInitial, s.APIConcurrencyLimit, s.APIConcurrencyLimitAvg, s.APIConcurrencyLimitMax, s.APIInflightMax)
+	}
 	fmt.Fprintf(w, "  failures      %d documents rejected, %d messages not fetched, %d listed messages unusable, %d bodies unparseable\n",
 		s.DocsFailed, s.FetchFailed, s.InvalidListed, s.MalformedBodies)
 	if s.NotIndexed > 0 {

@@ -36,8 +36,8 @@ func (c *Client) call(ctx context.Context, path string, req *api.Request, stream
 	endpoint := c.base + path
 	// op, the method and the path, names the endpoint in the statistics: a small fixed set.
 	ctx = withEndpoint(ctx, op)
-	return retrying(ctx, c, op, quotaGroup(path), func(tok string, attempt int) (*answer, error) {
-		return c.attempt(ctx, op, path, endpoint, body, tok, attempt, stream)
+	return retrying(ctx, c, op, quotaGroup(path), func(tok string, attempt int, sl *slot) (*answer, error) {
+		return c.attempt(ctx, op, path, endpoint, body, tok, attempt, stream, sl)
 	})
 }
 
@@ -45,19 +45,33 @@ func (c *Client) call(ctx context.Context, path string, req *api.Request, stream
 // every attempt it waits for the pacer of the call's quota group, attaches the shared token,
 // refreshes the token once on 401, and repeats retryable failures up to MaxRetries times. A
 // 429 slows down every call of the same group, and only those.
-func retrying[T any](ctx context.Context, c *Client, op, group string, try func(tok string, attempt int) (T, error)) (T, error) {
+//
+// Calls of the account's group first take a slot of the concurrency limiter (Config.Concurrency),
+// before the pacer, so that a binding quota shows as latency. try owns the slot: it releases
+// it once it has read the answer, or hands it to the streamed body it returns, which releases
+// it when read to its end or closed. retrying releases it too after a failed try (release is
+// idempotent).
+func retrying[T any](ctx context.Context, c *Client, op, group string, try func(tok string, attempt int, sl *slot) (T, error)) (T, error) {
 	var zero T
 	p := c.pacers.get(group)
+	lim := c.limit
+	if group != groupAccount {
+		lim = nil // the REST groups have quotas and budgets of their own
+	}
 	var refused string // the token the API answered 401 to, once
 	for attempt, retry := 1, 0; ; attempt++ {
+		sl, err := lim.acquire(ctx, op)
+		if err != nil {
+			return zero, fmt.Errorf("%s: %w", op, err)
+		}
 		waitStart := time.Now()
 		werr := c.pacers.wait(ctx, group)
 		c.stats.quotaWait.Add(int64(time.Since(waitStart)))
 		if werr != nil {
+			sl.release()
 			return zero, fmt.Errorf("%s: %w", op, werr)
 		}
 		var tok string
-		var err error
 		if refused != "" {
 			tok, err = c.tokens.replace(ctx, refused)
 		} else {
@@ -66,12 +80,13 @@ func retrying[T any](ctx context.Context, c *Client, op, group string, try func(
 		sent := time.Now()
 		if err == nil {
 			var ans T
-			ans, err = try(tok, attempt)
+			ans, err = try(tok, attempt, sl)
 			if err == nil {
 				p.succeeded()
 				return ans, nil
 			}
 		}
+		sl.release()
 		if ctx.Err() != nil {
 			// Cancellation is neither retryable nor permanent: stop quietly.
 			return zero, fmt.Errorf("%s: %w", op, ctx.Err())
@@ -122,12 +137,14 @@ func (c *Client) backoff(ctx context.Context, err error, n int) error {
 }
 
 // attempt makes one HTTP exchange for call and classifies its outcome.
-func (c *Client) attempt(ctx context.Context, op, path, endpoint string, body []byte, tok string, n int, stream bool) (*answer, error) {
+// sl is the call's concurrency slot (nil without a limiter), released with the attempt.
+func (c *Client) attempt(ctx context.Context, op, path, endpoint string, body []byte, tok string, n int, stream bool, sl *slot) (*answer, error) {
 	actx, cancel := context.WithCancelCause(withAttempt(ctx, n))
 	timer := time.AfterFunc(c.timeout, func() { cancel(errAttemptTimeout) })
 	release := func() {
 		timer.Stop()
 		cancel(nil)
+		sl.release()
 	}
 	req, err := http.NewRequestWithContext(actx, http.MethodPost, endpoint, bytes.NewReader(body))
 	if err != nil {
@@ -145,12 +162,13 @@ func (c *Client) attempt(ctx context.Context, op, path, endpoint string, body []
 		release()
 		return nil, c.networkError(ctx, actx, op, err)
 	}
+	sl.answered(resp.StatusCode)
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		defer release()
 		return nil, c.statusError(op, path, resp)
 	}
 	if stream && !isJSON(resp.Header.Get("Content-Type")) {
-		return &answer{stream: c.watchBody(ctx, actx, op, resp.Body, timer, release), size: resp.ContentLength}, nil
+		return &answer{stream: c.watchBody(ctx, actx, op, resp.Body, timer, release, sl), size: resp.ContentLength}, nil
 	}
 	defer release()
 	data, err := readBounded(resp.Body, maxJSONBody)
@@ -236,10 +254,12 @@ func readBounded(r io.Reader, limit int64) ([]byte, error) {
 
 // watchBody wraps a streamed body: it counts bytes for the statistics, restarts the attempt
 // timer on every read (so a large download may take long but may not stall for longer than
-// RequestTimeout), and wraps read errors as retryable Errors naming op.
-func (c *Client) watchBody(ctx, actx context.Context, op string, rc io.ReadCloser, timer *time.Timer, release func()) io.ReadCloser {
+// RequestTimeout), and wraps read errors as retryable Errors naming op. The concurrency slot sl
+// is released when the body is read to its end or closed, whichever comes first; release (the
+// attempt's timer and context, and sl) when it is closed.
+func (c *Client) watchBody(ctx, actx context.Context, op string, rc io.ReadCloser, timer *time.Timer, release func(), sl *slot) io.ReadCloser {
 	c.stats.downloads.Add(1)
-	return &download{c: c, ctx: ctx, actx: actx, op: op, rc: rc, timer: timer, release: release}
+	return &download{c: c, ctx: ctx, actx: actx, op: op, rc: rc, timer: timer, release: release, slot: sl}
 }
 
 type download struct {
@@ -250,14 +270,21 @@ type download struct {
 	rc      io.ReadCloser
 	timer   *time.Timer
 	release func()
+	slot    *slot
 	closed  bool
 }
 
 func (d *download) Read(p []byte) (int, error) {
 	n, err := d.rc.Read(p)
 	d.c.stats.downloadBytes.Add(int64(n))
-	if err == nil || errors.Is(err, io.EOF) {
+	if err == nil {
 		d.timer.Reset(d.c.timeout)
+		return n, nil
+	}
+	if errors.Is(err, io.EOF) {
+		// Read to its end: the request is done even if the caller closes the body later.
+		d.timer.Reset(d.c.timeout)
+		d.slot.release()
 		return n, err
 	}
 	return n, d.c.networkError(d.ctx, d.actx, d.op, err)

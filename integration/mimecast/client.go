@@ -39,6 +39,9 @@ type Config struct {
 	// published limits (batch 50 calls / 15 min, stream 300 calls / h), Calls < 0 = none.
 	SIEMBatchBudget  Budget
 	SIEMStreamBudget Budget
+	// Concurrency bounds the archive requests in flight (account-quota calls and downloads);
+	// the zero value sets no bound.
+	Concurrency Concurrency
 }
 
 const (
@@ -72,6 +75,7 @@ type Client struct {
 	tokens *tokens
 	pacers *pacers
 	stats  *counters
+	limit  *limiter  // nil: no bound on requests in flight
 	shapes *shapeLog // unexpected answer shapes already warned about
 
 	shapeWarned atomic.Bool // an unknown REST page shape was logged once
@@ -100,7 +104,13 @@ func New(cfg Config) (*Client, error) {
 	if cfg.RetryAfterMultiplier < 0 {
 		return nil, fmt.Errorf("mimecast client: RetryAfterMultiplier %v: want >= 0", cfg.RetryAfterMultiplier)
 	}
+	// Latencies are real elapsed time whatever cfg.Now says, like the pacer's waits.
+	limit, err := newLimiter(cfg.Concurrency, time.Now)
+	if err != nil {
+		return nil, err
+	}
 	c := &Client{
+		limit:      limit,
 		base:       strings.TrimRight(base.String(), "/"),
 		maxRetries: orDefault(cfg.MaxRetries, defaultMaxRetries),
 		minBackoff: orDefault(cfg.MinBackoff, defaultMinBackoff),
@@ -131,9 +141,11 @@ func New(cfg Config) (*Client, error) {
 		groupSIEMStream: orDefault(cfg.SIEMStreamBudget, defaultSIEMStreamBudget),
 	})
 
-	baseRT := http.DefaultTransport
+	var baseRT http.RoundTripper
 	if cfg.HTTPClient != nil && cfg.HTTPClient.Transport != nil {
 		baseRT = cfg.HTTPClient.Transport
+	} else {
+		baseRT = pooledTransport(cfg.Concurrency.Max)
 	}
 	rt := &transport{next: baseRT, level: cfg.Trace, log: c.log, stats: c.stats}
 	// Timeouts are per attempt, set by the caller of each request; the http.Client has none
@@ -164,7 +176,11 @@ func (c *Client) Close() {
 }
 
 // Stats returns a snapshot of the call statistics.
-func (c *Client) Stats() Stats { return c.stats.snapshot() }
+func (c *Client) Stats() Stats {
+	s := c.stats.snapshot()
+	s.Concurrency = c.limit.stats()
+	return s
+}
 
 // QuotaWait reports how long calls against the account's quota (every archive and directory
 // endpoint) must still wait before the next one may start because Mimecast answered 429; 0
@@ -203,6 +219,28 @@ func (c *Client) logStatsEvery(d time.Duration) {
 			return
 		}
 	}
+}
+
+// defaultIdlePerHost is the idle connections kept per host when Concurrency sets no bound.
+const defaultIdlePerHost = 64
+
+// pooledTransport is http.DefaultTransport keeping enough idle connections per host for
+// inflight requests at once (defaultIdlePerHost if 0). The default keeps two: every request
+// beyond them would open a new connection, TCP and TLS handshakes included, one more round
+// trip or two of latency per call, and a request in flight more for the same throughput.
+func pooledTransport(inflight int) http.RoundTripper {
+	def, ok := http.DefaultTransport.(*http.Transport)
+	if !ok {
+		return http.DefaultTransport
+	}
+	t := def.Clone()
+	if inflight <= 0 {
+		inflight = defaultIdlePerHost
+	}
+	// The API host and the download host each see up to inflight at once.
+	t.MaxIdleConnsPerHost = inflight
+	t.MaxIdleConns = max(t.MaxIdleConns, 2*inflight)
+	return t
 }
 
 func checkURL(field, raw string) (*url.URL, error) {

@@ -11,6 +11,11 @@
 //     stream): a 429 makes every goroutine calling that group wait, for the server's hint
 //     (scaled and clamped) or, without one, for a shared backoff that shrinks again after
 //     successes; other groups carry on. The SIEM groups also keep client-side budgets.
+//   - Archive requests in flight (calls of the account's quota group and downloads) are bounded
+//     by one limiter per Client (Config.Concurrency): fixed, or adaptive (AIMD: one more per
+//     window of answers, a quarter fewer on a 429 or rising latency). A request holds its slot
+//     from before the pacer's wait until its answer is read; a streamed body holds it until it
+//     is read to its end or closed. A slot is released exactly once.
 //   - Alert sources are read one page per call and records are returned as served, so the
 //     caller keeps every page token and decides what a record means.
 //   - Errors are classified once, next to the HTTP call, into *Error with Retryable set;

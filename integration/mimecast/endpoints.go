@@ -211,11 +211,18 @@ func (c *Client) file(ctx context.Context, path string, item any) (io.ReadCloser
 // the download host, and its path and query never appear in errors or logs.
 func (c *Client) download(ctx context.Context, u *url.URL) (io.ReadCloser, error) {
 	op := "GET " + hostOnly(u)
+	// Downloads are archive requests in flight like the call that gave the URL, though no
+	// quota counts them: they take a slot of the concurrency limiter.
+	sl, err := c.limit.acquire(ctx, EndpointDownload)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
 	actx, cancel := context.WithCancelCause(context.WithValue(ctx, downloadKey{}, true))
 	timer := time.AfterFunc(c.timeout, func() { cancel(errAttemptTimeout) })
 	release := func() {
 		timer.Stop()
 		cancel(nil)
+		sl.release()
 	}
 	req, err := http.NewRequestWithContext(actx, http.MethodGet, u.String(), nil)
 	if err != nil {
@@ -227,6 +234,7 @@ func (c *Client) download(ctx context.Context, u *url.URL) (io.ReadCloser, error
 		release()
 		return nil, c.networkError(ctx, actx, op, err)
 	}
+	sl.answered(resp.StatusCode)
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody))
 		resp.Body.Close()
@@ -242,7 +250,7 @@ func (c *Client) download(ctx context.Context, u *url.URL) (io.ReadCloser, error
 		}
 		return nil, e
 	}
-	return c.watchBody(ctx, actx, op, resp.Body, timer, release), nil
+	return c.watchBody(ctx, actx, op, resp.Body, timer, release, sl), nil
 }
 
 // envelope wraps one data item in a legacy request.

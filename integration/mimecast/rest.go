@@ -31,7 +31,9 @@ func (c *Client) getREST(ctx context.Context, path, permPath string, query url.V
 	if len(query) > 0 {
 		endpoint += "?" + query.Encode()
 	}
-	return retrying(ctx, c, op, quotaGroup(path), func(tok string, attempt int) ([]byte, error) {
+	// The REST groups take no concurrency slot (sl is nil); retrying releases it regardless.
+	return retrying(ctx, c, op, quotaGroup(path), func(tok string, attempt int, sl *slot) ([]byte, error) {
+		defer sl.release()
 		return c.restAttempt(ctx, op, permPath, endpoint, tok, attempt)
 	})
 }

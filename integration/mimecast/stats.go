@@ -33,6 +33,9 @@ type Stats struct {
 	Downloads      int64 // file bodies handed to callers (streamed or pre-signed)
 	DownloadBytes  int64 // bytes read by callers from those bodies
 	TokenRefreshes int64 // successful token fetches, the first one included
+	// Concurrency is the bound on archive requests in flight (Config.Concurrency); zero when
+	// the Client has none.
+	Concurrency ConcurrencyStats
 }
 
 // RateWindow is the shortest elapsed time over which Stats computes a rate.
@@ -153,6 +156,10 @@ func logStats(log zerolog.Logger, s Stats) {
 		Float64("elapsed_seconds", s.Elapsed.Seconds())
 	if s.Elapsed >= RateWindow {
 		ev = ev.Float64("calls_per_minute", s.CallsPerMinute)
+	}
+	if c := s.Concurrency; c.Limit > 0 {
+		ev = ev.Int("concurrency_limit", c.Limit).Float64("concurrency_limit_avg", c.LimitAvg).
+			Int("concurrency_limit_max", c.LimitMax).Int("inflight_max", c.InFlightMax)
 	}
 	ev.Dict("by_status", by).
 		Float64("quota_wait_seconds", s.QuotaWait.Seconds()).
