@@ -163,7 +163,7 @@ func loadBenchMessages(b *testing.B) *benchMessages {
 func newBenchPass(bm *benchMessages, sink Sink) (*viewPass, func()) {
 	c := New(bm.arc, nil, sink, nil, Options{ExtractAttachments: true, MaxAttachmentBytes: 25_000_000, Logger: zerolog.Nop()})
 	p := &viewPass{c: c, mb: bm.mailbox, view: api.ViewInbox, key: state.Key{Mailbox: bm.mailbox.Address, View: api.ViewInbox},
-		pass: state.Pass{Generation: 1}, tr: newTracker(c.opts.MaxInflight, nil), log: zerolog.Nop()}
+		pass: state.Pass{Generation: 1}, tr: newTracker(c.opts.MaxInflight, nil, nil), log: zerolog.Nop()}
 	return p, startServices(c)
 }
 
@@ -307,7 +307,7 @@ func BenchmarkTracker(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		t := newTracker(1000, nil)
+		t := newTracker(1000, nil, nil)
 		seqs := make([]int64, 100)
 		for i := range seqs {
 			seqs[i], _ = t.add(context.Background(), base.Add(-time.Duration(i)*time.Second))

@@ -23,11 +23,13 @@ import (
 // A message that failed for good blocks the prefix for the rest of the pass, so neither the
 // resume point nor the delta token passes it.
 //
-// Messages in flight hold one unit each of a semaphore of maxInflight units: add waits for a
-// unit (the back-pressure that bounds the memory of a pass whatever the size of the mailbox),
-// and wait takes all of them (nothing in flight). Both honour their context.
+// Messages in flight hold one unit each of a semaphore of maxInflight units, and one of the
+// run's window shared by all views: add waits for both (the back-pressure that bounds the
+// memory of a run whatever the size and number of the mailboxes), and wait takes all of the
+// view's own (nothing in flight). Both honour their context.
 type tracker struct {
 	slots    *semaphore.Weighted
+	run      *semaphore.Weighted  // the run's window, shared by the views; nil for none
 	waiting  func() (done func()) // registers a wait for room (see flusher.wait); nil for none
 	size     int64
 	mu       sync.Mutex
@@ -43,32 +45,39 @@ type tracker struct {
 	failed   int
 }
 
-// newTracker returns a tracker of at most maxInflight messages in flight. waiting, if not nil,
+// newTracker returns a tracker of at most maxInflight messages in flight. Each message also
+// holds a unit of run (if not nil), the window the views of a run share. waiting, if not nil,
 // is called when add or wait must wait for acknowledgements, and the function it returns when
 // that wait ends: the run flushes the sink meanwhile instead of letting the wait last until the
 // bulk writer's timer.
-func newTracker(maxInflight int, waiting func() (done func())) *tracker {
+func newTracker(maxInflight int, run *semaphore.Weighted, waiting func() (done func())) *tracker {
 	n := int64(max(maxInflight, 1))
-	return &tracker{slots: semaphore.NewWeighted(n), size: n, waiting: waiting,
+	return &tracker{slots: semaphore.NewWeighted(n), size: n, run: run, waiting: waiting,
 		finished: map[int64]bool{}, received: map[int64]time.Time{}, ordered: true}
 }
 
-// acquire takes n units, registering the wait when they are not free at once.
-func (t *tracker) acquire(ctx context.Context, n int64) error {
-	if t.slots.TryAcquire(n) {
+// acquire takes n units of sem, registering the wait when they are not free at once.
+func (t *tracker) acquire(ctx context.Context, sem *semaphore.Weighted, n int64) error {
+	if sem.TryAcquire(n) {
 		return nil
 	}
 	if t.waiting != nil {
 		defer t.waiting()()
 	}
-	return t.slots.Acquire(ctx, n)
+	return sem.Acquire(ctx, n)
 }
 
 // add waits until fewer than maxInflight messages are in flight, then registers the next
 // listed message and returns its sequence number. Every message added must be finished once.
 func (t *tracker) add(ctx context.Context, received time.Time) (int64, error) {
-	if err := t.acquire(ctx, 1); err != nil {
+	if err := t.acquire(ctx, t.slots, 1); err != nil {
 		return 0, err
+	}
+	if t.run != nil {
+		if err := t.acquire(ctx, t.run, 1); err != nil {
+			t.slots.Release(1)
+			return 0, err
+		}
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -93,6 +102,9 @@ func (t *tracker) finish(seq int64, ok bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	defer t.slots.Release(1)
+	if t.run != nil {
+		defer t.run.Release(1)
+	}
 	t.inflight--
 	if !ok {
 		t.failed++
@@ -129,7 +141,7 @@ func (t *tracker) resumePoint() (time.Time, bool) {
 // wait blocks until no message is in flight and returns how many failed. If ctx ends first it
 // returns ctx's error: what is still in flight is then not covered by the checkpoint.
 func (t *tracker) wait(ctx context.Context) (failed int, err error) {
-	if err := t.acquire(ctx, t.size); err != nil {
+	if err := t.acquire(ctx, t.slots, t.size); err != nil {
 		return 0, err
 	}
 	t.slots.Release(t.size)

@@ -58,8 +58,10 @@ type Options struct {
 	IndexQueries       int // Elasticsearch queries and sweeps at once
 	DeltaTokenOffset   time.Duration
 	CheckpointInterval time.Duration
-	// MaxInflight bounds the messages of one mailbox view that are fetched but not yet
-	// acknowledged, and so the memory of a pass.
+	// MaxInflight bounds the messages listed and not yet acknowledged (queued for a fetch,
+	// being fetched, or sent and awaiting Elasticsearch), across all views of the run: what a
+	// run holds in memory, whatever the number of views and the size of the mailboxes. One
+	// view may use all of it.
 	MaxInflight int
 	// ShutdownGrace is how long a stopping pass waits for acknowledgements of what it sent.
 	ShutdownGrace time.Duration
@@ -100,11 +102,10 @@ func (o *Options) defaults() {
 		o.CheckpointInterval = 5 * time.Second
 	}
 	if o.MaxInflight <= 0 {
-		// Acknowledgements come when the bulk indexer flushes: by size (flush_bytes) or, failing
-		// that, by time (flush_interval, 1 s by default). Too few messages in flight never fill
-		// a flush, and then every view waits a whole interval per batch; the bulk indexer's
-		// own buffers, not this count, are what bound memory.
-		o.MaxInflight = max(10*o.PageSize, 1000)
+		// Enough to keep bulk requests full at a few thousand documents per second: a view
+		// that finds the window full makes the flusher send what is queued (see flusher), so
+		// acknowledgements come back within a bulk round trip or two.
+		o.MaxInflight = 1000
 	}
 	if o.ShutdownGrace <= 0 {
 		o.ShutdownGrace = 30 * time.Second
@@ -154,6 +155,7 @@ type Crawler struct {
 	queries *semaphore.Weighted // Elasticsearch queries and sweeps at once
 	slots   *semaphore.Weighted // views listing at once (Options.Mailboxes)
 	live    *semaphore.Weighted // views started and not yet returned
+	window  *semaphore.Weighted // messages in flight in the run (Options.MaxInflight)
 	ready   *handoff
 	flush   *flusher
 	commits *committer
@@ -176,7 +178,8 @@ func New(arc Archive, idx Index, sink Sink, store Store, opts Options) *Crawler 
 	c := &Crawler{idx: idx, store: store, opts: opts, log: opts.Logger,
 		queries: semaphore.NewWeighted(int64(opts.IndexQueries)),
 		slots:   semaphore.NewWeighted(int64(opts.Mailboxes)),
-		live:    semaphore.NewWeighted(int64(opts.Mailboxes + maxFinishing))}
+		live:    semaphore.NewWeighted(int64(opts.Mailboxes + maxFinishing)),
+		window:  semaphore.NewWeighted(int64(opts.MaxInflight))}
 	c.arc = guardedArchive{arc: arc, c: c}
 	c.sink = guardedSink{sink: sink, c: c}
 	c.flush = newFlusher(sink, func(err error) { c.log.Debug().Err(err).Msg("flush for a waiting view failed") })

@@ -148,7 +148,7 @@ func sendMessage(t *testing.T, arc *fileArchive, tweak func(*Options)) (*index.M
 	c := New(arc, nil, sink, nil, opts)
 	mb := Mailbox{Address: testMailbox, Domain: "example.com"}
 	p := &viewPass{c: c, mb: mb, view: api.ViewInbox, key: state.Key{Mailbox: mb.Address, View: api.ViewInbox},
-		pass: state.Pass{Generation: 1}, tr: newTracker(c.opts.MaxInflight, nil), log: zerolog.Nop()}
+		pass: state.Pass{Generation: 1}, tr: newTracker(c.opts.MaxInflight, nil, nil), log: zerolog.Nop()}
 	stop := startServices(c)
 	at := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
 	m := api.MessageSummary{ID: arc.id, Subject: "listed subject", From: api.Address{EmailAddress: "listed@example.com"}}

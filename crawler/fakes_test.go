@@ -230,13 +230,14 @@ type fakeSink struct {
 	answer func(d index.Doc) (r index.Result, hold bool)
 	// onFlush=true answers documents only when Flush is called, as a bulk writer with no timer
 	// and requests never full would.
-	onFlush bool
-	queued  []func()
-	wg      sync.WaitGroup
-	added   atomic.Int64
-	flushes atomic.Int64
-	mu      sync.Mutex
-	held    int
+	onFlush   bool
+	queued    []func()
+	maxQueued int // most documents a flush answered at once
+	wg        sync.WaitGroup
+	added     atomic.Int64
+	flushes   atomic.Int64
+	mu        sync.Mutex
+	held      int
 }
 
 func (s *fakeSink) Add(ctx context.Context, d index.Doc, done func(index.Result)) error {
@@ -276,6 +277,7 @@ func (s *fakeSink) Flush(ctx context.Context) error {
 	s.mu.Lock()
 	q := s.queued
 	s.queued = nil
+	s.maxQueued = max(s.maxQueued, len(q))
 	s.mu.Unlock()
 	for _, answer := range q {
 		answer()

@@ -88,3 +88,24 @@ func TestNextPageListedWhileFetching(t *testing.T) {
 		t.Errorf("indexed %d messages, want 10", out.totals.Messages)
 	}
 }
+
+// The window of messages in flight is the run's, not each view's: however many views run at
+// once, no more messages than MaxInflight wait for their acknowledgement, so the memory of a
+// run does not grow with the number of views or the size of the mailboxes.
+func TestWindowOfMessagesInFlightIsTheRuns(t *testing.T) {
+	w := newWorld()
+	w.sink.onFlush = true
+	for _, mb := range []string{"a@example.com", "b@example.com", "c@example.com"} {
+		w.mailbox(mb, 40)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	out := w.run(t, ctx, func(o *Options) { o.Mailboxes, o.MaxInflight = 3, 5 })
+	if out.totals.Messages != 120 {
+		t.Fatalf("indexed %d messages, want 120", out.totals.Messages)
+	}
+	// Each message is one document here (no attachments), answered by the flush after it.
+	if got := w.sink.maxQueued; got > 5 {
+		t.Errorf("a flush answered %d documents at once; at most 5 messages may be in flight in the run", got)
+	}
+}

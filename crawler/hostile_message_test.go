@@ -168,7 +168,7 @@ func runHostile(t *testing.T, arc *hostileArchive, listed int64, limits MessageL
 		Logger: lg, Limits: limits})
 	mb := Mailbox{Address: "user@example.com", Domain: "example.com"}
 	p := &viewPass{c: c, mb: mb, view: api.ViewInbox, key: state.Key{Mailbox: mb.Address, View: api.ViewInbox},
-		pass: state.Pass{Generation: 1}, tr: newTracker(c.opts.MaxInflight, nil), log: lg}
+		pass: state.Pass{Generation: 1}, tr: newTracker(c.opts.MaxInflight, nil, nil), log: lg}
 	stop := startServices(c)
 	at := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
 	m := api.MessageSummary{ID: arc.detail.ID, Subject: "hostile", Size: listed}
