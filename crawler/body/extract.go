@@ -158,7 +158,7 @@ func Extract(r io.Reader, opts Options) (*Text, error) {
 		// the download grows with it.
 		x.out.Malformed = true
 	} else {
-		e, err := message.New(message.Header{Header: h}, body)
+		e, err := newEntity(message.Header{Header: h}, body)
 		if err != nil {
 			x.defect("message: %s", describe(err))
 		}
@@ -481,7 +481,7 @@ func (x *extractor) multipart(e *message.Entity, boundary string, path []int, de
 	e.Body = io.TeeReader(limit, rawCopy)
 	// nil when go-message could not parse the Content-Type that this
 	// package still recognised as multipart.
-	mr := e.MultipartReader()
+	mr := multipartReader(e)
 	n := 0
 	for mr != nil {
 		if x.halted {
@@ -493,7 +493,7 @@ func (x *extractor) multipart(e *message.Entity, boundary string, path []int, de
 			x.out.Malformed = true
 			break
 		}
-		p, err := mr.NextPart()
+		p, err := nextPart(mr)
 		if limit.tripped {
 			x.defect("%s: header larger than %d bytes: message not read further", pathName(child(path, n)), maxHeaderBytes)
 			x.out.Malformed = true
