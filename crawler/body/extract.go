@@ -10,6 +10,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/emersion/go-message"
 	// Registers decoders for non-UTF-8 charsets with go-message, for bodies
@@ -148,7 +149,12 @@ func Extract(r io.Reader, opts Options) (*Text, error) {
 	x := &extractor{max: opts.MaxTextBytes, keep: opts.KeepAttachments, keepMemory: opts.KeepMemory,
 		spillDir: opts.SpillDir, out: &Text{Headers: map[string][]string{}}}
 
-	br := bufio.NewReader(src)
+	br := sourceReaders.Get().(*bufio.Reader)
+	br.Reset(src)
+	defer func() {
+		br.Reset(nil) // drop the download, and its buffered bytes are dead
+		sourceReaders.Put(br)
+	}()
 	h, body, defects, tooBig := readHeader(br)
 	x.defects(defects...)
 	x.headers(h)
@@ -178,6 +184,15 @@ func Extract(r io.Reader, opts Options) (*Text, error) {
 	}
 	return x.out, nil
 }
+
+// sourceReaders buffer the message as Extract reads it. 32 KB rather than bufio's 4 KB: a
+// download is read in as few system calls as the connection allows (the HTTP client reads
+// straight into a buffer at least as large as its own). headerReaders serve readHeader. Both
+// hold buffers of a fixed size only.
+var (
+	sourceReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 32<<10) }}
+	headerReaders = sync.Pool{New: func() any { return bufio.NewReader(nil) }}
+)
 
 // sourceReader remembers the first error of the underlying reader, so that
 // a failed download is told apart from malformed MIME.
@@ -262,7 +277,11 @@ func readHeader(br *bufio.Reader) (h textproto.Header, body io.Reader, defects [
 		defects = append(defects, strconv.Itoa(dropped)+" malformed header lines dropped")
 	}
 	clean.WriteString("\r\n")
-	h, err := textproto.ReadHeader(bufio.NewReader(&clean))
+	hr := headerReaders.Get().(*bufio.Reader)
+	hr.Reset(&clean)
+	h, err := textproto.ReadHeader(hr)
+	hr.Reset(nil)
+	headerReaders.Put(hr)
 	if err != nil {
 		defects = append(defects, "header: "+describe(err))
 	}
