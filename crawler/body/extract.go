@@ -173,8 +173,6 @@ func Extract(r io.Reader, opts Options) (*Text, error) {
 		}
 	}
 	x.finish()
-	keepBuffers.put(x.scratch)
-	x.scratch = nil
 
 	if src.err != nil {
 		return x.out, fmt.Errorf("read message: %w", src.err)
@@ -347,7 +345,7 @@ type extractor struct {
 	inMemory   int64  // bytes of kept parts in memory
 	spillDir   string // Options.SpillDir
 	spillErr   bool   // the temporary file could not be created: keep no more parts
-	scratch    []byte // capture buffer of attachment parts, reused from part to part (keepBuffers)
+	scratch    []byte // capture buffer of the last part that went to the temporary file, reused
 	halted     bool   // a part header broke its cap: nothing more of the message is read
 
 	plain      []string // text of text/plain parts
@@ -555,12 +553,7 @@ func (x *extractor) multipart(e *message.Entity, boundary string, path []int, de
 func (x *extractor) attachment(e *message.Entity, path []int, mediaType, filename, disp string) {
 	h := sha256.New()
 	keep := &capture{b: x.scratch[:0], max: int(x.keep), stop: x.keep <= 0 || x.spillErr}
-	if !keep.stop && keep.b == nil {
-		keep.b = keepBuffers.get()
-	}
-	n, err := copyPart(io.MultiWriter(h, keep), e.Body)
-	// The capture buffer, grown to this part, serves the next one; keepPart copies what it keeps.
-	x.scratch = keep.b
+	n, err := io.Copy(io.MultiWriter(h, keep), e.Body)
 	if err != nil {
 		x.defect("%s: attachment read failed after %d bytes: %s", pathName(path), n, describe(err))
 	}
@@ -580,15 +573,16 @@ func (x *extractor) attachment(e *message.Entity, path []int, mediaType, filenam
 // keepPart keeps the bytes b of p: in memory while the kept parts fit in Options.KeepMemory,
 // in the temporary file after that.
 func (x *extractor) keepPart(p *Part, b []byte, path []int) {
+	if b == nil {
+		b = []byte{} // an empty part is kept too: nil means "not kept"
+	}
 	if x.inMemory+int64(len(b)) <= x.keepMemory {
-		// A copy of exactly the part's size: the capture buffer grew by doubling, and is reused.
-		// An empty part is kept too (nil means "not kept").
-		if p.Data = bytes.Clone(b); p.Data == nil {
-			p.Data = []byte{}
-		}
+		p.Data = b
 		x.inMemory += int64(len(b))
+		x.scratch = nil // b is Data now
 		return
 	}
+	x.scratch = b // the bytes go to the file: capture the next part into the same memory
 	if x.out.spill == nil {
 		f, err := newSpillFile(x.spillDir)
 		if err != nil {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sync"
 )
 
 // errPartHeaderTooBig ends the body of a multipart whose part header exceeds maxHeaderBytes.
@@ -145,45 +144,4 @@ func (s *spillFile) close() error {
 		}
 	}
 	return err
-}
-
-// bufferPool reuses byte buffers of up to max bytes of capacity; larger ones are left to the
-// garbage collector, so that one huge part does not stay in memory after its message.
-type bufferPool struct {
-	pool    sync.Pool
-	initial int // capacity of a new buffer
-	max     int
-}
-
-func (p *bufferPool) get() []byte {
-	if b, ok := p.pool.Get().(*[]byte); ok {
-		return (*b)[:0]
-	}
-	return make([]byte, 0, p.initial)
-}
-
-func (p *bufferPool) put(b []byte) {
-	if cap(b) == 0 || cap(b) > p.max {
-		return
-	}
-	b = b[:0]
-	p.pool.Put(&b)
-}
-
-// keepBuffers holds the capture buffers of kept attachment parts.
-var keepBuffers = bufferPool{initial: 32 << 10, max: 512 << 10}
-
-// copyBuffers holds the buffers of copyPart.
-var copyBuffers = sync.Pool{New: func() any { return new([32 << 10]byte) }}
-
-// copyPart is io.Copy with a pooled buffer: a part's body and the writers of its digest and
-// capture offer neither WriterTo nor ReaderFrom (unless the body is base64, see
-// base64Reader.WriteTo), so io.Copy would allocate 32 KB for every part.
-func copyPart(dst io.Writer, src io.Reader) (int64, error) {
-	if wt, ok := src.(io.WriterTo); ok {
-		return wt.WriteTo(dst)
-	}
-	buf := copyBuffers.Get().(*[32 << 10]byte)
-	defer copyBuffers.Put(buf)
-	return io.CopyBuffer(dst, src, buf[:])
 }
