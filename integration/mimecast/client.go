@@ -131,7 +131,7 @@ func New(cfg Config) (*Client, error) {
 		groupSIEMStream: orDefault(cfg.SIEMStreamBudget, defaultSIEMStreamBudget),
 	})
 
-	var baseRT http.RoundTripper = newTransport()
+	baseRT := http.DefaultTransport
 	if cfg.HTTPClient != nil && cfg.HTTPClient.Transport != nil {
 		baseRT = cfg.HTTPClient.Transport
 	}
@@ -159,7 +159,6 @@ func (c *Client) Close() {
 	c.closeOnce.Do(func() {
 		close(c.stop)
 		<-c.done
-		c.http.CloseIdleConnections()
 		logStats(c.log, c.Stats())
 	})
 }
@@ -215,22 +214,6 @@ func checkURL(field, raw string) (*url.URL, error) {
 		return nil, fmt.Errorf("mimecast client: %s %q: want no query or fragment", field, raw)
 	}
 	return u, nil
-}
-
-// maxIdlePerHost is how many idle connections to one host a Client keeps: more than the calls
-// it runs at once (parallelism.mailboxes x parallelism.messages, 16 by default, each with a
-// download besides), well below what a server would refuse.
-const maxIdlePerHost = 64
-
-// newTransport is the transport of a Client given none: http.DefaultTransport's settings,
-// except that it keeps an idle connection for every call that may run at once. The default
-// keeps two per host, so with more calls in flight most ended by closing their connection and
-// the next one dialled anew (against Mimecast, with a TLS handshake each time).
-func newTransport() *http.Transport {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.MaxIdleConnsPerHost = maxIdlePerHost
-	t.MaxIdleConns = max(t.MaxIdleConns, 2*maxIdlePerHost) // API and download hosts
-	return t
 }
 
 func orDefault[T comparable](v, def T) T {

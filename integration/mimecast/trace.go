@@ -83,13 +83,6 @@ type transport struct {
 	scrub func(string) string
 }
 
-// CloseIdleConnections passes http.Client.CloseIdleConnections on to the base transport.
-func (t *transport) CloseIdleConnections() {
-	if c, ok := t.next.(interface{ CloseIdleConnections() }); ok {
-		c.CloseIdleConnections()
-	}
-}
-
 func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	start := time.Now()
 	var reqBody []byte
