@@ -493,7 +493,8 @@ func (x *extractor) hasPlain() bool { return len(x.plain) > 0 }
 // (no boundary, or one that matches nothing) its raw bytes are read as plain
 // text, so that the words still become searchable.
 func (x *extractor) multipart(e *message.Entity, boundary string, path []int, depth int) {
-	rawCopy := &capture{max: x.max}
+	rawCopy := &capture{b: rawCopies.get(), max: x.max}
+	defer rawCopies.put(rawCopy)
 	// go-message reads a part's header whole, however long; the limit stops it at
 	// maxHeaderBytes.
 	limit := newPartHeaderLimit(e.Body, boundary, maxHeaderBytes)
