@@ -70,6 +70,10 @@ type Messages struct {
 	Views           []string `yaml:"views"`
 	// MaxBytes caps the download of one message's RFC 822 form.
 	MaxBytes ByteSize `yaml:"max_bytes"`
+	// Detail also fetches each message's detail (get-message-detail, one more quota-counted
+	// call per message) for what only it has: the envelope sender as Mimecast saw it, the
+	// smash and Mimecast's attachment ids.
+	Detail bool `yaml:"detail"`
 }
 
 // Attachments controls whether and which attachments are indexed as documents.
@@ -105,7 +109,8 @@ type Parallelism struct {
 	Mailboxes        int `yaml:"mailboxes"`
 	IndexQueries     int `yaml:"index_queries"`
 	MailboxDeletions int `yaml:"mailbox_deletions"`
-	// Messages is how many messages of one mailbox view are fetched at once.
+	// Messages is the fetch workers per listing slot: Mailboxes × Messages messages are fetched
+	// at once, from whichever views have them listed.
 	Messages int `yaml:"messages"`
 }
 

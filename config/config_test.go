@@ -85,6 +85,7 @@ func TestLoadRejectsBadFiles(t *testing.T) {
 		{"message_max_bytes_too_small.bad.yml", []string{"messages.max_bytes: 100KiB is out of range; allowed: 1MiB or more"}, 0},
 		{"bad_attachment_memory.bad.yml", []string{"attachments.memory_per_message: 0 is out of range", "attachments.spill_dir: \"testdata/no-such-dir\" cannot be used"}, 2},
 		{"bad_bool.bad.yml", []string{`attachments.extract: "maybe" is not true or false`}, 0},
+		{"message_detail_not_bool.bad.yml", []string{`messages.detail: "sometimes" is not true or false`}, 0},
 		{"section_is_list.bad.yml", []string{"bad.yml:5: domains: is a list, want a mapping of include, include_local"}, 0},
 		{"list_is_scalar.bad.yml", []string{"domains.include: is a single value, want a list"}, 0},
 		{"not_yaml.bad.yml", []string{"not_yaml.bad.yml:4: not valid YAML: did not find expected"}, 0},
@@ -185,6 +186,7 @@ func goodConfig() *Config {
 		BlankSubject:    "[leer]",
 		Views:           []string{"SENT"},
 		MaxBytes:        150 << 20,
+		Detail:          true,
 	}
 	c.Attachments = Attachments{Extract: true, ExcludeNames: []Regexp{MustRegexp(`.*\.exe`)}, BlankName: "anhang", MaxBytes: 512 << 10,
 		MemoryPerMessage: 16 << 20, Text: TextByElasticsearch, MaxTextChars: 50000, TextTimeout: Duration(10 * time.Second)}
@@ -297,6 +299,7 @@ func TestDefaults(t *testing.T) {
 		{"messages.views", c.Messages.Views, []string{"INBOX", "SENT"}},
 		{"messages.blank_subject", c.Messages.BlankSubject, "(no subject)"},
 		{"messages.start_date", c.Messages.StartDate.String(), "2000-01-01"},
+		{"messages.detail", c.Messages.Detail, false},
 		{"attachments.extract", c.Attachments.Extract, false},
 		{"attachments.blank_name", c.Attachments.BlankName, "unnamed-attachment"},
 		{"attachments.max_bytes", c.Attachments.MaxBytes, ByteSize(25_000_000)},

@@ -28,6 +28,7 @@ import (
 // and wait takes all of them (nothing in flight). Both honour their context.
 type tracker struct {
 	slots    *semaphore.Weighted
+	waiting  func() (done func()) // registers a wait for room (see flusher.wait); nil for none
 	size     int64
 	mu       sync.Mutex
 	next     int64               // sequence number of the next message listed
@@ -42,16 +43,31 @@ type tracker struct {
 	failed   int
 }
 
-func newTracker(maxInflight int) *tracker {
+// newTracker returns a tracker of at most maxInflight messages in flight. waiting, if not nil,
+// is called when add or wait must wait for acknowledgements, and the function it returns when
+// that wait ends: the run flushes the sink meanwhile instead of letting the wait last until the
+// bulk writer's timer.
+func newTracker(maxInflight int, waiting func() (done func())) *tracker {
 	n := int64(max(maxInflight, 1))
-	return &tracker{slots: semaphore.NewWeighted(n), size: n,
+	return &tracker{slots: semaphore.NewWeighted(n), size: n, waiting: waiting,
 		finished: map[int64]bool{}, received: map[int64]time.Time{}, ordered: true}
+}
+
+// acquire takes n units, registering the wait when they are not free at once.
+func (t *tracker) acquire(ctx context.Context, n int64) error {
+	if t.slots.TryAcquire(n) {
+		return nil
+	}
+	if t.waiting != nil {
+		defer t.waiting()()
+	}
+	return t.slots.Acquire(ctx, n)
 }
 
 // add waits until fewer than maxInflight messages are in flight, then registers the next
 // listed message and returns its sequence number. Every message added must be finished once.
 func (t *tracker) add(ctx context.Context, received time.Time) (int64, error) {
-	if err := t.slots.Acquire(ctx, 1); err != nil {
+	if err := t.acquire(ctx, 1); err != nil {
 		return 0, err
 	}
 	t.mu.Lock()
@@ -113,7 +129,7 @@ func (t *tracker) resumePoint() (time.Time, bool) {
 // wait blocks until no message is in flight and returns how many failed. If ctx ends first it
 // returns ctx's error: what is still in flight is then not covered by the checkpoint.
 func (t *tracker) wait(ctx context.Context) (failed int, err error) {
-	if err := t.slots.Acquire(ctx, t.size); err != nil {
+	if err := t.acquire(ctx, t.size); err != nil {
 		return 0, err
 	}
 	t.slots.Release(t.size)

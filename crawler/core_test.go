@@ -114,6 +114,10 @@ func TestRunIndexesEverythingThenSkips(t *testing.T) {
 	if r.totals.Messages != 30 {
 		t.Errorf("messages indexed %d, want 30", r.totals.Messages)
 	}
+	// One call per message by default: get-file, no detail.
+	if f, d := w.arc.fetches.Load(), w.arc.details.Load(); f != 30 || d != 0 {
+		t.Errorf("%d get-file and %d detail calls for 30 messages, want 30 and 0", f, d)
+	}
 	// The next run lists the overlap of the token offset and finds it all indexed.
 	w.arc.fetches.Store(0)
 	r = w.run(t, context.Background(), func(o *Options) { o.Now = func() time.Time { return testNow.Add(time.Hour) } })
@@ -142,7 +146,7 @@ func TestRunCancelledMidPassKeepsCheckpointBehindUnacknowledged(t *testing.T) {
 	}
 	// One worker: documents reach the sink in listing order, so the first two are acknowledged
 	// and the third is not; the resume point must cover exactly a prefix of the listing.
-	r := w.run(t, ctx, func(o *Options) { o.MessageWorkers = 1 })
+	r := w.run(t, ctx, func(o *Options) { o.Mailboxes, o.MessageWorkers = 1, 1 })
 	if r.err != nil {
 		t.Errorf("Run returned %v; a cancelled run is the caller's doing, not an error", r.err)
 	}
@@ -192,7 +196,7 @@ func TestRunFetchFailureBlocksCheckpoint(t *testing.T) {
 	bad := w.arc.views[k][4].ID
 	w.arc.fetchErr = func(id string) error {
 		if id == bad {
-			return &mimecast.Error{Op: "POST /api/archive/get-message-detail", Status: 500, Retryable: true}
+			return &mimecast.Error{Op: "POST /api/archive/get-file", Status: 500, Retryable: true}
 		}
 		return nil
 	}
@@ -268,7 +272,7 @@ func TestRunStopsOnForbiddenForEveryMessage(t *testing.T) {
 	w.mailbox("b@example.com", 100)
 	perm := "Archive | Search Content View"
 	w.arc.fetchErr = func(string) error {
-		return &mimecast.Error{Op: "POST /api/archive/get-message-detail", Status: http.StatusForbidden, Permission: perm}
+		return &mimecast.Error{Op: "POST /api/archive/get-file", Status: http.StatusForbidden, Permission: perm}
 	}
 	r := w.run(t, context.Background(), nil)
 	if !errors.Is(r.err, ErrForbidden) || !strings.Contains(r.err.Error(), perm) {

@@ -26,6 +26,12 @@ type Options struct {
 	ExcludeSubjects []config.Regexp
 	BlankSubject    string
 
+	// MessageDetail also calls get-message-detail for every message fetched, for what only the
+	// detail has: the envelope sender as Mimecast saw it, the smash and Mimecast's attachment
+	// ids. Without it a message costs one quota-counted call (get-file), and its documents are
+	// built from the RFC 822 message alone; either way the documents are the same otherwise.
+	MessageDetail bool
+
 	ExtractAttachments bool
 	ExcludeNames       []config.Regexp
 	BlankName          string
@@ -43,9 +49,12 @@ type Options struct {
 	// AttachmentTextTimeout bounds the extraction of one attachment; zero means 30 s.
 	AttachmentTextTimeout time.Duration
 
-	PageSize           int
-	Mailboxes          int // mailbox views crawled at once
-	MessageWorkers     int // messages fetched at once within one mailbox view
+	PageSize  int
+	Mailboxes int // mailbox views listed at once
+	// MessageWorkers is the fetch workers per listing slot: Mailboxes × MessageWorkers messages
+	// are fetched at once, from whichever views have them listed, so a view's list calls and
+	// its last messages overlap with the fetches of others instead of leaving workers idle.
+	MessageWorkers     int
 	IndexQueries       int // Elasticsearch queries and sweeps at once
 	DeltaTokenOffset   time.Duration
 	CheckpointInterval time.Duration
@@ -69,6 +78,10 @@ type Options struct {
 	// Limits bounds the cost of one message (download size, attachment bytes in memory).
 	Limits MessageLimits
 }
+
+// needAttachmentBytes tells whether attachment documents carry more than metadata: text the
+// crawler extracts, or the file for the ingest pipeline.
+func (o *Options) needAttachmentBytes() bool { return o.AttachmentPipeline || !o.NoAttachmentText }
 
 func (o *Options) defaults() {
 	if o.PageSize <= 0 {
@@ -139,14 +152,16 @@ type Crawler struct {
 	opts    Options
 	log     zerolog.Logger
 	queries *semaphore.Weighted // Elasticsearch queries and sweeps at once
-	slots   *semaphore.Weighted // views listing and fetching at once (Options.Mailboxes)
+	slots   *semaphore.Weighted // views listing at once (Options.Mailboxes)
 	live    *semaphore.Weighted // views started and not yet returned
 	ready   *handoff
+	flush   *flusher
 	commits *committer
 	counts  counters
 	started atomic.Bool
 
 	// Set by Run before any goroutine starts.
+	fetch chan<- fetchJob         // listed messages to the fetch workers
 	work  context.Context         // listing and fetching; see Run
 	grace context.Context         // sends and acknowledgement waits; see Run
 	stop  context.CancelCauseFunc // ends the work of the run, with the reason
@@ -164,6 +179,7 @@ func New(arc Archive, idx Index, sink Sink, store Store, opts Options) *Crawler 
 		live:    semaphore.NewWeighted(int64(opts.Mailboxes + maxFinishing))}
 	c.arc = guardedArchive{arc: arc, c: c}
 	c.sink = guardedSink{sink: sink, c: c}
+	c.flush = newFlusher(sink, func(err error) { c.log.Debug().Err(err).Msg("flush for a waiting view failed") })
 	c.ready = newHandoff(c.addMessageDoc)
 	c.commits = newCommitter(store)
 	return c
@@ -227,6 +243,7 @@ func (c *Crawler) Run(ctx context.Context, mailboxes []Mailbox, progress func(do
 	var services errgroup.Group
 	services.Go(c.commits.run)
 	services.Go(func() error { c.ready.run(grace); return nil })
+	services.Go(func() error { c.flush.run(grace); return nil })
 	services.Go(func() error {
 		select {
 		case <-work.Done():
@@ -243,6 +260,23 @@ func (c *Crawler) Run(ctx context.Context, mailboxes []Mailbox, progress func(do
 		}
 		return nil
 	})
+
+	// The fetch workers serve every view; they end once the views are done and the queue is
+	// closed. A job still queued when the work context ended fails at once: its view has
+	// stopped waiting for it or waits within the grace.
+	workers := c.opts.Mailboxes * c.opts.MessageWorkers
+	fetch := make(chan fetchJob, workers)
+	c.fetch = fetch
+	var fetchers errgroup.Group
+	for range workers {
+		fetchers.Go(func() error {
+			for j := range fetch {
+				j.p.message(work, j.m, j.seq, j.received)
+				j.p.fetchEnded()
+			}
+			return nil
+		})
+	}
 
 	total := len(mailboxes) * len(c.opts.Views)
 	results := make([]ViewResult, 0, total)
@@ -276,6 +310,8 @@ dispatch:
 		}
 	}
 	_ = views.Wait()
+	close(fetch)
+	_ = fetchers.Wait()
 	close(viewsDone)
 	endGrace()
 	c.commits.close()
@@ -355,13 +391,20 @@ type guardedSink struct {
 }
 
 func (g guardedSink) Add(_ context.Context, d index.Doc, done func(index.Result)) error {
-	return g.sink.Add(g.c.grace, d, func(r index.Result) {
+	err := g.sink.Add(g.c.grace, d, func(r index.Result) {
 		if unreachable(r) {
 			g.c.trip(fmt.Errorf("%w: %w", ErrIndexUnreachable, r.Err))
 		}
 		done(r)
 	})
+	if err == nil {
+		g.c.flush.noteAdd()
+	}
+	return err
 }
+
+// Flush is the flusher's alone; the crawler's own code never calls it through the guard.
+func (g guardedSink) Flush(ctx context.Context) error { return g.sink.Flush(ctx) }
 
 // unreachable reports whether a result says Elasticsearch was not reached at all, as opposed to
 // a document it refused.
@@ -396,8 +439,9 @@ type Totals struct {
 	FetchFailed      int64 `json:"messages_fetch_failed"`
 	MalformedBodies  int64 `json:"malformed_bodies"`
 	Deleted          int64 `json:"documents_deleted"`
-	// FromMessage counts attachments taken from the downloaded RFC 822 message (digest matched)
-	// rather than downloaded on their own.
+	// FromMessage counts attachments whose bytes were taken from the downloaded RFC 822
+	// message; only an attachment the detail lists and the message lacks is downloaded on its
+	// own.
 	FromMessage int64 `json:"attachments_from_message"`
 	// NotIndexed counts documents that did not reach Elasticsearch (unreachable, or the run
 	// stopped first); the next run sends them again. DocsFailed counts those it refused.

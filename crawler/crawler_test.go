@@ -12,6 +12,7 @@ import (
 	"github.com/mimecrawl/mimecrawl/config"
 	"github.com/mimecrawl/mimecrawl/crawler"
 	"github.com/mimecrawl/mimecrawl/index/indextest"
+	"github.com/mimecrawl/mimecrawl/integration/mimecast"
 	"github.com/mimecrawl/mimecrawl/integration/mimecast/simulator"
 	"github.com/mimecrawl/mimecrawl/state"
 )
@@ -20,9 +21,87 @@ func smallArchive() simulator.Options {
 	return simulator.Options{Seed: 11, Domains: 2, Mailboxes: 5, Messages: 24}
 }
 
+// TestFirstCrawlMatchesTruthAndSecondFetchesNothing runs with and without the message detail:
+// the index must equal the truth either way, and the documents must be the same but for what
+// only the detail has.
 func TestFirstCrawlMatchesTruthAndSecondFetchesNothing(t *testing.T) {
+	docs := map[bool][2]map[string]map[string]any{}
+	for _, detail := range []bool{false, true} {
+		t.Run(fmt.Sprintf("detail=%t", detail), func(t *testing.T) {
+			msgs, atts := firstCrawlMatchesTruth(t, detail)
+			docs[detail] = [2]map[string]map[string]any{msgs, atts}
+		})
+	}
+	if t.Failed() {
+		return
+	}
+	// What only the detail has; event times and the generation differ from run to run.
+	detailOnly := map[string]bool{"mimecast.smash": true, "mimecast.attachment_id": true,
+		"event.created": true, "event.ingested": true, "mimecast.generation": true}
+	for i, kind := range []string{"messages", "attachments"} {
+		without, with := docs[false][i], docs[true][i]
+		if len(without) != len(with) {
+			t.Errorf("%s: %d documents without the detail, %d with it", kind, len(without), len(with))
+		}
+		diffs := 0
+		for id, a := range without {
+			b, ok := with[id]
+			if !ok {
+				t.Errorf("%s: document %s only without the detail", kind, id)
+				continue
+			}
+			for _, f := range unionKeys(a, b) {
+				if !detailOnly[f] && fmt.Sprint(a[f]) != fmt.Sprint(b[f]) {
+					if diffs++; diffs <= 10 {
+						t.Errorf("%s %s: %s is %.200v without the detail, %.200v with it", kind, id, f, a[f], b[f])
+					}
+				}
+			}
+			if kind == "attachments" && b["mimecast.attachment_id"] == "" {
+				t.Errorf("attachment %s: no mimecast.attachment_id with the detail", id)
+			}
+		}
+	}
+}
+
+// endpointCalls is the client's attempts at one endpoint, whatever their status.
+func endpointCalls(st mimecast.Stats, endpoint string) int64 {
+	var n int64
+	for k, c := range st.ByEndpoint {
+		if k.Endpoint == endpoint {
+			n += c
+		}
+	}
+	return n
+}
+
+func unionKeys(a, b map[string]any) []string {
+	var out []string
+	for k := range a {
+		out = append(out, k)
+	}
+	for k := range b {
+		if _, ok := a[k]; !ok {
+			out = append(out, k)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// firstCrawlMatchesTruth crawls a small archive four times (first, unchanged, with new
+// messages, the overlap again) and returns the documents of the first crawl.
+func firstCrawlMatchesTruth(t *testing.T, detail bool) (messages, attachments map[string]map[string]any) {
 	ctx := context.Background()
 	e := newEnv(t, smallArchive())
+	withDetail := func(o *crawler.Options) { o.MessageDetail = detail }
+	// The detail call is counted by the simulator; get-file also serves attachments by id.
+	detailCalls := func() int64 { return requests(e.sim.Stats(), "/api/archive/get-message-detail") }
+	fileCalls := func() int64 { return requests(e.sim.Stats(), "/api/archive/get-file") }
+	perMessage := int64(1)
+	if !detail {
+		perMessage = 0
+	}
 	truth := e.sim.Truth()
 	// Exclude one real mailbox by rule, to prove exclusions hold.
 	var victim string
@@ -33,11 +112,29 @@ func TestFirstCrawlMatchesTruthAndSecondFetchesNothing(t *testing.T) {
 		}
 	}
 	rules := crawler.Rules{ExcludeMailboxes: []config.Regexp{config.MustRegexp(regexp.QuoteMeta(victim))}}
-	first := e.crawl(ctx, rules, nil)
+	e.sim.ResetStats()
+	first := e.crawl(ctx, rules, withDetail)
 	if !first.complete() {
 		t.Fatalf("first crawl incomplete: %+v\n%s", first.results, e.log)
 	}
 	ex := e.expect(truthFilter{rules: rules})
+	// A message costs one get-file call, and one detail call with the detail: attachments
+	// come from the RFC 822 message, never downloaded again.
+	fetched := first.totals.Messages
+	if n := detailCalls(); n != perMessage*fetched {
+		t.Errorf("first crawl made %d detail calls for %d messages, want %d", n, fetched, perMessage*fetched)
+	}
+	if n := fileCalls(); n != fetched {
+		t.Errorf("first crawl made %d get-file calls for %d messages, want one each", n, fetched)
+	}
+	// The client counts the same from its side (this is its first crawl).
+	st := e.client.Stats()
+	quota := endpointCalls(st, "POST /api/archive/get-message-detail") + endpointCalls(st, "POST /api/archive/get-file")
+	if want := (1 + perMessage) * fetched; quota != want {
+		t.Errorf("client made %d detail and get-file calls for %d messages, want %d", quota, fetched, want)
+	}
+	t.Logf("detail=%t: %d messages, %d detail and get-file calls (%.2f a message), %d list calls", detail, fetched,
+		quota, float64(quota)/float64(fetched), endpointCalls(st, "POST /api/archive/get-message-list"))
 	if len(ex.messages) == 0 || len(ex.attachments) == 0 {
 		t.Fatalf("the archive under test has %d messages and %d attachments; the test needs both", len(ex.messages), len(ex.attachments))
 	}
@@ -104,18 +201,19 @@ func TestFirstCrawlMatchesTruthAndSecondFetchesNothing(t *testing.T) {
 		}
 	}
 
+	firstDocs := [2]map[string]map[string]any{e.indexed("messages"), e.indexed("attachments")}
+
 	// Second crawl, nothing changed: no detail and no file calls, no document rewritten.
 	before := e.indexingTotal()
 	e.sim.ResetStats()
-	second := e.crawl(ctx, rules, nil)
+	second := e.crawl(ctx, rules, withDetail)
 	if !second.complete() {
 		t.Fatalf("second crawl incomplete: %+v", second.results)
 	}
-	st := e.sim.Stats()
-	if n := requests(st, "/api/archive/get-message-detail"); n != 0 {
+	if n := detailCalls(); n != 0 {
 		t.Errorf("second crawl made %d detail calls, want 0", n)
 	}
-	if n := requests(st, "/api/archive/get-file"); n != 0 {
+	if n := fileCalls(); n != 0 {
 		t.Errorf("second crawl made %d get-file calls, want 0", n)
 	}
 	if second.writer.Added != 0 || second.totals.Messages != 0 {
@@ -141,12 +239,15 @@ func TestFirstCrawlMatchesTruthAndSecondFetchesNothing(t *testing.T) {
 		added += len(ids)
 	}
 	e.sim.ResetStats()
-	third := e.crawl(ctx, rules, nil)
+	third := e.crawl(ctx, rules, withDetail)
 	if !third.complete() {
 		t.Fatalf("third crawl incomplete: %+v", third.results)
 	}
-	if n := requests(e.sim.Stats(), "/api/archive/get-message-detail"); n != int64(added) {
-		t.Errorf("third crawl made %d detail calls, want %d (the new messages only)", n, added)
+	if n := detailCalls(); n != perMessage*int64(added) {
+		t.Errorf("third crawl made %d detail calls, want %d (the new messages only)", n, perMessage*int64(added))
+	}
+	if n := fileCalls(); n != int64(added) {
+		t.Errorf("third crawl made %d get-file calls, want %d (the new messages only)", n, added)
 	}
 	if third.totals.Messages != int64(added) {
 		t.Errorf("third crawl indexed %d messages, want %d", third.totals.Messages, added)
@@ -156,16 +257,17 @@ func TestFirstCrawlMatchesTruthAndSecondFetchesNothing(t *testing.T) {
 	// The new messages were received "now", inside the overlap of the next run: it re-lists them
 	// and skips them as already indexed, without a detail call.
 	e.sim.ResetStats()
-	fourth := e.crawl(ctx, rules, nil)
+	fourth := e.crawl(ctx, rules, withDetail)
 	if !fourth.complete() {
 		t.Fatalf("fourth crawl incomplete: %+v", fourth.results)
 	}
 	if fourth.totals.Skipped != int64(added) {
 		t.Errorf("fourth crawl skipped %d listed messages as indexed, want the %d in the overlap", fourth.totals.Skipped, added)
 	}
-	if n := requests(e.sim.Stats(), "/api/archive/get-message-detail"); n != 0 {
-		t.Errorf("fourth crawl made %d detail calls, want 0", n)
+	if n := detailCalls() + fileCalls(); n != 0 {
+		t.Errorf("fourth crawl made %d detail and get-file calls, want 0", n)
 	}
+	return firstDocs[0], firstDocs[1]
 }
 
 func TestFilters(t *testing.T) {
@@ -294,7 +396,8 @@ func TestFaults(t *testing.T) {
 	// 401 token_expired, a re-authentication and a retry.
 	e.client.Close()
 	e.client = e.newClient(time.Second)
-	r := e.crawl(ctx, crawler.Rules{}, nil)
+	// With the detail, so that its faults fire too; get-file and the listing fail either way.
+	r := e.crawl(ctx, crawler.Rules{}, func(o *crawler.Options) { o.MessageDetail = true })
 	e.sim.SetFaults(nil)
 	if n := e.client.Stats().TokenRefreshes; n < 2 {
 		t.Errorf("%d token refreshes, want several expired tokens replaced", n)

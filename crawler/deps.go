@@ -42,6 +42,10 @@ type Index interface {
 // goroutine, and must not block. Implemented by *index.Writer.
 type Sink interface {
 	Add(ctx context.Context, d index.Doc, done func(index.Result)) error
+	// Flush sends what was added so far without waiting for a full request or a timer, and
+	// returns once it is answered (or ctx ends). The crawler calls it only while a view waits
+	// for acknowledgements; batching otherwise is the sink's own business.
+	Flush(ctx context.Context) error
 }
 
 // Store keeps checkpoints. Implemented by *state.Store.

@@ -7,10 +7,19 @@
 //     Elasticsearch has acknowledged every document of every message it covers.
 //   - A message document is written only after all of its attachment documents were
 //     acknowledged, so "the message document exists" implies "the message is complete"; this is
-//     what lets an incremental run skip messages that are already indexed without a detail call.
+//     what lets an incremental run skip messages that are already indexed without fetching them.
 //     The skip check reads with _mget, which is realtime: it sees every acknowledged write
 //     without a refresh.
-//   - Document ids derive from (mailbox, view, Mimecast id[, attachment id]): a replay overwrites.
+//   - Document ids derive from source data, so a replay overwrites: a message's from (mailbox,
+//     view, Mimecast id); an attachment's from (mailbox, view, Mimecast id of the message, its
+//     position among the attachment-like parts of the RFC 822 message, its SHA-256), the same
+//     with and without the message detail (AttachmentDocID). Only an attachment the detail
+//     lists but the RFC 822 message lacks is named by its Mimecast attachment id
+//     (DetailAttachmentDocID, the rule of earlier versions for every attachment); documents under
+//     earlier ids are swept by the next full pass like any document it did not write.
+//   - A message costs one quota-counted call (get-file) unless Options.MessageDetail adds the
+//     detail; attachments are taken from the RFC 822 message, never downloaded again, except
+//     one only the detail lists.
 //   - Nothing is deleted from the index except by the sweep of a completed full pass of a
 //     mailbox view, and by the removal of a mailbox enumeration no longer keeps. Both search for
 //     what they delete, and searches see only refreshed documents: both refresh first, and a
@@ -29,12 +38,18 @@
 //	│   │                   after the views are done
 //	│   ├─ handoff.run      adds message documents whose attachments are acknowledged; ends
 //	│   │                   when the grace context ends
+//	│   ├─ flusher.run      flushes the sink back to back while a view waits for
+//	│   │                   acknowledgements or room in its window; ends with the grace context
 //	│   └─ grace timer      ends the grace context ShutdownGrace after the work context ended,
 //	│                       or at once when every view has returned
+//	├─ fetchers errgroup, Mailboxes × MessageWorkers goroutines: each takes listed messages of
+//	│   any view from the fetch queue and fetches, builds and sends their documents; they end
+//	│   when Run closes the queue after the views returned
 //	└─ views errgroup, one goroutine per mailbox view (at most Mailboxes listing, plus
 //	    maxFinishing awaiting acknowledgements); each runs crawlView's phases in order:
-//	    ├─ phase 1 in a fetch slot: plan, list, and per page an errgroup of MessageWorkers
-//	    │  fetch goroutines, waited for before the next page
+//	    ├─ phase 1 in a listing slot: plan, list, and hand each listed message that needs a
+//	    │  fetch to the fetch queue (waiting for room in the view's window of messages in
+//	    │  flight); the slot is released when the listing ends
 //	    ├─ phase 2 without a slot: tracker.wait(grace) for acknowledgements
 //	    └─ phases 3, 4: outcome, sweep, commit through the committer
 //

@@ -302,7 +302,7 @@ func (e *env) expect(f truthFilter) expectation {
 			id := crawler.MessageDocID(addr, m.View, m.ID)
 			ex.messages[id] = m
 			ex.mailboxOf[id] = addr
-			for _, a := range m.Attachments {
+			for i, a := range m.Attachments {
 				name := a.Filename
 				if strings.TrimSpace(name) == "" {
 					name = f.blankName
@@ -310,7 +310,8 @@ func (e *env) expect(f truthFilter) expectation {
 				if matches(f.excludeNames, name) {
 					continue
 				}
-				ex.attachments[crawler.AttachmentDocID(addr, m.View, m.ID, a.ID)] = a
+				// The simulator writes every attachment as an attachment-like part, in order.
+				ex.attachments[crawler.AttachmentDocID(addr, m.View, m.ID, i, a.SHA256)] = a
 			}
 		}
 	}

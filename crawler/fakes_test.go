@@ -25,9 +25,12 @@ type fakeArchive struct {
 	views map[state.Key][]api.MessageSummary // listing order as given
 	// fetchErr, when set, decides the error of a detail or file call for a message id.
 	fetchErr func(id string) error
-	fileErr  func(id string) error // likewise for get-file
-	fetches  atomic.Int64          // detail calls
+	fileErr  func(id string) error // likewise for get-file only
+	fetches  atomic.Int64          // get-file calls: messages fetched
+	details  atomic.Int64          // detail calls
 	lists    atomic.Int64
+	pages    atomic.Int64  // pages handed to the crawler
+	onPage   func(n int64) // called before the crawler gets the nth page (from 1), if set
 }
 
 func newFakeArchive() *fakeArchive {
@@ -70,6 +73,9 @@ func (a *fakeArchive) ListMessages(ctx context.Context, f api.MessageListFilter,
 			return err
 		}
 		n := min(pageSize, len(in))
+		if p := a.pages.Add(1); a.onPage != nil {
+			a.onPage(p)
+		}
 		if err := fn(in[:n]); err != nil {
 			return err
 		}
@@ -79,7 +85,7 @@ func (a *fakeArchive) ListMessages(ctx context.Context, f api.MessageListFilter,
 }
 
 func (a *fakeArchive) MessageDetail(ctx context.Context, id string) (*api.MessageDetail, error) {
-	a.fetches.Add(1)
+	a.details.Add(1)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -92,8 +98,14 @@ func (a *fakeArchive) MessageDetail(ctx context.Context, id string) (*api.Messag
 }
 
 func (a *fakeArchive) GetFile(ctx context.Context, id string) (io.ReadCloser, error) {
+	a.fetches.Add(1)
 	if err := ctx.Err(); err != nil {
 		return nil, err
+	}
+	if a.fetchErr != nil {
+		if err := a.fetchErr(id); err != nil {
+			return nil, err
+		}
 	}
 	if a.fileErr != nil {
 		if err := a.fileErr(id); err != nil {
@@ -216,10 +228,15 @@ func (x *fakeIndex) ids(k index.Kind) map[string]bool {
 type fakeSink struct {
 	idx    *fakeIndex
 	answer func(d index.Doc) (r index.Result, hold bool)
-	wg     sync.WaitGroup
-	added  atomic.Int64
-	mu     sync.Mutex
-	held   int
+	// onFlush=true answers documents only when Flush is called, as a bulk writer with no timer
+	// and requests never full would.
+	onFlush bool
+	queued  []func()
+	wg      sync.WaitGroup
+	added   atomic.Int64
+	flushes atomic.Int64
+	mu      sync.Mutex
+	held    int
 }
 
 func (s *fakeSink) Add(ctx context.Context, d index.Doc, done func(index.Result)) error {
@@ -237,13 +254,33 @@ func (s *fakeSink) Add(ctx context.Context, d index.Doc, done func(index.Result)
 			return nil
 		}
 	}
-	s.wg.Go(func() {
+	answer := func() {
 		if r.Err == nil && !r.Permanent {
 			s.idx.put(d)
 		}
 		done(r)
-	})
+	}
+	if s.onFlush {
+		s.mu.Lock()
+		s.queued = append(s.queued, answer)
+		s.mu.Unlock()
+		return nil
+	}
+	s.wg.Go(answer)
 	return nil
+}
+
+// Flush counts the flushes asked for; documents are answered as they come anyway.
+func (s *fakeSink) Flush(ctx context.Context) error {
+	s.flushes.Add(1)
+	s.mu.Lock()
+	q := s.queued
+	s.queued = nil
+	s.mu.Unlock()
+	for _, answer := range q {
+		answer()
+	}
+	return ctx.Err()
 }
 
 // fakeStore is an in-memory state store that checks what state.Store checks on commit.

@@ -130,6 +130,14 @@ func TestHostileMessagesCostBoundedMemoryAndAreIndexedOnce(t *testing.T) {
 					&endless{pattern: "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9wcXJzdHV2d3h5ejAxMjM0\r\n", n: 300 << 20})
 			},
 		}}
+	// The hostile bodies stand in for the messages' own, so their attachments are what those
+	// bodies hold: none in the first two, and in the third the one cut off at the limit.
+	for _, id := range ids[:3] {
+		m := ex.messages[id]
+		for i, a := range m.Attachments {
+			delete(ex.attachments, crawler.AttachmentDocID(ex.mailboxOf[id], m.View, m.ID, i, a.SHA256))
+		}
+	}
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
@@ -138,6 +146,21 @@ func TestHostileMessagesCostBoundedMemoryAndAreIndexedOnce(t *testing.T) {
 	first := hostileCrawl(t, e, files)
 	if !first.complete() {
 		t.Fatalf("crawl incomplete: %+v\n%s", first.results, e.log)
+	}
+	var cut []string
+	for id, src := range e.indexed("attachments") {
+		if src["mimecast.message_doc_id"] == ids[2] {
+			cut = append(cut, id)
+			if src["mimecast.oversize"] != true {
+				t.Errorf("the attachment cut off at the download limit is not oversize: %v", src)
+			}
+		}
+	}
+	if len(cut) != 1 {
+		t.Errorf("the oversize message has %d attachment documents, want the one it was cut off in", len(cut))
+	}
+	for _, id := range cut {
+		ex.attachments[id] = simulator.TruthAttachment{}
 	}
 	e.assertIndexEquals(ex)
 	got := e.indexed("messages")

@@ -16,9 +16,10 @@ import (
 	"github.com/mimecrawl/mimecrawl/integration/mimecast/api"
 )
 
-// message fetches one message (detail, RFC 822 body, attachments) and sends its documents. It
-// finishes the message in the tracker itself on a fetch error; otherwise the acknowledgement
-// callbacks do.
+// message fetches one message and sends its documents: the RFC 822 message (one get-file call)
+// and, with Options.MessageDetail, its detail first. Both documents are built from the RFC 822
+// message; the detail adds what only it knows (see messageDoc). It finishes the message in the
+// tracker itself on a fetch error; otherwise the acknowledgement callbacks do.
 func (p *viewPass) message(ctx context.Context, m api.MessageSummary, seq int64, received time.Time) {
 	c := p.c
 	fetchFailed := func(what string, err error) {
@@ -28,43 +29,52 @@ func (p *viewPass) message(ctx context.Context, m api.MessageSummary, seq int64,
 		}
 		p.tr.finish(seq, false)
 	}
-	detail, err := c.arc.MessageDetail(ctx, m.ID)
-	if err != nil {
-		fetchFailed("get message detail", err)
-		return
+	var detail *api.MessageDetail
+	listed := m.Size
+	if c.opts.MessageDetail {
+		var err error
+		if detail, err = c.arc.MessageDetail(ctx, m.ID); err != nil {
+			fetchFailed("get message detail", err)
+			return
+		}
+		listed = max(listed, detail.Size)
 	}
-	text, oversize, err := p.bodyText(ctx, m.ID, max(m.Size, detail.Size))
+	text, size, oversize, err := p.bodyText(ctx, m.ID, listed)
 	if err != nil {
 		fetchFailed("get message body", err)
 		return
 	}
 	// Removes the temporary file of kept attachments once their documents are built.
 	defer text.Close()
-	// Attachments travel inside the RFC 822 message already downloaded; those whose digest
-	// matches the detail's need no download of their own.
-	inMessage := map[string]*body.Part{}
-	for i := range text.Parts {
-		if part := &text.Parts[i]; part.Kept() {
-			inMessage[part.SHA256] = part
-		}
+	if oversize {
+		// The download stopped at its limit: the message is larger than what was read.
+		size = max(size, listed)
 	}
+	var listedAtts []api.Attachment
+	if detail != nil {
+		listedAtts = detail.Attachments
+	}
+	atts := matchAttachments(text.Parts, listedAtts)
 	u := &unit{p: p, seq: seq, messageID: m.ID, retrying: p.failedID[m.ID]}
-	msg := p.messageDoc(m, detail, text, received)
+	msg := p.messageDoc(m, detail, text, atts, size, received)
 	msg.Mimecast.Oversize = oversize
 	// msg is sent only once every attachment is answered (u.release below and the
 	// acknowledgements), so the loop may still add their text to it.
 	u.msg = index.Doc{Kind: index.Messages, ID: MessageDocID(p.mb.Address, p.view, m.ID), Body: msg}
 	u.pending.Store(1) // held until every attachment has been added
 	if c.opts.ExtractAttachments {
-		for i, a := range detail.Attachments {
-			doc, ok, err := p.attachmentDoc(ctx, m, msg, a, inMessage[strings.ToLower(a.SHA256)])
+		for i, a := range atts {
+			// The message was cut off in its last part, unless that part was read whole and
+			// kept; without kept bytes (no attachment text) the last part is taken to be it.
+			cut := oversize && a.part != nil && a.position == len(text.Parts)-1 && !a.part.Kept()
+			doc, ok, err := p.attachmentDoc(ctx, m, msg, a, cut, text.KeepFailed)
 			if err != nil {
 				// Attachments already sent are answered later; the message document is held back
 				// by retryFail and the message stays unfinished until then.
 				u.retryFail.Store(true)
 				c.counts.fetchFailed.Add(1)
 				if ctx.Err() == nil {
-					p.log.Warn().Err(err).Str("message_id", m.ID).Str("attachment_id", a.ID).Msg("get attachment failed")
+					p.log.Warn().Err(err).Str("message_id", m.ID).Int("attachment", i).Msg("get attachment failed")
 				}
 				break
 			}
@@ -73,14 +83,15 @@ func (p *viewPass) message(ctx context.Context, m api.MessageSummary, seq int64,
 			}
 			ad := doc.Body.(*index.AttachmentDoc)
 			msg.Mimecast.AttachmentText = appendText(msg.Mimecast.AttachmentText, ad.Mimecast.Content, c.opts.MaxTextBytes)
-			// The message lists what its attachment's download established (the digest and
-			// size of the bytes read, when the detail lacked or misstated them).
+			// The message lists what its attachment's bytes established (the digest and size
+			// of the bytes read, when only the detail described them).
 			msg.Email.Attachments[i].File = *ad.File()
 			u.pending.Add(1)
 			u.docIDs = append(u.docIDs, doc.ID)
-			err = c.sink.Add(context.WithoutCancel(ctx), doc, func(r index.Result) { u.attachmentDone(doc, a.ID, r) })
+			mimecastID := ad.Mimecast.AttachmentID
+			err = c.sink.Add(context.WithoutCancel(ctx), doc, func(r index.Result) { u.attachmentDone(doc, mimecastID, r) })
 			if err != nil {
-				u.attachmentDone(doc, a.ID, index.Result{Err: err})
+				u.attachmentDone(doc, mimecastID, index.Result{Err: err})
 				break
 			}
 		}
@@ -88,31 +99,94 @@ func (p *viewPass) message(ctx context.Context, m api.MessageSummary, seq int64,
 	u.release()
 }
 
-// maxKeptAttachment caps the attachments taken from the RFC 822 message instead of downloaded
-// on their own: a message's attachments are held at once, so large ones are streamed one at a
-// time by their own download instead.
-const maxKeptAttachment = 2 << 20
+// attachment is one attachment of a message: a part of its RFC 822 message, an entry of its
+// detail, or both.
+type attachment struct {
+	part     *body.Part      // nil when only the detail lists it
+	position int             // of part among body.Text.Parts; -1 without part
+	listed   *api.Attachment // the detail's entry; nil without the detail or when it lacks the part
+}
+
+// matchAttachments pairs the attachment-like parts of the RFC 822 message with the detail's
+// attachments (none without the detail): by SHA-256 first, then by file name, then those left
+// in order. The result lists every part in message order, then the detail's attachments that
+// match no part (inferred never to happen: the detail describes the same MIME message).
+func matchAttachments(parts []body.Part, listed []api.Attachment) []attachment {
+	out := make([]attachment, len(parts), len(parts)+len(listed))
+	for i := range parts {
+		out[i] = attachment{part: &parts[i], position: i}
+	}
+	done := make([]bool, len(listed))
+	pair := func(j int, match func(i int) bool) {
+		for i := range out {
+			if out[i].listed == nil && match(i) {
+				out[i].listed, done[j] = &listed[j], true
+				return
+			}
+		}
+	}
+	for j, a := range listed {
+		if h := strings.ToLower(strings.TrimSpace(a.SHA256)); h != "" {
+			pair(j, func(i int) bool { return parts[i].SHA256 == h })
+		}
+	}
+	for j, a := range listed {
+		if name := strings.TrimSpace(a.Filename); !done[j] && name != "" {
+			pair(j, func(i int) bool { return parts[i].Filename == name })
+		}
+	}
+	// The rest in order: the k-th attachment left with the k-th part left.
+	for j := range listed {
+		if !done[j] {
+			pair(j, func(int) bool { return true })
+		}
+	}
+	for j := range listed {
+		if !done[j] {
+			out = append(out, attachment{position: -1, listed: &listed[j]})
+		}
+	}
+	return out
+}
+
+// docID is the attachment's document id (see AttachmentDocID and DetailAttachmentDocID).
+func (a attachment) docID(mailbox, view, messageID string) string {
+	if a.part != nil {
+		return AttachmentDocID(mailbox, view, messageID, a.position, a.part.SHA256)
+	}
+	return DetailAttachmentDocID(mailbox, view, messageID, a.listed.ID)
+}
+
+// mimecastID is Mimecast's id of the attachment, "" when the detail was not fetched.
+func (a attachment) mimecastID() string {
+	if a.listed == nil {
+		return ""
+	}
+	return a.listed.ID
+}
 
 // bodyText downloads the RFC 822 message and extracts its text. listed is the size the archive
-// gave for the message (0 if none), which bounds the download with MessageLimits. The caller
-// closes the Text.
+// gave for the message (0 if none), which bounds the download with MessageLimits. size is the
+// bytes read. The caller closes the Text.
 //
 // A message whose MIME cannot be parsed, or breaks a limit against hostile structure, is still
 // indexed, with its metadata and what text was read, and counted as malformed. So is a message
 // larger than its download limit: oversize is then true, the download stops at the limit, and
 // the message is not fetched again, since it would be just as large next time.
-func (p *viewPass) bodyText(ctx context.Context, id string, listed int64) (text *body.Text, oversize bool, err error) {
+func (p *viewPass) bodyText(ctx context.Context, id string, listed int64) (text *body.Text, size int64, oversize bool, err error) {
 	rc, err := p.c.arc.GetFile(ctx, id)
 	if err != nil {
-		return nil, false, err
+		return nil, 0, false, err
 	}
 	defer rc.Close()
 	lim := p.c.opts.Limits
 	limit := lim.downloadLimit(listed)
 	cr := &countingReader{r: newLimitedBody(rc, limit)}
 	var keep int64
-	if p.c.opts.ExtractAttachments {
-		keep = min(p.c.opts.MaxAttachmentBytes, maxKeptAttachment)
+	if p.c.opts.ExtractAttachments && p.c.opts.needAttachmentBytes() {
+		// Every attachment within the cap is taken from the message: one call per message.
+		// Kept bytes beyond Limits.KeepMemory wait in a temporary file, not in memory.
+		keep = p.c.opts.MaxAttachmentBytes
 	}
 	text, err = body.Extract(cr, body.Options{MaxTextBytes: p.c.opts.MaxTextBytes, KeepAttachments: keep,
 		KeepMemory: lim.keepMemory(), SpillDir: lim.SpillDir})
@@ -131,7 +205,7 @@ func (p *viewPass) bodyText(ctx context.Context, id string, listed int64) (text 
 	default:
 		text.Close()
 		// A read that broke off is a download failure, not a bad message: fetch it again.
-		return nil, false, fmt.Errorf("read message body: %w", err)
+		return nil, 0, false, fmt.Errorf("read message body: %w", err)
 	}
 	if text.Malformed && !oversize {
 		p.c.counts.malformed.Add(1)
@@ -140,136 +214,176 @@ func (p *viewPass) bodyText(ctx context.Context, id string, listed int64) (text 
 	if len(text.Defects) > 0 {
 		p.log.Debug().Str("message_id", id).Strs("defects", text.Defects).Msg("message body had MIME defects")
 	}
-	return text, oversize, nil
+	return text, cr.n, oversize, nil
 }
 
-func (p *viewPass) messageDoc(m api.MessageSummary, d *api.MessageDetail, text *body.Text, received time.Time) *index.MessageDoc {
-	subject := d.Subject
+// messageDoc builds the message document. Its fields come from the RFC 822 message's header;
+// only when none of that header could be read do they come from the detail d (nil when not
+// fetched), so that a message is indexed the same with and without the detail. The detail
+// adds what only it has: the envelope sender as Mimecast saw it (else the Return-Path header)
+// and the smash. The subject and sender fall back to the listing's.
+func (p *viewPass) messageDoc(m api.MessageSummary, d *api.MessageDetail, text *body.Text, atts []attachment, size int64, received time.Time) *index.MessageDoc {
+	h := rfc822Header(text)
+	if h.headers == nil && d != nil {
+		h = detailHeader(d)
+	}
+	subject := h.subject
 	if subject == "" {
 		subject = m.Subject
 	}
 	if strings.TrimSpace(subject) == "" {
 		subject = p.c.opts.BlankSubject
 	}
-	from := d.From
+	from := h.from
 	if strings.TrimSpace(from.EmailAddress) == "" {
 		from = m.From
 	}
-	headers := headerMap(d.Headers)
+	sender := h.returnPath
+	var smash string
+	if d != nil {
+		if strings.TrimSpace(d.EnvelopeFrom.EmailAddress) != "" {
+			sender = d.EnvelopeFrom
+		}
+		smash = d.Smash
+	}
 	doc := &index.MessageDoc{
 		Timestamp: received,
 		ECS:       index.ECS{Version: index.ECSVersion},
 		Event:     index.NewEvent(p.c.opts.Now().UTC()),
 		Email: index.Email{
-			MessageID: d.MimeMessageID, LocalID: m.ID, Subject: subject,
-			From: addressGroup(from), Sender: addressGroup(d.EnvelopeFrom),
-			To: addressGroup(d.To...), Cc: addressGroup(d.Cc...), ReplyTo: addressGroup(d.ReplyTo),
-			Direction: index.Direction(p.view), OriginationTimestamp: index.OriginationTime(headers["Date"]),
+			MessageID: h.messageID, LocalID: m.ID, Subject: subject,
+			From: addressGroup(from), Sender: addressGroup(sender),
+			To: addressGroup(h.to...), Cc: addressGroup(h.cc...), ReplyTo: addressGroup(h.replyTo...),
+			Direction: index.Direction(p.view), OriginationTimestamp: h.date,
 			DeliveryTimestamp: received,
 		},
 		User: index.User{Email: p.mb.Address},
 		Mimecast: index.MessageMeta{
 			ID: m.ID, Mailbox: p.mb.Address, Domain: p.mb.Domain, View: p.view,
-			From: nameGroup(from), To: nameGroup(d.To...), Cc: nameGroup(d.Cc...), ReplyTo: nameGroup(d.ReplyTo),
-			Headers: headers, Auth: index.ParseAuthResults(headers["Authentication-Results"]),
+			From: nameGroup(from), To: nameGroup(h.to...), Cc: nameGroup(h.cc...), ReplyTo: nameGroup(h.replyTo...),
+			Headers: h.headers, Auth: index.ParseAuthResults(h.headers["Authentication-Results"]),
 			Body: text.Text, BodyHTML: text.FromHTML,
-			Size: d.Size, AttachmentCount: len(d.Attachments), Smash: d.Smash,
+			Size: size, AttachmentCount: len(atts), Smash: smash,
 			Generation: p.pass.Generation,
 		},
 	}
-	if doc.Email.OriginationTimestamp == nil && d.HeaderDate != "" {
-		if t, ok := receivedTime(d.HeaderDate); ok {
-			doc.Email.OriginationTimestamp = &t
-		}
-	}
-	for _, a := range d.Attachments {
+	for _, a := range atts {
 		doc.Email.Attachments = append(doc.Email.Attachments, index.EmailAttachment{File: p.attachmentFile(a)})
 	}
 	return doc
 }
 
-func (p *viewPass) attachmentName(a api.Attachment) string {
-	if strings.TrimSpace(a.Filename) == "" {
-		return p.c.opts.BlankName
+// attachmentFile is what the message says of an attachment's file: its part where there is
+// one, the detail's entry for what the part lacks.
+func (p *viewPass) attachmentFile(a attachment) index.File {
+	var f index.File
+	if a.part != nil {
+		f = index.File{Name: a.part.Filename, MimeType: a.part.ContentType, Size: a.part.Size,
+			Hash: &index.Hash{SHA256: a.part.SHA256}}
 	}
-	return a.Filename
-}
-
-// attachmentFile is what the message detail says of an attachment's file.
-func (p *viewPass) attachmentFile(a api.Attachment) index.File {
-	name := p.attachmentName(a)
-	f := index.File{Name: name, MimeType: a.ContentType, Extension: index.Extension(name), Size: a.Size}
-	if h := strings.ToLower(a.SHA256); h != "" {
-		f.Hash = &index.Hash{SHA256: h}
+	if l := a.listed; l != nil {
+		if strings.TrimSpace(f.Name) == "" {
+			f.Name = l.Filename
+		}
+		if f.MimeType == "" {
+			f.MimeType = l.ContentType
+		}
+		if a.part == nil {
+			f.Size = l.Size
+			if h := strings.ToLower(l.SHA256); h != "" {
+				f.Hash = &index.Hash{SHA256: h}
+			}
+		}
 	}
+	if strings.TrimSpace(f.Name) == "" {
+		f.Name = p.c.opts.BlankName
+	}
+	f.Extension = index.Extension(f.Name)
 	return f
 }
 
-// attachmentDoc builds the document of one attachment of the message msg, taking its bytes
-// from kept (its part of the RFC 822 message, when those were kept; else nil) or downloading
-// it unless it is larger than the cap. ok=false means the attachment is excluded by name.
-func (p *viewPass) attachmentDoc(ctx context.Context, m api.MessageSummary, msg *index.MessageDoc, a api.Attachment, kept *body.Part) (index.Doc, bool, error) {
+// attachmentDoc builds the document of one attachment of the message msg. Its bytes come from
+// its part of the RFC 822 message; only an attachment that the detail lists and whose bytes
+// the message did not keep is downloaded, by its Mimecast id. cut tells that the attachment is
+// the part a message larger than its download limit was cut off in: it is then as oversize as
+// the message. keepFailed tells that the temporary file of kept parts failed
+// (body.Text.KeepFailed). ok=false means the attachment is excluded by name.
+func (p *viewPass) attachmentDoc(ctx context.Context, m api.MessageSummary, msg *index.MessageDoc, a attachment, cut, keepFailed bool) (index.Doc, bool, error) {
 	c := p.c
-	name := p.attachmentName(a)
-	if firstMatch(c.opts.ExcludeNames, name) >= 0 {
+	file := p.attachmentFile(a)
+	if firstMatch(c.opts.ExcludeNames, file.Name) >= 0 {
 		c.counts.attExcluded.Add(1)
 		return index.Doc{}, false, nil
 	}
 	// The message's email fields, with this file as its only attachment.
 	email := msg.Email
-	email.Attachments = []index.EmailAttachment{{File: p.attachmentFile(a)}}
+	email.Attachments = []index.EmailAttachment{{File: file}}
 	doc := &index.AttachmentDoc{
 		Timestamp: msg.Timestamp, ECS: msg.ECS, Event: index.NewEvent(c.opts.Now().UTC()), Email: email, User: msg.User,
 		Mimecast: index.AttachmentMeta{
 			ID: m.ID, Mailbox: p.mb.Address, Domain: p.mb.Domain, View: p.view,
-			MessageDocID: MessageDocID(p.mb.Address, p.view, m.ID), AttachmentID: a.ID,
+			MessageDocID: MessageDocID(p.mb.Address, p.view, m.ID), AttachmentID: a.mimecastID(),
 			Generation: p.pass.Generation,
 		},
 	}
-	file := doc.File()
-	out := index.Doc{Kind: index.Attachments, ID: AttachmentDocID(p.mb.Address, p.view, m.ID, a.ID), Body: doc}
-	if a.Size > c.opts.MaxAttachmentBytes {
+	out := index.Doc{Kind: index.Attachments, ID: a.docID(p.mb.Address, p.view, m.ID), Body: doc}
+	if file.Size > c.opts.MaxAttachmentBytes || (cut && a.listed == nil) {
 		doc.Mimecast.Oversize = true
 		c.counts.oversize.Add(1)
 		return out, true, nil
+	}
+	if a.part != nil && !c.opts.needAttachmentBytes() {
+		return out, true, nil // metadata only; the part gave size and digest
 	}
 	var data []byte
-	if kept != nil {
+	if a.part != nil && a.part.Kept() {
 		var err error
-		if data, err = kept.Bytes(); err != nil {
+		if data, err = a.part.Bytes(); err != nil {
+			if a.mimecastID() == "" {
+				return index.Doc{}, false, fmt.Errorf("read kept attachment: %w", err)
+			}
 			// The temporary file failed us: the attachment's own download still serves.
-			p.log.Warn().Err(err).Str("message_id", m.ID).Str("attachment_id", a.ID).Msg("read kept attachment")
+			p.log.Warn().Err(err).Str("message_id", m.ID).Str("attachment_id", a.mimecastID()).Msg("read kept attachment")
 		}
 	}
-	oversize := false
-	if data == nil {
+	switch {
+	case data != nil:
+		c.counts.fromMessage.Add(1)
+	case a.mimecastID() != "":
+		var oversize bool
 		var err error
-		if data, oversize, err = p.download(ctx, a.ID); err != nil {
-			return index.Doc{}, false, fmt.Errorf("download attachment %s: %w", a.ID, err)
+		if data, oversize, err = p.download(ctx, a.mimecastID()); err != nil {
+			return index.Doc{}, false, fmt.Errorf("download attachment %s: %w", a.mimecastID(), err)
 		}
-	} else {
-		p.c.counts.fromMessage.Add(1)
-	}
-	if oversize {
-		// The detail understated the size; the cap is what protects memory, not the detail.
-		doc.Mimecast.Oversize = true
-		c.counts.oversize.Add(1)
+		if oversize {
+			// The detail understated the size; the cap is what protects memory, not the detail.
+			doc.Mimecast.Oversize = true
+			c.counts.oversize.Add(1)
+			return out, true, nil
+		}
+	case keepFailed:
+		// Not the message's fault: the next run reads it again.
+		return index.Doc{}, false, errors.New("attachment not kept: its temporary file could not be written")
+	default:
+		// The part could not be read whole (broken encoding, or cut off with an oversize
+		// message): its metadata is all there is.
 		return out, true, nil
 	}
+	f := doc.File()
 	sum := sha256.Sum256(data)
 	got := hex.EncodeToString(sum[:])
-	if file.Hash != nil && file.Hash.SHA256 != got {
-		p.log.Warn().Str("message_id", m.ID).Str("attachment_id", a.ID).Str("want", file.Hash.SHA256).Str("got", got).Msg("attachment sha256 differs from the message detail")
+	if f.Hash != nil && f.Hash.SHA256 != got {
+		p.log.Warn().Str("message_id", m.ID).Str("attachment_id", a.mimecastID()).Str("want", f.Hash.SHA256).Str("got", got).Msg("attachment sha256 differs from what the message said")
 	}
-	file.Hash = &index.Hash{SHA256: got}
-	file.Size = int64(len(data))
+	f.Hash = &index.Hash{SHA256: got}
+	f.Size = int64(len(data))
 	if c.opts.AttachmentPipeline {
 		doc.Mimecast.Data = base64.StdEncoding.EncodeToString(data)
 		out.Pipeline = true
 	} else if !c.opts.NoAttachmentText {
 		var err error
-		if doc.Mimecast.Content, doc.Mimecast.TextError, err = p.attachmentText(ctx, m.ID, a, name, data); err != nil {
-			return index.Doc{}, false, fmt.Errorf("extract text of attachment %s: %w", a.ID, err)
+		if doc.Mimecast.Content, doc.Mimecast.TextError, err = p.attachmentText(ctx, m.ID, a.mimecastID(), f.MimeType, f.Name, data); err != nil {
+			return index.Doc{}, false, fmt.Errorf("extract text of attachment %d: %w", a.position, err)
 		}
 	}
 	return out, true, nil
@@ -280,11 +394,11 @@ func (p *viewPass) attachmentDoc(ctx context.Context, m api.MessageSummary, msg 
 // carries the reason (textErr) and whatever text came before the failure. err is non-nil
 // only when ctx ended first: the file is not to blame, and the message must be fetched again
 // rather than indexed without the text.
-func (p *viewPass) attachmentText(ctx context.Context, messageID string, a api.Attachment, name string, data []byte) (text, textErr string, err error) {
+func (p *viewPass) attachmentText(ctx context.Context, messageID, attachmentID, contentType, name string, data []byte) (text, textErr string, err error) {
 	c := p.c
 	tctx, cancel := context.WithTimeout(ctx, c.opts.AttachmentTextTimeout)
 	defer cancel()
-	d, err := body.DocumentText(tctx, a.ContentType, name, data, body.TextLimits{MaxChars: c.opts.MaxAttachmentTextChars})
+	d, err := body.DocumentText(tctx, contentType, name, data, body.TextLimits{MaxChars: c.opts.MaxAttachmentTextChars})
 	if ctx.Err() != nil {
 		return "", "", ctx.Err()
 	}
@@ -293,7 +407,7 @@ func (p *viewPass) attachmentText(ctx context.Context, messageID string, a api.A
 		return d.Text, "", nil
 	}
 	c.counts.textFailed.Add(1)
-	p.log.Warn().Err(err).Str("message_id", messageID).Str("attachment_id", a.ID).
+	p.log.Warn().Err(err).Str("message_id", messageID).Str("attachment_id", attachmentID).
 		Str("format", string(te.Format)).Str("reason", string(te.Kind)).
 		Msg("attachment text not extracted; indexed with its metadata")
 	return d.Text, string(te.Kind) + " " + string(te.Format), nil

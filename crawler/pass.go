@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/mimecrawl/mimecrawl/index"
 	"github.com/mimecrawl/mimecrawl/integration/mimecast/api"
@@ -29,6 +28,28 @@ type viewPass struct {
 	log      zerolog.Logger
 	indexed  atomic.Int64
 	lastSave time.Time
+	// fetching counts the view's messages queued for or in a fetch, plus one held by the
+	// listing until it ends; fetched is closed when it drops to zero.
+	fetching atomic.Int64
+	fetched  chan struct{}
+}
+
+// fetchEnded drops one count of fetching.
+func (p *viewPass) fetchEnded() {
+	if p.fetching.Add(-1) == 0 {
+		close(p.fetched)
+	}
+}
+
+// awaitFetches waits until every message the view handed to the fetch workers has been
+// fetched and sent, or ctx ends.
+func (p *viewPass) awaitFetches(ctx context.Context) error {
+	select {
+	case <-p.fetched:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // unit is one message on its way into the index: its attachments first, then the message
@@ -47,11 +68,11 @@ type unit struct {
 
 // crawlView runs one pass over one mailbox view as four phases, in order:
 //
-//  1. plan, list and fetch, in the fetch slot the caller acquired (released here when the
-//     listing ends);
-//  2. await the acknowledgements of what was sent, without a slot: the last documents of a view
-//     wait for the bulk indexer's next flush, and a slot held for that wait is a slot not
-//     fetching. The wait ends at the latest when the run's grace ends;
+//  1. plan and list, in the listing slot the caller acquired (released here when the listing
+//     ends), handing the messages to the run's fetch workers;
+//  2. await the fetches and the acknowledgements of what was sent, without a slot, so that the
+//     next view lists meanwhile; the flusher keeps the wait short. The wait ends at the latest
+//     when the run's grace ends;
 //  3. decide the outcome and, for a completed full pass, sweep;
 //  4. commit: the delta token for a completed pass, the resume point otherwise.
 func (c *Crawler) crawlView(work context.Context, mb Mailbox, view string) ViewResult {
@@ -60,7 +81,13 @@ func (c *Crawler) crawlView(work context.Context, mb Mailbox, view string) ViewR
 	if p == nil {
 		return res
 	}
-	failed, waitErr := p.tr.wait(c.grace)
+	// Only once the view's messages are fetched does its wait depend on the sink alone: then
+	// tracker.wait registers it with the flusher.
+	waitErr := p.awaitFetches(c.grace)
+	var failed int
+	if waitErr == nil {
+		failed, waitErr = p.tr.wait(c.grace)
+	}
 	if waitErr != nil {
 		failed = p.tr.pending()
 		p.log.Warn().Int("pending", failed).Msg("gave up waiting for acknowledgements")
@@ -139,7 +166,10 @@ func (c *Crawler) listAndFetch(work context.Context, mb Mailbox, view string) (p
 	if err != nil {
 		return fail(fmt.Errorf("read checkpoint: %w", err))
 	}
-	p = &viewPass{c: c, mb: mb, view: view, key: key, tr: newTracker(c.opts.MaxInflight), log: log}
+	p = &viewPass{c: c, mb: mb, view: view, key: key, tr: newTracker(c.opts.MaxInflight, c.flush.wait), log: log,
+		fetched: make(chan struct{})}
+	p.fetching.Store(1) // the listing's; see fetchEnded
+	defer p.fetchEnded()
 	if p.failedID, err = c.store.FailedMessageIDs(key); err != nil {
 		return fail(fmt.Errorf("read recorded failures: %w", err))
 	}
@@ -169,10 +199,21 @@ func (c *Crawler) listAndFetch(work context.Context, mb Mailbox, view string) (p
 		return p, res, nil
 	}
 	f := api.MessageListFilter{View: view, Mailbox: mb.Address, Start: api.FormatTime(plan.From), End: api.FormatTime(plan.To)}
+	// Listed messages go to the run's fetch workers, so the next page is listed while the last
+	// one is fetched, and the view's slot is free for the next view as soon as its listing
+	// ends: a list call's latency is hidden behind other views' fetches.
 	listErr = c.arc.ListMessages(work, f, c.opts.PageSize, func(page []api.MessageSummary) error {
-		return p.page(work, page)
+		return p.page(work, page, c.fetch)
 	})
 	return p, res, listErr
+}
+
+// fetchJob is a listed message handed to a view's fetch workers, registered in the tracker.
+type fetchJob struct {
+	p        *viewPass
+	m        api.MessageSummary
+	seq      int64
+	received time.Time
 }
 
 func (c *Crawler) windowOptions() WindowOptions {
@@ -260,8 +301,10 @@ func (p *viewPass) sweep(ctx context.Context) (int64, error) {
 	return total, nil
 }
 
-// page handles one listed page: skip what needs no write, fetch the rest.
-func (p *viewPass) page(ctx context.Context, msgs []api.MessageSummary) error {
+// page handles one listed page: skip what needs no write, hand the rest to the fetch workers.
+// It returns once every message of the page is registered in the tracker and handed over,
+// which may wait for room in the window of messages in flight.
+func (p *viewPass) page(ctx context.Context, msgs []api.MessageSummary, fetch chan<- fetchJob) error {
 	c := p.c
 	var exists map[string]bool
 	if !p.pass.Full {
@@ -279,16 +322,14 @@ func (p *viewPass) page(ctx context.Context, msgs []api.MessageSummary) error {
 			return fmt.Errorf("check which listed messages are indexed: %w", err)
 		}
 	}
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(c.opts.MessageWorkers)
 	for _, m := range msgs {
 		received, ok := receivedTime(m.Received)
 		if !ok {
 			received = time.Time{} // unknown: the tracker leaves its ordering check alone
 		}
-		seq, err := p.tr.add(gctx, received)
+		seq, err := p.tr.add(ctx, received)
 		if err != nil {
-			break // ctx ended; the check below reports it
+			return err
 		}
 		docID := MessageDocID(p.mb.Address, p.view, m.ID)
 		switch {
@@ -303,15 +344,15 @@ func (p *viewPass) page(ctx context.Context, msgs []api.MessageSummary) error {
 			c.counts.skipped.Add(1)
 			p.tr.finish(seq, true)
 		default:
-			g.Go(func() error {
-				p.message(gctx, m, seq, received)
-				return nil
-			})
+			p.fetching.Add(1)
+			select {
+			case fetch <- fetchJob{p: p, m: m, seq: seq, received: received}:
+			case <-ctx.Done():
+				p.fetchEnded()
+				p.tr.finish(seq, false) // never fetched: the checkpoint stays before it
+				return ctx.Err()
+			}
 		}
-	}
-	_ = g.Wait()
-	if err := ctx.Err(); err != nil {
-		return err
 	}
 	if c.opts.Now().Sub(p.lastSave) >= c.opts.CheckpointInterval {
 		if err := p.save(); err != nil {

@@ -20,8 +20,10 @@ func TestShapeVariantsCrawlMatchesTruth(t *testing.T) {
 	opts := smallArchive()
 	opts.ShapeVariants = true
 	e := newEnv(t, opts)
+	// With the detail, whose shapes vary most; the listing's vary either way.
+	withDetail := func(o *crawler.Options) { o.MessageDetail = true }
 
-	first := e.crawl(ctx, crawler.Rules{}, nil)
+	first := e.crawl(ctx, crawler.Rules{}, withDetail)
 	if !first.complete() {
 		t.Fatalf("first crawl incomplete: %+v\n%s", first.results, e.log)
 	}
@@ -58,7 +60,7 @@ func TestShapeVariantsCrawlMatchesTruth(t *testing.T) {
 
 	before := e.indexingTotal()
 	e.sim.ResetStats()
-	second := e.crawl(ctx, crawler.Rules{}, nil)
+	second := e.crawl(ctx, crawler.Rules{}, withDetail)
 	if !second.complete() {
 		t.Fatalf("second crawl incomplete: %+v", second.results)
 	}
@@ -170,8 +172,8 @@ func crawledMalformed(sim *simulator.Server) []string {
 // attachmentOf returns the message document id an expected attachment belongs to.
 func attachmentOf(ex expectation, attID string, a simulator.TruthAttachment) string {
 	for id, m := range ex.messages {
-		for _, x := range m.Attachments {
-			if x.ID == a.ID && crawler.AttachmentDocID(ex.mailboxOf[id], m.View, m.ID, x.ID) == attID {
+		for i, x := range m.Attachments {
+			if x.ID == a.ID && crawler.AttachmentDocID(ex.mailboxOf[id], m.View, m.ID, i, x.SHA256) == attID {
 				return id
 			}
 		}

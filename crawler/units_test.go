@@ -49,7 +49,7 @@ func TestTracker(t *testing.T) {
 			finishes: []fin{{0, true}, {1, false}, {2, true}}, wantLow: min(1), wantFail: 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			tr := newTracker(100)
+			tr := newTracker(100, nil)
 			ctx := context.Background()
 			for i, r := range tc.received {
 				seq, err := tr.add(ctx, r)
@@ -78,7 +78,7 @@ func TestTracker(t *testing.T) {
 }
 
 func TestTrackerBlocksAndHonoursCancellation(t *testing.T) {
-	tr := newTracker(2)
+	tr := newTracker(2, nil)
 	ctx := context.Background()
 	a, _ := tr.add(ctx, time.Time{})
 	if _, err := tr.add(ctx, time.Time{}); err != nil {

@@ -59,6 +59,7 @@ type WriterStats struct {
 	Retried  uint64 // re-queues of items answered 429
 	Bytes    uint64 // bytes of bulk bodies sent
 	Requests uint64 // bulk requests sent
+	Flushes  uint64 // flushes asked for by a waiting caller (Flush), besides size and interval
 }
 
 // Writer is the one bulk writer of a run, shared by every goroutine that produces documents.
@@ -102,6 +103,7 @@ type Writer struct {
 	progress   chan struct{} // gets a token when a document finishes or is re-queued
 
 	added, indexed, deleted, failed, retried atomic.Uint64
+	flushes                                  atomic.Uint64 // calls of Flush that completed
 }
 
 // op is one document on its way through the writer.
@@ -515,6 +517,43 @@ func (w *Writer) indexers() []esutil.BulkIndexer {
 	return []esutil.BulkIndexer{w.plain}
 }
 
+// Flush sends every document queued before the call at once, without waiting for the flush
+// interval or a full request, and returns when Elasticsearch has answered them: their callbacks
+// have run (documents re-queued after a 429 excepted), or ctx ended first. A caller that waits
+// for acknowledgements calls it, so that its wait is one bulk round trip, not up to a flush
+// interval. Flush on a closed writer returns ErrClosed; it is safe to call from any goroutine
+// except a callback.
+func (w *Writer) Flush(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		return ErrClosed
+	}
+	w.adding.Add(1)
+	w.mu.Unlock()
+	defer w.adding.Done()
+	// Like an Add, a Flush in progress ends when Close gives up waiting.
+	fctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(w.abort, cancel)()
+	for _, bi := range w.indexers() {
+		if err := bi.Flush(fctx); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if w.abort.Err() != nil {
+				return ErrClosed
+			}
+			return fmt.Errorf("flush bulk requests: %w", err)
+		}
+	}
+	w.flushes.Add(1)
+	return nil
+}
+
 // Close refuses further documents, waits for the Adds in progress, flushes everything queued,
 // waits for re-queued items and for every callback, and stops the indexers. Every callback has
 // run when Close returns. If ctx ends first, Close returns its error promptly, even while a bulk
@@ -630,6 +669,7 @@ func (w *Writer) Stats() WriterStats {
 		Deleted: w.deleted.Load(),
 		Failed:  w.failed.Load(),
 		Retried: w.retried.Load(),
+		Flushes: w.flushes.Load(),
 	}
 	for _, bi := range w.indexers() {
 		b := bi.Stats()

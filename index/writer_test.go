@@ -374,3 +374,42 @@ func TestWriterCloseWithEndedContext(t *testing.T) {
 		res.one(id)
 	}
 }
+
+// Flush sends what is queued at once: when it returns, every document added before it has its
+// acknowledgement, although no request is full and the timer never fires.
+func TestWriterFlushAnswersWhatWasQueued(t *testing.T) {
+	e := newEnv(t)
+	cfg := e.config(t, "")
+	cfg.FlushInterval = time.Hour
+	cfg.FlushBytes = 64 << 20
+	c := open(t, cfg)
+	w, err := c.NewWriter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := newResults(t)
+	all := ids("flushed-", 30)
+	for _, id := range all {
+		if err := w.Add(context.Background(), message(id, "a@example.com", "INBOX", 1), res.done(id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Flush(context.Background()); err != nil {
+		t.Fatalf("Flush: %v", err)
+	}
+	for _, id := range all {
+		if r := res.one(id); r.Err != nil {
+			t.Errorf("%s: %v", id, r.Err)
+		}
+	}
+	// One request per bulk worker that held documents.
+	if s := w.Stats(); s.Flushes != 1 || s.Requests < 1 || s.Requests > uint64(cfg.BulkWorkers) {
+		t.Errorf("stats after one flush: %+v, want 1 flush and 1 to %d bulk requests", s, cfg.BulkWorkers)
+	}
+	if err := w.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Flush(context.Background()); !errors.Is(err, index.ErrClosed) {
+		t.Errorf("Flush after Close = %v, want ErrClosed", err)
+	}
+}

@@ -42,3 +42,12 @@ func (c *DocCounter) Add(ctx context.Context, d index.Doc, done func(index.Resul
 		done(r)
 	})
 }
+
+// Flush passes a flush on to next when it can flush (the crawler asks for one while a view
+// waits for acknowledgements); otherwise there is nothing to flush.
+func (c *DocCounter) Flush(ctx context.Context) error {
+	if f, ok := c.next.(interface{ Flush(context.Context) error }); ok {
+		return f.Flush(ctx)
+	}
+	return nil
+}

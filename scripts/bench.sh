@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Benchmarks: the crawler against the ceiling of this machine and Elasticsearch, scaling,
-# incremental cost, the rate-limited crawl, and the Go benchmarks of the hot paths.
-# docs/performance.md explains the numbers.
+# Benchmarks: the headline table of the performance goals (calls per message, throughput
+# with added latency against Little's bound, crawler/Elasticsearch CPU per document, peak RSS
+# growth, the rate-limited crawl), then as information the crawler against the ceiling of
+# this machine and Elasticsearch, scaling, incremental cost, and the Go benchmarks of the hot
+# paths. docs/performance.md explains the numbers.
 #
-#   scripts/bench.sh            # quick mode, a few minutes
-#   BENCH_MODE=full scripts/bench.sh
+#   scripts/bench.sh            # quick mode, about 6 minutes; not for the goals
+#   BENCH_MODE=full scripts/bench.sh   # medians of three runs, about 40 minutes on 2 CPUs
 #
 # Environment:
 #   BENCH_MODE        quick (default) or full

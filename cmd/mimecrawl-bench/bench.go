@@ -89,6 +89,7 @@ func (b *bench) runAll(ctx context.Context) error {
 		name string
 		fn   func(context.Context) error
 	}{
+		{"latency", b.runLatency},
 		{"ceiling", b.runCeiling},
 		{"scaling", b.runScaling},
 		{"mailboxes", b.runMailboxes},
@@ -208,33 +209,46 @@ func (b *bench) runCeiling(ctx context.Context) error {
 	return nil
 }
 
-// runScaling crawls archives of growing size over the same mailboxes. The size of the
-// ceiling archive reuses the ceiling's crawler runs.
+// runScaling crawls archives of growing size over the same mailboxes, ScaleRuns times each
+// against one simulator (a fresh index and state every time). The size of the ceiling archive
+// reuses the ceiling's crawler runs.
 func (b *bench) runScaling(ctx context.Context) error {
 	for _, total := range b.p.ScaleMessages {
 		a := archiveFor(b.p.Seed, b.p.Mailboxes, total)
+		row := ScaleRow{Messages: a.messages(), Mailboxes: a.Mailboxes}
 		if c := b.res.Ceiling; c != nil && c.Messages == a.messages() && c.Mailboxes == a.Mailboxes && len(c.Pairs) > 0 {
-			st := c.medianCrawler()
-			b.res.Scaling = append(b.res.Scaling, ScaleRow{Messages: a.messages(), Mailboxes: a.Mailboxes, Run: st,
-				Note: fmt.Sprintf("median of the %d crawler runs of the ceiling comparison", len(c.Pairs))})
-			continue
-		}
-		s, err := startSim(ctx, b.p.BinDir, a, b.work)
-		if err != nil {
+			for _, p := range c.Pairs {
+				row.Runs = append(row.Runs, p.Crawler)
+			}
+			row.Note = fmt.Sprintf("the %d crawler runs of the ceiling comparison", len(c.Pairs))
+		} else if err := b.scaleRuns(ctx, a, &row); err != nil {
 			return err
 		}
+		row.summarise()
+		b.res.Scaling = append(b.res.Scaling, row)
+	}
+	sort.Slice(b.res.Scaling, func(i, j int) bool { return b.res.Scaling[i].Messages < b.res.Scaling[j].Messages })
+	return nil
+}
+
+func (b *bench) scaleRuns(ctx context.Context, a archive, row *ScaleRow) error {
+	s, err := startSim(ctx, b.p.BinDir, a, b.work)
+	if err != nil {
+		return err
+	}
+	defer s.stop()
+	for i := range b.p.ScaleRuns {
 		prefix := b.prefix("s")
 		st, _, err := b.crawl(ctx, s, crawlSpec{Name: prefix, SimURL: s.url, Prefix: prefix,
 			StatePath: filepath.Join(b.work, prefix+".db"), Set: b.p.Set})
-		s.stop()
 		if err != nil {
 			return err
 		}
-		b.logf("%d messages: %s", a.messages(), st.line())
-		b.res.Scaling = append(b.res.Scaling, ScaleRow{Messages: a.messages(), Mailboxes: a.Mailboxes, Run: st})
+		st.Count, _ = b.es.count(ctx, prefix)
+		b.logf("%d messages, run %d: %s", a.messages(), i+1, st.line())
+		row.Runs = append(row.Runs, st)
 		b.cleanup(ctx, prefix)
 	}
-	sort.Slice(b.res.Scaling, func(i, j int) bool { return b.res.Scaling[i].Messages < b.res.Scaling[j].Messages })
 	return nil
 }
 
@@ -268,23 +282,20 @@ func (b *bench) mailboxRow(ctx context.Context, s *sim, a archive) (MailboxRow, 
 	}
 	b.logf("%d mailboxes, first crawl: %s", a.Mailboxes, first.line())
 	row := MailboxRow{Mailboxes: a.Mailboxes, Messages: a.messages(), First: first}
-	if err := s.resetStats(ctx); err != nil {
-		return row, err
-	}
 	spec.Name = prefix + "-again"
 	again, res, err := b.crawl(ctx, s, spec)
 	if err != nil {
 		return row, err
 	}
-	st, err := s.stats(ctx)
-	if err != nil {
-		return row, err
-	}
-	api := countAPI(st)
+	api := again.Requests
 	row.Again = again
 	row.Views = res.Summary.MailboxesKept * len(defaultViews())
 	row.AgainListCalls = api.Lists
-	row.AgainAPICalls = st.Total
+	var total int64
+	for _, n := range api.ByPath {
+		total += n
+	}
+	row.AgainAPICalls = total
 	row.AgainDocs = res.Summary.Messages + res.Summary.Attachments
 	row.AgainBulkRequests = res.Summary.BulkRequests
 	if row.Views > 0 {
@@ -295,29 +306,46 @@ func (b *bench) mailboxRow(ctx context.Context, s *sim, a archive) (MailboxRow, 
 	return row, nil
 }
 
-// runRateLimited crawls a large archive behind a quota for a fixed time, then stops the
-// crawler with SIGTERM, and reads from the simulator how much of the quota was used.
+// runRateLimited repeats the rate-limited crawl RateRuns times, each against a fresh
+// simulator so that every run starts with a full bucket.
 func (b *bench) runRateLimited(ctx context.Context) error {
+	sec := &RateSection{Settings: strings.Join(b.p.Set, " ")}
+	b.res.RateLimited = sec
+	for i := range b.p.RateRuns {
+		rl, err := b.rateLimitedRun(ctx)
+		if err != nil {
+			return err
+		}
+		sec.Runs = append(sec.Runs, rl)
+		b.logf("rate-limited run %d: %.1f%% of the admissible maximum, %.1f%% in steady state, %.2f%% of requests answered 429, limit %s",
+			i+1, 100*rl.QuotaShare, 100*rl.SteadyQuotaShare, 100*rl.Share429, fmtOpt(rl.Limiter.Limit, "%.0f"))
+		sec.summarise()
+	}
+	return nil
+}
+
+// rateLimitedRun crawls a large archive behind a quota for a fixed time, then stops the
+// crawler with SIGTERM, and reads from the simulator how much of the quota was used.
+func (b *bench) rateLimitedRun(ctx context.Context) (RateResult, error) {
 	a := archiveFor(b.p.Seed, b.p.Mailboxes, b.p.RateMessages)
 	a.RateLimit = b.p.RateLimit
 	s, err := startSim(ctx, b.p.BinDir, a, b.work)
 	if err != nil {
-		return err
+		return RateResult{}, err
 	}
 	defer s.stop()
 	prefix := b.prefix("r")
 	defer b.cleanup(ctx, prefix)
 	if err := s.resetStats(ctx); err != nil {
-		return err
+		return RateResult{}, err
 	}
 	simCPU := s.cpu()
 	r, err := b.startCrawl(crawlSpec{Name: prefix, SimURL: s.url, Prefix: prefix,
 		StatePath: filepath.Join(b.work, prefix+".db"), Set: b.p.Set})
 	if err != nil {
-		return err
+		return RateResult{}, err
 	}
-	rl := &RateResult{LimitPerMinute: a.RateLimit, Seconds: b.p.RateDuration.Seconds(), WarmupSeconds: b.p.RateWarmup.Seconds()}
-	b.res.RateLimited = rl
+	rl := RateResult{LimitPerMinute: a.RateLimit, Seconds: b.p.RateDuration.Seconds(), WarmupSeconds: b.p.RateWarmup.Seconds()}
 	sleep := func(until time.Time) bool {
 		select {
 		case <-time.After(time.Until(until)):
@@ -336,12 +364,12 @@ func (b *bench) runRateLimited(ctx context.Context) error {
 	if sleep(r.started.Add(b.p.RateWarmup)) {
 		st, err := s.stats(ctx)
 		if err != nil {
-			return err
+			return RateResult{}, err
 		}
 		warm, warmAt = countAPI(st), time.Now()
 		if sleep(r.started.Add(b.p.RateDuration)) {
 			if st, err = s.stats(ctx); err != nil {
-				return err
+				return RateResult{}, err
 			}
 			end, endAt = countAPI(st), time.Now()
 			r.stop()
@@ -349,14 +377,14 @@ func (b *bench) runRateLimited(ctx context.Context) error {
 	}
 	res, err := r.wait(ctx)
 	if err != nil {
-		return err
+		return RateResult{}, err
 	}
 	if end == (apiCounts{}) {
-		return fmt.Errorf("the crawl ended after %.0fs, before the %s window; use a larger --rate-messages archive", res.Seconds, b.p.RateDuration)
+		return RateResult{}, fmt.Errorf("the crawl ended after %.0fs, before the %s window; use a larger --rate-messages archive", res.Seconds, b.p.RateDuration)
 	}
 	st, err := s.stats(ctx)
 	if err != nil {
-		return err
+		return RateResult{}, err
 	}
 	all := countAPI(st)
 	perSecond := float64(a.RateLimit) / 60
@@ -381,7 +409,6 @@ func (b *bench) runRateLimited(ctx context.Context) error {
 	rl.CrawlerAPICalls, rl.CrawlerRateLimited = res.Summary.APICalls, res.Summary.APIRateLimited
 	rl.ExitCode = res.ExitCode
 	rl.CrawlerCPU, rl.SimCPU = res.CPU, s.cpu()-simCPU
-	b.logf("rate-limited: %.1f%% of the admissible maximum, %.1f%% in steady state, %.2f%% of requests answered 429",
-		100*rl.QuotaShare, 100*rl.SteadyQuotaShare, 100*rl.Share429)
-	return nil
+	rl.Limiter = res.Summary.limiterFields
+	return rl, nil
 }

@@ -52,6 +52,9 @@ func (s *captureSink) Add(_ context.Context, d index.Doc, done func(index.Result
 	return nil
 }
 
+// Flush has nothing to do: every document is acknowledged as it is added.
+func (s *captureSink) Flush(context.Context) error { return nil }
+
 // emptyIndex is an index that holds nothing: every listed message is new, as in a first crawl.
 type emptyIndex struct{}
 
@@ -73,7 +76,7 @@ func crawlOptions(pipeline bool, parallelism int, log zerolog.Logger) crawler.Op
 	}
 	return crawler.Options{
 		Views: c.Messages.Views, StartDate: time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC),
-		BlankSubject: c.Messages.BlankSubject, ExtractAttachments: true, BlankName: c.Attachments.BlankName,
+		BlankSubject: c.Messages.BlankSubject, MessageDetail: c.Messages.Detail, ExtractAttachments: true, BlankName: c.Attachments.BlankName,
 		MaxAttachmentBytes: int64(c.Attachments.MaxBytes), AttachmentPipeline: pipeline,
 		PageSize: c.Performance.PageSize, Mailboxes: parallelism, MessageWorkers: c.Parallelism.Messages,
 		IndexQueries:     c.Parallelism.IndexQueries,

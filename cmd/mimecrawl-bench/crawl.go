@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,6 +26,9 @@ type crawlSpec struct {
 	Prefix    string
 	StatePath string   // reused by a later run for an incremental crawl
 	Set       []string // config overrides, "dotted.key=value"
+	// Sample, when set, is how often the simulator's count of get-file calls answered is read
+	// while the crawl runs (crawlResult.Samples).
+	Sample time.Duration
 }
 
 // crawlRun is a running crawler child process.
@@ -41,6 +45,7 @@ type crawlResult struct {
 	Seconds  float64 // wall time of the process, start to exit
 	CPU      float64 // user+system CPU seconds of the process
 	ExitCode int
+	Samples  []progressSample
 }
 
 func (b *bench) writeCrawlConfig(s crawlSpec) (string, error) {
@@ -158,9 +163,36 @@ type runSummary struct {
 	BytesIndexed   int64 `json:"bytes_indexed"`
 	PeakRSSBytes   int64 `json:"peak_rss_bytes,omitempty"`
 	ExitCode       int   `json:"exit_code"`
+	limiterFields
 }
 
-// readSummary finds the JSON "run end" line of a crawler log and decodes its summary.
+// limiterFields are what a crawler with adaptive concurrency reports about its limit of API
+// calls in flight. A crawler without it reports none of them; nil then means "not reported",
+// never zero.
+type limiterFields struct {
+	// LimitAvg is the time-weighted mean of the limit over the run.
+	LimitAvg *float64 `json:"api_concurrency_limit_avg,omitempty"`
+	// Limit is the limit when the run ended: where it settled.
+	Limit *float64 `json:"api_concurrency_limit,omitempty"`
+	// InflightMax is the most API calls that were in flight at once.
+	InflightMax *float64 `json:"api_inflight_max,omitempty"`
+}
+
+// merge fills the fields o reports that l lacks.
+func (l *limiterFields) merge(o limiterFields) {
+	if l.LimitAvg == nil {
+		l.LimitAvg = o.LimitAvg
+	}
+	if l.Limit == nil {
+		l.Limit = o.Limit
+	}
+	if l.InflightMax == nil {
+		l.InflightMax = o.InflightMax
+	}
+}
+
+// readSummary finds the JSON "run end" line of a crawler log and decodes its summary. The
+// limiter's fields are read from the summary or, failing that, from the line itself.
 func readSummary(path string) (runSummary, error) {
 	var sum runSummary
 	f, err := os.Open(path)
@@ -174,6 +206,7 @@ func readSummary(path string) (runSummary, error) {
 		var line struct {
 			Message string          `json:"message"`
 			Summary json.RawMessage `json:"summary"`
+			limiterFields
 		}
 		if json.Unmarshal(sc.Bytes(), &line) != nil || line.Message != "run end" {
 			continue
@@ -181,6 +214,7 @@ func readSummary(path string) (runSummary, error) {
 		if err := json.Unmarshal(line.Summary, &sum); err != nil {
 			return sum, fmt.Errorf("decode run summary in %s: %w", path, err)
 		}
+		sum.merge(line.limiterFields)
 		return sum, nil
 	}
 	if err := sc.Err(); err != nil {
@@ -190,15 +224,58 @@ func readSummary(path string) (runSummary, error) {
 	return sum, fmt.Errorf("no \"run end\" line in %s: %.400s", path, head)
 }
 
+// sample reads the simulator's count of get-file calls answered every interval (never when
+// interval is 0) until the returned function is called, which stops the sampling, waits for
+// it and returns the samples.
+func (b *bench) sample(ctx context.Context, s *sim, r *crawlRun, interval time.Duration) func() []progressSample {
+	if interval <= 0 {
+		return func() []progressSample { return nil }
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan []progressSample, 1)
+	go func() {
+		var out []progressSample
+		defer func() { done <- out }()
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			before := time.Since(r.started)
+			st, err := s.stats(ctx)
+			if err != nil {
+				continue // a missed sample only coarsens the curve
+			}
+			// The counters were read somewhere between asking and the answer.
+			at := (before + time.Since(r.started)) / 2
+			out = append(out, progressSample{At: at.Seconds(), N: st.Requests[pathGetFile][http.StatusOK]})
+		}
+	}()
+	return func() []progressSample {
+		cancel()
+		return <-done
+	}
+}
+
 // crawl runs one crawl to its end and measures it, with the CPU the simulator and
 // Elasticsearch spent meanwhile.
 func (b *bench) crawl(ctx context.Context, s *sim, spec crawlSpec) (runStats, crawlResult, error) {
+	// The simulator's counters start at zero for every crawl, so that they count this
+	// crawl's requests alone.
+	if err := s.resetStats(ctx); err != nil {
+		return runStats{}, crawlResult{}, err
+	}
 	simCPU, esCPU, machine := s.cpu(), b.es.cpu(ctx), machineCPU()
 	r, err := b.startCrawl(spec)
 	if err != nil {
 		return runStats{}, crawlResult{}, err
 	}
+	samples := b.sample(ctx, s, r, spec.Sample)
 	res, err := r.wait(ctx)
+	res.Samples = samples()
 	if err != nil {
 		return runStats{}, res, err
 	}
@@ -216,6 +293,12 @@ func (b *bench) crawl(ctx context.Context, s *sim, spec crawlSpec) (runStats, cr
 	}
 	st.MachineCPU = machineCPU() - machine
 	st.OtherCPU = st.MachineCPU - st.CrawlerCPU - st.SimCPU - st.ESCPU
+	st.Limiter = res.Summary.limiterFields
+	sst, err := s.stats(ctx)
+	if err != nil {
+		return st, res, err
+	}
+	st.Requests = classify(sst)
 	st.rates()
 	if res.ExitCode != 0 {
 		return st, res, fmt.Errorf("crawl %s exited with %d; see %s", spec.Name, res.ExitCode, r.logPath)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -142,13 +143,92 @@ func countAPI(st simulator.Stats) apiCounts {
 				c.Limited += n
 			} else {
 				c.Admitted += n
-				if path == "/api/archive/get-message-list" {
+				if path == pathList {
 					c.Lists += n
 				}
 			}
 		}
 	}
 	return c
+}
+
+// Paths of the simulator's counters that classify requests. Enumeration and listing are
+// per mailbox, not per message; everything else under /api/ and every download serves one
+// message (its detail, its RFC 822 file, a part of it).
+const (
+	pathList     = "/api/archive/get-message-list"
+	pathGetFile  = "/api/archive/get-file"
+	pathDownload = "/_download"
+)
+
+var enumerationPrefixes = []string{"/api/domain/", "/api/user/"}
+
+// requestCounts is what one crawl asked of the simulator.
+type requestCounts struct {
+	apiCounts
+	// Enumeration counts admitted calls of the domain and user enumeration.
+	Enumeration int64 `json:"enumeration_calls"`
+	// PerMessage counts requests of any status on the per-message paths (API calls and
+	// downloads): the requests a message waits for one after the other.
+	PerMessage int64 `json:"per_message_requests"`
+	// GetFile counts answered get-file calls: one per message fetched.
+	GetFile int64 `json:"get_file_calls"`
+	// ByPath counts requests of any status by path (downloads as "/_download").
+	ByPath map[string]int64 `json:"by_path"`
+}
+
+func classify(st simulator.Stats) requestCounts {
+	c := requestCounts{apiCounts: countAPI(st), ByPath: map[string]int64{}}
+	for path, byStatus := range st.Requests {
+		var all, admitted int64
+		for status, n := range byStatus {
+			all += n
+			if status != http.StatusTooManyRequests {
+				admitted += n
+			}
+		}
+		c.ByPath[path] = all
+		switch {
+		case path == pathList:
+		case hasAnyPrefix(path, enumerationPrefixes):
+			c.Enumeration += admitted
+		case path == pathDownload || strings.HasPrefix(path, "/api/"):
+			c.PerMessage += all
+			if path == pathGetFile {
+				c.GetFile += byStatus[http.StatusOK]
+			}
+		}
+	}
+	return c
+}
+
+func hasAnyPrefix(s string, prefixes []string) bool {
+	for _, p := range prefixes {
+		if strings.HasPrefix(s, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// setLatency adds ms milliseconds to every request the simulator answers (the token
+// endpoint, /api/ and downloads; the control API never waits), or clears it with 0.
+func (s *sim) setLatency(ctx context.Context, ms int) error {
+	method, body := http.MethodPut, []byte(fmt.Sprintf(`[{"path_prefix":"/","latency_ms":%d}]`, ms))
+	if ms == 0 {
+		method, body = http.MethodDelete, nil
+	}
+	req, _ := http.NewRequestWithContext(ctx, method, s.url+"/_sim/faults", bytes.NewReader(body))
+	resp, err := s.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("set simulator latency: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1000))
+		return fmt.Errorf("set simulator latency: status %d: %s", resp.StatusCode, msg)
+	}
+	return nil
 }
 
 // procCPU reads utime+stime of a process from /proc, in seconds; 0 where /proc is missing.

@@ -254,6 +254,7 @@ func (a *app) crawlOptions(full, pipeline bool) crawler.Options {
 	return crawler.Options{
 		Views: c.Messages.Views, StartDate: c.Messages.StartDate.Time,
 		ExcludeSubjects: c.Messages.ExcludeSubjects, BlankSubject: c.Messages.BlankSubject,
+		MessageDetail:      c.Messages.Detail,
 		ExtractAttachments: c.Attachments.Extract, ExcludeNames: c.Attachments.ExcludeNames,
 		BlankName: c.Attachments.BlankName, MaxAttachmentBytes: int64(c.Attachments.MaxBytes),
 		AttachmentPipeline: pipeline, NoAttachmentText: c.Attachments.Text == config.TextNone,

@@ -210,13 +210,13 @@ func TestKillAndResume(t *testing.T) {
 	w.assertIndexEquals(ex)
 	w.assertCovered("final crawl", after, ex, w.indexed())
 
-	fetched := w.detailCalls()
+	fetched := w.fetchCalls()
 	refetched := fetched - int64(len(ex.messages))
 	t.Logf("%s; %d messages (%d added during the test), %d attachments", ks, len(ex.messages), added, len(ex.attachments))
-	t.Logf("resume cost: %d message detail fetches for %d messages: %d re-fetched over %d kills (%.1f per kill); %v in all",
+	t.Logf("resume cost: %d message fetches for %d messages: %d re-fetched over %d kills (%.1f per kill); %v in all",
 		fetched, len(ex.messages), refetched, ks.kills, float64(refetched)/float64(ks.kills), time.Since(start).Round(time.Millisecond))
 	if refetched < 0 {
-		t.Errorf("fewer detail fetches (%d) than messages indexed (%d)", fetched, len(ex.messages))
+		t.Errorf("fewer message fetches (%d) than messages indexed (%d)", fetched, len(ex.messages))
 	}
 	// A kill loses at most the messages in flight, at most MaxInflight (the crawler's default,
 	// max(10 × page_size, 1000)) per view and never more than the view has: what was
@@ -365,9 +365,9 @@ func TestKillAndResumeFull(t *testing.T) {
 	}
 	t.Logf("%s; %d messages deleted upstream and mailbox %s with its messages; %d messages, %d attachments expected",
 		ks, nDeleted, goneBox, len(ex.messages), len(ex.attachments))
-	t.Logf("full passes re-fetch by design: %d message detail fetches over the killed runs and the final run for %d messages; "+
+	t.Logf("full passes re-fetch by design: %d message fetches over the killed runs and the final run for %d messages; "+
 		"%d view full passes completed by a killed run were started over by the next crawl --full; %v in all",
-		w.detailCalls(), len(ex.messages), redone, time.Since(start).Round(time.Millisecond))
+		w.fetchCalls(), len(ex.messages), redone, time.Since(start).Round(time.Millisecond))
 	if ks.midPass == 0 || ks.resumedPasses == 0 {
 		t.Errorf("no run resumed a pass from a resume point, so resuming inside a mailbox was not exercised: %s", ks)
 	}

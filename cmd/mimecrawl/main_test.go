@@ -341,12 +341,12 @@ func TestInterruptedFullRecrawlGoesOn(t *testing.T) {
 	if !strings.Contains(out, "full re-crawl") {
 		t.Errorf("a plain crawl with a pending full re-crawl should go on with it:\n%s", out)
 	}
-	var details int64
-	for _, n := range w.sim.Stats().Requests["/api/archive/get-message-detail"] {
-		details += n
+	var fetches int64
+	for _, n := range w.sim.Stats().Requests["/api/archive/get-file"] {
+		fetches += n
 	}
-	if want := total - doneMessages; details != want {
-		t.Errorf("%d detail calls, want %d: every message except those of the view already done (%v, %d messages)", details, want, done, doneMessages)
+	if want := total - doneMessages; fetches != want {
+		t.Errorf("%d get-file calls, want %d: every message except those of the view already done (%v, %d messages)", fetches, want, done, doneMessages)
 	}
 	st, err = state.Open(w.state, state.Options{ReadOnly: true, LockTimeout: time.Second})
 	if err != nil {

@@ -377,8 +377,8 @@ func (w *procWorld) expect() expectation {
 				w.t.Fatalf("truth: message %s: received %q: %v", m.ID, m.Received, err)
 			}
 			em := expectedMessage{key: state.Key{Mailbox: addr, View: m.View}, id: m.ID, received: received}
-			for _, a := range m.Attachments {
-				id := crawler.AttachmentDocID(addr, m.View, m.ID, a.ID)
+			for i, a := range m.Attachments {
+				id := crawler.AttachmentDocID(addr, m.View, m.ID, i, a.SHA256)
 				em.attachments = append(em.attachments, id)
 				ex.attachments[id] = true
 			}
@@ -547,9 +547,10 @@ func (w *procWorld) assertCovered(run string, s snapshot, ex expectation, got in
 	}
 }
 
-// detailCalls counts successful message detail calls: one per message fetched.
-func (w *procWorld) detailCalls() int64 {
-	return w.sim.Stats().Requests["/api/archive/get-message-detail"][http.StatusOK]
+// fetchCalls counts successful get-file calls: one per message fetched, whose attachments
+// come inside it.
+func (w *procWorld) fetchCalls() int64 {
+	return w.sim.Stats().Requests["/api/archive/get-file"][http.StatusOK]
 }
 
 // waitPastTokens sleeps until the clock's second is after every delta token and pass end, so

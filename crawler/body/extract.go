@@ -49,6 +49,11 @@ type Text struct {
 	// Headers holds the decoded values of the top-level header fields,
 	// keyed by canonical name, in message order.
 	Headers map[string][]string
+	// AddressHeaders holds the undecoded values of the top-level address fields (From, Sender,
+	// Reply-To, To, Cc, Bcc, Return-Path), keyed like Headers. Their RFC 2047 words must be
+	// decoded after the list is parsed, not before: a decoded display name may hold a comma
+	// or a quote that would split or break the list (RFC 2047 section 5).
+	AddressHeaders map[string][]string
 	// Parts lists the attachment-like parts, in message order: parts with
 	// a file name or an attachment disposition, and non-text leaves such
 	// as images or attached messages.
@@ -61,6 +66,10 @@ type Text struct {
 	// the message or of a part larger than 1 MiB, multiparts nested too deep, too many parts):
 	// reading stopped there, and Text, Headers and Parts hold what came before.
 	Malformed bool
+	// KeepFailed tells that a part Options.KeepAttachments allowed was not kept because its
+	// temporary file could not be written: its bytes are missing through no fault of the
+	// message, and reading it again may succeed.
+	KeepFailed bool
 
 	spill *spillFile // kept parts beyond Options.KeepMemory; nil if none
 }
@@ -378,11 +387,22 @@ func (x *extractor) headers(h textproto.Header) {
 		v = strings.TrimSpace(cleanText(toUTF8([]byte(v), "", false, false)))
 		k := fields.Key()
 		x.out.Headers[k] = append(x.out.Headers[k], v)
+		if addressFields[k] {
+			if x.out.AddressHeaders == nil {
+				x.out.AddressHeaders = map[string][]string{}
+			}
+			raw := strings.TrimSpace(cleanText(toUTF8([]byte(fields.Value()), "", false, false)))
+			x.out.AddressHeaders[k] = append(x.out.AddressHeaders[k], raw)
+		}
 	}
 	if s := x.out.Headers["Subject"]; len(s) > 0 {
 		x.out.Subject = s[0]
 	}
 }
+
+// addressFields are the canonical names of the fields kept in Text.AddressHeaders.
+var addressFields = map[string]bool{"From": true, "Sender": true, "Reply-To": true, "To": true,
+	"Cc": true, "Bcc": true, "Return-Path": true}
 
 // pathName renders a part path for Defects: "message", "part 2.1".
 func pathName(path []int) string {
@@ -553,7 +573,7 @@ func (x *extractor) multipart(e *message.Entity, boundary string, path []int, de
 // when Options.KeepAttachments allows.
 func (x *extractor) attachment(e *message.Entity, path []int, mediaType, filename, disp string) {
 	h := sha256.New()
-	keep := &capture{b: x.scratch[:0], max: int(x.keep), stop: x.keep <= 0 || x.spillErr}
+	keep := &keeper{x: x, path: path, mem: x.scratch[:0], max: x.keep, stop: x.keep <= 0 || x.spillErr}
 	n, err := io.Copy(io.MultiWriter(h, keep), e.Body)
 	if err != nil {
 		x.defect("%s: attachment read failed after %d bytes: %s", pathName(path), n, describe(err))
@@ -566,39 +586,103 @@ func (x *extractor) attachment(e *message.Entity, path []int, mediaType, filenam
 		SHA256:      hex.EncodeToString(h.Sum(nil)),
 	}
 	if err == nil && !keep.full && !keep.stop {
-		x.keepPart(&p, keep.b, path)
+		keep.keepIn(&p)
+	} else {
+		keep.discard()
 	}
 	x.out.Parts = append(x.out.Parts, p)
 }
 
-// keepPart keeps the bytes b of p: in memory while the kept parts fit in Options.KeepMemory,
-// in the temporary file after that.
-func (x *extractor) keepPart(p *Part, b []byte, path []int) {
-	if b == nil {
-		b = []byte{} // an empty part is kept too: nil means "not kept"
+// keeper captures the bytes of one part for Part.Data: in memory while the kept parts fit in
+// Options.KeepMemory, streamed into the temporary file once they do not, so that a part as
+// large as Options.KeepAttachments is never held in memory whole. Write always reports the
+// whole of p written: it feeds an io.MultiWriter next to the digest, which must not stop.
+type keeper struct {
+	x       *extractor
+	path    []int
+	max     int64 // Options.KeepAttachments
+	n       int64 // bytes of the part so far
+	mem     []byte
+	spilled bool  // the part goes to the temporary file, from off
+	off     int64 // where the part starts in the temporary file
+	full    bool  // the part is larger than max
+	stop    bool  // nothing is kept of the part
+}
+
+func (k *keeper) Write(p []byte) (int, error) {
+	if k.stop || k.full {
+		return len(p), nil
 	}
-	if x.inMemory+int64(len(b)) <= x.keepMemory {
-		p.Data = b
-		x.inMemory += int64(len(b))
-		x.scratch = nil // b is Data now
-		return
+	if k.n+int64(len(p)) > k.max {
+		k.full = true
+		k.discard()
+		return len(p), nil
 	}
-	x.scratch = b // the bytes go to the file: capture the next part into the same memory
-	if x.out.spill == nil {
-		f, err := newSpillFile(x.spillDir)
-		if err != nil {
-			x.defect("%s: not kept, and no further part: %s", pathName(path), describe(err))
-			x.spillErr = true
-			return
+	k.n += int64(len(p))
+	x := k.x
+	if !k.spilled && x.inMemory+int64(len(k.mem)+len(p)) <= x.keepMemory {
+		k.mem = append(k.mem, p...)
+		return len(p), nil
+	}
+	if !k.spilled {
+		if x.out.spill == nil {
+			f, err := newSpillFile(x.spillDir)
+			if err != nil {
+				x.defect("%s: not kept, and no further part: %s", pathName(k.path), describe(err))
+				x.spillErr = true
+				x.out.KeepFailed = true
+				k.stop = true
+				return len(p), nil
+			}
+			x.out.spill = f
 		}
-		x.out.spill = f
+		k.spilled, k.off = true, x.out.spill.size
+		if !k.spill(k.mem) {
+			return len(p), nil
+		}
+		k.mem = k.mem[:0]
 	}
-	off, err := x.out.spill.write(b)
-	if err != nil {
-		x.defect("%s: not kept: %s", pathName(path), describe(err))
+	k.spill(p)
+	return len(p), nil
+}
+
+// spill appends b to the part in the temporary file; false when that failed, and then the
+// part is not kept.
+func (k *keeper) spill(b []byte) bool {
+	if _, err := k.x.out.spill.write(b); err != nil {
+		k.x.defect("%s: not kept: %s", pathName(k.path), describe(err))
+		k.x.out.KeepFailed = true
+		k.discard()
+		k.stop = true
+		return false
+	}
+	return true
+}
+
+// keepIn gives p the bytes kept: Data, or its place in the temporary file.
+func (k *keeper) keepIn(p *Part) {
+	x := k.x
+	if k.spilled {
+		p.spill, p.spillOff = x.out.spill, k.off
+		x.scratch = k.mem[:0] // capture the next part into the same memory
 		return
 	}
-	p.spill, p.spillOff = x.out.spill, off
+	if k.mem == nil {
+		k.mem = []byte{} // an empty part is kept too: nil means "not kept"
+	}
+	p.Data = k.mem
+	x.inMemory += int64(len(k.mem))
+	x.scratch = nil // the memory is Data now
+}
+
+// discard drops what was kept of the part: the temporary file is cut back to where the part
+// began, so that parts too large to keep cost no disk.
+func (k *keeper) discard() {
+	if k.spilled {
+		k.spilled = false
+		k.x.out.spill.truncate(k.off)
+	}
+	k.x.scratch = k.mem[:0]
 }
 
 // finish assembles Text from the parts read.

@@ -281,6 +281,9 @@ func TestExtractSpillDirMissingKeepsHashOnly(t *testing.T) {
 	if !strings.Contains(strings.Join(got.Defects, "|"), "not kept") {
 		t.Errorf("Defects %q do not say the part was not kept", got.Defects)
 	}
+	if !got.KeepFailed {
+		t.Errorf("KeepFailed is false: a caller would take the parts for unreadable")
+	}
 }
 
 func TestPartHeaderLimitPassesOrdinaryMultipart(t *testing.T) {
@@ -336,5 +339,52 @@ func TestExtractCapsPartFilenames(t *testing.T) {
 	}
 	if p := got.Parts[0]; len(p.Filename) != maxFilenameBytes || p.Size != 4 {
 		t.Errorf("filename of %d bytes, size %d; want %d bytes, size 4", len(p.Filename), p.Size, maxFilenameBytes)
+	}
+}
+
+// A part as large as KeepAttachments goes to the temporary file as it is read, not captured in
+// memory first; a part larger than the cap is not kept, and leaves nothing in the file.
+func TestExtractLargePartStreamsToTheFile(t *testing.T) {
+	const (
+		size       = 64 << 20
+		keepMemory = 1 << 20
+		// The 64 MiB part held in memory at once would exceed this many times.
+		bound = 24 << 20
+	)
+	rs := io.MultiReader(strings.NewReader("From: a@example.com\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"+
+		"--b\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n"+
+		"--b\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=\"big.bin\"\r\n\r\n"),
+		repeat(attachmentPattern(0), size), strings.NewReader("\r\n"+
+			"--b\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=\"bigger.bin\"\r\n\r\n"),
+		repeat(attachmentPattern(1), size+1), strings.NewReader("\r\n--b--\r\n"))
+	probe := newHeapProbe(rs)
+	got, err := Extract(probe, Options{KeepAttachments: size, KeepMemory: keepMemory, SpillDir: t.TempDir()})
+	if err != nil {
+		t.Fatalf("Extract: %v", err)
+	}
+	defer got.Close()
+	t.Logf("peak heap %.1f MiB over %d samples", mib(probe.peak), probe.samples)
+	if probe.peak > bound {
+		t.Errorf("peak heap %.1f MiB, want under %.0f MiB", mib(probe.peak), mib(bound))
+	}
+	if len(got.Parts) != 2 || got.KeepFailed {
+		t.Fatalf("%d parts, keep failed %t", len(got.Parts), got.KeepFailed)
+	}
+	big, bigger := &got.Parts[0], &got.Parts[1]
+	if !big.Kept() || big.Data != nil || big.Size != size {
+		t.Errorf("the part at the cap: kept %t, in memory %t, size %d", big.Kept(), big.Data != nil, big.Size)
+	}
+	if bigger.Kept() || bigger.Size != size+1 {
+		t.Errorf("the part over the cap: kept %t, size %d", bigger.Kept(), bigger.Size)
+	}
+	if got.spill == nil || got.spill.size != size {
+		t.Errorf("temporary file holds %d bytes, want only the kept part's %d", got.spill.size, size)
+	}
+	b, err := big.Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum := sha256.Sum256(b); hex.EncodeToString(sum[:]) != big.SHA256 {
+		t.Errorf("the bytes read back differ from the part")
 	}
 }

@@ -128,6 +128,13 @@ func (s *spillFile) write(b []byte) (int64, error) {
 	return off, nil
 }
 
+// truncate drops everything from off on; a failure only leaves the bytes in place.
+func (s *spillFile) truncate(off int64) {
+	if off < s.size && s.f.Truncate(off) == nil {
+		s.size = off
+	}
+}
+
 func (s *spillFile) read(off, n int64) ([]byte, error) {
 	b := make([]byte, n)
 	if _, err := s.f.ReadAt(b, off); err != nil {

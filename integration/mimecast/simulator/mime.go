@@ -261,6 +261,9 @@ func encodeSubject(s string) string {
 func (c *content) headers() []headerField {
 	recv := c.ref.received.UTC()
 	hops := []headerField{
+		// The envelope sender, stamped by the delivering server (RFC 5321 4.4); the detail
+		// reports the same address as envelopeFrom.
+		{"Return-Path", "<" + c.from.EmailAddress + ">"},
 		{"Received", fmt.Sprintf("from relay.mimecast.example (relay.mimecast.example [203.0.113.7]) by archive.mimecast.example with ESMTPS id %s; %s",
 			c.smash[:12], recv.Format(rfc5322Date))},
 		{"Received", fmt.Sprintf("from mail.%s (mail.%s [%s]) by relay.mimecast.example with ESMTP id %s; %s",
