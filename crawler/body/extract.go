@@ -182,6 +182,8 @@ func Extract(r io.Reader, opts Options) (*Text, error) {
 		}
 	}
 	x.finish()
+	keepBuffers.put(x.scratch)
+	x.scratch = nil
 
 	if src.err != nil {
 		return x.out, fmt.Errorf("read message: %w", src.err)
@@ -354,7 +356,7 @@ type extractor struct {
 	inMemory   int64  // bytes of kept parts in memory
 	spillDir   string // Options.SpillDir
 	spillErr   bool   // the temporary file could not be created: keep no more parts
-	scratch    []byte // capture buffer of the last part that went to the temporary file, reused
+	scratch    []byte // capture memory of kept parts, reused from part to part (keepBuffers)
 	halted     bool   // a part header broke its cap: nothing more of the message is read
 
 	plain      []string // text of text/plain parts
@@ -573,6 +575,9 @@ func (x *extractor) multipart(e *message.Entity, boundary string, path []int, de
 // when Options.KeepAttachments allows.
 func (x *extractor) attachment(e *message.Entity, path []int, mediaType, filename, disp string) {
 	h := sha256.New()
+	if x.scratch == nil && x.keep > 0 && !x.spillErr {
+		x.scratch = keepBuffers.get()
+	}
 	keep := &keeper{x: x, path: path, mem: x.scratch[:0], max: x.keep, stop: x.keep <= 0 || x.spillErr}
 	n, err := io.Copy(io.MultiWriter(h, keep), e.Body)
 	if err != nil {
@@ -667,12 +672,13 @@ func (k *keeper) keepIn(p *Part) {
 		x.scratch = k.mem[:0] // capture the next part into the same memory
 		return
 	}
-	if k.mem == nil {
-		k.mem = []byte{} // an empty part is kept too: nil means "not kept"
+	// A copy of exactly the part's size; the capture memory, grown by doubling, serves the next
+	// part. An empty part is kept too: nil means "not kept".
+	if p.Data = bytes.Clone(k.mem); p.Data == nil {
+		p.Data = []byte{}
 	}
-	p.Data = k.mem
 	x.inMemory += int64(len(k.mem))
-	x.scratch = nil // the memory is Data now
+	x.scratch = k.mem[:0]
 }
 
 // discard drops what was kept of the part: the temporary file is cut back to where the part

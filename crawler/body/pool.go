@@ -28,3 +28,29 @@ func (p *capturePool) put(c *capture) {
 		p.pool.Put(&b)
 	}
 }
+
+// bufferPool reuses byte buffers of up to max bytes of capacity; larger ones are left to the
+// garbage collector, so that one large part does not stay in memory after its message.
+type bufferPool struct {
+	pool    sync.Pool
+	initial int // capacity of a new buffer
+	max     int
+}
+
+// keepBuffers holds the capture memory of kept attachment parts.
+var keepBuffers = bufferPool{initial: 32 << 10, max: 512 << 10}
+
+func (p *bufferPool) get() []byte {
+	if b, ok := p.pool.Get().(*[]byte); ok {
+		return (*b)[:0]
+	}
+	return make([]byte, 0, p.initial)
+}
+
+func (p *bufferPool) put(b []byte) {
+	if cap(b) == 0 || cap(b) > p.max {
+		return
+	}
+	b = b[:0]
+	p.pool.Put(&b)
+}
