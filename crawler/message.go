@@ -346,8 +346,10 @@ func (p *viewPass) attachmentDoc(ctx context.Context, m api.MessageSummary, msg 
 			p.log.Warn().Err(err).Str("message_id", m.ID).Str("attachment_id", a.mimecastID()).Msg("read kept attachment")
 		}
 	}
+	// The part's digest, taken by body.Extract as it read the part, is that of these bytes.
+	fromPart := data != nil
 	switch {
-	case data != nil:
+	case fromPart:
 		c.counts.fromMessage.Add(1)
 	case a.mimecastID() != "":
 		var oversize bool
@@ -370,8 +372,13 @@ func (p *viewPass) attachmentDoc(ctx context.Context, m api.MessageSummary, msg 
 		return out, true, nil
 	}
 	f := doc.File()
-	sum := sha256.Sum256(data)
-	got := hex.EncodeToString(sum[:])
+	got := ""
+	if fromPart {
+		got = a.part.SHA256
+	} else {
+		sum := sha256.Sum256(data)
+		got = hex.EncodeToString(sum[:])
+	}
 	if f.Hash != nil && f.Hash.SHA256 != got {
 		p.log.Warn().Str("message_id", m.ID).Str("attachment_id", a.mimecastID()).Str("want", f.Hash.SHA256).Str("got", got).Msg("attachment sha256 differs from what the message said")
 	}

@@ -112,6 +112,7 @@ type op struct {
 	id       string
 	action   string // "index" or "delete"
 	body     []byte
+	buf      *bytes.Buffer // holds body when it came from bodyBuffers; see recycle
 	pipeline bool
 	done     func(Result)
 	attempt  int // re-queues so far
@@ -267,11 +268,50 @@ func (w *Writer) Add(ctx context.Context, d Doc, done func(Result)) error {
 	if err != nil {
 		return fmt.Errorf("add document %s to %s: %w", d.ID, w.c.IndexName(d.Kind), err)
 	}
-	body, err := json.Marshal(d.Body)
+	buf, err := encodeBody(d.Body)
 	if err != nil {
 		return fmt.Errorf("encode document %s for %s: %w", d.ID, w.c.IndexName(d.Kind), err)
 	}
-	return w.enqueue(ctx, &op{kind: d.Kind, id: d.ID, action: action, body: body, pipeline: d.Pipeline, done: done})
+	o := &op{kind: d.Kind, id: d.ID, action: action, body: buf.Bytes(), buf: buf, pipeline: d.Pipeline, done: done}
+	if err := w.enqueue(ctx, o); err != nil {
+		o.recycle() // not queued: nothing else holds the body
+		return err
+	}
+	return nil
+}
+
+// bodyBuffers holds the buffers documents are encoded into. A document's bytes live until
+// its answer (they are sent again after a 429), then its buffer is reused, unless it grew
+// beyond maxPooledBody: one huge document does not keep its memory.
+var bodyBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+const maxPooledBody = 256 << 10
+
+// encodeBody encodes v as json.Marshal does, into a buffer from bodyBuffers: json.Marshal
+// copies its result into a new slice of the document's size, for every document.
+func encodeBody(v any) (*bytes.Buffer, error) {
+	buf := bodyBuffers.Get().(*bytes.Buffer)
+	buf.Reset()
+	if err := json.NewEncoder(buf).Encode(v); err != nil {
+		bodyBuffers.Put(buf)
+		return nil, err
+	}
+	buf.Truncate(buf.Len() - 1) // Encode ends the value with a newline, Marshal does not
+	return buf, nil
+}
+
+// recycle returns the op's buffer to bodyBuffers. It is called only where nothing can read
+// the body any more: after the op's answer (the bulk indexer copied the body into its
+// request when it took the item), or when the op was never queued; never when Close fails
+// an op that may still wait in an indexer's queue.
+func (o *op) recycle() {
+	if o.buf == nil {
+		return
+	}
+	if o.buf.Cap() <= maxPooledBody {
+		bodyBuffers.Put(o.buf)
+	}
+	o.buf, o.body = nil, nil
 }
 
 // Delete queues the deletion of one document, with the same contract as Add. A document that
@@ -334,10 +374,14 @@ func (w *Writer) submit(ctx context.Context, o *op) error {
 		Action:     o.action,
 		DocumentID: o.id,
 		OnSuccess: func(_ context.Context, _ esutil.BulkIndexerItem, r esutil.BulkIndexerResponseItem) {
-			w.finish(o, Result{Status: r.Status})
+			if w.finish(o, Result{Status: r.Status}) {
+				o.recycle()
+			}
 		},
 		OnFailure: func(_ context.Context, _ esutil.BulkIndexerItem, r esutil.BulkIndexerResponseItem, err error) {
-			w.failedItem(o, r, err)
+			if w.failedItem(o, r, err) {
+				o.recycle()
+			}
 		},
 	}
 	if o.body != nil {
@@ -350,20 +394,18 @@ func (w *Writer) submit(ctx context.Context, o *op) error {
 }
 
 // failedItem classifies a failure. err != nil means the whole request failed (after the
-// client's own retries); otherwise the item itself was refused.
-func (w *Writer) failedItem(o *op, r esutil.BulkIndexerResponseItem, err error) {
+// client's own retries); otherwise the item itself was refused. It reports whether it finished
+// the op (rather than re-queueing it, or finding it finished by Close).
+func (w *Writer) failedItem(o *op, r esutil.BulkIndexerResponseItem, err error) bool {
 	where := w.c.IndexName(o.kind)
 	if err != nil {
-		w.finish(o, Result{Err: fmt.Errorf("%s %s in %s: bulk request failed: %s", o.action, o.id, where, w.c.redact(err.Error()))})
-		return
+		return w.finish(o, Result{Err: fmt.Errorf("%s %s in %s: bulk request failed: %s", o.action, o.id, where, w.c.redact(err.Error()))})
 	}
 	if o.action == "delete" && r.Status == http.StatusNotFound {
-		w.finish(o, Result{Status: r.Status}) // already gone: the goal of a delete
-		return
+		return w.finish(o, Result{Status: r.Status}) // already gone: the goal of a delete
 	}
 	if o.action == "create" && r.Status == http.StatusConflict {
-		w.finish(o, Result{Status: r.Status, Existed: true}) // already there: the goal of a create
-		return
+		return w.finish(o, Result{Status: r.Status, Existed: true}) // already there: the goal of a create
 	}
 	reason := r.Error.Type + ": " + r.Error.Reason
 	if r.Error.Cause.Reason != "" {
@@ -375,9 +417,9 @@ func (w *Writer) failedItem(o *op, r esutil.BulkIndexerResponseItem, err error) 
 	reason = w.c.redact(reason)
 	if r.Status == http.StatusTooManyRequests && o.attempt < w.maxRetries && w.requeue(o) {
 		w.log.Debug().Str("index", where).Str("id", o.id).Int("attempt", o.attempt).Msg("bulk item rejected with 429; re-queued")
-		return
+		return false
 	}
-	w.finish(o, Result{
+	return w.finish(o, Result{
 		Err:       fmt.Errorf("%s %s in %s: status %d: %s", o.action, o.id, where, r.Status, reason),
 		Permanent: permanentStatus(r.Status),
 		Status:    r.Status,
@@ -437,9 +479,10 @@ func (w *Writer) track(o *op, add bool) {
 	}
 }
 
-func (w *Writer) finish(o *op, r Result) {
+// finish ends the op with r, unless it has ended already; it reports whether it did.
+func (w *Writer) finish(o *op, r Result) bool {
 	if !o.finished.CompareAndSwap(false, true) {
-		return // Close failed it already
+		return false // Close failed it already
 	}
 	w.track(o, false)
 	switch {
@@ -457,6 +500,7 @@ func (w *Writer) finish(o *op, r Result) {
 	// Only after the callback returned: Close promises that every callback has run.
 	w.pending.Add(-1)
 	w.signal()
+	return true
 }
 
 func (w *Writer) signal() {

@@ -98,23 +98,35 @@ func writeBase64(b *strings.Builder, data []byte) {
 	b.WriteString("\r\n")
 }
 
-func benchmarkExtract(b *testing.B, msg string) {
+func benchmarkExtract(b *testing.B, msg string, opts Options) {
 	b.SetBytes(int64(len(msg)))
 	b.ReportAllocs()
 	for b.Loop() {
-		t, err := Extract(strings.NewReader(msg), Options{})
+		t, err := Extract(strings.NewReader(msg), opts)
 		if err != nil || t.Text == "" {
 			b.Fatalf("Extract: %v, text %q", err, t.Text)
+		}
+		if opts.KeepAttachments > 0 && !t.Parts[0].Kept() {
+			b.Fatal("attachment not kept")
 		}
 	}
 }
 
 func BenchmarkExtractTypical(b *testing.B) {
-	benchmarkExtract(b, typicalMessage())
+	benchmarkExtract(b, typicalMessage(), Options{})
 }
 
 func BenchmarkExtractLarge(b *testing.B) {
-	benchmarkExtract(b, largeMessage(1536<<10)) // about 2 MB encoded
+	benchmarkExtract(b, largeMessage(1536<<10), Options{}) // about 2 MB encoded
+}
+
+// The crawler keeps the attachments of up to 2 MB that it takes from the message.
+func BenchmarkExtractTypicalKeep(b *testing.B) {
+	benchmarkExtract(b, typicalMessage(), Options{KeepAttachments: 2 << 20})
+}
+
+func BenchmarkExtractMediumKeep(b *testing.B) {
+	benchmarkExtract(b, largeMessage(100<<10), Options{KeepAttachments: 2 << 20})
 }
 
 func BenchmarkHTMLToText(b *testing.B) {

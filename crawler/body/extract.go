@@ -10,6 +10,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/emersion/go-message"
 	// Registers decoders for non-UTF-8 charsets with go-message, for bodies
@@ -157,7 +158,12 @@ func Extract(r io.Reader, opts Options) (*Text, error) {
 	x := &extractor{max: opts.MaxTextBytes, keep: opts.KeepAttachments, keepMemory: opts.KeepMemory,
 		spillDir: opts.SpillDir, out: &Text{Headers: map[string][]string{}}}
 
-	br := bufio.NewReader(src)
+	br := sourceReaders.Get().(*bufio.Reader)
+	br.Reset(src)
+	defer func() {
+		br.Reset(nil) // drop the download, and its buffered bytes are dead
+		sourceReaders.Put(br)
+	}()
 	h, body, defects, tooBig := readHeader(br)
 	x.defects(defects...)
 	x.headers(h)
@@ -167,7 +173,7 @@ func Extract(r io.Reader, opts Options) (*Text, error) {
 		// the download grows with it.
 		x.out.Malformed = true
 	} else {
-		e, err := message.New(message.Header{Header: h}, body)
+		e, err := newEntity(message.Header{Header: h}, body)
 		if err != nil {
 			x.defect("message: %s", describe(err))
 		}
@@ -176,6 +182,8 @@ func Extract(r io.Reader, opts Options) (*Text, error) {
 		}
 	}
 	x.finish()
+	keepBuffers.put(x.scratch)
+	x.scratch = nil
 
 	if src.err != nil {
 		return x.out, fmt.Errorf("read message: %w", src.err)
@@ -185,6 +193,15 @@ func Extract(r io.Reader, opts Options) (*Text, error) {
 	}
 	return x.out, nil
 }
+
+// sourceReaders buffer the message as Extract reads it. 32 KB rather than bufio's 4 KB: a
+// download is read in as few system calls as the connection allows (the HTTP client reads
+// straight into a buffer at least as large as its own). headerReaders serve readHeader. Both
+// hold buffers of a fixed size only.
+var (
+	sourceReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 32<<10) }}
+	headerReaders = sync.Pool{New: func() any { return bufio.NewReader(nil) }}
+)
 
 // sourceReader remembers the first error of the underlying reader, so that
 // a failed download is told apart from malformed MIME.
@@ -269,7 +286,11 @@ func readHeader(br *bufio.Reader) (h textproto.Header, body io.Reader, defects [
 		defects = append(defects, strconv.Itoa(dropped)+" malformed header lines dropped")
 	}
 	clean.WriteString("\r\n")
-	h, err := textproto.ReadHeader(bufio.NewReader(&clean))
+	hr := headerReaders.Get().(*bufio.Reader)
+	hr.Reset(&clean)
+	h, err := textproto.ReadHeader(hr)
+	hr.Reset(nil)
+	headerReaders.Put(hr)
 	if err != nil {
 		defects = append(defects, "header: "+describe(err))
 	}
@@ -335,7 +356,7 @@ type extractor struct {
 	inMemory   int64  // bytes of kept parts in memory
 	spillDir   string // Options.SpillDir
 	spillErr   bool   // the temporary file could not be created: keep no more parts
-	scratch    []byte // capture buffer of the last part that went to the temporary file, reused
+	scratch    []byte // capture memory of kept parts, reused from part to part (keepBuffers)
 	halted     bool   // a part header broke its cap: nothing more of the message is read
 
 	plain      []string // text of text/plain parts
@@ -494,14 +515,15 @@ func (x *extractor) hasPlain() bool { return len(x.plain) > 0 }
 // (no boundary, or one that matches nothing) its raw bytes are read as plain
 // text, so that the words still become searchable.
 func (x *extractor) multipart(e *message.Entity, boundary string, path []int, depth int) {
-	rawCopy := &capture{max: x.max}
+	rawCopy := &capture{b: rawCopies.get(), max: x.max}
+	defer rawCopies.put(rawCopy)
 	// go-message reads a part's header whole, however long; the limit stops it at
 	// maxHeaderBytes.
 	limit := newPartHeaderLimit(e.Body, boundary, maxHeaderBytes)
 	e.Body = io.TeeReader(limit, rawCopy)
 	// nil when go-message could not parse the Content-Type that this
 	// package still recognised as multipart.
-	mr := e.MultipartReader()
+	mr := multipartReader(e)
 	n := 0
 	for mr != nil {
 		if x.halted {
@@ -513,7 +535,7 @@ func (x *extractor) multipart(e *message.Entity, boundary string, path []int, de
 			x.out.Malformed = true
 			break
 		}
-		p, err := mr.NextPart()
+		p, err := nextPart(mr)
 		if limit.tripped {
 			x.defect("%s: header larger than %d bytes: message not read further", pathName(child(path, n)), maxHeaderBytes)
 			x.out.Malformed = true
@@ -553,6 +575,9 @@ func (x *extractor) multipart(e *message.Entity, boundary string, path []int, de
 // when Options.KeepAttachments allows.
 func (x *extractor) attachment(e *message.Entity, path []int, mediaType, filename, disp string) {
 	h := sha256.New()
+	if x.scratch == nil && x.keep > 0 && !x.spillErr {
+		x.scratch = keepBuffers.get()
+	}
 	keep := &keeper{x: x, path: path, mem: x.scratch[:0], max: x.keep, stop: x.keep <= 0 || x.spillErr}
 	n, err := io.Copy(io.MultiWriter(h, keep), e.Body)
 	if err != nil {
@@ -647,12 +672,13 @@ func (k *keeper) keepIn(p *Part) {
 		x.scratch = k.mem[:0] // capture the next part into the same memory
 		return
 	}
-	if k.mem == nil {
-		k.mem = []byte{} // an empty part is kept too: nil means "not kept"
+	// A copy of exactly the part's size; the capture memory, grown by doubling, serves the next
+	// part. An empty part is kept too: nil means "not kept".
+	if p.Data = bytes.Clone(k.mem); p.Data == nil {
+		p.Data = []byte{}
 	}
-	p.Data = k.mem
 	x.inMemory += int64(len(k.mem))
-	x.scratch = nil // the memory is Data now
+	x.scratch = k.mem[:0]
 }
 
 // discard drops what was kept of the part: the temporary file is cut back to where the part

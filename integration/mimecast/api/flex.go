@@ -98,6 +98,10 @@ type Record interface {
 // Decode reads one record into v tolerantly and returns the fields whose shape was not the
 // documented one. The error is non-nil only if raw is not a JSON object.
 func Decode(raw []byte, v Record) ([]Shape, error) {
+	// The decoders below split the record without validating it again (scan.go).
+	if !json.Valid(raw) {
+		return nil, errNotObject
+	}
 	var s shapes
 	err := v.record(raw, "", &s)
 	return s.list, err
@@ -120,20 +124,13 @@ func fields(raw []byte, path string, s *shapes, set ...field) error {
 	if KindOf(raw) != KindObject {
 		return errNotObject
 	}
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &obj); err != nil {
+	var buf [16]member
+	obj, ok := objectMembers(raw, buf[:0])
+	if !ok {
 		return errNotObject
 	}
 	for _, f := range set {
-		v, ok := obj[f.name]
-		if !ok {
-			best := ""
-			for k, x := range obj {
-				if strings.EqualFold(k, f.name) && (!ok || k < best) {
-					best, v, ok = k, x, true
-				}
-			}
-		}
+		v, ok := lookup(obj, f.name)
 		if !ok {
 			continue
 		}
@@ -154,8 +151,7 @@ func (f *FlexString) flex(raw []byte, path string, s *shapes) {
 	*f = ""
 	switch k := KindOf(raw); k {
 	case KindString:
-		var v string
-		if json.Unmarshal(raw, &v) == nil {
+		if v, ok := unquote(raw); ok {
 			*f = FlexString(v)
 		}
 	case KindNull:
@@ -205,8 +201,8 @@ func flexNumber(raw []byte, path string, s *shapes) (int64, bool) {
 	case KindNumber:
 	case KindString:
 		s.add(path, k)
-		var v string
-		if json.Unmarshal(raw, &v) != nil {
+		v, ok := unquote(raw)
+		if !ok {
 			return 0, false
 		}
 		text = strings.TrimSpace(v)
@@ -237,8 +233,11 @@ func (f *FlexBool) flex(raw []byte, path string, s *shapes) {
 	case KindNull:
 	case KindString, KindNumber:
 		s.add(path, k)
-		var v string
-		if k == KindNumber || json.Unmarshal(raw, &v) != nil {
+		v, ok := "", false
+		if k == KindString {
+			v, ok = unquote(raw)
+		}
+		if !ok {
 			v = string(bytes.TrimSpace(raw))
 		}
 		switch strings.ToLower(strings.TrimSpace(v)) {
@@ -261,8 +260,9 @@ func (f *FlexStrings) flex(raw []byte, path string, s *shapes) {
 	*f = nil
 	switch k := KindOf(raw); k {
 	case KindArray:
-		var items []json.RawMessage
-		if json.Unmarshal(raw, &items) != nil {
+		var buf [16][]byte
+		items, ok := arrayItems(raw, buf[:0])
+		if !ok {
 			return
 		}
 		out := make([]string, 0, len(items))
@@ -298,8 +298,7 @@ func (f *FlexTime) flex(raw []byte, path string, s *shapes) {
 	*f = ""
 	switch k := KindOf(raw); k {
 	case KindString:
-		var v string
-		if json.Unmarshal(raw, &v) == nil {
+		if v, ok := unquote(raw); ok {
 			*f = FlexTime(v)
 		}
 	case KindNull:
@@ -345,8 +344,7 @@ func (a *Address) flex(raw []byte, path string, s *shapes) {
 		}
 	case KindString:
 		s.add(path, k)
-		var v string
-		if json.Unmarshal(raw, &v) == nil {
+		if v, ok := unquote(raw); ok {
 			if list := parseAddresses(v); len(list) > 0 {
 				*a = list[0]
 			}
@@ -368,8 +366,9 @@ func (l *Addresses) flex(raw []byte, path string, s *shapes) {
 	*l = nil
 	switch k := KindOf(raw); k {
 	case KindArray:
-		var items []json.RawMessage
-		if json.Unmarshal(raw, &items) != nil {
+		var buf [16][]byte
+		items, ok := arrayItems(raw, buf[:0])
+		if !ok {
 			return
 		}
 		out := make(Addresses, 0, len(items))
@@ -389,8 +388,7 @@ func (l *Addresses) flex(raw []byte, path string, s *shapes) {
 		*l = Addresses{a}
 	case KindString:
 		s.add(path, k)
-		var v string
-		if json.Unmarshal(raw, &v) == nil {
+		if v, ok := unquote(raw); ok {
 			*l = parseAddresses(v)
 		}
 	case KindNull:
@@ -435,8 +433,9 @@ func list[T any](raw []byte, path string, s *shapes, one func(raw []byte, path s
 		s.add(path, k)
 		return nil
 	}
-	var items []json.RawMessage
-	if json.Unmarshal(raw, &items) != nil {
+	var buf [16][]byte
+	items, ok := arrayItems(raw, buf[:0])
+	if !ok {
 		return nil
 	}
 	out := make([]T, 0, len(items))

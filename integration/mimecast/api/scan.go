@@ -1,0 +1,218 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"unicode/utf8"
+)
+
+// Splitting JSON without encoding/json. The tolerant decoders walk a record level by level;
+// with json.Unmarshal each level validated its bytes again and copied every member into a
+// map of json.RawMessage, which made decoding a list page cost several times its parsing.
+// These helpers slice a value that is known to be valid JSON (encoding/json validated what
+// reaches an UnmarshalJSON method, and Decode validates its record) into members and items
+// in one pass, without copying. On bytes that are not valid JSON they never panic or loop:
+// they report ok=false, which the decoders treat like json.Unmarshal's error.
+
+// member is one "key": value of an object; key is unescaped, val the value's bytes.
+type member struct {
+	key, val []byte
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\r' || b[i] == '\n') {
+		i++
+	}
+	return i
+}
+
+// stringEnd returns the index after the string that starts with the quote at b[i].
+func stringEnd(b []byte, i int) (int, bool) {
+	for i++; i < len(b); i++ {
+		q := bytes.IndexByte(b[i:], '"')
+		if q < 0 {
+			return 0, false
+		}
+		i += q
+		// The quote is escaped when an odd number of backslashes precedes it.
+		n := 0
+		for j := i - 1; j >= 0 && b[j] == '\\'; j-- {
+			n++
+		}
+		if n%2 == 0 {
+			return i + 1, true
+		}
+	}
+	return 0, false
+}
+
+// valueEnd returns the index after the value that starts at b[i].
+func valueEnd(b []byte, i int) (int, bool) {
+	if i >= len(b) {
+		return 0, false
+	}
+	switch b[i] {
+	case '"':
+		return stringEnd(b, i)
+	case '{', '[':
+		depth := 0
+		for i < len(b) {
+			switch b[i] {
+			case '"':
+				end, ok := stringEnd(b, i)
+				if !ok {
+					return 0, false
+				}
+				i = end
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return i + 1, true
+				}
+			}
+			i++
+		}
+		return 0, false
+	}
+	j := i
+	for j < len(b) {
+		switch b[j] {
+		case ',', '}', ']', ' ', '\t', '\r', '\n':
+			return j, j > i
+		}
+		j++
+	}
+	return j, true
+}
+
+// objectMembers appends the members of the object raw to ms, in order, duplicates included.
+func objectMembers(raw []byte, ms []member) ([]member, bool) {
+	i := skipSpace(raw, 0)
+	if i >= len(raw) || raw[i] != '{' {
+		return ms, false
+	}
+	i = skipSpace(raw, i+1)
+	if i < len(raw) && raw[i] == '}' {
+		return ms, true
+	}
+	for i < len(raw) {
+		if raw[i] != '"' {
+			return ms, false
+		}
+		end, ok := stringEnd(raw, i)
+		if !ok {
+			return ms, false
+		}
+		key := raw[i+1 : end-1]
+		if bytes.IndexByte(key, '\\') >= 0 {
+			var k string
+			if json.Unmarshal(raw[i:end], &k) != nil {
+				return ms, false
+			}
+			key = []byte(k)
+		}
+		i = skipSpace(raw, end)
+		if i >= len(raw) || raw[i] != ':' {
+			return ms, false
+		}
+		i = skipSpace(raw, i+1)
+		vend, ok := valueEnd(raw, i)
+		if !ok {
+			return ms, false
+		}
+		ms = append(ms, member{key: key, val: raw[i:vend]})
+		i = skipSpace(raw, vend)
+		if i >= len(raw) {
+			return ms, false
+		}
+		switch raw[i] {
+		case '}':
+			return ms, true
+		case ',':
+			i = skipSpace(raw, i+1)
+		default:
+			return ms, false
+		}
+	}
+	return ms, false
+}
+
+// lookup finds the member for a documented field name as json.Unmarshal into a map and then
+// fields did: the key spelled exactly (the last one when repeated), else the smallest key
+// equal to it under case folding (again the last when repeated).
+func lookup(ms []member, name string) ([]byte, bool) {
+	for i := len(ms) - 1; i >= 0; i-- {
+		if string(ms[i].key) == name {
+			return ms[i].val, true
+		}
+	}
+	var best, v []byte
+	ok := false
+	for _, m := range ms {
+		if bytes.EqualFold(m.key, []byte(name)) && (!ok || bytes.Compare(m.key, best) <= 0) {
+			best, v, ok = m.key, m.val, true
+		}
+	}
+	return v, ok
+}
+
+// arrayItems appends the elements of the array raw to items.
+func arrayItems(raw []byte, items [][]byte) ([][]byte, bool) {
+	i := skipSpace(raw, 0)
+	if i >= len(raw) || raw[i] != '[' {
+		return items, false
+	}
+	i = skipSpace(raw, i+1)
+	if i < len(raw) && raw[i] == ']' {
+		return items, true
+	}
+	for i < len(raw) {
+		end, ok := valueEnd(raw, i)
+		if !ok {
+			return items, false
+		}
+		items = append(items, raw[i:end])
+		i = skipSpace(raw, end)
+		if i >= len(raw) {
+			return items, false
+		}
+		switch raw[i] {
+		case ']':
+			return items, true
+		case ',':
+			i = skipSpace(raw, i+1)
+		default:
+			return items, false
+		}
+	}
+	return items, false
+}
+
+// unquote decodes a JSON string as json.Unmarshal into a string does: the plain case (no
+// escapes, valid UTF-8) by slicing, anything else by json.Unmarshal itself.
+func unquote(raw []byte) (string, bool) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) >= 2 && raw[0] == '"' && raw[len(raw)-1] == '"' {
+		inner := raw[1 : len(raw)-1]
+		if bytes.IndexByte(inner, '\\') < 0 && bytes.IndexByte(inner, '"') < 0 && utf8.Valid(inner) && !hasControl(inner) {
+			return string(inner), true
+		}
+	}
+	var v string
+	if json.Unmarshal(raw, &v) != nil {
+		return "", false
+	}
+	return v, true
+}
+
+// hasControl reports a byte below 0x20, which JSON allows in a string only escaped.
+func hasControl(b []byte) bool {
+	for _, c := range b {
+		if c < 0x20 {
+			return true
+		}
+	}
+	return false
+}
