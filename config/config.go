@@ -152,6 +152,9 @@ type Performance struct {
 	// (as many as pay, up to parallelism.mailboxes × parallelism.messages) or
 	// ConcurrencyFixed (always that product).
 	Concurrency string `yaml:"concurrency"`
+	// MessagesInFlight bounds the messages a crawl holds at once, listed and not yet
+	// acknowledged by Elasticsearch, across all mailbox views: the memory of a run.
+	MessagesInFlight int `yaml:"messages_in_flight"`
 }
 
 // Values of performance.concurrency.
@@ -275,6 +278,7 @@ func Default() *Config {
 		},
 		Performance: Performance{
 			PageSize:             100,
+			MessagesInFlight:     250,
 			RetryAfterMultiplier: 1.0,
 			DeltaTokenOffset:     Duration(-15 * time.Minute),
 			AuthTokenOffset:      Duration(-60 * time.Second),

@@ -41,6 +41,7 @@ func TestLoadRejectsBadFiles(t *testing.T) {
 		{"secret_not_scalar.bad.yml", []string{"mimecast.client_secret: is a list, want a string"}, 0},
 		{"negative_page_size.bad.yml", []string{"performance.page_size: -1 is out of range; allowed: 1 to 500"}, 0},
 		{"page_size_501.bad.yml", []string{"performance.page_size: 501 is out of range; allowed: 1 to 500"}, 0},
+		{"messages_in_flight_zero.bad.yml", []string{"performance.messages_in_flight: 0 is out of range; allowed: 1 to 100000"}, 0},
 		{"page_size_not_int.bad.yml", []string{`performance.page_size: "abc" is not an integer`}, 0},
 		{"bad_attachment_text.bad.yml", []string{`attachments.text: "tika" is not allowed; allowed values: crawler, elasticsearch, none`,
 			"attachments.max_text_chars: 0 is out of range; allowed: 1 to 100000000", "attachments.text_timeout: 0s is out of range"}, 3},
@@ -203,6 +204,7 @@ func goodConfig() *Config {
 		CheckpointInterval:   Duration(250 * time.Millisecond),
 		ShutdownGrace:        Duration(10 * time.Second),
 		Concurrency:          ConcurrencyFixed,
+		MessagesInFlight:     2000,
 	}
 	c.Elasticsearch = Elasticsearch{
 		Addresses:      []string{"https://es-1.example.com:9200", "https://es-2.example.com:9200/prefix"},
@@ -315,6 +317,7 @@ func TestDefaults(t *testing.T) {
 		{"metrics.pushgateway_url", c.Metrics.PushgatewayURL, ""},
 		{"logging.stats_interval", c.Logging.StatsInterval.D(), 60 * time.Second},
 		{"performance.page_size", c.Performance.PageSize, 100},
+		{"performance.messages_in_flight", c.Performance.MessagesInFlight, 250},
 		{"performance.retry_after_multiplier", c.Performance.RetryAfterMultiplier, 1.0},
 		{"performance.delta_token_offset", c.Performance.DeltaTokenOffset.D(), -15 * time.Minute},
 		{"performance.auth_token_offset", c.Performance.AuthTokenOffset.D(), -60 * time.Second},

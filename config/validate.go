@@ -198,6 +198,7 @@ func (c *Config) check(now time.Time) []problem {
 
 	p := c.Performance
 	k.intRange("performance.page_size", p.PageSize, 1, maxPageSize)
+	k.intRange("performance.messages_in_flight", p.MessagesInFlight, 1, 100_000)
 	if r := p.RetryAfterMultiplier; math.IsNaN(r) || r <= 0 || r > maxMultiplier {
 		k.add("performance.retry_after_multiplier", "%s is out of range; allowed: greater than 0 and at most %g (1 waits exactly as long as the server asks)",
 			strconv.FormatFloat(r, 'g', -1, 64), maxMultiplier)

@@ -266,6 +266,7 @@ func (a *app) crawlOptions(full, pipeline bool) crawler.Options {
 		AttachmentPipeline: pipeline, NoAttachmentText: c.Attachments.Text == config.TextNone,
 		MaxAttachmentTextChars: c.Attachments.MaxTextChars, AttachmentTextTimeout: c.Attachments.TextTimeout.D(),
 		PageSize: c.Performance.PageSize, Mailboxes: c.Parallelism.Mailboxes, MessageWorkers: c.Parallelism.Messages,
+		MaxInflight:  c.Performance.MessagesInFlight,
 		IndexQueries: c.Parallelism.IndexQueries, DeltaTokenOffset: c.Performance.DeltaTokenOffset.D(),
 		CheckpointInterval: c.Performance.CheckpointInterval.D(), Full: full,
 		Logger: a.log.With().Str("component", "crawler").Logger(),
