@@ -258,10 +258,9 @@ func (s *Store) prepare() error {
 		}
 	}
 	if s.readOnly {
-		// Missing buckets read as empty; nothing to create.
-		if version == 0 {
-			return corruptError(s.path, errors.New("no schema version"))
-		}
+		// Missing buckets read as empty; nothing to create. A file without any bucket was
+		// created by a run stopped before it wrote its first transaction: it holds nothing
+		// yet, and the next run that may write initialises it.
 		return nil
 	}
 

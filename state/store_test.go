@@ -884,3 +884,32 @@ func TestReadOnlyOpenOfEmptyFile(t *testing.T) {
 	}
 	s.Close()
 }
+
+// A run stopped after bbolt created the file but before the schema was written leaves a file
+// without buckets. Reading it (status, or a check while nothing was crawled) finds an empty
+// state, not a damaged one, and the next run initialises it.
+func TestFileWithoutBucketsReadsAsEmpty(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Open(path, Options{ReadOnly: true, LockTimeout: testLock})
+	if err != nil {
+		t.Fatalf("read-only open of a file without buckets: %v", err)
+	}
+	pos, err := r.Positions()
+	if err != nil || len(pos) != 0 {
+		t.Errorf("positions = %v, %v; want none", pos, err)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	w := openAt(t, path)
+	if err := w.Commit(map[Key]Position{{"a@example.com", "INBOX"}: {Token: day(1)}}); err != nil {
+		t.Errorf("commit after initialising: %v", err)
+	}
+}
