@@ -365,7 +365,7 @@ func TestFilters(t *testing.T) {
 func TestFaults(t *testing.T) {
 	ctx := context.Background()
 	opts := smallArchive()
-	opts.TokenTTL = 2 * time.Second
+	opts.TokenTTL = time.Second
 	e := newEnv(t, opts)
 	proxy := indextest.NewProxy(t, e.esURL)
 	e.esAddr = proxy.URL
@@ -388,16 +388,22 @@ func TestFaults(t *testing.T) {
 	proxy.RejectTooMany(retried, 1)
 	proxy.RejectMapping(rejected)
 	e.sim.SetFaults([]simulator.Fault{
+		// 40 ms a request and four workers make the crawl last several token lifetimes,
+		// however fast the crawler has become.
+		{PathPrefix: "/", LatencyMS: 40},
 		{PathPrefix: "/api/archive/get-message-detail", Status: 503, Probability: 0.1},
 		{PathPrefix: "/api/archive/get-file", Status: 429, Probability: 0.1, ResetMS: 5},
 		{PathPrefix: "/api/archive/get-message-list", Status: 500, Probability: 0.1},
 	})
-	// Tokens live two seconds and the client keeps them one second past that: tokens end in a
+	// Tokens live one second and the client keeps them one second past that: tokens end in a
 	// 401 token_expired, a re-authentication and a retry.
 	e.client.Close()
 	e.client = e.newClient(time.Second)
 	// With the detail, so that its faults fire too; get-file and the listing fail either way.
-	r := e.crawl(ctx, crawler.Rules{}, func(o *crawler.Options) { o.MessageDetail = true })
+	r := e.crawl(ctx, crawler.Rules{}, func(o *crawler.Options) {
+		o.MessageDetail = true
+		o.Mailboxes, o.MessageWorkers = 2, 2
+	})
 	e.sim.SetFaults(nil)
 	if n := e.client.Stats().TokenRefreshes; n < 2 {
 		t.Errorf("%d token refreshes, want several expired tokens replaced", n)
