@@ -326,38 +326,51 @@ func (w *Writer) Delete(ctx context.Context, k Kind, id string, done func(Result
 	return w.enqueue(ctx, &op{kind: k, id: id, action: "delete", done: done})
 }
 
-func (w *Writer) enqueue(ctx context.Context, o *op) error {
+// begin registers a call that uses the indexers (Add, Delete, Flush), which Close waits for
+// before it closes them. The context it returns ends with ctx or when Close gives up waiting,
+// whichever comes first; end must be called when the call is done.
+func (w *Writer) begin(ctx context.Context) (actx context.Context, end func(), err error) {
 	if err := ctx.Err(); err != nil {
-		return err
+		return nil, nil, err
 	}
 	w.mu.Lock()
 	if w.closed {
 		w.mu.Unlock()
-		return ErrClosed
+		return nil, nil, ErrClosed
 	}
 	w.adding.Add(1)
 	w.mu.Unlock()
-	defer w.adding.Done()
-
-	// The indexer's Add waits on a full queue until its context ends; this one ends with the
-	// caller's ctx or when Close gives up waiting, whichever comes first. An Add that returns
-	// an error has not queued the item, so its callback never runs.
 	actx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	defer context.AfterFunc(w.abort, cancel)()
+	stop := context.AfterFunc(w.abort, cancel)
+	return actx, func() { stop(); cancel(); w.adding.Done() }, nil
+}
+
+// callError is the error of a call begun with begin whose indexer call returned err.
+func (w *Writer) callError(ctx context.Context, err error) error {
+	switch {
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case w.abort.Err() != nil:
+		return ErrClosed
+	}
+	return err
+}
+
+func (w *Writer) enqueue(ctx context.Context, o *op) error {
+	// The indexer's Add waits on a full queue until its context ends, the caller's or Close's.
+	// An Add that returns an error has not queued the item, so its callback never runs.
+	actx, end, err := w.begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer end()
 
 	w.pending.Add(1)
 	w.track(o, true)
 	if err := w.submit(actx, o); err != nil {
 		w.track(o, false)
 		w.pending.Add(-1)
-		switch {
-		case ctx.Err() != nil:
-			return ctx.Err()
-		case w.abort.Err() != nil:
-			return ErrClosed
-		}
-		return fmt.Errorf("queue %s of %s in %s: %w", o.action, o.id, w.c.IndexName(o.kind), err)
+		return w.callError(ctx, fmt.Errorf("queue %s of %s in %s: %w", o.action, o.id, w.c.IndexName(o.kind), err))
 	}
 	w.added.Add(1)
 	return nil
@@ -524,30 +537,15 @@ func (w *Writer) indexers() []esutil.BulkIndexer {
 // interval. Flush on a closed writer returns ErrClosed; it is safe to call from any goroutine
 // except a callback.
 func (w *Writer) Flush(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
+	// Like an Add, a Flush in progress ends when Close gives up waiting.
+	fctx, end, err := w.begin(ctx)
+	if err != nil {
 		return err
 	}
-	w.mu.Lock()
-	if w.closed {
-		w.mu.Unlock()
-		return ErrClosed
-	}
-	w.adding.Add(1)
-	w.mu.Unlock()
-	defer w.adding.Done()
-	// Like an Add, a Flush in progress ends when Close gives up waiting.
-	fctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	defer context.AfterFunc(w.abort, cancel)()
+	defer end()
 	for _, bi := range w.indexers() {
 		if err := bi.Flush(fctx); err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			if w.abort.Err() != nil {
-				return ErrClosed
-			}
-			return fmt.Errorf("flush bulk requests: %w", err)
+			return w.callError(ctx, fmt.Errorf("flush bulk requests: %w", err))
 		}
 	}
 	w.flushes.Add(1)
