@@ -21,7 +21,6 @@ import (
 	"github.com/mimecrawl/mimecrawl/integration/mimecast"
 	"github.com/mimecrawl/mimecrawl/integration/mimecast/api"
 	"github.com/mimecrawl/mimecrawl/integration/mimecast/simulator"
-	"github.com/mimecrawl/mimecrawl/state"
 )
 
 // The benchmarks of this file measure the crawler's own work per message, with the archive
@@ -162,9 +161,7 @@ func loadBenchMessages(b *testing.B) *benchMessages {
 // extracts attachments, and a function that stops the crawler's hand-off goroutine.
 func newBenchPass(bm *benchMessages, sink Sink) (*viewPass, func()) {
 	c := New(bm.arc, nil, sink, nil, Options{ExtractAttachments: true, MaxAttachmentBytes: 25_000_000, Logger: zerolog.Nop()})
-	p := &viewPass{c: c, mb: bm.mailbox, view: api.ViewInbox, key: state.Key{Mailbox: bm.mailbox.Address, View: api.ViewInbox},
-		pass: state.Pass{Generation: 1}, tr: newTracker(c.opts.MaxInflight, nil, nil), log: zerolog.Nop()}
-	return p, startServices(c)
+	return testPass(c, bm.mailbox, zerolog.Nop()), startServices(c)
 }
 
 func received(b *testing.B, m api.MessageSummary) time.Time {

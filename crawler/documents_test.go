@@ -19,7 +19,6 @@ import (
 	"github.com/mimecrawl/mimecrawl/crawler/body"
 	"github.com/mimecrawl/mimecrawl/index"
 	"github.com/mimecrawl/mimecrawl/integration/mimecast/api"
-	"github.com/mimecrawl/mimecrawl/state"
 )
 
 func TestParseAddresses(t *testing.T) {
@@ -146,24 +145,8 @@ func sendMessage(t *testing.T, arc *fileArchive, tweak func(*Options)) (*index.M
 	}
 	sink := &docSink{docs: map[string]index.Doc{}}
 	c := New(arc, nil, sink, nil, opts)
-	mb := Mailbox{Address: testMailbox, Domain: "example.com"}
-	p := &viewPass{c: c, mb: mb, view: api.ViewInbox, key: state.Key{Mailbox: mb.Address, View: api.ViewInbox},
-		pass: state.Pass{Generation: 1}, tr: newTracker(c.opts.MaxInflight, nil, nil), log: zerolog.Nop()}
-	stop := startServices(c)
-	at := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
 	m := api.MessageSummary{ID: arc.id, Subject: "listed subject", From: api.Address{EmailAddress: "listed@example.com"}}
-	seq, err := p.tr.add(context.Background(), at)
-	if err != nil {
-		t.Fatalf("track message: %v", err)
-	}
-	p.message(context.Background(), m, seq, at)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	failed, err := p.tr.wait(ctx)
-	stop()
-	if err != nil {
-		t.Fatalf("wait for the message: %v", err)
-	}
+	failed := crawlOneMessage(t, c, Mailbox{Address: testMailbox, Domain: "example.com"}, m, zerolog.Nop())
 	var msg *index.MessageDoc
 	atts := map[string]*index.AttachmentDoc{}
 	for id, d := range sink.docs {

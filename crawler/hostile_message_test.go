@@ -13,14 +13,12 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/mimecrawl/mimecrawl/index"
 	"github.com/mimecrawl/mimecrawl/integration/mimecast/api"
 	"github.com/mimecrawl/mimecrawl/internal/hostile"
-	"github.com/mimecrawl/mimecrawl/state"
 )
 
 // The tests of this file run the crawler's per-message path on hostile messages generated
@@ -166,26 +164,10 @@ func runHostile(t *testing.T, arc *hostileArchive, listed int64, limits MessageL
 	lg := zerolog.New(zerolog.SyncWriter(&logs))
 	c := New(arc, nil, sink, nil, Options{ExtractAttachments: true, MaxAttachmentBytes: 25_000_000,
 		Logger: lg, Limits: limits})
-	mb := Mailbox{Address: "user@example.com", Domain: "example.com"}
-	p := &viewPass{c: c, mb: mb, view: api.ViewInbox, key: state.Key{Mailbox: mb.Address, View: api.ViewInbox},
-		pass: state.Pass{Generation: 1}, tr: newTracker(c.opts.MaxInflight, nil, nil), log: lg}
-	stop := startServices(c)
-	at := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
 	m := api.MessageSummary{ID: arc.detail.ID, Subject: "hostile", Size: listed}
-	seq, err := p.tr.add(context.Background(), at)
-	if err != nil {
-		t.Fatalf("track message: %v", err)
-	}
-	p.message(context.Background(), m, seq, at)
-	// The sink answers at once; wait until the hand-off has added the message document and it
-	// was answered too, then stop the crawler's services.
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	failed, err := p.tr.wait(ctx)
-	stop()
-	if err != nil {
-		t.Fatalf("wait for the message: %v", err)
-	}
+	// The sink answers at once; crawlOneMessage waits until the hand-off has added the message
+	// document and it was answered too.
+	failed := crawlOneMessage(t, c, Mailbox{Address: "user@example.com", Domain: "example.com"}, m, lg)
 	probe.sample()
 
 	r := hostileRun{atts: map[string]doc{}, arc: arc, probe: probe, malform: c.counts.malformed.Load(),

@@ -3,6 +3,13 @@ package crawler
 import (
 	"context"
 	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/mimecrawl/mimecrawl/integration/mimecast/api"
+	"github.com/mimecrawl/mimecrawl/state"
 )
 
 // startServices does for a test that drives a pass directly what Run does: it sets the run's
@@ -22,4 +29,35 @@ func startServices(c *Crawler) func() {
 		c.commits.close()
 		wg.Wait()
 	}
+}
+
+// testPass returns a pass of generation 1 over the INBOX of mb, as crawlView would make it
+// but without the run's window and flusher.
+func testPass(c *Crawler, mb Mailbox, log zerolog.Logger) *viewPass {
+	return &viewPass{c: c, mb: mb, view: api.ViewInbox, key: state.Key{Mailbox: mb.Address, View: api.ViewInbox},
+		pass: state.Pass{Generation: 1}, tr: newTracker(c.opts.MaxInflight, nil, nil), log: log}
+}
+
+// crawlOneMessage fetches and indexes the listed message m (received at) through a pass over
+// mb, waits until its documents are answered (the sink's and the hand-off's), stops the
+// crawler's services and returns how many messages failed.
+func crawlOneMessage(t *testing.T, c *Crawler, mb Mailbox, m api.MessageSummary, log zerolog.Logger) int {
+	t.Helper()
+	p := testPass(c, mb, log)
+	stop := startServices(c)
+	at := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
+	seq, err := p.tr.add(context.Background(), at)
+	if err != nil {
+		stop()
+		t.Fatalf("track message: %v", err)
+	}
+	p.message(context.Background(), m, seq, at)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	failed, err := p.tr.wait(ctx)
+	stop()
+	if err != nil {
+		t.Fatalf("wait for the message: %v", err)
+	}
+	return failed
 }
