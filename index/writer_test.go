@@ -343,16 +343,8 @@ func TestWriterDataNeverStoredWithoutPipeline(t *testing.T) {
 }
 
 func TestWriterCloseWithEndedContext(t *testing.T) {
-	e := newEnv(t)
-	cfg := e.config(t, "")
 	// Nothing flushes on its own, so every document is still queued when Close starts.
-	cfg.FlushInterval = time.Hour
-	cfg.FlushBytes = 64 << 20
-	c := open(t, cfg)
-	w, err := c.NewWriter()
-	if err != nil {
-		t.Fatal(err)
-	}
+	w, _ := newHoldingWriter(t)
 	var wg sync.WaitGroup
 	res := newResults(t)
 	all := ids("queued-", 50)
@@ -378,15 +370,7 @@ func TestWriterCloseWithEndedContext(t *testing.T) {
 // Flush sends what is queued at once: when it returns, every document added before it has its
 // acknowledgement, although no request is full and the timer never fires.
 func TestWriterFlushAnswersWhatWasQueued(t *testing.T) {
-	e := newEnv(t)
-	cfg := e.config(t, "")
-	cfg.FlushInterval = time.Hour
-	cfg.FlushBytes = 64 << 20
-	c := open(t, cfg)
-	w, err := c.NewWriter()
-	if err != nil {
-		t.Fatal(err)
-	}
+	w, cfg := newHoldingWriter(t)
 	res := newResults(t)
 	all := ids("flushed-", 30)
 	for _, id := range all {
@@ -412,4 +396,19 @@ func TestWriterFlushAnswersWhatWasQueued(t *testing.T) {
 	if err := w.Flush(context.Background()); !errors.Is(err, index.ErrClosed) {
 		t.Errorf("Flush after Close = %v, want ErrClosed", err)
 	}
+}
+
+// newHoldingWriter returns a writer on the test cluster that sends nothing on its own: the
+// timer never fires within a test and no request fills up. Only Flush and Close send.
+func newHoldingWriter(t *testing.T) (*index.Writer, index.Config) {
+	t.Helper()
+	e := newEnv(t)
+	cfg := e.config(t, "")
+	cfg.FlushInterval = time.Hour
+	cfg.FlushBytes = 64 << 20
+	w, err := open(t, cfg).NewWriter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w, cfg
 }
