@@ -16,13 +16,12 @@ import (
 // a wait lasts a bulk round trip or two instead of timer ticks.
 //
 // run is the flusher's one goroutine, owned by Run's services group. wait registers a waiter
-// for the duration of a wait; added is called for every document handed to the sink.
+// for the duration of a wait; noteAdd is called for every document handed to the sink.
 type flusher struct {
 	sink    Sink
 	waiting atomic.Int64 // views waiting now
 	added   atomic.Int64 // documents added since the last flush began
 	wake    chan struct{}
-	flushes atomic.Int64
 	onError func(error)
 	last    time.Time // start of the last flush; run's alone
 }
@@ -81,7 +80,6 @@ func (f *flusher) run(ctx context.Context) {
 			}
 			f.last = time.Now()
 			err := f.sink.Flush(ctx)
-			f.flushes.Add(1)
 			if err != nil {
 				if ctx.Err() != nil {
 					return
