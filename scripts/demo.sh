@@ -36,7 +36,12 @@ export MIMECRAWL_MIMECAST_BASE_URL="http://$(cat .cache/demo/sim.addr)"
 PREFIX=$(sed -n 's/^ *index_prefix: *//p' "$CONFIG" | tr -d '"' | head -n 1)
 say "starting over: removing the demo's state files and indices ${PREFIX}-messages, ${PREFIX}-attachments, ${PREFIX}-alerts, ${PREFIX}-alert-groups"
 rm -f .cache/demo/mimecrawl.db .cache/demo/mimecrawl.db.alerts
-curl -s -o /dev/null -X DELETE "$ES_URL/${PREFIX}-messages,${PREFIX}-attachments,${PREFIX}-alerts,${PREFIX}-alert-groups?ignore_unavailable=true"
+# The names are aliases of versioned indices (${PREFIX}-messages-000001, ...), and Elasticsearch
+# deletes neither aliases nor wildcards: list the concrete indices behind them and delete those.
+indices=$(curl -s "$ES_URL/_cat/indices/${PREFIX}-messages*,${PREFIX}-attachments*,${PREFIX}-alerts*,${PREFIX}-alert-groups*?h=index" | paste -sd, -)
+if [[ -n $indices ]]; then
+  curl -s -o /dev/null -X DELETE "$ES_URL/${indices}?ignore_unavailable=true"
+fi
 
 say "mimecrawl check"
 bin/mimecrawl check --config "$CONFIG"
