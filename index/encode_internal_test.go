@@ -26,21 +26,48 @@ func TestEncodeBodyIsMarshal(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		buf, err := encodeBody(sampleDoc(body))
+		got, buf, err := encodeBody(sampleDoc(body))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !bytes.Equal(buf.Bytes(), want) {
-			t.Errorf("body of %d bytes: encoded %q..., json.Marshal %q...", len(body), head(buf.Bytes()), head(want))
+		if !bytes.Equal(got, want) {
+			t.Errorf("body of %d bytes: encoded %q..., json.Marshal %q...", len(body), head(got), head(want))
 		}
-		o := &op{body: buf.Bytes(), buf: buf}
+		o := &op{body: got, buf: buf}
 		o.recycle()
 		if o.buf != nil || o.body != nil {
 			t.Error("recycle kept the buffer on the op")
 		}
 	}
-	if _, err := encodeBody(func() {}); err == nil {
+	if _, _, err := encodeBody(func() {}); err == nil {
 		t.Error("a function encoded without error")
+	}
+}
+
+// A small document encoded into a buffer that once held a large one holds about its own size
+// until its answer, not the large one's: otherwise the documents queued would hold the memory
+// of the largest documents of the run.
+func TestQueuedBodyHoldsAboutItsOwnSize(t *testing.T) {
+	large := sampleDoc(strings.Repeat("lang <html> & text ü\n", 5000))
+	small := sampleDoc("kurz")
+	for range 20 {
+		body, buf, err := encodeBody(large)
+		if err != nil {
+			t.Fatal(err)
+		}
+		(&op{body: body, buf: buf}).recycle()
+		body, buf, err = encodeBody(small)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held := cap(body)
+		if buf != nil {
+			held = buf.Cap()
+		}
+		if held > 2*len(body) {
+			t.Fatalf("a body of %d bytes holds %d bytes of memory", len(body), held)
+		}
+		(&op{body: body, buf: buf}).recycle()
 	}
 }
 
@@ -51,11 +78,11 @@ func BenchmarkEncodeBody(b *testing.B) {
 	b.Run("encodeBody", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			buf, err := encodeBody(doc)
+			body, buf, err := encodeBody(doc)
 			if err != nil {
 				b.Fatal(err)
 			}
-			(&op{body: buf.Bytes(), buf: buf}).recycle()
+			(&op{body: body, buf: buf}).recycle()
 		}
 	})
 	b.Run("json.Marshal", func(b *testing.B) {

@@ -268,11 +268,11 @@ func (w *Writer) Add(ctx context.Context, d Doc, done func(Result)) error {
 	if err != nil {
 		return fmt.Errorf("add document %s to %s: %w", d.ID, w.c.IndexName(d.Kind), err)
 	}
-	buf, err := encodeBody(d.Body)
+	body, buf, err := encodeBody(d.Body)
 	if err != nil {
 		return fmt.Errorf("encode document %s for %s: %w", d.ID, w.c.IndexName(d.Kind), err)
 	}
-	o := &op{kind: d.Kind, id: d.ID, action: action, body: buf.Bytes(), buf: buf, pipeline: d.Pipeline, done: done}
+	o := &op{kind: d.Kind, id: d.ID, action: action, body: body, buf: buf, pipeline: d.Pipeline, done: done}
 	if err := w.enqueue(ctx, o); err != nil {
 		o.recycle() // not queued: nothing else holds the body
 		return err
@@ -289,15 +289,28 @@ const maxPooledBody = 256 << 10
 
 // encodeBody encodes v as json.Marshal does, into a buffer from bodyBuffers: json.Marshal
 // copies its result into a new slice of the document's size, for every document.
-func encodeBody(v any) (*bytes.Buffer, error) {
-	buf := bodyBuffers.Get().(*bytes.Buffer)
+//
+// A buffer keeps the capacity of the largest document it ever held, so documents queued in
+// their buffers would hold the memory of the largest documents of the run so far, which
+// grows with the length of the run. A body that fills less than half of its buffer is
+// therefore copied into a slice of its own size and the buffer goes back to the pool at once
+// (buf is then nil); a body that fills most of it keeps it until recycle.
+func encodeBody(v any) (body []byte, buf *bytes.Buffer, err error) {
+	buf = bodyBuffers.Get().(*bytes.Buffer)
 	buf.Reset()
 	if err := json.NewEncoder(buf).Encode(v); err != nil {
 		bodyBuffers.Put(buf)
-		return nil, err
+		return nil, nil, err
 	}
 	buf.Truncate(buf.Len() - 1) // Encode ends the value with a newline, Marshal does not
-	return buf, nil
+	if buf.Cap() <= 2*buf.Len() {
+		return buf.Bytes(), buf, nil
+	}
+	body = bytes.Clone(buf.Bytes())
+	if buf.Cap() <= maxPooledBody {
+		bodyBuffers.Put(buf)
+	}
+	return body, nil, nil
 }
 
 // recycle returns the op's buffer to bodyBuffers. It is called only where nothing can read
@@ -305,10 +318,7 @@ func encodeBody(v any) (*bytes.Buffer, error) {
 // request when it took the item), or when the op was never queued; never when Close fails
 // an op that may still wait in an indexer's queue.
 func (o *op) recycle() {
-	if o.buf == nil {
-		return
-	}
-	if o.buf.Cap() <= maxPooledBody {
+	if o.buf != nil && o.buf.Cap() <= maxPooledBody {
 		bodyBuffers.Put(o.buf)
 	}
 	o.buf, o.body = nil, nil
