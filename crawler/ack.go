@@ -12,10 +12,10 @@ func (u *unit) release() {
 	}
 }
 
-func (u *unit) attachmentDone(doc index.Doc, attachmentID string, r index.Result) {
+func (u *unit) attachmentDone(docID, attachmentID string, r index.Result) {
 	p := u.p
 	if r.Err != nil || r.Permanent {
-		p.docFailed(doc, u.messageID, attachmentID, r)
+		p.docFailed(docID, u.messageID, attachmentID, r)
 		if r.Permanent {
 			u.permFail.Store(true)
 		} else {
@@ -37,9 +37,13 @@ func (c *Crawler) addMessageDoc(u *unit) {
 		p.tr.finish(u.seq, false)
 		return
 	}
-	err := c.sink.Add(c.grace, u.msg, func(r index.Result) {
+	// The unit lets go of the document as it is added: its encoded bytes are what is queued,
+	// and the callback needs the id only.
+	doc, id := u.msg, u.msg.ID
+	u.msg.Body = nil
+	err := c.sink.Add(c.grace, doc, func(r index.Result) {
 		if r.Err != nil || r.Permanent {
-			p.docFailed(u.msg, u.messageID, "", r)
+			p.docFailed(id, u.messageID, "", r)
 			p.tr.finish(u.seq, false)
 			return
 		}
@@ -52,7 +56,7 @@ func (c *Crawler) addMessageDoc(u *unit) {
 		p.tr.finish(u.seq, ok)
 	})
 	if err != nil {
-		p.docFailed(u.msg, u.messageID, "", index.Result{Err: err})
+		p.docFailed(id, u.messageID, "", index.Result{Err: err})
 		p.tr.finish(u.seq, false)
 	}
 }
@@ -61,7 +65,7 @@ func (c *Crawler) addMessageDoc(u *unit) {
 // counts as failed; one that did not reach it is "not indexed" and sent again by the next run.
 // Permanent rejections go to the failed bucket where `status` and the run summary show them;
 // other failures are retried by the next run because the checkpoint does not pass them.
-func (p *viewPass) docFailed(doc index.Doc, messageID, attachmentID string, r index.Result) {
+func (p *viewPass) docFailed(docID, messageID, attachmentID string, r index.Result) {
 	if r.Permanent || r.Status != 0 {
 		p.c.counts.docsFailed.Add(1)
 	} else {
@@ -69,7 +73,7 @@ func (p *viewPass) docFailed(doc index.Doc, messageID, attachmentID string, r in
 		p.c.counts.notIndexed.Add(1)
 	}
 	err := docError(r)
-	ev := p.log.Warn().Err(err).Str("doc_id", doc.ID).Str("message_id", messageID)
+	ev := p.log.Warn().Err(err).Str("doc_id", docID).Str("message_id", messageID)
 	if attachmentID != "" {
 		ev = ev.Str("attachment_id", attachmentID)
 	}
@@ -77,10 +81,10 @@ func (p *viewPass) docFailed(doc index.Doc, messageID, attachmentID string, r in
 	if !r.Permanent {
 		return
 	}
-	f := state.Failure{Key: p.key, DocID: doc.ID, MessageID: messageID, AttachmentID: attachmentID,
+	f := state.Failure{Key: p.key, DocID: docID, MessageID: messageID, AttachmentID: attachmentID,
 		Reason: r.Reason, Status: r.Status, At: p.c.opts.Now().UTC()}
 	if err := p.c.store.RecordFailure(f); err != nil {
-		p.log.Error().Err(err).Str("doc_id", doc.ID).Msg("record failed document")
+		p.log.Error().Err(err).Str("doc_id", docID).Msg("record failed document")
 	}
 }
 

@@ -88,10 +88,12 @@ func (p *viewPass) message(ctx context.Context, m api.MessageSummary, seq int64,
 			msg.Email.Attachments[i].File = *ad.File()
 			u.pending.Add(1)
 			u.docIDs = append(u.docIDs, doc.ID)
-			mimecastID := ad.Mimecast.AttachmentID
-			err = c.sink.Add(context.WithoutCancel(ctx), doc, func(r index.Result) { u.attachmentDone(doc, mimecastID, r) })
+			// The callback keeps the ids only: the document's text, which its encoded bytes
+			// already hold while it is queued, is not kept until its answer.
+			docID, mimecastID := doc.ID, ad.Mimecast.AttachmentID
+			err = c.sink.Add(context.WithoutCancel(ctx), doc, func(r index.Result) { u.attachmentDone(docID, mimecastID, r) })
 			if err != nil {
-				u.attachmentDone(doc, mimecastID, index.Result{Err: err})
+				u.attachmentDone(docID, mimecastID, index.Result{Err: err})
 				break
 			}
 		}
