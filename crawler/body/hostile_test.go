@@ -61,6 +61,25 @@ func (h *heapProbe) sample() {
 
 func mib(n uint64) float64 { return float64(n) / (1 << 20) }
 
+// extractWithin extracts r with opts through a heap probe and fails the test when the heap
+// held while extracting, or by the result, exceeds bound. The result is closed when the test
+// ends.
+func extractWithin(t *testing.T, r io.Reader, opts Options, bound uint64) *Text {
+	t.Helper()
+	probe := newHeapProbe(r)
+	got, err := Extract(probe, opts)
+	probe.sample() // what the result holds
+	if err != nil {
+		t.Fatalf("Extract: %v", err)
+	}
+	t.Cleanup(func() { got.Close() })
+	t.Logf("peak heap %.1f MiB over %d samples", mib(probe.peak), probe.samples)
+	if probe.peak > bound {
+		t.Errorf("peak heap %.1f MiB, want under %.0f MiB", mib(probe.peak), mib(bound))
+	}
+	return got
+}
+
 const hugeLine = 200 << 20
 
 func TestExtractHugeHeaderLineIsBounded(t *testing.T) {
@@ -174,17 +193,7 @@ func TestExtractManyAttachmentsKeepsMemoryBounded(t *testing.T) {
 		bound = 64 << 20
 	)
 	dir := t.TempDir()
-	probe := newHeapProbe(manyAttachments(n, size))
-	got, err := Extract(probe, Options{KeepAttachments: size, KeepMemory: keepMemory, SpillDir: dir})
-	probe.sample() // what the result holds
-	if err != nil {
-		t.Fatalf("Extract: %v", err)
-	}
-	defer got.Close()
-	t.Logf("peak heap %.1f MiB over %d samples", mib(probe.peak), probe.samples)
-	if probe.peak > bound {
-		t.Errorf("peak heap %.1f MiB, want under %.0f MiB", mib(probe.peak), mib(bound))
-	}
+	got := extractWithin(t, manyAttachments(n, size), Options{KeepAttachments: size, KeepMemory: keepMemory, SpillDir: dir}, bound)
 	if got.Text != "see attached" || got.Malformed {
 		t.Errorf("Text = %q, Malformed = %t", got.Text, got.Malformed)
 	}
@@ -357,16 +366,7 @@ func TestExtractLargePartStreamsToTheFile(t *testing.T) {
 		repeat(attachmentPattern(0), size), strings.NewReader("\r\n"+
 			"--b\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=\"bigger.bin\"\r\n\r\n"),
 		repeat(attachmentPattern(1), size+1), strings.NewReader("\r\n--b--\r\n"))
-	probe := newHeapProbe(rs)
-	got, err := Extract(probe, Options{KeepAttachments: size, KeepMemory: keepMemory, SpillDir: t.TempDir()})
-	if err != nil {
-		t.Fatalf("Extract: %v", err)
-	}
-	defer got.Close()
-	t.Logf("peak heap %.1f MiB over %d samples", mib(probe.peak), probe.samples)
-	if probe.peak > bound {
-		t.Errorf("peak heap %.1f MiB, want under %.0f MiB", mib(probe.peak), mib(bound))
-	}
+	got := extractWithin(t, rs, Options{KeepAttachments: size, KeepMemory: keepMemory, SpillDir: t.TempDir()}, bound)
 	if len(got.Parts) != 2 || got.KeepFailed {
 		t.Fatalf("%d parts, keep failed %t", len(got.Parts), got.KeepFailed)
 	}
