@@ -123,17 +123,9 @@ func objectMembers(raw []byte, ms []member) ([]member, bool) {
 			return ms, false
 		}
 		ms = append(ms, member{key: key, val: raw[i:vend]})
-		i = skipSpace(raw, vend)
-		if i >= len(raw) {
-			return ms, false
-		}
-		switch raw[i] {
-		case '}':
-			return ms, true
-		case ',':
-			i = skipSpace(raw, i+1)
-		default:
-			return ms, false
+		var closed bool
+		if i, closed, ok = afterValue(raw, vend, '}'); closed || !ok {
+			return ms, ok
 		}
 	}
 	return ms, false
@@ -174,20 +166,28 @@ func arrayItems(raw []byte, items [][]byte) ([][]byte, bool) {
 			return items, false
 		}
 		items = append(items, raw[i:end])
-		i = skipSpace(raw, end)
-		if i >= len(raw) {
-			return items, false
-		}
-		switch raw[i] {
-		case ']':
-			return items, true
-		case ',':
-			i = skipSpace(raw, i+1)
-		default:
-			return items, false
+		var closed bool
+		if i, closed, ok = afterValue(raw, end, ']'); closed || !ok {
+			return items, ok
 		}
 	}
 	return items, false
+}
+
+// afterValue reads what follows a member or element that ends at end, in an object or array
+// that close ends: closed when close follows, else next is where the next value starts after
+// the comma. ok is false when neither follows.
+func afterValue(raw []byte, end int, close byte) (next int, closed, ok bool) {
+	i := skipSpace(raw, end)
+	switch {
+	case i >= len(raw):
+		return i, false, false
+	case raw[i] == close:
+		return i, true, true
+	case raw[i] == ',':
+		return skipSpace(raw, i+1), false, true
+	}
+	return i, false, false
 }
 
 // unquote decodes a JSON string as json.Unmarshal into a string does: the plain case (no
