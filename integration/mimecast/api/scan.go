@@ -89,13 +89,9 @@ func valueEnd(b []byte, i int) (int, bool) {
 
 // objectMembers appends the members of the object raw to ms, in order, duplicates included.
 func objectMembers(raw []byte, ms []member) ([]member, bool) {
-	i := skipSpace(raw, 0)
-	if i >= len(raw) || raw[i] != '{' {
-		return ms, false
-	}
-	i = skipSpace(raw, i+1)
-	if i < len(raw) && raw[i] == '}' {
-		return ms, true
+	i, empty, ok := openContainer(raw, '{', '}')
+	if empty || !ok {
+		return ms, ok
 	}
 	for i < len(raw) {
 		if raw[i] != '"' {
@@ -152,13 +148,9 @@ func lookup(ms []member, name string) ([]byte, bool) {
 
 // arrayItems appends the elements of the array raw to items.
 func arrayItems(raw []byte, items [][]byte) ([][]byte, bool) {
-	i := skipSpace(raw, 0)
-	if i >= len(raw) || raw[i] != '[' {
-		return items, false
-	}
-	i = skipSpace(raw, i+1)
-	if i < len(raw) && raw[i] == ']' {
-		return items, true
+	i, empty, ok := openContainer(raw, '[', ']')
+	if empty || !ok {
+		return items, ok
 	}
 	for i < len(raw) {
 		end, ok := valueEnd(raw, i)
@@ -172,6 +164,18 @@ func arrayItems(raw []byte, items [][]byte) ([][]byte, bool) {
 		}
 	}
 	return items, false
+}
+
+// openContainer reads the start of an object or array that open starts and close ends: next
+// is where its first value starts, and empty says that close follows at once. ok is false when
+// raw does not start with open.
+func openContainer(raw []byte, open, close byte) (next int, empty, ok bool) {
+	i := skipSpace(raw, 0)
+	if i >= len(raw) || raw[i] != open {
+		return i, false, false
+	}
+	i = skipSpace(raw, i+1)
+	return i, i < len(raw) && raw[i] == close, true
 }
 
 // afterValue reads what follows a member or element that ends at end, in an object or array
