@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"sort"
 	"strings"
 	"testing"
@@ -18,7 +17,6 @@ import (
 
 	"github.com/mimecrawl/mimecrawl/crawler/body"
 	"github.com/mimecrawl/mimecrawl/index"
-	"github.com/mimecrawl/mimecrawl/integration/mimecast"
 	"github.com/mimecrawl/mimecrawl/integration/mimecast/api"
 	"github.com/mimecrawl/mimecrawl/integration/mimecast/simulator"
 )
@@ -83,17 +81,7 @@ type benchMessages struct {
 
 func loadBenchMessages(b *testing.B) *benchMessages {
 	b.Helper()
-	sim, err := simulator.New(simulator.Options{Seed: 1, Domains: 1, Mailboxes: 1, Messages: 150})
-	if err != nil {
-		b.Fatal(err)
-	}
-	srv := httptest.NewServer(sim.Handler())
-	defer srv.Close()
-	client, err := mimecast.New(mimecast.Config{BaseURL: srv.URL, ClientID: "demo-client", ClientSecret: "demo-secret", Logger: zerolog.Nop()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer client.Close()
+	sim, client := simulatorClient(b, simulator.Options{Seed: 1, Domains: 1, Mailboxes: 1, Messages: 150})
 	ctx := context.Background()
 	var addr, domain string
 	for _, mb := range sim.Truth().Mailboxes {
@@ -105,7 +93,7 @@ func loadBenchMessages(b *testing.B) *benchMessages {
 	bm := &benchMessages{arc: &memArchive{details: map[string]*api.MessageDetail{}, files: map[string][]byte{}},
 		mailbox: Mailbox{Address: addr, Domain: domain}}
 	f := api.MessageListFilter{View: api.ViewInbox, Mailbox: addr, Start: "2000-01-01T00:00:00+0000"}
-	err = client.ListMessages(ctx, f, 100, func(page []api.MessageSummary) error {
+	err := client.ListMessages(ctx, f, 100, func(page []api.MessageSummary) error {
 		bm.listings = append(bm.listings, page...)
 		return nil
 	})

@@ -2,13 +2,16 @@ package crawler
 
 import (
 	"context"
+	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
 
+	"github.com/mimecrawl/mimecrawl/integration/mimecast"
 	"github.com/mimecrawl/mimecrawl/integration/mimecast/api"
+	"github.com/mimecrawl/mimecrawl/integration/mimecast/simulator"
 	"github.com/mimecrawl/mimecrawl/state"
 )
 
@@ -29,6 +32,24 @@ func startServices(c *Crawler) func() {
 		c.commits.close()
 		wg.Wait()
 	}
+}
+
+// simulatorClient starts a simulator with opts behind an HTTP server and returns it with a
+// client of its API; both are closed when the test or benchmark ends.
+func simulatorClient(tb testing.TB, opts simulator.Options) (*simulator.Server, *mimecast.Client) {
+	tb.Helper()
+	sim, err := simulator.New(opts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	srv := httptest.NewServer(sim.Handler())
+	tb.Cleanup(srv.Close)
+	client, err := mimecast.New(mimecast.Config{BaseURL: srv.URL, ClientID: "demo-client", ClientSecret: "demo-secret", Logger: zerolog.Nop()})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { client.Close() })
+	return sim, client
 }
 
 // testPass returns a pass of generation 1 over the INBOX of mb, as crawlView would make it

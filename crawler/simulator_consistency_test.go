@@ -5,15 +5,11 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/http/httptest"
 	"reflect"
 	"strings"
 	"testing"
 
-	"github.com/rs/zerolog"
-
 	"github.com/mimecrawl/mimecrawl/crawler/body"
-	"github.com/mimecrawl/mimecrawl/integration/mimecast"
 	"github.com/mimecrawl/mimecrawl/integration/mimecast/simulator"
 )
 
@@ -24,17 +20,7 @@ import (
 // message alone. Header values are compared only for fields whose detail values are not
 // RFC 2047-encoded (the detail's headers[] keep the raw values; documents take decoded ones).
 func TestSimulatorDetailAgreesWithItsRFC822(t *testing.T) {
-	sim, err := simulator.New(simulator.Options{Seed: 5, Domains: 1, Mailboxes: 2, Messages: 60})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(sim.Handler())
-	defer srv.Close()
-	client, err := mimecast.New(mimecast.Config{BaseURL: srv.URL, ClientID: "demo-client", ClientSecret: "demo-secret", Logger: zerolog.Nop()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
+	sim, client := simulatorClient(t, simulator.Options{Seed: 5, Domains: 1, Mailboxes: 2, Messages: 60})
 	ctx := context.Background()
 	messages, attachments := 0, 0
 	for _, mb := range sim.Truth().Mailboxes {

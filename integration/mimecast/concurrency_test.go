@@ -82,6 +82,15 @@ func (d *driver) run(srv server, n int, each func(ConcurrencyStats)) {
 	}
 }
 
+// answerAll lets after pass, then answers every slot of held with status and releases it.
+func answerAll(clk *fakeClock, held []*slot, after time.Duration, status int) {
+	clk.t = clk.t.Add(after)
+	for _, s := range held {
+		s.answered(status)
+		s.release()
+	}
+}
+
 func constant(d time.Duration) func(int) time.Duration { return func(int) time.Duration { return d } }
 
 func checkBounds(t *testing.T, st ConcurrencyStats, lo, hi int) {
@@ -125,11 +134,7 @@ func TestLimiterDoesNotGrowWithoutDemand(t *testing.T) {
 		for range 4 {
 			held = append(held, l.tryAcquire("e"))
 		}
-		clk.t = clk.t.Add(10 * time.Millisecond)
-		for _, s := range held {
-			s.answered(200)
-			s.release()
-		}
+		answerAll(clk, held, 10*time.Millisecond, 200)
 	}
 	if st := l.stats(); st.Limit != 8 || st.Increases != 0 {
 		t.Errorf("limit %d after %d increases with 4 requests at a time; want it to stay 8", st.Limit, st.Increases)
@@ -147,11 +152,7 @@ func TestLimiterBacksOffOn429(t *testing.T) {
 	if len(held) != 32 {
 		t.Fatalf("%d slots granted at once; want the initial 32", len(held))
 	}
-	clk.t = clk.t.Add(50 * time.Millisecond)
-	for _, s := range held {
-		s.answered(429)
-		s.release()
-	}
+	answerAll(clk, held, 50*time.Millisecond, 429)
 	if st := l.stats(); st.Limit != 24 || st.Decreases != 1 {
 		t.Fatalf("after 32 answers 429 to requests in flight together: limit %d after %d decreases; want 24 after 1", st.Limit, st.Decreases)
 	}
