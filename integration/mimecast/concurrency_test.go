@@ -82,6 +82,21 @@ func (d *driver) run(srv server, n int, each func(ConcurrencyStats)) {
 	}
 }
 
+// secondHalf runs n answers from srv, checks every limit against lo..hi, and returns the
+// limits after each answer of the second half.
+func (d *driver) secondHalf(t *testing.T, srv server, n, lo, hi int) []int {
+	t.Helper()
+	var late []int
+	i := 0
+	d.run(srv, n, func(st ConcurrencyStats) {
+		checkBounds(t, st, lo, hi)
+		if i++; i > n/2 {
+			late = append(late, st.Limit)
+		}
+	})
+	return late
+}
+
 // answerAll lets after pass, then answers every slot of held with status and releases it.
 func answerAll(clk *fakeClock, held []*slot, after time.Duration, status int) {
 	clk.t = clk.t.Add(after)
@@ -189,14 +204,7 @@ func TestLimiterSettlesNearLatencyKnee(t *testing.T) {
 	}
 	l, clk := newTestLimiter(t, Concurrency{Adaptive: true, Initial: 16, Min: 2, Max: 128})
 	d := &driver{l: l, clk: clk}
-	var late []int
-	i := 0
-	d.run(server{latency: queue}, 40000, func(st ConcurrencyStats) {
-		checkBounds(t, st, 2, 128)
-		if i++; i > 20000 {
-			late = append(late, st.Limit)
-		}
-	})
+	late := d.secondHalf(t, server{latency: queue}, 40000, 2, 128)
 	st := l.stats()
 	if st.LimitMax <= knee || st.Decreases == 0 {
 		t.Errorf("highest limit %d, %d decreases: want it to probe past the knee %d and back off", st.LimitMax, st.Decreases, knee)
@@ -226,14 +234,7 @@ func TestLimiterComesBackToInitialUnderQuota(t *testing.T) {
 	// Then it spaces calls at the quota's rate: with n in flight each waits n/rate in all
 	// (Little's law).
 	quota := func(n int) time.Duration { return max(rtt, time.Duration(n)*time.Second/perSecond) }
-	var late []int
-	i := 0
-	d.run(server{latency: quota}, 5000, func(st ConcurrencyStats) {
-		checkBounds(t, st, 16, 64)
-		if i++; i > 2500 {
-			late = append(late, st.Limit)
-		}
-	})
+	late := d.secondHalf(t, server{latency: quota}, 5000, 16, 64)
 	if lo, hi := slices.Min(late), slices.Max(late); grown <= 16 || lo != 16 || hi != 16 {
 		t.Errorf("limit grew to %d, then under a quota of %d/s at %s stayed within %d..%d late; want it above 16 first, then back at Initial 16",
 			grown, perSecond, rtt, lo, hi)
