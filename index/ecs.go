@@ -98,12 +98,24 @@ func appendResult(rs []string, r string) []string {
 // nil when there is none that parses.
 func OriginationTime(values []string) *time.Time {
 	for _, v := range values {
-		if t, err := mail.ParseDate(strings.TrimSpace(v)); err == nil {
+		if t, ok := parseDate(strings.TrimSpace(v)); ok {
 			t = t.UTC()
 			return &t
 		}
 	}
 	return nil
+}
+
+// parseDate parses a Date header as mail.ParseDate does. mail.ParseDate tries its layouts in
+// an order that puts the form nearly every mailer writes (RFC 5322's "Mon, 02 Jan 2006
+// 15:04:05 -0700") after dozens of others, and each failed layout allocates its error: about
+// 80 allocations per message. That form is tried first; anything else goes to mail.ParseDate.
+func parseDate(v string) (time.Time, bool) {
+	if t, err := time.Parse(time.RFC1123Z, v); err == nil {
+		return t, true
+	}
+	t, err := mail.ParseDate(v)
+	return t, err == nil
 }
 
 // AddressGroup returns the ECS address group of addresses, nil when there are none.
