@@ -179,7 +179,10 @@ func (c *Client) attempt(ctx context.Context, op, path, endpoint string, body []
 		}
 		return nil, c.networkError(ctx, actx, op, err)
 	}
-	if stream && !isEnvelope(data) {
+	env, err := decodeResponse(op, data)
+	// An envelope with data[] or fail[] decodes as one, which spares the usual answer a
+	// second parse; anything else is probed.
+	if stream && (err != nil || (env.Data == nil && env.Fail == nil)) && !isEnvelope(data) {
 		// A JSON file served as such (a .json attachment): the bytes are the answer. Mimecast
 		// streams files with their own Content-Type (inferred), so this is the only way to
 		// tell a JSON file from a JSON envelope.
@@ -187,7 +190,6 @@ func (c *Client) attempt(ctx context.Context, op, path, endpoint string, body []
 		c.stats.downloadBytes.Add(int64(len(data)))
 		return &answer{stream: io.NopCloser(bytes.NewReader(data)), size: int64(len(data))}, nil
 	}
-	env, err := decodeResponse(op, data)
 	if err != nil {
 		return nil, err
 	}

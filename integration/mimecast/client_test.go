@@ -972,3 +972,63 @@ func TestTraceCallsLogsNoBodies(t *testing.T) {
 		t.Errorf("call lines = %d, want 2", lines)
 	}
 }
+
+// get-file answers with a JSON Content-Type are either an envelope (download URLs or a
+// failure) or a JSON file served as itself: only an object with meta, data or fail is an
+// envelope.
+func TestGetFileTellsJSONFilesFromEnvelopes(t *testing.T) {
+	const file = "the file's bytes"
+	cases := []struct {
+		name, body string
+		want       string // the file read, or a part of the error
+	}{
+		{name: "envelope with urls", body: `{"meta":{"status":200},"data":[{"urls":["%s/dl"]}],"fail":[]}`, want: file},
+		{name: "json object file", body: `{"name":"report","rows":[1,2]}`, want: `{"name":"report","rows":[1,2]}`},
+		{name: "json array file", body: `[{"data":1}]`, want: `[{"data":1}]`},
+		{name: "null data is no envelope", body: `{"data":null,"x":1}`, want: `{"data":null,"x":1}`},
+		{name: "meta only", body: `{"meta":{"status":200}}`, want: "no data[0]"},
+		{name: "empty data", body: `{"meta":{"status":200},"data":[]}`, want: "no data[0]"},
+		{name: "data not an array", body: `{"data":{"urls":["x"]}}`, want: "malformed response from POST /api/archive/get-file"},
+		{name: "failure", body: `{"meta":{"status":200},"data":[],"fail":[{"code":"err_file_gone","message":"gone"}]}`, want: "err_file_gone"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var srv *httptest.Server
+			srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				switch r.URL.Path {
+				case "/oauth/token":
+					w.Header().Set("Content-Type", "application/json")
+					io.WriteString(w, `{"access_token":"abcdefgh","token_type":"Bearer","expires_in":1799}`)
+				case "/dl":
+					w.Header().Set("Content-Type", "message/rfc822")
+					io.WriteString(w, file)
+				default:
+					w.Header().Set("Content-Type", "application/json")
+					body := tc.body
+					if strings.Contains(body, "%s") {
+						body = fmt.Sprintf(body, srv.URL)
+					}
+					io.WriteString(w, body)
+				}
+			}))
+			defer srv.Close()
+			c, err := mimecast.New(mimecast.Config{BaseURL: srv.URL, ClientID: "id", ClientSecret: "secret-xyz"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			rc, err := c.GetFile(context.Background(), "x")
+			if err != nil {
+				if !strings.Contains(err.Error(), tc.want) {
+					t.Fatalf("error = %v; want the answer %q", err, tc.want)
+				}
+				return
+			}
+			defer rc.Close()
+			got, err := io.ReadAll(rc)
+			if err != nil || string(got) != tc.want {
+				t.Errorf("read %q, %v; want %q", got, err, tc.want)
+			}
+		})
+	}
+}
