@@ -43,6 +43,15 @@ func toUTF8(data []byte, declared string, converted, isHTML bool) string {
 	return decodeWith(charmap.Windows1252, data)
 }
 
+// headerUTF8 is toUTF8 for a header value, which declares no charset. Nearly every value is
+// valid UTF-8 already and is returned as it is, without the two copies of a conversion.
+func headerUTF8(v string) string {
+	if utf8.ValidString(v) {
+		return v
+	}
+	return toUTF8([]byte(v), "", false, false)
+}
+
 // trimPartialRune drops an incomplete UTF-8 sequence at the end of b. Used
 // on input cut at a read limit, so that a character split by the cut does
 // not make valid UTF-8 look invalid; if the input was in another charset,

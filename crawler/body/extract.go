@@ -386,14 +386,14 @@ func (x *extractor) headers(h textproto.Header) {
 		}
 		// Raw 8-bit header bytes are UTF-8 (RFC 6532) or, in older
 		// mail, usually windows-1252.
-		v = strings.TrimSpace(cleanText(toUTF8([]byte(v), "", false, false)))
+		v = strings.TrimSpace(cleanText(headerUTF8(v)))
 		k := fields.Key()
 		x.out.Headers[k] = append(x.out.Headers[k], v)
 		if addressFields[k] {
 			if x.out.AddressHeaders == nil {
 				x.out.AddressHeaders = map[string][]string{}
 			}
-			raw := strings.TrimSpace(cleanText(toUTF8([]byte(fields.Value()), "", false, false)))
+			raw := strings.TrimSpace(cleanText(headerUTF8(fields.Value())))
 			x.out.AddressHeaders[k] = append(x.out.AddressHeaders[k], raw)
 		}
 	}
@@ -455,7 +455,7 @@ func (x *extractor) entity(e *message.Entity, newErr error, path []int, depth in
 	if filename == "" {
 		filename = params["name"]
 	}
-	filename = strings.TrimSpace(cleanText(toUTF8([]byte(filename), "", false, false)))
+	filename = strings.TrimSpace(cleanText(headerUTF8(filename)))
 	// Every part's name is kept in Text.Parts: a hostile message of many parts with names of
 	// a megabyte each must not cost that much.
 	filename, _ = truncateUTF8(filename, maxFilenameBytes)

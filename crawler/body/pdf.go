@@ -8,6 +8,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf16"
 )
 
@@ -188,11 +189,11 @@ const maxPDFStream = 8 << 20
 
 // inflate decompresses one stream, at most maxPDFStream bytes of it, within the budget.
 func inflate(w *textBuf, raw []byte, budget *int64) ([]byte, error) {
-	zr, err := zlib.NewReader(bytes.NewReader(raw))
+	zr, err := zlibReader(bytes.NewReader(raw))
 	if err != nil {
 		return nil, err
 	}
-	defer zr.Close()
+	defer zlibReaders.Put(zr)
 	buf := make([]byte, min(maxPDFStream, 8*len(raw)+512))
 	n := 0
 	r := &ctxReader{ctx: w.ctx, r: zr, budget: budget}
@@ -210,6 +211,22 @@ func inflate(w *textBuf, raw []byte, budget *int64) ([]byte, error) {
 		}
 	}
 	return buf[:n], nil
+}
+
+// zlibReaders holds zlib readers for reuse: each new one allocates a 32 KB window and its
+// tables, and a PDF has a stream per page and per form.
+var zlibReaders sync.Pool
+
+// zlibReader returns a zlib reader of r, reused from zlibReaders when one is there. Put it
+// back when done; a zlib reader's Close only reports its error.
+func zlibReader(r io.Reader) (io.ReadCloser, error) {
+	if zr, ok := zlibReaders.Get().(io.ReadCloser); ok {
+		if err := zr.(zlib.Resetter).Reset(r, nil); err != nil {
+			return nil, err
+		}
+		return zr, nil
+	}
+	return zlib.NewReader(r)
 }
 
 // showText scans a content stream for text-showing operators and writes their strings.
