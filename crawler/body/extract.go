@@ -377,6 +377,10 @@ func (x *extractor) defects(d ...string) {
 
 func (x *extractor) headers(h textproto.Header) {
 	mh := message.Header{Header: h}
+	// One array holds the first value of every field, so that a header of n fields costs one
+	// allocation instead of n; each slice's capacity ends at its own value, so a repeated
+	// field appends into memory of its own.
+	firsts := make([]string, 0, h.Len())
 	fields := mh.Fields()
 	for fields.Next() {
 		v, err := fields.Text()
@@ -388,7 +392,13 @@ func (x *extractor) headers(h textproto.Header) {
 		// mail, usually windows-1252.
 		v = strings.TrimSpace(cleanText(headerUTF8(v)))
 		k := fields.Key()
-		x.out.Headers[k] = append(x.out.Headers[k], v)
+		if prev, ok := x.out.Headers[k]; ok {
+			x.out.Headers[k] = append(prev, v)
+		} else {
+			firsts = append(firsts, v)
+			n := len(firsts)
+			x.out.Headers[k] = firsts[n-1 : n : n]
+		}
 		if addressFields[k] {
 			if x.out.AddressHeaders == nil {
 				x.out.AddressHeaders = map[string][]string{}

@@ -435,12 +435,13 @@ func TestExtractSubjects(t *testing.T) {
 }
 
 func TestExtractHeadersKeepOrderAndRepeats(t *testing.T) {
-	msg := crlf("Received: from a\nreceived: from b\nX-Custom: 1\nSubject: s\n\nbody\n")
+	// Repeats interleaved with other fields: every field's values stay its own.
+	msg := crlf("Received: from a\nX-Custom: 1\nreceived: from b\nSubject: s\nReceived: from c\n\nbody\n")
 	got, err := Extract(strings.NewReader(msg), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{"from a", "from b"}; !reflect.DeepEqual(got.Headers["Received"], want) {
+	if want := []string{"from a", "from b", "from c"}; !reflect.DeepEqual(got.Headers["Received"], want) {
 		t.Errorf("Headers[Received] = %q, want %q", got.Headers["Received"], want)
 	}
 	if want := []string{"1"}; !reflect.DeepEqual(got.Headers["X-Custom"], want) {
