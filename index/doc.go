@@ -38,6 +38,9 @@
 //   - Setup is idempotent and additive: it never deletes a field, and deletes an index only
 //     when migrating from a concrete index of the release before aliases, whose name the
 //     alias takes.
+//   - Every document body is what json.Marshal makes of the document, byte for byte. The
+//     archive's two document types encode themselves without reflection (encode.go); a test
+//     that fills every field of them by reflection holds that encoder to json.Marshal.
 //   - DeleteWhere refuses an empty filter, so a bug cannot wipe an index.
 //   - Passwords and API keys never appear in errors or logs, in any form: raw, as user:password,
 //     base64-encoded, or after an echoed Authorization header. Addresses are printed without

@@ -287,6 +287,14 @@ var bodyBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 const maxPooledBody = 256 << 10
 
+// jsonAppender is a document that encodes itself: appendJSON appends to dst exactly the bytes
+// json.Marshal would produce for it and returns the extended slice, or fails where
+// json.Marshal fails. encoding/json's reflection and byte-wise escaping cost the crawler more
+// CPU per document than writing its own two document types by hand.
+type jsonAppender interface {
+	appendJSON(dst []byte) ([]byte, error)
+}
+
 // encodeBody encodes v as json.Marshal does, into a buffer from bodyBuffers: json.Marshal
 // copies its result into a new slice of the document's size, for every document.
 //
@@ -295,14 +303,28 @@ const maxPooledBody = 256 << 10
 // grows with the length of the run. A body that fills less than half of its buffer is
 // therefore copied into a slice of its own size and the buffer goes back to the pool at once
 // (buf is then nil); a body that fills most of it keeps it until recycle.
+//
+// Documents that are jsonAppenders (the archive's) encode themselves; anything else goes
+// through encoding/json.
 func encodeBody(v any) (body []byte, buf *bytes.Buffer, err error) {
 	buf = bodyBuffers.Get().(*bytes.Buffer)
 	buf.Reset()
-	if err := json.NewEncoder(buf).Encode(v); err != nil {
-		bodyBuffers.Put(buf)
-		return nil, nil, err
+	if a, ok := v.(jsonAppender); ok {
+		b, err := a.appendJSON(buf.AvailableBuffer())
+		if err != nil {
+			bodyBuffers.Put(buf)
+			return nil, nil, err
+		}
+		// The buffer takes b as its contents, also when append had to move b to a larger
+		// array: that array is the one worth keeping.
+		*buf = *bytes.NewBuffer(b)
+	} else {
+		if err := json.NewEncoder(buf).Encode(v); err != nil {
+			bodyBuffers.Put(buf)
+			return nil, nil, err
+		}
+		buf.Truncate(buf.Len() - 1) // Encode ends the value with a newline, Marshal does not
 	}
-	buf.Truncate(buf.Len() - 1) // Encode ends the value with a newline, Marshal does not
 	if buf.Cap() <= 2*buf.Len() {
 		return buf.Bytes(), buf, nil
 	}
