@@ -208,7 +208,9 @@ func decodeFileURLs(op string, env *api.Response, base *url.URL) ([]*url.URL, er
 		if err != nil {
 			return nil, malformed(op, fmt.Errorf("download url: %w", err))
 		}
-		if base != nil {
+		// An absolute URL is used as given: resolving would also rewrite dot segments of
+		// its path, which is part of what a pre-signed URL signs.
+		if base != nil && !u.IsAbs() {
 			u = base.ResolveReference(u)
 		}
 		if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

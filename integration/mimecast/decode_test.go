@@ -243,3 +243,22 @@ func TestRedactJSON(t *testing.T) {
 		t.Errorf("redacted JSON %s lost the page token", s)
 	}
 }
+
+// Download URLs: a relative one is resolved against the API's base URL (inferred; not seen),
+// an absolute one is used exactly as given, since its path and query are what was signed.
+func TestDecodeFileURLs(t *testing.T) {
+	base, _ := url.Parse("https://api.services.mimecast.com/api/")
+	for body, want := range map[string]string{
+		`{"data":[{"url":"/dl/x?sig=a%2Fb"}]}`:                              "https://api.services.mimecast.com/dl/x?sig=a%2Fb",
+		`{"data":[{"urls":["https://s3.example/a/./b%2F..%2Fc?X-Sig=1"]}]}`: "https://s3.example/a/./b%2F..%2Fc?X-Sig=1",
+	} {
+		env, err := decodeResponse("POST /api/x", []byte(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		urls, err := decodeFileURLs("POST /api/x", env, base)
+		if err != nil || len(urls) != 1 || urls[0].String() != want {
+			t.Errorf("%s: urls %v, %v; want %s", body, urls, err, want)
+		}
+	}
+}
