@@ -6,7 +6,7 @@
 # paths. docs/performance.md explains the numbers.
 #
 #   scripts/bench.sh            # quick mode, about 6 minutes; not for the goals
-#   BENCH_MODE=full scripts/bench.sh   # medians of three runs, about 40 minutes on 2 CPUs
+#   BENCH_MODE=full scripts/bench.sh   # medians of three or five runs, about an hour on 2 CPUs
 #
 # Environment:
 #   BENCH_MODE        quick (default) or full
