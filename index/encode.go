@@ -19,29 +19,24 @@ func (d *MessageDoc) appendJSON(dst []byte) ([]byte, error) {
 	if d == nil {
 		return append(dst, "null"...), nil
 	}
-	dst, err := appendShared(dst, d.Timestamp, &d.ECS, &d.Event, &d.Email, &d.User)
-	if err != nil {
-		return nil, err
-	}
-	dst = appendKey(dst, "mimecast")
-	return append(d.Mimecast.appendJSON(dst), '}'), nil
+	return appendDoc(dst, d.Timestamp, &d.ECS, &d.Event, &d.Email, &d.User, &d.Mimecast)
 }
 
 func (d *AttachmentDoc) appendJSON(dst []byte) ([]byte, error) {
 	if d == nil {
 		return append(dst, "null"...), nil
 	}
-	dst, err := appendShared(dst, d.Timestamp, &d.ECS, &d.Event, &d.Email, &d.User)
-	if err != nil {
-		return nil, err
-	}
-	dst = appendKey(dst, "mimecast")
-	return append(d.Mimecast.appendJSON(dst), '}'), nil
+	return appendDoc(dst, d.Timestamp, &d.ECS, &d.Event, &d.Email, &d.User, &d.Mimecast)
 }
 
-// appendShared opens a document and writes the fields both document types have, in their
-// order of declaration; the caller adds its own mimecast object and closes the document.
-func appendShared(dst []byte, ts time.Time, ecs *ECS, ev *Event, em *Email, u *User) ([]byte, error) {
+// metaAppender is the mimecast object of a document (MessageMeta, AttachmentMeta).
+type metaAppender interface {
+	appendJSON(dst []byte) []byte
+}
+
+// appendDoc writes a document: the fields both document types have, in their order of
+// declaration, then its own mimecast object.
+func appendDoc(dst []byte, ts time.Time, ecs *ECS, ev *Event, em *Email, u *User, meta metaAppender) ([]byte, error) {
 	dst = append(dst, '{')
 	dst, err := appendTimeField(dst, "@timestamp", ts)
 	if err != nil {
@@ -62,7 +57,9 @@ func appendShared(dst []byte, ts time.Time, ecs *ECS, ev *Event, em *Email, u *U
 	dst = appendKey(dst, "user")
 	dst = append(dst, '{')
 	dst = appendStringField(dst, "email", u.Email)
-	return append(dst, '}'), nil
+	dst = append(dst, '}')
+	dst = appendKey(dst, "mimecast")
+	return append(meta.appendJSON(dst), '}'), nil
 }
 
 func (e *Event) appendJSON(dst []byte) ([]byte, error) {
@@ -132,11 +129,7 @@ func (f *File) appendJSON(dst []byte) []byte {
 }
 
 func (m *MessageMeta) appendJSON(dst []byte) []byte {
-	dst = append(dst, '{')
-	dst = appendStringField(dst, "id", m.ID)
-	dst = appendStringField(dst, "mailbox", m.Mailbox)
-	dst = appendStringField(dst, "domain", m.Domain)
-	dst = appendStringField(dst, "view", m.View)
+	dst = appendWhere(dst, m.ID, m.Mailbox, m.Domain, m.View)
 	dst = appendNames(dst, "from", m.From)
 	dst = appendNames(dst, "to", m.To)
 	dst = appendNames(dst, "cc", m.Cc)
@@ -165,11 +158,7 @@ func (m *MessageMeta) appendJSON(dst []byte) []byte {
 }
 
 func (m *AttachmentMeta) appendJSON(dst []byte) []byte {
-	dst = append(dst, '{')
-	dst = appendStringField(dst, "id", m.ID)
-	dst = appendStringField(dst, "mailbox", m.Mailbox)
-	dst = appendStringField(dst, "domain", m.Domain)
-	dst = appendStringField(dst, "view", m.View)
+	dst = appendWhere(dst, m.ID, m.Mailbox, m.Domain, m.View)
 	dst = appendStringField(dst, "message_doc_id", m.MessageDocID)
 	dst = appendStringField(dst, "attachment_id", m.AttachmentID)
 	dst = appendBoolField(dst, "oversize", m.Oversize)
@@ -180,15 +169,22 @@ func (m *AttachmentMeta) appendJSON(dst []byte) []byte {
 	return append(dst, '}')
 }
 
+// appendWhere opens a mimecast object with the fields both kinds have first: the message's
+// archive id and where it is archived.
+func appendWhere(dst []byte, id, mailbox, domain, view string) []byte {
+	dst = append(dst, '{')
+	dst = appendStringField(dst, "id", id)
+	dst = appendStringField(dst, "mailbox", mailbox)
+	dst = appendStringField(dst, "domain", domain)
+	return appendStringField(dst, "view", view)
+}
+
 // appendAddresses writes an omitempty *Addresses field.
 func appendAddresses(dst []byte, name string, a *Addresses) []byte {
 	if a == nil {
 		return dst
 	}
-	dst = appendKey(dst, name)
-	dst = append(dst, '{')
-	dst = appendNonEmptyStringsField(dst, "address", a.Address)
-	return append(dst, '}')
+	return appendGroup(dst, name, "address", a.Address)
 }
 
 // appendNames writes an omitempty *Names field.
@@ -196,9 +192,14 @@ func appendNames(dst []byte, name string, n *Names) []byte {
 	if n == nil {
 		return dst
 	}
+	return appendGroup(dst, name, "name", n.Name)
+}
+
+// appendGroup writes an object of one omitempty []string field, as Addresses and Names are.
+func appendGroup(dst []byte, name, field string, list []string) []byte {
 	dst = appendKey(dst, name)
 	dst = append(dst, '{')
-	dst = appendNonEmptyStringsField(dst, "name", n.Name)
+	dst = appendNonEmptyStringsField(dst, field, list)
 	return append(dst, '}')
 }
 
