@@ -208,15 +208,15 @@ func TestPacerConvergesOnHintedQuota(t *testing.T) {
 	if want := 80*time.Millisecond + 80*time.Millisecond/6; p.interval != want {
 		t.Fatalf("interval after a concurrent 429 = %v, want unchanged %v", p.interval, want)
 	}
-	// About a hundred successes to come back down by a sixth: slow probing, few 429s.
+	// About three hundred successes to come back down by a sixth: slow probing, few 429s.
 	before := p.interval
 	n := 0
 	for p.interval > before*6/7 {
 		p.succeeded()
 		n++
 	}
-	if n < 100 || n > 250 {
-		t.Fatalf("%d successes to shrink the interval by a seventh, want between 100 and 250", n)
+	if n < 250 || n > 400 {
+		t.Fatalf("%d successes to shrink the interval by a seventh, want between 250 and 400", n)
 	}
 	// Long calm: the spacing goes.
 	p.last429 = time.Now().Add(-calmAfter - time.Second)
