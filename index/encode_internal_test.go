@@ -277,12 +277,9 @@ func (f *filler) fill(t *testing.T, v reflect.Value, path string) {
 			f.fill(t, v.Elem(), path)
 		}
 	case reflect.Slice:
-		n := 0
-		switch f.choice() {
-		case 0:
+		n, set := f.length(3)
+		if !set {
 			return
-		case 2:
-			n = 1 + f.pick(3)
 		}
 		v.Set(reflect.MakeSlice(v.Type(), n, n))
 		for i := range n {
@@ -292,12 +289,9 @@ func (f *filler) fill(t *testing.T, v reflect.Value, path string) {
 		if v.Type().Key().Kind() != reflect.String {
 			t.Fatalf("fill %s: map key kind %s; teach the filler (and check the encoder)", path, v.Type().Key().Kind())
 		}
-		n := 0
-		switch f.choice() {
-		case 0:
+		n, set := f.length(14)
+		if !set {
 			return
-		case 2:
-			n = 1 + f.pick(14)
 		}
 		v.Set(reflect.MakeMap(v.Type()))
 		for i := range n {
@@ -310,6 +304,17 @@ func (f *filler) fill(t *testing.T, v reflect.Value, path string) {
 	default:
 		t.Fatalf("fill %s: kind %s; teach the filler (and check the encoder)", path, v.Kind())
 	}
+}
+
+// length picks the length of a slice or map: unset (nil, set false), empty, or 1 to most.
+func (f *filler) length(most int) (n int, set bool) {
+	switch f.choice() {
+	case 0:
+		return 0, false
+	case 2:
+		return 1 + f.pick(most), true
+	}
+	return 0, true
 }
 
 // timeFields returns the settable time.Time values in v, also behind pointers and in slices.
