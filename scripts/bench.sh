@@ -42,7 +42,9 @@ $GO build -o bin/ ./cmd/...
 if [[ -z ${ELASTICSEARCH_URL:-} ]]; then
   export ES_PORT=${BENCH_ES_PORT:-9260}
   if ! scripts/elasticsearch.sh status >/dev/null 2>&1; then
-    trap 'rc=$?; scripts/elasticsearch.sh stop || true; exit $rc' EXIT
+    # The node is stopped as this script started it: without ELASTICSEARCH_URL, which is set
+    # below and would make the stop leave the cluster alone.
+    trap 'rc=$?; env -u ELASTICSEARCH_URL scripts/elasticsearch.sh stop || true; exit $rc' EXIT
     trap 'exit 130' INT TERM
   fi
   ELASTICSEARCH_URL=$(scripts/elasticsearch.sh start)
