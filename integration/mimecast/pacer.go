@@ -27,9 +27,9 @@ import (
 // three hundred successes to creep below it again: in steady state about one call in three
 // hundred meets a 429 while the quota is used to over 99% (a 600/min quota with a burst of
 // 600: 0.29% of calls in steady state, 0.71% when it shrank by 1/1024). Shrinking faster (as
-// without a hint) oscillates around the quota and earns a 429 for every other call. After calmAfter without
-// any 429 the pressure is taken to be gone and the interval drops to 0, so that one transient
-// 429 does not slow a whole run.
+// without a hint) oscillates around the quota and earns a 429 for every other call. After
+// calmAfter without any 429 the pressure is taken to be gone and the interval drops to 0, so
+// that one transient 429 does not slow a whole run.
 //
 // Without a hint the interval is a backoff that doubles while 429s keep coming, from
 // minBackoff up to maxBackoff, and shrinks by an eighth per success.
