@@ -55,10 +55,7 @@ func newWorld(t *testing.T, o simulator.AlertOptions, sources ...alerts.Source) 
 
 func newWorldSim(t *testing.T, so simulator.Options, sources ...alerts.Source) *world {
 	t.Helper()
-	esURL := os.Getenv("ELASTICSEARCH_URL")
-	if esURL == "" {
-		t.Skip("ELASTICSEARCH_URL is not set; these tests need a real Elasticsearch")
-	}
+	esURL := indextest.URL(t)
 	sim, err := simulator.New(so)
 	if err != nil {
 		t.Fatalf("simulator: %v", err)

@@ -12,7 +12,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // secretMask is what a non-empty Secret prints as, everywhere.

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/mimecrawl/mimecrawl/index"
 	"github.com/mimecrawl/mimecrawl/integration/mimecast"

@@ -31,10 +31,7 @@ func alertsWorld(t *testing.T) *world {
 
 func alertsWorldWith(t *testing.T, ao simulator.AlertOptions) *world {
 	t.Helper()
-	esURL := os.Getenv("ELASTICSEARCH_URL")
-	if esURL == "" {
-		t.Skip("ELASTICSEARCH_URL is not set; these tests need a real Elasticsearch")
-	}
+	esURL := indextest.URL(t)
 	sim, err := simulator.New(simulator.Options{Seed: 5, Domains: 1, Mailboxes: 2, Messages: 4, Alerts: ao})
 	if err != nil {
 		t.Fatal(err)

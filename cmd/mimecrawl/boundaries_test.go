@@ -230,10 +230,7 @@ func TestStatusNoticesDamage(t *testing.T) {
 // Elasticsearch did not acknowledge; once Elasticsearch answers again, a rerun completes the
 // index.
 func TestStalledElasticsearchAndSIGTERM(t *testing.T) {
-	esURL := os.Getenv("ELASTICSEARCH_URL")
-	if esURL == "" {
-		t.Skip("ELASTICSEARCH_URL is not set; these tests need a real Elasticsearch (make test starts one)")
-	}
+	esURL := indextest.URL(t)
 	const grace = 2 * time.Second
 	proxy := indextest.NewProxy(t, esURL)
 	w := newProcWorld(t, procOptions{sim: simulator.Options{Seed: 21, Domains: 2, Mailboxes: 4, Messages: 80}, esAddr: proxy.URL})

@@ -9,7 +9,7 @@ import (
 	"sort"
 	"strings"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/mimecrawl/mimecrawl/config"
 	"github.com/mimecrawl/mimecrawl/crawler"

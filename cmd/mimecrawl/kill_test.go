@@ -377,10 +377,7 @@ func TestKillAndResumeFull(t *testing.T) {
 // crawl. The run ends (done, partial, or stopped by the breaker as "Elasticsearch unreachable")
 // without a checkpoint passing what was not indexed, and the next run completes the index.
 func TestElasticsearchDownMidCrawl(t *testing.T) {
-	esURL := os.Getenv("ELASTICSEARCH_URL")
-	if esURL == "" {
-		needElasticsearch(t)
-	}
+	esURL := indextest.URL(t)
 	proxy := indextest.NewProxy(t, esURL)
 	w := newProcWorld(t, procOptions{sim: simulator.Options{Seed: 12, Domains: 2, Mailboxes: 4, Messages: 60}, esAddr: proxy.URL})
 	w.sim.SetFaults([]simulator.Fault{{PathPrefix: "/api/archive/", LatencyMS: 3}})

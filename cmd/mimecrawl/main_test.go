@@ -31,10 +31,7 @@ type world struct {
 
 func newWorld(t *testing.T) *world {
 	t.Helper()
-	esURL := os.Getenv("ELASTICSEARCH_URL")
-	if esURL == "" {
-		needElasticsearch(t)
-	}
+	esURL := indextest.URL(t)
 	sim, err := simulator.New(simulator.Options{Seed: 3, Domains: 1, Mailboxes: 2, Messages: 6, ClientSecret: "s3cr3t-value-never-printed"})
 	if err != nil {
 		t.Fatal(err)

@@ -56,10 +56,7 @@ type procOptions struct {
 
 func newProcWorld(t *testing.T, o procOptions) *procWorld {
 	t.Helper()
-	esURL := strings.TrimRight(os.Getenv("ELASTICSEARCH_URL"), "/")
-	if esURL == "" {
-		needElasticsearch(t)
-	}
+	esURL := indextest.URL(t)
 	bin := mimecrawlBinary(t)
 	sim, err := simulator.New(o.sim)
 	if err != nil {
