@@ -32,8 +32,9 @@ test:
 	  scripts/nginx.sh >/dev/null || echo "nginx is missing and could not be installed: the TLS tests skip (CI fails them)"; \
 	  MIMECRAWL_PUSHGATEWAY=$${MIMECRAWL_PUSHGATEWAY:-$$(scripts/pushgateway.sh)}; export MIMECRAWL_PUSHGATEWAY; \
 	  echo "== gofmt"; $(MAKE) --no-print-directory fmt-check; \
-	  echo "== go vet"; $(GO) vet ./...; \
+	  echo "== go vet"; $(GO) vet ./...; (cd deploy && $(GO) vet ./...); \
 	  echo "== go test (Elasticsearch at $$ELASTICSEARCH_URL)"; $(GO) test $(GO_TEST_FLAGS) ./...; \
+	  echo "== manifest tests (module deploy)"; (cd deploy && $(GO) test $(GO_TEST_FLAGS) ./...); \
 	  echo "== crawler suite against the simulator's shape variants"; \
 	  MIMECRAWL_TEST_SHAPE_VARIANTS=1 $(GO) test -count=1 -timeout 10m ./crawler/)
 
@@ -43,6 +44,7 @@ fmt-check:
 
 vet:
 	$(GO) vet ./...
+	cd deploy && $(GO) vet ./...
 
 # The demo script starts what it needs and explains each step.
 demo:

@@ -5,5 +5,7 @@
 // only), that every path the program writes is on a writable volume under a read-only root, and
 // that the embedded configuration passes mimecrawl's own validation.
 //
-// The package has no code of its own; it exists so that `go test ./...` runs that test.
+// The package has no code of its own. It is a module of its own (go.mod beside this file) so
+// that the Kubernetes and kustomize modules the test needs stay out of the product's module
+// graph; `make test` runs it with the rest.
 package deploy
