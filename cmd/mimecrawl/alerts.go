@@ -91,6 +91,16 @@ func (a *app) alertsPoll(ctx context.Context, log zerolog.Logger, m *metrics.Met
 	}
 	defer client.Close()
 	m.WatchAPI(client)
+	// Credentials the token endpoint refuses are fatal, as for the crawl (README, exit codes):
+	// every source would fail the same way, and a pass of failed sources (exit 3) reads as a
+	// Mimecast outage to whoever runs it. An unreachable token endpoint is not: the passes
+	// report it per source and the long-running poller tries again.
+	if err := client.Authenticate(ctx); err != nil {
+		if mimecast.IsAuth(err) {
+			return fatal(fmt.Errorf("authenticate with mimecast: %w", err))
+		}
+		log.Warn().Err(err).Msg("mimecast token endpoint unavailable; the sources will retry")
+	}
 	cluster, err := a.cluster(ctx)
 	if err != nil {
 		return fatal(err)
