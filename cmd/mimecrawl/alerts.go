@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -289,6 +290,10 @@ func (a *app) checkAlerts(ctx context.Context, c *checker) {
 	}
 	if _, err := os.Stat(a.cfg.AlertsStatePath()); err == nil {
 		st, err := state.Open(a.cfg.AlertsStatePath(), state.Options{LockTimeout: a.cfg.State.LockTimeout.D(), ReadOnly: true})
+		if errors.Is(err, state.ErrEmpty) {
+			c.ok("alerts state", a.cfg.AlertsStatePath()+" is empty: no pass has committed anything yet")
+			return
+		}
 		if err != nil {
 			c.fail("alerts state", err, "")
 			return
