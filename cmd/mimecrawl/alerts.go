@@ -119,8 +119,10 @@ func (a *app) alertsPoll(ctx context.Context, log zerolog.Logger, m *metrics.Met
 	for _, s := range cfg.Alerts.Sources {
 		sources = append(sources, alerts.Source(s))
 	}
+	health := metrics.NewHealth(cfg.Alerts.Sources, metrics.HealthOptions{Interval: cfg.Alerts.PollInterval.D()})
 	p, err := alerts.New(alerts.Deps{
-		Logs: client, Threats: client, SIEM: client, Sink: m.CountDocuments(writer), Cursors: store, Rules: rules,
+		Logs: beatingLogs{client, health}, Threats: beatingThreats{client, health}, SIEM: beatingSIEM{client, health},
+		Sink: m.CountDocuments(writer), Cursors: store, Rules: rules,
 		Groups: alerts.NewGroupStore(cluster), Archive: cluster, Directory: client, Messages: client,
 	}, alerts.Options{
 		Sources: sources, PollInterval: cfg.Alerts.PollInterval.D(), Lookback: cfg.Alerts.Lookback.D(),
@@ -134,7 +136,6 @@ func (a *app) alertsPoll(ctx context.Context, log zerolog.Logger, m *metrics.Met
 		return fatal(err)
 	}
 
-	health := metrics.NewHealth(cfg.Alerts.Sources, cfg.Alerts.PollInterval.D(), time.Now)
 	updateSources := func() {
 		cs, err := alerts.Statuses(store)
 		if err != nil {
@@ -158,8 +159,7 @@ func (a *app) alertsPoll(ctx context.Context, log zerolog.Logger, m *metrics.Met
 	report := func(ps alerts.PassSummary) {
 		updateSources()
 		for _, src := range ps.Sources {
-			// A source the application may not read is reported, not failing (see alertsRun).
-			health.Observe(string(src.Source), src.Error == "" && !src.Interrupted, src.Error, ps.Finished)
+			reportPass(health, src)
 		}
 		calls := client.Stats().Calls
 		s := &alertsSummary{Command: "alerts", PassSummary: ps, Seconds: ps.Finished.Sub(ps.Started).Seconds(), APICalls: calls - lastCalls}

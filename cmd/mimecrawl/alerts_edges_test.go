@@ -1,11 +1,18 @@
 package main
 
 import (
+	"bufio"
+	"encoding/json"
+	"io"
+	"net/http"
 	"os"
+	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/mimecrawl/mimecrawl/integration/mimecast/simulator"
 	"github.com/mimecrawl/mimecrawl/state"
 )
 
@@ -78,5 +85,127 @@ func TestStatusShowsTheCrawlWhateverTheAlertsState(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A long-running poller with one source the application may not read (403) and one failing on
+// every pass stays live through many poll intervals: /healthz never answers anything but 200,
+// so the shipped liveness probe never restarts it. /readyz and /status say which source is in
+// which state: forbidden with its permission, failing with its last error.
+func TestAlertsHealthIgnoresTheTenant(t *testing.T) {
+	w := alertsWorld(t)
+	w.sim.SetForbidden([]string{"/api/dlp/get-logs"})
+	w.sim.SetFaults([]simulator.Fault{{PathPrefix: "/api/ttp/url/get-logs", Status: 400}})
+	data, err := os.ReadFile(w.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const interval = time.Second
+	if err := os.WriteFile(w.config, append(data, []byte("  poll_interval: 1s\n")...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	base := startAlerts(t, w)
+
+	get := func(path string) (int, string) {
+		t.Helper()
+		res, err := http.Get(base + path)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		defer res.Body.Close()
+		body, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(body)
+	}
+	// Probe over more than four intervals after the first failing pass: the old /healthz
+	// answered 503 two intervals after it.
+	var failing bool
+	for end := time.Now().Add(60 * time.Second); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+		if code, body := get("/healthz"); code != http.StatusOK {
+			t.Fatalf("/healthz %d with a forbidden and a failing source: %s", code, body)
+		}
+		_, body := get("/readyz")
+		if strings.Contains(body, "url_protection: failing for more than") {
+			failing = true
+			break
+		}
+	}
+	if !failing {
+		t.Fatal("/readyz never reported url_protection failing for more than two intervals")
+	}
+	for end := time.Now().Add(4 * interval); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+		if code, body := get("/healthz"); code != http.StatusOK {
+			t.Fatalf("/healthz %d with a forbidden and a failing source: %s", code, body)
+		}
+	}
+	code, body := get("/readyz")
+	if code != http.StatusServiceUnavailable {
+		t.Errorf("/readyz %d with a source failing for many intervals, want 503", code)
+	}
+	for _, want := range []string{"dlp: forbidden (the application needs Monitoring | Data Leak Prevention | Read)",
+		"threats: ok", "url_protection: failing", "400"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/readyz lacks %q:\n%s", want, body)
+		}
+	}
+	_, body = get("/status")
+	var st struct {
+		Live, Ready bool
+		Sources     []struct {
+			Source, State string
+		}
+	}
+	if err := json.Unmarshal([]byte(body), &st); err != nil {
+		t.Fatalf("/status: %v\n%s", err, body)
+	}
+	states := map[string]string{}
+	for _, s := range st.Sources {
+		states[s.Source] = s.State
+	}
+	if !st.Live || st.Ready || states["dlp"] != "forbidden" || states["url_protection"] != "failing" || states["threats"] != "ok" {
+		t.Errorf("/status:\n%s", body)
+	}
+}
+
+// startAlerts starts the long-running poller of w on an ephemeral --listen port and returns the
+// base URL of its HTTP server; the process is stopped with SIGTERM at cleanup.
+func startAlerts(t *testing.T, w *world) string {
+	t.Helper()
+	cmd := exec.Command(mimecrawlBinary(t), "alerts", "--config", w.config, "--log-format", "json", "--listen", "127.0.0.1:0")
+	cmd.Env = childEnv()
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	addrc := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			var l struct{ Message, Listen string }
+			if json.Unmarshal(sc.Bytes(), &l) == nil && l.Message == "serving /metrics and /healthz" {
+				addrc <- l.Listen
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(45 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	})
+	select {
+	case a := <-addrc:
+		return "http://" + a
+	case <-time.After(30 * time.Second):
+		t.Fatal("no serving line within 30s")
+		return ""
 	}
 }
