@@ -9,6 +9,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
@@ -82,6 +83,7 @@ func (a *app) alertsPoll(ctx context.Context, log zerolog.Logger, m *metrics.Met
 	if err != nil {
 		return fatal(err)
 	}
+	m.WatchFilters(rules)
 	details, err := alerts.NewDetailsTemplate(cfg.Alerts.DetailsURL)
 	if err != nil {
 		return fatal(err)
@@ -156,8 +158,16 @@ func (a *app) alertsPoll(ctx context.Context, log zerolog.Logger, m *metrics.Met
 
 	code := exitOK
 	var lastCalls int64
+	var lastLimited atomic.Int64
 	report := func(ps alerts.PassSummary) {
 		updateSources()
+		// Filters stopped at their bound kept their alerts (fail open): said once per pass,
+		// however many alerts it concerned.
+		if n := rules.FilterLimited(); n > 0 {
+			if prev := lastLimited.Swap(n); n > prev {
+				log.Warn().Int64("count", n-prev).Int64("total", n).Msg("filter evaluations stopped at their bound; their alerts were kept")
+			}
+		}
 		for _, src := range ps.Sources {
 			reportPass(health, src)
 		}

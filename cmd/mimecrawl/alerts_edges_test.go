@@ -209,3 +209,31 @@ func startAlerts(t *testing.T, w *world) string {
 		return ""
 	}
 }
+
+// A filter that meets its bound on every alert (here a comprehension over the cost limit)
+// keeps the alerts (fail open), counts them as filter errors and in the metrics, and says so in
+// one warning per pass, not one per alert.
+func TestAlertsFilterAtItsBoundFailsOpenAndWarnsOnce(t *testing.T) {
+	w := alertsWorld(t)
+	data, err := os.ReadFile(w.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const bomb = `[1,2,3,4,5,6,7,8,9,10].all(a, [1,2,3,4,5,6,7,8,9,10].all(b, [1,2,3,4,5,6,7,8,9,10].all(c, [1,2,3,4,5,6,7,8,9,10].all(d, [1,2,3,4,5,6,7,8,9,10].all(e, e > 0)))))`
+	cfg := strings.Replace(string(data), "  sources: [attachment_protection, url_protection, impersonation, dlp, threats, siem]\n",
+		"  sources: [attachment_protection]\n  filters:\n    - expression: '"+bomb+"'\n      action: exclude\n", 1)
+	if err := os.WriteFile(w.config, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, logs := w.run("alerts", "--once")
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s\n%s", code, out, logs)
+	}
+	if !strings.Contains(out, "filter errors (kept)") || strings.Contains(out, " 0 alerts indexed") {
+		t.Errorf("the summary does not show alerts kept despite their filter errors:\n%s", out)
+	}
+	t.Logf("summary:\n%s", out)
+	if n := strings.Count(logs, "filter evaluations stopped at their bound"); n != 1 {
+		t.Errorf("%d warnings about filters at their bound, want 1 for the pass:\n%s", n, logs)
+	}
+}
