@@ -84,6 +84,12 @@ func TestStatusShowsTheCrawlWhateverTheAlertsState(t *testing.T) {
 					t.Errorf("%v does not say %q of the alerts state:\n%s\n%s", args, tc.wantText, out, logs)
 				}
 			}
+			if tc.wantCode == exitOK {
+				// check says the same of an empty file, and passes.
+				if code, out, _ := w.run("check"); code != exitOK || !strings.Contains(out, "ok    alerts state") || !strings.Contains(out, tc.wantText) {
+					t.Errorf("check exit %d:\n%s", code, out)
+				}
+			}
 		})
 	}
 }
