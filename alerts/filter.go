@@ -1,9 +1,11 @@
 package alerts
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 
 	"github.com/mimecrawl/mimecrawl/alerts/celfilter"
 	"github.com/mimecrawl/mimecrawl/config"
@@ -16,6 +18,8 @@ type Rules struct {
 	filters                 []compiledFilter
 	priority                priorityMap
 	keepLow                 bool
+	// limited counts filter evaluations stopped at a bound, since NewRules.
+	limited atomic.Int64
 }
 
 type compiledFilter struct {
@@ -104,6 +108,9 @@ type Decision struct {
 	// EvalErrors counts filters whose evaluation failed; each failure counts as a match
 	// of an include filter and as no match of an exclude filter, so it keeps the alert.
 	EvalErrors int
+	// Limited counts those of EvalErrors that stopped at a bound (celfilter.ErrLimit: the cost
+	// limit, or the alert's evaluation deadline).
+	Limited int
 }
 
 // Decide sets a.Priority, a.PriorityRule and a.GroupKey and says whether to index a.
@@ -129,6 +136,10 @@ func (r *Rules) Decide(a *Alert) Decision {
 
 	var d Decision
 	if len(r.filters) > 0 {
+		// One deadline for all the filters of one alert: a filter that meets it, and those
+		// after it, fail open.
+		ctx, cancel := context.WithTimeout(context.Background(), celfilter.DefaultTimeout)
+		defer cancel()
 		vars := CELAlert(a)
 		includes, included, firstInclude := 0, false, -1
 		for _, f := range r.filters {
@@ -141,9 +152,13 @@ func (r *Rules) Decide(a *Alert) Decision {
 					continue // one include match is enough; excludes still run
 				}
 			}
-			match, err := f.prg.Eval(vars, a.Raw, string(a.Source))
+			match, err := f.prg.EvalContext(ctx, vars, a.Raw, string(a.Source))
 			if err != nil {
 				d.EvalErrors++
+				if errors.Is(err, celfilter.ErrLimit) {
+					d.Limited++
+					r.limited.Add(1)
+				}
 				match = !f.exclude
 			}
 			if f.exclude && match {
@@ -167,6 +182,10 @@ func (r *Rules) Decide(a *Alert) Decision {
 	d.Keep = true
 	return d
 }
+
+// FilterLimited returns how many filter evaluations stopped at a bound (and kept their
+// alert) since NewRules. It only grows.
+func (r *Rules) FilterLimited() int64 { return r.limited.Load() }
 
 // CELAlert returns the alert variable of the filter language: a map with the fields
 // celfilter.AlertFields names (docs/alerts.md describes each one).

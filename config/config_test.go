@@ -96,6 +96,8 @@ func TestLoadRejectsBadFiles(t *testing.T) {
 		{"alerts_bad_cel.bad.yml", []string{`bad.yml:10: alerts.filters[2].expression: Syntax error: mismatched input '<EOF>'`, "at 1:32"}, 0},
 		{"alerts_cel_not_bool.bad.yml", []string{"bad.yml:6: alerts.filters[0].expression: returns dyn, not a bool"}, 0},
 		{"alerts_cel_unknown_field.bad.yml", []string{`alerts.filters[0].expression: alert has no field "verdcit"`, "at 1:6"}, 0},
+		{"alerts_cel_regex_too_large.bad.yml", []string{"bad.yml:8: alerts.filters[1].expression: the regular expression compiles to 2032 instructions; allowed: at most 1000",
+			"bad.yml:10: alerts.filters[2].expression: the pattern of matches must be a string literal"}, 2},
 		{"alerts_filter_action.bad.yml", []string{`alerts.filters[0].action: "drop" is not allowed; allowed values: include, exclude`}, 0},
 		{"alerts_unknown_type.bad.yml", []string{`alerts.types[1]: "virus" is not allowed; allowed values: malware, phishing, spam, suspicious, unwanted`}, 0},
 		{"alerts_unknown_status.bad.yml", []string{`alerts.statuses[0]: "quarantined" is not allowed; allowed values: blocked, rejected, delivered, held, bounced, unknown`}, 0},

@@ -39,6 +39,7 @@ var (
 	alertsLastPoll  = desc("alerts_last_poll_timestamp_seconds", "When the source's last poll ended (Unix time).", "source")
 	alertsForbidden = desc("alerts_source_forbidden", "1 when Mimecast answered 403: the API application lacks the source's permission.", "source")
 	alertsFailing   = desc("alerts_source_failing", "1 when the source's last poll ended with an error.", "source")
+	filterLimited   = desc("alerts_filter_limited_total", "Alert filter evaluations stopped at their bound (CEL cost limit or the per-alert deadline); each kept its alert.")
 )
 
 // lagQuantiles are the quantiles of mailbox_lag_seconds.
@@ -55,7 +56,7 @@ func (s *snapshots) Describe(ch chan<- *prometheus.Desc) {
 		apiConcLimit, apiInflightMax, apiConcChanges,
 		bulkRequests, bulkRetries, bulkBytes, mailboxLag, mailboxLagWorst, mailboxesNoCheckp,
 		runDuration, runExitCode, runFinished, runLastSuccess,
-		alertsLag, alertsLastPoll, alertsForbidden, alertsFailing} {
+		alertsLag, alertsLastPoll, alertsForbidden, alertsFailing, filterLimited} {
 		ch <- d
 	}
 }
@@ -63,7 +64,7 @@ func (s *snapshots) Describe(ch chan<- *prometheus.Desc) {
 func (s *snapshots) Collect(ch chan<- prometheus.Metric) {
 	m := s.m
 	m.mu.Lock()
-	api, writer, lag, run, sources := m.api, m.writer, m.lag, m.run, m.sources
+	api, writer, filters, lag, run, sources := m.api, m.writer, m.filters, m.lag, m.run, m.sources
 	m.mu.Unlock()
 	counter := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, labels...)
@@ -93,6 +94,9 @@ func (s *snapshots) Collect(ch chan<- prometheus.Metric) {
 		counter(bulkRequests, float64(st.Requests))
 		counter(bulkRetries, float64(st.Retried))
 		counter(bulkBytes, float64(st.Bytes))
+	}
+	if filters != nil {
+		counter(filterLimited, float64(filters.FilterLimited()))
 	}
 	if lag != nil {
 		ch <- prometheus.MustNewConstSummary(mailboxLag, uint64(len(lag.lags)), lagSum(lag.lags), lagQuantileValues(lag.lags))

@@ -15,6 +15,7 @@
 //   - mimecrawl_run_last_success_timestamp_seconds is exported only by a run that succeeded.
 //     Pushes use the Pushgateway's POST (replace the pushed names, keep the others), so a
 //     failed run leaves the last success of an earlier run in place.
-//   - Health (for /healthz) judges from what passes reported and a clock it is given; it does
-//     no I/O.
+//   - Health (/healthz, /readyz, /status) judges from the signs of life and pass outcomes the
+//     sources report, concurrently, and a clock it is given; it does no I/O. Liveness depends
+//     on the loops only, never on what Mimecast answered.
 package metrics

@@ -38,6 +38,13 @@ type WriterStats interface {
 	Stats() index.WriterStats
 }
 
+// FilterStats is the alert rules as the metrics see them. Implemented by *alerts.Rules (not
+// asserted here: metrics does not import alerts). FilterLimited counts filter evaluations
+// stopped at a bound since the rules were made; it never decreases.
+type FilterStats interface {
+	FilterLimited() int64
+}
+
 var (
 	_ APIStats    = (*mimecast.Client)(nil)
 	_ WriterStats = (*index.Writer)(nil)
@@ -56,6 +63,7 @@ type Metrics struct {
 	mu      sync.Mutex
 	api     APIStats
 	writer  WriterStats
+	filters FilterStats
 	lag     *lagSnapshot
 	run     *RunResult
 	sources []SourceStatus
@@ -109,6 +117,13 @@ func (m *Metrics) Handler() http.Handler {
 func (m *Metrics) WatchAPI(s APIStats) {
 	m.mu.Lock()
 	m.api = s
+	m.mu.Unlock()
+}
+
+// WatchFilters makes the alert filter series read f at every gather.
+func (m *Metrics) WatchFilters(f FilterStats) {
+	m.mu.Lock()
+	m.filters = f
 	m.mu.Unlock()
 }
 

@@ -50,6 +50,7 @@ func populated(t *testing.T, ok bool) *Metrics {
 		Concurrency: mimecast.ConcurrencyStats{Adaptive: true, Initial: 16, Limit: 37, LimitAvg: 30.5, LimitMax: 40, InFlightMax: 38, Increases: 24, Decreases: 2},
 	}})
 	m.WatchWriter(fakeWriter{index.WriterStats{Requests: 5, Retried: 1, Bytes: 1234}})
+	m.WatchFilters(fakeFilters(2))
 	sink := m.CountDocuments(fakeSink{map[string]index.Result{
 		"bad":   {Err: errors.New("mapper_parsing_exception"), Permanent: true, Status: 400},
 		"there": {Existed: true},
@@ -278,3 +279,7 @@ func TestOperationsDocListsEverySeries(t *testing.T) {
 		}
 	}
 }
+
+type fakeFilters int64
+
+func (f fakeFilters) FilterLimited() int64 { return int64(f) }

@@ -15,6 +15,12 @@
 //     one transaction.
 //   - The file is created with mode 0600; an existing file that others may
 //     read is tightened to 0600 once it has been checked.
+//   - A new file is initialised under a temporary name and linked into place,
+//     so a failed creation (a full disk) leaves no file, never an empty or
+//     half-made one (a process killed while creating it can leave its
+//     temporary ".NAME.new-*" beside it, which nothing reads and anyone may
+//     delete). An empty file found on disk is not damage: a reader gets
+//     ErrEmpty ("nothing yet"), a writer initialises it.
 //   - Only one read-write Store may hold a file at a time. A second Open waits
 //     at most Options.LockTimeout and then fails with an error that wraps
 //     ErrLocked and names the path.

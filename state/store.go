@@ -37,6 +37,10 @@ var (
 	ErrNewerSchema = errors.New("state file has a newer schema")
 	// ErrReadOnly means a write was attempted on a Store opened with ReadOnly.
 	ErrReadOnly = errors.New("state file is open read-only")
+	// ErrEmpty means a read-only Open found an empty file: one that was created but never
+	// initialised (a mimecrawl that created files in place and ran out of disk doing it left
+	// such files). It holds nothing yet; the next Open that may write initialises it.
+	ErrEmpty = errors.New("state file is empty")
 )
 
 // Bucket names and meta keys. They are part of the on-disk format.
@@ -123,12 +127,16 @@ func Open(path string, opts Options) (*Store, error) {
 	case existed && info.IsDir():
 		return nil, fmt.Errorf("open state file %s: is a directory", path)
 	case existed && info.Size() == 0 && opts.ReadOnly:
-		// A run killed between creating the file and its first write leaves it empty; only a
-		// writer can initialise it, and the next crawl will.
-		return nil, fmt.Errorf("open state file %s read-only: the file is empty (no run has committed anything yet)", path)
+		// Only a writer can initialise an empty file, and the next run will. Not damage: the
+		// caller says "nothing yet" rather than failing.
+		return nil, &fileError{kind: ErrEmpty,
+			msg: fmt.Sprintf("open state file %s read-only: the file is empty (no run has committed anything yet)", path)}
 	case !existed:
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 			return nil, fmt.Errorf("create directory of state file %s: %w", path, err)
+		}
+		if err := create(path, timeout); err != nil {
+			return nil, err
 		}
 	}
 
@@ -158,6 +166,52 @@ func Open(path string, opts Options) (*Store, error) {
 		}
 	}
 	return s, nil
+}
+
+// create makes a new state file at path that is whole from the moment it has that name: bbolt
+// initialises it and the buckets are written under a temporary name beside it, and only then
+// is it linked into place. bolt.Open on a missing path creates the file first and writes its
+// meta pages after, so a write failing in between (a full disk) used to leave an empty file
+// that every later reader refused. On any failure the temporary file is removed.
+//
+// The link does not replace a file another process made meanwhile: that one is used.
+func create(path string, timeout time.Duration) error {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	f, err := os.CreateTemp(dir, "."+base+".new-*") // mode 0600, the file's mode
+	if err != nil {
+		return fmt.Errorf("create state file %s: %w", path, err)
+	}
+	tmp := f.Name()
+	// Removing the temporary name after the link drops the second name only.
+	defer os.Remove(tmp)
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("create state file %s: %w", path, err)
+	}
+	db, err := openBolt(tmp, &bolt.Options{Timeout: timeout})
+	if err != nil {
+		return fmt.Errorf("create state file %s: %w", path, err)
+	}
+	err = (&Store{db: db, path: path}).prepare()
+	if cerr := db.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("create state file %s: %w", path, cerr)
+	}
+	if err != nil {
+		return err
+	}
+	if err := os.Link(tmp, path); err != nil && !errors.Is(err, os.ErrExist) {
+		// A filesystem without hard links: rename, unless the file appeared meanwhile (a
+		// rename would replace it).
+		if _, serr := os.Stat(path); serr == nil {
+			return nil
+		}
+		if err := os.Rename(tmp, path); err != nil {
+			return fmt.Errorf("create state file %s: %w", path, err)
+		}
+	}
+	return nil
 }
 
 // openBolt opens the bbolt file. bbolt panics, or faults on a mapped page

@@ -1,8 +1,10 @@
 package celfilter
 
 import (
+	"context"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -77,8 +79,8 @@ func TestEval(t *testing.T) {
 			t.Errorf("Eval(%q) error = %v, want error %v", tc.expr, err, tc.wantErr)
 			continue
 		}
-		if err != nil && strings.Contains(tc.expr, "all(e,") && !strings.Contains(err.Error(), "cost") {
-			t.Errorf("Eval(%q) error = %v, want the cost limit", tc.expr, err)
+		if err != nil && strings.Contains(tc.expr, "all(e,") && !errors.Is(err, ErrLimit) {
+			t.Errorf("Eval(%q) error = %v, want a bound (the cost limit, or the deadline first on a slow machine)", tc.expr, err)
 		}
 		if err == nil && got != tc.want {
 			t.Errorf("Eval(%q) = %v, want %v", tc.expr, got, tc.want)
@@ -129,5 +131,135 @@ func TestDocumentedExamples(t *testing.T) {
 		if _, err := p.Eval(alertVars(), map[string]any{"taggedMalicious": true, "hits": "3"}, "impersonation"); err != nil {
 			t.Errorf("Eval(%q): %v", e, err)
 		}
+	}
+}
+
+// A filter sees every string cut to MaxStringBytes, at a character boundary, however deep in
+// raw it is; short values are untouched.
+func TestStringsAreCapped(t *testing.T) {
+	v := alertVars()
+	v["subject"] = strings.Repeat("a", 1<<20)
+	v["recipients"] = []any{strings.Repeat("b", 10000) + "@x"}
+	v["url"] = strings.Repeat("é", 3000) // 6000 bytes
+	raw := map[string]any{"a": map[string]any{"b": strings.Repeat("c", 5000)}, "list": []any{strings.Repeat("d", 5000)}}
+	for _, expr := range []string{
+		`size(alert.subject) == 4096`,
+		`alert.recipients.all(r, size(r) == 4096 && !r.endsWith("@x"))`,
+		`size(alert.url) == 2048`,
+		`size(raw.a.b) == 4096 && size(raw.list[0]) == 4096`,
+		`alert.verdict == "malicious" && source == "url_protection"`,
+	} {
+		p, err := Compile(expr)
+		if err != nil {
+			t.Fatalf("Compile(%q): %v", expr, err)
+		}
+		if ok, err := p.Eval(v, raw, "url_protection"); !ok || err != nil {
+			t.Errorf("Eval(%q) = %v, %v; want true", expr, ok, err)
+		}
+	}
+}
+
+// A pattern whose RE2 program is over MaxRegexProgramSize, or that is not a literal (so its
+// size is unknown until the record comes), is refused when the configuration loads, with its
+// position.
+func TestRegexPatternsAreCheckedAtLoad(t *testing.T) {
+	for expr, want := range map[string][]string{
+		`alert.subject.matches("(.{0,100}){1,10}z")`:                       {"compiles to 2032 instructions; allowed: at most 1000", "at 1:23"},
+		`matches(alert.subject, "(?:a?){1000}z")`:                          {"allowed: at most 1000", "at 1:24"},
+		`alert.subject.matches(raw.pattern)`:                               {"must be a string literal", "at 1:"},
+		"alert.verdict == \"x\" &&\n alert.subject.matches(\"a\" + \"b\")": {"must be a string literal", "at 2:"},
+		`alert.subject.matches("(unclosed")`:                               {"invalid regular expression"},
+	} {
+		_, err := Compile(expr)
+		var ce *Error
+		if err == nil || !errors.As(err, &ce) {
+			t.Errorf("Compile(%q) = %v; want an *Error", expr, err)
+			continue
+		}
+		for _, w := range want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("Compile(%q) = %v; want it to contain %q", expr, err, w)
+			}
+		}
+	}
+	if _, err := Compile(`alert.subject.matches("(?:a?){450}z") && matches(alert.url, "(?i)^https://")`); err != nil {
+		t.Errorf("patterns within the bound: %v", err)
+	}
+}
+
+// The finding: a pathological pattern over a 1 MiB subject ran for 11 s before the cost limit
+// applied, the limit being checked after the call. Now each call sees 4 KiB and is charged
+// what RE2 does for it, so an expression of many such calls stops at the cost limit after
+// the first few, fails open (ErrLimit) and is over in milliseconds. The wall-time check is a
+// generous guard only (the unbounded evaluation took half a minute on the same machine).
+func TestPathologicalRegexIsBounded(t *testing.T) {
+	v := alertVars()
+	v["subject"] = strings.Repeat("a", 1<<20)
+	const pat = `alert.subject.matches("(?:a?){450}z")`
+	one, err := Compile(pat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if ok, err := one.Eval(v, nil, "dlp"); ok || err != nil {
+		t.Errorf("one call: %v, %v; want false within the limit", ok, err)
+	}
+	many, err := Compile(strings.Repeat(pat+" || ", 9) + pat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = many.Eval(v, nil, "dlp")
+	if !errors.Is(err, ErrLimit) || !strings.Contains(err.Error(), "cost limit") {
+		t.Errorf("ten calls: %v; want ErrLimit at the cost limit", err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("bounded evaluations took %s", d)
+	}
+}
+
+// doneContext is a context whose Done channel is closed but whose first Err is nil: the
+// evaluation starts, and CEL's first interrupt check in a comprehension stops it. A real
+// deadline does the same, at a time no test should depend on.
+type doneContext struct {
+	context.Context
+	checks atomic.Int32
+}
+
+func (c *doneContext) Done() <-chan struct{} {
+	ch := make(chan struct{})
+	close(ch)
+	return ch
+}
+
+func (c *doneContext) Err() error {
+	if c.checks.Add(1) == 1 {
+		return nil
+	}
+	return context.DeadlineExceeded
+}
+
+// A comprehension checks the deadline between iterations; a filter past it stops with
+// ErrLimit (and so fails open). A deadline already passed stops it before it starts.
+func TestDeadlineInterruptsAComprehension(t *testing.T) {
+	p, err := Compile(`raw.list.all(x, x >= 0)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	list := make([]any, 1000)
+	for i := range list {
+		list[i] = int64(i)
+	}
+	raw := map[string]any{"list": list}
+	if ok, err := p.Eval(alertVars(), raw, "dlp"); !ok || err != nil {
+		t.Fatalf("without a deadline: %v, %v", ok, err)
+	}
+	_, err = p.EvalContext(&doneContext{Context: context.Background()}, alertVars(), raw, "dlp")
+	if !errors.Is(err, ErrLimit) || !strings.Contains(err.Error(), "interrupted") {
+		t.Errorf("past its deadline: %v; want ErrLimit, interrupted", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := p.EvalContext(ctx, alertVars(), raw, "dlp"); !errors.Is(err, ErrLimit) {
+		t.Errorf("with an ended context: %v; want ErrLimit", err)
 	}
 }

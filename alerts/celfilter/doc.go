@@ -12,5 +12,9 @@
 //     (including dyn, such as raw.taggedMalicious on its own) is a compile error.
 //   - A field of alert that does not exist (alert.verdcit) is a compile error; raw is a
 //     map whose keys are not known in advance, so a missing raw key is an evaluation error.
-//   - Evaluation is bounded by CostLimit; exceeding it is an evaluation error, never a hang.
+//   - Evaluation is bounded by CostLimit and a deadline (EvalContext's context); meeting
+//     either is an error wrapping ErrLimit, never a hang. CEL charges a call after it
+//     returns, so every single call is bounded too: strings are cut to MaxStringBytes
+//     before the expression reads them, and a matches pattern is a literal whose RE2
+//     program has at most MaxRegexProgramSize instructions (checked by Compile).
 package celfilter

@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
@@ -81,6 +83,7 @@ func (a *app) alertsPoll(ctx context.Context, log zerolog.Logger, m *metrics.Met
 	if err != nil {
 		return fatal(err)
 	}
+	m.WatchFilters(rules)
 	details, err := alerts.NewDetailsTemplate(cfg.Alerts.DetailsURL)
 	if err != nil {
 		return fatal(err)
@@ -91,6 +94,16 @@ func (a *app) alertsPoll(ctx context.Context, log zerolog.Logger, m *metrics.Met
 	}
 	defer client.Close()
 	m.WatchAPI(client)
+	// Credentials the token endpoint refuses are fatal, as for the crawl (README, exit codes):
+	// every source would fail the same way, and a pass of failed sources (exit 3) reads as a
+	// Mimecast outage to whoever runs it. An unreachable token endpoint is not: the passes
+	// report it per source and the long-running poller tries again.
+	if err := client.Authenticate(ctx); err != nil {
+		if mimecast.IsAuth(err) {
+			return fatal(fmt.Errorf("authenticate with mimecast: %w", err))
+		}
+		log.Warn().Err(err).Msg("mimecast token endpoint unavailable; the sources will retry")
+	}
 	cluster, err := a.cluster(ctx)
 	if err != nil {
 		return fatal(err)
@@ -108,8 +121,10 @@ func (a *app) alertsPoll(ctx context.Context, log zerolog.Logger, m *metrics.Met
 	for _, s := range cfg.Alerts.Sources {
 		sources = append(sources, alerts.Source(s))
 	}
+	health := metrics.NewHealth(cfg.Alerts.Sources, metrics.HealthOptions{Interval: cfg.Alerts.PollInterval.D()})
 	p, err := alerts.New(alerts.Deps{
-		Logs: client, Threats: client, SIEM: client, Sink: m.CountDocuments(writer), Cursors: store, Rules: rules,
+		Logs: beatingLogs{client, health}, Threats: beatingThreats{client, health}, SIEM: beatingSIEM{client, health},
+		Sink: m.CountDocuments(writer), Cursors: store, Rules: rules,
 		Groups: alerts.NewGroupStore(cluster), Archive: cluster, Directory: client, Messages: client,
 	}, alerts.Options{
 		Sources: sources, PollInterval: cfg.Alerts.PollInterval.D(), Lookback: cfg.Alerts.Lookback.D(),
@@ -123,7 +138,6 @@ func (a *app) alertsPoll(ctx context.Context, log zerolog.Logger, m *metrics.Met
 		return fatal(err)
 	}
 
-	health := metrics.NewHealth(cfg.Alerts.Sources, cfg.Alerts.PollInterval.D(), time.Now)
 	updateSources := func() {
 		cs, err := alerts.Statuses(store)
 		if err != nil {
@@ -144,11 +158,18 @@ func (a *app) alertsPoll(ctx context.Context, log zerolog.Logger, m *metrics.Met
 
 	code := exitOK
 	var lastCalls int64
+	var lastLimited atomic.Int64
 	report := func(ps alerts.PassSummary) {
 		updateSources()
+		// Filters stopped at their bound kept their alerts (fail open): said once per pass,
+		// however many alerts it concerned.
+		if n := rules.FilterLimited(); n > 0 {
+			if prev := lastLimited.Swap(n); n > prev {
+				log.Warn().Int64("count", n-prev).Int64("total", n).Msg("filter evaluations stopped at their bound; their alerts were kept")
+			}
+		}
 		for _, src := range ps.Sources {
-			// A source the application may not read is reported, not failing (see alertsRun).
-			health.Observe(string(src.Source), src.Error == "" && !src.Interrupted, src.Error, ps.Finished)
+			reportPass(health, src)
 		}
 		calls := client.Stats().Calls
 		s := &alertsSummary{Command: "alerts", PassSummary: ps, Seconds: ps.Finished.Sub(ps.Started).Seconds(), APICalls: calls - lastCalls}
@@ -279,6 +300,10 @@ func (a *app) checkAlerts(ctx context.Context, c *checker) {
 	}
 	if _, err := os.Stat(a.cfg.AlertsStatePath()); err == nil {
 		st, err := state.Open(a.cfg.AlertsStatePath(), state.Options{LockTimeout: a.cfg.State.LockTimeout.D(), ReadOnly: true})
+		if errors.Is(err, state.ErrEmpty) {
+			c.ok("alerts state", a.cfg.AlertsStatePath()+" is empty: no pass has committed anything yet")
+			return
+		}
 		if err != nil {
 			c.fail("alerts state", err, "")
 			return

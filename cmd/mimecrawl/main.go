@@ -144,7 +144,7 @@ func newFlags(cmd string, stderr io.Writer) (*flag.FlagSet, *flags) {
 	switch cmd {
 	case "alerts":
 		f.once = fs.Bool("once", false, "one pass over every alert source, then exit (for a CronJob)")
-		f.listen = fs.String("listen", "", "serve /metrics and /healthz on this address (e.g. :9464) while polling; not with --once")
+		f.listen = fs.String("listen", "", "serve /metrics and the probes /healthz, /readyz, /status on this address (e.g. :9464) while polling; not with --once")
 	case "crawl":
 		f.full = fs.Bool("full", false, "ignore delta tokens: re-crawl every kept mailbox from messages.start_date and remove documents no longer in the archive")
 		f.allowMass = fs.Bool("allow-mass-removal", false, "remove mailboxes even when more than safety.max_mailbox_removal_ratio of them would go")

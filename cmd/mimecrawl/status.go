@@ -38,6 +38,9 @@ type statusReport struct {
 	// Alerts are the alert poller's cursors, from its own state file; absent when it never ran.
 	Alerts     []alerts.CursorStatus `json:"alerts,omitempty"`
 	AlertsNote string                `json:"alerts_note,omitempty"`
+	// AlertsError: the alerts state file could not be read (damaged, unreadable). The crawl's
+	// part is shown all the same; the exit code is 1.
+	AlertsError string `json:"alerts_error,omitempty"`
 	// Shard is "i/n" when this state file belongs to one shard of a sharded crawl.
 	Shard string `json:"shard,omitempty"`
 	// NoCrawlYet: the state file does not exist; nothing has been crawled with it.
@@ -65,12 +68,19 @@ func (a *app) status(asJSON bool) int {
 	if rep.Damage != "" {
 		fmt.Fprintf(a.stderr, "mimecrawl status: %s\n", sanitize(rep.Damage))
 	}
+	// The alerts state file is the poller's, apart from the crawl's: whatever is wrong with it
+	// is said in the alerts part and never hides the crawl's.
 	if rep.Alerts, err = a.alertsStatus(); err != nil {
-		if !errors.Is(err, state.ErrLocked) {
-			fmt.Fprintf(a.stderr, "mimecrawl status: alerts: %v\n", err)
-			return exitFatal
+		switch {
+		case errors.Is(err, state.ErrLocked):
+			rep.AlertsNote = "the alerts poller holds its state file (it is running); its cursors are not shown"
+		case errors.Is(err, state.ErrEmpty):
+			rep.AlertsNote = "the alerts state file is empty: no pass has committed anything yet"
+		default:
+			rep.AlertsError = err.Error()
+			fmt.Fprintf(a.stderr, "mimecrawl status: alerts: %s\n", sanitize(rep.AlertsError))
+			exit = worst(exit, exitFatal)
 		}
-		rep.AlertsNote = "the alerts poller holds its state file (it is running); its cursors are not shown"
 	}
 	if asJSON {
 		// encoding/json makes every string valid UTF-8; the raw run summaries are made so by
@@ -87,6 +97,9 @@ func (a *app) status(asJSON bool) int {
 	printAlertsStatus(a.stdout, a.cfg.AlertsStatePath(), rep.Alerts)
 	if rep.AlertsNote != "" {
 		fmt.Fprintf(a.stdout, "\nalerts: %s\n", rep.AlertsNote)
+	}
+	if rep.AlertsError != "" {
+		fmt.Fprintf(a.stdout, "\nalerts (%s): cannot be read: %s\n", a.cfg.AlertsStatePath(), sanitize(rep.AlertsError))
 	}
 	return exit
 }
