@@ -21,7 +21,20 @@ fi; \
 $(1)
 endef
 
-.PHONY: build test fmt-check vet demo es-start es-stop es-status bench
+# The second Elasticsearch major. `make test` runs the whole suite on the cluster above (8.x
+# unless ELASTICSEARCH_URL says otherwise) and then, through test-es9, the end-to-end suites
+# (crawl, alerts, upgrade, kill-and-resume) on this one. ES9_URL names a running 9.x cluster
+# to use instead; ES9=0 leaves the second major out of `make test`, and says so.
+ES9 ?= 1
+ES9_VERSION ?= 9.2.0
+ES9_PORT ?= 9201
+# Without -race: the race detector checks our code, the same on both majors, and the whole
+# suite runs with it on the first; here it would double the time.
+ES9_TEST_FLAGS ?= -count=1 -timeout 15m
+ES9_PACKAGES := ./crawler/ ./alerts/ ./index/
+ES9_CMD_TESTS := Kill|Upgrade|Alerts
+
+.PHONY: build test test-es9 fmt-check vet demo es-start es-stop es-status bench
 
 build:
 	$(GO) build -o bin/ ./cmd/...
@@ -36,7 +49,30 @@ test:
 	  echo "== go test (Elasticsearch at $$ELASTICSEARCH_URL)"; $(GO) test $(GO_TEST_FLAGS) ./...; \
 	  echo "== manifest tests (module deploy)"; (cd deploy && $(GO) test $(GO_TEST_FLAGS) ./...); \
 	  echo "== crawler suite against the simulator's shape variants"; \
-	  MIMECRAWL_TEST_SHAPE_VARIANTS=1 $(GO) test -count=1 -timeout 10m ./crawler/)
+	  MIMECRAWL_TEST_SHAPE_VARIANTS=1 $(GO) test -count=1 -timeout 10m ./crawler/; \
+	  if [ "$(ES9)" = 0 ]; then echo "== Elasticsearch $(ES9_VERSION): not tested (ES9=0)"; \
+	  else $(MAKE) --no-print-directory test-es9; fi)
+
+# test-es9 runs the end-to-end suites against Elasticsearch $(ES9_VERSION): the cluster at ES9_URL,
+# the one already answering on ES9_PORT (left running), or one started here from Maven Central
+# and stopped afterwards, also when a test fails or the run is interrupted. The 8.x node is
+# never touched: every call to the script names the port and version of the second node.
+test-es9:
+	@es9() { env -u ELASTICSEARCH_URL ES_VERSION=$(ES9_VERSION) ES_PORT=$(ES9_PORT) $(ES) "$$@"; }; \
+	if [ -n "$${ES9_URL:-}" ]; then url=$$ES9_URL; \
+	else \
+	  if ! es9 status >/dev/null 2>&1; then \
+	    trap 'rc=$$?; es9 stop || true; exit $$rc' EXIT; \
+	    trap 'exit 130' INT TERM; \
+	  fi; \
+	  url=$$(es9 start); \
+	fi; \
+	version=$$(curl -fsS --max-time 10 "$${url%/}/_nodes/_local?filter_path=nodes.*.version" | sed -nE 's/.*"version":"([^"]*)".*/\1/p'); \
+	case $$version in 9.*) ;; *) echo "test-es9: the cluster on port $(ES9_PORT) or at ES9_URL runs version '$$version', not 9.x" >&2; exit 1;; esac; \
+	echo "== end-to-end suites on Elasticsearch $$version at $$(sed -E 's#//[^/@]*@#//***@#' <<<"$$url")"; \
+	MIMECRAWL_PUSHGATEWAY=$${MIMECRAWL_PUSHGATEWAY:-$$(scripts/pushgateway.sh)}; export MIMECRAWL_PUSHGATEWAY; \
+	ELASTICSEARCH_URL=$$url $(GO) test $(ES9_TEST_FLAGS) $(ES9_PACKAGES); \
+	ELASTICSEARCH_URL=$$url $(GO) test $(ES9_TEST_FLAGS) ./cmd/mimecrawl/ -run '$(ES9_CMD_TESTS)'
 
 fmt-check:
 	@unformatted=$$(gofmt -l $$(find . -name '*.go' -not -path './.es/*' -not -path './bin/*')); \

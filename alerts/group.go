@@ -11,6 +11,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -48,10 +49,6 @@ const (
 	MaxGroupSenders    = 100
 	maxGroupSources    = 10
 )
-
-// groupAlertIDLen is the length of the alert id prefix kept in alert_ids: 64 bits, enough
-// to tell a thousand alerts apart, at a quarter of the size.
-const groupAlertIDLen = 16
 
 // GroupKey returns the key of the alert's group: "file:" + the SHA-256 of its first
 // attachment with a hash, else "url:" + its normalised URL, else "" (no group).
@@ -117,7 +114,7 @@ type Group struct {
 	RecipientsTruncated bool     `json:"recipients_truncated"`
 	Senders             []string `json:"senders"`
 	Sources             []string `json:"sources"`
-	AlertIDs            []string `json:"alert_ids"` // first 16 hex digits of each alert id
+	AlertIDs            []string `json:"alert_ids"` // the _id of each alert document
 	AlertCount          int      `json:"alert_count"`
 	AlertsTruncated     bool     `json:"alerts_truncated"`
 
@@ -180,10 +177,11 @@ func (g *Group) Add(a *Alert) bool {
 	g.Recipients, truncated = union(g.Recipients, a.Recipients, MaxGroupRecipients)
 	g.RecipientsTruncated = g.RecipientsTruncated || truncated
 	g.RecipientCount = len(g.Recipients)
+	// Full ids, so that an id from a group finds its alert document. Groups written before
+	// kept the first 16 hex digits: an alert added again replaces its prefix rather than
+	// counting twice.
 	id := a.ID
-	if len(id) > groupAlertIDLen {
-		id = id[:groupAlertIDLen]
-	}
+	g.AlertIDs = slices.DeleteFunc(slices.Clone(g.AlertIDs), func(p string) bool { return len(p) < len(id) && strings.HasPrefix(id, p) })
 	g.AlertIDs, truncated = union(g.AlertIDs, []string{id}, MaxGroupAlerts)
 	g.AlertsTruncated = g.AlertsTruncated || truncated
 	g.AlertCount = len(g.AlertIDs)

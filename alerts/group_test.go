@@ -229,7 +229,7 @@ func TestUpdateGroupsInElasticsearch(t *testing.T) {
 		"first_seen": "2024-03-01T10:00:00Z", "last_seen": "2024-03-01T10:05:00Z", "@timestamp": "2024-03-01T10:05:00Z",
 		"priority": "high", "priority_rank": float64(3),
 		// Alerts 2 and 3 share the latest time; the greater id (3) wins.
-		"latest_action": "bounce", "latest_status": "bounced", "latest_alert_id": "3" + strings.Repeat("0", 15),
+		"latest_action": "bounce", "latest_status": "bounced", "latest_alert_id": "3" + strings.Repeat("0", 63),
 	}
 	for k, v := range checks {
 		if !reflect.DeepEqual(f[k], v) {

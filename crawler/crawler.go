@@ -79,6 +79,12 @@ type Options struct {
 
 	// Limits bounds the cost of one message (download size, attachment bytes in memory).
 	Limits MessageLimits
+
+	// InternalDomains are the account's internal domains, all of them whatever the rules keep
+	// (Enumeration.InternalDomains): mail whose author, envelope sender and recipients are all
+	// in them is indexed with email.direction internal (index.Organisation). Empty: the view
+	// alone decides the direction.
+	InternalDomains []string
 }
 
 // needAttachmentBytes tells whether attachment documents carry more than metadata: text the
@@ -154,6 +160,7 @@ type Crawler struct {
 	store   Store
 	opts    Options
 	log     zerolog.Logger
+	org     *index.Organisation // Options.InternalDomains
 	queries *semaphore.Weighted // Elasticsearch queries and sweeps at once
 	slots   *semaphore.Weighted // views listing at once (Options.Mailboxes)
 	live    *semaphore.Weighted // views started and not yet returned
@@ -178,6 +185,7 @@ type Crawler struct {
 func New(arc Archive, idx Index, sink Sink, store Store, opts Options) *Crawler {
 	opts.defaults()
 	c := &Crawler{idx: idx, store: store, opts: opts, log: opts.Logger,
+		org:     index.NewOrganisation(opts.InternalDomains...),
 		queries: semaphore.NewWeighted(int64(opts.IndexQueries)),
 		slots:   semaphore.NewWeighted(int64(opts.Mailboxes)),
 		live:    semaphore.NewWeighted(int64(opts.Mailboxes + maxFinishing)),

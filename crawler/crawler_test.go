@@ -148,15 +148,39 @@ func firstCrawlMatchesTruth(t *testing.T, detail bool) (messages, attachments ma
 	// Content: UTF-8 subjects as in the archive, the body's words searchable (whatever the
 	// charset, transfer encoding or HTML-only layout), attachments with the archive's bytes.
 	bodies, unnamed := 0, 0
-	for id, src := range e.indexed("messages") {
+	orgDomains := map[string]bool{}
+	for _, d := range e.sim.Truth().Domains {
+		orgDomains[strings.ToLower(d.Domain)] = true
+	}
+	directions := map[string]int{}
+	messages = e.indexed("messages")
+	for id, src := range messages {
 		m := ex.messages[id]
 		if strings.TrimSpace(m.Subject) != "" && src["email.subject"] != m.Subject {
 			t.Errorf("message %s: subject %q, want %q", id, src["email.subject"], m.Subject)
 		}
-		// ECS: direction from the view, the Date header parsed, SPF/DKIM/DMARC results from
-		// Authentication-Results, and the attachments' hashes on the message itself.
-		if want := map[string]string{"INBOX": "inbound", "SENT": "outbound"}[m.View]; src["email.direction"] != want {
+		// ECS: direction from the view unless every address is the organisation's, the Date
+		// header parsed, SPF/DKIM/DMARC results from Authentication-Results, and the
+		// attachments' hashes on the message itself.
+		want := map[string]string{"INBOX": "inbound", "SENT": "outbound"}[m.View]
+		if allInternal(src, orgDomains) {
+			want = "internal"
+		}
+		directions[want]++
+		if src["email.direction"] != want {
 			t.Errorf("message %s of view %s: email.direction %v, want %s", id, m.View, src["email.direction"], want)
+		}
+		// Pivots: every hash of its attachments once, every address of it and its mailbox.
+		if got, want := strings.Join(distinctSorted(strs(src["related.hash"])), ","), strings.Join(distinctSorted(strings.Split(truthHashes(m), ",")), ","); got != want {
+			t.Errorf("message %s: related.hash %s, want %s", id, got, want)
+		}
+		users := strs(src["related.user"])
+		for _, f := range []string{"user.email", "email.from.address", "email.to.address", "email.cc.address", "email.sender.address"} {
+			for _, a := range strs(src[f]) {
+				if !slices.Contains(users, a) {
+					t.Errorf("message %s: related.user %v lacks %s %s", id, users, f, a)
+				}
+			}
 		}
 		if src["email.origination_timestamp"] == nil || src["@timestamp"] == nil || src["event.kind"] != "event" {
 			t.Errorf("message %s: origination %v, @timestamp %v, event.kind %v", id, src["email.origination_timestamp"], src["@timestamp"], src["event.kind"])
@@ -187,6 +211,22 @@ func firstCrawlMatchesTruth(t *testing.T, detail bool) (messages, attachments ma
 		if src["email.attachments.file.name"] != want {
 			t.Errorf("attachment %s: filename %q, want %q", id, src["email.attachments.file.name"], want)
 		}
+		// The file again at the top, its hash in related.hash, its message's direction.
+		for _, f := range []string{"name", "mime_type", "size", "hash.sha256", "extension"} {
+			if src["file."+f] != src["email.attachments.file."+f] {
+				t.Errorf("attachment %s: file.%s %v, email.attachments.file.%s %v", id, f, src["file."+f], f, src["email.attachments.file."+f])
+			}
+		}
+		if got := strs(src["related.hash"]); len(got) != 1 || got[0] != a.SHA256 {
+			t.Errorf("attachment %s: related.hash %v, want [%s]", id, got, a.SHA256)
+		}
+		if msg := messages[fmt.Sprint(src["mimecast.message_doc_id"])]; msg == nil || msg["email.direction"] != src["email.direction"] ||
+			!slices.Equal(strs(msg["related.user"]), strs(src["related.user"])) {
+			t.Errorf("attachment %s: direction %v and related.user %v differ from its message's", id, src["email.direction"], src["related.user"])
+		}
+	}
+	if directions["internal"] == 0 || directions["inbound"] == 0 || directions["outbound"] == 0 {
+		t.Errorf("directions %v: the archive under test lacks internal, inbound or outbound mail", directions)
 	}
 	if unnamed == 0 {
 		t.Errorf("the archive under test has no unnamed attachment; the blank name default went untested")
@@ -553,6 +593,50 @@ func TestFullRecrawlRemovesWhatIsGone(t *testing.T) {
 
 // messageHashes lists the sha256 of a (flattened) message document's email.attachments,
 // sorted: one attachment is flattened into its fields, several stay a list.
+// allInternal tells, from a flattened message document, whether its author, envelope
+// sender and every recipient (at least one) are in domains.
+func allInternal(src map[string]any, domains map[string]bool) bool {
+	in := func(field string) (n int, ok bool) {
+		for _, a := range strs(src[field]) {
+			if !domains[a[strings.LastIndexByte(a, '@')+1:]] {
+				return 0, false
+			}
+			n++
+		}
+		return n, true
+	}
+	from, ok1 := in("email.from.address")
+	_, ok2 := in("email.sender.address")
+	to, ok3 := in("email.to.address")
+	cc, ok4 := in("email.cc.address")
+	return ok1 && ok2 && ok3 && ok4 && from > 0 && to+cc > 0
+}
+
+// strs reads a flattened value that is a string or a list of them.
+func strs(v any) []string {
+	switch x := v.(type) {
+	case string:
+		return []string{x}
+	case []any:
+		out := make([]string, 0, len(x))
+		for _, e := range x {
+			out = append(out, fmt.Sprint(e))
+		}
+		return out
+	}
+	return nil
+}
+
+func distinctSorted(ss []string) []string {
+	out := slices.Clone(ss)
+	slices.Sort(out)
+	out = slices.Compact(out)
+	if len(out) > 0 && out[0] == "" {
+		out = out[1:]
+	}
+	return out
+}
+
 func messageHashes(src map[string]any) string {
 	var hs []string
 	if h, ok := src["email.attachments.file.hash.sha256"].(string); ok {

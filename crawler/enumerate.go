@@ -42,6 +42,9 @@ type Enumeration struct {
 	Domains   []Decision `json:"domains"`
 	Mailboxes []Decision `json:"mailboxes"`
 	Kept      []Mailbox  `json:"-"`
+	// InternalDomains are every internal domain of the account, lower case, kept or not: the
+	// organisation's domains (Options.InternalDomains).
+	InternalDomains []string `json:"-"`
 }
 
 // Counts summarises decisions by reason.
@@ -127,6 +130,7 @@ func Enumerate(ctx context.Context, dir Directory, rules Rules, pageSize, parall
 	local := map[string]bool{}
 	for _, d := range domains {
 		name := strings.ToLower(d.Domain)
+		e.InternalDomains = append(e.InternalDomains, name)
 		dec := rules.DomainDecision(name, d.Local)
 		e.Domains = append(e.Domains, dec)
 		if dec.Kept {

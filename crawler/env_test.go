@@ -143,7 +143,7 @@ func (e *env) crawl(ctx context.Context, rules crawler.Rules, tweak func(*crawle
 		StartDate: time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC), PageSize: 7, Mailboxes: 3,
 		ExtractAttachments: true, MaxAttachmentBytes: 1 << 20, AttachmentPipeline: cl.AttachmentProcessor(),
 		DeltaTokenOffset: -15 * time.Minute, CheckpointInterval: 10 * time.Millisecond,
-		ShutdownGrace: 5 * time.Second, Logger: e.logger(),
+		ShutdownGrace: 5 * time.Second, Logger: e.logger(), InternalDomains: enum.InternalDomains,
 	}
 	if tweak != nil {
 		tweak(&opts)

@@ -132,7 +132,7 @@ func (s *recordingSink) Add(_ context.Context, d index.Doc, done func(index.Resu
 	case *index.MessageDoc:
 		r.oversize, r.body = b.Mimecast.Oversize, b.Mimecast.Body[:min(len(b.Mimecast.Body), 200)]
 	case *index.AttachmentDoc:
-		f := b.File()
+		f := b.AttachedFile()
 		r.oversize, r.size, r.contentLen = b.Mimecast.Oversize, f.Size, len(b.Mimecast.Content)
 		if f.Hash != nil {
 			r.sha256 = f.Hash.SHA256

@@ -85,7 +85,8 @@ func (p *viewPass) message(ctx context.Context, m api.MessageSummary, seq int64,
 			msg.Mimecast.AttachmentText = appendText(msg.Mimecast.AttachmentText, ad.Mimecast.Content, c.opts.MaxTextBytes)
 			// The message lists what its attachment's bytes established (the digest and size
 			// of the bytes read, when only the detail described them).
-			msg.Email.Attachments[i].File = *ad.File()
+			msg.Email.Attachments[i].File = *ad.AttachedFile()
+			ad.SetPivots()
 			u.pending.Add(1)
 			u.docIDs = append(u.docIDs, doc.ID)
 			// The callback keeps the ids only: the document's text, which its encoded bytes
@@ -98,6 +99,8 @@ func (p *viewPass) message(ctx context.Context, m api.MessageSummary, seq int64,
 			}
 		}
 	}
+	// Complete now: the loop above added what the attachments' bytes established.
+	msg.SetPivots()
 	u.release()
 }
 
@@ -256,8 +259,8 @@ func (p *viewPass) messageDoc(m api.MessageSummary, d *api.MessageDetail, text *
 			MessageID: h.messageID, LocalID: m.ID, Subject: subject,
 			From: addressGroup(from), Sender: addressGroup(sender),
 			To: addressGroup(h.to...), Cc: addressGroup(h.cc...), ReplyTo: addressGroup(h.replyTo...),
-			Direction: index.Direction(p.view), OriginationTimestamp: h.date,
-			DeliveryTimestamp: received,
+			OriginationTimestamp: h.date,
+			DeliveryTimestamp:    received,
 		},
 		User: index.User{Email: p.mb.Address},
 		Mimecast: index.MessageMeta{
@@ -269,6 +272,7 @@ func (p *viewPass) messageDoc(m api.MessageSummary, d *api.MessageDetail, text *
 			Generation: p.pass.Generation,
 		},
 	}
+	doc.Email.Direction = p.c.org.Direction(p.view, &doc.Email)
 	for _, a := range atts {
 		doc.Email.Attachments = append(doc.Email.Attachments, index.EmailAttachment{File: p.attachmentFile(a)})
 	}
@@ -373,7 +377,7 @@ func (p *viewPass) attachmentDoc(ctx context.Context, m api.MessageSummary, msg 
 		// message): its metadata is all there is.
 		return out, true, nil
 	}
-	f := doc.File()
+	f := doc.AttachedFile()
 	got := ""
 	if fromPart {
 		got = a.part.SHA256

@@ -300,8 +300,15 @@ func TestUpgradeFromConcreteIndicesKeepsEverything(t *testing.T) {
 				continue
 			}
 			for _, f := range migratedFields[kind] {
-				if !reflect.DeepEqual(have[f], want[f]) {
-					t.Errorf("%s %s: %s = %v after the migration, want %v", kind, id, f, have[f], want[f])
+				w := want[f]
+				if f == "email.direction" && w == "internal" {
+					// The old document does not say which domains are the organisation's: the
+					// migration keeps the view's direction, the next crawl of the message
+					// tells internal mail apart (convert.go).
+					w = index.Direction(fmt.Sprint(want["mimecast.view"]))
+				}
+				if !reflect.DeepEqual(have[f], w) {
+					t.Errorf("%s %s: %s = %v after the migration, want %v", kind, id, f, have[f], w)
 				}
 			}
 			if _, old := have["mailbox"]; old {

@@ -30,8 +30,9 @@ type Cluster struct {
 	processors map[string]bool
 }
 
-// Open connects to the cluster and checks that it answers and runs Elasticsearch 8. The error
-// names the addresses (without credentials) when the cluster cannot be reached.
+// Open connects to the cluster and checks that it answers and runs a supported version of
+// Elasticsearch (SupportedVersions; a *VersionError otherwise). The error names the addresses
+// (without credentials) when the cluster cannot be reached.
 func Open(ctx context.Context, cfg Config) (*Cluster, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
@@ -82,8 +83,8 @@ func Open(ctx context.Context, cfg Config) (*Cluster, error) {
 	for _, n := range nodes.Nodes {
 		c.version = n.Version
 	}
-	if !strings.HasPrefix(c.version, "8.") {
-		return nil, fmt.Errorf("elasticsearch at %s runs version %q; mimecrawl needs 8.x", c.where, c.version)
+	if err := checkVersion(c.where, c.version); err != nil {
+		return nil, err
 	}
 
 	c.processors, err = c.ingestProcessors(ctx)

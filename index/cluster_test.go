@@ -28,15 +28,9 @@ func closedAddress(t *testing.T) string {
 
 func TestOpenErrors(t *testing.T) {
 	addr := closedAddress(t)
-	old := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("X-Elastic-Product", "Elasticsearch")
-		w.Header().Set("Content-Type", "application/json")
-		if r.URL.Path != "/_nodes/_local" {
-			t.Errorf("unexpected request %s", r.URL)
-		}
-		_, _ = w.Write([]byte(`{"nodes":{"n1":{"version":"7.17.29"}}}`))
-	}))
-	defer old.Close()
+	old := versionServer(t, "7.17.29")
+	newer := versionServer(t, "10.0.0")
+	tooOld8 := versionServer(t, "8.6.2")
 
 	tests := []struct {
 		name     string
@@ -44,6 +38,8 @@ func TestOpenErrors(t *testing.T) {
 		want     []string
 		mustNot  []string
 		sentinel error
+		// versionErr: the error is a *index.VersionError.
+		versionErr bool
 	}{
 		{
 			name:    "unreachable with password in URL",
@@ -58,9 +54,22 @@ func TestOpenErrors(t *testing.T) {
 			mustNot: []string{"s3cr3t-pw"},
 		},
 		{
-			name: "version 7",
-			cfg:  index.Config{Addresses: []string{old.URL}},
-			want: []string{old.URL, `"7.17.29"`, "needs 8.x"},
+			name:       "version 7",
+			cfg:        index.Config{Addresses: []string{old.URL}},
+			versionErr: true,
+			want:       []string{old.URL, `"7.17.29"`, "supports 8.7 to 9.x"},
+		},
+		{
+			name:       "8.x without ignore_missing_component_templates",
+			cfg:        index.Config{Addresses: []string{tooOld8.URL}},
+			versionErr: true,
+			want:       []string{tooOld8.URL, `"8.6.2"`, "supports 8.7 to 9.x"},
+		},
+		{
+			name:       "a major no release was tested on",
+			cfg:        index.Config{Addresses: []string{newer.URL}},
+			versionErr: true,
+			want:       []string{newer.URL, `"10.0.0"`, "supports 8.7 to 9.x"},
 		},
 		{
 			name: "no address",
@@ -81,6 +90,10 @@ func TestOpenErrors(t *testing.T) {
 			if err == nil {
 				t.Fatal("Open succeeded, want an error")
 			}
+			var ve *index.VersionError
+			if got := errors.As(err, &ve); got != tt.versionErr {
+				t.Errorf("error %q: is a *VersionError = %v, want %v", err, got, tt.versionErr)
+			}
 			for _, w := range tt.want {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error %q does not contain %q", err, w)
@@ -95,14 +108,31 @@ func TestOpenErrors(t *testing.T) {
 	}
 }
 
+// versionServer answers the version request of Open as a node of version v would.
+func versionServer(t *testing.T, v string) *httptest.Server {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Elastic-Product", "Elasticsearch")
+		w.Header().Set("Content-Type", "application/json")
+		if r.URL.Path != "/_nodes/_local" {
+			t.Errorf("unexpected request %s", r.URL)
+		}
+		_, _ = w.Write([]byte(`{"nodes":{"n1":{"version":"` + v + `"}}}`))
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
 func TestOpen(t *testing.T) {
 	e := newEnv(t)
 	c, err := index.Open(context.Background(), e.config(t, ""))
 	if err != nil {
 		t.Fatalf("open: %v", err)
 	}
-	if !strings.HasPrefix(c.Version(), "8.") {
-		t.Errorf("Version() = %q, want 8.x", c.Version())
+	if !strings.HasPrefix(c.Version(), "8.") && !strings.HasPrefix(c.Version(), "9.") {
+		t.Errorf("Version() = %q, want 8.x or 9.x", c.Version())
+	}
+	if want := int(c.Version()[0] - '0'); c.Major() != want {
+		t.Errorf("Major() = %d for version %s", c.Major(), c.Version())
 	}
 	if got, want := c.IndexName(index.Messages), e.prefix+"-messages"; got != want {
 		t.Errorf("IndexName(Messages) = %q, want %q", got, want)

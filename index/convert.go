@@ -3,7 +3,8 @@ package index
 // Conversion of documents written by releases before ECS (flat names: mailbox, view,
 // received, message_id = the archive's id, mime_message_id, ...) to this release's shape, for
 // the migration. Values are moved, never re-derived from Mimecast: what the old document did
-// not hold (the envelope sender, attachment hashes on the message) stays absent until the
+// not hold (the envelope sender, attachment hashes on the message, the pivot fields file.* and
+// related.*, whether mail was internal) stays absent, or the view's direction, until the
 // message is crawled again; attachment documents take their message's email fields from the
 // migrated messages (fromMessages in migrate.go).
 

@@ -1,6 +1,9 @@
 package index
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // ECSVersion is the version of the Elastic Common Schema the archive's documents follow. The
 // fields of MessageDoc and AttachmentDoc outside mimecast.* are ECS fields of this version with
@@ -53,7 +56,8 @@ type Hash struct {
 	SHA256 string `json:"sha256,omitempty"`
 }
 
-// File is ECS's file field set as email.attachments.file uses it.
+// File is ECS's file field set: email.attachments.file, and file at the top of an attachment
+// document.
 type File struct {
 	Name      string `json:"name"`
 	MimeType  string `json:"mime_type,omitempty"`
@@ -79,7 +83,7 @@ type Email struct {
 	To                   *Addresses        `json:"to,omitempty"`
 	Cc                   *Addresses        `json:"cc,omitempty"`
 	ReplyTo              *Addresses        `json:"reply_to,omitempty"`
-	Direction            string            `json:"direction,omitempty"`             // inbound (INBOX) or outbound (SENT)
+	Direction            string            `json:"direction,omitempty"`             // Organisation.Direction: internal, inbound or outbound
 	OriginationTimestamp *time.Time        `json:"origination_timestamp,omitempty"` // the Date header
 	DeliveryTimestamp    time.Time         `json:"delivery_timestamp"`              // when the archive received it
 	Attachments          []EmailAttachment `json:"attachments,omitempty"`
@@ -88,6 +92,14 @@ type Email struct {
 // User is ECS's user field set: the mailbox owner.
 type User struct {
 	Email string `json:"email"`
+}
+
+// Related is ECS's related field set: the values one search pivots on across indices. The
+// same hash in an alert and in the archive finds the alert and every archived copy of the file;
+// an address finds every message it was on, in any role.
+type Related struct {
+	Hash []string `json:"hash,omitempty"` // SHA-256 of the attached files
+	User []string `json:"user,omitempty"` // every address on the message, and the mailbox's
 }
 
 // Names are the display names given in an address group (empty ones left out).
@@ -138,6 +150,7 @@ type MessageDoc struct {
 	Event     Event       `json:"event"`
 	Email     Email       `json:"email"`
 	User      User        `json:"user"`
+	Related   Related     `json:"related"` // set by SetPivots
 	Mimecast  MessageMeta `json:"mimecast"`
 }
 
@@ -164,21 +177,73 @@ type AttachmentMeta struct {
 
 // AttachmentDoc is the document of one attachment in the attachments index, linked to its
 // message by mimecast.message_doc_id. Its email fields are its message's, with
-// email.attachments holding only this file.
+// email.attachments holding only this file; the top-level file is the same file, where
+// Elastic's rules and the Security app look for a file's hash.
 type AttachmentDoc struct {
 	Timestamp time.Time      `json:"@timestamp"`
 	ECS       ECS            `json:"ecs"`
 	Event     Event          `json:"event"`
 	Email     Email          `json:"email"`
+	File      *File          `json:"file,omitempty"` // set by SetPivots
 	User      User           `json:"user"`
+	Related   Related        `json:"related"` // set by SetPivots
 	Mimecast  AttachmentMeta `json:"mimecast"`
 }
 
-// File returns the attachment's file fields (email.attachments[0].file), adding the entry if
-// the document has none yet.
-func (d *AttachmentDoc) File() *File {
+// AttachedFile returns the attachment's file fields (email.attachments[0].file), adding the
+// entry if the document has none yet.
+func (d *AttachmentDoc) AttachedFile() *File {
 	if len(d.Email.Attachments) == 0 {
 		d.Email.Attachments = []EmailAttachment{{}}
 	}
 	return &d.Email.Attachments[0].File
+}
+
+// SetPivots fills the fields that repeat others so that one search finds documents across
+// indices: related.user (every address of the message and the mailbox owner) and
+// related.hash (the SHA-256 of every attachment listed). Call it once the document is
+// otherwise complete; what changes after is not repeated.
+func (d *MessageDoc) SetPivots() {
+	d.Related = relatedOf(&d.Email, d.User)
+}
+
+// SetPivots fills the fields that repeat others: the top-level file (a copy of
+// email.attachments[0].file) and related.user and related.hash as a message has them, with the
+// hash of this file only. Call it once the document is otherwise complete.
+func (d *AttachmentDoc) SetPivots() {
+	f := *d.AttachedFile()
+	if f.Hash != nil {
+		h := *f.Hash
+		f.Hash = &h
+	}
+	d.File = &f
+	d.Related = relatedOf(&d.Email, d.User)
+}
+
+// relatedOf is the related field set of a document with email fields e of mailbox u: its
+// addresses, lowercase as AddressGroup keeps them, each once in order of appearance, and the
+// hashes of e's attachments.
+func relatedOf(e *Email, u User) Related {
+	var r Related
+	seen := map[string]bool{}
+	add := func(list *[]string, v string) {
+		if v = strings.ToLower(strings.TrimSpace(v)); v != "" && !seen[v] {
+			seen[v] = true
+			*list = append(*list, v)
+		}
+	}
+	add(&r.User, u.Email)
+	for _, g := range []*Addresses{e.From, e.Sender, e.To, e.Cc, e.ReplyTo} {
+		if g != nil {
+			for _, a := range g.Address {
+				add(&r.User, a)
+			}
+		}
+	}
+	for _, a := range e.Attachments {
+		if a.File.Hash != nil {
+			add(&r.Hash, a.File.Hash.SHA256)
+		}
+	}
+	return r
 }

@@ -11,7 +11,9 @@ import (
 // and the migration (documents of older releases), so both write the same.
 
 // Direction returns email.direction for an archive view: the inbox holds inbound mail, the
-// sent folder outbound; any other view gives "".
+// sent folder outbound; any other view gives "". Organisation.Direction tells internal mail
+// apart as well; this rule alone serves where the addresses' domains are not known (documents
+// of older releases being migrated).
 func Direction(view string) string {
 	switch strings.ToUpper(view) {
 	case "INBOX":
@@ -20,6 +22,77 @@ func Direction(view string) string {
 		return "outbound"
 	}
 	return ""
+}
+
+// Organisation is the set of the organisation's mail domains (all of the account's internal
+// domains, whatever the crawl rules keep: a message does not turn external because its
+// recipient's domain is not crawled). The zero value and nil know no domain.
+type Organisation struct {
+	domains map[string]bool
+}
+
+// NewOrganisation returns the organisation of these domains, compared without regard to case.
+// A domain holds its own addresses only, not those of its subdomains, as Mimecast's internal
+// domains are listed one by one.
+func NewOrganisation(domains ...string) *Organisation {
+	o := &Organisation{domains: make(map[string]bool, len(domains))}
+	for _, d := range domains {
+		if d = strings.ToLower(strings.TrimSpace(d)); d != "" {
+			o.domains[d] = true
+		}
+	}
+	return o
+}
+
+// Holds reports whether addr is an address in one of the organisation's domains.
+func (o *Organisation) Holds(addr string) bool {
+	if o == nil {
+		return false
+	}
+	at := strings.LastIndexByte(addr, '@')
+	if at < 0 {
+		return false
+	}
+	return o.domains[strings.ToLower(strings.TrimSpace(addr[at+1:]))]
+}
+
+// Direction returns email.direction of a message archived in view with the addresses of e:
+// "internal" when its author (email.from), its envelope sender (email.sender, when known) and
+// every recipient (email.to and email.cc, at least one) are in the organisation's domains;
+// otherwise what the view says (Direction). This is the one rule; the crawler applies it to
+// every message and its attachments.
+func (o *Organisation) Direction(view string, e *Email) string {
+	if o.internal(e) {
+		return "internal"
+	}
+	return Direction(view)
+}
+
+func (o *Organisation) internal(e *Email) bool {
+	if o == nil || len(o.domains) == 0 || e.From == nil || len(e.From.Address) == 0 {
+		return false
+	}
+	all := func(g *Addresses) bool {
+		for _, a := range g.Address {
+			if !o.Holds(a) {
+				return false
+			}
+		}
+		return true
+	}
+	if !all(e.From) || (e.Sender != nil && !all(e.Sender)) {
+		return false
+	}
+	recipients := 0
+	for _, g := range []*Addresses{e.To, e.Cc} {
+		if g != nil {
+			if !all(g) {
+				return false
+			}
+			recipients += len(g.Address)
+		}
+	}
+	return recipients > 0
 }
 
 // Extension returns file.extension for a file name: lowercase, without the dot, "" when the

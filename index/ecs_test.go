@@ -2,6 +2,7 @@ package index_test
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -11,7 +12,7 @@ import (
 
 // ecsFields are the definitions in ECS 8.11 (github.com/elastic/ecs, tag v8.11.0:
 // schemas/base.yml, ecs.yml, event.yml, email.yml, file.yml reused at email.attachments.file,
-// hash.yml, user.yml) of every ECS field the archive's documents use: the type, and the type
+// hash.yml, user.yml, related.yml) of every ECS field the archive's documents use: the type, and the type
 // of a multi-field where ECS defines one.
 var ecsFields = []struct {
 	name, typ, multi string
@@ -42,6 +43,20 @@ var ecsFields = []struct {
 	{"email.attachments.file.size", "long", ""},
 	{"email.attachments.file.hash.sha256", "keyword", ""},
 	{"user.email", "keyword", ""},
+	{"related.hash", "keyword", ""},
+	{"related.user", "keyword", ""},
+}
+
+// ecsAttachmentFields are the ECS 8.11 fields only attachment documents have (schemas/file.yml
+// and hash.yml at the top level).
+var ecsAttachmentFields = []struct {
+	name, typ, multi string
+}{
+	{"file.name", "keyword", ""},
+	{"file.mime_type", "keyword", ""},
+	{"file.extension", "keyword", ""},
+	{"file.size", "long", ""},
+	{"file.hash.sha256", "keyword", ""},
 }
 
 // family is the type we map an ECS type to: ECS's wildcard and match_only_text need modules
@@ -76,7 +91,11 @@ func TestMappingsFollowECS(t *testing.T) {
 	}
 	for _, kind := range []index.Kind{index.Messages, index.Attachments} {
 		m := index.Mapping(kind)
-		for _, e := range ecsFields {
+		fields := ecsFields
+		if kind == index.Attachments {
+			fields = append(slices.Clip(fields), ecsAttachmentFields...)
+		}
+		for _, e := range fields {
 			f := mappedField(m, e.name)
 			if f == nil {
 				t.Errorf("%s: ECS field %s is not mapped", kind, e.name)
@@ -103,7 +122,11 @@ func TestMappingsFollowECS(t *testing.T) {
 		props := m["properties"].(map[string]any)
 		for top := range props {
 			switch top {
-			case "@timestamp", "ecs", "event", "email", "user", "mimecast":
+			case "@timestamp", "ecs", "event", "email", "user", "related", "mimecast":
+			case "file":
+				if kind != index.Attachments {
+					t.Errorf("%s: top-level file is for attachment documents only", kind)
+				}
 			default:
 				t.Errorf("%s: top-level field %s is neither ECS nor under mimecast.*", kind, top)
 			}
@@ -149,5 +172,79 @@ func TestECSValueRules(t *testing.T) {
 	}
 	if index.OriginationTime([]string{"garbage"}) != nil {
 		t.Error("an unparseable Date gave a time")
+	}
+}
+
+// Mail is internal when its author, envelope sender and every recipient are in the
+// organisation's domains; otherwise the view decides.
+func TestOrganisationDirection(t *testing.T) {
+	org := index.NewOrganisation("Example.com", " corp.example ", "")
+	group := index.AddressGroup
+	tests := []struct {
+		name  string
+		view  string
+		email index.Email
+		want  string
+	}{
+		{"colleague to colleague", "INBOX", index.Email{From: group("Ann@EXAMPLE.com"), To: group("bo@example.com")}, "internal"},
+		{"sent between two of our domains", "SENT", index.Email{From: group("ann@example.com"), Sender: group("ann@example.com"), To: group("cy@corp.example"), Cc: group("di@example.com")}, "internal"},
+		{"one outside recipient", "SENT", index.Email{From: group("ann@example.com"), To: group("bo@example.com"), Cc: group("x@partner.example")}, "outbound"},
+		{"outside author", "INBOX", index.Email{From: group("x@partner.example"), To: group("bo@example.com")}, "inbound"},
+		{"outside envelope sender", "INBOX", index.Email{From: group("ann@example.com"), Sender: group("bounce@mailer.example"), To: group("bo@example.com")}, "inbound"},
+		{"subdomain is not the domain", "INBOX", index.Email{From: group("ann@mail.example.com"), To: group("bo@example.com")}, "inbound"},
+		{"no recipient", "SENT", index.Email{From: group("ann@example.com")}, "outbound"},
+		{"no author", "INBOX", index.Email{To: group("bo@example.com")}, "inbound"},
+		{"unknown view", "ARCHIVE", index.Email{From: group("x@partner.example"), To: group("bo@example.com")}, ""},
+	}
+	for _, tt := range tests {
+		if got := org.Direction(tt.view, &tt.email); got != tt.want {
+			t.Errorf("%s: Direction = %q, want %q", tt.name, got, tt.want)
+		}
+	}
+	var none *index.Organisation
+	if got := none.Direction("INBOX", &index.Email{From: group("a@example.com"), To: group("b@example.com")}); got != "inbound" {
+		t.Errorf("no organisation: Direction = %q, want inbound", got)
+	}
+	if !org.Holds("x@CORP.example") || org.Holds("nobody") || org.Holds("x@") {
+		t.Error("Holds")
+	}
+}
+
+// The pivot fields repeat what the document says elsewhere: every address once (mailbox
+// first), every attachment hash once; an attachment's top-level file is its own copy.
+func TestSetPivots(t *testing.T) {
+	h1, h2 := strings.Repeat("a", 64), strings.Repeat("b", 64)
+	email := index.Email{
+		From: index.AddressGroup("x@partner.example"), Sender: index.AddressGroup("bounce@partner.example"),
+		To: index.AddressGroup("ann@example.com", "bo@example.com"), Cc: index.AddressGroup("X@Partner.example"),
+		ReplyTo: index.AddressGroup("reply@partner.example"),
+		Attachments: []index.EmailAttachment{
+			{File: index.File{Name: "a.pdf", Hash: &index.Hash{SHA256: h1}}},
+			{File: index.File{Name: "copy.pdf", Hash: &index.Hash{SHA256: h1}}},
+			{File: index.File{Name: "b.txt", Hash: &index.Hash{SHA256: h2}}},
+			{File: index.File{Name: "unread.bin"}},
+		},
+	}
+	m := index.MessageDoc{Email: email, User: index.User{Email: "ann@example.com"}}
+	m.SetPivots()
+	if got, want := strings.Join(m.Related.User, " "), "ann@example.com x@partner.example bounce@partner.example bo@example.com reply@partner.example"; got != want {
+		t.Errorf("message related.user = %s, want %s", got, want)
+	}
+	if got, want := strings.Join(m.Related.Hash, " "), h1+" "+h2; got != want {
+		t.Errorf("message related.hash = %s, want %s", got, want)
+	}
+
+	a := index.AttachmentDoc{Email: email, User: m.User}
+	a.Email.Attachments = []index.EmailAttachment{{File: index.File{Name: "b.txt", MimeType: "text/plain", Size: 12, Hash: &index.Hash{SHA256: h2}}}}
+	a.SetPivots()
+	if a.File == nil || a.File.Name != "b.txt" || a.File.MimeType != "text/plain" || a.File.Size != 12 || a.File.Hash == nil || a.File.Hash.SHA256 != h2 {
+		t.Fatalf("attachment file = %+v", a.File)
+	}
+	if strings.Join(a.Related.Hash, " ") != h2 || len(a.Related.User) != 5 {
+		t.Errorf("attachment related = %+v", a.Related)
+	}
+	a.AttachedFile().Hash.SHA256 = h1
+	if a.File.Hash.SHA256 != h2 {
+		t.Error("the top-level file shares its hash with email.attachments: a later change would show in both")
 	}
 }

@@ -19,14 +19,14 @@ func (d *MessageDoc) appendJSON(dst []byte) ([]byte, error) {
 	if d == nil {
 		return append(dst, "null"...), nil
 	}
-	return appendDoc(dst, d.Timestamp, &d.ECS, &d.Event, &d.Email, &d.User, &d.Mimecast)
+	return appendDoc(dst, d.Timestamp, &d.ECS, &d.Event, &d.Email, nil, &d.User, &d.Related, &d.Mimecast)
 }
 
 func (d *AttachmentDoc) appendJSON(dst []byte) ([]byte, error) {
 	if d == nil {
 		return append(dst, "null"...), nil
 	}
-	return appendDoc(dst, d.Timestamp, &d.ECS, &d.Event, &d.Email, &d.User, &d.Mimecast)
+	return appendDoc(dst, d.Timestamp, &d.ECS, &d.Event, &d.Email, d.File, &d.User, &d.Related, &d.Mimecast)
 }
 
 // metaAppender is the mimecast object of a document (MessageMeta, AttachmentMeta).
@@ -35,8 +35,9 @@ type metaAppender interface {
 }
 
 // appendDoc writes a document: the fields both document types have, in their order of
-// declaration, then its own mimecast object.
-func appendDoc(dst []byte, ts time.Time, ecs *ECS, ev *Event, em *Email, u *User, meta metaAppender) ([]byte, error) {
+// declaration, the top-level file of an attachment (nil: none, as omitempty leaves it out),
+// then its own mimecast object.
+func appendDoc(dst []byte, ts time.Time, ecs *ECS, ev *Event, em *Email, file *File, u *User, rel *Related, meta metaAppender) ([]byte, error) {
 	dst = append(dst, '{')
 	dst, err := appendTimeField(dst, "@timestamp", ts)
 	if err != nil {
@@ -54,9 +55,18 @@ func appendDoc(dst []byte, ts time.Time, ecs *ECS, ev *Event, em *Email, u *User
 	if dst, err = em.appendJSON(dst); err != nil {
 		return nil, err
 	}
+	if file != nil {
+		dst = appendKey(dst, "file")
+		dst = file.appendJSON(dst)
+	}
 	dst = appendKey(dst, "user")
 	dst = append(dst, '{')
 	dst = appendStringField(dst, "email", u.Email)
+	dst = append(dst, '}')
+	dst = appendKey(dst, "related")
+	dst = append(dst, '{')
+	dst = appendNonEmptyStringsField(dst, "hash", rel.Hash)
+	dst = appendNonEmptyStringsField(dst, "user", rel.User)
 	dst = append(dst, '}')
 	dst = appendKey(dst, "mimecast")
 	return append(meta.appendJSON(dst), '}'), nil

@@ -128,7 +128,7 @@ func message(id, mailbox, view string, generation int64) index.Doc {
 
 func attachment(id, mailbox string, generation int64) index.Doc {
 	received := time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC)
-	return index.Doc{Kind: index.Attachments, ID: id, Body: index.AttachmentDoc{
+	d := index.AttachmentDoc{
 		Timestamp: received, ECS: index.ECS{Version: index.ECSVersion}, Event: index.NewEvent(time.Now().UTC()),
 		Email: index.Email{LocalID: "m-" + id, Subject: "s", Direction: "inbound", DeliveryTimestamp: received,
 			Attachments: []index.EmailAttachment{{File: index.File{Name: "report.txt", MimeType: "text/plain",
@@ -136,7 +136,9 @@ func attachment(id, mailbox string, generation int64) index.Doc {
 		User: index.User{Email: mailbox},
 		Mimecast: index.AttachmentMeta{ID: "m-" + id, Mailbox: mailbox, Domain: "example.com", View: "INBOX",
 			MessageDocID: "doc-" + id, AttachmentID: "a-" + id, Content: "hello", Generation: generation},
-	}}
+	}
+	d.SetPivots() // as the crawler sends it
+	return index.Doc{Kind: index.Attachments, ID: id, Body: d}
 }
 
 func count(t testing.TB, c *index.Cluster, k index.Kind, f index.Filter) int64 {

@@ -57,7 +57,8 @@ func ecsCommon(attachments obj) obj {
 			"delivery_timestamp":    typed("date"),
 			"attachments":           attachments,
 		}),
-		"user": props(obj{"email": typed("keyword")}),
+		"user":    props(obj{"email": typed("keyword")}),
+		"related": props(obj{"hash": typed("keyword"), "user": typed("keyword")}),
 	}
 }
 
@@ -103,6 +104,8 @@ func attachmentMapping() obj {
 	// One file per document: a plain object, so that Lens and terms aggregations can use its
 	// fields (they cannot reach into nested ones).
 	p := ecsCommon(obj{"properties": obj{"file": fileMapping()}})
+	// The same file at the top, where Elastic's rules and an analyst's pivot on a hash look.
+	p["file"] = fileMapping()
 	p["mimecast"] = props(obj{
 		"id":             typed("keyword"),
 		"mailbox":        typed("keyword"),

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Local single-node Elasticsearch 8 for tests, CI and the demo.
+# Local single-node Elasticsearch 8 or 9 for tests, CI and the demo.
 #
 #   scripts/elasticsearch.sh start|stop|status|url
+#
+# Two versions side by side (CI runs the end-to-end suites on 9.x beside 8.x, see make test-es9):
+#   ES_VERSION=9.2.0 ES_PORT=9201 scripts/elasticsearch.sh start
 #
 # Where Elasticsearch comes from, first match wins:
 #   1. ELASTICSEARCH_URL is set: that cluster is used as is. start only waits for it to be
@@ -12,15 +15,19 @@
 #      run with the machine's Java as a non-root user.
 #
 # Environment:
-#   ES_VERSION         Elasticsearch version (default 8.19.21)
+#   ES_VERSION         Elasticsearch version (default 8.19.21); 8.x and 9.x work
 #   ES_PORT            HTTP port on 127.0.0.1 (default 9200)
 #   ES_JAVA_OPTS       JVM options (default "-Xms1g -Xmx1g")
 #   ES_START_TIMEOUT   seconds to wait for a healthy cluster (default 120)
 #   ES_DIR             where the distribution and node data live (default <repo>/.es)
 #   ES_USER            user that runs Elasticsearch when this script runs as root
 #                      (default mimecrawl-es; created if missing)
-#   JAVA_HOME          Java 17+ for the Maven distribution
-#                      (default /usr/lib/jvm/java-17-openjdk-amd64, else the java on PATH)
+#   ES_JAVA_HOME       Java for the Maven distribution: 17 or newer for 8.x, 21 or newer for
+#                      9.x; an older one is an error. Unset: JAVA_HOME if it is new enough,
+#                      else the oldest such Java in /usr/lib/jvm (OpenJDK 17 for 8.x), else
+#                      the java on PATH; for 9.x on a machine with none, this script installs
+#                      openjdk-21-jre-headless (or 25) with apt-get when the machine's sources
+#                      have it and it runs as root.
 #   MAVEN_REPO         local Maven repository (default ~/.m2/repository)
 #
 # A cluster that already answers on the port is reused, never restarted; stop only ends a node
@@ -121,16 +128,92 @@ show_log_tail() {
   done
 }
 
-java_home() {
-  if [[ -n ${JAVA_HOME:-} ]]; then
-    printf '%s\n' "$JAVA_HOME"
-  elif [[ -x /usr/lib/jvm/java-17-openjdk-amd64/bin/java ]]; then
-    printf '%s\n' /usr/lib/jvm/java-17-openjdk-amd64
-  elif command -v java >/dev/null 2>&1; then
-    dirname "$(dirname "$(readlink -f "$(command -v java)")")"
-  else
-    die "no Java found: install Java 17 or newer, or set JAVA_HOME"
+# java_min prints the oldest Java major that ES_VERSION runs on: Elasticsearch 9 needs 21.
+java_min() {
+  case ${ES_VERSION%%.*} in
+    8) echo 17 ;;
+    *) echo 21 ;;
+  esac
+}
+
+# java_major prints the major version of the Java installed at $1 (from its release file, else
+# by asking it), or fails.
+java_major() {
+  local v=
+  [[ -x $1/bin/java ]] || return 1
+  if [[ -r $1/release ]]; then
+    v=$(sed -nE 's/^JAVA_VERSION="([0-9]+).*/\1/p' "$1/release")
   fi
+  if [[ -z $v ]]; then
+    v=$("$1/bin/java" -version 2>&1 | sed -nE '1s/.*version "([0-9]+).*/\1/p')
+  fi
+  [[ -n $v ]] || return 1
+  printf '%s\n' "$v"
+}
+
+# find_java prints the home of the oldest installed Java that is at least java_min: the one
+# closest to what Elasticsearch is tested with. OpenJDK 17 is preferred for 8.x as before.
+find_java() {
+  local need best= best_v= d v
+  need=$(java_min)
+  for d in /usr/lib/jvm/java-17-openjdk-amd64 /usr/lib/jvm/*/; do
+    d=${d%/}
+    [[ -L $d ]] && continue # Debian's aliases point at the directories listed anyway
+    v=$(java_major "$d") || continue
+    ((v >= need)) || continue
+    if [[ -z $best_v ]] || ((v < best_v)); then best=$d best_v=$v; fi
+  done
+  if [[ -z $best ]] && command -v java >/dev/null 2>&1; then
+    d=$(dirname "$(dirname "$(readlink -f "$(command -v java)")")")
+    if v=$(java_major "$d") && ((v >= need)); then best=$d; fi
+  fi
+  [[ -n $best ]] || return 1
+  printf '%s\n' "$best"
+}
+
+# install_java installs a Java that Elasticsearch $ES_VERSION runs on from the machine's apt
+# sources, if they have one and we may. Debian 12 has no Java 21; machines of this project's
+# kind carry a Temurin JDK beside OpenJDK 17, which find_java finds first.
+install_java() {
+  ((EUID == 0)) && command -v apt-get >/dev/null 2>&1 || return 1
+  local pkg need
+  need=$(java_min)
+  export DEBIAN_FRONTEND=noninteractive
+  for pkg in "openjdk-$need-jre-headless" openjdk-21-jre-headless openjdk-25-jre-headless; do
+    if [[ $(apt-cache policy "$pkg" 2>/dev/null | sed -nE 's/^ *Candidate: *//p') =~ ^[0-9] ]] ||
+      { apt-get update -qq >&2 && [[ $(apt-cache policy "$pkg" 2>/dev/null | sed -nE 's/^ *Candidate: *//p') =~ ^[0-9] ]]; }; then
+      log "installing $pkg (Elasticsearch $ES_VERSION needs Java $need or newer)"
+      apt-get install -y -qq --no-install-recommends "$pkg" >&2 || return 1
+      return 0
+    fi
+  done
+  return 1
+}
+
+java_home() {
+  local need v jh
+  need=$(java_min)
+  if [[ -n ${ES_JAVA_HOME:-} ]]; then
+    v=$(java_major "$ES_JAVA_HOME") || die "ES_JAVA_HOME=$ES_JAVA_HOME holds no working java"
+    ((v >= need)) || die "ES_JAVA_HOME=$ES_JAVA_HOME is Java $v; Elasticsearch $ES_VERSION needs Java $need or newer"
+    printf '%s\n' "$ES_JAVA_HOME"
+    return
+  fi
+  # JAVA_HOME is everyone's: a Java 17 set for other tools does not stop a 9.x node, which
+  # then looks for a newer one.
+  if [[ -n ${JAVA_HOME:-} ]]; then
+    if v=$(java_major "$JAVA_HOME") && ((v >= need)); then
+      printf '%s\n' "$JAVA_HOME"
+      return
+    fi
+    log "JAVA_HOME=$JAVA_HOME is not Java $need or newer, which Elasticsearch $ES_VERSION needs: looking for another"
+  fi
+  if jh=$(find_java); then
+    printf '%s\n' "$jh"
+    return
+  fi
+  install_java && jh=$(find_java) && { printf '%s\n' "$jh"; return; }
+  die "no Java $need or newer found (Elasticsearch $ES_VERSION needs it): install one, or set JAVA_HOME"
 }
 
 # fetch_distribution makes sure $es_home holds the unpacked distribution.
@@ -193,7 +276,7 @@ start_maven() {
   prepare_user
   local jh
   jh=$(java_home)
-  [[ -x $jh/bin/java ]] || die "no java at $jh/bin/java (set JAVA_HOME to Java 17 or newer)"
+  [[ -x $jh/bin/java ]] || die "no java at $jh/bin/java (set JAVA_HOME to Java $(java_min) or newer)"
 
   log "starting Elasticsearch $ES_VERSION on $local_url (Java at $jh)"
   local t0=$SECONDS

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +16,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/mimecrawl/mimecrawl/index"
 	"github.com/mimecrawl/mimecrawl/index/indextest"
 	"github.com/mimecrawl/mimecrawl/integration/mimecast/simulator"
 	"github.com/mimecrawl/mimecrawl/state"
@@ -77,6 +80,35 @@ func TestCheckGivesUpOnASilentElasticsearch(t *testing.T) {
 	}
 	if !strings.Contains(out, "ok    state file") {
 		t.Errorf("the checks after Elasticsearch did not run:\n%s", out)
+	}
+}
+
+// TestCheckNamesAnUnsupportedVersion: check against a node of a major no release was tested
+// on fails, naming its version and the supported range.
+func TestCheckNamesAnUnsupportedVersion(t *testing.T) {
+	w := newWorld(t)
+	data, err := os.ReadFile(w.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	future := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		rw.Header().Set("X-Elastic-Product", "Elasticsearch")
+		rw.Header().Set("Content-Type", "application/json")
+		_, _ = rw.Write([]byte(`{"nodes":{"n1":{"version":"10.1.0"}}}`))
+	}))
+	t.Cleanup(future.Close)
+	cfg := strings.Replace(string(data), os.Getenv("ELASTICSEARCH_URL"), future.URL, 1)
+	if err := os.WriteFile(w.config, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, logs := w.run("check")
+	if code != exitFatal {
+		t.Fatalf("check exit %d, want 1\n%s\n%s", code, out, logs)
+	}
+	for _, want := range []string{`FAIL  elasticsearch`, `"10.1.0"`, "supports " + index.SupportedVersions(), "upgrade the cluster"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("check output lacks %q:\n%s", want, out)
+		}
 	}
 }
 

@@ -193,11 +193,14 @@ func (a *app) checkElasticsearch(ctx context.Context, c *checker) {
 	case index.IsUntrustedCertificate(err):
 		c.fail("elasticsearch", err, "give the CA that signed the cluster's certificate as elasticsearch.ca_file, or its SHA-256 as elasticsearch.ca_fingerprint")
 		return
+	case errors.As(err, new(*index.VersionError)):
+		c.fail("elasticsearch", err, "upgrade the cluster or point elasticsearch.addresses at one that runs Elasticsearch "+index.SupportedVersions())
+		return
 	case err != nil:
-		c.fail("elasticsearch", err, "check elasticsearch.addresses (or cloud_id), credentials and ca_file; mimecrawl needs Elasticsearch 8.x")
+		c.fail("elasticsearch", err, "check elasticsearch.addresses (or cloud_id), credentials and ca_file; mimecrawl supports Elasticsearch "+index.SupportedVersions())
 		return
 	}
-	c.ok("elasticsearch", "version "+cluster.Version())
+	c.ok("elasticsearch", "version "+cluster.Version()+", supported ("+index.SupportedVersions()+")")
 	// An installation of an older schema is reported, not migrated: check changes no index
 	// that holds documents; the next crawl migrates it.
 	plan, err := cluster.Plan(ctx)

@@ -97,6 +97,7 @@ func (a *app) crawl(ctx context.Context, full, allowMassRemoval bool) int {
 	a.removeMailboxes(ctx, store, cluster, enum.Kept, allowMassRemoval, sum)
 
 	opts := a.crawlOptions(full, a.usePipeline(cluster.AttachmentProcessor()))
+	opts.InternalDomains = enum.InternalDomains
 	// The crawler waits for acknowledgements for most of the grace; the rest is for the writer
 	// to fail what is still in flight and for the checkpoints to be committed.
 	opts.ShutdownGrace = a.cfg.Performance.ShutdownGrace.D() * 3 / 4

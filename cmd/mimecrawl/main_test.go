@@ -80,7 +80,8 @@ func TestCheckAllOKThenForbiddenGetFile(t *testing.T) {
 		t.Fatalf("check exit %d, want 0\n%s\n%s", code, out, logs)
 	}
 	for _, want := range []string{"ok    config", "ok    mimecast token", "ok    mimecast internal domains", "ok    mimecast internal users",
-		"ok    mimecast message list", "ok    mimecast message detail", "ok    mimecast get-file", "ok    elasticsearch ", "ok    elasticsearch write", "ok    state file"} {
+		"ok    mimecast message list", "ok    mimecast message detail", "ok    mimecast get-file", "ok    elasticsearch ", "ok    elasticsearch write", "ok    state file",
+		", supported (" + index.SupportedVersions() + ")"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("check output lacks %q:\n%s", want, out)
 		}

@@ -181,7 +181,15 @@ func (g *alertGen) hash(parts ...string) string {
 
 // alertMail is the message an alert is about: for every third record a real archived INBOX
 // message (so the alert links to the archive), else an invented one.
-type alertMail struct{ messageID, subject, from, to string }
+type alertMail struct {
+	messageID, subject, from, to string
+	// file is an attachment the archived message carries (nil: none, or an invented
+	// message): an attachment alert about the message names it with its real digest, so that
+	// the hash leads from the alert to the archived copies of the file.
+	file *alertFile
+}
+
+type alertFile struct{ name, sha256, mime string }
 
 func (g *alertGen) mail(i int, source string) alertMail {
 	if i%3 == 0 {
@@ -219,8 +227,15 @@ func (g *alertGen) archived(i int) (alertMail, bool) {
 			continue
 		}
 		c := a.content(ref)
-		g.mails[seq] = alertMail{messageID: c.messageID, subject: c.subject, from: c.from.EmailAddress, to: ref.owner.EmailAddress}
-		return g.mails[seq], true
+		am := alertMail{messageID: c.messageID, subject: c.subject, from: c.from.EmailAddress, to: ref.owner.EmailAddress}
+		for _, at := range c.attachments(a.seed) {
+			if at.spec.filename != "" {
+				am.file = &alertFile{name: at.spec.filename, sha256: at.sha256, mime: at.spec.contentType()}
+				break
+			}
+		}
+		g.mails[seq] = am
+		return am, true
 	}
 	return alertMail{}, false
 }
@@ -257,6 +272,10 @@ func (g *alertGen) attachment(i, n int, at time.Time) map[string]any {
 	fk := fileKinds[g.r.IntN(len(fileKinds))]
 	name := fmt.Sprintf("%s_%d.%s", strings.ReplaceAll(g.pick(alertSubjects), " ", "_"), i, fk.ext)
 	hash := g.hash("file", strconv.Itoa(i))
+	mimeType := fk.mime
+	if m.file != nil {
+		name, hash, mimeType = m.file.name, m.file.sha256, m.file.mime
+	}
 	result, route := g.pick(attachResults), g.pick(routes)
 	switch {
 	case i == 0:
@@ -265,7 +284,7 @@ func (g *alertGen) attachment(i, n int, at time.Time) map[string]any {
 		// The second file of record 0's message: same messageId and date.
 		m = g.first
 		fk = fileKinds[4]
-		name = "Quarterly_review.pptx"
+		name, mimeType = "Quarterly_review.pptx", fk.mime
 	case i >= 2 && i < 2+min(8, n/4+1):
 		// One malicious file sent to many recipients.
 		m.to = g.internal[i%len(g.internal)]
@@ -273,13 +292,14 @@ func (g *alertGen) attachment(i, n int, at time.Time) map[string]any {
 			m.to = fmt.Sprintf("user%d@%s", i, strings.SplitN(g.internal[0], "@", 2)[1])
 		}
 		fk, name, hash, result, route = fileKinds[2], campaignFile, g.hash("campaign"), "malicious", "inbound"
+		mimeType = fk.mime
 	}
 	action := "none, none"
 	if result == "malicious" {
 		action = "sandbox, block"
 	}
 	return map[string]any{
-		"senderAddress": m.from, "recipientAddress": m.to, "fileName": name, "fileType": fk.mime,
+		"senderAddress": m.from, "recipientAddress": m.to, "fileName": name, "fileType": mimeType,
 		"fileHash": hash, "result": result, "actionTriggered": action, "route": route,
 		"details":   "Safe File with On-Demand Sandbox\r\nTime taken: " + strconv.Itoa(2+g.r.IntN(90)) + "s",
 		"messageId": m.messageID, "subject": m.subject, "definition": "Default Attachment Protection Definition",
