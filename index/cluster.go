@@ -28,6 +28,8 @@ type Cluster struct {
 	version string
 	// processors holds the ingest processors that every ingest node has.
 	processors map[string]bool
+	// owned holds the indices found to be mimecrawl's, per kind (own.go).
+	owned owned
 }
 
 // Open connects to the cluster and checks that it answers and runs Elasticsearch 8. The error
