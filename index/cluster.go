@@ -14,14 +14,19 @@ import (
 	"strings"
 
 	"github.com/elastic/go-elasticsearch/v8"
+	"github.com/elastic/go-elasticsearch/v8/esapi"
 	"github.com/rs/zerolog"
 )
 
 // Cluster is the administrative side of one Elasticsearch cluster: connection, version,
 // templates, existence checks and deletions. It is safe for concurrent use.
 type Cluster struct {
-	cfg     Config
-	es      *elasticsearch.Client
+	cfg Config
+	es  *elasticsearch.Client
+	// tr is es with bulk requests split when they are too large (split.go); every request
+	// goes through it.
+	tr      esapi.Transport
+	splits  splitCounts
 	log     zerolog.Logger
 	where   string // the addresses, without user information, for messages
 	secrets redactor
@@ -61,6 +66,8 @@ func Open(ctx context.Context, cfg Config) (*Cluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("elasticsearch client for %s: %s", c.where, c.redact(err.Error()))
 	}
+
+	c.tr = &bulkSplitter{next: c.es, log: c.log, counts: &c.splits}
 
 	// GET / is not allowed on every cluster (a proxy or a restricted role may refuse it), so the
 	// version comes from the nodes API.
@@ -245,7 +252,7 @@ func (c *Cluster) do(ctx context.Context, method, path string, query url.Values,
 	}
 	req.Header.Set("Accept", "application/json")
 
-	res, err := c.es.Perform(req)
+	res, err := c.tr.Perform(req)
 	if err != nil {
 		var te *TimeoutError
 		if errors.As(err, &te) {
