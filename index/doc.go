@@ -33,6 +33,9 @@
 //     that a retry cannot fix (mapping and parsing errors, other 4xx) are reported Permanent with
 //     Elasticsearch's reason. Whole-request failures are retried by the client (429, 502, 503,
 //     504 with backoff) and then reported for every item, not Permanent.
+//   - A bulk request refused as too large (413, from Elasticsearch or a proxy) is sent again
+//     in halves down to single documents (split.go); a document refused on its own fails
+//     Permanent with StatusTooLarge and a reason giving its size, and the others go through.
 //   - An OpCreate answered 409 means the document is already there: success with
 //     Result.Existed, never a failure to retry.
 //   - Setup is idempotent and additive: it never deletes a field, and deletes an index only
