@@ -86,10 +86,10 @@ func foreignAlias(alias, index string) *ForeignError {
 			index, fixPrefix, index, index)}
 }
 
-func foreignTemplate(object, name string) *ForeignError {
+func foreignTemplate(object, name, alias string) *ForeignError {
 	return &ForeignError{Object: object, Name: name,
 		Why: "it has no _meta.managed_by: mimecrawl, which every mimecrawl release has put on its templates",
-		Fix: fmt.Sprintf("rename or delete it, %s; settings of your own for mimecrawl's indices belong in the component template {index}@custom, which mimecrawl never writes", fixPrefix)}
+		Fix: fmt.Sprintf("rename or delete it, %s; settings of your own for mimecrawl's indices belong in the component template %s@custom, which mimecrawl never writes", fixPrefix, alias)}
 }
 
 // owned remembers, per kind, the indices found to be mimecrawl's, so that a deletion does not
@@ -126,7 +126,7 @@ func (c *Cluster) claim(ctx context.Context, k Kind, mark bool) (map[string]bool
 		return nil, err
 	}
 	if tmpl.found && !marked(tmpl.meta) {
-		return nil, foreignTemplate("index template", alias)
+		return nil, foreignTemplate("index template", alias, alias)
 	}
 	own := c.ownTemplate(k)
 	found, meta, err := c.componentTemplate(ctx, own)
@@ -134,7 +134,7 @@ func (c *Cluster) claim(ctx context.Context, k Kind, mark bool) (map[string]bool
 		return nil, err
 	}
 	if found && !marked(meta) {
-		return nil, foreignTemplate("component template", own)
+		return nil, foreignTemplate("component template", own, alias)
 	}
 
 	l, err := c.resolve(ctx, k)

@@ -85,7 +85,7 @@ func TestForeignObjectsAreRefusedAndUntouched(t *testing.T) {
 				send(t, http.MethodPut, e.base+path, `{"index_patterns":["`+e.prefix+`-messages-ops*"],"priority":7,"template":{"settings":{"number_of_replicas":0}}}`)
 				return []string{path}
 			},
-			object: "index template", named: "-messages", says: "@custom",
+			object: "index template", named: "-messages", says: "-messages@custom",
 		},
 		{
 			name: "component template",
