@@ -79,6 +79,16 @@ func TestForeignObjectsAreRefusedAndUntouched(t *testing.T) {
 			object: "alias", named: "-messages", says: "-ops", deletes: true,
 		},
 		{
+			name: "index named like the versioned index, without the alias",
+			make: func(t *testing.T, e env) []string {
+				name := e.prefix + "-attachments-000001"
+				send(t, http.MethodPut, e.base+"/"+name, `{"settings":{"number_of_replicas":0}}`)
+				send(t, http.MethodPut, e.base+"/"+name+"/_doc/ops-1?refresh=true", `{"ticket":"OPS-2"}`)
+				return []string{"/" + name, "/" + name + "/_search?q=*&filter_path=hits.hits"}
+			},
+			object: "index", named: "-attachments-000001", says: "_mapping",
+		},
+		{
 			name: "index template",
 			make: func(t *testing.T, e env) []string {
 				path := "/_index_template/" + e.prefix + "-messages"
@@ -141,6 +151,9 @@ func TestForeignObjectsAreRefusedAndUntouched(t *testing.T) {
 			// Nothing else was written either: the check comes before every write.
 			for _, u := range []string{"/" + e.prefix + "-messages-000001", "/" + e.prefix + "-attachments-000001",
 				"/_component_template/" + e.prefix + "-messages@mimecrawl"} {
+				if strings.HasSuffix(u, tc.named) {
+					continue // the operator's own
+				}
 				if st := status(t, e.base+u); st != http.StatusNotFound {
 					t.Errorf("GET %s: status %d, want 404: mimecrawl wrote something after refusing", u, st)
 				}
@@ -243,5 +256,33 @@ func TestSetupMarksAnIndexOfAnEarlierRelease(t *testing.T) {
 	}
 	if n := count(t, c, index.Messages, index.Filter{}); n != 1 {
 		t.Errorf("%d documents after setup, want the 1 of the earlier release", n)
+	}
+}
+
+// An operator adds an index of their own to mimecrawl's alias after Setup: a deletion whose
+// filter matches documents there refuses, and leaves them in place.
+func TestDeleteWhereRefusesAnIndexAddedToTheAlias(t *testing.T) {
+	e := newEnv(t)
+	c := open(t, e.config(t, ""))
+	write(t, c, message("ours", "a@example.com", "INBOX", 1))
+	ops := e.prefix + "-ops"
+	send(t, http.MethodPut, e.base+"/"+ops, `{"settings":{"number_of_replicas":0},"mappings":{"properties":{"mimecast":{"properties":{"mailbox":{"type":"keyword"}}}}},"aliases":{"`+c.IndexName(index.Messages)+`":{}}}`)
+	send(t, http.MethodPut, e.base+"/"+ops+"/_doc/theirs?refresh=true", `{"mimecast":{"mailbox":"a@example.com"}}`)
+
+	_, err := c.DeleteWhere(context.Background(), index.Messages, index.Filter{Terms: map[string]string{index.FieldMailbox: "a@example.com"}})
+	var fe *index.ForeignError
+	if !errors.As(err, &fe) || !strings.Contains(err.Error(), ops) {
+		t.Fatalf("delete: %v; want a ForeignError naming %s", err, ops)
+	}
+	var hits struct {
+		Hits struct {
+			Total struct {
+				Value int `json:"value"`
+			} `json:"total"`
+		} `json:"hits"`
+	}
+	getJSON(t, e.base+"/"+ops+"/_search", &hits)
+	if hits.Hits.Total.Value != 1 {
+		t.Errorf("the operator's index holds %d documents, want its 1", hits.Hits.Total.Value)
 	}
 }
