@@ -14,20 +14,27 @@ import (
 	"strings"
 
 	"github.com/elastic/go-elasticsearch/v8"
+	"github.com/elastic/go-elasticsearch/v8/esapi"
 	"github.com/rs/zerolog"
 )
 
 // Cluster is the administrative side of one Elasticsearch cluster: connection, version,
 // templates, existence checks and deletions. It is safe for concurrent use.
 type Cluster struct {
-	cfg     Config
-	es      *elasticsearch.Client
+	cfg Config
+	es  *elasticsearch.Client
+	// tr is es with bulk requests split when they are too large (split.go); every request
+	// goes through it.
+	tr      esapi.Transport
+	splits  splitCounts
 	log     zerolog.Logger
 	where   string // the addresses, without user information, for messages
 	secrets redactor
 	version string
 	// processors holds the ingest processors that every ingest node has.
 	processors map[string]bool
+	// owned holds the indices found to be mimecrawl's, per kind (own.go).
+	owned owned
 }
 
 // Open connects to the cluster and checks that it answers and runs a supported version of
@@ -60,6 +67,8 @@ func Open(ctx context.Context, cfg Config) (*Cluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("elasticsearch client for %s: %s", c.where, c.redact(err.Error()))
 	}
+
+	c.tr = &bulkSplitter{next: c.es, log: c.log, counts: &c.splits}
 
 	// GET / is not allowed on every cluster (a proxy or a restricted role may refuse it), so the
 	// version comes from the nodes API.
@@ -244,7 +253,7 @@ func (c *Cluster) do(ctx context.Context, method, path string, query url.Values,
 	}
 	req.Header.Set("Accept", "application/json")
 
-	res, err := c.es.Perform(req)
+	res, err := c.tr.Perform(req)
 	if err != nil {
 		var te *TimeoutError
 		if errors.As(err, &te) {

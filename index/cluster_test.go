@@ -287,16 +287,16 @@ func TestSetupIsIdempotent(t *testing.T) {
 func TestSetupExistingIndex(t *testing.T) {
 	tests := []struct {
 		name    string
-		mapping string // of the versioned index created before Setup, with its alias
+		mapping string // of the versioned index created before Setup, with its alias and mark
 		wantErr string
 	}{
 		{
 			name:    "missing fields are added",
-			mapping: `{"properties":{"mimecast":{"properties":{"mailbox":{"type":"keyword"}}}}}`,
+			mapping: `{"_meta":{"managed_by":"mimecrawl"},"properties":{"mimecast":{"properties":{"mailbox":{"type":"keyword"}}}}}`,
 		},
 		{
 			name:    "a field of another type is an error",
-			mapping: `{"properties":{"mimecast":{"properties":{"generation":{"type":"keyword"}}}}}`,
+			mapping: `{"_meta":{"managed_by":"mimecrawl"},"properties":{"mimecast":{"properties":{"generation":{"type":"keyword"}}}}}`,
 			wantErr: "-messages-000001",
 		},
 	}

@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -46,7 +48,10 @@ func (t *deadlineTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	d := t.timeout(r)
 	parent := r.Context()
 	ctx, cancel := context.WithTimeout(parent, d)
-	res, err := t.next.RoundTrip(r.WithContext(ctx))
+	req := r.WithContext(ctx)
+	sent := trackBodies(req)
+	res, err := t.next.RoundTrip(req)
+	sent.wait(ctx)
 	if err != nil {
 		cancel()
 		if expired(ctx, parent) {
@@ -84,6 +89,74 @@ func (b *deadlineBody) Read(p []byte) (int, error) {
 func (b *deadlineBody) Close() error {
 	err := b.ReadCloser.Close()
 	b.cancel()
+	return err
+}
+
+// sentBodies counts the bodies of one request that the transport below has opened and not yet
+// closed. A transport may return the answer while it still reads the body (a 413 comes as soon
+// as the headers say the body is too long) and close it later, on a goroutine of its own. The
+// bulk indexer reuses the buffer it gave as the body once the answer is in, so the transport
+// would read a buffer being overwritten: RoundTrip waits for every body to be closed first,
+// which for an answer the server gave after reading the body is at once.
+type sentBodies struct {
+	open   atomic.Int64
+	closed chan struct{} // a token after every close
+}
+
+// trackBodies makes every body of req, and each one its GetBody makes for a retry of the
+// transport, count in the returned sentBodies; nil when req has no body.
+func trackBodies(req *http.Request) *sentBodies {
+	if req.Body == nil || req.Body == http.NoBody {
+		return nil
+	}
+	s := &sentBodies{closed: make(chan struct{}, 1)}
+	req.Body = s.track(req.Body)
+	if get := req.GetBody; get != nil {
+		req.GetBody = func() (io.ReadCloser, error) {
+			b, err := get()
+			if err != nil {
+				return nil, err
+			}
+			return s.track(b), nil
+		}
+	}
+	return s
+}
+
+func (s *sentBodies) track(rc io.ReadCloser) io.ReadCloser {
+	s.open.Add(1)
+	return &sentBody{ReadCloser: rc, s: s}
+}
+
+// wait returns once every body is closed or ctx ends, when the transport closes them itself.
+func (s *sentBodies) wait(ctx context.Context) {
+	if s == nil {
+		return
+	}
+	for s.open.Load() > 0 {
+		select {
+		case <-s.closed:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+type sentBody struct {
+	io.ReadCloser
+	s    *sentBodies
+	once sync.Once
+}
+
+func (b *sentBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.once.Do(func() {
+		b.s.open.Add(-1)
+		select {
+		case b.s.closed <- struct{}{}:
+		default:
+		}
+	})
 	return err
 }
 

@@ -33,11 +33,20 @@
 //     that a retry cannot fix (mapping and parsing errors, other 4xx) are reported Permanent with
 //     Elasticsearch's reason. Whole-request failures are retried by the client (429, 502, 503,
 //     504 with backoff) and then reported for every item, not Permanent.
+//   - A bulk request refused as too large (413, from Elasticsearch or a proxy) is sent again
+//     in halves down to single documents (split.go); a document refused on its own fails
+//     Permanent with StatusTooLarge and a reason giving its size, and the others go through.
 //   - An OpCreate answered 409 means the document is already there: success with
 //     Result.Existed, never a failure to retry.
 //   - Setup is idempotent and additive: it never deletes a field, and deletes an index only
 //     when migrating from a concrete index of the release before aliases, whose name the
 //     alias takes.
+//   - Nothing that is not mimecrawl's is changed: every template, index and pipeline it
+//     creates carries _meta.managed_by "mimecrawl" and the schema version (an alias is ours
+//     when every index behind it is). Setup, Ensure, Plan, migrations and DeleteWhere check
+//     every object of a name they manage before they write anything, and stop with a
+//     ForeignError naming the object when one lacks the mark and is not recognised as an
+//     earlier release's (own.go says how).
 //   - Every document body is what json.Marshal makes of the document, byte for byte. The
 //     archive's two document types encode themselves without reflection (encode.go); a test
 //     that fills every field of them by reflection holds that encoder to json.Marshal.

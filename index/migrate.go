@@ -31,9 +31,15 @@ func (m Migration) String() string {
 	return s + ", then the alias " + m.Alias + " moves to it (the old index is kept)"
 }
 
-// Plan returns the migrations Setup would run for the archive's kinds, changing nothing.
+// Plan returns the migrations Setup would run for the archive's kinds, changing nothing. An
+// object of a name Setup manages that is not mimecrawl's is a *ForeignError, as in Setup.
 func (c *Cluster) Plan(ctx context.Context) ([]Migration, error) {
 	var out []Migration
+	for _, k := range []Kind{Messages, Attachments} {
+		if _, err := c.claim(ctx, k, false); err != nil {
+			return nil, err
+		}
+	}
 	for _, k := range []Kind{Messages, Attachments} {
 		l, err := c.resolve(ctx, k)
 		if err != nil {
@@ -84,7 +90,10 @@ func (c *Cluster) migrate(ctx context.Context, k Kind, l layout) error {
 	log := c.log.With().Str("alias", m.Alias).Strs("from", m.From).Str("to", m.To).Logger()
 	log.Info().Msg("migrating index to the schema of this release")
 
-	err := c.do(ctx, http.MethodPut, "/"+m.To, nil, nil, nil)
+	if err := c.checkOwned(ctx, k, m.From...); err != nil {
+		return err
+	}
+	err := c.do(ctx, http.MethodPut, "/"+m.To, nil, obj{"mappings": obj{"_meta": ownMeta(k)}}, nil)
 	var se *StatusError
 	if err != nil && (!errors.As(err, &se) || se.Type != "resource_already_exists_exception") {
 		return fmt.Errorf("migrate %s: create %s: %w", m.Alias, m.To, err)

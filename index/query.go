@@ -95,7 +95,8 @@ const deletePage = 1000
 // DeleteWhere deletes every document of kind k that matches f and returns how many were
 // deleted. It walks a point-in-time snapshot in pages and deletes each page by id with _bulk,
 // because _delete_by_query is not available on every cluster and a page bounds memory. An empty
-// filter is refused. Documents written after the walk started are not touched.
+// filter is refused, and so is a document in an index that is not mimecrawl's (a
+// *ForeignError). Documents written after the walk started are not touched.
 func (c *Cluster) DeleteWhere(ctx context.Context, k Kind, f Filter) (int64, error) {
 	if !k.valid() {
 		return 0, fmt.Errorf("delete: unknown kind %d", int(k))
@@ -107,6 +108,16 @@ func (c *Cluster) DeleteWhere(ctx context.Context, k Kind, f Filter) (int64, err
 
 	var deleted int64
 	err := c.walkPIT(ctx, name, f.query(), false, deletePage, func(hits []pitHit) error {
+		// Only from indices of mimecrawl's: an alias of this name may lead elsewhere.
+		indices := make([]string, 0, 1)
+		for _, h := range hits {
+			if !slices.Contains(indices, h.Index) {
+				indices = append(indices, h.Index)
+			}
+		}
+		if err := c.checkOwned(ctx, k, indices...); err != nil {
+			return err
+		}
 		var body bytes.Buffer
 		enc := json.NewEncoder(&body)
 		for _, h := range hits {

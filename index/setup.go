@@ -42,6 +42,9 @@ func (c *Cluster) VersionedIndex(k Kind) string {
 // changed is an error naming the index. An installation of an older schema version (including
 // the concrete indices of releases before aliases) is migrated to this one. It is safe to call
 // on every run.
+//
+// Everything it creates carries mimecrawl's mark, and it changes nothing when an object of a
+// name it manages exists without it (a *ForeignError; see own.go).
 func (c *Cluster) Setup(ctx context.Context) error {
 	if err := c.InstallTemplates(ctx); err != nil {
 		return err
@@ -57,8 +60,22 @@ func (c *Cluster) Setup(ctx context.Context) error {
 }
 
 // InstallTemplates installs the templates of both indices and the attachment pipeline, and
-// touches no index: what `check` does when Plan says a migration is due.
+// changes no index beyond marking as mimecrawl's those an earlier release created: what
+// `check` does when Plan says a migration is due. Every object of a name it manages is checked
+// first; one that is not mimecrawl's is a *ForeignError and nothing is written.
 func (c *Cluster) InstallTemplates(ctx context.Context) error {
+	// Marking comes before the templates are rewritten: the template of an earlier release is
+	// what recognises its indices (own.go).
+	for _, k := range []Kind{Messages, Attachments} {
+		if _, err := c.claim(ctx, k, true); err != nil {
+			return err
+		}
+	}
+	if c.AttachmentProcessor() {
+		if err := c.claimPipeline(ctx); err != nil {
+			return err
+		}
+	}
 	for _, k := range []Kind{Messages, Attachments} {
 		if err := c.putTemplate(ctx, k); err != nil {
 			return err
@@ -86,9 +103,13 @@ func (c *Cluster) putTemplate(ctx context.Context, k Kind) error {
 	if c.cfg.Replicas != nil {
 		settings["number_of_replicas"] = *c.cfg.Replicas
 	}
-	meta := obj{"managed_by": "mimecrawl"}
+	meta := ownMeta(k)
+	// The mark in the mapping reaches every index the template creates, also those an
+	// operator's rollover adds.
+	mapping := mappingOf(k)
+	markMapping(mapping, k)
 	own := obj{
-		"template": obj{"settings": settings, "mappings": mappingOf(k)},
+		"template": obj{"settings": settings, "mappings": mapping},
 		"_meta":    meta,
 	}
 	if err := c.do(ctx, http.MethodPut, "/_component_template/"+c.ownTemplate(k), nil, own, nil); err != nil {
@@ -128,8 +149,9 @@ func (c *Cluster) putPipeline(ctx context.Context) error {
 		}
 	}
 	body := obj{
-		"description": "extracts the text of attachments for mimecrawl",
+		"description": pipelineDescription,
 		"processors":  []obj{{"attachment": attachment}},
+		"_meta":       ownMeta(Attachments),
 	}
 	if err := c.do(ctx, http.MethodPut, "/_ingest/pipeline/"+name, nil, body, nil); err != nil {
 		return fmt.Errorf("install ingest pipeline %s: %w", name, err)
@@ -191,7 +213,7 @@ func (c *Cluster) ensureIndex(ctx context.Context, k Kind) error {
 	// and avoids the race of check-then-create between two processes starting together: the
 	// creation fails when the index exists, or when an index of the release before aliases
 	// holds the alias's name.
-	body := obj{"aliases": obj{alias: obj{"is_write_index": true}}}
+	body := obj{"aliases": obj{alias: obj{"is_write_index": true}}, "mappings": obj{"_meta": ownMeta(k)}}
 	err := c.do(ctx, http.MethodPut, "/"+target, nil, body, nil)
 	var se *StatusError
 	switch {
@@ -207,6 +229,10 @@ func (c *Cluster) ensureIndex(ctx context.Context, k Kind) error {
 	l, rerr := c.resolve(ctx, k)
 	if rerr != nil {
 		return rerr
+	}
+	// Whatever holds the names now must be what the check before the templates found ours.
+	if err := c.checkOwned(ctx, k, l.indices...); err != nil {
+		return err
 	}
 	switch {
 	case l.has(target) && !l.concrete:
@@ -230,7 +256,10 @@ func (c *Cluster) ensureIndex(ctx context.Context, k Kind) error {
 		return fmt.Errorf("create index %s: %w", target, err)
 	}
 	// The index exists without the alias: a migration that stopped after creating it, with
-	// the old index already gone, or an index someone made by hand. Point the alias at it.
+	// the old index already gone. Point the alias at it, if it is ours.
+	if err := c.checkOwned(ctx, k, target); err != nil {
+		return err
+	}
 	actions := []obj{{"add": obj{"index": target, "alias": alias, "is_write_index": true}}}
 	if err := c.do(ctx, http.MethodPost, "/_aliases", nil, obj{"actions": actions}, nil); err != nil {
 		return fmt.Errorf("point alias %s to %s: %w", alias, target, err)

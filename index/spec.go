@@ -111,12 +111,20 @@ func (k Kind) String() string {
 
 // Ensure installs, idempotently, the index template and the index of each kind, with the same
 // rules as Setup (additive mapping updates; a changed field type is an error naming the index).
-// Setup does this for the archive's kinds; other documents' owners call Ensure for theirs.
+// Setup does this for the archive's kinds; other documents' owners call Ensure for theirs. Like
+// Setup it refuses, with a *ForeignError, objects of its names that are not mimecrawl's.
 func (c *Cluster) Ensure(ctx context.Context, kinds ...Kind) error {
 	for _, k := range kinds {
 		if !k.valid() {
 			return fmt.Errorf("ensure index: unknown kind %d", int(k))
 		}
+	}
+	for _, k := range kinds {
+		if _, err := c.claim(ctx, k, true); err != nil {
+			return err
+		}
+	}
+	for _, k := range kinds {
 		if err := c.putTemplate(ctx, k); err != nil {
 			return err
 		}

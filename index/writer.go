@@ -60,6 +60,10 @@ type WriterStats struct {
 	Bytes    uint64 // bytes of bulk bodies sent
 	Requests uint64 // bulk requests sent
 	Flushes  uint64 // flushes asked for by a waiting caller (Flush), besides size and interval
+	// Split counts bulk requests refused as too large (413) and sent again in parts;
+	// TooLarge the documents refused so even on their own (failed Permanent, StatusTooLarge).
+	Split    uint64
+	TooLarge uint64
 }
 
 // Writer is the one bulk writer of a run, shared by every goroutine that produces documents.
@@ -104,6 +108,7 @@ type Writer struct {
 
 	added, indexed, deleted, failed, retried atomic.Uint64
 	flushes                                  atomic.Uint64 // calls of Flush that completed
+	splits                                   splitCounts
 }
 
 // op is one document on its way through the writer.
@@ -134,20 +139,20 @@ func (c *Cluster) NewWriter() (*Writer, error) {
 	w.giveUp, w.cancel = context.WithCancel(context.Background())
 	w.abort, w.stop = context.WithCancel(context.Background())
 	var err error
-	if w.plain, err = c.newBulkIndexer(""); err != nil {
+	if w.plain, err = c.newBulkIndexer("", &w.splits); err != nil {
 		return nil, err
 	}
 	if c.AttachmentProcessor() {
-		if w.piped, err = c.newBulkIndexer(c.PipelineName()); err != nil {
+		if w.piped, err = c.newBulkIndexer(c.PipelineName(), &w.splits); err != nil {
 			return nil, err
 		}
 	}
 	return w, nil
 }
 
-func (c *Cluster) newBulkIndexer(pipeline string) (esutil.BulkIndexer, error) {
+func (c *Cluster) newBulkIndexer(pipeline string, splits *splitCounts) (esutil.BulkIndexer, error) {
 	bi, err := esutil.NewBulkIndexer(esutil.BulkIndexerConfig{
-		Client:        countingClient{next: c.es},
+		Client:        countingClient{next: &bulkSplitter{next: c.es, log: c.log, counts: splits}},
 		Decoder:       bulkDecoder{},
 		NumWorkers:    c.cfg.BulkWorkers,
 		FlushBytes:    c.cfg.FlushBytes,
@@ -694,12 +699,14 @@ func (w *Writer) drain(ctx context.Context) error {
 // Stats returns the counters so far.
 func (w *Writer) Stats() WriterStats {
 	s := WriterStats{
-		Added:   w.added.Load(),
-		Indexed: w.indexed.Load(),
-		Deleted: w.deleted.Load(),
-		Failed:  w.failed.Load(),
-		Retried: w.retried.Load(),
-		Flushes: w.flushes.Load(),
+		Added:    w.added.Load(),
+		Indexed:  w.indexed.Load(),
+		Deleted:  w.deleted.Load(),
+		Failed:   w.failed.Load(),
+		Retried:  w.retried.Load(),
+		Flushes:  w.flushes.Load(),
+		Split:    w.splits.split.Load(),
+		TooLarge: w.splits.tooLarge.Load(),
 	}
 	for _, bi := range w.indexers() {
 		b := bi.Stats()

@@ -205,7 +205,11 @@ func (a *app) checkElasticsearch(ctx context.Context, c *checker) {
 	// that holds documents; the next crawl migrates it.
 	plan, err := cluster.Plan(ctx)
 	if err != nil {
-		c.fail("elasticsearch indices", err, "the user needs view_index_metadata and read on "+a.cfg.Elasticsearch.IndexPrefix+"-* (see docs/permissions.md)")
+		fix := "the user needs view_index_metadata and read on " + a.cfg.Elasticsearch.IndexPrefix + "-* (see docs/permissions.md)"
+		if index.IsForeign(err) {
+			fix = "" // the error says what to do
+		}
+		c.fail("elasticsearch indices", err, fix)
 		return
 	}
 	before, err := existing(ctx, cluster)
@@ -221,7 +225,11 @@ func (a *app) checkElasticsearch(ctx context.Context, c *checker) {
 		}
 	}
 	if err := setup(ctx); err != nil {
-		c.fail("elasticsearch templates", err, "the user needs manage_index_templates, manage_pipeline and, on "+a.cfg.Elasticsearch.IndexPrefix+"-*, create_index and manage (see docs/permissions.md)")
+		fix := "the user needs manage_index_templates, manage_pipeline and, on " + a.cfg.Elasticsearch.IndexPrefix + "-*, create_index and manage (see docs/permissions.md)"
+		if index.IsForeign(err) {
+			fix = "" // the error says what to do
+		}
+		c.fail("elasticsearch templates", err, fix)
 		return
 	}
 	c.ok("elasticsearch templates", before.describe()+" (templates are brought up to date)")

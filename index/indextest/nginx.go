@@ -84,27 +84,80 @@ func NewTLSProxy(t testing.TB, target string) *TLSProxy {
 	writeFile(t, p.OtherCAFile, pemBlock("CERTIFICATE", other.Raw))
 	writeFile(t, filepath.Join(dir, "htpasswd"), []byte(p.Username+":"+ssha(t, p.Password)+"\n"))
 
+	url, err := runNginx(t, bin, dir, func(port int) string {
+		return fmt.Sprintf(`client_max_body_size 200m;
+  server {
+    listen 127.0.0.1:%[1]d ssl;
+    server_name localhost;
+    ssl_certificate %[2]s/server.crt;
+    ssl_certificate_key %[2]s/server.key;
+    location / {
+      auth_basic "elasticsearch";
+      auth_basic_user_file %[2]s/htpasswd;
+      # The node behind needs no credentials; do not hand it these.
+      proxy_set_header Authorization "";
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_pass %[3]s;
+    }
+  }`, port, dir, strings.TrimRight(target, "/"))
+	})
+	if err != nil {
+		t.Fatalf("start nginx: %v", err)
+	}
+	p.URL = "https" + strings.TrimPrefix(url, "http")
+	return p
+}
+
+// NewBodyLimitProxy starts nginx on a free port of 127.0.0.1, forwarding plain HTTP to target
+// and refusing request bodies over maxBody (nginx's client_max_body_size, e.g. "64k") with
+// 413, as a proxy in front of a cluster may. It returns the proxy's http URL.
+func NewBodyLimitProxy(t testing.TB, target, maxBody string) string {
+	t.Helper()
+	bin := NginxBinary(t)
+	dir := t.TempDir()
+	url, err := runNginx(t, bin, dir, func(port int) string {
+		return fmt.Sprintf(`client_max_body_size %[1]s;
+  server {
+    listen 127.0.0.1:%[2]d;
+    location / {
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_pass %[3]s;
+    }
+  }`, maxBody, port, strings.TrimRight(target, "/"))
+	})
+	if err != nil {
+		t.Fatalf("start nginx: %v", err)
+	}
+	return url
+}
+
+// runNginx starts nginx with the http block's settings and server that server returns for a
+// free port, trying another port when that one was taken meanwhile, and returns
+// http://127.0.0.1:port.
+func runNginx(t testing.TB, bin, dir string, server func(port int) string) (string, error) {
+	t.Helper()
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ {
 		port, err := freePort()
 		if err != nil {
-			t.Fatal(err)
+			return "", err
 		}
-		if lastErr = startNginx(t, bin, dir, port, strings.TrimRight(target, "/")); lastErr == nil {
-			p.URL = fmt.Sprintf("https://127.0.0.1:%d", port)
-			return p
+		if lastErr = startNginx(t, bin, dir, port, server(port)); lastErr == nil {
+			return fmt.Sprintf("http://127.0.0.1:%d", port), nil
 		}
 		// Another process may have taken the port between freePort and nginx's bind.
 		if !strings.Contains(lastErr.Error(), "in use") {
 			break
 		}
 	}
-	t.Fatalf("start nginx: %v", lastErr)
-	return nil
+	return "", lastErr
 }
 
-// startNginx runs nginx in the foreground and waits until it accepts connections on port.
-func startNginx(t testing.TB, bin, dir string, port int, target string) error {
+// startNginx runs nginx in the foreground with server in its http block and waits until it
+// accepts connections on port.
+func startNginx(t testing.TB, bin, dir string, port int, server string) error {
 	user := ""
 	if os.Geteuid() == 0 {
 		// As root, nginx would run its worker as nobody, which cannot enter the test's
@@ -124,24 +177,9 @@ http {
   fastcgi_temp_path %[2]s/fastcgi;
   uwsgi_temp_path %[2]s/uwsgi;
   scgi_temp_path %[2]s/scgi;
-  client_max_body_size 200m;
-  server {
-    listen 127.0.0.1:%[3]d ssl;
-    server_name localhost;
-    ssl_certificate %[2]s/server.crt;
-    ssl_certificate_key %[2]s/server.key;
-    location / {
-      auth_basic "elasticsearch";
-      auth_basic_user_file %[2]s/htpasswd;
-      # The node behind needs no credentials; do not hand it these.
-      proxy_set_header Authorization "";
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_pass %[4]s;
-    }
-  }
+  %[3]s
 }
-`, user, dir, port, target)
+`, user, dir, server)
 	confFile := filepath.Join(dir, "nginx.conf")
 	writeFile(t, confFile, []byte(conf))
 	errorLog := filepath.Join(dir, "error.log")
