@@ -80,6 +80,10 @@ type fakeLogs struct {
 	block bool
 	// empties inserts an empty page with a next token before this offset.
 	emptyAt map[int]bool
+	// loop makes the token after the third page the first page's again (A → B → A).
+	loop bool
+	// overstate is added to every page's stated total.
+	overstate int
 }
 
 func newFakeLogs() *fakeLogs {
@@ -132,12 +136,15 @@ func (f *fakeLogs) SecurityLogs(ctx context.Context, k mimecast.LogKind, q mimec
 		}
 	}
 	end := min(off+q.PageSize, len(in))
-	p := mimecast.Page{Total: len(in)}
+	p := mimecast.Page{Total: len(in) + f.overstate}
 	for _, r := range in[off:end] {
 		p.Records = append(p.Records, raw(r))
 	}
 	if end < len(in) {
 		p.Next = strconv.Itoa(end)
+		if f.loop && end >= 3*q.PageSize {
+			p.Next = strconv.Itoa(q.PageSize)
+		}
 	}
 	p.CaughtUp = p.Next == ""
 	return p, nil
@@ -321,6 +328,8 @@ type fakeSIEM struct {
 	// stream pages in order; token i reads page i.
 	stream   [][]rec
 	streamQs []mimecast.SIEMStreamQuery
+	// streamLoop: the token after the last stream page is "1" again, never caught up.
+	streamLoop bool
 }
 
 type fakeFile struct {
@@ -405,6 +414,9 @@ func (f *fakeSIEM) SIEMEvents(ctx context.Context, q mimecast.SIEMStreamQuery) (
 		p.Records = append(p.Records, raw(r))
 	}
 	p.Next = strconv.Itoa(i + 1)
+	if f.streamLoop && i+1 == len(f.stream) {
+		p.Next = "1"
+	}
 	p.Total = -1
 	return p, nil
 }

@@ -31,6 +31,9 @@ type Options struct {
 	Overlap time.Duration
 	// PageSize is asked of every endpoint, capped at what each allows; default 100.
 	PageSize int
+	// MaxPages bounds the pages of one window (one pass of a SIEM cursor); more ends the
+	// window as pages_looped, without passing it (see paging.go); default DefaultMaxPages.
+	MaxPages int
 	// Types, Statuses and Routes are the selections, sent to the endpoints whose parameters
 	// take the same words (types and statuses to the threat feed, routes to the attachment,
 	// URL and DLP logs). Rules apply them again to every alert, so a source that ignores a
@@ -144,6 +147,9 @@ func New(d Deps, o Options) (*Poller, error) {
 	if o.PageSize <= 0 {
 		o.PageSize = 100
 	}
+	if o.MaxPages <= 0 {
+		o.MaxPages = DefaultMaxPages
+	}
 	if len(o.SIEMTypes) == 0 {
 		o.SIEMTypes = DefaultSIEMTypes
 	}
@@ -196,6 +202,11 @@ type SourceSummary struct {
 	Groups int64 `json:"groups,omitempty"`
 	// Rejected documents Elasticsearch refused for good (counted, passed).
 	Rejected int64 `json:"rejected,omitempty"`
+	// PagesLooped counts windows (SIEM: passes) ended because a page token came back or
+	// the pages exceeded MaxPages; RecordsUnread the records pages stated but never listed.
+	// Either leaves the cursor before the window and fails the source's pass.
+	PagesLooped   int64 `json:"pages_looped,omitempty"`
+	RecordsUnread int64 `json:"records_unread,omitempty"`
 	// Forbidden: the API answered 403, the application lacks Permission.
 	Forbidden  bool   `json:"forbidden,omitempty"`
 	Permission string `json:"permission,omitempty"`
@@ -220,6 +231,7 @@ func (s PassSummary) Failed() bool {
 // counters are a source's counts during a pass, updated from several goroutines.
 type counters struct {
 	records, indexed, existing, filterErrors, malformed, repeats, filesSkipped, groups, rejected atomic.Int64
+	pagesLooped, recordsUnread                                                                   atomic.Int64
 
 	mu       sync.Mutex
 	excluded map[string]int64
@@ -248,6 +260,7 @@ func (c *counters) summary(src Source) SourceSummary {
 		Source: src, Records: c.records.Load(), Indexed: c.indexed.Load(), Existing: c.existing.Load(),
 		Excluded: ex, FilterErrors: c.filterErrors.Load(), Malformed: c.malformed.Load(), Repeats: c.repeats.Load(),
 		FilesSkipped: c.filesSkipped.Load(), Groups: c.groups.Load(), Rejected: c.rejected.Load(),
+		PagesLooped: c.pagesLooped.Load(), RecordsUnread: c.recordsUnread.Load(),
 	}
 }
 

@@ -63,6 +63,7 @@ func (s *stream) readBatch(ctx context.Context, typ string) error {
 		q.Start = s.p.firstStart(s.p.o.Now().UTC(), retention(SIEM, false))
 	}
 	resumed := q.NextPage != ""
+	pgr := newPager(s.p.o.MaxPages, q.NextPage)
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -76,15 +77,14 @@ func (s *stream) readBatch(ctx context.Context, typ string) error {
 				s.log.Warn().Err(err).Msg("saved siem batch token refused; starting again from the lookback, clamped to 7 days")
 				q = mimecast.SIEMBatchQuery{Type: typ, PageSize: q.PageSize, Start: s.p.firstStart(s.p.o.Now().UTC(), retention(SIEM, false))}
 				resumed = false
+				pgr = newPager(s.p.o.MaxPages, "")
 				continue
 			}
 			return err
 		}
 		resumed = false
-		tok := page.Next
-		if tok == "" {
-			tok = q.NextPage // no new position: keep the one that got us here
-		}
+		verdict := pgr.page(len(page.Files), page.Next, -1, page.CaughtUp)
+		tok, stop := s.tokenAfter(pgr, verdict, q.NextPage, page.Next)
 		u := s.tr.open(cursor{Token: tok})
 		files, refreshed := page.Files, false
 		for i := 0; i < len(files); i++ {
@@ -117,11 +117,30 @@ func (s *stream) readBatch(ctx context.Context, typ string) error {
 		if err := s.commit(); err != nil {
 			return err
 		}
-		if page.CaughtUp || page.Next == "" || page.Next == q.NextPage {
-			return nil
+		if verdict != pageFollow {
+			return stop
 		}
 		q = mimecast.SIEMBatchQuery{Type: typ, PageSize: q.PageSize, NextPage: page.Next}
 	}
+}
+
+// tokenAfter applies the paging rule's verdict to a token source: the cursor a page's unit
+// makes true, and the error that ends the pass (nil when it is complete or goes on). A
+// looped page's records are read, but its cursor stays at the token that asked for it.
+func (s *stream) tokenAfter(pgr *pager, v pageVerdict, sent, next string) (string, error) {
+	switch v {
+	case pageFollow:
+		return next, nil
+	case pageLooped:
+		err := pgr.loopError(next)
+		s.c.pagesLooped.Add(1)
+		s.log.Warn().Err(err).Int("pages", pgr.pages).Msg("page tokens loop; the cursor stays before the loop")
+		return sent, err
+	}
+	if next == "" {
+		return sent, nil // no new position: keep the one that got us here
+	}
+	return next, nil
 }
 
 // readFile streams one batch file into the sink in slices of PageSize records. A malformed
@@ -181,6 +200,7 @@ func (s *stream) readStream(ctx context.Context) error {
 	}
 	resumed := q.NextPage != ""
 	prev := map[string]bool{}
+	pgr := newPager(s.p.o.MaxPages, q.NextPage)
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -195,15 +215,14 @@ func (s *stream) readStream(ctx context.Context) error {
 				// what happened before the window is lost to this source.
 				s.log.Warn().Err(err).Msg("saved siem stream token refused; starting again 24 hours back")
 				q, resumed = start(), false
+				pgr = newPager(s.p.o.MaxPages, "")
 				continue
 			}
 			return err
 		}
 		resumed = false
-		tok := page.Next
-		if tok == "" {
-			tok = q.NextPage
-		}
+		verdict := pgr.page(len(page.Records), page.Next, -1, page.CaughtUp)
+		tok, stop := s.tokenAfter(pgr, verdict, q.NextPage, page.Next)
 		u := s.tr.open(cursor{Token: tok})
 		ids, err := s.submit(ctx, u, page.Records, prev)
 		s.tr.close(u)
@@ -214,8 +233,8 @@ func (s *stream) readStream(ctx context.Context) error {
 		if err := s.commit(); err != nil {
 			return err
 		}
-		if page.CaughtUp || page.Next == "" {
-			return nil
+		if verdict != pageFollow {
+			return stop
 		}
 		q = mimecast.SIEMStreamQuery{Types: s.p.o.SIEMTypes, PageSize: size, NextPage: page.Next}
 	}

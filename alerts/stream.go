@@ -266,6 +266,7 @@ func (s *stream) readWindow(ctx context.Context, fetch windowFetch) error {
 			return nil // the clock went back: nothing new to ask for
 		}
 	}
+	pgr := newPager(s.p.o.MaxPages, token)
 	for page := 0; ; page++ {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -280,14 +281,33 @@ func (s *stream) readWindow(ctx context.Context, fetch windowFetch) error {
 				// still right, and ids make re-reading its start harmless.
 				s.log.Warn().Err(err).Msg("saved page token refused; re-reading its window from the start")
 				token, resumed = "", false
+				pgr = newPager(s.p.o.MaxPages, "")
 				continue
 			}
 			return fmt.Errorf("page %d of window %s..%s: %w", page, from.Format(time.RFC3339), to.Format(time.RFC3339), err)
 		}
 		resumed = false
-		next := cursor{Since: cur.Since, From: from, To: to, Token: pg.Next}
-		if pg.Next == "" {
+		// The paging rule (paging.go) decides what the cursor becomes once this page is
+		// acknowledged: the next token, the window's end, or no further than this page's
+		// own token (a loop) or the window's start (records unread).
+		verdict := pgr.page(len(pg.Records), pg.Next, pg.Total, false)
+		var next cursor
+		var stop error
+		switch verdict {
+		case pageFollow:
+			next = cursor{Since: cur.Since, From: from, To: to, Token: pg.Next}
+		case pageComplete:
 			next = cursor{Since: to} // the window is complete once this unit is acknowledged
+		case pageLooped:
+			next = cursor{Since: cur.Since, From: from, To: to, Token: token}
+			stop = pgr.loopError(pg.Next)
+			s.c.pagesLooped.Add(1)
+			s.log.Warn().Err(stop).Int("pages", pgr.pages).Msg("page tokens loop; the window is not passed")
+		case pageUnread:
+			next = cursor{Since: cur.Since, From: from, To: to}
+			stop = pgr.unreadError()
+			s.c.recordsUnread.Add(int64(pgr.unread()))
+			s.log.Warn().Err(stop).Int("read", pgr.read).Int("stated", pgr.total).Msg("records stated but not read; the window is read again")
 		}
 		u := s.tr.open(next)
 		_, err = s.submit(ctx, u, pg.Records, nil)
@@ -298,8 +318,8 @@ func (s *stream) readWindow(ctx context.Context, fetch windowFetch) error {
 		if err := s.commit(); err != nil {
 			return err
 		}
-		if pg.Next == "" {
-			return nil
+		if verdict != pageFollow {
+			return stop
 		}
 		token = pg.Next
 	}

@@ -70,13 +70,17 @@ type LogQuery struct {
 // Page is one page of records, each exactly as served.
 type Page struct {
 	Records []json.RawMessage
-	// Next is the token of the following page. Legacy logs and the threat feed: "" when the
-	// source says there is no more (no next, an empty page, or the token just sent coming
-	// back). SIEM stream: @nextPage as served, also when caught up, since it is the durable
-	// cursor to resume from.
+	// Next is the token of the following page exactly as served, "" when the answer had
+	// none. An empty page may still carry one, and a token may come back: following it, and
+	// noticing a loop, is the caller's paging rule (alerts/paging.go), not the client's. SIEM
+	// stream: @nextPage as served, also when caught up, since it is the durable cursor to
+	// resume from.
 	Next     string
 	CaughtUp bool // REST sources: isCaughtUp (see each method); legacy: Next == ""
-	Total    int  // meta.pagination.totalCount (impersonation: else data[0].resultCount) when given, else -1
+	// Total is the number of records the answer says its query has (legacy:
+	// meta.pagination.totalCount, else data[0].resultCount; REST: total, totalCount,
+	// resultCount, meta.total), or -1 when it states none.
+	Total int
 }
 
 // SecurityLogs reads one page of a legacy security log. HTTP 200 with fail[] is an error (a
@@ -114,17 +118,14 @@ func (c *Client) SecurityLogs(ctx context.Context, kind LogKind, q LogQuery) (Pa
 	if err != nil {
 		return Page{}, fmt.Errorf("%s: %w", what, err)
 	}
-	if page.Next == q.PageToken && page.Next != "" {
-		c.log.Warn().Str("op", "POST "+ep.path).Msg("page token repeated; treating the page as the last")
-		page.Next = ""
-	}
 	page.CaughtUp = page.Next == ""
 	return page, nil
 }
 
 // decodeLogPage reads data[0].<wrapper>[] of a legacy log answer. An empty data[], or a
 // data[0] without the wrapper, is an empty page (inferred: the reference shows neither).
-// A final empty page may still carry a next (seen in fixtures): it is the end.
+// An empty page may still carry a next (seen in fixtures, and mid-window in independent
+// stand-ins): it is returned as served.
 func decodeLogPage(op, wrapper string, env *api.Response) (Page, error) {
 	page := Page{Total: -1}
 	if p := env.Meta.Pagination; p != nil {
@@ -153,9 +154,6 @@ func decodeLogPage(op, wrapper string, env *api.Response) (Page, error) {
 			}
 		}
 	}
-	if len(page.Records) == 0 {
-		page.Next = ""
-	}
 	return page, nil
 }
 
@@ -170,8 +168,9 @@ type ThreatQuery struct {
 
 // ThreatEvents reads one page of GET /threats/v1/events. The records may be wrapped in value,
 // data or events (all accepted; another array key is an error, logged once at warn). Next is
-// "" when there is no next token, the page is empty, or the token sent comes back; CaughtUp
-// is isCaughtUp when the answer has it, else Next == "".
+// the next page token as served under any of the keys decodeRESTPage knows, or in the
+// X-Mc-Threat-Feed-Next-Token header; Total the total the answer states. CaughtUp is
+// isCaughtUp when the answer has it, else Next == "".
 func (c *Client) ThreatEvents(ctx context.Context, q ThreatQuery) (Page, error) {
 	v := url.Values{}
 	if !q.Start.IsZero() {
@@ -199,10 +198,7 @@ func (c *Client) ThreatEvents(ctx context.Context, q ThreatQuery) (Page, error) 
 	if err != nil {
 		return Page{}, fmt.Errorf("read threat events: %w", err)
 	}
-	page := Page{Records: rp.Records, Next: rp.Next, Total: -1}
-	if len(page.Records) == 0 || page.Next == q.PageToken {
-		page.Next = ""
-	}
+	page := Page{Records: rp.Records, Next: rp.Next, Total: rp.Total}
 	page.CaughtUp = page.Next == ""
 	if rp.CaughtUp != nil {
 		page.CaughtUp = *rp.CaughtUp
@@ -217,11 +213,11 @@ func (c *Client) ThreatDetails(ctx context.Context, id string) (json.RawMessage,
 		return nil, errors.New("threat details: empty id")
 	}
 	path := "/threats/v1/events/" + url.PathEscape(id) + "/details"
-	body, err := c.getREST(ctx, path, pathThreatDetails, url.Values{"source": {"EMAIL"}})
+	rep, err := c.getREST(ctx, path, pathThreatDetails, url.Values{"source": {"EMAIL"}})
 	if err != nil {
 		return nil, fmt.Errorf("threat details: %w", err)
 	}
-	trimmed := bytes.TrimSpace(body)
+	trimmed := bytes.TrimSpace(rep.body)
 	if len(trimmed) == 0 || trimmed[0] != '{' || !json.Valid(trimmed) {
 		return nil, fmt.Errorf("threat details: %w", malformed("GET "+pathThreatDetails, fmt.Errorf("want a JSON object, got %q", excerpt(trimmed))))
 	}

@@ -126,10 +126,60 @@ func TestSecurityLogsEmptyFinalPageWithNext(t *testing.T) {
 	if err != nil || len(p.Records) != 9 || p.Next == "" {
 		t.Fatalf("first page: %d records, next %q, %v", len(p.Records), p.Next, err)
 	}
+	// The client hands the empty page's token over as served: following it, until a page
+	// has none, is the poller's paging rule.
+	q.PageToken = p.Next
+	p, err = c.SecurityLogs(context.Background(), mimecast.DLPLogs, q)
+	if err != nil || len(p.Records) != 0 || p.Next == "" || p.CaughtUp {
+		t.Fatalf("empty page with next: %+v, %v; want its token as served", p, err)
+	}
 	q.PageToken = p.Next
 	p, err = c.SecurityLogs(context.Background(), mimecast.DLPLogs, q)
 	if err != nil || len(p.Records) != 0 || p.Next != "" || !p.CaughtUp {
-		t.Fatalf("empty final page with next: %+v, %v; want the end", p, err)
+		t.Fatalf("page after the empty one: %+v, %v; want the end", p, err)
+	}
+}
+
+// Every token key and total the threat feed may use reaches the caller: @nextPage,
+// nextPage, nextPageToken, a next link, the threat-intel feed's header; empty pages in the
+// middle carry tokens, and the stated total is returned.
+func TestThreatEventsTokenKeysTotalsAndEmptyPages(t *testing.T) {
+	for _, key := range []string{"@nextPage", "nextPage", "nextPageToken", "next", "header"} {
+		t.Run(key, func(t *testing.T) {
+			e, clk := alertEnv(t, func(o *simulator.Options) {
+				o.Alerts.ThreatsWrapper = "events"
+				o.Alerts.Paging = simulator.AlertPaging{TokenKey: key, TotalKey: "total", EmptyPages: true}
+			})
+			c := e.client(t, nil)
+			q := mimecast.ThreatQuery{Start: clk.Now().Add(-11 * time.Hour), OldestFirst: true, PageSize: 6}
+			var got []string
+			empties := 0
+			for range 40 {
+				p, err := c.ThreatEvents(context.Background(), q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if p.Total != 25 {
+					t.Errorf("total %d, want 25", p.Total)
+				}
+				if len(p.Records) == 0 && p.Next != "" {
+					empties++
+				}
+				for _, r := range p.Records {
+					got = append(got, string(r))
+				}
+				if p.Next == "" {
+					break
+				}
+				q.PageToken = p.Next
+			}
+			if want := truthRecords(e.sim, simulator.SourceThreats); !slices.Equal(sorted(got), want) {
+				t.Errorf("%d threats, want %d", len(got), len(want))
+			}
+			if empties == 0 {
+				t.Error("no empty page with a token: the test would prove nothing")
+			}
+		})
 	}
 }
 
