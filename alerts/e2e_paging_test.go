@@ -116,4 +116,3 @@ func TestEndToEndInterruptedPassesPagingVariants(t *testing.T) {
 	}
 	compare(t, w.indexed(), w.expected())
 }
-
