@@ -3,6 +3,7 @@ package alerts
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -32,6 +33,14 @@ import (
 // Token sources (SIEM batch per event type, the SIEM stream) persist the source's own
 // @nextPage as the durable cursor, again only once everything read before it is acknowledged.
 // They need no overlap: the token is a position in Mimecast's event log, not a time.
+//
+// Parked alerts: an alert that Elasticsearch refused for good (a mapping conflict, say), or a
+// threat event whose details could not be fetched, does not hold its source back: it is
+// parked in the cursor (Pending, written in the same update as the position that passes it)
+// and tried again at the start of every later pass, written over (op index) once it can be
+// written whole. Until then it is counted as alerts_pending in every pass summary and in
+// status, and the pass fails. A cursor never passes an alert that is neither acknowledged
+// nor parked.
 type cursor struct {
 	V int `json:"v"`
 	// Since: every event before Since minus the overlap that the source had recorded when its
@@ -45,6 +54,8 @@ type cursor struct {
 	Token string `json:"token,omitempty"`
 	// Latest is the newest event time acknowledged so far, for status only.
 	Latest time.Time `json:"latest,omitzero"`
+	// Pending are the alerts parked behind the position, sorted by id.
+	Pending []parked `json:"pending,omitempty"`
 
 	// Status fields: written with the position but never moving it.
 	LastPoll   time.Time `json:"lastPoll,omitzero"`
@@ -75,9 +86,29 @@ func (c cursor) encode() string {
 	return string(b)
 }
 
-// position returns c without its status fields, for comparing positions.
-func (c cursor) position() cursor {
-	return cursor{Since: c.Since, From: c.From, To: c.To, Token: c.Token, Latest: c.Latest}
+// parked is one alert parked in a cursor: its record as the source sent it, why it is
+// parked, and how many passes tried it.
+type parked struct {
+	ID       string          `json:"id"`
+	Record   json.RawMessage `json:"record"`
+	Reason   string          `json:"reason"`
+	Attempts int             `json:"attempts"`
+}
+
+// Reasons an alert is parked.
+const (
+	parkedRefused = "refused by elasticsearch"
+	parkedDetails = "threat details unavailable"
+)
+
+// maxPending bounds the alerts one cursor parks; beyond it an alert holds the cursor
+// instead, so that a state file cannot grow without bound.
+const maxPending = 10_000
+
+// samePosition reports whether a and b say the same thing, status fields aside.
+func samePosition(a, b cursor) bool {
+	return a.Since.Equal(b.Since) && a.From.Equal(b.From) && a.To.Equal(b.To) && a.Token == b.Token && a.Latest.Equal(b.Latest) &&
+		slices.EqualFunc(a.Pending, b.Pending, func(x, y parked) bool { return x.ID == y.ID && x.Attempts == y.Attempts && x.Reason == y.Reason })
 }
 
 // describe says where the cursor stands, for summaries and status.
@@ -115,6 +146,10 @@ type unit struct {
 	failed  bool
 	cursor  cursor
 	latest  time.Time
+	// parked are alerts of this unit parked instead of acknowledged; resolves the ids of
+	// parked alerts this unit tried again (parked again, if they failed again).
+	parked   []parked
+	resolves []string
 }
 
 func newTracker() *tracker { return &tracker{progress: make(chan struct{}, 1)} }
@@ -173,6 +208,13 @@ func (t *tracker) fail(u *unit, err error) {
 	t.mu.Unlock()
 }
 
+// park records an alert of u as parked: the cursor passes it with u, holding it in Pending.
+func (t *tracker) park(u *unit, p parked) {
+	t.mu.Lock()
+	u.parked = append(u.parked, p)
+	t.mu.Unlock()
+}
+
 // close says that every document of u has been handed over.
 func (t *tracker) close(u *unit) {
 	t.mu.Lock()
@@ -181,9 +223,9 @@ func (t *tracker) close(u *unit) {
 }
 
 // ready pops the complete prefix of units and returns the cursor of the last one popped,
-// with Latest raised to the newest acknowledged event time; ok is false when nothing was
-// popped.
-func (t *tracker) ready(prevLatest time.Time) (c cursor, ok bool) {
+// with Latest raised to the newest acknowledged event time, and the popped units' parked
+// alerts and resolved ids in order; ok is false when nothing was popped.
+func (t *tracker) ready(prevLatest time.Time) (c cursor, park []parked, resolved []string, ok bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	latest := prevLatest
@@ -195,6 +237,8 @@ func (t *tracker) ready(prevLatest time.Time) (c cursor, ok bool) {
 		if u.latest.After(latest) {
 			latest = u.latest
 		}
+		resolved = append(resolved, u.resolves...)
+		park = append(park, u.parked...)
 		c, ok = u.cursor, true
 		t.units[0] = nil
 		t.units = t.units[1:]
@@ -202,7 +246,7 @@ func (t *tracker) ready(prevLatest time.Time) (c cursor, ok bool) {
 	if ok && latest.After(c.Latest) {
 		c.Latest = latest
 	}
-	return c, ok
+	return c, park, resolved, ok
 }
 
 // inFlight reports whether any document is still awaiting its callback.

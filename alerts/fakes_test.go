@@ -178,7 +178,9 @@ type fakeSink struct {
 	writes  map[string]int       // kind/id → times acknowledged
 	waiting []pendingDoc
 	// fail makes the acknowledgement of these alert ids fail (retryable) once.
-	fail  map[string]bool
+	fail map[string]bool
+	// refuse makes Elasticsearch refuse these alert ids for good (a mapping conflict).
+	refuse map[string]bool
 	added chan struct{}
 	wg    sync.WaitGroup
 	// refuseAfter > 0 makes Add refuse every document after that many, as a closed writer
@@ -192,7 +194,7 @@ type pendingDoc struct {
 }
 
 func newFakeSink(manual bool) *fakeSink {
-	return &fakeSink{manual: manual, docs: map[string]index.Doc{}, writes: map[string]int{}, fail: map[string]bool{}, added: make(chan struct{}, 1<<16)}
+	return &fakeSink{manual: manual, docs: map[string]index.Doc{}, writes: map[string]int{}, fail: map[string]bool{}, refuse: map[string]bool{}, added: make(chan struct{}, 1<<16)}
 }
 
 func key(d index.Doc) string { return d.Kind.String() + "/" + d.ID }
@@ -232,8 +234,13 @@ func (s *fakeSink) ack(d index.Doc, done func(index.Result)) {
 		done(index.Result{Err: errors.New("fake: bulk request failed"), Status: 0})
 		return
 	}
+	if s.refuse[d.ID] {
+		s.mu.Unlock()
+		done(index.Result{Err: errors.New("fake: mapper_parsing_exception"), Status: 400, Permanent: true})
+		return
+	}
 	_, existed := s.docs[k]
-	if !existed {
+	if !existed || d.Op == index.OpIndex {
 		s.docs[k] = d
 	}
 	s.writes[k]++

@@ -207,6 +207,10 @@ type SourceSummary struct {
 	// Either leaves the cursor before the window and fails the source's pass.
 	PagesLooped   int64 `json:"pages_looped,omitempty"`
 	RecordsUnread int64 `json:"records_unread,omitempty"`
+	// Pending counts the alerts parked in the source's cursors after the pass: refused by
+	// Elasticsearch, or threat events still without their details (cursor.go). They are
+	// tried again on every pass; while any is parked the pass fails.
+	Pending int64 `json:"alerts_pending,omitempty"`
 	// Forbidden: the API answered 403, the application lacks Permission.
 	Forbidden  bool   `json:"forbidden,omitempty"`
 	Permission string `json:"permission,omitempty"`
@@ -218,10 +222,11 @@ type SourceSummary struct {
 }
 
 // Failed reports whether any source of the pass ended with an error other than a 403 or
-// being stopped.
+// being stopped, had an alert refused by Elasticsearch, or holds parked alerts: something
+// was not written, and `alerts --once` exits 3 for it, like the crawl.
 func (s PassSummary) Failed() bool {
 	for _, src := range s.Sources {
-		if src.Error != "" && !src.Forbidden && !src.Interrupted {
+		if (src.Error != "" && !src.Forbidden && !src.Interrupted) || src.Rejected > 0 || src.Pending > 0 {
 			return true
 		}
 	}
@@ -231,7 +236,7 @@ func (s PassSummary) Failed() bool {
 // counters are a source's counts during a pass, updated from several goroutines.
 type counters struct {
 	records, indexed, existing, filterErrors, malformed, repeats, filesSkipped, groups, rejected atomic.Int64
-	pagesLooped, recordsUnread                                                                   atomic.Int64
+	pagesLooped, recordsUnread, pending                                                          atomic.Int64
 
 	mu       sync.Mutex
 	excluded map[string]int64
@@ -260,7 +265,7 @@ func (c *counters) summary(src Source) SourceSummary {
 		Source: src, Records: c.records.Load(), Indexed: c.indexed.Load(), Existing: c.existing.Load(),
 		Excluded: ex, FilterErrors: c.filterErrors.Load(), Malformed: c.malformed.Load(), Repeats: c.repeats.Load(),
 		FilesSkipped: c.filesSkipped.Load(), Groups: c.groups.Load(), Rejected: c.rejected.Load(),
-		PagesLooped: c.pagesLooped.Load(), RecordsUnread: c.recordsUnread.Load(),
+		PagesLooped: c.pagesLooped.Load(), RecordsUnread: c.recordsUnread.Load(), Pending: c.pending.Load(),
 	}
 }
 

@@ -463,6 +463,8 @@ type fakeThreats struct {
 	recs         []rec
 	forbidDetail bool
 	detailCalls  int
+	// failDetail makes the details of these ids fail (as after the client's retries).
+	failDetail map[string]bool
 }
 
 func (f *fakeThreats) ThreatEvents(ctx context.Context, q mimecast.ThreatQuery) (mimecast.Page, error) {
@@ -482,6 +484,9 @@ func (f *fakeThreats) ThreatDetails(ctx context.Context, id string) (json.RawMes
 	f.detailCalls++
 	if f.forbidDetail {
 		return nil, &mimecast.Error{Op: "GET /threats/v1/events/x/details", Status: 403}
+	}
+	if f.failDetail[id] {
+		return nil, &mimecast.Error{Op: "GET /threats/v1/events/x/details", Status: 503, Retryable: true}
 	}
 	return json.RawMessage(`{"subject":"details of ` + id + `"}`), nil
 }

@@ -21,7 +21,11 @@ func (p *Poller) pollSIEM(ctx context.Context, src Source, c *counters, log zero
 		if err != nil {
 			return nil, err
 		}
-		err = s.finish(ctx, s.readStream(ctx))
+		err = s.retryPending(ctx, nil)
+		if err == nil {
+			err = s.readStream(ctx)
+		}
+		err = s.finish(ctx, err)
 		return []string{s.saved.describe()}, err
 	}
 	var (
@@ -39,7 +43,11 @@ func (p *Poller) pollSIEM(ctx context.Context, src Source, c *counters, log zero
 			errs = append(errs, err)
 			continue
 		}
-		err = s.finish(ctx, s.readBatch(ctx, typ))
+		err = s.retryPending(ctx, nil)
+		if err == nil {
+			err = s.readBatch(ctx, typ)
+		}
+		err = s.finish(ctx, err)
 		descs = append(descs, typ+": "+s.saved.describe())
 		if err != nil {
 			errs = append(errs, fmt.Errorf("siem type %q: %w", typ, err))
@@ -154,7 +162,7 @@ func (s *stream) readFile(ctx context.Context, u *unit, i int, f mimecast.SIEMFi
 		if len(buf) == 0 {
 			return nil
 		}
-		_, err := s.submit(ctx, u, buf, nil)
+		_, err := s.submit(ctx, u, buf, submitOptions{})
 		buf = buf[:0]
 		return err
 	}
@@ -224,7 +232,7 @@ func (s *stream) readStream(ctx context.Context) error {
 		verdict := pgr.page(len(page.Records), page.Next, -1, page.CaughtUp)
 		tok, stop := s.tokenAfter(pgr, verdict, q.NextPage, page.Next)
 		u := s.tr.open(cursor{Token: tok})
-		ids, err := s.submit(ctx, u, page.Records, prev)
+		ids, err := s.submit(ctx, u, page.Records, submitOptions{prev: prev})
 		s.tr.close(u)
 		if err != nil {
 			return err

@@ -5,6 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -39,6 +43,10 @@ type stream struct {
 	log   zerolog.Logger
 	saved cursor // as stored
 	tr    *tracker
+	// pending are the parked alerts as of saved, by id (only commit changes them); parking
+	// counts those parked in this pass on top, against maxPending.
+	pending map[string]parked
+	parking atomic.Int64
 }
 
 func (p *Poller) openStream(src Source, name string, c *counters, log zerolog.Logger) (*stream, error) {
@@ -54,20 +62,37 @@ func (p *Poller) openStream(src Source, name string, c *counters, log zerolog.Lo
 			return nil, fmt.Errorf("alerts state: %w", err)
 		}
 	}
+	s.pending = make(map[string]parked, len(s.saved.Pending))
+	for _, p := range s.saved.Pending {
+		s.pending[p.ID] = p
+	}
+	s.parking.Store(int64(len(s.pending)))
 	return s, nil
 }
 
+// submitOptions say how submit treats a page's records.
+type submitOptions struct {
+	// prev, when not nil, holds the ids of the previous page: records with those ids are
+	// repeats and dropped.
+	prev map[string]bool
+	// park names, by index in the page, records written now but parked until they can be
+	// written whole (the reason; see cursor.go).
+	park map[int]string
+	// retry: the records are parked alerts tried again: written over (op index), and
+	// parked again (one attempt more) if they fail again.
+	retry map[string]int // id → attempts so far
+}
+
 // submit normalises, decides, enriches and hands one page of records to the sink, every
-// document counted in u. prev, when not nil, holds the ids of the previous page: records
-// with those ids are repeats and dropped. It returns the ids of this page's alerts when prev
-// is not nil.
-func (s *stream) submit(ctx context.Context, u *unit, recs []json.RawMessage, prev map[string]bool) (map[string]bool, error) {
+// document counted in u. It returns the ids of this page's alerts when o.prev is not nil.
+func (s *stream) submit(ctx context.Context, u *unit, recs []json.RawMessage, o submitOptions) (map[string]bool, error) {
 	var ids map[string]bool
-	if prev != nil {
+	if o.prev != nil {
 		ids = make(map[string]bool, len(recs))
 	}
 	kept := make([]Alert, 0, len(recs))
-	for _, raw := range recs {
+	raws := make([]json.RawMessage, 0, len(recs))
+	for i, raw := range recs {
 		s.c.records.Add(1)
 		a, err := s.p.o.Normalize(s.src, raw)
 		if err == nil && a.ID == "" {
@@ -79,7 +104,7 @@ func (s *stream) submit(ctx context.Context, u *unit, recs []json.RawMessage, pr
 			continue
 		}
 		if ids != nil {
-			if prev[a.ID] || ids[a.ID] {
+			if o.prev[a.ID] || ids[a.ID] {
 				s.c.repeats.Add(1)
 				continue
 			}
@@ -91,16 +116,26 @@ func (s *stream) submit(ctx context.Context, u *unit, recs []json.RawMessage, pr
 			s.c.exclude(d.Reason)
 			continue
 		}
+		if why := o.park[i]; why != "" {
+			s.park(u, parked{ID: a.ID, Record: raw, Reason: why, Attempts: o.retry[a.ID] + 1})
+		}
 		kept = append(kept, a)
+		raws = append(raws, raw)
 	}
 	if len(kept) == 0 {
 		return ids, nil
 	}
+	op := index.OpCreate
+	if o.retry != nil {
+		op = index.OpIndex // written over: the alert may be there without what it lacked
+	}
 	enr := s.p.enrich.lookup(ctx, kept)
 	for i := range kept {
-		a := &kept[i]
-		doc := index.Doc{Kind: AlertsKind, ID: a.ID, Op: index.OpCreate, Body: AlertDocument(a, enr[i])}
-		if err := s.add(ctx, u, a.Time, doc, s.alertResult); err != nil {
+		a, raw := &kept[i], raws[i]
+		attempts := o.retry[a.ID]
+		doc := index.Doc{Kind: AlertsKind, ID: a.ID, Op: op, Body: AlertDocument(a, enr[i])}
+		onResult := func(r index.Result) { s.alertResult(u, a.ID, raw, attempts, r) }
+		if err := s.add(ctx, u, a.Time, doc, onResult); err != nil {
 			return ids, err
 		}
 	}
@@ -118,6 +153,15 @@ func (s *stream) submit(ctx context.Context, u *unit, recs []json.RawMessage, pr
 	return ids, nil
 }
 
+// park parks an alert with u, or, past maxPending, fails u so that the cursor holds.
+func (s *stream) park(u *unit, p parked) {
+	if s.parking.Add(1) > maxPending {
+		s.tr.fail(u, fmt.Errorf("alert %s: %s, and %d alerts are parked already; the cursor stays before it", p.ID, p.Reason, maxPending))
+		return
+	}
+	s.tr.park(u, p)
+}
+
 // add hands one document to the sink, counted in u. A document that could not be handed
 // over fails u: the cursor must never pass a record that was not written.
 func (s *stream) add(ctx context.Context, u *unit, at time.Time, d index.Doc, onResult func(index.Result)) error {
@@ -131,28 +175,46 @@ func (s *stream) add(ctx context.Context, u *unit, at time.Time, d index.Doc, on
 	return nil
 }
 
-func (s *stream) alertResult(r index.Result) {
+// alertResult counts an alert's outcome. One that Elasticsearch refused for good is parked
+// (it is called before the tracker counts the result, so the park lands in u first).
+func (s *stream) alertResult(u *unit, id string, raw json.RawMessage, attempts int, r index.Result) {
 	switch {
 	case r.Err == nil && r.Existed:
 		s.c.existing.Add(1)
 	case r.Err == nil:
 		s.c.indexed.Add(1)
 	case r.Permanent:
-		s.rejected(r)
+		s.c.rejected.Add(1)
+		if s.c.rejected.Load() <= 10 {
+			s.log.Error().Err(r.Err).Int("status", r.Status).Str("alert", id).Msg("alert refused by elasticsearch; parked and tried again on the next passes")
+		}
+		s.park(u, parked{ID: id, Record: raw, Reason: parkedRefused + ": " + truncate(r.Err.Error(), 200), Attempts: attempts + 1})
 	}
 }
 
-// rejected counts a document Elasticsearch refused for good. Sending it again cannot
-// succeed, so the cursor passes it (like a malformed record); the log line names it.
-func (s *stream) rejected(r index.Result) {
-	s.c.rejected.Add(1)
-	s.log.Error().Err(r.Err).Int("status", r.Status).Msg("document rejected by elasticsearch; counted and passed")
-}
-
-// commit saves the newest cursor below which everything is acknowledged, if it moved.
+// commit saves the newest cursor below which everything is acknowledged (or parked), with
+// the parked alerts it holds, if it moved.
 func (s *stream) commit() error {
-	c, ok := s.tr.ready(s.saved.Latest)
-	if !ok || c.position() == s.saved.position() {
+	c, park, resolved, ok := s.tr.ready(s.saved.Latest)
+	if !ok {
+		return nil
+	}
+	for _, id := range resolved {
+		delete(s.pending, id)
+	}
+	for _, p := range park {
+		// The same alert may be parked twice in a pass (retried, then re-read in the
+		// overlap): its attempts only grow.
+		if old, ok := s.pending[p.ID]; ok && old.Attempts > p.Attempts {
+			p.Attempts = old.Attempts
+		}
+		s.pending[p.ID] = p
+	}
+	c.Pending = slices.SortedFunc(maps.Values(s.pending), func(a, b parked) int { return strings.Compare(a.ID, b.ID) })
+	if len(c.Pending) == 0 {
+		c.Pending = nil
+	}
+	if samePosition(c, s.saved) {
 		return nil
 	}
 	c.LastPoll, c.Forbidden, c.Permission, c.LastError = s.saved.LastPoll, s.saved.Forbidden, s.saved.Permission, s.saved.LastError
@@ -215,6 +277,10 @@ func (s *stream) saveStatus(err error) error {
 		return errors.Join(err, fmt.Errorf("save status of %s: %w", s.name, serr))
 	}
 	s.saved = c
+	s.c.pending.Add(int64(len(c.Pending)))
+	if len(c.Pending) > 0 {
+		s.log.Warn().Int("alerts_pending", len(c.Pending)).Str("reason", c.Pending[0].Reason).Msg("alerts parked, tried again on the next pass")
+	}
 	return err
 }
 
@@ -225,8 +291,9 @@ func truncate(s string, n int) string {
 	return s[:n] + "…"
 }
 
-// windowFetch reads one page of a time-window source.
-type windowFetch func(ctx context.Context, from, to time.Time, token string) (mimecast.Page, error)
+// windowFetch reads one page of a time-window source; park names, by index, the records to
+// write now but park until they can be written whole (threat events without details).
+type windowFetch func(ctx context.Context, from, to time.Time, token string) (pg mimecast.Page, park map[int]string, err error)
 
 // retention returns how far back a source can be asked; 0 when none is documented.
 func retention(src Source, stream bool) time.Duration {
@@ -274,7 +341,7 @@ func (s *stream) readWindow(ctx context.Context, fetch windowFetch) error {
 		if s.tr.failure() != nil {
 			return nil // the cursor cannot pass the failure: stop reading; finish reports it
 		}
-		pg, err := fetch(ctx, from, to, token)
+		pg, park, err := fetch(ctx, from, to, token)
 		if err != nil {
 			if resumed && refusedToken(ctx, err) {
 				// Tokens may not outlive a long pause (inferred); the window itself is
@@ -310,7 +377,7 @@ func (s *stream) readWindow(ctx context.Context, fetch windowFetch) error {
 			s.log.Warn().Err(stop).Int("read", pgr.read).Int("stated", pgr.total).Msg("records stated but not read; the window is read again")
 		}
 		u := s.tr.open(next)
-		_, err = s.submit(ctx, u, pg.Records, nil)
+		_, err = s.submit(ctx, u, pg.Records, submitOptions{park: park})
 		s.tr.close(u)
 		if err != nil {
 			return err
@@ -343,14 +410,70 @@ func (p *Poller) pollWindow(ctx context.Context, src Source, c *counters, log ze
 	if err != nil {
 		return "", err
 	}
-	var fetch windowFetch
+	var (
+		fetch windowFetch
+		td    *threatDetailer
+	)
 	if src == Threats {
-		fetch = p.threatFetch(log)
+		fetch, td = p.threatFetch(log)
 	} else {
 		fetch = p.logFetch(src)
 	}
-	err = s.finish(ctx, s.readWindow(ctx, fetch))
+	err = s.retryPending(ctx, td)
+	if err == nil {
+		err = s.readWindow(ctx, fetch)
+	}
+	err = s.finish(ctx, err)
 	return s.saved.describe(), err
+}
+
+// retryPending tries the cursor's parked alerts again, before anything new is read: threat
+// events without details get them first (an event whose details fail again stays parked,
+// one attempt more, without being written again), then every alert is written over. Those
+// acknowledged leave Pending when this unit commits; those refused again stay.
+func (s *stream) retryPending(ctx context.Context, td *threatDetailer) error {
+	if len(s.pending) == 0 {
+		return nil
+	}
+	list := slices.SortedFunc(maps.Values(s.pending), func(a, b parked) int { return strings.Compare(a.ID, b.ID) })
+	pos := s.saved
+	pos.Pending = nil
+	u := s.tr.open(pos)
+	defer s.tr.close(u)
+	o := submitOptions{retry: map[string]int{}}
+	recs := make([]json.RawMessage, 0, len(list))
+	for _, p := range list {
+		u.resolves = append(u.resolves, p.ID) // before any result can arrive: set under no race
+		rec := p.Record
+		if td != nil && !hasKey(rec, threatDetailsKey) {
+			one := []json.RawMessage{rec}
+			park, err := td.add(ctx, one)
+			if err != nil {
+				return err
+			}
+			if park[0] != "" {
+				p.Attempts++
+				p.Reason = park[0]
+				s.tr.park(u, p)
+				continue
+			}
+			rec = one[0] // with its details
+		}
+		o.retry[p.ID] = p.Attempts
+		recs = append(recs, rec)
+	}
+	_, err := s.submit(ctx, u, recs, o)
+	return err
+}
+
+// hasKey reports whether the JSON object raw has the top-level key k.
+func hasKey(raw json.RawMessage, k string) bool {
+	var obj map[string]json.RawMessage
+	if json.Unmarshal(raw, &obj) != nil {
+		return false
+	}
+	_, ok := obj[k]
+	return ok
 }
 
 func (p *Poller) logFetch(src Source) windowFetch {
@@ -363,17 +486,18 @@ func (p *Poller) logFetch(src Source) windowFetch {
 		filter["route"] = p.o.Routes[0]
 	}
 	size := min(p.o.PageSize, 500)
-	return func(ctx context.Context, from, to time.Time, token string) (mimecast.Page, error) {
-		return p.d.Logs.SecurityLogs(ctx, kind, mimecast.LogQuery{
+	return func(ctx context.Context, from, to time.Time, token string) (mimecast.Page, map[int]string, error) {
+		pg, err := p.d.Logs.SecurityLogs(ctx, kind, mimecast.LogQuery{
 			From: from, To: to, OldestFirst: true, PageSize: size, PageToken: token, Filter: filter,
 		})
+		return pg, nil, err
 	}
 }
 
-func (p *Poller) threatFetch(log zerolog.Logger) windowFetch {
+func (p *Poller) threatFetch(log zerolog.Logger) (windowFetch, *threatDetailer) {
 	size := min(p.o.PageSize, restPageLimit)
-	var noDetails bool // the details endpoint answered 403 in this pass
-	return func(ctx context.Context, from, to time.Time, token string) (mimecast.Page, error) {
+	td := &threatDetailer{p: p, log: log}
+	return func(ctx context.Context, from, to time.Time, token string) (mimecast.Page, map[int]string, error) {
 		// analysis and status take the vocabularies alerts.types and alerts.statuses use
 		// (§4.5); direction's values are not documented, so routes are applied client-side
 		// only: a server-side selection in the wrong words would drop alerts silently.
@@ -381,27 +505,55 @@ func (p *Poller) threatFetch(log zerolog.Logger) windowFetch {
 			Start: from, End: to, Analysis: p.o.Types, Status: p.o.Statuses,
 			PageSize: size, PageToken: token, OldestFirst: true,
 		})
-		if err != nil || noDetails {
-			return pg, err
+		if err != nil {
+			return pg, nil, err
 		}
-		for i, r := range pg.Records {
-			rec, derr := p.threatDetails(ctx, r)
-			switch {
-			case derr == nil:
-				pg.Records[i] = rec
-			case ctx.Err() != nil:
-				return pg, ctx.Err()
-			case mimecast.IsForbidden(derr):
-				noDetails = true
-				log.Warn().Err(derr).Msg("threat details not permitted; threat alerts go without senders, recipients and files from the details")
-				return pg, nil
-			default:
-				// The event is still an alert, and its id does not depend on the details.
-				log.Warn().Err(derr).Msg("threat details unavailable for one event; indexed without them")
+		park, err := td.add(ctx, pg.Records)
+		return pg, park, err
+	}, td
+}
+
+// threatDetailer adds their details to threat events. An event whose details could not be
+// fetched (after the client's retries) is indexed without them and parked (cursor.go), so
+// that a later pass writes it whole; a 403 stops asking for the rest of the pass, and the
+// events go without (the application cannot read them: nothing to wait for).
+type threatDetailer struct {
+	p         *Poller
+	log       zerolog.Logger
+	forbidden bool
+	failed    int
+}
+
+// add puts the details of each record under _details, in place; it returns the indexes of
+// the records left without, with the reason.
+func (td *threatDetailer) add(ctx context.Context, recs []json.RawMessage) (map[int]string, error) {
+	var park map[int]string
+	for i, r := range recs {
+		if td.forbidden {
+			return park, nil
+		}
+		rec, err := td.p.threatDetails(ctx, r)
+		switch {
+		case err == nil:
+			recs[i] = rec
+		case ctx.Err() != nil:
+			return park, ctx.Err()
+		case mimecast.IsForbidden(err):
+			td.forbidden = true
+			td.log.Warn().Err(err).Msg("threat details not permitted; threat alerts go without senders, recipients and files from the details")
+		default:
+			// The event is still an alert, and its id does not depend on the details.
+			td.failed++
+			if td.failed <= 3 {
+				td.log.Warn().Err(err).Msg("threat details unavailable; the event is indexed without them and parked until they can be fetched")
 			}
+			if park == nil {
+				park = map[int]string{}
+			}
+			park[i] = parkedDetails
 		}
-		return pg, nil
 	}
+	return park, nil
 }
 
 // threatDetails returns the record with the event's details under "_details" (where

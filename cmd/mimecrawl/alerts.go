@@ -217,6 +217,15 @@ func (a *app) printAlerts(w io.Writer, s *alertsSummary) {
 		if src.Rejected > 0 {
 			fmt.Fprintf(w, ", %d rejected by elasticsearch", src.Rejected)
 		}
+		if src.Pending > 0 {
+			fmt.Fprintf(w, ", %d alerts pending (parked, tried again next pass)", src.Pending)
+		}
+		if src.PagesLooped > 0 {
+			fmt.Fprintf(w, ", %d pages looped", src.PagesLooped)
+		}
+		if src.RecordsUnread > 0 {
+			fmt.Fprintf(w, ", %d records unread", src.RecordsUnread)
+		}
 		if src.Groups > 0 {
 			fmt.Fprintf(w, ", %d groups updated", src.Groups)
 		}
@@ -329,6 +338,9 @@ func printAlertsStatus(w io.Writer, path string, cs []alerts.CursorStatus) {
 			st = "not permitted for this API application (needs " + c.Permission + ")"
 		case c.LastError != "":
 			st = "error: " + c.LastError
+		}
+		if c.Pending > 0 {
+			st += fmt.Sprintf(", %d alerts pending", c.Pending)
 		}
 		// Text from the state file: sanitized like the rest of status.
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", sanitize(c.Name), sanitize(c.Position), fmtTime(c.Latest), fmtTime(c.LastPoll), sanitize(st))
