@@ -181,8 +181,8 @@ type fakeSink struct {
 	fail map[string]bool
 	// refuse makes Elasticsearch refuse these alert ids for good (a mapping conflict).
 	refuse map[string]bool
-	added chan struct{}
-	wg    sync.WaitGroup
+	added  chan struct{}
+	wg     sync.WaitGroup
 	// refuseAfter > 0 makes Add refuse every document after that many, as a closed writer
 	// or an ended context does.
 	refuseAfter, accepted int
