@@ -56,6 +56,8 @@ type cursor struct {
 	Latest time.Time `json:"latest,omitzero"`
 	// Pending are the alerts parked behind the position, sorted by id.
 	Pending []parked `json:"pending,omitempty"`
+	// PendingFiles are the SIEM batch files parked behind the position (token sources).
+	PendingFiles []parkedFile `json:"pendingFiles,omitempty"`
 
 	// Status fields: written with the position but never moving it.
 	LastPoll   time.Time `json:"lastPoll,omitzero"`
@@ -95,6 +97,27 @@ type parked struct {
 	Attempts int             `json:"attempts"`
 }
 
+// parkedFile is a SIEM batch file that could not be read (malformed, cut short, expired
+// even with a fresh URL, or its download failed after the client's retries). Pre-signed URLs
+// expire, so it is found again by the page that listed it: that page's request (its token,
+// or for the first page its start date) and the file's place in the page.
+type parkedFile struct {
+	Token    string    `json:"token,omitempty"`
+	Start    time.Time `json:"start,omitzero"`
+	Index    int       `json:"index"`
+	Attempts int       `json:"attempts"`
+	Reason   string    `json:"reason"`
+}
+
+func (f parkedFile) key() string {
+	return fmt.Sprintf("%s|%s|%d", f.Token, f.Start.UTC().Format(time.RFC3339), f.Index)
+}
+
+// maxFileReads is how many passes read a batch file that cannot be read before it is
+// skipped for good (counted and warned): neither a stall on one file nor a loss at its
+// first failure.
+const maxFileReads = 3
+
 // Reasons an alert is parked.
 const (
 	parkedRefused = "refused by elasticsearch"
@@ -108,7 +131,8 @@ const maxPending = 10_000
 // samePosition reports whether a and b say the same thing, status fields aside.
 func samePosition(a, b cursor) bool {
 	return a.Since.Equal(b.Since) && a.From.Equal(b.From) && a.To.Equal(b.To) && a.Token == b.Token && a.Latest.Equal(b.Latest) &&
-		slices.EqualFunc(a.Pending, b.Pending, func(x, y parked) bool { return x.ID == y.ID && x.Attempts == y.Attempts && x.Reason == y.Reason })
+		slices.EqualFunc(a.Pending, b.Pending, func(x, y parked) bool { return x.ID == y.ID && x.Attempts == y.Attempts && x.Reason == y.Reason }) &&
+		slices.EqualFunc(a.PendingFiles, b.PendingFiles, func(x, y parkedFile) bool { return x.key() == y.key() && x.Attempts == y.Attempts })
 }
 
 // describe says where the cursor stands, for summaries and status.
@@ -150,6 +174,19 @@ type unit struct {
 	// parked alerts this unit tried again (parked again, if they failed again).
 	parked   []parked
 	resolves []string
+	// files: the same for SIEM batch files, by parkedFile.key.
+	parkedFiles  []parkedFile
+	resolveFiles []string
+}
+
+// popped is what ready hands over: the cursor the popped units make true and what they
+// parked and resolved, in order.
+type popped struct {
+	c             cursor
+	park          []parked
+	resolved      []string
+	files         []parkedFile
+	filesResolved []string
 }
 
 func newTracker() *tracker { return &tracker{progress: make(chan struct{}, 1)} }
@@ -215,6 +252,13 @@ func (t *tracker) park(u *unit, p parked) {
 	t.mu.Unlock()
 }
 
+// parkFile records a batch file of u as parked.
+func (t *tracker) parkFile(u *unit, f parkedFile) {
+	t.mu.Lock()
+	u.parkedFiles = append(u.parkedFiles, f)
+	t.mu.Unlock()
+}
+
 // close says that every document of u has been handed over.
 func (t *tracker) close(u *unit) {
 	t.mu.Lock()
@@ -225,7 +269,7 @@ func (t *tracker) close(u *unit) {
 // ready pops the complete prefix of units and returns the cursor of the last one popped,
 // with Latest raised to the newest acknowledged event time, and the popped units' parked
 // alerts and resolved ids in order; ok is false when nothing was popped.
-func (t *tracker) ready(prevLatest time.Time) (c cursor, park []parked, resolved []string, ok bool) {
+func (t *tracker) ready(prevLatest time.Time) (p popped, ok bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	latest := prevLatest
@@ -237,16 +281,18 @@ func (t *tracker) ready(prevLatest time.Time) (c cursor, park []parked, resolved
 		if u.latest.After(latest) {
 			latest = u.latest
 		}
-		resolved = append(resolved, u.resolves...)
-		park = append(park, u.parked...)
-		c, ok = u.cursor, true
+		p.resolved = append(p.resolved, u.resolves...)
+		p.park = append(p.park, u.parked...)
+		p.filesResolved = append(p.filesResolved, u.resolveFiles...)
+		p.files = append(p.files, u.parkedFiles...)
+		p.c, ok = u.cursor, true
 		t.units[0] = nil
 		t.units = t.units[1:]
 	}
-	if ok && latest.After(c.Latest) {
-		c.Latest = latest
+	if ok && latest.After(p.c.Latest) {
+		p.c.Latest = latest
 	}
-	return c, park, resolved, ok
+	return p, ok
 }
 
 // inFlight reports whether any document is still awaiting its callback.

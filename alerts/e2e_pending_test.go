@@ -130,3 +130,39 @@ func TestEndToEndThreatDetailsRecovered(t *testing.T) {
 		}
 	}
 }
+
+// Finding 4: SIEM batch files served as plain NDJSON (no gzip, no newline after the last
+// line) are read; the one malformed file is parked and read again on the next passes, and
+// skipped for good, counted, at its third failed read. The index equals the truth from the
+// first pass on.
+func TestEndToEndSIEMPlainFilesAndUnreadableFile(t *testing.T) {
+	o := seeded()
+	o.SIEMPlainFiles = true
+	w := newWorld(t, o, alerts.SIEM)
+	// The simulator's malformed file holds receipt events; keep_low keeps them.
+	w.siemTypes = []string{"receipt", "av"}
+	w.cfg.KeepLow = true
+	rules, err := alerts.NewRules(w.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.rules = rules
+	w.opts = func(o *alerts.Options) { o.SIEMTypes = w.siemTypes }
+	want := w.expected()
+	for pass := 1; pass <= 4; pass++ {
+		sum := w.pass(context.Background())
+		s := sum.Sources[0]
+		if s.Error != "" {
+			t.Fatalf("pass %d: %+v", pass, s)
+		}
+		switch {
+		case pass < 3 && (s.FilesPending != 1 || s.FilesSkipped != 0 || !sum.Failed()):
+			t.Errorf("pass %d = %+v; want the malformed file parked, the pass failed", pass, s)
+		case pass == 3 && (s.FilesPending != 0 || s.FilesSkipped != 1 || sum.Failed()):
+			t.Errorf("pass 3 = %+v; want the malformed file skipped for good", s)
+		case pass == 4 && (s.FilesPending != 0 || s.FilesSkipped != 0):
+			t.Errorf("pass 4 = %+v; want nothing left", s)
+		}
+		compare(t, w.indexed(), want)
+	}
+}

@@ -196,8 +196,11 @@ type SourceSummary struct {
 	Malformed int64 `json:"malformed,omitempty"`
 	// Repeats are records of a SIEM stream page that the previous page already had.
 	Repeats int64 `json:"repeats,omitempty"`
-	// FilesSkipped are SIEM batch files that were malformed or expired.
+	// FilesSkipped are SIEM batch files skipped for good: unreadable in maxFileReads
+	// passes. FilesPending are those parked after the pass, read again on the next (their
+	// pass fails).
 	FilesSkipped int64 `json:"files_skipped,omitempty"`
+	FilesPending int64 `json:"files_pending,omitempty"`
 	// Groups counts group updates acknowledged.
 	Groups int64 `json:"groups,omitempty"`
 	// Rejected documents Elasticsearch refused for good (counted, passed).
@@ -222,11 +225,11 @@ type SourceSummary struct {
 }
 
 // Failed reports whether any source of the pass ended with an error other than a 403 or
-// being stopped, had an alert refused by Elasticsearch, or holds parked alerts: something
+// being stopped, had an alert refused by Elasticsearch, or holds parked alerts or files: something
 // was not written, and `alerts --once` exits 3 for it, like the crawl.
 func (s PassSummary) Failed() bool {
 	for _, src := range s.Sources {
-		if (src.Error != "" && !src.Forbidden && !src.Interrupted) || src.Rejected > 0 || src.Pending > 0 {
+		if (src.Error != "" && !src.Forbidden && !src.Interrupted) || src.Rejected > 0 || src.Pending > 0 || src.FilesPending > 0 {
 			return true
 		}
 	}
@@ -236,7 +239,7 @@ func (s PassSummary) Failed() bool {
 // counters are a source's counts during a pass, updated from several goroutines.
 type counters struct {
 	records, indexed, existing, filterErrors, malformed, repeats, filesSkipped, groups, rejected atomic.Int64
-	pagesLooped, recordsUnread, pending                                                          atomic.Int64
+	pagesLooped, recordsUnread, pending, filesPending                                            atomic.Int64
 
 	mu       sync.Mutex
 	excluded map[string]int64
@@ -266,6 +269,7 @@ func (c *counters) summary(src Source) SourceSummary {
 		Excluded: ex, FilterErrors: c.filterErrors.Load(), Malformed: c.malformed.Load(), Repeats: c.repeats.Load(),
 		FilesSkipped: c.filesSkipped.Load(), Groups: c.groups.Load(), Rejected: c.rejected.Load(),
 		PagesLooped: c.pagesLooped.Load(), RecordsUnread: c.recordsUnread.Load(), Pending: c.pending.Load(),
+		FilesPending: c.filesPending.Load(),
 	}
 }
 

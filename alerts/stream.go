@@ -47,6 +47,8 @@ type stream struct {
 	// counts those parked in this pass on top, against maxPending.
 	pending map[string]parked
 	parking atomic.Int64
+	// pendingFiles are the parked SIEM batch files as of saved, by key.
+	pendingFiles map[string]parkedFile
 }
 
 func (p *Poller) openStream(src Source, name string, c *counters, log zerolog.Logger) (*stream, error) {
@@ -67,6 +69,10 @@ func (p *Poller) openStream(src Source, name string, c *counters, log zerolog.Lo
 		s.pending[p.ID] = p
 	}
 	s.parking.Store(int64(len(s.pending)))
+	s.pendingFiles = make(map[string]parkedFile, len(s.saved.PendingFiles))
+	for _, f := range s.saved.PendingFiles {
+		s.pendingFiles[f.key()] = f
+	}
 	return s, nil
 }
 
@@ -195,14 +201,28 @@ func (s *stream) alertResult(u *unit, id string, raw json.RawMessage, attempts i
 // commit saves the newest cursor below which everything is acknowledged (or parked), with
 // the parked alerts it holds, if it moved.
 func (s *stream) commit() error {
-	c, park, resolved, ok := s.tr.ready(s.saved.Latest)
+	pop, ok := s.tr.ready(s.saved.Latest)
 	if !ok {
 		return nil
 	}
-	for _, id := range resolved {
+	c := pop.c
+	for _, id := range pop.resolved {
 		delete(s.pending, id)
 	}
-	for _, p := range park {
+	for _, k := range pop.filesResolved {
+		delete(s.pendingFiles, k)
+	}
+	for _, f := range pop.files {
+		if old, ok := s.pendingFiles[f.key()]; ok && old.Attempts > f.Attempts {
+			f.Attempts = old.Attempts
+		}
+		s.pendingFiles[f.key()] = f
+	}
+	c.PendingFiles = slices.SortedFunc(maps.Values(s.pendingFiles), func(a, b parkedFile) int { return strings.Compare(a.key(), b.key()) })
+	if len(c.PendingFiles) == 0 {
+		c.PendingFiles = nil
+	}
+	for _, p := range pop.park {
 		// The same alert may be parked twice in a pass (retried, then re-read in the
 		// overlap): its attempts only grow.
 		if old, ok := s.pending[p.ID]; ok && old.Attempts > p.Attempts {
@@ -278,6 +298,7 @@ func (s *stream) saveStatus(err error) error {
 	}
 	s.saved = c
 	s.c.pending.Add(int64(len(c.Pending)))
+	s.c.filesPending.Add(int64(len(c.PendingFiles)))
 	if len(c.Pending) > 0 {
 		s.log.Warn().Int("alerts_pending", len(c.Pending)).Str("reason", c.Pending[0].Reason).Msg("alerts parked, tried again on the next pass")
 	}

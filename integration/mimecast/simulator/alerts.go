@@ -63,6 +63,9 @@ type AlertOptions struct {
 	ThreatsWrapper string
 	// SIEMFileEvents is the number of distinct events per SIEM batch file (default 20).
 	SIEMFileEvents int
+	// SIEMPlainFiles serves batch files as plain NDJSON, not gzip, with no newline after
+	// the last line: nothing documents the encoding as guaranteed.
+	SIEMPlainFiles bool
 	// Paging variants the public sources and independent stand-ins disagree on; see
 	// AlertPaging. The zero value serves the documented behaviour.
 	Paging AlertPaging

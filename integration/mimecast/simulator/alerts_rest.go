@@ -410,7 +410,7 @@ func (s *Server) siemBatch(w http.ResponseWriter, r *http.Request, client string
 		value[i] = map[string]any{
 			"url":    s.presign(r, download{Kind: "siem", ID: f.id}),
 			"expiry": expiry.Format("2006-01-02T15:04:05.000Z"),
-			"size":   len(f.gzip()),
+			"size":   len(s.siemFileBody(f)),
 		}
 	}
 	base := tok
@@ -449,6 +449,26 @@ func (f *siemFile) gzip() []byte {
 	return f.gz
 }
 
+// siemFileBody is what a batch file is served as: gzip, or with SIEMPlainFiles plain
+// NDJSON whose last line has no newline.
+func (s *Server) siemFileBody(f *siemFile) []byte {
+	if !s.opts.Alerts.SIEMPlainFiles {
+		return f.gzip()
+	}
+	var b bytes.Buffer
+	for i, e := range f.events {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		b.Write(e.raw)
+	}
+	if len(f.tail) > 0 {
+		b.WriteByte('\n')
+		b.Write(f.tail)
+	}
+	return b.Bytes()
+}
+
 // resolveSIEMFile serves a batch file for a pre-signed download.
 func (s *Server) resolveSIEMFile(id string) (*rawFile, bool) {
 	s.alerts.mu.RLock()
@@ -456,6 +476,9 @@ func (s *Server) resolveSIEMFile(id string) (*rawFile, bool) {
 	s.alerts.mu.RUnlock()
 	if f == nil {
 		return nil, false
+	}
+	if s.opts.Alerts.SIEMPlainFiles {
+		return &rawFile{contentType: "application/x-ndjson", body: s.siemFileBody(f)}, true
 	}
 	return &rawFile{contentType: "application/gzip", body: f.gzip()}, true
 }
