@@ -3,6 +3,8 @@ package alerts
 import (
 	"errors"
 	"fmt"
+
+	"github.com/mimecrawl/mimecrawl/config"
 )
 
 // The paging rule, one for every reader (legacy meta.pagination.next, SIEM @nextPage, REST
@@ -31,9 +33,9 @@ var (
 	ErrRecordsUnread = errors.New("fewer records read than the source stated")
 )
 
-// DefaultMaxPages is Options.MaxPages's default: at the largest page size that is 50
-// million records in one window, far beyond any poll interval's worth.
-const DefaultMaxPages = 100_000
+// DefaultMaxPages is Options.MaxPages's default (alerts.max_pages): at the largest page
+// size that is 50 million records in one window, far beyond any poll interval's worth.
+const DefaultMaxPages = config.DefaultAlertsMaxPages
 
 // pageVerdict is what the rule says after one page.
 type pageVerdict int

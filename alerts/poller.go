@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -31,6 +32,9 @@ type Options struct {
 	Overlap time.Duration
 	// PageSize is asked of every endpoint, capped at what each allows; default 100.
 	PageSize int
+	// MaxRecordBytes bounds one record (alerts.max_record_size); a larger one is counted as
+	// unusable (ReasonTooLarge); default DefaultMaxRecordBytes.
+	MaxRecordBytes int
 	// MaxPages bounds the pages of one window (one pass of a SIEM cursor); more ends the
 	// window as pages_looped, without passing it (see paging.go); default DefaultMaxPages.
 	MaxPages int
@@ -147,6 +151,9 @@ func New(d Deps, o Options) (*Poller, error) {
 	if o.PageSize <= 0 {
 		o.PageSize = 100
 	}
+	if o.MaxRecordBytes <= 0 {
+		o.MaxRecordBytes = DefaultMaxRecordBytes
+	}
 	if o.MaxPages <= 0 {
 		o.MaxPages = DefaultMaxPages
 	}
@@ -192,8 +199,10 @@ type SourceSummary struct {
 	Excluded map[string]int64 `json:"excluded,omitempty"`
 	// FilterErrors counts CEL evaluation errors (each kept the alert).
 	FilterErrors int64 `json:"filter_errors,omitempty"`
-	// Malformed records failed alone.
-	Malformed int64 `json:"malformed,omitempty"`
+	// Malformed records failed alone; MalformedReasons counts them by reason (ReasonTooLarge,
+	// ReasonNoTime, ...), each warned about once per pass with its detail.
+	Malformed        int64            `json:"malformed,omitempty"`
+	MalformedReasons map[string]int64 `json:"malformed_reasons,omitempty"`
 	// Repeats are records of a SIEM stream page that the previous page already had.
 	Repeats int64 `json:"repeats,omitempty"`
 	// FilesSkipped are SIEM batch files skipped for good: unreadable in maxFileReads
@@ -241,8 +250,18 @@ type counters struct {
 	records, indexed, existing, filterErrors, malformed, repeats, filesSkipped, groups, rejected atomic.Int64
 	pagesLooped, recordsUnread, pending, filesPending                                            atomic.Int64
 
-	mu       sync.Mutex
-	excluded map[string]int64
+	mu               sync.Mutex
+	excluded         map[string]int64
+	malformedReasons map[string]int64
+}
+
+func (c *counters) malformedBy(reason string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.malformedReasons == nil {
+		c.malformedReasons = map[string]int64{}
+	}
+	c.malformedReasons[reason]++
 }
 
 func (c *counters) exclude(reason string) {
@@ -264,8 +283,13 @@ func (c *counters) summary(src Source) SourceSummary {
 			ex[k] = v
 		}
 	}
+	var mr map[string]int64
+	if len(c.malformedReasons) > 0 {
+		mr = maps.Clone(c.malformedReasons)
+	}
 	return SourceSummary{
-		Source: src, Records: c.records.Load(), Indexed: c.indexed.Load(), Existing: c.existing.Load(),
+		MalformedReasons: mr,
+		Source:           src, Records: c.records.Load(), Indexed: c.indexed.Load(), Existing: c.existing.Load(),
 		Excluded: ex, FilterErrors: c.filterErrors.Load(), Malformed: c.malformed.Load(), Repeats: c.repeats.Load(),
 		FilesSkipped: c.filesSkipped.Load(), Groups: c.groups.Load(), Rejected: c.rejected.Load(),
 		PagesLooped: c.pagesLooped.Load(), RecordsUnread: c.recordsUnread.Load(), Pending: c.pending.Load(),

@@ -49,6 +49,9 @@ type stream struct {
 	parking atomic.Int64
 	// pendingFiles are the parked SIEM batch files as of saved, by key.
 	pendingFiles map[string]parkedFile
+	// warned: the unusable-record reasons already warned about in this pass (one line per
+	// reason and pass, the count in the summary).
+	warned map[string]bool
 }
 
 func (p *Poller) openStream(src Source, name string, c *counters, log zerolog.Logger) (*stream, error) {
@@ -100,13 +103,17 @@ func (s *stream) submit(ctx context.Context, u *unit, recs []json.RawMessage, o 
 	raws := make([]json.RawMessage, 0, len(recs))
 	for i, raw := range recs {
 		s.c.records.Add(1)
-		a, err := s.p.o.Normalize(s.src, raw)
-		if err == nil && a.ID == "" {
-			err = errors.New("no id")
+		var (
+			a   Alert
+			err error
+		)
+		if len(raw) > s.p.o.MaxRecordBytes {
+			err = recordError(ReasonTooLarge, "the record is %d bytes; alerts.max_record_size accepts at most %d", len(raw), s.p.o.MaxRecordBytes)
+		} else if a, err = s.p.o.Normalize(s.src, raw); err == nil && a.ID == "" {
+			err = recordError(ReasonNoID, "the record gives no id")
 		}
 		if err != nil {
-			s.c.malformed.Add(1)
-			s.log.Debug().Err(err).Msg("malformed record skipped")
+			s.unusable(err)
 			continue
 		}
 		if ids != nil {
@@ -157,6 +164,25 @@ func (s *stream) submit(ctx context.Context, u *unit, recs []json.RawMessage, o 
 		}
 	}
 	return ids, nil
+}
+
+// unusable counts a record that cannot be an alert, by reason, and warns once per reason
+// and pass with the first record's detail (which names the field at fault).
+func (s *stream) unusable(err error) {
+	reason := ReasonNotObject
+	var re *RecordError
+	if errors.As(err, &re) {
+		reason = re.Reason
+	}
+	s.c.malformed.Add(1)
+	s.c.malformedBy(reason)
+	if s.warned == nil {
+		s.warned = map[string]bool{}
+	}
+	if !s.warned[reason] {
+		s.warned[reason] = true
+		s.log.Warn().Err(err).Str("reason", reason).Msg("record unusable, counted and skipped; further ones of this reason only counted in this pass")
+	}
 }
 
 // park parks an alert with u, or, past maxPending, fails u so that the cursor holds.

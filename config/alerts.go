@@ -37,6 +37,12 @@ type Alerts struct {
 	DetailsURL string `yaml:"details_url"`
 	// PageSize is the page size asked of the alert endpoints (capped per endpoint).
 	PageSize int `yaml:"page_size"`
+	// MaxPages bounds the pages of one window (one pass of a SIEM cursor): more end the
+	// window unpassed, counted as pages_looped (a server whose tokens never end).
+	MaxPages int `yaml:"max_pages"`
+	// MaxRecordSize bounds one alert record; a larger one is counted as unusable ("too
+	// large") and warned about.
+	MaxRecordSize ByteSize `yaml:"max_record_size"`
 	// SIEM says how the siem source reads: batch files or the stream, and which event types.
 	SIEM AlertsSIEM `yaml:"siem"`
 	// StatePath is the poller's own checkpoint file; "" means State.Path + ".alerts"
@@ -113,13 +119,23 @@ func AlertStatuses() []string {
 // AlertRoutes lists the values alerts.routes allows.
 func AlertRoutes() []string { return []string{"inbound", "outbound", "internal"} }
 
+// Defaults of alerts.max_pages and alerts.max_record_size (package alerts uses the same).
+const (
+	DefaultAlertsMaxPages      = 100_000
+	DefaultAlertsMaxRecordSize = 1 << 20
+)
+
 // Limits of the alerts section; docs/alerts.md states the same numbers.
 const (
-	maxAlertPageSize  = 500 // legacy log endpoints; REST endpoints are capped at 100 by the poller
-	maxAlertFilters   = 100
-	minPollInterval   = time.Second
-	maxAlertsLookback = 30 * 24 * time.Hour
-	maxAlertsOverlap  = 24 * time.Hour
+	minAlertsMaxPages      = 10
+	maxAlertsMaxPages      = 10_000_000
+	minAlertsMaxRecordSize = 64 << 10
+	maxAlertsMaxRecordSize = 64 << 20 // the bound of one answer's body
+	maxAlertPageSize       = 500      // legacy log endpoints; REST endpoints are capped at 100 by the poller
+	maxAlertFilters        = 100
+	minPollInterval        = time.Second
+	maxAlertsLookback      = 30 * 24 * time.Hour
+	maxAlertsOverlap       = 24 * time.Hour
 )
 
 // defaultAlerts returns the defaults of the alerts section. SIEM is off by default: most
@@ -135,8 +151,10 @@ func defaultAlerts() Alerts {
 			High:   []string{"malicious", "malware", "phishing"},
 			Medium: []string{"unsafe", "unknown", "suspicious"},
 		},
-		PageSize: 100,
-		SIEM:     AlertsSIEM{Mode: SIEMBatch, Types: DefaultSIEMTypes()},
+		PageSize:      100,
+		MaxPages:      DefaultAlertsMaxPages,
+		MaxRecordSize: DefaultAlertsMaxRecordSize,
+		SIEM:          AlertsSIEM{Mode: SIEMBatch, Types: DefaultSIEMTypes()},
 	}
 }
 
@@ -199,6 +217,10 @@ func (c *Config) checkAlerts(k *checker) {
 		}
 	}
 	k.intRange("alerts.page_size", a.PageSize, 1, maxAlertPageSize)
+	k.intRange("alerts.max_pages", a.MaxPages, minAlertsMaxPages, maxAlertsMaxPages)
+	if a.MaxRecordSize < minAlertsMaxRecordSize || a.MaxRecordSize > maxAlertsMaxRecordSize {
+		k.add("alerts.max_record_size", "%s is out of range; allowed: %s to %s", a.MaxRecordSize, ByteSize(minAlertsMaxRecordSize), ByteSize(maxAlertsMaxRecordSize))
+	}
 	k.oneOf("alerts.siem.mode", a.SIEM.Mode, []string{SIEMBatch, SIEMStream})
 	if len(a.SIEM.Types) == 0 {
 		k.add("alerts.siem.types", "is empty; allowed: one or more of %s", strings.Join(SIEMTypes(), ", "))

@@ -114,6 +114,7 @@ func (a *app) alertsPoll(ctx context.Context, log zerolog.Logger, m *metrics.Met
 	}, alerts.Options{
 		Sources: sources, PollInterval: cfg.Alerts.PollInterval.D(), Lookback: cfg.Alerts.Lookback.D(),
 		Overlap: overlapOption(cfg.Alerts.Overlap.D()), PageSize: cfg.Alerts.PageSize,
+		MaxPages: cfg.Alerts.MaxPages, MaxRecordBytes: int(cfg.Alerts.MaxRecordSize),
 		Types: cfg.Alerts.Types, Statuses: cfg.Alerts.Statuses, Routes: cfg.Alerts.Routes,
 		SIEMTypes: cfg.Alerts.SIEM.Types, SIEMStream: cfg.Alerts.SIEM.Mode == config.SIEMStream,
 		ContentView: cfg.Alerts.ContentView,
@@ -203,13 +204,16 @@ func (a *app) printAlerts(w io.Writer, s *alertsSummary) {
 			fmt.Fprintf(w, ", %d excluded (%s)", n, excludedText(src.Excluded))
 		}
 		if src.Malformed > 0 {
-			fmt.Fprintf(w, ", %d malformed", src.Malformed)
+			fmt.Fprintf(w, ", %d malformed (%s)", src.Malformed, excludedText(src.MalformedReasons))
 		}
 		if src.FilterErrors > 0 {
 			fmt.Fprintf(w, ", %d filter errors (kept)", src.FilterErrors)
 		}
 		if src.FilesSkipped > 0 {
 			fmt.Fprintf(w, ", %d files skipped", src.FilesSkipped)
+		}
+		if src.FilesPending > 0 {
+			fmt.Fprintf(w, ", %d files pending (read again next pass)", src.FilesPending)
 		}
 		if src.Repeats > 0 {
 			fmt.Fprintf(w, ", %d repeats dropped", src.Repeats)
