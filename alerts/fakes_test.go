@@ -76,8 +76,9 @@ type fakeLogs struct {
 	// failAt makes the call with this page token fail (once) with err.
 	failAt  map[string]error
 	queries []mimecast.LogQuery
-	// block makes every call wait for its context.
-	block bool
+	// block makes every call wait for its context; blockKind only those of a kind.
+	block     bool
+	blockKind map[mimecast.LogKind]bool
 	// empties inserts an empty page with a next token before this offset.
 	emptyAt map[int]bool
 	// loop makes the token after the third page the first page's again (A → B → A).
@@ -98,7 +99,7 @@ func (f *fakeLogs) add(k mimecast.LogKind, rs ...rec) {
 
 func (f *fakeLogs) SecurityLogs(ctx context.Context, k mimecast.LogKind, q mimecast.LogQuery) (mimecast.Page, error) {
 	f.mu.Lock()
-	block := f.block
+	block := f.block || f.blockKind[k]
 	f.queries = append(f.queries, q)
 	f.mu.Unlock()
 	if block {

@@ -35,6 +35,11 @@ type Options struct {
 	// MaxRecordBytes bounds one record (alerts.max_record_size); a larger one is counted as
 	// unusable (ReasonTooLarge); default DefaultMaxRecordBytes.
 	MaxRecordBytes int
+	// MaxWait, when > 0, bounds how long one API call of a source may take, its waits for
+	// quota and its retries included; a call that takes longer ends the source's pass with
+	// ErrMaxWait (the pass fails; the cursor keeps what was acknowledged). The command sets
+	// it (alerts.max_wait) for --once only: a scheduled pass must end.
+	MaxWait time.Duration
 	// MaxPages bounds the pages of one window (one pass of a SIEM cursor); more ends the
 	// window as pages_looped, without passing it (see paging.go); default DefaultMaxPages.
 	MaxPages int
@@ -150,6 +155,17 @@ func New(d Deps, o Options) (*Poller, error) {
 	}
 	if o.PageSize <= 0 {
 		o.PageSize = 100
+	}
+	if o.MaxWait > 0 {
+		if d.Logs != nil {
+			d.Logs = boundedLogs{d.Logs, o.MaxWait}
+		}
+		if d.Threats != nil {
+			d.Threats = boundedThreats{d.Threats, o.MaxWait}
+		}
+		if d.SIEM != nil {
+			d.SIEM = boundedSIEM{d.SIEM, o.MaxWait}
+		}
 	}
 	if o.MaxRecordBytes <= 0 {
 		o.MaxRecordBytes = DefaultMaxRecordBytes
@@ -316,22 +332,40 @@ func (p *Poller) Once(ctx context.Context) PassSummary {
 	return sum
 }
 
-// Run polls every source every PollInterval until ctx ends, handing each pass's summary to
-// report (which may be nil). It returns ctx's error.
+// Run polls each source on its own schedule until ctx ends: one goroutine per source, on an
+// errgroup Run owns, each polling its source, reporting, and sleeping PollInterval on a
+// timer that selects on ctx. A source that fails, waits on its quota or reads a long
+// backlog delays no other (they still share the client's pacer per quota group). report
+// (which may be nil) gets one PassSummary per source pass, never two at once. Run returns
+// ctx's error once every source's goroutine has ended.
 func (p *Poller) Run(ctx context.Context, report func(PassSummary)) error {
-	for {
-		sum := p.Once(ctx)
-		if report != nil {
-			report(sum)
-		}
-		t := time.NewTimer(p.o.PollInterval)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
-		}
+	var (
+		mu sync.Mutex // serialises report
+		g  errgroup.Group
+	)
+	for _, src := range p.o.Sources {
+		g.Go(func() error {
+			for {
+				p.enrich.startPass() // re-arms once-per-pass warnings
+				sum := PassSummary{Started: p.o.Now().UTC()}
+				sum.Sources = []SourceSummary{p.pollSource(ctx, src)}
+				sum.Finished = p.o.Now().UTC()
+				if report != nil {
+					mu.Lock()
+					report(sum)
+					mu.Unlock()
+				}
+				t := time.NewTimer(p.o.PollInterval)
+				select {
+				case <-ctx.Done():
+					t.Stop()
+					return ctx.Err()
+				case <-t.C:
+				}
+			}
+		})
 	}
+	return g.Wait()
 }
 
 // pollSource runs one pass of one source and reports it.

@@ -364,8 +364,10 @@ func (p *Poller) firstStart(now time.Time, ret time.Duration) time.Time {
 
 // readWindow reads the source's current window oldest first; see the cursor rules in
 // cursor.go.
-func (s *stream) readWindow(ctx context.Context, fetch windowFetch) error {
-	cur := s.saved
+//
+// cur is where the window starts: the saved cursor, or (readWindows) the end of the window
+// just read. It returns whether the window was read to its end.
+func (s *stream) readWindow(ctx context.Context, fetch windowFetch, cur cursor) (complete bool, err error) {
 	now := s.p.o.Now().UTC()
 	from, to, token := cur.From, cur.To, cur.Token
 	resumed := token != ""
@@ -377,16 +379,16 @@ func (s *stream) readWindow(ctx context.Context, fetch windowFetch) error {
 			from = cur.Since.Add(-s.p.o.Overlap)
 		}
 		if !from.Before(to) {
-			return nil // the clock went back: nothing new to ask for
+			return false, nil // the clock went back: nothing new to ask for
 		}
 	}
 	pgr := newPager(s.p.o.MaxPages, token)
 	for page := 0; ; page++ {
 		if err := ctx.Err(); err != nil {
-			return err
+			return false, err
 		}
 		if s.tr.failure() != nil {
-			return nil // the cursor cannot pass the failure: stop reading; finish reports it
+			return false, nil // the cursor cannot pass the failure: stop reading; finish reports it
 		}
 		pg, park, err := fetch(ctx, from, to, token)
 		if err != nil {
@@ -398,7 +400,7 @@ func (s *stream) readWindow(ctx context.Context, fetch windowFetch) error {
 				pgr = newPager(s.p.o.MaxPages, "")
 				continue
 			}
-			return fmt.Errorf("page %d of window %s..%s: %w", page, from.Format(time.RFC3339), to.Format(time.RFC3339), err)
+			return false, fmt.Errorf("page %d of window %s..%s: %w", page, from.Format(time.RFC3339), to.Format(time.RFC3339), err)
 		}
 		resumed = false
 		// The paging rule (paging.go) decides what the cursor becomes once this page is
@@ -427,16 +429,30 @@ func (s *stream) readWindow(ctx context.Context, fetch windowFetch) error {
 		_, err = s.submit(ctx, u, pg.Records, submitOptions{park: park})
 		s.tr.close(u)
 		if err != nil {
-			return err
+			return false, err
 		}
 		if err := s.commit(); err != nil {
-			return err
+			return false, err
 		}
 		if verdict != pageFollow {
-			return stop
+			return verdict == pageComplete, stop
 		}
 		token = pg.Next
 	}
+}
+
+// readWindows reads the source's saved window and, when that was a window resumed from an
+// earlier pass, goes on with a new window up to now: a resumed pass does not leave what
+// happened since the old window's end for the next interval.
+func (s *stream) readWindows(ctx context.Context, fetch windowFetch) error {
+	cur := s.saved
+	resumed := !cur.From.IsZero()
+	complete, err := s.readWindow(ctx, fetch, cur)
+	if err != nil || !complete || !resumed {
+		return err
+	}
+	_, err = s.readWindow(ctx, fetch, cursor{Since: cur.To, Latest: cur.Latest})
+	return err
 }
 
 // refusedToken tells whether err is the source refusing a request for good (not a 403, not
@@ -468,7 +484,7 @@ func (p *Poller) pollWindow(ctx context.Context, src Source, c *counters, log ze
 	}
 	err = s.retryPending(ctx, td)
 	if err == nil {
-		err = s.readWindow(ctx, fetch)
+		err = s.readWindows(ctx, fetch)
 	}
 	err = s.finish(ctx, err)
 	return s.saved.describe(), err

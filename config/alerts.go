@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"text/template"
 	"time"
@@ -37,6 +38,9 @@ type Alerts struct {
 	DetailsURL string `yaml:"details_url"`
 	// PageSize is the page size asked of the alert endpoints (capped per endpoint).
 	PageSize int `yaml:"page_size"`
+	// MaxWait bounds how long `alerts --once` lets one API call of a source wait (its
+	// quota, its retries); past it the source gives up for the pass (exit 3, cursor intact).
+	MaxWait Duration `yaml:"max_wait"`
 	// MaxPages bounds the pages of one window (one pass of a SIEM cursor): more end the
 	// window unpassed, counted as pages_looped (a server whose tokens never end).
 	MaxPages int `yaml:"max_pages"`
@@ -152,6 +156,7 @@ func defaultAlerts() Alerts {
 			Medium: []string{"unsafe", "unknown", "suspicious"},
 		},
 		PageSize:      100,
+		MaxWait:       Duration(10 * time.Minute),
 		MaxPages:      DefaultAlertsMaxPages,
 		MaxRecordSize: DefaultAlertsMaxRecordSize,
 		SIEM:          AlertsSIEM{Mode: SIEMBatch, Types: DefaultSIEMTypes()},
@@ -218,6 +223,7 @@ func (c *Config) checkAlerts(k *checker) {
 	}
 	k.intRange("alerts.page_size", a.PageSize, 1, maxAlertPageSize)
 	k.intRange("alerts.max_pages", a.MaxPages, minAlertsMaxPages, maxAlertsMaxPages)
+	k.durationRange("alerts.max_wait", a.MaxWait, time.Second, 24*time.Hour)
 	if a.MaxRecordSize < minAlertsMaxRecordSize || a.MaxRecordSize > maxAlertsMaxRecordSize {
 		k.add("alerts.max_record_size", "%s is out of range; allowed: %s to %s", a.MaxRecordSize, ByteSize(minAlertsMaxRecordSize), ByteSize(maxAlertsMaxRecordSize))
 	}
@@ -229,6 +235,35 @@ func (c *Config) checkAlerts(k *checker) {
 	if c.AlertsStatePath() == c.State.Path {
 		k.add("alerts.state_path", "%s is the crawl's state file; allowed: another file (the crawl and the poller each lock their own), default state.path + \".alerts\"", quote(a.StatePath))
 	}
+}
+
+// The SIEM endpoints' published call budgets (reference §3).
+const (
+	siemBatchBudgetCalls  = 50
+	siemBatchBudgetPer    = 15 * time.Minute
+	siemStreamBudgetCalls = 300
+	siemStreamBudgetPer   = time.Hour
+)
+
+// AlertsWarnings returns what in the alerts section is allowed but cannot work as written:
+// a schedule whose SIEM calls cannot fit the endpoint's published budget (at least one
+// batch call per event type per pass, or one stream call per pass, every poll_interval).
+// Passes would then wait on the quota (`--once` up to alerts.max_wait).
+func (c *Config) AlertsWarnings() []string {
+	a := c.Alerts
+	if !slices.Contains(a.Sources, "siem") || a.PollInterval <= 0 {
+		return nil
+	}
+	calls, budget, per := len(a.SIEM.Types), siemBatchBudgetCalls, siemBatchBudgetPer
+	if a.SIEM.Mode == SIEMStream {
+		calls, budget, per = 1, siemStreamBudgetCalls, siemStreamBudgetPer
+	}
+	passes := float64(per) / float64(a.PollInterval)
+	if need := float64(calls) * passes; need > float64(budget) {
+		return []string{fmt.Sprintf("alerts.poll_interval: %s with alerts.siem (%s mode, %d calls per pass at least) needs %.0f calls per %s, above the %d the endpoint allows; passes will wait on the quota: raise poll_interval to %s or more",
+			a.PollInterval, a.SIEM.Mode, calls, need, Duration(per), budget, Duration(time.Duration(int64(per)*int64(calls)/int64(budget)).Round(time.Second)))}
+	}
+	return nil
 }
 
 // selection checks a list of names against the allowed values.

@@ -236,6 +236,7 @@ func goodConfig() *Config {
 		ContentView:   true,
 		DetailsURL:    "https://console.example.com/track?mid={{.MessageID | urlquery}}",
 		PageSize:      250,
+		MaxWait:       Duration(10 * time.Minute),
 		MaxPages:      DefaultAlertsMaxPages,
 		MaxRecordSize: DefaultAlertsMaxRecordSize,
 		SIEM:          AlertsSIEM{Mode: SIEMStream, Types: []string{"av", "url protect"}},

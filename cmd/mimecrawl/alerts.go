@@ -52,6 +52,13 @@ func (a *app) alertsPoll(ctx context.Context, log zerolog.Logger, m *metrics.Met
 	cfg := a.cfg
 	statePath := cfg.AlertsStatePath()
 	log.Info().Bool("once", once).Str("state", statePath).Strs("sources", cfg.Alerts.Sources).Msg("run start")
+	for _, w := range cfg.AlertsWarnings() {
+		log.Warn().Str("problem", w).Msg("configuration will wait on the api quota")
+	}
+	var maxWait time.Duration // a scheduled pass must end; the long-running poller waits
+	if once {
+		maxWait = cfg.Alerts.MaxWait.D()
+	}
 	fatal := func(err error) int {
 		if ctx.Err() != nil {
 			// A signal arrived while the poller was starting: the stop that was asked for, not
@@ -114,7 +121,7 @@ func (a *app) alertsPoll(ctx context.Context, log zerolog.Logger, m *metrics.Met
 	}, alerts.Options{
 		Sources: sources, PollInterval: cfg.Alerts.PollInterval.D(), Lookback: cfg.Alerts.Lookback.D(),
 		Overlap: overlapOption(cfg.Alerts.Overlap.D()), PageSize: cfg.Alerts.PageSize,
-		MaxPages: cfg.Alerts.MaxPages, MaxRecordBytes: int(cfg.Alerts.MaxRecordSize),
+		MaxPages: cfg.Alerts.MaxPages, MaxRecordBytes: int(cfg.Alerts.MaxRecordSize), MaxWait: maxWait,
 		Types: cfg.Alerts.Types, Statuses: cfg.Alerts.Statuses, Routes: cfg.Alerts.Routes,
 		SIEMTypes: cfg.Alerts.SIEM.Types, SIEMStream: cfg.Alerts.SIEM.Mode == config.SIEMStream,
 		ContentView: cfg.Alerts.ContentView,
