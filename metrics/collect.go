@@ -36,6 +36,7 @@ var (
 	runLastSuccess = desc("run_last_success_timestamp_seconds", "When a run last ended with exit code 0 (Unix time); pushed only by successful runs.")
 
 	alertsLag       = desc("alerts_lag_seconds", "Now minus the newest alert event acknowledged by Elasticsearch, by source (grows while a source is quiet).", "source")
+	alertsSourceLag = desc("alerts_source_lag_seconds", "Freshness: now minus the newest alert event of the source acknowledged by Elasticsearch (updated after each pass of that source; sources poll independently).", "source")
 	alertsLastPoll  = desc("alerts_last_poll_timestamp_seconds", "When the source's last poll ended (Unix time).", "source")
 	alertsForbidden = desc("alerts_source_forbidden", "1 when Mimecast answered 403: the API application lacks the source's permission.", "source")
 	alertsFailing   = desc("alerts_source_failing", "1 when the source's last poll ended with an error.", "source")
@@ -55,7 +56,7 @@ func (s *snapshots) Describe(ch chan<- *prometheus.Desc) {
 		apiConcLimit, apiInflightMax, apiConcChanges,
 		bulkRequests, bulkRetries, bulkBytes, mailboxLag, mailboxLagWorst, mailboxesNoCheckp,
 		runDuration, runExitCode, runFinished, runLastSuccess,
-		alertsLag, alertsLastPoll, alertsForbidden, alertsFailing} {
+		alertsLag, alertsSourceLag, alertsLastPoll, alertsForbidden, alertsFailing} {
 		ch <- d
 	}
 }
@@ -112,7 +113,9 @@ func (s *snapshots) Collect(ch chan<- prometheus.Metric) {
 	now := m.now()
 	for _, src := range sources {
 		if !src.LatestEvent.IsZero() {
-			gauge(alertsLag, max(now.Sub(src.LatestEvent).Seconds(), 0), src.Source)
+			lag := max(now.Sub(src.LatestEvent).Seconds(), 0)
+			gauge(alertsLag, lag, src.Source)
+			gauge(alertsSourceLag, lag, src.Source)
 		}
 		if !src.LastPoll.IsZero() {
 			gauge(alertsLastPoll, unix(src.LastPoll), src.Source)

@@ -149,6 +149,7 @@ func TestSeriesFromSnapshots(t *testing.T) {
 		{"mimecrawl_run_exit_code", nil, 0},
 		{"mimecrawl_run_last_success_timestamp_seconds", nil, float64(t0.Unix())},
 		{"mimecrawl_alerts_lag_seconds", map[string]string{"source": "threats"}, 60},
+		{"mimecrawl_alerts_source_lag_seconds", map[string]string{"source": "threats"}, 60},
 		{"mimecrawl_alerts_source_forbidden", map[string]string{"source": "dlp"}, 1},
 		{"mimecrawl_alerts_source_forbidden", map[string]string{"source": "threats"}, 0},
 	}
