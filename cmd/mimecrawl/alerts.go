@@ -353,6 +353,9 @@ func printAlertsStatus(w io.Writer, path string, cs []alerts.CursorStatus) {
 		if c.Pending > 0 {
 			st += fmt.Sprintf(", %d alerts pending", c.Pending)
 		}
+		if c.FilesPending > 0 {
+			st += fmt.Sprintf(", %d files pending", c.FilesPending)
+		}
 		// Text from the state file: sanitized like the rest of status.
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", sanitize(c.Name), sanitize(c.Position), fmtTime(c.Latest), fmtTime(c.LastPoll), sanitize(st))
 	}

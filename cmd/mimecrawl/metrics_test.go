@@ -503,14 +503,14 @@ func TestAlertSourceStatuses(t *testing.T) {
 	at := func(m int) *time.Time { v := time.Date(2026, 1, 1, 0, m, 0, 0, time.UTC); return &v }
 	got := alertSourceStatuses([]alerts.CursorStatus{
 		{Name: "alerts/dlp", Forbidden: true, LastError: "403 forbidden", LastPoll: at(9)},
-		{Name: "alerts/siem/delivery", Latest: at(1), LastPoll: at(8)},
-		{Name: "alerts/siem/receipt", Latest: at(3), LastPoll: at(6), LastError: "timeout"},
-		{Name: "alerts/threats"},
+		{Name: "alerts/siem/delivery", Latest: at(1), LastPoll: at(8), FilesPending: 1},
+		{Name: "alerts/siem/receipt", Latest: at(3), LastPoll: at(6), LastError: "timeout", Pending: 2},
+		{Name: "alerts/threats", Pending: 4},
 	})
 	want := []metrics.SourceStatus{
 		{Source: "dlp", LastPoll: *at(9), Forbidden: true},
-		{Source: "siem", LatestEvent: *at(3), LastPoll: *at(6), Failing: true},
-		{Source: "threats"},
+		{Source: "siem", LatestEvent: *at(3), LastPoll: *at(6), Failing: true, Pending: 3},
+		{Source: "threats", Pending: 4},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("got %+v, want %+v", got, want)
