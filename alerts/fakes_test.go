@@ -85,6 +85,8 @@ type fakeLogs struct {
 	loop bool
 	// overstate is added to every page's stated total.
 	overstate int
+	// onCall, when set, runs at the start of every call (e.g. to move a fake clock).
+	onCall func()
 }
 
 func newFakeLogs() *fakeLogs {
@@ -101,7 +103,11 @@ func (f *fakeLogs) SecurityLogs(ctx context.Context, k mimecast.LogKind, q mimec
 	f.mu.Lock()
 	block := f.block || f.blockKind[k]
 	f.queries = append(f.queries, q)
+	onCall := f.onCall
 	f.mu.Unlock()
+	if onCall != nil {
+		onCall()
+	}
 	if block {
 		<-ctx.Done()
 		return mimecast.Page{}, ctx.Err()

@@ -156,17 +156,6 @@ func New(d Deps, o Options) (*Poller, error) {
 	if o.PageSize <= 0 {
 		o.PageSize = 100
 	}
-	if o.MaxWait > 0 {
-		if d.Logs != nil {
-			d.Logs = boundedLogs{d.Logs, o.MaxWait}
-		}
-		if d.Threats != nil {
-			d.Threats = boundedThreats{d.Threats, o.MaxWait}
-		}
-		if d.SIEM != nil {
-			d.SIEM = boundedSIEM{d.SIEM, o.MaxWait}
-		}
-	}
 	if o.MaxRecordBytes <= 0 {
 		o.MaxRecordBytes = DefaultMaxRecordBytes
 	}
@@ -187,6 +176,17 @@ func New(d Deps, o Options) (*Poller, error) {
 	}
 	if o.Normalize == nil {
 		o.Normalize = Normalize
+	}
+	// Every page call is watched (slow calls warned about) and, with MaxWait, bounded.
+	g := guard{maxWait: o.MaxWait, now: o.Now, log: o.Logger}
+	if d.Logs != nil {
+		d.Logs = boundedLogs{d.Logs, g}
+	}
+	if d.Threats != nil {
+		d.Threats = boundedThreats{d.Threats, g}
+	}
+	if d.SIEM != nil {
+		d.SIEM = boundedSIEM{d.SIEM, g}
 	}
 	p := &Poller{d: d, o: o, log: o.Logger}
 	p.enrich = newEnricher(d.Archive, d.Directory, o.DetailsURL, o.DirectoryTTL, o.PageSize, o.Now, o.Logger)

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/mimecrawl/mimecrawl/integration/mimecast"
 )
 
@@ -115,5 +117,26 @@ func TestMaxWaitGivesUpOnOneSource(t *testing.T) {
 	}
 	if url.Error != "" || url.Indexed != 3 {
 		t.Errorf("url = %+v", url)
+	}
+}
+
+// Finding 10: a call that waited long (here the fake clock moves 3 minutes during it) is
+// logged at warn with its source and its length.
+func TestSlowCallWarned(t *testing.T) {
+	f := newFixture(false)
+	f.logs.add(mimecast.DLPLogs, recs("d", 2, at(-10), time.Minute)...)
+	f.logs.onCall = func() { f.clock.set(f.clock.now().Add(3 * time.Minute)) }
+	var logs lockedBuffer
+	p, err := New(Deps{Logs: f.logs, Sink: f.sink, Cursors: f.cursors, Rules: keepAll{}},
+		Options{Sources: []Source{DLP}, Now: f.clock.now, Normalize: fakeNormalize, Logger: zerolog.New(&logs).Level(zerolog.WarnLevel)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := one(t, p.Once(context.Background())); s.Error != "" {
+		t.Fatal(s.Error)
+	}
+	out := logs.String()
+	if !strings.Contains(out, "api call waited long") || !strings.Contains(out, `"source":"dlp"`) || !strings.Contains(out, `"took":180000`) {
+		t.Errorf("want a warning naming the source and the 3 minutes:\n%s", out)
 	}
 }
