@@ -63,6 +63,8 @@ func FuzzDecodeRESTPage(f *testing.F) {
 	for _, s := range []string{
 		`{"value":[{"a":1}],"@nextPage":"x","isCaughtUp":false}`, `{"data":[],"meta":{"pagination":{"next":"m"}}}`,
 		`{"events":[null,{}]}`, `{"items":[1]}`, `{}`, `[]`, `{"value":"x"}`, `{"isCaughtUp":null}`,
+		`{"events":[],"nextPageToken":"t","total":"60"}`, `{"next":"https://h/x?pageToken=a"}`, `{"_links":{"next":{"href":1}}}`,
+		`{"value":[],"meta":{"total":3,"pagination":{"totalCount":"x"}}}`,
 	} {
 		f.Add([]byte(s))
 	}
