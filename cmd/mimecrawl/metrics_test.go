@@ -332,11 +332,18 @@ func TestAlertsServesMetricsAndHealth(t *testing.T) {
 		t.Fatal("no serving line within 30s")
 	}
 
-	// Wait for the first pass to be reported.
+	// Wait for the first pass of each source checked below to be reported (each source
+	// polls on its own schedule and reports its own passes).
 	var fams map[string]*dto.MetricFamily
 	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
 		fams = scrape(t, base+"/metrics")
-		if _, ok := sample(fams, "mimecrawl_alerts_last_poll_timestamp_seconds", map[string]string{"source": "threats"}); ok {
+		polled := true
+		for _, src := range []string{"threats", "attachment_protection", "dlp"} {
+			if _, ok := sample(fams, "mimecrawl_alerts_last_poll_timestamp_seconds", map[string]string{"source": src}); !ok {
+				polled = false
+			}
+		}
+		if polled {
 			break
 		}
 		if time.Now().After(deadline) {
