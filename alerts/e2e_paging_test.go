@@ -116,3 +116,23 @@ func TestEndToEndInterruptedPassesPagingVariants(t *testing.T) {
 	}
 	compare(t, w.indexed(), w.expected())
 }
+
+// The SIEM batch endpoint's @nextPage looping ends each event type's pass with the loop
+// counted, the pass failing, and no cursor past the page whose token came back.
+func TestEndToEndSIEMBatchLoop(t *testing.T) {
+	o := seeded()
+	o.SIEMFileEvents = 2
+	o.Paging = simulator.AlertPaging{Loop: true}
+	w := newWorld(t, o, alerts.SIEM)
+	w.opts = func(o *alerts.Options) { o.PageSize = 1 }
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	sum := w.pass(ctx)
+	s := sum.Sources[0]
+	if s.Interrupted || s.PagesLooped == 0 || !sum.Failed() {
+		t.Fatalf("summary = %+v; want loops counted and the pass failed, ended by itself", s)
+	}
+	if calls := w.client.Stats().Calls; calls > 200 {
+		t.Errorf("%d API calls; the loops were not caught early", calls)
+	}
+}
