@@ -137,3 +137,23 @@ func (f *fakeCursors) Cursors() (map[string]string, error) {
 	}
 	return out, nil
 }
+
+// A cursor parks at most maxPending alerts: the next one holds the cursor instead, so that
+// the state file cannot grow without bound; the alerts already parked stay parked.
+func TestParkingIsBounded(t *testing.T) {
+	f := newFixture(false)
+	all := recs("a", maxPending+5, at(-120), 100*time.Millisecond)
+	f.logs.add(mimecast.DLPLogs, all...)
+	for _, r := range all {
+		f.sink.refuse[r.ID] = true
+	}
+	p := f.poller(t, Options{Sources: []Source{DLP}, PageSize: 500})
+	s := one(t, p.Once(context.Background()))
+	if s.Pending != maxPending || !strings.Contains(s.Error, "parked already") {
+		t.Fatalf("summary: pending %d, error %q; want %d parked and the cursor held", s.Pending, s.Error, maxPending)
+	}
+	c := f.cursors.get(t, CursorName(DLP, ""))
+	if !c.Since.IsZero() || c.Token != "10000" || len(c.Pending) != maxPending {
+		t.Errorf("cursor token %q since %s with %d parked; want held at the page past the bound", c.Token, c.Since, len(c.Pending))
+	}
+}

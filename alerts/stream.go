@@ -499,6 +499,8 @@ func (s *stream) retryPending(ctx context.Context, td *threatDetailer) error {
 		return nil
 	}
 	list := slices.SortedFunc(maps.Values(s.pending), func(a, b parked) int { return strings.Compare(a.ID, b.ID) })
+	// Tried again, they no longer count against maxPending unless they are parked again.
+	s.parking.Add(-int64(len(list)))
 	pos := s.saved
 	pos.Pending = nil
 	u := s.tr.open(pos)
@@ -517,7 +519,7 @@ func (s *stream) retryPending(ctx context.Context, td *threatDetailer) error {
 			if park[0] != "" {
 				p.Attempts++
 				p.Reason = park[0]
-				s.tr.park(u, p)
+				s.park(u, p)
 				continue
 			}
 			rec = one[0] // with its details
