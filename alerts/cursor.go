@@ -66,15 +66,21 @@ type cursor struct {
 	LastError  string    `json:"lastError,omitempty"`
 }
 
-const cursorVersion = 1
+// Cursor versions. Version 2 adds parked alerts and files; a cursor holding none is still
+// written as version 1, so that an older mimecrawl reads it, and one holding some is
+// refused by an older mimecrawl (which would drop them silently) instead of misread.
+const (
+	cursorVersion       = 1
+	cursorVersionParked = 2
+)
 
 func decodeCursor(name, s string) (cursor, error) {
 	var c cursor
 	if err := json.Unmarshal([]byte(s), &c); err != nil {
 		return cursor{}, fmt.Errorf("cursor %s: %w", name, err)
 	}
-	if c.V != cursorVersion {
-		return cursor{}, fmt.Errorf("cursor %s: version %d, this mimecrawl reads %d", name, c.V, cursorVersion)
+	if c.V != cursorVersion && c.V != cursorVersionParked {
+		return cursor{}, fmt.Errorf("cursor %s: version %d, this mimecrawl reads %d and %d", name, c.V, cursorVersion, cursorVersionParked)
 	}
 	if !c.From.IsZero() && c.To.Before(c.From) {
 		return cursor{}, fmt.Errorf("cursor %s: window ends %s before it starts %s", name, c.To, c.From)
@@ -84,6 +90,9 @@ func decodeCursor(name, s string) (cursor, error) {
 
 func (c cursor) encode() string {
 	c.V = cursorVersion
+	if len(c.Pending) > 0 || len(c.PendingFiles) > 0 {
+		c.V = cursorVersionParked
+	}
 	b, _ := json.Marshal(c) // only times, strings and booleans: cannot fail
 	return string(b)
 }

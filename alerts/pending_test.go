@@ -157,3 +157,21 @@ func TestParkingIsBounded(t *testing.T) {
 		t.Errorf("cursor token %q since %s with %d parked; want held at the page past the bound", c.Token, c.Since, len(c.Pending))
 	}
 }
+
+// A cursor with parked alerts is written as version 2 (an older mimecrawl refuses it rather
+// than dropping what is parked); one without stays version 1.
+func TestCursorVersionFollowsParking(t *testing.T) {
+	plain := cursor{Since: t0}.encode()
+	withParked := cursor{Since: t0, Pending: []parked{{ID: "a", Record: json.RawMessage(`{}`), Reason: parkedRefused, Attempts: 1}}}.encode()
+	if !strings.Contains(plain, `"v":1`) || !strings.Contains(withParked, `"v":2`) {
+		t.Errorf("versions: %s / %s", plain, withParked)
+	}
+	for _, s := range []string{plain, withParked} {
+		if _, err := decodeCursor("alerts/x", s); err != nil {
+			t.Errorf("decode %s: %v", s, err)
+		}
+	}
+	if _, err := decodeCursor("alerts/x", `{"v":3}`); err == nil {
+		t.Error("version 3 accepted")
+	}
+}
