@@ -3,6 +3,7 @@ package alerts
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -32,6 +33,14 @@ import (
 // Token sources (SIEM batch per event type, the SIEM stream) persist the source's own
 // @nextPage as the durable cursor, again only once everything read before it is acknowledged.
 // They need no overlap: the token is a position in Mimecast's event log, not a time.
+//
+// Parked alerts: an alert that Elasticsearch refused for good (a mapping conflict, say), or a
+// threat event whose details could not be fetched, does not hold its source back: it is
+// parked in the cursor (Pending, written in the same update as the position that passes it)
+// and tried again at the start of every later pass, written over (op index) once it can be
+// written whole. Until then it is counted as alerts_pending in every pass summary and in
+// status, and the pass fails. A cursor never passes an alert that is neither acknowledged
+// nor parked.
 type cursor struct {
 	V int `json:"v"`
 	// Since: every event before Since minus the overlap that the source had recorded when its
@@ -45,6 +54,10 @@ type cursor struct {
 	Token string `json:"token,omitempty"`
 	// Latest is the newest event time acknowledged so far, for status only.
 	Latest time.Time `json:"latest,omitzero"`
+	// Pending are the alerts parked behind the position, sorted by id.
+	Pending []parked `json:"pending,omitempty"`
+	// PendingFiles are the SIEM batch files parked behind the position (token sources).
+	PendingFiles []parkedFile `json:"pendingFiles,omitempty"`
 
 	// Status fields: written with the position but never moving it.
 	LastPoll   time.Time `json:"lastPoll,omitzero"`
@@ -53,15 +66,21 @@ type cursor struct {
 	LastError  string    `json:"lastError,omitempty"`
 }
 
-const cursorVersion = 1
+// Cursor versions. Version 2 adds parked alerts and files; a cursor holding none is still
+// written as version 1, so that an older mimecrawl reads it, and one holding some is
+// refused by an older mimecrawl (which would drop them silently) instead of misread.
+const (
+	cursorVersion       = 1
+	cursorVersionParked = 2
+)
 
 func decodeCursor(name, s string) (cursor, error) {
 	var c cursor
 	if err := json.Unmarshal([]byte(s), &c); err != nil {
 		return cursor{}, fmt.Errorf("cursor %s: %w", name, err)
 	}
-	if c.V != cursorVersion {
-		return cursor{}, fmt.Errorf("cursor %s: version %d, this mimecrawl reads %d", name, c.V, cursorVersion)
+	if c.V != cursorVersion && c.V != cursorVersionParked {
+		return cursor{}, fmt.Errorf("cursor %s: version %d, this mimecrawl reads %d and %d", name, c.V, cursorVersion, cursorVersionParked)
 	}
 	if !c.From.IsZero() && c.To.Before(c.From) {
 		return cursor{}, fmt.Errorf("cursor %s: window ends %s before it starts %s", name, c.To, c.From)
@@ -71,13 +90,58 @@ func decodeCursor(name, s string) (cursor, error) {
 
 func (c cursor) encode() string {
 	c.V = cursorVersion
+	if len(c.Pending) > 0 || len(c.PendingFiles) > 0 {
+		c.V = cursorVersionParked
+	}
 	b, _ := json.Marshal(c) // only times, strings and booleans: cannot fail
 	return string(b)
 }
 
-// position returns c without its status fields, for comparing positions.
-func (c cursor) position() cursor {
-	return cursor{Since: c.Since, From: c.From, To: c.To, Token: c.Token, Latest: c.Latest}
+// parked is one alert parked in a cursor: its record as the source sent it, why it is
+// parked, and how many passes tried it.
+type parked struct {
+	ID       string          `json:"id"`
+	Record   json.RawMessage `json:"record"`
+	Reason   string          `json:"reason"`
+	Attempts int             `json:"attempts"`
+}
+
+// parkedFile is a SIEM batch file that could not be read (malformed, cut short, expired
+// even with a fresh URL, or its download failed after the client's retries). Pre-signed URLs
+// expire, so it is found again by the page that listed it: that page's request (its token,
+// or for the first page its start date) and the file's place in the page.
+type parkedFile struct {
+	Token    string    `json:"token,omitempty"`
+	Start    time.Time `json:"start,omitzero"`
+	Index    int       `json:"index"`
+	Attempts int       `json:"attempts"`
+	Reason   string    `json:"reason"`
+}
+
+func (f parkedFile) key() string {
+	return fmt.Sprintf("%s|%s|%d", f.Token, f.Start.UTC().Format(time.RFC3339), f.Index)
+}
+
+// maxFileReads is how many passes read a batch file that cannot be read before it is
+// skipped for good (counted and warned): neither a stall on one file nor a loss at its
+// first failure.
+const maxFileReads = 3
+
+// Reasons an alert is parked.
+const (
+	parkedRefused = "refused by elasticsearch"
+	parkedDetails = "threat details unavailable"
+)
+
+// maxPending bounds the alerts one cursor parks; beyond it an alert holds the cursor
+// instead, so that a state file cannot grow without bound.
+const maxPending = 10_000
+
+// samePosition reports whether a and b say the same thing, status fields aside.
+func samePosition(a, b cursor) bool {
+	return a.Since.Equal(b.Since) && a.From.Equal(b.From) && a.To.Equal(b.To) && a.Token == b.Token && a.Latest.Equal(b.Latest) &&
+		slices.EqualFunc(a.Pending, b.Pending, func(x, y parked) bool { return x.ID == y.ID && x.Attempts == y.Attempts && x.Reason == y.Reason }) &&
+		slices.EqualFunc(a.PendingFiles, b.PendingFiles, func(x, y parkedFile) bool { return x.key() == y.key() && x.Attempts == y.Attempts })
 }
 
 // describe says where the cursor stands, for summaries and status.
@@ -115,6 +179,23 @@ type unit struct {
 	failed  bool
 	cursor  cursor
 	latest  time.Time
+	// parked are alerts of this unit parked instead of acknowledged; resolves the ids of
+	// parked alerts this unit tried again (parked again, if they failed again).
+	parked   []parked
+	resolves []string
+	// files: the same for SIEM batch files, by parkedFile.key.
+	parkedFiles  []parkedFile
+	resolveFiles []string
+}
+
+// popped is what ready hands over: the cursor the popped units make true and what they
+// parked and resolved, in order.
+type popped struct {
+	c             cursor
+	park          []parked
+	resolved      []string
+	files         []parkedFile
+	filesResolved []string
 }
 
 func newTracker() *tracker { return &tracker{progress: make(chan struct{}, 1)} }
@@ -173,6 +254,20 @@ func (t *tracker) fail(u *unit, err error) {
 	t.mu.Unlock()
 }
 
+// park records an alert of u as parked: the cursor passes it with u, holding it in Pending.
+func (t *tracker) park(u *unit, p parked) {
+	t.mu.Lock()
+	u.parked = append(u.parked, p)
+	t.mu.Unlock()
+}
+
+// parkFile records a batch file of u as parked.
+func (t *tracker) parkFile(u *unit, f parkedFile) {
+	t.mu.Lock()
+	u.parkedFiles = append(u.parkedFiles, f)
+	t.mu.Unlock()
+}
+
 // close says that every document of u has been handed over.
 func (t *tracker) close(u *unit) {
 	t.mu.Lock()
@@ -181,9 +276,9 @@ func (t *tracker) close(u *unit) {
 }
 
 // ready pops the complete prefix of units and returns the cursor of the last one popped,
-// with Latest raised to the newest acknowledged event time; ok is false when nothing was
-// popped.
-func (t *tracker) ready(prevLatest time.Time) (c cursor, ok bool) {
+// with Latest raised to the newest acknowledged event time, and the popped units' parked
+// alerts and resolved ids in order; ok is false when nothing was popped.
+func (t *tracker) ready(prevLatest time.Time) (p popped, ok bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	latest := prevLatest
@@ -195,14 +290,18 @@ func (t *tracker) ready(prevLatest time.Time) (c cursor, ok bool) {
 		if u.latest.After(latest) {
 			latest = u.latest
 		}
-		c, ok = u.cursor, true
+		p.resolved = append(p.resolved, u.resolves...)
+		p.park = append(p.park, u.parked...)
+		p.filesResolved = append(p.filesResolved, u.resolveFiles...)
+		p.files = append(p.files, u.parkedFiles...)
+		p.c, ok = u.cursor, true
 		t.units[0] = nil
 		t.units = t.units[1:]
 	}
-	if ok && latest.After(c.Latest) {
-		c.Latest = latest
+	if ok && latest.After(p.c.Latest) {
+		p.c.Latest = latest
 	}
-	return c, ok
+	return p, ok
 }
 
 // inFlight reports whether any document is still awaiting its callback.

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/mimecrawl/mimecrawl/config"
 )
 
 // This file holds the tolerant readers Normalize uses. Mimecast's payloads disagree with
@@ -17,8 +19,33 @@ import (
 // and returns the zero value for anything else: a field of the wrong shape is treated as
 // absent, and only a missing time fails the record.
 
-// maxRecordBytes bounds one record; a larger one is hostile or broken.
-const maxRecordBytes = 1 << 20
+// DefaultMaxRecordBytes is Options.MaxRecordBytes's default (alerts.max_record_size): a
+// record larger than this is hostile or broken (a real one is a few kilobytes).
+const DefaultMaxRecordBytes = config.DefaultAlertsMaxRecordSize
+
+// Reasons a record is unusable, as RecordError.Reason and the keys of
+// SourceSummary.MalformedReasons.
+const (
+	ReasonTooLarge  = "too large"
+	ReasonNotObject = "not a JSON object"
+	ReasonNoTime    = "no time"
+	ReasonBadTime   = "unreadable time"
+	ReasonNoID      = "no id"
+)
+
+// RecordError says why one record is unusable: a Reason from the list above, and the
+// detail (naming the field, when one is at fault).
+type RecordError struct {
+	Reason string
+	Err    error
+}
+
+func (e *RecordError) Error() string { return e.Err.Error() }
+func (e *RecordError) Unwrap() error { return e.Err }
+
+func recordError(reason string, format string, args ...any) error {
+	return &RecordError{Reason: reason, Err: fmt.Errorf(format, args...)}
+}
 
 // record is one decoded record: the generic JSON values of its top-level object.
 type record map[string]any
@@ -26,21 +53,18 @@ type record map[string]any
 // decodeRecord decodes raw into a record whose numbers are json.Number, so that big
 // integers and numeric strings keep their exact text.
 func decodeRecord(raw json.RawMessage) (record, error) {
-	if len(raw) > maxRecordBytes {
-		return nil, fmt.Errorf("the record is %d bytes; at most %d are accepted", len(raw), maxRecordBytes)
-	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	var v any
 	if err := dec.Decode(&v); err != nil {
-		return nil, fmt.Errorf("the record is not JSON: %w", err)
+		return nil, recordError(ReasonNotObject, "the record is not JSON: %w", err)
 	}
 	if dec.More() {
-		return nil, fmt.Errorf("the record holds more than one JSON value")
+		return nil, recordError(ReasonNotObject, "the record holds more than one JSON value")
 	}
 	m, ok := v.(map[string]any)
 	if !ok {
-		return nil, fmt.Errorf("the record is %s, not a JSON object", jsonKind(v))
+		return nil, recordError(ReasonNotObject, "the record is %s, not a JSON object", jsonKind(v))
 	}
 	return record(m), nil
 }
@@ -228,14 +252,14 @@ func (r record) timeField(keys ...string) (time.Time, error) {
 		}
 		t, ok := parseTime(v)
 		if !ok {
-			return time.Time{}, fmt.Errorf("field %s: %s is not a time", k, quoteValue(v))
+			return time.Time{}, recordError(ReasonBadTime, "field %s: %s is not a time", k, quoteValue(v))
 		}
 		return t, nil
 	}
 	if len(keys) == 1 {
-		return time.Time{}, fmt.Errorf("field %s: missing; an alert needs its time", keys[0])
+		return time.Time{}, recordError(ReasonNoTime, "field %s: missing; an alert needs its time", keys[0])
 	}
-	return time.Time{}, fmt.Errorf("fields %s: all missing; an alert needs its time", strings.Join(keys, ", "))
+	return time.Time{}, recordError(ReasonNoTime, "fields %s: all missing; an alert needs its time", strings.Join(keys, ", "))
 }
 
 // quoteValue quotes a record value for an error, shortened.

@@ -14,8 +14,12 @@
 //     covers are written.
 //   - Alert ids derive from the fields that make a record unique, so overlapping windows,
 //     re-delivered records and repeated SIEM pages overwrite instead of duplicating.
-//   - A malformed record fails that record (counted), never the source; a 403 on one source
-//     disables that source for the run and the others carry on.
+//   - A malformed record fails that record (counted by reason, warned once per reason and
+//     pass), never the source; a 403 on one source disables that source for the run and the
+//     others carry on.
+//   - One paging rule for every reader (paging.go): follow a token until a page has none; a
+//     token that comes back or too many pages, or fewer records than a page stated, end
+//     the window without the cursor passing it.
 //   - Filters fail open: a CEL evaluation error keeps the alert and is counted.
 //   - Group documents are a merge of set unions (bounded to their smallest values), minimums
 //     and maximums, written back only over the version they were read at: applying the same
@@ -27,14 +31,17 @@
 //     compile filters at load time without importing this package.
 //   - A page (or a page of SIEM files) is one unit of the cursor: its cursor is saved only
 //     when every unit up to it is complete (every record handed to the writer, every alert
-//     acknowledged, every group written). A document Elasticsearch refuses for good is
-//     counted and passed, like a malformed record; any other failure holds the unit, and the
-//     next pass resumes at it. The rules in full are written once, in cursor.go.
+//     acknowledged or parked, every group written). An alert Elasticsearch refuses for good,
+//     or a threat event without its details, is parked in the cursor and tried again every
+//     pass; an unreadable SIEM file likewise, up to its third read. Any other failure holds
+//     the unit, and the next pass resumes at it. The rules in full are written once, in
+//     cursor.go.
 //
 // Goroutines: Poller.Once owns an errgroup with one goroutine per source; each reads its
 // pages in order and hands documents to the Sink, whose callbacks (on the writer's
-// goroutines) only count and signal. UpdateGroups runs on the source's goroutine. Every
-// wait selects on the pass's context; after it ends, a source waits at most
-// Options.AckGrace for acknowledgements already due. Run is Once in a loop, sleeping
-// PollInterval on a timer that also selects on the context.
+// goroutines) only count, park and signal. UpdateGroups runs on the source's goroutine.
+// Every wait selects on the pass's context; after it ends, a source waits at most
+// Options.AckGrace for acknowledgements already due. Run owns an errgroup with one
+// goroutine per source, each polling its source, reporting (serialised) and sleeping
+// PollInterval on a timer that also selects on the context: no source waits for another.
 package alerts

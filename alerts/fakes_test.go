@@ -76,10 +76,17 @@ type fakeLogs struct {
 	// failAt makes the call with this page token fail (once) with err.
 	failAt  map[string]error
 	queries []mimecast.LogQuery
-	// block makes every call wait for its context.
-	block bool
+	// block makes every call wait for its context; blockKind only those of a kind.
+	block     bool
+	blockKind map[mimecast.LogKind]bool
 	// empties inserts an empty page with a next token before this offset.
 	emptyAt map[int]bool
+	// loop makes the token after the third page the first page's again (A → B → A).
+	loop bool
+	// overstate is added to every page's stated total.
+	overstate int
+	// onCall, when set, runs at the start of every call (e.g. to move a fake clock).
+	onCall func()
 }
 
 func newFakeLogs() *fakeLogs {
@@ -94,9 +101,13 @@ func (f *fakeLogs) add(k mimecast.LogKind, rs ...rec) {
 
 func (f *fakeLogs) SecurityLogs(ctx context.Context, k mimecast.LogKind, q mimecast.LogQuery) (mimecast.Page, error) {
 	f.mu.Lock()
-	block := f.block
+	block := f.block || f.blockKind[k]
 	f.queries = append(f.queries, q)
+	onCall := f.onCall
 	f.mu.Unlock()
+	if onCall != nil {
+		onCall()
+	}
 	if block {
 		<-ctx.Done()
 		return mimecast.Page{}, ctx.Err()
@@ -132,12 +143,15 @@ func (f *fakeLogs) SecurityLogs(ctx context.Context, k mimecast.LogKind, q mimec
 		}
 	}
 	end := min(off+q.PageSize, len(in))
-	p := mimecast.Page{Total: len(in)}
+	p := mimecast.Page{Total: len(in) + f.overstate}
 	for _, r := range in[off:end] {
 		p.Records = append(p.Records, raw(r))
 	}
 	if end < len(in) {
 		p.Next = strconv.Itoa(end)
+		if f.loop && end >= 3*q.PageSize {
+			p.Next = strconv.Itoa(q.PageSize)
+		}
 	}
 	p.CaughtUp = p.Next == ""
 	return p, nil
@@ -171,9 +185,11 @@ type fakeSink struct {
 	writes  map[string]int       // kind/id → times acknowledged
 	waiting []pendingDoc
 	// fail makes the acknowledgement of these alert ids fail (retryable) once.
-	fail  map[string]bool
-	added chan struct{}
-	wg    sync.WaitGroup
+	fail map[string]bool
+	// refuse makes Elasticsearch refuse these alert ids for good (a mapping conflict).
+	refuse map[string]bool
+	added  chan struct{}
+	wg     sync.WaitGroup
 	// refuseAfter > 0 makes Add refuse every document after that many, as a closed writer
 	// or an ended context does.
 	refuseAfter, accepted int
@@ -185,7 +201,7 @@ type pendingDoc struct {
 }
 
 func newFakeSink(manual bool) *fakeSink {
-	return &fakeSink{manual: manual, docs: map[string]index.Doc{}, writes: map[string]int{}, fail: map[string]bool{}, added: make(chan struct{}, 1<<16)}
+	return &fakeSink{manual: manual, docs: map[string]index.Doc{}, writes: map[string]int{}, fail: map[string]bool{}, refuse: map[string]bool{}, added: make(chan struct{}, 1<<16)}
 }
 
 func key(d index.Doc) string { return d.Kind.String() + "/" + d.ID }
@@ -225,8 +241,13 @@ func (s *fakeSink) ack(d index.Doc, done func(index.Result)) {
 		done(index.Result{Err: errors.New("fake: bulk request failed"), Status: 0})
 		return
 	}
+	if s.refuse[d.ID] {
+		s.mu.Unlock()
+		done(index.Result{Err: errors.New("fake: mapper_parsing_exception"), Status: 400, Permanent: true})
+		return
+	}
 	_, existed := s.docs[k]
-	if !existed {
+	if !existed || d.Op == index.OpIndex {
 		s.docs[k] = d
 	}
 	s.writes[k]++
@@ -321,6 +342,8 @@ type fakeSIEM struct {
 	// stream pages in order; token i reads page i.
 	stream   [][]rec
 	streamQs []mimecast.SIEMStreamQuery
+	// streamLoop: the token after the last stream page is "1" again, never caught up.
+	streamLoop bool
 }
 
 type fakeFile struct {
@@ -405,6 +428,9 @@ func (f *fakeSIEM) SIEMEvents(ctx context.Context, q mimecast.SIEMStreamQuery) (
 		p.Records = append(p.Records, raw(r))
 	}
 	p.Next = strconv.Itoa(i + 1)
+	if f.streamLoop && i+1 == len(f.stream) {
+		p.Next = "1"
+	}
 	p.Total = -1
 	return p, nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -31,6 +32,17 @@ type Options struct {
 	Overlap time.Duration
 	// PageSize is asked of every endpoint, capped at what each allows; default 100.
 	PageSize int
+	// MaxRecordBytes bounds one record (alerts.max_record_size); a larger one is counted as
+	// unusable (ReasonTooLarge); default DefaultMaxRecordBytes.
+	MaxRecordBytes int
+	// MaxWait, when > 0, bounds how long one API call of a source may take, its waits for
+	// quota and its retries included; a call that takes longer ends the source's pass with
+	// ErrMaxWait (the pass fails; the cursor keeps what was acknowledged). The command sets
+	// it (alerts.max_wait) for --once only: a scheduled pass must end.
+	MaxWait time.Duration
+	// MaxPages bounds the pages of one window (one pass of a SIEM cursor); more ends the
+	// window as pages_looped, without passing it (see paging.go); default DefaultMaxPages.
+	MaxPages int
 	// Types, Statuses and Routes are the selections, sent to the endpoints whose parameters
 	// take the same words (types and statuses to the threat feed, routes to the attachment,
 	// URL and DLP logs). Rules apply them again to every alert, so a source that ignores a
@@ -144,6 +156,12 @@ func New(d Deps, o Options) (*Poller, error) {
 	if o.PageSize <= 0 {
 		o.PageSize = 100
 	}
+	if o.MaxRecordBytes <= 0 {
+		o.MaxRecordBytes = DefaultMaxRecordBytes
+	}
+	if o.MaxPages <= 0 {
+		o.MaxPages = DefaultMaxPages
+	}
 	if len(o.SIEMTypes) == 0 {
 		o.SIEMTypes = DefaultSIEMTypes
 	}
@@ -158,6 +176,17 @@ func New(d Deps, o Options) (*Poller, error) {
 	}
 	if o.Normalize == nil {
 		o.Normalize = Normalize
+	}
+	// Every page call is watched (slow calls warned about) and, with MaxWait, bounded.
+	g := guard{maxWait: o.MaxWait, now: o.Now, log: o.Logger}
+	if d.Logs != nil {
+		d.Logs = boundedLogs{d.Logs, g}
+	}
+	if d.Threats != nil {
+		d.Threats = boundedThreats{d.Threats, g}
+	}
+	if d.SIEM != nil {
+		d.SIEM = boundedSIEM{d.SIEM, g}
 	}
 	p := &Poller{d: d, o: o, log: o.Logger}
 	p.enrich = newEnricher(d.Archive, d.Directory, o.DetailsURL, o.DirectoryTTL, o.PageSize, o.Now, o.Logger)
@@ -186,16 +215,30 @@ type SourceSummary struct {
 	Excluded map[string]int64 `json:"excluded,omitempty"`
 	// FilterErrors counts CEL evaluation errors (each kept the alert).
 	FilterErrors int64 `json:"filter_errors,omitempty"`
-	// Malformed records failed alone.
-	Malformed int64 `json:"malformed,omitempty"`
+	// Malformed records failed alone; MalformedReasons counts them by reason (ReasonTooLarge,
+	// ReasonNoTime, ...), each warned about once per pass with its detail.
+	Malformed        int64            `json:"malformed,omitempty"`
+	MalformedReasons map[string]int64 `json:"malformed_reasons,omitempty"`
 	// Repeats are records of a SIEM stream page that the previous page already had.
 	Repeats int64 `json:"repeats,omitempty"`
-	// FilesSkipped are SIEM batch files that were malformed or expired.
+	// FilesSkipped are SIEM batch files skipped for good: unreadable in maxFileReads
+	// passes. FilesPending are those parked after the pass, read again on the next (their
+	// pass fails).
 	FilesSkipped int64 `json:"files_skipped,omitempty"`
+	FilesPending int64 `json:"files_pending,omitempty"`
 	// Groups counts group updates acknowledged.
 	Groups int64 `json:"groups,omitempty"`
 	// Rejected documents Elasticsearch refused for good (counted, passed).
 	Rejected int64 `json:"rejected,omitempty"`
+	// PagesLooped counts windows (SIEM: passes) ended because a page token came back or
+	// the pages exceeded MaxPages; RecordsUnread the records pages stated but never listed.
+	// Either leaves the cursor before the window and fails the source's pass.
+	PagesLooped   int64 `json:"pages_looped,omitempty"`
+	RecordsUnread int64 `json:"records_unread,omitempty"`
+	// Pending counts the alerts parked in the source's cursors after the pass: refused by
+	// Elasticsearch, or threat events still without their details (cursor.go). They are
+	// tried again on every pass; while any is parked the pass fails.
+	Pending int64 `json:"alerts_pending,omitempty"`
 	// Forbidden: the API answered 403, the application lacks Permission.
 	Forbidden  bool   `json:"forbidden,omitempty"`
 	Permission string `json:"permission,omitempty"`
@@ -207,10 +250,11 @@ type SourceSummary struct {
 }
 
 // Failed reports whether any source of the pass ended with an error other than a 403 or
-// being stopped.
+// being stopped, had an alert refused by Elasticsearch, or holds parked alerts or files: something
+// was not written, and `alerts --once` exits 3 for it, like the crawl.
 func (s PassSummary) Failed() bool {
 	for _, src := range s.Sources {
-		if src.Error != "" && !src.Forbidden && !src.Interrupted {
+		if (src.Error != "" && !src.Forbidden && !src.Interrupted) || src.Rejected > 0 || src.Pending > 0 || src.FilesPending > 0 {
 			return true
 		}
 	}
@@ -220,9 +264,20 @@ func (s PassSummary) Failed() bool {
 // counters are a source's counts during a pass, updated from several goroutines.
 type counters struct {
 	records, indexed, existing, filterErrors, malformed, repeats, filesSkipped, groups, rejected atomic.Int64
+	pagesLooped, recordsUnread, pending, filesPending                                            atomic.Int64
 
-	mu       sync.Mutex
-	excluded map[string]int64
+	mu               sync.Mutex
+	excluded         map[string]int64
+	malformedReasons map[string]int64
+}
+
+func (c *counters) malformedBy(reason string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.malformedReasons == nil {
+		c.malformedReasons = map[string]int64{}
+	}
+	c.malformedReasons[reason]++
 }
 
 func (c *counters) exclude(reason string) {
@@ -244,10 +299,17 @@ func (c *counters) summary(src Source) SourceSummary {
 			ex[k] = v
 		}
 	}
+	var mr map[string]int64
+	if len(c.malformedReasons) > 0 {
+		mr = maps.Clone(c.malformedReasons)
+	}
 	return SourceSummary{
-		Source: src, Records: c.records.Load(), Indexed: c.indexed.Load(), Existing: c.existing.Load(),
+		MalformedReasons: mr,
+		Source:           src, Records: c.records.Load(), Indexed: c.indexed.Load(), Existing: c.existing.Load(),
 		Excluded: ex, FilterErrors: c.filterErrors.Load(), Malformed: c.malformed.Load(), Repeats: c.repeats.Load(),
 		FilesSkipped: c.filesSkipped.Load(), Groups: c.groups.Load(), Rejected: c.rejected.Load(),
+		PagesLooped: c.pagesLooped.Load(), RecordsUnread: c.recordsUnread.Load(), Pending: c.pending.Load(),
+		FilesPending: c.filesPending.Load(),
 	}
 }
 
@@ -270,22 +332,40 @@ func (p *Poller) Once(ctx context.Context) PassSummary {
 	return sum
 }
 
-// Run polls every source every PollInterval until ctx ends, handing each pass's summary to
-// report (which may be nil). It returns ctx's error.
+// Run polls each source on its own schedule until ctx ends: one goroutine per source, on an
+// errgroup Run owns, each polling its source, reporting, and sleeping PollInterval on a
+// timer that selects on ctx. A source that fails, waits on its quota or reads a long
+// backlog delays no other (they still share the client's pacer per quota group). report
+// (which may be nil) gets one PassSummary per source pass, never two at once. Run returns
+// ctx's error once every source's goroutine has ended.
 func (p *Poller) Run(ctx context.Context, report func(PassSummary)) error {
-	for {
-		sum := p.Once(ctx)
-		if report != nil {
-			report(sum)
-		}
-		t := time.NewTimer(p.o.PollInterval)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
-		}
+	var (
+		mu sync.Mutex // serialises report
+		g  errgroup.Group
+	)
+	for _, src := range p.o.Sources {
+		g.Go(func() error {
+			for {
+				p.enrich.startPass() // re-arms once-per-pass warnings
+				sum := PassSummary{Started: p.o.Now().UTC()}
+				sum.Sources = []SourceSummary{p.pollSource(ctx, src)}
+				sum.Finished = p.o.Now().UTC()
+				if report != nil {
+					mu.Lock()
+					report(sum)
+					mu.Unlock()
+				}
+				t := time.NewTimer(p.o.PollInterval)
+				select {
+				case <-ctx.Done():
+					t.Stop()
+					return ctx.Err()
+				case <-t.C:
+				}
+			}
+		})
 	}
+	return g.Wait()
 }
 
 // pollSource runs one pass of one source and reports it.

@@ -126,8 +126,9 @@ func TestFailedAckKeepsCursor(t *testing.T) {
 	if got := f.sink.alertIDs(); !slices.Equal(got, ids(all)) {
 		t.Errorf("after the retry %d alerts indexed, want 30", len(got))
 	}
-	if c := f.cursors.get(t, CursorName(DLP, "")); !c.Since.Equal(t0) {
-		t.Errorf("cursor = %+v; want since the first window's end %s", c, t0)
+	// The resumed window completed, the pass went on to now (finding 13).
+	if c := f.cursors.get(t, CursorName(DLP, "")); !c.Since.Equal(at(5)) {
+		t.Errorf("cursor = %+v; want since the second pass's start %s", c, at(5))
 	}
 }
 
@@ -239,36 +240,68 @@ func TestRefusedTokenRestartsWindow(t *testing.T) {
 	if s.Error != "" || s.Indexed != 5 {
 		t.Fatalf("summary = %+v", s)
 	}
-	if c := f.cursors.get(t, CursorName(DLP, "")); !c.Since.Equal(at(-1)) {
-		t.Errorf("cursor = %+v; want the saved window completed (since %s)", c, at(-1))
+	// The saved window completed, and the pass went on to now.
+	if c := f.cursors.get(t, CursorName(DLP, "")); !c.Since.Equal(t0) {
+		t.Errorf("cursor = %+v; want since now (%s)", c, t0)
 	}
 }
 
-func TestSIEMBatchMalformedFileSkippedOnce(t *testing.T) {
+// A batch file that cannot be read is parked, not passed: read again on the next passes,
+// and skipped for good (counted) only at its third failed read. The cursor never waits
+// for it.
+func TestSIEMBatchUnreadableFileParkedThenSkipped(t *testing.T) {
 	f := newFixture(false)
 	f.siem.pages["av"] = [][]fakeFile{
 		{{name: "f1", recs: recs("x", 3, at(-50), time.Second)}, {name: "f2", recs: recs("y", 2, at(-40), time.Second), corrupt: true}},
 		{{name: "f3", expired: true}, {name: "f4", recs: recs("z", 2, at(-30), time.Second)}},
 	}
 	p := f.poller(t, Options{Sources: []Source{SIEM}, SIEMTypes: []string{"av"}})
-	s := one(t, p.Once(context.Background()))
-	if s.Error != "" || s.FilesSkipped != 2 || s.Indexed != 7 {
-		t.Fatalf("summary = %+v; want 2 files skipped and 7 alerts (the good records of the malformed file too)", s)
+	sum := p.Once(context.Background())
+	s := one(t, sum)
+	if s.FilesPending != 2 || s.FilesSkipped != 0 || s.Indexed != 7 || !sum.Failed() {
+		t.Fatalf("summary = %+v; want 2 files parked, 7 alerts (the good records of the malformed file too), a failed pass", s)
 	}
 	c := f.cursors.get(t, CursorName(SIEM, "batch/av"))
-	if c.Token != "2" {
-		t.Fatalf("batch cursor = %+v, want the token after the last page", c)
+	if c.Token != "2" || len(c.PendingFiles) != 2 {
+		t.Fatalf("batch cursor = %+v, want the token after the last page and 2 files parked", c)
+	}
+	if s := one(t, p.Once(context.Background())); s.FilesPending != 2 || s.FilesSkipped != 0 {
+		t.Fatalf("second pass = %+v; want both still parked", s)
+	}
+	sum = p.Once(context.Background())
+	if s := one(t, sum); s.FilesPending != 0 || s.FilesSkipped != 2 || sum.Failed() {
+		t.Fatalf("third pass = %+v; want both skipped for good", s)
+	}
+	if c := f.cursors.get(t, CursorName(SIEM, "batch/av")); c.Token != "2" || len(c.PendingFiles) != 0 {
+		t.Errorf("cursor after the skip = %+v", c)
 	}
 	one(t, p.Once(context.Background()))
-	// f3 was asked twice in the first pass (once more with the page asked again for fresh
-	// URLs), never again; every other file once.
+	// f2 read in three passes; f3 twice in the first (once more with the page asked again
+	// for fresh URLs), once in each of the next two; never after.
 	for name, n := range f.siem.reads {
-		if want := map[bool]int{true: 2, false: 1}[name == "f3"]; n != want {
-			t.Errorf("file %s read %d times, want %d", name, n, want)
+		if want := map[string]int{"f2": 3, "f3": 4}[name]; want != 0 && n != want || want == 0 && n != 1 {
+			t.Errorf("file %s read %d times", name, n)
 		}
 	}
-	if q := f.siem.batchQs[len(f.siem.batchQs)-1]; q.NextPage != "2" || !q.Start.IsZero() {
-		t.Errorf("second pass asked %+v; want only the saved token", q)
+}
+
+// A parked file that can be read on a later pass gets its alerts indexed.
+func TestSIEMBatchParkedFileRecovers(t *testing.T) {
+	f := newFixture(false)
+	f.siem.pages["av"] = [][]fakeFile{{{name: "f1", recs: recs("x", 2, at(-50), time.Second)}, {name: "f2", recs: recs("y", 3, at(-40), time.Second), expired: true}}}
+	p := f.poller(t, Options{Sources: []Source{SIEM}, SIEMTypes: []string{"av"}})
+	if s := one(t, p.Once(context.Background())); s.FilesPending != 1 || s.Indexed != 2 {
+		t.Fatalf("first pass = %+v", s)
+	}
+	f.siem.mu.Lock()
+	f.siem.pages["av"][0][1].expired = false
+	f.siem.mu.Unlock()
+	sum := p.Once(context.Background())
+	if s := one(t, sum); s.FilesPending != 0 || s.FilesSkipped != 0 || s.Indexed != 3 || sum.Failed() {
+		t.Fatalf("second pass = %+v; want the file's 3 alerts", s)
+	}
+	if q := f.siem.batchQs[len(f.siem.batchQs)-2]; q.NextPage != "" || q.Start.IsZero() {
+		t.Errorf("the parked file's page was asked as %+v; want the first page again, by its start date", q)
 	}
 }
 
@@ -463,6 +496,8 @@ type fakeThreats struct {
 	recs         []rec
 	forbidDetail bool
 	detailCalls  int
+	// failDetail makes the details of these ids fail (as after the client's retries).
+	failDetail map[string]bool
 }
 
 func (f *fakeThreats) ThreatEvents(ctx context.Context, q mimecast.ThreatQuery) (mimecast.Page, error) {
@@ -482,6 +517,9 @@ func (f *fakeThreats) ThreatDetails(ctx context.Context, id string) (json.RawMes
 	f.detailCalls++
 	if f.forbidDetail {
 		return nil, &mimecast.Error{Op: "GET /threats/v1/events/x/details", Status: 403}
+	}
+	if f.failDetail[id] {
+		return nil, &mimecast.Error{Op: "GET /threats/v1/events/x/details", Status: 503, Retryable: true}
 	}
 	return json.RawMessage(`{"subject":"details of ` + id + `"}`), nil
 }

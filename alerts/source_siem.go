@@ -6,6 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 
 	"github.com/rs/zerolog"
 
@@ -21,7 +24,11 @@ func (p *Poller) pollSIEM(ctx context.Context, src Source, c *counters, log zero
 		if err != nil {
 			return nil, err
 		}
-		err = s.finish(ctx, s.readStream(ctx))
+		err = s.retryPending(ctx, nil)
+		if err == nil {
+			err = s.readStream(ctx)
+		}
+		err = s.finish(ctx, err)
 		return []string{s.saved.describe()}, err
 	}
 	var (
@@ -39,7 +46,14 @@ func (p *Poller) pollSIEM(ctx context.Context, src Source, c *counters, log zero
 			errs = append(errs, err)
 			continue
 		}
-		err = s.finish(ctx, s.readBatch(ctx, typ))
+		err = s.retryPending(ctx, nil)
+		if err == nil {
+			err = s.retryFiles(ctx, typ)
+		}
+		if err == nil {
+			err = s.readBatch(ctx, typ)
+		}
+		err = s.finish(ctx, err)
 		descs = append(descs, typ+": "+s.saved.describe())
 		if err != nil {
 			errs = append(errs, fmt.Errorf("siem type %q: %w", typ, err))
@@ -63,6 +77,7 @@ func (s *stream) readBatch(ctx context.Context, typ string) error {
 		q.Start = s.p.firstStart(s.p.o.Now().UTC(), retention(SIEM, false))
 	}
 	resumed := q.NextPage != ""
+	pgr := newPager(s.p.o.MaxPages, q.NextPage)
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -76,19 +91,22 @@ func (s *stream) readBatch(ctx context.Context, typ string) error {
 				s.log.Warn().Err(err).Msg("saved siem batch token refused; starting again from the lookback, clamped to 7 days")
 				q = mimecast.SIEMBatchQuery{Type: typ, PageSize: q.PageSize, Start: s.p.firstStart(s.p.o.Now().UTC(), retention(SIEM, false))}
 				resumed = false
+				pgr = newPager(s.p.o.MaxPages, "")
 				continue
 			}
 			return err
 		}
 		resumed = false
-		tok := page.Next
-		if tok == "" {
-			tok = q.NextPage // no new position: keep the one that got us here
-		}
+		verdict := pgr.page(len(page.Files), page.Next, -1, page.CaughtUp)
+		tok, stop := s.tokenAfter(pgr, verdict, q.NextPage, page.Next)
 		u := s.tr.open(cursor{Token: tok})
 		files, refreshed := page.Files, false
 		for i := 0; i < len(files); i++ {
-			expired, err := s.readFile(ctx, u, i, files[i], !refreshed)
+			pf := parkedFile{Token: q.NextPage, Index: i}
+			if q.NextPage == "" {
+				pf.Start = q.Start
+			}
+			expired, err := s.readFile(ctx, u, pf, files[i], !refreshed)
 			if err != nil {
 				s.tr.fail(u, err) // the page's token must not pass a file not fully read
 				s.tr.close(u)
@@ -111,31 +129,51 @@ func (s *stream) readBatch(ctx context.Context, typ string) error {
 			if ferr != nil {
 				why = ferr.Error()
 			}
-			s.skipFile(i, files[i], fmt.Errorf("%w; asking for the page again gave no fresh URL: %s", mimecast.ErrExpiredFile, why))
+			s.failFile(u, pf, fmt.Errorf("%w; asking for the page again gave no fresh URL: %s", mimecast.ErrExpiredFile, why))
 		}
 		s.tr.close(u)
 		if err := s.commit(); err != nil {
 			return err
 		}
-		if page.CaughtUp || page.Next == "" || page.Next == q.NextPage {
-			return nil
+		if verdict != pageFollow {
+			return stop
 		}
 		q = mimecast.SIEMBatchQuery{Type: typ, PageSize: q.PageSize, NextPage: page.Next}
 	}
 }
 
-// readFile streams one batch file into the sink in slices of PageSize records. A malformed
-// file is skipped, counted and reported once, after the good records before the fault:
-// retrying it cannot help, and a collector that did retried one file for a week. An expired
-// URL is reported to the caller (expired) when mayRefresh, else skipped the same way.
-func (s *stream) readFile(ctx context.Context, u *unit, i int, f mimecast.SIEMFile, mayRefresh bool) (expired bool, err error) {
+// tokenAfter applies the paging rule's verdict to a token source: the cursor a page's unit
+// makes true, and the error that ends the pass (nil when it is complete or goes on). A
+// looped page's records are read, but its cursor stays at the token that asked for it.
+func (s *stream) tokenAfter(pgr *pager, v pageVerdict, sent, next string) (string, error) {
+	switch v {
+	case pageFollow:
+		return next, nil
+	case pageLooped:
+		err := pgr.loopError(next)
+		s.c.pagesLooped.Add(1)
+		s.log.Warn().Err(err).Int("pages", pgr.pages).Msg("page tokens loop; the cursor stays before the loop")
+		return sent, err
+	}
+	if next == "" {
+		return sent, nil // no new position: keep the one that got us here
+	}
+	return next, nil
+}
+
+// readFile streams one batch file into the sink in slices of PageSize records. A file that
+// cannot be read (malformed or cut short, after the good records before the fault; expired;
+// its download failed after the client's retries) is parked (failFile) and read again on
+// the next passes, never stalling the cursor: a collector that retried one file in place
+// stalled for a week. An expired URL is reported to the caller (expired) when mayRefresh.
+func (s *stream) readFile(ctx context.Context, u *unit, pf parkedFile, f mimecast.SIEMFile, mayRefresh bool) (expired bool, err error) {
 	size := min(s.p.o.PageSize, restPageLimit)
 	buf := make([]json.RawMessage, 0, size)
 	flush := func() error {
 		if len(buf) == 0 {
 			return nil
 		}
-		_, err := s.submit(ctx, u, buf, nil)
+		_, err := s.submit(ctx, u, buf, submitOptions{})
 		buf = buf[:0]
 		return err
 	}
@@ -147,25 +185,73 @@ func (s *stream) readFile(ctx context.Context, u *unit, i int, f mimecast.SIEMFi
 		return nil
 	})
 	if ferr := flush(); ferr != nil {
-		return false, fmt.Errorf("siem batch file %d: %w", i, ferr)
+		return false, fmt.Errorf("siem batch file %d: %w", pf.Index, ferr)
 	}
 	switch {
 	case err == nil:
 		return false, nil
+	case ctx.Err() != nil || s.tr.failure() != nil:
+		// Stopped, or the sink failed: not the file's fault.
+		return false, fmt.Errorf("siem batch file %d: %w", pf.Index, err)
 	case errors.Is(err, mimecast.ErrExpiredFile) && mayRefresh:
 		return true, nil
-	case errors.Is(err, mimecast.ErrMalformedFile), errors.Is(err, mimecast.ErrExpiredFile):
-		s.skipFile(i, f, err)
-		return false, nil
 	}
-	return false, fmt.Errorf("siem batch file %d: %w", i, err)
+	s.failFile(u, pf, err)
+	return false, nil
 }
 
-// skipFile counts and reports a batch file that cannot be read. The file's URL is a
-// credential (pre-signed): the log names its position in the page, never the URL.
-func (s *stream) skipFile(i int, f mimecast.SIEMFile, err error) {
+// failFile parks a batch file that could not be read with u, one read more, or, at its
+// maxFileReads-th failed read, skips it for good: counted and warned.
+func (s *stream) failFile(u *unit, f parkedFile, err error) {
+	if old, ok := s.pendingFiles[f.key()]; ok {
+		f.Attempts = max(f.Attempts, old.Attempts)
+	}
+	f.Attempts++
+	f.Reason = truncate(err.Error(), 200)
+	if f.Attempts >= maxFileReads {
+		s.skipFile(f, err)
+		return
+	}
+	s.tr.parkFile(u, f)
+	s.log.Warn().Err(err).Int("file", f.Index).Int("reads", f.Attempts).Msg("siem batch file unreadable; parked and read again on the next pass")
+}
+
+// skipFile counts and reports a batch file skipped for good. The file's URL is a credential
+// (pre-signed): the log names its place in its page, never the URL.
+func (s *stream) skipFile(f parkedFile, err error) {
 	s.c.filesSkipped.Add(1)
-	s.log.Warn().Err(err).Int("file", i).Time("expiry", f.Expiry).Msg("siem batch file skipped")
+	s.log.Warn().Err(err).Int("file", f.Index).Int("reads", f.Attempts).Msg("siem batch file skipped for good after repeated failed reads")
+}
+
+// retryFiles reads the parked batch files again, before anything new: each file's page is
+// asked again (its URL has expired by now) and the file at its place read. One that fails
+// again stays parked (or is skipped, at its last read).
+func (s *stream) retryFiles(ctx context.Context, typ string) error {
+	if len(s.pendingFiles) == 0 {
+		return nil
+	}
+	list := slices.SortedFunc(maps.Values(s.pendingFiles), func(a, b parkedFile) int { return strings.Compare(a.key(), b.key()) })
+	u := s.tr.open(s.saved)
+	defer s.tr.close(u)
+	for _, f := range list {
+		u.resolveFiles = append(u.resolveFiles, f.key()) // the unit is open: no result reads it yet
+		q := mimecast.SIEMBatchQuery{Type: typ, PageSize: min(s.p.o.PageSize, restPageLimit), NextPage: f.Token, Start: f.Start}
+		page, err := s.p.d.SIEM.SIEMBatch(ctx, q)
+		switch {
+		case err != nil && ctx.Err() != nil:
+			return err
+		case err != nil:
+			s.failFile(u, f, fmt.Errorf("ask again for the page of a parked file: %w", err))
+			continue
+		case f.Index >= len(page.Files):
+			s.failFile(u, f, fmt.Errorf("the page of a parked file lists %d files now", len(page.Files)))
+			continue
+		}
+		if _, err := s.readFile(ctx, u, f, page.Files[f.Index], false); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // readStream reads the SIEM stream from its durable @nextPage until caught up. A page that
@@ -181,6 +267,7 @@ func (s *stream) readStream(ctx context.Context) error {
 	}
 	resumed := q.NextPage != ""
 	prev := map[string]bool{}
+	pgr := newPager(s.p.o.MaxPages, q.NextPage)
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -195,17 +282,16 @@ func (s *stream) readStream(ctx context.Context) error {
 				// what happened before the window is lost to this source.
 				s.log.Warn().Err(err).Msg("saved siem stream token refused; starting again 24 hours back")
 				q, resumed = start(), false
+				pgr = newPager(s.p.o.MaxPages, "")
 				continue
 			}
 			return err
 		}
 		resumed = false
-		tok := page.Next
-		if tok == "" {
-			tok = q.NextPage
-		}
+		verdict := pgr.page(len(page.Records), page.Next, -1, page.CaughtUp)
+		tok, stop := s.tokenAfter(pgr, verdict, q.NextPage, page.Next)
 		u := s.tr.open(cursor{Token: tok})
-		ids, err := s.submit(ctx, u, page.Records, prev)
+		ids, err := s.submit(ctx, u, page.Records, submitOptions{prev: prev})
 		s.tr.close(u)
 		if err != nil {
 			return err
@@ -214,8 +300,8 @@ func (s *stream) readStream(ctx context.Context) error {
 		if err := s.commit(); err != nil {
 			return err
 		}
-		if page.CaughtUp || page.Next == "" {
-			return nil
+		if verdict != pageFollow {
+			return stop
 		}
 		q = mimecast.SIEMStreamQuery{Types: s.p.o.SIEMTypes, PageSize: size, NextPage: page.Next}
 	}

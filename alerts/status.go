@@ -19,6 +19,10 @@ type CursorStatus struct {
 	Forbidden  bool       `json:"forbidden,omitempty"`
 	Permission string     `json:"permission,omitempty"`
 	LastError  string     `json:"last_error,omitempty"`
+	// Pending counts the alerts parked in the cursor (see SourceSummary.Pending);
+	// FilesPending the SIEM batch files.
+	Pending      int `json:"alerts_pending,omitempty"`
+	FilesPending int `json:"files_pending,omitempty"`
 }
 
 // CursorLister lists every cursor of a state file. Implemented by *state.Store.
@@ -44,7 +48,7 @@ func Statuses(l CursorLister) ([]CursorStatus, error) {
 			continue
 		}
 		out = append(out, CursorStatus{Name: name, Position: c.describe(), Latest: timePtr(c.Latest),
-			LastPoll: timePtr(c.LastPoll), Forbidden: c.Forbidden, Permission: c.Permission, LastError: c.LastError})
+			LastPoll: timePtr(c.LastPoll), Forbidden: c.Forbidden, Permission: c.Permission, LastError: c.LastError, Pending: len(c.Pending), FilesPending: len(c.PendingFiles)})
 	}
 	slices.SortFunc(out, func(a, b CursorStatus) int { return strings.Compare(a.Name, b.Name) })
 	return out, nil

@@ -5,6 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -39,6 +43,15 @@ type stream struct {
 	log   zerolog.Logger
 	saved cursor // as stored
 	tr    *tracker
+	// pending are the parked alerts as of saved, by id (only commit changes them); parking
+	// counts those parked in this pass on top, against maxPending.
+	pending map[string]parked
+	parking atomic.Int64
+	// pendingFiles are the parked SIEM batch files as of saved, by key.
+	pendingFiles map[string]parkedFile
+	// warned: the unusable-record reasons already warned about in this pass (one line per
+	// reason and pass, the count in the summary).
+	warned map[string]bool
 }
 
 func (p *Poller) openStream(src Source, name string, c *counters, log zerolog.Logger) (*stream, error) {
@@ -54,32 +67,57 @@ func (p *Poller) openStream(src Source, name string, c *counters, log zerolog.Lo
 			return nil, fmt.Errorf("alerts state: %w", err)
 		}
 	}
+	s.pending = make(map[string]parked, len(s.saved.Pending))
+	for _, p := range s.saved.Pending {
+		s.pending[p.ID] = p
+	}
+	s.parking.Store(int64(len(s.pending)))
+	s.pendingFiles = make(map[string]parkedFile, len(s.saved.PendingFiles))
+	for _, f := range s.saved.PendingFiles {
+		s.pendingFiles[f.key()] = f
+	}
 	return s, nil
 }
 
+// submitOptions say how submit treats a page's records.
+type submitOptions struct {
+	// prev, when not nil, holds the ids of the previous page: records with those ids are
+	// repeats and dropped.
+	prev map[string]bool
+	// park names, by index in the page, records written now but parked until they can be
+	// written whole (the reason; see cursor.go).
+	park map[int]string
+	// retry: the records are parked alerts tried again: written over (op index), and
+	// parked again (one attempt more) if they fail again.
+	retry map[string]int // id → attempts so far
+}
+
 // submit normalises, decides, enriches and hands one page of records to the sink, every
-// document counted in u. prev, when not nil, holds the ids of the previous page: records
-// with those ids are repeats and dropped. It returns the ids of this page's alerts when prev
-// is not nil.
-func (s *stream) submit(ctx context.Context, u *unit, recs []json.RawMessage, prev map[string]bool) (map[string]bool, error) {
+// document counted in u. It returns the ids of this page's alerts when o.prev is not nil.
+func (s *stream) submit(ctx context.Context, u *unit, recs []json.RawMessage, o submitOptions) (map[string]bool, error) {
 	var ids map[string]bool
-	if prev != nil {
+	if o.prev != nil {
 		ids = make(map[string]bool, len(recs))
 	}
 	kept := make([]Alert, 0, len(recs))
-	for _, raw := range recs {
+	raws := make([]json.RawMessage, 0, len(recs))
+	for i, raw := range recs {
 		s.c.records.Add(1)
-		a, err := s.p.o.Normalize(s.src, raw)
-		if err == nil && a.ID == "" {
-			err = errors.New("no id")
+		var (
+			a   Alert
+			err error
+		)
+		if len(raw) > s.p.o.MaxRecordBytes {
+			err = recordError(ReasonTooLarge, "the record is %d bytes; alerts.max_record_size accepts at most %d", len(raw), s.p.o.MaxRecordBytes)
+		} else if a, err = s.p.o.Normalize(s.src, raw); err == nil && a.ID == "" {
+			err = recordError(ReasonNoID, "the record gives no id")
 		}
 		if err != nil {
-			s.c.malformed.Add(1)
-			s.log.Debug().Err(err).Msg("malformed record skipped")
+			s.unusable(err)
 			continue
 		}
 		if ids != nil {
-			if prev[a.ID] || ids[a.ID] {
+			if o.prev[a.ID] || ids[a.ID] {
 				s.c.repeats.Add(1)
 				continue
 			}
@@ -91,16 +129,26 @@ func (s *stream) submit(ctx context.Context, u *unit, recs []json.RawMessage, pr
 			s.c.exclude(d.Reason)
 			continue
 		}
+		if why := o.park[i]; why != "" {
+			s.park(u, parked{ID: a.ID, Record: raw, Reason: why, Attempts: o.retry[a.ID] + 1})
+		}
 		kept = append(kept, a)
+		raws = append(raws, raw)
 	}
 	if len(kept) == 0 {
 		return ids, nil
 	}
+	op := index.OpCreate
+	if o.retry != nil {
+		op = index.OpIndex // written over: the alert may be there without what it lacked
+	}
 	enr := s.p.enrich.lookup(ctx, kept)
 	for i := range kept {
-		a := &kept[i]
-		doc := index.Doc{Kind: AlertsKind, ID: a.ID, Op: index.OpCreate, Body: AlertDocument(a, enr[i])}
-		if err := s.add(ctx, u, a.Time, doc, s.alertResult); err != nil {
+		a, raw := &kept[i], raws[i]
+		attempts := o.retry[a.ID]
+		doc := index.Doc{Kind: AlertsKind, ID: a.ID, Op: op, Body: AlertDocument(a, enr[i])}
+		onResult := func(r index.Result) { s.alertResult(u, a.ID, raw, attempts, r) }
+		if err := s.add(ctx, u, a.Time, doc, onResult); err != nil {
 			return ids, err
 		}
 	}
@@ -118,6 +166,34 @@ func (s *stream) submit(ctx context.Context, u *unit, recs []json.RawMessage, pr
 	return ids, nil
 }
 
+// unusable counts a record that cannot be an alert, by reason, and warns once per reason
+// and pass with the first record's detail (which names the field at fault).
+func (s *stream) unusable(err error) {
+	reason := ReasonNotObject
+	var re *RecordError
+	if errors.As(err, &re) {
+		reason = re.Reason
+	}
+	s.c.malformed.Add(1)
+	s.c.malformedBy(reason)
+	if s.warned == nil {
+		s.warned = map[string]bool{}
+	}
+	if !s.warned[reason] {
+		s.warned[reason] = true
+		s.log.Warn().Err(err).Str("reason", reason).Msg("record unusable, counted and skipped; further ones of this reason only counted in this pass")
+	}
+}
+
+// park parks an alert with u, or, past maxPending, fails u so that the cursor holds.
+func (s *stream) park(u *unit, p parked) {
+	if s.parking.Add(1) > maxPending {
+		s.tr.fail(u, fmt.Errorf("alert %s: %s, and %d alerts are parked already; the cursor stays before it", p.ID, p.Reason, maxPending))
+		return
+	}
+	s.tr.park(u, p)
+}
+
 // add hands one document to the sink, counted in u. A document that could not be handed
 // over fails u: the cursor must never pass a record that was not written.
 func (s *stream) add(ctx context.Context, u *unit, at time.Time, d index.Doc, onResult func(index.Result)) error {
@@ -131,28 +207,60 @@ func (s *stream) add(ctx context.Context, u *unit, at time.Time, d index.Doc, on
 	return nil
 }
 
-func (s *stream) alertResult(r index.Result) {
+// alertResult counts an alert's outcome. One that Elasticsearch refused for good is parked
+// (it is called before the tracker counts the result, so the park lands in u first).
+func (s *stream) alertResult(u *unit, id string, raw json.RawMessage, attempts int, r index.Result) {
 	switch {
 	case r.Err == nil && r.Existed:
 		s.c.existing.Add(1)
 	case r.Err == nil:
 		s.c.indexed.Add(1)
 	case r.Permanent:
-		s.rejected(r)
+		s.c.rejected.Add(1)
+		if s.c.rejected.Load() <= 10 {
+			s.log.Error().Err(r.Err).Int("status", r.Status).Str("alert", id).Msg("alert refused by elasticsearch; parked and tried again on the next passes")
+		}
+		s.park(u, parked{ID: id, Record: raw, Reason: parkedRefused + ": " + truncate(r.Err.Error(), 200), Attempts: attempts + 1})
 	}
 }
 
-// rejected counts a document Elasticsearch refused for good. Sending it again cannot
-// succeed, so the cursor passes it (like a malformed record); the log line names it.
-func (s *stream) rejected(r index.Result) {
-	s.c.rejected.Add(1)
-	s.log.Error().Err(r.Err).Int("status", r.Status).Msg("document rejected by elasticsearch; counted and passed")
-}
-
-// commit saves the newest cursor below which everything is acknowledged, if it moved.
+// commit saves the newest cursor below which everything is acknowledged (or parked), with
+// the parked alerts it holds, if it moved.
 func (s *stream) commit() error {
-	c, ok := s.tr.ready(s.saved.Latest)
-	if !ok || c.position() == s.saved.position() {
+	pop, ok := s.tr.ready(s.saved.Latest)
+	if !ok {
+		return nil
+	}
+	c := pop.c
+	for _, id := range pop.resolved {
+		delete(s.pending, id)
+	}
+	for _, k := range pop.filesResolved {
+		delete(s.pendingFiles, k)
+	}
+	for _, f := range pop.files {
+		if old, ok := s.pendingFiles[f.key()]; ok && old.Attempts > f.Attempts {
+			f.Attempts = old.Attempts
+		}
+		s.pendingFiles[f.key()] = f
+	}
+	c.PendingFiles = slices.SortedFunc(maps.Values(s.pendingFiles), func(a, b parkedFile) int { return strings.Compare(a.key(), b.key()) })
+	if len(c.PendingFiles) == 0 {
+		c.PendingFiles = nil
+	}
+	for _, p := range pop.park {
+		// The same alert may be parked twice in a pass (retried, then re-read in the
+		// overlap): its attempts only grow.
+		if old, ok := s.pending[p.ID]; ok && old.Attempts > p.Attempts {
+			p.Attempts = old.Attempts
+		}
+		s.pending[p.ID] = p
+	}
+	c.Pending = slices.SortedFunc(maps.Values(s.pending), func(a, b parked) int { return strings.Compare(a.ID, b.ID) })
+	if len(c.Pending) == 0 {
+		c.Pending = nil
+	}
+	if samePosition(c, s.saved) {
 		return nil
 	}
 	c.LastPoll, c.Forbidden, c.Permission, c.LastError = s.saved.LastPoll, s.saved.Forbidden, s.saved.Permission, s.saved.LastError
@@ -215,6 +323,11 @@ func (s *stream) saveStatus(err error) error {
 		return errors.Join(err, fmt.Errorf("save status of %s: %w", s.name, serr))
 	}
 	s.saved = c
+	s.c.pending.Add(int64(len(c.Pending)))
+	s.c.filesPending.Add(int64(len(c.PendingFiles)))
+	if len(c.Pending) > 0 {
+		s.log.Warn().Int("alerts_pending", len(c.Pending)).Str("reason", c.Pending[0].Reason).Msg("alerts parked, tried again on the next pass")
+	}
 	return err
 }
 
@@ -225,8 +338,9 @@ func truncate(s string, n int) string {
 	return s[:n] + "…"
 }
 
-// windowFetch reads one page of a time-window source.
-type windowFetch func(ctx context.Context, from, to time.Time, token string) (mimecast.Page, error)
+// windowFetch reads one page of a time-window source; park names, by index, the records to
+// write now but park until they can be written whole (threat events without details).
+type windowFetch func(ctx context.Context, from, to time.Time, token string) (pg mimecast.Page, park map[int]string, err error)
 
 // retention returns how far back a source can be asked; 0 when none is documented.
 func retention(src Source, stream bool) time.Duration {
@@ -250,8 +364,10 @@ func (p *Poller) firstStart(now time.Time, ret time.Duration) time.Time {
 
 // readWindow reads the source's current window oldest first; see the cursor rules in
 // cursor.go.
-func (s *stream) readWindow(ctx context.Context, fetch windowFetch) error {
-	cur := s.saved
+//
+// cur is where the window starts: the saved cursor, or (readWindows) the end of the window
+// just read. It returns whether the window was read to its end.
+func (s *stream) readWindow(ctx context.Context, fetch windowFetch, cur cursor) (complete bool, err error) {
 	now := s.p.o.Now().UTC()
 	from, to, token := cur.From, cur.To, cur.Token
 	resumed := token != ""
@@ -263,46 +379,80 @@ func (s *stream) readWindow(ctx context.Context, fetch windowFetch) error {
 			from = cur.Since.Add(-s.p.o.Overlap)
 		}
 		if !from.Before(to) {
-			return nil // the clock went back: nothing new to ask for
+			return false, nil // the clock went back: nothing new to ask for
 		}
 	}
+	pgr := newPager(s.p.o.MaxPages, token)
 	for page := 0; ; page++ {
 		if err := ctx.Err(); err != nil {
-			return err
+			return false, err
 		}
 		if s.tr.failure() != nil {
-			return nil // the cursor cannot pass the failure: stop reading; finish reports it
+			return false, nil // the cursor cannot pass the failure: stop reading; finish reports it
 		}
-		pg, err := fetch(ctx, from, to, token)
+		pg, park, err := fetch(ctx, from, to, token)
 		if err != nil {
 			if resumed && refusedToken(ctx, err) {
 				// Tokens may not outlive a long pause (inferred); the window itself is
 				// still right, and ids make re-reading its start harmless.
 				s.log.Warn().Err(err).Msg("saved page token refused; re-reading its window from the start")
 				token, resumed = "", false
+				pgr = newPager(s.p.o.MaxPages, "")
 				continue
 			}
-			return fmt.Errorf("page %d of window %s..%s: %w", page, from.Format(time.RFC3339), to.Format(time.RFC3339), err)
+			return false, fmt.Errorf("page %d of window %s..%s: %w", page, from.Format(time.RFC3339), to.Format(time.RFC3339), err)
 		}
 		resumed = false
-		next := cursor{Since: cur.Since, From: from, To: to, Token: pg.Next}
-		if pg.Next == "" {
+		// The paging rule (paging.go) decides what the cursor becomes once this page is
+		// acknowledged: the next token, the window's end, or no further than this page's
+		// own token (a loop) or the window's start (records unread).
+		verdict := pgr.page(len(pg.Records), pg.Next, pg.Total, false)
+		var next cursor
+		var stop error
+		switch verdict {
+		case pageFollow:
+			next = cursor{Since: cur.Since, From: from, To: to, Token: pg.Next}
+		case pageComplete:
 			next = cursor{Since: to} // the window is complete once this unit is acknowledged
+		case pageLooped:
+			next = cursor{Since: cur.Since, From: from, To: to, Token: token}
+			stop = pgr.loopError(pg.Next)
+			s.c.pagesLooped.Add(1)
+			s.log.Warn().Err(stop).Int("pages", pgr.pages).Msg("page tokens loop; the window is not passed")
+		case pageUnread:
+			next = cursor{Since: cur.Since, From: from, To: to}
+			stop = pgr.unreadError()
+			s.c.recordsUnread.Add(int64(pgr.unread()))
+			s.log.Warn().Err(stop).Int("read", pgr.read).Int("stated", pgr.total).Msg("records stated but not read; the window is read again")
 		}
 		u := s.tr.open(next)
-		_, err = s.submit(ctx, u, pg.Records, nil)
+		_, err = s.submit(ctx, u, pg.Records, submitOptions{park: park})
 		s.tr.close(u)
 		if err != nil {
-			return err
+			return false, err
 		}
 		if err := s.commit(); err != nil {
-			return err
+			return false, err
 		}
-		if pg.Next == "" {
-			return nil
+		if verdict != pageFollow {
+			return verdict == pageComplete, stop
 		}
 		token = pg.Next
 	}
+}
+
+// readWindows reads the source's saved window and, when that was a window resumed from an
+// earlier pass, goes on with a new window up to now: a resumed pass does not leave what
+// happened since the old window's end for the next interval.
+func (s *stream) readWindows(ctx context.Context, fetch windowFetch) error {
+	cur := s.saved
+	resumed := !cur.From.IsZero()
+	complete, err := s.readWindow(ctx, fetch, cur)
+	if err != nil || !complete || !resumed {
+		return err
+	}
+	_, err = s.readWindow(ctx, fetch, cursor{Since: cur.To, Latest: cur.Latest})
+	return err
 }
 
 // refusedToken tells whether err is the source refusing a request for good (not a 403, not
@@ -323,14 +473,72 @@ func (p *Poller) pollWindow(ctx context.Context, src Source, c *counters, log ze
 	if err != nil {
 		return "", err
 	}
-	var fetch windowFetch
+	var (
+		fetch windowFetch
+		td    *threatDetailer
+	)
 	if src == Threats {
-		fetch = p.threatFetch(log)
+		fetch, td = p.threatFetch(log)
 	} else {
 		fetch = p.logFetch(src)
 	}
-	err = s.finish(ctx, s.readWindow(ctx, fetch))
+	err = s.retryPending(ctx, td)
+	if err == nil {
+		err = s.readWindows(ctx, fetch)
+	}
+	err = s.finish(ctx, err)
 	return s.saved.describe(), err
+}
+
+// retryPending tries the cursor's parked alerts again, before anything new is read: threat
+// events without details get them first (an event whose details fail again stays parked,
+// one attempt more, without being written again), then every alert is written over. Those
+// acknowledged leave Pending when this unit commits; those refused again stay.
+func (s *stream) retryPending(ctx context.Context, td *threatDetailer) error {
+	if len(s.pending) == 0 {
+		return nil
+	}
+	list := slices.SortedFunc(maps.Values(s.pending), func(a, b parked) int { return strings.Compare(a.ID, b.ID) })
+	// Tried again, they no longer count against maxPending unless they are parked again.
+	s.parking.Add(-int64(len(list)))
+	pos := s.saved
+	pos.Pending = nil
+	u := s.tr.open(pos)
+	defer s.tr.close(u)
+	o := submitOptions{retry: map[string]int{}}
+	recs := make([]json.RawMessage, 0, len(list))
+	for _, p := range list {
+		u.resolves = append(u.resolves, p.ID) // before any result can arrive: set under no race
+		rec := p.Record
+		if td != nil && !hasKey(rec, threatDetailsKey) {
+			one := []json.RawMessage{rec}
+			park, err := td.add(ctx, one)
+			if err != nil {
+				return err
+			}
+			if park[0] != "" {
+				p.Attempts++
+				p.Reason = park[0]
+				s.park(u, p)
+				continue
+			}
+			rec = one[0] // with its details
+		}
+		o.retry[p.ID] = p.Attempts
+		recs = append(recs, rec)
+	}
+	_, err := s.submit(ctx, u, recs, o)
+	return err
+}
+
+// hasKey reports whether the JSON object raw has the top-level key k.
+func hasKey(raw json.RawMessage, k string) bool {
+	var obj map[string]json.RawMessage
+	if json.Unmarshal(raw, &obj) != nil {
+		return false
+	}
+	_, ok := obj[k]
+	return ok
 }
 
 func (p *Poller) logFetch(src Source) windowFetch {
@@ -343,17 +551,18 @@ func (p *Poller) logFetch(src Source) windowFetch {
 		filter["route"] = p.o.Routes[0]
 	}
 	size := min(p.o.PageSize, 500)
-	return func(ctx context.Context, from, to time.Time, token string) (mimecast.Page, error) {
-		return p.d.Logs.SecurityLogs(ctx, kind, mimecast.LogQuery{
+	return func(ctx context.Context, from, to time.Time, token string) (mimecast.Page, map[int]string, error) {
+		pg, err := p.d.Logs.SecurityLogs(ctx, kind, mimecast.LogQuery{
 			From: from, To: to, OldestFirst: true, PageSize: size, PageToken: token, Filter: filter,
 		})
+		return pg, nil, err
 	}
 }
 
-func (p *Poller) threatFetch(log zerolog.Logger) windowFetch {
+func (p *Poller) threatFetch(log zerolog.Logger) (windowFetch, *threatDetailer) {
 	size := min(p.o.PageSize, restPageLimit)
-	var noDetails bool // the details endpoint answered 403 in this pass
-	return func(ctx context.Context, from, to time.Time, token string) (mimecast.Page, error) {
+	td := &threatDetailer{p: p, log: log}
+	return func(ctx context.Context, from, to time.Time, token string) (mimecast.Page, map[int]string, error) {
 		// analysis and status take the vocabularies alerts.types and alerts.statuses use
 		// (§4.5); direction's values are not documented, so routes are applied client-side
 		// only: a server-side selection in the wrong words would drop alerts silently.
@@ -361,27 +570,55 @@ func (p *Poller) threatFetch(log zerolog.Logger) windowFetch {
 			Start: from, End: to, Analysis: p.o.Types, Status: p.o.Statuses,
 			PageSize: size, PageToken: token, OldestFirst: true,
 		})
-		if err != nil || noDetails {
-			return pg, err
+		if err != nil {
+			return pg, nil, err
 		}
-		for i, r := range pg.Records {
-			rec, derr := p.threatDetails(ctx, r)
-			switch {
-			case derr == nil:
-				pg.Records[i] = rec
-			case ctx.Err() != nil:
-				return pg, ctx.Err()
-			case mimecast.IsForbidden(derr):
-				noDetails = true
-				log.Warn().Err(derr).Msg("threat details not permitted; threat alerts go without senders, recipients and files from the details")
-				return pg, nil
-			default:
-				// The event is still an alert, and its id does not depend on the details.
-				log.Warn().Err(derr).Msg("threat details unavailable for one event; indexed without them")
+		park, err := td.add(ctx, pg.Records)
+		return pg, park, err
+	}, td
+}
+
+// threatDetailer adds their details to threat events. An event whose details could not be
+// fetched (after the client's retries) is indexed without them and parked (cursor.go), so
+// that a later pass writes it whole; a 403 stops asking for the rest of the pass, and the
+// events go without (the application cannot read them: nothing to wait for).
+type threatDetailer struct {
+	p         *Poller
+	log       zerolog.Logger
+	forbidden bool
+	failed    int
+}
+
+// add puts the details of each record under _details, in place; it returns the indexes of
+// the records left without, with the reason.
+func (td *threatDetailer) add(ctx context.Context, recs []json.RawMessage) (map[int]string, error) {
+	var park map[int]string
+	for i, r := range recs {
+		if td.forbidden {
+			return park, nil
+		}
+		rec, err := td.p.threatDetails(ctx, r)
+		switch {
+		case err == nil:
+			recs[i] = rec
+		case ctx.Err() != nil:
+			return park, ctx.Err()
+		case mimecast.IsForbidden(err):
+			td.forbidden = true
+			td.log.Warn().Err(err).Msg("threat details not permitted; threat alerts go without senders, recipients and files from the details")
+		default:
+			// The event is still an alert, and its id does not depend on the details.
+			td.failed++
+			if td.failed <= 3 {
+				td.log.Warn().Err(err).Msg("threat details unavailable; the event is indexed without them and parked until they can be fetched")
 			}
+			if park == nil {
+				park = map[int]string{}
+			}
+			park[i] = parkedDetails
 		}
-		return pg, nil
 	}
+	return park, nil
 }
 
 // threatDetails returns the record with the event's details under "_details" (where

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"text/template"
 	"time"
@@ -37,6 +38,15 @@ type Alerts struct {
 	DetailsURL string `yaml:"details_url"`
 	// PageSize is the page size asked of the alert endpoints (capped per endpoint).
 	PageSize int `yaml:"page_size"`
+	// MaxWait bounds how long `alerts --once` lets one API call of a source wait (its
+	// quota, its retries); past it the source gives up for the pass (exit 3, cursor intact).
+	MaxWait Duration `yaml:"max_wait"`
+	// MaxPages bounds the pages of one window (one pass of a SIEM cursor): more end the
+	// window unpassed, counted as pages_looped (a server whose tokens never end).
+	MaxPages int `yaml:"max_pages"`
+	// MaxRecordSize bounds one alert record; a larger one is counted as unusable ("too
+	// large") and warned about.
+	MaxRecordSize ByteSize `yaml:"max_record_size"`
 	// SIEM says how the siem source reads: batch files or the stream, and which event types.
 	SIEM AlertsSIEM `yaml:"siem"`
 	// StatePath is the poller's own checkpoint file; "" means State.Path + ".alerts"
@@ -113,13 +123,23 @@ func AlertStatuses() []string {
 // AlertRoutes lists the values alerts.routes allows.
 func AlertRoutes() []string { return []string{"inbound", "outbound", "internal"} }
 
+// Defaults of alerts.max_pages and alerts.max_record_size (package alerts uses the same).
+const (
+	DefaultAlertsMaxPages      = 100_000
+	DefaultAlertsMaxRecordSize = 1 << 20
+)
+
 // Limits of the alerts section; docs/alerts.md states the same numbers.
 const (
-	maxAlertPageSize  = 500 // legacy log endpoints; REST endpoints are capped at 100 by the poller
-	maxAlertFilters   = 100
-	minPollInterval   = time.Second
-	maxAlertsLookback = 30 * 24 * time.Hour
-	maxAlertsOverlap  = 24 * time.Hour
+	minAlertsMaxPages      = 10
+	maxAlertsMaxPages      = 10_000_000
+	minAlertsMaxRecordSize = 64 << 10
+	maxAlertsMaxRecordSize = 64 << 20 // the bound of one answer's body
+	maxAlertPageSize       = 500      // legacy log endpoints; REST endpoints are capped at 100 by the poller
+	maxAlertFilters        = 100
+	minPollInterval        = time.Second
+	maxAlertsLookback      = 30 * 24 * time.Hour
+	maxAlertsOverlap       = 24 * time.Hour
 )
 
 // defaultAlerts returns the defaults of the alerts section. SIEM is off by default: most
@@ -135,8 +155,11 @@ func defaultAlerts() Alerts {
 			High:   []string{"malicious", "malware", "phishing"},
 			Medium: []string{"unsafe", "unknown", "suspicious"},
 		},
-		PageSize: 100,
-		SIEM:     AlertsSIEM{Mode: SIEMBatch, Types: DefaultSIEMTypes()},
+		PageSize:      100,
+		MaxWait:       Duration(10 * time.Minute),
+		MaxPages:      DefaultAlertsMaxPages,
+		MaxRecordSize: DefaultAlertsMaxRecordSize,
+		SIEM:          AlertsSIEM{Mode: SIEMBatch, Types: DefaultSIEMTypes()},
 	}
 }
 
@@ -199,6 +222,11 @@ func (c *Config) checkAlerts(k *checker) {
 		}
 	}
 	k.intRange("alerts.page_size", a.PageSize, 1, maxAlertPageSize)
+	k.intRange("alerts.max_pages", a.MaxPages, minAlertsMaxPages, maxAlertsMaxPages)
+	k.durationRange("alerts.max_wait", a.MaxWait, time.Second, 24*time.Hour)
+	if a.MaxRecordSize < minAlertsMaxRecordSize || a.MaxRecordSize > maxAlertsMaxRecordSize {
+		k.add("alerts.max_record_size", "%s is out of range; allowed: %s to %s", a.MaxRecordSize, ByteSize(minAlertsMaxRecordSize), ByteSize(maxAlertsMaxRecordSize))
+	}
 	k.oneOf("alerts.siem.mode", a.SIEM.Mode, []string{SIEMBatch, SIEMStream})
 	if len(a.SIEM.Types) == 0 {
 		k.add("alerts.siem.types", "is empty; allowed: one or more of %s", strings.Join(SIEMTypes(), ", "))
@@ -207,6 +235,35 @@ func (c *Config) checkAlerts(k *checker) {
 	if c.AlertsStatePath() == c.State.Path {
 		k.add("alerts.state_path", "%s is the crawl's state file; allowed: another file (the crawl and the poller each lock their own), default state.path + \".alerts\"", quote(a.StatePath))
 	}
+}
+
+// The SIEM endpoints' published call budgets (reference §3).
+const (
+	siemBatchBudgetCalls  = 50
+	siemBatchBudgetPer    = 15 * time.Minute
+	siemStreamBudgetCalls = 300
+	siemStreamBudgetPer   = time.Hour
+)
+
+// AlertsWarnings returns what in the alerts section is allowed but cannot work as written:
+// a schedule whose SIEM calls cannot fit the endpoint's published budget (at least one
+// batch call per event type per pass, or one stream call per pass, every poll_interval).
+// Passes would then wait on the quota (`--once` up to alerts.max_wait).
+func (c *Config) AlertsWarnings() []string {
+	a := c.Alerts
+	if !slices.Contains(a.Sources, "siem") || a.PollInterval <= 0 {
+		return nil
+	}
+	calls, budget, per := len(a.SIEM.Types), siemBatchBudgetCalls, siemBatchBudgetPer
+	if a.SIEM.Mode == SIEMStream {
+		calls, budget, per = 1, siemStreamBudgetCalls, siemStreamBudgetPer
+	}
+	passes := float64(per) / float64(a.PollInterval)
+	if need := float64(calls) * passes; need > float64(budget) {
+		return []string{fmt.Sprintf("alerts.poll_interval: %s with alerts.siem (%s mode, %d calls per pass at least) needs %.0f calls per %s, above the %d the endpoint allows; passes will wait on the quota: raise poll_interval to %s or more",
+			a.PollInterval, a.SIEM.Mode, calls, need, Duration(per), budget, Duration(time.Duration(int64(per)*int64(calls)/int64(budget)).Round(time.Second)))}
+	}
+	return nil
 }
 
 // selection checks a list of names against the allowed values.

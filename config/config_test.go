@@ -109,6 +109,7 @@ func TestLoadRejectsBadFiles(t *testing.T) {
 		{"alerts_siem_mode.bad.yml", []string{`bad.yml:6: alerts.siem.mode: "realtime" is not allowed; allowed values: batch, stream`}, 0},
 		{"alerts_siem_types.bad.yml", []string{`alerts.siem.types[1]: "virus" is not allowed; allowed values: receipt, process, delivery, av, spam`}, 0},
 		{"alerts_siem_types_empty.bad.yml", []string{`alerts.siem.types: is empty; allowed: one or more of receipt`}, 0},
+		{"alerts_max_record_size.bad.yml", []string{"alerts.max_record_size: 1KiB is out of range; allowed: 64KiB to 64MiB", "alerts.max_pages: 1 is out of range"}, 2},
 		{"metrics_bad.bad.yml", []string{
 			`metrics.pushgateway_url: "pushgateway:9091"`, "allowed: an absolute http or https URL",
 			"metrics.worst_mailboxes: 1000 is out of range; allowed: 0 to 100",
@@ -232,13 +233,16 @@ func goodConfig() *Config {
 			{Expression: `alert.recipients.exists(r, r.endsWith("@lab.example.com"))`, Action: "exclude"},
 			{Expression: "alert.verdict == \"malicious\" ||\n  raw.taggedMalicious == true\n", Action: "include"},
 		},
-		Priority:    AlertPriority{High: []string{"malicious"}, Medium: []string{"suspicious"}, Low: []string{"clean"}},
-		KeepLow:     true,
-		ContentView: true,
-		DetailsURL:  "https://console.example.com/track?mid={{.MessageID | urlquery}}",
-		PageSize:    250,
-		SIEM:        AlertsSIEM{Mode: SIEMStream, Types: []string{"av", "url protect"}},
-		StatePath:   "/var/lib/mimecrawl/alerts.db",
+		Priority:      AlertPriority{High: []string{"malicious"}, Medium: []string{"suspicious"}, Low: []string{"clean"}},
+		KeepLow:       true,
+		ContentView:   true,
+		DetailsURL:    "https://console.example.com/track?mid={{.MessageID | urlquery}}",
+		PageSize:      250,
+		MaxWait:       Duration(10 * time.Minute),
+		MaxPages:      DefaultAlertsMaxPages,
+		MaxRecordSize: DefaultAlertsMaxRecordSize,
+		SIEM:          AlertsSIEM{Mode: SIEMStream, Types: []string{"av", "url protect"}},
+		StatePath:     "/var/lib/mimecrawl/alerts.db",
 	}
 	return c
 }

@@ -36,6 +36,8 @@ var (
 	runLastSuccess = desc("run_last_success_timestamp_seconds", "When a run last ended with exit code 0 (Unix time); pushed only by successful runs.")
 
 	alertsLag       = desc("alerts_lag_seconds", "Now minus the newest alert event acknowledged by Elasticsearch, by source (grows while a source is quiet).", "source")
+	alertsSourceLag = desc("alerts_source_lag_seconds", "Freshness: now minus the newest alert event of the source acknowledged by Elasticsearch (updated after each pass of that source; sources poll independently).", "source")
+	alertsPending   = desc("alerts_pending", "Alerts (refused by Elasticsearch, or threat events without details) and SIEM files parked in the source's cursors, tried again every pass; not 0 means something is not written yet.", "source")
 	alertsLastPoll  = desc("alerts_last_poll_timestamp_seconds", "When the source's last poll ended (Unix time).", "source")
 	alertsForbidden = desc("alerts_source_forbidden", "1 when Mimecast answered 403: the API application lacks the source's permission.", "source")
 	alertsFailing   = desc("alerts_source_failing", "1 when the source's last poll ended with an error.", "source")
@@ -56,7 +58,7 @@ func (s *snapshots) Describe(ch chan<- *prometheus.Desc) {
 		apiConcLimit, apiInflightMax, apiConcChanges,
 		bulkRequests, bulkRetries, bulkBytes, mailboxLag, mailboxLagWorst, mailboxesNoCheckp,
 		runDuration, runExitCode, runFinished, runLastSuccess,
-		alertsLag, alertsLastPoll, alertsForbidden, alertsFailing, filterLimited} {
+		alertsLag, alertsSourceLag, alertsPending, alertsLastPoll, alertsForbidden, alertsFailing, filterLimited} {
 		ch <- d
 	}
 }
@@ -116,11 +118,14 @@ func (s *snapshots) Collect(ch chan<- prometheus.Metric) {
 	now := m.now()
 	for _, src := range sources {
 		if !src.LatestEvent.IsZero() {
-			gauge(alertsLag, max(now.Sub(src.LatestEvent).Seconds(), 0), src.Source)
+			lag := max(now.Sub(src.LatestEvent).Seconds(), 0)
+			gauge(alertsLag, lag, src.Source)
+			gauge(alertsSourceLag, lag, src.Source)
 		}
 		if !src.LastPoll.IsZero() {
 			gauge(alertsLastPoll, unix(src.LastPoll), src.Source)
 		}
+		gauge(alertsPending, float64(src.Pending), src.Source)
 		gauge(alertsForbidden, flag(src.Forbidden), src.Source)
 		gauge(alertsFailing, flag(src.Failing), src.Source)
 	}

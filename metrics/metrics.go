@@ -192,6 +192,7 @@ type SourceStatus struct {
 	LastPoll    time.Time // end of the last poll; zero when none yet
 	Forbidden   bool      // the API answered 403: the application lacks the permission
 	Failing     bool      // the last poll ended with an error
+	Pending     int       // alerts and SIEM files parked in the source's cursors, tried again each pass
 }
 
 // SetAlertSources records the alert sources' state; their lag is computed at each gather.

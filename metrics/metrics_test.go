@@ -72,7 +72,7 @@ func populated(t *testing.T, ok bool) *Metrics {
 	}
 	m.SetRun(RunResult{Started: t0.Add(-90 * time.Second), Finished: t0, ExitCode: code})
 	m.SetAlertSources([]SourceStatus{
-		{Source: "threats", LatestEvent: t0.Add(-time.Minute), LastPoll: t0.Add(-5 * time.Second)},
+		{Source: "threats", LatestEvent: t0.Add(-time.Minute), LastPoll: t0.Add(-5 * time.Second), Pending: 2},
 		{Source: "dlp", Forbidden: true},
 	})
 	return m
@@ -150,6 +150,9 @@ func TestSeriesFromSnapshots(t *testing.T) {
 		{"mimecrawl_run_exit_code", nil, 0},
 		{"mimecrawl_run_last_success_timestamp_seconds", nil, float64(t0.Unix())},
 		{"mimecrawl_alerts_lag_seconds", map[string]string{"source": "threats"}, 60},
+		{"mimecrawl_alerts_source_lag_seconds", map[string]string{"source": "threats"}, 60},
+		{"mimecrawl_alerts_pending", map[string]string{"source": "threats"}, 2},
+		{"mimecrawl_alerts_pending", map[string]string{"source": "dlp"}, 0},
 		{"mimecrawl_alerts_source_forbidden", map[string]string{"source": "dlp"}, 1},
 		{"mimecrawl_alerts_source_forbidden", map[string]string{"source": "threats"}, 0},
 	}

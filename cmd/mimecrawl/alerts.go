@@ -54,6 +54,13 @@ func (a *app) alertsPoll(ctx context.Context, log zerolog.Logger, m *metrics.Met
 	cfg := a.cfg
 	statePath := cfg.AlertsStatePath()
 	log.Info().Bool("once", once).Str("state", statePath).Strs("sources", cfg.Alerts.Sources).Msg("run start")
+	for _, w := range cfg.AlertsWarnings() {
+		log.Warn().Str("problem", w).Msg("configuration will wait on the api quota")
+	}
+	var maxWait time.Duration // a scheduled pass must end; the long-running poller waits
+	if once {
+		maxWait = cfg.Alerts.MaxWait.D()
+	}
 	fatal := func(err error) int {
 		if ctx.Err() != nil {
 			// A signal arrived while the poller was starting: the stop that was asked for, not
@@ -129,6 +136,7 @@ func (a *app) alertsPoll(ctx context.Context, log zerolog.Logger, m *metrics.Met
 	}, alerts.Options{
 		Sources: sources, PollInterval: cfg.Alerts.PollInterval.D(), Lookback: cfg.Alerts.Lookback.D(),
 		Overlap: overlapOption(cfg.Alerts.Overlap.D()), PageSize: cfg.Alerts.PageSize,
+		MaxPages: cfg.Alerts.MaxPages, MaxRecordBytes: int(cfg.Alerts.MaxRecordSize), MaxWait: maxWait,
 		Types: cfg.Alerts.Types, Statuses: cfg.Alerts.Statuses, Routes: cfg.Alerts.Routes,
 		SIEMTypes: cfg.Alerts.SIEM.Types, SIEMStream: cfg.Alerts.SIEM.Mode == config.SIEMStream,
 		ContentView: cfg.Alerts.ContentView,
@@ -224,7 +232,7 @@ func (a *app) printAlerts(w io.Writer, s *alertsSummary) {
 			fmt.Fprintf(w, ", %d excluded (%s)", n, excludedText(src.Excluded))
 		}
 		if src.Malformed > 0 {
-			fmt.Fprintf(w, ", %d malformed", src.Malformed)
+			fmt.Fprintf(w, ", %d malformed (%s)", src.Malformed, excludedText(src.MalformedReasons))
 		}
 		if src.FilterErrors > 0 {
 			fmt.Fprintf(w, ", %d filter errors (kept)", src.FilterErrors)
@@ -232,11 +240,23 @@ func (a *app) printAlerts(w io.Writer, s *alertsSummary) {
 		if src.FilesSkipped > 0 {
 			fmt.Fprintf(w, ", %d files skipped", src.FilesSkipped)
 		}
+		if src.FilesPending > 0 {
+			fmt.Fprintf(w, ", %d files pending (read again next pass)", src.FilesPending)
+		}
 		if src.Repeats > 0 {
 			fmt.Fprintf(w, ", %d repeats dropped", src.Repeats)
 		}
 		if src.Rejected > 0 {
 			fmt.Fprintf(w, ", %d rejected by elasticsearch", src.Rejected)
+		}
+		if src.Pending > 0 {
+			fmt.Fprintf(w, ", %d alerts pending (parked, tried again next pass)", src.Pending)
+		}
+		if src.PagesLooped > 0 {
+			fmt.Fprintf(w, ", %d pages looped", src.PagesLooped)
+		}
+		if src.RecordsUnread > 0 {
+			fmt.Fprintf(w, ", %d records unread", src.RecordsUnread)
 		}
 		if src.Groups > 0 {
 			fmt.Fprintf(w, ", %d groups updated", src.Groups)
@@ -354,6 +374,12 @@ func printAlertsStatus(w io.Writer, path string, cs []alerts.CursorStatus) {
 			st = "not permitted for this API application (needs " + c.Permission + ")"
 		case c.LastError != "":
 			st = "error: " + c.LastError
+		}
+		if c.Pending > 0 {
+			st += fmt.Sprintf(", %d alerts pending", c.Pending)
+		}
+		if c.FilesPending > 0 {
+			st += fmt.Sprintf(", %d files pending", c.FilesPending)
 		}
 		// Text from the state file: sanitized like the rest of status.
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", sanitize(c.Name), sanitize(c.Position), fmtTime(c.Latest), fmtTime(c.LastPoll), sanitize(st))

@@ -121,7 +121,10 @@ func TestAlertsOnceBesideACrawl(t *testing.T) {
 // SIGKILL the long-running poller at random points, then one pass to the end: the alerts
 // index holds exactly what the rules keep of the simulator's truth, each alert once.
 func TestAlertsKillAndResume(t *testing.T) {
-	w := alertsWorldWith(t, simulator.AlertOptions{Attachment: 1500, URL: 600, Impersonation: 100, DLP: 100, Threats: 100, SIEM: 600, Span: 6 * time.Hour})
+	// With the paging variants on: empty pages carrying tokens, the threat feed as events[]
+	// with nextPageToken and a total.
+	w := alertsWorldWith(t, simulator.AlertOptions{Attachment: 1500, URL: 600, Impersonation: 100, DLP: 100, Threats: 100, SIEM: 600, Span: 6 * time.Hour,
+		ThreatsWrapper: "events", Paging: simulator.AlertPaging{EmptyPages: true, TokenKey: "nextPageToken", TotalKey: "total"}})
 	bin := mimecrawlBinary(t)
 	r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
 	for i := range 3 {

@@ -88,6 +88,7 @@ func alertSourceStatuses(cs []alerts.CursorStatus) []metrics.SourceStatus {
 		if c.LastPoll != nil && (s.LastPoll.IsZero() || c.LastPoll.Before(s.LastPoll)) {
 			s.LastPoll = *c.LastPoll
 		}
+		s.Pending += c.Pending + c.FilesPending
 		s.Forbidden = s.Forbidden || c.Forbidden
 		s.Failing = s.Failing || (c.LastError != "" && !c.Forbidden)
 	}

@@ -332,11 +332,18 @@ func TestAlertsServesMetricsAndHealth(t *testing.T) {
 		t.Fatal("no serving line within 30s")
 	}
 
-	// Wait for the first pass to be reported.
+	// Wait for the first pass of each source checked below to be reported (each source
+	// polls on its own schedule and reports its own passes).
 	var fams map[string]*dto.MetricFamily
 	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
 		fams = scrape(t, base+"/metrics")
-		if _, ok := sample(fams, "mimecrawl_alerts_last_poll_timestamp_seconds", map[string]string{"source": "threats"}); ok {
+		polled := true
+		for _, src := range []string{"threats", "attachment_protection", "dlp"} {
+			if _, ok := sample(fams, "mimecrawl_alerts_last_poll_timestamp_seconds", map[string]string{"source": src}); !ok {
+				polled = false
+			}
+		}
+		if polled {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -503,14 +510,14 @@ func TestAlertSourceStatuses(t *testing.T) {
 	at := func(m int) *time.Time { v := time.Date(2026, 1, 1, 0, m, 0, 0, time.UTC); return &v }
 	got := alertSourceStatuses([]alerts.CursorStatus{
 		{Name: "alerts/dlp", Forbidden: true, LastError: "403 forbidden", LastPoll: at(9)},
-		{Name: "alerts/siem/delivery", Latest: at(1), LastPoll: at(8)},
-		{Name: "alerts/siem/receipt", Latest: at(3), LastPoll: at(6), LastError: "timeout"},
-		{Name: "alerts/threats"},
+		{Name: "alerts/siem/delivery", Latest: at(1), LastPoll: at(8), FilesPending: 1},
+		{Name: "alerts/siem/receipt", Latest: at(3), LastPoll: at(6), LastError: "timeout", Pending: 2},
+		{Name: "alerts/threats", Pending: 4},
 	})
 	want := []metrics.SourceStatus{
 		{Source: "dlp", LastPoll: *at(9), Forbidden: true},
-		{Source: "siem", LatestEvent: *at(3), LastPoll: *at(6), Failing: true},
-		{Source: "threats"},
+		{Source: "siem", LatestEvent: *at(3), LastPoll: *at(6), Failing: true, Pending: 3},
+		{Source: "threats", Pending: 4},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("got %+v, want %+v", got, want)

@@ -70,13 +70,17 @@ type LogQuery struct {
 // Page is one page of records, each exactly as served.
 type Page struct {
 	Records []json.RawMessage
-	// Next is the token of the following page. Legacy logs and the threat feed: "" when the
-	// source says there is no more (no next, an empty page, or the token just sent coming
-	// back). SIEM stream: @nextPage as served, also when caught up, since it is the durable
-	// cursor to resume from.
+	// Next is the token of the following page exactly as served, "" when the answer had
+	// none. An empty page may still carry one, and a token may come back: following it, and
+	// noticing a loop, is the caller's paging rule (alerts/paging.go), not the client's. SIEM
+	// stream: @nextPage as served, also when caught up, since it is the durable cursor to
+	// resume from.
 	Next     string
 	CaughtUp bool // REST sources: isCaughtUp (see each method); legacy: Next == ""
-	Total    int  // meta.pagination.totalCount (impersonation: else data[0].resultCount) when given, else -1
+	// Total is the number of records the answer says its query has (legacy:
+	// meta.pagination.totalCount, else data[0].resultCount; REST: total, totalCount,
+	// resultCount, meta.total), or -1 when it states none.
+	Total int
 }
 
 // SecurityLogs reads one page of a legacy security log. HTTP 200 with fail[] is an error (a
@@ -114,17 +118,14 @@ func (c *Client) SecurityLogs(ctx context.Context, kind LogKind, q LogQuery) (Pa
 	if err != nil {
 		return Page{}, fmt.Errorf("%s: %w", what, err)
 	}
-	if page.Next == q.PageToken && page.Next != "" {
-		c.log.Warn().Str("op", "POST "+ep.path).Msg("page token repeated; treating the page as the last")
-		page.Next = ""
-	}
 	page.CaughtUp = page.Next == ""
 	return page, nil
 }
 
 // decodeLogPage reads data[0].<wrapper>[] of a legacy log answer. An empty data[], or a
 // data[0] without the wrapper, is an empty page (inferred: the reference shows neither).
-// A final empty page may still carry a next (seen in fixtures): it is the end.
+// An empty page may still carry a next (seen in fixtures, and mid-window in independent
+// stand-ins): it is returned as served.
 func decodeLogPage(op, wrapper string, env *api.Response) (Page, error) {
 	page := Page{Total: -1}
 	if p := env.Meta.Pagination; p != nil {
@@ -153,9 +154,6 @@ func decodeLogPage(op, wrapper string, env *api.Response) (Page, error) {
 			}
 		}
 	}
-	if len(page.Records) == 0 {
-		page.Next = ""
-	}
 	return page, nil
 }
 
@@ -170,8 +168,9 @@ type ThreatQuery struct {
 
 // ThreatEvents reads one page of GET /threats/v1/events. The records may be wrapped in value,
 // data or events (all accepted; another array key is an error, logged once at warn). Next is
-// "" when there is no next token, the page is empty, or the token sent comes back; CaughtUp
-// is isCaughtUp when the answer has it, else Next == "".
+// the next page token as served under any of the keys decodeRESTPage knows, or in the
+// X-Mc-Threat-Feed-Next-Token header; Total the total the answer states. CaughtUp is
+// isCaughtUp when the answer has it, else Next == "".
 func (c *Client) ThreatEvents(ctx context.Context, q ThreatQuery) (Page, error) {
 	v := url.Values{}
 	if !q.Start.IsZero() {
@@ -199,10 +198,7 @@ func (c *Client) ThreatEvents(ctx context.Context, q ThreatQuery) (Page, error) 
 	if err != nil {
 		return Page{}, fmt.Errorf("read threat events: %w", err)
 	}
-	page := Page{Records: rp.Records, Next: rp.Next, Total: -1}
-	if len(page.Records) == 0 || page.Next == q.PageToken {
-		page.Next = ""
-	}
+	page := Page{Records: rp.Records, Next: rp.Next, Total: rp.Total}
 	page.CaughtUp = page.Next == ""
 	if rp.CaughtUp != nil {
 		page.CaughtUp = *rp.CaughtUp
@@ -217,11 +213,11 @@ func (c *Client) ThreatDetails(ctx context.Context, id string) (json.RawMessage,
 		return nil, errors.New("threat details: empty id")
 	}
 	path := "/threats/v1/events/" + url.PathEscape(id) + "/details"
-	body, err := c.getREST(ctx, path, pathThreatDetails, url.Values{"source": {"EMAIL"}})
+	rep, err := c.getREST(ctx, path, pathThreatDetails, url.Values{"source": {"EMAIL"}})
 	if err != nil {
 		return nil, fmt.Errorf("threat details: %w", err)
 	}
-	trimmed := bytes.TrimSpace(body)
+	trimmed := bytes.TrimSpace(rep.body)
 	if len(trimmed) == 0 || trimmed[0] != '{' || !json.Valid(trimmed) {
 		return nil, fmt.Errorf("threat details: %w", malformed("GET "+pathThreatDetails, fmt.Errorf("want a JSON object, got %q", excerpt(trimmed))))
 	}
@@ -308,8 +304,8 @@ func (c *Client) SIEMBatch(ctx context.Context, q SIEMBatchQuery) (SIEMBatchPage
 
 // Errors of SIEMFileEvents, for errors.Is. Neither is worth retrying with the same URL.
 var (
-	// ErrMalformedFile: the batch file is not gzip, is truncated, or has a line that is not a
-	// JSON object (or is longer than MaxSIEMLine).
+	// ErrMalformedFile: the batch file is truncated gzip, decompresses to more than its cap,
+	// or has a line that is not a JSON object (or is longer than MaxSIEMLine).
 	ErrMalformedFile = errors.New("malformed siem batch file")
 	// ErrExpiredFile: the download host refused the pre-signed URL (401/403/404/410).
 	ErrExpiredFile = errors.New("siem batch file url expired")
@@ -320,14 +316,31 @@ var (
 // fill memory.
 const MaxSIEMLine = 1 << 20
 
-// maxSIEMFile bounds the decompressed size of one batch file, so that a small compressed
-// file cannot make the stream run for ever (files seen are kilobytes to megabytes).
-const maxSIEMFile = 4 << 30
+// The decompressed size of one batch file is bounded, so that a small compressed file cannot
+// make the stream run for ever: to siemInflation times the size its listing states (NDJSON
+// of events compresses about tenfold), at least minSIEMFileCap, at most maxSIEMFile (also
+// the bound when no size is stated). A 5 MB file thus costs at most 500 MB of decompression
+// (about a second), not the CPU-minute of the absolute bound.
+const (
+	siemInflation  = 100
+	minSIEMFileCap = 64 << 20
+	maxSIEMFile    = 4 << 30
+)
 
-// SIEMFileEvents downloads one batch file WITHOUT the bearer token, gunzips it and hands its
-// NDJSON records to fn one at a time, never holding the whole file. A file that is not gzip,
-// is cut short, or has a line that is not a JSON object: an error wrapping ErrMalformedFile,
-// after fn got the good records before it. An expired URL: an error wrapping ErrExpiredFile.
+// siemFileCap is the decompressed bound of a file whose listing states size bytes (< 0: none).
+func siemFileCap(size int64) int64 {
+	if size < 0 || size > maxSIEMFile/siemInflation {
+		return maxSIEMFile
+	}
+	return max(size*siemInflation, minSIEMFileCap)
+}
+
+// SIEMFileEvents downloads one batch file WITHOUT the bearer token, gunzips it when it is
+// gzip (by its magic bytes: nothing documents the encoding as guaranteed, so plain NDJSON is
+// read as it is) and hands its NDJSON records to fn one at a time, never holding the whole
+// file. A last line without its newline is a record like the others. A file that is cut
+// short, decompresses past siemFileCap(f.Size), or has a line that is not a JSON object: an
+// error wrapping ErrMalformedFile, after fn got the good records before it. An expired URL: an error wrapping ErrExpiredFile.
 // Empty lines are skipped. A retryable failure of the download before the first record is
 // retried here (MaxRetries); after it, it is returned (IsRetryable), since a retry would hand
 // the same records to fn again. An error from fn stops the stream and is returned unchanged.
@@ -361,7 +374,7 @@ func (c *Client) SIEMFileEvents(ctx context.Context, f SIEMFile, fn func(rec jso
 		}
 	}
 	defer body.Close()
-	if err := streamNDJSON(body, fn); err != nil {
+	if err := streamNDJSON(body, siemFileCap(f.Size), fn); err != nil {
 		return fmt.Errorf("siem batch file from %s: %w", op, err)
 	}
 	return nil
@@ -371,16 +384,26 @@ func expiredStatus(s int) bool {
 	return s == http.StatusUnauthorized || s == http.StatusForbidden || s == http.StatusNotFound || s == http.StatusGone
 }
 
-// streamNDJSON gunzips r and calls fn per line. Read errors of the download itself (*Error)
-// are returned as they are; everything the gzip or the lines get wrong is ErrMalformedFile.
-func streamNDJSON(r io.Reader, fn func(json.RawMessage) error) error {
-	zr, err := gzip.NewReader(r)
-	if err != nil {
-		return fileError(err, "not gzip")
+// streamNDJSON gunzips r when it starts with gzip's magic bytes and calls fn per line,
+// reading at most limit bytes of NDJSON. Read errors of the download itself (*Error) are
+// returned as they are; everything the gzip or the lines get wrong is ErrMalformedFile.
+func streamNDJSON(r io.Reader, limit int64, fn func(json.RawMessage) error) error {
+	br := bufio.NewReader(r)
+	var src io.Reader = br
+	magic, err := br.Peek(2)
+	if err != nil && err != io.EOF {
+		return fileError(err, "read the first bytes")
 	}
-	defer zr.Close()
-	zr.Multistream(true)
-	limited := &io.LimitedReader{R: zr, N: maxSIEMFile + 1}
+	if len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return fileError(err, "gzip header")
+		}
+		defer zr.Close()
+		zr.Multistream(true)
+		src = zr
+	}
+	limited := &io.LimitedReader{R: src, N: limit + 1}
 	sc := bufio.NewScanner(limited)
 	sc.Buffer(make([]byte, 0, 64<<10), MaxSIEMLine)
 	line := 0
@@ -391,6 +414,9 @@ func streamNDJSON(r io.Reader, fn func(json.RawMessage) error) error {
 			continue
 		}
 		if b[0] != '{' || !json.Valid(b) {
+			if limited.N <= 0 { // the line was cut by the bound, not by the file
+				return fmt.Errorf("%w: more than %d bytes decompressed", ErrMalformedFile, limit)
+			}
 			return fmt.Errorf("%w: line %d is not a JSON object: %q", ErrMalformedFile, line, excerpt(b))
 		}
 		if err := fn(json.RawMessage(bytes.Clone(b))); err != nil {
@@ -398,7 +424,7 @@ func streamNDJSON(r io.Reader, fn func(json.RawMessage) error) error {
 		}
 	}
 	if limited.N <= 0 {
-		return fmt.Errorf("%w: more than %d bytes decompressed", ErrMalformedFile, int64(maxSIEMFile))
+		return fmt.Errorf("%w: more than %d bytes decompressed", ErrMalformedFile, limit)
 	}
 	if err := sc.Err(); err != nil {
 		if errors.Is(err, bufio.ErrTooLong) {

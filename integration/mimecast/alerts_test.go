@@ -126,10 +126,60 @@ func TestSecurityLogsEmptyFinalPageWithNext(t *testing.T) {
 	if err != nil || len(p.Records) != 9 || p.Next == "" {
 		t.Fatalf("first page: %d records, next %q, %v", len(p.Records), p.Next, err)
 	}
+	// The client hands the empty page's token over as served: following it, until a page
+	// has none, is the poller's paging rule.
+	q.PageToken = p.Next
+	p, err = c.SecurityLogs(context.Background(), mimecast.DLPLogs, q)
+	if err != nil || len(p.Records) != 0 || p.Next == "" || p.CaughtUp {
+		t.Fatalf("empty page with next: %+v, %v; want its token as served", p, err)
+	}
 	q.PageToken = p.Next
 	p, err = c.SecurityLogs(context.Background(), mimecast.DLPLogs, q)
 	if err != nil || len(p.Records) != 0 || p.Next != "" || !p.CaughtUp {
-		t.Fatalf("empty final page with next: %+v, %v; want the end", p, err)
+		t.Fatalf("page after the empty one: %+v, %v; want the end", p, err)
+	}
+}
+
+// Every token key and total the threat feed may use reaches the caller: @nextPage,
+// nextPage, nextPageToken, a next link, the threat-intel feed's header; empty pages in the
+// middle carry tokens, and the stated total is returned.
+func TestThreatEventsTokenKeysTotalsAndEmptyPages(t *testing.T) {
+	for _, key := range []string{"@nextPage", "nextPage", "nextPageToken", "next", "header"} {
+		t.Run(key, func(t *testing.T) {
+			e, clk := alertEnv(t, func(o *simulator.Options) {
+				o.Alerts.ThreatsWrapper = "events"
+				o.Alerts.Paging = simulator.AlertPaging{TokenKey: key, TotalKey: "total", EmptyPages: true}
+			})
+			c := e.client(t, nil)
+			q := mimecast.ThreatQuery{Start: clk.Now().Add(-11 * time.Hour), OldestFirst: true, PageSize: 6}
+			var got []string
+			empties := 0
+			for range 40 {
+				p, err := c.ThreatEvents(context.Background(), q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if p.Total != 25 {
+					t.Errorf("total %d, want 25", p.Total)
+				}
+				if len(p.Records) == 0 && p.Next != "" {
+					empties++
+				}
+				for _, r := range p.Records {
+					got = append(got, string(r))
+				}
+				if p.Next == "" {
+					break
+				}
+				q.PageToken = p.Next
+			}
+			if want := truthRecords(e.sim, simulator.SourceThreats); !slices.Equal(sorted(got), want) {
+				t.Errorf("%d threats, want %d", len(got), len(want))
+			}
+			if empties == 0 {
+				t.Error("no empty page with a token: the test would prove nothing")
+			}
+		})
 	}
 }
 
@@ -333,6 +383,7 @@ func TestSIEMFileMalformedShapes(t *testing.T) {
 	}
 	bodies := map[string][]byte{
 		"/plain":     []byte(`{"type":"receipt"}` + "\n"),
+		"/partial":   []byte(`{"type":"receipt"}` + "\n" + `{"type":"av"}`),
 		"/long":      gz(`{"a":1}` + "\n" + `{"x":"` + strings.Repeat("y", mimecast.MaxSIEMLine) + `"}` + "\n"),
 		"/array":     gz(`{"a":1}` + "\n[1,2]\n"),
 		"/truncated": gz(`{"a":1}` + "\n" + `{"b":2}` + "\n")[:30],
@@ -344,12 +395,14 @@ func TestSIEMFileMalformedShapes(t *testing.T) {
 	t.Cleanup(srv.Close)
 	e, _ := alertEnv(t, nil)
 	c := e.client(t, nil)
-	for path, wantGood := range map[string]int{"/plain": 0, "/long": 1, "/array": 1, "/truncated": -1, "/good": 2} {
+	// Plain NDJSON (not gzip) is read as it is, a last line without its newline too.
+	good := map[string]int{"/good": 2, "/plain": 1, "/partial": 2}
+	for path, wantGood := range map[string]int{"/plain": 1, "/partial": 2, "/long": 1, "/array": 1, "/truncated": -1, "/good": 2} {
 		var n int
 		err := c.SIEMFileEvents(context.Background(), mimecast.SIEMFile{URL: srv.URL + path}, func(json.RawMessage) error { n++; return nil })
-		if path == "/good" {
-			if err != nil || n != 2 {
-				t.Errorf("good file: %d records, %v", n, err)
+		if good[path] > 0 {
+			if err != nil || n != wantGood {
+				t.Errorf("%s: %d records, %v; want %d", path, n, err, wantGood)
 			}
 			continue
 		}

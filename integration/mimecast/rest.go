@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -20,9 +21,20 @@ import (
 // token, 401 refresh, retries, error classification, trace and statistics through retrying;
 // only the HTTP exchange differs.
 
-// getREST GETs path with query and returns the answer's body (bounded). permPath is the path
-// template that names the endpoint in the permission table (path itself for fixed paths).
-func (c *Client) getREST(ctx context.Context, path, permPath string, query url.Values) ([]byte, error) {
+// restReply is a REST answer: its body (bounded) and the page token a header carried, if any.
+type restReply struct {
+	body []byte
+	// headerNext is X-Mc-Threat-Feed-Next-Token: the threat-intel feed sends its continuation
+	// token in this header rather than in the body (reference §4.4, §4.6).
+	headerNext string
+}
+
+// threatFeedNextHeader carries the threat-intel feed's next page token.
+const threatFeedNextHeader = "X-Mc-Threat-Feed-Next-Token"
+
+// getREST GETs path with query and returns the answer. permPath is the path template that
+// names the endpoint in the permission table (path itself for fixed paths).
+func (c *Client) getREST(ctx context.Context, path, permPath string, query url.Values) (restReply, error) {
 	op := "GET " + permPath
 	// op, the method and the path template, names the endpoint in the statistics: a small
 	// fixed set (the path itself may carry ids).
@@ -32,14 +44,14 @@ func (c *Client) getREST(ctx context.Context, path, permPath string, query url.V
 		endpoint += "?" + query.Encode()
 	}
 	// The REST groups take no concurrency slot (sl is nil); retrying releases it regardless.
-	return retrying(ctx, c, op, quotaGroup(path), func(tok string, attempt int, sl *slot) ([]byte, error) {
+	return retrying(ctx, c, op, quotaGroup(path), func(tok string, attempt int, sl *slot) (restReply, error) {
 		defer sl.release()
 		return c.restAttempt(ctx, op, permPath, endpoint, tok, attempt)
 	})
 }
 
 // restAttempt makes one GET exchange and classifies its outcome.
-func (c *Client) restAttempt(ctx context.Context, op, permPath, endpoint, tok string, n int) ([]byte, error) {
+func (c *Client) restAttempt(ctx context.Context, op, permPath, endpoint, tok string, n int) (restReply, error) {
 	actx, cancel := context.WithCancelCause(withAttempt(ctx, n))
 	timer := time.AfterFunc(c.timeout, func() { cancel(errAttemptTimeout) })
 	defer func() {
@@ -48,26 +60,26 @@ func (c *Client) restAttempt(ctx context.Context, op, permPath, endpoint, tok st
 	}()
 	req, err := http.NewRequestWithContext(actx, http.MethodGet, endpoint, nil)
 	if err != nil {
-		return nil, fmt.Errorf("%s: build request: %w", op, err)
+		return restReply{}, fmt.Errorf("%s: build request: %w", op, err)
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("Authorization", "Bearer "+tok)
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, c.networkError(ctx, actx, op, err)
+		return restReply{}, c.networkError(ctx, actx, op, err)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return nil, c.statusError(op, permPath, resp)
+		return restReply{}, c.statusError(op, permPath, resp)
 	}
 	data, err := readBounded(resp.Body, maxJSONBody)
 	resp.Body.Close()
 	if err != nil {
 		if errors.Is(err, errTooLarge) {
-			return nil, fmt.Errorf("malformed response from %s: %w", op, err)
+			return restReply{}, fmt.Errorf("malformed response from %s: %w", op, err)
 		}
-		return nil, c.networkError(ctx, actx, op, err)
+		return restReply{}, c.networkError(ctx, actx, op, err)
 	}
-	return data, nil
+	return restReply{body: data, headerNext: strings.TrimSpace(resp.Header.Get(threatFeedNextHeader))}, nil
 }
 
 // restPage is a decoded REST list answer.
@@ -76,6 +88,7 @@ type restPage struct {
 	Next     string // @nextPage (or the wrapper's equivalent); "" if absent
 	CaughtUp *bool  // isCaughtUp, if the answer had it
 	Wrapper  string // the key the records were under: value, data or events
+	Total    int    // the number of records the answer says the query has; -1 if it says none
 }
 
 // restWrappers are the keys a REST list answer may hold its records under: SIEM uses value;
@@ -90,11 +103,12 @@ var errUnknownShape = errors.New("unknown page shape")
 // are under value, data or events (the first present, in that order), each kept as served.
 // An object with none of them and no other array is an empty page (a caught-up answer may
 // omit the list, inferred); one with an array under another key is errUnknownShape, so that
-// a changed wrapper is an error instead of a silently empty feed. The next token is
-// @nextPage, else nextPage, else meta.pagination.next (legacy-like wrappers, inferred).
-// It never panics (see FuzzDecodeRESTPage).
+// a changed wrapper is an error instead of a silently empty feed. The next token is the
+// first of restTokenKeys present (see nextToken). The stated total is the first of total,
+// totalCount, resultCount, meta.total and meta.pagination.totalCount. It never panics (see
+// FuzzDecodeRESTPage).
 func decodeRESTPage(op string, body []byte) (restPage, error) {
-	var page restPage
+	page := restPage{Total: -1}
 	trimmed := bytes.TrimSpace(body)
 	if len(trimmed) == 0 {
 		return page, malformed(op, errors.New("empty body"))
@@ -130,26 +144,12 @@ func decodeRESTPage(op string, body []byte) (restPage, error) {
 				errUnknownShape, truncate(strings.Join(arrays, ","), 100), strings.Join(restWrappers, ",")))
 		}
 	}
-	for _, k := range []string{"@nextPage", "nextPage"} {
-		if raw, ok := top[k]; ok && !isNull(raw) {
-			if err := json.Unmarshal(raw, &page.Next); err != nil {
-				return restPage{}, malformed(op, fmt.Errorf("%s: %w", k, err))
-			}
-			break
-		}
+	next, err := nextToken(top)
+	if err != nil {
+		return restPage{}, malformed(op, err)
 	}
-	if page.Next == "" {
-		if raw, ok := top["meta"]; ok {
-			var meta struct {
-				Pagination struct {
-					Next string `json:"next"`
-				} `json:"pagination"`
-			}
-			if json.Unmarshal(raw, &meta) == nil {
-				page.Next = meta.Pagination.Next
-			}
-		}
-	}
+	page.Next = next
+	page.Total = statedTotal(top)
 	if raw, ok := top["isCaughtUp"]; ok && !isNull(raw) {
 		var b bool
 		if err := json.Unmarshal(raw, &b); err != nil {
@@ -160,16 +160,136 @@ func decodeRESTPage(op string, body []byte) (restPage, error) {
 	return page, nil
 }
 
+// restTokenKeys are the body keys a REST list answer may carry its next page token under,
+// in the order they are looked for: SIEM's @nextPage (reference §2.2), nextPage, and
+// nextPageToken (seen in generated clients for the threat feed, unconfirmed); then a next
+// that may be a link (next, links.next, _links.next.href) and the legacy-like
+// meta.pagination.next (both inferred).
+var restTokenKeys = []string{"@nextPage", "nextPage", "nextPageToken"}
+
+// nextToken finds the next page token of a decoded REST answer; "" when it has none. A
+// next that is a link (an absolute URL) yields its pageToken, nextPage or nextPageToken
+// parameter, or, having none of them, the link itself as an opaque token.
+func nextToken(top map[string]json.RawMessage) (string, error) {
+	for _, k := range restTokenKeys {
+		if raw, ok := top[k]; ok && !isNull(raw) {
+			var s string
+			if err := json.Unmarshal(raw, &s); err != nil {
+				return "", fmt.Errorf("%s: %w", k, err)
+			}
+			if s != "" {
+				return s, nil
+			}
+		}
+	}
+	var links []string
+	if raw, ok := top["next"]; ok {
+		var s string
+		if json.Unmarshal(raw, &s) == nil {
+			links = append(links, s)
+		}
+	}
+	for _, k := range []string{"links", "_links"} {
+		var l struct {
+			Next json.RawMessage `json:"next"`
+		}
+		if raw, ok := top[k]; ok && json.Unmarshal(raw, &l) == nil && len(l.Next) > 0 {
+			var s string
+			var href struct {
+				Href string `json:"href"`
+			}
+			switch {
+			case json.Unmarshal(l.Next, &s) == nil:
+				links = append(links, s)
+			case json.Unmarshal(l.Next, &href) == nil:
+				links = append(links, href.Href)
+			}
+		}
+	}
+	if raw, ok := top["meta"]; ok {
+		var meta struct {
+			Pagination struct {
+				Next string `json:"next"`
+			} `json:"pagination"`
+		}
+		if json.Unmarshal(raw, &meta) == nil {
+			links = append(links, meta.Pagination.Next)
+		}
+	}
+	for _, l := range links {
+		if l = strings.TrimSpace(l); l != "" {
+			return tokenOfLink(l), nil
+		}
+	}
+	return "", nil
+}
+
+// tokenOfLink returns the page token a next link carries, or the link itself.
+func tokenOfLink(l string) string {
+	u, err := url.Parse(l)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return l
+	}
+	q := u.Query()
+	for _, k := range []string{"pageToken", "nextPage", "nextPageToken"} {
+		if v := q.Get(k); v != "" {
+			return v
+		}
+	}
+	return l
+}
+
+// statedTotal returns the number of records a REST answer says its query has, or -1.
+// Numbers may come as text.
+func statedTotal(top map[string]json.RawMessage) int {
+	num := func(raw json.RawMessage) int {
+		s := strings.Trim(strings.TrimSpace(string(raw)), `"`)
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 {
+			return -1
+		}
+		return n
+	}
+	for _, k := range []string{"total", "totalCount", "resultCount"} {
+		if raw, ok := top[k]; ok {
+			if n := num(raw); n >= 0 {
+				return n
+			}
+		}
+	}
+	if raw, ok := top["meta"]; ok {
+		var meta struct {
+			Total      json.RawMessage `json:"total"`
+			Pagination struct {
+				TotalCount json.RawMessage `json:"totalCount"`
+			} `json:"pagination"`
+		}
+		if json.Unmarshal(raw, &meta) == nil {
+			for _, r := range []json.RawMessage{meta.Total, meta.Pagination.TotalCount} {
+				if len(r) > 0 {
+					if n := num(r); n >= 0 {
+						return n
+					}
+				}
+			}
+		}
+	}
+	return -1
+}
+
 // getRESTPage GETs one REST list page. The first answer of an unknown shape is logged once
 // at warn with its top-level keys (never its values), so that a changed feed is noticed.
 func (c *Client) getRESTPage(ctx context.Context, path string, query url.Values) (restPage, error) {
-	body, err := c.getREST(ctx, path, path, query)
+	rep, err := c.getREST(ctx, path, path, query)
 	if err != nil {
 		return restPage{}, err
 	}
-	page, err := decodeRESTPage("GET "+path, body)
+	page, err := decodeRESTPage("GET "+path, rep.body)
 	if errors.Is(err, errUnknownShape) && c.shapeWarned.CompareAndSwap(false, true) {
-		c.log.Warn().Str("op", "GET "+path).Strs("keys", topKeys(body)).Msg("unknown page shape")
+		c.log.Warn().Str("op", "GET "+path).Strs("keys", topKeys(rep.body)).Msg("unknown page shape")
+	}
+	if err == nil && page.Next == "" {
+		page.Next = rep.headerNext
 	}
 	return page, err
 }

@@ -16,6 +16,7 @@ func TestDecodeRESTPage(t *testing.T) {
 		next     string
 		caughtUp *bool
 		wrapper  string
+		total    int // 0 = none stated
 		err      bool
 		unknown  bool
 	}{
@@ -24,6 +25,10 @@ func TestDecodeRESTPage(t *testing.T) {
 		{body: `{"data":[{"a":1}],"meta":{"pagination":{"next":"m"}}}`, records: 1, next: "m", wrapper: "data"},
 		{body: `{"events":[{"a":1}],"nextPage":"n"}`, records: 1, next: "n", wrapper: "events"},
 		{body: `{"value":null,"data":[{"a":1}]}`, records: 1, wrapper: "data"},
+		{body: `{"events":[],"nextPageToken":"t","total":60}`, next: "t", wrapper: "events", total: 60},
+		{body: `{"events":[],"next":"https://h.example/threats/v1/events?pageToken=p%2B1&pageSize=5"}`, next: "p+1", wrapper: "events"},
+		{body: `{"value":[],"_links":{"next":{"href":"opaque"}},"resultCount":"7"}`, next: "opaque", wrapper: "value", total: 7},
+		{body: `{"data":[],"meta":{"pagination":{"next":"m","totalCount":3}}}`, next: "m", wrapper: "data", total: 3},
 		{body: `{"@nextPage":"c","isCaughtUp":true}`, next: "c", caughtUp: ptr(true)},
 		{body: `{"items":[{"a":1}]}`, err: true, unknown: true},
 		{body: `{"value":{"a":1}}`, err: true},
@@ -42,7 +47,10 @@ func TestDecodeRESTPage(t *testing.T) {
 		if err != nil {
 			continue
 		}
-		if len(p.Records) != tc.records || p.Next != tc.next || p.Wrapper != tc.wrapper ||
+		if tc.total == 0 {
+			tc.total = -1
+		}
+		if len(p.Records) != tc.records || p.Next != tc.next || p.Wrapper != tc.wrapper || p.Total != tc.total ||
 			(p.CaughtUp == nil) != (tc.caughtUp == nil) || (p.CaughtUp != nil && *p.CaughtUp != *tc.caughtUp) {
 			t.Errorf("%s: got %+v", tc.body, p)
 		}
@@ -55,6 +63,8 @@ func FuzzDecodeRESTPage(f *testing.F) {
 	for _, s := range []string{
 		`{"value":[{"a":1}],"@nextPage":"x","isCaughtUp":false}`, `{"data":[],"meta":{"pagination":{"next":"m"}}}`,
 		`{"events":[null,{}]}`, `{"items":[1]}`, `{}`, `[]`, `{"value":"x"}`, `{"isCaughtUp":null}`,
+		`{"events":[],"nextPageToken":"t","total":"60"}`, `{"next":"https://h/x?pageToken=a"}`, `{"_links":{"next":{"href":1}}}`,
+		`{"value":[],"meta":{"total":3,"pagination":{"totalCount":"x"}}}`,
 	} {
 		f.Add([]byte(s))
 	}

@@ -63,11 +63,49 @@ type AlertOptions struct {
 	ThreatsWrapper string
 	// SIEMFileEvents is the number of distinct events per SIEM batch file (default 20).
 	SIEMFileEvents int
+	// SIEMPlainFiles serves batch files as plain NDJSON, not gzip, with no newline after
+	// the last line: nothing documents the encoding as guaranteed.
+	SIEMPlainFiles bool
+	// Paging variants the public sources and independent stand-ins disagree on; see
+	// AlertPaging. The zero value serves the documented behaviour.
+	Paging AlertPaging
 	// Per-client budgets of the SIEM endpoints: defaults 50 calls / 15 min (batch) and
 	// 300 calls / hour (stream), measured with Options.Now.
 	SIEMBatchLimit  RateWindow
 	SIEMStreamLimit RateWindow
 }
+
+// AlertPaging switches the paging variants of the alert endpoints.
+type AlertPaging struct {
+	// EmptyPages follows every page that has more records after it with an empty page that
+	// carries a next token to the rest (legacy logs, the threat feed, SIEM batch and
+	// stream): a client that stops at an empty page loses the rest of the window.
+	EmptyPages bool
+	// Loop makes page tokens cycle: from the third page of a window (legacy logs, the
+	// threat feed) or of a read (SIEM batch and stream) on, the next token is the one the
+	// first page gave (A → B → A, byte for byte), so the window never ends by itself.
+	Loop bool
+	// TokenKey is where the threat feed puts its next page token: "@nextPage" (default),
+	// "nextPage", "nextPageToken", "next" (a link whose pageToken parameter is the token) or
+	// "header" (X-Mc-Threat-Feed-Next-Token, as the threat-intel feed does).
+	TokenKey string
+	// TotalKey makes the threat feed state the window's record count under this key
+	// ("total", "totalCount" or "resultCount"); "" states none. Legacy logs always state
+	// meta.pagination.totalCount (impersonation also data[0].resultCount).
+	TotalKey string
+	// HideEvery > 0 never lists every HideEvery-th record (by recording order) of the legacy
+	// logs and the threat feed, yet counts it in the stated totals, as a server that loses
+	// records between pages would. Truth still lists them.
+	HideEvery int
+}
+
+// hidden reports whether p hides r from listings (not from totals).
+func (p AlertPaging) hidden(r *alertRec) bool {
+	return p.HideEvery > 0 && r.seq%int64(p.HideEvery) == 0
+}
+
+// threatTokenKeys are the values AlertPaging.TokenKey allows.
+var threatTokenKeys = []string{"@nextPage", "nextPage", "nextPageToken", "next", "header"}
 
 const (
 	defaultAlertSpan      = 12 * time.Hour
@@ -96,6 +134,18 @@ func (a AlertOptions) withDefaults(now time.Time) (AlertOptions, error) {
 	}
 	if a.SIEMFileEvents == 0 {
 		a.SIEMFileEvents = defaultSIEMFileEvents
+	}
+	if a.Paging.TokenKey == "" {
+		a.Paging.TokenKey = "@nextPage"
+	}
+	if !slices.Contains(threatTokenKeys, a.Paging.TokenKey) {
+		return a, fmt.Errorf("options: alerts: paging token key %q: want one of %s", a.Paging.TokenKey, strings.Join(threatTokenKeys, ", "))
+	}
+	if k := a.Paging.TotalKey; k != "" && k != "total" && k != "totalCount" && k != "resultCount" {
+		return a, fmt.Errorf("options: alerts: paging total key %q: want total, totalCount or resultCount", k)
+	}
+	if a.Paging.HideEvery < 0 {
+		return a, fmt.Errorf("options: alerts: paging hide every %d: want >= 0", a.Paging.HideEvery)
 	}
 	if a.SIEMBatchLimit == (RateWindow{}) {
 		a.SIEMBatchLimit = RateWindow{Calls: 50, Per: 15 * time.Minute}
@@ -428,6 +478,7 @@ type timeQuery struct {
 	size       int
 	match      func(*alertRec) bool // nil = every record
 	countTotal bool                 // also count every match in the window
+	hide       func(*alertRec) bool // nil = none; hidden records are counted, never listed
 }
 
 // pageByTime reads one page of sorted (by cmpTimeSeq): the records in the window that
@@ -445,13 +496,14 @@ func pageByTime(sorted []*alertRec, q timeQuery) (page []*alertRec, more bool, t
 		hi = lo
 	}
 	win := sorted[lo:hi]
-	ok := func(r *alertRec) bool { return q.match == nil || q.match(r) }
+	matches := func(r *alertRec) bool { return q.match == nil || q.match(r) }
+	ok := func(r *alertRec) bool { return matches(r) && (q.hide == nil || !q.hide(r)) }
 	if q.countTotal {
 		if q.match == nil {
 			total = len(win)
 		} else {
 			for _, r := range win {
-				if ok(r) {
+				if matches(r) {
 					total++
 				}
 			}

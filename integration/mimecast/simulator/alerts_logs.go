@@ -70,6 +70,13 @@ type alertLogToken struct {
 	AfterAt  int64  `json:"a"` // position: event time (ms) and seq of the last record served
 	AfterSeq int64  `json:"q"`
 	Done     bool   `json:"d,omitempty"` // the empty page after the last (EmptyLastPage)
+	// Paging variants (AlertPaging): Empty serves an empty page leading on to the same
+	// position; Depth counts the pages behind the token and First is where the first page
+	// ended, so that Loop can hand out the first page's token again, byte for byte.
+	Empty    bool  `json:"m,omitempty"`
+	Depth    int   `json:"n,omitempty"`
+	FirstAt  int64 `json:"fa,omitempty"`
+	FirstSeq int64 `json:"fq,omitempty"`
 }
 
 func (s *Server) alertLogs(source string) endpoint {
@@ -131,7 +138,11 @@ func (s *Server) alertLogs(source string) endpoint {
 		if !f.unfiltered() {
 			q.match = func(r *alertRec) bool { return matchLog(source, f, r.fields) }
 		}
-		if tok.Done {
+		paging := s.opts.Alerts.Paging
+		if paging.HideEvery > 0 {
+			q.hide = paging.hidden
+		}
+		if tok.Done || tok.Empty {
 			q.size = 0
 		}
 		s.alerts.mu.RLock()
@@ -140,18 +151,31 @@ func (s *Server) alertLogs(source string) endpoint {
 		if tok.Done {
 			page, more = nil, false
 		}
+		if tok.Empty {
+			// AlertPaging.EmptyPages: nothing on this page, the rest behind its token.
+			page, more = nil, true
+		}
 		recs := make([]json.RawMessage, len(page))
 		for i, r := range page {
 			recs[i] = r.raw
 		}
 		pg := &api.Pagination{PageSize: size, TotalCount: intPtr(total)}
 		next := alertLogToken{Endpoint: c.r.URL.Path, Client: s.digest("client", c.client), Filter: filter, Start: start, End: end,
-			AfterAt: tok.AfterAt, AfterSeq: tok.AfterSeq}
+			AfterAt: tok.AfterAt, AfterSeq: tok.AfterSeq, Depth: tok.Depth, FirstAt: tok.FirstAt, FirstSeq: tok.FirstSeq}
 		if len(page) > 0 {
 			last := page[len(page)-1]
 			next.AfterAt, next.AfterSeq = last.at, last.seq
+			next.Depth++
+			if next.Depth == 1 {
+				next.FirstAt, next.FirstSeq = last.at, last.seq
+			}
 		}
 		switch {
+		case more && paging.Loop && next.Depth >= 3:
+			// A → B → A: the token the first page gave, again.
+			next.AfterAt, next.AfterSeq, next.Depth = next.FirstAt, next.FirstSeq, 1
+		case more && paging.EmptyPages && !tok.Empty:
+			next.Empty = true
 		case more:
 		case s.opts.EmptyLastPage && !tok.Done:
 			// The fixtures' variant: the last page still carries next; it leads to an empty

@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"slices"
 	"sort"
 	"strconv"
@@ -134,6 +135,33 @@ type restToken struct {
 	AfterAt  int64  `json:"a,omitempty"`
 	AfterSeq int64  `json:"q,omitempty"`
 	Asc      bool   `json:"o,omitempty"`
+	// Paging variants (AlertPaging), as in alertLogToken.
+	Empty    bool  `json:"m,omitempty"`
+	Depth    int   `json:"n,omitempty"`
+	FirstAt  int64 `json:"fa,omitempty"`
+	FirstSeq int64 `json:"fq,omitempty"`
+}
+
+// advance returns the token after a page of n records that ended at (at, seq), applying
+// the paging variants: Loop hands out the first page's token again from the third page on,
+// EmptyPages puts an empty page before the rest. t is the token that asked for the page.
+func (p AlertPaging) advance(t restToken, n int, at, seq int64) restToken {
+	next := t
+	next.Empty = false
+	if n > 0 {
+		next.AfterAt, next.AfterSeq = at, seq
+		next.Depth++
+		if next.Depth == 1 {
+			next.FirstAt, next.FirstSeq = at, seq
+		}
+	}
+	switch {
+	case p.Loop && next.Depth >= 3:
+		next.AfterAt, next.AfterSeq, next.Depth = next.FirstAt, next.FirstSeq, 1
+	case p.EmptyPages && !t.Empty:
+		next.Empty = true
+	}
+	return next
 }
 
 func (s *Server) openRESTToken(w http.ResponseWriter, raw, path, client, filter string) (restToken, bool) {
@@ -221,9 +249,17 @@ func (s *Server) threatEvents(w http.ResponseWriter, r *http.Request, client str
 		}
 		start, end = tok.Start, tok.End
 	}
-	tq := timeQuery{from: start, to: -1, asc: asc, size: size, hasAfter: tok.Endpoint != "", afterAt: tok.AfterAt, afterSeq: tok.AfterSeq}
+	paging := s.opts.Alerts.Paging
+	tq := timeQuery{from: start, to: -1, asc: asc, size: size, hasAfter: tok.Endpoint != "", afterAt: tok.AfterAt, afterSeq: tok.AfterSeq,
+		countTotal: paging.TotalKey != ""}
 	if end != 0 {
 		tq.to = end
+	}
+	if paging.HideEvery > 0 {
+		tq.hide = paging.hidden
+	}
+	if tok.Empty {
+		tq.size = 0
 	}
 	if len(sel) > 0 {
 		tq.match = func(rec *alertRec) bool {
@@ -236,17 +272,37 @@ func (s *Server) threatEvents(w http.ResponseWriter, r *http.Request, client str
 		}
 	}
 	s.alerts.mu.RLock()
-	page, more, _ := pageByTime(s.alerts.byTime[SourceThreats], tq)
+	page, more, total := pageByTime(s.alerts.byTime[SourceThreats], tq)
 	s.alerts.mu.RUnlock()
+	if tok.Empty {
+		page, more = nil, true
+	}
 	recs := make([]json.RawMessage, len(page))
 	for i, rec := range page {
 		recs[i] = rec.raw
 	}
 	body := map[string]any{s.opts.Alerts.ThreatsWrapper: recs}
+	if paging.TotalKey != "" {
+		body[paging.TotalKey] = total
+	}
 	if more {
-		last := page[len(page)-1]
-		body["@nextPage"] = s.sealREST(restToken{Endpoint: pathThreatEvents, Client: s.digest("client", client), Filter: filter,
-			Start: start, End: end, AfterAt: last.at, AfterSeq: last.seq, Asc: asc})
+		base := tok
+		if base.Endpoint == "" {
+			base = restToken{Endpoint: pathThreatEvents, Client: s.digest("client", client), Filter: filter, Start: start, End: end, Asc: asc}
+		}
+		var at, seq int64
+		if len(page) > 0 {
+			at, seq = page[len(page)-1].at, page[len(page)-1].seq
+		}
+		next := s.sealREST(paging.advance(base, len(page), at, seq))
+		switch paging.TokenKey {
+		case "header":
+			w.Header().Set("X-Mc-Threat-Feed-Next-Token", next)
+		case "next":
+			body["next"] = "https://" + r.Host + pathThreatEvents + "?" + url.Values{"pageToken": {next}}.Encode()
+		default:
+			body[paging.TokenKey] = next
+		}
 	}
 	writeJSON(w, http.StatusOK, body)
 }
@@ -342,21 +398,39 @@ func (s *Server) siemBatch(w http.ResponseWriter, r *http.Request, client string
 		}
 	}
 	s.alerts.mu.RUnlock()
+	paging := s.opts.Alerts.Paging
 	page := files[:min(size, len(files))]
+	if tok.Empty {
+		page = nil // AlertPaging.EmptyPages
+	}
+	caughtUp := !tok.Empty && len(page) == len(files)
 	value := make([]map[string]any, len(page))
 	expiry := now.Add(s.opts.DownloadTTL)
 	for i, f := range page {
 		value[i] = map[string]any{
 			"url":    s.presign(r, download{Kind: "siem", ID: f.id}),
 			"expiry": expiry.Format("2006-01-02T15:04:05.000Z"),
-			"size":   len(f.gzip()),
+			"size":   len(s.siemFileBody(f)),
 		}
 	}
-	next := restToken{Endpoint: pathSIEMBatch, Client: s.digest("client", client), Filter: filter, Start: start, End: end, AfterSeq: tok.AfterSeq}
-	if len(page) > 0 {
-		next.AfterSeq = page[len(page)-1].seq
+	base := tok
+	if base.Endpoint == "" {
+		base = restToken{Endpoint: pathSIEMBatch, Client: s.digest("client", client), Filter: filter, Start: start, End: end}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"value": value, "@nextPage": s.sealREST(next), "isCaughtUp": len(page) == len(files)})
+	var seq int64
+	if len(page) > 0 {
+		seq = page[len(page)-1].seq
+	}
+	next := base
+	if caughtUp {
+		next.Empty = false
+		if len(page) > 0 {
+			next.AfterSeq = seq
+		}
+	} else {
+		next = paging.advance(base, len(page), 0, seq)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"value": value, "@nextPage": s.sealREST(next), "isCaughtUp": caughtUp})
 }
 
 // gzip renders the file: one compact JSON event per line, then the malformed tail if any.
@@ -375,6 +449,26 @@ func (f *siemFile) gzip() []byte {
 	return f.gz
 }
 
+// siemFileBody is what a batch file is served as: gzip, or with SIEMPlainFiles plain
+// NDJSON whose last line has no newline.
+func (s *Server) siemFileBody(f *siemFile) []byte {
+	if !s.opts.Alerts.SIEMPlainFiles {
+		return f.gzip()
+	}
+	var b bytes.Buffer
+	for i, e := range f.events {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		b.Write(e.raw)
+	}
+	if len(f.tail) > 0 {
+		b.WriteByte('\n')
+		b.Write(f.tail)
+	}
+	return b.Bytes()
+}
+
 // resolveSIEMFile serves a batch file for a pre-signed download.
 func (s *Server) resolveSIEMFile(id string) (*rawFile, bool) {
 	s.alerts.mu.RLock()
@@ -382,6 +476,9 @@ func (s *Server) resolveSIEMFile(id string) (*rawFile, bool) {
 	s.alerts.mu.RUnlock()
 	if f == nil {
 		return nil, false
+	}
+	if s.opts.Alerts.SIEMPlainFiles {
+		return &rawFile{contentType: "application/x-ndjson", body: s.siemFileBody(f)}, true
 	}
 	return &rawFile{contentType: "application/gzip", body: f.gzip()}, true
 }
@@ -460,18 +557,31 @@ func (s *Server) siemEvents(w http.ResponseWriter, r *http.Request, client strin
 		page = append(page, rec)
 	}
 	s.alerts.mu.RUnlock()
+	if tok.Empty {
+		page, more = nil, true // AlertPaging.EmptyPages
+	}
 	recs := make([]json.RawMessage, len(page))
 	for i, rec := range page {
 		recs[i] = rec.raw
 	}
-	next := restToken{Endpoint: pathSIEMEvents, Client: s.digest("client", client), Filter: filter, Start: start, End: end, AfterSeq: tok.AfterSeq}
+	base := tok
+	if base.Endpoint == "" {
+		base = restToken{Endpoint: pathSIEMEvents, Client: s.digest("client", client), Filter: filter, Start: start, End: end}
+	}
+	seq := tok.AfterSeq
 	if len(page) > 0 {
 		last := len(page) - 1
 		if more {
 			// Repeat up to two events, always moving forward.
 			last -= min(2, (len(page)-1)/2)
 		}
-		next.AfterSeq = page[last].seq
+		seq = page[last].seq
+	}
+	next := base
+	next.Empty = false
+	next.AfterSeq = seq
+	if more {
+		next = s.opts.Alerts.Paging.advance(base, len(page), 0, seq)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"value": recs, "@nextPage": s.sealREST(next), "isCaughtUp": !more})
 }

@@ -669,3 +669,45 @@ func TestPageByTimeMatchesNaive(t *testing.T) {
 		}
 	}
 }
+
+// AlertPaging.Loop hands out the first page's token again, byte for byte, from the third
+// page on; EmptyPages puts an empty page with a token before the rest.
+func TestAlertPagingLoopAndEmptyPages(t *testing.T) {
+	h := alertHarness(t, func(o *Options) { o.Alerts.Paging = AlertPaging{Loop: true} })
+	tok := h.token()
+	q := url.Values{"timestampRangeStartsAt": {"2026-03-15T00:00:00Z"}, "orderBy": {"timestamp:asc"}, "pageSize": {"3"}}
+	var tokens []string
+	for range 4 {
+		b := decodeREST(t, h.get(tok, "/threats/v1/events", q))
+		if b.NextPage == nil {
+			t.Fatal("no token")
+		}
+		tokens = append(tokens, *b.NextPage)
+		q.Set("pageToken", *b.NextPage)
+	}
+	if tokens[2] != tokens[0] || tokens[1] == tokens[0] || tokens[3] != tokens[1] {
+		t.Errorf("tokens do not cycle A → B → A → B: %q", tokens)
+	}
+
+	h = alertHarness(t, func(o *Options) { o.Alerts.Paging = AlertPaging{EmptyPages: true} })
+	tok = h.token()
+	q = url.Values{"timestampRangeStartsAt": {"2026-03-15T00:00:00Z"}, "orderBy": {"timestamp:asc"}, "pageSize": {"7"}}
+	var got []string
+	empties := 0
+	for range 40 {
+		b := decodeREST(t, h.get(tok, "/threats/v1/events", q))
+		if len(b.Value) == 0 && b.NextPage != nil {
+			empties++
+		}
+		for _, v := range b.Value {
+			got = append(got, string(v))
+		}
+		if b.NextPage == nil {
+			break
+		}
+		q.Set("pageToken", *b.NextPage)
+	}
+	if !sameSet(got, truthOf(h, SourceThreats)) || empties == 0 {
+		t.Errorf("%d records through %d empty pages; want all of the truth", len(got), empties)
+	}
+}
