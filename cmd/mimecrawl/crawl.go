@@ -22,9 +22,15 @@ func (a *app) crawl(ctx context.Context, full, allowMassRemoval bool) int {
 	log.Info().Bool("full", full).Str("shard", a.shard.String()).Str("state", a.cfg.State.Path).Strs("elasticsearch", a.cfg.Elasticsearch.Addresses).
 		Str("mimecast", a.cfg.Mimecast.BaseURL).Msg("run start")
 	fatal := func(err error) int {
+		sum.Interrupted = ctx.Err() != nil
+		if sum.Interrupted && errors.Is(err, context.Canceled) {
+			// SIGTERM or SIGINT before the crawl began: an interrupted run, not a failed one,
+			// and not "context canceled" in the summary and in status.
+			log.Info().Msg("run interrupted before the crawl began")
+			return a.finish(sum, nil, m)
+		}
 		sum.Error = err.Error()
 		sum.Fatal = true
-		sum.Interrupted = ctx.Err() != nil
 		log.Error().Err(err).Msg("run failed")
 		return a.finish(sum, nil, m)
 	}
