@@ -89,6 +89,12 @@ var exitCodes = map[int]string{
 	exitRefused: "the mailbox removal guard refused a removal; nothing was removed, kept mailboxes were crawled",
 }
 
+// builtinShort describes the commands that take no flags and no configuration.
+var builtinShort = map[string]string{
+	"version": "print the version (and the commit it was built from)",
+	"help":    "this text; `mimecrawl help COMMAND` (or COMMAND --help) describes a command",
+}
+
 func lookupCommand(name string) (command, bool) {
 	for _, c := range commands {
 		if c.name == name {
@@ -111,8 +117,8 @@ func printUsage(w io.Writer) {
 	for _, c := range commands {
 		fmt.Fprintf(w, "  mimecrawl %-7s %s\n", c.name, c.short)
 	}
-	fmt.Fprintf(w, "  mimecrawl %-7s %s\n", "version", "print the version")
-	fmt.Fprintf(w, "  mimecrawl %-7s %s\n\n", "help", "this text; `mimecrawl help COMMAND` (or COMMAND --help) describes a command")
+	fmt.Fprintf(w, "  mimecrawl %-7s %s\n", "version", builtinShort["version"])
+	fmt.Fprintf(w, "  mimecrawl %-7s %s\n\n", "help", builtinShort["help"])
 	writeExitCodes(w, []int{exitOK, exitFatal, exitUsage, exitPartial, exitRefused})
 	fmt.Fprint(w, `The most severe wins: 1, then 3, then 4.
 

@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -33,11 +34,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 	cmd, rest := args[0], args[1:]
 	switch cmd {
 	case "version", "--version", "-version":
-		fmt.Fprintln(stdout, "mimecrawl", version)
+		fmt.Fprintln(stdout, "mimecrawl", versionString(version, debug.ReadBuildInfo))
 		return exitOK
 	case "help", "-h", "--help", "-help":
 		if len(rest) == 0 {
 			printUsage(stdout)
+			return exitOK
+		}
+		if len(rest) == 1 && (rest[0] == "version" || rest[0] == "help") {
+			// Usage lists both; neither takes flags, so their help is their line of it.
+			fmt.Fprintf(stdout, "mimecrawl %s: %s\n", rest[0], builtinShort[rest[0]])
 			return exitOK
 		}
 		c, ok := lookupCommand(rest[0])
@@ -118,6 +124,47 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return a.alertsRun(ctx, *once, *f.listen)
 	}
 	return exitUsage
+}
+
+// versionString is the version set at link time (-X main.version=…); a binary built without
+// it (go install, go build) names the commit and time its module was built from, which the Go
+// toolchain records, so that a report of a bug says which code ran.
+func versionString(v string, info func() (*debug.BuildInfo, bool)) string {
+	if v != "dev" {
+		return v
+	}
+	bi, ok := info()
+	if !ok {
+		return v
+	}
+	if bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		v = bi.Main.Version
+	}
+	var rev, at string
+	modified := false
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.time":
+			at = s.Value
+		case "vcs.modified":
+			modified = s.Value == "true"
+		}
+	}
+	if rev == "" {
+		return v
+	}
+	if len(rev) > 12 {
+		rev = rev[:12]
+	}
+	if modified {
+		rev += "+modified"
+	}
+	if at != "" {
+		return fmt.Sprintf("%s (commit %s, %s)", v, rev, at)
+	}
+	return fmt.Sprintf("%s (commit %s)", v, rev)
 }
 
 // flags are the parsed command line of one command; a flag the command does not take stays nil.
