@@ -105,6 +105,7 @@ func parse(data []byte, getenv func(string) string, file string, now time.Time, 
 
 	d.problems = nil
 	cfg.applyEnv(getenv, d)
+	_, cfg.Logging.levelSet = d.origins["logging.level"]
 	cfg.Mimecast.BaseURL = strings.TrimRight(cfg.Mimecast.BaseURL, "/")
 	// Derive the token endpoint only from a usable base URL: a bad base URL is reported
 	// once, not again through the auth URL made from it.

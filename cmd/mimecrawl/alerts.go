@@ -266,6 +266,11 @@ func (a *app) checkAlerts(ctx context.Context, c *checker) {
 	defer client.Close()
 	d := alerts.Deps{Logs: client, Threats: client, SIEM: client}
 	for _, s := range a.cfg.Alerts.Sources {
+		if c.mimecastDown != "" {
+			// One line per root cause: each probe would repeat the token's failure.
+			c.skip("alerts source "+s, "not probed: "+c.mimecastDown)
+			continue
+		}
 		name := "alerts source " + s
 		err := alerts.Probe(ctx, d, alerts.Source(s), time.Now().UTC())
 		switch {
@@ -294,10 +299,7 @@ func (a *app) checkAlerts(ctx context.Context, c *checker) {
 }
 
 func warnCheck(c *checker, name, what, fix string) {
-	fmt.Fprintf(c.w, "warn  %-28s %s\n", name, what)
-	if fix != "" {
-		fmt.Fprintf(c.w, "      %-28s fix: %s\n", "", fix)
-	}
+	c.warn(name, what, fix)
 }
 
 // alertsStatus reads the alert cursors for status; nil when the poller never ran.

@@ -22,6 +22,7 @@ import (
 type app struct {
 	cfg      *config.Config
 	log      zerolog.Logger
+	level    string // the log level in force (levelInForce)
 	stdout   io.Writer
 	stderr   io.Writer
 	terminal bool
@@ -47,16 +48,18 @@ type app struct {
 const hardStopAfter = 5 * time.Second
 
 func newApp(ctx context.Context, path, level, format string, stdout, stderr io.Writer) (*app, error) {
-	return newAppWith(ctx, config.Load, path, level, format, stdout, stderr)
+	return newAppWith(ctx, config.Load, path, level, format, stdout, stderr, false)
 }
 
 // newLocalApp is newApp for commands that read only local files: the configuration's
 // credentials are neither required nor read (config.LoadLocal).
 func newLocalApp(ctx context.Context, path, level, format string, stdout, stderr io.Writer) (*app, error) {
-	return newAppWith(ctx, config.LoadLocal, path, level, format, stdout, stderr)
+	return newAppWith(ctx, config.LoadLocal, path, level, format, stdout, stderr, false)
 }
 
-func newAppWith(ctx context.Context, load configLoader, path, level, format string, stdout, stderr io.Writer) (*app, error) {
+// newAppWith loads the configuration and builds the logger; quiet raises the default log
+// level to warn wherever the command runs (see levelInForce).
+func newAppWith(ctx context.Context, load configLoader, path, level, format string, stdout, stderr io.Writer, quiet bool) (*app, error) {
 	cfg, err := loadConfig(ctx, load, path)
 	if err != nil {
 		return nil, fmt.Errorf("load config %s:\n%w", path, err)
@@ -75,14 +78,8 @@ func newAppWith(ctx context.Context, load configLoader, path, level, format stri
 	if format == "" {
 		format = cfg.Logging.Format
 	}
-	if level == "" {
-		level = cfg.Logging.Level
-		if a.terminal && format == "auto" {
-			// On a terminal the progress line and the summary tell the story; routine log
-			// lines would scroll them away. --log-level brings them back.
-			level = atLeastWarn(level)
-		}
-	}
+	level = levelInForce(level, cfg.Logging, a.terminal && format == "auto" || quiet)
+	a.level = level
 	if a.log, err = newLogger(level, format, a.stderr, a.terminal); err != nil {
 		return nil, err
 	}
@@ -171,6 +168,20 @@ func newLogger(level, format string, w io.Writer, terminal bool) (zerolog.Logger
 		return zerolog.Nop(), fmt.Errorf("--log-format %q: want auto, json, console or ecs", format)
 	}
 	return zerolog.New(w).Level(lvl).With().Timestamp().Logger(), nil
+}
+
+// levelInForce is the log level a command applies: --log-level, else logging.level when the
+// configuration sets it, else the default, raised to warn when quiet (on a terminal the
+// progress line and the summary tell the story, and check's lines are its output; routine log
+// lines would scroll them away). Only the default is raised: a level someone wrote is honoured.
+func levelInForce(flagLevel string, l config.Logging, quiet bool) string {
+	if flagLevel != "" {
+		return flagLevel
+	}
+	if quiet && !l.LevelSet() {
+		return atLeastWarn(l.Level)
+	}
+	return l.Level
 }
 
 func atLeastWarn(level string) string {

@@ -19,13 +19,16 @@ type command struct {
 
 var commands = []command{
 	{
-		name: "check", synopsis: "--config FILE [--shard i/n]",
+		name: "check", synopsis: "--config FILE [--quiet] [--shard i/n]",
 		short: "test the configuration, credentials, permissions, Elasticsearch and the state file",
-		long: `Prints the effective configuration (secrets shown as <secret>), then proves with the smallest
-request each that the Mimecast token, every endpoint a crawl needs and Elasticsearch answer,
-and that the state file opens. It says what it created (index templates, indices, the state
-file) and what it found already there.`,
-		examples: []string{"mimecrawl check --config /etc/mimecrawl/config.yaml"},
+		long: `Proves with the smallest request each that the Mimecast token, every endpoint a crawl needs
+and Elasticsearch answer, and that the state file opens: one line per check, starting with
+ok, warn, skip or FAIL, one line per root cause (a wrong secret fails the token, and what
+needs the token is skipped). It says what it created (index templates, indices, the state
+file) and what it found already there. After the verdict it prints the effective
+configuration (secrets shown as <secret>, derived values such as the alerts state file, the
+spill directory and the log level as in force); --quiet prints only what failed or warns.`,
+		examples: []string{"mimecrawl check --config /etc/mimecrawl/config.yaml", "mimecrawl check --config config.yaml --quiet"},
 		exits:    []int{exitOK, exitFatal, exitUsage},
 	},
 	{

@@ -98,7 +98,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	if cmd == "check" {
 		// check reports a bad config as its first failed line instead of stopping before it.
-		return runCheck(ctx, *configPath, *logLevel, *logFormat, shard, stdout, stderr)
+		return runCheck(ctx, *configPath, *logLevel, *logFormat, shard, *f.quiet, stdout, stderr)
 	}
 	var a *app
 	if cmd == "status" {
@@ -171,6 +171,7 @@ func versionString(v string, info func() (*debug.BuildInfo, bool)) string {
 type flags struct {
 	configPath, logLevel, logFormat *string
 	full, allowMass, asJSON, once   *bool
+	quiet                           *bool
 	listen                          *string
 	shard                           *string
 	shards                          *int
@@ -195,6 +196,8 @@ func newFlags(cmd string, stderr io.Writer) (*flag.FlagSet, *flags) {
 	case "crawl":
 		f.full = fs.Bool("full", false, "ignore delta tokens: re-crawl every kept mailbox from messages.start_date and remove documents no longer in the archive")
 		f.allowMass = fs.Bool("allow-mass-removal", false, "remove mailboxes even when more than safety.max_mailbox_removal_ratio of them would go")
+	case "check":
+		f.quiet = fs.Bool("quiet", false, "print only what failed or warns, and the verdict (not the effective configuration)")
 	case "status":
 		f.asJSON = fs.Bool("json", false, "print JSON")
 	case "plan":
