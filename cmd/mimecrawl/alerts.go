@@ -188,6 +188,9 @@ func overlapOption(d time.Duration) time.Duration {
 
 // printAlerts writes the one-screen summary of a pass.
 func (a *app) printAlerts(w io.Writer, s *alertsSummary) {
+	if !a.textSummary {
+		return // the pass's log line is its summary (see app.textSummary)
+	}
 	fmt.Fprintf(w, "\nmimecrawl alerts summary (%.1fs, %d API calls)\n", s.Seconds, s.APICalls)
 	if s.Error != "" {
 		fmt.Fprintf(w, "  error         %s\n", s.Error)
@@ -218,7 +221,7 @@ func (a *app) printAlerts(w io.Writer, s *alertsSummary) {
 			fmt.Fprintf(w, ", %d rejected by elasticsearch", src.Rejected)
 		}
 		if src.Groups > 0 {
-			fmt.Fprintf(w, ", %d groups updated", src.Groups)
+			fmt.Fprintf(w, ", %s updated", plural(int64(src.Groups), "group"))
 		}
 		fmt.Fprintln(w)
 		fmt.Fprintf(w, "  %-22s cursor %s\n", "", src.Cursor)

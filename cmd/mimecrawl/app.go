@@ -22,7 +22,6 @@ import (
 type app struct {
 	cfg      *config.Config
 	log      zerolog.Logger
-	level    string // the log level in force (levelInForce)
 	stdout   io.Writer
 	stderr   io.Writer
 	terminal bool
@@ -33,6 +32,13 @@ type app struct {
 	beforeSummary func(*Summary)
 	// shard is the part of the mailboxes this run owns (zero: all of them).
 	shard crawler.Shard
+	// level is the log level in force (levelInForce).
+	level string
+	// textSummary: the logs are for a person (console, or auto on a terminal), so a run's
+	// summary is also printed as text on stdout. With a structured format, or no terminal,
+	// the summary is the one log line that ends the run, and stdout stays free of text that a
+	// log pipeline would have to tell apart from JSON.
+	textSummary bool
 
 	// stopping is for the work a stopping command still does after SIGTERM or SIGINT
 	// (flushing what is queued, committing what was acknowledged, the summary): the signal
@@ -80,6 +86,7 @@ func newAppWith(ctx context.Context, load configLoader, path, level, format stri
 	}
 	level = levelInForce(level, cfg.Logging, a.terminal && format == "auto" || quiet)
 	a.level = level
+	a.textSummary = format == "console" || format == "auto" && a.terminal
 	if a.log, err = newLogger(level, format, a.stderr, a.terminal); err != nil {
 		return nil, err
 	}

@@ -268,7 +268,6 @@ func TestStalledElasticsearchAndSIGTERM(t *testing.T) {
 	}
 	took := time.Since(signalled)
 	code := p.wait(t)
-	out, _ := os.ReadFile(p.out)
 	t.Logf("exit %d %s after SIGTERM", code, took.Round(time.Millisecond))
 	if took > limit {
 		t.Errorf("the crawl took %s after SIGTERM to exit, want at most %s (shutdown_grace %s)", took.Round(time.Millisecond), limit, grace)
@@ -276,8 +275,9 @@ func TestStalledElasticsearchAndSIGTERM(t *testing.T) {
 	if code != exitPartial {
 		t.Errorf("exit code %d, want 3\n%s", code, p.tail(30))
 	}
-	if !strings.Contains(string(out), "exit code     3") {
-		t.Errorf("no summary on stdout:\n%s", p.tail(30))
+	logs, _ := os.ReadFile(p.log)
+	if sum := runEnd(t, checkLogLines(t, string(logs))); sum["exit_code"] != 3.0 {
+		t.Errorf("no summary in the log:\n%s", p.tail(30))
 	}
 
 	proxy.SetStall(false)

@@ -232,7 +232,9 @@ func (a *app) finish(sum *Summary, store runRecorder, m *metrics.Metrics) int {
 		a.beforeSummary(sum)
 		a.beforeSummary = nil
 	}
-	sum.Print(a.stdout)
+	if a.textSummary {
+		sum.Print(a.stdout)
+	}
 	m.SetRun(metrics.RunResult{Started: sum.Started, Finished: sum.Finished, ExitCode: sum.ExitCode})
 	a.pushMetrics(m, "crawl")
 	return sum.ExitCode
