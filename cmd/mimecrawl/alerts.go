@@ -110,7 +110,7 @@ func (a *app) alertsPoll(ctx context.Context, log zerolog.Logger, m *metrics.Met
 	}
 	p, err := alerts.New(alerts.Deps{
 		Logs: client, Threats: client, SIEM: client, Sink: m.CountDocuments(writer), Cursors: store, Rules: rules,
-		Groups: alerts.NewGroupStore(cluster), Archive: cluster, Directory: client, Messages: client,
+		Groups: countedGroups{alerts.NewGroupStore(cluster), m}, Archive: cluster, Directory: client, Messages: client,
 	}, alerts.Options{
 		Sources: sources, PollInterval: cfg.Alerts.PollInterval.D(), Lookback: cfg.Alerts.Lookback.D(),
 		Overlap: overlapOption(cfg.Alerts.Overlap.D()), PageSize: cfg.Alerts.PageSize,

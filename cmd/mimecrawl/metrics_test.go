@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -519,5 +520,41 @@ func TestAlertSourceStatuses(t *testing.T) {
 		if got[i] != want[i] {
 			t.Errorf("source %d: got %+v, want %+v", i, got[i], want[i])
 		}
+	}
+}
+
+// fixedGroups answers every group write with the next of its errors.
+type fixedGroups struct {
+	nopGroups
+	errs []error
+}
+
+func (g fixedGroups) PutGroups(context.Context, []alerts.GroupWrite) ([]error, error) {
+	return g.errs, nil
+}
+
+// TestAlertGroupsAreCounted: documents_indexed_total{kind="alert-groups"} counts the group
+// writes Elasticsearch acknowledged; a lost race or a refusal for load is tried again and
+// counts when it lands; any other refusal is a failed document.
+func TestAlertGroupsAreCounted(t *testing.T) {
+	m := metrics.New(metrics.Options{})
+	g := countedGroups{GroupStore: fixedGroups{errs: []error{nil, nil, alerts.ErrGroupConflict, alerts.ErrGroupBusy, errors.New("mapper_parsing_exception")}}, m: m}
+	if _, err := g.PutGroups(t.Context(), make([]alerts.GroupWrite, 5)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := m.Gatherer().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fams := map[string]*dto.MetricFamily{}
+	for _, f := range got {
+		fams[f.GetName()] = f
+	}
+	kind := map[string]string{"kind": "alert-groups"}
+	if v, _ := sample(fams, "mimecrawl_documents_indexed_total", kind); v != 2 {
+		t.Errorf("alert groups indexed %v, want 2", v)
+	}
+	if v, _ := sample(fams, "mimecrawl_documents_failed_total", kind); v != 1 {
+		t.Errorf("alert groups failed %v, want 1", v)
 	}
 }
