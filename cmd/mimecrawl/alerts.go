@@ -85,7 +85,7 @@ func (a *app) alertsPoll(ctx context.Context, log zerolog.Logger, m *metrics.Met
 	if err != nil {
 		return fatal(err)
 	}
-	client, err := a.mimecastClient()
+	client, err := a.pollerClient()
 	if err != nil {
 		return fatal(err)
 	}

@@ -210,16 +210,26 @@ func isTerminal(w io.Writer) bool {
 }
 
 func (a *app) mimecastClient() (*mimecast.Client, error) {
+	// One message being fetched has one archive request in flight at a time, so the crawl's
+	// workers bound the requests; the limiter, adaptive by default, decides how many of them
+	// pay.
+	p := a.cfg.Performance
+	return a.newMimecastClient(mimecast.Concurrency{Adaptive: p.Concurrency != config.ConcurrencyFixed, Max: a.cfg.MaxInflight()})
+}
+
+// pollerClient is the alerts poller's client: without the archive limiter, which is the
+// crawl's. The poller's archive lookups are few and one at a time, and the REST sources it
+// polls are outside the limiter, so the poller neither needs it nor exports its series.
+func (a *app) pollerClient() (*mimecast.Client, error) {
+	return a.newMimecastClient(mimecast.Concurrency{})
+}
+
+func (a *app) newMimecastClient(conc mimecast.Concurrency) (*mimecast.Client, error) {
 	m, p, l := a.cfg.Mimecast, a.cfg.Performance, a.cfg.Logging
 	trace, err := mimecast.ParseTraceLevel(l.Trace)
 	if err != nil {
 		return nil, err
 	}
-	// One message being fetched has one archive request in flight at a time, so the crawl's
-	// workers bound the requests; the limiter, adaptive by default, decides how many of them
-	// pay. The alerts poller shares this setting: its archive lookups are few, and the REST
-	// sources it polls are outside the limiter.
-	conc := mimecast.Concurrency{Adaptive: p.Concurrency != config.ConcurrencyFixed, Max: a.cfg.MaxInflight()}
 	return mimecast.New(mimecast.Config{
 		BaseURL: m.BaseURL, AuthURL: m.AuthURL, ClientID: m.ClientID, ClientSecret: m.ClientSecret.Reveal(),
 		AuthTokenOffset: p.AuthTokenOffset.D(), RetryAfterMultiplier: p.RetryAfterMultiplier,

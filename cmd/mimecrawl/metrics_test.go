@@ -347,6 +347,15 @@ func TestAlertsServesMetricsAndHealth(t *testing.T) {
 	if v, _ := sample(fams, "mimecrawl_documents_indexed_total", map[string]string{"kind": alerts.AlertsKind.String()}); v == 0 {
 		t.Errorf("no alerts counted as indexed after a pass")
 	}
+	if v, _ := sample(fams, "mimecrawl_documents_indexed_total", map[string]string{"kind": alerts.GroupsKind.String()}); v == 0 {
+		t.Errorf("no alert groups counted as indexed after a pass")
+	}
+	// The bound on archive requests in flight is the crawl's; the poller has none to export.
+	for _, crawlOnly := range []string{"mimecrawl_api_concurrency_limit", "mimecrawl_api_inflight_max", "mimecrawl_api_concurrency_changes_total"} {
+		if _, ok := fams[crawlOnly]; ok {
+			t.Errorf("the poller exports %s, a series of the crawl", crawlOnly)
+		}
+	}
 	if v, ok := sample(fams, "mimecrawl_alerts_source_forbidden", map[string]string{"source": "dlp"}); !ok || v != 1 {
 		t.Errorf("dlp forbidden = %v (present %v), want 1", v, ok)
 	}
