@@ -86,6 +86,8 @@ func runCheck(ctx context.Context, path, level, format string, shard crawler.Sha
 		c.width = max(c.width, len("alerts source "+src))
 	}
 	c.ok("config", path)
+	c.ok("crawl memory", fmt.Sprintf("up to %s with this configuration; a pod's memory limit needs at least this (docs/deploy.md, Memory)",
+		humanBytes(int64(a.cfg.CrawlMemory()))))
 	a.checkMimecast(ctx, c)
 	a.checkElasticsearch(ctx, c)
 	a.checkState(c)
