@@ -30,8 +30,8 @@ const manifestDir = "kubernetes"
 // standalone lists the files that are applied on their own rather than through the
 // kustomization, each with why.
 var standalone = map[string]string{
-	"secret.example.yaml":   "an example: real secrets come from a secret manager",
-	"kustomization.yaml":    "the kustomization itself",
+	"secret.example.yaml": "an example: real secrets come from a secret manager",
+	"kustomization.yaml":  "the kustomization itself",
 }
 
 // objects is everything the deployment files declare, decoded strictly.
