@@ -292,3 +292,29 @@ func TestStalledElasticsearchAndSIGTERM(t *testing.T) {
 	}
 	w.assertIndexEquals(ex)
 }
+
+// TestSIGTERMBeforeTheCrawlBegan: a signal while the mailboxes are listed ends the run as
+// interrupted (exit 3), not as a fatal error, and its summary carries no "context canceled".
+func TestSIGTERMBeforeTheCrawlBegan(t *testing.T) {
+	w := newProcWorld(t, procOptions{sim: simulator.Options{Seed: 22, Domains: 1, Mailboxes: 2, Messages: 2}})
+	w.sim.SetFaults([]simulator.Fault{{PathPrefix: "/api/user/", LatencyMS: 20000}})
+	p := w.start("crawl")
+	for deadline := time.Now().Add(processTimeout); !p.exited() && time.Now().Before(deadline); {
+		if logs, _ := os.ReadFile(p.log); strings.Contains(string(logs), `"run start"`) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(time.Second) // the listing of users is in flight, held 20 s by the simulator
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := p.wait(t); code != exitPartial {
+		t.Errorf("exit %d after SIGTERM during enumeration, want 3\n%s", code, p.tail(20))
+	}
+	logs, _ := os.ReadFile(p.log)
+	sum := runEnd(t, checkLogLines(t, string(logs)))
+	if sum["interrupted"] != true || sum["fatal"] != nil || sum["error"] != nil {
+		t.Errorf("summary after SIGTERM during enumeration: interrupted %v, fatal %v, error %v", sum["interrupted"], sum["fatal"], sum["error"])
+	}
+}
