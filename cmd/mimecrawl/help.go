@@ -57,8 +57,9 @@ JOB_COMPLETION_INDEX.`,
 		name: "status", synopsis: "--config FILE [--json] [--shard i/n]",
 		short: "show checkpoints, failed documents and recent runs (no credentials needed)",
 		long: `Reads the state file only: it needs no Mimecast or Elasticsearch credentials. Before the first
-crawl it says that no crawl has run yet. While a crawl runs (it holds the state file's lock) it
-shows the snapshot that crawl writes at every checkpoint, and says how old it is.`,
+crawl (also after check created the state file) it says that no crawl has run yet. While a
+crawl runs (it holds the state file's lock) it shows the snapshot that crawl writes at every
+checkpoint, and says how old it is. --json has [] for an empty list.`,
 		examples: []string{"mimecrawl status --config config.yaml", "mimecrawl status --config config.yaml --json | jq .views"},
 		exits:    []int{exitOK, exitFatal, exitUsage},
 	},
@@ -68,7 +69,8 @@ shows the snapshot that crawl writes at every checkpoint, and says how old it is
 		long: `A dry run: lists domains and mailboxes with the rule that keeps or excludes each, the mailboxes a
 crawl would remove, and per mailbox view the window a crawl would list and how many messages it
 holds. It calls only listing endpoints and writes nothing. Before the first crawl it says so and
-shows what the first crawl would do.`,
+shows what the first crawl would do (every view's pass is "first"). While a crawl runs it plans
+from that crawl's snapshot, as status shows it.`,
 		examples: []string{"mimecrawl plan --config config.yaml", "mimecrawl plan --config config.yaml --json"},
 		exits:    []int{exitOK, exitFatal, exitUsage},
 	},
