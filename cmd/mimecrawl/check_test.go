@@ -76,7 +76,7 @@ func TestLevelInForce(t *testing.T) {
 		}
 		return cfg.Logging
 	}
-	def, debug, info := parse(""), parse("logging:\n  level: debug\n"), parse("logging:\n  level: info\n")
+	def, debug, info, null := parse(""), parse("logging:\n  level: debug\n"), parse("logging:\n  level: info\n"), parse("logging:\n  level:\n")
 	for _, tc := range []struct {
 		name, flag string
 		l          config.Logging
@@ -87,6 +87,7 @@ func TestLevelInForce(t *testing.T) {
 		{"default on a terminal", "", def, true, "warn"},
 		{"debug in the file on a terminal", "", debug, true, "debug"},
 		{"info written on a terminal", "", info, true, "info"},
+		{"null keeps the default", "", null, true, "warn"},
 		{"flag wins", "error", debug, true, "error"},
 	} {
 		if got := levelInForce(tc.flag, tc.l, tc.quiet); got != tc.want {
