@@ -96,6 +96,7 @@ func (a *app) crawl(ctx context.Context, full, allowMassRemoval bool) int {
 	sum.DomainsTotal = len(enum.Domains)
 	sum.MailboxesEnumerated = len(enum.Mailboxes)
 	sum.DomainsKept, sum.MailboxesKept, sum.Excluded = enum.Counts()
+	sum.ViewsTotal = len(enum.Kept) * len(a.cfg.Messages.Views)
 	log.Info().Int("domains", sum.DomainsTotal).Int("domains_kept", sum.DomainsKept).
 		Int("mailboxes", sum.MailboxesEnumerated).Int("mailboxes_kept", sum.MailboxesKept).
 		Interface("excluded", sum.Excluded).Msg("enumeration done")

@@ -363,7 +363,7 @@ func (p *progress) stop(sum *Summary) {
 	f := frame{phase: "done", elapsed: time.Duration(sum.Seconds * float64(time.Second)), totals: sum.Totals, rateLimited: sum.APIRateLimited, limit: sum.APIConcurrencyLimit,
 		complete: sum.ViewsComplete, failed: sum.ViewsFailed, interrupted: sum.ViewsInterrupted}
 	f.done = f.complete + f.failed + f.interrupted
-	f.total = max(p.frame().total, f.done)
+	f.total = max(p.frame().total, sum.ViewsTotal, f.done)
 	if sum.Seconds > 0 {
 		// The run's rate, as the summary gives it.
 		f.rate = float64(sum.Messages) / sum.Seconds

@@ -28,6 +28,9 @@ type Summary struct {
 	MailboxesKept       int            `json:"mailboxes_kept"`
 	Excluded            map[string]int `json:"excluded,omitempty"`
 
+	// ViewsTotal is every kept mailbox view; those not complete, failed or interrupted were
+	// not started (the run was stopped first).
+	ViewsTotal       int      `json:"views_total,omitempty"`
 	ViewsComplete    int      `json:"views_complete"`
 	ViewsFailed      int      `json:"views_failed"`
 	ViewsInterrupted int      `json:"views_interrupted"`
@@ -119,7 +122,11 @@ func (s *Summary) Print(w io.Writer) {
 	}
 	row(w, "mailboxes", mailboxes...)
 	s.printExcluded(w, "mailbox ")
-	row(w, "views", fmt.Sprintf("%d complete", s.ViewsComplete), fmt.Sprintf("%d failed", s.ViewsFailed), fmt.Sprintf("%d interrupted", s.ViewsInterrupted))
+	views := []string{fmt.Sprintf("%d complete", s.ViewsComplete), fmt.Sprintf("%d failed", s.ViewsFailed), fmt.Sprintf("%d interrupted", s.ViewsInterrupted)}
+	if n := s.ViewsTotal - s.ViewsComplete - s.ViewsFailed - s.ViewsInterrupted; n > 0 {
+		views = append(views, fmt.Sprintf("%d not started", n))
+	}
+	row(w, "views", views...)
 	row(w, "messages", fmt.Sprintf("%d indexed (%.1f/s)", s.Messages, rate), fmt.Sprintf("%d already indexed", s.Skipped),
 		fmt.Sprintf("%d excluded by subject", s.ExcludedSubjects))
 	row(w, "attachments", fmt.Sprintf("%d indexed (%d taken from the message, no download)", s.Attachments, s.FromMessage),

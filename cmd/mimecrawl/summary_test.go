@@ -43,8 +43,8 @@ func TestSummaryPrintsConcurrency(t *testing.T) {
 // between phrases; exclusions stand under the line they belong to; counts of one are singular.
 func TestSummaryFitsEightyColumns(t *testing.T) {
 	s := Summary{Command: "crawl", Seconds: 1234.5, DomainsTotal: 3, DomainsKept: 2, MailboxesEnumerated: 20, MailboxesKept: 20,
-		Excluded:      map[string]int{"domain not in domains.include": 1},
-		ViewsComplete: 11, ViewsInterrupted: 9,
+		Excluded:   map[string]int{"domain not in domains.include": 1},
+		ViewsTotal: 40, ViewsComplete: 11, ViewsInterrupted: 9,
 		APICalls: 123456, APIRateLimited: 1234, APIErrors: map[int]int64{429: 1234, 500: 12, 503: 3},
 		BulkRequests: 1, BytesIndexed: 1 << 40, PeakRSSBytes: 300 << 20,
 		MailboxesRemoved: 2, RemovalRefused: []string{"a", "b", "c"}}
@@ -64,7 +64,7 @@ func TestSummaryFitsEightyColumns(t *testing.T) {
 	}
 	for _, want := range []string{
 		"  domains       2 kept of 3\n    excluded    1: not in domains.include\n  mailboxes     20 kept of 20 enumerated",
-		"in 1 bulk request\n", "  views         11 complete, 0 failed, 9 interrupted\n",
+		"in 1 bulk request\n", "  views         11 complete, 0 failed, 9 interrupted, 20 not started\n",
 		"  attachments   2345678 indexed (2345000 taken from the message, no download),\n                12345 over the size cap (metadata only)",
 	} {
 		if !strings.Contains(out, want) {
