@@ -51,6 +51,7 @@ var (
 	codeSpan = regexp.MustCompile("`([^`\n]+)`")
 	// A command line: mimecrawl and one of its commands, up to where a shell would end it.
 	commandLine = regexp.MustCompile(`(?:^|[\s$'"(])mimecrawl (check|crawl|status|plan|alerts|help|version)((?: +[^\s|;&>)'"]+)*)`)
+	optional    = regexp.MustCompile(`\[(--[a-z-]+(?: [^\]|\[]+)?)\]`)
 	metricName  = regexp.MustCompile(`\bmimecrawl_[a-z0-9_]*[a-z0-9]\b`)
 )
 
@@ -85,11 +86,14 @@ func commandLines(doc string) []string {
 		if i := strings.Index(text, " #"); i >= 0 {
 			text = text[:i]
 		}
+		// An optional part ("[--json]") is checked as if given; alternatives ("[a | b]") are
+		// a synopsis, not a line.
+		text = optional.ReplaceAllString(text, "$1")
 		for _, m := range commandLine.FindAllStringSubmatch(text, -1) {
 			if strings.ContainsAny(m[2], "[]{}…<") {
 				continue
 			}
-			out = append(out, strings.TrimSpace("mimecrawl "+m[1]+m[2]))
+			out = append(out, strings.Join(strings.Fields("mimecrawl "+m[1]+m[2]), " "))
 		}
 	}
 	return out
@@ -502,4 +506,44 @@ func (nopGroups) GetGroups(context.Context, []string) (map[string]alerts.StoredG
 
 func (nopGroups) PutGroups(_ context.Context, ws []alerts.GroupWrite) ([]error, error) {
 	return make([]error, len(ws)), nil
+}
+
+// TestDocsCheckersCatchMistakes: the checks above would notice what they are for.
+func TestDocsCheckersCatchMistakes(t *testing.T) {
+	doc := "Run `mimecrawl crawl --config c.yaml --jsn`, then\n\n```sh\nmimecrawl status --config c.yaml \\\n  --json | jq .\nmimecrawl help version\n```\n" +
+		"and `mimecrawl plan --config c.yaml [--json]`.\n"
+	got := commandLines(doc)
+	want := []string{"mimecrawl crawl --config c.yaml --jsn", "mimecrawl status --config c.yaml --json", "mimecrawl help version", "mimecrawl plan --config c.yaml --json"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("commandLines = %q, want %q", got, want)
+	}
+	for _, l := range want {
+		if bad := parseCommandLine(l) != ""; bad != strings.Contains(l, "--jsn") {
+			t.Errorf("parseCommandLine(%q) = %q", l, parseCommandLine(l))
+		}
+	}
+	if got := expandField("email.attachments.file.{name, hash.sha256}", ""); !reflect.DeepEqual(got, []string{"email.attachments.file.name", "email.attachments.file.hash.sha256"}) {
+		t.Errorf("expandField = %q", got)
+	}
+	if fields := mappingFields(); !fields["email.message_id"] || fields["mime_message_id"] {
+		t.Error("mappingFields does not read the mappings")
+	}
+	if _, ok := configKeys()["elasticsearch.bulk.flush_bytes"]; !ok {
+		t.Error("configKeys does not reach nested keys")
+	}
+	if got, err := marshalConfig(t, withKey("performance.page_size", "100")); err != nil || got == "" {
+		t.Errorf("withKey: %v", err)
+	}
+	if base, _ := marshalConfig(t, minimalConfig); base == mustMarshal(t, withKey("performance.page_size", "99")) {
+		t.Error("a default that is not the default compares equal")
+	}
+}
+
+func mustMarshal(t *testing.T, text string) string {
+	t.Helper()
+	s, err := marshalConfig(t, text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
