@@ -35,6 +35,8 @@ type checker struct {
 // checkNameWidth is the name column: the longest fixed check name.
 const checkNameWidth = len("elasticsearch attachment text")
 
+// line writes one check: its verdict, its name, and the detail on the same line, whole, so
+// that one grep finds it.
 func (c *checker) line(verdict, name, detail, fix string) {
 	w := max(c.width, checkNameWidth)
 	fmt.Fprintf(c.w, "%-5s %-*s  %s\n", verdict, w, name, detail)
@@ -203,7 +205,7 @@ func (a *app) checkMimecast(ctx context.Context, c *checker) {
 	if err != nil {
 		c.fail("mimecast message detail", err, mimecastFix(err))
 	} else {
-		c.ok("mimecast message detail", fmt.Sprintf("%d attachments", len(detail.Attachments)))
+		c.ok("mimecast message detail", plural(int64(len(detail.Attachments)), "attachment"))
 	}
 	rc, err := client.GetFile(ctx, first.ID)
 	if err != nil {
