@@ -279,6 +279,13 @@ func TestStalledElasticsearchAndSIGTERM(t *testing.T) {
 	if sum := runEnd(t, checkLogLines(t, string(logs))); sum["exit_code"] != 3.0 {
 		t.Errorf("no summary in the log:\n%s", p.tail(30))
 	}
+	// status shows the run as interrupted, with the views it left, not as an error.
+	var out, errb bytes.Buffer
+	run([]string{"status", "--config", w.config}, &out, &errb)
+	recent := out.String()[strings.Index(out.String(), "recent runs:"):]
+	if !strings.Contains(recent, "exit 3  interrupted, ") || !strings.Contains(recent, " interrupted\n") || strings.Contains(recent, "context canceled") {
+		t.Errorf("status after SIGTERM:\n%s", recent)
+	}
 
 	proxy.SetStall(false)
 	first := w.snapshot()
