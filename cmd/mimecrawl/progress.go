@@ -261,6 +261,7 @@ type progress struct {
 	line  *statusLine // nil: not a terminal
 	log   func(frame)
 	quota quotaSource
+	now   func() time.Time // the clock: time.Now, a fake in tests
 	start time.Time
 
 	mu          sync.Mutex
@@ -275,7 +276,7 @@ type progress struct {
 }
 
 func (a *app) newProgress(quota quotaSource) *progress {
-	p := &progress{line: a.line, quota: quota, start: time.Now(), phase: "listing mailboxes", stopc: make(chan struct{})}
+	p := &progress{line: a.line, quota: quota, now: time.Now, start: time.Now(), phase: "listing mailboxes", stopc: make(chan struct{})}
 	p.log = func(f frame) {
 		a.log.Info().Str("phase", f.phase).Int("views_done", f.done).Int("views_total", f.total).Int64("messages", f.totals.Messages).
 			Int64("skipped", f.totals.Skipped).Int64("attachments", f.totals.Attachments).Int64("bytes", f.totals.Bytes).
@@ -320,7 +321,7 @@ func (p *progress) views(done, total int) {
 }
 
 func (p *progress) frame() frame {
-	now := time.Now()
+	now := p.now()
 	p.mu.Lock()
 	f := frame{phase: p.phase, done: p.done, total: p.total, elapsed: now.Sub(p.start)}
 	src := p.src
@@ -331,6 +332,11 @@ func (p *progress) frame() frame {
 		var handledRate float64
 		f.rate, handledRate = p.rates.add(now, f.totals.Messages, handled(f.totals))
 		p.mu.Unlock()
+		if handledRate <= 0 && f.elapsed > 0 {
+			// Nothing handled lately (a long wait for the quota): the run's own rate still
+			// says how long the rest takes, where none would say nothing.
+			handledRate = float64(handled(f.totals)) / f.elapsed.Seconds()
+		}
 		f.eta = estimate(f.totals, f.total, handledRate)
 	}
 	if p.quota != nil {

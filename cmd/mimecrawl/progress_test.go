@@ -142,3 +142,42 @@ func TestEstimate(t *testing.T) {
 		}
 	}
 }
+
+// fakeTotals is a crawl's counters as the progress reads them.
+type fakeTotals struct{ t *crawler.Totals }
+
+func (f fakeTotals) Totals() crawler.Totals { return *f.t }
+
+// TestProgressFramesUnderAQuota: the rate shown follows the crawl as it slows under a quota,
+// and the ETA stays while nothing is handled for a long wait, from the run's own rate.
+func TestProgressFramesUnderAQuota(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	now := t0
+	tot := &crawler.Totals{}
+	p := &progress{now: func() time.Time { return now }, start: t0, phase: "crawling", src: fakeTotals{tot}, total: 4}
+	step := func(d time.Duration, handledNow int64) frame {
+		now = now.Add(d)
+		tot.Messages = handledNow
+		return p.frame()
+	}
+	// 2 of 4 views listed, 400 messages each: 800 more expected.
+	tot.Listed, tot.ViewsListed = 800, 2
+	var f frame
+	for s := int64(1); s <= 10; s++ {
+		f = step(time.Second, s*40) // 40/s
+	}
+	if f.rate < 39 || f.rate > 41 || f.eta < 30*time.Second || f.eta > 32*time.Second {
+		t.Errorf("at 40/s with 1200 of 1600 left: rate %.1f, ETA %s; want 40/s and 30s", f.rate, f.eta)
+	}
+	// The quota holds every call for a minute: nothing handled.
+	for range 60 {
+		f = step(time.Second, 400)
+	}
+	if f.rate != 0 || f.eta == 0 {
+		t.Errorf("after a minute of waiting: rate %.1f, ETA %s; want 0/s and the ETA at the run's rate", f.rate, f.eta)
+	}
+	// 1200 left at 400 handled in 70 s.
+	if want := time.Duration(1200 / (400.0 / 70) * float64(time.Second)); f.eta < want-time.Second || f.eta > want+time.Second {
+		t.Errorf("ETA after the wait %s, want about %s", f.eta, want)
+	}
+}
