@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	batchv1 "k8s.io/api/batch/v1"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
 )
@@ -92,5 +93,27 @@ func TestOneImageSetting(t *testing.T) {
 				t.Errorf("with the version set once, %s renders image %q", dir, img)
 			}
 		}
+	}
+}
+
+// TestFullRecrawlJob: the full re-crawl has one name, so that two never run at once, and is
+// deleted a day after it ends, so that the name is free for the next (docs/deploy.md).
+func TestFullRecrawlJob(t *testing.T) {
+	docs := render(t, filesys.MakeFsOnDisk(), fullRecrawlDir)
+	if len(docs) != 1 {
+		t.Fatalf("%s renders %d objects, want the Job", fullRecrawlDir, len(docs))
+	}
+	var job batchv1.Job
+	if err := yaml.UnmarshalStrict(docs[0], &job); err != nil {
+		t.Fatal(err)
+	}
+	if job.Name != "mimecrawl-full" || job.GenerateName != "" {
+		t.Errorf("name %q, generateName %q: want the one name mimecrawl-full", job.Name, job.GenerateName)
+	}
+	if ttl := job.Spec.TTLSecondsAfterFinished; ttl == nil || *ttl != 86400 {
+		t.Errorf("ttlSecondsAfterFinished %v: want 86400 (a day), as docs/deploy.md says", ttl)
+	}
+	if args := job.Spec.Template.Spec.Containers[0].Args; len(args) < 2 || args[0] != "crawl" || args[1] != "--full" {
+		t.Errorf("args %q: want crawl --full", args)
 	}
 }

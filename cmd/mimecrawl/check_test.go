@@ -23,6 +23,10 @@ func TestCheckVerdictsFirstOneLinePerCause(t *testing.T) {
 	if !strings.HasPrefix(out, "ok    config") || verdict < 0 || conf < verdict {
 		t.Errorf("check does not give its verdicts before the configuration:\n%s", out)
 	}
+	// The memory a crawl with this configuration needs (docs/deploy.md, Memory).
+	if !strings.Contains(out, "ok    crawl memory                         up to 114.3 MiB with this configuration") {
+		t.Errorf("check does not print the crawl's memory:\n%s", out[:verdict])
+	}
 	for _, want := range []string{"state_path: " + w.state + ".alerts", "spill_dir: " + os.TempDir(), "level: warn", "client_secret: <secret>"} {
 		if !strings.Contains(out[conf:], want) {
 			t.Errorf("effective configuration lacks %q:\n%s", want, out[conf:])
