@@ -123,7 +123,14 @@ type Logging struct {
 	Format        string   `yaml:"format"`
 	Trace         string   `yaml:"trace"`
 	StatsInterval Duration `yaml:"stats_interval"`
+
+	// levelSet: logging.level was given (file or environment), not left at its default. A
+	// terminal raises only the default level; an explicit one is honoured.
+	levelSet bool
 }
+
+// LevelSet reports whether logging.level was given rather than left at its default.
+func (l Logging) LevelSet() bool { return l.levelSet }
 
 // Metrics controls the Prometheus metrics.
 type Metrics struct {

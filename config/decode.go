@@ -34,6 +34,9 @@ type origin struct {
 type decoder struct {
 	problems []problem
 	origins  map[string]origin
+	// given holds the key paths the file gives a value (null, which keeps the default, is
+	// not one).
+	given map[string]bool
 	// regexBytes counts the bytes of regular expression sources compiled so far; past
 	// MaxRegexBytes the rest are refused (once) rather than compiled, because compiling costs
 	// memory in proportion to the source.
@@ -122,6 +125,9 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 	// A key given as null (or with nothing after the colon) keeps its default.
 	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" {
 		return
+	}
+	if path != "" && d.given != nil {
+		d.given[path] = true
 	}
 	if _, ok := v.Addr().Interface().(*Regexp); ok && n.Kind == yaml.ScalarNode {
 		d.regexBytes += len(n.Value)

@@ -92,7 +92,7 @@ func parse(data []byte, getenv func(string) string, file string, now time.Time, 
 			where, MaxFileBytes, MaxFileBytes, ByteSize(MaxFileBytes))
 	}
 	cfg := Default()
-	d := &decoder{origins: map[string]origin{}}
+	d := &decoder{origins: map[string]origin{}, given: map[string]bool{}}
 	d.decodeDocument(data, cfg)
 	decodeProblems := d.problems
 	for _, p := range decodeProblems {
@@ -105,6 +105,7 @@ func parse(data []byte, getenv func(string) string, file string, now time.Time, 
 
 	d.problems = nil
 	cfg.applyEnv(getenv, d)
+	cfg.Logging.levelSet = d.given["logging.level"]
 	cfg.Mimecast.BaseURL = strings.TrimRight(cfg.Mimecast.BaseURL, "/")
 	// Derive the token endpoint only from a usable base URL: a bad base URL is reported
 	// once, not again through the auth URL made from it.

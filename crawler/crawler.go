@@ -203,6 +203,7 @@ type counters struct {
 	messages, skipped, excluded, attachments, oversize, attExcluded atomic.Int64
 	bytes, docsFailed, fetchFailed, malformed, deleted              atomic.Int64
 	fromMessage, notIndexed, invalid, textFailed                    atomic.Int64
+	listed, viewsListed                                             atomic.Int64
 }
 
 // ViewResult is the outcome of one mailbox view.
@@ -435,7 +436,7 @@ func (c *Crawler) Totals() Totals {
 		FetchFailed: c.counts.fetchFailed.Load(), MalformedBodies: c.counts.malformed.Load(),
 		Deleted: c.counts.deleted.Load(), FromMessage: c.counts.fromMessage.Load(),
 		NotIndexed: c.counts.notIndexed.Load(), InvalidListed: c.counts.invalid.Load(),
-		TextFailed: c.counts.textFailed.Load(),
+		TextFailed: c.counts.textFailed.Load(), Listed: c.counts.listed.Load(), ViewsListed: c.counts.viewsListed.Load(),
 	}
 }
 
@@ -465,6 +466,11 @@ type Totals struct {
 	// TextFailed counts attachments whose text could not be extracted (broken, encrypted,
 	// over a limit, too slow); each is indexed with its metadata and the reason.
 	TextFailed int64 `json:"attachments_text_failed"`
+	// Listed counts the messages the list calls returned, ViewsListed the views whose listing
+	// reached its end: with them a progress display estimates the work left (what is listed
+	// and not yet handled, and what the views not yet listed are likely to hold).
+	Listed      int64 `json:"messages_listed"`
+	ViewsListed int64 `json:"views_listed"`
 }
 
 // handoff queues message documents whose attachments are acknowledged and adds them to the

@@ -196,6 +196,7 @@ func (c *Crawler) listAndFetch(work context.Context, mb Mailbox, view string) (p
 	}
 	log.Debug().Time("from", plan.From).Time("to", plan.To).Bool("full", p.pass.Full).Bool("resumed", plan.Resumed).Msg("pass start")
 	if plan.To.Before(plan.From) {
+		c.counts.viewsListed.Add(1) // an empty window: listed, with nothing in it
 		return p, res, nil
 	}
 	f := api.MessageListFilter{View: view, Mailbox: mb.Address, Start: api.FormatTime(plan.From), End: api.FormatTime(plan.To)}
@@ -203,8 +204,12 @@ func (c *Crawler) listAndFetch(work context.Context, mb Mailbox, view string) (p
 	// one is fetched, and the view's slot is free for the next view as soon as its listing
 	// ends: a list call's latency is hidden behind other views' fetches.
 	listErr = c.arc.ListMessages(work, f, c.opts.PageSize, func(page []api.MessageSummary) error {
+		c.counts.listed.Add(int64(len(page)))
 		return p.page(work, page, c.fetch)
 	})
+	if listErr == nil {
+		c.counts.viewsListed.Add(1)
+	}
 	return p, res, listErr
 }
 

@@ -30,9 +30,8 @@ const manifestDir = "kubernetes"
 // standalone lists the files that are applied on their own rather than through the
 // kustomization, each with why.
 var standalone = map[string]string{
-	"full-recrawl-job.yaml": "created on demand with kubectl create -f (generateName)",
-	"secret.example.yaml":   "an example: real secrets come from a secret manager",
-	"kustomization.yaml":    "the kustomization itself",
+	"secret.example.yaml": "an example: real secrets come from a secret manager",
+	"kustomization.yaml":  "the kustomization itself",
 }
 
 // objects is everything the deployment files declare, decoded strictly.
@@ -67,7 +66,7 @@ func TestManifests(t *testing.T) {
 			}
 		})
 	}
-	for _, want := range []string{"CronJob/mimecrawl", "Job/mimecrawl-full-", "Deployment/mimecrawl-alerts"} {
+	for _, want := range []string{"CronJob/mimecrawl", "Job/mimecrawl-full", "Deployment/mimecrawl-alerts"} {
 		if !slices.Contains(kinds, want) {
 			t.Errorf("no %s among the workloads %v", want, kinds)
 		}
@@ -85,17 +84,11 @@ func loadObjects(t *testing.T) *objects {
 		pvcs:       map[string]*corev1.PersistentVolumeClaim{},
 	}
 
-	k := krusty.MakeKustomizer(krusty.MakeDefaultOptions())
-	rendered, err := k.Run(filesys.MakeFsOnDisk(), manifestDir)
-	if err != nil {
-		t.Fatalf("render the kustomization in %s: %v", manifestDir, err)
-	}
-	for _, r := range rendered.Resources() {
-		y, err := r.AsYAML()
-		if err != nil {
-			t.Fatalf("render %s: %v", r.CurId(), err)
+	// The full re-crawl is created on demand from a kustomization of its own.
+	for _, dir := range []string{manifestDir, fullRecrawlDir} {
+		for _, y := range render(t, filesys.MakeFsOnDisk(), dir) {
+			objs.add(t, "kustomize output of "+dir, y)
 		}
-		objs.add(t, "kustomize output", y)
 	}
 
 	// Every file is either in the kustomization or a known standalone file, so nothing
@@ -129,6 +122,28 @@ func loadObjects(t *testing.T) *objects {
 		}
 	}
 	return objs
+}
+
+// fullRecrawlDir is the kustomization of the one-off full re-crawl.
+const fullRecrawlDir = manifestDir + "/full-recrawl"
+
+// render renders the kustomization in dir (in-process: CI needs no kubectl) and returns its
+// objects as YAML documents.
+func render(t *testing.T, fs filesys.FileSystem, dir string) [][]byte {
+	t.Helper()
+	rendered, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(fs, dir)
+	if err != nil {
+		t.Fatalf("render the kustomization in %s: %v", dir, err)
+	}
+	var out [][]byte
+	for _, r := range rendered.Resources() {
+		y, err := r.AsYAML()
+		if err != nil {
+			t.Fatalf("render %s: %v", r.CurId(), err)
+		}
+		out = append(out, y)
+	}
+	return out
 }
 
 func readYAML(t *testing.T, file string, v any) {
@@ -461,7 +476,16 @@ func checkContainer(t *testing.T, objs *objects, pod corev1.PodSpec, c corev1.Co
 		}
 	}
 
-	checkConfigLoads(t, c, env, cfgText, reads)
+	cfg := checkConfigLoads(t, c, env, cfgText, reads)
+	if cfg != nil && len(c.Args) > 0 && c.Args[0] == "crawl" {
+		// The memory limit holds what the configuration lets a crawl use (config.CrawlMemory,
+		// the formula of docs/deploy.md), or the kernel ends the crawl in its busiest minute.
+		limit := c.Resources.Limits.Memory()
+		if need := int64(cfg.CrawlMemory()); limit.Value() < need {
+			t.Errorf("container %s: memory limit %s, but its configuration lets a crawl use up to %.0f MiB (docs/deploy.md, Memory)",
+				c.Name, limit, float64(need)/(1<<20))
+		}
+	}
 }
 
 // mountedConfigMapFile returns the text of the file p in container c, which must come from a
@@ -531,7 +555,7 @@ func walkScalars(n *yamlv3.Node, prefix string, fn func(key string, n *yamlv3.No
 // checkConfigLoads runs the embedded configuration through mimecrawl's own loader with the
 // container's environment, every file the pod mounts recreated under a temporary root, so that
 // what the program would refuse at start fails here.
-func checkConfigLoads(t *testing.T, c corev1.Container, env map[string]string, text string, reads map[string]string) {
+func checkConfigLoads(t *testing.T, c corev1.Container, env map[string]string, text string, reads map[string]string) *config.Config {
 	t.Helper()
 	root := t.TempDir()
 	under := func(p string) string { return filepath.Join(root, filepath.FromSlash(p)) }
@@ -570,9 +594,11 @@ func checkConfigLoads(t *testing.T, c corev1.Container, env map[string]string, t
 		}
 		return v
 	}
-	if _, err := config.Parse(buf.Bytes(), getenv); err != nil {
+	cfg, err := config.Parse(buf.Bytes(), getenv)
+	if err != nil {
 		t.Errorf("container %s: the embedded configuration does not load:\n%v", c.Name, err)
 	}
+	return cfg
 }
 
 func deref(p *int64) string {

@@ -3,8 +3,11 @@ package deploy
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -246,4 +249,32 @@ func TestKibanaReadmeNamesTheFile(t *testing.T) {
 	if !strings.Contains(string(b), filepath.Base(kibanaFile)) || !strings.Contains(string(b), "_import") {
 		t.Error("kibana/README.md does not say how to import " + filepath.Base(kibanaFile))
 	}
+}
+
+// TestKibanaVersionInTheReadme: the README names the oldest Kibana that imports the objects,
+// which is the newest saved-object version among them.
+func TestKibanaVersionInTheReadme(t *testing.T) {
+	data, err := os.ReadFile(kibanaFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	newest := [2]int{}
+	for _, m := range regexp.MustCompile(`"(?:typeMigrationVersion|coreMigrationVersion|migrationVersion)":"(\d+)\.(\d+)\.\d+"`).FindAllStringSubmatch(string(data), -1) {
+		v := [2]int{atoi(m[1]), atoi(m[2])}
+		if v[0] > newest[0] || v[0] == newest[0] && v[1] > newest[1] {
+			newest = v
+		}
+	}
+	readme, err := os.ReadFile("kibana/README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("Kibana %d.%d or later", newest[0], newest[1]); newest[0] == 0 || !strings.Contains(string(readme), want) {
+		t.Errorf("kibana/README.md does not say %q (the newest saved-object version is %d.%d)", want, newest[0], newest[1])
+	}
+}
+
+func atoi(s string) int {
+	n, _ := strconv.Atoi(s)
+	return n
 }

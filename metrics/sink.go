@@ -51,3 +51,16 @@ func (c *DocCounter) Flush(ctx context.Context) error {
 	}
 	return nil
 }
+
+// CountWrites counts documents written outside a Sink (the alert groups' conditional
+// writes): indexed acknowledged as written, failed refused for good. They are the same series
+// as CountDocuments', so documents_indexed_total has every kind a process writes.
+func (m *Metrics) CountWrites(k index.Kind, indexed, failed int) {
+	kind := k.String()
+	if indexed > 0 {
+		m.docsIndexed.WithLabelValues(kind).Add(float64(indexed))
+	}
+	if failed > 0 {
+		m.docsFailed.WithLabelValues(kind).Add(float64(failed))
+	}
+}

@@ -95,7 +95,7 @@ func (a *app) alertsPoll(ctx context.Context, log zerolog.Logger, m *metrics.Met
 	if err != nil {
 		return fatal(err)
 	}
-	client, err := a.mimecastClient()
+	client, err := a.pollerClient()
 	if err != nil {
 		return fatal(err)
 	}
@@ -132,7 +132,7 @@ func (a *app) alertsPoll(ctx context.Context, log zerolog.Logger, m *metrics.Met
 	p, err := alerts.New(alerts.Deps{
 		Logs: beatingLogs{client, health}, Threats: beatingThreats{client, health}, SIEM: beatingSIEM{client, health},
 		Sink: m.CountDocuments(writer), Cursors: store, Rules: rules,
-		Groups: alerts.NewGroupStore(cluster), Archive: cluster, Directory: client, Messages: client,
+		Groups: countedGroups{alerts.NewGroupStore(cluster), m}, Archive: cluster, Directory: client, Messages: client,
 	}, alerts.Options{
 		Sources: sources, PollInterval: cfg.Alerts.PollInterval.D(), Lookback: cfg.Alerts.Lookback.D(),
 		Overlap: overlapOption(cfg.Alerts.Overlap.D()), PageSize: cfg.Alerts.PageSize,
@@ -217,6 +217,9 @@ func overlapOption(d time.Duration) time.Duration {
 
 // printAlerts writes the one-screen summary of a pass.
 func (a *app) printAlerts(w io.Writer, s *alertsSummary) {
+	if !a.textSummary {
+		return // the pass's log line is its summary (see app.textSummary)
+	}
 	fmt.Fprintf(w, "\nmimecrawl alerts summary (%.1fs, %d API calls)\n", s.Seconds, s.APICalls)
 	if s.Error != "" {
 		fmt.Fprintf(w, "  error         %s\n", s.Error)
@@ -259,7 +262,7 @@ func (a *app) printAlerts(w io.Writer, s *alertsSummary) {
 			fmt.Fprintf(w, ", %d records unread", src.RecordsUnread)
 		}
 		if src.Groups > 0 {
-			fmt.Fprintf(w, ", %d groups updated", src.Groups)
+			fmt.Fprintf(w, ", %s updated", plural(int64(src.Groups), "group"))
 		}
 		fmt.Fprintln(w)
 		fmt.Fprintf(w, "  %-22s cursor %s\n", "", src.Cursor)
@@ -307,6 +310,11 @@ func (a *app) checkAlerts(ctx context.Context, c *checker) {
 	defer client.Close()
 	d := alerts.Deps{Logs: client, Threats: client, SIEM: client}
 	for _, s := range a.cfg.Alerts.Sources {
+		if c.mimecastDown != "" {
+			// One line per root cause: each probe would repeat the token's failure.
+			c.skip("alerts source "+s, "not probed: "+c.mimecastDown)
+			continue
+		}
 		name := "alerts source " + s
 		err := alerts.Probe(ctx, d, alerts.Source(s), time.Now().UTC())
 		switch {
@@ -339,10 +347,7 @@ func (a *app) checkAlerts(ctx context.Context, c *checker) {
 }
 
 func warnCheck(c *checker, name, what, fix string) {
-	fmt.Fprintf(c.w, "warn  %-28s %s\n", name, what)
-	if fix != "" {
-		fmt.Fprintf(c.w, "      %-28s fix: %s\n", "", fix)
-	}
+	c.warn(name, what, fix)
 }
 
 // alertsStatus reads the alert cursors for status; nil when the poller never ran.

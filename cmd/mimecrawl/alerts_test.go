@@ -74,7 +74,7 @@ func TestAlertsOnceBesideACrawl(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.sim.SetForbidden([]string{"/api/dlp/get-logs"})
-	code, out, logs := w.run("alerts", "--once")
+	code, out, logs := w.runText("alerts", "--once")
 	out0 := out
 	_ = crawlState.Close()
 	if code != 0 {
@@ -210,7 +210,7 @@ func TestAlertsSIGTERM(t *testing.T) {
 	w := alertsWorldWith(t, simulator.AlertOptions{Attachment: 3000, Span: 6 * time.Hour})
 	bin := mimecrawlBinary(t)
 	var out strings.Builder
-	cmd := exec.Command(bin, "alerts", "--config", w.config, "--log-format", "json")
+	cmd := exec.Command(bin, "alerts", "--config", w.config, "--log-format", "console")
 	cmd.Env = childEnv()
 	cmd.Stdout = &out
 	if err := cmd.Start(); err != nil {

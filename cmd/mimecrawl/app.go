@@ -32,6 +32,13 @@ type app struct {
 	beforeSummary func(*Summary)
 	// shard is the part of the mailboxes this run owns (zero: all of them).
 	shard crawler.Shard
+	// level is the log level in force (levelInForce).
+	level string
+	// textSummary: the logs are for a person (console, or auto on a terminal), so a run's
+	// summary is also printed as text on stdout. With a structured format, or no terminal,
+	// the summary is the one log line that ends the run, and stdout stays free of text that a
+	// log pipeline would have to tell apart from JSON.
+	textSummary bool
 
 	// stopping is for the work a stopping command still does after SIGTERM or SIGINT
 	// (flushing what is queued, committing what was acknowledged, the summary): the signal
@@ -47,16 +54,18 @@ type app struct {
 const hardStopAfter = 5 * time.Second
 
 func newApp(ctx context.Context, path, level, format string, stdout, stderr io.Writer) (*app, error) {
-	return newAppWith(ctx, config.Load, path, level, format, stdout, stderr)
+	return newAppWith(ctx, config.Load, path, level, format, stdout, stderr, false)
 }
 
 // newLocalApp is newApp for commands that read only local files: the configuration's
 // credentials are neither required nor read (config.LoadLocal).
 func newLocalApp(ctx context.Context, path, level, format string, stdout, stderr io.Writer) (*app, error) {
-	return newAppWith(ctx, config.LoadLocal, path, level, format, stdout, stderr)
+	return newAppWith(ctx, config.LoadLocal, path, level, format, stdout, stderr, false)
 }
 
-func newAppWith(ctx context.Context, load configLoader, path, level, format string, stdout, stderr io.Writer) (*app, error) {
+// newAppWith loads the configuration and builds the logger; quiet raises the default log
+// level to warn wherever the command runs (see levelInForce).
+func newAppWith(ctx context.Context, load configLoader, path, level, format string, stdout, stderr io.Writer, quiet bool) (*app, error) {
 	cfg, err := loadConfig(ctx, load, path)
 	if err != nil {
 		return nil, fmt.Errorf("load config %s:\n%w", path, err)
@@ -75,14 +84,9 @@ func newAppWith(ctx context.Context, load configLoader, path, level, format stri
 	if format == "" {
 		format = cfg.Logging.Format
 	}
-	if level == "" {
-		level = cfg.Logging.Level
-		if a.terminal && format == "auto" {
-			// On a terminal the progress line and the summary tell the story; routine log
-			// lines would scroll them away. --log-level brings them back.
-			level = atLeastWarn(level)
-		}
-	}
+	level = levelInForce(level, cfg.Logging, a.terminal && format == "auto" || quiet)
+	a.level = level
+	a.textSummary = format == "console" || format == "auto" && a.terminal
 	if a.log, err = newLogger(level, format, a.stderr, a.terminal); err != nil {
 		return nil, err
 	}
@@ -173,6 +177,20 @@ func newLogger(level, format string, w io.Writer, terminal bool) (zerolog.Logger
 	return zerolog.New(w).Level(lvl).With().Timestamp().Logger(), nil
 }
 
+// levelInForce is the log level a command applies: --log-level, else logging.level when the
+// configuration sets it, else the default, raised to warn when quiet (on a terminal the
+// progress line and the summary tell the story, and check's lines are its output; routine log
+// lines would scroll them away). Only the default is raised: a level someone wrote is honoured.
+func levelInForce(flagLevel string, l config.Logging, quiet bool) string {
+	if flagLevel != "" {
+		return flagLevel
+	}
+	if quiet && !l.LevelSet() {
+		return atLeastWarn(l.Level)
+	}
+	return l.Level
+}
+
 func atLeastWarn(level string) string {
 	if l, err := zerolog.ParseLevel(strings.ToLower(level)); err == nil && l < zerolog.WarnLevel {
 		return "warn"
@@ -192,16 +210,26 @@ func isTerminal(w io.Writer) bool {
 }
 
 func (a *app) mimecastClient() (*mimecast.Client, error) {
+	// One message being fetched has one archive request in flight at a time, so the crawl's
+	// workers bound the requests; the limiter, adaptive by default, decides how many of them
+	// pay.
+	p := a.cfg.Performance
+	return a.newMimecastClient(mimecast.Concurrency{Adaptive: p.Concurrency != config.ConcurrencyFixed, Max: a.cfg.MaxInflight()})
+}
+
+// pollerClient is the alerts poller's client: without the archive limiter, which is the
+// crawl's. The poller's archive lookups are few and one at a time, and the REST sources it
+// polls are outside the limiter, so the poller neither needs it nor exports its series.
+func (a *app) pollerClient() (*mimecast.Client, error) {
+	return a.newMimecastClient(mimecast.Concurrency{})
+}
+
+func (a *app) newMimecastClient(conc mimecast.Concurrency) (*mimecast.Client, error) {
 	m, p, l := a.cfg.Mimecast, a.cfg.Performance, a.cfg.Logging
 	trace, err := mimecast.ParseTraceLevel(l.Trace)
 	if err != nil {
 		return nil, err
 	}
-	// One message being fetched has one archive request in flight at a time, so the crawl's
-	// workers bound the requests; the limiter, adaptive by default, decides how many of them
-	// pay. The alerts poller shares this setting: its archive lookups are few, and the REST
-	// sources it polls are outside the limiter.
-	conc := mimecast.Concurrency{Adaptive: p.Concurrency != config.ConcurrencyFixed, Max: a.cfg.MaxInflight()}
 	return mimecast.New(mimecast.Config{
 		BaseURL: m.BaseURL, AuthURL: m.AuthURL, ClientID: m.ClientID, ClientSecret: m.ClientSecret.Reveal(),
 		AuthTokenOffset: p.AuthTokenOffset.D(), RetryAfterMultiplier: p.RetryAfterMultiplier,

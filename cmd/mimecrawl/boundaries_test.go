@@ -300,7 +300,6 @@ func TestStalledElasticsearchAndSIGTERM(t *testing.T) {
 	}
 	took := time.Since(signalled)
 	code := p.wait(t)
-	out, _ := os.ReadFile(p.out)
 	t.Logf("exit %d %s after SIGTERM", code, took.Round(time.Millisecond))
 	if took > limit {
 		t.Errorf("the crawl took %s after SIGTERM to exit, want at most %s (shutdown_grace %s)", took.Round(time.Millisecond), limit, grace)
@@ -308,8 +307,16 @@ func TestStalledElasticsearchAndSIGTERM(t *testing.T) {
 	if code != exitPartial {
 		t.Errorf("exit code %d, want 3\n%s", code, p.tail(30))
 	}
-	if !strings.Contains(string(out), "exit code     3") {
-		t.Errorf("no summary on stdout:\n%s", p.tail(30))
+	logs, _ := os.ReadFile(p.log)
+	if sum := runEnd(t, checkLogLines(t, string(logs))); sum["exit_code"] != 3.0 {
+		t.Errorf("no summary in the log:\n%s", p.tail(30))
+	}
+	// status shows the run as interrupted, with the views it left, not as an error.
+	var out, errb bytes.Buffer
+	run([]string{"status", "--config", w.config}, &out, &errb)
+	recent := out.String()[strings.Index(out.String(), "recent runs:"):]
+	if !strings.Contains(recent, "exit 3  interrupted, ") || !strings.Contains(recent, " interrupted\n") || strings.Contains(recent, "context canceled") {
+		t.Errorf("status after SIGTERM:\n%s", recent)
 	}
 
 	proxy.SetStall(false)
@@ -323,4 +330,30 @@ func TestStalledElasticsearchAndSIGTERM(t *testing.T) {
 		t.Fatalf("rerun: exit code %d, want 0\n%s", code, p.tail(30))
 	}
 	w.assertIndexEquals(ex)
+}
+
+// TestSIGTERMBeforeTheCrawlBegan: a signal while the mailboxes are listed ends the run as
+// interrupted (exit 3), not as a fatal error, and its summary carries no "context canceled".
+func TestSIGTERMBeforeTheCrawlBegan(t *testing.T) {
+	w := newProcWorld(t, procOptions{sim: simulator.Options{Seed: 22, Domains: 1, Mailboxes: 2, Messages: 2}})
+	w.sim.SetFaults([]simulator.Fault{{PathPrefix: "/api/user/", LatencyMS: 20000}})
+	p := w.start("crawl")
+	for deadline := time.Now().Add(processTimeout); !p.exited() && time.Now().Before(deadline); {
+		if logs, _ := os.ReadFile(p.log); strings.Contains(string(logs), `"run start"`) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(time.Second) // the listing of users is in flight, held 20 s by the simulator
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := p.wait(t); code != exitPartial {
+		t.Errorf("exit %d after SIGTERM during enumeration, want 3\n%s", code, p.tail(20))
+	}
+	logs, _ := os.ReadFile(p.log)
+	sum := runEnd(t, checkLogLines(t, string(logs)))
+	if sum["interrupted"] != true || sum["fatal"] != nil || sum["error"] != nil {
+		t.Errorf("summary after SIGTERM during enumeration: interrupted %v, fatal %v, error %v", sum["interrupted"], sum["fatal"], sum["error"])
+	}
 }

@@ -19,26 +19,53 @@ import (
 	"github.com/mimecrawl/mimecrawl/state"
 )
 
-// checker prints one line per check and remembers whether any failed.
+// checker prints one line per check and remembers whether any failed. Each line starts
+// with its verdict (ok, warn, skip or FAIL) and the check's name in a column wide enough for
+// every name this configuration can produce.
 type checker struct {
-	w      io.Writer
-	failed int
+	w              io.Writer
+	quiet          bool // only FAIL and warn lines, and the verdict
+	width          int
+	failed, warned int
+	// mimecastDown is why Mimecast cannot be reached with these credentials, once reported:
+	// every later probe would fail for the same reason, so it is skipped and named instead.
+	mimecastDown string
+}
+
+// checkNameWidth is the name column: the longest fixed check name.
+const checkNameWidth = len("elasticsearch attachment text")
+
+// line writes one check: its verdict, its name, and the detail on the same line, whole, so
+// that one grep finds it.
+func (c *checker) line(verdict, name, detail, fix string) {
+	w := max(c.width, checkNameWidth)
+	fmt.Fprintf(c.w, "%-5s %-*s  %s\n", verdict, w, name, detail)
+	if fix != "" {
+		fmt.Fprintf(c.w, "%-5s %-*s  fix: %s\n", "", w, "", fix)
+	}
 }
 
 func (c *checker) ok(name, detail string) {
-	fmt.Fprintf(c.w, "ok    %-28s %s\n", name, detail)
+	if !c.quiet {
+		c.line("ok", name, detail, "")
+	}
 }
 
 func (c *checker) fail(name string, err error, fix string) {
 	c.failed++
-	fmt.Fprintf(c.w, "FAIL  %-28s %v\n", name, err)
-	if fix != "" {
-		fmt.Fprintf(c.w, "      %-28s fix: %s\n", "", fix)
-	}
+	c.line("FAIL", name, fmt.Sprint(err), fix)
+}
+
+// warn is a problem that does not stop a crawl: an optional source that is not permitted.
+func (c *checker) warn(name, what, fix string) {
+	c.warned++
+	c.line("warn", name, what, fix)
 }
 
 func (c *checker) skip(name, why string) {
-	fmt.Fprintf(c.w, "skip  %-28s %s\n", name, why)
+	if !c.quiet {
+		c.line("skip", name, why, "")
+	}
 }
 
 // errStop ends a listing after its first page: check asks for the smallest answer.
@@ -46,31 +73,45 @@ var errStop = errors.New("first page is enough")
 
 // runCheck is the connector's "test and save": it proves, with the smallest request each, that
 // the configuration is valid and every endpoint and service the configured features need answers.
-func runCheck(ctx context.Context, path, level, format string, shard crawler.Shard, stdout, stderr io.Writer) int {
-	c := &checker{w: stdout}
-	if level == "" {
-		// The check lines are the output; routine log lines would only bury them.
-		level = "warn"
-	}
-	a, err := newApp(ctx, path, level, format, stdout, stderr)
+func runCheck(ctx context.Context, path, level, format string, shard crawler.Shard, quiet bool, stdout, stderr io.Writer) int {
+	c := &checker{w: stdout, quiet: quiet}
+	// The check lines are the output; routine log lines would only bury them, unless
+	// logging.level or --log-level asks for them.
+	a, err := newAppWith(ctx, config.Load, path, level, format, stdout, stderr, true)
 	if err != nil {
 		c.fail("config", err, "correct the keys named above; see docs/configuration.md")
 		return exitFatal
 	}
 	defer a.close()
 	a.shard = shard
+	for _, src := range a.cfg.Alerts.Sources {
+		c.width = max(c.width, len("alerts source "+src))
+	}
 	c.ok("config", path)
-	a.printEffectiveConfig(stdout)
+	c.ok("crawl memory", fmt.Sprintf("up to %s with this configuration; a pod's memory limit needs at least this (docs/deploy.md, Memory)",
+		humanBytes(int64(a.cfg.CrawlMemory()))))
 	a.checkMimecast(ctx, c)
 	a.checkElasticsearch(ctx, c)
 	a.checkState(c)
 	a.checkAlerts(ctx, c)
-	if c.failed > 0 {
-		fmt.Fprintf(stdout, "\n%d check(s) failed\n", c.failed)
-		return exitFatal
+	// The verdicts come first; the configuration they were made with follows them.
+	code := exitOK
+	switch {
+	case c.failed > 0:
+		fmt.Fprintf(stdout, "\n%s failed", plural(int64(c.failed), "check"))
+		code = exitFatal
+	default:
+		fmt.Fprint(stdout, "\nall checks passed")
 	}
-	fmt.Fprintln(stdout, "\nall checks passed")
-	return exitOK
+	if c.warned > 0 {
+		fmt.Fprintf(stdout, " (%s)", plural(int64(c.warned), "warning"))
+	}
+	fmt.Fprintln(stdout)
+	if !quiet {
+		fmt.Fprintln(stdout)
+		a.printEffectiveConfig(stdout, format)
+	}
+	return code
 }
 
 // mimecastFix turns a client error into advice a person can act on.
@@ -99,6 +140,7 @@ func (a *app) checkMimecast(ctx context.Context, c *checker) {
 	defer client.Close()
 	if err := client.Authenticate(ctx); err != nil {
 		c.fail("mimecast token", err, mimecastFix(err))
+		c.mimecastDown = "the Mimecast token failed (see above)"
 		return
 	}
 	c.ok("mimecast token", a.cfg.Mimecast.AuthURL)
@@ -163,7 +205,7 @@ func (a *app) checkMimecast(ctx context.Context, c *checker) {
 	if err != nil {
 		c.fail("mimecast message detail", err, mimecastFix(err))
 	} else {
-		c.ok("mimecast message detail", fmt.Sprintf("%d attachments", len(detail.Attachments)))
+		c.ok("mimecast message detail", plural(int64(len(detail.Attachments)), "attachment"))
 	}
 	rc, err := client.GetFile(ctx, first.ID)
 	if err != nil {
@@ -280,19 +322,29 @@ func (a *app) checkState(c *checker) {
 }
 
 // printEffectiveConfig writes the configuration as loaded (defaults, file, environment), with
-// every secret as <secret>: config.Secret marshals so.
-func (a *app) printEffectiveConfig(w io.Writer) {
-	out, err := yaml.Marshal(a.cfg)
+// every secret as <secret> (config.Secret marshals so) and derived settings as the values in
+// force: the alerts state file, the spill directory, the log level and format this run uses.
+func (a *app) printEffectiveConfig(w io.Writer, format string) {
+	cfg := *a.cfg
+	cfg.Alerts.StatePath = a.cfg.AlertsStatePath()
+	if cfg.Attachments.SpillDir == "" {
+		cfg.Attachments.SpillDir = os.TempDir()
+	}
+	cfg.Logging.Level = a.level
+	if format != "" {
+		cfg.Logging.Format = format
+	}
+	out, err := yaml.Marshal(&cfg)
 	if err != nil {
-		fmt.Fprintf(w, "      (the effective configuration cannot be shown: %v)\n", err)
+		fmt.Fprintf(w, "(the effective configuration cannot be shown: %v)\n", err)
 		return
 	}
-	fmt.Fprintln(w, "      effective configuration (secrets shown as <secret>):")
+	fmt.Fprintln(w, "effective configuration (secrets shown as <secret>; derived values as in force):")
 	for _, l := range strings.Split(strings.TrimRight(string(out), "\n"), "\n") {
-		fmt.Fprintf(w, "        %s\n", l)
+		fmt.Fprintf(w, "  %s\n", l)
 	}
 	if a.shard.Sharded() {
-		fmt.Fprintf(w, "        # shard %s\n", a.shard)
+		fmt.Fprintf(w, "  # shard %s\n", a.shard)
 	}
 }
 

@@ -22,9 +22,15 @@ func (a *app) crawl(ctx context.Context, full, allowMassRemoval bool) int {
 	log.Info().Bool("full", full).Str("shard", a.shard.String()).Str("state", a.cfg.State.Path).Strs("elasticsearch", a.cfg.Elasticsearch.Addresses).
 		Str("mimecast", a.cfg.Mimecast.BaseURL).Msg("run start")
 	fatal := func(err error) int {
+		sum.Interrupted = ctx.Err() != nil
+		if sum.Interrupted && errors.Is(err, context.Canceled) {
+			// SIGTERM or SIGINT before the crawl began: an interrupted run, not a failed one,
+			// and not "context canceled" in the summary and in status.
+			log.Info().Msg("run interrupted before the crawl began")
+			return a.finish(sum, nil, m)
+		}
 		sum.Error = err.Error()
 		sum.Fatal = true
-		sum.Interrupted = ctx.Err() != nil
 		log.Error().Err(err).Msg("run failed")
 		return a.finish(sum, nil, m)
 	}
@@ -90,6 +96,7 @@ func (a *app) crawl(ctx context.Context, full, allowMassRemoval bool) int {
 	sum.DomainsTotal = len(enum.Domains)
 	sum.MailboxesEnumerated = len(enum.Mailboxes)
 	sum.DomainsKept, sum.MailboxesKept, sum.Excluded = enum.Counts()
+	sum.ViewsTotal = len(enum.Kept) * len(a.cfg.Messages.Views)
 	log.Info().Int("domains", sum.DomainsTotal).Int("domains_kept", sum.DomainsKept).
 		Int("mailboxes", sum.MailboxesEnumerated).Int("mailboxes_kept", sum.MailboxesKept).
 		Interface("excluded", sum.Excluded).Msg("enumeration done")
@@ -227,7 +234,9 @@ func (a *app) finish(sum *Summary, store runRecorder, m *metrics.Metrics) int {
 		a.beforeSummary(sum)
 		a.beforeSummary = nil
 	}
-	sum.Print(a.stdout)
+	if a.textSummary {
+		sum.Print(a.stdout)
+	}
 	m.SetRun(metrics.RunResult{Started: sum.Started, Finished: sum.Finished, ExitCode: sum.ExitCode})
 	a.pushMetrics(m, "crawl")
 	return sum.ExitCode

@@ -197,3 +197,96 @@ func TestStatusDuringARealCrawl(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+// TestAfterCheckNoCrawlHasRunYet: `check` creates the state file (step 4 of docs/deploy.md);
+// status and plan still say that no crawl has run, status --json has [] where lists belong,
+// and plan names every view's pass "first". After a crawl, plan says "incremental".
+func TestAfterCheckNoCrawlHasRunYet(t *testing.T) {
+	w := newWorld(t)
+	if code, out, logs := w.run("check"); code != exitOK {
+		t.Fatalf("check: exit %d\n%s\n%s", code, out, logs)
+	}
+	if _, err := os.Stat(w.state); err != nil {
+		t.Fatalf("check created no state file: %v", err)
+	}
+	code, out, logs := w.run("status")
+	if code != exitOK || !strings.Contains(out, "no crawl has run yet") {
+		t.Errorf("status after check: exit %d\n%s\n%s", code, out, logs)
+	}
+	code, out, _ = w.run("status", "--json")
+	var raw map[string]json.RawMessage
+	if code != exitOK || json.Unmarshal([]byte(out), &raw) != nil {
+		t.Fatalf("status --json after check: exit %d\n%s", code, out)
+	}
+	for _, k := range []string{"views", "failures", "runs"} {
+		if string(raw[k]) != "[]" {
+			t.Errorf("status --json %s = %s, want []", k, raw[k])
+		}
+	}
+	if string(raw["no_crawl_yet"]) != "true" {
+		t.Errorf("status --json no_crawl_yet = %s, want true", raw["no_crawl_yet"])
+	}
+	code, out, logs = w.run("plan", "--json")
+	var pr planReport
+	if code != exitOK || json.Unmarshal([]byte(out), &pr) != nil {
+		t.Fatalf("plan --json after check: exit %d\n%s\n%s", code, out, logs)
+	}
+	if !pr.FirstCrawl || len(pr.Views) == 0 {
+		t.Errorf("plan --json after check: first_crawl %v, %d views", pr.FirstCrawl, len(pr.Views))
+	}
+	for _, v := range pr.Views {
+		if v.Pass != "first" {
+			t.Errorf("plan before the first crawl: %s %s pass %q, want first", v.Mailbox, v.View, v.Pass)
+		}
+	}
+	if code, out, logs := w.run("crawl"); code != exitOK {
+		t.Fatalf("crawl: exit %d\n%s\n%s", code, out, logs)
+	}
+	code, out, _ = w.run("plan", "--json")
+	pr = planReport{}
+	if code != exitOK || json.Unmarshal([]byte(out), &pr) != nil {
+		t.Fatalf("plan --json after a crawl: exit %d\n%s", code, out)
+	}
+	for _, v := range pr.Views {
+		if pr.FirstCrawl || v.Pass != "incremental" {
+			t.Errorf("plan after a crawl: first_crawl %v, %s %s pass %q, want incremental", pr.FirstCrawl, v.Mailbox, v.View, v.Pass)
+		}
+	}
+}
+
+// TestPlanWhileACrawlHoldsTheStateFile: plan reads what status reads, the running crawl's
+// snapshot, and plans from the positions in it (the same windows as from the file itself).
+func TestPlanWhileACrawlHoldsTheStateFile(t *testing.T) {
+	w := newWorld(t)
+	if code, out, logs := w.run("crawl"); code != exitOK {
+		t.Fatalf("crawl: exit %d\n%s\n%s", code, out, logs)
+	}
+	code, out, logs := w.run("plan", "--json")
+	var free planReport
+	if code != exitOK || json.Unmarshal([]byte(out), &free) != nil {
+		t.Fatalf("plan with the file free: exit %d\n%s\n%s", code, out, logs)
+	}
+	held, err := state.Open(w.state, state.Options{LockTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	code, out, logs = w.run("plan", "--json")
+	var snap planReport
+	if code != exitOK || json.Unmarshal([]byte(out), &snap) != nil {
+		t.Fatalf("plan while the file is held: exit %d\n%s\n%s", code, out, logs)
+	}
+	if snap.Snapshot == nil || snap.FirstCrawl || len(snap.Views) != len(free.Views) {
+		t.Fatalf("plan while held: snapshot %v, first %v, %d views (want %d)", snap.Snapshot, snap.FirstCrawl, len(snap.Views), len(free.Views))
+	}
+	for i, v := range snap.Views {
+		f := free.Views[i]
+		if v.Mailbox != f.Mailbox || v.View != f.View || v.Pass != f.Pass || !v.From.Equal(f.From) {
+			t.Errorf("plan from the snapshot %+v, from the file %+v", v, f)
+		}
+	}
+	code, out, _ = w.run("plan")
+	if code != exitOK || !strings.Contains(out, "a crawl is running") {
+		t.Errorf("plan text while held: exit %d\n%s", code, out)
+	}
+}

@@ -19,13 +19,16 @@ type command struct {
 
 var commands = []command{
 	{
-		name: "check", synopsis: "--config FILE [--shard i/n]",
+		name: "check", synopsis: "--config FILE [--quiet] [--shard i/n]",
 		short: "test the configuration, credentials, permissions, Elasticsearch and the state file",
-		long: `Prints the effective configuration (secrets shown as <secret>), then proves with the smallest
-request each that the Mimecast token, every endpoint a crawl needs and Elasticsearch answer,
-and that the state file opens. It says what it created (index templates, indices, the state
-file) and what it found already there.`,
-		examples: []string{"mimecrawl check --config /etc/mimecrawl/config.yaml"},
+		long: `Proves with the smallest request each that the Mimecast token, every endpoint a crawl needs
+and Elasticsearch answer, and that the state file opens: one line per check, starting with
+ok, warn, skip or FAIL, one line per root cause (a wrong secret fails the token, and what
+needs the token is skipped). It says what it created (index templates, indices, the state
+file) and what it found already there. After the verdict it prints the effective
+configuration (secrets shown as <secret>, derived values such as the alerts state file, the
+spill directory and the log level as in force); --quiet prints only what failed or warns.`,
+		examples: []string{"mimecrawl check --config /etc/mimecrawl/config.yaml", "mimecrawl check --config config.yaml --quiet"},
 		exits:    []int{exitOK, exitFatal, exitUsage},
 	},
 	{
@@ -54,8 +57,9 @@ JOB_COMPLETION_INDEX.`,
 		name: "status", synopsis: "--config FILE [--json] [--shard i/n]",
 		short: "show checkpoints, failed documents and recent runs (no credentials needed)",
 		long: `Reads the state file only: it needs no Mimecast or Elasticsearch credentials. Before the first
-crawl it says that no crawl has run yet. While a crawl runs (it holds the state file's lock) it
-shows the snapshot that crawl writes at every checkpoint, and says how old it is.`,
+crawl (also after check created the state file) it says that no crawl has run yet. While a
+crawl runs (it holds the state file's lock) it shows the snapshot that crawl writes at every
+checkpoint, and says how old it is. --json has [] for an empty list.`,
 		examples: []string{"mimecrawl status --config config.yaml", "mimecrawl status --config config.yaml --json | jq .views"},
 		exits:    []int{exitOK, exitFatal, exitUsage},
 	},
@@ -65,7 +69,8 @@ shows the snapshot that crawl writes at every checkpoint, and says how old it is
 		long: `A dry run: lists domains and mailboxes with the rule that keeps or excludes each, the mailboxes a
 crawl would remove, and per mailbox view the window a crawl would list and how many messages it
 holds. It calls only listing endpoints and writes nothing. Before the first crawl it says so and
-shows what the first crawl would do.`,
+shows what the first crawl would do (every view's pass is "first"). While a crawl runs it plans
+from that crawl's snapshot, as status shows it.`,
 		examples: []string{"mimecrawl plan --config config.yaml", "mimecrawl plan --config config.yaml --json"},
 		exits:    []int{exitOK, exitFatal, exitUsage},
 	},
@@ -87,6 +92,12 @@ var exitCodes = map[int]string{
 	exitUsage:   "bad command line",
 	exitPartial: "partial: some mailbox views (or alert sources) failed or were interrupted (SIGTERM, SIGINT); their\n     checkpoints did not pass what was not indexed, and the next run goes on from there",
 	exitRefused: "the mailbox removal guard refused a removal; nothing was removed, kept mailboxes were crawled",
+}
+
+// builtinShort describes the commands that take no flags and no configuration.
+var builtinShort = map[string]string{
+	"version": "print the version (and the commit it was built from)",
+	"help":    "this text; `mimecrawl help COMMAND` (or COMMAND --help) describes a command",
 }
 
 func lookupCommand(name string) (command, bool) {
@@ -111,8 +122,8 @@ func printUsage(w io.Writer) {
 	for _, c := range commands {
 		fmt.Fprintf(w, "  mimecrawl %-7s %s\n", c.name, c.short)
 	}
-	fmt.Fprintf(w, "  mimecrawl %-7s %s\n", "version", "print the version")
-	fmt.Fprintf(w, "  mimecrawl %-7s %s\n\n", "help", "this text; `mimecrawl help COMMAND` (or COMMAND --help) describes a command")
+	fmt.Fprintf(w, "  mimecrawl %-7s %s\n", "version", builtinShort["version"])
+	fmt.Fprintf(w, "  mimecrawl %-7s %s\n\n", "help", builtinShort["help"])
 	writeExitCodes(w, []int{exitOK, exitFatal, exitUsage, exitPartial, exitRefused})
 	fmt.Fprint(w, `The most severe wins: 1, then 3, then 4.
 

@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -33,11 +34,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 	cmd, rest := args[0], args[1:]
 	switch cmd {
 	case "version", "--version", "-version":
-		fmt.Fprintln(stdout, "mimecrawl", version)
+		fmt.Fprintln(stdout, "mimecrawl", versionString(version, debug.ReadBuildInfo))
 		return exitOK
 	case "help", "-h", "--help", "-help":
 		if len(rest) == 0 {
 			printUsage(stdout)
+			return exitOK
+		}
+		if len(rest) == 1 && (rest[0] == "version" || rest[0] == "help") {
+			// Usage lists both; neither takes flags, so their help is their line of it.
+			fmt.Fprintf(stdout, "mimecrawl %s: %s\n", rest[0], builtinShort[rest[0]])
 			return exitOK
 		}
 		c, ok := lookupCommand(rest[0])
@@ -92,7 +98,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	if cmd == "check" {
 		// check reports a bad config as its first failed line instead of stopping before it.
-		return runCheck(ctx, *configPath, *logLevel, *logFormat, shard, stdout, stderr)
+		return runCheck(ctx, *configPath, *logLevel, *logFormat, shard, *f.quiet, stdout, stderr)
 	}
 	var a *app
 	if cmd == "status" {
@@ -120,10 +126,52 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return exitUsage
 }
 
+// versionString is the version set at link time (-X main.version=…); a binary built without
+// it (go install, go build) names the commit and time its module was built from, which the Go
+// toolchain records, so that a report of a bug says which code ran.
+func versionString(v string, info func() (*debug.BuildInfo, bool)) string {
+	if v != "dev" {
+		return v
+	}
+	bi, ok := info()
+	if !ok {
+		return v
+	}
+	if bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		v = bi.Main.Version
+	}
+	var rev, at string
+	modified := false
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.time":
+			at = s.Value
+		case "vcs.modified":
+			modified = s.Value == "true"
+		}
+	}
+	if rev == "" {
+		return v
+	}
+	if len(rev) > 12 {
+		rev = rev[:12]
+	}
+	if modified {
+		rev += "+modified"
+	}
+	if at != "" {
+		return fmt.Sprintf("%s (commit %s, %s)", v, rev, at)
+	}
+	return fmt.Sprintf("%s (commit %s)", v, rev)
+}
+
 // flags are the parsed command line of one command; a flag the command does not take stays nil.
 type flags struct {
 	configPath, logLevel, logFormat *string
 	full, allowMass, asJSON, once   *bool
+	quiet                           *bool
 	listen                          *string
 	shard                           *string
 	shards                          *int
@@ -148,6 +196,8 @@ func newFlags(cmd string, stderr io.Writer) (*flag.FlagSet, *flags) {
 	case "crawl":
 		f.full = fs.Bool("full", false, "ignore delta tokens: re-crawl every kept mailbox from messages.start_date and remove documents no longer in the archive")
 		f.allowMass = fs.Bool("allow-mass-removal", false, "remove mailboxes even when more than safety.max_mailbox_removal_ratio of them would go")
+	case "check":
+		f.quiet = fs.Bool("quiet", false, "print only what failed or warns, and the verdict (not the effective configuration)")
 	case "status":
 		f.asJSON = fs.Bool("json", false, "print JSON")
 	case "plan":

@@ -68,8 +68,17 @@ logging:
 }
 
 func (w *world) run(args ...string) (int, string, string) {
+	return w.runFormat("json", args...)
+}
+
+// runText runs with logs for a person (console), where a run's summary is printed as text.
+func (w *world) runText(args ...string) (int, string, string) {
+	return w.runFormat("console", args...)
+}
+
+func (w *world) runFormat(format string, args ...string) (int, string, string) {
 	var out, errb bytes.Buffer
-	code := run(append(args, "--config", w.config, "--log-format", "json"), &out, &errb)
+	code := run(append(args, "--config", w.config, "--log-format", format), &out, &errb)
 	return code, out.String(), errb.String()
 }
 
@@ -114,13 +123,21 @@ func TestCrawlSummaryAndStatus(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("crawl exit %d, want 0\n%s\n%s", code, out, logs)
 	}
+	// With JSON logs the summary is the run end line, and stdout holds no text beside it.
+	if out != "" {
+		t.Errorf("with --log-format json the crawl printed on stdout:\n%s", out)
+	}
+	if n := strings.Count(logs, `"message":"run end"`); n != 1 || !strings.Contains(logs, `"summary":{`) {
+		t.Errorf("%d JSON run end lines in the log, want 1 with the summary", n)
+	}
+	code, out, logs = w.runText("crawl")
+	if code != 0 {
+		t.Fatalf("second crawl exit %d, want 0\n%s\n%s", code, out, logs)
+	}
 	for _, want := range []string{"mimecrawl crawl summary", "messages ", "attachments ", "exit code     0"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("summary lacks %q:\n%s", want, out)
 		}
-	}
-	if !strings.Contains(logs, `"message":"run end"`) {
-		t.Errorf("no JSON run end line in the log")
 	}
 	if strings.Contains(out+logs, "s3cr3t-value-never-printed") {
 		t.Errorf("the client secret appears in the output or the trace log")
@@ -247,7 +264,7 @@ func TestMailboxRemovalGuard(t *testing.T) {
 	}
 
 	w.sim.SetFaults([]simulator.Fault{{PathPrefix: "/api/user/get-internal-users", Empty: true}})
-	code, out, _ := w.run("crawl")
+	code, out, _ := w.runText("crawl")
 	if code != 4 || !strings.Contains(out, "kept no mailbox") {
 		t.Errorf("empty enumeration: exit %d, want 4 and the reason:\n%s", code, out)
 	}
@@ -263,14 +280,14 @@ func TestMailboxRemovalGuard(t *testing.T) {
 	if err := w.sim.DeleteMailbox(gone); err != nil {
 		t.Fatal(err)
 	}
-	code, out, _ = w.run("crawl")
+	code, out, _ = w.runText("crawl")
 	if code != 4 || !strings.Contains(out, "max_mailbox_removal_ratio") {
 		t.Errorf("removing 1 of 2 mailboxes (50%% > 20%%): exit %d, want 4:\n%s", code, out)
 	}
 	if got := w.count(index.FieldMailbox + `:"` + gone + `"`); got == 0 {
 		t.Errorf("the guard refused, yet the documents of %s are gone", gone)
 	}
-	code, out, logs := w.run("crawl", "--allow-mass-removal")
+	code, out, logs := w.runText("crawl", "--allow-mass-removal")
 	if code != 0 {
 		t.Fatalf("crawl --allow-mass-removal exit %d\n%s\n%s", code, out, logs)
 	}
@@ -332,7 +349,7 @@ func TestInterruptedFullRecrawlGoesOn(t *testing.T) {
 		t.Errorf("status does not show the pending full re-crawl (exit %d):\n%s", code, out)
 	}
 	w.sim.ResetStats()
-	code, out, logs := w.run("crawl")
+	code, out, logs := w.runText("crawl")
 	if code != 0 {
 		t.Fatalf("crawl exit %d\n%s\n%s", code, out, logs)
 	}

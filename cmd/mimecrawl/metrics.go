@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strings"
 	"time"
@@ -97,4 +98,32 @@ func alertSourceStatuses(cs []alerts.CursorStatus) []metrics.SourceStatus {
 		out = append(out, *by[n])
 	}
 	return out
+}
+
+// countedGroups is the poller's group store with its writes counted in the metrics: the
+// groups are written by conditional writes, not through the counted Sink, and
+// documents_indexed_total{kind="alert-groups"} is documented. A write that lost a race or was
+// refused for load is tried again by the poller, so it counts when it lands.
+type countedGroups struct {
+	alerts.GroupStore
+	m *metrics.Metrics
+}
+
+func (g countedGroups) PutGroups(ctx context.Context, ws []alerts.GroupWrite) ([]error, error) {
+	errs, err := g.GroupStore.PutGroups(ctx, ws)
+	if err != nil {
+		return errs, err
+	}
+	indexed, failed := 0, 0
+	for _, e := range errs {
+		switch {
+		case e == nil:
+			indexed++
+		case errors.Is(e, alerts.ErrGroupConflict), errors.Is(e, alerts.ErrGroupBusy):
+		default:
+			failed++
+		}
+	}
+	g.m.CountWrites(alerts.GroupsKind, indexed, failed)
+	return errs, nil
 }

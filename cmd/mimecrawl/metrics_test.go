@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -353,6 +354,15 @@ func TestAlertsServesMetricsAndHealth(t *testing.T) {
 	if v, _ := sample(fams, "mimecrawl_documents_indexed_total", map[string]string{"kind": alerts.AlertsKind.String()}); v == 0 {
 		t.Errorf("no alerts counted as indexed after a pass")
 	}
+	if v, _ := sample(fams, "mimecrawl_documents_indexed_total", map[string]string{"kind": alerts.GroupsKind.String()}); v == 0 {
+		t.Errorf("no alert groups counted as indexed after a pass")
+	}
+	// The bound on archive requests in flight is the crawl's; the poller has none to export.
+	for _, crawlOnly := range []string{"mimecrawl_api_concurrency_limit", "mimecrawl_api_inflight_max", "mimecrawl_api_concurrency_changes_total"} {
+		if _, ok := fams[crawlOnly]; ok {
+			t.Errorf("the poller exports %s, a series of the crawl", crawlOnly)
+		}
+	}
 	if v, ok := sample(fams, "mimecrawl_alerts_source_forbidden", map[string]string{"source": "dlp"}); !ok || v != 1 {
 		t.Errorf("dlp forbidden = %v (present %v), want 1", v, ok)
 	}
@@ -526,5 +536,41 @@ func TestAlertSourceStatuses(t *testing.T) {
 		if got[i] != want[i] {
 			t.Errorf("source %d: got %+v, want %+v", i, got[i], want[i])
 		}
+	}
+}
+
+// fixedGroups answers every group write with the next of its errors.
+type fixedGroups struct {
+	nopGroups
+	errs []error
+}
+
+func (g fixedGroups) PutGroups(context.Context, []alerts.GroupWrite) ([]error, error) {
+	return g.errs, nil
+}
+
+// TestAlertGroupsAreCounted: documents_indexed_total{kind="alert-groups"} counts the group
+// writes Elasticsearch acknowledged; a lost race or a refusal for load is tried again and
+// counts when it lands; any other refusal is a failed document.
+func TestAlertGroupsAreCounted(t *testing.T) {
+	m := metrics.New(metrics.Options{})
+	g := countedGroups{GroupStore: fixedGroups{errs: []error{nil, nil, alerts.ErrGroupConflict, alerts.ErrGroupBusy, errors.New("mapper_parsing_exception")}}, m: m}
+	if _, err := g.PutGroups(t.Context(), make([]alerts.GroupWrite, 5)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := m.Gatherer().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fams := map[string]*dto.MetricFamily{}
+	for _, f := range got {
+		fams[f.GetName()] = f
+	}
+	kind := map[string]string{"kind": "alert-groups"}
+	if v, _ := sample(fams, "mimecrawl_documents_indexed_total", kind); v != 2 {
+		t.Errorf("alert groups indexed %v, want 2", v)
+	}
+	if v, _ := sample(fams, "mimecrawl_documents_failed_total", kind); v != 1 {
+		t.Errorf("alert groups failed %v, want 1", v)
 	}
 }

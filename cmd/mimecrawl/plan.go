@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"text/tabwriter"
 	"time"
 
@@ -34,6 +33,58 @@ func (noState) Position(state.Key) (state.Position, bool, error) {
 func (noState) FailedMessageIDs(state.Key) (map[string]bool, error) { return nil, nil }
 func (noState) FullSince() (time.Time, bool, error)                 { return time.Time{}, false, nil }
 
+// snapshotState is the state of a running crawl as its status snapshot shows it: the
+// positions, failures and unfinished full re-crawl a plan needs.
+type snapshotState struct {
+	positions map[state.Key]state.Position
+	failed    map[state.Key]map[string]bool
+	mailboxes []string
+	fullSince time.Time
+}
+
+func newSnapshotState(rep statusReport) snapshotState {
+	s := snapshotState{positions: map[state.Key]state.Position{}, failed: map[state.Key]map[string]bool{}}
+	seen := map[string]bool{}
+	at := func(t *time.Time) time.Time {
+		if t == nil {
+			return time.Time{}
+		}
+		return *t
+	}
+	for _, v := range rep.Views {
+		p := state.Position{Token: at(v.Token), LastRun: at(v.LastRun), Indexed: v.Indexed, FullDone: at(v.FullDone)}
+		if v.PassPending {
+			p.Pass = &state.Pass{End: at(v.PassEnd), Low: at(v.ResumeAt), Full: v.FullPending}
+		}
+		s.positions[state.Key{Mailbox: v.Mailbox, View: v.View}] = p
+		if !seen[v.Mailbox] {
+			seen[v.Mailbox] = true
+			s.mailboxes = append(s.mailboxes, v.Mailbox)
+		}
+	}
+	for _, f := range rep.Failures {
+		if s.failed[f.Key] == nil {
+			s.failed[f.Key] = map[string]bool{}
+		}
+		s.failed[f.Key][f.MessageID] = true
+	}
+	s.fullSince = at(rep.FullSince)
+	return s
+}
+
+func (s snapshotState) Mailboxes() ([]string, error) { return s.mailboxes, nil }
+func (snapshotState) DeleteMailbox(string) error     { return state.ErrReadOnly }
+func (s snapshotState) Position(k state.Key) (state.Position, bool, error) {
+	p, ok := s.positions[k]
+	return p, ok, nil
+}
+func (s snapshotState) FailedMessageIDs(k state.Key) (map[string]bool, error) {
+	return s.failed[k], nil
+}
+func (s snapshotState) FullSince() (time.Time, bool, error) {
+	return s.fullSince, !s.fullSince.IsZero(), nil
+}
+
 // planView is what a crawl would do with one mailbox view.
 type planView struct {
 	Mailbox  string    `json:"mailbox"`
@@ -59,6 +110,9 @@ type planReport struct {
 	Views         []planView         `json:"views"`
 	MailboxesKept int                `json:"mailboxes_kept"`
 	Messages      int                `json:"messages"`
+	// Snapshot is set when a running crawl held the state file and the plan was made from the
+	// snapshot that crawl wrote (as status shows it).
+	Snapshot *snapshotInfo `json:"snapshot,omitempty"`
 }
 
 // plan is a dry run: it reads the state file and calls only listing endpoints, and writes
@@ -69,11 +123,29 @@ func (a *app) plan(ctx context.Context, asJSON bool) int {
 		return exitFatal
 	}
 	rep := planReport{StatePath: a.cfg.State.Path, Shard: a.shard.String()}
+	// plan reads what status reads: the state file, or, while a crawl holds it, that crawl's
+	// snapshot; and "no crawl has run yet" means the same to both.
+	srep, _, err := a.statusReport()
+	if err != nil {
+		return fail(err)
+	}
 	var st planState = noState{}
-	if _, err := os.Stat(a.cfg.State.Path); errors.Is(err, os.ErrNotExist) {
+	switch {
+	case srep.NoCrawlYet:
 		rep.FirstCrawl = true
-	} else {
+	case srep.Snapshot != nil:
+		rep.Snapshot = srep.Snapshot
+		st = newSnapshotState(srep)
+	default:
 		store, err := a.openStore(true)
+		if errors.Is(err, state.ErrLocked) {
+			// A crawl took the file between the two opens: read its snapshot as status would.
+			if srep, _, err = a.statusReport(); err == nil && srep.Snapshot != nil {
+				rep.Snapshot = srep.Snapshot
+				st = newSnapshotState(srep)
+				break
+			}
+		}
 		if err != nil {
 			return fail(err)
 		}
@@ -160,8 +232,13 @@ func (a *app) printPlan(rep planReport) {
 		fmt.Fprintf(w, "shard %s: only the mailboxes of this shard are kept\n\n", rep.Shard)
 	}
 	if rep.FirstCrawl {
-		fmt.Fprintf(w, "no crawl has run yet (state file %s does not exist): the first crawl creates it, the index\n"+
-			"templates and indices, and indexes every kept mailbox view from messages.start_date.\n\n", rep.StatePath)
+		fmt.Fprintf(w, "no crawl has run yet (state file %s): the first crawl creates what does not exist\n"+
+			"(the state file, index templates and indices) and indexes every kept mailbox view from\n"+
+			"messages.start_date.\n\n", rep.StatePath)
+	}
+	if sn := rep.Snapshot; sn != nil {
+		fmt.Fprintf(w, "a crawl is running (pid %d holds the state file): this plan starts from its snapshot of %s\n\n",
+			sn.PID, sn.Written.UTC().Format(time.RFC3339))
 	}
 	tw := tabwriter.NewWriter(w, 0, 2, 2, ' ', 0)
 	fmt.Fprintln(tw, "DOMAIN\tDECISION\tWHY")
@@ -210,7 +287,11 @@ func keptWord(k bool) string {
 // passWord names the kind of pass a crawl would run.
 func passWord(pp crawler.PassPlan) string {
 	kind := "incremental"
-	if pp.Pass.Full {
+	switch {
+	case pp.Position.Token.IsZero() && pp.Position.LastRun.IsZero():
+		// No pass of this view ever completed: whatever the flags, the whole window is new.
+		kind = "first"
+	case pp.Pass.Full:
 		kind = "full"
 	}
 	switch {

@@ -107,6 +107,14 @@ func fit(text string, width int) string {
 		return text
 	}
 	r := []rune(text)
+	// A progress line is fields apart by two spaces: end at the last whole field that fits,
+	// so that no number is cut in half ("(22…" read as 22/s).
+	// " …" after it says that fields follow, where "7…" would read as a number cut short.
+	for i := width - 2; i > 0; i-- {
+		if r[i] == ' ' && r[i+1] == ' ' {
+			return string(r[:i]) + " …"
+		}
+	}
 	return string(r[:width-1]) + "…"
 }
 
@@ -125,15 +133,22 @@ type quotaSource interface {
 type frame struct {
 	phase       string // "listing mailboxes", "crawling", "done"
 	elapsed     time.Duration
-	done, total int // mailbox views
+	done, total int // mailbox views ended, and in all
 	totals      crawler.Totals
 	rateLimited int64
 	waiting     bool // calls are held back for the quota right now
 	limit       int  // the bound on archive requests in flight; 0: none
+	// rate is messages indexed per second lately (rateWindow), not since the start: under a
+	// quota the start's fast minutes would hide how slow it is now.
+	rate float64
+	// eta is the estimated time left (see estimate); zero when there is no estimate yet.
+	eta time.Duration
+	// The final frame says how the views ended, as the summary does.
+	complete, failed, interrupted int
 }
 
-// text renders a frame, the most important parts first, so that when the line is cut to a
-// narrow terminal what is lost is the least useful.
+// text renders a frame, the most important parts first and fields two spaces apart, so that
+// when the line is cut to a narrow terminal what is lost is the least useful, and whole.
 func (f frame) text() string {
 	var b strings.Builder
 	el := f.elapsed.Round(time.Second)
@@ -141,38 +156,103 @@ func (f frame) text() string {
 	case "listing mailboxes":
 		fmt.Fprintf(&b, "%s  listing domains and mailboxes…", el)
 		if f.waiting {
-			fmt.Fprintf(&b, "  waiting for Mimecast's quota (%d×429)", f.rateLimited)
+			fmt.Fprintf(&b, "  quota wait %d×429", f.rateLimited)
 		}
 		return b.String()
+	case "done":
+		// The views as the summary counts them: those that ended, and how, of all there were.
+		fmt.Fprintf(&b, "%s  views %d/%d complete", el, f.complete, f.total)
+		if f.failed > 0 {
+			fmt.Fprintf(&b, ", %d failed", f.failed)
+		}
+		if f.interrupted > 0 {
+			fmt.Fprintf(&b, ", %d interrupted", f.interrupted)
+		}
+		if n := f.total - f.complete - f.failed - f.interrupted; n > 0 {
+			fmt.Fprintf(&b, ", %d not started", n)
+		}
+	default:
+		pct := 0.0
+		if f.total > 0 {
+			pct = 100 * float64(f.done) / float64(f.total)
+		}
+		fmt.Fprintf(&b, "%s  views %d/%d %.0f%%", el, f.done, f.total, pct)
+		if eta := f.eta.Round(time.Second); eta > 0 {
+			fmt.Fprintf(&b, "  ETA %s", eta)
+		}
 	}
-	pct := 0.0
-	if f.total > 0 {
-		pct = 100 * float64(f.done) / float64(f.total)
-	}
-	fmt.Fprintf(&b, "%s  views %d/%d %3.0f%%", el, f.done, f.total, pct)
-	rate := 0.0
-	if s := f.elapsed.Seconds(); s > 0 {
-		rate = float64(f.totals.Messages) / s
-	}
+	fmt.Fprintf(&b, "  messages %d (%.0f/s)", f.totals.Messages, f.rate)
 	switch {
 	case f.waiting:
-		fmt.Fprintf(&b, "  waiting for Mimecast's quota (%d×429)", f.rateLimited)
-	case f.phase == "crawling" && f.done > 0 && f.done < f.total:
-		eta := time.Duration(float64(f.elapsed) * float64(f.total-f.done) / float64(f.done)).Round(time.Second)
-		fmt.Fprintf(&b, "  ETA %s", eta)
+		fmt.Fprintf(&b, "  quota wait %d×429", f.rateLimited)
+	case f.rateLimited > 0:
+		fmt.Fprintf(&b, "  quota %d×429", f.rateLimited)
 	}
-	fmt.Fprintf(&b, "  messages %d (%.0f/s)", f.totals.Messages, rate)
 	if n := f.totals.DocsFailed + f.totals.FetchFailed; n > 0 {
 		fmt.Fprintf(&b, "  failures %d", n)
 	}
 	fmt.Fprintf(&b, "  attachments %d  skipped %d  downloaded %s", f.totals.Attachments, f.totals.Skipped, humanBytes(f.totals.Bytes))
-	if f.rateLimited > 0 && !f.waiting {
-		fmt.Fprintf(&b, "  %d×429", f.rateLimited)
-	}
 	if f.limit > 0 {
 		fmt.Fprintf(&b, "  in flight ≤%d", f.limit)
 	}
 	return b.String()
+}
+
+// handled is how many listed messages the crawl is through with: indexed, already indexed,
+// excluded, or failed.
+func handled(t crawler.Totals) int64 {
+	return t.Messages + t.Skipped + t.ExcludedSubjects + t.FetchFailed + t.InvalidListed
+}
+
+// rateWindow keeps recent readings, so that rates are those of the last rateSpan rather than
+// the average since the start.
+type rateWindow struct {
+	samples []rateSample
+}
+
+type rateSample struct {
+	at               time.Time
+	indexed, handled int64
+}
+
+// rateSpan is how far back a rate looks: long enough to smooth the bursts of a pacer's
+// spacing, short enough to follow a quota that tightens.
+const rateSpan = 20 * time.Second
+
+// add records a reading at now and returns the rates of indexed and of handled messages per
+// second over the window (the oldest reading kept is at most rateSpan old, the first reading
+// of the run until then).
+func (w *rateWindow) add(now time.Time, indexed, handled int64) (indexedRate, handledRate float64) {
+	w.samples = append(w.samples, rateSample{at: now, indexed: indexed, handled: handled})
+	// Drop readings older than the span, keeping the newest of them as the window's start.
+	i := 0
+	for i+1 < len(w.samples) && now.Sub(w.samples[i+1].at) >= rateSpan {
+		i++
+	}
+	w.samples = w.samples[i:]
+	first := w.samples[0]
+	dt := now.Sub(first.at).Seconds()
+	if dt <= 0 {
+		return 0, 0
+	}
+	return float64(indexed-first.indexed) / dt, float64(handled-first.handled) / dt
+}
+
+// estimate is the time left: the messages listed and not yet handled, plus what the views not
+// yet listed are likely to hold (as many as the listed views held on average), at the recent
+// rate of handling. No estimate before a view's listing ended or while nothing is handled.
+func estimate(t crawler.Totals, views int, rate float64) time.Duration {
+	if t.ViewsListed == 0 || rate <= 0 {
+		return 0
+	}
+	left := float64(t.Listed - handled(t))
+	if unlisted := int64(views) - t.ViewsListed; unlisted > 0 {
+		left += float64(unlisted) * float64(t.Listed) / float64(t.ViewsListed)
+	}
+	if left <= 0 {
+		return 0
+	}
+	return time.Duration(left / rate * float64(time.Second))
 }
 
 // progress shows how a run goes: a line redrawn in place on a terminal (line set), a JSON log
@@ -181,12 +261,14 @@ type progress struct {
 	line  *statusLine // nil: not a terminal
 	log   func(frame)
 	quota quotaSource
+	now   func() time.Time // the clock: time.Now, a fake in tests
 	start time.Time
 
 	mu          sync.Mutex
 	phase       string
 	src         progressSource
 	done, total int
+	rates       rateWindow
 
 	stopc    chan struct{}
 	stopOnce sync.Once
@@ -194,12 +276,13 @@ type progress struct {
 }
 
 func (a *app) newProgress(quota quotaSource) *progress {
-	p := &progress{line: a.line, quota: quota, start: time.Now(), phase: "listing mailboxes", stopc: make(chan struct{})}
+	p := &progress{line: a.line, quota: quota, now: time.Now, start: time.Now(), phase: "listing mailboxes", stopc: make(chan struct{})}
 	p.log = func(f frame) {
 		a.log.Info().Str("phase", f.phase).Int("views_done", f.done).Int("views_total", f.total).Int64("messages", f.totals.Messages).
 			Int64("skipped", f.totals.Skipped).Int64("attachments", f.totals.Attachments).Int64("bytes", f.totals.Bytes).
 			Int64("failures", f.totals.DocsFailed+f.totals.FetchFailed).Int64("rate_limited", f.rateLimited).
-			Bool("waiting_for_quota", f.waiting).Int("api_concurrency_limit", f.limit).Msg("progress")
+			Bool("waiting_for_quota", f.waiting).Int("api_concurrency_limit", f.limit).
+			Float64("messages_per_second", f.rate).Int64("eta_seconds", int64(f.eta.Seconds())).Msg("progress")
 	}
 	return p
 }
@@ -238,12 +321,23 @@ func (p *progress) views(done, total int) {
 }
 
 func (p *progress) frame() frame {
+	now := p.now()
 	p.mu.Lock()
-	f := frame{phase: p.phase, done: p.done, total: p.total, elapsed: time.Since(p.start)}
+	f := frame{phase: p.phase, done: p.done, total: p.total, elapsed: now.Sub(p.start)}
 	src := p.src
 	p.mu.Unlock()
 	if src != nil {
 		f.totals = src.Totals()
+		p.mu.Lock()
+		var handledRate float64
+		f.rate, handledRate = p.rates.add(now, f.totals.Messages, handled(f.totals))
+		p.mu.Unlock()
+		if handledRate <= 0 && f.elapsed > 0 {
+			// Nothing handled lately (a long wait for the quota): the run's own rate still
+			// says how long the rest takes, where none would say nothing.
+			handledRate = float64(handled(f.totals)) / f.elapsed.Seconds()
+		}
+		f.eta = estimate(f.totals, f.total, handledRate)
 	}
 	if p.quota != nil {
 		st := p.quota.Stats()
@@ -273,7 +367,12 @@ func (p *progress) stop(sum *Summary) {
 		return
 	}
 	f := frame{phase: "done", elapsed: time.Duration(sum.Seconds * float64(time.Second)), totals: sum.Totals, rateLimited: sum.APIRateLimited, limit: sum.APIConcurrencyLimit,
-		done: sum.ViewsComplete + sum.ViewsFailed + sum.ViewsInterrupted}
-	f.total = max(p.frame().total, f.done)
+		complete: sum.ViewsComplete, failed: sum.ViewsFailed, interrupted: sum.ViewsInterrupted}
+	f.done = f.complete + f.failed + f.interrupted
+	f.total = max(p.frame().total, sum.ViewsTotal, f.done)
+	if sum.Seconds > 0 {
+		// The run's rate, as the summary gives it.
+		f.rate = float64(sum.Messages) / sum.Seconds
+	}
 	p.line.Done(f.text())
 }

@@ -99,6 +99,7 @@ func (s *screen) lines() []string {
 var (
 	frameRe   = regexp.MustCompile(`^\d[\dhms.]*\s+(views|listing)`)
 	frameNums = regexp.MustCompile(`views (\d+)/(\d+) .*messages (\d+) `)
+	cutNumber = regexp.MustCompile(`[\d(.]…$`)
 	sumViews  = regexp.MustCompile(`views\s+(\d+) complete, (\d+) failed, (\d+) interrupted`)
 	sumMsgs   = regexp.MustCompile(`messages\s+(\d+) indexed`)
 )
@@ -183,8 +184,18 @@ func TestProgressOnAPseudoTerminal(t *testing.T) {
 			if !strings.Contains(stream, "listing domains and mailboxes") {
 				t.Error("no frame showed the enumeration")
 			}
-			if !strings.Contains(stream, "waiting for Mimecast's quota (1×429)") {
+			if !strings.Contains(stream, "  ETA ") {
+				t.Error("no frame showed an ETA")
+			}
+			if !strings.Contains(stream, "quota wait 1×429") {
 				t.Error("no frame showed the wait for the quota")
+			}
+			// Cut to the width, a frame ends at a whole field: never inside a number.
+			for _, fr := range strings.Split(stream, clearLine) {
+				fr, _, _ = strings.Cut(fr, "\r")
+				if frameRe.MatchString(fr) && cutNumber.MatchString(fr) {
+					t.Errorf("a frame cuts a number at %d columns: %q", width, fr)
+				}
 			}
 
 			fm := frameNums.FindStringSubmatch(last)
@@ -193,8 +204,9 @@ func TestProgressOnAPseudoTerminal(t *testing.T) {
 			if fm == nil || sv == nil || sm == nil {
 				t.Fatalf("cannot read the counts: frame %q\n%s", last, text)
 			}
+			// The last frame counts the views as the summary does: complete of all there were.
 			views := atoi(sv[1]) + atoi(sv[2]) + atoi(sv[3])
-			if atoi(fm[1]) != views || atoi(fm[2]) != views || fm[3] != sm[1] {
+			if atoi(fm[1]) != atoi(sv[1]) || atoi(fm[2]) != views || fm[3] != sm[1] || !strings.Contains(last, " complete") {
 				t.Errorf("last frame %q disagrees with the summary: views %d, messages %s", last, views, sm[1])
 			}
 		})

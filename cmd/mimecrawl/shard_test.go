@@ -64,7 +64,7 @@ func runShard(t *testing.T, w *procWorld, config string, i, n int) {
 	if code != exitOK {
 		t.Fatalf("shard %d/%d: exit %d\n%s", i, n, code, p.tail(30))
 	}
-	if out, _ := os.ReadFile(p.out); !strings.Contains(string(out), fmt.Sprintf(", shard %d/%d,", i, n)) {
+	if out, _ := os.ReadFile(p.log); !strings.Contains(string(out), fmt.Sprintf(`"shard":"%d/%d"`, i, n)) {
 		t.Errorf("the summary of shard %d/%d does not name it:\n%s", i, n, out)
 	}
 }

@@ -149,6 +149,8 @@ func (s *snapshotter) write() {
 		s.onError(err)
 		return
 	}
+	// A crawl is running: this one, whether or not an earlier one ever finished.
+	rep.NoCrawlYet = false
 	info := s.live()
 	info.Written, info.PID = time.Now().UTC(), os.Getpid()
 	rep.Snapshot = &info

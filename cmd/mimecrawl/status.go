@@ -26,6 +26,10 @@ type viewStatus struct {
 	PassPending bool       `json:"pass_pending"`
 	FullPending bool       `json:"full_pass_pending"`
 	ResumeAt    *time.Time `json:"resume_at,omitempty"`
+	// PassEnd and FullDone complete the position, so that plan can decide a view's window
+	// from a running crawl's snapshot exactly as from the state file (see snapshotState).
+	PassEnd  *time.Time `json:"pass_end,omitempty"`
+	FullDone *time.Time `json:"full_pass_done,omitempty"`
 }
 
 type statusReport struct {
@@ -43,7 +47,8 @@ type statusReport struct {
 	AlertsError string `json:"alerts_error,omitempty"`
 	// Shard is "i/n" when this state file belongs to one shard of a sharded crawl.
 	Shard string `json:"shard,omitempty"`
-	// NoCrawlYet: the state file does not exist; nothing has been crawled with it.
+	// NoCrawlYet: no crawl has run with this state file: it does not exist, or it exists
+	// (`check` creates it) and holds neither a run nor a mailbox view.
 	NoCrawlYet bool `json:"no_crawl_yet,omitempty"`
 	// Snapshot is set when the report comes from a running crawl's snapshot.
 	Snapshot *snapshotInfo `json:"snapshot,omitempty"`
@@ -82,6 +87,7 @@ func (a *app) status(asJSON bool) int {
 			exit = worst(exit, exitFatal)
 		}
 	}
+	rep.emptyLists()
 	if asJSON {
 		// encoding/json makes every string valid UTF-8; the raw run summaries are made so by
 		// validJSON.
@@ -102,6 +108,20 @@ func (a *app) status(asJSON bool) int {
 		fmt.Fprintf(a.stdout, "\nalerts (%s): cannot be read: %s\n", a.cfg.AlertsStatePath(), sanitize(rep.AlertsError))
 	}
 	return exit
+}
+
+// emptyLists makes the lists of the report empty rather than absent, so that `status --json`
+// has [] where a list belongs, before the first crawl too, and `jq '.views[]'` never fails.
+func (r *statusReport) emptyLists() {
+	if r.Views == nil {
+		r.Views = []viewStatus{}
+	}
+	if r.Failures == nil {
+		r.Failures = []state.Failure{}
+	}
+	if r.Runs == nil {
+		r.Runs = []json.RawMessage{}
+	}
 }
 
 // statusLockWait bounds how long status waits for a running crawl to release the state file
@@ -180,8 +200,9 @@ func fillViews(st *state.Store, rep statusReport, exit int) (statusReport, int, 
 			Indexed: p.Indexed, Failures: perKey[k]}
 		if p.Pass != nil {
 			v.PassPending, v.FullPending = true, p.Pass.Full
-			v.ResumeAt = timePtr(p.Pass.Low)
+			v.ResumeAt, v.PassEnd = timePtr(p.Pass.Low), timePtr(p.Pass.End)
 		}
+		v.FullDone = timePtr(p.FullDone)
 		rep.Views = append(rep.Views, v)
 	}
 	sort.Slice(rep.Views, func(i, j int) bool {
@@ -198,6 +219,9 @@ func fillViews(st *state.Store, rep statusReport, exit int) (statusReport, int, 
 	for _, r := range runs {
 		rep.Runs = append(rep.Runs, validJSON(r))
 	}
+	// `check` creates the state file before any crawl: whether a crawl has run is told by the
+	// run history (and, for a first crawl killed before its summary, by the views it left).
+	rep.NoCrawlYet = len(runs) == 0 && len(positions) == 0 && !pending
 	return rep, exit, nil
 }
 
@@ -234,8 +258,8 @@ func (a *app) printStatus(rep statusReport) {
 	if rep.Shard != "" {
 		fmt.Fprintf(a.stdout, "shard %s\n", rep.Shard)
 	}
-	if rep.NoCrawlYet {
-		fmt.Fprintf(a.stdout, "state file %s does not exist: no crawl has run yet. `mimecrawl plan` shows what the first crawl would do.\n", rep.StatePath)
+	if rep.NoCrawlYet && rep.Snapshot == nil {
+		fmt.Fprintf(a.stdout, "no crawl has run yet (state file %s). `mimecrawl plan` shows what the first crawl would do.\n", rep.StatePath)
 		return
 	}
 	if sn := rep.Snapshot; sn != nil {
@@ -251,7 +275,9 @@ func (a *app) printStatus(rep statusReport) {
 	}
 	fmt.Fprintln(a.stdout)
 	tw := tabwriter.NewWriter(a.stdout, 0, 2, 2, ' ', 0)
-	fmt.Fprintln(tw, "MAILBOX\tVIEW\tDELTA TOKEN\tLAST RUN\tINDEXED\tFAILURES\tPENDING")
+	// DOCUMENTS counts what each view indexed over all runs, messages and attachments alike;
+	// the per-run numbers are under "recent runs".
+	fmt.Fprintln(tw, "MAILBOX\tVIEW\tDELTA TOKEN\tLAST RUN\tDOCUMENTS\tFAILURES\tPENDING")
 	for _, v := range rep.Views {
 		pending := "-"
 		if v.PassPending {
@@ -266,6 +292,7 @@ func (a *app) printStatus(rep statusReport) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\n", sanitize(v.Mailbox), sanitize(v.View), fmtTime(v.Token), fmtTime(v.LastRun), v.Indexed, v.Failures, pending)
 	}
 	tw.Flush()
+	fmt.Fprintln(a.stdout, "(DOCUMENTS: messages and attachments indexed over all runs)")
 	if len(rep.Failures) > 0 {
 		fmt.Fprintln(a.stdout, "\nfailed documents:")
 		for _, f := range rep.Failures {
@@ -283,8 +310,22 @@ func (a *app) printStatus(rep statusReport) {
 			if json.Unmarshal(raw, &s) != nil {
 				continue
 			}
-			fmt.Fprintf(a.stdout, "  %s  %-5s full=%-5v %6.1fs  exit %d  %d messages, %d attachments, %d deleted, %d failed views\n",
-				s.Started.Format(time.RFC3339), s.Command, s.Full, s.Seconds, s.ExitCode, s.Messages, s.Attachments, s.Deleted, s.ViewsFailed)
+			fmt.Fprintf(a.stdout, "  %s  %-5s full=%-5v %6.1fs  exit %d  %s\n", s.Started.Format(time.RFC3339), s.Command, s.Full, s.Seconds, s.ExitCode, runLine(s))
 		}
 	}
+}
+
+// runLine describes one recorded run: what it indexed and how its views ended. A run stopped
+// by a signal reads "interrupted", not the cancellation error that stopping it produced.
+func runLine(s Summary) string {
+	var b strings.Builder
+	if s.Interrupted {
+		b.WriteString("interrupted, ")
+	}
+	fmt.Fprintf(&b, "%d messages, %s, %d deleted, views %d complete, %d failed, %d interrupted",
+		s.Messages, plural(s.Attachments, "attachment"), s.Deleted, s.ViewsComplete, s.ViewsFailed, s.ViewsInterrupted)
+	if s.Error != "" && !s.Interrupted {
+		fmt.Fprintf(&b, "; error: %s", sanitize(s.Error))
+	}
+	return b.String()
 }

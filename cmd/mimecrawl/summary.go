@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/mimecrawl/mimecrawl/crawler"
 	"github.com/mimecrawl/mimecrawl/integration/mimecast"
@@ -27,6 +28,9 @@ type Summary struct {
 	MailboxesKept       int            `json:"mailboxes_kept"`
 	Excluded            map[string]int `json:"excluded,omitempty"`
 
+	// ViewsTotal is every kept mailbox view; those not complete, failed or interrupted were
+	// not started (the run was stopped first).
+	ViewsTotal       int      `json:"views_total,omitempty"`
 	ViewsComplete    int      `json:"views_complete"`
 	ViewsFailed      int      `json:"views_failed"`
 	ViewsInterrupted int      `json:"views_interrupted"`
@@ -95,7 +99,8 @@ func (s *Summary) AddResults(rs []crawler.ViewResult) {
 	sort.Strings(s.FailedViews)
 }
 
-// Print writes the summary for a person: one screen at most.
+// Print writes the summary for a person: one screen at most, each line within 80 columns
+// (see row).
 func (s *Summary) Print(w io.Writer) {
 	rate := 0.0
 	if s.Seconds > 0 {
@@ -106,35 +111,34 @@ func (s *Summary) Print(w io.Writer) {
 		shard = ", shard " + s.Shard
 	}
 	fmt.Fprintf(w, "\nmimecrawl %s summary (%s%s, %.1fs)\n", s.Command, map[bool]string{true: "full re-crawl", false: "incremental"}[s.Full], shard, s.Seconds)
-	fmt.Fprintf(w, "  domains       %d kept of %d\n", s.DomainsKept, s.DomainsTotal)
-	fmt.Fprintf(w, "  mailboxes     %d kept of %d enumerated", s.MailboxesKept, s.MailboxesEnumerated)
+	row(w, "domains", fmt.Sprintf("%d kept of %d", s.DomainsKept, s.DomainsTotal))
+	s.printExcluded(w, "domain ")
+	mailboxes := []string{fmt.Sprintf("%d kept of %d enumerated", s.MailboxesKept, s.MailboxesEnumerated)}
 	if s.MailboxesRemoved > 0 {
-		fmt.Fprintf(w, ", %d removed", s.MailboxesRemoved)
+		mailboxes = append(mailboxes, fmt.Sprintf("%d removed", s.MailboxesRemoved))
 	}
 	if len(s.RemovalRefused) > 0 {
-		fmt.Fprintf(w, ", removal of %d refused by the guard", len(s.RemovalRefused))
+		mailboxes = append(mailboxes, fmt.Sprintf("removal of %d refused by the guard", len(s.RemovalRefused)))
 	}
-	fmt.Fprintln(w)
-	keys := make([]string, 0, len(s.Excluded))
-	for k := range s.Excluded {
-		keys = append(keys, k)
+	row(w, "mailboxes", mailboxes...)
+	s.printExcluded(w, "mailbox ")
+	views := []string{fmt.Sprintf("%d complete", s.ViewsComplete), fmt.Sprintf("%d failed", s.ViewsFailed), fmt.Sprintf("%d interrupted", s.ViewsInterrupted)}
+	if n := s.ViewsTotal - s.ViewsComplete - s.ViewsFailed - s.ViewsInterrupted; n > 0 {
+		views = append(views, fmt.Sprintf("%d not started", n))
 	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		fmt.Fprintf(w, "    excluded    %d: %s\n", s.Excluded[k], k)
-	}
-	fmt.Fprintf(w, "  views         %d complete, %d failed, %d interrupted\n", s.ViewsComplete, s.ViewsFailed, s.ViewsInterrupted)
-	fmt.Fprintf(w, "  messages      %d indexed (%.1f/s), %d already indexed, %d excluded by subject\n", s.Messages, rate, s.Skipped, s.ExcludedSubjects)
-	fmt.Fprintf(w, "  attachments   %d indexed (%d taken from the message, no download), %d over the size cap (metadata only), %d excluded by name\n",
-		s.Attachments, s.FromMessage, s.Oversize, s.ExcludedNames)
-	fmt.Fprintf(w, "  downloaded    %s; indexed %s in %d bulk requests\n", humanBytes(s.Bytes), humanBytes(s.BytesIndexed), s.BulkRequests)
+	row(w, "views", views...)
+	row(w, "messages", fmt.Sprintf("%d indexed (%.1f/s)", s.Messages, rate), fmt.Sprintf("%d already indexed", s.Skipped),
+		fmt.Sprintf("%d excluded by subject", s.ExcludedSubjects))
+	row(w, "attachments", fmt.Sprintf("%d indexed (%d taken from the message, no download)", s.Attachments, s.FromMessage),
+		fmt.Sprintf("%d over the size cap (metadata only)", s.Oversize), fmt.Sprintf("%d excluded by name", s.ExcludedNames))
+	row(w, "downloaded", humanBytes(s.Bytes), fmt.Sprintf("indexed %s in %s", humanBytes(s.BytesIndexed), plural(s.BulkRequests, "bulk request")))
 	if s.Deleted > 0 || s.Full {
-		fmt.Fprintf(w, "  deleted       %d documents no longer in the archive or no longer kept\n", s.Deleted)
+		row(w, "deleted", fmt.Sprintf("%s no longer in the archive or no longer kept", plural(s.Deleted, "document")))
 	}
 	if s.PeakRSSBytes > 0 {
-		fmt.Fprintf(w, "  memory        %s peak resident\n", humanBytes(s.PeakRSSBytes))
+		row(w, "memory", humanBytes(s.PeakRSSBytes)+" peak resident")
 	}
-	fmt.Fprintf(w, "  api           %d calls, %d answered 429", s.APICalls, s.APIRateLimited)
+	api := []string{plural(s.APICalls, "call"), fmt.Sprintf("%d answered 429", s.APIRateLimited)}
 	if len(s.APIErrors) > 0 {
 		codes := make([]int, 0, len(s.APIErrors))
 		for c := range s.APIErrors {
@@ -145,17 +149,17 @@ func (s *Summary) Print(w io.Writer) {
 		for _, c := range codes {
 			parts = append(parts, fmt.Sprintf("%d×%d", s.APIErrors[c], c))
 		}
-		fmt.Fprintf(w, ", errors %s", strings.Join(parts, " "))
+		api = append(api, "errors "+strings.Join(parts, " "))
 	}
-	fmt.Fprintln(w)
+	row(w, "api", api...)
 	if s.APIConcurrency != "" {
-		fmt.Fprintf(w, "  concurrency   %s, %d → %d (avg %.1f, highest %d), max in flight %d\n",
-			s.APIConcurrency, s.APIConcurrencyInitial, s.APIConcurrencyLimit, s.APIConcurrencyLimitAvg, s.APIConcurrencyLimitMax, s.APIInflightMax)
+		row(w, "concurrency", fmt.Sprintf("%s, %d → %d (avg %.1f, highest %d)", s.APIConcurrency, s.APIConcurrencyInitial, s.APIConcurrencyLimit, s.APIConcurrencyLimitAvg, s.APIConcurrencyLimitMax),
+			fmt.Sprintf("max in flight %d", s.APIInflightMax))
 	}
-	fmt.Fprintf(w, "  failures      %d documents rejected, %d messages not fetched, %d listed messages unusable, %d bodies unparseable\n",
-		s.DocsFailed, s.FetchFailed, s.InvalidListed, s.MalformedBodies)
+	row(w, "failures", fmt.Sprintf("%d documents rejected", s.DocsFailed), fmt.Sprintf("%d messages not fetched", s.FetchFailed),
+		fmt.Sprintf("%d listed messages unusable", s.InvalidListed), fmt.Sprintf("%d bodies unparseable", s.MalformedBodies))
 	if s.NotIndexed > 0 {
-		fmt.Fprintf(w, "  not indexed   %d documents did not reach Elasticsearch; the next run sends them again\n", s.NotIndexed)
+		row(w, "not indexed", fmt.Sprintf("%d documents did not reach Elasticsearch; the next run sends them again", s.NotIndexed))
 	}
 	show := func(title string, lines []string) {
 		for i, l := range lines {
@@ -169,9 +173,50 @@ func (s *Summary) Print(w io.Writer) {
 	show("view", s.FailedViews)
 	show("document", s.FailedDocuments)
 	if s.Error != "" {
-		fmt.Fprintf(w, "  error         %s\n", s.Error)
+		row(w, "error", s.Error)
 	}
-	fmt.Fprintf(w, "  exit code     %d\n", s.ExitCode)
+	row(w, "exit code", fmt.Sprint(s.ExitCode))
+}
+
+// printExcluded writes the exclusions whose reason starts with prefix ("domain ", "mailbox ")
+// under the line they belong to.
+func (s *Summary) printExcluded(w io.Writer, prefix string) {
+	keys := make([]string, 0, len(s.Excluded))
+	for k := range s.Excluded {
+		if strings.HasPrefix(k, prefix) {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		row(w, "  excluded", fmt.Sprintf("%d: %s", s.Excluded[k], strings.TrimPrefix(k, prefix)))
+	}
+}
+
+// summaryWidth is the width summary lines keep to: a terminal's default.
+const summaryWidth = 80
+
+// row writes one summary line: the label in its column, then parts joined by ", ". A line
+// that would pass summaryWidth goes on under the first part, broken between parts, never in
+// the middle of one.
+func row(w io.Writer, label string, parts ...string) {
+	const indent = 16 // "  " + the label column
+	var b strings.Builder
+	fmt.Fprintf(&b, "  %-13s %s", label, parts[0])
+	col := utf8.RuneCountInString(b.String())
+	for _, p := range parts[1:] {
+		n := utf8.RuneCountInString(p)
+		if col+2+n > summaryWidth {
+			b.WriteString(",\n" + strings.Repeat(" ", indent))
+			col = indent
+		} else {
+			b.WriteString(", ")
+			col += 2
+		}
+		b.WriteString(p)
+		col += n
+	}
+	fmt.Fprintln(w, b.String())
 }
 
 func humanBytes(n int64) string {
@@ -185,4 +230,12 @@ func humanBytes(n int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// plural writes n and noun, with an s unless n is one: "1 attachment", "2 attachments".
+func plural(n int64, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
+	"github.com/mimecrawl/mimecrawl/crawler"
 	"github.com/mimecrawl/mimecrawl/integration/mimecast"
 )
 
@@ -34,5 +36,51 @@ func TestSummaryPrintsConcurrency(t *testing.T) {
 	none.Print(&b)
 	if strings.Contains(b.String(), "concurrency") {
 		t.Errorf("a client without a bound printed a concurrency line:\n%s", b.String())
+	}
+}
+
+// TestSummaryFitsEightyColumns: every line of a busy run's summary fits 80 columns, broken
+// between phrases; exclusions stand under the line they belong to; counts of one are singular.
+func TestSummaryFitsEightyColumns(t *testing.T) {
+	s := Summary{Command: "crawl", Seconds: 1234.5, DomainsTotal: 3, DomainsKept: 2, MailboxesEnumerated: 20, MailboxesKept: 20,
+		Excluded:   map[string]int{"domain not in domains.include": 1},
+		ViewsTotal: 40, ViewsComplete: 11, ViewsInterrupted: 9,
+		APICalls: 123456, APIRateLimited: 1234, APIErrors: map[int]int64{429: 1234, 500: 12, 503: 3},
+		BulkRequests: 1, BytesIndexed: 1 << 40, PeakRSSBytes: 300 << 20,
+		MailboxesRemoved: 2, RemovalRefused: []string{"a", "b", "c"}}
+	s.Totals = crawler.Totals{Messages: 1234567, Skipped: 7654321, ExcludedSubjects: 12345, Attachments: 2345678, FromMessage: 2345000,
+		Oversize: 12345, ExcludedNames: 54321, Bytes: 5 << 40, DocsFailed: 12345, FetchFailed: 23456, InvalidListed: 34567, MalformedBodies: 45678}
+	s.setConcurrency(mimecast.ConcurrencyStats{Adaptive: true, Initial: 16, Limit: 48, LimitAvg: 37.24, LimitMax: 52, InFlightMax: 48})
+	var b strings.Builder
+	s.Print(&b)
+	out := b.String()
+	for _, l := range strings.Split(out, "\n") {
+		if n := utf8.RuneCountInString(l); n > 80 {
+			t.Errorf("%d columns: %q", n, l)
+		}
+		if strings.HasPrefix(l, strings.Repeat(" ", 16)) && strings.HasPrefix(strings.TrimSpace(l), ",") {
+			t.Errorf("a continuation starts mid-phrase: %q", l)
+		}
+	}
+	for _, want := range []string{
+		"  domains       2 kept of 3\n    excluded    1: not in domains.include\n  mailboxes     20 kept of 20 enumerated",
+		"in 1 bulk request\n", "  views         11 complete, 0 failed, 9 interrupted, 20 not started\n",
+		"  attachments   2345678 indexed (2345000 taken from the message, no download),\n                12345 over the size cap (metadata only)",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("summary lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// TestRunLine: status shows a run stopped by a signal as interrupted, with how its views
+// ended, never the cancellation error.
+func TestRunLine(t *testing.T) {
+	got := runLine(Summary{Interrupted: true, ViewsComplete: 11, ViewsInterrupted: 9, Error: "list messages: context canceled", Totals: crawler.Totals{Messages: 5, Attachments: 1}})
+	if !strings.HasPrefix(got, "interrupted, 5 messages, 1 attachment, ") || !strings.Contains(got, "views 11 complete, 0 failed, 9 interrupted") || strings.Contains(got, "canceled") {
+		t.Errorf("runLine = %q", got)
+	}
+	if got := runLine(Summary{ViewsFailed: 1, Error: "elasticsearch: 401"}); !strings.Contains(got, "1 failed") || !strings.HasSuffix(got, "error: elasticsearch: 401") {
+		t.Errorf("runLine of a failed run = %q", got)
 	}
 }

@@ -1,0 +1,549 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/mimecrawl/mimecrawl/alerts"
+	"github.com/mimecrawl/mimecrawl/config"
+	"github.com/mimecrawl/mimecrawl/index"
+	"github.com/mimecrawl/mimecrawl/integration/mimecast"
+	"github.com/mimecrawl/mimecrawl/metrics"
+)
+
+// The docs are a contract. These tests hold the claims a program can check: every command
+// line in README and docs parses with the flag sets of the commands, every metric name is one
+// the program exports, every field name of a field table (and every dotted name in an index's
+// namespace) is in a mapping, and every configuration key in a key table exists with the
+// default the table states.
+
+// docFiles are the documents held to the contract, relative to this package.
+func docFiles(t *testing.T) map[string]string {
+	t.Helper()
+	paths, err := filepath.Glob("../../docs/*.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	paths = append(paths, "../../README.md", "../../deploy/kibana/README.md")
+	out := map[string]string{}
+	for _, p := range paths {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[strings.TrimPrefix(p, "../../")] = string(data)
+	}
+	return out
+}
+
+var (
+	codeSpan = regexp.MustCompile("`([^`\n]+)`")
+	// A command line: mimecrawl and one of its commands, up to where a shell would end it.
+	commandLine = regexp.MustCompile(`(?:^|[\s$'"(])mimecrawl (check|crawl|status|plan|alerts|help|version)((?: +[^\s|;&>)'"]+)*)`)
+	optional    = regexp.MustCompile(`\[(--[a-z-]+(?: [^\]|\[]+)?)\]`)
+	metricName  = regexp.MustCompile(`\bmimecrawl_[a-z0-9_]*[a-z0-9]\b`)
+)
+
+// commandLines returns the mimecrawl command lines of a document: in fenced code blocks (a
+// line ending in \ goes on) and in code spans. Synopses with [optional] parts are not lines.
+func commandLines(doc string) []string {
+	var texts []string
+	inBlock := false
+	var cont string
+	sc := bufio.NewScanner(strings.NewReader(doc))
+	for sc.Scan() {
+		l := sc.Text()
+		if strings.HasPrefix(strings.TrimSpace(l), "```") {
+			inBlock = !inBlock
+			continue
+		}
+		if inBlock {
+			if s, ok := strings.CutSuffix(strings.TrimRight(l, " "), `\`); ok {
+				cont += s + " "
+				continue
+			}
+			texts = append(texts, cont+l)
+			cont = ""
+			continue
+		}
+		for _, m := range codeSpan.FindAllStringSubmatch(l, -1) {
+			texts = append(texts, m[1])
+		}
+	}
+	var out []string
+	for _, text := range texts {
+		if i := strings.Index(text, " #"); i >= 0 {
+			text = text[:i]
+		}
+		// An optional part ("[--json]") is checked as if given; alternatives ("[a | b]") are
+		// a synopsis, not a line.
+		text = optional.ReplaceAllString(text, "$1")
+		for _, m := range commandLine.FindAllStringSubmatch(text, -1) {
+			if strings.ContainsAny(m[2], "[]{}…<") {
+				continue
+			}
+			out = append(out, strings.Join(strings.Fields("mimecrawl "+m[1]+m[2]), " "))
+		}
+	}
+	return out
+}
+
+// parseCommandLine parses a documented command line as run would, without running it.
+func parseCommandLine(line string) string {
+	args := strings.Fields(line)[1:]
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "version":
+		if len(rest) > 0 {
+			return "version takes no arguments"
+		}
+		return ""
+	case "help":
+		if len(rest) > 1 {
+			return "help takes one command"
+		}
+		if len(rest) == 1 {
+			if _, ok := lookupCommand(rest[0]); !ok && builtinShort[rest[0]] == "" {
+				return "help of an unknown command"
+			}
+		}
+		return ""
+	}
+	fs, _ := newFlags(cmd, io.Discard)
+	if err := fs.Parse(rest); err != nil {
+		return err.Error()
+	}
+	if fs.NArg() > 0 {
+		return "unexpected arguments " + strings.Join(fs.Args(), " ")
+	}
+	return ""
+}
+
+func TestDocsCommandLinesParse(t *testing.T) {
+	n := 0
+	for name, doc := range docFiles(t) {
+		for _, l := range commandLines(doc) {
+			n++
+			if problem := parseCommandLine(l); problem != "" {
+				t.Errorf("%s: %q does not parse: %s", name, l, problem)
+			}
+		}
+	}
+	if n < 10 {
+		t.Errorf("only %d command lines found in the docs", n)
+	}
+	t.Logf("%d command lines", n)
+}
+
+// fakeAPI and fakeWriter give the metrics a client and a writer with a bound on archive
+// requests, so that every series a crawl exports is gathered.
+type fakeAPI struct{}
+
+func (fakeAPI) Stats() mimecast.Stats {
+	return mimecast.Stats{ByEndpoint: map[mimecast.EndpointStatus]int64{{Endpoint: "POST /api/x", Status: 200}: 1},
+		Concurrency: mimecast.ConcurrencyStats{Limit: 4, Adaptive: true}}
+}
+
+type fakeWriter struct{}
+
+func (fakeWriter) Stats() index.WriterStats { return index.WriterStats{Requests: 1} }
+
+// exportedMetrics returns the names of every series a crawl and a poller export.
+func exportedMetrics(t *testing.T) map[string]bool {
+	t.Helper()
+	now := time.Now()
+	m := metrics.New(metrics.Options{WorstN: 3})
+	m.WatchAPI(fakeAPI{})
+	m.WatchWriter(fakeWriter{})
+	m.SetRun(metrics.RunResult{Started: now.Add(-time.Minute), Finished: now})
+	m.SetMailboxLag([]metrics.MailboxToken{{Mailbox: "a@example.com", Token: now.Add(-time.Hour)}})
+	m.SetAlertSources([]metrics.SourceStatus{{Source: "dlp", LatestEvent: now, LastPoll: now}})
+	countAllKinds(t, m)
+	fams, err := m.Gatherer().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{}
+	for _, f := range fams {
+		names[f.GetName()] = true
+	}
+	return names
+}
+
+func TestDocsMetricNamesAreExported(t *testing.T) {
+	names := exportedMetrics(t)
+	docs := docFiles(t)
+	rules, err := os.ReadFile("../../deploy/prometheus/rules.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs["deploy/prometheus/rules.yml"] = string(rules)
+	n := 0
+	for name, doc := range docs {
+		for _, mn := range metricName.FindAllString(doc, -1) {
+			n++
+			base := mn
+			for _, suffix := range []string{"_sum", "_count", "_bucket"} {
+				if b, ok := strings.CutSuffix(mn, suffix); ok && names[b] {
+					base = b
+				}
+			}
+			if !names[base] {
+				t.Errorf("%s names the metric %s, which is not exported", name, mn)
+			}
+		}
+	}
+	t.Logf("%d metric names checked against %d exported", n, len(names))
+}
+
+// mappingFields returns every field path of the mappings of the messages, attachments,
+// alerts and alert-groups indices, objects included.
+func mappingFields() map[string]bool {
+	out := map[string]bool{}
+	var walk func(prefix string, props map[string]any)
+	walk = func(prefix string, props map[string]any) {
+		for name, v := range props {
+			path := prefix + name
+			out[path] = true
+			f, _ := v.(map[string]any)
+			if p, ok := f["properties"].(map[string]any); ok {
+				walk(path+".", p)
+			}
+			if p, ok := f["fields"].(map[string]any); ok {
+				walk(path+".", p)
+			}
+		}
+	}
+	for _, k := range []index.Kind{index.Messages, index.Attachments, alerts.AlertsKind, alerts.GroupsKind} {
+		m := index.Mapping(k)
+		if p, ok := m["properties"].(map[string]any); ok {
+			walk("", p)
+		}
+	}
+	return out
+}
+
+var braces = regexp.MustCompile(`\{([^{}]*)\}`)
+
+// expandField turns a documented field into the names it stands for: a.{b, c} is a.b and
+// a.c; .b after a.x is a.b.
+func expandField(tok, parent string) []string {
+	if strings.HasPrefix(tok, ".") && parent != "" {
+		tok = parent + tok
+	}
+	m := braces.FindStringSubmatchIndex(tok)
+	if m == nil {
+		return []string{tok}
+	}
+	var out []string
+	for _, alt := range strings.Split(tok[m[2]:m[3]], ",") {
+		out = append(out, expandField(tok[:m[0]]+strings.TrimSpace(alt)+tok[m[1]:], "")...)
+	}
+	return out
+}
+
+// tables returns the rows of the Markdown tables of doc, each with its header's cells and
+// the heading it stands under.
+type tableRow struct {
+	heading string
+	header  []string
+	cells   []string
+}
+
+func tables(doc string) []tableRow {
+	var rows []tableRow
+	var header []string
+	heading := ""
+	for _, l := range strings.Split(doc, "\n") {
+		if strings.HasPrefix(l, "#") {
+			heading = l
+		}
+		if !strings.HasPrefix(l, "|") {
+			header = nil
+			continue
+		}
+		// A \| inside a cell is not a separator.
+		cells := strings.Split(strings.ReplaceAll(strings.Trim(l, "|"), `\|`, "\x00"), "|")
+		for i := range cells {
+			cells[i] = strings.TrimSpace(strings.ReplaceAll(cells[i], "\x00", "|"))
+		}
+		switch {
+		case header == nil:
+			header = cells
+		case strings.HasPrefix(cells[0], "---") || strings.HasPrefix(cells[0], ":--"):
+		default:
+			rows = append(rows, tableRow{heading: heading, header: header, cells: cells})
+		}
+	}
+	return rows
+}
+
+var fieldLike = regexp.MustCompile(`^[a-z@_][a-z0-9_.]*[a-z0-9]$`)
+
+func TestDocsFieldNamesAreMapped(t *testing.T) {
+	fields, keys := mappingFields(), configKeys()
+	// The top-level objects of the mappings: a dotted name in a code span that starts with one
+	// of them is a field name wherever it stands.
+	namespaces := map[string]bool{}
+	for f := range fields {
+		if i := strings.Index(f, "."); i > 0 {
+			namespaces[f[:i]] = true
+		}
+	}
+	n := 0
+	for name, doc := range docFiles(t) {
+		check := func(tok, where string) {
+			n++
+			if !fields[tok] {
+				t.Errorf("%s: %s names the field %q, which no mapping has", name, where, tok)
+			}
+		}
+		for _, r := range tables(doc) {
+			// Tables of the fields of log lines and of the variables of CEL filters name no
+			// index field.
+			if r.header[0] != "Field" || strings.Contains(r.heading, "Logs") || strings.Contains(r.heading, "CEL") {
+				continue
+			}
+			parent := ""
+			for _, m := range codeSpan.FindAllStringSubmatch(r.cells[0], -1) {
+				for _, f := range expandField(m[1], parent) {
+					check(f, "a field table")
+				}
+				if !strings.HasPrefix(m[1], ".") {
+					parent = m[1][:max(strings.LastIndex(m[1], "."), 0)]
+				}
+			}
+		}
+		for _, m := range codeSpan.FindAllStringSubmatch(doc, -1) {
+			tok := m[1]
+			i := strings.Index(tok, ".")
+			if i <= 0 || !namespaces[tok[:i]] || !fieldLike.MatchString(tok) {
+				continue
+			}
+			if _, isKey := keys[tok]; isKey {
+				continue // a configuration key (mimecast.base_url), not a field
+			}
+			for _, f := range expandField(tok, "") {
+				check(f, "the text")
+			}
+		}
+	}
+	t.Logf("%d field names checked against %d mapped", n, len(fields))
+}
+
+// configKeys returns every key path of the configuration (yaml tags), sections included.
+func configKeys() map[string]reflect.Type {
+	out := map[string]reflect.Type{}
+	unmarshaler := reflect.TypeFor[yaml.Unmarshaler]()
+	var walk func(prefix string, t reflect.Type)
+	walk = func(prefix string, t reflect.Type) {
+		for i := range t.NumField() {
+			f := t.Field(i)
+			tag, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			if tag == "-" || !f.IsExported() {
+				continue
+			}
+			ft := f.Type
+			if tag == "" && f.Anonymous && ft.Kind() == reflect.Struct {
+				walk(prefix, ft)
+				continue
+			}
+			path := prefix + tag
+			out[path] = ft
+			if ft.Kind() == reflect.Struct && !reflect.PointerTo(ft).Implements(unmarshaler) && !ft.Implements(unmarshaler) {
+				walk(path+".", ft)
+			}
+		}
+	}
+	walk("", reflect.TypeFor[config.Config]())
+	return out
+}
+
+// minimalConfig is the least a configuration must say.
+const minimalConfig = "mimecast:\n  client_id: x\n  client_secret: y\n"
+
+// withKey returns minimalConfig with key (a dotted path) set to the YAML value v.
+func withKey(key, v string) string {
+	parts := strings.Split(key, ".")
+	var b strings.Builder
+	base := minimalConfig
+	if parts[0] == "mimecast" {
+		// Keep the one mimecast section.
+		base = "mimecast:\n  client_id: x\n"
+		if key != "mimecast.client_secret" {
+			base += "  client_secret: y\n"
+		}
+		b.WriteString(base)
+		for i, p := range parts[1:] {
+			b.WriteString(strings.Repeat("  ", i+1) + p + ":")
+			if i == len(parts)-2 {
+				b.WriteString(" " + v)
+			}
+			b.WriteString("\n")
+		}
+		return b.String()
+	}
+	b.WriteString(base)
+	for i, p := range parts {
+		b.WriteString(strings.Repeat("  ", i) + p + ":")
+		if i == len(parts)-1 {
+			b.WriteString(" " + v)
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+func marshalConfig(t *testing.T, yamlText string) (string, error) {
+	t.Helper()
+	cfg, err := config.Parse([]byte(yamlText), nil)
+	if err != nil {
+		return "", err
+	}
+	out, err := yaml.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(out), nil
+}
+
+var configSection = regexp.MustCompile("^##+ `([a-z_.]+)`")
+
+func TestDocsConfigKeysAndDefaults(t *testing.T) {
+	keys := configKeys()
+	base, err := marshalConfig(t, minimalConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs := docFiles(t)
+	n := 0
+	for _, name := range []string{"docs/configuration.md", "docs/alerts.md"} {
+		for _, r := range tables(docs[name]) {
+			if r.header[0] != "Key" {
+				continue
+			}
+			section := "alerts"
+			if m := configSection.FindStringSubmatch(r.heading); m != nil {
+				section = m[1]
+			}
+			key := section + "." + strings.Trim(r.cells[0], "`")
+			n++
+			if _, ok := keys[key]; !ok {
+				t.Errorf("%s documents the key %s, which the configuration does not have", name, key)
+				continue
+			}
+			col := -1
+			for i, h := range r.header {
+				if h == "Default" {
+					col = i
+				}
+			}
+			if col < 0 || !strings.HasPrefix(r.cells[col], "`") {
+				continue // "none", "cluster default", "see below": not a value to compare
+			}
+			def := codeSpan.FindStringSubmatch(r.cells[col])[1]
+			if strings.Contains(def, "{") {
+				continue // derived from another key
+			}
+			got, err := marshalConfig(t, withKey(key, def))
+			if err != nil {
+				t.Errorf("%s: %s: the stated default %s does not load: %v", name, key, def, err)
+				continue
+			}
+			if got != base {
+				t.Errorf("%s: %s: the stated default %s is not the default", name, key, def)
+			}
+		}
+	}
+	if n < 40 {
+		t.Errorf("only %d keys found in the docs' key tables", n)
+	}
+	t.Logf("%d keys checked", n)
+}
+
+// countAllKinds counts one document of every kind, as the crawl and the poller do.
+func countAllKinds(t *testing.T, m *metrics.Metrics) {
+	t.Helper()
+	for _, r := range []index.Result{{}, {Existed: true}, {Err: errors.New("refused")}} {
+		c := m.CountDocuments(nopSink{r})
+		for _, k := range []index.Kind{index.Messages, index.Attachments, alerts.AlertsKind} {
+			if err := c.Add(t.Context(), index.Doc{Kind: k}, func(index.Result) {}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	g := countedGroups{GroupStore: nopGroups{}, m: m}
+	if _, err := g.PutGroups(t.Context(), []alerts.GroupWrite{{ID: "g"}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// nopSink gives every document the same outcome.
+type nopSink struct{ r index.Result }
+
+func (s nopSink) Add(_ context.Context, _ index.Doc, done func(index.Result)) error {
+	done(s.r)
+	return nil
+}
+
+// nopGroups acknowledges every group write.
+type nopGroups struct{}
+
+func (nopGroups) GetGroups(context.Context, []string) (map[string]alerts.StoredGroup, error) {
+	return nil, nil
+}
+
+func (nopGroups) PutGroups(_ context.Context, ws []alerts.GroupWrite) ([]error, error) {
+	return make([]error, len(ws)), nil
+}
+
+// TestDocsCheckersCatchMistakes: the checks above would notice what they are for.
+func TestDocsCheckersCatchMistakes(t *testing.T) {
+	doc := "Run `mimecrawl crawl --config c.yaml --jsn`, then\n\n```sh\nmimecrawl status --config c.yaml \\\n  --json | jq .\nmimecrawl help version\n```\n" +
+		"and `mimecrawl plan --config c.yaml [--json]`.\n"
+	got := commandLines(doc)
+	want := []string{"mimecrawl crawl --config c.yaml --jsn", "mimecrawl status --config c.yaml --json", "mimecrawl help version", "mimecrawl plan --config c.yaml --json"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("commandLines = %q, want %q", got, want)
+	}
+	for _, l := range want {
+		if bad := parseCommandLine(l) != ""; bad != strings.Contains(l, "--jsn") {
+			t.Errorf("parseCommandLine(%q) = %q", l, parseCommandLine(l))
+		}
+	}
+	if got := expandField("email.attachments.file.{name, hash.sha256}", ""); !reflect.DeepEqual(got, []string{"email.attachments.file.name", "email.attachments.file.hash.sha256"}) {
+		t.Errorf("expandField = %q", got)
+	}
+	if fields := mappingFields(); !fields["email.message_id"] || fields["mime_message_id"] {
+		t.Error("mappingFields does not read the mappings")
+	}
+	if _, ok := configKeys()["elasticsearch.bulk.flush_bytes"]; !ok {
+		t.Error("configKeys does not reach nested keys")
+	}
+	if got, err := marshalConfig(t, withKey("performance.page_size", "100")); err != nil || got == "" {
+		t.Errorf("withKey: %v", err)
+	}
+	if base, _ := marshalConfig(t, minimalConfig); base == mustMarshal(t, withKey("performance.page_size", "99")) {
+		t.Error("a default that is not the default compares equal")
+	}
+}
+
+func mustMarshal(t *testing.T, text string) string {
+	t.Helper()
+	s, err := marshalConfig(t, text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}

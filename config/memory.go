@@ -1,0 +1,34 @@
+package config
+
+// Memory a crawl needs, derived from the settings that bound it, so that a pod's memory limit
+// can be set from the configuration rather than guessed (docs/deploy.md, "Memory"; the
+// Kubernetes examples are held to it by deploy's tests, and `check` prints it).
+const (
+	// crawlBaseMemory is the binary, the Go runtime and what does not grow with the settings:
+	// a crawl without attachments peaks at about 60 MB (docs/performance.md).
+	crawlBaseMemory = 64 << 20
+	// docInFlightMemory is what one message in flight holds in its documents: typical mail is
+	// about 50 KB; this leaves room for larger ones.
+	docInFlightMemory = 64 << 10
+	// heapGrowth: the Go collector lets the heap grow to twice the live data (GOGC 100) before
+	// it collects.
+	heapGrowth = 2
+)
+
+// CrawlMemory is the most memory a crawl with this configuration is expected to need:
+//
+//	64 MiB + 2 × ( attachments in memory + documents in flight + bulk buffers )
+//
+// where attachments in memory are parallelism.mailboxes × parallelism.messages ×
+// attachments.memory_per_message (with attachments.extract; the rest wait in a temporary file),
+// documents in flight are performance.messages_in_flight × 64 KiB, and the bulk buffers are
+// elasticsearch.bulk.workers × elasticsearch.bulk.flush_bytes.
+func (c *Config) CrawlMemory() ByteSize {
+	var attachments int64
+	if c.Attachments.Extract {
+		attachments = int64(c.MaxInflight()) * int64(c.Attachments.MemoryPerMessage)
+	}
+	docs := int64(c.Performance.MessagesInFlight) * docInFlightMemory
+	bulk := int64(c.Elasticsearch.Bulk.Workers) * int64(c.Elasticsearch.Bulk.FlushBytes)
+	return ByteSize(crawlBaseMemory + heapGrowth*(attachments+docs+bulk))
+}
