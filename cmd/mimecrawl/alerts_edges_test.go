@@ -29,7 +29,7 @@ func TestAlertsWrongCredentialsAreFatal(t *testing.T) {
 	if err := os.WriteFile(w.config, []byte(bad), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	code, out, logs := w.run("alerts", "--once")
+	code, out, logs := w.runText("alerts", "--once")
 	if code != exitFatal {
 		t.Fatalf("alerts --once with a wrong secret: exit %d, want %d\n%s\n%s", code, exitFatal, out, logs)
 	}
@@ -231,7 +231,7 @@ func TestAlertsFilterAtItsBoundFailsOpenAndWarnsOnce(t *testing.T) {
 	if err := os.WriteFile(w.config, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	code, out, logs := w.run("alerts", "--once")
+	code, out, logs := w.runText("alerts", "--once")
 	if code != exitOK {
 		t.Fatalf("exit %d\n%s\n%s", code, out, logs)
 	}

@@ -159,6 +159,10 @@ type fakeWriter struct{}
 
 func (fakeWriter) Stats() index.WriterStats { return index.WriterStats{Requests: 1} }
 
+type fakeFilters struct{}
+
+func (fakeFilters) FilterLimited() int64 { return 1 }
+
 // exportedMetrics returns the names of every series a crawl and a poller export.
 func exportedMetrics(t *testing.T) map[string]bool {
 	t.Helper()
@@ -166,6 +170,7 @@ func exportedMetrics(t *testing.T) map[string]bool {
 	m := metrics.New(metrics.Options{WorstN: 3})
 	m.WatchAPI(fakeAPI{})
 	m.WatchWriter(fakeWriter{})
+	m.WatchFilters(fakeFilters{})
 	m.SetRun(metrics.RunResult{Started: now.Add(-time.Minute), Finished: now})
 	m.SetMailboxLag([]metrics.MailboxToken{{Mailbox: "a@example.com", Token: now.Add(-time.Hour)}})
 	m.SetAlertSources([]metrics.SourceStatus{{Source: "dlp", LatestEvent: now, LastPoll: now}})
