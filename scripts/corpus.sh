@@ -56,6 +56,7 @@ download() { # package=version
   (cd "$dir/debs" && apt-get download -qq "$pkg" >&2)
 }
 
+rm -rf "${dir:?}/pdf" && mkdir -p "$dir/pdf"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 while IFS=$'\t' read -r spec path name; do

@@ -12,7 +12,8 @@ import (
 	"unicode/utf16"
 )
 
-// PDF text is read by a small extractor of its own rather than a PDF library: the pure-Go
+// This is the fallback PDF reader (pdfium.go says when it runs). PDF text was first read by a
+// small extractor of its own rather than a PDF library: the pure-Go
 // readers on offer either have no tagged release or have not had one for years, and all of
 // them parse the document's object graph from its cross-reference table, which is large
 // surface for hostile files. Search needs only the strings that text-showing operators (Tj,

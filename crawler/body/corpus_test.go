@@ -1,0 +1,131 @@
+package body
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"unicode"
+
+	"golang.org/x/text/unicode/norm"
+)
+
+// The corpus test reads real files written by other programs (scripts/corpus.sh builds it from
+// Debian's documentation packages) and compares our text with a reference extractor's:
+// pdftotext for PDFs. Files our own code wrote never challenged the readers; these do.
+
+// Thresholds of the corpus recall test (issue: attachment text as good as the reference
+// extractors).
+const (
+	corpusMeanRecall = 0.97
+	corpusMinRecall  = 0.85
+	// A reference with fewer words than this is a file without a text layer (a scan, a
+	// picture): such a file must come back with a typed reason, not with junk.
+	corpusMinWords = 1
+)
+
+// corpusDir finds the corpus: MIMECRAWL_CORPUS, else the repository's .cache/corpus. Under
+// CI=true a missing corpus fails the test; elsewhere it skips with the command that builds it.
+func corpusDir(t testing.TB) string {
+	t.Helper()
+	dir := os.Getenv("MIMECRAWL_CORPUS")
+	if dir == "" {
+		dir = filepath.Join("..", "..", ".cache", "corpus")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "pdf")); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("corpus of real files not found at %s (build it with scripts/corpus.sh): %v", dir, err)
+		}
+		t.Skipf("corpus of real files not found at %s: run scripts/corpus.sh", dir)
+	}
+	return dir
+}
+
+// words splits text into lower-case words of letters and digits, after compatibility
+// normalisation (ligatures, full-width forms), which both sides receive alike.
+func words(s string) []string {
+	s = strings.ToLower(norm.NFKC.String(s))
+	return strings.FieldsFunc(s, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) })
+}
+
+// recall is the share of the reference's words (counted with repetition) that occur in got.
+func recall(ref, got []string) float64 {
+	if len(ref) == 0 {
+		return 1
+	}
+	have := make(map[string]struct{}, len(got))
+	for _, w := range got {
+		have[w] = struct{}{}
+	}
+	found := 0
+	for _, w := range ref {
+		if _, ok := have[w]; ok {
+			found++
+		}
+	}
+	return float64(found) / float64(len(ref))
+}
+
+type corpusFile struct {
+	name string
+	pdf  []byte
+	ref  []string
+}
+
+func loadCorpus(t testing.TB) []corpusFile {
+	dir := filepath.Join(corpusDir(t), "pdf")
+	names, err := filepath.Glob(filepath.Join(dir, "*.pdf"))
+	if err != nil || len(names) == 0 {
+		t.Fatalf("no PDFs in %s: %v", dir, err)
+	}
+	sort.Strings(names)
+	var files []corpusFile
+	for _, n := range names {
+		data, err := os.ReadFile(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ref, err := os.ReadFile(n + ".txt")
+		if err != nil {
+			t.Fatalf("reference text of %s: %v", n, err)
+		}
+		files = append(files, corpusFile{name: filepath.Base(n), pdf: data, ref: words(string(ref))})
+	}
+	return files
+}
+
+func TestCorpusPDFRecall(t *testing.T) {
+	files := loadCorpus(t)
+	var sum float64
+	var scored int
+	for _, f := range files {
+		d, err := DocumentText(context.Background(), "application/pdf", f.name, f.pdf, TextLimits{MaxChars: 8 << 20})
+		var te *TextError
+		if err != nil && !errors.As(err, &te) {
+			t.Fatalf("%s: %v", f.name, err)
+		}
+		if len(f.ref) < corpusMinWords {
+			// No text layer: the reason must say so, and no junk may be indexed.
+			t.Logf("%-45s %8d bytes  no text layer  reason=%v", f.name, len(f.pdf), err)
+			if te == nil || te.Kind != FailNoText || d.Text != "" {
+				t.Errorf("%s has no text layer: got %q and error %v, want no text and reason %s", f.name, CutUTF8(d.Text, 40), err, FailNoText)
+			}
+			continue
+		}
+		r := recall(f.ref, words(d.Text))
+		sum += r
+		scored++
+		t.Logf("%-45s %8d bytes  recall %.3f  words %d/%d  err=%v", f.name, len(f.pdf), r, len(words(d.Text)), len(f.ref), err)
+		if r < corpusMinRecall {
+			t.Errorf("%s: recall %.3f below %.2f", f.name, r, corpusMinRecall)
+		}
+	}
+	mean := sum / float64(scored)
+	t.Logf("mean recall %.3f over %d files with a text layer (%d files in all)", mean, scored, len(files))
+	if mean < corpusMeanRecall {
+		t.Errorf("mean recall %.3f below %.2f", mean, corpusMeanRecall)
+	}
+}
