@@ -195,6 +195,7 @@ type counters struct {
 	messages, skipped, excluded, attachments, oversize, attExcluded atomic.Int64
 	bytes, docsFailed, fetchFailed, malformed, deleted              atomic.Int64
 	fromMessage, notIndexed, invalid, textFailed                    atomic.Int64
+	textMisses                                                      textMisses
 }
 
 // ViewResult is the outcome of one mailbox view.
@@ -427,7 +428,7 @@ func (c *Crawler) Totals() Totals {
 		FetchFailed: c.counts.fetchFailed.Load(), MalformedBodies: c.counts.malformed.Load(),
 		Deleted: c.counts.deleted.Load(), FromMessage: c.counts.fromMessage.Load(),
 		NotIndexed: c.counts.notIndexed.Load(), InvalidListed: c.counts.invalid.Load(),
-		TextFailed: c.counts.textFailed.Load(),
+		TextFailed: c.counts.textFailed.Load(), TextMisses: c.counts.textMisses.list(),
 	}
 }
 
@@ -457,6 +458,8 @@ type Totals struct {
 	// TextFailed counts attachments whose text could not be extracted (broken, encrypted,
 	// over a limit, too slow); each is indexed with its metadata and the reason.
 	TextFailed int64 `json:"attachments_text_failed"`
+	// TextMisses breaks TextFailed down by format and reason.
+	TextMisses []TextMiss `json:"attachments_text_failed_by_reason,omitempty"`
 }
 
 // handoff queues message documents whose attachments are acknowledged and adds them to the

@@ -272,6 +272,9 @@ func (a *app) printStatus(rep statusReport) {
 			}
 			fmt.Fprintf(a.stdout, "  %s  %-5s full=%-5v %6.1fs  exit %d  %d messages, %d attachments, %d deleted, %d failed views\n",
 				s.Started.Format(time.RFC3339), s.Command, s.Full, s.Seconds, s.ExitCode, s.Messages, s.Attachments, s.Deleted, s.ViewsFailed)
+			if s.TextFailed > 0 {
+				fmt.Fprintf(a.stdout, "    %s\n", textMissLine(s.TextFailed, s.TextMisses))
+			}
 		}
 	}
 }

@@ -127,6 +127,9 @@ func (s *Summary) Print(w io.Writer) {
 	fmt.Fprintf(w, "  messages      %d indexed (%.1f/s), %d already indexed, %d excluded by subject\n", s.Messages, rate, s.Skipped, s.ExcludedSubjects)
 	fmt.Fprintf(w, "  attachments   %d indexed (%d taken from the message, no download), %d over the size cap (metadata only), %d excluded by name\n",
 		s.Attachments, s.FromMessage, s.Oversize, s.ExcludedNames)
+	if s.TextFailed > 0 {
+		fmt.Fprintf(w, "  no text       %s\n", textMissLine(s.TextFailed, s.TextMisses))
+	}
 	fmt.Fprintf(w, "  downloaded    %s; indexed %s in %d bulk requests\n", humanBytes(s.Bytes), humanBytes(s.BytesIndexed), s.BulkRequests)
 	if s.Deleted > 0 || s.Full {
 		fmt.Fprintf(w, "  deleted       %d documents no longer in the archive or no longer kept\n", s.Deleted)
@@ -185,4 +188,18 @@ func humanBytes(n int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// textMissLine says how many attachments were indexed without text and why, by reason and
+// format: "3 attachments indexed without text: 2 no_text_layer pdf, 1 corrupt docx".
+func textMissLine(total int64, misses []crawler.TextMiss) string {
+	parts := make([]string, 0, len(misses))
+	for _, m := range misses {
+		parts = append(parts, fmt.Sprintf("%d %s %s", m.Count, m.Reason, m.Format))
+	}
+	line := fmt.Sprintf("%d attachments indexed without text", total)
+	if len(parts) > 0 {
+		line += ": " + strings.Join(parts, ", ")
+	}
+	return line
 }
