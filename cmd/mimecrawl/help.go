@@ -90,7 +90,7 @@ var exitCodes = map[int]string{
 }
 
 func lookupCommand(name string) (command, bool) {
-	for _, c := range commands {
+	for _, c := range append(commands[:len(commands):len(commands)], textCommand) {
 		if c.name == name {
 			return c, true
 		}
@@ -111,6 +111,7 @@ func printUsage(w io.Writer) {
 	for _, c := range commands {
 		fmt.Fprintf(w, "  mimecrawl %-7s %s\n", c.name, c.short)
 	}
+	fmt.Fprintf(w, "  mimecrawl %-7s %s\n", textCommand.name, textCommand.short)
 	fmt.Fprintf(w, "  mimecrawl %-7s %s\n", "version", "print the version")
 	fmt.Fprintf(w, "  mimecrawl %-7s %s\n\n", "help", "this text; `mimecrawl help COMMAND` (or COMMAND --help) describes a command")
 	writeExitCodes(w, []int{exitOK, exitFatal, exitUsage, exitPartial, exitRefused})
