@@ -40,6 +40,10 @@ func pdfText(w *textBuf, data []byte, lim *TextLimits) error {
 	fonts := &pdfFonts{data: data, w: w, budget: &budget}
 	var firstErr error
 	streams, read := 0, 0
+	// lo bounds the backward search for a stream's dictionary: it never covers bytes twice, so
+	// a file of repeated "stream" keywords costs time linear in its size (it cost 4 KiB of
+	// scanning per keyword).
+	lo := 0
 	for pos := 0; ; {
 		if err := w.ctx.Err(); err != nil {
 			return err
@@ -51,6 +55,7 @@ func pdfText(w *textBuf, data []byte, lim *TextLimits) error {
 		kw := pos + i
 		pos = kw + len("stream")
 		if kw >= 3 && string(data[kw-3:kw]) == "end" {
+			lo = pos
 			continue // "endstream"
 		}
 		start := pos
@@ -62,8 +67,9 @@ func pdfText(w *textBuf, data []byte, lim *TextLimits) error {
 		} else if start == pos {
 			continue // "stream" inside something else
 		}
-		dict := streamDict(data, kw)
+		dict := streamDict(data, lo, kw)
 		if dict == nil {
+			lo = kw // no "obj" before kw need be looked at again
 			continue
 		}
 		end := streamEnd(data, dict, start)
@@ -73,7 +79,7 @@ func pdfText(w *textBuf, data []byte, lim *TextLimits) error {
 			}
 			break
 		}
-		pos = end
+		pos, lo = end, end
 		if !contentStream(dict) {
 			continue
 		}
@@ -120,8 +126,8 @@ func pdfText(w *textBuf, data []byte, lim *TextLimits) error {
 
 // streamDict returns the dictionary before the "stream" keyword at kw: from the last "obj"
 // before it, within a bound.
-func streamDict(data []byte, kw int) []byte {
-	from := max(0, kw-4096)
+func streamDict(data []byte, after, kw int) []byte {
+	from := max(after, kw-4096)
 	j := bytes.LastIndex(data[from:kw], []byte("obj"))
 	if j < 0 {
 		return nil

@@ -140,3 +140,17 @@ func TestDecodeUnitsJoinsSurrogatePairs(t *testing.T) {
 		t.Errorf("got %q, want %q", got, want)
 	}
 }
+
+// The backward search for a stream's dictionary starts after the previous stream (so repeated
+// keywords cost linear time); a "stream" word inside a dictionary must not hide its "obj".
+func TestPDFFallbackFindsDictionariesAfterFalseKeywords(t *testing.T) {
+	frag := []byte("%PDF-1.4\n1 0 obj\n<< /Length 10 >>\nstream\nBT (one) Tj ET\nendstream\nendobj\n" +
+		"4 0 obj\n<< /Title (a stream word) /Length 30 >>\nstream\nBT (fragment " + testToken + ") Tj ET\nendstream\nendobj\n%%EOF\n")
+	w := newTextBuf(context.Background(), 1000)
+	if err := pdfText(w, frag, &TextLimits{MaxInflated: 1 << 20}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := w.result(); !strings.Contains(got, testToken) {
+		t.Errorf("text %q lacks the second stream's token", got)
+	}
+}
