@@ -75,13 +75,20 @@ type corpusFile struct {
 	ref  []string
 }
 
+// officeCorpus holds the files LibreOffice wrote from our sources (scripts/office-corpus.sh),
+// committed, with the words each must yield.
+const officeCorpus = "testdata/corpus/office"
+
+// loadCorpus reads the PDFs of the cache (Debian's packages) and the one LibreOffice wrote.
 func loadCorpus(t testing.TB) []corpusFile {
 	dir := filepath.Join(corpusDir(t), "pdf")
 	names, err := filepath.Glob(filepath.Join(dir, "*.pdf"))
 	if err != nil || len(names) == 0 {
 		t.Fatalf("no PDFs in %s: %v", dir, err)
 	}
-	sort.Strings(names)
+	lo, _ := filepath.Glob(filepath.Join(officeCorpus, "*.pdf"))
+	names = append(names, lo...)
+	sort.Slice(names, func(i, j int) bool { return filepath.Base(names[i]) < filepath.Base(names[j]) })
 	var files []corpusFile
 	for _, n := range names {
 		data, err := os.ReadFile(n)
@@ -127,5 +134,59 @@ func TestCorpusPDFRecall(t *testing.T) {
 	t.Logf("mean recall %.3f over %d files with a text layer (%d files in all)", mean, scored, len(files))
 	if mean < corpusMeanRecall {
 		t.Errorf("mean recall %.3f below %.2f", mean, corpusMeanRecall)
+	}
+}
+
+// TestCorpusOfficeRecall reads the office files LibreOffice wrote (DOCX, ODT, RTF from one
+// document with a table, notes, a header and a footer; XLSX and ODS from one sheet of dates and
+// numbers) and looks for every word of their sources: cells as displayed (a date, not its
+// serial number; 0.1015328, not 0.10153280000000001), headers and footers, notes apart from the
+// words around them.
+func TestCorpusOfficeRecall(t *testing.T) {
+	names, err := filepath.Glob(filepath.Join(officeCorpus, "*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	scored := 0
+	for _, n := range names {
+		ext := filepath.Ext(n)
+		switch ext {
+		case ".docx", ".odt", ".rtf", ".xlsx", ".ods":
+		default:
+			continue
+		}
+		data, err := os.ReadFile(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		src, err := os.ReadFile(strings.TrimSuffix(n, ext) + ".words")
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := DocumentText(context.Background(), "", filepath.Base(n), data, TextLimits{})
+		if err != nil {
+			t.Errorf("%s: %v", n, err)
+			continue
+		}
+		ref, got := words(string(src)), words(d.Text)
+		r := recall(ref, got)
+		scored++
+		t.Logf("%-12s recall %.3f", filepath.Base(n), r)
+		if r < 1 {
+			have := map[string]bool{}
+			for _, w := range got {
+				have[w] = true
+			}
+			var missing []string
+			for _, w := range ref {
+				if !have[w] {
+					missing = append(missing, w)
+				}
+			}
+			t.Errorf("%s: recall %.3f, missing %q", filepath.Base(n), r, missing)
+		}
+	}
+	if scored != 5 {
+		t.Errorf("%d office files read, want 5", scored)
 	}
 }
