@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sync/semaphore"
 
 	"github.com/mimecrawl/mimecrawl/config"
+	"github.com/mimecrawl/mimecrawl/crawler/body"
 	"github.com/mimecrawl/mimecrawl/index"
 	"github.com/mimecrawl/mimecrawl/integration/mimecast"
 	"github.com/mimecrawl/mimecrawl/integration/mimecast/api"
@@ -250,6 +251,16 @@ func (c *Crawler) Run(ctx context.Context, mailboxes []Mailbox, progress func(do
 	services.Go(c.commits.run)
 	services.Go(func() error { c.ready.run(grace); return nil })
 	services.Go(func() error { c.flush.run(grace); return nil })
+	if !c.opts.AttachmentPipeline && !c.opts.NoAttachmentText {
+		// The PDF engine starts while the first pages are listed, not inside the first PDF's
+		// text timeout (compiling it takes seconds on a machine's first run).
+		services.Go(func() error {
+			if err := body.WarmUp(); err != nil {
+				c.log.Warn().Err(err).Msg("pdf engine did not start; pdf text is read by the fallback reader")
+			}
+			return nil
+		})
+	}
 	services.Go(func() error {
 		select {
 		case <-work.Done():

@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"unicode/utf16"
 	"unicode/utf8"
 
@@ -29,19 +30,22 @@ import (
 // recall against pdftotext went from 0.71 to above 0.97 with no code of ours for object
 // streams, xref streams, filters, CID fonts, encodings, encryption or text layout. PDFium is
 // fuzzed continuously upstream, and the WebAssembly sandbox bounds what a hostile file can
-// cost: each instance has no file system, a capped linear memory (pdfiumMemoryPages), and is
-// killed when the context ends, which aborts the call that was running in it.
+// cost: each instance has no file system, a capped linear memory (pdfiumMemoryPages,
+// TestPDFiumMemoryCapIsALimit), and is killed when the context ends, which aborts the call
+// that was running in it (TestPDFiumCancelledMidwayLeavesTheEngineWorking).
 //
 // Our own reader (pdf.go) stays as the fallback for files PDFium cannot open at all (no
 // cross-reference table, no page tree: fragments that are still content streams), and for the
 // case where the engine cannot start.
 
-// pdfiumMemoryPages caps the linear memory of one PDFium instance: 4096 pages of 64 KiB, 256
-// MiB. A file that needs more fails as a broken limit, not the process. Instances are at most
-// GOMAXPROCS at once (text extraction is CPU-bound: more would only wait for a core), so the
-// engine's memory is at most GOMAXPROCS × 256 MiB, and an instance's memory goes back to the
-// Go heap when its document is done.
-const pdfiumMemoryPages = 4096
+// pdfiumMemoryPages caps the linear memory of one PDFium instance: 2048 pages of 64 KiB, 128
+// MiB, five times the largest attachment kept by default (attachments.max_bytes, 25 MB), and
+// more than any file of the corpus needs (all read within 64 MiB). A file that needs more
+// fails as a broken limit, not the process. Instances are at most GOMAXPROCS at once (text
+// extraction is CPU-bound: more would only wait for a core), so the engine's memory is at most
+// GOMAXPROCS × 128 MiB, and an instance's memory goes back to the Go heap when its document is
+// done.
+const pdfiumMemoryPages = 2048
 
 // textReader reads the text of one format. It writes into w, which bounds the characters kept
 // and carries the context, and returns errors that failureKind classifies. A reader can be
@@ -104,6 +108,9 @@ func (e *pdfiumEngine) get() (pdfium.Pool, error) {
 		}
 		n := runtime.GOMAXPROCS(0)
 		e.pool, e.err = webassembly.Init(webassembly.Config{
+			// Instances take their linear memory from fixedMemory, through the context they
+			// are made with.
+			Context: experimental.WithMemoryAllocator(context.Background(), experimental.MemoryAllocatorFunc(newFixedMemory)),
 			MinIdle: 0, MaxIdle: n, MaxTotal: n,
 			RuntimeConfig: wazero.NewRuntimeConfig().
 				WithCoreFeatures(api.CoreFeaturesV2 | experimental.CoreFeaturesExceptionHandling).
@@ -132,6 +139,38 @@ func WarmUp() error {
 	return err
 }
 
+// fixedMemory is a linear memory allocated once at its largest size. wazero's own grows by
+// copying into a larger slice, so a file that drives an instance to its cap left several
+// copies for the collector (a decompression bomb cost 270 MB of resident memory against a 64
+// MiB cap); with this one it costs the cap. Growth beyond the cap fails, which PDFium takes as
+// out of memory.
+type fixedMemory struct{ buf []byte }
+
+func newFixedMemory(_, max uint64) experimental.LinearMemory {
+	return &fixedMemory{buf: make([]byte, 0, max)}
+}
+
+// pdfiumCapHits counts growths of any instance's memory to within pdfiumNearCap of its cap
+// (wazero refuses growth beyond the cap itself, without asking the allocator): an instance that
+// fails after one failed for want of memory (a limit), not because the file is corrupt. Two
+// files near the cap at once may swap their reasons.
+var pdfiumCapHits atomic.Int64
+
+const pdfiumNearCap = 8 << 20
+
+func (m *fixedMemory) Reallocate(size uint64) []byte {
+	if size > uint64(cap(m.buf)) {
+		return nil
+	}
+	if size+pdfiumNearCap >= uint64(cap(m.buf)) {
+		pdfiumCapHits.Add(1)
+	}
+	m.buf = m.buf[:size]
+	return m.buf
+}
+
+func (m *fixedMemory) Free() { m.buf = nil }
+
 type pdfiumReader struct{ engine *pdfiumEngine }
 
 func (r pdfiumReader) readText(w *textBuf, data []byte, lim *TextLimits) error {
@@ -155,9 +194,13 @@ func (r pdfiumReader) readText(w *textBuf, data []byte, lim *TextLimits) error {
 		stop()
 		finish.Do(func() { _ = inst.Close() })
 	}()
+	hits := pdfiumCapHits.Load()
 	err = pdfiumText(w, inst, data)
 	if ctx.Err() != nil {
 		return ctx.Err()
+	}
+	if err != nil && pdfiumCapHits.Load() > hits && !errors.Is(err, errTextFull) {
+		return fmt.Errorf("%w: pdfium instance out of its %d MiB: %w", errInflateLimit, pdfiumMemoryPages>>4, err)
 	}
 	return err
 }

@@ -2,6 +2,7 @@ package body
 
 import (
 	"bytes"
+	"compress/zlib"
 	"context"
 	"errors"
 	"fmt"
@@ -152,5 +153,36 @@ func TestPDFFallbackFindsDictionariesAfterFalseKeywords(t *testing.T) {
 	}
 	if got, _ := w.result(); !strings.Contains(got, testToken) {
 		t.Errorf("text %q lacks the second stream's token", got)
+	}
+}
+
+// A page whose content inflates beyond an instance's memory fails as a limit: the instance
+// is the one that runs out, not the process, and the fallback reader does not take over.
+func TestPDFiumMemoryCapIsALimit(t *testing.T) {
+	var z bytes.Buffer
+	zw, _ := zlib.NewWriterLevel(&z, zlib.BestSpeed)
+	chunk := bytes.Repeat([]byte("BT /F1 12 Tf (x) Tj ET\n"), 1<<15)
+	for n := 0; n < 192<<20; n += len(chunk) {
+		zw.Write(chunk)
+	}
+	zw.Close()
+	pdf := validPDF("first")
+	// Swap the page's content stream for the compressed one.
+	i := bytes.Index(pdf, []byte("5 0 obj"))
+	j := bytes.Index(pdf, []byte("xref\n"))
+	body := append([]byte{}, pdf[:i]...)
+	off := len(body)
+	body = append(body, fmt.Sprintf("5 0 obj\n<< /Length %d /Filter /FlateDecode >>\nstream\n", z.Len())...)
+	body = append(body, z.Bytes()...)
+	body = append(body, "\nendstream\nendobj\n"...)
+	xref := len(body)
+	rest := string(pdf[j:])
+	rest = strings.Replace(rest, fmt.Sprintf("%010d 00000 n \n", i), fmt.Sprintf("%010d 00000 n \n", off), 1)
+	rest = rest[:strings.Index(rest, "startxref")] + fmt.Sprintf("startxref\n%d\n%%%%EOF\n", xref)
+	body = append(body, rest...)
+
+	_, err := DocumentText(context.Background(), "application/pdf", "", body, TextLimits{})
+	if kind := failure(t, err); kind != FailLimit {
+		t.Errorf("kind %q (%v), want %q", kind, err, FailLimit)
 	}
 }
