@@ -139,15 +139,21 @@ func WarmUp() error {
 	return err
 }
 
-// fixedMemory is a linear memory allocated once at its largest size. wazero's own grows by
-// copying into a larger slice, so a file that drives an instance to its cap left several
-// copies for the collector (a decompression bomb cost 270 MB of resident memory against a 64
-// MiB cap); with this one it costs the cap. Growth beyond the cap fails, which PDFium takes as
-// out of memory.
-type fixedMemory struct{ buf []byte }
+// fixedMemory is the linear memory of an instance, in at most two allocations: pdfiumFirstMemory
+// (enough for most files, cheap to allocate and clear for each file), then the cap at once.
+// wazero's own memory grows by copying into ever larger slices, so a file that drove an
+// instance to its cap left several copies for the collector (534 MB of peak resident memory for
+// one file against a 256 MiB cap); with one step it costs the cap and one copy.
+type fixedMemory struct {
+	buf []byte
+	max uint64
+}
+
+// pdfiumFirstMemory is the memory an instance starts with.
+const pdfiumFirstMemory = 32 << 20
 
 func newFixedMemory(_, max uint64) experimental.LinearMemory {
-	return &fixedMemory{buf: make([]byte, 0, max)}
+	return &fixedMemory{buf: make([]byte, 0, min(max, pdfiumFirstMemory)), max: max}
 }
 
 // pdfiumCapHits counts growths of any instance's memory to within pdfiumNearCap of its cap
@@ -159,10 +165,15 @@ var pdfiumCapHits atomic.Int64
 const pdfiumNearCap = 8 << 20
 
 func (m *fixedMemory) Reallocate(size uint64) []byte {
-	if size > uint64(cap(m.buf)) {
+	if size > m.max {
 		return nil
 	}
-	if size+pdfiumNearCap >= uint64(cap(m.buf)) {
+	if size > uint64(cap(m.buf)) {
+		buf := make([]byte, size, m.max)
+		copy(buf, m.buf)
+		m.buf = buf
+	}
+	if size+pdfiumNearCap >= m.max {
 		pdfiumCapHits.Add(1)
 	}
 	m.buf = m.buf[:size]
