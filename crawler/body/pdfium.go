@@ -120,9 +120,10 @@ func (e *pdfiumEngine) get() (pdfium.Pool, error) {
 			FSConfig: wazero.NewFSConfig(), // no file system at all
 			Stdout:   io.Discard,
 			Stderr:   io.Discard,
-			// A fresh instance per document: nothing a hostile file did to one instance's
-			// memory reaches the next document.
-			ReuseWorkers: false,
+			// An instance serves the next document only after one that ended well within its
+			// first memory (pdfiumReader.readText discards the others): instantiating costs
+			// milliseconds and 32 MiB of allocation per file, most PDF attachments are small.
+			ReuseWorkers: true,
 		})
 		if e.err != nil {
 			e.err = fmt.Errorf("start pdfium: %w", e.err)
@@ -162,6 +163,11 @@ func newFixedMemory(_, max uint64) experimental.LinearMemory {
 // files near the cap at once may swap their reasons.
 var pdfiumCapHits atomic.Int64
 
+// pdfiumGrowths counts instances' memories that grew beyond pdfiumFirstMemory: an instance
+// whose file made one grow is not used again (by the same rule as pdfiumCapHits, a file read
+// at the same time may lose its instance too, which costs only a new one).
+var pdfiumGrowths atomic.Int64
+
 const pdfiumNearCap = 8 << 20
 
 func (m *fixedMemory) Reallocate(size uint64) []byte {
@@ -169,6 +175,7 @@ func (m *fixedMemory) Reallocate(size uint64) []byte {
 		return nil
 	}
 	if size > uint64(cap(m.buf)) {
+		pdfiumGrowths.Add(1)
 		buf := make([]byte, size, m.max)
 		copy(buf, m.buf)
 		m.buf = buf
@@ -184,7 +191,7 @@ func (m *fixedMemory) Free() { m.buf = nil }
 
 type pdfiumReader struct{ engine *pdfiumEngine }
 
-func (r pdfiumReader) readText(w *textBuf, data []byte, lim *TextLimits) error {
+func (r pdfiumReader) readText(w *textBuf, data []byte, lim *TextLimits) (err error) {
 	pool, err := r.engine.get()
 	if err != nil {
 		return fmt.Errorf("%w: %w", errNotOpened, err)
@@ -198,14 +205,23 @@ func (r pdfiumReader) readText(w *textBuf, data []byte, lim *TextLimits) error {
 		return fmt.Errorf("%w: pdfium instance: %w", errNotOpened, err)
 	}
 	// The context's end kills the instance, which aborts the call running in it; once guards
-	// against closing it twice when that races with the normal end.
+	// against closing it twice when that races with the normal end. An instance goes back to
+	// the pool only after a file it read without an error and without growing its memory;
+	// any other is discarded, and with it whatever the file left in it.
 	var finish sync.Once
 	stop := context.AfterFunc(ctx, func() { finish.Do(func() { _ = inst.Kill() }) })
+	hits, growths := pdfiumCapHits.Load(), pdfiumGrowths.Load()
 	defer func() {
 		stop()
-		finish.Do(func() { _ = inst.Close() })
+		reuse := (err == nil || errors.Is(err, errTextFull)) && pdfiumGrowths.Load() == growths
+		finish.Do(func() {
+			if reuse {
+				_ = inst.Close()
+			} else {
+				_ = inst.Kill()
+			}
+		})
 	}()
-	hits := pdfiumCapHits.Load()
 	err = pdfiumText(w, inst, data)
 	if ctx.Err() != nil {
 		return ctx.Err()
