@@ -70,6 +70,7 @@ func recall(ref, got []string) float64 {
 }
 
 type corpusFile struct {
+	path string
 	name string
 	pdf  []byte
 	ref  []string
@@ -99,7 +100,7 @@ func loadCorpus(t testing.TB) []corpusFile {
 		if err != nil {
 			t.Fatalf("reference text of %s: %v", n, err)
 		}
-		files = append(files, corpusFile{name: filepath.Base(n), pdf: data, ref: words(string(ref))})
+		files = append(files, corpusFile{path: n, name: filepath.Base(n), pdf: data, ref: words(string(ref))})
 	}
 	return files
 }
