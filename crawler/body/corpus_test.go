@@ -140,7 +140,8 @@ func TestCorpusPDFRecall(t *testing.T) {
 
 // TestCorpusOfficeRecall reads the office files LibreOffice wrote (DOCX, ODT, RTF from one
 // document with a table, notes, a header and a footer; XLSX and ODS from one sheet of dates and
-// numbers) and looks for every word of their sources: cells as displayed (a date, not its
+// numbers; PPTX and ODP from two slides with speaker notes) and looks for every word of their
+// sources: cells as displayed (a date, not its
 // serial number; 0.1015328, not 0.10153280000000001), headers and footers, notes apart from the
 // words around them.
 func TestCorpusOfficeRecall(t *testing.T) {
@@ -152,7 +153,7 @@ func TestCorpusOfficeRecall(t *testing.T) {
 	for _, n := range names {
 		ext := filepath.Ext(n)
 		switch ext {
-		case ".docx", ".odt", ".rtf", ".xlsx", ".ods":
+		case ".docx", ".odt", ".rtf", ".xlsx", ".ods", ".pptx", ".odp":
 		default:
 			continue
 		}
@@ -187,7 +188,7 @@ func TestCorpusOfficeRecall(t *testing.T) {
 			t.Errorf("%s: recall %.3f, missing %q", filepath.Base(n), r, missing)
 		}
 	}
-	if scored != 5 {
-		t.Errorf("%d office files read, want 5", scored)
+	if scored != 7 {
+		t.Errorf("%d office files read, want 7", scored)
 	}
 }
