@@ -44,6 +44,9 @@ test:
 	  echo "== test tools (nginx for the TLS tests, a Pushgateway for the metrics tests)"; \
 	  scripts/nginx.sh >/dev/null || echo "nginx is missing and could not be installed: the TLS tests skip (CI fails them)"; \
 	  MIMECRAWL_PUSHGATEWAY=$${MIMECRAWL_PUSHGATEWAY:-$$(scripts/pushgateway.sh)}; export MIMECRAWL_PUSHGATEWAY; \
+	  echo "== corpus of real attachments (Debian packages, pdftotext as the reference)"; \
+	  MIMECRAWL_CORPUS=$${MIMECRAWL_CORPUS:-$$(scripts/corpus.sh || true)}; export MIMECRAWL_CORPUS; \
+	  [ -n "$$MIMECRAWL_CORPUS" ] || echo "the corpus could not be built: the recall test skips (CI fails it)"; \
 	  echo "== gofmt"; $(MAKE) --no-print-directory fmt-check; \
 	  echo "== go vet"; $(GO) vet ./...; (cd deploy && $(GO) vet ./...); \
 	  echo "== go test (Elasticsearch at $$ELASTICSEARCH_URL)"; $(GO) test $(GO_TEST_FLAGS) ./...; \

@@ -69,6 +69,33 @@ func TestAttachmentTextIsSearchable(t *testing.T) {
 	if run.totals.TextFailed != int64(broken) {
 		t.Errorf("attachments_text_failed = %d, want %d (the broken files)", run.totals.TextFailed, broken)
 	}
+	// Every miss is counted by format and reason, and each reason is named once at warn with
+	// the file, the RFC Message-ID and the mailbox; the rest go to debug.
+	var byReason int64
+	for _, m := range run.totals.TextMisses {
+		byReason += m.Count
+		if m.Format == "" || m.Reason == "" {
+			t.Errorf("text miss without a format or reason: %+v", m)
+		}
+		warned := 0
+		for _, line := range strings.Split(e.log.String(), "\n") {
+			if strings.Contains(line, `"level":"warn"`) && strings.Contains(line, "attachment text not extracted") &&
+				strings.Contains(line, `"reason":"`+m.Reason+`"`) {
+				warned++
+				for _, field := range []string{`"file":`, `"rfc_message_id":"<`, `"mailbox":"`} {
+					if !strings.Contains(line, field) {
+						t.Errorf("warning for %s lacks %s: %s", m.Reason, field, line)
+					}
+				}
+			}
+		}
+		if warned != 1 {
+			t.Errorf("%d warnings for reason %s, want 1", warned, m.Reason)
+		}
+	}
+	if byReason != run.totals.TextFailed {
+		t.Errorf("misses by reason add up to %d, want attachments_text_failed %d", byReason, run.totals.TextFailed)
+	}
 
 	e.es(http.MethodPost, "/"+e.prefix+"-*/_refresh", "", nil)
 	for _, w := range tokens {

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sync/semaphore"
 
 	"github.com/mimecrawl/mimecrawl/config"
+	"github.com/mimecrawl/mimecrawl/crawler/body"
 	"github.com/mimecrawl/mimecrawl/index"
 	"github.com/mimecrawl/mimecrawl/integration/mimecast"
 	"github.com/mimecrawl/mimecrawl/integration/mimecast/api"
@@ -204,6 +205,7 @@ type counters struct {
 	bytes, docsFailed, fetchFailed, malformed, deleted              atomic.Int64
 	fromMessage, notIndexed, invalid, textFailed                    atomic.Int64
 	listed, viewsListed                                             atomic.Int64
+	textMisses                                                      textMisses
 }
 
 // ViewResult is the outcome of one mailbox view.
@@ -258,6 +260,16 @@ func (c *Crawler) Run(ctx context.Context, mailboxes []Mailbox, progress func(do
 	services.Go(c.commits.run)
 	services.Go(func() error { c.ready.run(grace); return nil })
 	services.Go(func() error { c.flush.run(grace); return nil })
+	if !c.opts.AttachmentPipeline && !c.opts.NoAttachmentText {
+		// The PDF engine starts while the first pages are listed, not inside the first PDF's
+		// text timeout (compiling it takes seconds on a machine's first run).
+		services.Go(func() error {
+			if err := body.WarmUp(); err != nil {
+				c.log.Warn().Err(err).Msg("pdf engine did not start; pdf text is read by the fallback reader")
+			}
+			return nil
+		})
+	}
 	services.Go(func() error {
 		select {
 		case <-work.Done():
@@ -436,7 +448,8 @@ func (c *Crawler) Totals() Totals {
 		FetchFailed: c.counts.fetchFailed.Load(), MalformedBodies: c.counts.malformed.Load(),
 		Deleted: c.counts.deleted.Load(), FromMessage: c.counts.fromMessage.Load(),
 		NotIndexed: c.counts.notIndexed.Load(), InvalidListed: c.counts.invalid.Load(),
-		TextFailed: c.counts.textFailed.Load(), Listed: c.counts.listed.Load(), ViewsListed: c.counts.viewsListed.Load(),
+		TextFailed: c.counts.textFailed.Load(), TextMisses: c.counts.textMisses.list(),
+		Listed: c.counts.listed.Load(), ViewsListed: c.counts.viewsListed.Load(),
 	}
 }
 
@@ -471,6 +484,8 @@ type Totals struct {
 	// and not yet handled, and what the views not yet listed are likely to hold).
 	Listed      int64 `json:"messages_listed"`
 	ViewsListed int64 `json:"views_listed"`
+	// TextMisses breaks TextFailed down by format and reason.
+	TextMisses []TextMiss `json:"attachments_text_failed_by_reason,omitempty"`
 }
 
 // handoff queues message documents whose attachments are acknowledged and adds them to the

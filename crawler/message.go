@@ -395,7 +395,7 @@ func (p *viewPass) attachmentDoc(ctx context.Context, m api.MessageSummary, msg 
 		out.Pipeline = true
 	} else if !c.opts.NoAttachmentText {
 		var err error
-		if doc.Mimecast.Content, doc.Mimecast.TextError, err = p.attachmentText(ctx, m.ID, a.mimecastID(), f.MimeType, f.Name, data); err != nil {
+		if doc.Mimecast.Content, doc.Mimecast.TextError, err = p.attachmentText(ctx, m.ID, email.MessageID, a.mimecastID(), f.MimeType, f.Name, data); err != nil {
 			return index.Doc{}, false, fmt.Errorf("extract text of attachment %d: %w", a.position, err)
 		}
 	}
@@ -403,11 +403,13 @@ func (p *viewPass) attachmentDoc(ctx context.Context, m api.MessageSummary, msg 
 }
 
 // attachmentText extracts the text of one attachment within its limits. A file that cannot be
-// read costs that file's text only: it is counted, logged with the reason, and its document
-// carries the reason (textErr) and whatever text came before the failure. err is non-nil
-// only when ctx ended first: the file is not to blame, and the message must be fetched again
-// rather than indexed without the text.
-func (p *viewPass) attachmentText(ctx context.Context, messageID, attachmentID, contentType, name string, data []byte) (text, textErr string, err error) {
+// read, or holds no usable text, costs that file's text only: it is counted by format and
+// reason, and its document carries the reason (textErr) and whatever text came before the
+// failure. The first file of each reason in a run is named in a warning (file name, RFC
+// Message-ID, mailbox); the others are logged at debug. err is non-nil only when ctx ended
+// first: the file is not to blame, and the message must be fetched again rather than indexed
+// without the text.
+func (p *viewPass) attachmentText(ctx context.Context, messageID, rfcMessageID, attachmentID, contentType, name string, data []byte) (text, textErr string, err error) {
 	c := p.c
 	tctx, cancel := context.WithTimeout(ctx, c.opts.AttachmentTextTimeout)
 	defer cancel()
@@ -420,9 +422,14 @@ func (p *viewPass) attachmentText(ctx context.Context, messageID, attachmentID, 
 		return d.Text, "", nil
 	}
 	c.counts.textFailed.Add(1)
-	p.log.Warn().Err(err).Str("message_id", messageID).Str("attachment_id", attachmentID).
+	ev := p.log.Debug()
+	if c.counts.textMisses.add(te.Format, te.Kind) {
+		ev = p.log.Warn().Bool("first_of_reason", true)
+	}
+	ev.Err(err).Str("file", name).Str("rfc_message_id", rfcMessageID).Str("mailbox", p.mb.Address).
+		Str("message_id", messageID).Str("attachment_id", attachmentID).
 		Str("format", string(te.Format)).Str("reason", string(te.Kind)).
-		Msg("attachment text not extracted; indexed with its metadata")
+		Msg("attachment text not extracted; indexed with its metadata, later ones of this reason at debug")
 	return d.Text, string(te.Kind) + " " + string(te.Format), nil
 }
 

@@ -34,6 +34,7 @@ var (
 	runExitCode    = desc("run_exit_code", "Exit code of the run (0 ok, 1 fatal, 3 partial, 4 removal refused).")
 	runFinished    = desc("run_finished_timestamp_seconds", "When the run ended (Unix time).")
 	runLastSuccess = desc("run_last_success_timestamp_seconds", "When a run last ended with exit code 0 (Unix time); pushed only by successful runs.")
+	runTextMisses  = desc("run_attachments_without_text", "Attachments the run indexed without text, by format and reason (as in mimecast.attachment_error).", "format", "reason")
 
 	alertsLag       = desc("alerts_lag_seconds", "Now minus the newest alert event acknowledged by Elasticsearch, by source (grows while a source is quiet).", "source")
 	alertsSourceLag = desc("alerts_source_lag_seconds", "Freshness: now minus the newest alert event of the source acknowledged by Elasticsearch (updated after each pass of that source; sources poll independently).", "source")
@@ -57,7 +58,7 @@ func (s *snapshots) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{apiCalls, apiRateLimited, apiRetries, apiQuotaWait, apiDownload,
 		apiConcLimit, apiInflightMax, apiConcChanges,
 		bulkRequests, bulkRetries, bulkBytes, mailboxLag, mailboxLagWorst, mailboxesNoCheckp,
-		runDuration, runExitCode, runFinished, runLastSuccess,
+		runDuration, runExitCode, runFinished, runLastSuccess, runTextMisses,
 		alertsLag, alertsSourceLag, alertsPending, alertsLastPoll, alertsForbidden, alertsFailing, filterLimited} {
 		ch <- d
 	}
@@ -113,6 +114,9 @@ func (s *snapshots) Collect(ch chan<- prometheus.Metric) {
 		gauge(runFinished, unix(run.Finished))
 		if run.ExitCode == 0 {
 			gauge(runLastSuccess, unix(run.Finished))
+		}
+		for _, t := range run.TextMisses {
+			gauge(runTextMisses, float64(t.Count), t.Format, t.Reason)
 		}
 	}
 	now := m.now()

@@ -139,6 +139,14 @@ type RunResult struct {
 	Started  time.Time
 	Finished time.Time
 	ExitCode int
+	// TextMisses counts the attachments indexed without text, by format and reason.
+	TextMisses []TextMiss
+}
+
+// TextMiss is a count of attachments indexed without text for one reason in one format.
+type TextMiss struct {
+	Format, Reason string
+	Count          int64
 }
 
 // SetRun records how the run ended. A run succeeded when its exit code is 0.

@@ -70,7 +70,8 @@ func populated(t *testing.T, ok bool) *Metrics {
 	if !ok {
 		code = 3
 	}
-	m.SetRun(RunResult{Started: t0.Add(-90 * time.Second), Finished: t0, ExitCode: code})
+	m.SetRun(RunResult{Started: t0.Add(-90 * time.Second), Finished: t0, ExitCode: code,
+		TextMisses: []TextMiss{{Format: "pdf", Reason: "no_text_layer", Count: 2}, {Format: "docx", Reason: "corrupt", Count: 1}}})
 	m.SetAlertSources([]SourceStatus{
 		{Source: "threats", LatestEvent: t0.Add(-time.Minute), LastPoll: t0.Add(-5 * time.Second), Pending: 2},
 		{Source: "dlp", Forbidden: true},
@@ -148,6 +149,8 @@ func TestSeriesFromSnapshots(t *testing.T) {
 		{"mimecrawl_mailboxes_without_checkpoint", nil, 1},
 		{"mimecrawl_run_duration_seconds", nil, 90},
 		{"mimecrawl_run_exit_code", nil, 0},
+		{"mimecrawl_run_attachments_without_text", map[string]string{"format": "pdf", "reason": "no_text_layer"}, 2},
+		{"mimecrawl_run_attachments_without_text", map[string]string{"format": "docx", "reason": "corrupt"}, 1},
 		{"mimecrawl_run_last_success_timestamp_seconds", nil, float64(t0.Unix())},
 		{"mimecrawl_alerts_lag_seconds", map[string]string{"source": "threats"}, 60},
 		{"mimecrawl_alerts_source_lag_seconds", map[string]string{"source": "threats"}, 60},

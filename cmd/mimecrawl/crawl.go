@@ -237,7 +237,11 @@ func (a *app) finish(sum *Summary, store runRecorder, m *metrics.Metrics) int {
 	if a.textSummary {
 		sum.Print(a.stdout)
 	}
-	m.SetRun(metrics.RunResult{Started: sum.Started, Finished: sum.Finished, ExitCode: sum.ExitCode})
+	run := metrics.RunResult{Started: sum.Started, Finished: sum.Finished, ExitCode: sum.ExitCode}
+	for _, t := range sum.TextMisses {
+		run.TextMisses = append(run.TextMisses, metrics.TextMiss{Format: t.Format, Reason: t.Reason, Count: t.Count})
+	}
+	m.SetRun(run)
 	a.pushMetrics(m, "crawl")
 	return sum.ExitCode
 }

@@ -101,7 +101,7 @@ var builtinShort = map[string]string{
 }
 
 func lookupCommand(name string) (command, bool) {
-	for _, c := range commands {
+	for _, c := range append(commands[:len(commands):len(commands)], textCommand) {
 		if c.name == name {
 			return c, true
 		}
@@ -122,6 +122,7 @@ func printUsage(w io.Writer) {
 	for _, c := range commands {
 		fmt.Fprintf(w, "  mimecrawl %-7s %s\n", c.name, c.short)
 	}
+	fmt.Fprintf(w, "  mimecrawl %-7s %s\n", textCommand.name, textCommand.short)
 	fmt.Fprintf(w, "  mimecrawl %-7s %s\n", "version", builtinShort["version"])
 	fmt.Fprintf(w, "  mimecrawl %-7s %s\n\n", "help", builtinShort["help"])
 	writeExitCodes(w, []int{exitOK, exitFatal, exitUsage, exitPartial, exitRefused})

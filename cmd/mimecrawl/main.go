@@ -36,6 +36,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "mimecrawl", versionString(version, debug.ReadBuildInfo))
 		return exitOK
+	case "text":
+		return runText(rest, stdout, stderr)
 	case "help", "-h", "--help", "-help":
 		if len(rest) == 0 {
 			printUsage(stdout)
@@ -53,6 +55,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return exitUsage
 		}
 		fs, _ := newFlags(c.name, io.Discard)
+		if c.name == textCommand.name {
+			fs, _, _, _ = textFlags(io.Discard)
+		}
 		printCommandHelp(stdout, c, fs)
 		return exitOK
 	}

@@ -311,6 +311,9 @@ func (a *app) printStatus(rep statusReport) {
 				continue
 			}
 			fmt.Fprintf(a.stdout, "  %s  %-5s full=%-5v %6.1fs  exit %d  %s\n", s.Started.Format(time.RFC3339), s.Command, s.Full, s.Seconds, s.ExitCode, runLine(s))
+			if s.TextFailed > 0 {
+				fmt.Fprintf(a.stdout, "    %s\n", textMissLine(s.TextFailed, s.TextMisses))
+			}
 		}
 	}
 }

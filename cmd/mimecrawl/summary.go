@@ -131,6 +131,9 @@ func (s *Summary) Print(w io.Writer) {
 		fmt.Sprintf("%d excluded by subject", s.ExcludedSubjects))
 	row(w, "attachments", fmt.Sprintf("%d indexed (%d taken from the message, no download)", s.Attachments, s.FromMessage),
 		fmt.Sprintf("%d over the size cap (metadata only)", s.Oversize), fmt.Sprintf("%d excluded by name", s.ExcludedNames))
+	if s.TextFailed > 0 {
+		row(w, "no text", textMissLine(s.TextFailed, s.TextMisses))
+	}
 	row(w, "downloaded", humanBytes(s.Bytes), fmt.Sprintf("indexed %s in %s", humanBytes(s.BytesIndexed), plural(s.BulkRequests, "bulk request")))
 	if s.Deleted > 0 || s.Full {
 		row(w, "deleted", fmt.Sprintf("%s no longer in the archive or no longer kept", plural(s.Deleted, "document")))
@@ -238,4 +241,18 @@ func plural(n int64, noun string) string {
 		return "1 " + noun
 	}
 	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// textMissLine says how many attachments were indexed without text and why, by reason and
+// format: "3 attachments indexed without text: 2 no_text_layer pdf, 1 corrupt docx".
+func textMissLine(total int64, misses []crawler.TextMiss) string {
+	parts := make([]string, 0, len(misses))
+	for _, m := range misses {
+		parts = append(parts, fmt.Sprintf("%d %s %s", m.Count, m.Reason, m.Format))
+	}
+	line := plural(total, "attachment") + " indexed without text"
+	if len(parts) > 0 {
+		line += ": " + strings.Join(parts, ", ")
+	}
+	return line
 }

@@ -24,4 +24,10 @@
 //     of attached messages, and the context's deadline, which every reading
 //     loop checks, so no work outlives the call. Hostile input yields a
 //     *TextError of a typed FailureKind, never a panic or a stuck goroutine.
+//   - PDFs are read by PDFium compiled to WebAssembly (pdfium.go): one file
+//     at a time per instance, without a file system, with memory capped at 128
+//     MiB, killed when the context ends and discarded after any failure or
+//     growth; at most GOMAXPROCS instances run at once.
+//   - Text that is empty or mostly unmapped glyph codes is never returned as
+//     text: the file fails as FailNoText or FailUnmapped instead.
 package body

@@ -9,6 +9,7 @@ import (
 	"mime"
 	"path"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -81,6 +82,13 @@ const (
 	FailLimit     FailureKind = "limit"     // broke a limit on decompressed bytes, members or structure
 	FailTimeout   FailureKind = "timeout"   // the context's deadline passed, or it was cancelled
 	FailEncrypted FailureKind = "encrypted" // the file is encrypted
+	// FailNoText: the file opened and holds no text at all (a scan or picture without a text
+	// layer). Indexed with its metadata; OCR is not attempted.
+	FailNoText FailureKind = "no_text_layer"
+	// FailUnmapped: the text is mostly glyph codes without a character (private-use code
+	// points, replacement characters, control codes): fonts without a Unicode map. Junk is not
+	// indexed; the file is reported instead.
+	FailUnmapped FailureKind = "unmapped_font"
 )
 
 // TextError is the failure of DocumentText. It never quotes the file's content.
@@ -109,7 +117,31 @@ var (
 	errTooManyParts = errors.New("too many members")
 	errTextFull     = errors.New("text limit reached") // not a failure: stops reading early
 	errPanic        = errors.New("extractor panicked") // a bug, reported as a corrupt file
+	errUnusable     = errors.New("no usable text")
 )
+
+// textQuality is the gate between extracted text and the index: text without a letter or
+// digit is no text layer; text whose characters are mostly private-use code points,
+// replacement characters or control codes (what fonts without a Unicode map yield) is
+// unmapped. It returns "" for text worth indexing.
+func textQuality(s string) FailureKind {
+	good, bad := 0, 0
+	for _, r := range s {
+		switch {
+		case r == utf8.RuneError || unicode.Is(unicode.Co, r) || (unicode.IsControl(r) && !unicode.IsSpace(r)):
+			bad++
+		case unicode.IsLetter(r) || unicode.IsDigit(r):
+			good++
+		}
+	}
+	switch {
+	case good == 0 && bad == 0:
+		return FailNoText
+	case bad >= good:
+		return FailUnmapped
+	}
+	return ""
+}
 
 // DocumentText returns the searchable text of an attachment: PDF (text-showing operators of
 // its content streams, simple fonts), DOCX, XLSX, PPTX, ODT/ODS/ODP, RTF, HTML, plain text
@@ -160,7 +192,7 @@ func documentText(ctx context.Context, contentType, filename string, data []byte
 		}()
 		switch format {
 		case FormatPDF:
-			err = pdfText(w, data, &lim)
+			err = pdfReader.readText(w, data, &lim)
 		case FormatRTF:
 			err = rtfText(w, data)
 		case FormatMessage:
@@ -172,6 +204,13 @@ func documentText(ctx context.Context, contentType, filename string, data []byte
 	out.Text, out.Truncated = w.result()
 	if errors.Is(err, errTextFull) {
 		err = nil
+	}
+	if err == nil && out.Format == FormatPDF {
+		if kind := textQuality(out.Text); kind != "" {
+			// The quality gate: no junk indexed, no silent miss.
+			out.Text, out.Truncated = "", false
+			return out, &TextError{Format: out.Format, Kind: kind, Err: errUnusable}
+		}
 	}
 	if err != nil {
 		return out, &TextError{Format: out.Format, Kind: failureKind(ctx, err), Err: err}

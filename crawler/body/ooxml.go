@@ -8,9 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // OOXML (DOCX, XLSX, PPTX) and ODF (ODT, ODS, ODP) files are ZIP archives of XML parts. They
@@ -182,6 +184,11 @@ type xmlRules struct {
 	space func(local string) bool // these elements stand for white space
 	// cell, when set, is told of each start element with its attributes (XLSX cell types).
 	cell func(se xml.StartElement)
+	// value, when set, turns text before it is written (XLSX numbers as displayed).
+	value func(s string) string
+	// skip: nothing inside these elements is text, whatever the other rules say (ODF number
+	// styles' literal text, page-number and sheet-name placeholders).
+	skip func(local string) bool
 }
 
 // part streams the text of one XML member into w.
@@ -193,7 +200,7 @@ func (x *zipReader) part(name string, rules xmlRules) error {
 	defer rc.Close()
 	d := xml.NewDecoder(rc)
 	d.Strict = false
-	inText := 0
+	inText, skipped := 0, 0
 	for {
 		tok, err := d.RawToken()
 		if errors.Is(err, io.EOF) {
@@ -208,6 +215,9 @@ func (x *zipReader) part(name string, rules xmlRules) error {
 				rules.cell(t)
 			}
 			local := t.Name.Local
+			if rules.skip != nil && rules.skip(local) {
+				skipped++
+			}
 			if rules.space != nil && rules.space(local) {
 				x.w.space()
 			}
@@ -216,6 +226,9 @@ func (x *zipReader) part(name string, rules xmlRules) error {
 			}
 		case xml.EndElement:
 			local := t.Name.Local
+			if rules.skip != nil && rules.skip(local) && skipped > 0 {
+				skipped--
+			}
 			if rules.text != nil && rules.text(local) && inText > 0 {
 				inText--
 			}
@@ -223,8 +236,12 @@ func (x *zipReader) part(name string, rules xmlRules) error {
 				x.w.newline()
 			}
 		case xml.CharData:
-			if inText > 0 || rules.all {
-				if err := x.w.write(string(t)); err != nil {
+			if (inText > 0 || rules.all) && skipped == 0 {
+				s := string(t)
+				if rules.value != nil {
+					s = rules.value(s)
+				}
+				if err := x.w.write(s); err != nil {
 					return err
 				}
 			}
@@ -244,7 +261,7 @@ func is(names ...string) func(string) bool {
 }
 
 func (x *zipReader) docx() error {
-	rules := xmlRules{text: is("t"), para: is("p", "tr"), space: is("tab", "br", "cr", "tc")}
+	rules := xmlRules{text: is("t"), para: is("p", "tr"), space: is("tab", "br", "cr", "tc", "footnoteRef", "endnoteRef")}
 	parts := append([]string{"word/document.xml", "word/footnotes.xml", "word/endnotes.xml"},
 		append(x.numbered("word/header", ".xml"), x.numbered("word/footer", ".xml")...)...)
 	for _, p := range parts {
@@ -261,22 +278,46 @@ func (x *zipReader) xlsx() error {
 		return err
 	}
 	x.w.newline()
+	dates, err := x.xlsxDateStyles()
+	if err != nil {
+		return err
+	}
+	date1904, err := x.xlsxDate1904()
+	if err != nil {
+		return err
+	}
 	// Cells hold inline strings (<is><t>) and values (<v>); a value of a shared-string cell
-	// (t="s") is an index into the table read above, not text.
-	shared := false
+	// (t="s") is an index into the table read above, not text. A number is written as Excel
+	// shows it in a General cell (15 significant digits, not the float's noise), and as a date
+	// when its style's number format is one: a serial number such as 40291 matches no search
+	// for its year.
+	shared, number, date, inValue := false, false, false, false
 	rules := xmlRules{
 		text: func(local string) bool { return local == "t" || (local == "v" && !shared) },
 		para: is("row"), space: is("c"),
 		cell: func(se xml.StartElement) {
+			inValue = se.Name.Local == "v"
 			if se.Name.Local != "c" {
 				return
 			}
-			shared = false
+			shared, number, date = false, true, false
 			for _, a := range se.Attr {
-				if a.Name.Local == "t" && a.Value == "s" {
-					shared = true
+				switch a.Name.Local {
+				case "t":
+					shared = a.Value == "s"
+					number = a.Value == "n"
+				case "s":
+					if i, err := strconv.Atoi(a.Value); err == nil && i >= 0 && i < len(dates) {
+						date = dates[i]
+					}
 				}
 			}
+		},
+		value: func(s string) string {
+			if !inValue || !number {
+				return s
+			}
+			return xlsxNumber(s, date, date1904)
 		},
 	}
 	for _, p := range x.numbered("xl/worksheets/sheet", ".xml") {
@@ -302,6 +343,157 @@ func (x *zipReader) pptx() error {
 }
 
 func (x *zipReader) odf() error {
-	return x.part("content.xml", xmlRules{all: true, para: is("p", "h", "table-row"),
-		space: is("s", "tab", "line-break", "table-cell")})
+	// A note (footnote, endnote) sits where it is cited: its number and its body are set
+	// apart by spaces, and a line ends after it, so that no word is glued to the next.
+	body := xmlRules{all: true, para: is("p", "h", "table-row", "note"),
+		space: is("s", "tab", "line-break", "table-cell", "note", "note-citation", "note-body"),
+		skip:  is("automatic-styles", "font-face-decls", "scripts", "page-number", "page-count", "sheet-name")}
+	if err := x.part("content.xml", body); err != nil {
+		return err
+	}
+	x.w.newline()
+	// Headers and footers live in the master pages of styles.xml; the rest of that part is
+	// styles, whose few character data (number formats' literal text) are not the document's.
+	return x.part("styles.xml", xmlRules{
+		text: is("header", "footer", "header-left", "footer-left", "header-first", "footer-first"),
+		para: body.para, space: body.space, skip: body.skip,
+	})
+}
+
+// xlsxDateStyles reads xl/styles.xml: for each cell style (an index into cellXfs), whether its
+// number format shows a date or a time.
+func (x *zipReader) xlsxDateStyles() ([]bool, error) {
+	rc, err := x.open("xl/styles.xml")
+	if err != nil || rc == nil {
+		return nil, err
+	}
+	defer rc.Close()
+	d := xml.NewDecoder(rc)
+	d.Strict = false
+	codes := map[int]string{}
+	var styles []bool
+	inXfs := false
+	for {
+		tok, err := d.RawToken()
+		if errors.Is(err, io.EOF) {
+			return styles, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read member %q: %w", "xl/styles.xml", err)
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			switch t.Name.Local {
+			case "numFmt":
+				id, code := -1, ""
+				for _, a := range t.Attr {
+					switch a.Name.Local {
+					case "numFmtId":
+						id, _ = strconv.Atoi(a.Value)
+					case "formatCode":
+						code = a.Value
+					}
+				}
+				codes[id] = code
+			case "cellXfs":
+				inXfs = true
+			case "xf":
+				if !inXfs {
+					continue
+				}
+				id := 0
+				for _, a := range t.Attr {
+					if a.Name.Local == "numFmtId" {
+						id, _ = strconv.Atoi(a.Value)
+					}
+				}
+				code, custom := codes[id]
+				styles = append(styles, isDateFormat(id, code, custom))
+			}
+		case xml.EndElement:
+			if t.Name.Local == "cellXfs" {
+				inXfs = false
+			}
+		}
+	}
+}
+
+// xlsxDate1904 reports whether the workbook counts days from 1904 (date1904 in workbookPr).
+func (x *zipReader) xlsxDate1904() (bool, error) {
+	rc, err := x.open("xl/workbook.xml")
+	if err != nil || rc == nil {
+		return false, err
+	}
+	defer rc.Close()
+	d := xml.NewDecoder(rc)
+	d.Strict = false
+	for {
+		tok, err := d.RawToken()
+		if err != nil {
+			return false, nil // the sheets will say whether the file is broken
+		}
+		if se, ok := tok.(xml.StartElement); ok && se.Name.Local == "workbookPr" {
+			for _, a := range se.Attr {
+				if a.Name.Local == "date1904" {
+					return a.Value == "1" || a.Value == "true", nil
+				}
+			}
+			return false, nil
+		}
+	}
+}
+
+// isDateFormat tells a date or time number format: the built-in ones by id (ECMA-376 18.8.30,
+// with the East Asian ids), a custom one by a date or time letter outside quoted text,
+// brackets (colours, locales, conditions) and escaped characters.
+func isDateFormat(id int, code string, custom bool) bool {
+	if !custom {
+		return (id >= 14 && id <= 22) || (id >= 27 && id <= 36) || (id >= 45 && id <= 47) || (id >= 50 && id <= 58)
+	}
+	quoted, bracket := false, false
+	for i := 0; i < len(code); i++ {
+		c := code[i]
+		switch {
+		case quoted:
+			quoted = c != '"'
+		case bracket:
+			bracket = c != ']'
+		case c == '"':
+			quoted = true
+		case c == '[':
+			bracket = true
+		case c == '\\' || c == '_' || c == '*':
+			i++ // the next character is literal, or padding
+		case strings.IndexByte("ymdhsYMDHS", c) >= 0:
+			return true
+		}
+	}
+	return false
+}
+
+// xlsxNumber writes a cell's stored number as it is displayed: a date (ISO 8601, the time of
+// day only when there is one) for a date format, else the number with at most 15 significant
+// digits, which is what Excel keeps and shows. Text that is not a number is returned as is.
+func xlsxNumber(s string, date, date1904 bool) string {
+	v, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	if err != nil || math.IsInf(v, 0) || math.IsNaN(v) {
+		return s
+	}
+	if !date || v < 0 || v > 2958465 { // 9999-12-31
+		return strconv.FormatFloat(v, 'g', 15, 64)
+	}
+	base := time.Date(1899, 12, 30, 0, 0, 0, 0, time.UTC) // serial 60 is Lotus' 1900-02-29
+	if date1904 {
+		base = time.Date(1904, 1, 1, 0, 0, 0, 0, time.UTC)
+	}
+	days := math.Floor(v)
+	secs := math.Round((v - days) * 86400)
+	t := base.AddDate(0, 0, int(days)).Add(time.Duration(secs) * time.Second)
+	switch {
+	case days == 0 && secs > 0:
+		return t.Format("15:04:05")
+	case secs == 0:
+		return t.Format("2006-01-02")
+	}
+	return t.Format("2006-01-02 15:04:05")
 }

@@ -12,7 +12,8 @@ import (
 	"unicode/utf16"
 )
 
-// PDF text is read by a small extractor of its own rather than a PDF library: the pure-Go
+// This is the fallback PDF reader (pdfium.go says when it runs). PDF text was first read by a
+// small extractor of its own rather than a PDF library: the pure-Go
 // readers on offer either have no tagged release or have not had one for years, and all of
 // them parse the document's object graph from its cross-reference table, which is large
 // surface for hostile files. Search needs only the strings that text-showing operators (Tj,
@@ -39,6 +40,10 @@ func pdfText(w *textBuf, data []byte, lim *TextLimits) error {
 	fonts := &pdfFonts{data: data, w: w, budget: &budget}
 	var firstErr error
 	streams, read := 0, 0
+	// lo bounds the backward search for a stream's dictionary: it never covers bytes twice, so
+	// a file of repeated "stream" keywords costs time linear in its size (it cost 4 KiB of
+	// scanning per keyword).
+	lo := 0
 	for pos := 0; ; {
 		if err := w.ctx.Err(); err != nil {
 			return err
@@ -50,6 +55,7 @@ func pdfText(w *textBuf, data []byte, lim *TextLimits) error {
 		kw := pos + i
 		pos = kw + len("stream")
 		if kw >= 3 && string(data[kw-3:kw]) == "end" {
+			lo = pos
 			continue // "endstream"
 		}
 		start := pos
@@ -61,8 +67,9 @@ func pdfText(w *textBuf, data []byte, lim *TextLimits) error {
 		} else if start == pos {
 			continue // "stream" inside something else
 		}
-		dict := streamDict(data, kw)
+		dict := streamDict(data, lo, kw)
 		if dict == nil {
+			lo = kw // no "obj" before kw need be looked at again
 			continue
 		}
 		end := streamEnd(data, dict, start)
@@ -72,7 +79,7 @@ func pdfText(w *textBuf, data []byte, lim *TextLimits) error {
 			}
 			break
 		}
-		pos = end
+		pos, lo = end, end
 		if !contentStream(dict) {
 			continue
 		}
@@ -119,8 +126,8 @@ func pdfText(w *textBuf, data []byte, lim *TextLimits) error {
 
 // streamDict returns the dictionary before the "stream" keyword at kw: from the last "obj"
 // before it, within a bound.
-func streamDict(data []byte, kw int) []byte {
-	from := max(0, kw-4096)
+func streamDict(data []byte, after, kw int) []byte {
+	from := max(after, kw-4096)
 	j := bytes.LastIndex(data[from:kw], []byte("obj"))
 	if j < 0 {
 		return nil

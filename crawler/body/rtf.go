@@ -34,7 +34,9 @@ func rtfText(w *textBuf, data []byte) error {
 	}
 	type group struct {
 		skip bool
-		uc   int // characters to skip after \uN
+		star bool // this group began "{\*": skipped unless its destination is text (footnote)
+		note bool // this group is a footnote: a space separates it from the text around it
+		uc   int  // characters to skip after \uN
 	}
 	stack := []group{{uc: 1}}
 	skipChars := 0 // fallback characters left to skip after \uN
@@ -60,11 +62,14 @@ func rtfText(w *textBuf, data []byte) error {
 			if len(stack) >= maxRTFGroups {
 				return fmt.Errorf("rtf groups: %w", errTooDeep)
 			}
-			stack = append(stack, *top)
+			stack = append(stack, group{skip: top.skip, uc: top.uc})
 			i++
 			continue
 		case '}':
 			if len(stack) > 1 {
+				if top.note && !top.skip {
+					run.WriteByte(' ')
+				}
 				stack = stack[:len(stack)-1]
 			}
 			i++
@@ -104,6 +109,7 @@ func rtfText(w *textBuf, data []byte) error {
 			i += 3
 			continue
 		case c == '*':
+			top.star = !top.skip
 			top.skip = true
 			i++
 			continue
@@ -144,6 +150,11 @@ func rtfText(w *textBuf, data []byte) error {
 		}
 		i = k
 		switch {
+		case word == "footnote" && (top.star || !top.skip):
+			// A footnote is text, also when written as an ignorable destination ({\*\footnote},
+			// as some writers do): read it, apart from the words around it.
+			top.skip, top.star, top.note = false, false, true
+			run.WriteByte(' ')
 		case rtfDestinations[word]:
 			top.skip = true
 		case top.skip:
@@ -163,6 +174,7 @@ func rtfText(w *textBuf, data []byte) error {
 			run.WriteRune(rune(param))
 			skipChars = top.uc
 		}
+		top.star = false // "\*" speaks of the control word right after it only
 		if run.Len() > 4096 {
 			if err := flush(); err != nil {
 				return err
