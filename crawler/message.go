@@ -426,9 +426,12 @@ func (p *viewPass) attachmentText(ctx context.Context, messageID, rfcMessageID, 
 	if c.counts.textMisses.add(te.Format, te.Kind) {
 		ev = p.log.Warn().Bool("first_of_reason", true)
 	}
-	ev.Err(err).Str("file", name).Str("rfc_message_id", rfcMessageID).Str("mailbox", p.mb.Address).
-		Str("message_id", messageID).Str("attachment_id", attachmentID).
-		Str("format", string(te.Format)).Str("reason", string(te.Kind)).
+	// The pass's logger already names the mailbox and view.
+	ev = ev.Err(err).Str("file", name).Str("rfc_message_id", rfcMessageID).Str("message_id", messageID)
+	if attachmentID != "" {
+		ev = ev.Str("attachment_id", attachmentID)
+	}
+	ev.Str("format", string(te.Format)).Str("reason", string(te.Kind)).
 		Msg("attachment text not extracted; indexed with its metadata, later ones of this reason at debug")
 	return d.Text, string(te.Kind) + " " + string(te.Format), nil
 }

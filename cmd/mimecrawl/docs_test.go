@@ -171,7 +171,8 @@ func exportedMetrics(t *testing.T) map[string]bool {
 	m.WatchAPI(fakeAPI{})
 	m.WatchWriter(fakeWriter{})
 	m.WatchFilters(fakeFilters{})
-	m.SetRun(metrics.RunResult{Started: now.Add(-time.Minute), Finished: now})
+	m.SetRun(metrics.RunResult{Started: now.Add(-time.Minute), Finished: now,
+		TextMisses: []metrics.TextMiss{{Format: "pdf", Reason: "no_text_layer", Count: 1}}})
 	m.SetMailboxLag([]metrics.MailboxToken{{Mailbox: "a@example.com", Token: now.Add(-time.Hour)}})
 	m.SetAlertSources([]metrics.SourceStatus{{Source: "dlp", LatestEvent: now, LastPoll: now}})
 	countAllKinds(t, m)
