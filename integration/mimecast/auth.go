@@ -38,7 +38,10 @@ type tokens struct {
 	mu     sync.Mutex
 	access string
 	expiry time.Time // zero: the answer gave no lifetime; reuse until the API says 401
-	seen   []string  // recent access tokens, for scrubbing logs
+	// fetched is when the token's request was sent: a 401 to a token used long after it
+	// was fetched is the token's age, not the credentials.
+	fetched time.Time
+	seen    []string // recent access tokens, for scrubbing logs
 }
 
 func newTokens(authURL, clientID, clientSecret string, offset, timeout time.Duration, httpc *http.Client, now func() time.Time, stats *counters) *tokens {
@@ -61,41 +64,51 @@ func newTokens(authURL, clientID, clientSecret string, offset, timeout time.Dura
 	}
 }
 
-// token returns the shared token, fetching one if there is none or it is due.
-func (t *tokens) token(ctx context.Context) (string, error) {
+// token returns the shared token and when it was fetched (on the Client's clock), fetching
+// one if there is none or it is due.
+func (t *tokens) token(ctx context.Context) (string, time.Time, error) {
 	return t.get(ctx, "", false)
 }
 
 // replace returns a token other than refused, which the API has just answered 401 to. If
 // another goroutine already replaced it, that newer token is used without a fetch.
-func (t *tokens) replace(ctx context.Context, refused string) (string, error) {
+func (t *tokens) replace(ctx context.Context, refused string) (string, time.Time, error) {
 	return t.get(ctx, refused, false)
 }
 
 // fetchNow fetches a token whatever the cache holds.
 func (t *tokens) fetchNow(ctx context.Context) (string, error) {
-	return t.get(ctx, "", true)
+	tok, _, err := t.get(ctx, "", true)
+	return tok, err
 }
 
-func (t *tokens) get(ctx context.Context, refused string, force bool) (string, error) {
+// newest reports whether tok is the token the cache holds now: a 401 to an older one says
+// nothing about the credentials.
+func (t *tokens) newest(tok string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return tok == t.access
+}
+
+func (t *tokens) get(ctx context.Context, refused string, force bool) (string, time.Time, error) {
 	select {
 	case t.lock <- struct{}{}:
 	case <-ctx.Done():
-		return "", ctx.Err()
+		return "", time.Time{}, ctx.Err()
 	}
 	defer func() { <-t.lock }()
 
 	t.mu.Lock()
-	cur, exp := t.access, t.expiry
+	cur, exp, fetched := t.access, t.expiry, t.fetched
 	t.mu.Unlock()
 	if !force && cur != "" && cur != refused && (exp.IsZero() || t.now().Before(exp)) {
-		return cur, nil
+		return cur, fetched, nil
 	}
 	return t.fetch(ctx)
 }
 
 // fetch asks the token endpoint for a new token. Callers hold t.lock.
-func (t *tokens) fetch(ctx context.Context) (string, error) {
+func (t *tokens) fetch(ctx context.Context) (string, time.Time, error) {
 	sent, realSent := t.now(), time.Now()
 	fctx, cancel := context.WithTimeout(ctx, t.timeout)
 	defer cancel()
@@ -107,7 +120,7 @@ func (t *tokens) fetch(ctx context.Context) (string, error) {
 	fctx = withEndpoint(fctx, EndpointToken)
 	tok, err := t.conf.Token(fctx)
 	if err != nil {
-		return "", t.fetchError(ctx, err)
+		return "", time.Time{}, t.fetchError(ctx, err)
 	}
 	var expiry time.Time
 	if life := lifetime(tok, realSent); life > 0 {
@@ -120,14 +133,14 @@ func (t *tokens) fetch(ctx context.Context) (string, error) {
 		}
 	}
 	t.mu.Lock()
-	t.access, t.expiry = tok.AccessToken, expiry
+	t.access, t.expiry, t.fetched = tok.AccessToken, expiry, sent
 	t.seen = append(t.seen, tok.AccessToken)
 	if len(t.seen) > 8 {
 		t.seen = t.seen[len(t.seen)-8:]
 	}
 	t.mu.Unlock()
 	t.stats.tokenRefreshes.Add(1)
-	return tok.AccessToken, nil
+	return tok.AccessToken, sent, nil
 }
 
 // lifetime is the token's expires_in. clientcredentials leaves Token.ExpiresIn empty but keeps

@@ -135,7 +135,8 @@ func New(cfg Config) (*Client, error) {
 	}
 	c.shapes = newShapeLog(c.log)
 	c.pacers = newPacers(func() *pacer {
-		return &pacer{minBackoff: c.minBackoff, maxBackoff: c.maxBackoff, maxWait: c.maxWait, multiplier: c.multiplier}
+		// Real time, whatever cfg.Now says: the pacer's waits are real sleeps.
+		return newPacer(c.minBackoff, c.maxBackoff, c.maxWait, c.multiplier, time.Now)
 	}, map[string]Budget{
 		groupSIEMBatch:  orDefault(cfg.SIEMBatchBudget, defaultSIEMBatchBudget),
 		groupSIEMStream: orDefault(cfg.SIEMStreamBudget, defaultSIEMStreamBudget),

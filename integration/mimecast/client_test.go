@@ -518,8 +518,9 @@ func TestRateLimitSlowsAllWorkers(t *testing.T) {
 				t.Fatalf("no 429 at all; the test does not exercise the limit")
 			}
 			// Without a shared pacer each worker would hammer on its own; with it the 429s
-			// stay of the order of the successful calls that had to wait.
-			if st.RateLimited > ok {
+			// stay of the order of the successful calls that had to wait, plus the dense run
+			// of 429s (20 of 100 answers) that tells the pacer the quota binds.
+			if st.RateLimited > ok+20 {
 				t.Errorf("429 answers = %d for %d successes; the pacer does not hold workers back", st.RateLimited, ok)
 			}
 			cs := c.Stats()

@@ -233,6 +233,14 @@ func (s *slot) answered(status int) {
 	s.throttled = status == 429
 }
 
+// notThrottled says that the 429 the slot's request got was not the quota (see pacer): the
+// limiter does not shrink for it. Nil-safe; call before release.
+func (s *slot) notThrottled() {
+	if s != nil {
+		s.throttled = false
+	}
+}
+
 // release gives the slot back, once; later calls do nothing. Nil-safe.
 func (s *slot) release() {
 	if s == nil || !s.released.CompareAndSwap(false, true) {
