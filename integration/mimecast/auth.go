@@ -18,6 +18,9 @@ import (
 // tokens holds the one access token that all goroutines of a Client share, and fetches a new
 // one with the client-credentials grant when it is due or when the API refused it.
 //
+// Callers take the token last, right before a request leaves (after every wait), and report
+// a 401 with refused.
+//
 // Expiry is tracked here, not by oauth2: oauth2 computes Token.Expiry with the wall clock and
 // treats a token as expired 10 s early (its expiryDelta), which would add to the configured
 // offset. We take expires_in from the answer, measure it on our own clock from the moment
@@ -41,7 +44,10 @@ type tokens struct {
 	// fetched is when the token's request was sent: a 401 to a token used long after it
 	// was fetched is the token's age, not the credentials.
 	fetched time.Time
-	seen    []string // recent access tokens, for scrubbing logs
+	// honoured is the youngest age at which the API refused a token as stale (0: never):
+	// tokens are replaced before they reach it.
+	honoured time.Duration
+	seen     []string // recent access tokens, for scrubbing logs
 }
 
 func newTokens(authURL, clientID, clientSecret string, offset, timeout time.Duration, httpc *http.Client, now func() time.Time, stats *counters) *tokens {
@@ -67,18 +73,28 @@ func newTokens(authURL, clientID, clientSecret string, offset, timeout time.Dura
 // token returns the shared token and when it was fetched (on the Client's clock), fetching
 // one if there is none or it is due.
 func (t *tokens) token(ctx context.Context) (string, time.Time, error) {
-	return t.get(ctx, "", false)
+	return t.get(ctx, false)
 }
 
-// replace returns a token other than refused, which the API has just answered 401 to. If
-// another goroutine already replaced it, that newer token is used without a fetch.
-func (t *tokens) replace(ctx context.Context, refused string) (string, time.Time, error) {
-	return t.get(ctx, refused, false)
+// refused records that the API answered 401 to tok, age after its fetch. If tok is still the
+// cached token it is dropped, so that the next call of any goroutine fetches a new one
+// instead of meeting the same 401. A refusal of an old token (stale) also teaches the cache
+// how long the API really honours tokens: a server may honour them for less than the
+// expires_in it gave, and a token due by that lesson is replaced before it is refused.
+func (t *tokens) refused(tok string, age time.Duration, stale bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if stale && age > 0 && (t.honoured == 0 || age < t.honoured) {
+		t.honoured = age
+	}
+	if tok == t.access {
+		t.access = ""
+	}
 }
 
 // fetchNow fetches a token whatever the cache holds.
 func (t *tokens) fetchNow(ctx context.Context) (string, error) {
-	tok, _, err := t.get(ctx, "", true)
+	tok, _, err := t.get(ctx, true)
 	return tok, err
 }
 
@@ -90,7 +106,7 @@ func (t *tokens) newest(tok string) bool {
 	return tok == t.access
 }
 
-func (t *tokens) get(ctx context.Context, refused string, force bool) (string, time.Time, error) {
+func (t *tokens) get(ctx context.Context, force bool) (string, time.Time, error) {
 	select {
 	case t.lock <- struct{}{}:
 	case <-ctx.Done():
@@ -100,8 +116,14 @@ func (t *tokens) get(ctx context.Context, refused string, force bool) (string, t
 
 	t.mu.Lock()
 	cur, exp, fetched := t.access, t.expiry, t.fetched
+	if h := t.honoured; h > 0 {
+		// Replace a token an eighth before the age at which one was refused.
+		if due := fetched.Add(h - h/8); exp.IsZero() || due.Before(exp) {
+			exp = due
+		}
+	}
 	t.mu.Unlock()
-	if !force && cur != "" && cur != refused && (exp.IsZero() || t.now().Before(exp)) {
+	if !force && cur != "" && (exp.IsZero() || t.now().Before(exp)) {
 		return cur, fetched, nil
 	}
 	return t.fetch(ctx)

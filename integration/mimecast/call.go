@@ -67,7 +67,6 @@ func retrying[T any](ctx context.Context, c *Client, op, group string, try func(
 		lim = nil // the REST groups have quotas and budgets of their own
 	}
 	var (
-		refused  string        // the token the API last answered 401 to
 		strikes  int           // 401s to fresh tokens
 		refusals int           // 401s in all
 		own      time.Duration // this call's own wait after a sporadic 429
@@ -93,15 +92,7 @@ func retrying[T any](ctx context.Context, c *Client, op, group string, try func(
 			sl.release()
 			return zero, fmt.Errorf("%s: %w", op, werr)
 		}
-		var (
-			tok     string
-			fetched time.Time
-		)
-		if refused != "" {
-			tok, fetched, err = c.tokens.replace(ctx, refused)
-		} else {
-			tok, fetched, err = c.tokens.token(ctx)
-		}
+		tok, fetched, err := c.tokens.token(ctx)
 		sent, sentOn := time.Now(), c.now()
 		if err == nil {
 			var ans T
@@ -133,19 +124,20 @@ func retrying[T any](ctx context.Context, c *Client, op, group string, try func(
 			return zero, fmt.Errorf("%s: %w", op, ctx.Err())
 		}
 		if e != nil && e.Status == http.StatusUnauthorized && !e.token {
-			fresh := sentOn.Sub(fetched) <= freshToken && c.tokens.newest(tok)
+			age := sentOn.Sub(fetched)
+			fresh := age <= freshToken && c.tokens.newest(tok)
 			if fresh {
 				strikes++
 			}
 			refusals++
+			c.tokens.refused(tok, age, !fresh)
 			if strikes >= 2 || refusals > maxRefusals {
 				e.Retryable, e.afterRefresh = false, true
 				return zero, e
 			}
-			// Expired or revoked token: fetch a fresh one (or take the one another call
-			// already fetched) and repeat the call. This does not count as a retry.
-			refused = tok
-			c.log.Debug().Str("op", op).Str("code", e.Code).Bool("fresh", fresh).Msg("token refused; fetching a new one")
+			// Expired or revoked token: repeat the call with a new one (fetched after the
+			// waits, or already fetched by another call). This does not count as a retry.
+			c.log.Debug().Str("op", op).Str("code", e.Code).Bool("fresh", fresh).Dur("age", age).Msg("token refused; fetching a new one")
 			continue
 		}
 		if !IsRetryable(err) {
