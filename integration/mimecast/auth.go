@@ -78,13 +78,15 @@ func (t *tokens) token(ctx context.Context) (string, time.Time, error) {
 
 // refused records that the API answered 401 to tok, age after its fetch. If tok is still the
 // cached token it is dropped, so that the next call of any goroutine fetches a new one
-// instead of meeting the same 401. A refusal of an old token (stale) also teaches the cache
+// instead of meeting the same 401. A refusal of a token older than freshToken also teaches the cache
 // how long the API really honours tokens: a server may honour them for less than the
 // expires_in it gave, and a token due by that lesson is replaced before it is refused.
-func (t *tokens) refused(tok string, age time.Duration, stale bool) {
+func (t *tokens) refused(tok string, age time.Duration) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if stale && age > 0 && (t.honoured == 0 || age < t.honoured) {
+	// A token refused young was revoked or superseded (another call already replaced it),
+	// which says nothing about how long tokens live.
+	if age > freshToken && (t.honoured == 0 || age < t.honoured) {
 		t.honoured = age
 	}
 	if tok == t.access {

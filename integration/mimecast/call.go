@@ -130,7 +130,7 @@ func retrying[T any](ctx context.Context, c *Client, op, group string, try func(
 				strikes++
 			}
 			refusals++
-			c.tokens.refused(tok, age, !fresh)
+			c.tokens.refused(tok, age)
 			if strikes >= 2 || refusals > maxRefusals {
 				e.Retryable, e.afterRefresh = false, true
 				return zero, e

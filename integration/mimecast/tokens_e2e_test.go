@@ -24,10 +24,10 @@ func TestTokensOutliveNoWait(t *testing.T) {
 		t.Skip("runs for seconds")
 	}
 	cases := []struct {
-		name     string
-		speed    int
-		opts     simulator.Options
-		faults   []simulator.Fault
+		name   string
+		speed  int
+		opts   simulator.Options
+		faults []simulator.Fault
 	}{
 		{name: "expires_in 5s, quota waits", speed: 20,
 			opts: simulator.Options{Mailboxes: 4, Messages: 8, TokenTTL: 5 * time.Second, RateLimit: 30}},
