@@ -587,6 +587,52 @@ func TestRetriesExhaustedIsRetryable(t *testing.T) {
 	}
 }
 
+// MaxRetries counts retries, and its zero is a setting: no retry at all, for a 5xx, a 429
+// and the token endpoint alike (performance.max_retries: 0).
+func TestMaxRetriesZeroMeansNone(t *testing.T) {
+	cases := []struct {
+		name       string
+		maxRetries int
+		status     int
+		want       int64 // attempts
+	}{
+		{name: "0, 503", maxRetries: 0, status: 503, want: 1},
+		{name: "0, 429", maxRetries: 0, status: 429, want: 1},
+		{name: "negative, 503", maxRetries: -1, status: 503, want: 1},
+		{name: "1, 503", maxRetries: 1, status: 503, want: 2},
+		{name: "default, 503", maxRetries: mimecast.DefaultMaxRetries, status: 503, want: 1 + mimecast.DefaultMaxRetries},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, simulator.Options{Mailboxes: 1, Messages: 2})
+			c := e.client(t, func(cfg *mimecast.Config) { cfg.MaxRetries = tc.maxRetries })
+			id := firstMessage(t, e.sim).ID
+			e.sim.SetFaults([]simulator.Fault{{PathPrefix: "/api/archive/get-message-detail", Status: tc.status, ResetMS: 1}})
+			_, err := c.MessageDetail(context.Background(), id)
+			if !mimecast.IsRetryable(err) {
+				t.Fatalf("error = %v; want the retryable error of the last attempt", err)
+			}
+			if n := requests(e.sim.Stats(), "/api/archive/get-message-detail", tc.status); n != tc.want {
+				t.Errorf("attempts = %d, want %d", n, tc.want)
+			}
+			if got, want := c.Stats().Retries, tc.want-1; got != want {
+				t.Errorf("client retries = %d, want %d", got, want)
+			}
+		})
+	}
+	t.Run("0, token endpoint", func(t *testing.T) {
+		e := newEnv(t, simulator.Options{Mailboxes: 1, Messages: 1})
+		c := e.client(t, func(cfg *mimecast.Config) { cfg.MaxRetries = 0 })
+		e.sim.SetFaults([]simulator.Fault{{PathPrefix: "/oauth/token", Status: 503}})
+		if err := c.Authenticate(context.Background()); !mimecast.IsRetryable(err) {
+			t.Fatalf("authenticate = %v; want the retryable error", err)
+		}
+		if n := requests(e.sim.Stats(), "/oauth/token", 503); n != 1 {
+			t.Errorf("token requests = %d, want 1", n)
+		}
+	})
+}
+
 func TestForbiddenNamesEndpointAndPermission(t *testing.T) {
 	e := newEnv(t, simulator.Options{Mailboxes: 1, Messages: 2})
 	c := e.client(t, nil)
