@@ -34,6 +34,10 @@ type Stats struct {
 	APICalls int64
 	// APICallsPerMinute is APICalls over Elapsed, 0 while that is shorter than RateWindow.
 	APICallsPerMinute float64
+	// TokenRequests and DownloadRequests are the other attempts: to the token endpoint and to
+	// pre-signed download URLs. Calls = APICalls + TokenRequests + DownloadRequests.
+	TokenRequests    int64
+	DownloadRequests int64
 	// Groups gives, by quota group ("account" for every legacy /api endpoint, "threats",
 	// "siem-batch", "siem-stream"), the API attempts, the answers 429 and the time its calls
 	// waited for its pacer. A crawl and an alerts poller on one API application share the
@@ -159,8 +163,14 @@ func (c *counters) snapshot() Stats {
 		groups[g] = GroupStats{QuotaWait: d}
 	}
 	c.mu.Unlock()
-	var apiCalls int64
+	var apiCalls, tokenRequests, downloadRequests int64
 	for k, n := range byEndpoint {
+		switch k.Endpoint {
+		case EndpointToken:
+			tokenRequests += n
+		case EndpointDownload:
+			downloadRequests += n
+		}
 		g, ok := groupOf(k.Endpoint)
 		if !ok {
 			continue
@@ -174,18 +184,20 @@ func (c *counters) snapshot() Stats {
 		groups[g] = gs
 	}
 	s := Stats{
-		Calls:          c.calls.Load(),
-		ByStatus:       by,
-		ByEndpoint:     byEndpoint,
-		QuotaWait:      time.Duration(c.quotaWait.Load()),
-		HTTPErrors:     c.httpErrors.Load(),
-		RateLimited:    c.rateLimited.Load(),
-		Retries:        c.retries.Load(),
-		Downloads:      c.downloads.Load(),
-		DownloadBytes:  c.downloadBytes.Load(),
-		TokenRefreshes: c.tokenRefreshes.Load(),
-		APICalls:       apiCalls,
-		Groups:         groups,
+		Calls:            c.calls.Load(),
+		ByStatus:         by,
+		ByEndpoint:       byEndpoint,
+		QuotaWait:        time.Duration(c.quotaWait.Load()),
+		HTTPErrors:       c.httpErrors.Load(),
+		RateLimited:      c.rateLimited.Load(),
+		Retries:          c.retries.Load(),
+		Downloads:        c.downloads.Load(),
+		DownloadBytes:    c.downloadBytes.Load(),
+		TokenRefreshes:   c.tokenRefreshes.Load(),
+		APICalls:         apiCalls,
+		TokenRequests:    tokenRequests,
+		DownloadRequests: downloadRequests,
+		Groups:           groups,
 	}
 	// Elapsed real time, not the injectable clock: a rate is about how fast we really go.
 	s.Elapsed = time.Since(c.start)
@@ -232,7 +244,8 @@ func logStats(log zerolog.Logger, s Stats) {
 		ev = ev.Int("concurrency_limit", c.Limit).Float64("concurrency_limit_avg", c.LimitAvg).
 			Int("concurrency_limit_max", c.LimitMax).Int("inflight_max", c.InFlightMax)
 	}
-	ev.Int64("api_calls", s.APICalls).Dict("quota_groups", groups).Dict("by_status", by).
+	ev.Int64("api_calls", s.APICalls).Int64("download_requests", s.DownloadRequests).Int64("token_requests", s.TokenRequests).
+		Dict("quota_groups", groups).Dict("by_status", by).
 		Float64("quota_wait_seconds", s.QuotaWait.Seconds()).
 		Int64("http_errors", s.HTTPErrors).
 		Int64("rate_limited", s.RateLimited).
