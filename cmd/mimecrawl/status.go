@@ -272,6 +272,7 @@ func (a *app) printStatus(rep statusReport) {
 			}
 			fmt.Fprintf(a.stdout, "  %s  %-5s full=%-5v %6.1fs  exit %d  %d messages, %d attachments, %d deleted, %d failed views\n",
 				s.Started.Format(time.RFC3339), s.Command, s.Full, s.Seconds, s.ExitCode, s.Messages, s.Attachments, s.Deleted, s.ViewsFailed)
+			fmt.Fprintf(a.stdout, "    quota %s\n", sanitize(s.quotaText()))
 		}
 	}
 }

@@ -39,9 +39,17 @@ type Summary struct {
 	RemovalIncomplete bool     `json:"removal_incomplete,omitempty"`
 	RemovalRefused    []string `json:"removal_refused,omitempty"`
 
-	APICalls       int64         `json:"api_calls"`
+	APICalls       int64         `json:"api_calls"` // every HTTP exchange with Mimecast
 	APIRateLimited int64         `json:"api_rate_limited"`
 	APIErrors      map[int]int64 `json:"api_errors_by_status,omitempty"`
+	// What the quota counts: calls of API endpoints, not downloads nor token requests; per
+	// quota group with their 429s and the time calls waited for the quota. A crawl and an
+	// alerts poller on one API application share the account group's quota.
+	APIQuotaCalls       int64                 `json:"api_quota_calls"`
+	APIDownloads        int64                 `json:"api_download_requests"`
+	APITokenRequests    int64                 `json:"api_token_requests"`
+	APIQuotaWaitSeconds float64               `json:"api_quota_wait_seconds"`
+	APIQuotaGroups      map[string]QuotaGroup `json:"api_quota_groups,omitempty"`
 	// The bound on archive requests in flight (performance.concurrency): adaptive or fixed,
 	// where it started, where it ended, its time-weighted mean and highest value, and the
 	// most requests that were in flight at once.
@@ -63,6 +71,50 @@ type Summary struct {
 	// Interrupted: the run was stopped by a signal before every view was done.
 	Interrupted bool `json:"interrupted,omitempty"`
 	ExitCode    int  `json:"exit_code"`
+}
+
+// QuotaGroup is one quota group's share of a run.
+type QuotaGroup struct {
+	Calls       int64   `json:"calls"`
+	RateLimited int64   `json:"rate_limited"`
+	WaitSeconds float64 `json:"quota_wait_seconds"`
+}
+
+// setAPI takes the client's call statistics.
+func (s *Summary) setAPI(st mimecast.Stats) {
+	s.APICalls, s.APIRateLimited = st.Calls, st.RateLimited
+	s.APIQuotaCalls, s.APIDownloads, s.APITokenRequests = st.APICalls, st.DownloadRequests, st.TokenRequests
+	s.APIQuotaWaitSeconds = st.QuotaWait.Seconds()
+	s.APIQuotaGroups = nil
+	for g, gs := range st.Groups {
+		if s.APIQuotaGroups == nil {
+			s.APIQuotaGroups = map[string]QuotaGroup{}
+		}
+		s.APIQuotaGroups[g] = QuotaGroup{Calls: gs.Calls, RateLimited: gs.RateLimited, WaitSeconds: gs.QuotaWait.Seconds()}
+	}
+	s.setConcurrency(st.Concurrency)
+}
+
+// quotaText is the quota's line: calls per group, then the time waited for it.
+func (s *Summary) quotaText() string {
+	groups := make([]string, 0, len(s.APIQuotaGroups))
+	for g := range s.APIQuotaGroups {
+		groups = append(groups, g)
+	}
+	sort.Strings(groups)
+	parts := make([]string, 0, len(groups))
+	for _, g := range groups {
+		q := s.APIQuotaGroups[g]
+		parts = append(parts, fmt.Sprintf("%s %d (%d answered 429, waited %.1fs)", g, q.Calls, q.RateLimited, q.WaitSeconds))
+	}
+	if len(parts) == 0 {
+		parts = append(parts, "none")
+	}
+	perMinute := 0.0
+	if s.Seconds > 0 {
+		perMinute = float64(s.APIQuotaCalls) / s.Seconds * 60
+	}
+	return fmt.Sprintf("%d calls (%.0f/min): %s; waited %.1fs in all", s.APIQuotaCalls, perMinute, strings.Join(parts, ", "), s.APIQuotaWaitSeconds)
 }
 
 // setConcurrency takes the limiter's numbers; a client without a bound leaves them unset.
@@ -134,7 +186,9 @@ func (s *Summary) Print(w io.Writer) {
 	if s.PeakRSSBytes > 0 {
 		fmt.Fprintf(w, "  memory        %s peak resident\n", humanBytes(s.PeakRSSBytes))
 	}
-	fmt.Fprintf(w, "  api           %d calls, %d answered 429", s.APICalls, s.APIRateLimited)
+	fmt.Fprintf(w, "  quota         %s\n", s.quotaText())
+	fmt.Fprintf(w, "  api           %d requests (%d quota-counted calls, %d downloads, %d token requests), %d answered 429",
+		s.APICalls, s.APIQuotaCalls, s.APIDownloads, s.APITokenRequests, s.APIRateLimited)
 	if len(s.APIErrors) > 0 {
 		codes := make([]int, 0, len(s.APIErrors))
 		for c := range s.APIErrors {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mimecrawl/mimecrawl/integration/mimecast"
 )
@@ -34,5 +35,36 @@ func TestSummaryPrintsConcurrency(t *testing.T) {
 	none.Print(&b)
 	if strings.Contains(b.String(), "concurrency") {
 		t.Errorf("a client without a bound printed a concurrency line:\n%s", b.String())
+	}
+}
+
+// The summary tells the calls the quota counts, by quota group, from downloads and token
+// requests, and says how long calls waited for the quota.
+func TestSummaryShowsQuotaGroups(t *testing.T) {
+	s := Summary{Seconds: 60}
+	s.setAPI(mimecast.Stats{Calls: 1300, RateLimited: 4, APICalls: 1000, DownloadRequests: 298, TokenRequests: 2,
+		QuotaWait: 2500 * time.Millisecond, Groups: map[string]mimecast.GroupStats{
+			"account": {Calls: 990, RateLimited: 4, QuotaWait: 2400 * time.Millisecond},
+			"threats": {Calls: 10, QuotaWait: 100 * time.Millisecond},
+		}})
+	var b strings.Builder
+	s.Print(&b)
+	for _, want := range []string{
+		"  quota         1000 calls (1000/min): account 990 (4 answered 429, waited 2.4s), threats 10 (0 answered 429, waited 0.1s); waited 2.5s in all\n",
+		"  api           1300 requests (1000 quota-counted calls, 298 downloads, 2 token requests), 4 answered 429",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("summary:\n%s\nwant the line %q", b.String(), want)
+		}
+	}
+	blob, err := json.Marshal(&s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, field := range []string{`"api_quota_calls":1000`, `"api_download_requests":298`, `"api_token_requests":2`, `"api_quota_wait_seconds":2.5`,
+		`"api_quota_groups":{"account":{"calls":990,"rate_limited":4,"quota_wait_seconds":2.4}`} {
+		if !strings.Contains(string(blob), field) {
+			t.Errorf("summary JSON %s lacks %s", blob, field)
+		}
 	}
 }
