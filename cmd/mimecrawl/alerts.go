@@ -26,8 +26,11 @@ type alertsSummary struct {
 	alerts.PassSummary
 	Seconds  float64 `json:"seconds"`
 	APICalls int64   `json:"api_calls"`
-	ExitCode int     `json:"exit_code"`
-	Error    string  `json:"error,omitempty"`
+	// The pass's calls that a quota counts (not downloads nor token requests), per group.
+	APIQuotaCalls  int64                 `json:"api_quota_calls"`
+	APIQuotaGroups map[string]QuotaGroup `json:"api_quota_groups,omitempty"`
+	ExitCode       int                   `json:"exit_code"`
+	Error          string                `json:"error,omitempty"`
 }
 
 // alertsRun runs the alerts poller: one pass with once, else a pass every
@@ -143,16 +146,17 @@ func (a *app) alertsPoll(ctx context.Context, log zerolog.Logger, m *metrics.Met
 	}
 
 	code := exitOK
-	var lastCalls int64
+	var last mimecast.Stats
 	report := func(ps alerts.PassSummary) {
 		updateSources()
 		for _, src := range ps.Sources {
 			// A source the application may not read is reported, not failing (see alertsRun).
 			health.Observe(string(src.Source), src.Error == "" && !src.Interrupted, src.Error, ps.Finished)
 		}
-		calls := client.Stats().Calls
-		s := &alertsSummary{Command: "alerts", PassSummary: ps, Seconds: ps.Finished.Sub(ps.Started).Seconds(), APICalls: calls - lastCalls}
-		lastCalls = calls
+		st := client.Stats()
+		s := &alertsSummary{Command: "alerts", PassSummary: ps, Seconds: ps.Finished.Sub(ps.Started).Seconds(), APICalls: st.Calls - last.Calls}
+		s.APIQuotaCalls, s.APIQuotaGroups = quotaSince(st, last)
+		last = st
 		if ps.Failed() {
 			s.ExitCode = exitPartial
 		}
@@ -189,6 +193,7 @@ func overlapOption(d time.Duration) time.Duration {
 // printAlerts writes the one-screen summary of a pass.
 func (a *app) printAlerts(w io.Writer, s *alertsSummary) {
 	fmt.Fprintf(w, "\nmimecrawl alerts summary (%.1fs, %d API calls)\n", s.Seconds, s.APICalls)
+	fmt.Fprintf(w, "  quota         %s\n", (&Summary{Seconds: s.Seconds, APIQuotaCalls: s.APIQuotaCalls, APIQuotaGroups: s.APIQuotaGroups, APIQuotaWaitSeconds: quotaWait(s.APIQuotaGroups)}).quotaText())
 	if s.Error != "" {
 		fmt.Fprintf(w, "  error         %s\n", s.Error)
 	}

@@ -95,6 +95,32 @@ func (s *Summary) setAPI(st mimecast.Stats) {
 	s.setConcurrency(st.Concurrency)
 }
 
+// quotaSince is what a quota counted between two snapshots of the client's statistics: the
+// calls, and per group the calls, 429s and wait.
+func quotaSince(now, before mimecast.Stats) (int64, map[string]QuotaGroup) {
+	var groups map[string]QuotaGroup
+	for g, gs := range now.Groups {
+		b := before.Groups[g]
+		if gs.Calls == b.Calls && gs.QuotaWait == b.QuotaWait {
+			continue
+		}
+		if groups == nil {
+			groups = map[string]QuotaGroup{}
+		}
+		groups[g] = QuotaGroup{Calls: gs.Calls - b.Calls, RateLimited: gs.RateLimited - b.RateLimited, WaitSeconds: (gs.QuotaWait - b.QuotaWait).Seconds()}
+	}
+	return now.APICalls - before.APICalls, groups
+}
+
+// quotaWait sums the groups' waits.
+func quotaWait(groups map[string]QuotaGroup) float64 {
+	var w float64
+	for _, q := range groups {
+		w += q.WaitSeconds
+	}
+	return w
+}
+
 // quotaText is the quota's line: calls per group, then the time waited for it.
 func (s *Summary) quotaText() string {
 	groups := make([]string, 0, len(s.APIQuotaGroups))
