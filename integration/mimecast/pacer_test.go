@@ -29,9 +29,28 @@ func TestPacerSporadic429WaitsOnlyItsCall(t *testing.T) {
 	if own != 100*time.Millisecond || quota {
 		t.Fatalf("sporadic 429: own wait %v, quota %v; want the hint for this call only", own, quota)
 	}
-	if d := p.reserve(); d != 0 || p.interval != 0 {
-		t.Fatalf("after a sporadic 429 the next call waits %v (interval %v); want no wait", d, p.interval)
+	// New calls are held until the next answer that is not a 429 (at most the hint).
+	if d, wake := p.reserve(); d != 100*time.Millisecond || wake == nil {
+		t.Fatalf("after a sporadic 429 the next call waits %v (hold %v); want a hold of the hint", d, wake != nil)
 	}
+	_, wake := p.reserve()
+	p.succeeded()
+	select {
+	case <-wake:
+	default:
+		t.Fatal("an answer after a sporadic 429 did not lift the hold")
+	}
+	if d, _ := p.reserve(); d != 0 || p.interval != 0 {
+		t.Fatalf("after a sporadic 429 and an answer the next call waits %v (interval %v); want no wait", d, p.interval)
+	}
+	// Answers between 429s keep them sporadic; runEnter in a row are the quota.
+	p.succeeded()
+	for i := range runEnter {
+		if _, quota := p.rateLimited(clk.t, 100*time.Millisecond, true); quota != (i == runEnter-1) {
+			t.Fatalf("429 number %d in a row: quota %v", i+1, quota)
+		}
+	}
+	p, clk = testPacer(time.Millisecond, time.Second, time.Minute, 1)
 	// The multiplier scales what the call waits; 1 is exactly as asked.
 	p.multiplier = 2.5
 	if own, _ := p.rateLimited(clk.t, 100*time.Millisecond, true); own != 250*time.Millisecond {
@@ -153,17 +172,25 @@ func (s *sporadicServer) call(time.Time) (bool, time.Duration) {
 // deterministic for a given server.
 type pacerModel struct {
 	workers, slots int
-	latency        time.Duration
+	latency        time.Duration // the mean; each answer takes between half and 1.5 times it
 	duration       time.Duration
+	seed           uint64 // of the latencies
 }
 
 type modelResult struct {
 	calls, ok, limited int
 }
 
+// heldStart is a worker whose start waits for a hold that an answer may lift.
+type heldStart struct {
+	worker, gen int
+	wake        <-chan struct{}
+}
+
 type event struct {
 	t      time.Time
 	seq    int
+	gen    int
 	kind   int // evReady, evStart, evAnswer
 	worker int
 	sent   time.Time
@@ -207,6 +234,9 @@ func (m pacerModel) run(srv modelServer) modelResult {
 		free  = m.slots
 		queue []int // workers waiting for a slot
 		res   modelResult
+		gen   = make([]int, m.workers) // a start event of an older generation is stale
+		held  []heldStart
+		rng   = rand.New(rand.NewPCG(m.seed, 2))
 	)
 	push := func(ev event) {
 		seq++
@@ -226,18 +256,26 @@ func (m pacerModel) run(srv modelServer) modelResult {
 		case evReady:
 			if free > 0 {
 				free--
-				push(event{t: ev.t, kind: evStart, worker: ev.worker})
+				push(event{t: ev.t, kind: evStart, worker: ev.worker, gen: gen[ev.worker]})
 			} else {
 				queue = append(queue, ev.worker)
 			}
 		case evStart:
-			if d := p.reserve(); d > 0 {
-				push(event{t: ev.t.Add(d), kind: evStart, worker: ev.worker})
+			if ev.gen != gen[ev.worker] {
+				continue // woken earlier by a lifted hold
+			}
+			if d, wake := p.reserve(); d > 0 {
+				if wake != nil {
+					held = append(held, heldStart{ev.worker, gen[ev.worker], wake})
+				}
+				push(event{t: ev.t.Add(d), kind: evStart, worker: ev.worker, gen: gen[ev.worker]})
 				continue
 			}
+			gen[ev.worker]++ // this start is done: a hold lifted later must not wake it
 			ok, hint := srv.call(ev.t)
 			res.calls++
-			push(event{t: ev.t.Add(m.latency), kind: evAnswer, worker: ev.worker, sent: ev.t, ok: ok, hint: hint})
+			lat := m.latency/2 + time.Duration(rng.Int64N(int64(m.latency)))
+			push(event{t: ev.t.Add(lat), kind: evAnswer, worker: ev.worker, sent: ev.t, ok: ok, hint: hint})
 		case evAnswer:
 			var own time.Duration
 			if ev.ok {
@@ -248,12 +286,27 @@ func (m pacerModel) run(srv modelServer) modelResult {
 				own, _ = p.rateLimited(ev.sent, ev.hint, true)
 			}
 			if len(queue) > 0 {
-				push(event{t: ev.t, kind: evStart, worker: queue[0]})
+				push(event{t: ev.t, kind: evStart, worker: queue[0], gen: gen[queue[0]]})
 				queue = queue[1:]
 			} else {
 				free++
 			}
 			push(event{t: ev.t.Add(own), kind: evReady, worker: ev.worker})
+			// Starts held by a hold this answer lifted wake now, as wait's select does.
+			kept := held[:0]
+			for _, h := range held {
+				select {
+				case <-h.wake:
+					if h.gen != gen[h.worker] {
+						break // that start already ran, or was woken before
+					}
+					gen[h.worker]++
+					push(event{t: ev.t, kind: evStart, worker: h.worker, gen: gen[h.worker]})
+				default:
+					kept = append(kept, h)
+				}
+			}
+			held = kept
 		}
 	}
 	return res
@@ -276,6 +329,7 @@ func seed(t *testing.T) uint64 {
 // Goal (a): a real quota, a token bucket with a burst, is used to at least 90% with at most
 // 1% of calls answered 429.
 func TestPacerUsesATokenBucketQuota(t *testing.T) {
+	s := seed(t)
 	cases := []struct {
 		name            string
 		perMinute       float64
@@ -289,7 +343,7 @@ func TestPacerUsesATokenBucketQuota(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := &bucketServer{perSecond: tc.perMinute / 60, capacity: tc.perMinute, tokens: tc.perMinute}
-			m := pacerModel{workers: tc.workers, slots: tc.slots, latency: tc.latency, duration: tc.length}
+			m := pacerModel{workers: tc.workers, slots: tc.slots, latency: tc.latency, duration: tc.length, seed: s}
 			r := m.run(srv)
 			allowed := tc.perMinute + tc.perMinute*tc.length.Minutes()
 			used := float64(r.ok) / allowed
@@ -324,7 +378,7 @@ func TestPacerShrugsOffSporadic429s(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			m := pacerModel{workers: tc.workers, slots: tc.slots, latency: tc.latency, duration: 5 * time.Minute}
+			m := pacerModel{workers: tc.workers, slots: tc.slots, latency: tc.latency, duration: 5 * time.Minute, seed: s}
 			base := m.run(&sporadicServer{rng: rand.New(rand.NewPCG(s, 1))})
 			got := m.run(&sporadicServer{rng: rand.New(rand.NewPCG(s, 1)), fraction: tc.fraction, hint: tc.hint})
 			ratio := float64(got.ok) / float64(base.ok)
