@@ -16,12 +16,17 @@ import (
 // (see quotaGroup). Mimecast's quota is per application, so when the quota binds every worker
 // calling that group must slow down, not only the one that was told. But not every 429 is the
 // quota: a gateway may turn away a few calls now and then with a short hint while the quota is
-// far from used. The pacer tells the two apart by their density and treats them differently:
+// far from used. The pacer tells the two apart by their density and treats them differently
+// (an AIMD rate estimate that decreases on the density of 429s, not on each one):
 //
 //   - Sporadic 429s (the pacer is calm, fewer than densityEnter of the last densityWindow
-//     answers were 429s and fewer than runEnter came in a row) cost what they ask: the call that got one waits its hint (scaled,
-//     clamped) on its own, holding no concurrency slot, and the others carry on. Nothing
-//     accumulates, so 3% of calls turned away with 100 ms hints cost about 3% of throughput.
+//     answers were 429s and fewer than runEnter came in a row) cost what they ask: the call
+//     that got one waits its hint (scaled, clamped) on its own, holding no concurrency slot,
+//     and the others carry on once the next answer that is not a 429 arrives (new calls are
+//     held until then, for the hint at most: so the calls in flight when a quota runs out
+//     tell it by their run of 429s before the calls they free send a second wave). Nothing
+//     accumulates: 3% of calls turned away with 100 ms hints cost about 3% of throughput
+//     (TestPacerShrugsOffSporadic429s).
 //   - A dense run of 429s is the quota: all calls of the group then start one per interval,
 //     and nobody starts before the hint has passed. This is an AIMD rate estimate on the
 //     spacing: a 429 raises the interval to at least the hint and by a sixth, once per
