@@ -47,7 +47,7 @@ func populated(t *testing.T, ok bool) *Metrics {
 			{Endpoint: mimecast.EndpointToken, Status: 0}:                 1,
 		},
 		RateLimited: 3, Retries: 4, QuotaWait: 1500 * time.Millisecond, DownloadBytes: 99,
-		Groups: map[string]mimecast.GroupStats{"account": {Calls: 9, RateLimited: 3, QuotaWait: 1500 * time.Millisecond}},
+		Groups:      map[string]mimecast.GroupStats{"account": {Calls: 9, RateLimited: 3, QuotaWait: 1500 * time.Millisecond}},
 		Concurrency: mimecast.ConcurrencyStats{Adaptive: true, Initial: 16, Limit: 37, LimitAvg: 30.5, LimitMax: 40, InFlightMax: 38, Increases: 24, Decreases: 2},
 	}})
 	m.WatchWriter(fakeWriter{index.WriterStats{Requests: 5, Retried: 1, Bytes: 1234}})
