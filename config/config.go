@@ -3,6 +3,8 @@ package config
 import (
 	"strings"
 	"time"
+
+	"github.com/mimecrawl/mimecrawl/integration/mimecast"
 )
 
 // Config is the whole mimecrawl configuration. docs/configuration.md describes every key.
@@ -289,7 +291,7 @@ func Default() *Config {
 			RetryAfterMultiplier: 1.0,
 			DeltaTokenOffset:     Duration(-15 * time.Minute),
 			AuthTokenOffset:      Duration(-60 * time.Second),
-			MaxRetries:           8,
+			MaxRetries:           mimecast.DefaultMaxRetries,
 			CheckpointInterval:   Duration(5 * time.Second),
 			ShutdownGrace:        Duration(30 * time.Second),
 			Concurrency:          ConcurrencyAdaptive,

@@ -17,6 +17,9 @@ var (
 	apiRateLimited = desc("api_rate_limited_total", "Mimecast answers 429 (quota exhausted).")
 	apiRetries     = desc("api_retries_total", "Mimecast attempts repeated after a retryable error.")
 	apiQuotaWait   = desc("api_quota_wait_seconds_total", "Seconds calls spent waiting for Mimecast's quota (after 429s, or to stay within a published budget), summed over calls.")
+	apiGroupCalls  = desc("api_quota_calls_total", "Mimecast API calls counted by a quota (no downloads, no token requests), by quota group (account: every archive and directory endpoint; threats; siem-batch; siem-stream).", "group")
+	apiGroupLimit  = desc("api_quota_rate_limited_total", "Mimecast answers 429 by quota group.", "group")
+	apiGroupWait   = desc("api_quota_group_wait_seconds_total", "Seconds calls spent waiting for Mimecast's quota, by quota group, summed over calls.", "group")
 	apiDownload    = desc("api_download_bytes_total", "Bytes of files downloaded from Mimecast.")
 	apiConcLimit   = desc("api_concurrency_limit", "Bound on Mimecast archive requests in flight (performance.concurrency) now.")
 	apiInflightMax = desc("api_inflight_max", "Most Mimecast archive requests that were in flight at once.")
@@ -56,6 +59,7 @@ type snapshots struct {
 
 func (s *snapshots) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{apiCalls, apiRateLimited, apiRetries, apiQuotaWait, apiDownload,
+		apiGroupCalls, apiGroupLimit, apiGroupWait,
 		apiConcLimit, apiInflightMax, apiConcChanges,
 		bulkRequests, bulkRetries, bulkBytes, mailboxLag, mailboxLagWorst, mailboxesNoCheckp,
 		runDuration, runExitCode, runFinished, runLastSuccess, runTextMisses,
@@ -85,6 +89,11 @@ func (s *snapshots) Collect(ch chan<- prometheus.Metric) {
 		counter(apiRetries, float64(st.Retries))
 		counter(apiQuotaWait, st.QuotaWait.Seconds())
 		counter(apiDownload, float64(st.DownloadBytes))
+		for g, gs := range st.Groups {
+			counter(apiGroupCalls, float64(gs.Calls), g)
+			counter(apiGroupLimit, float64(gs.RateLimited), g)
+			counter(apiGroupWait, gs.QuotaWait.Seconds(), g)
+		}
 		if c := st.Concurrency; c.Limit > 0 {
 			gauge(apiConcLimit, float64(c.Limit))
 			gauge(apiInflightMax, float64(c.InFlightMax))

@@ -47,6 +47,7 @@ func populated(t *testing.T, ok bool) *Metrics {
 			{Endpoint: mimecast.EndpointToken, Status: 0}:                 1,
 		},
 		RateLimited: 3, Retries: 4, QuotaWait: 1500 * time.Millisecond, DownloadBytes: 99,
+		Groups:      map[string]mimecast.GroupStats{"account": {Calls: 9, RateLimited: 3, QuotaWait: 1500 * time.Millisecond}},
 		Concurrency: mimecast.ConcurrencyStats{Adaptive: true, Initial: 16, Limit: 37, LimitAvg: 30.5, LimitMax: 40, InFlightMax: 38, Increases: 24, Decreases: 2},
 	}})
 	m.WatchWriter(fakeWriter{index.WriterStats{Requests: 5, Retried: 1, Bytes: 1234}})
@@ -138,6 +139,9 @@ func TestSeriesFromSnapshots(t *testing.T) {
 		{"mimecrawl_api_rate_limited_total", nil, 3},
 		{"mimecrawl_api_retries_total", nil, 4},
 		{"mimecrawl_api_quota_wait_seconds_total", nil, 1.5},
+		{"mimecrawl_api_quota_calls_total", map[string]string{"group": "account"}, 9},
+		{"mimecrawl_api_quota_rate_limited_total", map[string]string{"group": "account"}, 3},
+		{"mimecrawl_api_quota_group_wait_seconds_total", map[string]string{"group": "account"}, 1.5},
 		{"mimecrawl_api_concurrency_limit", nil, 37},
 		{"mimecrawl_api_inflight_max", nil, 38},
 		{"mimecrawl_api_concurrency_changes_total", map[string]string{"direction": "increase"}, 24},

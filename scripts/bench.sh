@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Benchmarks: the headline table of the performance goals (calls per message, throughput
 # with added latency against Little's bound, crawler/Elasticsearch CPU per document, peak RSS
-# growth, the rate-limited crawl), then as information the crawler against the ceiling of
-# this machine and Elasticsearch, scaling, incremental cost, and the Go benchmarks of the hot
-# paths. docs/performance.md explains the numbers.
+# growth, the rate-limited crawl, the crawl with sporadic 429s), then as information the
+# crawler against the ceiling of this machine and Elasticsearch, scaling, incremental cost,
+# and the Go benchmarks of the hot paths. docs/performance.md explains the numbers.
 #
 #   scripts/bench.sh            # quick mode, about 6 minutes; not for the goals
 #   BENCH_MODE=full scripts/bench.sh   # medians of three or five runs, about an hour on 2 CPUs

@@ -94,6 +94,7 @@ func (b *bench) runAll(ctx context.Context) error {
 		{"scaling", b.runScaling},
 		{"mailboxes", b.runMailboxes},
 		{"ratelimit", b.runRateLimited},
+		{"sporadic", b.runSporadic},
 	}
 	var failed []string
 	for _, s := range steps {

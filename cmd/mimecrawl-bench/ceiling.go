@@ -86,7 +86,7 @@ func crawlOptions(pipeline bool, parallelism int, log zerolog.Logger) crawler.Op
 }
 
 func mimecastClient(simURL string, log zerolog.Logger) (*mimecast.Client, error) {
-	return mimecast.New(mimecast.Config{BaseURL: simURL, ClientID: "demo-client", ClientSecret: "demo-secret", Logger: log})
+	return mimecast.New(mimecast.Config{BaseURL: simURL, ClientID: "demo-client", ClientSecret: "demo-secret", MaxRetries: mimecast.DefaultMaxRetries, Logger: log})
 }
 
 // buildDocs crawls the simulator in process into a captureSink: the documents the crawler

@@ -159,10 +159,12 @@ type runSummary struct {
 	MailboxesKept  int   `json:"mailboxes_kept"`
 	APICalls       int64 `json:"api_calls"`
 	APIRateLimited int64 `json:"api_rate_limited"`
-	BulkRequests   int64 `json:"bulk_requests"`
-	BytesIndexed   int64 `json:"bytes_indexed"`
-	PeakRSSBytes   int64 `json:"peak_rss_bytes,omitempty"`
-	ExitCode       int   `json:"exit_code"`
+	// APIQuotaWaitSeconds is 0 from a crawler that does not report it.
+	APIQuotaWaitSeconds float64 `json:"api_quota_wait_seconds"`
+	BulkRequests        int64   `json:"bulk_requests"`
+	BytesIndexed        int64   `json:"bytes_indexed"`
+	PeakRSSBytes        int64   `json:"peak_rss_bytes,omitempty"`
+	ExitCode            int     `json:"exit_code"`
 	limiterFields
 }
 

@@ -116,6 +116,9 @@ func (r *Results) headline() []Goal {
 	out = append(out, r.latencyGoals()...)
 	out = append(out, r.cpuGoal(), r.rssGoal())
 	out = append(out, r.quotaGoals()...)
+	if r.Sporadic != nil {
+		out = append(out, r.sporadicGoal())
+	}
 	return out
 }
 

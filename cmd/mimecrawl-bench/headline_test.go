@@ -411,3 +411,19 @@ func fetchFaults(t *testing.T, url string) []simulator.Fault {
 	}
 	return out
 }
+
+// The sporadic-429 crawl is a headline row when it ran: the throughput with the 429s over the
+// throughput without, against 90%.
+func TestSporadicGoal(t *testing.T) {
+	for _, tc := range []struct {
+		with float64
+		want verdict
+	}{{95, pass}, {50, fail}} {
+		r := Results{Sporadic: &SporadicResult{Without: SporadicRun{MessagesPerSec: 100}, With: SporadicRun{MessagesPerSec: tc.with}, Ratio: tc.with / 100}}
+		hl := r.headline()
+		g := hl[len(hl)-1]
+		if !strings.HasPrefix(g.Name, "sporadic 429s") || g.Verdict != tc.want {
+			t.Errorf("with %.0f of 100 messages/s: last headline row %q, verdict %s; want the sporadic row, %s", tc.with, g.Name, g.Verdict, tc.want)
+		}
+	}
+}

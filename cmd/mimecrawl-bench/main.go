@@ -142,7 +142,7 @@ var presets = map[string]params{
 	},
 }
 
-var measurements = []string{"latency", "ceiling", "scaling", "mailboxes", "ratelimit"}
+var measurements = []string{"latency", "ceiling", "scaling", "mailboxes", "ratelimit", "sporadic"}
 
 func parseFlags(args []string, stderr io.Writer) (params, error) {
 	fs := flag.NewFlagSet("mimecrawl-bench", flag.ContinueOnError)

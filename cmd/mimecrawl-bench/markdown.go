@@ -135,6 +135,10 @@ func (r *Results) markdown() string {
 			100*rl.Share429, 100*rl.SteadyShare429, fmtOpt(rl.Limit, "%.0f"), fmtOpt(rl.LimitAvg, "%.1f"))
 	}
 
+	if sp := r.Sporadic; sp != nil {
+		sp.markdown(w)
+	}
+
 	if len(r.Hotpaths) > 0 {
 		w("## 5. Hot paths (`go test -bench -benchmem`, median of runs; raw output in hotpaths.txt)\n\n")
 		w("| package | benchmark | runs | ns/op | MB/s | B/op | allocs/op | other |\n|---|---|---:|---:|---:|---:|---:|---|\n")

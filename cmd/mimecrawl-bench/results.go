@@ -25,13 +25,14 @@ type Results struct {
 	Host     Host      `json:"host"`
 	// Headline is one row per goal of the performance issue, computed from the measurements
 	// below; Targets are the other checks.
-	Headline    []Goal         `json:"headline"`
-	Latency     *LatencyResult `json:"latency,omitempty"`
-	Ceiling     *CeilingResult `json:"ceiling,omitempty"`
-	Scaling     []ScaleRow     `json:"scaling,omitempty"`
-	Mailboxes   []MailboxRow   `json:"mailboxes,omitempty"`
-	RateLimited *RateSection   `json:"rate_limited,omitempty"`
-	Hotpaths    []HotRow       `json:"hotpaths,omitempty"`
+	Headline    []Goal          `json:"headline"`
+	Latency     *LatencyResult  `json:"latency,omitempty"`
+	Ceiling     *CeilingResult  `json:"ceiling,omitempty"`
+	Scaling     []ScaleRow      `json:"scaling,omitempty"`
+	Mailboxes   []MailboxRow    `json:"mailboxes,omitempty"`
+	RateLimited *RateSection    `json:"rate_limited,omitempty"`
+	Sporadic    *SporadicResult `json:"sporadic_429,omitempty"`
+	Hotpaths    []HotRow        `json:"hotpaths,omitempty"`
 	// Alerts are the alerts poller's backlog benchmarks (go test, alerts.BenchmarkPollBacklog).
 	Alerts  []HotRow `json:"alerts,omitempty"`
 	Targets []Target `json:"targets"`
@@ -87,6 +88,9 @@ func (r *Results) mergeFrom(path string) error {
 	}
 	if !contains(only, "latency") {
 		r.Latency = old.Latency
+	}
+	if !contains(only, "sporadic") {
+		r.Sporadic = old.Sporadic
 	}
 	if r.Params.Hotpaths == "" {
 		r.Hotpaths = old.Hotpaths

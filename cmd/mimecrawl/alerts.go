@@ -28,8 +28,11 @@ type alertsSummary struct {
 	alerts.PassSummary
 	Seconds  float64 `json:"seconds"`
 	APICalls int64   `json:"api_calls"`
-	ExitCode int     `json:"exit_code"`
-	Error    string  `json:"error,omitempty"`
+	// The pass's calls that a quota counts (not downloads nor token requests), per group.
+	APIQuotaCalls  int64                 `json:"api_quota_calls"`
+	APIQuotaGroups map[string]QuotaGroup `json:"api_quota_groups,omitempty"`
+	ExitCode       int                   `json:"exit_code"`
+	Error          string                `json:"error,omitempty"`
 }
 
 // alertsRun runs the alerts poller: one pass with once, else a pass every
@@ -165,7 +168,7 @@ func (a *app) alertsPoll(ctx context.Context, log zerolog.Logger, m *metrics.Met
 	}
 
 	code := exitOK
-	var lastCalls int64
+	var last mimecast.Stats
 	var lastLimited atomic.Int64
 	report := func(ps alerts.PassSummary) {
 		updateSources()
@@ -179,9 +182,10 @@ func (a *app) alertsPoll(ctx context.Context, log zerolog.Logger, m *metrics.Met
 		for _, src := range ps.Sources {
 			reportPass(health, src)
 		}
-		calls := client.Stats().Calls
-		s := &alertsSummary{Command: "alerts", PassSummary: ps, Seconds: ps.Finished.Sub(ps.Started).Seconds(), APICalls: calls - lastCalls}
-		lastCalls = calls
+		st := client.Stats()
+		s := &alertsSummary{Command: "alerts", PassSummary: ps, Seconds: ps.Finished.Sub(ps.Started).Seconds(), APICalls: st.Calls - last.Calls}
+		s.APIQuotaCalls, s.APIQuotaGroups = quotaSince(st, last)
+		last = st
 		if ps.Failed() {
 			s.ExitCode = exitPartial
 		}
@@ -221,6 +225,7 @@ func (a *app) printAlerts(w io.Writer, s *alertsSummary) {
 		return // the pass's log line is its summary (see app.textSummary)
 	}
 	fmt.Fprintf(w, "\nmimecrawl alerts summary (%.1fs, %d API calls)\n", s.Seconds, s.APICalls)
+	row(w, "quota", (&Summary{Seconds: s.Seconds, APIQuotaCalls: s.APIQuotaCalls, APIQuotaGroups: s.APIQuotaGroups, APIQuotaWaitSeconds: quotaWait(s.APIQuotaGroups)}).quotaParts()...)
 	if s.Error != "" {
 		fmt.Fprintf(w, "  error         %s\n", s.Error)
 	}

@@ -139,8 +139,7 @@ func (a *app) crawl(ctx context.Context, full, allowMassRemoval bool) int {
 		}
 	}
 	st := client.Stats()
-	sum.APICalls, sum.APIRateLimited = st.Calls, st.RateLimited
-	sum.setConcurrency(st.Concurrency)
+	sum.setAPI(st)
 	sum.APIErrors = map[int]int64{}
 	for code, n := range st.ByStatus {
 		if code >= 400 {

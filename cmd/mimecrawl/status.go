@@ -314,6 +314,7 @@ func (a *app) printStatus(rep statusReport) {
 			if s.TextFailed > 0 {
 				fmt.Fprintf(a.stdout, "    %s\n", textMissLine(s.TextFailed, s.TextMisses))
 			}
+			fmt.Fprintf(a.stdout, "    quota %s\n", sanitize(s.quotaText()))
 		}
 	}
 }

@@ -43,9 +43,17 @@ type Summary struct {
 	RemovalIncomplete bool     `json:"removal_incomplete,omitempty"`
 	RemovalRefused    []string `json:"removal_refused,omitempty"`
 
-	APICalls       int64         `json:"api_calls"`
+	APICalls       int64         `json:"api_calls"` // every HTTP exchange with Mimecast
 	APIRateLimited int64         `json:"api_rate_limited"`
 	APIErrors      map[int]int64 `json:"api_errors_by_status,omitempty"`
+	// What the quota counts: calls of API endpoints, not downloads nor token requests; per
+	// quota group with their 429s and the time calls waited for the quota. A crawl and an
+	// alerts poller on one API application share the account group's quota.
+	APIQuotaCalls       int64                 `json:"api_quota_calls"`
+	APIDownloads        int64                 `json:"api_download_requests"`
+	APITokenRequests    int64                 `json:"api_token_requests"`
+	APIQuotaWaitSeconds float64               `json:"api_quota_wait_seconds"`
+	APIQuotaGroups      map[string]QuotaGroup `json:"api_quota_groups,omitempty"`
 	// The bound on archive requests in flight (performance.concurrency): adaptive or fixed,
 	// where it started, where it ended, its time-weighted mean and highest value, and the
 	// most requests that were in flight at once.
@@ -67,6 +75,77 @@ type Summary struct {
 	// Interrupted: the run was stopped by a signal before every view was done.
 	Interrupted bool `json:"interrupted,omitempty"`
 	ExitCode    int  `json:"exit_code"`
+}
+
+// QuotaGroup is one quota group's share of a run.
+type QuotaGroup struct {
+	Calls       int64   `json:"calls"`
+	RateLimited int64   `json:"rate_limited"`
+	WaitSeconds float64 `json:"quota_wait_seconds"`
+}
+
+// setAPI takes the client's call statistics.
+func (s *Summary) setAPI(st mimecast.Stats) {
+	s.APICalls, s.APIRateLimited = st.Calls, st.RateLimited
+	s.APIQuotaCalls, s.APIDownloads, s.APITokenRequests = st.APICalls, st.DownloadRequests, st.TokenRequests
+	s.APIQuotaWaitSeconds = st.QuotaWait.Seconds()
+	s.APIQuotaGroups = nil
+	for g, gs := range st.Groups {
+		if s.APIQuotaGroups == nil {
+			s.APIQuotaGroups = map[string]QuotaGroup{}
+		}
+		s.APIQuotaGroups[g] = QuotaGroup{Calls: gs.Calls, RateLimited: gs.RateLimited, WaitSeconds: gs.QuotaWait.Seconds()}
+	}
+	s.setConcurrency(st.Concurrency)
+}
+
+// quotaSince is what a quota counted between two snapshots of the client's statistics: the
+// calls, and per group the calls, 429s and wait.
+func quotaSince(now, before mimecast.Stats) (int64, map[string]QuotaGroup) {
+	var groups map[string]QuotaGroup
+	for g, gs := range now.Groups {
+		b := before.Groups[g]
+		if gs.Calls == b.Calls && gs.QuotaWait == b.QuotaWait {
+			continue
+		}
+		if groups == nil {
+			groups = map[string]QuotaGroup{}
+		}
+		groups[g] = QuotaGroup{Calls: gs.Calls - b.Calls, RateLimited: gs.RateLimited - b.RateLimited, WaitSeconds: (gs.QuotaWait - b.QuotaWait).Seconds()}
+	}
+	return now.APICalls - before.APICalls, groups
+}
+
+// quotaWait sums the groups' waits.
+func quotaWait(groups map[string]QuotaGroup) float64 {
+	var w float64
+	for _, q := range groups {
+		w += q.WaitSeconds
+	}
+	return w
+}
+
+// quotaText is the quota's line: calls per group, then the time waited for it.
+func (s *Summary) quotaText() string { return strings.Join(s.quotaParts(), ", ") }
+
+// quotaParts are the phrases of the quota line: the calls and their rate, each quota group's
+// calls, 429s and wait, and the wait in all.
+func (s *Summary) quotaParts() []string {
+	perMinute := 0.0
+	if s.Seconds > 0 {
+		perMinute = float64(s.APIQuotaCalls) / s.Seconds * 60
+	}
+	parts := []string{fmt.Sprintf("%d calls (%.0f/min)", s.APIQuotaCalls, perMinute)}
+	groups := make([]string, 0, len(s.APIQuotaGroups))
+	for g := range s.APIQuotaGroups {
+		groups = append(groups, g)
+	}
+	sort.Strings(groups)
+	for _, g := range groups {
+		q := s.APIQuotaGroups[g]
+		parts = append(parts, fmt.Sprintf("%s %d (%d answered 429, waited %.1fs)", g, q.Calls, q.RateLimited, q.WaitSeconds))
+	}
+	return append(parts, fmt.Sprintf("waited %.1fs in all", s.APIQuotaWaitSeconds))
 }
 
 // setConcurrency takes the limiter's numbers; a client without a bound leaves them unset.
@@ -141,7 +220,9 @@ func (s *Summary) Print(w io.Writer) {
 	if s.PeakRSSBytes > 0 {
 		row(w, "memory", humanBytes(s.PeakRSSBytes)+" peak resident")
 	}
-	api := []string{plural(s.APICalls, "call"), fmt.Sprintf("%d answered 429", s.APIRateLimited)}
+	row(w, "quota", s.quotaParts()...)
+	api := []string{plural(s.APICalls, "request"), fmt.Sprintf("%d quota-counted", s.APIQuotaCalls), plural(s.APIDownloads, "download"),
+		plural(s.APITokenRequests, "token request"), fmt.Sprintf("%d answered 429", s.APIRateLimited)}
 	if len(s.APIErrors) > 0 {
 		codes := make([]int, 0, len(s.APIErrors))
 		for c := range s.APIErrors {

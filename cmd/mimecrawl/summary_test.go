@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/mimecrawl/mimecrawl/crawler"
@@ -82,5 +83,50 @@ func TestRunLine(t *testing.T) {
 	}
 	if got := runLine(Summary{ViewsFailed: 1, Error: "elasticsearch: 401"}); !strings.Contains(got, "1 failed") || !strings.HasSuffix(got, "error: elasticsearch: 401") {
 		t.Errorf("runLine of a failed run = %q", got)
+	}
+}
+
+// The summary tells the calls the quota counts, by quota group, from downloads and token
+// requests, and says how long calls waited for the quota.
+func TestSummaryShowsQuotaGroups(t *testing.T) {
+	s := Summary{Seconds: 60}
+	s.setAPI(mimecast.Stats{Calls: 1300, RateLimited: 4, APICalls: 1000, DownloadRequests: 298, TokenRequests: 2,
+		QuotaWait: 2500 * time.Millisecond, Groups: map[string]mimecast.GroupStats{
+			"account": {Calls: 990, RateLimited: 4, QuotaWait: 2400 * time.Millisecond},
+			"threats": {Calls: 10, QuotaWait: 100 * time.Millisecond},
+		}})
+	var b strings.Builder
+	s.Print(&b)
+	// Lines are broken between phrases at 80 columns: compare with the breaks taken out.
+	flat := strings.ReplaceAll(b.String(), ",\n"+strings.Repeat(" ", 16), ", ")
+	for _, want := range []string{
+		"  quota         1000 calls (1000/min), account 990 (4 answered 429, waited 2.4s), threats 10 (0 answered 429, waited 0.1s), waited 2.5s in all\n",
+		"  api           1300 requests, 1000 quota-counted, 298 downloads, 2 token requests, 4 answered 429",
+	} {
+		if !strings.Contains(flat, want) {
+			t.Errorf("summary:\n%s\nwant the line %q", b.String(), want)
+		}
+	}
+	blob, err := json.Marshal(&s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, field := range []string{`"api_quota_calls":1000`, `"api_download_requests":298`, `"api_token_requests":2`, `"api_quota_wait_seconds":2.5`,
+		`"api_quota_groups":{"account":{"calls":990,"rate_limited":4,"quota_wait_seconds":2.4}`} {
+		if !strings.Contains(string(blob), field) {
+			t.Errorf("summary JSON %s lacks %s", blob, field)
+		}
+	}
+}
+
+// A pass of the alerts poller reports what the quota counted during that pass only.
+func TestQuotaSinceIsThePassOnly(t *testing.T) {
+	before := mimecast.Stats{APICalls: 10, Groups: map[string]mimecast.GroupStats{
+		"account": {Calls: 10, QuotaWait: time.Second}, "siem-batch": {Calls: 2}}}
+	now := mimecast.Stats{APICalls: 25, Groups: map[string]mimecast.GroupStats{
+		"account": {Calls: 22, RateLimited: 1, QuotaWait: 3 * time.Second}, "siem-batch": {Calls: 2}, "threats": {Calls: 3}}}
+	calls, groups := quotaSince(now, before)
+	if calls != 15 || len(groups) != 2 || groups["account"] != (QuotaGroup{Calls: 12, RateLimited: 1, WaitSeconds: 2}) || groups["threats"].Calls != 3 {
+		t.Errorf("quotaSince = %d, %+v; want 15 calls, account 12 (1 answered 429, 2 s), threats 3, no siem-batch", calls, groups)
 	}
 }

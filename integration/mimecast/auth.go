@@ -18,6 +18,9 @@ import (
 // tokens holds the one access token that all goroutines of a Client share, and fetches a new
 // one with the client-credentials grant when it is due or when the API refused it.
 //
+// Callers take the token last, right before a request leaves (after every wait), and report
+// a 401 with refused.
+//
 // Expiry is tracked here, not by oauth2: oauth2 computes Token.Expiry with the wall clock and
 // treats a token as expired 10 s early (its expiryDelta), which would add to the configured
 // offset. We take expires_in from the answer, measure it on our own clock from the moment
@@ -38,7 +41,13 @@ type tokens struct {
 	mu     sync.Mutex
 	access string
 	expiry time.Time // zero: the answer gave no lifetime; reuse until the API says 401
-	seen   []string  // recent access tokens, for scrubbing logs
+	// fetched is when the token's request was sent: a 401 to a token used long after it
+	// was fetched is the token's age, not the credentials.
+	fetched time.Time
+	// honoured is the youngest age at which the API refused a token as stale (0: never):
+	// tokens are replaced before they reach it.
+	honoured time.Duration
+	seen     []string // recent access tokens, for scrubbing logs
 }
 
 func newTokens(authURL, clientID, clientSecret string, offset, timeout time.Duration, httpc *http.Client, now func() time.Time, stats *counters) *tokens {
@@ -61,41 +70,69 @@ func newTokens(authURL, clientID, clientSecret string, offset, timeout time.Dura
 	}
 }
 
-// token returns the shared token, fetching one if there is none or it is due.
-func (t *tokens) token(ctx context.Context) (string, error) {
-	return t.get(ctx, "", false)
+// token returns the shared token and when it was fetched (on the Client's clock), fetching
+// one if there is none or it is due.
+func (t *tokens) token(ctx context.Context) (string, time.Time, error) {
+	return t.get(ctx, false)
 }
 
-// replace returns a token other than refused, which the API has just answered 401 to. If
-// another goroutine already replaced it, that newer token is used without a fetch.
-func (t *tokens) replace(ctx context.Context, refused string) (string, error) {
-	return t.get(ctx, refused, false)
+// refused records that the API answered 401 to tok, age after its fetch. If tok is still the
+// cached token it is dropped, so that the next call of any goroutine fetches a new one
+// instead of meeting the same 401. A refusal of a token older than freshToken also teaches the cache
+// how long the API really honours tokens: a server may honour them for less than the
+// expires_in it gave, and a token due by that lesson is replaced before it is refused.
+func (t *tokens) refused(tok string, age time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	// A token refused young was revoked or superseded (another call already replaced it),
+	// which says nothing about how long tokens live.
+	if age > freshToken && (t.honoured == 0 || age < t.honoured) {
+		t.honoured = age
+	}
+	if tok == t.access {
+		t.access = ""
+	}
 }
 
 // fetchNow fetches a token whatever the cache holds.
 func (t *tokens) fetchNow(ctx context.Context) (string, error) {
-	return t.get(ctx, "", true)
+	tok, _, err := t.get(ctx, true)
+	return tok, err
 }
 
-func (t *tokens) get(ctx context.Context, refused string, force bool) (string, error) {
+// newest reports whether tok is the token the cache holds now: a 401 to an older one says
+// nothing about the credentials.
+func (t *tokens) newest(tok string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return tok == t.access
+}
+
+func (t *tokens) get(ctx context.Context, force bool) (string, time.Time, error) {
 	select {
 	case t.lock <- struct{}{}:
 	case <-ctx.Done():
-		return "", ctx.Err()
+		return "", time.Time{}, ctx.Err()
 	}
 	defer func() { <-t.lock }()
 
 	t.mu.Lock()
-	cur, exp := t.access, t.expiry
+	cur, exp, fetched := t.access, t.expiry, t.fetched
+	if h := t.honoured; h > 0 {
+		// Replace a token an eighth before the age at which one was refused.
+		if due := fetched.Add(h - h/8); exp.IsZero() || due.Before(exp) {
+			exp = due
+		}
+	}
 	t.mu.Unlock()
-	if !force && cur != "" && cur != refused && (exp.IsZero() || t.now().Before(exp)) {
-		return cur, nil
+	if !force && cur != "" && (exp.IsZero() || t.now().Before(exp)) {
+		return cur, fetched, nil
 	}
 	return t.fetch(ctx)
 }
 
 // fetch asks the token endpoint for a new token. Callers hold t.lock.
-func (t *tokens) fetch(ctx context.Context) (string, error) {
+func (t *tokens) fetch(ctx context.Context) (string, time.Time, error) {
 	sent, realSent := t.now(), time.Now()
 	fctx, cancel := context.WithTimeout(ctx, t.timeout)
 	defer cancel()
@@ -107,7 +144,7 @@ func (t *tokens) fetch(ctx context.Context) (string, error) {
 	fctx = withEndpoint(fctx, EndpointToken)
 	tok, err := t.conf.Token(fctx)
 	if err != nil {
-		return "", t.fetchError(ctx, err)
+		return "", time.Time{}, t.fetchError(ctx, err)
 	}
 	var expiry time.Time
 	if life := lifetime(tok, realSent); life > 0 {
@@ -120,14 +157,14 @@ func (t *tokens) fetch(ctx context.Context) (string, error) {
 		}
 	}
 	t.mu.Lock()
-	t.access, t.expiry = tok.AccessToken, expiry
+	t.access, t.expiry, t.fetched = tok.AccessToken, expiry, sent
 	t.seen = append(t.seen, tok.AccessToken)
 	if len(t.seen) > 8 {
 		t.seen = t.seen[len(t.seen)-8:]
 	}
 	t.mu.Unlock()
 	t.stats.tokenRefreshes.Add(1)
-	return tok.AccessToken, nil
+	return tok.AccessToken, sent, nil
 }
 
 // lifetime is the token's expires_in. clientcredentials leaves Token.ExpiresIn empty but keeps

@@ -42,15 +42,23 @@ func (c *Client) call(ctx context.Context, path string, req *api.Request, stream
 }
 
 // retrying is the only retry layer for API calls, whatever their method and envelope: before
-// every attempt it waits for the pacer of the call's quota group, attaches the shared token,
-// refreshes the token once on 401, and repeats retryable failures up to MaxRetries times. A
-// 429 slows down every call of the same group, and only those.
+// every attempt it waits for the pacer of the call's quota group, then takes the shared
+// token, refreshes the token on 401, and repeats retryable failures up to MaxRetries times
+// (0: none). A 429 that is the quota slows down every call of the same group, and only those;
+// a sporadic one makes this call wait its hint alone (see pacer).
+//
+// The token is taken last, right before the request leaves, after every wait (slot, quota,
+// a 429's hint): a token taken before a wait may be stale when it is used. A 401 refreshes
+// the token and repeats the call without counting as a retry. It is a credential failure
+// only when a token refused at once after its fetch (within freshToken, and still the newest)
+// is refused twice; a 401 to an older token is its age, not the credentials.
 //
 // Calls of the account's group first take a slot of the concurrency limiter (Config.Concurrency),
-// before the pacer, so that a binding quota shows as latency. try owns the slot: it releases
-// it once it has read the answer, or hands it to the streamed body it returns, which releases
-// it when read to its end or closed. retrying releases it too after a failed try (release is
-// idempotent).
+// before the pacer, so that a binding quota shows as latency. try owns the slot once it has
+// an answer that is not an error: it releases it once it has read the answer, or hands it to
+// the streamed body it returns, which releases it when read to its end or closed. After a
+// failed try retrying releases it (release is idempotent), once it has told the limiter
+// whether a 429 was the quota. A sporadic 429's own wait holds no slot.
 func retrying[T any](ctx context.Context, c *Client, op, group string, try func(tok string, attempt int, sl *slot) (T, error)) (T, error) {
 	var zero T
 	p := c.pacers.get(group)
@@ -58,26 +66,34 @@ func retrying[T any](ctx context.Context, c *Client, op, group string, try func(
 	if group != groupAccount {
 		lim = nil // the REST groups have quotas and budgets of their own
 	}
-	var refused string // the token the API answered 401 to, once
+	var (
+		strikes  int           // 401s to fresh tokens
+		refusals int           // 401s in all
+		own      time.Duration // this call's own wait after a sporadic 429
+	)
 	for attempt, retry := 1, 0; ; attempt++ {
+		if own > 0 {
+			waitStart := time.Now()
+			err := sleep(ctx, own)
+			c.stats.addQuotaWait(group, time.Since(waitStart))
+			if err != nil {
+				return zero, fmt.Errorf("%s: %w", op, err)
+			}
+			own = 0
+		}
 		sl, err := lim.acquire(ctx, op)
 		if err != nil {
 			return zero, fmt.Errorf("%s: %w", op, err)
 		}
 		waitStart := time.Now()
 		werr := c.pacers.wait(ctx, group)
-		c.stats.quotaWait.Add(int64(time.Since(waitStart)))
+		c.stats.addQuotaWait(group, time.Since(waitStart))
 		if werr != nil {
 			sl.release()
 			return zero, fmt.Errorf("%s: %w", op, werr)
 		}
-		var tok string
-		if refused != "" {
-			tok, err = c.tokens.replace(ctx, refused)
-		} else {
-			tok, err = c.tokens.token(ctx)
-		}
-		sent := time.Now()
+		tok, fetched, err := c.tokens.token(ctx)
+		sent, sentOn := time.Now(), c.now()
 		if err == nil {
 			var ans T
 			ans, err = try(tok, attempt, sl)
@@ -86,22 +102,43 @@ func retrying[T any](ctx context.Context, c *Client, op, group string, try func(
 				return ans, nil
 			}
 		}
+		var e *Error
+		errors.As(err, &e)
+		if e != nil && e.Status == http.StatusTooManyRequests && !e.token {
+			// The pacer learns of every 429, retried or not; the limiter shrinks only for
+			// the quota's.
+			var quota bool
+			own, quota = p.rateLimited(sent, e.hint, e.hasHint)
+			if !quota {
+				sl.notThrottled()
+			}
+			c.log.Debug().Str("op", op).Str("group", group).Int("attempt", attempt).Dur("own_wait", own).
+				Bool("quota", quota).Bool("hint", e.hasHint).Msg("rate limited")
+		} else if e != nil && e.Status != 0 && !e.token {
+			// Any other answer from the API is not a 429: the density of 429s counts it.
+			p.answered()
+		}
 		sl.release()
 		if ctx.Err() != nil {
 			// Cancellation is neither retryable nor permanent: stop quietly.
 			return zero, fmt.Errorf("%s: %w", op, ctx.Err())
 		}
-		var e *Error
-		if errors.As(err, &e) && e.Status == http.StatusUnauthorized && !e.token {
-			if refused == "" {
-				// Expired or revoked token: fetch a fresh one once and repeat the call. This
-				// does not count as a retry; a second 401 is final.
-				refused = tok
-				c.log.Debug().Str("op", op).Str("code", e.Code).Msg("token refused; fetching a new one")
-				continue
+		if e != nil && e.Status == http.StatusUnauthorized && !e.token {
+			age := sentOn.Sub(fetched)
+			fresh := age <= freshToken && c.tokens.newest(tok)
+			if fresh {
+				strikes++
 			}
-			e.Retryable, e.afterRefresh = false, true
-			return zero, e
+			refusals++
+			c.tokens.refused(tok, age)
+			if strikes >= 2 || refusals > maxRefusals {
+				e.Retryable, e.afterRefresh = false, true
+				return zero, e
+			}
+			// Expired or revoked token: repeat the call with a new one (fetched after the
+			// waits, or already fetched by another call). This does not count as a retry.
+			c.log.Debug().Str("op", op).Str("code", e.Code).Bool("fresh", fresh).Dur("age", age).Msg("token refused; fetching a new one")
+			continue
 		}
 		if !IsRetryable(err) {
 			return zero, err
@@ -112,17 +149,22 @@ func retrying[T any](ctx context.Context, c *Client, op, group string, try func(
 		retry++
 		c.stats.retries.Add(1)
 		if e != nil && e.Status == http.StatusTooManyRequests && !e.token {
-			// The quota is the application's: make every worker of this group wait, not
-			// only this one.
-			d := p.rateLimited(sent, e.hint, e.hasHint)
-			c.log.Debug().Str("op", op).Str("group", group).Int("attempt", attempt).Dur("wait", d).Bool("hint", e.hasHint).Msg("rate limited; all calls of the group wait")
-			continue
+			continue // the wait is own, or the group's pacer
 		}
 		if err := c.backoff(ctx, err, retry); err != nil {
 			return zero, fmt.Errorf("%s: %w", op, err)
 		}
 	}
 }
+
+const (
+	// freshToken is how soon after its fetch a token refused by the API counts against the
+	// credentials: later, the refusal is taken as the token's age (a server may honour tokens
+	// for less than their expires_in, or a call waited), and the token is replaced.
+	freshToken = 5 * time.Second
+	// maxRefusals bounds the 401s one call meets before it gives up, whatever their cause.
+	maxRefusals = 8
+)
 
 // backoff sleeps before retry number n of one call after a retryable error that is not a
 // 429: the server's hint if it gave one (a 503 may), else exponential backoff with jitter.
@@ -164,7 +206,10 @@ func (c *Client) attempt(ctx context.Context, op, path, endpoint string, body []
 	}
 	sl.answered(resp.StatusCode)
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		defer release()
+		// The slot stays held: retrying releases it once it knows whether a 429 was the
+		// quota's.
+		timer.Stop()
+		cancel(nil)
 		return nil, c.statusError(op, path, resp)
 	}
 	if stream && !isJSON(resp.Header.Get("Content-Type")) {

@@ -23,7 +23,7 @@ type Config struct {
 	ClientSecret         string        // API 2.0 application client secret
 	AuthTokenOffset      time.Duration // added to the token's expiry; negative = refresh early, 0 = exactly at expiry
 	RetryAfterMultiplier float64       // scales the server's wait hint; 1 = as asked; 0 = 1
-	MaxRetries           int           // retries per call for retryable errors; 0 = 8, negative = none
+	MaxRetries           int           // retries per call for retryable errors; 0 (or negative) = none, see DefaultMaxRetries
 	MinBackoff           time.Duration // first backoff without a server hint; 0 = 500ms; doubles with jitter
 	MaxBackoff           time.Duration // cap of backoff without a hint; 0 = 60s
 	MaxWait              time.Duration // clamp for server hints; 0 = 5m
@@ -44,8 +44,11 @@ type Config struct {
 	Concurrency Concurrency
 }
 
+// DefaultMaxRetries is the retries per call that performance.max_retries defaults to. The
+// Client's zero is no retry, as in the configuration: 0 is a setting, not "unset".
+const DefaultMaxRetries = 8
+
 const (
-	defaultMaxRetries     = 8
 	defaultMinBackoff     = 500 * time.Millisecond
 	defaultMaxBackoff     = 60 * time.Second
 	defaultMaxWait        = 5 * time.Minute
@@ -112,7 +115,7 @@ func New(cfg Config) (*Client, error) {
 	c := &Client{
 		limit:      limit,
 		base:       strings.TrimRight(base.String(), "/"),
-		maxRetries: orDefault(cfg.MaxRetries, defaultMaxRetries),
+		maxRetries: max(cfg.MaxRetries, 0),
 		minBackoff: orDefault(cfg.MinBackoff, defaultMinBackoff),
 		maxBackoff: orDefault(cfg.MaxBackoff, defaultMaxBackoff),
 		maxWait:    orDefault(cfg.MaxWait, defaultMaxWait),
@@ -124,9 +127,6 @@ func New(cfg Config) (*Client, error) {
 		stop:       make(chan struct{}),
 		done:       make(chan struct{}),
 	}
-	if c.maxRetries < 0 {
-		c.maxRetries = 0
-	}
 	if c.maxBackoff < c.minBackoff {
 		c.maxBackoff = c.minBackoff
 	}
@@ -135,7 +135,8 @@ func New(cfg Config) (*Client, error) {
 	}
 	c.shapes = newShapeLog(c.log)
 	c.pacers = newPacers(func() *pacer {
-		return &pacer{minBackoff: c.minBackoff, maxBackoff: c.maxBackoff, maxWait: c.maxWait, multiplier: c.multiplier}
+		// Real time, whatever cfg.Now says: the pacer's waits are real sleeps.
+		return newPacer(c.minBackoff, c.maxBackoff, c.maxWait, c.multiplier, time.Now)
 	}, map[string]Budget{
 		groupSIEMBatch:  orDefault(cfg.SIEMBatchBudget, defaultSIEMBatchBudget),
 		groupSIEMStream: orDefault(cfg.SIEMStreamBudget, defaultSIEMStreamBudget),

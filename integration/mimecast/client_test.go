@@ -518,8 +518,9 @@ func TestRateLimitSlowsAllWorkers(t *testing.T) {
 				t.Fatalf("no 429 at all; the test does not exercise the limit")
 			}
 			// Without a shared pacer each worker would hammer on its own; with it the 429s
-			// stay of the order of the successful calls that had to wait.
-			if st.RateLimited > ok {
+			// stay of the order of the successful calls that had to wait, plus the dense run
+			// of 429s (20 of 100 answers) that tells the pacer the quota binds.
+			if st.RateLimited > ok+20 {
 				t.Errorf("429 answers = %d for %d successes; the pacer does not hold workers back", st.RateLimited, ok)
 			}
 			cs := c.Stats()
@@ -583,6 +584,107 @@ func TestRetriesExhaustedIsRetryable(t *testing.T) {
 				t.Errorf("attempts = %d, want 1 + 3 retries", n)
 			}
 		})
+	}
+}
+
+// MaxRetries counts retries, and its zero is a setting: no retry at all, for a 5xx, a 429
+// and the token endpoint alike (performance.max_retries: 0).
+func TestMaxRetriesZeroMeansNone(t *testing.T) {
+	cases := []struct {
+		name       string
+		maxRetries int
+		status     int
+		want       int64 // attempts
+	}{
+		{name: "0, 503", maxRetries: 0, status: 503, want: 1},
+		{name: "0, 429", maxRetries: 0, status: 429, want: 1},
+		{name: "negative, 503", maxRetries: -1, status: 503, want: 1},
+		{name: "1, 503", maxRetries: 1, status: 503, want: 2},
+		{name: "default, 503", maxRetries: mimecast.DefaultMaxRetries, status: 503, want: 1 + mimecast.DefaultMaxRetries},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, simulator.Options{Mailboxes: 1, Messages: 2})
+			c := e.client(t, func(cfg *mimecast.Config) { cfg.MaxRetries = tc.maxRetries })
+			id := firstMessage(t, e.sim).ID
+			e.sim.SetFaults([]simulator.Fault{{PathPrefix: "/api/archive/get-message-detail", Status: tc.status, ResetMS: 1}})
+			_, err := c.MessageDetail(context.Background(), id)
+			if !mimecast.IsRetryable(err) {
+				t.Fatalf("error = %v; want the retryable error of the last attempt", err)
+			}
+			if n := requests(e.sim.Stats(), "/api/archive/get-message-detail", tc.status); n != tc.want {
+				t.Errorf("attempts = %d, want %d", n, tc.want)
+			}
+			if got, want := c.Stats().Retries, tc.want-1; got != want {
+				t.Errorf("client retries = %d, want %d", got, want)
+			}
+		})
+	}
+	t.Run("0, token endpoint", func(t *testing.T) {
+		e := newEnv(t, simulator.Options{Mailboxes: 1, Messages: 1})
+		c := e.client(t, func(cfg *mimecast.Config) { cfg.MaxRetries = 0 })
+		e.sim.SetFaults([]simulator.Fault{{PathPrefix: "/oauth/token", Status: 503}})
+		if err := c.Authenticate(context.Background()); !mimecast.IsRetryable(err) {
+			t.Fatalf("authenticate = %v; want the retryable error", err)
+		}
+		if n := requests(e.sim.Stats(), "/oauth/token", 503); n != 1 {
+			t.Errorf("token requests = %d, want 1", n)
+		}
+	})
+}
+
+// Statistics tell the calls the quota counts (by quota group) from downloads and token
+// requests, and say how long calls waited for the quota; the statistics line carries them.
+func TestStatsSplitQuotaCallsFromDownloads(t *testing.T) {
+	e := newEnv(t, simulator.Options{Mailboxes: 1, Messages: 3})
+	var buf syncBuffer
+	c := e.client(t, func(cfg *mimecast.Config) { cfg.Logger = zerolog.New(&buf) })
+	// One 429 with a hint of 20 ms: the call waits it, and that is quota wait.
+	e.sim.SetFaults([]simulator.Fault{{PathPrefix: "/api/archive/get-file", Status: 429, Count: 1, ResetMS: 20}})
+	ids := messageIDs(e.sim)
+	for _, id := range ids {
+		rc, err := c.GetFile(context.Background(), id)
+		if err != nil {
+			t.Fatalf("get file: %v", err)
+		}
+		io.Copy(io.Discard, rc)
+		rc.Close()
+	}
+	st := c.Stats()
+	sim := e.sim.Stats()
+	wantAPI := requests(sim, "/api/archive/get-file", 200) + requests(sim, "/api/archive/get-file", 429)
+	if st.APICalls != wantAPI || st.APICalls != int64(len(ids))+1 {
+		t.Errorf("APICalls = %d, want %d (every get-file attempt, no download, no token request)", st.APICalls, wantAPI)
+	}
+	if want := requests(sim, "/_download", 200); st.DownloadRequests != want || want != int64(len(ids)) {
+		t.Errorf("DownloadRequests = %d, want %d", st.DownloadRequests, want)
+	}
+	if st.TokenRequests != 1 || st.Calls != st.APICalls+st.DownloadRequests+st.TokenRequests {
+		t.Errorf("TokenRequests = %d, Calls = %d: want 1, and Calls the sum of the three kinds", st.TokenRequests, st.Calls)
+	}
+	g := st.Groups["account"]
+	if g.Calls != st.APICalls || g.RateLimited != 1 || g.QuotaWait < 20*time.Millisecond {
+		t.Errorf("account group = %+v; want %d calls, 1 answered 429, at least the 20 ms asked for", g, st.APICalls)
+	}
+	if len(st.Groups) != 1 {
+		t.Errorf("groups %v: want only account", st.Groups)
+	}
+	c.Close()
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	var got struct {
+		APICalls    int64 `json:"api_calls"`
+		Downloads   int64 `json:"download_requests"`
+		QuotaGroups map[string]struct {
+			Calls       int64   `json:"calls"`
+			RateLimited int64   `json:"rate_limited"`
+			Wait        float64 `json:"quota_wait_seconds"`
+		} `json:"quota_groups"`
+	}
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.APICalls != st.APICalls || got.Downloads != st.DownloadRequests || got.QuotaGroups["account"].RateLimited != 1 {
+		t.Errorf("statistics line %s: want api_calls %d, download_requests %d, quota_groups.account.rate_limited 1", lines[len(lines)-1], st.APICalls, st.DownloadRequests)
 	}
 }
 

@@ -15,8 +15,8 @@ import (
 //
 // With Adaptive the bound moves between Min and Max, starting at Initial, as TCP moves its
 // congestion window (AIMD): it grows by one per window of Limit answered requests while no 429
-// arrives and the answers are not getting slower, and shrinks by a quarter on a 429 (down to
-// Min), or when two windows in a row answer more than a quarter slower than the lowest latency
+// arrives and the answers are not getting slower, and shrinks by a quarter on a 429 of the
+// quota (down to Min; a sporadic 429, as the pacer tells them apart, does not count), or when two windows in a row answer more than a quarter slower than the lowest latency
 // seen for their endpoints (requests queue: more in flight, no more throughput; down to
 // Initial at most). Latency runs from the
 // moment a request gets its slot to its answer's headers, so the time it waits for the quota's
@@ -231,6 +231,14 @@ func (s *slot) answered(status int) {
 	s.latency = s.l.now().Sub(s.start)
 	s.isAnswer = true
 	s.throttled = status == 429
+}
+
+// notThrottled says that the 429 the slot's request got was not the quota (see pacer): the
+// limiter does not shrink for it. Nil-safe; call before release.
+func (s *slot) notThrottled() {
+	if s != nil {
+		s.throttled = false
+	}
 }
 
 // release gives the slot back, once; later calls do nothing. Nil-safe.

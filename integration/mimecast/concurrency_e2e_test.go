@@ -211,3 +211,42 @@ func TestStreamedBodyReleasesItsSlotOnce(t *testing.T) {
 		cancel()
 	}
 }
+
+// Sporadic 429s (3% of calls, short hints, no quota) do not shrink the adaptive bound: only
+// the quota's 429s do. Before, each one took a quarter off, and the bound sank to its
+// minimum.
+func TestAdaptiveConcurrencyIgnoresSporadic429s(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs for seconds")
+	}
+	e := newEnv(t, simulator.Options{Mailboxes: 2, Messages: 50})
+	e.sim.SetFaults([]simulator.Fault{
+		{PathPrefix: "/api/", LatencyMS: 10},
+		{PathPrefix: "/api/archive/get-file", Status: 429, Probability: 0.03, ResetMS: 20},
+	})
+	c := e.client(t, func(cfg *mimecast.Config) {
+		cfg.MaxRetries = 20
+		cfg.MaxWait = time.Second
+		cfg.Concurrency = mimecast.Concurrency{Adaptive: true, Initial: 16, Min: 2, Max: 64}
+		cfg.HTTPClient = nil
+	})
+	stop := make(chan struct{})
+	fetched := make(chan int64, 1)
+	go func() { fetched <- fetchFor(t, c, messageIDs(e.sim), 32, stop) }()
+	for range 500 { // 5 s at most
+		if c.Stats().RateLimited >= 10 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	close(stop)
+	n := <-fetched
+	st := c.Stats()
+	t.Logf("%d messages, %d answered 429; limit %d (lowest %d), %d decreases", n, st.RateLimited, st.Concurrency.Limit, st.Concurrency.LimitMin, st.Concurrency.Decreases)
+	if st.RateLimited < 10 {
+		t.Fatalf("%d answers 429: the faults did not fire", st.RateLimited)
+	}
+	if st.Concurrency.LimitMin < 16 {
+		t.Errorf("the bound went down to %d after %d sporadic 429s; want it never below the initial 16", st.Concurrency.LimitMin, st.RateLimited)
+	}
+}

@@ -6,14 +6,19 @@
 //
 // Invariants:
 //   - One token per Client, shared by all goroutines; it is reused until its expiry plus the
-//     configured offset, and replaced once per call when the API answers 401.
+//     configured offset (or an eighth before the age at which the API refused an old one), and
+//     taken right before a request leaves, after every wait. A 401 drops it and the call is
+//     repeated with a new one; only two refusals of tokens fetched within 5 s of their use
+//     are a credential failure.
 //   - One pacer per quota group (the account's legacy endpoints, threats, SIEM batch, SIEM
-//     stream): a 429 makes every goroutine calling that group wait, for the server's hint
-//     (scaled and clamped) or, without one, for a shared backoff that shrinks again after
-//     successes; other groups carry on. The SIEM groups also keep client-side budgets.
+//     stream). A sporadic 429 makes only its call wait, for the server's hint (scaled and
+//     clamped); a dense run of them (20 of the last 100 answers) is the quota binding, and
+//     then every goroutine calling that group waits and calls are spaced by an interval that
+//     follows the quota's refill rate; other groups carry on. The SIEM groups also keep
+//     client-side budgets.
 //   - Archive requests in flight (calls of the account's quota group and downloads) are bounded
 //     by one limiter per Client (Config.Concurrency): fixed, or adaptive (AIMD: one more per
-//     window of answers, a quarter fewer on a 429 or rising latency). A request holds its slot
+//     window of answers, a quarter fewer on a quota's 429 or rising latency). A request holds its slot
 //     from before the pacer's wait until its answer is read; a streamed body holds it until it
 //     is read to its end or closed. A slot is released exactly once.
 //   - Alert sources are read one page per call and records are returned as served, so the
@@ -34,6 +39,8 @@
 //     level; downloaded bytes are never logged, only their size.
 //   - Every HTTP exchange is counted once, in the transport (Stats): by status and by
 //     endpoint, where the endpoint is the call's method and path template, "token" or
-//     "download", so the set of names stays small whatever ids the paths carry. The package
-//     knows nothing of Prometheus: package metrics reads Stats.
+//     "download", so the set of names stays small whatever ids the paths carry. Calls of API
+//     endpoints (what a quota counts) are told apart from token requests and downloads, and
+//     counted by quota group with the time they waited for it. The package knows nothing of
+//     Prometheus: package metrics reads Stats.
 package mimecast

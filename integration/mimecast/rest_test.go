@@ -89,9 +89,11 @@ func FuzzDecodeRESTPage(f *testing.F) {
 
 func TestPacersAreKeyedByGroup(t *testing.T) {
 	ps := newPacers(func() *pacer {
-		return &pacer{minBackoff: time.Millisecond, maxBackoff: time.Second, maxWait: time.Hour, multiplier: 1}
+		return newPacer(time.Millisecond, time.Second, time.Hour, 1, time.Now)
 	}, nil)
-	ps.get(groupSIEMBatch).rateLimited(time.Now(), time.Hour, true)
+	for range densityEnter { // the quota binds
+		ps.get(groupSIEMBatch).rateLimited(time.Now(), time.Hour, true)
+	}
 	if err := ps.wait(context.Background(), groupAccount); err != nil {
 		t.Errorf("account group after a SIEM 429: %v", err)
 	}
@@ -116,7 +118,7 @@ func TestPacersAreKeyedByGroup(t *testing.T) {
 }
 
 func TestBudgetWindow(t *testing.T) {
-	ps := newPacers(func() *pacer { return &pacer{} }, map[string]Budget{groupSIEMBatch: {Calls: 2, Per: time.Hour}, groupSIEMStream: {Calls: -1}})
+	ps := newPacers(func() *pacer { return newPacer(0, 0, 0, 1, time.Now) }, map[string]Budget{groupSIEMBatch: {Calls: 2, Per: time.Hour}, groupSIEMStream: {Calls: -1}})
 	ctx := context.Background()
 	for i := range 2 {
 		if err := ps.wait(ctx, groupSIEMBatch); err != nil {

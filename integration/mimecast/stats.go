@@ -3,7 +3,9 @@ package mimecast
 import (
 	"context"
 	"maps"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -13,8 +15,8 @@ import (
 
 // Stats is a snapshot of a Client's call statistics since New.
 type Stats struct {
-	Calls int64 // HTTP attempts: API calls, token requests and downloads
-	// CallsPerMinute is Calls over the wall time since New, or 0 while that is shorter than
+	Calls int64 // HTTP attempts: API calls, token requests and downloads (see APICalls)
+	// CallsPerMinute is Calls (downloads included) over the wall time since New, or 0 while that is shorter than
 	// RateWindow: a rate extrapolated from a few milliseconds means nothing.
 	CallsPerMinute float64
 	Elapsed        time.Duration // wall time since New
@@ -26,7 +28,21 @@ type Stats struct {
 	ByEndpoint map[EndpointStatus]int64
 	// QuotaWait is the time calls spent waiting for the pacers and budgets of their quota
 	// groups (after 429s, or to stay within a published budget), summed over calls.
-	QuotaWait      time.Duration
+	QuotaWait time.Duration
+	// APICalls is the attempts that count against a quota: every call of an API endpoint,
+	// not token requests nor downloads from pre-signed URLs (Calls counts those too).
+	APICalls int64
+	// APICallsPerMinute is APICalls over Elapsed, 0 while that is shorter than RateWindow.
+	APICallsPerMinute float64
+	// TokenRequests and DownloadRequests are the other attempts: to the token endpoint and to
+	// pre-signed download URLs. Calls = APICalls + TokenRequests + DownloadRequests.
+	TokenRequests    int64
+	DownloadRequests int64
+	// Groups gives, by quota group ("account" for every legacy /api endpoint, "threats",
+	// "siem-batch", "siem-stream"), the API attempts, the answers 429 and the time its calls
+	// waited for its pacer. A crawl and an alerts poller on one API application share the
+	// account's quota: each process sees only its own calls.
+	Groups         map[string]GroupStats
 	HTTPErrors     int64 // answers with status >= 400, plus attempts that got no answer
 	RateLimited    int64 // answers with 429
 	Retries        int64 // attempts repeated after a retryable error
@@ -36,6 +52,13 @@ type Stats struct {
 	// Concurrency is the bound on archive requests in flight (Config.Concurrency); zero when
 	// the Client has none.
 	Concurrency ConcurrencyStats
+}
+
+// GroupStats are the numbers of one quota group.
+type GroupStats struct {
+	Calls       int64         // API attempts
+	RateLimited int64         // answers 429
+	QuotaWait   time.Duration // time its calls waited for its pacer, budget or a 429's hint
 }
 
 // RateWindow is the shortest elapsed time over which Stats computes a rate.
@@ -88,10 +111,22 @@ type counters struct {
 	mu         sync.Mutex
 	byStatus   map[int]int64
 	byEndpoint map[EndpointStatus]int64
+	groupWait  map[string]time.Duration
+}
+
+// addQuotaWait counts d of waiting for group's quota.
+func (c *counters) addQuotaWait(group string, d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	c.quotaWait.Add(int64(d))
+	c.mu.Lock()
+	c.groupWait[group] += d
+	c.mu.Unlock()
 }
 
 func newCounters() *counters {
-	return &counters{start: time.Now(), byStatus: map[int]int64{}, byEndpoint: map[EndpointStatus]int64{}}
+	return &counters{start: time.Now(), byStatus: map[int]int64{}, byEndpoint: map[EndpointStatus]int64{}, groupWait: map[string]time.Duration{}}
 }
 
 // answered counts an attempt to endpoint that got an HTTP answer.
@@ -123,25 +158,67 @@ func (c *counters) snapshot() Stats {
 	c.mu.Lock()
 	by := maps.Clone(c.byStatus)
 	byEndpoint := maps.Clone(c.byEndpoint)
+	groups := map[string]GroupStats{}
+	for g, d := range c.groupWait {
+		groups[g] = GroupStats{QuotaWait: d}
+	}
 	c.mu.Unlock()
+	var apiCalls, tokenRequests, downloadRequests int64
+	for k, n := range byEndpoint {
+		switch k.Endpoint {
+		case EndpointToken:
+			tokenRequests += n
+		case EndpointDownload:
+			downloadRequests += n
+		}
+		g, ok := groupOf(k.Endpoint)
+		if !ok {
+			continue
+		}
+		apiCalls += n
+		gs := groups[g]
+		gs.Calls += n
+		if k.Status == 429 {
+			gs.RateLimited += n
+		}
+		groups[g] = gs
+	}
 	s := Stats{
-		Calls:          c.calls.Load(),
-		ByStatus:       by,
-		ByEndpoint:     byEndpoint,
-		QuotaWait:      time.Duration(c.quotaWait.Load()),
-		HTTPErrors:     c.httpErrors.Load(),
-		RateLimited:    c.rateLimited.Load(),
-		Retries:        c.retries.Load(),
-		Downloads:      c.downloads.Load(),
-		DownloadBytes:  c.downloadBytes.Load(),
-		TokenRefreshes: c.tokenRefreshes.Load(),
+		Calls:            c.calls.Load(),
+		ByStatus:         by,
+		ByEndpoint:       byEndpoint,
+		QuotaWait:        time.Duration(c.quotaWait.Load()),
+		HTTPErrors:       c.httpErrors.Load(),
+		RateLimited:      c.rateLimited.Load(),
+		Retries:          c.retries.Load(),
+		Downloads:        c.downloads.Load(),
+		DownloadBytes:    c.downloadBytes.Load(),
+		TokenRefreshes:   c.tokenRefreshes.Load(),
+		APICalls:         apiCalls,
+		TokenRequests:    tokenRequests,
+		DownloadRequests: downloadRequests,
+		Groups:           groups,
 	}
 	// Elapsed real time, not the injectable clock: a rate is about how fast we really go.
 	s.Elapsed = time.Since(c.start)
 	if s.Elapsed >= RateWindow {
 		s.CallsPerMinute = float64(s.Calls) / s.Elapsed.Minutes()
+		s.APICallsPerMinute = float64(s.APICalls) / s.Elapsed.Minutes()
 	}
 	return s
+}
+
+// groupOf returns the quota group of an endpoint name ("POST /api/...", "GET /siem/..."), and
+// false for token requests and downloads, which count against no quota.
+func groupOf(endpoint string) (string, bool) {
+	if endpoint == EndpointToken || endpoint == EndpointDownload {
+		return "", false
+	}
+	_, path, ok := strings.Cut(endpoint, " ")
+	if !ok {
+		return "", false
+	}
+	return quotaGroup(path), true
 }
 
 // logStats writes one Info line with the statistics. calls_per_minute is left out while
@@ -155,13 +232,20 @@ func logStats(log zerolog.Logger, s Stats) {
 		Int64("calls", s.Calls).
 		Float64("elapsed_seconds", s.Elapsed.Seconds())
 	if s.Elapsed >= RateWindow {
-		ev = ev.Float64("calls_per_minute", s.CallsPerMinute)
+		ev = ev.Float64("calls_per_minute", s.CallsPerMinute).Float64("api_calls_per_minute", s.APICallsPerMinute)
+	}
+	groups := zerolog.Dict()
+	for _, g := range slices.Sorted(maps.Keys(s.Groups)) {
+		gs := s.Groups[g]
+		groups = groups.Dict(g, zerolog.Dict().Int64("calls", gs.Calls).Int64("rate_limited", gs.RateLimited).
+			Float64("quota_wait_seconds", gs.QuotaWait.Seconds()))
 	}
 	if c := s.Concurrency; c.Limit > 0 {
 		ev = ev.Int("concurrency_limit", c.Limit).Float64("concurrency_limit_avg", c.LimitAvg).
 			Int("concurrency_limit_max", c.LimitMax).Int("inflight_max", c.InFlightMax)
 	}
-	ev.Dict("by_status", by).
+	ev.Int64("api_calls", s.APICalls).Int64("download_requests", s.DownloadRequests).Int64("token_requests", s.TokenRequests).
+		Dict("quota_groups", groups).Dict("by_status", by).
 		Float64("quota_wait_seconds", s.QuotaWait.Seconds()).
 		Int64("http_errors", s.HTTPErrors).
 		Int64("rate_limited", s.RateLimited).

@@ -47,6 +47,11 @@ type Options struct {
 	ExtraClients map[string]string
 	// TokenTTL is the lifetime of access tokens, reported as expires_in (default 1799s).
 	TokenTTL time.Duration
+	// TokenHonoured is how long the API accepts a token, when that is shorter than the
+	// expires_in it reported (0: TokenTTL). A gateway that revokes tokens early, or one whose
+	// clock runs ahead, looks like this to a client: a token refused as expired long before
+	// the client expected it to be.
+	TokenHonoured time.Duration
 	// TokenErrorStatus is the HTTP status for bad credentials at /oauth/token: 401 (default)
 	// or 400 (the reference is unsure which one the real API uses).
 	TokenErrorStatus int
@@ -139,6 +144,9 @@ func (o Options) withDefaults() (Options, error) {
 	if o.TokenTTL == 0 {
 		o.TokenTTL = defaultTokenTTL
 	}
+	if o.TokenHonoured == 0 || o.TokenHonoured > o.TokenTTL {
+		o.TokenHonoured = o.TokenTTL
+	}
 	if o.TokenErrorStatus == 0 {
 		o.TokenErrorStatus = 401
 	}
@@ -165,6 +173,8 @@ func (o Options) withDefaults() (Options, error) {
 		return o, fmt.Errorf("options: span %s: want at least 1s", o.Span)
 	case o.TokenTTL < time.Second:
 		return o, fmt.Errorf("options: token ttl %s: want at least 1s", o.TokenTTL)
+	case o.TokenHonoured < 0:
+		return o, fmt.Errorf("options: token honoured %s: want >= 0", o.TokenHonoured)
 	case o.TokenErrorStatus != 400 && o.TokenErrorStatus != 401:
 		return o, fmt.Errorf("options: token error status %d: want 400 or 401", o.TokenErrorStatus)
 	case o.RateLimit < 0:

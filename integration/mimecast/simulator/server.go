@@ -259,7 +259,7 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := s.opts.Now()
-	tok := s.tokens.issue(id, now, now.Add(s.opts.TokenTTL))
+	tok := s.tokens.issue(id, now, now.Add(s.opts.TokenHonoured))
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusOK, s.tokenBody(tok))
 }
