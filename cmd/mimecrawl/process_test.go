@@ -628,7 +628,9 @@ func checkResumedListing(t *testing.T, run string, p *proc, prev snapshot, runFu
 	resumed := 0
 	for _, s := range p.passStarts(t) {
 		pp, ok := prev.pos[s.key]
-		if !ok || pp.Pass == nil || prev.failures > 0 || (runFull && !pp.Pass.Full) {
+		// A plain crawl that continues a pending full re-crawl starts full passes in place of
+		// pending plain ones, as a --full run does.
+		if !ok || pp.Pass == nil || prev.failures > 0 || ((runFull || prev.fullPending) && !pp.Pass.Full) {
 			continue
 		}
 		want := pp.Pass.End
