@@ -152,7 +152,8 @@ type fakeAPI struct{}
 
 func (fakeAPI) Stats() mimecast.Stats {
 	return mimecast.Stats{ByEndpoint: map[mimecast.EndpointStatus]int64{{Endpoint: "POST /api/x", Status: 200}: 1},
-		Concurrency: mimecast.ConcurrencyStats{Limit: 4, Adaptive: true}}
+		Concurrency: mimecast.ConcurrencyStats{Limit: 4, Adaptive: true},
+		Groups:      map[string]mimecast.GroupStats{"account": {Calls: 1}}}
 }
 
 type fakeWriter struct{}

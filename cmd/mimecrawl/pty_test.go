@@ -97,11 +97,12 @@ func (s *screen) lines() []string {
 }
 
 var (
-	frameRe   = regexp.MustCompile(`^\d[\dhms.]*\s+(views|listing)`)
-	frameNums = regexp.MustCompile(`views (\d+)/(\d+) .*messages (\d+) `)
-	cutNumber = regexp.MustCompile(`[\d(.]…$`)
-	sumViews  = regexp.MustCompile(`views\s+(\d+) complete, (\d+) failed, (\d+) interrupted`)
-	sumMsgs   = regexp.MustCompile(`messages\s+(\d+) indexed`)
+	frameRe     = regexp.MustCompile(`^\d[\dhms.]*\s+(views|listing)`)
+	frameNums   = regexp.MustCompile(`views (\d+)/(\d+) .*messages (\d+) `)
+	cutNumber   = regexp.MustCompile(`[\d(.]…$`)
+	quotaWaitRe = regexp.MustCompile(`quota wait \d+×429`)
+	sumViews    = regexp.MustCompile(`views\s+(\d+) complete, (\d+) failed, (\d+) interrupted`)
+	sumMsgs     = regexp.MustCompile(`messages\s+(\d+) indexed`)
 )
 
 // TestProgressOnAPseudoTerminal runs a crawl under a pseudo-terminal 80 and 200 columns wide,
@@ -113,10 +114,12 @@ func TestProgressOnAPseudoTerminal(t *testing.T) {
 	for _, width := range []int{80, 200} {
 		t.Run(strconv.Itoa(width), func(t *testing.T) {
 			w := newProcWorld(t, procOptions{sim: simulator.Options{Seed: 8, Domains: 1, Mailboxes: 2, Messages: 4}})
-			// One 429 with a wait hint: the client then spaces every call by the hint for a
-			// while (see the mimecast pacer), so the hint is short and the archive small.
+			// A run of 429s with a wait hint, which the client takes for the quota (one 429
+			// alone is sporadic and holds only its own call): it then spaces every call by the
+			// hint for a while (see the mimecast pacer), so the hint is short and the archive
+			// small.
 			w.sim.SetFaults([]simulator.Fault{
-				{PathPrefix: "/api/archive/get-message-list", Status: 429, Count: 1, ResetMS: 300},
+				{PathPrefix: "/api/archive/get-message-list", Status: 429, Count: 8, ResetMS: 300},
 			})
 			cmd := exec.Command(w.bin, "crawl", "--config", w.config, "--log-level", "info")
 			cmd.Env = append(childEnv(), "TERM=xterm")
@@ -187,7 +190,7 @@ func TestProgressOnAPseudoTerminal(t *testing.T) {
 			if !strings.Contains(stream, "  ETA ") {
 				t.Error("no frame showed an ETA")
 			}
-			if !strings.Contains(stream, "quota wait 1×429") {
+			if !quotaWaitRe.MatchString(stream) {
 				t.Error("no frame showed the wait for the quota")
 			}
 			// Cut to the width, a frame ends at a whole field: never inside a number.
