@@ -103,6 +103,43 @@ func TestPDFiumCancelledMidwayLeavesTheEngineWorking(t *testing.T) {
 	}
 }
 
+// errAfter is a context whose Err reports it cancelled from its n-th call on: a deadline that
+// passes at a known point of the reading, without a clock.
+type errAfter struct {
+	context.Context
+	n     int
+	calls int
+}
+
+func (c *errAfter) Err() error {
+	if c.calls++; c.calls >= c.n {
+		return context.Canceled
+	}
+	return nil
+}
+
+// A call into PDFium is not interrupted (pdfium.go says why), so the context is what ends a
+// long file: it is checked between pages, the file stops there as a timeout, and its instance
+// is discarded without harm to the next file.
+func TestPDFiumDeadlineEndsAFileBetweenPages(t *testing.T) {
+	pages := make([]string, 200) // fewer than the writes between textBuf's own checks
+	for i := range pages {
+		pages[i] = fmt.Sprintf("page%d of many words", i)
+	}
+	ctx := &errAfter{Context: context.Background(), n: 40}
+	got, err := DocumentText(ctx, "application/pdf", "", validPDF(pages...), TextLimits{})
+	if kind := failure(t, err); kind != FailTimeout {
+		t.Fatalf("kind %q (%v), want %q", kind, err, FailTimeout)
+	}
+	if strings.Contains(got.Text, "page199") {
+		t.Errorf("the last page was read after the context ended")
+	}
+	got, err = DocumentText(context.Background(), "application/pdf", "", validPDF("after "+testToken), TextLimits{})
+	if err != nil || !strings.Contains(got.Text, testToken) {
+		t.Errorf("after a file cut by its deadline: text %q, error %v", got.Text, err)
+	}
+}
+
 func TestTextQualityGate(t *testing.T) {
 	for _, tc := range []struct {
 		name, text string
