@@ -223,3 +223,47 @@ func TestPDFiumMemoryCapIsALimit(t *testing.T) {
 		t.Errorf("kind %q (%v), want %q", kind, err, FailLimit)
 	}
 }
+
+// formBomb writes a one-page PDF whose page draws a form that draws the next form fan times,
+// depth levels down: fan^depth drawings of a few bytes of content.
+func formBomb(depth, fan int) []byte {
+	var b bytes.Buffer
+	var offsets []int
+	obj := func(body string) {
+		offsets = append(offsets, b.Len())
+		fmt.Fprintf(&b, "%d 0 obj\n%s\nendobj\n", len(offsets), body)
+	}
+	b.WriteString("%PDF-1.4\n")
+	obj("<< /Type /Catalog /Pages 2 0 R >>")
+	obj("<< /Type /Pages /Kids [4 0 R] /Count 1 >>")
+	obj("<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
+	obj("<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> /XObject << /X 6 0 R >> >> /Contents 5 0 R >>")
+	page := "BT /F1 12 Tf 72 720 Td (hello) Tj ET /X Do"
+	obj(fmt.Sprintf("<< /Length %d >>\nstream\n%s\nendstream", len(page), page))
+	for d := range depth {
+		body := strings.Repeat("q 1 0 0 1 0.1 0 cm /X Do Q ", fan)
+		res := fmt.Sprintf("/Resources << /XObject << /X %d 0 R >> >>", 7+d)
+		if d == depth-1 {
+			body, res = strings.Repeat("0 0 m 1 1 l S ", fan), ""
+		}
+		obj(fmt.Sprintf("<< /Type /XObject /Subtype /Form /BBox [0 0 10 10] %s /Length %d >>\nstream\n%s\nendstream", res, len(body), body))
+	}
+	xref := b.Len()
+	fmt.Fprintf(&b, "xref\n0 %d\n0000000000 65535 f \n", len(offsets)+1)
+	for _, o := range offsets {
+		fmt.Fprintf(&b, "%010d 00000 n \n", o)
+	}
+	fmt.Fprintf(&b, "trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n", len(offsets)+1, xref)
+	return b.Bytes()
+}
+
+// A page whose forms draw each other a billion times (10 wide, 9 deep) is one call into
+// PDFium, which the deadline does not interrupt; what ends it is the memory cap, since PDFium
+// keeps every drawn form's objects: the file fails as a limit (in under a second on the
+// development machine), not after its work.
+func TestPDFiumNestedFormsStopAtTheMemoryCap(t *testing.T) {
+	_, err := DocumentText(context.Background(), "application/pdf", "", formBomb(9, 10), TextLimits{})
+	if kind := failure(t, err); kind != FailLimit {
+		t.Errorf("kind %q (%v), want %q", kind, err, FailLimit)
+	}
+}
