@@ -26,8 +26,9 @@
 //     *TextError of a typed FailureKind, never a panic or a stuck goroutine.
 //   - PDFs are read by PDFium compiled to WebAssembly (pdfium.go): one file
 //     at a time per instance, without a file system, with memory capped at 128
-//     MiB, killed when the context ends and discarded after any failure or
-//     growth; at most GOMAXPROCS instances run at once.
+//     MiB, the context checked before every page (a call into the engine is
+//     not interrupted: see pdfium.go), discarded after any failure, growth or
+//     deadline; at most GOMAXPROCS instances run at once.
 //   - Text that is empty or mostly unmapped glyph codes is never returned as
 //     text: the file fails as FailNoText or FailUnmapped instead.
 package body

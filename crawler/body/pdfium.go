@@ -30,9 +30,19 @@ import (
 // recall against pdftotext went from 0.71 to above 0.97 with no code of ours for object
 // streams, xref streams, filters, CID fonts, encodings, encryption or text layout. PDFium is
 // fuzzed continuously upstream, and the WebAssembly sandbox bounds what a hostile file can
-// cost: each instance has no file system, a capped linear memory (pdfiumMemoryPages,
-// TestPDFiumMemoryCapIsALimit), and is killed when the context ends, which aborts the call
-// that was running in it (TestPDFiumCancelledMidwayLeavesTheEngineWorking).
+// cost: each instance has no file system and a capped linear memory (pdfiumMemoryPages,
+// TestPDFiumMemoryCapIsALimit). The context is checked before every call into the engine,
+// and a call reads at most one page (TestPDFiumCancelledMidwayLeavesTheEngineWorking): a
+// deadline that passes while a page is read ends the file after that page.
+//
+// Calls are not interrupted inside the engine, on purpose. wazero can abort a running call
+// (RuntimeConfig.WithCloseOnContextDone), but in version 1.12 it does so by leaving the
+// compiled code for Go at every iteration of every loop to ask whether the module was closed;
+// on the corpus those exits took nearly three quarters of the CPU (BenchmarkCorpus: 1.5 MB of
+// PDF per CPU-second with them, 5.5 without). The price is that one page's work can
+// outlast the deadline, and that the goroutine in the engine cannot be preempted while it
+// reads that page, which delays the collector's stop-the-world phases by as much. Should
+// wazero test the closed module inline (wazero/wazero issue 2466), the interrupt can return.
 //
 // Our own reader (pdf.go) stays as the fallback for files PDFium cannot open at all (no
 // cross-reference table, no page tree: fragments that are still content streams), and for the
@@ -116,7 +126,8 @@ func (e *pdfiumEngine) get() (pdfium.Pool, error) {
 				WithCoreFeatures(api.CoreFeaturesV2 | experimental.CoreFeaturesExceptionHandling).
 				WithCompilationCache(cache).
 				WithMemoryLimitPages(pdfiumMemoryPages).
-				WithCloseOnContextDone(true),
+				// No check of the context inside the engine's loops: see the file comment.
+				WithCloseOnContextDone(false),
 			FSConfig: wazero.NewFSConfig(), // no file system at all
 			Stdout:   io.Discard,
 			Stderr:   io.Discard,
@@ -204,23 +215,19 @@ func (r pdfiumReader) readText(w *textBuf, data []byte, lim *TextLimits) (err er
 		}
 		return fmt.Errorf("%w: pdfium instance: %w", errNotOpened, err)
 	}
-	// The context's end kills the instance, which aborts the call running in it; once guards
-	// against closing it twice when that races with the normal end. An instance goes back to
-	// the pool only after a file it read without an error and without growing its memory;
-	// any other is discarded, and with it whatever the file left in it.
-	var finish sync.Once
-	stop := context.AfterFunc(ctx, func() { finish.Do(func() { _ = inst.Kill() }) })
+	// An instance goes back to the pool only after a file it read without an error, within
+	// its deadline and without growing its memory; any other is discarded, and with it
+	// whatever the file left in it. It is never closed while a call runs in it: the engine's
+	// code is not interrupted (see the file comment) and would go on using the memory that
+	// closing frees.
 	hits, growths := pdfiumCapHits.Load(), pdfiumGrowths.Load()
 	defer func() {
-		stop()
-		reuse := (err == nil || errors.Is(err, errTextFull)) && pdfiumGrowths.Load() == growths
-		finish.Do(func() {
-			if reuse {
-				_ = inst.Close()
-			} else {
-				_ = inst.Kill()
-			}
-		})
+		reuse := (err == nil || errors.Is(err, errTextFull)) && ctx.Err() == nil && pdfiumGrowths.Load() == growths
+		if reuse {
+			_ = inst.Close()
+		} else {
+			_ = inst.Kill()
+		}
 	}()
 	err = pdfiumText(w, inst, data)
 	if ctx.Err() != nil {
@@ -252,7 +259,7 @@ func pdfiumText(w *textBuf, inst pdfium.Pdfium, data []byte) error {
 		if err := w.ctx.Err(); err != nil {
 			return err
 		}
-		text, err := pdfiumPageText(inst, doc.Document, i)
+		text, err := pdfiumPageText(w.ctx, inst, doc.Document, i)
 		if err != nil {
 			return err
 		}
@@ -266,12 +273,15 @@ func pdfiumText(w *textBuf, inst pdfium.Pdfium, data []byte) error {
 
 // pdfiumPageText reads the text of one page as PDFium lays it out (spaces and line breaks where
 // the glyphs' positions ask for them, ligatures expanded).
-func pdfiumPageText(inst pdfium.Pdfium, doc references.FPDF_DOCUMENT, index int) (string, error) {
+func pdfiumPageText(ctx context.Context, inst pdfium.Pdfium, doc references.FPDF_DOCUMENT, index int) (string, error) {
 	page, err := inst.FPDF_LoadPage(&requests.FPDF_LoadPage{Document: doc, Index: index})
 	if err != nil {
 		return "", pdfiumError(fmt.Errorf("load page %d: %w", index, err))
 	}
 	defer inst.FPDF_ClosePage(&requests.FPDF_ClosePage{Page: page.Page})
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
 	tp, err := inst.FPDFText_LoadPage(&requests.FPDFText_LoadPage{Page: requests.Page{ByReference: &page.Page}})
 	if err != nil {
 		return "", pdfiumError(fmt.Errorf("read text of page %d: %w", index, err))

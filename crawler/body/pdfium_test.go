@@ -103,6 +103,43 @@ func TestPDFiumCancelledMidwayLeavesTheEngineWorking(t *testing.T) {
 	}
 }
 
+// errAfter is a context whose Err reports it cancelled from its n-th call on: a deadline that
+// passes at a known point of the reading, without a clock.
+type errAfter struct {
+	context.Context
+	n     int
+	calls int
+}
+
+func (c *errAfter) Err() error {
+	if c.calls++; c.calls >= c.n {
+		return context.Canceled
+	}
+	return nil
+}
+
+// A call into PDFium is not interrupted (pdfium.go says why), so the context is what ends a
+// long file: it is checked between pages, the file stops there as a timeout, and its instance
+// is discarded without harm to the next file.
+func TestPDFiumDeadlineEndsAFileBetweenPages(t *testing.T) {
+	pages := make([]string, 200) // fewer than the writes between textBuf's own checks
+	for i := range pages {
+		pages[i] = fmt.Sprintf("page%d of many words", i)
+	}
+	ctx := &errAfter{Context: context.Background(), n: 40}
+	got, err := DocumentText(ctx, "application/pdf", "", validPDF(pages...), TextLimits{})
+	if kind := failure(t, err); kind != FailTimeout {
+		t.Fatalf("kind %q (%v), want %q", kind, err, FailTimeout)
+	}
+	if strings.Contains(got.Text, "page199") {
+		t.Errorf("the last page was read after the context ended")
+	}
+	got, err = DocumentText(context.Background(), "application/pdf", "", validPDF("after "+testToken), TextLimits{})
+	if err != nil || !strings.Contains(got.Text, testToken) {
+		t.Errorf("after a file cut by its deadline: text %q, error %v", got.Text, err)
+	}
+}
+
 func TestTextQualityGate(t *testing.T) {
 	for _, tc := range []struct {
 		name, text string
@@ -182,6 +219,50 @@ func TestPDFiumMemoryCapIsALimit(t *testing.T) {
 	body = append(body, rest...)
 
 	_, err := DocumentText(context.Background(), "application/pdf", "", body, TextLimits{})
+	if kind := failure(t, err); kind != FailLimit {
+		t.Errorf("kind %q (%v), want %q", kind, err, FailLimit)
+	}
+}
+
+// formBomb writes a one-page PDF whose page draws a form that draws the next form fan times,
+// depth levels down: fan^depth drawings of a few bytes of content.
+func formBomb(depth, fan int) []byte {
+	var b bytes.Buffer
+	var offsets []int
+	obj := func(body string) {
+		offsets = append(offsets, b.Len())
+		fmt.Fprintf(&b, "%d 0 obj\n%s\nendobj\n", len(offsets), body)
+	}
+	b.WriteString("%PDF-1.4\n")
+	obj("<< /Type /Catalog /Pages 2 0 R >>")
+	obj("<< /Type /Pages /Kids [4 0 R] /Count 1 >>")
+	obj("<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
+	obj("<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> /XObject << /X 6 0 R >> >> /Contents 5 0 R >>")
+	page := "BT /F1 12 Tf 72 720 Td (hello) Tj ET /X Do"
+	obj(fmt.Sprintf("<< /Length %d >>\nstream\n%s\nendstream", len(page), page))
+	for d := range depth {
+		body := strings.Repeat("q 1 0 0 1 0.1 0 cm /X Do Q ", fan)
+		res := fmt.Sprintf("/Resources << /XObject << /X %d 0 R >> >>", 7+d)
+		if d == depth-1 {
+			body, res = strings.Repeat("0 0 m 1 1 l S ", fan), ""
+		}
+		obj(fmt.Sprintf("<< /Type /XObject /Subtype /Form /BBox [0 0 10 10] %s /Length %d >>\nstream\n%s\nendstream", res, len(body), body))
+	}
+	xref := b.Len()
+	fmt.Fprintf(&b, "xref\n0 %d\n0000000000 65535 f \n", len(offsets)+1)
+	for _, o := range offsets {
+		fmt.Fprintf(&b, "%010d 00000 n \n", o)
+	}
+	fmt.Fprintf(&b, "trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n", len(offsets)+1, xref)
+	return b.Bytes()
+}
+
+// A page whose forms draw each other a billion times (10 wide, 9 deep) is one call into
+// PDFium, which the deadline does not interrupt; what ends it is the memory cap, since PDFium
+// keeps every drawn form's objects: the file fails as a limit (in under a second on the
+// development machine), not after its work.
+func TestPDFiumNestedFormsStopAtTheMemoryCap(t *testing.T) {
+	_, err := DocumentText(context.Background(), "application/pdf", "", formBomb(9, 10), TextLimits{})
 	if kind := failure(t, err); kind != FailLimit {
 		t.Errorf("kind %q (%v), want %q", kind, err, FailLimit)
 	}
