@@ -77,7 +77,7 @@ func newWorldSim(t *testing.T, so simulator.Options, sources ...alerts.Source) *
 	t.Cleanup(func() { indextest.Remove(t, esURL, prefix) })
 	zero := 0
 	ctx := context.Background()
-	cluster, err := index.Open(ctx, index.Config{Addresses: []string{esURL}, IndexPrefix: prefix, Replicas: &zero,
+	cluster, err := index.Open(ctx, index.Config{Addresses: []string{esURL}, IndexPrefix: prefix, Namespace: indextest.Namespace(prefix), Replicas: &zero,
 		FlushInterval: 50 * time.Millisecond, RetryBackoff: func(int) time.Duration { return 20 * time.Millisecond }, Logger: log})
 	if err != nil {
 		t.Fatal(err)
@@ -114,7 +114,8 @@ func (w *world) pass(ctx context.Context) alerts.PassSummary {
 		w.opts(&o)
 	}
 	p, err := alerts.New(alerts.Deps{Logs: w.client, Threats: w.client, SIEM: w.client, Sink: writer, Cursors: w.store,
-		Rules: w.rules, Groups: alerts.NewGroupStore(w.cluster), Archive: w.cluster, Directory: w.client, Messages: w.client}, o)
+		Rules: w.rules, Groups: alerts.NewGroupStore(w.cluster), Archive: w.cluster, Directory: w.client, Messages: w.client,
+		Stream: alerts.NewStream(w.cluster)}, o)
 	if err != nil {
 		w.t.Fatal(err)
 	}

@@ -133,6 +133,7 @@ func (a *app) alertsPoll(ctx context.Context, log zerolog.Logger, m *metrics.Met
 		Logs: beatingLogs{client, health}, Threats: beatingThreats{client, health}, SIEM: beatingSIEM{client, health},
 		Sink: m.CountDocuments(writer), Cursors: store, Rules: rules,
 		Groups: countedGroups{alerts.NewGroupStore(cluster), m}, Archive: cluster, Directory: client, Messages: client,
+		Stream: alerts.NewStream(cluster),
 	}, alerts.Options{
 		Sources: sources, PollInterval: cfg.Alerts.PollInterval.D(), Lookback: cfg.Alerts.Lookback.D(),
 		Overlap: overlapOption(cfg.Alerts.Overlap.D()), PageSize: cfg.Alerts.PageSize,

@@ -49,6 +49,7 @@ messages:
 elasticsearch:
   addresses: [%q]
   index_prefix: %s
+  namespace: %s
   bulk:
     flush_interval: 100ms
 state:
@@ -56,7 +57,7 @@ state:
   lock_timeout: 1s
 alerts:
   sources: [attachment_protection, url_protection, impersonation, dlp, threats, siem]
-`, srv.URL, esURL, w.prefix, w.state)
+`, srv.URL, esURL, w.prefix, indextest.Namespace(w.prefix), w.state)
 	w.config = filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(w.config, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
