@@ -475,8 +475,8 @@ func AlertsMapping() map[string]any {
 				"original": map[string]any{"type": "keyword", "ignore_above": 8191, "fields": map[string]any{"text": typ("text")}},
 				"scheme":   kw(), "domain": kw(), "path": kw(), "query": kw(),
 			}),
-			"source":  obj(map[string]any{"ip": typ("ip")}),
-			"rule":    obj(map[string]any{"name": kw()}),
+			"source": obj(map[string]any{"ip": typ("ip")}),
+			"rule":   obj(map[string]any{"name": kw()}),
 			"threat": obj(map[string]any{
 				"framework": kw(),
 				"tactic":    attack(nil),

@@ -55,7 +55,7 @@ func TestAlertDocument(t *testing.T) {
 		"event.dataset": "mimecrawl.alerts", "event.module": "mimecast", "event.provider": "url_protection",
 		"threat.framework": "MITRE ATT&CK", "threat.technique.id": []any{"T1566"}, "threat.tactic.id": []any{"TA0001"},
 		"threat.technique.subtechnique.id": []any{"T1566.001"},
-		"threat.indicator.type": "file", "threat.indicator.file.hash.sha256": "ff", "threat.indicator.provider": "Mimecast", "event.id": a.ID, "ecs.version": "8.11.0",
+		"threat.indicator.type":            "file", "threat.indicator.file.hash.sha256": "ff", "threat.indicator.provider": "Mimecast", "event.id": a.ID, "ecs.version": "8.11.0",
 		"email.from.address": []any{"x@phish.example"}, "email.to.address": []any{"a@corp.example", "b@corp.example"},
 		"email.message_id": "<m@phish.example>", "email.direction": "inbound",
 		"url.original": a.URL, "url.domain": "phish.example", "url.path": "/login", "url.scheme": "https", "url.query": "next=%2Fhome",
