@@ -177,3 +177,44 @@ func (w *world) search(indices, body string, out any) {
 		w.t.Fatal(err)
 	}
 }
+
+// An installation upgraded from the release that wrote {prefix}-alerts: that index stays,
+// readable, and what it holds is not written to the data stream again when the first passes
+// after the upgrade re-read it (here every alert: the old index holds them all).
+func TestEndToEndUpgradeKeepsOldAlertsOnce(t *testing.T) {
+	w := newWorld(t, simulator.AlertOptions{Enabled: true}, alerts.AttachmentProtection)
+	now := time.Now().UTC().Truncate(time.Second)
+	var recs []json.RawMessage
+	for i := range 30 {
+		recs = append(recs, attachment(fmt.Sprintf("u%d@corp.example", i), fmt.Sprintf("%064x", i+100), fmt.Sprintf("f%d.pdf", i), "malicious"))
+	}
+	if _, err := w.sim.AddAlerts(simulator.SourceAttachment, recs, now.Add(-5*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	want := w.expected()
+	legacy := w.cluster.LegacyName(alerts.AlertsKind)
+	var bulk strings.Builder
+	for id := range want {
+		fmt.Fprintf(&bulk, "{\"create\":{\"_index\":%q,\"_id\":%q}}\n{\"event\":{\"kind\":\"alert\"}}\n", legacy, id)
+	}
+	w.do(http.MethodPost, "/_bulk?refresh=true", bulk.String())
+
+	sum := w.pass(context.Background())
+	if s := sum.Sources[0]; s.Error != "" || s.Indexed != 0 || s.Existing != int64(len(want)) {
+		t.Errorf("pass = %+v; want the %d alerts of the old index existing, none indexed", s, len(want))
+	}
+	var count struct {
+		Count int `json:"count"`
+	}
+	w.get("/"+legacy+"/_count", &count)
+	if count.Count != len(want) {
+		t.Errorf("old index holds %d alerts; want %d", count.Count, len(want))
+	}
+	// One more alert after the upgrade goes to the stream.
+	if _, err := w.sim.AddAlerts(simulator.SourceAttachment, []json.RawMessage{attachment("new@corp.example", strings.Repeat("0f", 32), "n.pdf", "malicious")}, now.Add(-time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if s := w.pass(context.Background()).Sources[0]; s.Indexed != 1 {
+		t.Errorf("pass after the upgrade = %+v; want the new alert indexed", s)
+	}
+}

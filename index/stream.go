@@ -212,7 +212,14 @@ type StreamIDs struct {
 	c    *Cluster
 	k    Kind
 	name string
+	// search is what Has searches: the stream and the index of the kind's release before
+	// data streams ({prefix}-{Name}), left in place on upgrade.
+	search string
 }
+
+// LegacyName returns, for a data stream kind, the alias its documents had in releases before
+// data streams, {prefix}-{Name}; upgrades leave that index in place, readable.
+func (c *Cluster) LegacyName(k Kind) string { return c.cfg.IndexPrefix + "-" + k.String() }
 
 // StreamIDs refreshes the data stream of kind k, so that everything acknowledged before the
 // call is searchable, and returns what answers which ids it holds. A writer that may write an
@@ -225,15 +232,18 @@ func (c *Cluster) StreamIDs(ctx context.Context, k Kind) (*StreamIDs, error) {
 		return nil, fmt.Errorf("stream ids: kind %d is not a data stream", int(k))
 	}
 	name := c.IndexName(k)
+	search := name + "," + c.LegacyName(k)
 	q := url.Values{"ignore_unavailable": {"true"}, "allow_no_indices": {"true"}}
-	if err := c.do(ctx, http.MethodPost, "/"+url.PathEscape(name)+"/_refresh", q, nil, nil); err != nil && !notFound(err) {
-		return nil, fmt.Errorf("refresh %s: %w", name, err)
+	if err := c.do(ctx, http.MethodPost, "/"+search+"/_refresh", q, nil, nil); err != nil && !notFound(err) {
+		return nil, fmt.Errorf("refresh %s: %w", search, err)
 	}
-	return &StreamIDs{c: c, k: k, name: name}, nil
+	return &StreamIDs{c: c, k: k, name: name, search: search}, nil
 }
 
-// Has returns which of ids are in the data stream, in any backing index. A shard that does not
-// answer is an error, never "absent".
+// Has returns which of ids are in the data stream, in any backing index, or in the index of
+// the release before data streams, so that the first passes after an upgrade, which re-read
+// the overlap of the last ones before it, do not write those alerts a second time. A shard
+// that does not answer is an error, never "absent".
 func (s *StreamIDs) Has(ctx context.Context, ids []string) (map[string]bool, error) {
 	found := make(map[string]bool)
 	for chunk := range slices.Chunk(ids, mgetChunk) {
@@ -249,14 +259,14 @@ func (s *StreamIDs) Has(ctx context.Context, ids []string) (map[string]bool, err
 		}
 		q := url.Values{"ignore_unavailable": {"true"}, "allow_no_indices": {"true"}, "_source": {"false"}}
 		body := obj{"size": len(chunk) * 2, "query": obj{"ids": obj{"values": chunk}}, "track_total_hits": false}
-		err := s.c.do(ctx, http.MethodPost, "/"+url.PathEscape(s.name)+"/_search", q, body, &res)
+		err := s.c.do(ctx, http.MethodPost, "/"+s.search+"/_search", q, body, &res)
 		switch {
 		case notFound(err):
 			return found, nil
 		case err != nil:
-			return nil, fmt.Errorf("look up %d ids in %s: %w", len(chunk), s.name, err)
+			return nil, fmt.Errorf("look up %d ids in %s: %w", len(chunk), s.search, err)
 		case res.Shards.Failed > 0:
-			return nil, fmt.Errorf("look up %d ids in %s: %d shards failed", len(chunk), s.name, res.Shards.Failed)
+			return nil, fmt.Errorf("look up %d ids in %s: %d shards failed", len(chunk), s.search, res.Shards.Failed)
 		}
 		for _, h := range res.Hits.Hits {
 			found[h.ID] = true

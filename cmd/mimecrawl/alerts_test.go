@@ -169,7 +169,7 @@ func TestAlertsKillAndResume(t *testing.T) {
 		}
 	}
 	esURL := os.Getenv("ELASTICSEARCH_URL")
-	name := w.prefix + "-alerts"
+	name := "logs-" + alerts.Dataset + "-" + indextest.Namespace(w.prefix) // the alerts' data stream
 	if _, err := http.Post(esURL+"/"+name+"/_refresh", "application/json", nil); err != nil {
 		t.Fatal(err)
 	}
@@ -254,7 +254,7 @@ func TestAlertsLinkArchivedMessages(t *testing.T) {
 	if code, out, logs := w.run("alerts", "--once"); code != 0 {
 		t.Fatalf("alerts exit %d\n%s\n%s", code, out, logs)
 	}
-	name := w.prefix + "-alerts"
+	name := "logs-" + alerts.Dataset + "-" + indextest.Namespace(w.prefix) // the alerts' data stream
 	if _, err := http.Post(esURL+"/"+name+"/_refresh", "application/json", nil); err != nil {
 		t.Fatal(err)
 	}
