@@ -328,3 +328,20 @@ func (s *StreamIDs) Remove(ctx context.Context, ids []string) (int64, error) {
 	}
 	return deleted, nil
 }
+
+// LegacyCount returns how many documents the index of a data stream kind's release before
+// data streams ({prefix}-{Name}) holds, and whether it exists.
+func (c *Cluster) LegacyCount(ctx context.Context, k Kind) (int64, bool, error) {
+	name := c.LegacyName(k)
+	var res struct {
+		Count int64 `json:"count"`
+	}
+	err := c.do(ctx, http.MethodGet, "/"+url.PathEscape(name)+"/_count", nil, nil, &res)
+	switch {
+	case notFound(err):
+		return 0, false, nil
+	case err != nil:
+		return 0, false, fmt.Errorf("count the documents of %s: %w", name, err)
+	}
+	return res.Count, true, nil
+}

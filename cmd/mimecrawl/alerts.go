@@ -309,6 +309,7 @@ func (a *app) checkAlerts(ctx context.Context, c *checker) {
 		return
 	}
 	defer client.Close()
+	a.checkAlertsStream(ctx, c)
 	d := alerts.Deps{Logs: client, Threats: client, SIEM: client}
 	for _, s := range a.cfg.Alerts.Sources {
 		if c.mimecastDown != "" {
@@ -391,4 +392,26 @@ func printAlertsStatus(w io.Writer, path string, cs []alerts.CursorStatus) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", sanitize(c.Name), sanitize(c.Position), fmtTime(c.Latest), fmtTime(c.LastPoll), sanitize(st))
 	}
 	tw.Flush()
+}
+
+// checkAlertsStream names where the alerts go and, on an installation upgraded from a
+// release that wrote {prefix}-alerts, that index, which stays readable and is no longer
+// written (docs/alerts.md, "Where the alerts go").
+func (a *app) checkAlertsStream(ctx context.Context, c *checker) {
+	cluster, err := a.cluster(ctx)
+	if err != nil {
+		c.skip("alerts data stream", "elasticsearch does not answer")
+		return
+	}
+	stream := cluster.IndexName(alerts.AlertsKind)
+	n, found, err := cluster.LegacyCount(ctx, alerts.AlertsKind)
+	switch {
+	case err != nil:
+		warnCheck(c, "alerts data stream", err.Error(), "the user needs read on "+cluster.LegacyName(alerts.AlertsKind))
+	case found:
+		c.ok("alerts data stream", fmt.Sprintf("%s, where Elastic Security looks; %s, written by an earlier release, keeps its %s readable and is not written any more",
+			stream, cluster.LegacyName(alerts.AlertsKind), plural(n, "alert")))
+	default:
+		c.ok("alerts data stream", stream+", where Elastic Security looks")
+	}
 }

@@ -113,9 +113,22 @@ func TestAlertsOnceBesideACrawl(t *testing.T) {
 	}
 
 	t.Logf("alerts summary:\n%s", out0)
+	// An installation upgraded from the release that wrote {prefix}-alerts: check names that
+	// index, which stays readable.
+	legacy := w.prefix + "-alerts"
+	res, err := http.Post(os.Getenv("ELASTICSEARCH_URL")+"/"+legacy+"/_doc/old?refresh=true", "application/json",
+		strings.NewReader(`{"event":{"kind":"alert"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
 	code, out, _ = w.run("check")
 	if !strings.Contains(out, "ok    alerts source attachment_protection") || !strings.Contains(out, "warn  alerts source dlp") {
 		t.Errorf("check (exit %d) should pass the readable sources and warn about dlp:\n%s", code, out)
+	}
+	stream := "logs-" + alerts.Dataset + "-" + indextest.Namespace(w.prefix)
+	if !strings.Contains(out, stream+", where Elastic Security looks; "+legacy+", written by an earlier release, keeps its 1 alert readable") {
+		t.Errorf("check does not name the data stream and the old alerts index:\n%s", out)
 	}
 }
 
