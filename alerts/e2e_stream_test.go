@@ -90,9 +90,9 @@ func TestEndToEndRolloverDuringOverlapReRead(t *testing.T) {
 	compare(t, w.indexed(), want) // fails on an alert listed twice
 }
 
-// securityDefaultIndex is Kibana's default of securitySolution:defaultIndex (Kibana 8.x,
-// x-pack/plugins/security_solution/common/constants.ts DEFAULT_INDEX_PATTERN): the index
-// patterns the Security app and its prebuilt rules search unless an administrator changes them.
+// securityDefaultIndex is the default of Kibana 8's advanced setting
+// securitySolution:defaultIndex: the index patterns the Security app and its prebuilt rules
+// (External Alerts among them) search unless an administrator changes them.
 var securityDefaultIndex = []string{"apm-*-transaction*", "auditbeat-*", "endgame-*", "filebeat-*", "logs-*",
 	"packetbeat-*", "traces-apm*", "winlogbeat-*", "-*elastic-endpoint-security*"}
 
