@@ -70,7 +70,7 @@ func benchPass(b *testing.B, esURL string, n int) {
 	defer indextest.Remove(b, esURL, prefix)
 	zero := 0
 	ctx := context.Background()
-	cluster, err := index.Open(ctx, index.Config{Addresses: []string{esURL}, IndexPrefix: prefix, Replicas: &zero, Logger: log})
+	cluster, err := index.Open(ctx, index.Config{Addresses: []string{esURL}, IndexPrefix: prefix, Namespace: indextest.Namespace(prefix), Replicas: &zero, Logger: log})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -2,7 +2,7 @@
 // protection logs, DLP logs, the API 2.0 threat feed and SIEM events), normalises each record
 // into an Alert, filters, prioritises and groups them, enriches them from the directory and the
 // archive index (and, with content view, the Mimecast archive itself), and writes them to
-// Elasticsearch as ECS alerts.
+// Elasticsearch as ECS alerts, where Elastic Security's default index patterns find them.
 //
 // It is a sibling of package crawler, not a mode of it: security logs are append-only and read
 // oldest first with a simple cursor per source, whereas the archive is mirrored newest first
@@ -13,7 +13,12 @@
 //     never moved to "now" because a page was empty, and never saved before the alerts it
 //     covers are written.
 //   - Alert ids derive from the fields that make a record unique, so overlapping windows,
-//     re-delivered records and repeated SIEM pages overwrite instead of duplicating.
+//     re-delivered records and repeated SIEM pages are written once.
+//   - Alerts go to the data stream logs-mimecrawl.alerts-{namespace} (datastream.go), which
+//     takes op_type create only and refuses a repeated id only within one backing index:
+//     before a page is written its ids are looked up in the whole stream (and the index of
+//     the release before data streams), so that no rollover lets an alert in twice. A
+//     lookup that fails holds the page like an unacknowledged alert.
 //   - A malformed record fails that record (counted by reason, warned once per reason and
 //     pass), never the source; a 403 on one source disables that source for the run and the
 //     others carry on.

@@ -17,6 +17,13 @@ import (
 // do sends one request to Elasticsearch and fails the test on an error status.
 func (w *world) do(method, path, body string) {
 	w.t.Helper()
+	w.doStatus(method, path, body, 0)
+}
+
+// doStatus sends a request to Elasticsearch and fails the test unless the answer is a
+// success or the status allowed.
+func (w *world) doStatus(method, path, body string, allowed int) {
+	w.t.Helper()
 	req, err := http.NewRequest(method, w.esURL+path, strings.NewReader(body))
 	if err != nil {
 		w.t.Fatal(err)
@@ -28,21 +35,24 @@ func (w *world) do(method, path, body string) {
 	}
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
-	if res.StatusCode >= 300 {
+	if res.StatusCode >= 300 && res.StatusCode != allowed {
 		w.t.Fatalf("%s %s: %d %s", method, path, res.StatusCode, b)
 	}
 }
 
 // Finding 6: a mapping conflict from an operator's @custom template (mimecast.source mapped
 // as a number) makes Elasticsearch refuse every alert for good. They are parked and
-// counted and the pass fails (exit 3); once the conflict is gone (template removed, index
-// made again) the next pass writes them: index = truth.
+// counted and the pass fails (exit 3); once the conflict is gone (template removed, the
+// stream rolled over to a backing index with the fixed mapping) the next pass writes them:
+// index = truth.
 func TestEndToEndRefusedAlertsParkedUntilFixed(t *testing.T) {
 	w := newWorld(t, seeded(), alerts.AttachmentProtection, alerts.URLProtection)
 	ctx := context.Background()
 	custom := "/_component_template/" + w.cluster.CustomTemplate(alerts.AlertsKind)
 	remake := func() {
-		w.do(http.MethodDelete, "/"+w.cluster.VersionedIndex(alerts.AlertsKind), "")
+		// A new backing index takes the templates as they are now (the stream may not
+		// exist before its first write).
+		w.doStatus(http.MethodPost, "/"+w.cluster.IndexName(alerts.AlertsKind)+"/_rollover", "", http.StatusNotFound)
 		if err := w.cluster.Ensure(ctx, alerts.AlertsKind); err != nil {
 			t.Fatal(err)
 		}

@@ -49,6 +49,8 @@ type world struct {
 	opts func(*alerts.Options)
 	// siemTypes, when set, are the SIEM types read (opts must set the same).
 	siemTypes []string
+	// logs, when set, wraps the log source of every pass.
+	logs func(alerts.LogSource) alerts.LogSource
 }
 
 func newWorld(t *testing.T, o simulator.AlertOptions, sources ...alerts.Source) *world {
@@ -77,7 +79,7 @@ func newWorldSim(t *testing.T, so simulator.Options, sources ...alerts.Source) *
 	t.Cleanup(func() { indextest.Remove(t, esURL, prefix) })
 	zero := 0
 	ctx := context.Background()
-	cluster, err := index.Open(ctx, index.Config{Addresses: []string{esURL}, IndexPrefix: prefix, Replicas: &zero,
+	cluster, err := index.Open(ctx, index.Config{Addresses: []string{esURL}, IndexPrefix: prefix, Namespace: indextest.Namespace(prefix), Replicas: &zero,
 		FlushInterval: 50 * time.Millisecond, RetryBackoff: func(int) time.Duration { return 20 * time.Millisecond }, Logger: log})
 	if err != nil {
 		t.Fatal(err)
@@ -113,8 +115,13 @@ func (w *world) pass(ctx context.Context) alerts.PassSummary {
 	if w.opts != nil {
 		w.opts(&o)
 	}
-	p, err := alerts.New(alerts.Deps{Logs: w.client, Threats: w.client, SIEM: w.client, Sink: writer, Cursors: w.store,
-		Rules: w.rules, Groups: alerts.NewGroupStore(w.cluster), Archive: w.cluster, Directory: w.client, Messages: w.client}, o)
+	var logs alerts.LogSource = w.client
+	if w.logs != nil {
+		logs = w.logs(logs)
+	}
+	p, err := alerts.New(alerts.Deps{Logs: logs, Threats: w.client, SIEM: w.client, Sink: writer, Cursors: w.store,
+		Rules: w.rules, Groups: alerts.NewGroupStore(w.cluster), Archive: w.cluster, Directory: w.client, Messages: w.client,
+		Stream: alerts.NewStream(w.cluster)}, o)
 	if err != nil {
 		w.t.Fatal(err)
 	}

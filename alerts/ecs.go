@@ -25,6 +25,9 @@ type Enrichment struct {
 	ArchiveFrom        string
 	ArchiveTo          []string
 	ArchiveAttachments []string
+	// Read is when the poller read the record and handed it on: event.created and
+	// event.ingested (mimecrawl is both the agent and the pipeline). Zero leaves both out.
+	Read time.Time
 }
 
 // Severity returns event.severity for a priority: Elastic Security's default risk scores
@@ -42,29 +45,86 @@ func Severity(p Priority) int {
 	return 0
 }
 
-// AlertDocument returns the ECS document of a for {prefix}-alerts. Empty values are left
-// out. Every field it can write is in AlertsMapping (a test checks both against a strict
-// index in Elasticsearch).
+// malicious tells whether a verdict says the message carried a threat: the words the sources
+// use for it (attachments malicious and unsafe, URLs malicious and suspicious, threats'
+// analyses malware, phishing and suspicious). Spam, unwanted mail, DLP actions and clean
+// verdicts are not threats.
+func malicious(verdict string) bool {
+	switch verdict {
+	case "malicious", "unsafe", "suspicious", "malware", "phishing":
+		return true
+	}
+	return false
+}
+
+// Categorize returns event.category and event.type of an alert, in ECS 8.11's allowed values:
+// every alert is about email (type info); a threat verdict adds intrusion_detection, whose
+// expected types include allowed and denied (what Mimecast did with the message), malware
+// when the verdict or the files say so, and threat (type indicator) when the alert names the
+// indicator, a file hash or a URL (threat.indicator).
+func Categorize(a *Alert) (category, typ []string) {
+	category, typ = []string{"email"}, []string{"info"}
+	if !malicious(a.Verdict) {
+		return category, typ
+	}
+	if a.Verdict == "malware" || (len(a.Files) > 0 && a.Verdict != "phishing") {
+		category = append(category, "malware")
+	}
+	category = append(category, "intrusion_detection")
+	switch a.Status {
+	case "blocked", "rejected", "held", "bounced":
+		typ = append(typ, "denied")
+	case "delivered":
+		typ = append(typ, "allowed")
+	}
+	if hasIndicator(a) {
+		category = append(category, "threat")
+		typ = append(typ, "indicator")
+	}
+	return category, typ
+}
+
+func hasIndicator(a *Alert) bool {
+	if a.URL != "" {
+		return true
+	}
+	for _, f := range a.Files {
+		if f.SHA256 != "" || f.MD5 != "" || f.SHA1 != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// AlertDocument returns the ECS document of a for the alerts data stream (without the
+// data_stream fields, which the stream's writer adds). Empty values are left out. Every field
+// it can write is in AlertsMapping (a test checks both against a strict index in
+// Elasticsearch).
 func AlertDocument(a *Alert, e Enrichment) map[string]any {
 	d := doc{}
 	d.set("@timestamp", a.Time.UTC().Format(time.RFC3339Nano))
 	d.set("message", Summary(a))
 	d.set("ecs.version", ECSVersion)
 
-	eventType := []string{"info"}
-	switch a.Status {
-	case "blocked", "rejected", "held", "bounced":
-		eventType = append(eventType, "denied")
-	case "delivered":
-		eventType = append(eventType, "allowed")
-	}
+	category, eventType := Categorize(a)
 	d.set("event.kind", "alert")
-	d.set("event.category", []string{"email"})
+	d.set("event.category", category)
 	d.set("event.type", eventType)
 	d.set("event.action", strings.ToLower(a.Action))
+	// Elastic Security's External Alerts rule maps these two to the alert's severity and
+	// risk score.
 	d.set("event.severity", Severity(a.Priority))
+	if sev := Severity(a.Priority); sev != 0 {
+		d.set("event.risk_score", float64(sev))
+	}
+	if !e.Read.IsZero() {
+		read := e.Read.UTC().Format(time.RFC3339Nano)
+		d.set("event.created", read)
+		d.set("event.ingested", read)
+	}
 	d.set("event.module", "mimecast")
-	d.set("event.dataset", "mimecast."+string(a.Source))
+	d.set("event.dataset", Dataset)
+	d.set("event.provider", string(a.Source))
 	d.set("event.id", a.ID)
 	if a.Raw != nil {
 		if b, err := json.Marshal(a.Raw); err == nil {
@@ -116,7 +176,12 @@ func AlertDocument(a *Alert, e Enrichment) map[string]any {
 		}
 	}
 	d.set("source.ip", a.SourceIP)
-	d.set("rule.name", a.Rule)
+	// The policy that fired; an alert without one is named by its source, so that rule.name
+	// always says what raised it.
+	d.set("rule.name", cmp.Or(a.Rule, "mimecast "+string(a.Source)))
+	if malicious(a.Verdict) {
+		setThreat(d, a)
+	}
 	if len(a.Recipients) > 0 {
 		d.set("user.email", a.Recipients[0])
 	}
@@ -152,6 +217,79 @@ func AlertDocument(a *Alert, e Enrichment) map[string]any {
 	d.set("mimecast.recipient.mailbox", e.RecipientMailbox)
 	d.set("mimecast.details_url", e.DetailsURL)
 	return map[string]any(d)
+}
+
+// setThreat writes threat.* for an alert with a threat verdict: the technique, Phishing
+// (MITRE ATT&CK T1566, tactic Initial Access) with its sub-technique by what carried it, the
+// indicator (the first file's hashes, else the URL) in threat.indicator, and every file and
+// URL of the alert as one entry of threat.enrichments each, naming the field of this alert
+// that holds it, so that a search or rule on indicators finds each of them.
+func setThreat(d doc, a *Alert) {
+	d.set("threat.framework", "MITRE ATT&CK")
+	d.set("threat.tactic.id", []string{"TA0001"})
+	d.set("threat.tactic.name", []string{"Initial Access"})
+	d.set("threat.tactic.reference", []string{"https://attack.mitre.org/tactics/TA0001/"})
+	d.set("threat.technique.id", []string{"T1566"})
+	d.set("threat.technique.name", []string{"Phishing"})
+	d.set("threat.technique.reference", []string{"https://attack.mitre.org/techniques/T1566/"})
+	switch {
+	case len(a.Files) > 0:
+		d.set("threat.technique.subtechnique.id", []string{"T1566.001"})
+		d.set("threat.technique.subtechnique.name", []string{"Spearphishing Attachment"})
+	case a.URL != "":
+		d.set("threat.technique.subtechnique.id", []string{"T1566.002"})
+		d.set("threat.technique.subtechnique.name", []string{"Spearphishing Link"})
+	}
+
+	var indicators []doc
+	for _, f := range a.Files {
+		if f.SHA256 == "" && f.MD5 == "" && f.SHA1 == "" {
+			continue
+		}
+		in := indicator(a, "file")
+		in.set("file.name", f.Name)
+		in.set("file.hash.sha256", f.SHA256)
+		in.set("file.hash.md5", f.MD5)
+		in.set("file.hash.sha1", f.SHA1)
+		if f.Size > 0 {
+			in.set("file.size", f.Size)
+		}
+		field, atomic := "email.attachments.file.hash.sha256", f.SHA256
+		switch {
+		case f.SHA256 == "" && f.SHA1 != "":
+			field, atomic = "email.attachments.file.hash.sha1", f.SHA1
+		case f.SHA256 == "":
+			field, atomic = "email.attachments.file.hash.md5", f.MD5
+		}
+		indicators = append(indicators, doc{"indicator": map[string]any(in), "matched": map[string]any{"atomic": atomic, "field": field}})
+	}
+	if a.URL != "" {
+		in := indicator(a, "url")
+		in.set("url.original", a.URL)
+		if u, err := url.Parse(a.URL); err == nil && u.Host != "" {
+			in.set("url.domain", strings.ToLower(u.Hostname()))
+		}
+		indicators = append(indicators, doc{"indicator": map[string]any(in), "matched": map[string]any{"atomic": a.URL, "field": "url.original"}})
+	}
+	if len(indicators) == 0 {
+		return
+	}
+	d.set("threat.indicator", indicators[0]["indicator"])
+	list := make([]any, len(indicators))
+	for i, in := range indicators {
+		list[i] = map[string]any(in)
+	}
+	d.set("threat.enrichments", list)
+}
+
+// indicator starts a threat.indicator object of type typ (ECS 8.11: file, url).
+func indicator(a *Alert, typ string) doc {
+	in := doc{}
+	in.set("type", typ)
+	in.set("provider", "Mimecast")
+	in.set("description", a.Verdict)
+	in.set("first_seen", a.Time.UTC().Format(time.RFC3339Nano))
+	return in
 }
 
 // Summary is the one-line human summary of an alert (the document's message), e.g.
@@ -294,14 +432,32 @@ func AlertsMapping() map[string]any {
 		"name": kw(), "mime_type": kw(), "extension": kw(), "size": typ("long"),
 		"hash": obj(map[string]any{"sha256": kw(), "md5": kw(), "sha1": kw()}),
 	})
+	indicator := func() map[string]any {
+		return obj(map[string]any{
+			"type": kw(), "provider": kw(), "description": kw(), "first_seen": typ("date"),
+			"file": obj(map[string]any{"name": kw(), "size": typ("long"),
+				"hash": obj(map[string]any{"sha256": kw(), "md5": kw(), "sha1": kw()})}),
+			"url": obj(map[string]any{"original": map[string]any{"type": "keyword", "ignore_above": 8191}, "domain": kw()}),
+		})
+	}
+	attack := func(extra map[string]any) map[string]any {
+		p := map[string]any{"id": kw(), "name": kw(), "reference": kw()}
+		for k, v := range extra {
+			p[k] = v
+		}
+		return obj(p)
+	}
 	return map[string]any{
 		"dynamic": false,
 		"properties": map[string]any{
 			"@timestamp": typ("date"),
 			"message":    typ("text"),
 			"ecs":        obj(map[string]any{"version": kw()}),
+			// keyword, not ECS's constant_keyword: that type needs x-pack.
+			"data_stream": obj(map[string]any{"type": kw(), "dataset": kw(), "namespace": kw()}),
 			"event": obj(map[string]any{
 				"kind": kw(), "category": kw(), "type": kw(), "action": kw(), "severity": typ("long"),
+				"risk_score": typ("float"), "created": typ("date"), "ingested": typ("date"), "provider": kw(),
 				"module": kw(), "dataset": kw(), "id": kw(),
 				"original": map[string]any{"type": "keyword", "index": false, "doc_values": false},
 			}),
@@ -319,8 +475,18 @@ func AlertsMapping() map[string]any {
 				"original": map[string]any{"type": "keyword", "ignore_above": 8191, "fields": map[string]any{"text": typ("text")}},
 				"scheme":   kw(), "domain": kw(), "path": kw(), "query": kw(),
 			}),
-			"source":  obj(map[string]any{"ip": typ("ip")}),
-			"rule":    obj(map[string]any{"name": kw()}),
+			"source": obj(map[string]any{"ip": typ("ip")}),
+			"rule":   obj(map[string]any{"name": kw()}),
+			"threat": obj(map[string]any{
+				"framework": kw(),
+				"tactic":    attack(nil),
+				"technique": attack(map[string]any{"subtechnique": attack(nil)}),
+				"indicator": indicator(),
+				"enrichments": map[string]any{"type": "nested", "properties": map[string]any{
+					"indicator": indicator(),
+					"matched":   obj(map[string]any{"atomic": kw(), "field": kw()}),
+				}},
+			}),
 			"user":    obj(map[string]any{"email": kw()}),
 			"related": obj(map[string]any{"user": kw(), "ip": typ("ip"), "hash": kw(), "hosts": kw()}),
 			"mimecast": obj(map[string]any{

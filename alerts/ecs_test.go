@@ -29,7 +29,8 @@ func fullAlert() (*Alert, Enrichment) {
 	}
 	e := Enrichment{RecipientName: "Alice", RecipientDomain: "corp.example", RecipientMailbox: "alice@corp.example",
 		ArchiveDocID: "doc1", ArchiveIndex: "mimecast-messages", ArchiveSubject: "Login now", DetailsURL: "https://console.example/x",
-		ArchiveID: "eNoarchive", ArchiveFrom: "x@phish.example", ArchiveTo: []string{"a@corp.example"}, ArchiveAttachments: []string{"a.pdf"}}
+		ArchiveID: "eNoarchive", ArchiveFrom: "x@phish.example", ArchiveTo: []string{"a@corp.example"}, ArchiveAttachments: []string{"a.pdf"},
+		Read: time.Date(2024, 3, 1, 11, 5, 0, 0, time.UTC)}
 	return a, e
 }
 
@@ -47,9 +48,14 @@ func TestAlertDocument(t *testing.T) {
 	flat := map[string]any{}
 	flatten("", got, flat)
 	want := map[string]any{
-		"@timestamp": "2024-03-01T11:00:00.005Z", "event.kind": "alert", "event.category": []any{"email"},
-		"event.type": []any{"info", "denied"}, "event.action": "block", "event.severity": float64(73),
-		"event.dataset": "mimecast.url_protection", "event.id": a.ID, "ecs.version": "8.11.0",
+		"@timestamp": "2024-03-01T11:00:00.005Z", "event.kind": "alert",
+		"event.category": []any{"email", "malware", "intrusion_detection", "threat"},
+		"event.type":     []any{"info", "denied", "indicator"}, "event.action": "block", "event.severity": float64(73),
+		"event.risk_score": float64(73), "event.created": "2024-03-01T11:05:00Z", "event.ingested": "2024-03-01T11:05:00Z",
+		"event.dataset": "mimecrawl.alerts", "event.module": "mimecast", "event.provider": "url_protection",
+		"threat.framework": "MITRE ATT&CK", "threat.technique.id": []any{"T1566"}, "threat.tactic.id": []any{"TA0001"},
+		"threat.technique.subtechnique.id": []any{"T1566.001"},
+		"threat.indicator.type":            "file", "threat.indicator.file.hash.sha256": "ff", "threat.indicator.provider": "Mimecast", "event.id": a.ID, "ecs.version": "8.11.0",
 		"email.from.address": []any{"x@phish.example"}, "email.to.address": []any{"a@corp.example", "b@corp.example"},
 		"email.message_id": "<m@phish.example>", "email.direction": "inbound",
 		"url.original": a.URL, "url.domain": "phish.example", "url.path": "/login", "url.scheme": "https", "url.query": "next=%2Fhome",
@@ -145,7 +151,7 @@ func compatible(v any, mtype string) bool {
 	case string:
 		return map[string]bool{"keyword": true, "wildcard": true, "match_only_text": true, "text": true, "date": true, "ip": true}[mtype]
 	case float64:
-		return mtype == "long" || mtype == "integer"
+		return mtype == "long" || mtype == "integer" || mtype == "float"
 	case bool:
 		return mtype == "boolean"
 	}
@@ -174,7 +180,7 @@ func TestMappingsCoverDocuments(t *testing.T) {
 			}
 		}
 	}
-	check("alert", AlertDocument(a, e), AlertsMapping())
+	check("alert", withStream(AlertDocument(a, e), "default"), AlertsMapping())
 	var g Group
 	g.Add(a)
 	check("group", &g, GroupsMapping())
@@ -198,7 +204,7 @@ func TestMappingsInElasticsearch(t *testing.T) {
 		suffix  string
 		mapping map[string]any
 		doc     any
-	}{{"alerts", AlertsMapping(), AlertDocument(a, e)}, {"alert-groups", GroupsMapping(), &g}} {
+	}{{"alerts", AlertsMapping(), withStream(AlertDocument(a, e), "default")}, {"alert-groups", GroupsMapping(), &g}} {
 		es := &rawES{base: base, index: prefix + "-" + c.suffix, c: &http.Client{Timeout: 30 * time.Second}}
 		c.mapping["dynamic"] = "strict"
 		body, _ := json.Marshal(map[string]any{"mappings": c.mapping})
@@ -262,4 +268,104 @@ func (e *rawES) do(ctx context.Context, method, path string, body []byte) (int, 
 	defer res.Body.Close()
 	b, err := io.ReadAll(res.Body)
 	return res.StatusCode, b, err
+}
+
+// ecsCategories is ECS 8.11's event.category allowed values, each with its expected
+// event.type values (https://www.elastic.co/guide/en/ecs/8.11/ecs-allowed-values-event-category.html),
+// for the categories an alert may carry.
+var ecsCategories = map[string][]string{
+	"email":               {"info"},
+	"malware":             {"info"},
+	"intrusion_detection": {"allowed", "denied", "info"},
+	"threat":              {"indicator"},
+}
+
+// TestECSFields asserts the fields Elastic Security's rules and views rely on against ECS 8.11:
+// event.kind, event.category and event.type from the allowed values (every type expected by
+// one of the categories), event.severity and event.risk_score, event.created and
+// event.ingested, event.dataset = data_stream.dataset, rule.name, and threat.* for a threat.
+func TestECSFields(t *testing.T) {
+	read := time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC)
+	file := []File{{Name: "inv.doc", SHA256: "e3b0c442"}}
+	cases := []struct {
+		name       string
+		a          Alert
+		categories []string
+		types      []string
+		indicator  map[string]any // threat.indicator.* leaves; nil: no threat fields
+		rule       string
+	}{
+		{"malicious attachment held", Alert{Source: AttachmentProtection, Verdict: "malicious", Status: "held", Files: file, Rule: "Default Attachment", Priority: High},
+			[]string{"email", "malware", "intrusion_detection", "threat"}, []string{"info", "denied", "indicator"},
+			map[string]any{"type": "file", "file.hash.sha256": "e3b0c442", "file.name": "inv.doc", "provider": "Mimecast"}, "Default Attachment"},
+		{"malicious URL delivered", Alert{Source: URLProtection, Verdict: "malicious", Status: "delivered", URL: "https://bad.example/x", Priority: Medium},
+			[]string{"email", "intrusion_detection", "threat"}, []string{"info", "allowed", "indicator"},
+			map[string]any{"type": "url", "url.original": "https://bad.example/x", "url.domain": "bad.example"}, "mimecast url_protection"},
+		{"impersonation without indicator", Alert{Source: Impersonation, Verdict: "malicious", Status: "held", Rule: "Impersonation", Priority: High},
+			[]string{"email", "intrusion_detection"}, []string{"info", "denied"}, nil, "Impersonation"},
+		{"threat feed malware", Alert{Source: Threats, Verdict: "malware", Status: "blocked", Files: file, Priority: High},
+			[]string{"email", "malware", "intrusion_detection", "threat"}, []string{"info", "denied", "indicator"},
+			map[string]any{"type": "file"}, "mimecast threats"},
+		{"threat feed phishing link", Alert{Source: Threats, Verdict: "phishing", URL: "https://p.example/", Priority: Medium},
+			[]string{"email", "intrusion_detection", "threat"}, []string{"info", "indicator"}, map[string]any{"type": "url"}, "mimecast threats"},
+		{"spam is no threat", Alert{Source: Threats, Verdict: "spam", Status: "blocked", Priority: Low},
+			[]string{"email"}, []string{"info"}, nil, "mimecast threats"},
+		{"dlp", Alert{Source: DLP, Verdict: "hold", Status: "held", Rule: "PCI", Priority: Medium},
+			[]string{"email"}, []string{"info"}, nil, "PCI"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			c.a.ID, c.a.Time = "id1", read.Add(-time.Hour)
+			b, _ := json.Marshal(withStream(AlertDocument(&c.a, Enrichment{Read: read}), "ns1"))
+			var m map[string]any
+			_ = json.Unmarshal(b, &m)
+			flat := map[string]any{}
+			flatten("", m, flat)
+			if got := fmt.Sprint(flat["event.category"]); got != fmt.Sprint(c.categories) {
+				t.Errorf("event.category = %s, want %v", got, c.categories)
+			}
+			if got := fmt.Sprint(flat["event.type"]); got != fmt.Sprint(c.types) {
+				t.Errorf("event.type = %s, want %v", got, c.types)
+			}
+			for _, typ := range c.types {
+				ok := false
+				for _, cat := range c.categories {
+					allowed, known := ecsCategories[cat]
+					if !known {
+						t.Errorf("event.category %s is not among ECS 8.11's allowed values used here", cat)
+					}
+					for _, a := range allowed {
+						ok = ok || a == typ
+					}
+				}
+				if !ok {
+					t.Errorf("event.type %s is expected by none of the categories %v (ECS 8.11)", typ, c.categories)
+				}
+			}
+			want := map[string]any{
+				"event.kind": "alert", "event.severity": float64(Severity(c.a.Priority)), "event.risk_score": float64(Severity(c.a.Priority)),
+				"event.created": "2024-03-01T12:00:00Z", "event.ingested": "2024-03-01T12:00:00Z",
+				"event.dataset": Dataset, "data_stream.dataset": Dataset, "data_stream.type": "logs", "data_stream.namespace": "ns1",
+				"rule.name": c.rule, "ecs.version": "8.11.0",
+			}
+			for k, v := range c.indicator {
+				want["threat.indicator."+k] = v
+			}
+			for k, v := range want {
+				if fmt.Sprint(flat[k]) != fmt.Sprint(v) {
+					t.Errorf("%s = %#v, want %#v", k, flat[k], v)
+				}
+			}
+			if _, ok := flat["message"].(string); !ok {
+				t.Errorf("no message")
+			}
+			_, threat := m["threat"]
+			if threat != (c.indicator != nil || malicious(c.a.Verdict)) {
+				t.Errorf("threat present = %v, want %v", threat, c.indicator != nil)
+			}
+			if c.indicator != nil && flat["threat.enrichments.matched.atomic"] == nil {
+				t.Errorf("threat.enrichments lack matched.atomic")
+			}
+		})
+	}
 }

@@ -143,7 +143,7 @@ func (e *esGroups) source(id string) map[string]any {
 func newGroupIndex(t *testing.T, base, prefix string) *esGroups {
 	t.Helper()
 	zero := 0
-	c, err := index.Open(context.Background(), index.Config{Addresses: []string{base}, IndexPrefix: prefix, Replicas: &zero, Logger: zerolog.Nop()})
+	c, err := index.Open(context.Background(), index.Config{Addresses: []string{base}, IndexPrefix: prefix, Namespace: indextest.Namespace(prefix), Replicas: &zero, Logger: zerolog.Nop()})
 	if err != nil {
 		t.Fatal(err)
 	}

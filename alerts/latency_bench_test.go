@@ -89,7 +89,7 @@ func latencyRun(b *testing.B, esURL string, span, interval time.Duration) (p50, 
 	zero := 0
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	cluster, err := index.Open(ctx, index.Config{Addresses: []string{esURL}, IndexPrefix: prefix, Replicas: &zero,
+	cluster, err := index.Open(ctx, index.Config{Addresses: []string{esURL}, IndexPrefix: prefix, Namespace: indextest.Namespace(prefix), Replicas: &zero,
 		FlushInterval: 100 * time.Millisecond, Logger: log})
 	if err != nil {
 		b.Fatal(err)

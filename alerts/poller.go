@@ -89,6 +89,11 @@ type Deps struct {
 	Directory Directory
 	// Messages is the Mimecast archive, for Options.ContentView; nil leaves it off.
 	Messages MessageArchive
+	// Stream is the data stream of the alerts (datastream.go): before a page is written its
+	// ids are looked up in it, so that an alert already there, in whatever backing index, is
+	// not written again after a rollover. nil (tests of the poller alone) relies on the
+	// sink's op_type create only and writes data_stream.namespace "default".
+	Stream Stream
 }
 
 // DefaultSIEMTypes are the SIEM event types that report threats (alerts.siem.types's

@@ -19,7 +19,7 @@ import (
 
 // The indices of alerts and alert groups, registered with the index package.
 var (
-	AlertsKind = index.Register(index.Spec{Name: "alerts", Mapping: AlertsMapping})
+	AlertsKind = index.Register(index.Spec{Name: "alerts", DataStream: Dataset, Mapping: AlertsMapping})
 	GroupsKind = index.Register(index.Spec{Name: "alert-groups", Mapping: GroupsMapping})
 )
 
@@ -52,6 +52,10 @@ type stream struct {
 	// warned: the unusable-record reasons already warned about in this pass (one line per
 	// reason and pass, the count in the summary).
 	warned map[string]bool
+	// ids are the alert ids the data stream held when the pass began (nil without
+	// Deps.Stream); namespace is data_stream.namespace.
+	ids       IDSet
+	namespace string
 }
 
 func (p *Poller) openStream(src Source, name string, c *counters, log zerolog.Logger) (*stream, error) {
@@ -76,7 +80,71 @@ func (p *Poller) openStream(src Source, name string, c *counters, log zerolog.Lo
 	for _, f := range s.saved.PendingFiles {
 		s.pendingFiles[f.key()] = f
 	}
+	s.namespace = index.DefaultNamespace
+	if p.d.Stream != nil {
+		s.namespace = p.d.Stream.Namespace()
+	}
 	return s, nil
+}
+
+// streamIDs opens, at the first page of a pass that writes, the view of the ids the stream
+// holds; the refresh it costs is paid once per pass and cursor.
+func (s *stream) streamIDs(ctx context.Context) (IDSet, error) {
+	if s.ids == nil && s.p.d.Stream != nil {
+		ids, err := s.p.d.Stream.OpenIDs(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("read which alerts the data stream holds: %w", err)
+		}
+		s.ids = ids
+	}
+	return s.ids, nil
+}
+
+// written drops from kept (and raws) the alerts the data stream holds already, counted as
+// existing. op_type create alone would refuse them only in the backing index they went to:
+// after a rollover an overlap re-read or a replay would write them a second time. Parked
+// alerts tried again (retry) are instead removed first, so that their corrected version can
+// be created: a data stream takes no write over a document.
+func (s *stream) written(ctx context.Context, u *unit, kept []Alert, raws []json.RawMessage, retry bool) ([]Alert, []json.RawMessage, error) {
+	set, err := s.streamIDs(ctx)
+	if err != nil || set == nil {
+		if err != nil {
+			s.tr.fail(u, err)
+		}
+		return kept, raws, err
+	}
+	ids := make([]string, len(kept))
+	for i := range kept {
+		ids[i] = kept[i].ID
+	}
+	if retry {
+		if _, err := set.Remove(ctx, ids); err != nil {
+			err = fmt.Errorf("remove parked alerts before writing them again: %w", err)
+			s.tr.fail(u, err)
+			return kept, raws, err
+		}
+		return kept, raws, nil
+	}
+	has, err := set.Has(ctx, ids)
+	if err != nil {
+		err = fmt.Errorf("look up which alerts the data stream holds: %w", err)
+		s.tr.fail(u, err)
+		return kept, raws, err
+	}
+	if len(has) == 0 {
+		return kept, raws, nil
+	}
+	// New slices: the caller still hands every kept alert to the groups.
+	write := make([]Alert, 0, len(kept)-len(has))
+	writeRaws := make([]json.RawMessage, 0, len(kept)-len(has))
+	for i := range kept {
+		if has[kept[i].ID] {
+			s.c.existing.Add(1)
+			continue
+		}
+		write, writeRaws = append(write, kept[i]), append(writeRaws, raws[i])
+	}
+	return write, writeRaws, nil
 }
 
 // submitOptions say how submit treats a page's records.
@@ -139,14 +207,22 @@ func (s *stream) submit(ctx context.Context, u *unit, recs []json.RawMessage, o 
 		return ids, nil
 	}
 	op := index.OpCreate
-	if o.retry != nil {
+	if o.retry != nil && s.p.d.Stream == nil {
 		op = index.OpIndex // written over: the alert may be there without what it lacked
 	}
-	enr := s.p.enrich.lookup(ctx, kept)
-	for i := range kept {
-		a, raw := &kept[i], raws[i]
+	// Groups get every kept alert (their merge is idempotent); the stream only those it lacks.
+	groupAlerts := kept
+	write, writeRaws, err := s.written(ctx, u, kept, raws, o.retry != nil)
+	if err != nil {
+		return ids, err
+	}
+	enr := s.p.enrich.lookup(ctx, write)
+	read := s.p.o.Now().UTC()
+	for i := range write {
+		enr[i].Read = read
+		a, raw := &write[i], writeRaws[i]
 		attempts := o.retry[a.ID]
-		doc := index.Doc{Kind: AlertsKind, ID: a.ID, Op: op, Body: AlertDocument(a, enr[i])}
+		doc := index.Doc{Kind: AlertsKind, ID: a.ID, Op: op, Body: withStream(AlertDocument(a, enr[i]), s.namespace)}
 		onResult := func(r index.Result) { s.alertResult(u, a.ID, raw, attempts, r) }
 		if err := s.add(ctx, u, a.Time, doc, onResult); err != nil {
 			return ids, err
@@ -155,7 +231,7 @@ func (s *stream) submit(ctx context.Context, u *unit, recs []json.RawMessage, o 
 	// Groups are read, merged and written back (no script), each write acknowledged before
 	// UpdateGroups returns; a failure holds this page's cursor like an unacknowledged alert.
 	if s.p.d.Groups != nil {
-		n, err := UpdateGroups(ctx, s.p.d.Groups, kept)
+		n, err := UpdateGroups(ctx, s.p.d.Groups, groupAlerts)
 		s.c.groups.Add(int64(n))
 		if err != nil {
 			err = fmt.Errorf("update alert groups: %w", err)

@@ -188,6 +188,10 @@ type Elasticsearch struct {
 	APIKeyFile   string   `yaml:"api_key_file"`
 	CAFile       string   `yaml:"ca_file"`
 	IndexPrefix  string   `yaml:"index_prefix"`
+	// Namespace is the namespace of the data stream the alerts go to,
+	// logs-mimecrawl.alerts-{namespace} (Elastic's data stream naming); two installations
+	// sharing a cluster need two namespaces.
+	Namespace string `yaml:"namespace"`
 	// Shards and Replicas set number_of_shards and number_of_replicas of the indices mimecrawl
 	// creates; unset keeps the cluster's defaults. The operator's {prefix}-messages@custom and
 	// {prefix}-attachments@custom component templates win over both, and neither changes an
@@ -237,6 +241,8 @@ type Safety struct {
 const (
 	DefaultBaseURL     = "https://api.services.mimecast.com"
 	DefaultIndexPrefix = "mimecast"
+	// DefaultNamespace is elasticsearch.namespace's default, Elastic's own.
+	DefaultNamespace = "default"
 )
 
 // Default returns a Config holding every default. It is not valid on its own: the
@@ -299,6 +305,7 @@ func Default() *Config {
 		Elasticsearch: Elasticsearch{
 			Addresses:      []string{"http://127.0.0.1:9200"},
 			IndexPrefix:    DefaultIndexPrefix,
+			Namespace:      DefaultNamespace,
 			RequestTimeout: Duration(30 * time.Second),
 			Bulk: Bulk{
 				Timeout:        Duration(2 * time.Minute),

@@ -66,6 +66,10 @@ func mappingFor(t *testing.T, title string) map[string]any {
 			return index.Mapping(k)
 		}
 	}
+	// The alerts' data stream in every namespace, and the index of the release before it.
+	if title == "logs-"+alerts.Dataset+"-*,mimecast-alerts" {
+		return index.Mapping(alerts.AlertsKind)
+	}
 	t.Fatalf("data view %q names no index of mimecrawl", title)
 	return nil
 }

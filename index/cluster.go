@@ -147,7 +147,16 @@ func (c *Cluster) ingestProcessors(ctx context.Context) (map[string]bool, error)
 func (c *Cluster) Version() string { return c.version }
 
 // IndexName returns the name of the index that holds documents of kind k.
-func (c *Cluster) IndexName(k Kind) string { return c.cfg.IndexPrefix + "-" + k.String() }
+// For a data stream kind it is the data stream, logs-{dataset}-{namespace}.
+func (c *Cluster) IndexName(k Kind) string {
+	if ds := specOf(k).DataStream; ds != "" {
+		return "logs-" + ds + "-" + c.cfg.Namespace
+	}
+	return c.cfg.IndexPrefix + "-" + k.String()
+}
+
+// Namespace returns the namespace of the data streams mimecrawl writes.
+func (c *Cluster) Namespace() string { return c.cfg.Namespace }
 
 // PipelineName returns the name of the attachment ingest pipeline.
 func (c *Cluster) PipelineName() string { return c.cfg.IndexPrefix + "-attachments" }

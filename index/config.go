@@ -29,6 +29,11 @@ type Config struct {
 	// creates; nil keeps the cluster default. The operator's @custom templates win over both.
 	Shards   *int
 	Replicas *int
+	// Namespace is the namespace of the data streams (Spec.DataStream): documents of the
+	// dataset mimecrawl.alerts go to logs-mimecrawl.alerts-{Namespace}. Default "default",
+	// Elastic's. Lowercase letters, digits, '.' and '_', at most 100 bytes (no '-', which
+	// separates the parts of a data stream's name).
+	Namespace string
 
 	BulkWorkers   int           // concurrent bulk requests; default 2
 	FlushBytes    int           // bulk request size that triggers a flush; default 5 MB
@@ -55,7 +60,9 @@ type Config struct {
 }
 
 const (
-	defaultIndexPrefix  = "mimecast"
+	defaultIndexPrefix = "mimecast"
+	// DefaultNamespace is the namespace of the data streams when the Config gives none.
+	DefaultNamespace    = "default"
 	defaultWorkers      = 2
 	defaultFlushBytes   = 5 * 1000 * 1000
 	defaultFlushEvery   = time.Second
@@ -72,6 +79,10 @@ const (
 // starting with '-', '_' or '+'.
 var validPrefix = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,200}$`)
 
+// ValidNamespace is what Elastic's data stream naming allows of a namespace, narrowed to
+// characters that need no escaping anywhere: lowercase letters, digits, '.' and '_'.
+var ValidNamespace = regexp.MustCompile(`^[a-z0-9._]{1,100}$`)
+
 // withDefaults returns a copy of c with every zero value replaced by its default, or an error
 // naming the setting that is wrong.
 func (c Config) withDefaults() (Config, error) {
@@ -83,6 +94,12 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if !validPrefix.MatchString(c.IndexPrefix) {
 		return c, fmt.Errorf("index prefix %q: want lowercase letters, digits, '.', '_' or '-', starting with a letter or digit", c.IndexPrefix)
+	}
+	if c.Namespace == "" {
+		c.Namespace = DefaultNamespace
+	}
+	if !ValidNamespace.MatchString(c.Namespace) {
+		return c, fmt.Errorf("data stream namespace %q: want 1 to 100 lowercase letters, digits, '.' or '_'", c.Namespace)
 	}
 	if c.Shards != nil && *c.Shards < 1 {
 		return c, fmt.Errorf("shards %d: want 1 or more", *c.Shards)

@@ -11,7 +11,8 @@
 // Documents follow the Elastic Common Schema (ECSVersion) where ECS has the field and keep the
 // rest under mimecast.*; the names code queries are the Field* constants. Each kind lives in a
 // versioned index ({prefix}-{name}-000001) behind the alias {prefix}-{name}, which is the name
-// everything reads and writes through (setup.go, migrate.go).
+// everything reads and writes through (setup.go, migrate.go), except the kinds that are data
+// streams, named after Elastic's scheme logs-{dataset}-{namespace} (stream.go).
 //
 // Invariants:
 //   - Setup never writes the operator's @custom component templates and never changes the

@@ -37,6 +37,7 @@ func (e env) config(t testing.TB, addr string) index.Config {
 	return index.Config{
 		Addresses:     []string{addr},
 		IndexPrefix:   e.prefix,
+		Namespace:     indextest.Namespace(e.prefix),
 		Replicas:      &zero,
 		BulkWorkers:   2,
 		FlushInterval: 20 * time.Millisecond,

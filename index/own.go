@@ -120,6 +120,9 @@ func (o *owned) set(k Kind, names map[string]bool) {
 // returns those indices. An object that is not is a *ForeignError and nothing is changed. With
 // mark, indices recognised as created by an earlier release (see above) get the mark now.
 func (c *Cluster) claim(ctx context.Context, k Kind, mark bool) (map[string]bool, error) {
+	if dataStream(k) {
+		return c.claimStream(ctx, k)
+	}
 	alias := c.IndexName(k)
 	tmpl, err := c.indexTemplate(ctx, alias)
 	if err != nil {

@@ -273,12 +273,18 @@ func (c *Cluster) ensureIndex(ctx context.Context, k Kind) error {
 // that a different type is an error naming the index: that needs a new schema version. Settings
 // are never touched.
 func (c *Cluster) updateMapping(ctx context.Context, name string) error {
+	return c.updateMappingAs(ctx, name, name)
+}
+
+// updateMappingAs is updateMapping of index name with the mapping the templates compose for
+// an index named like: a data stream's backing index takes the templates of the stream's name.
+func (c *Cluster) updateMappingAs(ctx context.Context, name, like string) error {
 	var sim struct {
 		Template struct {
 			Mappings obj `json:"mappings"`
 		} `json:"template"`
 	}
-	if err := c.do(ctx, http.MethodPost, "/_index_template/_simulate_index/"+url.PathEscape(name), nil, nil, &sim); err != nil {
+	if err := c.do(ctx, http.MethodPost, "/_index_template/_simulate_index/"+url.PathEscape(like), nil, nil, &sim); err != nil {
 		return fmt.Errorf("compose the mapping of %s from its templates: %w", name, err)
 	}
 	want, _ := sim.Template.Mappings["properties"].(map[string]any)

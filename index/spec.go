@@ -40,6 +40,12 @@ type Spec struct {
 	// versioned indices) into this version's; it may change the map it is given. nil copies
 	// documents unchanged.
 	Convert func(src map[string]any) map[string]any
+	// DataStream, when set, makes the kind an Elasticsearch data stream named after Elastic's
+	// scheme, logs-{DataStream}-{namespace} (Config.Namespace), instead of a versioned index
+	// behind {prefix}-{Name}: the dataset, e.g. "mimecrawl.alerts". Documents of such a kind
+	// are append-only (written with OpCreate; see stream.go), and Version and Convert do not
+	// apply.
+	DataStream string
 }
 
 func (s Spec) version() int { return max(s.Version, 1) }
@@ -56,12 +62,18 @@ var (
 
 var validSpecName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,63}$`)
 
+// validDataset is Elastic's rule for a dataset, the middle of logs-{dataset}-{namespace}.
+var validDataset = regexp.MustCompile(`^[a-z0-9][a-z0-9._]{0,99}$`)
+
 // Register adds an index spec and returns its Kind. It panics on an invalid or duplicate name
 // or a missing mapping: registrations are fixed in code, so that is a programming error, and
 // it should fail at start-up rather than when the first document is written.
 func Register(s Spec) Kind {
 	if !validSpecName.MatchString(s.Name) {
 		panic(fmt.Sprintf("index.Register: invalid spec name %q", s.Name))
+	}
+	if s.DataStream != "" && !validDataset.MatchString(s.DataStream) {
+		panic(fmt.Sprintf("index.Register: spec %q has an invalid dataset %q", s.Name, s.DataStream))
 	}
 	if s.Mapping == nil {
 		panic(fmt.Sprintf("index.Register: spec %q has no mapping", s.Name))
@@ -125,6 +137,15 @@ func (c *Cluster) Ensure(ctx context.Context, kinds ...Kind) error {
 		}
 	}
 	for _, k := range kinds {
+		if dataStream(k) {
+			if err := c.putStreamTemplate(ctx, k); err != nil {
+				return err
+			}
+			if err := c.ensureStream(ctx, k); err != nil {
+				return err
+			}
+			continue
+		}
 		if err := c.putTemplate(ctx, k); err != nil {
 			return err
 		}

@@ -136,6 +136,7 @@ func (a *app) alertsPoll(ctx context.Context, log zerolog.Logger, m *metrics.Met
 		Logs: beatingLogs{client, health}, Threats: beatingThreats{client, health}, SIEM: beatingSIEM{client, health},
 		Sink: m.CountDocuments(writer), Cursors: store, Rules: rules,
 		Groups: countedGroups{alerts.NewGroupStore(cluster), m}, Archive: cluster, Directory: client, Messages: client,
+		Stream: alerts.NewStream(cluster),
 	}, alerts.Options{
 		Sources: sources, PollInterval: cfg.Alerts.PollInterval.D(), Lookback: cfg.Alerts.Lookback.D(),
 		Overlap: overlapOption(cfg.Alerts.Overlap.D()), PageSize: cfg.Alerts.PageSize,
@@ -313,6 +314,7 @@ func (a *app) checkAlerts(ctx context.Context, c *checker) {
 		return
 	}
 	defer client.Close()
+	a.checkAlertsStream(ctx, c)
 	d := alerts.Deps{Logs: client, Threats: client, SIEM: client}
 	for _, s := range a.cfg.Alerts.Sources {
 		if c.mimecastDown != "" {
@@ -395,4 +397,26 @@ func printAlertsStatus(w io.Writer, path string, cs []alerts.CursorStatus) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", sanitize(c.Name), sanitize(c.Position), fmtTime(c.Latest), fmtTime(c.LastPoll), sanitize(st))
 	}
 	tw.Flush()
+}
+
+// checkAlertsStream names where the alerts go and, on an installation upgraded from a
+// release that wrote {prefix}-alerts, that index, which stays readable and is no longer
+// written (docs/alerts.md, "Where the alerts go").
+func (a *app) checkAlertsStream(ctx context.Context, c *checker) {
+	cluster, err := a.cluster(ctx)
+	if err != nil {
+		c.skip("alerts data stream", "elasticsearch does not answer")
+		return
+	}
+	stream := cluster.IndexName(alerts.AlertsKind)
+	n, found, err := cluster.LegacyCount(ctx, alerts.AlertsKind)
+	switch {
+	case err != nil:
+		warnCheck(c, "alerts data stream", err.Error(), "the user needs read on "+cluster.LegacyName(alerts.AlertsKind))
+	case found:
+		c.ok("alerts data stream", fmt.Sprintf("%s, where Elastic Security looks; %s, written by an earlier release, keeps its %s readable and is not written any more",
+			stream, cluster.LegacyName(alerts.AlertsKind), plural(n, "alert")))
+	default:
+		c.ok("alerts data stream", stream+", where Elastic Security looks")
+	}
 }

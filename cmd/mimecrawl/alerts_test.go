@@ -49,6 +49,7 @@ messages:
 elasticsearch:
   addresses: [%q]
   index_prefix: %s
+  namespace: %s
   bulk:
     flush_interval: 100ms
 state:
@@ -56,7 +57,7 @@ state:
   lock_timeout: 1s
 alerts:
   sources: [attachment_protection, url_protection, impersonation, dlp, threats, siem]
-`, srv.URL, esURL, w.prefix, w.state)
+`, srv.URL, esURL, w.prefix, indextest.Namespace(w.prefix), w.state)
 	w.config = filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(w.config, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -112,9 +113,22 @@ func TestAlertsOnceBesideACrawl(t *testing.T) {
 	}
 
 	t.Logf("alerts summary:\n%s", out0)
+	// An installation upgraded from the release that wrote {prefix}-alerts: check names that
+	// index, which stays readable.
+	legacy := w.prefix + "-alerts"
+	res, err := http.Post(os.Getenv("ELASTICSEARCH_URL")+"/"+legacy+"/_doc/old?refresh=true", "application/json",
+		strings.NewReader(`{"event":{"kind":"alert"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
 	code, out, _ = w.run("check")
 	if !strings.Contains(out, "ok    alerts source attachment_protection") || !strings.Contains(out, "warn  alerts source dlp") {
 		t.Errorf("check (exit %d) should pass the readable sources and warn about dlp:\n%s", code, out)
+	}
+	stream := "logs-" + alerts.Dataset + "-" + indextest.Namespace(w.prefix)
+	if !strings.Contains(out, stream+", where Elastic Security looks; "+legacy+", written by an earlier release, keeps its 1 alert readable") {
+		t.Errorf("check does not name the data stream and the old alerts index:\n%s", out)
 	}
 }
 
@@ -168,7 +182,7 @@ func TestAlertsKillAndResume(t *testing.T) {
 		}
 	}
 	esURL := os.Getenv("ELASTICSEARCH_URL")
-	name := w.prefix + "-alerts"
+	name := "logs-" + alerts.Dataset + "-" + indextest.Namespace(w.prefix) // the alerts' data stream
 	if _, err := http.Post(esURL+"/"+name+"/_refresh", "application/json", nil); err != nil {
 		t.Fatal(err)
 	}
@@ -253,7 +267,7 @@ func TestAlertsLinkArchivedMessages(t *testing.T) {
 	if code, out, logs := w.run("alerts", "--once"); code != 0 {
 		t.Fatalf("alerts exit %d\n%s\n%s", code, out, logs)
 	}
-	name := w.prefix + "-alerts"
+	name := "logs-" + alerts.Dataset + "-" + indextest.Namespace(w.prefix) // the alerts' data stream
 	if _, err := http.Post(esURL+"/"+name+"/_refresh", "application/json", nil); err != nil {
 		t.Fatal(err)
 	}

@@ -250,7 +250,7 @@ func (a *app) cluster(ctx context.Context) (*index.Cluster, error) {
 	}
 	return index.Open(ctx, index.Config{
 		Addresses: e.Addresses, Username: e.Username, Password: e.Password.Reveal(), APIKey: e.APIKey.Reveal(),
-		CACert: ca, CAFingerprint: e.CAFingerprintSHA256(), IndexPrefix: e.IndexPrefix, Shards: e.Shards, Replicas: e.Replicas, BulkWorkers: e.Bulk.Workers, FlushBytes: int(e.Bulk.FlushBytes),
+		CACert: ca, CAFingerprint: e.CAFingerprintSHA256(), IndexPrefix: e.IndexPrefix, Namespace: e.Namespace, Shards: e.Shards, Replicas: e.Replicas, BulkWorkers: e.Bulk.Workers, FlushBytes: int(e.Bulk.FlushBytes),
 		FlushInterval: e.Bulk.FlushInterval.D(), MaxItemRetries: e.Bulk.MaxItemRetries,
 		RequestTimeout: e.RequestTimeout.D(), BulkTimeout: e.Bulk.Timeout.D(),
 		Logger: a.log.With().Str("component", "index").Logger(),

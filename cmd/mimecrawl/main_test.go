@@ -51,6 +51,7 @@ attachments:
 elasticsearch:
   addresses: [%q]
   index_prefix: %s
+  namespace: %s
   bulk:
     flush_interval: 100ms
 state:
@@ -58,7 +59,7 @@ state:
   lock_timeout: 1s
 logging:
   trace: all
-`, srv.URL, esURL, w.prefix, w.state)
+`, srv.URL, esURL, w.prefix, indextest.Namespace(w.prefix), w.state)
 	w.config = filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(w.config, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)

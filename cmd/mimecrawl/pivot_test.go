@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mimecrawl/mimecrawl/alerts"
+	"github.com/mimecrawl/mimecrawl/index/indextest"
 	"github.com/mimecrawl/mimecrawl/integration/mimecast/simulator"
 )
 
@@ -29,7 +31,7 @@ func TestAlertsHashFindsArchivedCopies(t *testing.T) {
 		t.Fatalf("alerts exit %d\n%s\n%s", code, out, logs)
 	}
 	esURL := os.Getenv("ELASTICSEARCH_URL")
-	alertsIndex, messages, attachments := w.prefix+"-alerts", w.prefix+"-messages", w.prefix+"-attachments"
+	alertsIndex, messages, attachments := "logs-"+alerts.Dataset+"-"+indextest.Namespace(w.prefix), w.prefix+"-messages", w.prefix+"-attachments"
 	all := alertsIndex + "," + messages + "," + attachments
 	if res, err := http.Post(esURL+"/"+all+"/_refresh", "application/json", nil); err != nil {
 		t.Fatal(err)
@@ -74,7 +76,10 @@ func TestAlertsHashFindsArchivedCopies(t *testing.T) {
 		}
 		return body.Hits.Hits
 	}
-	in := func(h hit, alias string) bool { return h.Index == alias || strings.HasPrefix(h.Index, alias+"-") }
+	// An alias's versioned index, or a data stream's backing index (.ds-{stream}-{date}-{generation}).
+	in := func(h hit, alias string) bool {
+		return h.Index == alias || strings.HasPrefix(h.Index, alias+"-") || strings.HasPrefix(h.Index, ".ds-"+alias+"-")
+	}
 
 	// Every distinct file.hash.sha256 of the alerts' files (of email.attachments, and of the
 	// top-level file where an alert has one).

@@ -41,11 +41,18 @@ func Prefix(t testing.TB, baseURL string) string {
 	return p
 }
 
+// Namespace returns the data stream namespace that goes with a test's prefix: tests that share
+// the cluster isolate their data streams (logs-{dataset}-{namespace}) by it, and Remove
+// removes them with the prefix's indices.
+func Namespace(prefix string) string { return strings.ReplaceAll(prefix, "-", "_") }
+
 // Remove deletes the indices, index templates and ingest pipelines whose names start with
-// prefix+"-". Index deletions name each index: clusters refuse wildcard deletes by default.
+// prefix+"-", and the data streams of the namespace Namespace(prefix) with their templates.
+// Index deletions name each index: clusters refuse wildcard deletes by default.
 func Remove(t testing.TB, baseURL, prefix string) {
 	t.Helper()
 	c := &http.Client{Timeout: 30 * time.Second}
+	removeStreams(t, c, baseURL, Namespace(prefix))
 	pattern := prefix + "-*"
 
 	var indices []struct {
@@ -123,4 +130,84 @@ func del(t testing.TB, c *http.Client, u string) {
 		b, _ := io.ReadAll(res.Body)
 		t.Errorf("cleanup: DELETE %s: status %d: %s", u, res.StatusCode, b)
 	}
+}
+
+// removeStreams deletes the data streams logs-*-{ns} and their templates. A cluster without the
+// data stream API (the integration-test distribution) cannot delete a stream: there the
+// backing indices are deleted but the write index, which is closed, so that it holds no open
+// shard; its stream and templates stay, empty.
+func removeStreams(t testing.TB, c *http.Client, baseURL, ns string) {
+	t.Helper()
+	pattern := "logs-*-" + ns
+	var res struct {
+		DataStreams []struct {
+			Name    string   `json:"name"`
+			Backing []string `json:"backing_indices"`
+		} `json:"data_streams"`
+	}
+	getJSON(t, c, baseURL+"/_resolve/index/"+pattern+"?expand_wildcards=all", &res)
+	removed := true
+	for _, ds := range res.DataStreams {
+		if softDo(c, http.MethodDelete, baseURL+"/_data_stream/"+ds.Name) {
+			continue
+		}
+		removed = false
+		last := ""
+		for _, b := range ds.Backing {
+			if last == "" || generationOf(b) > generationOf(last) {
+				last = b
+			}
+		}
+		for _, b := range ds.Backing {
+			if b != last {
+				del(t, c, baseURL+"/"+b)
+			}
+		}
+		if last != "" {
+			softDo(c, http.MethodPost, baseURL+"/"+last+"/_close")
+		}
+	}
+	if !removed {
+		return
+	}
+	var templates struct {
+		IndexTemplates []struct {
+			Name string `json:"name"`
+		} `json:"index_templates"`
+	}
+	getJSON(t, c, baseURL+"/_index_template/"+pattern, &templates)
+	for _, tp := range templates.IndexTemplates {
+		del(t, c, baseURL+"/_index_template/"+tp.Name)
+	}
+	var components struct {
+		ComponentTemplates []struct {
+			Name string `json:"name"`
+		} `json:"component_templates"`
+	}
+	getJSON(t, c, baseURL+"/_component_template/"+pattern+"@*", &components)
+	for _, tp := range components.ComponentTemplates {
+		del(t, c, baseURL+"/_component_template/"+tp.Name)
+	}
+}
+
+func generationOf(backing string) string {
+	if i := strings.LastIndexByte(backing, '-'); i >= 0 {
+		return backing[i+1:]
+	}
+	return backing
+}
+
+// softDo sends a request whose failure is expected on some clusters, and reports success.
+func softDo(c *http.Client, method, u string) bool {
+	req, err := http.NewRequest(method, u, nil)
+	if err != nil {
+		return false
+	}
+	res, err := c.Do(req)
+	if err != nil {
+		return false
+	}
+	defer res.Body.Close()
+	_, _ = io.Copy(io.Discard, res.Body)
+	return res.StatusCode == http.StatusOK
 }
