@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -30,6 +31,9 @@ import (
 // backlog and for all of it: the two heap figures should be close (memory flat with the
 // backlog). ALERTS_BENCH_BACKLOG sets the backlog (default 5,000; make bench's full mode
 // uses 100,000); ALERTS_BENCH_NO_GROUPS=1 leaves the alert groups out, to see their cost.
+// ALERTS_BENCH_SOURCE=siem reads SIEM batch files instead (every event type, the batch
+// endpoint's call budget lifted); ALERTS_BENCH_SIZES (e.g. 10000,100000,1000000) replaces
+// the two sizes with a list.
 func BenchmarkPollBacklog(b *testing.B) {
 	esURL := os.Getenv("ELASTICSEARCH_URL")
 	if esURL == "" {
@@ -43,18 +47,44 @@ func BenchmarkPollBacklog(b *testing.B) {
 		}
 		n = v
 	}
-	for _, size := range []int{n / 10, n} {
+	sizes := []int{n / 10, n}
+	if s := os.Getenv("ALERTS_BENCH_SIZES"); s != "" {
+		sizes = nil
+		for f := range strings.SplitSeq(s, ",") {
+			v, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || v < 10 {
+				b.Fatalf("ALERTS_BENCH_SIZES=%q: want numbers >= 10, comma-separated", s)
+			}
+			sizes = append(sizes, v)
+		}
+	}
+	siem := false
+	switch src := os.Getenv("ALERTS_BENCH_SOURCE"); src {
+	case "", "attachment_protection":
+	case "siem":
+		siem = true
+	default:
+		b.Fatalf("ALERTS_BENCH_SOURCE=%q: want attachment_protection or siem", src)
+	}
+	for _, size := range sizes {
 		b.Run(fmt.Sprintf("backlog=%d", size), func(b *testing.B) {
 			for b.Loop() {
-				benchPass(b, esURL, size)
+				benchPass(b, esURL, size, siem)
 			}
 		})
 	}
 }
 
-func benchPass(b *testing.B, esURL string, n int) {
+func benchPass(b *testing.B, esURL string, n int, siem bool) {
 	b.StopTimer()
-	sim, err := simulator.New(simulator.Options{Alerts: simulator.AlertOptions{Attachment: n, Span: 6 * time.Hour}})
+	ao := simulator.AlertOptions{Attachment: n, Span: 6 * time.Hour}
+	src := alerts.AttachmentProtection
+	if siem {
+		// Unlimited batch calls: the benchmark measures the poller, not the published budget.
+		ao = simulator.AlertOptions{SIEM: n, Span: 6 * time.Hour, SIEMBatchLimit: simulator.RateWindow{Calls: -1}}
+		src = alerts.SIEM
+	}
+	sim, err := simulator.New(simulator.Options{Alerts: ao})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -96,9 +126,9 @@ func benchPass(b *testing.B, esURL string, n int) {
 	if os.Getenv("ALERTS_BENCH_NO_GROUPS") != "" {
 		groups = nil
 	}
-	p, err := alerts.New(alerts.Deps{Logs: client, Sink: writer, Cursors: store, Rules: rules,
+	p, err := alerts.New(alerts.Deps{Logs: client, SIEM: client, Sink: writer, Cursors: store, Rules: rules,
 		Groups: groups, Archive: cluster, Directory: client},
-		alerts.Options{Sources: []alerts.Source{alerts.AttachmentProtection}, Lookback: 24 * time.Hour, PageSize: 500, Logger: log})
+		alerts.Options{Sources: []alerts.Source{src}, SIEMTypes: simulator.SIEMTypes, Lookback: 24 * time.Hour, PageSize: 500, Logger: log})
 	if err != nil {
 		b.Fatal(err)
 	}
