@@ -278,6 +278,12 @@ func (s *stream) commit() error {
 func (s *stream) finish(ctx context.Context, passErr error) error {
 	var grace <-chan time.Time
 	done := ctx.Done()
+	if f, ok := s.p.d.Sink.(Flusher); ok && s.tr.inFlight() && ctx.Err() == nil {
+		// A failed flush only means waiting for the writer's own flush, as without one.
+		if err := f.Flush(ctx); err != nil {
+			s.log.Debug().Err(err).Msg("flush of the alerts in flight failed; waiting for the writer")
+		}
+	}
 	for s.tr.inFlight() {
 		if err := s.commit(); err != nil {
 			return errors.Join(passErr, err)
