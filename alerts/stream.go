@@ -145,9 +145,11 @@ func (s *stream) submit(ctx context.Context, u *unit, recs []json.RawMessage, o 
 	enr := s.p.enrich.lookup(ctx, kept)
 	for i := range kept {
 		a, raw := &kept[i], raws[i]
-		attempts := o.retry[a.ID]
-		doc := index.Doc{Kind: AlertsKind, ID: a.ID, Op: op, Body: AlertDocument(a, enr[i])}
-		onResult := func(r index.Result) { s.alertResult(u, a.ID, raw, attempts, r) }
+		id, attempts := a.ID, o.retry[a.ID]
+		doc := index.Doc{Kind: AlertsKind, ID: id, Op: op, Body: AlertDocument(a, enr[i])}
+		// The callback holds the id, not a: a pointer into kept would keep every normalised
+		// alert of the slice (raw fields decoded) alive until its last acknowledgement.
+		onResult := func(r index.Result) { s.alertResult(u, id, raw, attempts, r) }
 		if err := s.add(ctx, u, a.Time, doc, onResult); err != nil {
 			return ids, err
 		}
