@@ -440,11 +440,13 @@ type fakeGroups struct {
 	mu      sync.Mutex
 	docs    map[string][]byte
 	failing bool
+	reads   int // GetGroups calls
 }
 
 func (g *fakeGroups) GetGroups(ctx context.Context, ids []string) (map[string]StoredGroup, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	g.reads++
 	out := map[string]StoredGroup{}
 	for _, id := range ids {
 		if d, ok := g.docs[id]; ok {

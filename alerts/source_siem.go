@@ -78,6 +78,7 @@ func (s *stream) readBatch(ctx context.Context, typ string) error {
 	}
 	resumed := q.NextPage != ""
 	pgr := newPager(s.p.o.MaxPages, q.NextPage)
+	batch := &recordBatch{s: s, recs: make([]json.RawMessage, 0, submitBatch)}
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -100,13 +101,14 @@ func (s *stream) readBatch(ctx context.Context, typ string) error {
 		verdict := pgr.page(len(page.Files), page.Next, -1, page.CaughtUp)
 		tok, stop := s.tokenAfter(pgr, verdict, q.NextPage, page.Next)
 		u := s.tr.open(cursor{Token: tok})
+		batch.u = u
 		files, refreshed := page.Files, false
 		for i := 0; i < len(files); i++ {
 			pf := parkedFile{Token: q.NextPage, Index: i}
 			if q.NextPage == "" {
 				pf.Start = q.Start
 			}
-			expired, err := s.readFile(ctx, u, pf, files[i], !refreshed)
+			expired, err := s.readFile(ctx, batch, pf, files[i], !refreshed)
 			if err != nil {
 				s.tr.fail(u, err) // the page's token must not pass a file not fully read
 				s.tr.close(u)
@@ -130,6 +132,11 @@ func (s *stream) readBatch(ctx context.Context, typ string) error {
 				why = ferr.Error()
 			}
 			s.failFile(u, pf, fmt.Errorf("%w; asking for the page again gave no fresh URL: %s", mimecast.ErrExpiredFile, why))
+		}
+		if err := batch.flush(ctx); err != nil {
+			s.tr.fail(u, err)
+			s.tr.close(u)
+			return fmt.Errorf("siem batch page: %w", err)
 		}
 		s.tr.close(u)
 		if err := s.commit(); err != nil {
@@ -161,31 +168,53 @@ func (s *stream) tokenAfter(pgr *pager, v pageVerdict, sent, next string) (strin
 	return next, nil
 }
 
-// readFile streams one batch file into the sink in slices of PageSize records. A file that
-// cannot be read (malformed or cut short, after the good records before the fault; expired;
-// its download failed after the client's retries) is parked (failFile) and read again on
-// the next passes, never stalling the cursor: a collector that retried one file in place
-// stalled for a week. An expired URL is reported to the caller (expired) when mayRefresh.
-func (s *stream) readFile(ctx context.Context, u *unit, pf parkedFile, f mimecast.SIEMFile, mayRefresh bool) (expired bool, err error) {
-	size := min(s.p.o.PageSize, restPageLimit)
-	buf := make([]json.RawMessage, 0, size)
-	flush := func() error {
-		if len(buf) == 0 {
-			return nil
-		}
-		_, err := s.submit(ctx, u, buf, submitOptions{})
-		buf = buf[:0]
-		return err
+// recordBatch gathers the records of one page's files for submit, so that files of a few
+// events each still reach the writer and the group store in slices of submitBatch: a
+// submit per file cost one group read and one group write per twenty alerts, which held
+// the batch reader to a third of its throughput. All the records belong to the page's unit.
+type recordBatch struct {
+	s    *stream
+	u    *unit
+	recs []json.RawMessage
+}
+
+// submitBatch is how many SIEM records go to submit at once: one group read and write, one
+// enrichment lookup. It bounds what a page holds in memory, whatever its files' sizes.
+const submitBatch = 500
+
+func (b *recordBatch) add(ctx context.Context, rec json.RawMessage) error {
+	b.recs = append(b.recs, bytes.Clone(rec))
+	if len(b.recs) >= submitBatch {
+		return b.flush(ctx)
 	}
-	err = s.p.d.SIEM.SIEMFileEvents(ctx, f, func(rec json.RawMessage) error {
-		buf = append(buf, bytes.Clone(rec))
-		if len(buf) >= size {
-			return flush()
-		}
+	return nil
+}
+
+// flush submits what was gathered; a failure has failed the unit (submit).
+func (b *recordBatch) flush(ctx context.Context) error {
+	if len(b.recs) == 0 {
 		return nil
+	}
+	_, err := b.s.submit(ctx, b.u, b.recs, submitOptions{})
+	clear(b.recs) // let the records go; the array is reused
+	b.recs = b.recs[:0]
+	return err
+}
+
+// readFile streams one batch file into the page's batch b. A file that cannot be read
+// (malformed or cut short, after the good records before the fault; expired; its download
+// failed after the client's retries) is parked (failFile) and read again on the next
+// passes, never stalling the cursor: a collector that retried one file in place stalled
+// for a week. An expired URL is reported to the caller (expired) when mayRefresh.
+func (s *stream) readFile(ctx context.Context, b *recordBatch, pf parkedFile, f mimecast.SIEMFile, mayRefresh bool) (expired bool, err error) {
+	u := b.u
+	var serr error
+	err = s.p.d.SIEM.SIEMFileEvents(ctx, f, func(rec json.RawMessage) error {
+		serr = b.add(ctx, rec)
+		return serr
 	})
-	if ferr := flush(); ferr != nil {
-		return false, fmt.Errorf("siem batch file %d: %w", pf.Index, ferr)
+	if serr != nil {
+		return false, fmt.Errorf("siem batch file %d: %w", pf.Index, serr)
 	}
 	switch {
 	case err == nil:
@@ -226,13 +255,21 @@ func (s *stream) skipFile(f parkedFile, err error) {
 // retryFiles reads the parked batch files again, before anything new: each file's page is
 // asked again (its URL has expired by now) and the file at its place read. One that fails
 // again stays parked (or is skipped, at its last read).
-func (s *stream) retryFiles(ctx context.Context, typ string) error {
+func (s *stream) retryFiles(ctx context.Context, typ string) (err error) {
 	if len(s.pendingFiles) == 0 {
 		return nil
 	}
 	list := slices.SortedFunc(maps.Values(s.pendingFiles), func(a, b parkedFile) int { return strings.Compare(a.key(), b.key()) })
 	u := s.tr.open(s.saved)
-	defer s.tr.close(u)
+	defer func() {
+		if err != nil {
+			// Records gathered but not submitted, or a file not read: the unit must not
+			// resolve the files it names.
+			s.tr.fail(u, err)
+		}
+		s.tr.close(u)
+	}()
+	batch := &recordBatch{s: s, u: u}
 	for _, f := range list {
 		u.resolveFiles = append(u.resolveFiles, f.key()) // the unit is open: no result reads it yet
 		q := mimecast.SIEMBatchQuery{Type: typ, PageSize: min(s.p.o.PageSize, restPageLimit), NextPage: f.Token, Start: f.Start}
@@ -247,11 +284,11 @@ func (s *stream) retryFiles(ctx context.Context, typ string) error {
 			s.failFile(u, f, fmt.Errorf("the page of a parked file lists %d files now", len(page.Files)))
 			continue
 		}
-		if _, err := s.readFile(ctx, u, f, page.Files[f.Index], false); err != nil {
+		if _, err := s.readFile(ctx, batch, f, page.Files[f.Index], false); err != nil {
 			return err
 		}
 	}
-	return nil
+	return batch.flush(ctx)
 }
 
 // readStream reads the SIEM stream from its durable @nextPage until caught up. A page that

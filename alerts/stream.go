@@ -221,9 +221,11 @@ func (s *stream) submit(ctx context.Context, u *unit, recs []json.RawMessage, o 
 	for i := range write {
 		enr[i].Read = read
 		a, raw := &write[i], writeRaws[i]
-		attempts := o.retry[a.ID]
-		doc := index.Doc{Kind: AlertsKind, ID: a.ID, Op: op, Body: withStream(AlertDocument(a, enr[i]), s.namespace)}
-		onResult := func(r index.Result) { s.alertResult(u, a.ID, raw, attempts, r) }
+		id, attempts := a.ID, o.retry[a.ID]
+		doc := index.Doc{Kind: AlertsKind, ID: id, Op: op, Body: withStream(AlertDocument(a, enr[i]), s.namespace)}
+		// The callback holds the id, not a: a pointer into write would keep every normalised
+		// alert of the slice (raw fields decoded) alive until its last acknowledgement.
+		onResult := func(r index.Result) { s.alertResult(u, id, raw, attempts, r) }
 		if err := s.add(ctx, u, a.Time, doc, onResult); err != nil {
 			return ids, err
 		}
@@ -354,6 +356,12 @@ func (s *stream) commit() error {
 func (s *stream) finish(ctx context.Context, passErr error) error {
 	var grace <-chan time.Time
 	done := ctx.Done()
+	if f, ok := s.p.d.Sink.(Flusher); ok && s.tr.inFlight() && ctx.Err() == nil {
+		// A failed flush only means waiting for the writer's own flush, as without one.
+		if err := f.Flush(ctx); err != nil {
+			s.log.Debug().Err(err).Msg("flush of the alerts in flight failed; waiting for the writer")
+		}
+	}
 	for s.tr.inFlight() {
 		if err := s.commit(); err != nil {
 			return errors.Join(passErr, err)
