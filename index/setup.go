@@ -170,6 +170,33 @@ func (l layout) has(name string) bool { return slices.Contains(l.indices, name) 
 // resolve reads what the alias name of kind k is.
 func (c *Cluster) resolve(ctx context.Context, k Kind) (layout, error) {
 	name := c.IndexName(k)
+	r, err := c.resolveName(ctx, name)
+	if err != nil {
+		return layout{}, err
+	}
+	var l layout
+	if r.index {
+		l.concrete = true
+		l.indices = []string{name}
+	}
+	if r.alias != nil {
+		l.indices = slices.Sorted(slices.Values(r.alias))
+	}
+	return l, nil
+}
+
+// resolved is what holds a name: a concrete index, an alias (with its indices) or a data stream
+// (with its backing indices, as listed); nothing when all are false and nil.
+type resolved struct {
+	index   bool
+	alias   []string
+	stream  bool
+	backing []string
+}
+
+// resolveName asks the cluster what holds name (_resolve/index, every kind of object, hidden
+// ones included). The one reading of that answer, for the aliased indices and the data streams.
+func (c *Cluster) resolveName(ctx context.Context, name string) (resolved, error) {
 	var res struct {
 		Indices []struct {
 			Name string `json:"name"`
@@ -178,29 +205,34 @@ func (c *Cluster) resolve(ctx context.Context, k Kind) (layout, error) {
 			Name    string   `json:"name"`
 			Indices []string `json:"indices"`
 		} `json:"aliases"`
+		DataStreams []struct {
+			Name    string   `json:"name"`
+			Backing []string `json:"backing_indices"`
+		} `json:"data_streams"`
 	}
 	q := url.Values{"expand_wildcards": {"all"}}
 	err := c.do(ctx, http.MethodGet, "/_resolve/index/"+url.PathEscape(name), q, nil, &res)
-	var se *StatusError
 	switch {
-	case errors.As(err, &se) && se.Status == http.StatusNotFound:
-		return layout{}, nil
+	case notFound(err):
+		return resolved{}, nil
 	case err != nil:
-		return layout{}, fmt.Errorf("resolve %s: %w", name, err)
+		return resolved{}, fmt.Errorf("resolve %s: %w", name, err)
 	}
-	var l layout
+	var r resolved
 	for _, ix := range res.Indices {
-		if ix.Name == name {
-			l.concrete = true
-			l.indices = []string{name}
-		}
+		r.index = r.index || ix.Name == name
 	}
 	for _, a := range res.Aliases {
 		if a.Name == name {
-			l.indices = slices.Sorted(slices.Values(a.Indices))
+			r.alias = append([]string{}, a.Indices...)
 		}
 	}
-	return l, nil
+	for _, ds := range res.DataStreams {
+		if ds.Name == name {
+			r.stream, r.backing = true, ds.Backing
+		}
+	}
+	return r, nil
 }
 
 // ensureIndex makes the alias of kind k point to the versioned index of this release: it

@@ -39,45 +39,22 @@ type streamLayout struct {
 }
 
 func (c *Cluster) resolveStream(ctx context.Context, k Kind) (streamLayout, error) {
-	name := c.IndexName(k)
-	var res struct {
-		Indices []struct {
-			Name string `json:"name"`
-		} `json:"indices"`
-		Aliases []struct {
-			Name string `json:"name"`
-		} `json:"aliases"`
-		DataStreams []struct {
-			Name    string   `json:"name"`
-			Backing []string `json:"backing_indices"`
-		} `json:"data_streams"`
-	}
-	q := url.Values{"expand_wildcards": {"all"}}
-	err := c.do(ctx, http.MethodGet, "/_resolve/index/"+url.PathEscape(name), q, nil, &res)
-	switch {
-	case notFound(err):
-		return streamLayout{}, nil
-	case err != nil:
-		return streamLayout{}, fmt.Errorf("resolve %s: %w", name, err)
+	r, err := c.resolveName(ctx, c.IndexName(k))
+	if err != nil {
+		return streamLayout{}, err
 	}
 	var l streamLayout
-	for _, ix := range res.Indices {
-		if ix.Name == name {
-			l.other = "index"
-		}
+	if r.index {
+		l.other = "index"
 	}
-	for _, a := range res.Aliases {
-		if a.Name == name {
-			l.other = "alias"
-		}
+	if r.alias != nil {
+		l.other = "alias"
 	}
-	for _, ds := range res.DataStreams {
-		if ds.Name == name {
-			l.stream = true
-			l.backing = slices.SortedFunc(slices.Values(ds.Backing), func(a, b string) int {
-				return strings.Compare(generation(a), generation(b))
-			})
-		}
+	if r.stream {
+		l.stream = true
+		l.backing = slices.SortedFunc(slices.Values(r.backing), func(a, b string) int {
+			return strings.Compare(generation(a), generation(b))
+		})
 	}
 	return l, nil
 }
