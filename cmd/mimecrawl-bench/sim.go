@@ -218,15 +218,21 @@ func (s *sim) setLatency(ctx context.Context, ms int) error {
 	if ms == 0 {
 		method, body = http.MethodDelete, nil
 	}
+	return s.faults(ctx, method, body, "set simulator latency")
+}
+
+// faults sends one request to the simulator's fault API (PUT replaces the faults, DELETE
+// clears them); what names the step in an error.
+func (s *sim) faults(ctx context.Context, method string, body []byte, what string) error {
 	req, _ := http.NewRequestWithContext(ctx, method, s.url+"/_sim/faults", bytes.NewReader(body))
 	resp, err := s.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("set simulator latency: %w", err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusNoContent {
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1000))
-		return fmt.Errorf("set simulator latency: status %d: %s", resp.StatusCode, msg)
+		return fmt.Errorf("%s: status %d: %s", what, resp.StatusCode, msg)
 	}
 	return nil
 }

@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -140,17 +138,7 @@ func (s *sim) setFaults(ctx context.Context, faults []simulator.Fault) error {
 	if err != nil {
 		return fmt.Errorf("encode simulator faults: %w", err)
 	}
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPut, s.url+"/_sim/faults", bytes.NewReader(body))
-	resp, err := s.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("set simulator faults: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusNoContent {
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1000))
-		return fmt.Errorf("set simulator faults: status %d: %s", resp.StatusCode, msg)
-	}
-	return nil
+	return s.faults(ctx, http.MethodPut, body, "set simulator faults")
 }
 
 // sporadicGoalRow is the headline row of the sporadic-429 crawl.
