@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Data streams (Spec.DataStream): documents that are only ever added, such as alerts, go where
@@ -236,7 +237,7 @@ func (s *StreamIDs) Has(ctx context.Context, ids []string) (map[string]bool, err
 		}
 		q := url.Values{"ignore_unavailable": {"true"}, "allow_no_indices": {"true"}, "_source": {"false"}}
 		body := obj{"size": len(chunk) * 2, "query": obj{"ids": obj{"values": chunk}}, "track_total_hits": false}
-		err := s.c.do(ctx, http.MethodPost, "/"+s.search+"/_search", q, body, &res)
+		err := s.search1(ctx, q, body, &res, func() bool { return res.Shards.Failed > 0 })
 		switch {
 		case notFound(err):
 			return found, nil
@@ -250,6 +251,38 @@ func (s *StreamIDs) Has(ctx context.Context, ids []string) (map[string]bool, err
 		}
 	}
 	return found, nil
+}
+
+// streamSearchTries bounds the attempts of one id lookup while the shards of a backing index
+// are not started: a data stream that the first write of another source creates (on clusters
+// without the data stream API) or a rollover's new write index has its primary shard
+// initialising for a moment, and a search then answers 503 "all shards failed" or counts a
+// failed shard. The waits double from streamSearchWait: about 3 s in all.
+const (
+	streamSearchTries = 6
+	streamSearchWait  = 100 * time.Millisecond
+)
+
+// search1 runs one search of the lookup, again while a shard is not started (an answer 503,
+// or failed() after decoding), within streamSearchTries; every wait selects on ctx.
+func (s *StreamIDs) search1(ctx context.Context, q url.Values, body any, out any, failed func() bool) error {
+	wait := streamSearchWait
+	for attempt := 1; ; attempt++ {
+		err := s.c.do(ctx, http.MethodPost, "/"+s.search+"/_search", q, body, out)
+		var se *StatusError
+		unavailable := (errors.As(err, &se) && se.Status == http.StatusServiceUnavailable) || (err == nil && failed())
+		if !unavailable || attempt == streamSearchTries {
+			return err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		wait *= 2
+	}
 }
 
 // Remove deletes every copy of ids from the data stream (in whichever backing index each is),

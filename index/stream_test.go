@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mimecrawl/mimecrawl/index"
+	"github.com/mimecrawl/mimecrawl/index/indextest"
 )
 
 // streamKind is a data stream kind of the tests' own, as a document owner registers one.
@@ -146,4 +147,49 @@ func TestDataStreamForeignRefused(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A lookup that meets a search answering 503 while a shard starts (a new backing index's
+// primary, created by another source's first write) tries again and finds what the stream
+// holds; a shard that stays unavailable is an error, never "absent".
+func TestStreamIDsWaitForShardsToStart(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	proxy := indextest.NewProxy(t, e.base)
+	c, err := index.Open(ctx, e.config(t, proxy.URL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Ensure(ctx, streamKind); err != nil {
+		t.Fatal(err)
+	}
+	w, err := c.NewWriter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan index.Result, 1)
+	body := map[string]any{"@timestamp": time.Now().UTC().Format(time.RFC3339), "n": 1}
+	if err := w.Add(ctx, index.Doc{Kind: streamKind, ID: "a", Op: index.OpCreate, Body: body}, func(r index.Result) { done <- r }); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if r := <-done; r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	ids, err := c.StreamIDs(ctx, streamKind)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy.FailSearches(3)
+	found, err := ids.Has(ctx, []string{"a", "z"})
+	if err != nil || !found["a"] || found["z"] {
+		t.Fatalf("Has after 3 answers 503 = %v, %v; want a found, z not", found, err)
+	}
+	proxy.FailSearches(1000)
+	if found, err := ids.Has(ctx, []string{"a"}); err == nil {
+		t.Fatalf("Has while every search answers 503 = %v, want an error", found)
+	}
+	proxy.FailSearches(0)
 }

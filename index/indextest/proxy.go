@@ -31,6 +31,9 @@ type Proxy struct {
 	seen  map[string]int   // bulk items per document id, injected or forwarded
 	down  bool
 	cut   bool
+	// searchesDown: so many _search requests still to answer 503, as a search does while the
+	// primary shard of an index it reads is not started.
+	searchesDown int
 	// stall is open while the proxy holds requests; closing it releases them.
 	stall chan struct{}
 
@@ -109,6 +112,14 @@ func (p *Proxy) SetDown(down bool) {
 	p.down = down
 }
 
+// FailSearches makes the next n _search requests answer 503 search_phase_execution_exception
+// ("all shards failed"), as a cluster does while a new index's primary shard starts.
+func (p *Proxy) FailSearches(n int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.searchesDown = n
+}
+
 // SetRefuse makes the proxy drop every connection without an answer while refuse is true, as
 // a cluster that went away does.
 func (p *Proxy) SetRefuse(refuse bool) {
@@ -152,6 +163,10 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	p.requests.Add(1)
 	p.mu.Lock()
 	down, cut, stall := p.down, p.cut, p.stall
+	if strings.HasSuffix(r.URL.Path, "/_search") && p.searchesDown > 0 {
+		p.searchesDown--
+		down = true
+	}
 	p.mu.Unlock()
 	if stall != nil {
 		p.stalled.Add(1)
