@@ -34,7 +34,9 @@ for _ in $(seq 100); do [ -s .cache/demo/sim.addr ] && break; sleep 0.1; done
 export MIMECRAWL_MIMECAST_BASE_URL="http://$(cat .cache/demo/sim.addr)"
 
 PREFIX=$(sed -n 's/^ *index_prefix: *//p' "$CONFIG" | tr -d '"' | head -n 1)
-say "starting over: removing the demo's state files and indices ${PREFIX}-messages, ${PREFIX}-attachments, ${PREFIX}-alerts, ${PREFIX}-alert-groups"
+NAMESPACE=$(sed -n 's/^ *namespace: *//p' "$CONFIG" | tr -d '"' | head -n 1)
+STREAM=logs-mimecrawl.alerts-${NAMESPACE:-default}
+say "starting over: removing the demo's state files and indices ${PREFIX}-messages, ${PREFIX}-attachments, ${PREFIX}-alert-groups and the data stream $STREAM"
 rm -f .cache/demo/mimecrawl.db .cache/demo/mimecrawl.db.alerts
 # The names are aliases of versioned indices (${PREFIX}-messages-000001, ...), and Elasticsearch
 # deletes neither aliases nor wildcards: list the concrete indices behind them and delete those.
@@ -42,6 +44,9 @@ indices=$(curl -s "$ES_URL/_cat/indices/${PREFIX}-messages*,${PREFIX}-attachment
 if [[ -n $indices ]]; then
   curl -s -o /dev/null -X DELETE "$ES_URL/${indices}?ignore_unavailable=true"
 fi
+# A cluster without the data stream API (Elastic's integration-test distribution) keeps the
+# stream: the alerts of an earlier demo are then found there and not written again.
+curl -s -o /dev/null -X DELETE "$ES_URL/_data_stream/$STREAM" || true
 
 say "mimecrawl check"
 bin/mimecrawl check --config "$CONFIG"
@@ -65,9 +70,9 @@ say "mimecrawl alerts --once (security alerts: one pass over every source)"
 bin/mimecrawl alerts --once --config "$CONFIG" 2> .cache/demo/alerts.log || {
   status=$?; echo "alerts exited $status; log in .cache/demo/alerts.log" >&2; exit "$status"; }
 
-say "alerts in ${PREFIX}-alerts by priority (low ones are not indexed by default)"
-curl -s -X POST "$ES_URL/${PREFIX}-alerts/_refresh" -o /dev/null
-curl -s -H 'Content-Type: application/json' "$ES_URL/${PREFIX}-alerts/_search?size=0&filter_path=hits.total.value,aggregations.priority.buckets" \
+say "alerts in the data stream $STREAM by priority (low ones are not indexed by default)"
+curl -s -X POST "$ES_URL/$STREAM/_refresh" -o /dev/null
+curl -s -H 'Content-Type: application/json' "$ES_URL/$STREAM/_search?size=0&filter_path=hits.total.value,aggregations.priority.buckets" \
   -d '{"track_total_hits":true,"aggs":{"priority":{"terms":{"field":"mimecast.priority"}}}}'
 echo
 say "the alert group with the most recipients in ${PREFIX}-alert-groups"
