@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/metrics"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -159,6 +160,7 @@ func benchPass(b *testing.B, esURL string, n int, siem bool) {
 	}
 	base := forcedLive()
 	peak := base
+	writePeakProfile(b, ".base")
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -169,7 +171,10 @@ func benchPass(b *testing.B, esURL string, n int, siem bool) {
 			case <-stop:
 				return
 			case <-t.C:
-				peak = max(peak, sample())
+				if h := sample(); h > peak {
+					peak = h
+					writePeakProfile(b, "")
+				}
 			}
 		}
 	})
@@ -195,6 +200,26 @@ func benchPass(b *testing.B, esURL string, n int, siem bool) {
 	b.ReportMetric(float64(peak-base)/(1<<20), "heapMB")
 	b.ReportMetric(float64(s.Groups), "groups")
 	b.StartTimer()
+}
+
+// writePeakProfile writes the heap profile at a new peak to ALERTS_BENCH_PEAK_PROFILE, if
+// set: the profile -memprofile writes is taken after the pass, when its heap is gone.
+// The baseline's profile goes next to it, its name ending in suffix ".base", for
+// pprof -diff_base.
+func writePeakProfile(b *testing.B, suffix string) {
+	path := os.Getenv("ALERTS_BENCH_PEAK_PROFILE")
+	if path == "" {
+		return
+	}
+	f, err := os.Create(path + suffix)
+	if err != nil {
+		b.Error(err)
+		return
+	}
+	defer f.Close()
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		b.Error(err)
+	}
 }
 
 // forcedLive returns the live heap right after a forced collection.
