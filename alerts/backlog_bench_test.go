@@ -202,6 +202,9 @@ func benchPass(b *testing.B, esURL string, n int, siem bool) {
 	b.ReportMetric(float64(client.Stats().Calls-calls0)/alertsN, "calls/alert")
 	b.ReportMetric(float64(peak-base)/(1<<20), "heapMB")
 	b.ReportMetric(float64(s.Groups), "groups")
+	// Items answered 429 wait to be sent again while the reader goes on: a cause of
+	// documents in flight beyond what the bulk workers hold.
+	b.ReportMetric(float64(writer.Stats().Retried), "retried")
 	b.StartTimer()
 }
 
