@@ -14,6 +14,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync/atomic"
 )
 
 // Groups. Alerts about the same attachment (by SHA-256) or the same URL (normalised) form
@@ -140,11 +141,23 @@ func groupOf(a *Alert) string {
 // Add merges a into g and reports whether g changed. An alert of another group (or of
 // none) changes nothing. A zero Group takes its key from the first alert.
 func (g *Group) Add(a *Alert) bool {
+	before, _ := json.Marshal(g)
+	if !g.merge(a) {
+		return false
+	}
+	after, _ := json.Marshal(g)
+	return !bytes.Equal(before, after)
+}
+
+// merge merges a into g without telling whether g changed (Add does, by encoding g before
+// and after): updateGroupBatch merges all of a group's alerts and compares once, where an
+// encoding before and after every alert cost two copies of a full group (up to about
+// 100 KB) per alert. It reports false for an alert of another group (or of none).
+func (g *Group) merge(a *Alert) bool {
 	key := groupOf(a)
 	if key == "" || (g.Key != "" && g.Key != key) {
 		return false
 	}
-	before, _ := json.Marshal(g)
 
 	kind, value, _ := strings.Cut(key, ":")
 	g.Key, g.Kind = key, kind
@@ -200,9 +213,7 @@ func (g *Group) Add(a *Alert) bool {
 	if g.LatestTime.IsZero() || t.After(g.LatestTime) || (t.Equal(g.LatestTime) && id > g.LatestAlertID) {
 		g.LatestTime, g.LatestAlertID, g.LatestAction, g.LatestStatus = t, id, a.Action, a.Status
 	}
-
-	after, _ := json.Marshal(g)
-	return !bytes.Equal(before, after)
+	return true
 }
 
 // union returns the smallest max values of the union of cur and add, sorted, and whether
@@ -274,6 +285,45 @@ const maxGroupAttempts = 10
 // groupBatch bounds the groups of one read and one write request.
 const groupBatch = 500
 
+// groupReadBytes bounds the stored groups one read asks for, by the size of the largest
+// group document seen: a group grows up to MaxGroupAlerts ids and MaxGroupRecipients
+// recipients (about 100 KB), and groupBatch of them read, decoded, merged and encoded again
+// held tens of megabytes at once, more the longer the backlog had filled them.
+const groupReadBytes = 2 << 20
+
+// groupFirstRead is how many groups a read asks for before any group's size is known.
+const groupFirstRead = 16
+
+// groupSizer remembers the largest group document read or written, so that each read asks
+// for as many groups as fit in groupReadBytes: peak memory is bounded by that setting, not
+// by how full a backlog made the groups. Safe for concurrent use; the zero value is ready.
+type groupSizer struct {
+	seen    atomic.Bool
+	largest atomic.Int64
+}
+
+// batch returns how many groups the next read may ask for.
+func (z *groupSizer) batch() int {
+	if !z.seen.Load() {
+		return groupFirstRead
+	}
+	l := z.largest.Load()
+	if l <= 0 {
+		return groupBatch
+	}
+	return int(min(int64(groupBatch), max(1, groupReadBytes/l)))
+}
+
+// saw records a group document of n bytes.
+func (z *groupSizer) saw(n int) {
+	for {
+		cur := z.largest.Load()
+		if int64(n) <= cur || z.largest.CompareAndSwap(cur, int64(n)) {
+			return
+		}
+	}
+}
+
 // groupBusyPause is the pause before groups refused for load are sent again, times the
 // round.
 const groupBusyPause = 100 * time.Millisecond
@@ -286,6 +336,11 @@ const groupBusyPause = 100 * time.Millisecond
 // on error some groups may be written, which is harmless because merging is idempotent:
 // call it again with the same alerts.
 func UpdateGroups(ctx context.Context, s GroupStore, alerts []Alert) (written int, err error) {
+	return updateGroups(ctx, s, alerts, &groupSizer{})
+}
+
+// updateGroups is UpdateGroups with reads sized by z, which the poller keeps for its life.
+func updateGroups(ctx context.Context, s GroupStore, alerts []Alert, z *groupSizer) (written int, err error) {
 	byKey := map[string][]*Alert{}
 	var keys []string
 	for i := range alerts {
@@ -300,8 +355,8 @@ func UpdateGroups(ctx context.Context, s GroupStore, alerts []Alert) (written in
 	}
 	sort.Strings(keys)
 	for len(keys) > 0 {
-		n := min(len(keys), groupBatch)
-		w, err := updateGroupBatch(ctx, s, keys[:n], byKey)
+		n := min(len(keys), z.batch())
+		w, err := updateGroupBatch(ctx, s, keys[:n], byKey, z)
 		written += w
 		if err != nil {
 			return written, err
@@ -313,7 +368,7 @@ func UpdateGroups(ctx context.Context, s GroupStore, alerts []Alert) (written in
 
 // updateGroupBatch runs read-merge-write rounds over keys until every group is written or
 // needed no change.
-func updateGroupBatch(ctx context.Context, s GroupStore, keys []string, byKey map[string][]*Alert) (written int, err error) {
+func updateGroupBatch(ctx context.Context, s GroupStore, keys []string, byKey map[string][]*Alert, z *groupSizer) (written int, err error) {
 	pending := keys
 	for attempt := 1; len(pending) > 0; attempt++ {
 		if err := ctx.Err(); err != nil {
@@ -327,6 +382,10 @@ func updateGroupBatch(ctx context.Context, s GroupStore, keys []string, byKey ma
 		if err != nil {
 			return written, fmt.Errorf("read %d alert groups: %w", len(ids), err)
 		}
+		z.seen.Store(true)
+		for _, st := range stored {
+			z.saw(len(st.Doc))
+		}
 		var (
 			ws    []GroupWrite
 			wkeys []string
@@ -339,19 +398,24 @@ func updateGroupBatch(ctx context.Context, s GroupStore, keys []string, byKey ma
 					return written, fmt.Errorf("read alert group %s: decode: %w", k, err)
 				}
 			}
-			changed := false
-			for _, a := range byKey[k] {
-				if g.Add(a) {
-					changed = true
-				}
+			// Merging only adds to sets, lowers minimums and raises maximums, so the group
+			// changed exactly when its encoding after every alert differs from before.
+			before, err := json.Marshal(&g)
+			if err != nil {
+				return written, fmt.Errorf("write alert group %s: encode: %w", k, err)
 			}
-			if !changed && found {
-				continue
+			for _, a := range byKey[k] {
+				g.merge(a)
 			}
 			body, err := json.Marshal(&g)
 			if err != nil {
 				return written, fmt.Errorf("write alert group %s: encode: %w", k, err)
 			}
+			if found && bytes.Equal(before, body) {
+				continue
+			}
+			z.saw(len(body))
+			delete(stored, ids[i]) // merged: only body holds the group now
 			ws = append(ws, GroupWrite{ID: ids[i], Doc: body, Version: st.Version, Found: found})
 			wkeys = append(wkeys, k)
 		}

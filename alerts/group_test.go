@@ -369,3 +369,79 @@ func (a *alwaysConflict) PutGroups(_ context.Context, ws []GroupWrite) ([]error,
 	}
 	return errs, nil
 }
+
+// countingGroups is a fakeGroups that records how many groups each read asks for.
+type countingGroups struct {
+	fakeGroups
+	asked []int
+}
+
+func (c *countingGroups) GetGroups(ctx context.Context, ids []string) (map[string]StoredGroup, error) {
+	c.asked = append(c.asked, len(ids))
+	return c.fakeGroups.GetGroups(ctx, ids)
+}
+
+// Reads of full groups ask for as many as fit in groupReadBytes, not groupBatch of them:
+// a backlog fills groups up to their bounds (about 100 KB each), and 500 of them read,
+// merged and encoded at once held tens of megabytes. Small groups are still read 500 at
+// a time. Every group still gets its alert.
+func TestUpdateGroupsReadsBoundedByBytes(t *testing.T) {
+	ids := make([]string, MaxGroupAlerts)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("%064x", i+1)
+	}
+	var (
+		s     countingGroups
+		z     groupSizer
+		batch []Alert
+	)
+	s.docs = map[string][]byte{}
+	t0 := time.Date(2024, 3, 1, 10, 0, 0, 0, time.UTC)
+	const n = 600
+	for i := range n {
+		sha := fmt.Sprintf("%064x", 1<<20+i)
+		a := Alert{Source: AttachmentProtection, ID: fmt.Sprintf("%064x", 1<<30+i), Time: t0, Recipients: []string{"a@corp.example"},
+			Files: []File{{Name: "x.pdf", SHA256: sha}}}
+		full := Group{Key: GroupKey(&a), Kind: "file", SHA256: sha, AlertIDs: ids, AlertCount: len(ids)}
+		doc, err := json.Marshal(&full)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.docs[GroupID(GroupKey(&a))] = doc
+		batch = append(batch, a)
+	}
+	size := len(s.docs[GroupID(GroupKey(&batch[0]))])
+	for _, part := range [][]Alert{batch[:n/2], batch[n/2:]} {
+		if _, err := updateGroups(context.Background(), &s, part, &z); err != nil {
+			t.Fatal(err)
+		}
+	}
+	limit := max(groupFirstRead, groupReadBytes/size)
+	for i, k := range s.asked {
+		if k > limit {
+			t.Errorf("read %d asked for %d groups of %d bytes; want at most %d (%d bytes)", i, k, size, limit, groupReadBytes)
+		}
+	}
+	for _, a := range batch {
+		var g Group
+		if err := json.Unmarshal(s.docs[GroupID(GroupKey(&a))], &g); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Contains(g.AlertIDs, a.ID) && !g.AlertsTruncated {
+			t.Errorf("group %s lacks alert %s", g.Key, a.ID)
+		}
+	}
+
+	// Small groups: after the first read, 500 at a time.
+	var small countingGroups
+	var zs groupSizer
+	if _, err := updateGroups(context.Background(), &small, batch, &zs); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := updateGroups(context.Background(), &small, batch, &zs); err != nil {
+		t.Fatal(err)
+	}
+	if got := slices.Max(small.asked); got != groupBatch {
+		t.Errorf("small groups: largest read %d; want %d", got, groupBatch)
+	}
+}

@@ -118,6 +118,8 @@ type Poller struct {
 	o      Options
 	log    zerolog.Logger
 	enrich *enricher
+	// groups sizes the group reads of every pass by the largest group seen.
+	groups groupSizer
 }
 
 // New checks the options and returns a Poller.

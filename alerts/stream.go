@@ -233,7 +233,7 @@ func (s *stream) submit(ctx context.Context, u *unit, recs []json.RawMessage, o 
 	// Groups are read, merged and written back (no script), each write acknowledged before
 	// UpdateGroups returns; a failure holds this page's cursor like an unacknowledged alert.
 	if s.p.d.Groups != nil {
-		n, err := UpdateGroups(ctx, s.p.d.Groups, groupAlerts)
+		n, err := updateGroups(ctx, s.p.d.Groups, groupAlerts, &s.p.groups)
 		s.c.groups.Add(int64(n))
 		if err != nil {
 			err = fmt.Errorf("update alert groups: %w", err)
