@@ -89,8 +89,9 @@ func (c *Cluster) InstallTemplates(ctx context.Context) error {
 	return nil
 }
 
-func (c *Cluster) putTemplate(ctx context.Context, k Kind) error {
-	name := c.IndexName(k)
+// templateSettings are the index settings of kind k's own component template: the spec's,
+// then the configured shards and replicas.
+func (c *Cluster) templateSettings(k Kind) obj {
 	settings := obj{}
 	if extra := specOf(k).Settings; extra != nil {
 		for key, v := range extra() {
@@ -103,6 +104,12 @@ func (c *Cluster) putTemplate(ctx context.Context, k Kind) error {
 	if c.cfg.Replicas != nil {
 		settings["number_of_replicas"] = *c.cfg.Replicas
 	}
+	return settings
+}
+
+func (c *Cluster) putTemplate(ctx context.Context, k Kind) error {
+	name := c.IndexName(k)
+	settings := c.templateSettings(k)
 	meta := ownMeta(k)
 	// The mark in the mapping reaches every index the template creates, also those an
 	// operator's rollover adds.

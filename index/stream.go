@@ -119,18 +119,7 @@ func (c *Cluster) claimStream(ctx context.Context, k Kind) (map[string]bool, err
 // putStreamTemplate installs the templates of a data stream kind.
 func (c *Cluster) putStreamTemplate(ctx context.Context, k Kind) error {
 	name := c.IndexName(k)
-	settings := obj{}
-	if extra := specOf(k).Settings; extra != nil {
-		for key, v := range extra() {
-			settings[key] = v
-		}
-	}
-	if c.cfg.Shards != nil {
-		settings["number_of_shards"] = *c.cfg.Shards
-	}
-	if c.cfg.Replicas != nil {
-		settings["number_of_replicas"] = *c.cfg.Replicas
-	}
+	settings := c.templateSettings(k)
 	mapping := mappingOf(k)
 	markMapping(mapping, k)
 	own := obj{"template": obj{"settings": settings, "mappings": mapping}, "_meta": ownMeta(k)}

@@ -63,26 +63,7 @@ func Remove(t testing.TB, baseURL, prefix string) {
 		del(t, c, baseURL+"/"+i.Index)
 	}
 
-	var templates struct {
-		IndexTemplates []struct {
-			Name string `json:"name"`
-		} `json:"index_templates"`
-	}
-	getJSON(t, c, baseURL+"/_index_template/"+pattern, &templates)
-	for _, tp := range templates.IndexTemplates {
-		del(t, c, baseURL+"/_index_template/"+tp.Name)
-	}
-
-	// Component templates after the index templates that use them.
-	var components struct {
-		ComponentTemplates []struct {
-			Name string `json:"name"`
-		} `json:"component_templates"`
-	}
-	getJSON(t, c, baseURL+"/_component_template/"+pattern, &components)
-	for _, tp := range components.ComponentTemplates {
-		del(t, c, baseURL+"/_component_template/"+tp.Name)
-	}
+	removeTemplates(t, c, baseURL, pattern, pattern)
 
 	pipelines := map[string]json.RawMessage{}
 	getJSON(t, c, baseURL+"/_ingest/pipeline/"+pattern, &pipelines)
@@ -170,12 +151,20 @@ func removeStreams(t testing.TB, c *http.Client, baseURL, ns string) {
 	if !removed {
 		return
 	}
+	removeTemplates(t, c, baseURL, pattern, pattern+"@*")
+}
+
+// removeTemplates deletes the index templates whose names match indexPattern, then the
+// component templates whose names match componentPattern (after the index templates that
+// use them).
+func removeTemplates(t testing.TB, c *http.Client, baseURL, indexPattern, componentPattern string) {
+	t.Helper()
 	var templates struct {
 		IndexTemplates []struct {
 			Name string `json:"name"`
 		} `json:"index_templates"`
 	}
-	getJSON(t, c, baseURL+"/_index_template/"+pattern, &templates)
+	getJSON(t, c, baseURL+"/_index_template/"+indexPattern, &templates)
 	for _, tp := range templates.IndexTemplates {
 		del(t, c, baseURL+"/_index_template/"+tp.Name)
 	}
@@ -184,7 +173,7 @@ func removeStreams(t testing.TB, c *http.Client, baseURL, ns string) {
 			Name string `json:"name"`
 		} `json:"component_templates"`
 	}
-	getJSON(t, c, baseURL+"/_component_template/"+pattern+"@*", &components)
+	getJSON(t, c, baseURL+"/_component_template/"+componentPattern, &components)
 	for _, tp := range components.ComponentTemplates {
 		del(t, c, baseURL+"/_component_template/"+tp.Name)
 	}
