@@ -2,7 +2,6 @@ package alerts_test
 
 import (
 	"context"
-	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -94,27 +93,12 @@ func TestEndToEndStatedTotalShortfall(t *testing.T) {
 
 // Kill and resume with every paging variant on: the index equals the truth.
 func TestEndToEndInterruptedPassesPagingVariants(t *testing.T) {
-	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d", seed)
-	r := rand.New(rand.NewPCG(seed, 2))
 	o := seeded()
 	o.ThreatsWrapper = "events"
 	o.Paging = simulator.AlertPaging{TokenKey: "nextPageToken", TotalKey: "total", EmptyPages: true}
 	w := newWorld(t, o)
 	w.opts = func(o *alerts.Options) { o.PageSize = 7 }
-	for i := range 4 {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(20+r.IntN(300))*time.Millisecond)
-		w.pass(ctx)
-		cancel()
-		t.Logf("interrupted pass %d", i)
-	}
-	sum := w.pass(context.Background())
-	for _, s := range sum.Sources {
-		if s.Error != "" {
-			t.Errorf("final pass %s: %s", s.Source, s.Error)
-		}
-	}
-	compare(t, w.indexed(), w.expected())
+	interruptThenComplete(t, w)
 }
 
 // The SIEM batch endpoint's @nextPage looping ends each event type's pass with the loop

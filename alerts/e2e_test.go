@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -277,8 +278,24 @@ func TestEndToEndForbiddenSource(t *testing.T) {
 // Stopping passes at random points, then a pass to the end: the index equals the truth,
 // nothing twice (ids) and nothing lost (cursors only cover acknowledged alerts).
 func TestEndToEndInterruptedPasses(t *testing.T) {
-	w := newWorld(t, seeded())
-	r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
+	interruptThenComplete(t, newWorld(t, seeded()))
+}
+
+// interruptThenComplete cuts four passes short at random moments (20 to 320 ms), then runs one
+// to its end, which must leave the index equal to the truth. The seed of the moments is
+// logged; ALERTS_TEST_SEED sets it.
+func interruptThenComplete(t *testing.T, w *world) {
+	t.Helper()
+	seed := uint64(time.Now().UnixNano())
+	if s := os.Getenv("ALERTS_TEST_SEED"); s != "" {
+		v, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			t.Fatalf("ALERTS_TEST_SEED=%q: %v", s, err)
+		}
+		seed = v
+	}
+	t.Logf("seed %d (set ALERTS_TEST_SEED=%d to repeat it)", seed, seed)
+	r := rand.New(rand.NewPCG(seed, 1))
 	for i := range 4 {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(20+r.IntN(300))*time.Millisecond)
 		w.pass(ctx)
