@@ -262,21 +262,11 @@ func (c *Cluster) do(ctx context.Context, method, path string, query url.Values,
 	}
 	req.Header.Set("Accept", "application/json")
 
-	res, err := c.tr.Perform(req)
+	res, err := c.perform(req)
 	if err != nil {
-		var te *TimeoutError
-		if errors.As(err, &te) {
-			return te // it names the request already, and holds nothing secret
-		}
-		return fmt.Errorf("%s %s: %w", method, path, &outsideError{msg: c.redact(err.Error()), err: err})
+		return err
 	}
 	defer res.Body.Close()
-	if res.StatusCode < 200 || res.StatusCode > 299 {
-		se := decodeError(method+" "+path, res)
-		// An error answer may echo the request, Authorization header included.
-		se.Type, se.Reason = c.redact(se.Type), c.redact(se.Reason)
-		return se
-	}
 	if out == nil {
 		_, _ = io.Copy(io.Discard, res.Body)
 		return nil
@@ -285,6 +275,31 @@ func (c *Cluster) do(ctx context.Context, method, path string, query url.Values,
 		return fmt.Errorf("%s %s: decode answer: %w", method, path, err)
 	}
 	return nil
+}
+
+// perform sends req through the client (its retries, and the splitting of bulk requests too
+// large) and returns a 2xx answer. Every request of the package goes through here, the
+// synchronous bulk requests included (bulk.go), so that failures read the same everywhere: a
+// transport error is redacted (a *TimeoutError passes as it is: it names the request and holds
+// nothing secret), and an answer other than 2xx is a redacted *StatusError, its body closed.
+func (c *Cluster) perform(req *http.Request) (*http.Response, error) {
+	op := req.Method + " " + req.URL.EscapedPath() // before the client adds the node's address
+	res, err := c.tr.Perform(req)
+	if err != nil {
+		var te *TimeoutError
+		if errors.As(err, &te) {
+			return nil, te
+		}
+		return nil, fmt.Errorf("%s: %w", op, &outsideError{msg: c.redact(err.Error()), err: err})
+	}
+	if res.StatusCode < 200 || res.StatusCode > 299 {
+		defer res.Body.Close()
+		se := decodeError(op, res)
+		// An error answer may echo the request, Authorization header included.
+		se.Type, se.Reason = c.redact(se.Type), c.redact(se.Reason)
+		return nil, se
+	}
+	return res, nil
 }
 
 // decodeError reads Elasticsearch's error answer, which is either {"error": {"type", "reason"}}

@@ -150,41 +150,11 @@ func (c *Cluster) GetDocs(ctx context.Context, k Kind, ids []string) (map[string
 	if len(ids) > maxDocsBatch {
 		return nil, fmt.Errorf("mget from %s: %d ids, at most %d per call", name, len(ids), maxDocsBatch)
 	}
-	var res struct {
-		Docs []struct {
-			ID          string          `json:"_id"`
-			Found       bool            `json:"found"`
-			SeqNo       int64           `json:"_seq_no"`
-			PrimaryTerm int64           `json:"_primary_term"`
-			Source      json.RawMessage `json:"_source"`
-			Error       *struct {
-				Type   string `json:"type"`
-				Reason string `json:"reason"`
-			} `json:"error"`
-		} `json:"docs"`
-	}
-	err := c.do(ctx, http.MethodPost, "/"+name+"/_mget", nil, obj{"ids": ids}, &res)
-	var se *StatusError
-	switch {
-	case errors.As(err, &se) && se.Status == http.StatusNotFound:
-		return map[string]Stored{}, nil // no index yet
-	case err != nil:
+	docs, err := c.mget(ctx, name, ids, nil, true)
+	if err != nil {
 		return nil, fmt.Errorf("mget %d ids from %s: %w", len(ids), name, err)
 	}
-	out := make(map[string]Stored, len(res.Docs))
-	for _, d := range res.Docs {
-		switch {
-		case d.Error != nil && d.Error.Type == "index_not_found_exception":
-			continue // no index yet: the document does not exist
-		case d.Error != nil:
-			return nil, fmt.Errorf("mget %s from %s: %w", d.ID, name,
-				&StatusError{Op: "POST /" + name + "/_mget", Status: http.StatusOK, Type: c.redact(d.Error.Type), Reason: c.redact(d.Error.Reason)})
-		}
-		if d.Found {
-			out[d.ID] = Stored{Source: d.Source, Version: Version{SeqNo: d.SeqNo, PrimaryTerm: d.PrimaryTerm}}
-		}
-	}
-	return out, nil
+	return docs, nil
 }
 
 // CondWrite is one conditional write of PutDocs: Doc as document ID, only if it is new
@@ -212,53 +182,28 @@ func (c *Cluster) PutDocs(ctx context.Context, k Kind, ws []CondWrite) ([]error,
 	if len(ws) > maxDocsBatch {
 		return nil, fmt.Errorf("bulk put in %s: %d documents, at most %d per call", name, len(ws), maxDocsBatch)
 	}
-	var body []byte
-	for _, w := range ws {
-		meta := obj{"_index": name, "_id": w.ID}
-		op := "index"
-		if w.Create {
-			op = "create"
-		} else {
-			meta["if_seq_no"], meta["if_primary_term"] = w.Version.SeqNo, w.Version.PrimaryTerm
+	ops := make([]bulkOp, len(ws))
+	for i, w := range ws {
+		ops[i] = bulkOp{action: "create", index: name, id: w.ID, body: w.Doc}
+		if !w.Create {
+			ops[i].action, ops[i].cond = "index", &w.Version
 		}
-		line, err := json.Marshal(obj{op: meta})
-		if err != nil {
-			return nil, fmt.Errorf("bulk put in %s: encode %s: %w", name, w.ID, err)
-		}
-		body = append(append(append(append(body, line...), '\n'), w.Doc...), '\n')
 	}
-	var res struct {
-		Items []map[string]struct {
-			ID     string `json:"_id"`
-			Status int    `json:"status"`
-			Error  *struct {
-				Type   string `json:"type"`
-				Reason string `json:"reason"`
-			} `json:"error"`
-		} `json:"items"`
-	}
-	if err := c.do(ctx, http.MethodPost, "/_bulk", nil, ndjson(body), &res); err != nil {
+	res, err := c.bulk(ctx, ops)
+	if err != nil {
 		return nil, fmt.Errorf("bulk put %d documents in %s: %w", len(ws), name, err)
 	}
-	if len(res.Items) != len(ws) {
-		return nil, fmt.Errorf("bulk put in %s: %d answers for %d documents", name, len(res.Items), len(ws))
-	}
 	errs := make([]error, len(ws))
-	for i, item := range res.Items {
-		for _, r := range item { // one key: the operation
-			switch {
-			case r.Status >= 200 && r.Status < 300:
-			case r.Status == http.StatusConflict:
-				errs[i] = fmt.Errorf("put %s in %s: %w", ws[i].ID, name, ErrConflict)
-			case r.Status == http.StatusTooManyRequests:
-				errs[i] = fmt.Errorf("put %s in %s: %w", ws[i].ID, name, ErrBusy)
-			default:
-				se := &StatusError{Op: "POST /_bulk", Status: r.Status}
-				if r.Error != nil {
-					se.Type, se.Reason = c.redact(r.Error.Type), c.redact(r.Error.Reason)
-				}
-				errs[i] = fmt.Errorf("put %s in %s: %w", ws[i].ID, name, se)
-			}
+	for i, r := range res {
+		switch r.Outcome {
+		case itemDone:
+		case itemExisted, itemConflict:
+			errs[i] = fmt.Errorf("put %s in %s: %w", ws[i].ID, name, ErrConflict)
+		case itemBusy:
+			errs[i] = fmt.Errorf("put %s in %s: %w", ws[i].ID, name, ErrBusy)
+		default:
+			errs[i] = fmt.Errorf("put %s in %s: %w", ws[i].ID, name,
+				&StatusError{Op: "POST /_bulk", Status: r.Status, Type: r.Type, Reason: r.Reason})
 		}
 	}
 	return errs, nil

@@ -1,7 +1,6 @@
 package index
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -160,17 +159,15 @@ func (c *Cluster) copyDocs(ctx context.Context, k Kind, m Migration) (int64, err
 				return err
 			}
 		}
-		var body bytes.Buffer
-		enc := json.NewEncoder(&body)
+		ops := make([]bulkOp, len(hits))
 		for i, h := range hits {
-			if err := enc.Encode(obj{"create": obj{"_index": m.To, "_id": h.ID}}); err != nil {
+			body, err := json.Marshal(srcs[i])
+			if err != nil {
 				return fmt.Errorf("encode %s: %w", h.ID, err)
 			}
-			if err := enc.Encode(srcs[i]); err != nil {
-				return fmt.Errorf("encode %s: %w", h.ID, err)
-			}
+			ops[i] = bulkOp{action: "create", index: m.To, id: h.ID, body: body}
 		}
-		n, err := c.bulkCreate(ctx, body.Bytes())
+		n, err := c.bulkCreate(ctx, ops)
 		copied += n
 		if err != nil {
 			return fmt.Errorf("write %d documents to %s: %w", len(hits), m.To, err)
@@ -182,35 +179,24 @@ func (c *Cluster) copyDocs(ctx context.Context, k Kind, m Migration) (int64, err
 
 // bulkCreate sends create actions and counts the documents that are now in the index: created,
 // or there already (409). Any other item failure is an error.
-func (c *Cluster) bulkCreate(ctx context.Context, body []byte) (int64, error) {
-	var res struct {
-		Items []map[string]struct {
-			ID     string   `json:"_id"`
-			Status int      `json:"status"`
-			Error  *itemErr `json:"error"`
-		} `json:"items"`
-	}
-	if err := c.do(ctx, http.MethodPost, "/_bulk", url.Values{"refresh": {"false"}}, ndjson(body), &res); err != nil {
+func (c *Cluster) bulkCreate(ctx context.Context, ops []bulkOp) (int64, error) {
+	res, err := c.bulk(ctx, ops)
+	if err != nil {
 		return 0, err
 	}
 	var (
 		n    int64
 		errs []error
 	)
-	for _, item := range res.Items {
-		for _, r := range item {
-			switch {
-			case r.Status == http.StatusCreated, r.Status == http.StatusConflict:
-				n++
-			default:
-				errs = append(errs, fmt.Errorf("copy %s: status %d: %s", r.ID, r.Status, r.Error.String()))
-			}
+	for i, r := range res {
+		switch r.Outcome {
+		case itemDone, itemExisted:
+			n++
+		default:
+			errs = append(errs, fmt.Errorf("copy %s: status %d: %s", ops[i].id, r.Status, r.describe()))
 		}
 	}
-	if len(errs) > 3 {
-		errs = append(errs[:3], fmt.Errorf("and %d more", len(errs)-3))
-	}
-	return n, errors.Join(errs...)
+	return n, itemErrors(errs)
 }
 
 // messageEmailFields are the email fields an attachment document shares with its message.
@@ -234,22 +220,19 @@ func (c *Cluster) fromMessages(ctx context.Context, docs []map[string]any) error
 	for id := range ids {
 		list = append(list, id)
 	}
-	var res struct {
-		Docs []struct {
-			ID     string         `json:"_id"`
-			Found  bool           `json:"found"`
-			Source map[string]any `json:"_source"`
-		} `json:"docs"`
-	}
 	name := c.IndexName(Messages)
-	q := url.Values{"_source_includes": {"email"}}
-	if err := c.do(ctx, http.MethodPost, "/"+name+"/_mget", q, obj{"ids": list}, &res); err != nil {
+	stored, err := c.mget(ctx, name, list, url.Values{"_source_includes": {"email"}}, false)
+	if err != nil {
 		return fmt.Errorf("read the messages of %d attachments from %s: %w", len(docs), name, err)
 	}
 	emails := map[string]map[string]any{}
-	for _, d := range res.Docs {
-		if e, ok := d.Source["email"].(map[string]any); d.Found && ok {
-			emails[d.ID] = e
+	for id, d := range stored {
+		var msg map[string]any
+		if err := json.Unmarshal(d.Source, &msg); err != nil {
+			return fmt.Errorf("read the message %s in %s: %w", id, name, err)
+		}
+		if e, ok := msg["email"].(map[string]any); ok {
+			emails[id] = e
 		}
 	}
 	for _, d := range docs {

@@ -1,10 +1,7 @@
 package index
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -49,24 +46,12 @@ func (c *Cluster) Existing(ctx context.Context, k Kind, ids []string) (map[strin
 	name := c.IndexName(k)
 	found := make(map[string]bool, len(ids))
 	for chunk := range slices.Chunk(ids, mgetChunk) {
-		var res struct {
-			Docs []struct {
-				ID    string          `json:"_id"`
-				Found bool            `json:"found"`
-				Error json.RawMessage `json:"error"`
-			} `json:"docs"`
-		}
-		q := url.Values{"_source": {"false"}}
-		if err := c.do(ctx, http.MethodPost, "/"+name+"/_mget", q, obj{"ids": chunk}, &res); err != nil {
+		docs, err := c.mget(ctx, name, chunk, url.Values{"_source": {"false"}}, false)
+		if err != nil {
 			return nil, fmt.Errorf("look up %d ids in %s: %w", len(chunk), name, err)
 		}
-		for _, d := range res.Docs {
-			if len(d.Error) > 0 {
-				return nil, fmt.Errorf("look up id %s in %s: %s", d.ID, name, c.redact(string(d.Error)))
-			}
-			if d.Found {
-				found[d.ID] = true
-			}
+		for id := range docs {
+			found[id] = true
 		}
 	}
 	return found, nil
@@ -118,14 +103,11 @@ func (c *Cluster) DeleteWhere(ctx context.Context, k Kind, f Filter) (int64, err
 		if err := c.checkOwned(ctx, k, indices...); err != nil {
 			return err
 		}
-		var body bytes.Buffer
-		enc := json.NewEncoder(&body)
-		for _, h := range hits {
-			if err := enc.Encode(obj{"delete": obj{"_index": h.Index, "_id": h.ID}}); err != nil {
-				return fmt.Errorf("encode delete of %s: %w", h.ID, err)
-			}
+		refs := make([]docRef, len(hits))
+		for i, h := range hits {
+			refs[i] = docRef{index: h.Index, id: h.ID}
 		}
-		n, err := c.bulkDelete(ctx, body.Bytes())
+		n, err := c.deleteDocs(ctx, refs)
 		deleted += n
 		if err != nil {
 			return fmt.Errorf("delete %d documents from %s: %w", len(hits), name, err)
@@ -136,52 +118,4 @@ func (c *Cluster) DeleteWhere(ctx context.Context, k Kind, f Filter) (int64, err
 		return deleted, fmt.Errorf("delete from %s: %w", name, err)
 	}
 	return deleted, nil
-}
-
-// bulkDelete sends delete actions and counts the documents deleted. A document already gone is
-// not an error; any other item failure is, after the whole request has been counted.
-func (c *Cluster) bulkDelete(ctx context.Context, body []byte) (int64, error) {
-	var res struct {
-		Items []map[string]struct {
-			ID     string   `json:"_id"`
-			Status int      `json:"status"`
-			Result string   `json:"result"`
-			Error  *itemErr `json:"error"`
-		} `json:"items"`
-	}
-	if err := c.do(ctx, http.MethodPost, "/_bulk", nil, ndjson(body), &res); err != nil {
-		return 0, err
-	}
-	var (
-		n    int64
-		errs []error
-	)
-	for _, item := range res.Items {
-		for _, r := range item {
-			switch {
-			case r.Result == "deleted":
-				n++
-			case r.Status == http.StatusNotFound:
-			default:
-				errs = append(errs, fmt.Errorf("delete %s: status %d: %s", r.ID, r.Status, r.Error.String()))
-			}
-		}
-	}
-	if len(errs) > 3 {
-		errs = append(errs[:3], fmt.Errorf("and %d more", len(errs)-3))
-	}
-	return n, errors.Join(errs...)
-}
-
-// itemErr is the error of one bulk item.
-type itemErr struct {
-	Type   string `json:"type"`
-	Reason string `json:"reason"`
-}
-
-func (e *itemErr) String() string {
-	if e == nil {
-		return "no reason given"
-	}
-	return e.Type + ": " + e.Reason
 }

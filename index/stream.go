@@ -1,9 +1,7 @@
 package index
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -306,20 +304,17 @@ func (s *StreamIDs) Remove(ctx context.Context, ids []string) (int64, error) {
 			continue
 		}
 		var indices []string
-		var b bytes.Buffer
-		enc := json.NewEncoder(&b)
-		for _, h := range res.Hits.Hits {
+		refs := make([]docRef, len(res.Hits.Hits))
+		for i, h := range res.Hits.Hits {
 			if !slices.Contains(indices, h.Index) {
 				indices = append(indices, h.Index)
 			}
-			if err := enc.Encode(obj{"delete": obj{"_index": h.Index, "_id": h.ID}}); err != nil {
-				return deleted, fmt.Errorf("encode delete of %s: %w", h.ID, err)
-			}
+			refs[i] = docRef{index: h.Index, id: h.ID}
 		}
 		if err := s.c.checkOwned(ctx, s.k, indices...); err != nil {
 			return deleted, err
 		}
-		n, err := s.c.bulkDelete(ctx, b.Bytes())
+		n, err := s.c.deleteDocs(ctx, refs)
 		deleted += n
 		if err != nil {
 			return deleted, fmt.Errorf("delete %d documents from %s: %w", len(res.Hits.Hits), s.name, err)

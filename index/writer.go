@@ -424,12 +424,12 @@ func (w *Writer) submit(ctx context.Context, o *op) error {
 		Action:     o.action,
 		DocumentID: o.id,
 		OnSuccess: func(_ context.Context, _ esutil.BulkIndexerItem, r esutil.BulkIndexerResponseItem) {
-			if w.finish(o, Result{Status: r.Status}) {
+			if w.answered(o, r, nil) {
 				o.recycle()
 			}
 		},
 		OnFailure: func(_ context.Context, _ esutil.BulkIndexerItem, r esutil.BulkIndexerResponseItem, err error) {
-			if w.failedItem(o, r, err) {
+			if w.answered(o, r, err) {
 				o.recycle()
 			}
 		},
@@ -443,49 +443,29 @@ func (w *Writer) submit(ctx context.Context, o *op) error {
 	return bi.Add(ctx, item)
 }
 
-// failedItem classifies a failure. err != nil means the whole request failed (after the
-// client's own retries); otherwise the item itself was refused. It reports whether it finished
-// the op (rather than re-queueing it, or finding it finished by Close).
-func (w *Writer) failedItem(o *op, r esutil.BulkIndexerResponseItem, err error) bool {
+// answered finishes the op with its answer, classified by classifyItem (bulk.go). err !=
+// nil means the whole request failed (after the client's own retries); otherwise the item was
+// answered, acknowledged or refused. It reports whether it finished the op (rather than
+// re-queueing it, or finding it finished by Close).
+func (w *Writer) answered(o *op, r esutil.BulkIndexerResponseItem, err error) bool {
 	where := w.c.IndexName(o.kind)
 	if err != nil {
 		return w.finish(o, Result{Err: fmt.Errorf("%s %s in %s: bulk request failed: %s", o.action, o.id, where, w.c.redact(err.Error()))})
 	}
-	if o.action == "delete" && r.Status == http.StatusNotFound {
-		return w.finish(o, Result{Status: r.Status}) // already gone: the goal of a delete
+	it := w.c.classifyItem(o.action, r)
+	if it.ok() {
+		return w.finish(o, Result{Status: it.Status, Existed: it.Outcome == itemExisted})
 	}
-	if o.action == "create" && r.Status == http.StatusConflict {
-		return w.finish(o, Result{Status: r.Status, Existed: true}) // already there: the goal of a create
-	}
-	reason := r.Error.Type + ": " + r.Error.Reason
-	if r.Error.Cause.Reason != "" {
-		reason += " (caused by " + r.Error.Cause.Type + ": " + r.Error.Cause.Reason + ")"
-	}
-	if r.Error.Type == "" {
-		reason = r.Result
-	}
-	reason = w.c.redact(reason)
-	if r.Status == http.StatusTooManyRequests && o.attempt < w.maxRetries && w.requeue(o) {
+	if it.Outcome == itemBusy && o.attempt < w.maxRetries && w.requeue(o) {
 		w.log.Debug().Str("index", where).Str("id", o.id).Int("attempt", o.attempt).Msg("bulk item rejected with 429; re-queued")
 		return false
 	}
 	return w.finish(o, Result{
-		Err:       fmt.Errorf("%s %s in %s: status %d: %s", o.action, o.id, where, r.Status, reason),
-		Permanent: permanentStatus(r.Status),
-		Status:    r.Status,
-		Reason:    reason,
+		Err:       fmt.Errorf("%s %s in %s: status %d: %s", o.action, o.id, where, it.Status, it.describe()),
+		Permanent: it.Outcome == itemPermanent,
+		Status:    it.Status,
+		Reason:    it.describe(),
 	})
-}
-
-// permanentStatus tells whether an item refused with this status would be refused again: a 4xx
-// says the document itself is wrong, except for 408 and 429 (the cluster was busy) and 409 (a
-// concurrent write won).
-func permanentStatus(status int) bool {
-	switch status {
-	case http.StatusRequestTimeout, http.StatusConflict, http.StatusTooManyRequests:
-		return false
-	}
-	return status >= 400 && status < 500
 }
 
 // requeue sends the op again after a backoff, unless Close is already past the last flush.
