@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/elastic/go-elasticsearch/v8/esapi"
 	"github.com/elastic/go-elasticsearch/v8/esutil"
 )
 
@@ -150,7 +151,7 @@ func (c *Cluster) bulk(ctx context.Context, ops []bulkOp) ([]itemResult, error) 
 		failed error
 	)
 	bi, err := esutil.NewBulkIndexer(esutil.BulkIndexerConfig{
-		Client:     countingClient{next: performer{c}},
+		Client:     countingClient{next: performer{c, c.tr}},
 		Decoder:    bulkDecoder{},
 		NumWorkers: 1,
 		FlushBytes: size,
@@ -214,10 +215,13 @@ func flushCause(err error) error {
 	return err
 }
 
-// performer sends requests through Cluster.perform.
-type performer struct{ c *Cluster }
+// performer is the transport of every bulk indexer: Cluster.perform over tr.
+type performer struct {
+	c  *Cluster
+	tr esapi.Transport
+}
 
-func (p performer) Perform(req *http.Request) (*http.Response, error) { return p.c.perform(req) }
+func (p performer) Perform(req *http.Request) (*http.Response, error) { return p.c.perform(p.tr, req) }
 
 // itemErrors joins the failures of the items of one request, naming at most three: a page of
 // a thousand refused documents would otherwise make an error of a thousand lines.

@@ -251,6 +251,39 @@ func TestBulkAnswers(t *testing.T) {
 			t.Errorf("PutDocs = %v, %v; want the request's *StatusError", errs, err)
 		}
 	})
+	// The Writer reads the same answers the same way.
+	t.Run("writer", func(t *testing.T) {
+		write := func() Result {
+			w, err := c.NewWriter()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got Result
+			if err := w.Add(ctx, Doc{Kind: Messages, ID: "a", Body: obj{"k": 1}}, func(r Result) { got = r }); err != nil {
+				t.Fatal(err)
+			}
+			if err := w.Close(ctx); err != nil {
+				t.Fatal(err)
+			}
+			return got
+		}
+		f.set(200, `{"errors":true,"items":[{"index":{"_id":"a","status":503,"error":{"type":"unavailable_shards_exception","reason":"primary shard is not active"}}}]}`)
+		if r := write(); r.Err == nil || r.Permanent || r.Status != 503 || r.Reason != "unavailable_shards_exception: primary shard is not active" {
+			t.Errorf("writer, item 503: %+v; want a failure for this run with the item's reason", r)
+		}
+		f.set(200, `{"errors":true,"items":[{"index":{"_id":"a","status":400,"error":{"type":"document_parsing_exception","reason":"failed to parse"}}}]}`)
+		if r := write(); r.Err == nil || !r.Permanent || r.Status != 400 {
+			t.Errorf("writer, item 400: %+v; want a permanent failure", r)
+		}
+		f.set(200, `{"errors":false,"items":[]}`)
+		if r := write(); r.Err == nil || r.Permanent || !strings.Contains(r.Err.Error(), "lists 0 items for 1 sent") {
+			t.Errorf("writer, item missing: %+v; want a failure for this run", r)
+		}
+		f.set(400, `{"error":{"type":"illegal_argument_exception","reason":"bad request"},"status":400}`)
+		if r := write(); r.Err == nil || r.Permanent || r.Status != 0 || !strings.Contains(r.Err.Error(), "POST /_bulk: status 400: illegal_argument_exception: bad request") {
+			t.Errorf("writer, request refused: %+v; want a request failure naming the status and reason", r)
+		}
+	})
 	t.Run("cancelled", func(t *testing.T) {
 		f.set(200, `{"errors":false,"items":[]}`)
 		ctx, cancel := context.WithCancel(ctx)

@@ -262,7 +262,7 @@ func (c *Cluster) do(ctx context.Context, method, path string, query url.Values,
 	}
 	req.Header.Set("Accept", "application/json")
 
-	res, err := c.perform(req)
+	res, err := c.perform(c.tr, req)
 	if err != nil {
 		return err
 	}
@@ -277,14 +277,15 @@ func (c *Cluster) do(ctx context.Context, method, path string, query url.Values,
 	return nil
 }
 
-// perform sends req through the client (its retries, and the splitting of bulk requests too
-// large) and returns a 2xx answer. Every request of the package goes through here, the
-// synchronous bulk requests included (bulk.go), so that failures read the same everywhere: a
-// transport error is redacted (a *TimeoutError passes as it is: it names the request and holds
-// nothing secret), and an answer other than 2xx is a redacted *StatusError, its body closed.
-func (c *Cluster) perform(req *http.Request) (*http.Response, error) {
+// perform sends req through tr (c.tr, or a writer's own splitter: the client's retries and the
+// splitting of bulk requests too large) and returns a 2xx answer. Every request of the package
+// goes through here, bulk requests included (bulk.go), so that failures read the same
+// everywhere: a transport error is redacted (a *TimeoutError passes as it is: it names the
+// request and holds nothing secret), and an answer other than 2xx is a redacted *StatusError,
+// its body closed.
+func (c *Cluster) perform(tr esapi.Transport, req *http.Request) (*http.Response, error) {
 	op := req.Method + " " + req.URL.EscapedPath() // before the client adds the node's address
-	res, err := c.tr.Perform(req)
+	res, err := tr.Perform(req)
 	if err != nil {
 		var te *TimeoutError
 		if errors.As(err, &te) {

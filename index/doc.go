@@ -8,6 +8,16 @@
 // attachments are registered here, other document owners register theirs (name suffix,
 // mapping, settings) and install them with Cluster.Ensure.
 //
+// There is one bulk path (bulk.go): every _bulk request is encoded by an esutil.BulkIndexer,
+// sent through the same transport (413 splitting, the client's retries, redaction), parsed by
+// one decoder and has each item's answer classified once (done, already there, already gone,
+// conflict, busy, transient, permanent). The Writer keeps long-lived indexers that batch the
+// documents of many goroutines and answer each by callback. PutDocs, DeleteWhere,
+// StreamIDs.Remove and migrations need their answer before they go on, within their own
+// context, for concrete indices, and leave a 429 to their caller, so each sends one request
+// through the same path with an indexer of its own and gets one result per item, in order.
+// Every _mget is read by one parser too.
+//
 // Documents follow the Elastic Common Schema (ECSVersion) where ECS has the field and keep the
 // rest under mimecast.*; the names code queries are the Field* constants. Each kind lives in a
 // versioned index ({prefix}-{name}-000001) behind the alias {prefix}-{name}, which is the name
@@ -26,7 +36,9 @@
 //     callback has run. When Close's context ends first, the documents not yet acknowledged fail
 //     then (an answer arriving later is dropped), so a caller never waits on a hung request.
 //     A bulk answer that does not list one item per document sent fails every document of
-//     its request (not Permanent): answers are matched to documents by position.
+//     its request (not Permanent): answers are matched to documents by position. The same
+//     holds for every bulk request of the package: a deletion or a migration never counts
+//     the items listed and goes on.
 //   - Every request has a deadline (RequestTimeout, BulkTimeout for bulk requests) that covers
 //     the answer's body; a node that stops answering yields a TimeoutError, which the client
 //     does not retry. Add and Close wait only as long as their contexts live.

@@ -152,7 +152,7 @@ func (c *Cluster) NewWriter() (*Writer, error) {
 
 func (c *Cluster) newBulkIndexer(pipeline string, splits *splitCounts) (esutil.BulkIndexer, error) {
 	bi, err := esutil.NewBulkIndexer(esutil.BulkIndexerConfig{
-		Client:        countingClient{next: &bulkSplitter{next: c.es, log: c.log, counts: splits}},
+		Client:        countingClient{next: performer{c, &bulkSplitter{next: c.es, log: c.log, counts: splits}}},
 		Decoder:       bulkDecoder{},
 		NumWorkers:    c.cfg.BulkWorkers,
 		FlushBytes:    c.cfg.FlushBytes,
