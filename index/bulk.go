@@ -51,8 +51,11 @@ type bulkOp struct {
 type itemOutcome int
 
 const (
+	// itemUnanswered is the zero value: no answer was read for the item. It is never taken
+	// for success.
+	itemUnanswered itemOutcome = iota
 	// itemDone: acknowledged (indexed, created, updated or deleted).
-	itemDone itemOutcome = iota
+	itemDone
 	// itemExisted: a create found the document already there (409). The goal of a create
 	// whose id derives from the source is met; a caller that asked "only if new" lost.
 	itemExisted

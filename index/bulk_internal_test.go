@@ -61,6 +61,9 @@ func TestClassifyItem(t *testing.T) {
 		{"reason quoting a credential", "index", responseItem(400, "", "mapper_parsing_exception", "value [elastic:"+secret+"]", "x", "header Authorization: Basic abcdef sent"), itemPermanent, false,
 			"mapper_parsing_exception: value [<secret>] (caused by x: header Authorization: Basic <secret> sent)"},
 	}
+	if (itemResult{}).ok() {
+		t.Error("an item without an answer counts as acknowledged")
+	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			got := c.classifyItem(tc.action, tc.item)

@@ -224,23 +224,14 @@ func (e *StatusError) Error() string {
 	return b.String()
 }
 
-// ndjson marks a request body that is already newline-delimited JSON.
-type ndjson []byte
-
 // do sends one request through the client (and so through its retries) and decodes a 2xx
-// answer into out when out is not nil. body is nil, ndjson, or a value to encode as JSON.
+// answer into out when out is not nil. body is nil or a value to encode as JSON; bulk
+// requests go through bulk (bulk.go) instead.
 func (c *Cluster) do(ctx context.Context, method, path string, query url.Values, body, out any) error {
-	var (
-		payload     []byte
-		contentType = "application/json"
-	)
-	switch b := body.(type) {
-	case nil:
-	case ndjson:
-		payload, contentType = b, "application/x-ndjson"
-	default:
+	var payload []byte
+	if body != nil {
 		var err error
-		if payload, err = json.Marshal(b); err != nil {
+		if payload, err = json.Marshal(body); err != nil {
 			return fmt.Errorf("%s %s: encode request: %w", method, path, err)
 		}
 	}
@@ -258,7 +249,7 @@ func (c *Cluster) do(ctx context.Context, method, path string, query url.Values,
 		return fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	if payload != nil {
-		req.Header.Set("Content-Type", contentType)
+		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Accept", "application/json")
 
