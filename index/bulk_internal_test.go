@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -340,5 +341,39 @@ func TestMget(t *testing.T) {
 	}
 	if got, err := c.GetDocs(ctx, Messages, []string{"a"}); err != nil || len(got) != 0 {
 		t.Errorf("GetDocs of a missing index = %v, %v; want nothing", got, err)
+	}
+}
+
+// A synchronous bulk request too large for a proxy in front of the cluster goes through the
+// same splitting as the Writer's: every small document is written, and the one refused on its
+// own comes back permanent, status 413.
+func TestBulkSplitsARequestTooLargeForTheProxy(t *testing.T) {
+	base := indextest.URL(t)
+	prefix := indextest.Prefix(t, base)
+	ctx := context.Background()
+	c := testCluster(t, indextest.NewBodyLimitProxy(t, base, "64k"), prefix)
+	name := prefix + "-split"
+	if err := c.do(ctx, http.MethodPut, "/"+name, nil, obj{"settings": obj{"number_of_replicas": 0}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	var ops []bulkOp
+	for i := range 200 {
+		ops = append(ops, bulkOp{action: "create", index: name, id: "small-" + strconv.Itoa(i), body: []byte(`{"text":"` + strings.Repeat("s", 1000) + `"}`)})
+	}
+	ops[117] = bulkOp{action: "create", index: name, id: "big", body: []byte(`{"text":"` + strings.Repeat("b", 100_000) + `"}`)}
+	got, err := c.bulk(ctx, ops)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range got {
+		switch {
+		case ops[i].id == "big" && (r.Outcome != itemPermanent || r.Status != StatusTooLarge):
+			t.Errorf("big: outcome %d, status %d, %q; want permanent, 413", r.Outcome, r.Status, r.describe())
+		case ops[i].id != "big" && r.Outcome != itemDone:
+			t.Errorf("%s: outcome %d, status %d, %q; want done", ops[i].id, r.Outcome, r.Status, r.describe())
+		}
+	}
+	if n := c.splits.tooLarge.Load(); n != 1 {
+		t.Errorf("%d documents counted too large, want 1", n)
 	}
 }
