@@ -14,6 +14,7 @@ import (
 
 	"github.com/mimecrawl/mimecrawl/crawler"
 	"github.com/mimecrawl/mimecrawl/integration/mimecast"
+	"github.com/mimecrawl/mimecrawl/internal/job"
 )
 
 // The progress line is drawn by hand rather than with a progress-bar library: it is one line,
@@ -270,6 +271,7 @@ type progress struct {
 	done, total int
 	rates       rateWindow
 
+	running  bool // run was called
 	stopc    chan struct{}
 	stopOnce sync.Once
 	wg       sync.WaitGroup
@@ -289,6 +291,7 @@ func (a *app) newProgress(quota quotaSource) *progress {
 
 // run starts drawing; every is how often.
 func (p *progress) run(every time.Duration) {
+	p.running = true
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
@@ -360,10 +363,10 @@ func (p *progress) draw() {
 
 // stop ends the drawing. On a terminal the last frame is drawn once more from the summary's
 // own numbers, so that the line left on the screen agrees with the summary below it.
-func (p *progress) stop(sum *Summary) {
+func (p *progress) stop(sum *job.Summary) {
 	p.stopOnce.Do(func() { close(p.stopc) })
 	p.wg.Wait()
-	if p.line == nil || sum == nil {
+	if p.line == nil || sum == nil || !p.running {
 		return
 	}
 	f := frame{phase: "done", elapsed: time.Duration(sum.Seconds * float64(time.Second)), totals: sum.Totals, rateLimited: sum.APIRateLimited, limit: sum.APIConcurrencyLimit,

@@ -1,4 +1,4 @@
-package main
+package job
 
 import (
 	"encoding/json"
@@ -19,8 +19,8 @@ import (
 // snapshot is written to a temporary file and renamed over the old one, so a reader sees a
 // whole snapshot or the previous one, never half of one. Mode 0600: it holds mailbox addresses.
 
-// snapshotInfo says where a status report came from when it is a running crawl's snapshot.
-type snapshotInfo struct {
+// SnapshotInfo says where a status report came from when it is a running crawl's snapshot.
+type SnapshotInfo struct {
 	Written    time.Time `json:"written"`
 	Age        string    `json:"age,omitempty"` // filled by the reader
 	PID        int       `json:"pid"`
@@ -33,35 +33,36 @@ type snapshotInfo struct {
 // every view and failure of the state file.
 const maxSnapshotBytes = 256 << 20
 
-func snapshotPath(statePath string) string { return statePath + ".status.json" }
+// SnapshotPath is where a running crawl writes its status snapshot for the state file statePath.
+func SnapshotPath(statePath string) string { return statePath + ".status.json" }
 
 // readSnapshot reads a snapshot written by writeSnapshotFile.
-func readSnapshot(path string) (statusReport, error) {
+func readSnapshot(path string) (StatusReport, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return statusReport{}, err
+		return StatusReport{}, err
 	}
 	defer f.Close()
 	data, err := io.ReadAll(io.LimitReader(f, maxSnapshotBytes+1))
 	if err != nil {
-		return statusReport{}, fmt.Errorf("read snapshot %s: %w", path, err)
+		return StatusReport{}, fmt.Errorf("read snapshot %s: %w", path, err)
 	}
 	if len(data) > maxSnapshotBytes {
-		return statusReport{}, fmt.Errorf("snapshot %s: larger than %d bytes", path, maxSnapshotBytes)
+		return StatusReport{}, fmt.Errorf("snapshot %s: larger than %d bytes", path, maxSnapshotBytes)
 	}
-	var rep statusReport
+	var rep StatusReport
 	if err := json.Unmarshal(data, &rep); err != nil {
-		return statusReport{}, fmt.Errorf("snapshot %s: %w", path, err)
+		return StatusReport{}, fmt.Errorf("snapshot %s: %w", path, err)
 	}
 	if rep.Snapshot == nil {
-		return statusReport{}, fmt.Errorf("snapshot %s: no snapshot header", path)
+		return StatusReport{}, fmt.Errorf("snapshot %s: no snapshot header", path)
 	}
 	return rep, nil
 }
 
 // writeSnapshotFile writes rep to path atomically: a temporary file in the same directory,
 // synced, then renamed over path.
-func writeSnapshotFile(path string, rep statusReport) error {
+func writeSnapshotFile(path string, rep StatusReport) error {
 	data, err := json.Marshal(rep)
 	if err != nil {
 		return fmt.Errorf("encode status snapshot: %w", err)
@@ -98,8 +99,8 @@ func writeSnapshotFile(path string, rep statusReport) error {
 type snapshotter struct {
 	store *state.Store
 	path  string
-	base  statusReport
-	live  func() snapshotInfo
+	base  StatusReport
+	live  func() SnapshotInfo
 
 	kick chan struct{}
 	done chan struct{}
@@ -108,8 +109,8 @@ type snapshotter struct {
 	onError func(error)
 }
 
-func newSnapshotter(store *state.Store, base statusReport, live func() snapshotInfo, onError func(error)) *snapshotter {
-	return &snapshotter{store: store, path: snapshotPath(store.Path()), base: base, live: live, onError: onError,
+func newSnapshotter(store *state.Store, base StatusReport, live func() SnapshotInfo, onError func(error)) *snapshotter {
+	return &snapshotter{store: store, path: SnapshotPath(store.Path()), base: base, live: live, onError: onError,
 		kick: make(chan struct{}, 1), done: make(chan struct{})}
 }
 
