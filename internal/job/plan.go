@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/mimecrawl/mimecrawl/config"
 	"github.com/mimecrawl/mimecrawl/crawler"
 	"github.com/mimecrawl/mimecrawl/integration/mimecast"
@@ -201,18 +203,30 @@ type lister interface {
 	ListMessages(ctx context.Context, f api.MessageListFilter, pageSize int, fn func([]api.MessageSummary) error) error
 }
 
-// planViews plans every view of every kept mailbox, in the order mailbox by mailbox, view by
-// view.
+// planViews plans every view of every kept mailbox, mailbox by mailbox, view by view in the
+// report. Like a crawl it lists at most parallelism.mailboxes views at once, so that a plan of
+// thousands of mailboxes takes about as long as a crawl with nothing new, not the sum of every
+// listing; the first error stops the others and is returned.
 func planViews(ctx context.Context, client lister, st planState, kept []crawler.Mailbox, cfg *config.Config, wo crawler.WindowOptions, now time.Time) ([]PlanView, error) {
-	var views []PlanView
-	for _, m := range kept {
-		for _, view := range cfg.Messages.Views {
-			v, err := planView(ctx, client, st, m.Address, view, cfg.Performance.PageSize, wo, now)
-			if err != nil {
-				return nil, err
+	views := make([]PlanView, len(kept)*len(cfg.Messages.Views))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(cfg.Parallelism.Mailboxes, 1))
+dispatch:
+	for i, m := range kept {
+		for j, view := range cfg.Messages.Views {
+			if gctx.Err() != nil {
+				break dispatch // a view failed, or ctx ended: start no more
 			}
-			views = append(views, v)
+			n := i*len(cfg.Messages.Views) + j
+			g.Go(func() error {
+				v, err := planView(gctx, client, st, m.Address, view, cfg.Performance.PageSize, wo, now)
+				views[n] = v
+				return err
+			})
 		}
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
 	}
 	return views, nil
 }
