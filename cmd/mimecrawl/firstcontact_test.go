@@ -74,7 +74,7 @@ func TestStatusNeedsNoCredentialsAndReadsARunningCrawlsSnapshot(t *testing.T) {
 		t.Errorf("crawl without credentials: exit %d, want 1 naming the secret\n%s", code, errb.String())
 	}
 
-	fi, err := os.Stat(job.SnapshotPath(w.state))
+	fi, err := os.Stat(state.SnapshotPath(w.state))
 	if err != nil {
 		t.Fatalf("the crawl left no status snapshot: %v", err)
 	}

@@ -152,7 +152,7 @@ func (c *crawl) run(ctx context.Context) error {
 	// While this run holds the state file, `status` reads the snapshot written after each
 	// checkpoint commit; the first one is written now, so that a snapshot left by an earlier
 	// run is not taken for this one's.
-	snap := newSnapshotter(store, StatusReport{StatePath: store.Path(), Shard: c.Shard.String()}, c.live.info,
+	snap := newSnapshotter(store, state.Report{StatePath: store.Path(), Shard: c.Shard.String()}, c.live.info,
 		func(err error) { log.Warn().Err(err).Msg("write status snapshot") })
 	snap.start()
 	snap.changed()
@@ -326,9 +326,9 @@ func (l *liveViews) views(done, total int) {
 	l.mu.Unlock()
 }
 
-func (l *liveViews) info() SnapshotInfo {
+func (l *liveViews) info() state.SnapshotInfo {
 	l.mu.Lock()
-	info, cr := SnapshotInfo{ViewsDone: l.done, ViewsTotal: l.total}, l.cr
+	info, cr := state.SnapshotInfo{ViewsDone: l.done, ViewsTotal: l.total}, l.cr
 	l.mu.Unlock()
 	if cr != nil {
 		info.Messages = cr.Totals().Messages

@@ -10,8 +10,9 @@
 //     that a damaged state file ends the run as fatal;
 //   - the exit-code rule (Summary.Outcome, Worst);
 //   - the shutdown clock (Shutdown, AckGrace, HardStopAfter): one grace per command;
-//   - the run summary (Summary, recorded in the state file) and the status snapshot a running
-//     crawl writes beside its state file (SnapshotPath).
+//   - the run summary (Summary, recorded in the state file); the status report and the
+//     snapshot a running crawl writes beside its state file are state's (state.Report,
+//     state.WriteSnapshot), this package only says when they are written.
 //
 // Goroutines: Crawl starts the status snapshotter (one goroutine, stopped before Crawl returns)
 // and the crawler's own (see package crawler); Plan lists views on goroutines of an errgroup it

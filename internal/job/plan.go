@@ -114,7 +114,7 @@ type PlanReport struct {
 	Messages      int                `json:"messages"`
 	// Snapshot is set when a running crawl held the state file and the plan was made from the
 	// snapshot that crawl wrote (as status shows it).
-	Snapshot *SnapshotInfo `json:"snapshot,omitempty"`
+	Snapshot *state.SnapshotInfo `json:"snapshot,omitempty"`
 }
 
 // Plan is a dry run of a crawl: it reads the state file and calls only listing endpoints, and
