@@ -260,7 +260,7 @@ func fullCampaign(store *state.Store, full bool) (bool, time.Time, error) {
 // removeMailboxes removes the mailboxes the state file knows but enumeration no longer keeps,
 // unless the guard refuses; a refusal is reported in the summary and the exit code, and the
 // kept mailboxes are crawled all the same.
-func (c *crawl) removeMailboxes(ctx context.Context, store *state.Store, cluster *index.Cluster, kept []crawler.Mailbox) {
+func (c *crawl) removeMailboxes(ctx context.Context, store crawler.MailboxStore, idx crawler.RemovalIndex, kept []crawler.Mailbox) {
 	sum := c.sum
 	plan, err := crawler.PlanRemoval(store, kept, c.Shard, c.Config.Safety.MaxMailboxRemovalRatio, c.args.AllowMassRemoval)
 	if err != nil {
@@ -274,7 +274,7 @@ func (c *crawl) removeMailboxes(ctx context.Context, store *state.Store, cluster
 	if len(plan.Gone) == 0 {
 		return
 	}
-	n, docs, err := crawler.RemoveMailboxes(ctx, cluster, store, plan.Gone, c.Config.Parallelism.MailboxDeletions)
+	n, docs, err := crawler.RemoveMailboxes(ctx, idx, store, plan.Gone, c.Config.Parallelism.MailboxDeletions)
 	sum.MailboxesRemoved = n
 	sum.Deleted += docs
 	c.Log.Info().Int("mailboxes", n).Int64("documents", docs).Strs("removed", plan.Gone).Msg("mailboxes removed")
