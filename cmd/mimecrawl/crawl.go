@@ -14,7 +14,7 @@ import (
 // visible).
 func (a *app) crawl(ctx context.Context, full, allowMassRemoval bool) int {
 	m := a.newMetrics()
-	prog := a.newProgress(nil)
+	prog := a.newProgress()
 	interval := 10 * time.Second
 	if a.line != nil {
 		interval = 250 * time.Millisecond
@@ -36,9 +36,6 @@ type progressWatch struct {
 	every time.Duration
 }
 
-func (w progressWatch) Started(client *mimecast.Client) {
-	w.prog.quota = client
-	w.prog.run(w.every)
-}
-func (w progressWatch) Crawling(cr *crawler.Crawler) { w.prog.crawling(cr) }
-func (w progressWatch) Views(done, total int)        { w.prog.views(done, total) }
+func (w progressWatch) Started(client *mimecast.Client) { w.prog.run(client, w.every) }
+func (w progressWatch) Crawling(cr *crawler.Crawler)    { w.prog.crawling(cr) }
+func (w progressWatch) Views(done, total int)           { w.prog.views(done, total) }

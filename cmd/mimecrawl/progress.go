@@ -277,8 +277,8 @@ type progress struct {
 	wg       sync.WaitGroup
 }
 
-func (a *app) newProgress(quota quotaSource) *progress {
-	p := &progress{line: a.line, quota: quota, now: time.Now, start: time.Now(), phase: "listing mailboxes", stopc: make(chan struct{})}
+func (a *app) newProgress() *progress {
+	p := &progress{line: a.line, now: time.Now, phase: "listing mailboxes", stopc: make(chan struct{})}
 	p.log = func(f frame) {
 		a.log.Info().Str("phase", f.phase).Int("views_done", f.done).Int("views_total", f.total).Int64("messages", f.totals.Messages).
 			Int64("skipped", f.totals.Skipped).Int64("attachments", f.totals.Attachments).Int64("bytes", f.totals.Bytes).
@@ -289,9 +289,10 @@ func (a *app) newProgress(quota quotaSource) *progress {
 	return p
 }
 
-// run starts drawing; every is how often.
-func (p *progress) run(every time.Duration) {
-	p.running = true
+// run starts drawing, from now, with quota as the client whose waits it shows; every is how
+// often.
+func (p *progress) run(quota quotaSource, every time.Duration) {
+	p.quota, p.start, p.running = quota, p.now(), true
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
