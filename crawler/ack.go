@@ -1,6 +1,8 @@
 package crawler
 
 import (
+	"context"
+
 	"github.com/mimecrawl/mimecrawl/index"
 	"github.com/mimecrawl/mimecrawl/state"
 )
@@ -28,8 +30,9 @@ func (u *unit) attachmentDone(docID, attachmentID string, r index.Result) {
 	u.release()
 }
 
-// addMessageDoc runs on the handoff goroutine once every attachment of u is answered.
-func (c *Crawler) addMessageDoc(u *unit) {
+// addMessageDoc runs on the handoff goroutine once every attachment of u is answered; grace is
+// the run's grace context, which the document is sent on.
+func (c *Crawler) addMessageDoc(grace context.Context, u *unit) {
 	p := u.p
 	if u.retryFail.Load() {
 		// Not writing the message document keeps it "not indexed", so the next run fetches
@@ -41,7 +44,7 @@ func (c *Crawler) addMessageDoc(u *unit) {
 	// and the callback needs the id only.
 	doc, id := u.msg, u.msg.ID
 	u.msg.Body = nil
-	err := c.sink.Add(c.grace, doc, func(r index.Result) {
+	err := c.sink.Add(grace, doc, func(r index.Result) {
 		if r.Err != nil || r.Permanent {
 			p.docFailed(id, u.messageID, "", r)
 			p.tr.finish(u.seq, false)

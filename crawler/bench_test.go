@@ -249,7 +249,7 @@ func BenchmarkMessagePath(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				p.message(ctx, tc.m, seq, at)
+				p.message(ctx, ctx, tc.m, seq, at)
 				if failed, err := p.tr.wait(ctx); err != nil || failed > 0 {
 					b.Fatalf("%d messages failed", failed)
 				}

@@ -12,7 +12,7 @@ const maxBatch = 512
 // of views with nothing new would otherwise spend its time in fsyncs, one view after another,
 // while the views waiting their turn pile up in memory.
 //
-// Its goroutine is run (started by Crawler.Run on its errgroup); it ends when close is called,
+// Its goroutine is run (started by Crawler.Run with its other services); it ends when close is called,
 // after every commit sent before has been answered. Commits are local file writes and are not
 // cancelled: a stopping run still commits what was acknowledged.
 type committer struct {
@@ -31,7 +31,7 @@ func newCommitter(store Store) *committer {
 }
 
 // run serves commits until close.
-func (c *committer) run() error {
+func (c *committer) run() {
 	for r := range c.reqs {
 		batch := []commitReq{r}
 	more:
@@ -56,7 +56,6 @@ func (c *committer) run() error {
 			b.reply <- err
 		}
 	}
-	return nil
 }
 
 // commit writes one view's position durably and returns when it is on disk.

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
-	"golang.org/x/sync/errgroup"
 	"golang.org/x/sync/semaphore"
 
 	"github.com/mimecrawl/mimecrawl/config"
@@ -172,11 +171,10 @@ type Crawler struct {
 	counts  counters
 	started atomic.Bool
 
-	// Set by Run before any goroutine starts.
-	fetch chan<- fetchJob         // listed messages to the fetch workers
-	work  context.Context         // listing and fetching; see Run
-	grace context.Context         // sends and acknowledgement waits; see Run
-	stop  context.CancelCauseFunc // ends the work of the run, with the reason
+	// Set by Run before any goroutine starts. The run's contexts are not kept here: Run
+	// passes them down (see doc.go, Contexts); trip closes over the work context.
+	fetch chan<- fetchJob // listed messages to the fetch workers
+	trip  func(error)     // ends the work of the run for a reason that applies to every view
 	// forbidden counts 403s in a row per endpoint of the message path; see forbiddenStreak.
 	forbidden [epCount]atomic.Int64
 }
@@ -195,6 +193,7 @@ func New(arc Archive, idx Index, sink Sink, store Store, opts Options) *Crawler 
 	c.sink = guardedSink{sink: sink, c: c}
 	c.flush = newFlusher(sink, func(err error) { c.log.Debug().Err(err).Msg("flush for a waiting view failed") })
 	c.ready = newHandoff(c.addMessageDoc)
+	c.trip = func(error) {} // replaced by Run
 	c.commits = newCommitter(store)
 	return c
 }
@@ -253,28 +252,34 @@ func (c *Crawler) Run(ctx context.Context, mailboxes []Mailbox, progress func(do
 	// every view has returned.
 	grace, endGrace := context.WithCancel(context.WithoutCancel(ctx))
 	defer endGrace()
-	c.work, c.grace, c.stop = work, grace, stop
+	c.trip = func(err error) {
+		stop(err)
+		if context.Cause(work) == err { // the first reason wins
+			c.log.Error().Err(err).Msg("stopping the run")
+		}
+	}
 
+	// None of the run's goroutines fails: each reports through the views' results, so they
+	// are WaitGroups, not errgroups.
 	viewsDone := make(chan struct{})
-	var services errgroup.Group
+	var services sync.WaitGroup
 	services.Go(c.commits.run)
-	services.Go(func() error { c.ready.run(grace); return nil })
-	services.Go(func() error { c.flush.run(grace); return nil })
+	services.Go(func() { c.ready.run(grace) })
+	services.Go(func() { c.flush.run(grace) })
 	if !c.opts.AttachmentPipeline && !c.opts.NoAttachmentText {
 		// The PDF engine starts while the first pages are listed, not inside the first PDF's
 		// text timeout (compiling it takes seconds on a machine's first run).
-		services.Go(func() error {
+		services.Go(func() {
 			if err := body.WarmUp(); err != nil {
 				c.log.Warn().Err(err).Msg("pdf engine did not start; pdf text is read by the fallback reader")
 			}
-			return nil
 		})
 	}
-	services.Go(func() error {
+	services.Go(func() {
 		select {
 		case <-work.Done():
 		case <-viewsDone:
-			return nil
+			return
 		}
 		t := time.NewTimer(c.opts.ShutdownGrace)
 		defer t.Stop()
@@ -284,7 +289,6 @@ func (c *Crawler) Run(ctx context.Context, mailboxes []Mailbox, progress func(do
 			endGrace()
 		case <-viewsDone:
 		}
-		return nil
 	})
 
 	// The fetch workers serve every view; they end once the views are done and the queue is
@@ -293,14 +297,13 @@ func (c *Crawler) Run(ctx context.Context, mailboxes []Mailbox, progress func(do
 	workers := c.opts.Mailboxes * c.opts.MessageWorkers
 	fetch := make(chan fetchJob, workers)
 	c.fetch = fetch
-	var fetchers errgroup.Group
+	var fetchers sync.WaitGroup
 	for range workers {
-		fetchers.Go(func() error {
+		fetchers.Go(func() {
 			for j := range fetch {
-				j.p.message(work, j.m, j.seq, j.received)
+				j.p.message(work, grace, j.m, j.seq, j.received)
 				j.p.fetchEnded()
 			}
-			return nil
 		})
 	}
 
@@ -310,7 +313,7 @@ func (c *Crawler) Run(ctx context.Context, mailboxes []Mailbox, progress func(do
 		progress(0, total)
 	}
 	var mu sync.Mutex
-	var views errgroup.Group
+	var views sync.WaitGroup
 dispatch:
 	for _, mb := range mailboxes {
 		for _, view := range c.opts.Views {
@@ -321,9 +324,9 @@ dispatch:
 				c.live.Release(1)
 				break dispatch
 			}
-			views.Go(func() error {
+			views.Go(func() {
 				defer c.live.Release(1)
-				r := c.crawlView(work, mb, view) // releases the fetch slot when its listing ends
+				r := c.crawlView(work, grace, mb, view) // releases the fetch slot when its listing ends
 				mu.Lock()
 				results = append(results, r)
 				done := len(results)
@@ -331,29 +334,20 @@ dispatch:
 				if progress != nil {
 					progress(done, total)
 				}
-				return nil
 			})
 		}
 	}
-	_ = views.Wait()
+	views.Wait()
 	close(fetch)
-	_ = fetchers.Wait()
+	fetchers.Wait()
 	close(viewsDone)
 	endGrace()
 	c.commits.close()
-	_ = services.Wait()
+	services.Wait()
 	if err := context.Cause(work); err != nil && ctx.Err() == nil {
 		return results, err
 	}
 	return results, nil
-}
-
-// trip ends the work of the run for a reason that applies to every view. The first reason wins.
-func (c *Crawler) trip(err error) {
-	c.stop(err)
-	if context.Cause(c.work) == err {
-		c.log.Error().Err(err).Msg("stopping the run")
-	}
 }
 
 // guardedArchive is the run's view of the archive: per endpoint it counts 403s in a row and
@@ -407,17 +401,17 @@ func (g guardedArchive) GetFile(ctx context.Context, id string) (io.ReadCloser, 
 	return rc, err
 }
 
-// guardedSink is the run's view of the sink. Documents are sent on the grace context whatever
-// context the caller has: a stopping run still sends what it fetched, and nothing waits past
-// the grace. A result that says the whole bulk request failed (status 0, not permanent: the
+// guardedSink is the run's view of the sink. Its callers send on the run's grace context (see
+// Run), not the work context: a stopping run still sends what it fetched, and nothing waits
+// past the grace. A result that says the whole bulk request failed (status 0, not permanent: the
 // client's retries are spent) trips the run's breaker (see ErrIndexUnreachable).
 type guardedSink struct {
 	sink Sink
 	c    *Crawler
 }
 
-func (g guardedSink) Add(_ context.Context, d index.Doc, done func(index.Result)) error {
-	err := g.sink.Add(g.c.grace, d, func(r index.Result) {
+func (g guardedSink) Add(ctx context.Context, d index.Doc, done func(index.Result)) error {
+	err := g.sink.Add(ctx, d, func(r index.Result) {
 		if unreachable(r) {
 			g.c.trip(fmt.Errorf("%w: %w", ErrIndexUnreachable, r.Err))
 		}
@@ -494,13 +488,13 @@ type Totals struct {
 // workers free, so the callback only appends to this unbounded queue (bounded in practice by
 // Options.MaxInflight).
 type handoff struct {
-	add   func(*unit)
+	add   func(context.Context, *unit) // called with the context run was given
 	mu    sync.Mutex
 	queue []*unit
 	wake  chan struct{} // one pending wake-up; push never blocks
 }
 
-func newHandoff(add func(*unit)) *handoff {
+func newHandoff(add func(context.Context, *unit)) *handoff {
 	return &handoff{add: add, wake: make(chan struct{}, 1)}
 }
 
@@ -517,7 +511,7 @@ func (h *handoff) run(ctx context.Context) {
 		}
 		h.mu.Unlock()
 		if u != nil {
-			h.add(u)
+			h.add(ctx, u)
 			continue
 		}
 		select {

@@ -33,7 +33,7 @@
 // Goroutines. New starts none. Run starts all of them and returns after every one has ended:
 //
 //	Run (caller's goroutine)
-//	├─ services errgroup, waited for last:
+//	├─ services WaitGroup, waited for last:
 //	│   ├─ committer.run    writes checkpoints in batches; ends when Run closes its queue,
 //	│   │                   after the views are done
 //	│   ├─ handoff.run      adds message documents whose attachments are acknowledged; ends
@@ -42,10 +42,10 @@
 //	│   │                   acknowledgements or room in its window; ends with the grace context
 //	│   └─ grace timer      ends the grace context ShutdownGrace after the work context ended,
 //	│                       or at once when every view has returned
-//	├─ fetchers errgroup, Mailboxes × MessageWorkers goroutines: each takes listed messages of
+//	├─ fetchers WaitGroup, Mailboxes × MessageWorkers goroutines: each takes listed messages of
 //	│   any view from the fetch queue and fetches, builds and sends their documents; they end
 //	│   when Run closes the queue after the views returned
-//	└─ views errgroup, one goroutine per mailbox view (at most Mailboxes listing, plus
+//	└─ views WaitGroup, one goroutine per mailbox view (at most Mailboxes listing, plus
 //	    maxFinishing awaiting acknowledgements); each runs crawlView's phases in order:
 //	    ├─ phase 1 in a listing slot: plan, list, and hand each listed message that needs a
 //	    │  fetch to the fetch queue (waiting for room in the view's window of messages in
@@ -62,7 +62,9 @@
 // acknowledgements: it outlives the work context by at most ShutdownGrace, so a stopping run
 // still commits what Elasticsearch acknowledged, and never waits longer than that. Every wait
 // selects on one of the two (semaphore.Acquire(ctx), channel receives with ctx.Done()); commits
-// to the local state file are not cancelled.
+// to the local state file are not cancelled. Run makes both and passes them down as parameters
+// (a view's phases, the fetch workers, the hand-off, the sink's Add); no struct keeps one. The
+// goroutines report through the views' results, never an error, so they are WaitGroups.
 //
 // Shards. Rules.Shard splits the mailboxes among cooperating runs, each with its own API
 // application and state file, writing one index (see Shard). Invariants: every mailbox belongs to

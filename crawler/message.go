@@ -20,7 +20,7 @@ import (
 // and, with Options.MessageDetail, its detail first. Both documents are built from the RFC 822
 // message; the detail adds what only it knows (see messageDoc). It finishes the message in the
 // tracker itself on a fetch error; otherwise the acknowledgement callbacks do.
-func (p *viewPass) message(ctx context.Context, m api.MessageSummary, seq int64, received time.Time) {
+func (p *viewPass) message(ctx, grace context.Context, m api.MessageSummary, seq int64, received time.Time) {
 	c := p.c
 	fetchFailed := func(what string, err error) {
 		if ctx.Err() == nil {
@@ -92,7 +92,7 @@ func (p *viewPass) message(ctx context.Context, m api.MessageSummary, seq int64,
 			// The callback keeps the ids only: the document's text, which its encoded bytes
 			// already hold while it is queued, is not kept until its answer.
 			docID, mimecastID := doc.ID, ad.Mimecast.AttachmentID
-			err = c.sink.Add(context.WithoutCancel(ctx), doc, func(r index.Result) { u.attachmentDone(docID, mimecastID, r) })
+			err = c.sink.Add(grace, doc, func(r index.Result) { u.attachmentDone(docID, mimecastID, r) })
 			if err != nil {
 				u.attachmentDone(docID, mimecastID, index.Result{Err: err})
 				break

@@ -75,7 +75,7 @@ type unit struct {
 //     when the run's grace ends;
 //  3. decide the outcome and, for a completed full pass, sweep;
 //  4. commit: the delta token for a completed pass, the resume point otherwise.
-func (c *Crawler) crawlView(work context.Context, mb Mailbox, view string) ViewResult {
+func (c *Crawler) crawlView(work, grace context.Context, mb Mailbox, view string) ViewResult {
 	p, res, listErr := c.listAndFetch(work, mb, view)
 	c.slots.Release(1)
 	if p == nil {
@@ -83,10 +83,10 @@ func (c *Crawler) crawlView(work context.Context, mb Mailbox, view string) ViewR
 	}
 	// Only once the view's messages are fetched does its wait depend on the sink alone: then
 	// tracker.wait registers it with the flusher.
-	waitErr := p.awaitFetches(c.grace)
+	waitErr := p.awaitFetches(grace)
 	var failed int
 	if waitErr == nil {
-		failed, waitErr = p.tr.wait(c.grace)
+		failed, waitErr = p.tr.wait(grace)
 	}
 	if waitErr != nil {
 		failed = p.tr.pending()

@@ -5,8 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"sync"
 
-	"golang.org/x/sync/errgroup"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/mimecrawl/mimecrawl/index"
 )
@@ -111,20 +112,25 @@ func RemoveMailboxes(ctx context.Context, idx RemovalIndex, store MailboxStore, 
 	deleted := make([]int64, len(mailboxes))
 	errs := make([]error, len(mailboxes))
 	// each runs fn for every mailbox that has not failed yet, `parallel` at a time; a failure
-	// of one mailbox does not stop the others.
+	// of one mailbox does not stop the others, so each mailbox's error is kept apart. A mailbox
+	// not started when ctx ends fails with ctx's error.
 	each := func(fn func(i int, m string, f index.Filter) error) {
-		var g errgroup.Group
-		g.SetLimit(max(parallel, 1))
+		var wg sync.WaitGroup
+		slots := semaphore.NewWeighted(int64(max(parallel, 1)))
 		for i, m := range mailboxes {
 			if errs[i] != nil {
 				continue
 			}
-			g.Go(func() error {
+			if err := slots.Acquire(ctx, 1); err != nil {
+				errs[i] = fmt.Errorf("remove mailbox %s: %w", m, err)
+				continue
+			}
+			wg.Go(func() {
+				defer slots.Release(1)
 				errs[i] = fn(i, m, index.Filter{Terms: map[string]string{index.FieldMailbox: m}})
-				return nil
 			})
 		}
-		_ = g.Wait()
+		wg.Wait()
 	}
 	each(func(i int, m string, f index.Filter) error {
 		for _, k := range []index.Kind{index.Attachments, index.Messages} {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/mimecrawl/mimecrawl/index"
 	"github.com/mimecrawl/mimecrawl/integration/mimecast"
 	"github.com/mimecrawl/mimecrawl/integration/mimecast/api"
 	"github.com/mimecrawl/mimecrawl/integration/mimecast/simulator"
@@ -16,16 +17,16 @@ import (
 )
 
 // startServices does for a test that drives a pass directly what Run does: it sets the run's
-// contexts and starts the hand-off and committer goroutines. The returned function stops them
+// breaker and starts the hand-off and committer goroutines. The returned function stops them
 // and waits for them.
 func startServices(c *Crawler) func() {
-	work, stop := context.WithCancelCause(context.Background())
+	_, stop := context.WithCancelCause(context.Background())
 	grace, endGrace := context.WithCancel(context.Background())
-	c.work, c.grace, c.stop = work, grace, stop
+	c.trip = func(err error) { stop(err) }
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); c.ready.run(grace) }()
-	go func() { defer wg.Done(); _ = c.commits.run() }()
+	go func() { defer wg.Done(); c.commits.run() }()
 	return func() {
 		stop(nil)
 		endGrace()
@@ -72,7 +73,7 @@ func crawlOneMessage(t *testing.T, c *Crawler, mb Mailbox, m api.MessageSummary,
 		stop()
 		t.Fatalf("track message: %v", err)
 	}
-	p.message(context.Background(), m, seq, at)
+	p.message(context.Background(), context.Background(), m, seq, at)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	failed, err := p.tr.wait(ctx)
@@ -81,4 +82,31 @@ func crawlOneMessage(t *testing.T, c *Crawler, mb Mailbox, m api.MessageSummary,
 		t.Fatalf("wait for the message: %v", err)
 	}
 	return failed
+}
+
+// ctxSink records the context of every Add.
+type ctxSink struct{ got []context.Context }
+
+func (s *ctxSink) Add(ctx context.Context, _ index.Doc, done func(index.Result)) error {
+	s.got = append(s.got, ctx)
+	go done(index.Result{Status: 201})
+	return nil
+}
+func (s *ctxSink) Flush(context.Context) error { return nil }
+
+// The run's guarded sink sends on the context it is given (the grace context its callers pass),
+// not one it keeps: a document added after that context ended does not wait.
+func TestGuardedSinkAddHonoursItsContext(t *testing.T) {
+	sink := &ctxSink{}
+	c := New(newFakeArchive(), newFakeIndex(), sink, newFakeStore(), Options{Logger: zerolog.Nop()})
+	type key struct{}
+	ctx := context.WithValue(context.Background(), key{}, "grace")
+	done := make(chan struct{})
+	if err := c.sink.Add(ctx, index.Doc{ID: "d"}, func(index.Result) { close(done) }); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	if len(sink.got) != 1 || sink.got[0].Value(key{}) != "grace" {
+		t.Errorf("the sink was given %v, not the caller's context", sink.got)
+	}
 }

@@ -8,6 +8,11 @@
 // nothing that lists mailboxes ever reads. It knows bbolt
 // and nothing about the systems whose progress it records.
 //
+// It also owns the formats read beside the file: the report of what the file
+// holds (Report, as `status` shows it) and the snapshot of that report a
+// running crawl writes next to the file it holds locked (WriteSnapshot,
+// ReadSnapshot), versioned in its field "v" like the records.
+//
 // Invariants:
 //   - Every write is one bbolt Update transaction, synced to disk before it
 //     returns (NoSync is never set), so a crash leaves either the old or the

@@ -19,6 +19,7 @@ import (
 	"github.com/mimecrawl/mimecrawl/crawler"
 	"github.com/mimecrawl/mimecrawl/index"
 	"github.com/mimecrawl/mimecrawl/integration/mimecast"
+	"github.com/mimecrawl/mimecrawl/internal/job"
 	"github.com/mimecrawl/mimecrawl/state"
 )
 
@@ -66,23 +67,30 @@ func (emptyIndex) DeleteWhere(context.Context, index.Kind, index.Filter) (int64,
 	return 0, nil
 }
 
-// crawlOptions are the options `mimecrawl crawl` derives (cmd/mimecrawl app.crawlOptions)
-// from a config holding only the settings the benchmark's crawler config sets, so in-process
-// crawls build the same documents the same way.
-func crawlOptions(pipeline bool, parallelism int, log zerolog.Logger) crawler.Options {
+// benchStartDate is messages.start_date of every crawl the benchmark runs, in process or not.
+const benchStartDate = "2020-01-01"
+
+// benchConfig is the configuration of the benchmark's crawls (writeCrawlConfig): the defaults,
+// messages from benchStartDate, attachments extracted; parallelism, when above zero, replaces
+// parallelism.mailboxes.
+func benchConfig(parallelism int) *config.Config {
 	c := config.Default()
-	if parallelism <= 0 {
-		parallelism = c.Parallelism.Mailboxes
+	start, err := time.Parse(time.DateOnly, benchStartDate)
+	if err != nil {
+		panic(err) // a constant
 	}
-	return crawler.Options{
-		Views: c.Messages.Views, StartDate: time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC),
-		BlankSubject: c.Messages.BlankSubject, MessageDetail: c.Messages.Detail, ExtractAttachments: true, BlankName: c.Attachments.BlankName,
-		MaxAttachmentBytes: int64(c.Attachments.MaxBytes), AttachmentPipeline: pipeline,
-		PageSize: c.Performance.PageSize, Mailboxes: parallelism, MessageWorkers: c.Parallelism.Messages,
-		IndexQueries:     c.Parallelism.IndexQueries,
-		DeltaTokenOffset: c.Performance.DeltaTokenOffset.D(), CheckpointInterval: c.Performance.CheckpointInterval.D(),
-		Logger: log,
+	c.Messages.StartDate = config.Date{Time: start}
+	c.Attachments.Extract = true
+	if parallelism > 0 {
+		c.Parallelism.Mailboxes = parallelism
 	}
+	return c
+}
+
+// crawlOptions are the options `mimecrawl crawl` derives from benchConfig, by the same mapping
+// (job.CrawlerOptions), so in-process crawls build the same documents the same way.
+func crawlOptions(pipeline bool, parallelism int, log zerolog.Logger) crawler.Options {
+	return job.CrawlerOptions(benchConfig(parallelism), false, pipeline, log)
 }
 
 func mimecastClient(simURL string, log zerolog.Logger) (*mimecast.Client, error) {

@@ -54,7 +54,7 @@ func (b *bench) writeCrawlConfig(s crawlSpec) (string, error) {
 	// overridden on purpose.
 	cfg := map[string]any{
 		"mimecast":      map[string]any{"base_url": s.SimURL, "client_id": "demo-client", "client_secret": "demo-secret"},
-		"messages":      map[string]any{"start_date": "2020-01-01"},
+		"messages":      map[string]any{"start_date": benchStartDate},
 		"attachments":   map[string]any{"extract": true},
 		"elasticsearch": map[string]any{"addresses": []string{b.p.ESURL}, "index_prefix": s.Prefix},
 		"state":         map[string]any{"path": s.StatePath},

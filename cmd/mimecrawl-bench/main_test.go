@@ -9,10 +9,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/mimecrawl/mimecrawl/config"
 	"github.com/mimecrawl/mimecrawl/integration/mimecast/simulator"
+	"github.com/mimecrawl/mimecrawl/internal/job"
 )
 
 func TestParseFlags(t *testing.T) {
@@ -90,6 +92,29 @@ func TestCrawlConfigLoads(t *testing.T) {
 	}
 	if cfg.Attachments.MaxBytes != config.Default().Attachments.MaxBytes {
 		t.Errorf("attachments.max_bytes %d, want the default", cfg.Attachments.MaxBytes)
+	}
+}
+
+// TestInProcessCrawlsUseTheBinarysOptions: the in-process crawls (ceiling documents, profile)
+// run with the options the binary derives from the config the measured crawls load, so that
+// the two build the same documents the same way. A hand copy of the mapping had drifted from it
+// (no messages_in_flight, no message limits, no text settings).
+func TestInProcessCrawlsUseTheBinarysOptions(t *testing.T) {
+	b := &bench{p: params{ESURL: "http://127.0.0.1:9200"}, work: t.TempDir()}
+	path, err := b.writeCrawlConfig(crawlSpec{Name: "c", SimURL: "http://127.0.0.1:1", Prefix: "mcbench-test", StatePath: filepath.Join(b.work, "s.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(path, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := zerolog.Nop()
+	for _, pipeline := range []bool{false, true} {
+		want := job.CrawlerOptions(cfg, false, pipeline, log)
+		if got := crawlOptions(pipeline, 0, log); !reflect.DeepEqual(got, want) {
+			t.Errorf("pipeline %v: in-process options\n%+v\nthe binary's\n%+v", pipeline, got, want)
+		}
 	}
 }
 

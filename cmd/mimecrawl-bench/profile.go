@@ -21,6 +21,7 @@ import (
 	"github.com/mimecrawl/mimecrawl/crawler"
 	"github.com/mimecrawl/mimecrawl/index"
 	"github.com/mimecrawl/mimecrawl/integration/mimecast"
+	"github.com/mimecrawl/mimecrawl/internal/job"
 	"github.com/mimecrawl/mimecrawl/state"
 )
 
@@ -114,7 +115,7 @@ func profile(ctx context.Context, esURL, bin, out string, a archive, parallelism
 		return err
 	}
 	defer store.Close()
-	ip := inProcess{client: client, cl: cl, store: store, opts: crawlOptions(cl.AttachmentProcessor(), parallelism, log)}
+	ip := inProcess{client: client, cl: cl, store: store, opts: crawlOptions(job.UsePipeline(benchConfig(parallelism), cl.AttachmentProcessor(), log), parallelism, log)}
 	if again {
 		if _, _, _, err := ip.crawl(ctx); err != nil {
 			return fmt.Errorf("first crawl: %w", err)

@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -15,6 +14,7 @@ import (
 	"github.com/mimecrawl/mimecrawl/crawler"
 	"github.com/mimecrawl/mimecrawl/index"
 	"github.com/mimecrawl/mimecrawl/integration/mimecast"
+	"github.com/mimecrawl/mimecrawl/internal/job"
 	"github.com/mimecrawl/mimecrawl/state"
 )
 
@@ -27,9 +27,6 @@ type app struct {
 	terminal bool
 	// line is the progress line when stderr is a terminal; log lines pass through it.
 	line *statusLine
-	// beforeSummary, when set, runs just before the summary is printed (the progress's last
-	// frame).
-	beforeSummary func(*Summary)
 	// shard is the part of the mailboxes this run owns (zero: all of them).
 	shard crawler.Shard
 	// level is the log level in force (levelInForce).
@@ -42,16 +39,11 @@ type app struct {
 
 	// stopping is for the work a stopping command still does after SIGTERM or SIGINT
 	// (flushing what is queued, committing what was acknowledged, the summary): the signal
-	// does not end it, performance.shutdown_grace after the signal does.
+	// does not end it, performance.shutdown_grace after the signal does (job.Shutdown).
 	stopping context.Context
 	// close ends stopping and the watch on the signal; call it when the command returns.
 	close func()
 }
-
-// hardStopAfter is how long past the grace a command that still has not returned is stopped
-// outright, without its summary: the promise to stop after a signal holds even if some wait
-// does not honour its context.
-const hardStopAfter = 5 * time.Second
 
 func newApp(ctx context.Context, path, level, format string, stdout, stderr io.Writer) (*app, error) {
 	return newAppWith(ctx, config.Load, path, level, format, stdout, stderr, false)
@@ -80,7 +72,7 @@ func newAppWith(ctx context.Context, load configLoader, path, level, format stri
 		out = a.line
 	}
 	a.stderr = zerolog.SyncWriter(out)
-	a.stopping, a.close = shutdownDeadline(ctx, cfg.Performance.ShutdownGrace.D(), a.stderr)
+	a.stopping, a.close = shutdown(ctx, cfg.Performance.ShutdownGrace.D(), a.stderr)
 	if format == "" {
 		format = cfg.Logging.Format
 	}
@@ -119,40 +111,14 @@ func loadConfig(ctx context.Context, load configLoader, path string) (*config.Co
 	}
 }
 
-// shutdownDeadline returns a context that ends grace after ctx ends (or when the returned
-// function is called), and arranges that the process exits, with code 3 and a line on stderr,
-// if it still runs hardStopAfter after that.
-func shutdownDeadline(ctx context.Context, grace time.Duration, stderr io.Writer) (context.Context, func()) {
-	stopping, cancel := context.WithCancel(context.Background())
-	var (
-		mu     sync.Mutex
-		done   bool
-		timers []*time.Timer
-	)
-	unwatch := context.AfterFunc(ctx, func() {
-		mu.Lock()
-		defer mu.Unlock()
-		if done {
-			return
-		}
-		timers = append(timers,
-			time.AfterFunc(grace, cancel),
-			time.AfterFunc(grace+hardStopAfter, func() {
-				fmt.Fprintf(stderr, "mimecrawl: still running %s after the signal (performance.shutdown_grace %s); exiting without a summary\n",
-					grace+hardStopAfter, grace)
-				os.Exit(exitPartial)
-			}))
+// shutdown is the command's shutdown clock (job.Shutdown); the hard stop exits with code 3 and
+// a line on stderr.
+func shutdown(ctx context.Context, grace time.Duration, stderr io.Writer) (context.Context, func()) {
+	return job.Shutdown(ctx, grace, func() {
+		fmt.Fprintf(stderr, "mimecrawl: still running %s after the signal (performance.shutdown_grace %s); exiting without a summary\n",
+			grace+job.HardStopAfter, grace)
+		os.Exit(exitPartial)
 	})
-	return stopping, func() {
-		unwatch()
-		mu.Lock()
-		done = true
-		for _, t := range timers {
-			t.Stop()
-		}
-		mu.Unlock()
-		cancel()
-	}
 }
 
 func newLogger(level, format string, w io.Writer, terminal bool) (zerolog.Logger, error) {
@@ -210,11 +176,7 @@ func isTerminal(w io.Writer) bool {
 }
 
 func (a *app) mimecastClient() (*mimecast.Client, error) {
-	// One message being fetched has one archive request in flight at a time, so the crawl's
-	// workers bound the requests; the limiter, adaptive by default, decides how many of them
-	// pay.
-	p := a.cfg.Performance
-	return a.newMimecastClient(mimecast.Concurrency{Adaptive: p.Concurrency != config.ConcurrencyFixed, Max: a.cfg.MaxInflight()})
+	return a.newMimecastClient(job.ArchiveConcurrency(a.cfg))
 }
 
 // pollerClient is the alerts poller's client: without the archive limiter, which is the
@@ -225,80 +187,28 @@ func (a *app) pollerClient() (*mimecast.Client, error) {
 }
 
 func (a *app) newMimecastClient(conc mimecast.Concurrency) (*mimecast.Client, error) {
-	m, p, l := a.cfg.Mimecast, a.cfg.Performance, a.cfg.Logging
-	trace, err := mimecast.ParseTraceLevel(l.Trace)
+	mc, err := job.MimecastConfig(a.cfg, conc, a.log)
 	if err != nil {
 		return nil, err
 	}
-	return mimecast.New(mimecast.Config{
-		BaseURL: m.BaseURL, AuthURL: m.AuthURL, ClientID: m.ClientID, ClientSecret: m.ClientSecret.Reveal(),
-		AuthTokenOffset: p.AuthTokenOffset.D(), RetryAfterMultiplier: p.RetryAfterMultiplier,
-		MaxRetries: p.MaxRetries, RequestTimeout: m.RequestTimeout.D(), Trace: trace,
-		StatsInterval: l.StatsInterval.D(), Logger: a.log.With().Str("component", "mimecast").Logger(),
-		Concurrency: conc,
-	})
+	return mimecast.New(mc)
 }
 
 func (a *app) cluster(ctx context.Context) (*index.Cluster, error) {
-	e := a.cfg.Elasticsearch
-	var ca []byte
-	if e.CAFile != "" {
-		var err error
-		if ca, err = os.ReadFile(e.CAFile); err != nil {
-			return nil, fmt.Errorf("elasticsearch.ca_file: %w", err)
-		}
+	ic, err := job.IndexConfig(a.cfg, a.log)
+	if err != nil {
+		return nil, err
 	}
-	return index.Open(ctx, index.Config{
-		Addresses: e.Addresses, Username: e.Username, Password: e.Password.Reveal(), APIKey: e.APIKey.Reveal(),
-		CACert: ca, CAFingerprint: e.CAFingerprintSHA256(), IndexPrefix: e.IndexPrefix, Namespace: e.Namespace, Shards: e.Shards, Replicas: e.Replicas, BulkWorkers: e.Bulk.Workers, FlushBytes: int(e.Bulk.FlushBytes),
-		FlushInterval: e.Bulk.FlushInterval.D(), MaxItemRetries: e.Bulk.MaxItemRetries,
-		RequestTimeout: e.RequestTimeout.D(), BulkTimeout: e.Bulk.Timeout.D(),
-		Logger: a.log.With().Str("component", "index").Logger(),
-	})
+	return index.Open(ctx, ic)
 }
 
 func (a *app) openStore(readOnly bool) (*state.Store, error) {
-	return state.Open(a.cfg.State.Path, state.Options{LockTimeout: a.cfg.State.LockTimeout.D(), ReadOnly: readOnly})
+	return state.Open(a.cfg.State.Path, job.StoreOptions(a.cfg, readOnly))
 }
 
-func (a *app) rules() crawler.Rules {
-	c := a.cfg
-	return crawler.Rules{
-		IncludeDomains: c.Domains.Include, IncludeLocal: c.Domains.IncludeLocal,
-		IncludeMailboxes: c.Mailboxes.Include, ExcludeMailboxes: c.Mailboxes.Exclude,
-		Shard: a.shard,
-	}
-}
+func (a *app) rules() crawler.Rules { return job.Rules(a.cfg, a.shard) }
 
-// usePipeline tells whether attachment text goes through the cluster's ingest pipeline:
-// attachments.text is elasticsearch and the cluster has the attachment processor. Without the
-// processor the crawler extracts the text itself rather than index none.
-func (a *app) usePipeline(hasProcessor bool) bool {
-	if a.cfg.Attachments.Text != config.TextByElasticsearch {
-		return false
-	}
-	if !hasProcessor {
-		a.log.Warn().Msg("attachments.text is elasticsearch but the cluster has no attachment processor; the crawler extracts attachment text")
-	}
-	return hasProcessor
-}
-
-func (a *app) crawlOptions(full, pipeline bool) crawler.Options {
-	c := a.cfg
-	return crawler.Options{
-		Views: c.Messages.Views, StartDate: c.Messages.StartDate.Time,
-		ExcludeSubjects: c.Messages.ExcludeSubjects, BlankSubject: c.Messages.BlankSubject,
-		MessageDetail:      c.Messages.Detail,
-		ExtractAttachments: c.Attachments.Extract, ExcludeNames: c.Attachments.ExcludeNames,
-		BlankName: c.Attachments.BlankName, MaxAttachmentBytes: int64(c.Attachments.MaxBytes),
-		AttachmentPipeline: pipeline, NoAttachmentText: c.Attachments.Text == config.TextNone,
-		MaxAttachmentTextChars: c.Attachments.MaxTextChars, AttachmentTextTimeout: c.Attachments.TextTimeout.D(),
-		PageSize: c.Performance.PageSize, Mailboxes: c.Parallelism.Mailboxes, MessageWorkers: c.Parallelism.Messages,
-		MaxInflight:  c.Performance.MessagesInFlight,
-		IndexQueries: c.Parallelism.IndexQueries, DeltaTokenOffset: c.Performance.DeltaTokenOffset.D(),
-		CheckpointInterval: c.Performance.CheckpointInterval.D(), Full: full,
-		Logger: a.log.With().Str("component", "crawler").Logger(),
-		Limits: crawler.MessageLimits{MaxMessageBytes: int64(c.Messages.MaxBytes),
-			KeepMemory: int64(c.Attachments.MemoryPerMessage), SpillDir: c.Attachments.SpillDir},
-	}
+// env is what the library's commands are given.
+func (a *app) env() job.Env {
+	return job.Env{Config: a.cfg, Log: a.log, Shard: a.shard, Stopping: a.stopping}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/mimecrawl/mimecrawl/index"
 	"github.com/mimecrawl/mimecrawl/index/indextest"
 	"github.com/mimecrawl/mimecrawl/integration/mimecast/simulator"
+	"github.com/mimecrawl/mimecrawl/internal/job"
 	"github.com/mimecrawl/mimecrawl/state"
 )
 
@@ -199,7 +200,7 @@ func TestStatusJSONIsValidUTF8(t *testing.T) {
 	if !utf8.Valid(out.Bytes()) || !json.Valid(out.Bytes()) {
 		t.Fatalf("status --json printed invalid UTF-8 or JSON:\n%q", out.String())
 	}
-	var rep statusReport
+	var rep job.StatusReport
 	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
 		t.Fatal(err)
 	}
@@ -289,11 +290,11 @@ func TestStalledElasticsearchAndSIGTERM(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The grace, plus time for the summary and the process to end; the hard stop (without a
-	// summary) comes later, at grace + hardStopAfter.
+	// summary) comes later, at grace + job.HardStopAfter.
 	limit := grace + 3*time.Second
 	select {
 	case <-p.done:
-	case <-time.After(grace + hardStopAfter + 10*time.Second):
+	case <-time.After(grace + job.HardStopAfter + 10*time.Second):
 		_ = p.cmd.Process.Kill()
 		<-p.done
 		t.Fatalf("the crawl still ran %s after SIGTERM with Elasticsearch stalled\n%s", time.Since(signalled).Round(time.Millisecond), p.tail(30))

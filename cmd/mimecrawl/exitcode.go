@@ -1,54 +1,22 @@
 package main
 
-// Exit codes of mimecrawl, documented in the README. Every command returns one of these.
+import "github.com/mimecrawl/mimecrawl/internal/job"
+
+// Exit codes of mimecrawl, documented in the README; the rule that picks one is run's
+// (job.Summary.Outcome, job.Worst).
 const (
-	exitOK      = 0 // every kept mailbox view completed
-	exitFatal   = 1 // the run could not start or was stopped by a fatal error
-	exitUsage   = 2 // bad command line
-	exitPartial = 3 // some mailbox views failed or were interrupted; their checkpoints did not pass the failure
-	exitRefused = 4 // the mailbox removal guard refused a removal; nothing was removed, the kept mailboxes were crawled
+	exitOK      = int(job.CodeOK)
+	exitFatal   = int(job.CodeFatal)
+	exitUsage   = int(job.CodeUsage)
+	exitPartial = int(job.CodePartial)
+	exitRefused = int(job.CodeRefused)
 )
 
-// severity orders exit codes for "the most severe wins": a fatal error hides everything else;
-// a partial or interrupted run is worse than a refused removal (mail is missing from the index,
-// where a refusal only leaves extra mail in it), so a run that was both is reported as partial.
-func severity(code int) int {
-	switch code {
-	case exitOK:
-		return 0
-	case exitRefused:
-		return 1
-	case exitPartial:
-		return 2
-	case exitUsage:
-		return 3
-	default: // exitFatal and anything unknown
-		return 4
-	}
-}
-
-// worst returns the most severe of codes (exitOK for none).
+// worst returns the most severe of codes (job.Worst).
 func worst(codes ...int) int {
-	w := exitOK
-	for _, c := range codes {
-		if severity(c) > severity(w) {
-			w = c
-		}
+	cs := make([]job.Code, len(codes))
+	for i, c := range codes {
+		cs[i] = job.Code(c)
 	}
-	return w
-}
-
-// runExitCode is the one rule that turns what a run did into its exit code.
-func runExitCode(s *Summary) int {
-	code := exitOK
-	if s.Fatal {
-		code = worst(code, exitFatal)
-	}
-	if s.Interrupted || s.ViewsFailed > 0 || s.ViewsInterrupted > 0 || s.RemovalIncomplete {
-		code = worst(code, exitPartial)
-	}
-	if len(s.RemovalRefused) > 0 {
-		code = worst(code, exitRefused)
-	}
-	return code
+	return int(job.Worst(cs...))
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mimecrawl/mimecrawl/integration/mimecast/simulator"
+	"github.com/mimecrawl/mimecrawl/internal/job"
 	"github.com/mimecrawl/mimecrawl/state"
 )
 
@@ -25,7 +26,7 @@ func TestPlanAndStatusBeforeTheFirstCrawl(t *testing.T) {
 		t.Errorf("status before the first crawl: exit %d\n%s\n%s", code, out, logs)
 	}
 	code, out, _ = w.run("status", "--json")
-	var rep statusReport
+	var rep job.StatusReport
 	if code != exitOK || json.Unmarshal([]byte(out), &rep) != nil || !rep.NoCrawlYet {
 		t.Errorf("status --json before the first crawl: exit %d\n%s", code, out)
 	}
@@ -34,7 +35,7 @@ func TestPlanAndStatusBeforeTheFirstCrawl(t *testing.T) {
 		t.Errorf("plan before the first crawl: exit %d\n%s\n%s", code, out, logs)
 	}
 	code, out, logs = w.run("plan", "--json")
-	var pr planReport
+	var pr job.PlanReport
 	if code != exitOK {
 		t.Fatalf("plan --json: exit %d\n%s", code, logs)
 	}
@@ -73,7 +74,7 @@ func TestStatusNeedsNoCredentialsAndReadsARunningCrawlsSnapshot(t *testing.T) {
 		t.Errorf("crawl without credentials: exit %d, want 1 naming the secret\n%s", code, errb.String())
 	}
 
-	fi, err := os.Stat(snapshotPath(w.state))
+	fi, err := os.Stat(state.SnapshotPath(w.state))
 	if err != nil {
 		t.Fatalf("the crawl left no status snapshot: %v", err)
 	}
@@ -97,7 +98,7 @@ func TestStatusNeedsNoCredentialsAndReadsARunningCrawlsSnapshot(t *testing.T) {
 	if code := run([]string{"status", "--json", "--config", noSecrets}, &out, &errb); code != exitOK {
 		t.Fatalf("status --json while held: exit %d", code)
 	}
-	var rep statusReport
+	var rep job.StatusReport
 	if err := json.Unmarshal(out.Bytes(), &rep); err != nil || rep.Snapshot == nil || rep.Snapshot.ViewsTotal == 0 ||
 		rep.Snapshot.ViewsDone != rep.Snapshot.ViewsTotal || len(rep.Views) == 0 || rep.Snapshot.Age == "" {
 		t.Errorf("status --json while held: %v\n%s", err, out.String())
@@ -227,7 +228,7 @@ func TestAfterCheckNoCrawlHasRunYet(t *testing.T) {
 		t.Errorf("status --json no_crawl_yet = %s, want true", raw["no_crawl_yet"])
 	}
 	code, out, logs = w.run("plan", "--json")
-	var pr planReport
+	var pr job.PlanReport
 	if code != exitOK || json.Unmarshal([]byte(out), &pr) != nil {
 		t.Fatalf("plan --json after check: exit %d\n%s\n%s", code, out, logs)
 	}
@@ -243,7 +244,7 @@ func TestAfterCheckNoCrawlHasRunYet(t *testing.T) {
 		t.Fatalf("crawl: exit %d\n%s\n%s", code, out, logs)
 	}
 	code, out, _ = w.run("plan", "--json")
-	pr = planReport{}
+	pr = job.PlanReport{}
 	if code != exitOK || json.Unmarshal([]byte(out), &pr) != nil {
 		t.Fatalf("plan --json after a crawl: exit %d\n%s", code, out)
 	}
@@ -262,7 +263,7 @@ func TestPlanWhileACrawlHoldsTheStateFile(t *testing.T) {
 		t.Fatalf("crawl: exit %d\n%s\n%s", code, out, logs)
 	}
 	code, out, logs := w.run("plan", "--json")
-	var free planReport
+	var free job.PlanReport
 	if code != exitOK || json.Unmarshal([]byte(out), &free) != nil {
 		t.Fatalf("plan with the file free: exit %d\n%s\n%s", code, out, logs)
 	}
@@ -272,7 +273,7 @@ func TestPlanWhileACrawlHoldsTheStateFile(t *testing.T) {
 	}
 	defer held.Close()
 	code, out, logs = w.run("plan", "--json")
-	var snap planReport
+	var snap job.PlanReport
 	if code != exitOK || json.Unmarshal([]byte(out), &snap) != nil {
 		t.Fatalf("plan while the file is held: exit %d\n%s\n%s", code, out, logs)
 	}

@@ -22,9 +22,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/mimecrawl/mimecrawl/alerts"
-	"github.com/mimecrawl/mimecrawl/crawler"
 	"github.com/mimecrawl/mimecrawl/metrics"
-	"github.com/mimecrawl/mimecrawl/state"
 )
 
 // pushgatewayBinary returns the Pushgateway to push to: $MIMECRAWL_PUSHGATEWAY, else what
@@ -406,28 +404,6 @@ func TestAlertsServesMetricsAndHealth(t *testing.T) {
 		t.Errorf("the metrics server still answers after the process ended")
 	}
 }
-
-// The lag of a mailbox is its oldest view's; a view never completed leaves it without one.
-func TestMailboxTokens(t *testing.T) {
-	t1 := time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC)
-	ps := fakePositions{
-		{Mailbox: "a@x", View: "INBOX"}: {Token: t1},
-		{Mailbox: "a@x", View: "SENT"}:  {Token: t1.Add(-time.Hour)},
-		{Mailbox: "b@x", View: "INBOX"}: {Token: t1},
-	}
-	got, err := mailboxTokens(ps, []crawler.Mailbox{{Address: "a@x"}, {Address: "b@x"}}, []string{"INBOX", "SENT"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []metrics.MailboxToken{{Mailbox: "a@x", Token: t1.Add(-time.Hour)}, {Mailbox: "b@x"}}
-	if len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
-		t.Errorf("tokens %v, want %v", got, want)
-	}
-}
-
-type fakePositions map[state.Key]state.Position
-
-func (f fakePositions) Positions() (map[state.Key]state.Position, error) { return f, nil }
 
 // alerts --once pushes too, grouped as command="alerts": the alerts it indexed, as its pass
 // summary counts them, and the forbidden source.

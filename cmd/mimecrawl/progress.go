@@ -14,6 +14,7 @@ import (
 
 	"github.com/mimecrawl/mimecrawl/crawler"
 	"github.com/mimecrawl/mimecrawl/integration/mimecast"
+	"github.com/mimecrawl/mimecrawl/internal/job"
 )
 
 // The progress line is drawn by hand rather than with a progress-bar library: it is one line,
@@ -270,13 +271,14 @@ type progress struct {
 	done, total int
 	rates       rateWindow
 
+	running  bool // run was called
 	stopc    chan struct{}
 	stopOnce sync.Once
 	wg       sync.WaitGroup
 }
 
-func (a *app) newProgress(quota quotaSource) *progress {
-	p := &progress{line: a.line, quota: quota, now: time.Now, start: time.Now(), phase: "listing mailboxes", stopc: make(chan struct{})}
+func (a *app) newProgress() *progress {
+	p := &progress{line: a.line, now: time.Now, phase: "listing mailboxes", stopc: make(chan struct{})}
 	p.log = func(f frame) {
 		a.log.Info().Str("phase", f.phase).Int("views_done", f.done).Int("views_total", f.total).Int64("messages", f.totals.Messages).
 			Int64("skipped", f.totals.Skipped).Int64("attachments", f.totals.Attachments).Int64("bytes", f.totals.Bytes).
@@ -287,8 +289,10 @@ func (a *app) newProgress(quota quotaSource) *progress {
 	return p
 }
 
-// run starts drawing; every is how often.
-func (p *progress) run(every time.Duration) {
+// run starts drawing, from now, with quota as the client whose waits it shows; every is how
+// often.
+func (p *progress) run(quota quotaSource, every time.Duration) {
+	p.quota, p.start, p.running = quota, p.now(), true
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
@@ -360,10 +364,10 @@ func (p *progress) draw() {
 
 // stop ends the drawing. On a terminal the last frame is drawn once more from the summary's
 // own numbers, so that the line left on the screen agrees with the summary below it.
-func (p *progress) stop(sum *Summary) {
+func (p *progress) stop(sum *job.Summary) {
 	p.stopOnce.Do(func() { close(p.stopc) })
 	p.wg.Wait()
-	if p.line == nil || sum == nil {
+	if p.line == nil || sum == nil || !p.running {
 		return
 	}
 	f := frame{phase: "done", elapsed: time.Duration(sum.Seconds * float64(time.Second)), totals: sum.Totals, rateLimited: sum.APIRateLimited, limit: sum.APIConcurrencyLimit,

@@ -5,98 +5,28 @@ import (
 	"io"
 	"sort"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/mimecrawl/mimecrawl/crawler"
 	"github.com/mimecrawl/mimecrawl/integration/mimecast"
+	"github.com/mimecrawl/mimecrawl/internal/job"
 )
 
-// Summary is what a run did, printed at its end and kept in the state file.
+// QuotaGroup is one quota group's share of a run (job.QuotaGroup).
+type QuotaGroup = job.QuotaGroup
+
+// Summary is the quota part of a run's summary, as the crawl's and the alerts' summaries
+// print it (quotaParts); the crawl's whole summary is job.Summary.
 type Summary struct {
-	Command  string    `json:"command"`
-	Started  time.Time `json:"started"`
-	Finished time.Time `json:"finished"`
-	Seconds  float64   `json:"seconds"`
-	Full     bool      `json:"full"`
-	// Shard is "i/n" for one shard of a sharded crawl.
-	Shard string `json:"shard,omitempty"`
-
-	DomainsTotal        int            `json:"domains_total"`
-	DomainsKept         int            `json:"domains_kept"`
-	MailboxesEnumerated int            `json:"mailboxes_enumerated"`
-	MailboxesKept       int            `json:"mailboxes_kept"`
-	Excluded            map[string]int `json:"excluded,omitempty"`
-
-	// ViewsTotal is every kept mailbox view; those not complete, failed or interrupted were
-	// not started (the run was stopped first).
-	ViewsTotal       int      `json:"views_total,omitempty"`
-	ViewsComplete    int      `json:"views_complete"`
-	ViewsFailed      int      `json:"views_failed"`
-	ViewsInterrupted int      `json:"views_interrupted"`
-	FailedViews      []string `json:"failed_views,omitempty"`
-
-	crawler.Totals
-	MailboxesRemoved int `json:"mailboxes_removed"`
-	// RemovalIncomplete: a removal was attempted and did not finish; the mailboxes it did not
-	// finish keep their state and the next run tries again.
-	RemovalIncomplete bool     `json:"removal_incomplete,omitempty"`
-	RemovalRefused    []string `json:"removal_refused,omitempty"`
-
-	APICalls       int64         `json:"api_calls"` // every HTTP exchange with Mimecast
-	APIRateLimited int64         `json:"api_rate_limited"`
-	APIErrors      map[int]int64 `json:"api_errors_by_status,omitempty"`
-	// What the quota counts: calls of API endpoints, not downloads nor token requests; per
-	// quota group with their 429s and the time calls waited for the quota. A crawl and an
-	// alerts poller on one API application share the account group's quota.
-	APIQuotaCalls       int64                 `json:"api_quota_calls"`
-	APIDownloads        int64                 `json:"api_download_requests"`
-	APITokenRequests    int64                 `json:"api_token_requests"`
-	APIQuotaWaitSeconds float64               `json:"api_quota_wait_seconds"`
-	APIQuotaGroups      map[string]QuotaGroup `json:"api_quota_groups,omitempty"`
-	// The bound on archive requests in flight (performance.concurrency): adaptive or fixed,
-	// where it started, where it ended, its time-weighted mean and highest value, and the
-	// most requests that were in flight at once.
-	APIConcurrency         string  `json:"api_concurrency,omitempty"`
-	APIConcurrencyInitial  int     `json:"api_concurrency_initial,omitempty"`
-	APIConcurrencyLimit    int     `json:"api_concurrency_limit"`
-	APIConcurrencyLimitAvg float64 `json:"api_concurrency_limit_avg"`
-	APIConcurrencyLimitMax int     `json:"api_concurrency_limit_max,omitempty"`
-	APIInflightMax         int     `json:"api_inflight_max"`
-	BulkRequests           int64   `json:"bulk_requests"`
-	BytesIndexed           int64   `json:"bytes_indexed"`
-	PeakRSSBytes           int64   `json:"peak_rss_bytes,omitempty"`
-
-	FailedDocuments []string `json:"failed_documents,omitempty"`
-	Error           string   `json:"error,omitempty"`
-	// Fatal: the run could not start, or ended early for a reason that applies to every
-	// mailbox (Elasticsearch unreachable, a permission Mimecast refuses).
-	Fatal bool `json:"fatal,omitempty"`
-	// Interrupted: the run was stopped by a signal before every view was done.
-	Interrupted bool `json:"interrupted,omitempty"`
-	ExitCode    int  `json:"exit_code"`
+	Seconds             float64
+	APIQuotaCalls       int64
+	APIQuotaGroups      map[string]QuotaGroup
+	APIQuotaWaitSeconds float64
 }
 
-// QuotaGroup is one quota group's share of a run.
-type QuotaGroup struct {
-	Calls       int64   `json:"calls"`
-	RateLimited int64   `json:"rate_limited"`
-	WaitSeconds float64 `json:"quota_wait_seconds"`
-}
-
-// setAPI takes the client's call statistics.
-func (s *Summary) setAPI(st mimecast.Stats) {
-	s.APICalls, s.APIRateLimited = st.Calls, st.RateLimited
-	s.APIQuotaCalls, s.APIDownloads, s.APITokenRequests = st.APICalls, st.DownloadRequests, st.TokenRequests
-	s.APIQuotaWaitSeconds = st.QuotaWait.Seconds()
-	s.APIQuotaGroups = nil
-	for g, gs := range st.Groups {
-		if s.APIQuotaGroups == nil {
-			s.APIQuotaGroups = map[string]QuotaGroup{}
-		}
-		s.APIQuotaGroups[g] = QuotaGroup{Calls: gs.Calls, RateLimited: gs.RateLimited, WaitSeconds: gs.QuotaWait.Seconds()}
-	}
-	s.setConcurrency(st.Concurrency)
+// quotaOf is the quota part of s.
+func quotaOf(s *job.Summary) *Summary {
+	return &Summary{Seconds: s.Seconds, APIQuotaCalls: s.APIQuotaCalls, APIQuotaGroups: s.APIQuotaGroups, APIQuotaWaitSeconds: s.APIQuotaWaitSeconds}
 }
 
 // quotaSince is what a quota counted between two snapshots of the client's statistics: the
@@ -148,39 +78,9 @@ func (s *Summary) quotaParts() []string {
 	return append(parts, fmt.Sprintf("waited %.1fs in all", s.APIQuotaWaitSeconds))
 }
 
-// setConcurrency takes the limiter's numbers; a client without a bound leaves them unset.
-func (s *Summary) setConcurrency(c mimecast.ConcurrencyStats) {
-	if c.Limit == 0 {
-		return
-	}
-	s.APIConcurrency = "fixed"
-	if c.Adaptive {
-		s.APIConcurrency = "adaptive"
-	}
-	s.APIConcurrencyInitial, s.APIConcurrencyLimit, s.APIConcurrencyLimitAvg = c.Initial, c.Limit, c.LimitAvg
-	s.APIConcurrencyLimitMax, s.APIInflightMax = c.LimitMax, c.InFlightMax
-}
-
-// AddResults folds the mailbox view results in.
-func (s *Summary) AddResults(rs []crawler.ViewResult) {
-	for _, r := range rs {
-		switch r.Outcome {
-		case crawler.Complete:
-			s.ViewsComplete++
-			continue
-		case crawler.Interrupted:
-			s.ViewsInterrupted++
-		default:
-			s.ViewsFailed++
-		}
-		s.FailedViews = append(s.FailedViews, fmt.Sprintf("%s %s: %s: %s", r.Mailbox, r.View, r.Outcome, r.Error))
-	}
-	sort.Strings(s.FailedViews)
-}
-
-// Print writes the summary for a person: one screen at most, each line within 80 columns
-// (see row).
-func (s *Summary) Print(w io.Writer) {
+// printSummary writes the summary of a crawl for a person: one screen at most, each line
+// within 80 columns (see row).
+func printSummary(w io.Writer, s *job.Summary) {
 	rate := 0.0
 	if s.Seconds > 0 {
 		rate = float64(s.Messages) / s.Seconds
@@ -191,7 +91,7 @@ func (s *Summary) Print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "\nmimecrawl %s summary (%s%s, %.1fs)\n", s.Command, map[bool]string{true: "full re-crawl", false: "incremental"}[s.Full], shard, s.Seconds)
 	row(w, "domains", fmt.Sprintf("%d kept of %d", s.DomainsKept, s.DomainsTotal))
-	s.printExcluded(w, "domain ")
+	printExcluded(w, s, "domain ")
 	mailboxes := []string{fmt.Sprintf("%d kept of %d enumerated", s.MailboxesKept, s.MailboxesEnumerated)}
 	if s.MailboxesRemoved > 0 {
 		mailboxes = append(mailboxes, fmt.Sprintf("%d removed", s.MailboxesRemoved))
@@ -200,7 +100,7 @@ func (s *Summary) Print(w io.Writer) {
 		mailboxes = append(mailboxes, fmt.Sprintf("removal of %d refused by the guard", len(s.RemovalRefused)))
 	}
 	row(w, "mailboxes", mailboxes...)
-	s.printExcluded(w, "mailbox ")
+	printExcluded(w, s, "mailbox ")
 	views := []string{fmt.Sprintf("%d complete", s.ViewsComplete), fmt.Sprintf("%d failed", s.ViewsFailed), fmt.Sprintf("%d interrupted", s.ViewsInterrupted)}
 	if n := s.ViewsTotal - s.ViewsComplete - s.ViewsFailed - s.ViewsInterrupted; n > 0 {
 		views = append(views, fmt.Sprintf("%d not started", n))
@@ -220,7 +120,7 @@ func (s *Summary) Print(w io.Writer) {
 	if s.PeakRSSBytes > 0 {
 		row(w, "memory", humanBytes(s.PeakRSSBytes)+" peak resident")
 	}
-	row(w, "quota", s.quotaParts()...)
+	row(w, "quota", quotaOf(s).quotaParts()...)
 	api := []string{plural(s.APICalls, "request"), fmt.Sprintf("%d quota-counted", s.APIQuotaCalls), plural(s.APIDownloads, "download"),
 		plural(s.APITokenRequests, "token request"), fmt.Sprintf("%d answered 429", s.APIRateLimited)}
 	if len(s.APIErrors) > 0 {
@@ -264,7 +164,7 @@ func (s *Summary) Print(w io.Writer) {
 
 // printExcluded writes the exclusions whose reason starts with prefix ("domain ", "mailbox ")
 // under the line they belong to.
-func (s *Summary) printExcluded(w io.Writer, prefix string) {
+func printExcluded(w io.Writer, s *job.Summary, prefix string) {
 	keys := make([]string, 0, len(s.Excluded))
 	for k := range s.Excluded {
 		if strings.HasPrefix(k, prefix) {

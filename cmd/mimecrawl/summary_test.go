@@ -9,15 +9,16 @@ import (
 
 	"github.com/mimecrawl/mimecrawl/crawler"
 	"github.com/mimecrawl/mimecrawl/integration/mimecast"
+	"github.com/mimecrawl/mimecrawl/internal/job"
 )
 
 // The summary shows the concurrency the run used when the client had a bound, and nothing
 // about it otherwise.
 func TestSummaryPrintsConcurrency(t *testing.T) {
-	var s Summary
-	s.setConcurrency(mimecast.ConcurrencyStats{Adaptive: true, Initial: 16, Limit: 48, LimitAvg: 37.24, LimitMax: 52, InFlightMax: 48})
+	var s job.Summary
+	s.SetConcurrency(mimecast.ConcurrencyStats{Adaptive: true, Initial: 16, Limit: 48, LimitAvg: 37.24, LimitMax: 52, InFlightMax: 48})
 	var b strings.Builder
-	s.Print(&b)
+	printSummary(&b, &s)
 	if want := "  concurrency   adaptive, 16 → 48 (avg 37.2, highest 52), max in flight 48\n"; !strings.Contains(b.String(), want) {
 		t.Errorf("summary:\n%s\nwant the line %q", b.String(), want)
 	}
@@ -31,10 +32,10 @@ func TestSummaryPrintsConcurrency(t *testing.T) {
 		}
 	}
 
-	var none Summary
-	none.setConcurrency(mimecast.ConcurrencyStats{})
+	var none job.Summary
+	none.SetConcurrency(mimecast.ConcurrencyStats{})
 	b.Reset()
-	none.Print(&b)
+	printSummary(&b, &none)
 	if strings.Contains(b.String(), "concurrency") {
 		t.Errorf("a client without a bound printed a concurrency line:\n%s", b.String())
 	}
@@ -43,7 +44,7 @@ func TestSummaryPrintsConcurrency(t *testing.T) {
 // TestSummaryFitsEightyColumns: every line of a busy run's summary fits 80 columns, broken
 // between phrases; exclusions stand under the line they belong to; counts of one are singular.
 func TestSummaryFitsEightyColumns(t *testing.T) {
-	s := Summary{Command: "crawl", Seconds: 1234.5, DomainsTotal: 3, DomainsKept: 2, MailboxesEnumerated: 20, MailboxesKept: 20,
+	s := job.Summary{Command: "crawl", Seconds: 1234.5, DomainsTotal: 3, DomainsKept: 2, MailboxesEnumerated: 20, MailboxesKept: 20,
 		Excluded:   map[string]int{"domain not in domains.include": 1},
 		ViewsTotal: 40, ViewsComplete: 11, ViewsInterrupted: 9,
 		APICalls: 123456, APIRateLimited: 1234, APIErrors: map[int]int64{429: 1234, 500: 12, 503: 3},
@@ -51,9 +52,9 @@ func TestSummaryFitsEightyColumns(t *testing.T) {
 		MailboxesRemoved: 2, RemovalRefused: []string{"a", "b", "c"}}
 	s.Totals = crawler.Totals{Messages: 1234567, Skipped: 7654321, ExcludedSubjects: 12345, Attachments: 2345678, FromMessage: 2345000,
 		Oversize: 12345, ExcludedNames: 54321, Bytes: 5 << 40, DocsFailed: 12345, FetchFailed: 23456, InvalidListed: 34567, MalformedBodies: 45678}
-	s.setConcurrency(mimecast.ConcurrencyStats{Adaptive: true, Initial: 16, Limit: 48, LimitAvg: 37.24, LimitMax: 52, InFlightMax: 48})
+	s.SetConcurrency(mimecast.ConcurrencyStats{Adaptive: true, Initial: 16, Limit: 48, LimitAvg: 37.24, LimitMax: 52, InFlightMax: 48})
 	var b strings.Builder
-	s.Print(&b)
+	printSummary(&b, &s)
 	out := b.String()
 	for _, l := range strings.Split(out, "\n") {
 		if n := utf8.RuneCountInString(l); n > 80 {
@@ -77,11 +78,11 @@ func TestSummaryFitsEightyColumns(t *testing.T) {
 // TestRunLine: status shows a run stopped by a signal as interrupted, with how its views
 // ended, never the cancellation error.
 func TestRunLine(t *testing.T) {
-	got := runLine(Summary{Interrupted: true, ViewsComplete: 11, ViewsInterrupted: 9, Error: "list messages: context canceled", Totals: crawler.Totals{Messages: 5, Attachments: 1}})
+	got := runLine(job.Summary{Interrupted: true, ViewsComplete: 11, ViewsInterrupted: 9, Error: "list messages: context canceled", Totals: crawler.Totals{Messages: 5, Attachments: 1}})
 	if !strings.HasPrefix(got, "interrupted, 5 messages, 1 attachment, ") || !strings.Contains(got, "views 11 complete, 0 failed, 9 interrupted") || strings.Contains(got, "canceled") {
 		t.Errorf("runLine = %q", got)
 	}
-	if got := runLine(Summary{ViewsFailed: 1, Error: "elasticsearch: 401"}); !strings.Contains(got, "1 failed") || !strings.HasSuffix(got, "error: elasticsearch: 401") {
+	if got := runLine(job.Summary{ViewsFailed: 1, Error: "elasticsearch: 401"}); !strings.Contains(got, "1 failed") || !strings.HasSuffix(got, "error: elasticsearch: 401") {
 		t.Errorf("runLine of a failed run = %q", got)
 	}
 }
@@ -89,14 +90,14 @@ func TestRunLine(t *testing.T) {
 // The summary tells the calls the quota counts, by quota group, from downloads and token
 // requests, and says how long calls waited for the quota.
 func TestSummaryShowsQuotaGroups(t *testing.T) {
-	s := Summary{Seconds: 60}
-	s.setAPI(mimecast.Stats{Calls: 1300, RateLimited: 4, APICalls: 1000, DownloadRequests: 298, TokenRequests: 2,
+	s := job.Summary{Seconds: 60}
+	s.SetAPI(mimecast.Stats{Calls: 1300, RateLimited: 4, APICalls: 1000, DownloadRequests: 298, TokenRequests: 2,
 		QuotaWait: 2500 * time.Millisecond, Groups: map[string]mimecast.GroupStats{
 			"account": {Calls: 990, RateLimited: 4, QuotaWait: 2400 * time.Millisecond},
 			"threats": {Calls: 10, QuotaWait: 100 * time.Millisecond},
 		}})
 	var b strings.Builder
-	s.Print(&b)
+	printSummary(&b, &s)
 	// Lines are broken between phrases at 80 columns: compare with the breaks taken out.
 	flat := strings.ReplaceAll(b.String(), ",\n"+strings.Repeat(" ", 16), ", ")
 	for _, want := range []string{

@@ -1,39 +1,14 @@
 package main
 
 import (
-	"context"
-	"sync"
-
 	"github.com/rs/zerolog"
 
 	"github.com/mimecrawl/mimecrawl/index"
+	"github.com/mimecrawl/mimecrawl/internal/job"
 	"github.com/mimecrawl/mimecrawl/metrics"
 )
 
-// openWriter opens the run's bulk writer and returns it with closeWriter, which flushes it once
-// (later calls do nothing) and then hands its statistics to closed (if not nil). After SIGTERM
-// the run context is already done, yet what is queued should still reach Elasticsearch so the
-// next run fetches less: the flush may take until the shutdown grace ends. When that grace is
-// over the writer closes by itself even if the run has not returned yet: an Add still waiting
-// for a stalled Elasticsearch then gives up, and the run can end with its summary. The caller
-// defers closeWriter; log is the command's logger, and may call it earlier to flush before its summary.
+// openWriter opens a bulk writer that closes when the command's grace ends (job.OpenWriter).
 func (a *app) openWriter(cluster *index.Cluster, m *metrics.Metrics, log zerolog.Logger, closed func(index.WriterStats)) (*index.Writer, func(), error) {
-	writer, err := cluster.NewWriter()
-	if err != nil {
-		return nil, nil, err
-	}
-	m.WatchWriter(writer)
-	closeOnce := sync.OnceFunc(func() {
-		if err := writer.Close(a.stopping); err != nil {
-			log.Error().Err(err).Msg("flush bulk writer")
-		}
-		if closed != nil {
-			closed(writer.Stats())
-		}
-	})
-	stopWatch := context.AfterFunc(a.stopping, closeOnce)
-	return writer, func() {
-		stopWatch()
-		closeOnce()
-	}, nil
+	return job.OpenWriter(a.stopping, cluster, m, log, closed)
 }
