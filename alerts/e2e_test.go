@@ -85,7 +85,7 @@ func newWorldSim(t *testing.T, so simulator.Options, sources ...alerts.Source) *
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cluster.Ensure(ctx, alerts.AlertsKind, alerts.GroupsKind); err != nil {
+	if err := cluster.Ensure(ctx, alerts.Kinds(alerts.Sources)...); err != nil {
 		t.Fatal(err)
 	}
 	store, err := state.Open(filepath.Join(t.TempDir(), "state.db.alerts"), state.Options{})
@@ -122,7 +122,7 @@ func (w *world) pass(ctx context.Context) alerts.PassSummary {
 	}
 	p, err := alerts.New(alerts.Deps{Logs: logs, Threats: w.client, SIEM: w.client, Sink: writer, Cursors: w.store,
 		Rules: w.rules, Groups: alerts.NewGroupStore(w.cluster), Archive: w.cluster, Directory: w.client, Messages: w.client,
-		Stream: alerts.NewStream(w.cluster)}, o)
+		Stream: alerts.NewStream(w.cluster), API: w.client}, o)
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -135,12 +135,19 @@ func (w *world) pass(ctx context.Context) alerts.PassSummary {
 	return sum
 }
 
-// expected returns the alerts the simulator's truth should give: id → priority.
+// expected returns the alerts the simulator's truth should give: id → priority; and the
+// events of the event sources (audit): id → "event <dataset>".
 func (w *world) expected() map[string]string {
 	want := map[string]string{}
 	for _, ta := range w.sim.AlertTruth("") {
 		src := alerts.Source(ta.Source)
 		if !slices.Contains(w.sources, src) {
+			continue
+		}
+		if sp, _ := alerts.Spec(src); sp.Records == alerts.RecordEvents {
+			if ev, err := alerts.Decode(src, ta.Record); err == nil {
+				want[ev.ID] = "event " + sp.Dataset
+			}
 			continue
 		}
 		a, err := alerts.Normalize(src, ta.Record)
@@ -161,7 +168,8 @@ func (w *world) expected() map[string]string {
 	return want
 }
 
-// indexed returns what the alerts index holds: id → mimecast.priority.
+// indexed returns what the alerts index holds: id → mimecast.priority; and what the data
+// streams of the event sources hold: id → "event <dataset>".
 func (w *world) indexed() map[string]string {
 	w.t.Helper()
 	if err := w.cluster.RefreshKinds(context.Background(), alerts.AlertsKind, alerts.GroupsKind); err != nil {
@@ -186,6 +194,38 @@ func (w *world) indexed() map[string]string {
 			w.t.Errorf("alert %s listed twice", h.ID)
 		}
 		out[h.ID] = h.Source.Mimecast.Priority
+	}
+	for _, sp := range alerts.Specs() {
+		if sp.Records != alerts.RecordEvents || !slices.Contains(w.sources, sp.Name) {
+			continue
+		}
+		var ev struct {
+			Hits struct {
+				Hits []struct {
+					ID     string `json:"_id"`
+					Source struct {
+						DataStream struct {
+							Dataset string `json:"dataset"`
+						} `json:"data_stream"`
+					} `json:"_source"`
+				} `json:"hits"`
+			} `json:"hits"`
+		}
+		// Without the data stream API a stream appears at its first write: a source that wrote
+		// nothing has none, which is no error here.
+		name := w.cluster.IndexName(sp.Kind)
+		res, err := http.Post(w.esURL+"/"+name+"/_refresh?ignore_unavailable=true&allow_no_indices=true", "application/json", nil)
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		res.Body.Close()
+		w.get("/"+name+"/_search?size=10000&_source=data_stream.dataset&ignore_unavailable=true&allow_no_indices=true", &ev)
+		for _, h := range ev.Hits.Hits {
+			if _, dup := out[h.ID]; dup {
+				w.t.Errorf("%s event %s listed twice", sp.Name, h.ID)
+			}
+			out[h.ID] = "event " + h.Source.DataStream.Dataset
+		}
 	}
 	return out
 }
@@ -232,7 +272,7 @@ func compare(t *testing.T, got, want map[string]string) {
 }
 
 func seeded() simulator.AlertOptions {
-	return simulator.AlertOptions{Attachment: 60, URL: 40, Impersonation: 16, DLP: 12, Threats: 12, SIEM: 80, Span: 6 * time.Hour}
+	return simulator.AlertOptions{Attachment: 60, URL: 40, Impersonation: 16, DLP: 12, Threats: 12, SIEM: 80, Audit: 30, Span: 6 * time.Hour}
 }
 
 // After one pass the index holds exactly the truth's alerts that pass the rules, with their

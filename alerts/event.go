@@ -31,6 +31,24 @@ type Event struct {
 // Its errors are *RecordError with a Reason* constant (decode.go): they fail the one record,
 // counted and warned about by reason, never the source.
 
+// Decode decodes one record of the event source src, exactly as the source sent it, into an
+// Event (its ID, Time and ECS Body without the fields the poller adds). An error means the
+// record is malformed (a *RecordError naming the field) and concerns this record only.
+func Decode(src Source, raw json.RawMessage) (Event, error) {
+	sp, ok := Spec(src)
+	switch {
+	case !ok:
+		return Event{}, fmt.Errorf("decode record: unknown source %q", src)
+	case sp.decode == nil:
+		return Event{}, fmt.Errorf("decode record: %q is an alert source, not an event source", src)
+	}
+	ev, err := sp.decode(raw)
+	if err != nil {
+		return Event{}, fmt.Errorf("decode %s record: %w", src, err)
+	}
+	return ev, nil
+}
+
 // submitEvents decodes one page of an event source's records and hands them to the sink,
 // every document counted in u. It is submit for events: the same size bound, repeat
 // detection (o.prev), parking (o.park, o.retry) and data stream lookup, without rules,

@@ -47,6 +47,7 @@ func init() {
 		dlpSpec,
 		threatsSpec,
 		siemSpec,
+		auditSpec,
 	}
 	Sources = make([]Source, len(sourceTable))
 	for i, s := range sourceTable {
