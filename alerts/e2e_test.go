@@ -52,6 +52,8 @@ type world struct {
 	siemTypes []string
 	// logs, when set, wraps the log source of every pass.
 	logs func(alerts.LogSource) alerts.LogSource
+	// api, when set, wraps the client as Deps.API (the event sources' readers) of every pass.
+	api func(*mimecast.Client) any
 }
 
 func newWorld(t *testing.T, o simulator.AlertOptions, sources ...alerts.Source) *world {
@@ -120,9 +122,13 @@ func (w *world) pass(ctx context.Context) alerts.PassSummary {
 	if w.logs != nil {
 		logs = w.logs(logs)
 	}
+	var apiReaders any = w.client
+	if w.api != nil {
+		apiReaders = w.api(w.client)
+	}
 	p, err := alerts.New(alerts.Deps{Logs: logs, Threats: w.client, SIEM: w.client, Sink: writer, Cursors: w.store,
 		Rules: w.rules, Groups: alerts.NewGroupStore(w.cluster), Archive: w.cluster, Directory: w.client, Messages: w.client,
-		Stream: alerts.NewStream(w.cluster), API: w.client}, o)
+		Stream: alerts.NewStream(w.cluster), API: apiReaders}, o)
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -172,28 +178,9 @@ func (w *world) expected() map[string]string {
 // streams of the event sources hold: id → "event <dataset>".
 func (w *world) indexed() map[string]string {
 	w.t.Helper()
-	if err := w.cluster.RefreshKinds(context.Background(), alerts.AlertsKind, alerts.GroupsKind); err != nil {
-		w.t.Fatal(err)
-	}
-	var res struct {
-		Hits struct {
-			Hits []struct {
-				ID     string `json:"_id"`
-				Source struct {
-					Mimecast struct {
-						Priority string `json:"priority"`
-					} `json:"mimecast"`
-				} `json:"_source"`
-			} `json:"hits"`
-		} `json:"hits"`
-	}
-	w.get("/"+w.cluster.IndexName(alerts.AlertsKind)+"/_search?size=10000&_source=mimecast.priority", &res)
 	out := map[string]string{}
-	for _, h := range res.Hits.Hits {
-		if _, dup := out[h.ID]; dup {
-			w.t.Errorf("alert %s listed twice", h.ID)
-		}
-		out[h.ID] = h.Source.Mimecast.Priority
+	if slices.Contains(alerts.Kinds(w.sources), alerts.AlertsKind) {
+		w.indexedAlerts(out)
 	}
 	for _, sp := range alerts.Specs() {
 		if sp.Records != alerts.RecordEvents || !slices.Contains(w.sources, sp.Name) {
@@ -228,6 +215,33 @@ func (w *world) indexed() map[string]string {
 		}
 	}
 	return out
+}
+
+// indexedAlerts adds what the alerts index holds to out: id → mimecast.priority.
+func (w *world) indexedAlerts(out map[string]string) {
+	w.t.Helper()
+	if err := w.cluster.RefreshKinds(context.Background(), alerts.AlertsKind, alerts.GroupsKind); err != nil {
+		w.t.Fatal(err)
+	}
+	var res struct {
+		Hits struct {
+			Hits []struct {
+				ID     string `json:"_id"`
+				Source struct {
+					Mimecast struct {
+						Priority string `json:"priority"`
+					} `json:"mimecast"`
+				} `json:"_source"`
+			} `json:"hits"`
+		} `json:"hits"`
+	}
+	w.get("/"+w.cluster.IndexName(alerts.AlertsKind)+"/_search?size=10000&_source=mimecast.priority", &res)
+	for _, h := range res.Hits.Hits {
+		if _, dup := out[h.ID]; dup {
+			w.t.Errorf("alert %s listed twice", h.ID)
+		}
+		out[h.ID] = h.Source.Mimecast.Priority
+	}
 }
 
 func (w *world) get(path string, out any) {
