@@ -1,8 +1,10 @@
 package alerts
 
 import (
+	"os"
 	"regexp"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/mimecrawl/mimecrawl/config"
@@ -78,6 +80,44 @@ func TestKinds(t *testing.T) {
 		}
 		if got := Kinds([]Source{sp.Name}); !slices.Equal(got, []index.Kind{sp.Kind}) {
 			t.Errorf("Kinds(%s) = %v, want its own stream only", sp.Name, got)
+		}
+	}
+}
+
+// docs/permissions.md lists every source of the table, alert or event, with the permission
+// its spec declares (check names the same one), and docs/alerts.md's `sources` row names it.
+func TestDocsListEverySource(t *testing.T) {
+	perms, err := os.ReadFile("../docs/permissions.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	settings, err := os.ReadFile("../docs/alerts.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sourcesRow string
+	for _, l := range strings.Split(string(settings), "\n") {
+		if strings.HasPrefix(l, "| `sources` |") {
+			sourcesRow = l
+		}
+	}
+	for _, sp := range Specs() {
+		kind := "Alerts"
+		if sp.Records == RecordEvents {
+			kind = "Events"
+		}
+		row := ""
+		for _, l := range strings.Split(string(perms), "\n") {
+			if strings.HasPrefix(l, "| "+kind+": `"+string(sp.Name)+"` |") {
+				row = l
+			}
+		}
+		perm := strings.ReplaceAll(sp.Permission, "|", `\|`)
+		if row == "" || !strings.HasSuffix(strings.TrimSpace(row), "| "+perm+" |") {
+			t.Errorf("docs/permissions.md: want a row `| %s: `%s` | <endpoint> | %s |`, found %q", kind, sp.Name, perm, row)
+		}
+		if !strings.Contains(sourcesRow, "`"+string(sp.Name)+"`") {
+			t.Errorf("docs/alerts.md: the sources setting does not name %s", sp.Name)
 		}
 	}
 }
