@@ -69,7 +69,8 @@ type Options struct {
 	DirectoryTTL time.Duration
 	// Now is the clock; default time.Now.
 	Now func() time.Time
-	// Normalize decodes one record; default Normalize.
+	// Normalize decodes one record of an alert source; default Normalize. Event sources
+	// decode with their spec's decoder (Decode).
 	Normalize func(Source, json.RawMessage) (Alert, error)
 	Logger    zerolog.Logger
 }
