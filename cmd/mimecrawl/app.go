@@ -181,18 +181,7 @@ func isTerminal(w io.Writer) bool {
 }
 
 func (a *app) mimecastClient() (*mimecast.Client, error) {
-	return a.newMimecastClient(job.ArchiveConcurrency(a.cfg))
-}
-
-// pollerClient is the alerts poller's client: without the archive limiter, which is the
-// crawl's. The poller's archive lookups are few and one at a time, and the REST sources it
-// polls are outside the limiter, so the poller neither needs it nor exports its series.
-func (a *app) pollerClient() (*mimecast.Client, error) {
-	return a.newMimecastClient(mimecast.Concurrency{})
-}
-
-func (a *app) newMimecastClient(conc mimecast.Concurrency) (*mimecast.Client, error) {
-	mc, err := job.MimecastConfig(a.cfg, conc, a.log)
+	mc, err := job.MimecastConfig(a.cfg, job.ArchiveConcurrency(a.cfg), a.log)
 	if err != nil {
 		return nil, err
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/mimecrawl/mimecrawl/config"
 	"github.com/mimecrawl/mimecrawl/index"
 	"github.com/mimecrawl/mimecrawl/integration/mimecast"
+	"github.com/mimecrawl/mimecrawl/internal/job"
 	"github.com/mimecrawl/mimecrawl/metrics"
 )
 
@@ -492,7 +493,7 @@ func countAllKinds(t *testing.T, m *metrics.Metrics) {
 			}
 		}
 	}
-	g := countedGroups{GroupStore: nopGroups{}, m: m}
+	g := job.CountedGroups(nopGroups{}, m)
 	if _, err := g.PutGroups(t.Context(), []alerts.GroupWrite{{ID: "g"}}); err != nil {
 		t.Fatal(err)
 	}

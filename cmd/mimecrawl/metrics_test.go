@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/mimecrawl/mimecrawl/alerts"
+	"github.com/mimecrawl/mimecrawl/internal/job"
 	"github.com/mimecrawl/mimecrawl/metrics"
 )
 
@@ -497,7 +498,7 @@ func TestCrawlPushFailureKeepsExitCode(t *testing.T) {
 // as its newest event, and forbidden or failing if one cursor is; a 403 is not a failure.
 func TestAlertSourceStatuses(t *testing.T) {
 	at := func(m int) *time.Time { v := time.Date(2026, 1, 1, 0, m, 0, 0, time.UTC); return &v }
-	got := alertSourceStatuses([]alerts.CursorStatus{
+	got := job.AlertSourceStatuses([]alerts.CursorStatus{
 		{Name: "alerts/dlp", Forbidden: true, LastError: "403 forbidden", LastPoll: at(9)},
 		{Name: "alerts/siem/delivery", Latest: at(1), LastPoll: at(8), FilesPending: 1},
 		{Name: "alerts/siem/receipt", Latest: at(3), LastPoll: at(6), LastError: "timeout", Pending: 2},
@@ -533,7 +534,7 @@ func (g fixedGroups) PutGroups(context.Context, []alerts.GroupWrite) ([]error, e
 // counts when it lands; any other refusal is a failed document.
 func TestAlertGroupsAreCounted(t *testing.T) {
 	m := metrics.New(metrics.Options{})
-	g := countedGroups{GroupStore: fixedGroups{errs: []error{nil, nil, alerts.ErrGroupConflict, alerts.ErrGroupBusy, errors.New("mapper_parsing_exception")}}, m: m}
+	g := job.CountedGroups(fixedGroups{errs: []error{nil, nil, alerts.ErrGroupConflict, alerts.ErrGroupBusy, errors.New("mapper_parsing_exception")}}, m)
 	if _, err := g.PutGroups(t.Context(), make([]alerts.GroupWrite, 5)); err != nil {
 		t.Fatal(err)
 	}
