@@ -2,20 +2,15 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"os"
 	"sort"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/mimecrawl/mimecrawl/alerts"
-	"github.com/mimecrawl/mimecrawl/integration/mimecast"
 	"github.com/mimecrawl/mimecrawl/internal/job"
 	"github.com/mimecrawl/mimecrawl/metrics"
-	"github.com/mimecrawl/mimecrawl/state"
 )
 
 // alertsRun runs the alerts poller (job.Alerts), printing every pass's summary, and with
@@ -116,76 +111,6 @@ func excludedText(m map[string]int64) string {
 	return strings.Join(parts, ", ")
 }
 
-// checkAlerts probes every configured alert source with its smallest request; a source the
-// application may not read is named with the permission it needs. Problems are warnings, not
-// failures: alerts.sources has defaults, and an installation that only crawls the archive
-// must still pass check (the alerts command reports a 403 source the same way and carries on).
-func (a *app) checkAlerts(ctx context.Context, c *checker) {
-	if len(a.cfg.Alerts.Sources) == 0 {
-		c.skip("alerts", "no alerts.sources configured")
-		return
-	}
-	client, err := a.mimecastClient()
-	if err != nil {
-		c.fail("alerts", err, "")
-		return
-	}
-	defer client.Close()
-	a.checkAlertsStream(ctx, c)
-	d := alerts.Deps{Logs: client, Threats: client, SIEM: client, API: client}
-	for _, s := range a.cfg.Alerts.Sources {
-		if c.mimecastDown != "" {
-			// One line per root cause: each probe would repeat the token's failure.
-			c.skip("alerts source "+s, "not probed: "+c.mimecastDown)
-			continue
-		}
-		name := "alerts source " + s
-		err := alerts.Probe(ctx, d, alerts.Source(s), time.Now().UTC())
-		switch {
-		case err == nil:
-			c.ok(name, "answers")
-		case mimecast.IsForbidden(err):
-			warnCheck(c, name, "not permitted for this API application", mimecastFix(withPermission(err, alerts.Source(s)))+", or remove it from alerts.sources")
-		default:
-			warnCheck(c, name, err.Error(), mimecastFix(err))
-		}
-	}
-	if _, err := os.Stat(a.cfg.AlertsStatePath()); err == nil {
-		st, err := state.Open(a.cfg.AlertsStatePath(), state.Options{LockTimeout: a.cfg.State.LockTimeout.D(), ReadOnly: true})
-		if errors.Is(err, state.ErrEmpty) {
-			c.ok("alerts state", a.cfg.AlertsStatePath()+" is empty: no pass has committed anything yet")
-			return
-		}
-		if err != nil {
-			c.fail("alerts state", err, "")
-			return
-		}
-		defer st.Close()
-		cs, err := alerts.Statuses(st)
-		if err != nil {
-			c.fail("alerts state", err, "")
-			return
-		}
-		c.ok("alerts state", fmt.Sprintf("%s, %d cursors", a.cfg.AlertsStatePath(), len(cs)))
-	}
-}
-
-// withPermission names, in a 403 that does not, the permission the source's spec says its
-// endpoint needs, so that check always tells which permission to grant.
-func withPermission(err error, src alerts.Source) error {
-	var me *mimecast.Error
-	if sp, ok := alerts.Spec(src); ok && errors.As(err, &me) && me.Permission == "" {
-		c := *me
-		c.Permission = sp.Permission
-		return &c
-	}
-	return err
-}
-
-func warnCheck(c *checker, name, what, fix string) {
-	c.warn(name, what, fix)
-}
-
 // printAlertsStatus writes the alerts section of status.
 func printAlertsStatus(w io.Writer, path string, cs []alerts.CursorStatus) {
 	if cs == nil {
@@ -212,26 +137,4 @@ func printAlertsStatus(w io.Writer, path string, cs []alerts.CursorStatus) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", sanitize(c.Name), sanitize(c.Position), fmtTime(c.Latest), fmtTime(c.LastPoll), sanitize(st))
 	}
 	tw.Flush()
-}
-
-// checkAlertsStream names where the alerts go and, on an installation upgraded from a
-// release that wrote {prefix}-alerts, that index, which stays readable and is no longer
-// written (docs/alerts.md, "Where the alerts go").
-func (a *app) checkAlertsStream(ctx context.Context, c *checker) {
-	cluster, err := a.cluster(ctx)
-	if err != nil {
-		c.skip("alerts data stream", "elasticsearch does not answer")
-		return
-	}
-	stream := cluster.IndexName(alerts.AlertsKind)
-	n, found, err := cluster.LegacyCount(ctx, alerts.AlertsKind)
-	switch {
-	case err != nil:
-		warnCheck(c, "alerts data stream", err.Error(), "the user needs read on "+cluster.LegacyName(alerts.AlertsKind))
-	case found:
-		c.ok("alerts data stream", fmt.Sprintf("%s, where Elastic Security looks; %s, written by an earlier release, keeps its %s readable and is not written any more",
-			stream, cluster.LegacyName(alerts.AlertsKind), plural(n, "alert")))
-	default:
-		c.ok("alerts data stream", stream+", where Elastic Security looks")
-	}
 }

@@ -13,10 +13,7 @@ import (
 	"github.com/mimecrawl/mimecrawl/alerts"
 	"github.com/mimecrawl/mimecrawl/config"
 	"github.com/mimecrawl/mimecrawl/crawler"
-	"github.com/mimecrawl/mimecrawl/index"
-	"github.com/mimecrawl/mimecrawl/integration/mimecast"
 	"github.com/mimecrawl/mimecrawl/internal/job"
-	"github.com/mimecrawl/mimecrawl/state"
 )
 
 // app holds what every command needs: the loaded configuration and the logger.
@@ -179,28 +176,6 @@ func isTerminal(w io.Writer) bool {
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
-
-func (a *app) mimecastClient() (*mimecast.Client, error) {
-	mc, err := job.MimecastConfig(a.cfg, job.ArchiveConcurrency(a.cfg), a.log)
-	if err != nil {
-		return nil, err
-	}
-	return mimecast.New(mc)
-}
-
-func (a *app) cluster(ctx context.Context) (*index.Cluster, error) {
-	ic, err := job.IndexConfig(a.cfg, a.log)
-	if err != nil {
-		return nil, err
-	}
-	return index.Open(ctx, ic)
-}
-
-func (a *app) openStore(readOnly bool) (*state.Store, error) {
-	return state.Open(a.cfg.State.Path, job.StoreOptions(a.cfg, readOnly))
-}
-
-func (a *app) rules() crawler.Rules { return job.Rules(a.cfg, a.shard) }
 
 // env is what the library's commands are given.
 func (a *app) env() job.Env {

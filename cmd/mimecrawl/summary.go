@@ -156,26 +156,11 @@ func row(w io.Writer, label string, parts ...string) {
 	fmt.Fprintln(w, b.String())
 }
 
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
-
-// plural writes n and noun, with an s unless n is one: "1 attachment", "2 attachments".
-func plural(n int64, noun string) string {
-	if n == 1 {
-		return "1 " + noun
-	}
-	return fmt.Sprintf("%d %ss", n, noun)
-}
+// humanBytes and plural write sizes and counts as every command's text does (job's).
+var (
+	humanBytes = job.HumanBytes
+	plural     = job.Plural
+)
 
 // textMissLine says how many attachments were indexed without text and why, by reason and
 // format: "3 attachments indexed without text: 2 no_text_layer pdf, 1 corrupt docx".
