@@ -1,8 +1,12 @@
 package job
 
 import (
+	"context"
+	"fmt"
 	"io"
+	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -10,6 +14,7 @@ import (
 
 	"github.com/mimecrawl/mimecrawl/alerts"
 	"github.com/mimecrawl/mimecrawl/config"
+	"github.com/mimecrawl/mimecrawl/metrics"
 )
 
 // notFromAlertsConfig are the poller options that no setting maps to: the poller keeps its own
@@ -130,4 +135,40 @@ func TestAlertsExitCodes(t *testing.T) {
 			t.Errorf("%s: exit %d, want %d", tc.name, tc.got, tc.want)
 		}
 	}
+}
+
+// A run that cannot start reports one summary with its error and exits 1; when the signal
+// came while it was starting, a single pass is interrupted (3) and the long-running poller
+// stopped as asked (0), and neither summary reads as a failure.
+func TestAlertsThatCannotStart(t *testing.T) {
+	c := config.Default()
+	c.Alerts.StatePath = filepath.Join(t.TempDir(), "alerts.db") // no Mimecast credentials: the client cannot be made
+	canceled, cancel := context.WithCancel(t.Context())
+	cancel()
+	for _, tc := range []struct {
+		name  string
+		ctx   context.Context
+		once  bool
+		want  Code
+		error string
+	}{
+		{"no credentials", t.Context(), true, CodeFatal, "ClientID and ClientSecret are required"},
+		{"a single pass, signal while starting", canceled, true, CodePartial, "stopped before the first pass"},
+		{"the poller, signal while starting", canceled, false, CodeOK, "stopped before the first pass"},
+	} {
+		var got []*AlertsSummary
+		code := Alerts(tc.ctx, Env{Config: c, Log: zerolog.Nop(), Stopping: t.Context()},
+			AlertsArgs{Once: tc.once, Metrics: metrics.New(metrics.Options{}), Report: func(s *AlertsSummary) { got = append(got, s) }})
+		if code != tc.want || len(got) != 1 || got[0].ExitCode != int(tc.want) || !strings.Contains(got[0].Error, tc.error) {
+			t.Errorf("%s: exit %d, summaries %s; want exit %d and one summary saying %q", tc.name, code, errorsOf(got), tc.want, tc.error)
+		}
+	}
+}
+
+func errorsOf(ss []*AlertsSummary) []string {
+	var out []string
+	for _, s := range ss {
+		out = append(out, fmt.Sprintf("exit %d: %s", s.ExitCode, s.Error))
+	}
+	return out
 }
