@@ -14,13 +14,15 @@
 //   - the alerts poller's run: its data streams, its state file, a single pass or the
 //     long-running poller, each pass's summary (AlertsSummary, recorded in the poller's state
 //     file) and the sources' health; the command only serves the probes (AlertsArgs.Serve);
+//   - check's probes, their verdicts and the advice for each problem (Check, CheckReport,
+//     MimecastFix); the command prints the lines and the effective configuration;
 //   - the shutdown clock (Shutdown, AckGrace, HardStopAfter): one grace per command;
 //   - the run summary (Summary, recorded in the state file); the status report and the
 //     snapshot a running crawl writes beside its state file are state's (state.Report,
 //     state.WriteSnapshot), this package only says when they are written.
 //
 // Goroutines: Alerts runs the poller's (see package alerts), which end before it returns;
-// Crawl starts the status snapshotter (one goroutine, stopped before Crawl returns)
-// and the crawler's own (see package crawler); Plan lists views on goroutines of an errgroup it
+// Crawl starts the status snapshotter (one goroutine, stopped before Crawl returns) and the
+// crawler's own (see package crawler); Plan lists views on goroutines of an errgroup it
 // waits for. None outlives the call that started it.
 package job
