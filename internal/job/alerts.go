@@ -116,7 +116,7 @@ func PollerClient(cfg *config.Config, log zerolog.Logger) (*mimecast.Client, err
 }
 
 // Alerts runs the alerts poller: one pass with args.Once, else a pass every
-// alerts.poll_interval until ctx ends, and returns the exit code (AlertsCode). Every pass's
+// alerts.poll_interval until ctx ends, and returns the exit code (the rule below). Every pass's
 // summary is recorded in the poller's state file and given to args.Report.
 func Alerts(ctx context.Context, env Env, args AlertsArgs) Code {
 	if args.Report == nil {
