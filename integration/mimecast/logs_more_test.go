@@ -273,7 +273,7 @@ func TestMoreLogsForbiddenIsPerEndpoint(t *testing.T) {
 		"/api/ttp/threat-intel/get-feed", "/siem/v1/batch/events/ci"})
 	w := mimecast.WindowQuery{Start: clk.Now().Add(-11 * time.Hour)}
 	checks := map[string]func() error{
-		"Archive | Search Logs | Read": func() error { _, err := c.ArchiveLogs(ctx, mimecast.ArchiveSearchLogs, w); return err },
+		"Archive | Search Logs | Read":   func() error { _, err := c.ArchiveLogs(ctx, mimecast.ArchiveSearchLogs, w); return err },
 		"Gateway | Held Messages | Read": func() error { _, err := c.HeldReleaseLogs(ctx, w); return err },
 		"Services | Threat Intelligence | Read": func() error {
 			_, err := c.ThreatIntelFeed(ctx, mimecast.ThreatIntelQuery{FeedType: mimecast.FeedMalwareCustomer, Start: w.Start})
