@@ -3,6 +3,8 @@ package alerts
 import (
 	"encoding/json"
 	"strings"
+
+	"github.com/mimecrawl/mimecrawl/index"
 )
 
 // The archive access audit: who searched the archive (get-archive-search-logs, and
@@ -51,7 +53,7 @@ func decodeSearchLog(src Source, raw json.RawMessage) (Event, error) {
 	}
 	user := r.str("emailAddr", "emailAddress", "user")
 	text, reason, desc := r.str("searchText"), r.str("searchReason"), r.str("description")
-	d := eventBody(src, at, "event", []string{"api"}, []string{"access"})
+	d := eventBody(src, raw, at, "event", []string{"api"}, []string{"access"})
 	d.set("event.action", "archive-search")
 	var related []string
 	d.setUser(user, &related)
@@ -89,7 +91,7 @@ func decodeArchiveViewLog(raw json.RawMessage) (Event, error) {
 	subject := r.str("subject")
 	from := r.addresses("from", "sender", "fromAddress")
 	to := r.addresses("to", "recipients", "toAddress")
-	d := eventBody(ArchiveViewLogs, at, "event", []string{"api"}, []string{"access"})
+	d := eventBody(ArchiveViewLogs, raw, at, "event", []string{"api"}, []string{"access"})
 	d.set("event.action", "archive-message-view")
 	var related []string
 	d.setUser(viewer, &related)
@@ -119,4 +121,28 @@ func decodeArchiveViewLog(raw json.RawMessage) (Event, error) {
 	id := hashID(ArchiveViewLogs, idTime(at), strings.ToLower(viewer), r.str("source"), subject,
 		strings.Join(from, ","), strings.Join(to, ","))
 	return Event{ID: id, Time: at, Body: d}, nil
+}
+
+// Datasets and data streams of the archive access audit: logs-{dataset}-{namespace}.
+const (
+	ArchiveSearchLogsDataset = "mimecrawl.archive_search_logs"
+	ArchiveSearchesDataset   = "mimecrawl.archive_searches"
+	ArchiveViewLogsDataset   = "mimecrawl.archive_view_logs"
+)
+
+var (
+	ArchiveSearchLogsKind = index.Register(index.Spec{Name: "archive-search-logs", DataStream: ArchiveSearchLogsDataset, Mapping: ArchiveLogsMapping})
+	ArchiveSearchesKind   = index.Register(index.Spec{Name: "archive-searches", DataStream: ArchiveSearchesDataset, Mapping: ArchiveLogsMapping})
+	ArchiveViewLogsKind   = index.Register(index.Spec{Name: "archive-view-logs", DataStream: ArchiveViewLogsDataset, Mapping: ArchiveLogsMapping})
+)
+
+// ArchiveLogsMapping is the explicit mapping of the archive access audit's data streams.
+func ArchiveLogsMapping() map[string]any {
+	return eventMapping(map[string]any{
+		"email": emailMapping(),
+		"mimecast": obj(map[string]any{
+			"search_details": obj(map[string]any{"text": kw(), "description": kw(), "reason": kw(), "source": kw(), "path": kw(), "user": kw()}),
+			"view_details":   obj(map[string]any{"source": kw(), "viewer": kw(), "discovery_case": typ("boolean"), "content_viewed": stored()}),
+		}),
+	})
 }

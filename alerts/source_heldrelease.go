@@ -3,6 +3,8 @@ package alerts
 import (
 	"encoding/json"
 	"strings"
+
+	"github.com/mimecrawl/mimecrawl/index"
 )
 
 // Held-message release logs (POST /api/gateway/get-held-release-logs, data[0].heldReleaseLogs):
@@ -57,7 +59,7 @@ func decodeHeldRelease(raw json.RawMessage) (Event, error) {
 	case flagged && rejected:
 		category, types = []string{"email", "intrusion_detection"}, []string{"info", "denied"}
 	}
-	d := eventBody(HeldRelease, at, kind, category, types)
+	d := eventBody(HeldRelease, raw, at, kind, category, types)
 	action := "held-message-" + status
 	if status == "" {
 		action = "held-message-released"
@@ -156,4 +158,25 @@ func heldFlagged(r record) bool {
 		return true
 	}
 	return false
+}
+
+// HeldReleaseDataset is the dataset of the release log: logs-mimecrawl.held_release_logs-{namespace}.
+const HeldReleaseDataset = "mimecrawl.held_release_logs"
+
+// HeldReleaseKind is the release log's data stream.
+var HeldReleaseKind = index.Register(index.Spec{Name: "held-release-logs", DataStream: HeldReleaseDataset, Mapping: HeldReleaseMapping})
+
+// HeldReleaseMapping is the explicit mapping of the release log's data stream.
+func HeldReleaseMapping() map[string]any {
+	return eventMapping(map[string]any{
+		"email": emailMapping(),
+		"rule":  obj(map[string]any{"name": kw()}),
+		"mimecast": obj(map[string]any{
+			"held_release": obj(map[string]any{
+				"id": kw(), "status": kw(), "held_reason": kw(), "held_group": kw(), "detection_level": kw(),
+				"reject_reason": kw(), "message_info": kw(), "flagged": typ("boolean"), "spam_score": typ("long"),
+				"size": typ("long"), "spam_verdict": kw(), "spam_processing_detail": stored(),
+			}),
+		}),
+	})
 }

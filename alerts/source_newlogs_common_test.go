@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -123,6 +124,73 @@ func TestNewLogDecodersReadEverySeededRecord(t *testing.T) {
 				}
 				ids[ev.ID] = true
 			}
+		}
+	}
+}
+
+// mapped reports whether a dotted field path is covered by mapping: every step a property,
+// or inside an object kept in _source only (enabled false) or nested.
+func mapped(mapping map[string]any, path string) bool {
+	props, _ := mapping["properties"].(map[string]any)
+	parts := strings.Split(path, ".")
+	for i, p := range parts {
+		f, ok := props[p].(map[string]any)
+		if !ok {
+			return false
+		}
+		if f["enabled"] == false {
+			return true
+		}
+		if i == len(parts)-1 {
+			return f["type"] != nil || f["properties"] != nil
+		}
+		props, _ = f["properties"].(map[string]any)
+	}
+	return false
+}
+
+// Every field a new event decoder writes for the simulator's seeded records is in its data
+// stream's explicit mapping (dynamic false would silently leave it unsearchable).
+func TestNewLogMappingsCoverTheirDocuments(t *testing.T) {
+	sim, err := simulator.New(simulator.Options{Seed: 5, Mailboxes: 3, Messages: 2, Alerts: simulator.AlertOptions{
+		Logs: simulator.LogOptions{ArchiveSearch: 40, Search: 10, View: 20, HeldRelease: 40,
+			ThreatIntelCustomer: 40, ThreatIntelGrid: 10, SIEMCI: 60}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		source  string
+		dec     func(json.RawMessage) (Event, error)
+		mapping map[string]any
+	}{
+		{simulator.SourceArchiveSearchLogs, decodeArchiveSearchLog, ArchiveLogsMapping()},
+		{simulator.SourceSearchLogs, decodeArchiveSearches, ArchiveLogsMapping()},
+		{simulator.SourceViewLogs, decodeArchiveViewLog, ArchiveLogsMapping()},
+		{simulator.SourceHeldRelease, decodeHeldRelease, HeldReleaseMapping()},
+		{simulator.SourceThreatIntelCustomer, decodeThreatIntelCustomer, ThreatIntelMapping()},
+		{simulator.SourceThreatIntelGrid, decodeThreatIntelGrid, ThreatIntelMapping()},
+		{simulator.SourceSIEMCI, decodeSIEMCI, SIEMCIMapping()},
+	} {
+		missing := map[string]bool{}
+		for _, a := range sim.AlertTruth(c.source) {
+			ev, err := c.dec(a.Record)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for k := range flatEvent(t, ev) {
+				if !mapped(c.mapping, k) {
+					missing[k] = true
+				}
+			}
+		}
+		for _, k := range []string{"data_stream.dataset", "data_stream.type", "data_stream.namespace", "event.dataset",
+			"event.ingested", "event.created", "event.id"} {
+			if !mapped(c.mapping, k) {
+				missing[k] = true
+			}
+		}
+		for k := range missing {
+			t.Errorf("%s: field %s is not mapped", c.source, k)
 		}
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"net/mail"
 	"strings"
+
+	"github.com/mimecrawl/mimecrawl/index"
 )
 
 // Cloud Integrated SIEM (GET /siem/v1/batch/events/ci and /siem/v1/events/ci): the event
@@ -61,7 +63,7 @@ func decodeSIEMCI(raw json.RawMessage) (Event, error) {
 			types = []string{"info", "allowed"}
 		}
 	}
-	d := eventBody(SIEMCI, at, kind, category, types)
+	d := eventBody(SIEMCI, raw, at, kind, category, types)
 	if severity > 0 {
 		d.set("event.severity", severity)
 		d.set("event.risk_score", severity)
@@ -182,4 +184,27 @@ func headerAddresses(v any) []string {
 		}
 	}
 	return addresses(v)
+}
+
+// SIEMCIDataset is the dataset of the CI SIEM events: logs-mimecrawl.siem_ci-{namespace}.
+const SIEMCIDataset = "mimecrawl.siem_ci"
+
+// SIEMCIKind is the CI SIEM events' data stream.
+var SIEMCIKind = index.Register(index.Spec{Name: "siem-ci", DataStream: SIEMCIDataset, Mapping: SIEMCIMapping})
+
+// SIEMCIMapping is the explicit mapping of the CI SIEM events' data stream.
+func SIEMCIMapping() map[string]any {
+	return eventMapping(map[string]any{
+		"email":  emailMapping(),
+		"rule":   obj(map[string]any{"name": kw()}),
+		"source": obj(map[string]any{"ip": typ("ip")}),
+		"url":    obj(map[string]any{"original": kw(), "full": kw()}),
+		"mimecast": obj(map[string]any{
+			"ci": obj(map[string]any{
+				"type": kw(), "subtype": kw(), "threat_type": kw(), "threat_state": kw(), "account_id": kw(),
+				"aggregate_id": kw(), "processing_id": kw(), "source": kw(), "redirect_url": kw(),
+				"auth_results": stored(), "policies_applied": stored(), "tags": kw(),
+			}),
+		}),
+	})
 }

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"regexp"
 	"strings"
+
+	"github.com/mimecrawl/mimecrawl/index"
 )
 
 // Threat-intelligence feeds (POST /api/ttp/threat-intel/get-feed, feedType malware_customer
@@ -68,7 +70,7 @@ func decodeIndicator(src Source, feed string, raw json.RawMessage) (Event, error
 	if err != nil {
 		return Event{}, err
 	}
-	d := eventBody(src, at, "enrichment", []string{"threat"}, []string{"indicator"})
+	d := eventBody(src, raw, at, "enrichment", []string{"threat"}, []string{"indicator"})
 	d.set("threat.feed.name", feed)
 	d.set("threat.indicator.provider", "Mimecast")
 	d.set("threat.indicator.modified_at", at.UTC().Format("2006-01-02T15:04:05.000Z07:00"))
@@ -161,4 +163,29 @@ func stixConfidence(c int64) string {
 		return "Medium"
 	}
 	return "High"
+}
+
+// ThreatIntelKind is the indicators' data stream, logs-ti_mimecrawl.indicators-{namespace};
+// both feeds write it (their documents' ids differ, threat.feed.name tells them apart).
+var ThreatIntelKind = index.Register(index.Spec{Name: "ti-indicators", DataStream: ThreatIntelDataset, Mapping: ThreatIntelMapping})
+
+// ThreatIntelMapping is the explicit mapping of the indicators' data stream: the ECS
+// threat.indicator fields indicator-match rules compare.
+func ThreatIntelMapping() map[string]any {
+	return eventMapping(map[string]any{
+		"threat": obj(map[string]any{
+			"feed": obj(map[string]any{"name": kw()}),
+			"indicator": obj(map[string]any{
+				"type": kw(), "provider": kw(), "confidence": kw(), "description": typ("text"),
+				"first_seen": typ("date"), "last_seen": typ("date"), "modified_at": typ("date"),
+				"ip":    typ("ip"),
+				"file":  obj(map[string]any{"name": kw(), "hash": obj(map[string]any{"sha256": kw(), "sha1": kw(), "md5": kw(), "sha512": kw()})}),
+				"url":   obj(map[string]any{"full": kw(), "original": kw(), "domain": kw()}),
+				"email": obj(map[string]any{"address": kw()}),
+			}),
+		}),
+		"mimecast": obj(map[string]any{
+			"threat_intel": obj(map[string]any{"id": kw(), "pattern": kw(), "name": kw(), "labels": kw()}),
+		}),
+	})
 }
