@@ -54,7 +54,7 @@ func emailMapping() map[string]any {
 		"from":        obj(map[string]any{"address": kw()}),
 		"sender":      obj(map[string]any{"address": kw()}),
 		"to":          obj(map[string]any{"address": kw()}),
-		"subject":     map[string]any{"type": "keyword", "ignore_above": 1024, "fields": map[string]any{"text": typ("match_only_text")}},
+		"subject":     map[string]any{"type": "keyword", "ignore_above": 1024, "fields": map[string]any{"text": typ("text")}},
 		"message_id":  kw(),
 		"direction":   kw(),
 		"attachments": map[string]any{"type": "nested", "properties": map[string]any{"file": obj(map[string]any{"name": kw(), "extension": kw()})}},
