@@ -327,3 +327,25 @@ func TestSIEMCINotLicensedIsForbidden(t *testing.T) {
 		t.Errorf("cg batch with a CI type: %v; want a plain 400", err)
 	}
 }
+
+// A 429 on the feed is waited out by the pacer and the same page read again (the cursor
+// stays); one that outlasts the retries is a retryable error, never an empty page.
+func TestThreatIntelFeedRateLimited(t *testing.T) {
+	e, clk := moreEnv(t, nil)
+	c := e.client(t, nil)
+	q := mimecast.ThreatIntelQuery{FeedType: mimecast.FeedMalwareCustomer, Start: clk.Now().Add(-11 * time.Hour), End: clk.Now()}
+	want, err := c.ThreatIntelFeed(context.Background(), q)
+	if err != nil || len(want.Records) == 0 {
+		t.Fatalf("first read: %v, %d records", err, len(want.Records))
+	}
+	e.sim.SetFaults([]simulator.Fault{{PathPrefix: "/api/ttp/threat-intel/get-feed", Status: 429, Count: 2, ResetMS: 5}})
+	got, err := c.ThreatIntelFeed(context.Background(), q)
+	if err != nil || len(got.Records) != len(want.Records) {
+		t.Fatalf("after two 429s: %v, %d records, want %d", err, len(got.Records), len(want.Records))
+	}
+	e.sim.SetFaults([]simulator.Fault{{PathPrefix: "/api/ttp/threat-intel/get-feed", Status: 429, ResetMS: 5}})
+	_, err = c.ThreatIntelFeed(context.Background(), q)
+	if err == nil || !mimecast.IsRetryable(err) {
+		t.Errorf("a 429 that does not end: %v; want a retryable error", err)
+	}
+}
