@@ -57,7 +57,7 @@ func (a *app) alertsPoll(ctx context.Context, log zerolog.Logger, m *metrics.Met
 	cfg := a.cfg
 	statePath := cfg.AlertsStatePath()
 	log.Info().Bool("once", once).Str("state", statePath).Strs("sources", cfg.Alerts.Sources).Msg("run start")
-	for _, w := range cfg.AlertsWarnings() {
+	for _, w := range alerts.ConfigWarnings(cfg.Alerts) {
 		log.Warn().Str("problem", w).Msg("configuration will wait on the api quota")
 	}
 	var maxWait time.Duration // a scheduled pass must end; the long-running poller waits
@@ -118,7 +118,11 @@ func (a *app) alertsPoll(ctx context.Context, log zerolog.Logger, m *metrics.Met
 	if err != nil {
 		return fatal(err)
 	}
-	if err := cluster.Ensure(ctx, alerts.AlertsKind, alerts.GroupsKind); err != nil {
+	sources := make([]alerts.Source, 0, len(cfg.Alerts.Sources))
+	for _, s := range cfg.Alerts.Sources {
+		sources = append(sources, alerts.Source(s))
+	}
+	if err := cluster.Ensure(ctx, alerts.Kinds(sources)...); err != nil {
 		return fatal(err)
 	}
 	writer, closeWriter, err := a.openWriter(cluster, m, log, nil)
@@ -127,13 +131,9 @@ func (a *app) alertsPoll(ctx context.Context, log zerolog.Logger, m *metrics.Met
 	}
 	defer closeWriter()
 
-	sources := make([]alerts.Source, 0, len(cfg.Alerts.Sources))
-	for _, s := range cfg.Alerts.Sources {
-		sources = append(sources, alerts.Source(s))
-	}
 	health := metrics.NewHealth(cfg.Alerts.Sources, metrics.HealthOptions{Interval: cfg.Alerts.PollInterval.D()})
 	p, err := alerts.New(alerts.Deps{
-		Logs: beatingLogs{client, health}, Threats: beatingThreats{client, health}, SIEM: beatingSIEM{client, health},
+		Logs: client, Threats: client, SIEM: client, API: client, Liveness: health,
 		Sink: m.CountDocuments(writer), Cursors: store, Rules: rules,
 		Groups: countedGroups{alerts.NewGroupStore(cluster), m}, Archive: cluster, Directory: client, Messages: client,
 		Stream: alerts.NewStream(cluster),
@@ -236,7 +236,11 @@ func (a *app) printAlerts(w io.Writer, s *alertsSummary) {
 			fmt.Fprintf(w, "not permitted for this API application (needs %s)\n", src.Permission)
 			continue
 		}
-		fmt.Fprintf(w, "%d records, %d alerts indexed, %d already there", src.Records, src.Indexed, src.Existing)
+		noun := "alerts"
+		if sp, ok := alerts.Spec(src.Source); ok {
+			noun = sp.Records.String()
+		}
+		fmt.Fprintf(w, "%d records, %d %s indexed, %d already there", src.Records, src.Indexed, noun, src.Existing)
 		if n := total(src.Excluded); n > 0 {
 			fmt.Fprintf(w, ", %d excluded (%s)", n, excludedText(src.Excluded))
 		}
@@ -315,7 +319,7 @@ func (a *app) checkAlerts(ctx context.Context, c *checker) {
 	}
 	defer client.Close()
 	a.checkAlertsStream(ctx, c)
-	d := alerts.Deps{Logs: client, Threats: client, SIEM: client}
+	d := alerts.Deps{Logs: client, Threats: client, SIEM: client, API: client}
 	for _, s := range a.cfg.Alerts.Sources {
 		if c.mimecastDown != "" {
 			// One line per root cause: each probe would repeat the token's failure.
@@ -328,7 +332,7 @@ func (a *app) checkAlerts(ctx context.Context, c *checker) {
 		case err == nil:
 			c.ok(name, "answers")
 		case mimecast.IsForbidden(err):
-			warnCheck(c, name, "not permitted for this API application", mimecastFix(err)+", or remove it from alerts.sources")
+			warnCheck(c, name, "not permitted for this API application", mimecastFix(withPermission(err, alerts.Source(s)))+", or remove it from alerts.sources")
 		default:
 			warnCheck(c, name, err.Error(), mimecastFix(err))
 		}
@@ -351,6 +355,18 @@ func (a *app) checkAlerts(ctx context.Context, c *checker) {
 		}
 		c.ok("alerts state", fmt.Sprintf("%s, %d cursors", a.cfg.AlertsStatePath(), len(cs)))
 	}
+}
+
+// withPermission names, in a 403 that does not, the permission the source's spec says its
+// endpoint needs, so that check always tells which permission to grant.
+func withPermission(err error, src alerts.Source) error {
+	var me *mimecast.Error
+	if sp, ok := alerts.Spec(src); ok && errors.As(err, &me) && me.Permission == "" {
+		c := *me
+		c.Permission = sp.Permission
+		return &c
+	}
+	return err
 }
 
 func warnCheck(c *checker, name, what, fix string) {

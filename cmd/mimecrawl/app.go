@@ -11,6 +11,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/mimecrawl/mimecrawl/alerts"
 	"github.com/mimecrawl/mimecrawl/config"
 	"github.com/mimecrawl/mimecrawl/crawler"
 	"github.com/mimecrawl/mimecrawl/index"
@@ -67,6 +68,10 @@ func newLocalApp(ctx context.Context, path, level, format string, stdout, stderr
 // level to warn wherever the command runs (see levelInForce).
 func newAppWith(ctx context.Context, load configLoader, path, level, format string, stdout, stderr io.Writer, quiet bool) (*app, error) {
 	cfg, err := loadConfig(ctx, load, path)
+	if err == nil {
+		// The source names are the alerts package's table, which config cannot import.
+		err = alerts.ValidateSources(cfg.Alerts.Sources)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("load config %s:\n%w", path, err)
 	}

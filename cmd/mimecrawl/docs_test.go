@@ -232,7 +232,9 @@ func mappingFields() map[string]bool {
 			}
 		}
 	}
-	for _, k := range []index.Kind{index.Messages, index.Attachments, alerts.AlertsKind, alerts.GroupsKind} {
+	// The archive's kinds, and every data stream of the alerts' source table (the alerts',
+	// each event source's) with the alert groups.
+	for _, k := range append([]index.Kind{index.Messages, index.Attachments}, alerts.Kinds(alerts.Sources)...) {
 		m := index.Mapping(k)
 		if p, ok := m["properties"].(map[string]any); ok {
 			walk("", p)

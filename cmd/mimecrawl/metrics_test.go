@@ -296,7 +296,7 @@ func TestCrawlLogsECS(t *testing.T) {
 // stops it and the server with it. Every line it logs parses strictly.
 func TestAlertsServesMetricsAndHealth(t *testing.T) {
 	w := alertsWorld(t)
-	w.sim.SetForbidden([]string{"/api/dlp/get-logs"})
+	w.sim.SetForbidden([]string{"/api/dlp/get-logs", "/api/audit/get-audit-events"})
 	bin := mimecrawlBinary(t)
 	cmd := exec.Command(bin, "alerts", "--config", w.config, "--log-format", "json", "--listen", "127.0.0.1:0")
 	cmd.Env = childEnv()
@@ -339,7 +339,7 @@ func TestAlertsServesMetricsAndHealth(t *testing.T) {
 	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
 		fams = scrape(t, base+"/metrics")
 		polled := true
-		for _, src := range []string{"threats", "attachment_protection", "dlp"} {
+		for _, src := range []string{"threats", "attachment_protection", "dlp", "audit"} {
 			if _, ok := sample(fams, "mimecrawl_alerts_last_poll_timestamp_seconds", map[string]string{"source": src}); !ok {
 				polled = false
 			}
@@ -365,6 +365,9 @@ func TestAlertsServesMetricsAndHealth(t *testing.T) {
 	}
 	if v, ok := sample(fams, "mimecrawl_alerts_source_forbidden", map[string]string{"source": "dlp"}); !ok || v != 1 {
 		t.Errorf("dlp forbidden = %v (present %v), want 1", v, ok)
+	}
+	if v, ok := sample(fams, "mimecrawl_alerts_source_forbidden", map[string]string{"source": "audit"}); !ok || v != 1 {
+		t.Errorf("audit forbidden = %v (present %v), want 1: a 403 on an event source is reported like any other", v, ok)
 	}
 	if v, ok := sample(fams, "mimecrawl_alerts_source_forbidden", map[string]string{"source": "threats"}); !ok || v != 0 {
 		t.Errorf("threats forbidden = %v (present %v), want 0", v, ok)

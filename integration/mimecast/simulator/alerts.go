@@ -36,7 +36,7 @@ const (
 )
 
 // alertSources lists the source names in a fixed order (truth, validation).
-var alertSources = []string{SourceAttachment, SourceURL, SourceImpersonation, SourceDLP, SourceThreats, SourceSIEM}
+var alertSources = []string{SourceAttachment, SourceURL, SourceImpersonation, SourceDLP, SourceThreats, SourceSIEM, SourceAudit}
 
 // RateWindow is a per-endpoint call budget: Calls per Per, per client. Zero takes the
 // endpoint's published default; Calls < 0 means unlimited.
@@ -53,6 +53,8 @@ type AlertOptions struct {
 	// Seeded records per source. SIEM events are spread round-robin over the event types;
 	// one extra malformed batch file is added whenever SIEM > 0.
 	Attachment, URL, Impersonation, DLP, Threats, SIEM int
+	// Audit is the number of seeded audit events (audit.go).
+	Audit int
 	// End and Span: seeded events happen in (End-Span, End]. Defaults: Options.Now() when
 	// the server is built (to the second) and 12 hours; at most 7 days.
 	End  time.Time
@@ -120,7 +122,7 @@ const (
 )
 
 func (a AlertOptions) enabled() bool {
-	return a.Enabled || a.Attachment > 0 || a.URL > 0 || a.Impersonation > 0 || a.DLP > 0 || a.Threats > 0 || a.SIEM > 0
+	return a.Enabled || a.Attachment > 0 || a.URL > 0 || a.Impersonation > 0 || a.DLP > 0 || a.Threats > 0 || a.SIEM > 0 || a.Audit > 0
 }
 
 // withDefaults fills a's zero values; now is the server's clock at New.
@@ -156,7 +158,7 @@ func (a AlertOptions) withDefaults(now time.Time) (AlertOptions, error) {
 	if a.SIEMStreamLimit == (RateWindow{}) {
 		a.SIEMStreamLimit = RateWindow{Calls: 300, Per: time.Hour}
 	}
-	for _, n := range []int{a.Attachment, a.URL, a.Impersonation, a.DLP, a.Threats, a.SIEM} {
+	for _, n := range []int{a.Attachment, a.URL, a.Impersonation, a.DLP, a.Threats, a.SIEM, a.Audit} {
 		if n < 0 || n > maxSeededAlerts {
 			return a, fmt.Errorf("options: alerts: count %d: want 0..%d per source", n, maxSeededAlerts)
 		}
@@ -219,7 +221,7 @@ func newAlertStore() *alertStore {
 // timeField is the record field holding the event time, per source.
 func timeField(source string) string {
 	switch source {
-	case SourceImpersonation, SourceDLP:
+	case SourceImpersonation, SourceDLP, SourceAudit:
 		return "eventTime"
 	case SourceThreats, SourceSIEM:
 		return "timestamp"
@@ -234,6 +236,12 @@ func formatEventTime(source string, t time.Time) any {
 		return t.UnixMilli()
 	case SourceThreats:
 		return t.UTC().Format("2006-01-02T15:04:05.000Z")
+	case SourceAudit:
+		// The fixtures' +0000, and (every odd second) the Z form with milliseconds: the
+		// public pipeline accepts both.
+		if t.Unix()%2 == 1 {
+			return t.UTC().Format("2006-01-02T15:04:05.000Z")
+		}
 	}
 	return api.FormatTime(t)
 }

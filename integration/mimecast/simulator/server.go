@@ -115,6 +115,7 @@ func New(opts Options) (*Server, error) {
 	for path, source := range alertLogPaths {
 		s.endpoints[path] = s.alertLogs(source)
 	}
+	s.endpoints[pathAuditEvents] = s.auditEvents
 	s.addMoreLogEndpoints()
 	if err := s.seedAlerts(); err != nil {
 		return nil, fmt.Errorf("new simulator: %w", err)
