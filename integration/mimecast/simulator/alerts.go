@@ -419,7 +419,13 @@ func (s *Server) AlertTruth(source string) []TruthAlert {
 	if isMoreLogSource(source) {
 		return s.moreTruth(source)
 	}
-	return s.alerts.truth(source)
+	out := s.alerts.truth(source)
+	if source == "" {
+		for _, src := range moreLogSources {
+			out = append(out, s.moreTruth(src)...)
+		}
+	}
+	return out
 }
 
 // AddAlerts adds records to a source and returns them exactly as they will be served. Each

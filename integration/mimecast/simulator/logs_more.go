@@ -28,9 +28,9 @@ import (
 // Source names of the more logs (AddAlerts, AlertTruth, /_sim/alerts).
 const (
 	SourceArchiveSearchLogs   = "archive_search_logs"
-	SourceSearchLogs          = "search_logs"
-	SourceViewLogs            = "view_logs"
-	SourceHeldRelease         = "held_release"
+	SourceSearchLogs          = "archive_searches"
+	SourceViewLogs            = "archive_view_logs"
+	SourceHeldRelease         = "held_release_logs"
 	SourceThreatIntelCustomer = "threat_intel_malware_customer"
 	SourceThreatIntelGrid     = "threat_intel_malware_grid"
 	SourceSIEMCI              = "siem_ci"
@@ -334,8 +334,8 @@ type windowItem struct {
 
 // windowLogs serves an archive or release log: data [] or [{start, end, query}] (at most
 // one item); records newest first under data[0].<wrapper>[] (or flat, FlatData); the
-// window inclusive at second precision, default start of today .. now; meta.pagination
-// next and totalCount; the paging variants of AlertOptions.Paging, as alertLogs has them.
+// window inclusive at second precision, default start of today .. now; pages, tokens,
+// meta.pagination and the paging variants by legacyPage, as for the security logs.
 // query, where the log takes one, is a case-insensitive substring of any of queryFields.
 func (s *Server) windowLogs(source, wrapper string, queryFields []string) endpoint {
 	return func(c *call) reply {
@@ -373,72 +373,20 @@ func (s *Server) windowLogs(source, wrapper string, queryFields []string) endpoi
 			*p.dst = t.Unix()
 		}
 		filter := s.digest("morelogs", source, f.Query)
-		var tok alertLogToken
-		if c.pageToken != "" {
-			if !s.keys.open("alertpage", c.pageToken, &tok) || tok.Endpoint != c.r.URL.Path {
-				return reply{status: 400, fail: []api.Fail{{Code: codeBadToken, Message: "The page token is invalid"}}}
-			}
-			if tok.Client != s.digest("client", c.client) {
-				return reply{status: 400, fail: []api.Fail{{Code: codeBadToken, Message: "The page token was issued to another application"}}}
-			}
-			if tok.Filter != filter {
-				return reply{status: 400, fail: []api.Fail{{Code: codeBadToken, Message: "The page token does not match the request data"}}}
-			}
-			start, end = tok.Start, tok.End
-		}
-		size := s.effectivePageSize(c.pageSize)
-		q := timeQuery{from: start * 1000, to: end*1000 + 999, size: size, countTotal: true,
-			hasAfter: c.pageToken != "", afterAt: tok.AfterAt, afterSeq: tok.AfterSeq}
+		var match func(*alertRec) bool
 		if f.Query != "" {
 			needle := strings.ToLower(f.Query)
-			q.match = func(r *alertRec) bool {
+			match = func(r *alertRec) bool {
 				return slices.ContainsFunc(queryFields, func(k string) bool { return strings.Contains(strings.ToLower(str(r.fields, k)), needle) })
 			}
 		}
-		paging := s.opts.Alerts.Paging
-		if paging.HideEvery > 0 {
-			q.hide = paging.hidden
-		}
-		if tok.Done || tok.Empty {
-			q.size = 0
-		}
-		s.alerts.mu.RLock()
-		page, more, total := pageByTime(s.alerts.byTime[source], q)
-		s.alerts.mu.RUnlock()
-		switch {
-		case tok.Done:
-			page, more = nil, false
-		case tok.Empty:
-			page, more = nil, true
+		page, pg, _, bad := s.legacyPage(c, legacyWindow{source: source, start: start, end: end, filter: filter, match: match})
+		if bad != nil {
+			return *bad
 		}
 		recs := make([]any, len(page))
 		for i, r := range page {
-			recs[i] = r.raw
-		}
-		pg := &api.Pagination{PageSize: size, TotalCount: intPtr(total)}
-		next := alertLogToken{Endpoint: c.r.URL.Path, Client: s.digest("client", c.client), Filter: filter, Start: start, End: end,
-			AfterAt: tok.AfterAt, AfterSeq: tok.AfterSeq, Depth: tok.Depth, FirstAt: tok.FirstAt, FirstSeq: tok.FirstSeq}
-		if len(page) > 0 {
-			last := page[len(page)-1]
-			next.AfterAt, next.AfterSeq = last.at, last.seq
-			next.Depth++
-			if next.Depth == 1 {
-				next.FirstAt, next.FirstSeq = last.at, last.seq
-			}
-		}
-		switch {
-		case more && paging.Loop && next.Depth >= 3:
-			next.AfterAt, next.AfterSeq, next.Depth = next.FirstAt, next.FirstSeq, 1
-		case more && paging.EmptyPages && !tok.Empty:
-			next.Empty = true
-		case more:
-		case s.opts.EmptyLastPage && !tok.Done:
-			next.Done = len(page) == 0
-		default:
-			next.Endpoint = ""
-		}
-		if next.Endpoint != "" {
-			pg.Next, _ = s.keys.seal("alertpage", next)
+			recs[i] = r
 		}
 		if s.opts.Alerts.Logs.FlatData {
 			return reply{data: recs, pagination: pg}
