@@ -1,10 +1,12 @@
 package alerts
 
 import (
+	"context"
 	"encoding/json"
 	"strings"
 
 	"github.com/mimecrawl/mimecrawl/index"
+	"github.com/mimecrawl/mimecrawl/integration/mimecast"
 )
 
 // Held-message release logs (POST /api/gateway/get-held-release-logs, data[0].heldReleaseLogs):
@@ -179,4 +181,22 @@ func HeldReleaseMapping() map[string]any {
 			}),
 		}),
 	})
+}
+
+// HeldReleaseReader reads one page of the release log. Implemented by *mimecast.Client.
+type HeldReleaseReader interface {
+	HeldReleaseLogs(ctx context.Context, q mimecast.WindowQuery) (mimecast.Page, error)
+}
+
+var _ HeldReleaseReader = (*mimecast.Client)(nil)
+
+const heldReleasePath = "/api/gateway/get-held-release-logs"
+
+var heldReleaseSpec = SourceSpec{
+	Name: HeldRelease, Endpoint: "POST " + heldReleasePath, Permission: mimecast.PermissionOf(heldReleasePath),
+	Records: RecordEvents, Kind: HeldReleaseKind, Dataset: HeldReleaseDataset,
+	pages: apiPages(500, func(r HeldReleaseReader, ctx context.Context, q WindowQuery) (mimecast.Page, error) {
+		return r.HeldReleaseLogs(ctx, mimecast.WindowQuery{Start: q.From, End: q.To, PageSize: q.PageSize, PageToken: q.Token})
+	}),
+	decode: decodeHeldRelease,
 }

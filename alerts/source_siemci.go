@@ -1,11 +1,17 @@
 package alerts
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"net/mail"
 	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
 
 	"github.com/mimecrawl/mimecrawl/index"
+	"github.com/mimecrawl/mimecrawl/integration/mimecast"
 )
 
 // Cloud Integrated SIEM (GET /siem/v1/batch/events/ci and /siem/v1/events/ci): the event
@@ -207,4 +213,31 @@ func SIEMCIMapping() map[string]any {
 			}),
 		}),
 	})
+}
+
+// siemCIBatchPath is the CI batch endpoint, whose permission the spec names.
+const siemCIBatchPath = "/siem/v1/batch/events/ci"
+
+var siemCISpec = SourceSpec{
+	Name: SIEMCI, Endpoint: "GET " + siemCIBatchPath + " (stream: GET /siem/v1/events/ci)",
+	Permission: mimecast.PermissionOf(siemCIBatchPath),
+	Records:    RecordEvents, Kind: SIEMCIKind, Dataset: SIEMCIDataset,
+	Retention: siemBatchRetention, streamRetention: siemStreamRetention,
+	// The cg machinery (batch files per type, or the stream with alerts.siem.stream), with the
+	// product and every CI type; an account without the product gets a 403 (or an answer the
+	// client takes as one: mimecast.ErrNotLicensed), which isolates this source only.
+	poll: func(p *Poller, ctx context.Context, src Source, c *counters, log zerolog.Logger) ([]string, error) {
+		return p.pollSIEMOf(ctx, src, c, log, mimecast.ProductCI, mimecast.SIEMTypesCI)
+	},
+	needs: func(d Deps) error {
+		if d.SIEM == nil {
+			return errors.New("source siem_ci needs a SIEM source")
+		}
+		return nil
+	},
+	probe: func(ctx context.Context, d Deps, now time.Time) error {
+		_, err := d.SIEM.SIEMBatch(ctx, mimecast.SIEMBatchQuery{Product: mimecast.ProductCI, Type: mimecast.SIEMTypesCI[0], Start: now, PageSize: 1})
+		return err
+	},
+	decode: decodeSIEMCI,
 }

@@ -1,11 +1,13 @@
 package alerts
 
 import (
+	"context"
 	"encoding/json"
 	"regexp"
 	"strings"
 
 	"github.com/mimecrawl/mimecrawl/index"
+	"github.com/mimecrawl/mimecrawl/integration/mimecast"
 )
 
 // Threat-intelligence feeds (POST /api/ttp/threat-intel/get-feed, feedType malware_customer
@@ -188,4 +190,36 @@ func ThreatIntelMapping() map[string]any {
 			"threat_intel": obj(map[string]any{"id": kw(), "pattern": kw(), "name": kw(), "labels": kw()}),
 		}),
 	})
+}
+
+// ThreatIntelReader reads one answer of a threat-intel feed. Implemented by *mimecast.Client.
+type ThreatIntelReader interface {
+	ThreatIntelFeed(ctx context.Context, q mimecast.ThreatIntelQuery) (mimecast.Page, error)
+}
+
+var _ ThreatIntelReader = (*mimecast.Client)(nil)
+
+const threatIntelPath = "/api/ttp/threat-intel/get-feed"
+
+var (
+	threatIntelCustomerSpec = threatIntelSpec(ThreatIntelCustomer, mimecast.FeedMalwareCustomer, decodeThreatIntelCustomer)
+	threatIntelGridSpec     = threatIntelSpec(ThreatIntelGrid, mimecast.FeedMalwareGrid, decodeThreatIntelGrid)
+)
+
+// threatIntelSpec is the spec of one feed: a time window on the indicators' modified time,
+// continued by the feed's own token (the window is not sent again with it); the feed takes
+// no page size (the 500 only satisfies the reader contract); no documented retention.
+func threatIntelSpec(name Source, feed string, dec func(json.RawMessage) (Event, error)) SourceSpec {
+	return SourceSpec{
+		Name: name, Endpoint: "POST " + threatIntelPath + " (feedType " + feed + ")", Permission: mimecast.PermissionOf(threatIntelPath),
+		Records: RecordEvents, Kind: ThreatIntelKind, Dataset: ThreatIntelDataset,
+		pages: apiPages(500, func(r ThreatIntelReader, ctx context.Context, q WindowQuery) (mimecast.Page, error) {
+			tq := mimecast.ThreatIntelQuery{FeedType: feed, Token: q.Token}
+			if q.Token == "" {
+				tq.Start, tq.End = q.From, q.To
+			}
+			return r.ThreatIntelFeed(ctx, tq)
+		}),
+		decode: dec,
+	}
 }
