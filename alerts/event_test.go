@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -192,5 +193,24 @@ func TestEventSourceNeedsItsReader(t *testing.T) {
 	_, err := New(Deps{Sink: f.sink, Cursors: f.cursors, Rules: keepAll{}, API: struct{}{}}, Options{Sources: []Source{Audit}})
 	if err == nil {
 		t.Fatal("New accepted the audit source without an audit reader")
+	}
+}
+
+// Probe reads one record of the last hour of a pages source through Deps.API; a 403 comes
+// back as such, for check to name the permission; without the reader it says which is missing.
+func TestProbeEventSource(t *testing.T) {
+	au := &fakeAudit{}
+	if err := Probe(context.Background(), Deps{API: au}, Audit, t0); err != nil || au.calls != 1 {
+		t.Errorf("probe: %v after %d calls; want nil after 1", err, au.calls)
+	}
+	au.forbidden = true
+	if err := Probe(context.Background(), Deps{API: au}, Audit, t0); !mimecast.IsForbidden(err) {
+		t.Errorf("probe of a forbidden source: %v; want a 403", err)
+	}
+	if err := Probe(context.Background(), Deps{}, Audit, t0); err == nil || !strings.Contains(err.Error(), "get-audit-events") {
+		t.Errorf("probe without a reader: %v; want an error naming the endpoint", err)
+	}
+	if err := Probe(context.Background(), Deps{}, Source("bogus"), t0); err == nil {
+		t.Error("probe of an unknown source succeeded")
 	}
 }

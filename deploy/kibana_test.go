@@ -70,6 +70,12 @@ func mappingFor(t *testing.T, title string) map[string]any {
 	if title == "logs-"+alerts.Dataset+"-*,mimecast-alerts" {
 		return index.Mapping(alerts.AlertsKind)
 	}
+	// An event source's data stream in every namespace.
+	for _, sp := range alerts.Specs() {
+		if sp.Records == alerts.RecordEvents && title == "logs-"+sp.Dataset+"-*" {
+			return index.Mapping(sp.Kind)
+		}
+	}
 	t.Fatalf("data view %q names no index of mimecrawl", title)
 	return nil
 }
@@ -147,8 +153,8 @@ func TestKibanaSavedObjectsMatchMappings(t *testing.T) {
 			views[o.ID] = o.Attributes.Title
 		}
 	}
-	if types["index-pattern"] != 3 || types["search"] < 1 || types["dashboard"] < 1 {
-		t.Errorf("saved objects by type %v; want 3 data views, a saved search and a dashboard", types)
+	if types["index-pattern"] != 4 || types["search"] < 2 || types["dashboard"] < 1 {
+		t.Errorf("saved objects by type %v; want 4 data views (messages, attachments, alerts, audit log), 2 saved searches and a dashboard", types)
 	}
 
 	// use checks one field reference of an object.

@@ -142,7 +142,7 @@ func TestAlertsOnceBesideACrawl(t *testing.T) {
 func TestAlertsKillAndResume(t *testing.T) {
 	// With the paging variants on: empty pages carrying tokens, the threat feed as events[]
 	// with nextPageToken and a total.
-	w := alertsWorldWith(t, simulator.AlertOptions{Attachment: 1500, URL: 600, Impersonation: 100, DLP: 100, Threats: 100, SIEM: 600, Audit: 600, Span: 6 * time.Hour,
+	w := alertsWorldWith(t, simulator.AlertOptions{Attachment: 1500, URL: 600, Impersonation: 100, DLP: 100, Threats: 100, SIEM: 600, Audit: 4000, Span: 6 * time.Hour,
 		ThreatsWrapper: "events", Paging: simulator.AlertPaging{EmptyPages: true, TokenKey: "nextPageToken", TotalKey: "total"}})
 	bin := mimecrawlBinary(t)
 	r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
@@ -159,10 +159,15 @@ func TestAlertsKillAndResume(t *testing.T) {
 		if st, err := state.Open(w.state+".alerts", state.Options{ReadOnly: true, LockTimeout: time.Second}); err == nil {
 			if cs, err := alerts.Statuses(st); err == nil && len(cs) > 0 {
 				cursors = cs[0].Name + " " + cs[0].Position
+				for _, c := range cs {
+					if c.Name == alerts.CursorName(alerts.Audit, "") {
+						cursors += "; " + c.Name + " " + c.Position // mid-window: killed inside its pass
+					}
+				}
 			}
 			_ = st.Close()
 		}
-		t.Logf("killed run %d; first cursor: %s", i, cursors)
+		t.Logf("killed run %d; cursors: %s", i, cursors)
 	}
 	if code, out, logs := w.run("alerts", "--once"); code != 0 {
 		t.Fatalf("alerts --once after kills: exit %d\n%s\n%s", code, out, logs)
@@ -249,8 +254,8 @@ func TestAlertsKillAndResume(t *testing.T) {
 		}
 		gotEvents[h.ID] = true
 	}
-	if len(wantEvents) != 600 || len(gotEvents) != len(wantEvents) {
-		t.Errorf("%d audit events in the truth (want 600), %d indexed", len(wantEvents), len(gotEvents))
+	if len(wantEvents) != 4000 || len(gotEvents) != len(wantEvents) {
+		t.Errorf("%d audit events in the truth (want 4000), %d indexed", len(wantEvents), len(gotEvents))
 	}
 }
 
