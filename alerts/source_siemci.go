@@ -4,12 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/mail"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
 
+	"github.com/mimecrawl/mimecrawl/config"
 	"github.com/mimecrawl/mimecrawl/index"
 	"github.com/mimecrawl/mimecrawl/integration/mimecast"
 )
@@ -239,5 +242,37 @@ var siemCISpec = SourceSpec{
 		_, err := d.SIEM.SIEMBatch(ctx, mimecast.SIEMBatchQuery{Product: mimecast.ProductCI, Type: mimecast.SIEMTypesCI[0], Start: now, PageSize: 1})
 		return err
 	},
-	decode: decodeSIEMCI,
+	decode:   decodeSIEMCI,
+	warnings: siemCIWarnings,
+}
+
+// siemCIWarnings is siemWarnings for siem_ci: the client paces both products' SIEM calls
+// with one budget (the published one, for cg), so with siem also configured the calls of
+// both count against it.
+func siemCIWarnings(a config.Alerts) []string {
+	if a.PollInterval <= 0 {
+		return nil
+	}
+	both := slices.Contains(a.Sources, string(SIEM))
+	calls, budget, per := len(mimecast.SIEMTypesCI), siemBatchBudgetCalls, siemBatchBudgetPer
+	if both {
+		calls += len(a.SIEM.Types)
+	}
+	if a.SIEM.Mode == config.SIEMStream {
+		calls, budget, per = 1, siemStreamBudgetCalls, siemStreamBudgetPer
+		if both {
+			calls = 2
+		}
+	}
+	passes := float64(per) / float64(a.PollInterval)
+	need := float64(calls) * passes
+	if need <= float64(budget) {
+		return nil
+	}
+	with := "alerts.sources siem_ci"
+	if both {
+		with = "alerts.sources siem and siem_ci (one budget)"
+	}
+	return []string{fmt.Sprintf("alerts.poll_interval: %s with %s (%s mode, %d calls per pass at least) needs %.0f calls per %s, above the %d the endpoint allows; passes will wait on the quota: raise poll_interval to %s or more",
+		a.PollInterval, with, a.SIEM.Mode, calls, need, config.Duration(per), budget, config.Duration(time.Duration(int64(per)*int64(calls)/int64(budget)).Round(time.Second)))}
 }

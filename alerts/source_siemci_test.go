@@ -1,6 +1,12 @@
 package alerts
 
-import "testing"
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mimecrawl/mimecrawl/config"
+)
 
 // ECS fields of the Cloud Integrated SIEM events, against ECS 8.11 (ecs.version 8.11.0):
 // detections and blocked clicks are alerts (External Alerts rule), the rest events.
@@ -46,4 +52,33 @@ func TestSIEMCIECS(t *testing.T) {
 	distinctIDs(t, decodeSIEMCI,
 		`{"type":"mailflow","timestamp":1717236000125,"messageId":"<m>"}`,
 		`{"type":"mailflow","timestamp":1717236000126,"messageId":"<m>"}`)
+}
+
+// siem_ci's calls count against the SIEM budget, together with siem's when both are
+// configured.
+func TestConfigWarningsSIEMCIBudget(t *testing.T) {
+	cases := []struct {
+		name     string
+		sources  []string
+		mode     string
+		interval time.Duration
+		warn     string
+	}{
+		{"ci alone fits", []string{"siem_ci"}, config.SIEMBatch, time.Minute, ""},
+		{"ci alone too often", []string{"siem_ci"}, config.SIEMBatch, 30 * time.Second, "raise poll_interval to 54s"},
+		{"both too often", []string{"siem", "siem_ci"}, config.SIEMBatch, 2 * time.Minute, "siem and siem_ci (one budget)"},
+		{"stream both fit", []string{"siem", "siem_ci"}, config.SIEMStream, 30 * time.Second, ""},
+		{"stream both too often", []string{"siem", "siem_ci"}, config.SIEMStream, 20 * time.Second, "raise poll_interval to 24s"},
+	}
+	for _, tc := range cases {
+		c := config.Default()
+		c.Alerts.Sources, c.Alerts.SIEM.Mode, c.Alerts.PollInterval = tc.sources, tc.mode, config.Duration(tc.interval)
+		w := siemCIWarnings(c.Alerts)
+		switch {
+		case tc.warn == "" && len(w) != 0:
+			t.Errorf("%s: warnings %q", tc.name, w)
+		case tc.warn != "" && (len(w) != 1 || !strings.Contains(w[0], tc.warn)):
+			t.Errorf("%s: warnings %q; want one saying %q", tc.name, w, tc.warn)
+		}
+	}
 }
