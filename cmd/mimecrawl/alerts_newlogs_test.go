@@ -162,21 +162,22 @@ func TestAlertsNewLogsKillAndResume(t *testing.T) {
 	compareEvents(t, w)
 }
 
-// A 403 on the release log and the threat-intel feed, and an account without Cloud
-// Integrated, are reported per source with the permission each lacks; the other new
+// A 403 on the view log, the release log and the threat-intel feed, and an account without
+// Cloud Integrated, are reported per source with the permission each lacks; the other new
 // sources are indexed; check names the permissions too.
 func TestAlertsNewLogsForbiddenIsolated(t *testing.T) {
 	w := alertsWorldWith(t, simulator.AlertOptions{Span: 2 * time.Hour,
 		Logs: simulator.LogOptions{ArchiveSearch: 10, Search: 5, View: 6, HeldRelease: 8, ThreatIntelCustomer: 9,
 			ThreatIntelGrid: 4, SIEMCI: 12, CINotLicensed: "bad_request"}})
 	withSources(t, w, newLogSources...)
-	w.sim.SetForbidden([]string{"/api/gateway/get-held-release-logs", "/api/ttp/threat-intel/get-feed"})
+	w.sim.SetForbidden([]string{"/api/gateway/get-held-release-logs", "/api/ttp/threat-intel/get-feed", "/api/archive/get-view-logs"})
 	code, out, logs := w.runText("alerts", "--once")
 	if code != 0 {
 		t.Fatalf("alerts --once exit %d, want 0 (refused sources are reported, not a failure)\n%s\n%s", code, out, logs)
 	}
 	for _, want := range []string{
 		"not permitted for this API application (needs Gateway | Held Messages | Read)",
+		"not permitted for this API application (needs Archive | View Logs | Read)",
 		"not permitted for this API application (needs Services | Threat Intelligence | Read)",
 		"not permitted for this API application (needs Security Events and Data Retrieval | Threat and Security Events (SIEM) for Cloud Integrated | Read)",
 	} {
@@ -184,12 +185,12 @@ func TestAlertsNewLogsForbiddenIsolated(t *testing.T) {
 			t.Errorf("summary lacks %q:\n%s", want, out)
 		}
 	}
-	for _, ds := range []string{alerts.ArchiveSearchLogsDataset, alerts.ArchiveSearchesDataset, alerts.ArchiveViewLogsDataset} {
+	for _, ds := range []string{alerts.ArchiveSearchLogsDataset, alerts.ArchiveSearchesDataset} {
 		if n := len(eventIDs(t, w, ds)); n == 0 {
 			t.Errorf("%s: nothing indexed beside the refused sources", ds)
 		}
 	}
-	for _, ds := range []string{alerts.HeldReleaseDataset, alerts.ThreatIntelDataset, alerts.SIEMCIDataset} {
+	for _, ds := range []string{alerts.ArchiveViewLogsDataset, alerts.HeldReleaseDataset, alerts.ThreatIntelDataset, alerts.SIEMCIDataset} {
 		if n := len(eventIDs(t, w, ds)); n != 0 {
 			t.Errorf("%s: %d events from a refused source", ds, n)
 		}
@@ -197,7 +198,8 @@ func TestAlertsNewLogsForbiddenIsolated(t *testing.T) {
 	code, out, _ = w.run("check")
 	for _, want := range []string{"ok    alerts source archive_search_logs", "warn  alerts source held_release_logs",
 		`"Gateway | Held Messages | Read"`, "warn  alerts source threat_intel_malware_customer",
-		`"Services | Threat Intelligence | Read"`, "warn  alerts source siem_ci", "for Cloud Integrated | Read"} {
+		`"Services | Threat Intelligence | Read"`, "warn  alerts source siem_ci", "for Cloud Integrated | Read",
+		"warn  alerts source archive_view_logs", `"Archive | View Logs | Read"`} {
 		if !strings.Contains(out, want) {
 			t.Errorf("check (exit %d) lacks %q:\n%s", code, want, out)
 		}
