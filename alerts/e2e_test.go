@@ -182,10 +182,12 @@ func (w *world) indexed() map[string]string {
 	if slices.Contains(alerts.Kinds(w.sources), alerts.AlertsKind) {
 		w.indexedAlerts(out)
 	}
+	var seen []index.Kind // sources may share a data stream (the two threat-intel feeds)
 	for _, sp := range alerts.Specs() {
-		if sp.Records != alerts.RecordEvents || !slices.Contains(w.sources, sp.Name) {
+		if sp.Records != alerts.RecordEvents || !slices.Contains(w.sources, sp.Name) || slices.Contains(seen, sp.Kind) {
 			continue
 		}
+		seen = append(seen, sp.Kind)
 		var ev struct {
 			Hits struct {
 				Hits []struct {
@@ -286,7 +288,9 @@ func compare(t *testing.T, got, want map[string]string) {
 }
 
 func seeded() simulator.AlertOptions {
-	return simulator.AlertOptions{Attachment: 60, URL: 40, Impersonation: 16, DLP: 12, Threats: 12, SIEM: 80, Audit: 30, Span: 6 * time.Hour}
+	return simulator.AlertOptions{Attachment: 60, URL: 40, Impersonation: 16, DLP: 12, Threats: 12, SIEM: 80, Audit: 30, Span: 6 * time.Hour,
+		Logs: simulator.LogOptions{ArchiveSearch: 30, Search: 12, View: 20, HeldRelease: 30, ThreatIntelCustomer: 40,
+			ThreatIntelGrid: 25, SIEMCI: 45, ThreatIntelPageSize: 7}}
 }
 
 // After one pass the index holds exactly the truth's alerts that pass the rules, with their

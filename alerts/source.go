@@ -48,6 +48,13 @@ func init() {
 		threatsSpec,
 		siemSpec,
 		auditSpec,
+		archiveSearchLogsSpec,
+		archiveSearchesSpec,
+		archiveViewLogsSpec,
+		heldReleaseSpec,
+		threatIntelCustomerSpec,
+		threatIntelGridSpec,
+		siemCISpec,
 	}
 	Sources = make([]Source, len(sourceTable))
 	for i, s := range sourceTable {

@@ -123,11 +123,17 @@ func normalizeSIEM(r record) (Alert, error) {
 // type its own cursor), or the stream. Types are read one after another: they share the
 // batch endpoint's small call budget, so reading them at once would gain nothing.
 func (p *Poller) pollSIEM(ctx context.Context, src Source, c *counters, log zerolog.Logger) ([]string, error) {
+	return p.pollSIEMOf(ctx, src, c, log, mimecast.ProductCG, p.o.SIEMTypes)
+}
+
+// pollSIEMOf is pollSIEM for one SIEM product and its event types.
+func (p *Poller) pollSIEMOf(ctx context.Context, src Source, c *counters, log zerolog.Logger, product mimecast.SIEMProduct, types []string) ([]string, error) {
 	if p.o.SIEMStream {
 		s, err := p.openStream(src, CursorName(src, "stream"), c, log)
 		if err != nil {
 			return nil, err
 		}
+		s.siemProduct, s.siemTypes = product, types
 		err = s.retryPending(ctx, nil)
 		if err == nil {
 			err = s.readStream(ctx)
@@ -139,7 +145,7 @@ func (p *Poller) pollSIEM(ctx context.Context, src Source, c *counters, log zero
 		descs []string
 		errs  []error
 	)
-	for _, typ := range p.o.SIEMTypes {
+	for _, typ := range types {
 		if ctx.Err() != nil {
 			errs = append(errs, ctx.Err())
 			break
@@ -150,6 +156,7 @@ func (p *Poller) pollSIEM(ctx context.Context, src Source, c *counters, log zero
 			errs = append(errs, err)
 			continue
 		}
+		s.siemProduct, s.siemTypes = product, types
 		err = s.retryPending(ctx, nil)
 		if err == nil {
 			err = s.retryFiles(ctx, typ)
@@ -174,11 +181,11 @@ func (p *Poller) pollSIEM(ctx context.Context, src Source, c *counters, log zero
 // killed pass re-reads that page (ids make it harmless). Files are read one at a time and
 // streamed, never held whole.
 func (s *stream) readBatch(ctx context.Context, typ string) error {
-	q := mimecast.SIEMBatchQuery{Type: typ, PageSize: min(s.p.o.PageSize, restPageLimit), NextPage: s.saved.Token}
+	q := mimecast.SIEMBatchQuery{Product: s.siemProduct, Type: typ, PageSize: min(s.p.o.PageSize, restPageLimit), NextPage: s.saved.Token}
 	if q.NextPage == "" {
 		// Only a start date, as the one collector that sends dates does (inferred: an end
 		// date might cap what the returned token continues with).
-		q.Start = s.p.firstStart(s.p.o.Now().UTC(), retention(SIEM, false))
+		q.Start = s.p.firstStart(s.p.o.Now().UTC(), retention(s.src, false))
 	}
 	resumed := q.NextPage != ""
 	pgr := newPager(s.p.o.MaxPages, q.NextPage)
@@ -194,7 +201,7 @@ func (s *stream) readBatch(ctx context.Context, typ string) error {
 		if err != nil {
 			if resumed && refusedToken(ctx, err) {
 				s.log.Warn().Err(err).Msg("saved siem batch token refused; starting again from the lookback, clamped to 7 days")
-				q = mimecast.SIEMBatchQuery{Type: typ, PageSize: q.PageSize, Start: s.p.firstStart(s.p.o.Now().UTC(), retention(SIEM, false))}
+				q = mimecast.SIEMBatchQuery{Product: s.siemProduct, Type: typ, PageSize: q.PageSize, Start: s.p.firstStart(s.p.o.Now().UTC(), retention(s.src, false))}
 				resumed = false
 				pgr = newPager(s.p.o.MaxPages, "")
 				continue
@@ -249,7 +256,7 @@ func (s *stream) readBatch(ctx context.Context, typ string) error {
 		if verdict != pageFollow {
 			return stop
 		}
-		q = mimecast.SIEMBatchQuery{Type: typ, PageSize: q.PageSize, NextPage: page.Next}
+		q = mimecast.SIEMBatchQuery{Product: s.siemProduct, Type: typ, PageSize: q.PageSize, NextPage: page.Next}
 	}
 }
 
@@ -376,7 +383,7 @@ func (s *stream) retryFiles(ctx context.Context, typ string) (err error) {
 	batch := &recordBatch{s: s, u: u}
 	for _, f := range list {
 		u.resolveFiles = append(u.resolveFiles, f.key()) // the unit is open: no result reads it yet
-		q := mimecast.SIEMBatchQuery{Type: typ, PageSize: min(s.p.o.PageSize, restPageLimit), NextPage: f.Token, Start: f.Start}
+		q := mimecast.SIEMBatchQuery{Product: s.siemProduct, Type: typ, PageSize: min(s.p.o.PageSize, restPageLimit), NextPage: f.Token, Start: f.Start}
 		page, err := s.p.d.SIEM.SIEMBatch(ctx, q)
 		switch {
 		case err != nil && ctx.Err() != nil:
@@ -400,9 +407,9 @@ func (s *stream) retryFiles(ctx context.Context, typ string) (err error) {
 func (s *stream) readStream(ctx context.Context) error {
 	size := min(s.p.o.PageSize, restPageLimit)
 	start := func() mimecast.SIEMStreamQuery {
-		return mimecast.SIEMStreamQuery{Types: s.p.o.SIEMTypes, PageSize: size, Start: s.p.firstStart(s.p.o.Now().UTC(), retention(SIEM, true))}
+		return mimecast.SIEMStreamQuery{Product: s.siemProduct, Types: s.siemTypes, PageSize: size, Start: s.p.firstStart(s.p.o.Now().UTC(), retention(s.src, true))}
 	}
-	q := mimecast.SIEMStreamQuery{Types: s.p.o.SIEMTypes, PageSize: size, NextPage: s.saved.Token}
+	q := mimecast.SIEMStreamQuery{Product: s.siemProduct, Types: s.siemTypes, PageSize: size, NextPage: s.saved.Token}
 	if q.NextPage == "" {
 		q = start()
 	}
@@ -444,6 +451,6 @@ func (s *stream) readStream(ctx context.Context) error {
 		if verdict != pageFollow {
 			return stop
 		}
-		q = mimecast.SIEMStreamQuery{Types: s.p.o.SIEMTypes, PageSize: size, NextPage: page.Next}
+		q = mimecast.SIEMStreamQuery{Product: s.siemProduct, Types: s.siemTypes, PageSize: size, NextPage: page.Next}
 	}
 }

@@ -57,6 +57,10 @@ type stream struct {
 	// Deps.Stream); namespace is data_stream.namespace.
 	ids       IDSet
 	namespace string
+	// siemProduct and siemTypes are what a SIEM pass reads (source_siem.go): Cloud Gateway
+	// and alerts.siem.types, or Cloud Integrated and its three types (source_siemci.go).
+	siemProduct mimecast.SIEMProduct
+	siemTypes   []string
 }
 
 func (p *Poller) openStream(src Source, name string, c *counters, log zerolog.Logger) (*stream, error) {

@@ -50,7 +50,7 @@ type config struct {
 func parseFlags(args []string, stderr io.Writer) (config, error) {
 	var c config
 	var epoch string
-	var alerts, alertsSIEM int
+	var alerts, alertsSIEM, moreLogs int
 	fs := flag.NewFlagSet("mimecast-sim", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.addr, "addr", "127.0.0.1:8089", "listen address (port 0 picks a free port)")
@@ -79,6 +79,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.opts.Alerts.Audit, "alerts-audit", 0, "seeded audit events (POST /api/audit/get-audit-events)")
 	fs.DurationVar(&c.opts.Alerts.Span, "alerts-span", 12*time.Hour, "seeded alerts happen within this span before the start time (at most 168h)")
 	fs.StringVar(&c.opts.Alerts.ThreatsWrapper, "threats-wrapper", "value", "key of the records in threat feed answers: value, data or events")
+	fs.IntVar(&moreLogs, "logs", 0, "seeded records per archive access, release, threat-intel (each feed) and Cloud Integrated SIEM log")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -98,6 +99,12 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}
 	a := &c.opts.Alerts
 	a.Attachment, a.URL, a.Impersonation, a.DLP, a.Threats, a.SIEM = alerts, alerts, alerts, alerts, alerts, alertsSIEM
+	if moreLogs < 0 {
+		return c, errors.New("--logs: want >= 0")
+	}
+	l := &a.Logs
+	l.ArchiveSearch, l.Search, l.View, l.HeldRelease, l.ThreatIntelCustomer, l.ThreatIntelGrid, l.SIEMCI =
+		moreLogs, moreLogs, moreLogs, moreLogs, moreLogs, moreLogs, 3*moreLogs
 	if c.opts.Messages == 0 {
 		c.opts.Messages = -1 // 0 on the command line means none, not the default
 	}

@@ -75,6 +75,9 @@ type AlertOptions struct {
 	// 300 calls / hour (stream), measured with Options.Now.
 	SIEMBatchLimit  RateWindow
 	SIEMStreamLimit RateWindow
+	// Logs seeds and shapes the archive access, release, threat-intel and Cloud Integrated
+	// SIEM logs (logs_more.go).
+	Logs LogOptions
 }
 
 // AlertPaging switches the paging variants of the alert endpoints.
@@ -412,7 +415,18 @@ func (st *alertStore) truth(only string) []TruthAlert {
 }
 
 // AlertTruth returns the alert records the simulator holds, for one source or all ("").
-func (s *Server) AlertTruth(source string) []TruthAlert { return s.alerts.truth(source) }
+func (s *Server) AlertTruth(source string) []TruthAlert {
+	if isMoreLogSource(source) {
+		return s.moreTruth(source)
+	}
+	out := s.alerts.truth(source)
+	if source == "" {
+		for _, src := range moreLogSources {
+			out = append(out, s.moreTruth(src)...)
+		}
+	}
+	return out
+}
 
 // AddAlerts adds records to a source and returns them exactly as they will be served. Each
 // record must be a JSON object. With recordedAt set, every record's event time field (date,
@@ -420,6 +434,9 @@ func (s *Server) AlertTruth(source string) []TruthAlert { return s.alerts.truth(
 // client may already have read. Records without an event time get recordedAt, else now.
 // Adding records turns the alert endpoints on.
 func (s *Server) AddAlerts(source string, records []json.RawMessage, recordedAt time.Time) ([]json.RawMessage, error) {
+	if isMoreLogSource(source) {
+		return s.addMoreLogs(source, records, recordedAt)
+	}
 	if !slices.Contains(alertSources, source) {
 		return nil, fmt.Errorf("alerts: unknown source %q: want one of %s", source, strings.Join(alertSources, ", "))
 	}
@@ -595,7 +612,7 @@ func (s *Server) alertControl(mux interface {
 	})
 	mux.HandleFunc("GET /_sim/alerts", func(w http.ResponseWriter, r *http.Request) {
 		src := r.URL.Query().Get("source")
-		if src != "" && !slices.Contains(alertSources, src) {
+		if src != "" && !slices.Contains(alertSources, src) && !isMoreLogSource(src) {
 			controlError(w, http.StatusBadRequest, fmt.Errorf("unknown source %q: want one of %s", src, strings.Join(alertSources, ", ")))
 			return
 		}
