@@ -1,10 +1,13 @@
 package alerts_test
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"runtime/metrics"
@@ -79,26 +82,16 @@ func BenchmarkPollBacklog(b *testing.B) {
 
 func benchPass(b *testing.B, esURL string, n int, siem bool) {
 	b.StopTimer()
-	ao := simulator.AlertOptions{Attachment: n, Span: 6 * time.Hour}
 	src := alerts.AttachmentProtection
 	if siem {
-		// Unlimited batch calls: the benchmark measures the poller, not the published budget.
-		ao = simulator.AlertOptions{SIEM: n, Span: 6 * time.Hour, SIEMBatchLimit: simulator.RateWindow{Calls: -1}}
 		src = alerts.SIEM
 	}
-	sim, err := simulator.New(simulator.Options{Alerts: ao})
-	if err != nil {
-		b.Fatal(err)
-	}
-	// The simulator keeps each file's gzip body once served: built now, they are part of
-	// the baseline, not of the heap the pass added.
-	sim.WarmSIEMFiles()
-	srv := httptest.NewServer(sim.Handler())
-	defer srv.Close()
+	simURL, stopSim := backlogSimulator(b, n, siem)
+	defer stopSim()
 	log := zerolog.Nop()
-	// Nor the client's own budget of it: at 100,000 events the published 50 calls per 15
+	// The client's SIEM batch budget is lifted too: at 100,000 events the published 50 calls per 15
 	// minutes would make the pass a quarter of an hour of waiting.
-	client, err := mimecast.New(mimecast.Config{BaseURL: srv.URL, ClientID: "demo-client", ClientSecret: "demo-secret", Logger: log,
+	client, err := mimecast.New(mimecast.Config{BaseURL: simURL, ClientID: "demo-client", ClientSecret: "demo-secret", Logger: log,
 		SIEMBatchBudget: mimecast.Budget{Calls: -1}})
 	if err != nil {
 		b.Fatal(err)
@@ -141,15 +134,14 @@ func benchPass(b *testing.B, esURL string, n int, siem bool) {
 		b.Fatal(err)
 	}
 
-	// The simulator shares this process and holds the whole backlog, and the collector lets
-	// garbage grow in proportion to what is live; so the figure is the live heap (what the
-	// last collection marked) above what was live before the pass. It is sampled from
-	// runtime/metrics, not by forcing collections: with the simulator holding a 100,000-event
-	// backlog a forced collection every 250 ms took most of the CPU and the pass never
-	// ended.
+	// The figure is the live heap (what the last collection marked) above what was live
+	// before the pass. The simulator runs in a process of its own (backlogSimulator), so
+	// the heap is the poller's: in this process it held the whole backlog (about 1.5 KB per
+	// event), which made every collection's marking longer in proportion to the backlog,
+	// and what the pass allocated while a collection marked counted as live. It is sampled
+	// from runtime/metrics, not by forcing collections.
 	// ALERTS_BENCH_GC_EVERY (a duration) samples by forced collections at that period
-	// instead: exact (what the last collection marked also counts what was allocated while
-	// it marked, more so the larger the simulator's heap), but costly at large backlogs.
+	// instead: exact, but it costs CPU.
 	sample, every := lastLive, 50*time.Millisecond
 	if s := os.Getenv("ALERTS_BENCH_GC_EVERY"); s != "" {
 		d, err := time.ParseDuration(s)
@@ -252,4 +244,96 @@ func lastLive() uint64 {
 		return 0
 	}
 	return s[0].Value.Uint64()
+}
+
+// backlogSimulator starts the simulator serving the backlog and returns its URL. It runs in
+// a child process (this test binary again, running TestBacklogSimulatorProcess), so that
+// the heap the benchmark measures holds the poller and not the simulator's backlog;
+// ALERTS_BENCH_SIM_INPROCESS=1 runs it in this process, as the benchmark did before
+// 2026-12-07, to compare. The child ends when its stdin closes, at the end of b.
+func backlogSimulator(b *testing.B, n int, siem bool) (url string, stop func()) {
+	if os.Getenv("ALERTS_BENCH_SIM_INPROCESS") != "" {
+		sim, err := simulator.New(simulator.Options{Alerts: backlogOptions(n, siem)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		// The simulator keeps each file's gzip body once served: built now, they are part
+		// of the baseline, not of the heap the pass added.
+		sim.WarmSIEMFiles()
+		srv := httptest.NewServer(sim.Handler())
+		return srv.URL, srv.Close
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		b.Fatal(err)
+	}
+	cmd := exec.Command(exe, "-test.run=^TestBacklogSimulatorProcess$")
+	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d,%t", simChildEnv, n, siem))
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	stop = func() {
+		_ = stdin.Close() // the child's signal to stop
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	}
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	url, ok := strings.CutPrefix(strings.TrimSpace(line), "listening ")
+	if err != nil || !ok {
+		stop()
+		b.Fatalf("simulator process: %q, %v", line, err)
+	}
+	return url, stop
+}
+
+// backlogOptions is the simulator's backlog: n attachment-protection events, or with siem
+// n SIEM events in batch files, the batch endpoint's call budget lifted (the benchmark
+// measures the poller, not the published budget).
+func backlogOptions(n int, siem bool) simulator.AlertOptions {
+	if siem {
+		return simulator.AlertOptions{SIEM: n, Span: 6 * time.Hour, SIEMBatchLimit: simulator.RateWindow{Calls: -1}}
+	}
+	return simulator.AlertOptions{Attachment: n, Span: 6 * time.Hour}
+}
+
+const simChildEnv = "ALERTS_BENCH_SIM_CHILD"
+
+// TestBacklogSimulatorProcess is the simulator process of BenchmarkPollBacklog; it is
+// skipped unless run by backlogSimulator.
+func TestBacklogSimulatorProcess(t *testing.T) {
+	spec := os.Getenv(simChildEnv)
+	if spec == "" {
+		t.Skip("runs only as BenchmarkPollBacklog's simulator process")
+	}
+	var (
+		n    int
+		siem bool
+	)
+	if _, err := fmt.Sscanf(spec, "%d,%t", &n, &siem); err != nil {
+		t.Fatalf("%s=%q: %v", simChildEnv, spec, err)
+	}
+	sim, err := simulator.New(simulator.Options{Alerts: backlogOptions(n, siem)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim.WarmSIEMFiles()
+	srv := httptest.NewServer(sim.Handler())
+	defer srv.Close()
+	fmt.Printf("listening %s\n", srv.URL)
+	_, _ = io.Copy(io.Discard, os.Stdin) // until the benchmark closes stdin (or ends)
 }
