@@ -194,7 +194,10 @@ func (g *Group) merge(a *Alert) bool {
 	// kept the first 16 hex digits: an alert added again replaces its prefix rather than
 	// counting twice.
 	id := a.ID
-	g.AlertIDs = slices.DeleteFunc(slices.Clone(g.AlertIDs), func(p string) bool { return len(p) < len(id) && strings.HasPrefix(id, p) })
+	prefix := func(p string) bool { return len(p) < len(id) && strings.HasPrefix(id, p) }
+	if slices.ContainsFunc(g.AlertIDs, prefix) {
+		g.AlertIDs = slices.DeleteFunc(slices.Clone(g.AlertIDs), prefix)
+	}
 	g.AlertIDs, truncated = union(g.AlertIDs, []string{id}, MaxGroupAlerts)
 	g.AlertsTruncated = g.AlertsTruncated || truncated
 	g.AlertCount = len(g.AlertIDs)
@@ -219,7 +222,37 @@ func (g *Group) merge(a *Alert) bool {
 // union returns the smallest max values of the union of cur and add, sorted, and whether
 // the union had more than max. Keeping the smallest values (not the first seen) makes the
 // result independent of the order values arrive in.
+//
+// When cur is already such a set (sorted, no duplicates, no empty value, at most max) and
+// nothing of add would enter it (each value empty, in cur, or after the last of a full cur),
+// it returns cur itself: merging an alert into a full group then allocates nothing, where a
+// new map and slice of up to a thousand values per alert made the garbage of a backlog's
+// campaign group most of what the pass allocated.
 func union(cur, add []string, max int) ([]string, bool) {
+	set := len(cur) <= max
+	for i := 0; set && i < len(cur); i++ {
+		set = cur[i] != "" && (i == 0 || cur[i-1] < cur[i])
+	}
+	if set {
+		same, over := true, false
+		for _, v := range add {
+			if v == "" {
+				continue
+			}
+			if _, found := slices.BinarySearch(cur, v); found {
+				continue
+			}
+			if max > 0 && len(cur) == max && v > cur[max-1] {
+				over = true
+				continue
+			}
+			same = false
+			break
+		}
+		if same {
+			return cur, over
+		}
+	}
 	seen := make(map[string]bool, len(cur)+len(add))
 	out := make([]string, 0, len(cur)+len(add))
 	for _, vs := range [][]string{cur, add} {
