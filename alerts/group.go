@@ -223,35 +223,49 @@ func (g *Group) merge(a *Alert) bool {
 // the union had more than max. Keeping the smallest values (not the first seen) makes the
 // result independent of the order values arrive in.
 //
-// When cur is already such a set (sorted, no duplicates, no empty value, at most max) and
-// nothing of add would enter it (each value empty, in cur, or after the last of a full cur),
-// it returns cur itself: merging an alert into a full group then allocates nothing, where a
-// new map and slice of up to a thousand values per alert made the garbage of a backlog's
-// campaign group most of what the pass allocated.
+// When cur is already such a set (sorted, no duplicates, no empty value, at most max), as
+// union leaves it, it returns cur itself if nothing of add enters it (each value empty, in
+// cur, or after the last of a full cur), else one new slice merged from the two sorted
+// lists: a new map and slice of up to a thousand values per alert merged into a backlog's
+// campaign group were most of what a pass allocated.
 func union(cur, add []string, max int) ([]string, bool) {
 	set := len(cur) <= max
 	for i := 0; set && i < len(cur); i++ {
 		set = cur[i] != "" && (i == 0 || cur[i-1] < cur[i])
 	}
 	if set {
-		same, over := true, false
+		var fresh []string // values of add that enter, sorted, without duplicates
+		over := false
 		for _, v := range add {
 			if v == "" {
 				continue
 			}
-			if _, found := slices.BinarySearch(cur, v); found {
+			if _, found := slices.BinarySearch(cur, v); found || slices.Contains(fresh, v) {
 				continue
 			}
 			if max > 0 && len(cur) == max && v > cur[max-1] {
 				over = true
 				continue
 			}
-			same = false
-			break
+			fresh = append(fresh, v)
 		}
-		if same {
+		if len(fresh) == 0 {
 			return cur, over
 		}
+		// One new slice, the two sorted lists merged: no map of the whole set per alert.
+		sort.Strings(fresh)
+		n := len(cur) + len(fresh)
+		out := make([]string, 0, min(n, max))
+		for i, j := 0, 0; len(out) < max && (i < len(cur) || j < len(fresh)); {
+			if j == len(fresh) || (i < len(cur) && cur[i] < fresh[j]) {
+				out = append(out, cur[i])
+				i++
+			} else {
+				out = append(out, fresh[j])
+				j++
+			}
+		}
+		return out, over || n > max
 	}
 	seen := make(map[string]bool, len(cur)+len(add))
 	out := make([]string, 0, len(cur)+len(add))

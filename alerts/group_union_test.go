@@ -27,9 +27,10 @@ func unionByMap(cur, add []string, max int) ([]string, bool) {
 	return out, false
 }
 
-// union's shortcut for a set that nothing enters gives what the full merge gives, for sets
-// as union leaves them and for stored lists that are not (unsorted, repeated, empty values,
-// longer than max). The seed is logged; ALERTS_TEST_SEED sets it.
+// union's paths for a set as union leaves it (nothing enters; values enter by a merge of
+// sorted lists) give what the full merge gives, and so does the full merge for stored
+// lists that are not such sets (unsorted, repeated, empty values, longer than max). The
+// seed is logged; ALERTS_TEST_SEED sets it.
 func TestUnionShortcutMatchesMerge(t *testing.T) {
 	seed := uint64(time.Now().UnixNano())
 	if s := os.Getenv("ALERTS_TEST_SEED"); s != "" {
