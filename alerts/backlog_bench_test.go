@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -142,6 +143,9 @@ func benchPass(b *testing.B, esURL string, n int, siem bool) {
 	// from runtime/metrics, not by forcing collections.
 	// ALERTS_BENCH_GC_EVERY (a duration) samples by forced collections at that period
 	// instead: exact, but it costs CPU.
+	if os.Getenv("ALERTS_BENCH_PROFILED") != "" && runtime.MemProfileRate > 4096 {
+		runtime.MemProfileRate = 4096
+	}
 	sample, every := lastLive, 50*time.Millisecond
 	if s := os.Getenv("ALERTS_BENCH_GC_EVERY"); s != "" {
 		d, err := time.ParseDuration(s)
@@ -216,8 +220,11 @@ func writePeakProfile(b *testing.B, suffix string) {
 	}
 	defer f.Close()
 	// The profile is as of the collection before the last: one more makes it the heap the
-	// sample measured, not garbage the pass made since.
-	runtime.GC()
+	// sample measured, not garbage the pass made since. With ALERTS_BENCH_PROFILED the
+	// sample was the profile: it is written as it stands.
+	if os.Getenv("ALERTS_BENCH_PROFILED") == "" {
+		runtime.GC()
+	}
 	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
 		b.Error(err)
 	}
@@ -226,8 +233,21 @@ func writePeakProfile(b *testing.B, suffix string) {
 // forcedLive returns the live heap right after a forced collection: HeapAlloc, which also
 // counts what the pass allocated between the collection's end and the read; with
 // ALERTS_BENCH_MARKED set, what the collection marked (/gc/heap/live:bytes) instead.
+//
+// Both count what the pass allocated while the collection marked (it is marked live, dead
+// or not), which on a loaded machine, where marking takes long, added up to 8 MB to single
+// samples of a 4 MB heap; the more samples a pass takes, the likelier its peak is such an
+// outlier, so the peak rose with the backlog for that reason alone. With
+// ALERTS_BENCH_PROFILED set it is instead the in-use total of the heap profile after a
+// second forced collection, which counts what was live when that collection began and
+// leaves out what was allocated while it marked (the profile samples one allocation per
+// runtime.MemProfileRate bytes, 4096 unless set lower; scaled as pprof scales it).
 func forcedLive() uint64 {
 	runtime.GC()
+	if os.Getenv("ALERTS_BENCH_PROFILED") != "" {
+		runtime.GC()
+		return profiledInUse()
+	}
 	if os.Getenv("ALERTS_BENCH_MARKED") != "" {
 		return lastLive()
 	}
@@ -336,4 +356,33 @@ func TestBacklogSimulatorProcess(t *testing.T) {
 	defer srv.Close()
 	fmt.Printf("listening %s\n", srv.URL)
 	_, _ = io.Copy(io.Discard, os.Stdin) // until the benchmark closes stdin (or ends)
+}
+
+// profiledInUse returns the bytes in use by the heap profile, each record scaled for the
+// sampling rate as pprof scales heap samples.
+func profiledInUse() uint64 {
+	var recs []runtime.MemProfileRecord
+	n, _ := runtime.MemProfile(nil, false)
+	for {
+		recs = make([]runtime.MemProfileRecord, n+64)
+		var ok bool
+		if n, ok = runtime.MemProfile(recs, false); ok {
+			recs = recs[:n]
+			break
+		}
+	}
+	rate := float64(runtime.MemProfileRate)
+	var sum float64
+	for _, r := range recs {
+		count, size := float64(r.InUseObjects()), float64(r.InUseBytes())
+		if count == 0 || size == 0 {
+			continue
+		}
+		if rate <= 1 {
+			sum += size
+			continue
+		}
+		sum += size / (1 - math.Exp(-size/count/rate))
+	}
+	return uint64(sum)
 }
