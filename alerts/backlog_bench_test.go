@@ -33,9 +33,11 @@ import (
 // BenchmarkPollBacklog measures the poller end to end (simulator over a socket, real client,
 // real bulk writer and Elasticsearch): one pass over a backlog of attachment-protection
 // events, every alert kept (alerts.keep_low). It reports alerts per second, API calls per
-// alert and the heap the pass added above what the simulator holds, for a tenth of the
-// backlog and for all of it: the two heap figures should be close (memory flat with the
-// backlog). ALERTS_BENCH_BACKLOG sets the backlog (default 5,000; make bench's full mode
+// alert and the peak heap the pass added (the simulator runs in a process of its own), for
+// a tenth of the backlog and for all of it: the two heap figures should be close (memory
+// flat with the backlog). How the heap is sampled: see benchPass and forcedLive
+// (ALERTS_BENCH_GC_EVERY, ALERTS_BENCH_MARKED, ALERTS_BENCH_PROFILED, ALERTS_BENCH_MIN_OF,
+// ALERTS_BENCH_PEAK_PROFILE). ALERTS_BENCH_BACKLOG sets the backlog (default 5,000; make bench's full mode
 // uses 100,000); ALERTS_BENCH_NO_GROUPS=1 leaves the alert groups out, to see their cost.
 // ALERTS_BENCH_SOURCE=siem reads SIEM batch files instead (every event type, the batch
 // endpoint's call budget lifted); ALERTS_BENCH_SIZES (e.g. 10000,100000,1000000) replaces
@@ -189,6 +191,9 @@ func benchPass(b *testing.B, esURL string, n int, siem bool) {
 		peak = h
 		writePeakProfile(b, ".end")
 	}
+	// What the pass left behind once it ended (the poller, its client and writer still
+	// open): anything kept per event would show here first.
+	after := forcedLive()
 	s := sum.Sources[0]
 	if s.Error != "" || s.Indexed == 0 {
 		b.Fatalf("pass: %+v", s)
@@ -197,6 +202,7 @@ func benchPass(b *testing.B, esURL string, n int, siem bool) {
 	b.ReportMetric(alertsN/took.Seconds(), "alerts/s")
 	b.ReportMetric(float64(client.Stats().Calls-calls0)/alertsN, "calls/alert")
 	b.ReportMetric(float64(peak-base)/(1<<20), "heapMB")
+	b.ReportMetric((float64(after)-float64(base))/(1<<20), "afterMB")
 	b.ReportMetric(float64(s.Groups), "groups")
 	// Items answered 429 wait to be sent again while the reader goes on: a cause of
 	// documents in flight beyond what the bulk workers hold.
