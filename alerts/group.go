@@ -250,6 +250,9 @@ func union(cur, add []string, max int) ([]string, bool) {
 			fresh = append(fresh, v)
 		}
 		if len(fresh) == 0 {
+			if cur == nil {
+				cur = []string{} // encoded [] as before, not null
+			}
 			return cur, over
 		}
 		// One new slice, the two sorted lists merged: no map of the whole set per alert.

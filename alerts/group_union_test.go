@@ -13,7 +13,7 @@ import (
 // unionByMap is union without its shortcut: the union, sorted, cut to max.
 func unionByMap(cur, add []string, max int) ([]string, bool) {
 	seen := map[string]bool{}
-	var out []string
+	out := []string{}
 	for _, v := range slices.Concat(cur, add) {
 		if v != "" && !seen[v] {
 			seen[v] = true
@@ -61,7 +61,7 @@ func TestUnionShortcutMatchesMerge(t *testing.T) {
 		before := slices.Clone(cur)
 		got, gotOver := union(cur, add, max)
 		want, wantOver := unionByMap(cur, add, max)
-		if !slices.Equal(got, want) || gotOver != wantOver {
+		if !slices.Equal(got, want) || gotOver != wantOver || got == nil {
 			t.Fatalf("union(%q, %q, %d) = %q, %v; want %q, %v", cur, add, max, got, gotOver, want, wantOver)
 		}
 		if !slices.Equal(cur, before) {
@@ -87,5 +87,15 @@ func TestUnionFullSetAllocatesNothing(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Errorf("union of a full set with nothing entering allocated %v times; want none", allocs)
+	}
+}
+
+// An empty set is encoded [] in a group document, as the mapping and older groups have it,
+// never null: union of nothing gives an empty slice, not nil.
+func TestUnionOfNothingIsEmptyNotNil(t *testing.T) {
+	for _, add := range [][]string{nil, {""}} {
+		if got, _ := union(nil, add, MaxGroupNames); got == nil || len(got) != 0 {
+			t.Errorf("union(nil, %q) = %#v; want an empty, non-nil slice", add, got)
+		}
 	}
 }
