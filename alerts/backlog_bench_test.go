@@ -35,10 +35,11 @@ import (
 // events, every alert kept (alerts.keep_low). It reports alerts per second, API calls per
 // alert and the peak heap the pass added (the simulator runs in a process of its own), for
 // a tenth of the backlog and for all of it: the two heap figures should be close (memory
-// flat with the backlog). How the heap is sampled: see benchPass and forcedLive
-// (ALERTS_BENCH_GC_EVERY, ALERTS_BENCH_MARKED, ALERTS_BENCH_PROFILED, ALERTS_BENCH_MIN_OF,
-// ALERTS_BENCH_PEAK_PROFILE). ALERTS_BENCH_BACKLOG sets the backlog (default 5,000; make bench's full mode
-// uses 100,000); ALERTS_BENCH_NO_GROUPS=1 leaves the alert groups out, to see their cost.
+// flat with the backlog), and afterMB, the heap the pass left once it ended. How the heap
+// is sampled: see benchPass and forcedLive (ALERTS_BENCH_GC_EVERY, ALERTS_BENCH_MARKED,
+// ALERTS_BENCH_PROFILED, ALERTS_BENCH_MIN_OF, ALERTS_BENCH_PEAK_PROFILE).
+// ALERTS_BENCH_BACKLOG sets the backlog (default 5,000; make bench's full mode uses
+// 100,000); ALERTS_BENCH_NO_GROUPS=1 leaves the alert groups out, to see their cost.
 // ALERTS_BENCH_SOURCE=siem reads SIEM batch files instead (every event type, the batch
 // endpoint's call budget lifted); ALERTS_BENCH_SIZES (e.g. 10000,100000,1000000) replaces
 // the two sizes with a list.
@@ -144,7 +145,8 @@ func benchPass(b *testing.B, esURL string, n int, siem bool) {
 	// and what the pass allocated while a collection marked counted as live. It is sampled
 	// from runtime/metrics, not by forcing collections.
 	// ALERTS_BENCH_GC_EVERY (a duration) samples by forced collections at that period
-	// instead: exact, but it costs CPU.
+	// instead (forcedLive), which does not depend on when the runtime last collected but
+	// costs CPU.
 	if os.Getenv("ALERTS_BENCH_PROFILED") != "" && runtime.MemProfileRate > 4096 {
 		runtime.MemProfileRate = 4096
 	}
@@ -241,17 +243,16 @@ func writePeakProfile(b *testing.B, suffix string) {
 // ALERTS_BENCH_MARKED set, what the collection marked (/gc/heap/live:bytes) instead.
 //
 // Both count what the pass allocated while the collection marked (it is marked live, dead
-// or not), which on a loaded machine, where marking takes long, added up to 8 MB to single
-// samples of a 4 MB heap; the more samples a pass takes, the likelier its peak is such an
-// outlier, so the peak rose with the backlog for that reason alone. With
-// ALERTS_BENCH_PROFILED set it is instead the in-use total of the heap profile after a
-// second forced collection, which counts what was live when that collection began and
-// leaves out what was allocated while it marked (the profile samples one allocation per
-// runtime.MemProfileRate bytes, 4096 unless set lower; scaled as pprof scales it).
+// or not): on a loaded machine, where marking takes long, single samples came out up to
+// 8 MB above what a heap profile taken right after held, and the more samples a pass takes,
+// the likelier its peak is such an outlier. ALERTS_BENCH_PROFILED samples instead the
+// in-use total of the heap profile after a second forced collection (the profile samples
+// one allocation per runtime.MemProfileRate bytes, 4096 unless set lower, scaled as pprof
+// scales it); it too counted garbage at times.
 //
-// ALERTS_BENCH_MIN_OF=n takes the smallest of n such readings back to back: what a
-// collection marked beyond the live heap differs from one collection to the next, while the
-// documents in flight change over a bulk round trip.
+// ALERTS_BENCH_MIN_OF=n takes the smallest of n readings back to back: what a collection
+// marked beyond the live heap differs from one collection to the next, while the documents
+// in flight change over a bulk round trip, more slowly than n collections take.
 func forcedLive() uint64 {
 	n, _ := strconv.Atoi(os.Getenv("ALERTS_BENCH_MIN_OF"))
 	least := uint64(math.MaxUint64)
