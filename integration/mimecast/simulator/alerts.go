@@ -122,8 +122,8 @@ type AlertOptions struct {
 	Enabled bool
 	// Counts is the number of seeded records per source, by source name (the simulator's
 	// source table, sources.go); every source takes its count here. The named fields below
-	// (and LogOptions') are the same counts for the older sources: set a source in one place
-	// or the other, not both with different numbers.
+	// (and LogOptions') are the same counts for the older sources; a name in Counts wins over
+	// its field.
 	Counts map[string]int
 	// Seeded records per source. SIEM events are spread round-robin over the event types;
 	// one extra malformed batch file is added whenever SIEM > 0.

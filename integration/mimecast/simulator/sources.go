@@ -117,7 +117,8 @@ func simSourceNames() string {
 	return strings.Join(names, ", ")
 }
 
-// countOf is the number of seeded records of src: AlertOptions.Counts or its named field.
+// countOf is the number of seeded records of src: AlertOptions.Counts if it names src, else
+// its named field.
 func (a AlertOptions) countOf(src *simSource) int {
 	if n, ok := a.Counts[src.name]; ok {
 		return n
@@ -136,9 +137,6 @@ func (a AlertOptions) checkCounts() error {
 		}
 	}
 	for _, src := range simSources {
-		if n, ok := a.Counts[src.name]; ok && src.count != nil && src.count(a) != 0 && src.count(a) != n {
-			return fmt.Errorf("options: alerts: %s: count given twice (%d in Counts, %d in its field)", src.name, n, src.count(a))
-		}
 		if n := a.countOf(src); n < 0 || n > maxSeededAlerts {
 			return fmt.Errorf("options: alerts: %s: count %d: want 0..%d per source", src.name, n, maxSeededAlerts)
 		}

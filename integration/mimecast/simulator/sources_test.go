@@ -112,14 +112,13 @@ func TestAlertOptionsCountsByName(t *testing.T) {
 	}
 }
 
-func TestAlertOptionsCountsRefused(t *testing.T) {
+func TestAlertOptionsCountsCheckedAndWin(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		a    AlertOptions
 		want string
 	}{
 		{"unknown", AlertOptions{Counts: map[string]int{"bogus": 1}}, `unknown source "bogus"`},
-		{"twice", AlertOptions{Audit: 2, Counts: map[string]int{SourceAudit: 3}}, "audit: count given twice"},
 		{"negative", AlertOptions{Counts: map[string]int{SourceViewLogs: -1}}, "archive_view_logs: count -1"},
 		{"too many", AlertOptions{Logs: LogOptions{SIEMCI: maxSeededAlerts + 1}}, "siem_ci: count"},
 	} {
@@ -130,12 +129,14 @@ func TestAlertOptionsCountsRefused(t *testing.T) {
 			}
 		})
 	}
-	// The same number in both places is one count, not two.
-	s, err := New(Options{Seed: 1, Alerts: AlertOptions{Audit: 2, Counts: map[string]int{SourceAudit: 2}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n := len(s.AlertTruth(SourceAudit)); n != 2 {
-		t.Errorf("audit: %d records, want 2", n)
+	// A name in Counts wins over its field (mimecast-sim's --count over --alerts), also with 0.
+	for _, n := range []int{0, 2} {
+		s, err := New(Options{Seed: 1, Alerts: AlertOptions{Audit: 5, Counts: map[string]int{SourceAudit: n}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := len(s.AlertTruth(SourceAudit)); got != n {
+			t.Errorf("Audit 5, Counts[audit] %d: %d records, want %d", n, got, n)
+		}
 	}
 }
