@@ -104,7 +104,7 @@ func securityLog(source string) func(*Server) endpoint {
 }
 
 // fromAlertGen makes a generator of the shared alert generator a source's gen.
-func fromAlertGen(f func(g *alertGen, i, n int, at time.Time) map[string]any) func(*seedRun, int, int, time.Time) map[string]any {
+func fromAlertGen(f func(g *alertGen, i, n int, at time.Time) map[string]any) seedGen {
 	return func(r *seedRun, i, n int, at time.Time) map[string]any { return f(r.alertGen(), i, n, at) }
 }
 

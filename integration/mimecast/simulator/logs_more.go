@@ -40,7 +40,8 @@ const (
 // The more logs' specs (sources.go). Their records are drawn from one generator
 // (logs_more_seed.go), in table order, after the original alert sources'.
 var (
-	archiveSearchLogsSim = simSource{name: SourceArchiveSearchLogs, timeField: "createTime", format: moreTime(SourceArchiveSearchLogs), parseTime: moreEventTime,
+	archiveSearchLogsSim = simSource{name: SourceArchiveSearchLogs, timeField: "createTime",
+		format: moreTime(SourceArchiveSearchLogs), parseTime: moreEventTime,
 		api:   map[string]func(*Server) endpoint{pathArchiveSearchLogs: windowLog(SourceArchiveSearchLogs, "logs", archiveSearchQueryFields)},
 		count: func(a AlertOptions) int { return a.Logs.ArchiveSearch },
 		gen:   fromLogGen((*moreGen).archiveSearch),
@@ -62,12 +63,14 @@ var (
 	}
 	// One endpoint serves both threat-intel feeds (by feedType); the customer feed's spec
 	// registers it.
-	threatIntelCustomerSim = simSource{name: SourceThreatIntelCustomer, timeField: "modified", format: moreTime(SourceThreatIntelCustomer), parseTime: moreEventTime, millis: true,
+	threatIntelCustomerSim = simSource{name: SourceThreatIntelCustomer, timeField: "modified", millis: true,
+		format: moreTime(SourceThreatIntelCustomer), parseTime: moreEventTime,
 		api:   map[string]func(*Server) endpoint{pathThreatIntelFeed: func(s *Server) endpoint { return s.threatIntelFeed }},
 		count: func(a AlertOptions) int { return a.Logs.ThreatIntelCustomer },
 		gen:   indicatorGen(SourceThreatIntelCustomer),
 	}
-	threatIntelGridSim = simSource{name: SourceThreatIntelGrid, timeField: "modified", format: moreTime(SourceThreatIntelGrid), parseTime: moreEventTime, millis: true,
+	threatIntelGridSim = simSource{name: SourceThreatIntelGrid, timeField: "modified", millis: true,
+		format: moreTime(SourceThreatIntelGrid), parseTime: moreEventTime,
 		count: func(a AlertOptions) int { return a.Logs.ThreatIntelGrid },
 		gen:   indicatorGen(SourceThreatIntelGrid),
 	}
@@ -103,12 +106,12 @@ func windowLog(source, wrapper string, queryFields []string) func(*Server) endpo
 }
 
 // fromLogGen makes a generator of the more logs' shared generator a source's gen.
-func fromLogGen(f func(g *moreGen, i int) map[string]any) func(*seedRun, int, int, time.Time) map[string]any {
+func fromLogGen(f func(g *moreGen, i int) map[string]any) seedGen {
 	return func(r *seedRun, i, _ int, _ time.Time) map[string]any { return f(r.logGen(), i) }
 }
 
 // indicatorGen builds a feed's seeded indicators: created and valid_from are its modified.
-func indicatorGen(source string) func(*seedRun, int, int, time.Time) map[string]any {
+func indicatorGen(source string) seedGen {
 	return func(r *seedRun, i, _ int, at time.Time) map[string]any {
 		fields := r.logGen().indicator(i)
 		t := formatMoreTime(source, r.o.Logs.TimeLayout, at)

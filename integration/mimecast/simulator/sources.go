@@ -85,8 +85,8 @@ type simSource struct {
 
 	// count is the source's named count field of AlertOptions (nil: Counts only).
 	count func(a AlertOptions) int
-	// gen builds seeded record i of n, happening at at (its time field is set after it).
-	gen func(r *seedRun, i, n int, at time.Time) map[string]any
+	// gen builds seeded record i of n.
+	gen seedGen
 	// seedIndex is the position of seeded record i in the span (nil: i): records sharing a
 	// position share their event time.
 	seedIndex func(i int) int
@@ -100,6 +100,9 @@ type simSource struct {
 	// inTruth lists the source in Truth().Alerts (AlertTruth lists every source).
 	inTruth bool
 }
+
+// seedGen builds seeded record i of n, happening at at (the caller sets its time field).
+type seedGen func(r *seedRun, i, n int, at time.Time) map[string]any
 
 // restRoute is a REST endpoint of a source: its handler and its per-client call budget
 // (nil: none).
