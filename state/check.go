@@ -1,8 +1,6 @@
 package state
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -108,10 +106,5 @@ func checkRecords(tx *bolt.Tx, note func(string, ...any)) {
 		_, err := decodeFailure(k, v)
 		return err
 	})
-	each(bucketRuns, func(k, v []byte) error {
-		if len(k) != 8 || !json.Valid(v) {
-			return errors.New("not a run summary")
-		}
-		return nil
-	})
+	each(bucketRuns, checkHistory)
 }

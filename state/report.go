@@ -1,12 +1,9 @@
 package state
 
 import (
-	"encoding/json"
 	"errors"
 	"sort"
-	"strings"
 	"time"
-	"unicode/utf8"
 )
 
 // ViewStatus is one mailbox view as `status` shows it: its position, in the report's encoding.
@@ -31,13 +28,13 @@ type ViewStatus struct {
 type Report struct {
 	// V is the snapshot encoding's version in a snapshot file; zero elsewhere (ReadSnapshot
 	// clears it once checked).
-	V         int               `json:"v,omitempty"`
-	StatePath string            `json:"state_path"`
-	Damage    string            `json:"damage,omitempty"` // what Check found wrong with the file
-	FullSince *time.Time        `json:"full_recrawl_pending_since,omitempty"`
-	Views     []ViewStatus      `json:"views"`
-	Failures  []Failure         `json:"failures"`
-	Runs      []json.RawMessage `json:"runs"`
+	V         int          `json:"v,omitempty"`
+	StatePath string       `json:"state_path"`
+	Damage    string       `json:"damage,omitempty"` // what Check found wrong with the file
+	FullSince *time.Time   `json:"full_recrawl_pending_since,omitempty"`
+	Views     []ViewStatus `json:"views"`
+	Failures  []Failure    `json:"failures"`
+	Runs      []RunRecord  `json:"runs"`
 	// Shard is "i/n" when this state file belongs to one shard of a sharded crawl.
 	Shard string `json:"shard,omitempty"`
 	// NoCrawlYet: no crawl has run with this state file: it does not exist, or it exists
@@ -70,7 +67,7 @@ func (r *Report) EmptyLists() {
 		r.Failures = []Failure{}
 	}
 	if r.Runs == nil {
-		r.Runs = []json.RawMessage{}
+		r.Runs = []RunRecord{}
 	}
 }
 
@@ -124,13 +121,13 @@ func (s *Store) Report(rep Report, check bool) (Report, error) {
 		return rep.Views[i].View < rep.Views[j].View
 	})
 	rep.Failures = failures
+	// Decoding makes every string of a record valid UTF-8 (bytes that are not are replaced by
+	// U+FFFD), so that the report always encodes.
 	runs, err := s.Runs(ReportRuns)
 	if err != nil {
 		return rep, err
 	}
-	for _, r := range runs {
-		rep.Runs = append(rep.Runs, validJSON(r))
-	}
+	rep.Runs = append(rep.Runs, runs...)
 	// `check` creates the state file before any crawl: whether a crawl has run is told by the
 	// run history (and, for a first crawl killed before its summary, by the views it left).
 	rep.NoCrawlYet = len(runs) == 0 && len(positions) == 0 && !pending
@@ -142,14 +139,4 @@ func timePtr(t time.Time) *time.Time {
 		return nil
 	}
 	return &t
-}
-
-// validJSON returns a stored run summary as JSON that is valid UTF-8. The store checked that
-// it is JSON; a damaged record may still hold bytes that are not UTF-8, which are replaced
-// (inside strings, where alone JSON allows them to be, U+FFFD keeps the JSON valid).
-func validJSON(raw []byte) json.RawMessage {
-	if utf8.Valid(raw) {
-		return raw
-	}
-	return json.RawMessage(strings.ToValidUTF8(string(raw), "\uFFFD"))
 }

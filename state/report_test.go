@@ -25,8 +25,8 @@ func TestReport(t *testing.T) {
 	if err := s.RecordFailure(Failure{Key: b, DocID: "d1", MessageID: "m1", Reason: "mapping", Status: 400, At: day(2)}); err != nil {
 		t.Fatal(err)
 	}
-	for _, r := range []string{`{"n":1}`, `{"n":2}`} {
-		if err := s.AddRun([]byte(r)); err != nil {
+	for _, r := range []RunRecord{{Command: "crawl", ExitCode: 1}, {Command: "crawl", ExitCode: 2}} {
+		if err := s.AddRun(r); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -43,8 +43,8 @@ func TestReport(t *testing.T) {
 	if v := rep.Views[1]; v.Failures != 1 || v.Indexed != 3 || !v.Token.Equal(day(2)) || v.PassPending {
 		t.Errorf("view with a token and a failure: %+v", v)
 	}
-	if len(rep.Runs) != 2 || string(rep.Runs[0]) != `{"n":2}` {
-		t.Errorf("runs %s, want the newest first", rep.Runs)
+	if len(rep.Runs) != 2 || rep.Runs[0].ExitCode != 2 || rep.Runs[0].V != 0 {
+		t.Errorf("runs %+v, want the newest first", rep.Runs)
 	}
 }
 

@@ -6,33 +6,178 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
 
-// KeptRuns is how many run summaries AddRun keeps; older ones are dropped.
+// KeptRuns is how many run records AddRun and AddPass keep; older ones are dropped.
 const KeptRuns = 50
 
-// AddRun appends a run summary, a JSON value built by the caller, and drops
-// all but the newest KeptRuns summaries, in one transaction.
-func (s *Store) AddRun(summary []byte) error {
-	if !json.Valid(summary) {
-		return fmt.Errorf("add run summary to state file %s: not valid JSON", s.path)
+// runVersion is the version of the JSON encoding of a RunRecord and of a PassRecord, in their
+// field "v". A record without the field was written before it was versioned, by a release
+// whose encoding is version 1's: it is read as version 1. A record of a newer version is
+// refused (ErrNewerSchema) rather than misread.
+const runVersion = 1
+
+// RunRecord is what a crawl did, as the crawl's state file keeps it in its run history and as
+// `status` shows it (Report.Runs). Its fields and their JSON names are the run summary the
+// crawl logs at its end; the caller copies them from its own types.
+type RunRecord struct {
+	// V is the encoding's version; zero in a record returned by Runs (checked and cleared).
+	V        int       `json:"v,omitempty"`
+	Command  string    `json:"command"`
+	Started  time.Time `json:"started"`
+	Finished time.Time `json:"finished"`
+	Seconds  float64   `json:"seconds"`
+	Full     bool      `json:"full"`
+	Shard    string    `json:"shard,omitempty"`
+
+	DomainsTotal        int            `json:"domains_total"`
+	DomainsKept         int            `json:"domains_kept"`
+	MailboxesEnumerated int            `json:"mailboxes_enumerated"`
+	MailboxesKept       int            `json:"mailboxes_kept"`
+	Excluded            map[string]int `json:"excluded,omitempty"`
+
+	ViewsTotal       int      `json:"views_total,omitempty"`
+	ViewsComplete    int      `json:"views_complete"`
+	ViewsFailed      int      `json:"views_failed"`
+	ViewsInterrupted int      `json:"views_interrupted"`
+	FailedViews      []string `json:"failed_views,omitempty"`
+
+	// The crawl's totals.
+	Messages         int64      `json:"messages_indexed"`
+	Skipped          int64      `json:"messages_already_indexed"`
+	ExcludedSubjects int64      `json:"messages_excluded_by_subject"`
+	Attachments      int64      `json:"attachments_indexed"`
+	Oversize         int64      `json:"attachments_oversize"`
+	ExcludedNames    int64      `json:"attachments_excluded_by_name"`
+	Bytes            int64      `json:"bytes_downloaded"`
+	DocsFailed       int64      `json:"documents_failed"`
+	FetchFailed      int64      `json:"messages_fetch_failed"`
+	MalformedBodies  int64      `json:"malformed_bodies"`
+	Deleted          int64      `json:"documents_deleted"`
+	FromMessage      int64      `json:"attachments_from_message"`
+	NotIndexed       int64      `json:"documents_not_indexed"`
+	InvalidListed    int64      `json:"messages_invalid"`
+	TextFailed       int64      `json:"attachments_text_failed"`
+	Listed           int64      `json:"messages_listed"`
+	ViewsListed      int64      `json:"views_listed"`
+	TextMisses       []TextMiss `json:"attachments_text_failed_by_reason,omitempty"`
+
+	MailboxesRemoved  int      `json:"mailboxes_removed"`
+	RemovalIncomplete bool     `json:"removal_incomplete,omitempty"`
+	RemovalRefused    []string `json:"removal_refused,omitempty"`
+
+	APICalls               int64                 `json:"api_calls"`
+	APIRateLimited         int64                 `json:"api_rate_limited"`
+	APIErrors              map[int]int64         `json:"api_errors_by_status,omitempty"`
+	APIQuotaCalls          int64                 `json:"api_quota_calls"`
+	APIDownloads           int64                 `json:"api_download_requests"`
+	APITokenRequests       int64                 `json:"api_token_requests"`
+	APIQuotaWaitSeconds    float64               `json:"api_quota_wait_seconds"`
+	APIQuotaGroups         map[string]QuotaGroup `json:"api_quota_groups,omitempty"`
+	APIConcurrency         string                `json:"api_concurrency,omitempty"`
+	APIConcurrencyInitial  int                   `json:"api_concurrency_initial,omitempty"`
+	APIConcurrencyLimit    int                   `json:"api_concurrency_limit"`
+	APIConcurrencyLimitAvg float64               `json:"api_concurrency_limit_avg"`
+	APIConcurrencyLimitMax int                   `json:"api_concurrency_limit_max,omitempty"`
+	APIInflightMax         int                   `json:"api_inflight_max"`
+	BulkRequests           int64                 `json:"bulk_requests"`
+	BytesIndexed           int64                 `json:"bytes_indexed"`
+	PeakRSSBytes           int64                 `json:"peak_rss_bytes,omitempty"`
+
+	FailedDocuments []string `json:"failed_documents,omitempty"`
+	Error           string   `json:"error,omitempty"`
+	Fatal           bool     `json:"fatal,omitempty"`
+	Interrupted     bool     `json:"interrupted,omitempty"`
+	ExitCode        int      `json:"exit_code"`
+}
+
+// TextMiss is one format and reason of attachments whose text was not extracted, with their
+// count.
+type TextMiss struct {
+	Format string `json:"format"`
+	Reason string `json:"reason"`
+	Count  int64  `json:"count"`
+}
+
+// QuotaGroup is one API quota group's share of a run or pass.
+type QuotaGroup struct {
+	Calls       int64   `json:"calls"`
+	RateLimited int64   `json:"rate_limited"`
+	WaitSeconds float64 `json:"quota_wait_seconds"`
+}
+
+// PassRecord is what one pass of the alerts poller did, as the poller's state file keeps it in
+// its run history. Its fields and their JSON names are the pass summary the poller logs.
+type PassRecord struct {
+	// V is the encoding's version; zero in a record returned by Passes.
+	V        int            `json:"v,omitempty"`
+	Command  string         `json:"command"`
+	Started  time.Time      `json:"started"`
+	Finished time.Time      `json:"finished"`
+	Sources  []SourceRecord `json:"sources"`
+	Seconds  float64        `json:"seconds"`
+	APICalls int64          `json:"api_calls"`
+
+	APIQuotaCalls  int64                 `json:"api_quota_calls"`
+	APIQuotaGroups map[string]QuotaGroup `json:"api_quota_groups,omitempty"`
+	ExitCode       int                   `json:"exit_code"`
+	Error          string                `json:"error,omitempty"`
+}
+
+// SourceRecord is what one pass did with one alert source.
+type SourceRecord struct {
+	Source           string           `json:"source"`
+	Records          int64            `json:"records"`
+	Indexed          int64            `json:"indexed"`
+	Existing         int64            `json:"existing"`
+	Excluded         map[string]int64 `json:"excluded,omitempty"`
+	FilterErrors     int64            `json:"filter_errors,omitempty"`
+	Malformed        int64            `json:"malformed,omitempty"`
+	MalformedReasons map[string]int64 `json:"malformed_reasons,omitempty"`
+	Repeats          int64            `json:"repeats,omitempty"`
+	FilesSkipped     int64            `json:"files_skipped,omitempty"`
+	FilesPending     int64            `json:"files_pending,omitempty"`
+	Groups           int64            `json:"groups,omitempty"`
+	Rejected         int64            `json:"rejected,omitempty"`
+	PagesLooped      int64            `json:"pages_looped,omitempty"`
+	RecordsUnread    int64            `json:"records_unread,omitempty"`
+	Pending          int64            `json:"alerts_pending,omitempty"`
+	Forbidden        bool             `json:"forbidden,omitempty"`
+	Permission       string           `json:"permission,omitempty"`
+	Interrupted      bool             `json:"interrupted,omitempty"`
+	Cursor           string           `json:"cursor"`
+	Error            string           `json:"error,omitempty"`
+}
+
+// AddRun appends a crawl's record to the run history and drops all but the newest KeptRuns
+// records, in one transaction.
+func (s *Store) AddRun(r RunRecord) error {
+	r.V = runVersion
+	return s.addHistory("add run summary", r)
+}
+
+// AddPass appends an alerts pass's record to the run history, like AddRun.
+func (s *Store) AddPass(r PassRecord) error {
+	r.V = runVersion
+	return s.addHistory("add pass summary", r)
+}
+
+func (s *Store) addHistory(what string, rec any) error {
+	value, err := json.Marshal(rec)
+	if err != nil {
+		return fmt.Errorf("%s to state file %s: %w", what, s.path, err)
 	}
-	// Compact keeps the file small and the stored bytes independent of the
-	// caller's buffer, which bbolt must not see change before commit.
-	var buf bytes.Buffer
-	if err := json.Compact(&buf, summary); err != nil {
-		return fmt.Errorf("add run summary to state file %s: %w", s.path, err)
-	}
-	err := s.update(func(tx *bolt.Tx) error {
+	err = s.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketRuns)
 		seq, err := b.NextSequence()
 		if err != nil {
 			return err
 		}
 		// Big-endian sequence numbers sort in insertion order.
-		if err := b.Put(binary.BigEndian.AppendUint64(nil, seq), buf.Bytes()); err != nil {
+		if err := b.Put(binary.BigEndian.AppendUint64(nil, seq), value); err != nil {
 			return err
 		}
 		var keys [][]byte
@@ -49,31 +194,131 @@ func (s *Store) AddRun(summary []byte) error {
 		return nil
 	})
 	if err != nil {
-		return s.writeError("add run summary", err)
+		return s.writeError(what, err)
 	}
 	return nil
 }
 
-// Runs returns up to n run summaries, newest first; n <= 0 returns all kept.
-func (s *Store) Runs(n int) ([][]byte, error) {
-	var out [][]byte
+// Runs returns up to n records of the run history, newest first; n <= 0 returns all kept. A
+// record of a newer encoding is refused with an error that wraps ErrNewerSchema.
+func (s *Store) Runs(n int) ([]RunRecord, error) {
+	var out []RunRecord
+	err := s.history(n, func(k, v []byte) error {
+		var r RunRecord
+		if err := decodeHistory(k, v, &r, &r.V); err != nil {
+			return err
+		}
+		r.V = 0
+		out = append(out, r)
+		return nil
+	})
+	return out, err
+}
+
+// Passes returns up to n records of an alerts poller's run history, newest first, like Runs.
+func (s *Store) Passes(n int) ([]PassRecord, error) {
+	var out []PassRecord
+	err := s.history(n, func(k, v []byte) error {
+		var r PassRecord
+		if err := decodeHistory(k, v, &r, &r.V); err != nil {
+			return err
+		}
+		r.V = 0
+		out = append(out, r)
+		return nil
+	})
+	return out, err
+}
+
+func (s *Store) history(n int, each func(k, v []byte) error) error {
+	var newer error
 	err := s.view(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketRuns)
 		if b == nil {
 			return nil
 		}
 		c := b.Cursor()
-		for k, v := c.Last(); k != nil && (n <= 0 || len(out) < n); k, v = c.Prev() {
-			if len(k) != 8 || !json.Valid(v) {
-				return &decodeError{bucket: bucketRuns, key: k, err: errors.New("not a run summary")}
+		count := 0
+		for k, v := c.Last(); k != nil && (n <= 0 || count < n); k, v = c.Prev() {
+			count++
+			if err := each(k, v); err != nil {
+				if errors.As(err, new(*newerRecordError)) {
+					newer = err
+					return errStop
+				}
+				return err
 			}
-			// Values are only valid inside the transaction.
-			out = append(out, bytes.Clone(v))
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, s.readError(err)
+	if newer != nil {
+		return fmt.Errorf("state file %s: %w", s.path, newer)
 	}
-	return out, nil
+	if err != nil {
+		return s.readError(err)
+	}
+	return nil
+}
+
+// newerRecordError is a run history record of a newer encoding than this package reads.
+type newerRecordError struct {
+	key []byte
+	v   int
+}
+
+func (e *newerRecordError) Error() string {
+	return fmt.Sprintf("run history record %x has version %d, this mimecrawl reads up to %d: use a newer mimecrawl", e.key, e.v, runVersion)
+}
+
+func (e *newerRecordError) Unwrap() error { return ErrNewerSchema }
+
+// decodeHistory decodes the run history record k, v into rec, whose version field is
+// version. Fields it does not know are ignored: the history is a record of what happened, and
+// a field a release dropped must not make the records of earlier releases unreadable. A record
+// of a newer version is a *newerRecordError, checked before the rest is decoded; anything else
+// that does not decode is a *decodeError.
+func decodeHistory(k, v []byte, rec any, version *int) error {
+	if len(k) != 8 {
+		return &decodeError{bucket: bucketRuns, key: k, err: errors.New("not a run history key")}
+	}
+	var head struct {
+		V int `json:"v"`
+	}
+	if err := json.Unmarshal(v, &head); err != nil {
+		return &decodeError{bucket: bucketRuns, key: k, err: fmt.Errorf("not a run record: %w", err)}
+	}
+	switch {
+	case head.V > runVersion:
+		return &newerRecordError{key: bytes.Clone(k), v: head.V}
+	case head.V < 0:
+		return &decodeError{bucket: bucketRuns, key: k, err: fmt.Errorf("run record version %d", head.V)}
+	}
+	if err := json.Unmarshal(v, rec); err != nil {
+		return &decodeError{bucket: bucketRuns, key: k, err: fmt.Errorf("not a run record: %w", err)}
+	}
+	*version = head.V
+	return nil
+}
+
+// checkHistory is Check's test of one run history record: it decodes as the record of a pass
+// of the alerts poller (command "alerts") or of a crawl. A record of a newer version is not
+// damage; Runs and Passes refuse it.
+func checkHistory(k, v []byte) error {
+	var head struct {
+		Command string `json:"command"`
+	}
+	_ = json.Unmarshal(v, &head)
+	var err error
+	if head.Command == "alerts" {
+		var r PassRecord
+		err = decodeHistory(k, v, &r, &r.V)
+	} else {
+		var r RunRecord
+		err = decodeHistory(k, v, &r, &r.V)
+	}
+	var de *decodeError
+	if errors.As(err, &de) {
+		return de.err
+	}
+	return nil
 }

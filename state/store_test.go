@@ -174,7 +174,7 @@ func TestReadOnlyStoresShareTheFile(t *testing.T) {
 		"NextGeneration": func() error { _, err := r1.NextGeneration(); return err },
 		"RecordFailure":  func() error { return r1.RecordFailure(Failure{Key: k, DocID: "d"}) },
 		"ClearFailure":   func() error { return r1.ClearFailure("d") },
-		"AddRun":         func() error { return r1.AddRun([]byte(`{}`)) },
+		"AddRun":         func() error { return r1.AddRun(RunRecord{}) },
 		"DeleteMailbox":  func() error { return r1.DeleteMailbox(k.Mailbox) },
 	}
 	for name, write := range writes {
@@ -783,12 +783,9 @@ func TestRunsKeepsNewest(t *testing.T) {
 	s := openAt(t, path)
 	const added = KeptRuns + 13
 	for i := range added {
-		if err := s.AddRun(fmt.Appendf(nil, `{ "run": %d }`, i)); err != nil {
+		if err := s.AddRun(RunRecord{Command: "crawl", ExitCode: i}); err != nil {
 			t.Fatal(err)
 		}
-	}
-	if err := s.AddRun([]byte(`{"run":`)); err == nil {
-		t.Error("AddRun accepted invalid JSON")
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
@@ -803,13 +800,13 @@ func TestRunsKeepsNewest(t *testing.T) {
 		t.Fatalf("Runs(0) returned %d summaries, want %d", len(all), KeptRuns)
 	}
 	for i, r := range all {
-		if want := fmt.Sprintf(`{"run":%d}`, added-1-i); string(r) != want {
-			t.Fatalf("Runs(0)[%d] = %s, want %s", i, r, want)
+		if want := added - 1 - i; r.ExitCode != want {
+			t.Fatalf("Runs(0)[%d] is run %d, want %d", i, r.ExitCode, want)
 		}
 	}
 	three, err := s.Runs(3)
-	if err != nil || len(three) != 3 || string(three[0]) != fmt.Sprintf(`{"run":%d}`, added-1) {
-		t.Errorf("Runs(3) = %q, %v", three, err)
+	if err != nil || len(three) != 3 || three[0].ExitCode != added-1 {
+		t.Errorf("Runs(3) = %+v, %v", three, err)
 	}
 
 	// Old summaries are deleted, not only hidden.
@@ -832,7 +829,7 @@ func TestRunsKeepsNewest(t *testing.T) {
 func TestRunsOfNewStore(t *testing.T) {
 	runs, err := openTemp(t).Runs(5)
 	if err != nil || len(runs) != 0 {
-		t.Errorf("Runs of a new store = %q, %v", runs, err)
+		t.Errorf("Runs of a new store = %+v, %v", runs, err)
 	}
 }
 

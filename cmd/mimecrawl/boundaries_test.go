@@ -204,7 +204,7 @@ func TestStatusJSONIsValidUTF8(t *testing.T) {
 	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.Views) != 2 || len(rep.Runs) != 1 || !strings.Contains(string(rep.Runs[0]), "cr\uFFFDawl") {
+	if len(rep.Views) != 2 || len(rep.Runs) != 1 || rep.Runs[0].Command != "cr\uFFFDawl" {
 		t.Errorf("report = %s", out.String())
 	}
 }

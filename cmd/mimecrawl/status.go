@@ -31,8 +31,8 @@ func (a *app) status(asJSON bool) int {
 	}
 	rep.EmptyLists()
 	if asJSON {
-		// encoding/json makes every string valid UTF-8; the raw run summaries are made so by
-		// validJSON.
+		// encoding/json makes every string valid UTF-8, those of the run records too (decoded
+		// by the state package).
 		enc := json.NewEncoder(a.stdout)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(rep); err != nil {
@@ -122,11 +122,8 @@ func (a *app) printStatus(rep job.StatusReport) {
 	}
 	if len(rep.Runs) > 0 {
 		fmt.Fprintln(a.stdout, "\nrecent runs:")
-		for _, raw := range rep.Runs {
-			var s job.Summary
-			if json.Unmarshal(raw, &s) != nil {
-				continue
-			}
+		for _, r := range rep.Runs {
+			s := job.SummaryOf(r)
 			fmt.Fprintf(a.stdout, "  %s  %-5s full=%-5v %6.1fs  exit %d  %s\n", s.Started.Format(time.RFC3339), s.Command, s.Full, s.Seconds, s.ExitCode, runLine(s))
 			if s.TextFailed > 0 {
 				fmt.Fprintf(a.stdout, "    %s\n", textMissLine(s.TextFailed, s.TextMisses))

@@ -43,6 +43,24 @@ func (s *AlertsSummary) QuotaWaitSeconds() float64 {
 	return w
 }
 
+// Record is the pass summary as the poller's state file records it (state.PassRecord): the
+// same fields under the same names, copied into the record's own types.
+func (s *AlertsSummary) Record() state.PassRecord {
+	r := state.PassRecord{Command: s.Command, Started: s.Started, Finished: s.Finished, Seconds: s.Seconds,
+		APICalls: s.APICalls, APIQuotaCalls: s.APIQuotaCalls, APIQuotaGroups: s.APIQuotaGroups, ExitCode: s.ExitCode, Error: s.Error}
+	for _, src := range s.Sources {
+		r.Sources = append(r.Sources, state.SourceRecord{
+			Source: string(src.Source), Records: src.Records, Indexed: src.Indexed, Existing: src.Existing,
+			Excluded: src.Excluded, FilterErrors: src.FilterErrors, Malformed: src.Malformed,
+			MalformedReasons: src.MalformedReasons, Repeats: src.Repeats, FilesSkipped: src.FilesSkipped,
+			FilesPending: src.FilesPending, Groups: src.Groups, Rejected: src.Rejected, PagesLooped: src.PagesLooped,
+			RecordsUnread: src.RecordsUnread, Pending: src.Pending, Forbidden: src.Forbidden, Permission: src.Permission,
+			Interrupted: src.Interrupted, Cursor: src.Cursor, Error: src.Error,
+		})
+	}
+	return r
+}
+
 // AlertsArgs are what the alerts command is asked to do, beyond the configuration.
 type AlertsArgs struct {
 	// Once runs one pass over every source (a CronJob); otherwise a pass runs every
@@ -298,7 +316,7 @@ func (r *alertsRun) run(ctx context.Context) Code {
 		code = passCode(ps)
 		s.ExitCode = int(code)
 		blob, _ := json.Marshal(s)
-		if err := store.AddRun(blob); err != nil {
+		if err := store.AddPass(s.Record()); err != nil {
 			log.Error().Err(err).Msg("record pass summary")
 		}
 		log.Info().RawJSON("summary", blob).Msg("pass end")

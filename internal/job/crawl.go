@@ -295,7 +295,7 @@ func (c *crawl) finish() {
 	sum.PeakRSSBytes = peakRSS()
 	blob, _ := json.Marshal(sum)
 	if c.store != nil {
-		if err := c.store.AddRun(blob); err != nil {
+		if err := c.store.AddRun(sum.Record()); err != nil {
 			c.Log.Error().Err(err).Msg("record run summary")
 		}
 	}

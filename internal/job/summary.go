@@ -7,6 +7,7 @@ import (
 
 	"github.com/mimecrawl/mimecrawl/crawler"
 	"github.com/mimecrawl/mimecrawl/integration/mimecast"
+	"github.com/mimecrawl/mimecrawl/state"
 )
 
 // Summary is what a run did, printed at its end and kept in the state file.
@@ -74,11 +75,75 @@ type Summary struct {
 	ExitCode    int  `json:"exit_code"`
 }
 
-// QuotaGroup is one quota group's share of a run.
-type QuotaGroup struct {
-	Calls       int64   `json:"calls"`
-	RateLimited int64   `json:"rate_limited"`
-	WaitSeconds float64 `json:"quota_wait_seconds"`
+// QuotaGroup is one quota group's share of a run: the state file's record of it.
+type QuotaGroup = state.QuotaGroup
+
+// Record is the summary as the state file records it (state.RunRecord): the same fields under
+// the same names, the crawler's totals copied into the record's own.
+func (s *Summary) Record() state.RunRecord {
+	r := state.RunRecord{
+		Command: s.Command, Started: s.Started, Finished: s.Finished, Seconds: s.Seconds, Full: s.Full, Shard: s.Shard,
+		DomainsTotal: s.DomainsTotal, DomainsKept: s.DomainsKept, MailboxesEnumerated: s.MailboxesEnumerated,
+		MailboxesKept: s.MailboxesKept, Excluded: s.Excluded,
+		ViewsTotal: s.ViewsTotal, ViewsComplete: s.ViewsComplete, ViewsFailed: s.ViewsFailed,
+		ViewsInterrupted: s.ViewsInterrupted, FailedViews: s.FailedViews,
+
+		Messages: s.Messages, Skipped: s.Skipped, ExcludedSubjects: s.ExcludedSubjects, Attachments: s.Attachments,
+		Oversize: s.Oversize, ExcludedNames: s.ExcludedNames, Bytes: s.Bytes, DocsFailed: s.DocsFailed,
+		FetchFailed: s.FetchFailed, MalformedBodies: s.MalformedBodies, Deleted: s.Deleted, FromMessage: s.FromMessage,
+		NotIndexed: s.NotIndexed, InvalidListed: s.InvalidListed, TextFailed: s.TextFailed, Listed: s.Listed,
+		ViewsListed: s.ViewsListed,
+
+		MailboxesRemoved: s.MailboxesRemoved, RemovalIncomplete: s.RemovalIncomplete, RemovalRefused: s.RemovalRefused,
+
+		APICalls: s.APICalls, APIRateLimited: s.APIRateLimited, APIErrors: s.APIErrors, APIQuotaCalls: s.APIQuotaCalls,
+		APIDownloads: s.APIDownloads, APITokenRequests: s.APITokenRequests, APIQuotaWaitSeconds: s.APIQuotaWaitSeconds,
+		APIQuotaGroups: s.APIQuotaGroups, APIConcurrency: s.APIConcurrency, APIConcurrencyInitial: s.APIConcurrencyInitial,
+		APIConcurrencyLimit: s.APIConcurrencyLimit, APIConcurrencyLimitAvg: s.APIConcurrencyLimitAvg,
+		APIConcurrencyLimitMax: s.APIConcurrencyLimitMax, APIInflightMax: s.APIInflightMax,
+		BulkRequests: s.BulkRequests, BytesIndexed: s.BytesIndexed, PeakRSSBytes: s.PeakRSSBytes,
+
+		FailedDocuments: s.FailedDocuments, Error: s.Error, Fatal: s.Fatal, Interrupted: s.Interrupted, ExitCode: s.ExitCode,
+	}
+	for _, m := range s.TextMisses {
+		r.TextMisses = append(r.TextMisses, state.TextMiss{Format: m.Format, Reason: m.Reason, Count: m.Count})
+	}
+	return r
+}
+
+// SummaryOf is the summary a state file's run record holds, for status to show; the inverse
+// of Summary.Record.
+func SummaryOf(r state.RunRecord) Summary {
+	s := Summary{
+		Command: r.Command, Started: r.Started, Finished: r.Finished, Seconds: r.Seconds, Full: r.Full, Shard: r.Shard,
+		DomainsTotal: r.DomainsTotal, DomainsKept: r.DomainsKept, MailboxesEnumerated: r.MailboxesEnumerated,
+		MailboxesKept: r.MailboxesKept, Excluded: r.Excluded,
+		ViewsTotal: r.ViewsTotal, ViewsComplete: r.ViewsComplete, ViewsFailed: r.ViewsFailed,
+		ViewsInterrupted: r.ViewsInterrupted, FailedViews: r.FailedViews,
+
+		Totals: crawler.Totals{
+			Messages: r.Messages, Skipped: r.Skipped, ExcludedSubjects: r.ExcludedSubjects, Attachments: r.Attachments,
+			Oversize: r.Oversize, ExcludedNames: r.ExcludedNames, Bytes: r.Bytes, DocsFailed: r.DocsFailed,
+			FetchFailed: r.FetchFailed, MalformedBodies: r.MalformedBodies, Deleted: r.Deleted, FromMessage: r.FromMessage,
+			NotIndexed: r.NotIndexed, InvalidListed: r.InvalidListed, TextFailed: r.TextFailed, Listed: r.Listed,
+			ViewsListed: r.ViewsListed,
+		},
+
+		MailboxesRemoved: r.MailboxesRemoved, RemovalIncomplete: r.RemovalIncomplete, RemovalRefused: r.RemovalRefused,
+
+		APICalls: r.APICalls, APIRateLimited: r.APIRateLimited, APIErrors: r.APIErrors, APIQuotaCalls: r.APIQuotaCalls,
+		APIDownloads: r.APIDownloads, APITokenRequests: r.APITokenRequests, APIQuotaWaitSeconds: r.APIQuotaWaitSeconds,
+		APIQuotaGroups: r.APIQuotaGroups, APIConcurrency: r.APIConcurrency, APIConcurrencyInitial: r.APIConcurrencyInitial,
+		APIConcurrencyLimit: r.APIConcurrencyLimit, APIConcurrencyLimitAvg: r.APIConcurrencyLimitAvg,
+		APIConcurrencyLimitMax: r.APIConcurrencyLimitMax, APIInflightMax: r.APIInflightMax,
+		BulkRequests: r.BulkRequests, BytesIndexed: r.BytesIndexed, PeakRSSBytes: r.PeakRSSBytes,
+
+		FailedDocuments: r.FailedDocuments, Error: r.Error, Fatal: r.Fatal, Interrupted: r.Interrupted, ExitCode: r.ExitCode,
+	}
+	for _, m := range r.TextMisses {
+		s.TextMisses = append(s.TextMisses, crawler.TextMiss{Format: m.Format, Reason: m.Reason, Count: m.Count})
+	}
+	return s
 }
 
 // SetAPI takes the client's call statistics.
