@@ -12,14 +12,15 @@
 //   - the exit-code rule (Summary.Outcome, Worst; for the alerts poller passCode, startCode
 //     and endCode);
 //   - the alerts poller's run: its data streams, its state file, a single pass or the
-//     long-running poller, each pass's summary (AlertsSummary, recorded in the poller's state
-//     file) and the sources' health; the command only serves the probes (AlertsArgs.Serve);
+//     long-running poller, each pass's summary (AlertsSummary; the poller's state file records
+//     it as a state.PassRecord) and the sources' health; the command only serves the probes (AlertsArgs.Serve);
 //   - check's probes, their verdicts and the advice for each problem (Check, CheckReport,
 //     MimecastFix); the command prints the lines and the effective configuration;
 //   - the shutdown clock (Shutdown, AckGrace, HardStopAfter): one grace per command;
-//   - the run summary (Summary, recorded in the state file); the status report and the
-//     snapshot a running crawl writes beside its state file are state's (state.Report,
-//     state.WriteSnapshot), this package only says when they are written.
+//   - the run summary (Summary); every on-disk format is state's: the run record
+//     (state.RunRecord, copied from Summary by Summary.Record), the status report and the
+//     snapshot a running crawl writes beside its state file (state.Report,
+//     state.WriteSnapshot); this package only says what goes in them and when they are written.
 //
 // Goroutines: Alerts runs the poller's (see package alerts), which end before it returns;
 // Crawl starts the status snapshotter (one goroutine, stopped before Crawl returns) and the
