@@ -10,7 +10,8 @@ import (
 	"github.com/mimecrawl/mimecrawl/state"
 )
 
-// Summary is what a run did, printed at its end and kept in the state file.
+// Summary is what a run did, printed at its end and kept in the state file (as the
+// state.RunRecord that Record copies it into).
 type Summary struct {
 	Command  string    `json:"command"`
 	Started  time.Time `json:"started"`
