@@ -12,18 +12,18 @@ import (
 	"github.com/rs/zerolog"
 	"golang.org/x/sync/semaphore"
 
-	"github.com/mimecrawl/mimecrawl/config"
 	"github.com/mimecrawl/mimecrawl/crawler/body"
 	"github.com/mimecrawl/mimecrawl/index"
 	"github.com/mimecrawl/mimecrawl/integration/mimecast"
 	"github.com/mimecrawl/mimecrawl/integration/mimecast/api"
+	"github.com/mimecrawl/mimecrawl/internal/rule"
 )
 
 // Options are the crawl settings, already validated and compiled by package config.
 type Options struct {
 	Views           []string
 	StartDate       time.Time
-	ExcludeSubjects []config.Regexp
+	ExcludeSubjects []rule.Regexp
 	BlankSubject    string
 
 	// MessageDetail also calls get-message-detail for every message fetched, for what only the
@@ -33,7 +33,7 @@ type Options struct {
 	MessageDetail bool
 
 	ExtractAttachments bool
-	ExcludeNames       []config.Regexp
+	ExcludeNames       []rule.Regexp
 	BlankName          string
 	MaxAttachmentBytes int64
 	// AttachmentPipeline routes attachment documents through the cluster's ingest pipeline

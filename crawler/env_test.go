@@ -17,12 +17,12 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/mimecrawl/mimecrawl/config"
 	"github.com/mimecrawl/mimecrawl/crawler"
 	"github.com/mimecrawl/mimecrawl/index"
 	"github.com/mimecrawl/mimecrawl/index/indextest"
 	"github.com/mimecrawl/mimecrawl/integration/mimecast"
 	"github.com/mimecrawl/mimecrawl/integration/mimecast/simulator"
+	"github.com/mimecrawl/mimecrawl/internal/rule"
 	"github.com/mimecrawl/mimecrawl/state"
 )
 
@@ -255,8 +255,8 @@ type expectation struct {
 
 type truthFilter struct {
 	rules           crawler.Rules
-	excludeSubjects []config.Regexp
-	excludeNames    []config.Regexp
+	excludeSubjects []rule.Regexp
+	excludeNames    []rule.Regexp
 	blankName       string
 	start           time.Time
 	views           []string
@@ -364,8 +364,8 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-func matches(rs []config.Regexp, s string) bool {
-	_, ok := config.MatchAny(rs, s)
+func matches(rs []rule.Regexp, s string) bool {
+	_, ok := rule.MatchAny(rs, s)
 	return ok
 }
 
