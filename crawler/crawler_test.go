@@ -442,7 +442,7 @@ func TestFaults(t *testing.T) {
 	// With the detail, so that its faults fire too; get-file and the listing fail either way.
 	r := e.crawl(ctx, crawler.Rules{}, func(o *crawler.Options) {
 		o.MessageDetail = true
-		o.Mailboxes, o.MessageWorkers = 2, 2
+		o.ListingSlots, o.MessageWorkers = 2, 2
 	})
 	e.sim.SetFaults(nil)
 	if n := e.client.Stats().TokenRefreshes; n < 2 {

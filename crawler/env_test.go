@@ -139,12 +139,11 @@ func (e *env) crawl(ctx context.Context, rules crawler.Rules, tweak func(*crawle
 		w.Close(context.Background())
 		e.t.Fatalf("enumerate: %v", err)
 	}
-	opts := crawler.Options{
-		StartDate: time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC), PageSize: 7, Mailboxes: 3,
-		ExtractAttachments: true, MaxAttachmentBytes: 1 << 20, AttachmentPipeline: cl.AttachmentProcessor(),
-		DeltaTokenOffset: -15 * time.Minute, CheckpointInterval: 10 * time.Millisecond,
-		ShutdownGrace: 5 * time.Second, Logger: e.logger(), InternalDomains: enum.InternalDomains,
-	}
+	opts := crawler.DefaultOptions()
+	opts.PageSize, opts.ListingSlots, opts.MessageWorkers = 7, 3, 2
+	opts.ExtractAttachments, opts.MaxAttachmentBytes, opts.AttachmentPipeline = true, 1<<20, cl.AttachmentProcessor()
+	opts.CheckpointInterval, opts.ShutdownGrace = 10*time.Millisecond, 5*time.Second
+	opts.Logger, opts.InternalDomains = e.logger(), enum.InternalDomains
 	if tweak != nil {
 		tweak(&opts)
 	}

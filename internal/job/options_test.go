@@ -73,10 +73,10 @@ func TestCrawlerOptionsTakesEverySetting(t *testing.T) {
 		{"attachments.max_text_chars", o.MaxAttachmentTextChars, 4321},
 		{"attachments.text_timeout", o.AttachmentTextTimeout, 7 * time.Second},
 		{"performance.page_size", o.PageSize, 77},
-		{"parallelism.mailboxes", o.Mailboxes, 3},
+		{"parallelism.mailboxes", o.ListingSlots, 3},
 		{"parallelism.messages", o.MessageWorkers, 5},
 		{"parallelism.index_queries", o.IndexQueries, 6},
-		{"performance.messages_in_flight", o.MaxInflight, 99},
+		{"performance.messages_in_flight", o.MessagesInFlight, 99},
 		{"performance.delta_token_offset", o.DeltaTokenOffset, -3 * time.Minute},
 		{"performance.checkpoint_interval", o.CheckpointInterval, 11 * time.Second},
 		{"performance.shutdown_grace (the acknowledgement part)", o.ShutdownGrace, 30 * time.Second},
@@ -88,6 +88,13 @@ func TestCrawlerOptionsTakesEverySetting(t *testing.T) {
 		}
 	}
 	checkAllSet(t, reflect.ValueOf(o), "crawler.Options")
+
+	// An empty blank label is a setting ("leave it empty"), not "unset": it reaches the crawler
+	// as is, and the crawler keeps it.
+	c.Messages.BlankSubject, c.Attachments.BlankName = "", ""
+	if o := CrawlerOptions(c, false, false, zerolog.New(io.Discard)); o.BlankSubject != "" || o.BlankName != "" {
+		t.Errorf("blank labels %q, %q, want empty", o.BlankSubject, o.BlankName)
+	}
 }
 
 // checkAllSet fails for every field of v (recursively into structs) left at its zero value and
@@ -144,6 +151,9 @@ func TestComponentConfigs(t *testing.T) {
 	c.Performance.Concurrency = config.ConcurrencyFixed
 	if conc := ArchiveConcurrency(c); conc.Adaptive || conc.Max != 15 {
 		t.Errorf("archive concurrency %+v, want fixed at parallelism.mailboxes × parallelism.messages = 15", conc)
+	}
+	if o := CrawlerOptions(c, false, false, zerolog.New(io.Discard)); o.Fetchers() != ArchiveConcurrency(c).Max {
+		t.Errorf("the crawl has %d fetchers, its client a bound of %d requests: one product, computed once", o.Fetchers(), ArchiveConcurrency(c).Max)
 	}
 	c.Mimecast.ClientID, c.Performance.MaxRetries = "id", 2
 	mc, err := MimecastConfig(c, ArchiveConcurrency(c), zerolog.New(io.Discard))
