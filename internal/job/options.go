@@ -1,6 +1,7 @@
 package job
 
 import (
+	"context"
 	"fmt"
 	"os"
 
@@ -62,6 +63,12 @@ func Rules(cfg *config.Config, shard crawler.Shard) crawler.Rules {
 		IncludeMailboxes: cfg.Mailboxes.Include, ExcludeMailboxes: cfg.Mailboxes.Exclude,
 		Shard: shard,
 	}
+}
+
+// Enumerate lists the account's mailboxes and applies cfg's rules for shard (the zero Shard:
+// every mailbox), parallelism.domains domains at a time.
+func Enumerate(ctx context.Context, cfg *config.Config, dir crawler.Directory, shard crawler.Shard) (*crawler.Enumeration, error) {
+	return crawler.Enumerate(ctx, dir, Rules(cfg, shard), cfg.Performance.PageSize, cfg.Parallelism.Domains)
 }
 
 // ArchiveConcurrency is the bound on archive requests in flight for the crawl's client. One

@@ -1,8 +1,12 @@
 package job
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"io"
 	"reflect"
+	"sync"
 	"testing"
 	"time"
 
@@ -10,6 +14,7 @@ import (
 
 	"github.com/mimecrawl/mimecrawl/config"
 	"github.com/mimecrawl/mimecrawl/crawler"
+	"github.com/mimecrawl/mimecrawl/integration/mimecast/api"
 )
 
 // notFromConfig are the crawler options that no setting maps to: the caller sets them per run
@@ -168,5 +173,66 @@ func TestComponentConfigs(t *testing.T) {
 	c.Elasticsearch.CAFile = "/does/not/exist"
 	if _, err := IndexConfig(c, zerolog.New(io.Discard)); err == nil {
 		t.Error("a missing elasticsearch.ca_file is not an error")
+	}
+}
+
+// gateDirectory lets user listings through in groups of limit at once (the last group
+// smaller) and counts the most at once: an enumeration that lists fewer domains at once than
+// limit fails after a while instead of hanging.
+type gateDirectory struct {
+	domains []api.Domain
+	limit   int
+
+	mu                     sync.Mutex
+	started, inflight, max int
+	gate                   chan struct{}
+}
+
+func (d *gateDirectory) InternalDomains(context.Context) ([]api.Domain, error) { return d.domains, nil }
+
+func (d *gateDirectory) InternalUsers(ctx context.Context, domain string, _ int) ([]api.User, error) {
+	d.mu.Lock()
+	d.started++
+	d.inflight++
+	d.max = max(d.max, d.inflight)
+	if d.gate == nil {
+		d.gate = make(chan struct{})
+	}
+	g := d.gate
+	if d.inflight == d.limit || d.started == len(d.domains) {
+		close(g)
+		d.gate = nil
+	}
+	d.mu.Unlock()
+	defer func() {
+		d.mu.Lock()
+		d.inflight--
+		d.mu.Unlock()
+	}()
+	select {
+	case <-g:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-time.After(10 * time.Second): // not a timing assertion: the alternative is a hang
+		return nil, errors.New("domains listed fewer than parallelism.domains at a time")
+	}
+	return []api.User{{EmailAddress: "u@" + domain}}, nil
+}
+
+// TestEnumerateListsParallelismDomainsAtOnce: the domains listed at once are
+// parallelism.domains, not parallelism.mailboxes (which counts views listed at once).
+func TestEnumerateListsParallelismDomainsAtOnce(t *testing.T) {
+	cfg := config.Default()
+	cfg.Parallelism.Mailboxes, cfg.Parallelism.Domains = 5, 2
+	d := &gateDirectory{limit: 2}
+	for i := range 6 {
+		d.domains = append(d.domains, api.Domain{Domain: fmt.Sprintf("d%d.example.com", i)})
+	}
+	enum, err := Enumerate(context.Background(), cfg, d, crawler.Shard{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(enum.Kept) != 6 || d.max != 2 {
+		t.Errorf("%d mailboxes kept, %d domains listed at once; want 6 and parallelism.domains = 2", len(enum.Kept), d.max)
 	}
 }
