@@ -7,6 +7,7 @@ import (
 	"github.com/mimecrawl/mimecrawl/crawler"
 	"github.com/mimecrawl/mimecrawl/index"
 	"github.com/mimecrawl/mimecrawl/integration/mimecast"
+	"github.com/mimecrawl/mimecrawl/state"
 )
 
 // Config is the whole mimecrawl configuration. docs/configuration.md describes every key.
@@ -258,10 +259,11 @@ const (
 // Mimecast client id and secret have no default.
 //
 // Where a default lives: a setting that a component reads takes its default from that
-// component's DefaultOptions or DefaultConfig (crawler, index, mimecast), so the value is written
-// once and a component built without the configuration behaves as a default configuration;
-// only the settings no component reads (logging, metrics, state, safety, the run's shutdown
-// grace, removals at once, the concurrency mode, the default address) are written here.
+// component (crawler.DefaultOptions, index.DefaultConfig, mimecast.DefaultConfig,
+// state.DefaultLockTimeout), so the value is written once and a component built without the
+// configuration behaves as a default configuration; only the defaults of settings no
+// component reads (logging, metrics, the state path, safety, the run's shutdown grace,
+// removals at once, the concurrency mode, the default address) are written here.
 // docs/configuration.md states the same values; TestDocsConfigKeysAndDefaults fails when the
 // two differ.
 func Default() *Config {
@@ -330,7 +332,7 @@ func Default() *Config {
 		},
 		State: State{
 			Path:        "mimecrawl.db",
-			LockTimeout: Duration(5 * time.Second),
+			LockTimeout: Duration(state.DefaultLockTimeout),
 		},
 		Safety: Safety{
 			MaxMailboxRemovalRatio: 0.2,
