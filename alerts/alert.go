@@ -2,22 +2,11 @@ package alerts
 
 import "time"
 
-// Source names one alert source; the names are those of the alerts.sources setting.
+// Source names one source; the names are those of the alerts.sources setting, part of the
+// configuration, of the state file's cursors and of every document (mimecast.source): do not
+// rename them. Each is declared with its spec in its source_<name>.go; the table
+// (source.go) lists them all.
 type Source string
-
-// The sources. Their names are part of the configuration and of every alert document
-// (mimecast.source): do not rename them.
-const (
-	AttachmentProtection Source = "attachment_protection"
-	URLProtection        Source = "url_protection"
-	Impersonation        Source = "impersonation"
-	DLP                  Source = "dlp"
-	Threats              Source = "threats"
-	SIEM                 Source = "siem"
-)
-
-// Sources lists every source in a stable order.
-var Sources = []Source{AttachmentProtection, URLProtection, Impersonation, DLP, Threats, SIEM}
 
 // Priority orders alerts for triage. The zero value is "unset"; Low < Medium < High.
 type Priority int

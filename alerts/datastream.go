@@ -25,24 +25,24 @@ type IDSet interface {
 	Remove(ctx context.Context, ids []string) (int64, error)
 }
 
-// Stream is the data stream the alerts are written to.
+// Stream gives the data streams the sources write to: the alerts' and each event source's.
 type Stream interface {
-	// Namespace is data_stream.namespace of every alert.
+	// Namespace is data_stream.namespace of every document.
 	Namespace() string
-	// OpenIDs starts a pass's view of the ids the stream holds: everything acknowledged
-	// before the call is in it.
-	OpenIDs(ctx context.Context) (IDSet, error)
+	// OpenIDs starts a pass's view of the ids the data stream of kind k holds: everything
+	// acknowledged before the call is in it.
+	OpenIDs(ctx context.Context, k index.Kind) (IDSet, error)
 }
 
-// NewStream returns the Stream of the alerts on a cluster.
+// NewStream returns the Stream of the sources' data streams on a cluster.
 func NewStream(c *index.Cluster) Stream { return clusterStream{c} }
 
 type clusterStream struct{ c *index.Cluster }
 
 func (s clusterStream) Namespace() string { return s.c.Namespace() }
 
-func (s clusterStream) OpenIDs(ctx context.Context) (IDSet, error) {
-	return s.c.StreamIDs(ctx, AlertsKind)
+func (s clusterStream) OpenIDs(ctx context.Context, k index.Kind) (IDSet, error) {
+	return s.c.StreamIDs(ctx, k)
 }
 
 var _ IDSet = (*index.StreamIDs)(nil)
@@ -50,6 +50,11 @@ var _ IDSet = (*index.StreamIDs)(nil)
 // withStream adds the data stream fields to an alert document: the stream's name is made of
 // them, and Elastic's views filter on them (data_stream.namespace separates installations).
 func withStream(body map[string]any, namespace string) map[string]any {
-	body["data_stream"] = map[string]any{"type": "logs", "dataset": Dataset, "namespace": namespace}
+	return withDataset(body, Dataset, namespace)
+}
+
+// withDataset adds the fields of the data stream logs-{dataset}-{namespace} to a document.
+func withDataset(body map[string]any, dataset, namespace string) map[string]any {
+	body["data_stream"] = map[string]any{"type": "logs", "dataset": dataset, "namespace": namespace}
 	return body
 }

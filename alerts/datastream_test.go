@@ -6,6 +6,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/mimecrawl/mimecrawl/index"
 	"github.com/mimecrawl/mimecrawl/integration/mimecast"
 )
 
@@ -16,14 +17,16 @@ type fakeStream struct {
 	calls   int
 	failAt  int // the Has call (1-based) that fails; 0: none
 	opens   int
+	kinds   []index.Kind // of every OpenIDs
 }
 
 func (f *fakeStream) Namespace() string { return "ns1" }
 
-func (f *fakeStream) OpenIDs(context.Context) (IDSet, error) {
+func (f *fakeStream) OpenIDs(_ context.Context, k index.Kind) (IDSet, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.opens++
+	f.kinds = append(f.kinds, k)
 	return f, nil
 }
 

@@ -2,7 +2,14 @@
 // protection logs, DLP logs, the API 2.0 threat feed and SIEM events), normalises each record
 // into an Alert, filters, prioritises and groups them, enriches them from the directory and the
 // archive index (and, with content view, the Mimecast archive itself), and writes them to
-// Elasticsearch as ECS alerts, where Elastic Security's default index patterns find them.
+// Elasticsearch as ECS alerts, where Elastic Security's default index patterns find them. It
+// also reads Mimecast's logs of events (the audit log) with the same machinery, each into a
+// data stream of its own, without rules, groups or enrichment (event.go).
+//
+// Every source is one SourceSpec in a file of its own (source_<name>.go), listed once in the
+// table of source.go: its name, endpoint, permission, data stream, retention, reader, decoder
+// and probe. Nothing else switches on a source; adding one is its file, a line in the table,
+// its client method and simulator endpoint, and its tests.
 //
 // It is a sibling of package crawler, not a mode of it: security logs are append-only and read
 // oldest first with a simple cursor per source, whereas the archive is mirrored newest first

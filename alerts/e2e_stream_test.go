@@ -90,6 +90,72 @@ func TestEndToEndRolloverDuringOverlapReRead(t *testing.T) {
 	compare(t, w.indexed(), want) // fails on an alert listed twice
 }
 
+// rollingAudit forces a rollover of the audit events' data stream after the pages it is told
+// to, between reading a page and writing it.
+type rollingAudit struct {
+	alerts.AuditReader
+	w     *world
+	calls atomic.Int64
+	at    map[int64]bool
+	done  atomic.Int64
+}
+
+func (r *rollingAudit) AuditEvents(ctx context.Context, q mimecast.AuditQuery) (mimecast.Page, error) {
+	p, err := r.AuditReader.AuditEvents(ctx, q)
+	if n := r.calls.Add(1); r.at[n] {
+		res, err := http.Post(r.w.esURL+"/"+r.w.cluster.IndexName(alerts.AuditKind)+"/_rollover", "application/json", nil)
+		if err != nil {
+			r.w.t.Errorf("rollover: %v", err)
+			return p, err
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			r.w.t.Errorf("rollover: status %d", res.StatusCode)
+		} else {
+			r.done.Add(1)
+		}
+	}
+	return p, err
+}
+
+// The same for an event source: audit events re-read in the overlap while their own data
+// stream rolls over twice are not written again (the lookup is per data stream).
+func TestEndToEndAuditRolloverDuringOverlapReRead(t *testing.T) {
+	w := newWorld(t, simulator.AlertOptions{Enabled: true}, alerts.Audit)
+	now := time.Now().UTC().Truncate(time.Second)
+	var recs []json.RawMessage
+	for i := range 90 {
+		b, _ := json.Marshal(map[string]any{"id": fmt.Sprintf("eNq%04d", i), "auditType": "User Logged On",
+			"user": fmt.Sprintf("u%d@corp.example", i), "eventInfo": fmt.Sprintf("Successful authentication, IP: 198.51.100.%d", i+1),
+			"category": "authentication_logs"})
+		recs = append(recs, b)
+	}
+	if _, err := w.sim.AddAlerts(simulator.SourceAudit, recs, now.Add(-5*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	first := w.pass(context.Background())
+	if s := first.Sources[0]; s.Error != "" || s.Indexed != 90 {
+		t.Fatalf("first pass = %+v; want 90 indexed", s)
+	}
+	want := w.expected()
+	if len(want) != 90 {
+		t.Fatalf("the truth gives %d audit events, want 90", len(want))
+	}
+	compare(t, w.indexed(), want)
+
+	roll := &rollingAudit{w: w, at: map[int64]bool{1: true, 3: true}}
+	w.api = func(c *mimecast.Client) any { roll.AuditReader = c; return roll }
+	second := w.pass(context.Background())
+	s := second.Sources[0]
+	if roll.done.Load() != 2 {
+		t.Fatalf("rolled over %d times during the re-read (%d pages read); want 2", roll.done.Load(), roll.calls.Load())
+	}
+	if s.Error != "" || s.Indexed != 0 || s.Existing != 90 {
+		t.Errorf("second pass = %+v; want nothing indexed, the 90 re-read events existing", s)
+	}
+	compare(t, w.indexed(), want) // fails on an event listed twice
+}
+
 // securityDefaultIndex is the default of Kibana 8's advanced setting
 // securitySolution:defaultIndex: the index patterns the Security app and its prebuilt rules
 // (External Alerts among them) search unless an administrator changes them.
@@ -114,8 +180,30 @@ func TestEndToEndExternalAlertsRuleFindsOurAlerts(t *testing.T) {
 		}
 	}
 	want := w.expected()
-	if len(want) == 0 {
-		t.Fatal("the simulator's truth has no alerts")
+	events := 0
+	for id, v := range want {
+		if strings.HasPrefix(v, "event ") {
+			delete(want, id) // events (audit, archive access, ...) are not alerts: the rule must not find them
+			events++
+		}
+	}
+	// Some event sources' records are alerts by ECS (a flagged message released, a CI
+	// detection): written to their own data stream with event.kind alert, the rule finds them.
+	eventAlerts := map[string]string{} // id → dataset
+	for _, ta := range w.sim.AlertTruth("") {
+		sp, ok := alerts.Spec(alerts.Source(ta.Source))
+		if !ok || sp.Records != alerts.RecordEvents {
+			continue
+		}
+		if ev, err := alerts.Decode(sp.Name, ta.Record); err == nil {
+			if e, _ := ev.Body["event"].(map[string]any); e != nil && e["kind"] == "alert" {
+				want[ev.ID] = "event alert"
+				eventAlerts[ev.ID] = sp.Dataset
+			}
+		}
+	}
+	if len(want) == 0 || events == 0 || len(eventAlerts) == 0 {
+		t.Fatalf("the simulator's truth has %d alerts (%d of event sources) and %d events; want all three", len(want), len(eventAlerts), events)
 	}
 	w.indexed() // refreshes
 	var res struct {
@@ -150,6 +238,12 @@ func TestEndToEndExternalAlertsRuleFindsOurAlerts(t *testing.T) {
 			t.Errorf("the External Alerts query found %s in %s, which is not one of our alerts", h.ID, h.Index)
 		}
 		e := h.Source.Event
+		if ds, ok := eventAlerts[h.ID]; ok {
+			if e.Kind != "alert" || e.Severity == 0 || e.RiskScore == 0 || e.Dataset != ds {
+				t.Errorf("event source alert %s: event = %+v; want kind alert, severity and risk score set, dataset %s", h.ID, e, ds)
+			}
+			continue
+		}
 		if e.Kind != "alert" || e.Severity == 0 || e.RiskScore == 0 || e.Dataset != alerts.Dataset || h.Source.Rule.Name == "" {
 			t.Errorf("alert %s: event = %+v, rule.name %q; want kind alert, severity and risk score set, dataset %s", h.ID, e, h.Source.Rule.Name, alerts.Dataset)
 		}

@@ -52,6 +52,8 @@ type world struct {
 	siemTypes []string
 	// logs, when set, wraps the log source of every pass.
 	logs func(alerts.LogSource) alerts.LogSource
+	// api, when set, wraps the client as Deps.API (the event sources' readers) of every pass.
+	api func(*mimecast.Client) any
 }
 
 func newWorld(t *testing.T, o simulator.AlertOptions, sources ...alerts.Source) *world {
@@ -85,7 +87,7 @@ func newWorldSim(t *testing.T, so simulator.Options, sources ...alerts.Source) *
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cluster.Ensure(ctx, alerts.AlertsKind, alerts.GroupsKind); err != nil {
+	if err := cluster.Ensure(ctx, alerts.Kinds(alerts.Sources)...); err != nil {
 		t.Fatal(err)
 	}
 	store, err := state.Open(filepath.Join(t.TempDir(), "state.db.alerts"), state.Options{})
@@ -120,9 +122,13 @@ func (w *world) pass(ctx context.Context) alerts.PassSummary {
 	if w.logs != nil {
 		logs = w.logs(logs)
 	}
+	var apiReaders any = w.client
+	if w.api != nil {
+		apiReaders = w.api(w.client)
+	}
 	p, err := alerts.New(alerts.Deps{Logs: logs, Threats: w.client, SIEM: w.client, Sink: writer, Cursors: w.store,
 		Rules: w.rules, Groups: alerts.NewGroupStore(w.cluster), Archive: w.cluster, Directory: w.client, Messages: w.client,
-		Stream: alerts.NewStream(w.cluster)}, o)
+		Stream: alerts.NewStream(w.cluster), API: apiReaders}, o)
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -135,12 +141,19 @@ func (w *world) pass(ctx context.Context) alerts.PassSummary {
 	return sum
 }
 
-// expected returns the alerts the simulator's truth should give: id → priority.
+// expected returns the alerts the simulator's truth should give: id → priority; and the
+// events of the event sources (audit): id → "event <dataset>".
 func (w *world) expected() map[string]string {
 	want := map[string]string{}
 	for _, ta := range w.sim.AlertTruth("") {
 		src := alerts.Source(ta.Source)
 		if !slices.Contains(w.sources, src) {
+			continue
+		}
+		if sp, _ := alerts.Spec(src); sp.Records == alerts.RecordEvents {
+			if ev, err := alerts.Decode(src, ta.Record); err == nil {
+				want[ev.ID] = "event " + sp.Dataset
+			}
 			continue
 		}
 		a, err := alerts.Normalize(src, ta.Record)
@@ -161,8 +174,53 @@ func (w *world) expected() map[string]string {
 	return want
 }
 
-// indexed returns what the alerts index holds: id → mimecast.priority.
+// indexed returns what the alerts index holds: id → mimecast.priority; and what the data
+// streams of the event sources hold: id → "event <dataset>".
 func (w *world) indexed() map[string]string {
+	w.t.Helper()
+	out := map[string]string{}
+	if slices.Contains(alerts.Kinds(w.sources), alerts.AlertsKind) {
+		w.indexedAlerts(out)
+	}
+	var seen []index.Kind // sources may share a data stream (the two threat-intel feeds)
+	for _, sp := range alerts.Specs() {
+		if sp.Records != alerts.RecordEvents || !slices.Contains(w.sources, sp.Name) || slices.Contains(seen, sp.Kind) {
+			continue
+		}
+		seen = append(seen, sp.Kind)
+		var ev struct {
+			Hits struct {
+				Hits []struct {
+					ID     string `json:"_id"`
+					Source struct {
+						DataStream struct {
+							Dataset string `json:"dataset"`
+						} `json:"data_stream"`
+					} `json:"_source"`
+				} `json:"hits"`
+			} `json:"hits"`
+		}
+		// Without the data stream API a stream appears at its first write: a source that wrote
+		// nothing has none, which is no error here.
+		name := w.cluster.IndexName(sp.Kind)
+		res, err := http.Post(w.esURL+"/"+name+"/_refresh?ignore_unavailable=true&allow_no_indices=true", "application/json", nil)
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		res.Body.Close()
+		w.get("/"+name+"/_search?size=10000&_source=data_stream.dataset&ignore_unavailable=true&allow_no_indices=true", &ev)
+		for _, h := range ev.Hits.Hits {
+			if _, dup := out[h.ID]; dup {
+				w.t.Errorf("%s event %s listed twice", sp.Name, h.ID)
+			}
+			out[h.ID] = "event " + h.Source.DataStream.Dataset
+		}
+	}
+	return out
+}
+
+// indexedAlerts adds what the alerts index holds to out: id → mimecast.priority.
+func (w *world) indexedAlerts(out map[string]string) {
 	w.t.Helper()
 	if err := w.cluster.RefreshKinds(context.Background(), alerts.AlertsKind, alerts.GroupsKind); err != nil {
 		w.t.Fatal(err)
@@ -180,14 +238,12 @@ func (w *world) indexed() map[string]string {
 		} `json:"hits"`
 	}
 	w.get("/"+w.cluster.IndexName(alerts.AlertsKind)+"/_search?size=10000&_source=mimecast.priority", &res)
-	out := map[string]string{}
 	for _, h := range res.Hits.Hits {
 		if _, dup := out[h.ID]; dup {
 			w.t.Errorf("alert %s listed twice", h.ID)
 		}
 		out[h.ID] = h.Source.Mimecast.Priority
 	}
-	return out
 }
 
 func (w *world) get(path string, out any) {
@@ -232,7 +288,9 @@ func compare(t *testing.T, got, want map[string]string) {
 }
 
 func seeded() simulator.AlertOptions {
-	return simulator.AlertOptions{Attachment: 60, URL: 40, Impersonation: 16, DLP: 12, Threats: 12, SIEM: 80, Span: 6 * time.Hour}
+	return simulator.AlertOptions{Attachment: 60, URL: 40, Impersonation: 16, DLP: 12, Threats: 12, SIEM: 80, Audit: 30, Span: 6 * time.Hour,
+		Logs: simulator.LogOptions{ArchiveSearch: 30, Search: 12, View: 20, HeldRelease: 30, ThreatIntelCustomer: 40,
+			ThreatIntelGrid: 25, SIEMCI: 45, ThreatIntelPageSize: 7}}
 }
 
 // After one pass the index holds exactly the truth's alerts that pass the rules, with their

@@ -6,8 +6,9 @@ import (
 	"testing"
 )
 
-// FuzzNormalize feeds arbitrary records to every source: Normalize must not panic, and a
-// record it accepts must have an id, a time, and a document that encodes.
+// FuzzNormalize feeds arbitrary records to every source (Normalize for alert sources, Decode
+// for event sources): neither may panic, and a record accepted must have an id, a time, and a
+// document that encodes.
 func FuzzNormalize(f *testing.F) {
 	for _, s := range []string{
 		attachmentDocx, attachmentPptx,
@@ -15,11 +16,25 @@ func FuzzNormalize(f *testing.F) {
 		`{"eventTime":"2023-04-17T00:00:00.000+05:30[Asia/Kolkata]","recipientAddress":{"emailAddress":1}}`,
 		`{"timestamp":"1731499059314","recipients":[[["x"]]],"files":[{"size":"1e400"}]}`,
 		`{"timestamp":1e300}`, `[]`, `null`, `{"date":{}}`,
+		`{"id":"eNq1","auditType":"User Logged On","user":"a@b","eventTime":"2021-10-11T15:39:17 GMT","eventInfo":"IP: ::1","category":"authentication_logs"}`,
 	} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
 		for _, src := range Sources {
+			if sp, _ := Spec(src); sp.Records == RecordEvents {
+				ev, err := Decode(src, json.RawMessage(raw))
+				if err != nil {
+					continue
+				}
+				if len(ev.ID) != 64 || strings.Trim(ev.ID, "0123456789abcdef") != "" || ev.Time.IsZero() {
+					t.Errorf("%s: accepted with id %q, time %v: %s", src, ev.ID, ev.Time, raw)
+				}
+				if _, err := json.Marshal(eventDocument(&ev, sp.Dataset, "default", ev.Time)); err != nil {
+					t.Errorf("%s: document does not encode: %v", src, err)
+				}
+				continue
+			}
 			a, err := Normalize(src, json.RawMessage(raw))
 			if err != nil {
 				continue

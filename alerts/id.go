@@ -24,6 +24,8 @@ import (
 //   - siem: the record's canonical content without _offset and _partition, which say where
 //     the event sat in Mimecast's stream rather than what it is: the same event repeated on
 //     a later page, or in an overlapping batch file, gets the same id.
+//   - audit (events): id, eventTime, auditType, user, eventInfo, category: the public samples
+//     repeat one id on records whose text differs (source_audit.go).
 //
 // Times enter an id in one canonical form (RFC 3339, UTC, nanoseconds), so a record served
 // once with "+0000" and once with "Z" keeps its id.

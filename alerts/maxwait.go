@@ -31,6 +31,14 @@ type guard struct {
 	maxWait time.Duration // 0: no bound
 	now     func() time.Time
 	log     zerolog.Logger
+	live    Liveness // nil: none
+}
+
+// beat tells live that source's loop is alive.
+func (g guard) beat(source string) {
+	if g.live != nil {
+		g.live.Beat(source)
+	}
 }
 
 type boundedLogs struct {
@@ -57,6 +65,11 @@ func bounded[T any](ctx context.Context, g guard, source, what string, call func
 		cctx, cancel = context.WithTimeoutCause(ctx, g.maxWait, ErrMaxWait)
 		defer cancel()
 	}
+	// Every call is a sign of life of its source's loop, when it starts and when it ends, so
+	// that a pass reading a long backlog (or waiting for a quota inside a call) is told from a
+	// loop that is stuck.
+	g.beat(source)
+	defer g.beat(source)
 	start := g.now()
 	v, err := call(cctx)
 	if took := g.now().Sub(start); took >= slowCall {
@@ -86,4 +99,15 @@ func (b boundedSIEM) SIEMBatch(ctx context.Context, q mimecast.SIEMBatchQuery) (
 
 func (b boundedSIEM) SIEMEvents(ctx context.Context, q mimecast.SIEMStreamQuery) (mimecast.Page, error) {
 	return bounded(ctx, b.g, string(SIEM), "read siem events", func(ctx context.Context) (mimecast.Page, error) { return b.SIEMSource.SIEMEvents(ctx, q) })
+}
+
+// SIEMFileEvents is not bounded (streaming a file takes what its size takes) but beats per
+// record too: a large file is read for a long time in one call.
+func (b boundedSIEM) SIEMFileEvents(ctx context.Context, f mimecast.SIEMFile, fn func(rec json.RawMessage) error) error {
+	b.g.beat(string(SIEM))
+	defer b.g.beat(string(SIEM))
+	return b.SIEMSource.SIEMFileEvents(ctx, f, func(rec json.RawMessage) error {
+		b.g.beat(string(SIEM))
+		return fn(rec)
+	})
 }

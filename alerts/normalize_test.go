@@ -158,7 +158,7 @@ func TestNormalizeRejects(t *testing.T) {
 		{"threat without any time", Threats, `{"id":"x"}`, "fields timestamp, eventTime"},
 		{"siem without timestamp", SIEM, `{"type":"av"}`, "field timestamp: missing"},
 		{"siem negative timestamp", SIEM, `{"timestamp":-5}`, `field timestamp: "-5" is not a time`},
-		{"unknown source", Source("audit"), `{}`, `unknown source "audit"`},
+		{"unknown source", Source("bogus"), `{}`, `unknown source "bogus"`},
 		{"two values", DLP, `{"eventTime":"2024-01-01T00:00:00+0000"} {}`, "more than one JSON value"},
 	}
 	for _, tc := range tests {

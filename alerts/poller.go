@@ -69,12 +69,13 @@ type Options struct {
 	DirectoryTTL time.Duration
 	// Now is the clock; default time.Now.
 	Now func() time.Time
-	// Normalize decodes one record; default Normalize.
+	// Normalize decodes one record of an alert source; default Normalize. Event sources
+	// decode with their spec's decoder (Decode).
 	Normalize func(Source, json.RawMessage) (Alert, error)
 	Logger    zerolog.Logger
 }
 
-// Deps are the Poller's collaborators. Logs, Threats and SIEM are needed only for the
+// Deps are the Poller's collaborators. Logs, Threats, SIEM and API are needed only for the
 // sources that use them; Archive and Directory are optional enrichments.
 type Deps struct {
 	Logs    LogSource
@@ -89,11 +90,25 @@ type Deps struct {
 	Directory Directory
 	// Messages is the Mimecast archive, for Options.ContentView; nil leaves it off.
 	Messages MessageArchive
-	// Stream is the data stream of the alerts (datastream.go): before a page is written its
-	// ids are looked up in it, so that an alert already there, in whatever backing index, is
-	// not written again after a rollover. nil (tests of the poller alone) relies on the
-	// sink's op_type create only and writes data_stream.namespace "default".
+	// Stream gives the data streams the sources write (datastream.go): before a page is
+	// written its ids are looked up in its source's stream, so that a document already there,
+	// in whatever backing index, is not written again after a rollover. nil (tests of the
+	// poller alone) relies on the sink's op_type create only and writes
+	// data_stream.namespace "default".
 	Stream Stream
+	// API is the Mimecast client, for the sources that declare their reader in their own
+	// file (SourceSpec.pages): each asserts the one interface it needs, and New refuses a
+	// configured source whose reader API lacks. nil when no such source is configured.
+	API any
+	// Liveness, when set, learns of every API call of a source, when it starts and when it
+	// ends (and of every record of a SIEM file): the sign of life of the source's loop.
+	Liveness Liveness
+}
+
+// Liveness learns that a source's loop is alive. Sources poll on goroutines of their own,
+// so Beat is called concurrently. Implemented by *metrics.Health.
+type Liveness interface {
+	Beat(source string)
 }
 
 // DefaultSIEMTypes are the SIEM event types that report threats (alerts.siem.types's
@@ -120,6 +135,9 @@ type Poller struct {
 	enrich *enricher
 	// groups sizes the group reads of every pass by the largest group seen.
 	groups groupSizer
+	// guard bounds and watches the page calls of pages sources (the other readers are
+	// decorated with it in New).
+	guard guard
 }
 
 // New checks the options and returns a Poller.
@@ -131,21 +149,8 @@ func New(d Deps, o Options) (*Poller, error) {
 		return nil, errors.New("alerts poller: sink, cursor store and rules are required")
 	}
 	for _, s := range o.Sources {
-		switch s {
-		case AttachmentProtection, URLProtection, Impersonation, DLP:
-			if d.Logs == nil {
-				return nil, fmt.Errorf("alerts poller: source %s needs a log source", s)
-			}
-		case Threats:
-			if d.Threats == nil {
-				return nil, fmt.Errorf("alerts poller: source %s needs a threat source", s)
-			}
-		case SIEM:
-			if d.SIEM == nil {
-				return nil, fmt.Errorf("alerts poller: source %s needs a SIEM source", s)
-			}
-		default:
-			return nil, fmt.Errorf("alerts poller: unknown source %q", s)
+		if err := checkNeeds(d, s); err != nil {
+			return nil, fmt.Errorf("alerts poller: %w", err)
 		}
 	}
 	if o.PollInterval <= 0 {
@@ -185,7 +190,7 @@ func New(d Deps, o Options) (*Poller, error) {
 		o.Normalize = Normalize
 	}
 	// Every page call is watched (slow calls warned about) and, with MaxWait, bounded.
-	g := guard{maxWait: o.MaxWait, now: o.Now, log: o.Logger}
+	g := guard{maxWait: o.MaxWait, now: o.Now, log: o.Logger, live: d.Liveness}
 	if d.Logs != nil {
 		d.Logs = boundedLogs{d.Logs, g}
 	}
@@ -195,7 +200,7 @@ func New(d Deps, o Options) (*Poller, error) {
 	if d.SIEM != nil {
 		d.SIEM = boundedSIEM{d.SIEM, g}
 	}
-	p := &Poller{d: d, o: o, log: o.Logger}
+	p := &Poller{d: d, o: o, log: o.Logger, guard: g}
 	p.enrich = newEnricher(d.Archive, d.Directory, o.DetailsURL, o.DirectoryTTL, o.PageSize, o.Now, o.Logger)
 	if o.ContentView && d.Messages != nil {
 		p.enrich.content = newContentViewer(d.Messages, o.ContentWindow, o.ContentCandidates, o.PageSize, o.Logger)
@@ -383,9 +388,9 @@ func (p *Poller) pollSource(ctx context.Context, src Source) SourceSummary {
 		cursors []string
 		err     error
 	)
-	switch src {
-	case SIEM:
-		cursors, err = p.pollSIEM(ctx, src, c, log)
+	switch sp, _ := Spec(src); {
+	case sp.poll != nil:
+		cursors, err = sp.poll(p, ctx, src, c, log)
 	default:
 		var cur string
 		cur, err = p.pollWindow(ctx, src, c, log)

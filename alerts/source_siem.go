@@ -9,21 +9,131 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/rs/zerolog"
 
+	"github.com/mimecrawl/mimecrawl/config"
 	"github.com/mimecrawl/mimecrawl/integration/mimecast"
 )
+
+// SIEM: Mimecast's SIEM events (cg), from batch files per event type or from the stream
+// (alerts.siem), with a machinery of its own (this file).
+const SIEM Source = "siem"
+
+var siemSpec = SourceSpec{
+	Name: SIEM, Endpoint: "GET /siem/v1/batch/events/cg (stream: GET /siem/v1/events/cg)",
+	Permission: "Security Events and Data Retrieval | Threat and Security Events (SIEM) | Read",
+	Records:    RecordAlerts, Kind: AlertsKind, Dataset: Dataset,
+	Retention: siemBatchRetention, streamRetention: siemStreamRetention,
+	poll: (*Poller).pollSIEM,
+	needs: func(d Deps) error {
+		if d.SIEM == nil {
+			return errors.New("source siem needs a SIEM source")
+		}
+		return nil
+	},
+	probe: func(ctx context.Context, d Deps, now time.Time) error {
+		_, err := d.SIEM.SIEMBatch(ctx, mimecast.SIEMBatchQuery{Type: DefaultSIEMTypes[0], Start: now, PageSize: 1})
+		return err
+	},
+	normalize: normalizeSIEM,
+	warnings:  siemWarnings,
+}
+
+// The SIEM endpoints' published call budgets (reference §3).
+const (
+	siemBatchBudgetCalls  = 50
+	siemBatchBudgetPer    = 15 * time.Minute
+	siemStreamBudgetCalls = 300
+	siemStreamBudgetPer   = time.Hour
+)
+
+// siemWarnings: a schedule whose SIEM calls cannot fit the endpoint's published budget (at
+// least one batch call per event type per pass, or one stream call per pass, every
+// poll_interval). Passes would then wait on the quota (`--once` up to alerts.max_wait).
+func siemWarnings(a config.Alerts) []string {
+	if a.PollInterval <= 0 {
+		return nil
+	}
+	calls, budget, per := len(a.SIEM.Types), siemBatchBudgetCalls, siemBatchBudgetPer
+	if a.SIEM.Mode == config.SIEMStream {
+		calls, budget, per = 1, siemStreamBudgetCalls, siemStreamBudgetPer
+	}
+	passes := float64(per) / float64(a.PollInterval)
+	if need := float64(calls) * passes; need > float64(budget) {
+		return []string{fmt.Sprintf("alerts.poll_interval: %s with alerts.siem (%s mode, %d calls per pass at least) needs %.0f calls per %s, above the %d the endpoint allows; passes will wait on the quota: raise poll_interval to %s or more",
+			a.PollInterval, a.SIEM.Mode, calls, need, config.Duration(per), budget, config.Duration(time.Duration(int64(per)*int64(calls)/int64(budget)).Round(time.Second)))}
+	}
+	return nil
+}
+
+// normalizeSIEM reads one SIEM event (§4.4): always timestamp (epoch milliseconds) and
+// type; the rest depends on the type, and many numbers are strings.
+func normalizeSIEM(r record) (Alert, error) {
+	t, err := r.timeField("timestamp")
+	if err != nil {
+		return Alert{}, err
+	}
+	typ := strings.ToLower(r.str("type"))
+	a := Alert{
+		Time:       t,
+		Type:       typ,
+		Verdict:    strings.ToLower(r.str("scanResult", "result", "verdict")),
+		Action:     r.str("action"),
+		Route:      strings.ToLower(r.str("route", "direction")),
+		Sender:     strings.ToLower(first(r.addresses("senderEnvelope", "senderHeader", "sender", "senderAddress"))),
+		Recipients: r.addresses("recipients", "recipient", "rcpt", "recipientAddress"),
+		Subject:    r.str("subject"),
+		MessageID:  r.str("messageId"),
+		URL:        r.str("url"),
+		SourceIP:   ipOrEmpty(r.str("senderIp", "senderIP", "remoteIp", "sourceIp", "ip")),
+		Rule:       r.str("policy", "definition", "ttpDefinition", "policyDefinition"),
+		Details:    r.str("holdReason", "reason", "subtype"),
+	}
+	// The types' verdicts (inferred from the event descriptions): a virus found is
+	// malicious, an impersonation tagged malicious is malicious.
+	if a.Verdict == "" {
+		switch {
+		case typ == "av" && r.str("virusFound") != "":
+			a.Verdict = "malicious"
+		case typ == "impersonation protect" && r.boolean("taggedMalicious"):
+			a.Verdict = "malicious"
+		}
+	}
+	a.Status = statusFromAction(a.Action)
+	if a.Status == "" && r.str("holdReason") != "" {
+		a.Status = "held"
+	}
+	if name, sha := r.str("fileName"), strings.ToLower(r.str("sha256")); name != "" || sha != "" {
+		f := File{Name: name, Extension: strings.ToLower(strings.TrimPrefix(r.str("fileExtension"), ".")),
+			SHA256: sha, MD5: strings.ToLower(r.str("md5")), SHA1: strings.ToLower(r.str("sha1")),
+			MimeType: r.str("fileMime", "fileType", "mimeType")}
+		if f.Extension == "" {
+			f.Extension = extension(name)
+		}
+		f.Size, _ = int64Of(r["fileSize"])
+		a.Files = []File{f}
+	}
+	a.ID = contentID(SIEM, r, "_offset", "_partition")
+	return a, nil
+}
 
 // pollSIEM runs one pass of the SIEM source: batch files of each event type in turn (each
 // type its own cursor), or the stream. Types are read one after another: they share the
 // batch endpoint's small call budget, so reading them at once would gain nothing.
 func (p *Poller) pollSIEM(ctx context.Context, src Source, c *counters, log zerolog.Logger) ([]string, error) {
+	return p.pollSIEMOf(ctx, src, c, log, mimecast.ProductCG, p.o.SIEMTypes)
+}
+
+// pollSIEMOf is pollSIEM for one SIEM product and its event types.
+func (p *Poller) pollSIEMOf(ctx context.Context, src Source, c *counters, log zerolog.Logger, product mimecast.SIEMProduct, types []string) ([]string, error) {
 	if p.o.SIEMStream {
 		s, err := p.openStream(src, CursorName(src, "stream"), c, log)
 		if err != nil {
 			return nil, err
 		}
+		s.siemProduct, s.siemTypes = product, types
 		err = s.retryPending(ctx, nil)
 		if err == nil {
 			err = s.readStream(ctx)
@@ -35,7 +145,7 @@ func (p *Poller) pollSIEM(ctx context.Context, src Source, c *counters, log zero
 		descs []string
 		errs  []error
 	)
-	for _, typ := range p.o.SIEMTypes {
+	for _, typ := range types {
 		if ctx.Err() != nil {
 			errs = append(errs, ctx.Err())
 			break
@@ -46,6 +156,7 @@ func (p *Poller) pollSIEM(ctx context.Context, src Source, c *counters, log zero
 			errs = append(errs, err)
 			continue
 		}
+		s.siemProduct, s.siemTypes = product, types
 		err = s.retryPending(ctx, nil)
 		if err == nil {
 			err = s.retryFiles(ctx, typ)
@@ -70,11 +181,11 @@ func (p *Poller) pollSIEM(ctx context.Context, src Source, c *counters, log zero
 // killed pass re-reads that page (ids make it harmless). Files are read one at a time and
 // streamed, never held whole.
 func (s *stream) readBatch(ctx context.Context, typ string) error {
-	q := mimecast.SIEMBatchQuery{Type: typ, PageSize: min(s.p.o.PageSize, restPageLimit), NextPage: s.saved.Token}
+	q := mimecast.SIEMBatchQuery{Product: s.siemProduct, Type: typ, PageSize: min(s.p.o.PageSize, restPageLimit), NextPage: s.saved.Token}
 	if q.NextPage == "" {
 		// Only a start date, as the one collector that sends dates does (inferred: an end
 		// date might cap what the returned token continues with).
-		q.Start = s.p.firstStart(s.p.o.Now().UTC(), retention(SIEM, false))
+		q.Start = s.p.firstStart(s.p.o.Now().UTC(), retention(s.src, false))
 	}
 	resumed := q.NextPage != ""
 	pgr := newPager(s.p.o.MaxPages, q.NextPage)
@@ -90,7 +201,7 @@ func (s *stream) readBatch(ctx context.Context, typ string) error {
 		if err != nil {
 			if resumed && refusedToken(ctx, err) {
 				s.log.Warn().Err(err).Msg("saved siem batch token refused; starting again from the lookback, clamped to 7 days")
-				q = mimecast.SIEMBatchQuery{Type: typ, PageSize: q.PageSize, Start: s.p.firstStart(s.p.o.Now().UTC(), retention(SIEM, false))}
+				q = mimecast.SIEMBatchQuery{Product: s.siemProduct, Type: typ, PageSize: q.PageSize, Start: s.p.firstStart(s.p.o.Now().UTC(), retention(s.src, false))}
 				resumed = false
 				pgr = newPager(s.p.o.MaxPages, "")
 				continue
@@ -145,7 +256,7 @@ func (s *stream) readBatch(ctx context.Context, typ string) error {
 		if verdict != pageFollow {
 			return stop
 		}
-		q = mimecast.SIEMBatchQuery{Type: typ, PageSize: q.PageSize, NextPage: page.Next}
+		q = mimecast.SIEMBatchQuery{Product: s.siemProduct, Type: typ, PageSize: q.PageSize, NextPage: page.Next}
 	}
 }
 
@@ -272,7 +383,7 @@ func (s *stream) retryFiles(ctx context.Context, typ string) (err error) {
 	batch := &recordBatch{s: s, u: u}
 	for _, f := range list {
 		u.resolveFiles = append(u.resolveFiles, f.key()) // the unit is open: no result reads it yet
-		q := mimecast.SIEMBatchQuery{Type: typ, PageSize: min(s.p.o.PageSize, restPageLimit), NextPage: f.Token, Start: f.Start}
+		q := mimecast.SIEMBatchQuery{Product: s.siemProduct, Type: typ, PageSize: min(s.p.o.PageSize, restPageLimit), NextPage: f.Token, Start: f.Start}
 		page, err := s.p.d.SIEM.SIEMBatch(ctx, q)
 		switch {
 		case err != nil && ctx.Err() != nil:
@@ -296,9 +407,9 @@ func (s *stream) retryFiles(ctx context.Context, typ string) (err error) {
 func (s *stream) readStream(ctx context.Context) error {
 	size := min(s.p.o.PageSize, restPageLimit)
 	start := func() mimecast.SIEMStreamQuery {
-		return mimecast.SIEMStreamQuery{Types: s.p.o.SIEMTypes, PageSize: size, Start: s.p.firstStart(s.p.o.Now().UTC(), retention(SIEM, true))}
+		return mimecast.SIEMStreamQuery{Product: s.siemProduct, Types: s.siemTypes, PageSize: size, Start: s.p.firstStart(s.p.o.Now().UTC(), retention(s.src, true))}
 	}
-	q := mimecast.SIEMStreamQuery{Types: s.p.o.SIEMTypes, PageSize: size, NextPage: s.saved.Token}
+	q := mimecast.SIEMStreamQuery{Product: s.siemProduct, Types: s.siemTypes, PageSize: size, NextPage: s.saved.Token}
 	if q.NextPage == "" {
 		q = start()
 	}
@@ -340,6 +451,6 @@ func (s *stream) readStream(ctx context.Context) error {
 		if verdict != pageFollow {
 			return stop
 		}
-		q = mimecast.SIEMStreamQuery{Types: s.p.o.SIEMTypes, PageSize: size, NextPage: page.Next}
+		q = mimecast.SIEMStreamQuery{Product: s.siemProduct, Types: s.siemTypes, PageSize: size, NextPage: page.Next}
 	}
 }

@@ -1,13 +1,9 @@
 package alerts
 
 import (
-	"context"
-	"fmt"
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/mimecrawl/mimecrawl/integration/mimecast"
 )
 
 // CursorStatus is what `mimecrawl status` shows of one cursor.
@@ -60,23 +56,4 @@ func timePtr(t time.Time) *time.Time {
 	}
 	t = t.UTC()
 	return &t
-}
-
-// Probe makes the smallest request of one source (one record of the last hour; for SIEM one
-// page of batch files of the first type), so that check can tell a source the application
-// may not read (mimecast.IsForbidden) from one that answers.
-// Only the source readers of d are used.
-func Probe(ctx context.Context, d Deps, src Source, now time.Time) error {
-	var err error
-	switch {
-	case (src == AttachmentProtection || src == URLProtection || src == Impersonation || src == DLP) && d.Logs != nil:
-		_, err = d.Logs.SecurityLogs(ctx, mimecast.LogKind(src), mimecast.LogQuery{From: now.Add(-time.Hour), To: now, OldestFirst: true, PageSize: 1})
-	case src == Threats && d.Threats != nil:
-		_, err = d.Threats.ThreatEvents(ctx, mimecast.ThreatQuery{Start: now.Add(-time.Hour), End: now, PageSize: 1, OldestFirst: true})
-	case src == SIEM && d.SIEM != nil:
-		_, err = d.SIEM.SIEMBatch(ctx, mimecast.SIEMBatchQuery{Type: DefaultSIEMTypes[0], Start: now, PageSize: 1})
-	default:
-		err = fmt.Errorf("probe source %q: unknown, or no reader for it", src)
-	}
-	return err
 }

@@ -38,6 +38,7 @@ func CursorName(src Source, sub string) string {
 type stream struct {
 	p     *Poller
 	src   Source
+	spec  SourceSpec
 	name  string
 	c     *counters
 	log   zerolog.Logger
@@ -56,10 +57,15 @@ type stream struct {
 	// Deps.Stream); namespace is data_stream.namespace.
 	ids       IDSet
 	namespace string
+	// siemProduct and siemTypes are what a SIEM pass reads (source_siem.go): Cloud Gateway
+	// and alerts.siem.types, or Cloud Integrated and its three types (source_siemci.go).
+	siemProduct mimecast.SIEMProduct
+	siemTypes   []string
 }
 
 func (p *Poller) openStream(src Source, name string, c *counters, log zerolog.Logger) (*stream, error) {
 	s := &stream{p: p, src: src, name: name, c: c, log: log, tr: newTracker()}
+	s.spec, _ = Spec(src)
 	raw, ok, err := p.d.Cursors.Cursor(name)
 	if err != nil {
 		return nil, fmt.Errorf("read cursor %s: %w", name, err)
@@ -91,7 +97,7 @@ func (p *Poller) openStream(src Source, name string, c *counters, log zerolog.Lo
 // holds; the refresh it costs is paid once per pass and cursor.
 func (s *stream) streamIDs(ctx context.Context) (IDSet, error) {
 	if s.ids == nil && s.p.d.Stream != nil {
-		ids, err := s.p.d.Stream.OpenIDs(ctx)
+		ids, err := s.p.d.Stream.OpenIDs(ctx, s.spec.Kind)
 		if err != nil {
 			return nil, fmt.Errorf("read which alerts the data stream holds: %w", err)
 		}
@@ -106,33 +112,13 @@ func (s *stream) streamIDs(ctx context.Context) (IDSet, error) {
 // alerts tried again (retry) are instead removed first, so that their corrected version can
 // be created: a data stream takes no write over a document.
 func (s *stream) written(ctx context.Context, u *unit, kept []Alert, raws []json.RawMessage, retry bool) ([]Alert, []json.RawMessage, error) {
-	set, err := s.streamIDs(ctx)
-	if err != nil || set == nil {
-		if err != nil {
-			s.tr.fail(u, err)
-		}
-		return kept, raws, err
-	}
 	ids := make([]string, len(kept))
 	for i := range kept {
 		ids[i] = kept[i].ID
 	}
-	if retry {
-		if _, err := set.Remove(ctx, ids); err != nil {
-			err = fmt.Errorf("remove parked alerts before writing them again: %w", err)
-			s.tr.fail(u, err)
-			return kept, raws, err
-		}
-		return kept, raws, nil
-	}
-	has, err := set.Has(ctx, ids)
-	if err != nil {
-		err = fmt.Errorf("look up which alerts the data stream holds: %w", err)
-		s.tr.fail(u, err)
+	has, err := s.held(ctx, u, ids, retry)
+	if err != nil || len(has) == 0 {
 		return kept, raws, err
-	}
-	if len(has) == 0 {
-		return kept, raws, nil
 	}
 	// New slices: the caller still hands every kept alert to the groups.
 	write := make([]Alert, 0, len(kept)-len(has))
@@ -145,6 +131,34 @@ func (s *stream) written(ctx context.Context, u *unit, kept []Alert, raws []json
 		write, writeRaws = append(write, kept[i]), append(writeRaws, raws[i])
 	}
 	return write, writeRaws, nil
+}
+
+// held returns which of ids the data stream holds already (written explains why), or, for
+// parked documents tried again (retry), removes them first and returns none. A failure fails
+// u: "unknown" is never "absent".
+func (s *stream) held(ctx context.Context, u *unit, ids []string, retry bool) (map[string]bool, error) {
+	set, err := s.streamIDs(ctx)
+	if err != nil || set == nil {
+		if err != nil {
+			s.tr.fail(u, err)
+		}
+		return nil, err
+	}
+	if retry {
+		if _, err := set.Remove(ctx, ids); err != nil {
+			err = fmt.Errorf("remove parked %s before writing them again: %w", s.spec.Records, err)
+			s.tr.fail(u, err)
+			return nil, err
+		}
+		return nil, nil
+	}
+	has, err := set.Has(ctx, ids)
+	if err != nil {
+		err = fmt.Errorf("look up which %s the data stream holds: %w", s.spec.Records, err)
+		s.tr.fail(u, err)
+		return nil, err
+	}
+	return has, nil
 }
 
 // submitOptions say how submit treats a page's records.
@@ -163,6 +177,9 @@ type submitOptions struct {
 // submit normalises, decides, enriches and hands one page of records to the sink, every
 // document counted in u. It returns the ids of this page's alerts when o.prev is not nil.
 func (s *stream) submit(ctx context.Context, u *unit, recs []json.RawMessage, o submitOptions) (map[string]bool, error) {
+	if s.spec.Records == RecordEvents {
+		return s.submitEvents(ctx, u, recs, o)
+	}
 	var ids map[string]bool
 	if o.prev != nil {
 		ids = make(map[string]bool, len(recs))
@@ -426,17 +443,6 @@ func truncate(s string, n int) string {
 // write now but park until they can be written whole (threat events without details).
 type windowFetch func(ctx context.Context, from, to time.Time, token string) (pg mimecast.Page, park map[int]string, err error)
 
-// retention returns how far back a source can be asked; 0 when none is documented.
-func retention(src Source, stream bool) time.Duration {
-	if src == SIEM {
-		if stream {
-			return siemStreamRetention
-		}
-		return siemBatchRetention
-	}
-	return 0
-}
-
 // firstStart is where a source with no cursor starts: Lookback ago, clamped to retention.
 func (p *Poller) firstStart(now time.Time, ret time.Duration) time.Time {
 	back := p.o.Lookback
@@ -561,10 +567,10 @@ func (p *Poller) pollWindow(ctx context.Context, src Source, c *counters, log ze
 		fetch windowFetch
 		td    *threatDetailer
 	)
-	if src == Threats {
-		fetch, td = p.threatFetch(log)
+	if sp, _ := Spec(src); sp.pages != nil {
+		fetch = p.pagesFetch(sp)
 	} else {
-		fetch = p.logFetch(src)
+		fetch, td = sp.window(p, log)
 	}
 	err = s.retryPending(ctx, td)
 	if err == nil {
@@ -625,15 +631,8 @@ func hasKey(raw json.RawMessage, k string) bool {
 	return ok
 }
 
-func (p *Poller) logFetch(src Source) windowFetch {
-	kind := mimecast.LogKind(src) // the source names are the log kinds' names
-	filter := map[string]any{}
-	switch {
-	case src == DLP && len(p.o.Routes) > 0:
-		filter["routes"] = p.o.Routes
-	case (src == AttachmentProtection || src == URLProtection) && len(p.o.Routes) == 1:
-		filter["route"] = p.o.Routes[0]
-	}
+// logFetch reads a legacy security log; filter holds the selection parameters it takes.
+func (p *Poller) logFetch(kind mimecast.LogKind, filter map[string]any) windowFetch {
 	size := min(p.o.PageSize, 500)
 	return func(ctx context.Context, from, to time.Time, token string) (mimecast.Page, map[int]string, error) {
 		pg, err := p.d.Logs.SecurityLogs(ctx, kind, mimecast.LogQuery{

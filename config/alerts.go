@@ -2,7 +2,6 @@ package config
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 	"text/template"
 	"time"
@@ -13,7 +12,8 @@ import (
 // Alerts configures the security-alert poller (the `mimecrawl alerts` command).
 // docs/alerts.md describes every key.
 type Alerts struct {
-	// Sources lists the sources polled, by the names of package alerts.
+	// Sources lists the sources polled, by the names of package alerts' source table, which
+	// checks them (alerts.ValidateSources); here only their shape is.
 	Sources []string `yaml:"sources"`
 	// PollInterval is the pause between two passes of the long-running poller.
 	PollInterval Duration `yaml:"poll_interval"`
@@ -128,11 +128,6 @@ type AlertPriority struct {
 // Allowed values of the alert selections (the vocabularies of Mimecast's threat feed).
 // Functions rather than variables, so no caller can change what is allowed.
 
-// AlertSourceNames lists the alert sources.
-func AlertSourceNames() []string {
-	return []string{"attachment_protection", "url_protection", "impersonation", "dlp", "threats", "siem"}
-}
-
 // AlertTypes lists the values alerts.types allows.
 func AlertTypes() []string { return []string{"malware", "phishing", "spam", "suspicious", "unwanted"} }
 
@@ -204,7 +199,12 @@ func (c *Config) checkAlerts(k *checker) {
 			k.add(p, "%s is listed twice; list each source once", quote(s))
 		}
 		seen[s] = true
-		k.oneOf(p, s, AlertSourceNames())
+		// The names are package alerts' vocabulary (its source table), which imports this
+		// package: the command checks them against the table right after loading
+		// (alerts.ValidateSources), with the same wording.
+		if strings.TrimSpace(s) == "" {
+			k.add(p, "is empty; allowed: the name of a source")
+		}
 	}
 	if a.PollInterval < Duration(minPollInterval) {
 		k.add("alerts.poll_interval", "%s is out of range; allowed: %s or more", a.PollInterval, Duration(minPollInterval))
@@ -263,35 +263,6 @@ func (c *Config) checkAlerts(k *checker) {
 	if c.AlertsStatePath() == c.State.Path {
 		k.add("alerts.state_path", "%s is the crawl's state file; allowed: another file (the crawl and the poller each lock their own), default state.path + \".alerts\"", quote(a.StatePath))
 	}
-}
-
-// The SIEM endpoints' published call budgets (reference §3).
-const (
-	siemBatchBudgetCalls  = 50
-	siemBatchBudgetPer    = 15 * time.Minute
-	siemStreamBudgetCalls = 300
-	siemStreamBudgetPer   = time.Hour
-)
-
-// AlertsWarnings returns what in the alerts section is allowed but cannot work as written:
-// a schedule whose SIEM calls cannot fit the endpoint's published budget (at least one
-// batch call per event type per pass, or one stream call per pass, every poll_interval).
-// Passes would then wait on the quota (`--once` up to alerts.max_wait).
-func (c *Config) AlertsWarnings() []string {
-	a := c.Alerts
-	if !slices.Contains(a.Sources, "siem") || a.PollInterval <= 0 {
-		return nil
-	}
-	calls, budget, per := len(a.SIEM.Types), siemBatchBudgetCalls, siemBatchBudgetPer
-	if a.SIEM.Mode == SIEMStream {
-		calls, budget, per = 1, siemStreamBudgetCalls, siemStreamBudgetPer
-	}
-	passes := float64(per) / float64(a.PollInterval)
-	if need := float64(calls) * passes; need > float64(budget) {
-		return []string{fmt.Sprintf("alerts.poll_interval: %s with alerts.siem (%s mode, %d calls per pass at least) needs %.0f calls per %s, above the %d the endpoint allows; passes will wait on the quota: raise poll_interval to %s or more",
-			a.PollInterval, a.SIEM.Mode, calls, need, Duration(per), budget, Duration(time.Duration(int64(per)*int64(calls)/int64(budget)).Round(time.Second)))}
-	}
-	return nil
 }
 
 // selection checks a list of names against the allowed values.

@@ -103,7 +103,6 @@ func TestLoadRejectsBadFiles(t *testing.T) {
 		{"alerts_unknown_type.bad.yml", []string{`alerts.types[1]: "virus" is not allowed; allowed values: malware, phishing, spam, suspicious, unwanted`}, 0},
 		{"alerts_unknown_status.bad.yml", []string{`alerts.statuses[0]: "quarantined" is not allowed; allowed values: blocked, rejected, delivered, held, bounced, unknown`}, 0},
 		{"alerts_unknown_route.bad.yml", []string{`alerts.routes[1]: "external" is not allowed; allowed values: inbound, outbound, internal`}, 0},
-		{"alerts_unknown_source.bad.yml", []string{`alerts.sources[1]: "audit" is not allowed; allowed values: attachment_protection, url_protection, impersonation, dlp, threats, siem`}, 0},
 		{"alerts_state_path_is_crawl_state.bad.yml", []string{`alerts.state_path: "/var/lib/mimecrawl/state.db" is the crawl's state file`}, 0},
 		{"alerts_priority_not_list.bad.yml", []string{"alerts.priority.high: is a single value, want a list"}, 0},
 		{"alerts_bad_details_url.bad.yml", []string{"alerts.details_url", "is not a valid template"}, 0},

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -69,6 +71,26 @@ func mappingFor(t *testing.T, title string) map[string]any {
 	// The alerts' data stream in every namespace, and the index of the release before it.
 	if title == "logs-"+alerts.Dataset+"-*,mimecast-alerts" {
 		return index.Mapping(alerts.AlertsKind)
+	}
+	// An event source's data stream in every namespace, or the streams of several sources
+	// (logs-mimecrawl.archive_*): a field must then be in every one of their mappings.
+	var merged map[string]any
+	for _, sp := range alerts.Specs() {
+		if sp.Records != alerts.RecordEvents {
+			continue
+		}
+		if ok, _ := path.Match(title, "logs-"+sp.Dataset+"-default"); !ok {
+			continue
+		}
+		m := index.Mapping(sp.Kind)
+		if merged == nil {
+			merged = m
+		} else if !reflect.DeepEqual(merged, m) {
+			t.Fatalf("data view %q spans data streams whose mappings differ", title)
+		}
+	}
+	if merged != nil {
+		return merged
 	}
 	t.Fatalf("data view %q names no index of mimecrawl", title)
 	return nil
@@ -147,8 +169,8 @@ func TestKibanaSavedObjectsMatchMappings(t *testing.T) {
 			views[o.ID] = o.Attributes.Title
 		}
 	}
-	if types["index-pattern"] != 3 || types["search"] < 1 || types["dashboard"] < 1 {
-		t.Errorf("saved objects by type %v; want 3 data views, a saved search and a dashboard", types)
+	if types["index-pattern"] != 8 || types["search"] < 6 || types["dashboard"] < 1 {
+		t.Errorf("saved objects by type %v; want 8 data views (messages, attachments, alerts, audit log, archive access, releases, indicators, CI SIEM), 6 saved searches and a dashboard", types)
 	}
 
 	// use checks one field reference of an object.

@@ -50,7 +50,7 @@ type config struct {
 func parseFlags(args []string, stderr io.Writer) (config, error) {
 	var c config
 	var epoch string
-	var alerts, alertsSIEM int
+	var alerts, alertsSIEM, moreLogs int
 	fs := flag.NewFlagSet("mimecast-sim", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.addr, "addr", "127.0.0.1:8089", "listen address (port 0 picks a free port)")
@@ -76,8 +76,10 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.opts.DownloadTTL, "download-ttl", 60*time.Second, "lifetime of pre-signed download URLs")
 	fs.IntVar(&alerts, "alerts", 0, "seeded security alerts per source (attachment, URL, impersonation, DLP, threats); 0 = alert endpoints off unless --alerts-siem or records are added")
 	fs.IntVar(&alertsSIEM, "alerts-siem", -1, "seeded SIEM events (default: 4 x --alerts)")
+	fs.IntVar(&c.opts.Alerts.Audit, "alerts-audit", 0, "seeded audit events (POST /api/audit/get-audit-events)")
 	fs.DurationVar(&c.opts.Alerts.Span, "alerts-span", 12*time.Hour, "seeded alerts happen within this span before the start time (at most 168h)")
 	fs.StringVar(&c.opts.Alerts.ThreatsWrapper, "threats-wrapper", "value", "key of the records in threat feed answers: value, data or events")
+	fs.IntVar(&moreLogs, "logs", 0, "seeded records per archive access, release, threat-intel (each feed) and Cloud Integrated SIEM log")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -89,14 +91,20 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return c, fmt.Errorf("--epoch %q: %w", epoch, err)
 	}
 	c.opts.Epoch = t
-	if alerts < 0 || alertsSIEM < -1 {
-		return c, errors.New("--alerts and --alerts-siem: want >= 0")
+	if alerts < 0 || alertsSIEM < -1 || c.opts.Alerts.Audit < 0 {
+		return c, errors.New("--alerts, --alerts-siem and --alerts-audit: want >= 0")
 	}
 	if alertsSIEM == -1 {
 		alertsSIEM = 4 * alerts
 	}
 	a := &c.opts.Alerts
 	a.Attachment, a.URL, a.Impersonation, a.DLP, a.Threats, a.SIEM = alerts, alerts, alerts, alerts, alerts, alertsSIEM
+	if moreLogs < 0 {
+		return c, errors.New("--logs: want >= 0")
+	}
+	l := &a.Logs
+	l.ArchiveSearch, l.Search, l.View, l.HeldRelease, l.ThreatIntelCustomer, l.ThreatIntelGrid, l.SIEMCI =
+		moreLogs, moreLogs, moreLogs, moreLogs, moreLogs, moreLogs, 3*moreLogs
 	if c.opts.Messages == 0 {
 		c.opts.Messages = -1 // 0 on the command line means none, not the default
 	}

@@ -226,7 +226,7 @@ func TestAlertsFilterAtItsBoundFailsOpenAndWarnsOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	const bomb = `[1,2,3,4,5,6,7,8,9,10].all(a, [1,2,3,4,5,6,7,8,9,10].all(b, [1,2,3,4,5,6,7,8,9,10].all(c, [1,2,3,4,5,6,7,8,9,10].all(d, [1,2,3,4,5,6,7,8,9,10].all(e, e > 0)))))`
-	cfg := strings.Replace(string(data), "  sources: [attachment_protection, url_protection, impersonation, dlp, threats, siem]\n",
+	cfg := strings.Replace(string(data), "  sources: [attachment_protection, url_protection, impersonation, dlp, threats, siem, audit]\n",
 		"  sources: [attachment_protection]\n  filters:\n    - expression: '"+bomb+"'\n      action: exclude\n", 1)
 	if err := os.WriteFile(w.config, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)

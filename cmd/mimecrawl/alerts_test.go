@@ -26,7 +26,7 @@ import (
 // alertsWorld is a simulator with seeded alerts, the real Elasticsearch and a config file.
 func alertsWorld(t *testing.T) *world {
 	t.Helper()
-	return alertsWorldWith(t, simulator.AlertOptions{Attachment: 20, URL: 10, Impersonation: 6, DLP: 4, Threats: 4, SIEM: 30, Span: 2 * time.Hour})
+	return alertsWorldWith(t, simulator.AlertOptions{Attachment: 20, URL: 10, Impersonation: 6, DLP: 4, Threats: 4, SIEM: 30, Audit: 10, Span: 2 * time.Hour})
 }
 
 func alertsWorldWith(t *testing.T, ao simulator.AlertOptions) *world {
@@ -56,7 +56,7 @@ state:
   path: %s
   lock_timeout: 1s
 alerts:
-  sources: [attachment_protection, url_protection, impersonation, dlp, threats, siem]
+  sources: [attachment_protection, url_protection, impersonation, dlp, threats, siem, audit]
 `, srv.URL, esURL, w.prefix, indextest.Namespace(w.prefix), w.state)
 	w.config = filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(w.config, []byte(cfg), 0o600); err != nil {
@@ -74,7 +74,7 @@ func TestAlertsOnceBesideACrawl(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.sim.SetForbidden([]string{"/api/dlp/get-logs"})
+	w.sim.SetForbidden([]string{"/api/dlp/get-logs", "/api/audit/get-audit-events"})
 	code, out, logs := w.runText("alerts", "--once")
 	out0 := out
 	_ = crawlState.Close()
@@ -82,7 +82,8 @@ func TestAlertsOnceBesideACrawl(t *testing.T) {
 		t.Fatalf("alerts --once exit %d, want 0 (a 403 source is reported, not a failure)\n%s\n%s", code, out, logs)
 	}
 	for _, want := range []string{"mimecrawl alerts summary", "attachment_protection", "alerts indexed", "cursor since",
-		"dlp                    not permitted for this API application (needs Monitoring | Data Leak Prevention | Read)"} {
+		"dlp                    not permitted for this API application (needs Monitoring | Data Leak Prevention | Read)",
+		"audit                  not permitted for this API application (needs Account | Logs | Read)"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("summary lacks %q:\n%s", want, out)
 		}
@@ -126,6 +127,10 @@ func TestAlertsOnceBesideACrawl(t *testing.T) {
 	if !strings.Contains(out, "ok    alerts source attachment_protection") || !strings.Contains(out, "warn  alerts source dlp") {
 		t.Errorf("check (exit %d) should pass the readable sources and warn about dlp:\n%s", code, out)
 	}
+	// check probes the audit log and names the permission it lacks.
+	if !strings.Contains(out, "warn  alerts source audit") || !strings.Contains(out, `"Account | Logs | Read"`) {
+		t.Errorf("check (exit %d) should warn about audit, naming its permission:\n%s", code, out)
+	}
 	stream := "logs-" + alerts.Dataset + "-" + indextest.Namespace(w.prefix)
 	if !strings.Contains(out, stream+", where Elastic Security looks; "+legacy+", written by an earlier release, keeps its 1 alert readable") {
 		t.Errorf("check does not name the data stream and the old alerts index:\n%s", out)
@@ -137,7 +142,7 @@ func TestAlertsOnceBesideACrawl(t *testing.T) {
 func TestAlertsKillAndResume(t *testing.T) {
 	// With the paging variants on: empty pages carrying tokens, the threat feed as events[]
 	// with nextPageToken and a total.
-	w := alertsWorldWith(t, simulator.AlertOptions{Attachment: 1500, URL: 600, Impersonation: 100, DLP: 100, Threats: 100, SIEM: 600, Span: 6 * time.Hour,
+	w := alertsWorldWith(t, simulator.AlertOptions{Attachment: 1500, URL: 600, Impersonation: 100, DLP: 100, Threats: 100, SIEM: 600, Audit: 4000, Span: 6 * time.Hour,
 		ThreatsWrapper: "events", Paging: simulator.AlertPaging{EmptyPages: true, TokenKey: "nextPageToken", TotalKey: "total"}})
 	bin := mimecrawlBinary(t)
 	r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
@@ -154,10 +159,15 @@ func TestAlertsKillAndResume(t *testing.T) {
 		if st, err := state.Open(w.state+".alerts", state.Options{ReadOnly: true, LockTimeout: time.Second}); err == nil {
 			if cs, err := alerts.Statuses(st); err == nil && len(cs) > 0 {
 				cursors = cs[0].Name + " " + cs[0].Position
+				for _, c := range cs {
+					if c.Name == alerts.CursorName(alerts.Audit, "") {
+						cursors += "; " + c.Name + " " + c.Position // mid-window: killed inside its pass
+					}
+				}
 			}
 			_ = st.Close()
 		}
-		t.Logf("killed run %d; first cursor: %s", i, cursors)
+		t.Logf("killed run %d; cursors: %s", i, cursors)
 	}
 	if code, out, logs := w.run("alerts", "--once"); code != 0 {
 		t.Fatalf("alerts --once after kills: exit %d\n%s\n%s", code, out, logs)
@@ -172,7 +182,14 @@ func TestAlertsKillAndResume(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]bool{}
+	wantEvents := map[string]bool{} // the audit log's, in its own data stream
 	for _, ta := range w.sim.AlertTruth("") {
+		if ta.Source == simulator.SourceAudit {
+			if ev, err := alerts.Decode(alerts.Audit, ta.Record); err == nil {
+				wantEvents[ev.ID] = true
+			}
+			continue
+		}
 		a, err := alerts.Normalize(alerts.Source(ta.Source), ta.Record)
 		if err != nil || (a.Source == alerts.SIEM && !slices.Contains(alerts.DefaultSIEMTypes, a.Type)) {
 			continue
@@ -215,6 +232,30 @@ func TestAlertsKillAndResume(t *testing.T) {
 	}
 	if len(want) == 0 || len(got) != len(body.Hits.Hits) {
 		t.Errorf("%d expected, %d hits, %d distinct", len(want), len(body.Hits.Hits), len(got))
+	}
+	// The audit events: every one of the truth in their data stream, once.
+	events := "logs-" + alerts.AuditDataset + "-" + indextest.Namespace(w.prefix)
+	if _, err := http.Post(esURL+"/"+events+"/_refresh", "application/json", nil); err != nil {
+		t.Fatal(err)
+	}
+	res2, err := http.Get(esURL + "/" + events + "/_search?size=10000&_source=false")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res2.Body.Close()
+	body.Hits.Hits = nil
+	if err := json.NewDecoder(res2.Body).Decode(&body); err != nil {
+		t.Fatal(err)
+	}
+	gotEvents := map[string]bool{}
+	for _, h := range body.Hits.Hits {
+		if gotEvents[h.ID] || !wantEvents[h.ID] {
+			t.Errorf("audit event %s indexed twice or not in the truth", h.ID)
+		}
+		gotEvents[h.ID] = true
+	}
+	if len(wantEvents) != 4000 || len(gotEvents) != len(wantEvents) {
+		t.Errorf("%d audit events in the truth (want 4000), %d indexed", len(wantEvents), len(gotEvents))
 	}
 }
 

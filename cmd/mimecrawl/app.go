@@ -10,12 +10,10 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/mimecrawl/mimecrawl/alerts"
 	"github.com/mimecrawl/mimecrawl/config"
 	"github.com/mimecrawl/mimecrawl/crawler"
-	"github.com/mimecrawl/mimecrawl/index"
-	"github.com/mimecrawl/mimecrawl/integration/mimecast"
 	"github.com/mimecrawl/mimecrawl/internal/job"
-	"github.com/mimecrawl/mimecrawl/state"
 )
 
 // app holds what every command needs: the loaded configuration and the logger.
@@ -59,6 +57,10 @@ func newLocalApp(ctx context.Context, path, level, format string, stdout, stderr
 // level to warn wherever the command runs (see levelInForce).
 func newAppWith(ctx context.Context, load configLoader, path, level, format string, stdout, stderr io.Writer, quiet bool) (*app, error) {
 	cfg, err := loadConfig(ctx, load, path)
+	if err == nil {
+		// The source names are the alerts package's table, which config cannot import.
+		err = alerts.ValidateSources(cfg.Alerts.Sources)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("load config %s:\n%w", path, err)
 	}
@@ -174,39 +176,6 @@ func isTerminal(w io.Writer) bool {
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
-
-func (a *app) mimecastClient() (*mimecast.Client, error) {
-	return a.newMimecastClient(job.ArchiveConcurrency(a.cfg))
-}
-
-// pollerClient is the alerts poller's client: without the archive limiter, which is the
-// crawl's. The poller's archive lookups are few and one at a time, and the REST sources it
-// polls are outside the limiter, so the poller neither needs it nor exports its series.
-func (a *app) pollerClient() (*mimecast.Client, error) {
-	return a.newMimecastClient(mimecast.Concurrency{})
-}
-
-func (a *app) newMimecastClient(conc mimecast.Concurrency) (*mimecast.Client, error) {
-	mc, err := job.MimecastConfig(a.cfg, conc, a.log)
-	if err != nil {
-		return nil, err
-	}
-	return mimecast.New(mc)
-}
-
-func (a *app) cluster(ctx context.Context) (*index.Cluster, error) {
-	ic, err := job.IndexConfig(a.cfg, a.log)
-	if err != nil {
-		return nil, err
-	}
-	return index.Open(ctx, ic)
-}
-
-func (a *app) openStore(readOnly bool) (*state.Store, error) {
-	return state.Open(a.cfg.State.Path, job.StoreOptions(a.cfg, readOnly))
-}
-
-func (a *app) rules() crawler.Rules { return job.Rules(a.cfg, a.shard) }
 
 // env is what the library's commands are given.
 func (a *app) env() job.Env {

@@ -19,6 +19,7 @@ import (
 	"github.com/mimecrawl/mimecrawl/config"
 	"github.com/mimecrawl/mimecrawl/index"
 	"github.com/mimecrawl/mimecrawl/integration/mimecast"
+	"github.com/mimecrawl/mimecrawl/internal/job"
 	"github.com/mimecrawl/mimecrawl/metrics"
 )
 
@@ -232,7 +233,9 @@ func mappingFields() map[string]bool {
 			}
 		}
 	}
-	for _, k := range []index.Kind{index.Messages, index.Attachments, alerts.AlertsKind, alerts.GroupsKind} {
+	// The archive's kinds, and every data stream of the alerts' source table (the alerts',
+	// each event source's) with the alert groups.
+	for _, k := range append([]index.Kind{index.Messages, index.Attachments}, alerts.Kinds(alerts.Sources)...) {
 		m := index.Mapping(k)
 		if p, ok := m["properties"].(map[string]any); ok {
 			walk("", p)
@@ -584,7 +587,7 @@ func countAllKinds(t *testing.T, m *metrics.Metrics) {
 			}
 		}
 	}
-	g := countedGroups{GroupStore: nopGroups{}, m: m}
+	g := job.CountedGroups(nopGroups{}, m)
 	if _, err := g.PutGroups(t.Context(), []alerts.GroupWrite{{ID: "g"}}); err != nil {
 		t.Fatal(err)
 	}

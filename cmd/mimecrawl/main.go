@@ -1,8 +1,8 @@
 // Command mimecrawl keeps an Elasticsearch index in step with a Mimecast email archive.
 //
 // It only parses flags, wires the packages together, handles signals, prints and exits with the
-// code a command's report gives; what each crawl-side command does and decides is package
-// job's (internal/job), the work itself the crawler's.
+// code a command's report gives; what each command does and decides is package job's
+// (internal/job), the work itself the crawler's and the alerts poller's.
 package main
 
 import (

@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/mimecrawl/mimecrawl/alerts"
+	"github.com/mimecrawl/mimecrawl/internal/job"
 	"github.com/mimecrawl/mimecrawl/metrics"
 )
 
@@ -294,7 +295,7 @@ func TestCrawlLogsECS(t *testing.T) {
 // stops it and the server with it. Every line it logs parses strictly.
 func TestAlertsServesMetricsAndHealth(t *testing.T) {
 	w := alertsWorld(t)
-	w.sim.SetForbidden([]string{"/api/dlp/get-logs"})
+	w.sim.SetForbidden([]string{"/api/dlp/get-logs", "/api/audit/get-audit-events"})
 	bin := mimecrawlBinary(t)
 	cmd := exec.Command(bin, "alerts", "--config", w.config, "--log-format", "json", "--listen", "127.0.0.1:0")
 	cmd.Env = childEnv()
@@ -337,7 +338,7 @@ func TestAlertsServesMetricsAndHealth(t *testing.T) {
 	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
 		fams = scrape(t, base+"/metrics")
 		polled := true
-		for _, src := range []string{"threats", "attachment_protection", "dlp"} {
+		for _, src := range []string{"threats", "attachment_protection", "dlp", "audit"} {
 			if _, ok := sample(fams, "mimecrawl_alerts_last_poll_timestamp_seconds", map[string]string{"source": src}); !ok {
 				polled = false
 			}
@@ -363,6 +364,9 @@ func TestAlertsServesMetricsAndHealth(t *testing.T) {
 	}
 	if v, ok := sample(fams, "mimecrawl_alerts_source_forbidden", map[string]string{"source": "dlp"}); !ok || v != 1 {
 		t.Errorf("dlp forbidden = %v (present %v), want 1", v, ok)
+	}
+	if v, ok := sample(fams, "mimecrawl_alerts_source_forbidden", map[string]string{"source": "audit"}); !ok || v != 1 {
+		t.Errorf("audit forbidden = %v (present %v), want 1: a 403 on an event source is reported like any other", v, ok)
 	}
 	if v, ok := sample(fams, "mimecrawl_alerts_source_forbidden", map[string]string{"source": "threats"}); !ok || v != 0 {
 		t.Errorf("threats forbidden = %v (present %v), want 0", v, ok)
@@ -494,7 +498,7 @@ func TestCrawlPushFailureKeepsExitCode(t *testing.T) {
 // as its newest event, and forbidden or failing if one cursor is; a 403 is not a failure.
 func TestAlertSourceStatuses(t *testing.T) {
 	at := func(m int) *time.Time { v := time.Date(2026, 1, 1, 0, m, 0, 0, time.UTC); return &v }
-	got := alertSourceStatuses([]alerts.CursorStatus{
+	got := job.AlertSourceStatuses([]alerts.CursorStatus{
 		{Name: "alerts/dlp", Forbidden: true, LastError: "403 forbidden", LastPoll: at(9)},
 		{Name: "alerts/siem/delivery", Latest: at(1), LastPoll: at(8), FilesPending: 1},
 		{Name: "alerts/siem/receipt", Latest: at(3), LastPoll: at(6), LastError: "timeout", Pending: 2},
@@ -530,7 +534,7 @@ func (g fixedGroups) PutGroups(context.Context, []alerts.GroupWrite) ([]error, e
 // counts when it lands; any other refusal is a failed document.
 func TestAlertGroupsAreCounted(t *testing.T) {
 	m := metrics.New(metrics.Options{})
-	g := countedGroups{GroupStore: fixedGroups{errs: []error{nil, nil, alerts.ErrGroupConflict, alerts.ErrGroupBusy, errors.New("mapper_parsing_exception")}}, m: m}
+	g := job.CountedGroups(fixedGroups{errs: []error{nil, nil, alerts.ErrGroupConflict, alerts.ErrGroupBusy, errors.New("mapper_parsing_exception")}}, m)
 	if _, err := g.PutGroups(t.Context(), make([]alerts.GroupWrite, 5)); err != nil {
 		t.Fatal(err)
 	}

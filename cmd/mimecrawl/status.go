@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -10,7 +9,6 @@ import (
 	"unicode"
 
 	"github.com/mimecrawl/mimecrawl/internal/job"
-	"github.com/mimecrawl/mimecrawl/state"
 )
 
 // status reads the state file only, and needs no credentials. bbolt lets one writer hold the
@@ -26,19 +24,10 @@ func (a *app) status(asJSON bool) int {
 	if rep.Damage != "" {
 		fmt.Fprintf(a.stderr, "mimecrawl status: %s\n", sanitize(rep.Damage))
 	}
-	// The alerts state file is the poller's, apart from the crawl's: whatever is wrong with it
-	// is said in the alerts part and never hides the crawl's.
-	if rep.Alerts, err = a.alertsStatus(); err != nil {
-		switch {
-		case errors.Is(err, state.ErrLocked):
-			rep.AlertsNote = "the alerts poller holds its state file (it is running); its cursors are not shown"
-		case errors.Is(err, state.ErrEmpty):
-			rep.AlertsNote = "the alerts state file is empty: no pass has committed anything yet"
-		default:
-			rep.AlertsError = err.Error()
-			fmt.Fprintf(a.stderr, "mimecrawl status: alerts: %s\n", sanitize(rep.AlertsError))
-			exit = worst(exit, exitFatal)
-		}
+	// The alerts state file is the poller's, apart from the crawl's (job.StatusAlerts).
+	exit = worst(exit, int(job.StatusAlerts(a.cfg, &rep)))
+	if rep.AlertsError != "" {
+		fmt.Fprintf(a.stderr, "mimecrawl status: alerts: %s\n", sanitize(rep.AlertsError))
 	}
 	rep.EmptyLists()
 	if asJSON {
@@ -142,7 +131,7 @@ func (a *app) printStatus(rep job.StatusReport) {
 			if s.TextFailed > 0 {
 				fmt.Fprintf(a.stdout, "    %s\n", textMissLine(s.TextFailed, s.TextMisses))
 			}
-			fmt.Fprintf(a.stdout, "    quota %s\n", sanitize(quotaOf(&s).quotaText()))
+			fmt.Fprintf(a.stdout, "    quota %s\n", sanitize(strings.Join(quotaParts(s.Seconds, s.APIQuotaCalls, s.APIQuotaGroups, s.APIQuotaWaitSeconds), ", ")))
 		}
 	}
 }

@@ -8,74 +8,27 @@ import (
 	"unicode/utf8"
 
 	"github.com/mimecrawl/mimecrawl/crawler"
-	"github.com/mimecrawl/mimecrawl/integration/mimecast"
 	"github.com/mimecrawl/mimecrawl/internal/job"
 )
 
-// QuotaGroup is one quota group's share of a run (job.QuotaGroup).
-type QuotaGroup = job.QuotaGroup
-
-// Summary is the quota part of a run's summary, as the crawl's and the alerts' summaries
-// print it (quotaParts); the crawl's whole summary is job.Summary.
-type Summary struct {
-	Seconds             float64
-	APIQuotaCalls       int64
-	APIQuotaGroups      map[string]QuotaGroup
-	APIQuotaWaitSeconds float64
-}
-
-// quotaOf is the quota part of s.
-func quotaOf(s *job.Summary) *Summary {
-	return &Summary{Seconds: s.Seconds, APIQuotaCalls: s.APIQuotaCalls, APIQuotaGroups: s.APIQuotaGroups, APIQuotaWaitSeconds: s.APIQuotaWaitSeconds}
-}
-
-// quotaSince is what a quota counted between two snapshots of the client's statistics: the
-// calls, and per group the calls, 429s and wait.
-func quotaSince(now, before mimecast.Stats) (int64, map[string]QuotaGroup) {
-	var groups map[string]QuotaGroup
-	for g, gs := range now.Groups {
-		b := before.Groups[g]
-		if gs.Calls == b.Calls && gs.QuotaWait == b.QuotaWait {
-			continue
-		}
-		if groups == nil {
-			groups = map[string]QuotaGroup{}
-		}
-		groups[g] = QuotaGroup{Calls: gs.Calls - b.Calls, RateLimited: gs.RateLimited - b.RateLimited, WaitSeconds: (gs.QuotaWait - b.QuotaWait).Seconds()}
-	}
-	return now.APICalls - before.APICalls, groups
-}
-
-// quotaWait sums the groups' waits.
-func quotaWait(groups map[string]QuotaGroup) float64 {
-	var w float64
-	for _, q := range groups {
-		w += q.WaitSeconds
-	}
-	return w
-}
-
-// quotaText is the quota's line: calls per group, then the time waited for it.
-func (s *Summary) quotaText() string { return strings.Join(s.quotaParts(), ", ") }
-
-// quotaParts are the phrases of the quota line: the calls and their rate, each quota group's
-// calls, 429s and wait, and the wait in all.
-func (s *Summary) quotaParts() []string {
+// quotaParts are the phrases of a run's or a pass's quota line: the calls and their rate over
+// seconds, each quota group's calls, 429s and wait, and the wait in all.
+func quotaParts(seconds float64, calls int64, groups map[string]job.QuotaGroup, waitSeconds float64) []string {
 	perMinute := 0.0
-	if s.Seconds > 0 {
-		perMinute = float64(s.APIQuotaCalls) / s.Seconds * 60
+	if seconds > 0 {
+		perMinute = float64(calls) / seconds * 60
 	}
-	parts := []string{fmt.Sprintf("%d calls (%.0f/min)", s.APIQuotaCalls, perMinute)}
-	groups := make([]string, 0, len(s.APIQuotaGroups))
-	for g := range s.APIQuotaGroups {
-		groups = append(groups, g)
+	parts := []string{fmt.Sprintf("%d calls (%.0f/min)", calls, perMinute)}
+	names := make([]string, 0, len(groups))
+	for g := range groups {
+		names = append(names, g)
 	}
-	sort.Strings(groups)
-	for _, g := range groups {
-		q := s.APIQuotaGroups[g]
+	sort.Strings(names)
+	for _, g := range names {
+		q := groups[g]
 		parts = append(parts, fmt.Sprintf("%s %d (%d answered 429, waited %.1fs)", g, q.Calls, q.RateLimited, q.WaitSeconds))
 	}
-	return append(parts, fmt.Sprintf("waited %.1fs in all", s.APIQuotaWaitSeconds))
+	return append(parts, fmt.Sprintf("waited %.1fs in all", waitSeconds))
 }
 
 // printSummary writes the summary of a crawl for a person: one screen at most, each line
@@ -120,7 +73,7 @@ func printSummary(w io.Writer, s *job.Summary) {
 	if s.PeakRSSBytes > 0 {
 		row(w, "memory", humanBytes(s.PeakRSSBytes)+" peak resident")
 	}
-	row(w, "quota", quotaOf(s).quotaParts()...)
+	row(w, "quota", quotaParts(s.Seconds, s.APIQuotaCalls, s.APIQuotaGroups, s.APIQuotaWaitSeconds)...)
 	api := []string{plural(s.APICalls, "request"), fmt.Sprintf("%d quota-counted", s.APIQuotaCalls), plural(s.APIDownloads, "download"),
 		plural(s.APITokenRequests, "token request"), fmt.Sprintf("%d answered 429", s.APIRateLimited)}
 	if len(s.APIErrors) > 0 {
@@ -203,26 +156,11 @@ func row(w io.Writer, label string, parts ...string) {
 	fmt.Fprintln(w, b.String())
 }
 
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
-
-// plural writes n and noun, with an s unless n is one: "1 attachment", "2 attachments".
-func plural(n int64, noun string) string {
-	if n == 1 {
-		return "1 " + noun
-	}
-	return fmt.Sprintf("%d %ss", n, noun)
-}
+// humanBytes and plural write sizes and counts as every command's text does (job's).
+var (
+	humanBytes = job.HumanBytes
+	plural     = job.Plural
+)
 
 // textMissLine says how many attachments were indexed without text and why, by reason and
 // format: "3 attachments indexed without text: 2 no_text_layer pdf, 1 corrupt docx".

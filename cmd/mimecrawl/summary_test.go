@@ -126,8 +126,8 @@ func TestQuotaSinceIsThePassOnly(t *testing.T) {
 		"account": {Calls: 10, QuotaWait: time.Second}, "siem-batch": {Calls: 2}}}
 	now := mimecast.Stats{APICalls: 25, Groups: map[string]mimecast.GroupStats{
 		"account": {Calls: 22, RateLimited: 1, QuotaWait: 3 * time.Second}, "siem-batch": {Calls: 2}, "threats": {Calls: 3}}}
-	calls, groups := quotaSince(now, before)
-	if calls != 15 || len(groups) != 2 || groups["account"] != (QuotaGroup{Calls: 12, RateLimited: 1, WaitSeconds: 2}) || groups["threats"].Calls != 3 {
-		t.Errorf("quotaSince = %d, %+v; want 15 calls, account 12 (1 answered 429, 2 s), threats 3, no siem-batch", calls, groups)
+	calls, groups := job.QuotaSince(now, before)
+	if calls != 15 || len(groups) != 2 || groups["account"] != (job.QuotaGroup{Calls: 12, RateLimited: 1, WaitSeconds: 2}) || groups["threats"].Calls != 3 {
+		t.Errorf("QuotaSince = %d, %+v; want 15 calls, account 12 (1 answered 429, 2 s), threats 3, no siem-batch", calls, groups)
 	}
 }

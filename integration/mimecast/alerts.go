@@ -237,6 +237,7 @@ type SIEMBatchQuery struct {
 	Start, End time.Time // dates (the UTC day of each is sent, YYYY-MM-DD); zero = omitted
 	PageSize   int       // files per page, 1-100; 0 = the server's default
 	NextPage   string
+	Product    SIEMProduct // "" or ProductCG: Cloud Gateway; ProductCI: Cloud Integrated (siem_ci.go)
 }
 
 // SIEMBatchPage is one page of batch files. Next is @nextPage exactly as served: it is
@@ -267,9 +268,10 @@ func (c *Client) SIEMBatch(ctx context.Context, q SIEMBatchQuery) (SIEMBatchPage
 		v.Set("nextPage", q.NextPage)
 	}
 	what := "list siem batch files of type " + q.Type
-	rp, err := c.getRESTPage(ctx, pathSIEMBatch, v)
+	path := q.Product.batchPath()
+	rp, err := c.getRESTPage(ctx, path, v)
 	if err != nil {
-		return SIEMBatchPage{}, fmt.Errorf("%s: %w", what, err)
+		return SIEMBatchPage{}, fmt.Errorf("%s: %w", what, q.Product.licence(err))
 	}
 	out := SIEMBatchPage{Next: rp.Next, Files: make([]SIEMFile, 0, len(rp.Records))}
 	if rp.CaughtUp != nil {
@@ -284,10 +286,10 @@ func (c *Client) SIEMBatch(ctx context.Context, q SIEMBatchQuery) (SIEMBatchPage
 			Size   json.RawMessage `json:"size"`
 		}
 		if err := json.Unmarshal(raw, &f); err != nil {
-			return SIEMBatchPage{}, fmt.Errorf("%s: %w", what, malformed("GET "+pathSIEMBatch, fmt.Errorf("value[%d]: %w", i, err)))
+			return SIEMBatchPage{}, fmt.Errorf("%s: %w", what, malformed("GET "+path, fmt.Errorf("value[%d]: %w", i, err)))
 		}
 		if f.URL == "" {
-			return SIEMBatchPage{}, fmt.Errorf("%s: %w", what, malformed("GET "+pathSIEMBatch, fmt.Errorf("value[%d]: file without url", i)))
+			return SIEMBatchPage{}, fmt.Errorf("%s: %w", what, malformed("GET "+path, fmt.Errorf("value[%d]: file without url", i)))
 		}
 		file := SIEMFile{URL: f.URL, Size: -1}
 		if t, err := api.ParseTime(f.Expiry); err == nil {
@@ -450,6 +452,7 @@ type SIEMStreamQuery struct {
 	Start, End time.Time // sent with milliseconds in UTC; zero = omitted (later pages need only NextPage)
 	PageSize   int       // 1-100; 0 = the server's default
 	NextPage   string
+	Product    SIEMProduct // "" or ProductCG: Cloud Gateway; ProductCI: Cloud Integrated (siem_ci.go)
 }
 
 // SIEMEvents reads one page of GET /siem/v1/events/cg. Later pages can repeat events of the
@@ -474,9 +477,9 @@ func (c *Client) SIEMEvents(ctx context.Context, q SIEMStreamQuery) (Page, error
 	if q.NextPage != "" {
 		v.Set("nextPage", q.NextPage)
 	}
-	rp, err := c.getRESTPage(ctx, pathSIEMEvents, v)
+	rp, err := c.getRESTPage(ctx, q.Product.streamPath(), v)
 	if err != nil {
-		return Page{}, fmt.Errorf("read siem events: %w", err)
+		return Page{}, fmt.Errorf("read siem events: %w", q.Product.licence(err))
 	}
 	page := Page{Records: rp.Records, Next: rp.Next, Total: -1}
 	page.CaughtUp = rp.Next == "" || (len(rp.Records) == 0 && rp.Next == q.NextPage)

@@ -121,6 +121,7 @@ var permissions = map[string]string{
 	pathThreatDetails:     "Security Events and Data Retrieval | Threat and Security Statistics | Read",
 	pathSIEMBatch:         "Security Events and Data Retrieval | Threat and Security Events (SIEM) | Read",
 	pathSIEMEvents:        "Security Events and Data Retrieval | Threat and Security Events (SIEM) | Read",
+	pathAuditEvents:       "Account | Logs | Read",
 }
 
 // maxMessage bounds the server message kept in an error, so a huge HTML error page does not

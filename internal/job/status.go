@@ -13,7 +13,7 @@ import (
 )
 
 // StatusReport is what `status` shows: the crawl's state file (state.Report, or a running
-// crawl's snapshot of it) and the alerts poller's cursors, which the caller fills.
+// crawl's snapshot of it) and the alerts poller's cursors (StatusAlerts).
 type StatusReport struct {
 	state.Report
 	// Alerts are the alert poller's cursors, from its own state file; absent when it never ran.
@@ -31,7 +31,7 @@ const statusLockWait = 500 * time.Millisecond
 // Status reads the state file, or, when no crawl has run yet, says so, or, when a crawl holds
 // the file, reads that crawl's snapshot (state.ReadSnapshot). A damaged file gives a report
 // with Damage set and CodeFatal. Status reads local files only and needs no credentials; the
-// alerts part of the report is the caller's to fill.
+// alerts part of the report is StatusAlerts's.
 func Status(cfg *config.Config, shard crawler.Shard) (StatusReport, Code, error) {
 	path := cfg.State.Path
 	rep := StatusReport{Report: state.Report{StatePath: path, Shard: shard.String()}}

@@ -36,7 +36,7 @@ const (
 )
 
 // alertSources lists the source names in a fixed order (truth, validation).
-var alertSources = []string{SourceAttachment, SourceURL, SourceImpersonation, SourceDLP, SourceThreats, SourceSIEM}
+var alertSources = []string{SourceAttachment, SourceURL, SourceImpersonation, SourceDLP, SourceThreats, SourceSIEM, SourceAudit}
 
 // RateWindow is a per-endpoint call budget: Calls per Per, per client. Zero takes the
 // endpoint's published default; Calls < 0 means unlimited.
@@ -53,6 +53,8 @@ type AlertOptions struct {
 	// Seeded records per source. SIEM events are spread round-robin over the event types;
 	// one extra malformed batch file is added whenever SIEM > 0.
 	Attachment, URL, Impersonation, DLP, Threats, SIEM int
+	// Audit is the number of seeded audit events (audit.go).
+	Audit int
 	// End and Span: seeded events happen in (End-Span, End]. Defaults: Options.Now() when
 	// the server is built (to the second) and 12 hours; at most 7 days.
 	End  time.Time
@@ -73,6 +75,9 @@ type AlertOptions struct {
 	// 300 calls / hour (stream), measured with Options.Now.
 	SIEMBatchLimit  RateWindow
 	SIEMStreamLimit RateWindow
+	// Logs seeds and shapes the archive access, release, threat-intel and Cloud Integrated
+	// SIEM logs (logs_more.go).
+	Logs LogOptions
 }
 
 // AlertPaging switches the paging variants of the alert endpoints.
@@ -117,7 +122,7 @@ const (
 )
 
 func (a AlertOptions) enabled() bool {
-	return a.Enabled || a.Attachment > 0 || a.URL > 0 || a.Impersonation > 0 || a.DLP > 0 || a.Threats > 0 || a.SIEM > 0
+	return a.Enabled || a.Attachment > 0 || a.URL > 0 || a.Impersonation > 0 || a.DLP > 0 || a.Threats > 0 || a.SIEM > 0 || a.Audit > 0
 }
 
 // withDefaults fills a's zero values; now is the server's clock at New.
@@ -153,7 +158,7 @@ func (a AlertOptions) withDefaults(now time.Time) (AlertOptions, error) {
 	if a.SIEMStreamLimit == (RateWindow{}) {
 		a.SIEMStreamLimit = RateWindow{Calls: 300, Per: time.Hour}
 	}
-	for _, n := range []int{a.Attachment, a.URL, a.Impersonation, a.DLP, a.Threats, a.SIEM} {
+	for _, n := range []int{a.Attachment, a.URL, a.Impersonation, a.DLP, a.Threats, a.SIEM, a.Audit} {
 		if n < 0 || n > maxSeededAlerts {
 			return a, fmt.Errorf("options: alerts: count %d: want 0..%d per source", n, maxSeededAlerts)
 		}
@@ -216,7 +221,7 @@ func newAlertStore() *alertStore {
 // timeField is the record field holding the event time, per source.
 func timeField(source string) string {
 	switch source {
-	case SourceImpersonation, SourceDLP:
+	case SourceImpersonation, SourceDLP, SourceAudit:
 		return "eventTime"
 	case SourceThreats, SourceSIEM:
 		return "timestamp"
@@ -231,6 +236,12 @@ func formatEventTime(source string, t time.Time) any {
 		return t.UnixMilli()
 	case SourceThreats:
 		return t.UTC().Format("2006-01-02T15:04:05.000Z")
+	case SourceAudit:
+		// The fixtures' +0000, and (every odd second) the Z form with milliseconds: the
+		// public pipeline accepts both.
+		if t.Unix()%2 == 1 {
+			return t.UTC().Format("2006-01-02T15:04:05.000Z")
+		}
 	}
 	return api.FormatTime(t)
 }
@@ -404,7 +415,18 @@ func (st *alertStore) truth(only string) []TruthAlert {
 }
 
 // AlertTruth returns the alert records the simulator holds, for one source or all ("").
-func (s *Server) AlertTruth(source string) []TruthAlert { return s.alerts.truth(source) }
+func (s *Server) AlertTruth(source string) []TruthAlert {
+	if isMoreLogSource(source) {
+		return s.moreTruth(source)
+	}
+	out := s.alerts.truth(source)
+	if source == "" {
+		for _, src := range moreLogSources {
+			out = append(out, s.moreTruth(src)...)
+		}
+	}
+	return out
+}
 
 // AddAlerts adds records to a source and returns them exactly as they will be served. Each
 // record must be a JSON object. With recordedAt set, every record's event time field (date,
@@ -412,6 +434,9 @@ func (s *Server) AlertTruth(source string) []TruthAlert { return s.alerts.truth(
 // client may already have read. Records without an event time get recordedAt, else now.
 // Adding records turns the alert endpoints on.
 func (s *Server) AddAlerts(source string, records []json.RawMessage, recordedAt time.Time) ([]json.RawMessage, error) {
+	if isMoreLogSource(source) {
+		return s.addMoreLogs(source, records, recordedAt)
+	}
 	if !slices.Contains(alertSources, source) {
 		return nil, fmt.Errorf("alerts: unknown source %q: want one of %s", source, strings.Join(alertSources, ", "))
 	}
@@ -587,7 +612,7 @@ func (s *Server) alertControl(mux interface {
 	})
 	mux.HandleFunc("GET /_sim/alerts", func(w http.ResponseWriter, r *http.Request) {
 		src := r.URL.Query().Get("source")
-		if src != "" && !slices.Contains(alertSources, src) {
+		if src != "" && !slices.Contains(alertSources, src) && !isMoreLogSource(src) {
 			controlError(w, http.StatusBadRequest, fmt.Errorf("unknown source %q: want one of %s", src, strings.Join(alertSources, ", ")))
 			return
 		}

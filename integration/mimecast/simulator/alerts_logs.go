@@ -118,74 +118,13 @@ func (s *Server) alertLogs(source string) endpoint {
 		js, _ := json.Marshal(norm)
 		filter := s.digest("alertlogs", source, string(js))
 
-		var tok alertLogToken
-		if c.pageToken != "" {
-			if !s.keys.open("alertpage", c.pageToken, &tok) || tok.Endpoint != c.r.URL.Path {
-				return reply{status: 400, fail: []api.Fail{{Code: codeBadToken, Message: "The page token is invalid"}}}
-			}
-			if tok.Client != s.digest("client", c.client) {
-				return reply{status: 400, fail: []api.Fail{{Code: codeBadToken, Message: "The page token was issued to another application"}}}
-			}
-			if tok.Filter != filter {
-				return reply{status: 400, fail: []api.Fail{{Code: codeBadToken, Message: "The page token does not match the request data"}}}
-			}
-			start, end = tok.Start, tok.End
-		}
-
-		size := s.effectivePageSize(c.pageSize)
-		q := timeQuery{from: start * 1000, to: end*1000 + 999, asc: f.OldestFirst, size: size, countTotal: true,
-			hasAfter: c.pageToken != "", afterAt: tok.AfterAt, afterSeq: tok.AfterSeq}
+		var match func(*alertRec) bool
 		if !f.unfiltered() {
-			q.match = func(r *alertRec) bool { return matchLog(source, f, r.fields) }
+			match = func(r *alertRec) bool { return matchLog(source, f, r.fields) }
 		}
-		paging := s.opts.Alerts.Paging
-		if paging.HideEvery > 0 {
-			q.hide = paging.hidden
-		}
-		if tok.Done || tok.Empty {
-			q.size = 0
-		}
-		s.alerts.mu.RLock()
-		page, more, total := pageByTime(s.alerts.byTime[source], q)
-		s.alerts.mu.RUnlock()
-		if tok.Done {
-			page, more = nil, false
-		}
-		if tok.Empty {
-			// AlertPaging.EmptyPages: nothing on this page, the rest behind its token.
-			page, more = nil, true
-		}
-		recs := make([]json.RawMessage, len(page))
-		for i, r := range page {
-			recs[i] = r.raw
-		}
-		pg := &api.Pagination{PageSize: size, TotalCount: intPtr(total)}
-		next := alertLogToken{Endpoint: c.r.URL.Path, Client: s.digest("client", c.client), Filter: filter, Start: start, End: end,
-			AfterAt: tok.AfterAt, AfterSeq: tok.AfterSeq, Depth: tok.Depth, FirstAt: tok.FirstAt, FirstSeq: tok.FirstSeq}
-		if len(page) > 0 {
-			last := page[len(page)-1]
-			next.AfterAt, next.AfterSeq = last.at, last.seq
-			next.Depth++
-			if next.Depth == 1 {
-				next.FirstAt, next.FirstSeq = last.at, last.seq
-			}
-		}
-		switch {
-		case more && paging.Loop && next.Depth >= 3:
-			// A → B → A: the token the first page gave, again.
-			next.AfterAt, next.AfterSeq, next.Depth = next.FirstAt, next.FirstSeq, 1
-		case more && paging.EmptyPages && !tok.Empty:
-			next.Empty = true
-		case more:
-		case s.opts.EmptyLastPage && !tok.Done:
-			// The fixtures' variant: the last page still carries next; it leads to an empty
-			// page that carries yet another next.
-			next.Done = len(page) == 0
-		default:
-			next.Endpoint = ""
-		}
-		if next.Endpoint != "" {
-			pg.Next, _ = s.keys.seal("alertpage", next)
+		recs, pg, total, r := s.legacyPage(c, legacyWindow{source: source, start: start, end: end, filter: filter, asc: f.OldestFirst, match: match})
+		if r != nil {
+			return *r
 		}
 		body := map[string]any{logWrappers[source]: recs}
 		if source == SourceImpersonation {
@@ -193,6 +132,92 @@ func (s *Server) alertLogs(source string) endpoint {
 		}
 		return reply{data: []any{body}, pagination: pg}
 	}
+}
+
+// legacyWindow is one page request of a legacy time-window log: its resolved window, the
+// digest of its filter (which binds its page tokens), the listing order and the selection.
+type legacyWindow struct {
+	source     string
+	start, end int64 // Unix seconds, inclusive; a page token's window replaces them
+	filter     string
+	asc        bool
+	match      func(*alertRec) bool // nil: every record
+}
+
+// legacyPage serves one page of a legacy time-window log (the security logs, the audit log):
+// the page token checked and followed, the records of the page and meta.pagination with its
+// next token and totalCount, and the paging variants of AlertPaging and EmptyLastPage. A bad
+// token is a failure reply.
+func (s *Server) legacyPage(c *call, w legacyWindow) (recs []json.RawMessage, pg *api.Pagination, total int, bad *reply) {
+	start, end := w.start, w.end
+	var tok alertLogToken
+	if c.pageToken != "" {
+		if !s.keys.open("alertpage", c.pageToken, &tok) || tok.Endpoint != c.r.URL.Path {
+			return nil, nil, 0, &reply{status: 400, fail: []api.Fail{{Code: codeBadToken, Message: "The page token is invalid"}}}
+		}
+		if tok.Client != s.digest("client", c.client) {
+			return nil, nil, 0, &reply{status: 400, fail: []api.Fail{{Code: codeBadToken, Message: "The page token was issued to another application"}}}
+		}
+		if tok.Filter != w.filter {
+			return nil, nil, 0, &reply{status: 400, fail: []api.Fail{{Code: codeBadToken, Message: "The page token does not match the request data"}}}
+		}
+		start, end = tok.Start, tok.End
+	}
+
+	size := s.effectivePageSize(c.pageSize)
+	q := timeQuery{from: start * 1000, to: end*1000 + 999, asc: w.asc, size: size, countTotal: true, match: w.match,
+		hasAfter: c.pageToken != "", afterAt: tok.AfterAt, afterSeq: tok.AfterSeq}
+	paging := s.opts.Alerts.Paging
+	if paging.HideEvery > 0 {
+		q.hide = paging.hidden
+	}
+	if tok.Done || tok.Empty {
+		q.size = 0
+	}
+	s.alerts.mu.RLock()
+	page, more, n := pageByTime(s.alerts.byTime[w.source], q)
+	s.alerts.mu.RUnlock()
+	total = n
+	if tok.Done {
+		page, more = nil, false
+	}
+	if tok.Empty {
+		// AlertPaging.EmptyPages: nothing on this page, the rest behind its token.
+		page, more = nil, true
+	}
+	recs = make([]json.RawMessage, len(page))
+	for i, r := range page {
+		recs[i] = r.raw
+	}
+	pg = &api.Pagination{PageSize: size, TotalCount: intPtr(total)}
+	next := alertLogToken{Endpoint: c.r.URL.Path, Client: s.digest("client", c.client), Filter: w.filter, Start: start, End: end,
+		AfterAt: tok.AfterAt, AfterSeq: tok.AfterSeq, Depth: tok.Depth, FirstAt: tok.FirstAt, FirstSeq: tok.FirstSeq}
+	if len(page) > 0 {
+		last := page[len(page)-1]
+		next.AfterAt, next.AfterSeq = last.at, last.seq
+		next.Depth++
+		if next.Depth == 1 {
+			next.FirstAt, next.FirstSeq = last.at, last.seq
+		}
+	}
+	switch {
+	case more && paging.Loop && next.Depth >= 3:
+		// A → B → A: the token the first page gave, again.
+		next.AfterAt, next.AfterSeq, next.Depth = next.FirstAt, next.FirstSeq, 1
+	case more && paging.EmptyPages && !tok.Empty:
+		next.Empty = true
+	case more:
+	case s.opts.EmptyLastPage && !tok.Done:
+		// The fixtures' variant: the last page still carries next; it leads to an empty
+		// page that carries yet another next.
+		next.Done = len(page) == 0
+	default:
+		next.Endpoint = ""
+	}
+	if next.Endpoint != "" {
+		pg.Next, _ = s.keys.seal("alertpage", next)
+	}
+	return recs, pg, total, nil
 }
 
 // unfiltered reports whether f selects every record of its window.

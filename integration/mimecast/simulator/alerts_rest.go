@@ -29,7 +29,8 @@ const (
 
 // isRESTAlertPath reports whether path is one of the REST alert endpoints.
 func isRESTAlertPath(path string) bool {
-	return path == pathThreatEvents || path == pathSIEMBatch || path == pathSIEMEvents || threatDetailsID(path) != ""
+	return path == pathThreatEvents || path == pathSIEMBatch || path == pathSIEMEvents || threatDetailsID(path) != "" ||
+		path == pathSIEMBatchCI || path == pathSIEMEventsCI
 }
 
 // threatDetailsID extracts {id} from /threats/v1/events/{id}/details; "" if path is not that.
@@ -63,9 +64,9 @@ func (s *Server) serveREST(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.Path
 	var budget RateWindow
 	switch path {
-	case pathSIEMBatch:
+	case pathSIEMBatch, pathSIEMBatchCI:
 		budget = s.opts.Alerts.SIEMBatchLimit
-	case pathSIEMEvents:
+	case pathSIEMEvents, pathSIEMEventsCI:
 		budget = s.opts.Alerts.SIEMStreamLimit
 	}
 	if ok, wait := s.alerts.takeBudget(client, path, budget, now); !ok {
@@ -80,6 +81,9 @@ func (s *Server) serveREST(w http.ResponseWriter, r *http.Request) {
 		writeFlatFail(w, http.StatusForbidden, "app_forbidden", "Resource or method requested does not exist in any product assigned to the application")
 		return
 	}
+	if s.ciNotLicensed(w, path) {
+		return
+	}
 	if s.applyFaults(w, r, nil) {
 		return
 	}
@@ -87,9 +91,13 @@ func (s *Server) serveREST(w http.ResponseWriter, r *http.Request) {
 	case path == pathThreatEvents:
 		s.threatEvents(w, r, client)
 	case path == pathSIEMBatch:
-		s.siemBatch(w, r, client)
+		s.siemBatch(w, r, client, productCG)
 	case path == pathSIEMEvents:
-		s.siemEvents(w, r, client)
+		s.siemEvents(w, r, client, productCG)
+	case path == pathSIEMBatchCI:
+		s.siemBatch(w, r, client, productCI)
+	case path == pathSIEMEventsCI:
+		s.siemEvents(w, r, client, productCI)
 	default:
 		s.threatDetails(w, r, threatDetailsID(path))
 	}
@@ -343,7 +351,7 @@ func (s *Server) threatDetails(w http.ResponseWriter, r *http.Request, id string
 // inclusive, at most 7 days back), pageSize (files), nextPage. @nextPage is always present:
 // a durable cursor over the files of that type created so far; isCaughtUp says whether more
 // files remain now. With nextPage the dates are those the token was issued for.
-func (s *Server) siemBatch(w http.ResponseWriter, r *http.Request, client string) {
+func (s *Server) siemBatch(w http.ResponseWriter, r *http.Request, client string, p siemProduct) {
 	q := r.URL.Query()
 	typ := q.Get("type")
 	switch {
@@ -353,7 +361,7 @@ func (s *Server) siemBatch(w http.ResponseWriter, r *http.Request, client string
 	case strings.Contains(typ, ",") || len(q["type"]) > 1:
 		writeRESTError(w, http.StatusBadRequest, "err_validation_value_not_allowed", "one event type per call")
 		return
-	case !siemKnownType(typ):
+	case !p.known(typ):
 		writeRESTError(w, http.StatusBadRequest, "err_validation_value_not_allowed", "unknown event type "+typ)
 		return
 	}
@@ -379,10 +387,10 @@ func (s *Server) siemBatch(w http.ResponseWriter, r *http.Request, client string
 		}
 		*p.dst = t.Unix()
 	}
-	filter := s.digest("siembatch", typ)
+	filter := s.digest("siembatch", p.filePrefix+typ)
 	var tok restToken
 	if raw := q.Get("nextPage"); raw != "" {
-		if tok, ok = s.openRESTToken(w, raw, pathSIEMBatch, client, filter); !ok {
+		if tok, ok = s.openRESTToken(w, raw, p.batchPath, client, filter); !ok {
 			return
 		}
 		start, end = tok.Start, tok.End
@@ -393,7 +401,7 @@ func (s *Server) siemBatch(w http.ResponseWriter, r *http.Request, client string
 	s.alerts.mu.RLock()
 	var files []*siemFile
 	for _, f := range s.alerts.files {
-		if f.typ == typ && f.seq > tok.AfterSeq && f.day >= max(start, oldest) && f.day <= end {
+		if f.typ == p.filePrefix+typ && f.seq > tok.AfterSeq && f.day >= max(start, oldest) && f.day <= end {
 			files = append(files, f)
 		}
 	}
@@ -415,7 +423,7 @@ func (s *Server) siemBatch(w http.ResponseWriter, r *http.Request, client string
 	}
 	base := tok
 	if base.Endpoint == "" {
-		base = restToken{Endpoint: pathSIEMBatch, Client: s.digest("client", client), Filter: filter, Start: start, End: end}
+		base = restToken{Endpoint: p.batchPath, Client: s.digest("client", client), Filter: filter, Start: start, End: end}
 	}
 	var seq int64
 	if len(page) > 0 {
@@ -504,11 +512,11 @@ func (s *Server) resolveSIEMFile(id string) (*rawFile, bool) {
 // nextPage. Events come in recording order. As observed in the wild, a page's @nextPage
 // points before its last events, so the next page repeats them; once caught up the token
 // points after the last event served, and @nextPage is always present.
-func (s *Server) siemEvents(w http.ResponseWriter, r *http.Request, client string) {
+func (s *Server) siemEvents(w http.ResponseWriter, r *http.Request, client string, p siemProduct) {
 	q := r.URL.Query()
 	types := listParam(q, "types")
 	for _, t := range types {
-		if !siemKnownType(strings.SplitN(t, ":", 2)[0]) {
+		if !p.known(strings.SplitN(t, ":", 2)[0]) {
 			writeRESTError(w, http.StatusBadRequest, "err_validation_value_not_allowed", "unknown event type "+t)
 			return
 		}
@@ -539,7 +547,7 @@ func (s *Server) siemEvents(w http.ResponseWriter, r *http.Request, client strin
 	filter := s.digest("siemstream", strings.Join(types, "\x00"))
 	var tok restToken
 	if raw := q.Get("nextPage"); raw != "" {
-		if tok, ok = s.openRESTToken(w, raw, pathSIEMEvents, client, filter); !ok {
+		if tok, ok = s.openRESTToken(w, raw, p.streamPath, client, filter); !ok {
 			return
 		}
 		start, end = tok.Start, tok.End
@@ -561,8 +569,9 @@ func (s *Server) siemEvents(w http.ResponseWriter, r *http.Request, client strin
 	var page []*alertRec
 	more := false
 	// The stream is in recording order: start right after the cursor.
-	from := sort.Search(len(s.alerts.siem), func(i int) bool { return s.alerts.siem[i].seq > tok.AfterSeq })
-	for _, rec := range s.alerts.siem[from:] {
+	events := p.events(s)
+	from := sort.Search(len(events), func(i int) bool { return events[i].seq > tok.AfterSeq })
+	for _, rec := range events[from:] {
 		if !want(rec) {
 			continue
 		}
@@ -582,7 +591,7 @@ func (s *Server) siemEvents(w http.ResponseWriter, r *http.Request, client strin
 	}
 	base := tok
 	if base.Endpoint == "" {
-		base = restToken{Endpoint: pathSIEMEvents, Client: s.digest("client", client), Filter: filter, Start: start, End: end}
+		base = restToken{Endpoint: p.streamPath, Client: s.digest("client", client), Filter: filter, Start: start, End: end}
 	}
 	seq := tok.AfterSeq
 	if len(page) > 0 {

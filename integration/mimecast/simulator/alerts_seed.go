@@ -67,6 +67,7 @@ func (s *Server) seedAlerts() error {
 		{SourceDLP, o.DLP, g.dlp},
 		{SourceThreats, o.Threats, g.threat},
 		{SourceSIEM, o.SIEM, g.siemEvent},
+		{SourceAudit, o.Audit, g.audit},
 	}
 	for _, b := range build {
 		if b.n == 0 {

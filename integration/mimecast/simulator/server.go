@@ -41,6 +41,7 @@ type Server struct {
 	faults *faultSet
 	stats  *statsRecorder
 	alerts *alertStore
+	more   *moreLogs // archive access, release, threat-intel and CI SIEM logs (logs_more.go)
 
 	forbiddenMu sync.RWMutex
 	forbidden   map[string]bool
@@ -70,6 +71,7 @@ type reply struct {
 	fail       []api.Fail
 	pagination *api.Pagination
 	raw        *rawFile
+	header     http.Header // extra response headers (the threat-intel feed's next token)
 }
 
 type rawFile struct {
@@ -97,6 +99,7 @@ func New(opts Options) (*Server, error) {
 		stats:     newStatsRecorder(),
 		forbidden: map[string]bool{},
 		alerts:    newAlertStore(),
+		more:      &moreLogs{},
 	}
 	for id, secret := range o.ExtraClients {
 		s.clients[id] = secret
@@ -112,7 +115,12 @@ func New(opts Options) (*Server, error) {
 	for path, source := range alertLogPaths {
 		s.endpoints[path] = s.alertLogs(source)
 	}
+	s.endpoints[pathAuditEvents] = s.auditEvents
+	s.addMoreLogEndpoints()
 	if err := s.seedAlerts(); err != nil {
+		return nil, fmt.Errorf("new simulator: %w", err)
+	}
+	if err := s.seedMoreLogs(); err != nil {
 		return nil, fmt.Errorf("new simulator: %w", err)
 	}
 	s.control = s.controlHandler()
@@ -477,6 +485,9 @@ type envelope struct {
 }
 
 func writeReply(w http.ResponseWriter, rp reply) {
+	for k, v := range rp.header {
+		w.Header()[k] = v
+	}
 	if rp.raw != nil {
 		h := w.Header()
 		h.Set("Content-Type", rp.raw.contentType)
