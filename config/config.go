@@ -263,7 +263,9 @@ const (
 // state.DefaultLockTimeout), so the value is written once and a component built without the
 // configuration behaves as a default configuration; only the defaults of settings no
 // component reads (logging, metrics, the state path, safety, the run's shutdown grace,
-// removals at once, the concurrency mode, the default address) are written here.
+// removals at once, the concurrency mode, the default address) are written here, and those of
+// the alerts section (defaultAlerts): package alerts imports config for its vocabulary, so
+// alerts.DefaultOptions takes the poller's defaults from here.
 // docs/configuration.md states the same values; TestDocsConfigKeysAndDefaults fails when the
 // two differ.
 func Default() *Config {
