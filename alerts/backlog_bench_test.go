@@ -1,10 +1,14 @@
 package alerts_test
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"io"
+	"math"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"runtime/metrics"
@@ -29,10 +33,13 @@ import (
 // BenchmarkPollBacklog measures the poller end to end (simulator over a socket, real client,
 // real bulk writer and Elasticsearch): one pass over a backlog of attachment-protection
 // events, every alert kept (alerts.keep_low). It reports alerts per second, API calls per
-// alert and the heap the pass added above what the simulator holds, for a tenth of the
-// backlog and for all of it: the two heap figures should be close (memory flat with the
-// backlog). ALERTS_BENCH_BACKLOG sets the backlog (default 5,000; make bench's full mode
-// uses 100,000); ALERTS_BENCH_NO_GROUPS=1 leaves the alert groups out, to see their cost.
+// alert and the peak heap the pass added (the simulator runs in a process of its own), for
+// a tenth of the backlog and for all of it: the two heap figures should be close (memory
+// flat with the backlog), and afterMB, the heap the pass left once it ended. How the heap
+// is sampled: see benchPass and forcedLive (ALERTS_BENCH_GC_EVERY, ALERTS_BENCH_MARKED,
+// ALERTS_BENCH_PROFILED, ALERTS_BENCH_MIN_OF, ALERTS_BENCH_PEAK_PROFILE).
+// ALERTS_BENCH_BACKLOG sets the backlog (default 5,000; make bench's full mode uses
+// 100,000); ALERTS_BENCH_NO_GROUPS=1 leaves the alert groups out, to see their cost.
 // ALERTS_BENCH_SOURCE=siem reads SIEM batch files instead (every event type, the batch
 // endpoint's call budget lifted); ALERTS_BENCH_SIZES (e.g. 10000,100000,1000000) replaces
 // the two sizes with a list.
@@ -79,26 +86,16 @@ func BenchmarkPollBacklog(b *testing.B) {
 
 func benchPass(b *testing.B, esURL string, n int, siem bool) {
 	b.StopTimer()
-	ao := simulator.AlertOptions{Attachment: n, Span: 6 * time.Hour}
 	src := alerts.AttachmentProtection
 	if siem {
-		// Unlimited batch calls: the benchmark measures the poller, not the published budget.
-		ao = simulator.AlertOptions{SIEM: n, Span: 6 * time.Hour, SIEMBatchLimit: simulator.RateWindow{Calls: -1}}
 		src = alerts.SIEM
 	}
-	sim, err := simulator.New(simulator.Options{Alerts: ao})
-	if err != nil {
-		b.Fatal(err)
-	}
-	// The simulator keeps each file's gzip body once served: built now, they are part of
-	// the baseline, not of the heap the pass added.
-	sim.WarmSIEMFiles()
-	srv := httptest.NewServer(sim.Handler())
-	defer srv.Close()
+	simURL, stopSim := backlogSimulator(b, n, siem)
+	defer stopSim()
 	log := zerolog.Nop()
-	// Nor the client's own budget of it: at 100,000 events the published 50 calls per 15
+	// The client's SIEM batch budget is lifted too: at 100,000 events the published 50 calls per 15
 	// minutes would make the pass a quarter of an hour of waiting.
-	client, err := mimecast.New(mimecast.Config{BaseURL: srv.URL, ClientID: "demo-client", ClientSecret: "demo-secret", Logger: log,
+	client, err := mimecast.New(mimecast.Config{BaseURL: simURL, ClientID: "demo-client", ClientSecret: "demo-secret", Logger: log,
 		SIEMBatchBudget: mimecast.Budget{Calls: -1}})
 	if err != nil {
 		b.Fatal(err)
@@ -141,15 +138,18 @@ func benchPass(b *testing.B, esURL string, n int, siem bool) {
 		b.Fatal(err)
 	}
 
-	// The simulator shares this process and holds the whole backlog, and the collector lets
-	// garbage grow in proportion to what is live; so the figure is the live heap (what the
-	// last collection marked) above what was live before the pass. It is sampled from
-	// runtime/metrics, not by forcing collections: with the simulator holding a 100,000-event
-	// backlog a forced collection every 250 ms took most of the CPU and the pass never
-	// ended.
+	// The figure is the live heap (what the last collection marked) above what was live
+	// before the pass. The simulator runs in a process of its own (backlogSimulator), so
+	// the heap is the poller's: in this process it held the whole backlog (about 1.5 KB per
+	// event), which made every collection's marking longer in proportion to the backlog,
+	// and what the pass allocated while a collection marked counted as live. It is sampled
+	// from runtime/metrics, not by forcing collections.
 	// ALERTS_BENCH_GC_EVERY (a duration) samples by forced collections at that period
-	// instead: exact (what the last collection marked also counts what was allocated while
-	// it marked, more so the larger the simulator's heap), but costly at large backlogs.
+	// instead (forcedLive), which does not depend on when the runtime last collected but
+	// costs CPU.
+	if os.Getenv("ALERTS_BENCH_PROFILED") != "" && runtime.MemProfileRate > 4096 {
+		runtime.MemProfileRate = 4096
+	}
 	sample, every := lastLive, 50*time.Millisecond
 	if s := os.Getenv("ALERTS_BENCH_GC_EVERY"); s != "" {
 		d, err := time.ParseDuration(s)
@@ -193,6 +193,9 @@ func benchPass(b *testing.B, esURL string, n int, siem bool) {
 		peak = h
 		writePeakProfile(b, ".end")
 	}
+	// What the pass left behind once it ended (the poller, its client and writer still
+	// open): anything kept per event would show here first.
+	after := forcedLive()
 	s := sum.Sources[0]
 	if s.Error != "" || s.Indexed == 0 {
 		b.Fatalf("pass: %+v", s)
@@ -201,6 +204,7 @@ func benchPass(b *testing.B, esURL string, n int, siem bool) {
 	b.ReportMetric(alertsN/took.Seconds(), "alerts/s")
 	b.ReportMetric(float64(client.Stats().Calls-calls0)/alertsN, "calls/alert")
 	b.ReportMetric(float64(peak-base)/(1<<20), "heapMB")
+	b.ReportMetric((float64(after)-float64(base))/(1<<20), "afterMB")
 	b.ReportMetric(float64(s.Groups), "groups")
 	// Items answered 429 wait to be sent again while the reader goes on: a cause of
 	// documents in flight beyond what the bulk workers hold.
@@ -224,8 +228,11 @@ func writePeakProfile(b *testing.B, suffix string) {
 	}
 	defer f.Close()
 	// The profile is as of the collection before the last: one more makes it the heap the
-	// sample measured, not garbage the pass made since.
-	runtime.GC()
+	// sample measured, not garbage the pass made since. With ALERTS_BENCH_PROFILED the
+	// sample was the profile: it is written as it stands.
+	if os.Getenv("ALERTS_BENCH_PROFILED") == "" {
+		runtime.GC()
+	}
 	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
 		b.Error(err)
 	}
@@ -234,8 +241,33 @@ func writePeakProfile(b *testing.B, suffix string) {
 // forcedLive returns the live heap right after a forced collection: HeapAlloc, which also
 // counts what the pass allocated between the collection's end and the read; with
 // ALERTS_BENCH_MARKED set, what the collection marked (/gc/heap/live:bytes) instead.
+//
+// Both count what the pass allocated while the collection marked (it is marked live, dead
+// or not): on a loaded machine, where marking takes long, single samples came out up to
+// 8 MB above what a heap profile taken right after held, and the more samples a pass takes,
+// the likelier its peak is such an outlier. ALERTS_BENCH_PROFILED samples instead the
+// in-use total of the heap profile after a second forced collection (the profile samples
+// one allocation per runtime.MemProfileRate bytes, 4096 unless set lower, scaled as pprof
+// scales it); it too counted garbage at times.
+//
+// ALERTS_BENCH_MIN_OF=n takes the smallest of n readings back to back: what a collection
+// marked beyond the live heap differs from one collection to the next, while the documents
+// in flight change over a bulk round trip, more slowly than n collections take.
 func forcedLive() uint64 {
+	n, _ := strconv.Atoi(os.Getenv("ALERTS_BENCH_MIN_OF"))
+	least := uint64(math.MaxUint64)
+	for range max(n, 1) {
+		least = min(least, forcedLive1())
+	}
+	return least
+}
+
+func forcedLive1() uint64 {
 	runtime.GC()
+	if os.Getenv("ALERTS_BENCH_PROFILED") != "" {
+		runtime.GC()
+		return profiledInUse()
+	}
 	if os.Getenv("ALERTS_BENCH_MARKED") != "" {
 		return lastLive()
 	}
@@ -252,4 +284,125 @@ func lastLive() uint64 {
 		return 0
 	}
 	return s[0].Value.Uint64()
+}
+
+// backlogSimulator starts the simulator serving the backlog and returns its URL. It runs in
+// a child process (this test binary again, running TestBacklogSimulatorProcess), so that
+// the heap the benchmark measures holds the poller and not the simulator's backlog;
+// ALERTS_BENCH_SIM_INPROCESS=1 runs it in this process, as the benchmark did before
+// 2026-12-07, to compare. The child ends when its stdin closes, at the end of b.
+func backlogSimulator(b *testing.B, n int, siem bool) (url string, stop func()) {
+	if os.Getenv("ALERTS_BENCH_SIM_INPROCESS") != "" {
+		sim, err := simulator.New(simulator.Options{Alerts: backlogOptions(n, siem)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		// The simulator keeps each file's gzip body once served: built now, they are part
+		// of the baseline, not of the heap the pass added.
+		sim.WarmSIEMFiles()
+		srv := httptest.NewServer(sim.Handler())
+		return srv.URL, srv.Close
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		b.Fatal(err)
+	}
+	cmd := exec.Command(exe, "-test.run=^TestBacklogSimulatorProcess$")
+	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d,%t", simChildEnv, n, siem))
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	stop = func() {
+		_ = stdin.Close() // the child's signal to stop
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	}
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	url, ok := strings.CutPrefix(strings.TrimSpace(line), "listening ")
+	if err != nil || !ok {
+		stop()
+		b.Fatalf("simulator process: %q, %v", line, err)
+	}
+	return url, stop
+}
+
+// backlogOptions is the simulator's backlog: n attachment-protection events, or with siem
+// n SIEM events in batch files, the batch endpoint's call budget lifted (the benchmark
+// measures the poller, not the published budget).
+func backlogOptions(n int, siem bool) simulator.AlertOptions {
+	if siem {
+		return simulator.AlertOptions{SIEM: n, Span: 6 * time.Hour, SIEMBatchLimit: simulator.RateWindow{Calls: -1}}
+	}
+	return simulator.AlertOptions{Attachment: n, Span: 6 * time.Hour}
+}
+
+const simChildEnv = "ALERTS_BENCH_SIM_CHILD"
+
+// TestBacklogSimulatorProcess is the simulator process of BenchmarkPollBacklog; it is
+// skipped unless run by backlogSimulator.
+func TestBacklogSimulatorProcess(t *testing.T) {
+	spec := os.Getenv(simChildEnv)
+	if spec == "" {
+		t.Skip("runs only as BenchmarkPollBacklog's simulator process")
+	}
+	var (
+		n    int
+		siem bool
+	)
+	if _, err := fmt.Sscanf(spec, "%d,%t", &n, &siem); err != nil {
+		t.Fatalf("%s=%q: %v", simChildEnv, spec, err)
+	}
+	sim, err := simulator.New(simulator.Options{Alerts: backlogOptions(n, siem)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim.WarmSIEMFiles()
+	srv := httptest.NewServer(sim.Handler())
+	defer srv.Close()
+	fmt.Printf("listening %s\n", srv.URL)
+	_, _ = io.Copy(io.Discard, os.Stdin) // until the benchmark closes stdin (or ends)
+}
+
+// profiledInUse returns the bytes in use by the heap profile, each record scaled for the
+// sampling rate as pprof scales heap samples.
+func profiledInUse() uint64 {
+	var recs []runtime.MemProfileRecord
+	n, _ := runtime.MemProfile(nil, false)
+	for {
+		recs = make([]runtime.MemProfileRecord, n+64)
+		var ok bool
+		if n, ok = runtime.MemProfile(recs, false); ok {
+			recs = recs[:n]
+			break
+		}
+	}
+	rate := float64(runtime.MemProfileRate)
+	var sum float64
+	for _, r := range recs {
+		count, size := float64(r.InUseObjects()), float64(r.InUseBytes())
+		if count == 0 || size == 0 {
+			continue
+		}
+		if rate <= 1 {
+			sum += size
+			continue
+		}
+		sum += size / (1 - math.Exp(-size/count/rate))
+	}
+	return uint64(sum)
 }

@@ -169,6 +169,8 @@ type tracker struct {
 	units []*unit // not yet committed, in reading order
 	// blocked is the first retryable failure: the cursor never passes its unit in this pass.
 	blocked error
+	// docs counts the documents of every unit still awaiting their callback.
+	docs int
 	// progress gets a token whenever a callback arrives (never blocks).
 	progress chan struct{}
 }
@@ -214,6 +216,7 @@ func (t *tracker) open(c cursor) *unit {
 func (t *tracker) expect(u *unit, at time.Time, onResult func(index.Result)) (done func(index.Result), undo func()) {
 	t.mu.Lock()
 	u.pending++
+	t.docs++
 	t.mu.Unlock()
 	done = func(r index.Result) {
 		if onResult != nil {
@@ -221,6 +224,7 @@ func (t *tracker) expect(u *unit, at time.Time, onResult func(index.Result)) (do
 		}
 		t.mu.Lock()
 		u.pending--
+		t.docs--
 		switch {
 		case r.Err != nil && !r.Permanent:
 			u.failed = true
@@ -239,6 +243,7 @@ func (t *tracker) expect(u *unit, at time.Time, onResult func(index.Result)) (do
 	undo = func() {
 		t.mu.Lock()
 		u.pending--
+		t.docs--
 		t.mu.Unlock()
 	}
 	return done, undo
@@ -306,14 +311,14 @@ func (t *tracker) ready(prevLatest time.Time) (p popped, ok bool) {
 
 // inFlight reports whether any document is still awaiting its callback.
 func (t *tracker) inFlight() bool {
+	return t.docsInFlight() > 0
+}
+
+// docsInFlight returns how many documents are awaiting their callback.
+func (t *tracker) docsInFlight() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for _, u := range t.units {
-		if u.pending > 0 {
-			return true
-		}
-	}
-	return false
+	return t.docs
 }
 
 // failure returns the first retryable failure, if any.

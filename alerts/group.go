@@ -194,7 +194,10 @@ func (g *Group) merge(a *Alert) bool {
 	// kept the first 16 hex digits: an alert added again replaces its prefix rather than
 	// counting twice.
 	id := a.ID
-	g.AlertIDs = slices.DeleteFunc(slices.Clone(g.AlertIDs), func(p string) bool { return len(p) < len(id) && strings.HasPrefix(id, p) })
+	prefix := func(p string) bool { return len(p) < len(id) && strings.HasPrefix(id, p) }
+	if slices.ContainsFunc(g.AlertIDs, prefix) {
+		g.AlertIDs = slices.DeleteFunc(slices.Clone(g.AlertIDs), prefix)
+	}
 	g.AlertIDs, truncated = union(g.AlertIDs, []string{id}, MaxGroupAlerts)
 	g.AlertsTruncated = g.AlertsTruncated || truncated
 	g.AlertCount = len(g.AlertIDs)
@@ -219,7 +222,54 @@ func (g *Group) merge(a *Alert) bool {
 // union returns the smallest max values of the union of cur and add, sorted, and whether
 // the union had more than max. Keeping the smallest values (not the first seen) makes the
 // result independent of the order values arrive in.
+//
+// When cur is already such a set (sorted, no duplicates, no empty value, at most max), as
+// union leaves it, it returns cur itself if nothing of add enters it (each value empty, in
+// cur, or after the last of a full cur), else one new slice merged from the two sorted
+// lists: a new map and slice of up to a thousand values per alert merged into a backlog's
+// campaign group were most of what a pass allocated.
 func union(cur, add []string, max int) ([]string, bool) {
+	set := len(cur) <= max
+	for i := 0; set && i < len(cur); i++ {
+		set = cur[i] != "" && (i == 0 || cur[i-1] < cur[i])
+	}
+	if set {
+		var fresh []string // values of add that enter, sorted, without duplicates
+		over := false
+		for _, v := range add {
+			if v == "" {
+				continue
+			}
+			if _, found := slices.BinarySearch(cur, v); found || slices.Contains(fresh, v) {
+				continue
+			}
+			if max > 0 && len(cur) == max && v > cur[max-1] {
+				over = true
+				continue
+			}
+			fresh = append(fresh, v)
+		}
+		if len(fresh) == 0 {
+			if cur == nil {
+				cur = []string{} // encoded [] as before, not null
+			}
+			return cur, over
+		}
+		// One new slice, the two sorted lists merged: no map of the whole set per alert.
+		sort.Strings(fresh)
+		n := len(cur) + len(fresh)
+		out := make([]string, 0, min(n, max))
+		for i, j := 0, 0; len(out) < max && (i < len(cur) || j < len(fresh)); {
+			if j == len(fresh) || (i < len(cur) && cur[i] < fresh[j]) {
+				out = append(out, cur[i])
+				i++
+			} else {
+				out = append(out, fresh[j])
+				j++
+			}
+		}
+		return out, over || n > max
+	}
 	seen := make(map[string]bool, len(cur)+len(add))
 	out := make([]string, 0, len(cur)+len(add))
 	for _, vs := range [][]string{cur, add} {

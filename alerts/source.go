@@ -21,14 +21,30 @@ import (
 // poller, Normalize, Probe, the configuration's vocabulary, status, check, health and the
 // summaries iterate the table (or the configured names) and switch on nothing.
 //
-// Adding a source:
-//  1. source_<name>.go: its Source constant, the reader interface its client method meets
-//     (the Mimecast client, Deps.API, implements it), and its spec: Name, Endpoint,
+// Adding a source touches these places, and no others:
+//  1. alerts/source_<name>.go: its Source constant, the reader interface its client method
+//     meets (the Mimecast client, Deps.API, implements it), and its spec: Name, Endpoint,
 //     Permission, Records, Kind, Retention, how it reads (pages for a time window read one
 //     call per page; window for a reader of its own; poll for a machinery of its own, as
 //     SIEM), and its decoder (decode for an event source, normalize for an alert source).
+//     An event source also declares its dataset, data stream kind and explicit mapping there.
 //  2. One line in sourceTable.
-//  3. Its client method in integration/mimecast and its endpoint in the simulator, and tests.
+//  3. integration/mimecast/<name>.go: the client method, and its path declared with
+//     needs(path, permission), which fills the permission table a 403 names.
+//  4. integration/mimecast/simulator/<name>.go: its endpoint (a time-window log pages with
+//     legacyPage, as audit.go does) and its simSource (name, time field, endpoint paths, the
+//     generator of seeded record i on a random stream of its own), plus one line in
+//     simSources (simulator/sources.go). AlertOptions.Counts[name] and mimecast-sim's
+//     --count name=N seed it.
+//  5. Tests: its decoder's; its endpoint's shapes in the simulator; its count in the e2e
+//     world's seeded() (e2e_test.go), which then compares it with the simulator's truth in
+//     every scenario. TestSourceTableIsComplete, the simulator's TestSourceTableMatchesAlerts
+//     (a counterpart, every path served, the client's permission equal to the spec's) and
+//     the tests of item 6 check the wiring.
+//  6. Docs a test enforces: its row in docs/permissions.md and its name in docs/alerts.md's
+//     sources row (TestDocsListEverySource), field names documented for its data stream in
+//     its mapping (cmd's TestDocsFieldNamesAreMapped), and a Lens panel over its data stream
+//     in deploy/kibana/mimecrawl.ndjson (TestKibanaSecurityDashboardShowsEverySource).
 //
 // Nothing in package config or cmd changes: alerts.sources is checked against the table
 // (ValidateSources), and check, status, health and metrics iterate the configured names.

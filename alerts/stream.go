@@ -289,9 +289,35 @@ func (s *stream) park(u *unit, p parked) {
 	s.tr.park(u, p)
 }
 
+// maxInFlight bounds the documents of one pass (one cursor) handed to the sink and not yet
+// acknowledged. Each holds its encoded body and its record (kept to park it if refused);
+// the bulk writer alone bounds them only by its buffers (elasticsearch.bulk.workers ×
+// flush_bytes, a few times that in heap), so a backlog long enough to fill those held more
+// than a short one. Two submit batches, sent as one flush; half that lowered the heap by
+// 1-2 MB and cost a fifth of the rate (docs/performance.md).
+const maxInFlight = 2 * submitBatch
+
 // add hands one document to the sink, counted in u. A document that could not be handed
-// over fails u: the cursor must never pass a record that was not written.
+// over fails u: the cursor must never pass a record that was not written. With maxInFlight
+// documents of the pass unacknowledged it first asks the sink to send what it holds (a
+// Flusher) and waits for their acknowledgements.
 func (s *stream) add(ctx context.Context, u *unit, at time.Time, d index.Doc, onResult func(index.Result)) error {
+	if s.tr.docsInFlight() >= maxInFlight {
+		if f, ok := s.p.d.Sink.(Flusher); ok {
+			if err := f.Flush(ctx); err != nil && ctx.Err() == nil {
+				s.log.Debug().Err(err).Msg("flush of the alerts in flight failed; waiting for the writer")
+			}
+		}
+		for s.tr.docsInFlight() >= maxInFlight {
+			select {
+			case <-s.tr.progress:
+			case <-ctx.Done():
+				err := fmt.Errorf("queue %s %s: %w", d.Kind, d.ID, ctx.Err())
+				s.tr.fail(u, err)
+				return err
+			}
+		}
+	}
 	done, undo := s.tr.expect(u, at, onResult)
 	if err := s.p.d.Sink.Add(ctx, d, done); err != nil {
 		undo()

@@ -43,20 +43,71 @@ type reference struct {
 // lensAttributes is a Lens visualisation embedded by value in a dashboard panel.
 type lensAttributes struct {
 	Title      string      `json:"title"`
+	Type       string      `json:"visualizationType"`
 	References []reference `json:"references"`
 	State      struct {
-		Datasources struct {
+		Visualization lensVisualization `json:"visualization"`
+		Datasources   struct {
 			FormBased struct {
 				Layers map[string]struct {
 					Columns map[string]struct {
 						Operation   string `json:"operationType"`
 						SourceField string `json:"sourceField"`
+						Params      struct {
+							Size    int `json:"size"`
+							OrderBy struct {
+								Type     string `json:"type"`
+								ColumnID string `json:"columnId"`
+							} `json:"orderBy"`
+						} `json:"params"`
 					} `json:"columns"`
 					ColumnOrder []string `json:"columnOrder"`
 				} `json:"layers"`
 			} `json:"formBased"`
 		} `json:"datasourceStates"`
 	} `json:"state"`
+}
+
+// lensVisualization holds what the visualisations the objects use (lnsXY, lnsPie,
+// lnsDatatable) draw from the data source's columns.
+type lensVisualization struct {
+	// lnsXY and lnsPie
+	Layers []struct {
+		LayerID       string   `json:"layerId"`
+		XAccessor     string   `json:"xAccessor"`
+		Accessors     []string `json:"accessors"`
+		SplitAccessor string   `json:"splitAccessor"`
+		PrimaryGroups []string `json:"primaryGroups"`
+		Metrics       []string `json:"metrics"`
+	} `json:"layers"`
+	// lnsDatatable
+	LayerID string `json:"layerId"`
+	Columns []struct {
+		ColumnID string `json:"columnId"`
+	} `json:"columns"`
+}
+
+// drawn returns the columns a visualisation draws, by layer.
+func (v lensVisualization) drawn(typ string) (map[string][]string, error) {
+	out := map[string][]string{}
+	switch typ {
+	case "lnsXY", "lnsPie":
+		for _, l := range v.Layers {
+			ids := append(append([]string{l.XAccessor, l.SplitAccessor}, l.Accessors...), append(l.PrimaryGroups, l.Metrics...)...)
+			for _, id := range ids {
+				if id != "" {
+					out[l.LayerID] = append(out[l.LayerID], id)
+				}
+			}
+		}
+	case "lnsDatatable":
+		for _, c := range v.Columns {
+			out[v.LayerID] = append(out[v.LayerID], c.ColumnID)
+		}
+	default:
+		return nil, fmt.Errorf("visualization type %q is not one the test reads (lnsXY, lnsPie, lnsDatatable)", typ)
+	}
+	return out, nil
 }
 
 // mappingFor returns the mapping of the index a data view title names, with the default
@@ -135,7 +186,29 @@ var compatible = map[string]map[string]bool{
 	"time":           {"date": true},
 }
 
-func TestKibanaSavedObjectsMatchMappings(t *testing.T) {
+// securityDashboard is the dashboard with a panel for every source of the alerts poller.
+const securityDashboard = "mimecrawl-security-dashboard"
+
+// dashboardPanel is the part of a dashboard panel the test reads: a Lens visualisation by
+// value, or a saved object (a saved search) by reference.
+type dashboardPanel struct {
+	Type       string `json:"type"`
+	PanelIndex string `json:"panelIndex"`
+	Grid       struct {
+		X, Y, W, H int
+		I          string
+	} `json:"gridData"`
+	PanelRefName string `json:"panelRefName"`
+	Embeddable   struct {
+		Attributes lensAttributes `json:"attributes"`
+	} `json:"embeddableConfig"`
+}
+
+// dashboardColumns is 48, the width of Kibana's dashboard grid.
+const dashboardColumns = 48
+
+func loadSavedObjects(t *testing.T) []savedObject {
+	t.Helper()
 	f, err := os.Open(kibanaFile)
 	if err != nil {
 		t.Fatal(err)
@@ -155,7 +228,20 @@ func TestKibanaSavedObjectsMatchMappings(t *testing.T) {
 	if err := sc.Err(); err != nil {
 		t.Fatal(err)
 	}
+	return objs
+}
 
+func dashboardPanels(t *testing.T, o savedObject) []dashboardPanel {
+	t.Helper()
+	var panels []dashboardPanel
+	if err := json.Unmarshal([]byte(o.Attributes.PanelsJSON), &panels); err != nil {
+		t.Fatalf("dashboard %s: panelsJSON: %v", o.ID, err)
+	}
+	return panels
+}
+
+func TestKibanaSavedObjectsMatchMappings(t *testing.T) {
+	objs := loadSavedObjects(t)
 	views := map[string]string{} // id → title
 	ids := map[string]bool{}
 	types := map[string]int{}
@@ -169,8 +255,11 @@ func TestKibanaSavedObjectsMatchMappings(t *testing.T) {
 			views[o.ID] = o.Attributes.Title
 		}
 	}
-	if types["index-pattern"] != 8 || types["search"] < 6 || types["dashboard"] < 1 {
-		t.Errorf("saved objects by type %v; want 8 data views (messages, attachments, alerts, audit log, archive access, releases, indicators, CI SIEM), 6 saved searches and a dashboard", types)
+	if types["index-pattern"] != 8 || types["search"] < 6 || types["dashboard"] < 2 {
+		t.Errorf("saved objects by type %v; want 8 data views (messages, attachments, alerts, audit log, archive access, releases, indicators, CI SIEM), 6 saved searches and the archive and security dashboards", types)
+	}
+	if !ids["dashboard/"+securityDashboard] {
+		t.Errorf("no dashboard %s", securityDashboard)
 	}
 
 	// use checks one field reference of an object.
@@ -214,29 +303,61 @@ func TestKibanaSavedObjectsMatchMappings(t *testing.T) {
 				use(where+" sort", viewID, s[0], "sort")
 			}
 		case "dashboard":
-			var panels []struct {
-				Type       string `json:"type"`
-				PanelIndex string `json:"panelIndex"`
-				Embeddable struct {
-					Attributes lensAttributes `json:"attributes"`
-				} `json:"embeddableConfig"`
-			}
-			if err := json.Unmarshal([]byte(o.Attributes.PanelsJSON), &panels); err != nil {
-				t.Fatalf("%s: panelsJSON: %v", where, err)
-			}
+			panels := dashboardPanels(t, o)
 			if len(panels) < 4 {
-				t.Errorf("%s: %d panels, want volume, senders, attachment types and hashes", where, len(panels))
+				t.Errorf("%s: %d panels, want at least 4", where, len(panels))
 			}
+			checkLayout(t, where, panels)
+			used := map[string]bool{} // the dashboard's references that a panel names
 			for _, p := range panels {
+				if p.Type == "search" {
+					// A saved search by reference: Kibana finds it under "<panelIndex>:<panelRefName>".
+					name := p.PanelIndex + ":" + p.PanelRefName
+					used[name] = true
+					switch id := refID(o.References, name); {
+					case p.PanelRefName != "panel_"+p.PanelIndex:
+						t.Errorf("%s panel %s: panelRefName %q, want %q", where, p.PanelIndex, p.PanelRefName, "panel_"+p.PanelIndex)
+					case !ids["search/"+id]:
+						t.Errorf("%s panel %s: reference %q names saved search %q, which the file does not define", where, p.PanelIndex, name, id)
+					}
+					continue
+				}
 				if p.Type != "lens" {
-					t.Errorf("%s panel %s: type %q, want lens", where, p.PanelIndex, p.Type)
+					t.Errorf("%s panel %s: type %q, want lens or search", where, p.PanelIndex, p.Type)
 					continue
 				}
 				a := p.Embeddable.Attributes
 				pw := where + " panel " + a.Title
+				if len(a.State.Datasources.FormBased.Layers) == 0 {
+					t.Errorf("%s: no layers", pw)
+				}
+				drawn, err := a.State.Visualization.drawn(a.Type)
+				if err != nil {
+					t.Errorf("%s: %v", pw, err)
+				}
+				for layerID, ids := range drawn {
+					layer, ok := a.State.Datasources.FormBased.Layers[layerID]
+					if !ok {
+						t.Errorf("%s: the visualization draws layer %q, which has no data source", pw, layerID)
+					}
+					for _, id := range ids {
+						if _, ok := layer.Columns[id]; !ok {
+							t.Errorf("%s: the visualization draws column %q, which layer %s does not have", pw, id, layerID)
+						}
+					}
+				}
 				for layerID, layer := range a.State.Datasources.FormBased.Layers {
+					if drawn != nil && len(drawn[layerID]) != len(layer.Columns) {
+						t.Errorf("%s: the visualization draws %v of the %d columns of layer %s", pw, drawn[layerID], len(layer.Columns), layerID)
+					}
+					for id, c := range layer.Columns {
+						if o := c.Params.OrderBy; o.Type == "column" && layer.Columns[o.ColumnID].Operation == "" {
+							t.Errorf("%s: column %s is ordered by column %q, which layer %s does not have", pw, id, o.ColumnID, layerID)
+						}
+					}
 					ref := "indexpattern-datasource-layer-" + layerID
 					viewID := refID(a.References, ref)
+					used[p.PanelIndex+":"+ref] = true
 					if outer := refID(o.References, p.PanelIndex+":"+ref); outer != viewID {
 						t.Errorf("%s: the dashboard's reference for layer %s is %q, the panel's %q", pw, layerID, outer, viewID)
 					}
@@ -251,10 +372,106 @@ func TestKibanaSavedObjectsMatchMappings(t *testing.T) {
 					}
 				}
 			}
+			for _, r := range o.References {
+				if !used[r.Name] {
+					t.Errorf("%s: reference %q (%s %s) belongs to no panel", where, r.Name, r.Type, r.ID)
+				}
+			}
 		}
 	}
 	if checked < 15 {
 		t.Errorf("only %d field references checked; the parsing missed objects", checked)
+	}
+}
+
+// checkLayout checks that the panels of a dashboard have distinct ids and lie within the
+// grid without covering one another (Kibana would push the later one down, out of the place
+// the file gives it).
+func checkLayout(t *testing.T, where string, panels []dashboardPanel) {
+	t.Helper()
+	seen := map[string]bool{}
+	for i, p := range panels {
+		g := p.Grid
+		switch {
+		case p.PanelIndex == "" || seen[p.PanelIndex]:
+			t.Errorf("%s: panel index %q is empty or appears twice", where, p.PanelIndex)
+		case g.I != p.PanelIndex:
+			t.Errorf("%s panel %s: gridData.i is %q", where, p.PanelIndex, g.I)
+		case g.X < 0 || g.Y < 0 || g.W <= 0 || g.H <= 0 || g.X+g.W > dashboardColumns:
+			t.Errorf("%s panel %s: gridData %+v lies outside the %d columns", where, p.PanelIndex, g, dashboardColumns)
+		}
+		seen[p.PanelIndex] = true
+		for _, q := range panels[:i] {
+			h := q.Grid
+			if g.X < h.X+h.W && h.X < g.X+g.W && g.Y < h.Y+h.H && h.Y < g.Y+g.H {
+				t.Errorf("%s: panels %s and %s overlap", where, q.PanelIndex, p.PanelIndex)
+			}
+		}
+	}
+}
+
+// TestKibanaSecurityDashboardShowsEverySource: every source of the alerts poller has a Lens
+// panel on the security dashboard, so that a source added to the table without one fails
+// here. A panel shows a source when its data view covers the source's data stream; when the
+// data view covers the streams of several sources (the alert sources, the archive access logs,
+// the two threat-intel feeds), the panel must break its counts down by mimecast.source, with
+// room for each of them, or that source's share cannot be told apart.
+func TestKibanaSecurityDashboardShowsEverySource(t *testing.T) {
+	objs := loadSavedObjects(t)
+	views := map[string]string{}
+	var dash *savedObject
+	for i, o := range objs {
+		switch {
+		case o.Type == "index-pattern":
+			views[o.ID] = o.Attributes.Title
+		case o.Type == "dashboard" && o.ID == securityDashboard:
+			dash = &objs[i]
+		}
+	}
+	if dash == nil {
+		t.Fatalf("%s has no dashboard %s", kibanaFile, securityDashboard)
+	}
+	specs := alerts.Specs()
+	// streamsOf returns the sources whose data stream (in the default namespace) a data view's
+	// comma-separated patterns cover.
+	streamsOf := func(title string) []alerts.Source {
+		var out []alerts.Source
+		for _, sp := range specs {
+			for _, pat := range strings.Split(title, ",") {
+				if ok, _ := path.Match(strings.TrimSpace(pat), "logs-"+sp.Dataset+"-default"); ok {
+					out = append(out, sp.Name)
+					break
+				}
+			}
+		}
+		return out
+	}
+	shown := map[alerts.Source][]string{} // source → titles of the panels that show it
+	for _, p := range dashboardPanels(t, *dash) {
+		if p.Type != "lens" {
+			continue
+		}
+		a := p.Embeddable.Attributes
+		for layerID, layer := range a.State.Datasources.FormBased.Layers {
+			srcs := streamsOf(views[refID(a.References, "indexpattern-datasource-layer-"+layerID)])
+			bySource := false
+			for _, c := range layer.Columns {
+				bySource = bySource || c.Operation == "terms" && c.SourceField == "mimecast.source" && c.Params.Size >= len(srcs)
+			}
+			if len(srcs) > 1 && !bySource {
+				continue
+			}
+			for _, src := range srcs {
+				shown[src] = append(shown[src], a.Title)
+			}
+		}
+	}
+	for _, sp := range specs {
+		if len(shown[sp.Name]) == 0 {
+			t.Errorf("source %s (data stream logs-%s-*) has no panel on dashboard %s: add a Lens panel over a data view of its stream, broken down by mimecast.source when that data view covers other sources too", sp.Name, sp.Dataset, securityDashboard)
+		} else {
+			t.Logf("%s: %s", sp.Name, strings.Join(shown[sp.Name], "; "))
+		}
 	}
 }
 

@@ -16,6 +16,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -80,6 +82,18 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.opts.Alerts.Span, "alerts-span", 12*time.Hour, "seeded alerts happen within this span before the start time (at most 168h)")
 	fs.StringVar(&c.opts.Alerts.ThreatsWrapper, "threats-wrapper", "value", "key of the records in threat feed answers: value, data or events")
 	fs.IntVar(&moreLogs, "logs", 0, "seeded records per archive access, release, threat-intel (each feed) and Cloud Integrated SIEM log")
+	fs.Func("count", "seeded records of one source, as name=N (repeatable; any source name of alerts.sources); wins over --alerts, --alerts-siem, --alerts-audit and --logs for that source", func(v string) error {
+		name, num, ok := strings.Cut(v, "=")
+		n, err := strconv.Atoi(num)
+		if !ok || name == "" || err != nil || n < 0 {
+			return fmt.Errorf("%q: want name=N with N >= 0", v)
+		}
+		if c.opts.Alerts.Counts == nil {
+			c.opts.Alerts.Counts = map[string]int{}
+		}
+		c.opts.Alerts.Counts[name] = n
+		return nil
+	})
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}

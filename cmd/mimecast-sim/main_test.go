@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/mimecrawl/mimecrawl/integration/mimecast/simulator"
 )
 
 // syncBuffer is a bytes.Buffer safe for the server goroutine and the test.
@@ -96,6 +98,9 @@ func TestBadFlags(t *testing.T) {
 		{"bad-records not a number", []string{"--bad-records", "some"}},
 		{"negative alerts", []string{"--alerts", "-1"}},
 		{"alert span too long", []string{"--alerts", "3", "--alerts-span", "200h"}},
+		{"count without a number", []string{"--count", "audit"}},
+		{"negative count", []string{"--count", "audit=-2"}},
+		{"count of an unknown source", []string{"--count", "bogus=3"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -117,5 +122,21 @@ func TestShapeVariantFlags(t *testing.T) {
 	}
 	if c, _ := parseFlags(nil, io.Discard); c.opts.ShapeVariants || c.opts.BadRecords != 0 {
 		t.Errorf("defaults %+v: want variants off, no bad records", c.opts)
+	}
+}
+
+func TestCountFlag(t *testing.T) {
+	c, err := parseFlags([]string{"--alerts", "4", "--count", "audit=7", "--count", "attachment_protection=0", "--count", "siem_ci=2"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim, err := simulator.New(c.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for src, want := range map[string]int{"audit": 7, "attachment_protection": 0, "url_protection": 4, "siem_ci": 2} {
+		if n := len(sim.AlertTruth(src)); n != want {
+			t.Errorf("%s: %d seeded records, want %d", src, n, want)
+		}
 	}
 }

@@ -34,16 +34,16 @@ const (
 	DLPLogs           LogKind = "dlp"                   // POST /api/dlp/get-logs, data[0].dlpLogs[]
 )
 
-// Paths of the alert endpoints.
-const (
-	pathAttachmentLogs    = "/api/ttp/attachment/get-logs"
-	pathURLLogs           = "/api/ttp/url/get-logs"
-	pathImpersonationLogs = "/api/ttp/impersonation/get-logs"
-	pathDLPLogs           = "/api/dlp/get-logs"
-	pathThreatEvents      = "/threats/v1/events"
-	pathThreatDetails     = "/threats/v1/events/{id}/details"
-	pathSIEMBatch         = "/siem/v1/batch/events/cg"
-	pathSIEMEvents        = "/siem/v1/events/cg"
+// Paths of the alert endpoints, each with the role permission it needs.
+var (
+	pathAttachmentLogs    = needs("/api/ttp/attachment/get-logs", "Monitoring | Attachment Protection | Read")
+	pathURLLogs           = needs("/api/ttp/url/get-logs", "Monitoring | URL Protection | Read")
+	pathImpersonationLogs = needs("/api/ttp/impersonation/get-logs", "Monitoring | Impersonation Protection | Read")
+	pathDLPLogs           = needs("/api/dlp/get-logs", "Monitoring | Data Leak Prevention | Read")
+	pathThreatEvents      = needs("/threats/v1/events", "Security Events and Data Retrieval | Threat and Security Statistics | Read")
+	pathThreatDetails     = needs("/threats/v1/events/{id}/details", "Security Events and Data Retrieval | Threat and Security Statistics | Read")
+	pathSIEMBatch         = needs("/siem/v1/batch/events/cg", "Security Events and Data Retrieval | Threat and Security Events (SIEM) | Read")
+	pathSIEMEvents        = needs("/siem/v1/events/cg", "Security Events and Data Retrieval | Threat and Security Events (SIEM) | Read")
 )
 
 // logEndpoint is the path and the records' wrapper key of one legacy log kind.

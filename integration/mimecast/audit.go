@@ -10,7 +10,7 @@ import (
 )
 
 // pathAuditEvents is the account's audit log (reference §4.4, "Audit events").
-const pathAuditEvents = "/api/audit/get-audit-events"
+var pathAuditEvents = needs("/api/audit/get-audit-events", "Account | Logs | Read")
 
 // AuditQuery selects one page of the audit log. The endpoint keeps 60 days.
 type AuditQuery struct {

@@ -12,14 +12,16 @@ import (
 	"github.com/mimecrawl/mimecrawl/integration/mimecast/api"
 )
 
-// Paths of the legacy endpoints this client calls.
-const (
-	pathDomains       = "/api/domain/get-internal-domain"
-	pathUsers         = "/api/user/get-internal-users"
-	pathMessageList   = "/api/archive/get-message-list"
-	pathMessageDetail = "/api/archive/get-message-detail"
-	pathMessagePart   = "/api/archive/get-message-part"
-	pathFile          = "/api/archive/get-file"
+// Paths of the legacy endpoints this client calls, each with the role permission it needs.
+var (
+	pathDomains       = needs("/api/domain/get-internal-domain", "Directories | Internal | Read")
+	pathUsers         = needs("/api/user/get-internal-users", "Directories | Internal | Read")
+	pathMessageList   = needs("/api/archive/get-message-list", "Archive | Search | Read")
+	pathMessageDetail = needs("/api/archive/get-message-detail", "Archive | Search Content View")
+	pathMessagePart   = needs("/api/archive/get-message-part", "Archive | Search Content View")
+	// The 2.0 reference text names "Archive | Read" for get-file; in practice it behaves like
+	// the other content endpoints (inferred), so we name Content View, the stricter one.
+	pathFile = needs("/api/archive/get-file", "Archive | Search Content View")
 )
 
 // InternalDomains returns every internal domain of the account.

@@ -102,27 +102,24 @@ func retryableStatus(status int) bool {
 	return status == http.StatusRequestTimeout || status == http.StatusTooManyRequests || status >= 500
 }
 
-// permissions maps each endpoint to the role permission the API reference says it needs.
-var permissions = map[string]string{
-	pathDomains:       "Directories | Internal | Read",
-	pathUsers:         "Directories | Internal | Read",
-	pathMessageList:   "Archive | Search | Read",
-	pathMessageDetail: "Archive | Search Content View",
-	pathMessagePart:   "Archive | Search Content View",
-	// The 2.0 reference text names "Archive | Read" for get-file; in practice it behaves like
-	// the other content endpoints (inferred), so we name Content View, the stricter one.
-	pathFile: "Archive | Search Content View",
+// permissions maps each endpoint path to the role permission the API reference says it needs,
+// so that a 403 can name it. It is filled by needs, where each path is declared (the file of
+// the client method that calls it): a new endpoint's path and permission are one line.
+var permissions = map[string]string{}
 
-	pathAttachmentLogs:    "Monitoring | Attachment Protection | Read",
-	pathURLLogs:           "Monitoring | URL Protection | Read",
-	pathImpersonationLogs: "Monitoring | Impersonation Protection | Read",
-	pathDLPLogs:           "Monitoring | Data Leak Prevention | Read",
-	pathThreatEvents:      "Security Events and Data Retrieval | Threat and Security Statistics | Read",
-	pathThreatDetails:     "Security Events and Data Retrieval | Threat and Security Statistics | Read",
-	pathSIEMBatch:         "Security Events and Data Retrieval | Threat and Security Events (SIEM) | Read",
-	pathSIEMEvents:        "Security Events and Data Retrieval | Threat and Security Events (SIEM) | Read",
-	pathAuditEvents:       "Account | Logs | Read",
+// needs records that path needs permission and returns path. Declare every endpoint path
+// with it.
+func needs(path, permission string) string {
+	if p, ok := permissions[path]; ok && p != permission {
+		panic("mimecast: two permissions for " + path)
+	}
+	permissions[path] = permission
+	return path
 }
+
+// PermissionOf returns the permission the permission table names for an endpoint path
+// ("" if none), so that a caller (check) can say what a source needs before calling it.
+func PermissionOf(path string) string { return permissions[path] }
 
 // maxMessage bounds the server message kept in an error, so a huge HTML error page does not
 // end up in a log line.

@@ -41,12 +41,16 @@ const (
 	ViewLogs          ArchiveLogKind = "view"           // POST /api/archive/get-view-logs
 )
 
-// Paths of the archive access audit and release log endpoints.
-const (
-	pathArchiveSearchLogs = "/api/archive/get-archive-search-logs"
-	pathSearchLogs        = "/api/archive/get-search-logs"
-	pathViewLogs          = "/api/archive/get-view-logs"
-	pathHeldReleaseLogs   = "/api/gateway/get-held-release-logs"
+// Paths of the archive access audit and release log endpoints, each with the role
+// permission it needs.
+// None of these permission names is in the scraped 2.0 reference: each follows the console's
+// "area | function | Read" naming of its neighbours (inferred), so a 403's message says
+// "needs" a name an administrator can find, not a verified string.
+var (
+	pathArchiveSearchLogs = needs("/api/archive/get-archive-search-logs", "Archive | Search Logs | Read")
+	pathSearchLogs        = needs("/api/archive/get-search-logs", "Archive | Search Logs | Read")
+	pathViewLogs          = needs("/api/archive/get-view-logs", "Archive | View Logs | Read")
+	pathHeldReleaseLogs   = needs("/api/gateway/get-held-release-logs", "Gateway | Held Messages | Read")
 )
 
 var archiveLogPaths = map[ArchiveLogKind]string{

@@ -37,10 +37,14 @@ const (
 // CI event types (batch: one per call).
 var SIEMTypesCI = []string{"entities", "mailflow", "urlclick"}
 
-const (
-	pathSIEMBatchCI  = "/siem/v1/batch/events/ci"
-	pathSIEMEventsCI = "/siem/v1/events/ci"
+// Paths of the CI SIEM endpoints, with the role permission they need (inferred from the
+// Cloud Gateway SIEM's naming: not in the scraped 2.0 reference).
+var (
+	pathSIEMBatchCI  = needs("/siem/v1/batch/events/ci", ciPermission)
+	pathSIEMEventsCI = needs("/siem/v1/events/ci", ciPermission)
 )
+
+const ciPermission = "Security Events and Data Retrieval | Threat and Security Events (SIEM) for Cloud Integrated | Read"
 
 // ErrNotLicensed marks a Cloud Integrated call refused because the account does not have
 // the product. The error also satisfies IsForbidden.

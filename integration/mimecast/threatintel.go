@@ -41,11 +41,12 @@ const (
 	FeedMalwareGrid     = "malware_grid"     // indicators seen across Mimecast's customers
 )
 
-const (
-	pathThreatIntelFeed = "/api/ttp/threat-intel/get-feed"
-	// codeNoResult is the failure code of a window with no indicators.
-	codeNoResult = "err_threat_intel_feed_no_result_found"
-)
+// pathThreatIntelFeed is the feed's path, with the role permission it needs (inferred from
+// its neighbours' naming, as the archive logs' are: not in the scraped 2.0 reference).
+var pathThreatIntelFeed = needs("/api/ttp/threat-intel/get-feed", "Services | Threat Intelligence | Read")
+
+// codeNoResult is the failure code of a window with no indicators.
+const codeNoResult = "err_threat_intel_feed_no_result_found"
 
 // ThreatIntelQuery selects one page of a threat-intel feed.
 type ThreatIntelQuery struct {

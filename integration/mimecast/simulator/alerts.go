@@ -35,8 +35,78 @@ const (
 	SourceSIEM          = "siem"
 )
 
-// alertSources lists the source names in a fixed order (truth, validation).
-var alertSources = []string{SourceAttachment, SourceURL, SourceImpersonation, SourceDLP, SourceThreats, SourceSIEM, SourceAudit}
+// The original alert sources' specs (sources.go). Their generators are in alerts_seed.go.
+var (
+	attachmentSim = simSource{name: SourceAttachment, timeField: "date", format: formatAPITime, inTruth: true,
+		api:       map[string]func(*Server) endpoint{"/api/ttp/attachment/get-logs": securityLog(SourceAttachment)},
+		count:     func(a AlertOptions) int { return a.Attachment },
+		gen:       fromAlertGen((*alertGen).attachment),
+		seedIndex: attachmentSeedIndex,
+	}
+	urlSim = simSource{name: SourceURL, timeField: "date", format: formatAPITime, inTruth: true,
+		api:   map[string]func(*Server) endpoint{"/api/ttp/url/get-logs": securityLog(SourceURL)},
+		count: func(a AlertOptions) int { return a.URL },
+		gen:   fromAlertGen((*alertGen).urlClick),
+	}
+	impersonationSim = simSource{name: SourceImpersonation, timeField: "eventTime", format: formatAPITime, inTruth: true,
+		api:   map[string]func(*Server) endpoint{"/api/ttp/impersonation/get-logs": securityLog(SourceImpersonation)},
+		count: func(a AlertOptions) int { return a.Impersonation },
+		gen:   fromAlertGen((*alertGen).impersonation),
+	}
+	dlpSim = simSource{name: SourceDLP, timeField: "eventTime", format: formatAPITime, inTruth: true,
+		api:   map[string]func(*Server) endpoint{"/api/dlp/get-logs": securityLog(SourceDLP)},
+		count: func(a AlertOptions) int { return a.DLP },
+		gen:   fromAlertGen((*alertGen).dlp),
+	}
+	threatsSim = simSource{name: SourceThreats, timeField: "timestamp", format: formatMillisZ, millis: true, inTruth: true,
+		rest:  map[string]restRoute{pathThreatEvents: {serve: (*Server).threatEvents}},
+		count: func(a AlertOptions) int { return a.Threats },
+		gen:   fromAlertGen((*alertGen).threat),
+		store: func(s *Server, recs []*alertRec) {
+			s.alerts.addLog(SourceThreats, recs, func(r *alertRec) {
+				if id, _ := r.fields["id"].(string); id != "" {
+					s.alerts.threatIDs[id] = r
+				}
+			})
+		},
+	}
+	siemSim = simSource{name: SourceSIEM, timeField: "timestamp", format: formatEpochMillis, millis: true, inTruth: true,
+		check: func(fields map[string]any) error {
+			if s, _ := fields["type"].(string); s == "" {
+				return errors.New(`a SIEM event needs a "type"`)
+			}
+			return nil
+		},
+		rest: map[string]restRoute{
+			pathSIEMBatch:  {serve: siemBatchOf(productCG), budget: func(a AlertOptions) RateWindow { return a.SIEMBatchLimit }},
+			pathSIEMEvents: {serve: siemEventsOf(productCG), budget: func(a AlertOptions) RateWindow { return a.SIEMStreamLimit }},
+		},
+		count:  func(a AlertOptions) int { return a.SIEM },
+		gen:    fromAlertGen((*alertGen).siemEvent),
+		store:  func(s *Server, recs []*alertRec) { s.alerts.addSIEM(recs, s.keys) },
+		seeded: func(r *seedRun, recs []*alertRec) { r.alertGen().seedSIEM(recs) },
+		list:   func(s *Server) []*alertRec { return s.alerts.siem },
+	}
+)
+
+// attachmentSeedIndex gives seeded attachment records 0 and 1 one date: two files of one
+// message.
+func attachmentSeedIndex(i int) int {
+	if i == 1 {
+		return 0
+	}
+	return i
+}
+
+// securityLog is the endpoint of a legacy security log (alerts_logs.go).
+func securityLog(source string) func(*Server) endpoint {
+	return func(s *Server) endpoint { return s.alertLogs(source) }
+}
+
+// fromAlertGen makes a generator of the shared alert generator a source's gen.
+func fromAlertGen(f func(g *alertGen, i, n int, at time.Time) map[string]any) seedGen {
+	return func(r *seedRun, i, n int, at time.Time) map[string]any { return f(r.alertGen(), i, n, at) }
+}
 
 // RateWindow is a per-endpoint call budget: Calls per Per, per client. Zero takes the
 // endpoint's published default; Calls < 0 means unlimited.
@@ -50,6 +120,11 @@ type AlertOptions struct {
 	// Enabled serves the alert endpoints even with no seeded events (records can then be
 	// added through /_sim/alerts). Any count > 0 also enables them.
 	Enabled bool
+	// Counts is the number of seeded records per source, by source name (the simulator's
+	// source table, sources.go); every source takes its count here. The named fields below
+	// (and LogOptions') are the same counts for the older sources; a name in Counts wins over
+	// its field.
+	Counts map[string]int
 	// Seeded records per source. SIEM events are spread round-robin over the event types;
 	// one extra malformed batch file is added whenever SIEM > 0.
 	Attachment, URL, Impersonation, DLP, Threats, SIEM int
@@ -121,10 +196,6 @@ const (
 	siemStreamRetention   = 24 * time.Hour
 )
 
-func (a AlertOptions) enabled() bool {
-	return a.Enabled || a.Attachment > 0 || a.URL > 0 || a.Impersonation > 0 || a.DLP > 0 || a.Threats > 0 || a.SIEM > 0 || a.Audit > 0
-}
-
 // withDefaults fills a's zero values; now is the server's clock at New.
 func (a AlertOptions) withDefaults(now time.Time) (AlertOptions, error) {
 	if a.End.IsZero() {
@@ -158,10 +229,8 @@ func (a AlertOptions) withDefaults(now time.Time) (AlertOptions, error) {
 	if a.SIEMStreamLimit == (RateWindow{}) {
 		a.SIEMStreamLimit = RateWindow{Calls: 300, Per: time.Hour}
 	}
-	for _, n := range []int{a.Attachment, a.URL, a.Impersonation, a.DLP, a.Threats, a.SIEM, a.Audit} {
-		if n < 0 || n > maxSeededAlerts {
-			return a, fmt.Errorf("options: alerts: count %d: want 0..%d per source", n, maxSeededAlerts)
-		}
+	if err := a.checkCounts(); err != nil {
+		return a, err
 	}
 	switch {
 	case a.Span < time.Second || a.Span > maxAlertSpan:
@@ -218,40 +287,20 @@ func newAlertStore() *alertStore {
 	return &alertStore{logs: map[string][]*alertRec{}, byTime: map[string][]*alertRec{}, fileID: map[string]*siemFile{}, threatIDs: map[string]*alertRec{}, budgets: map[string][]time.Time{}}
 }
 
-// timeField is the record field holding the event time, per source.
-func timeField(source string) string {
-	switch source {
-	case SourceImpersonation, SourceDLP, SourceAudit:
-		return "eventTime"
-	case SourceThreats, SourceSIEM:
-		return "timestamp"
-	}
-	return "date"
+// formatAPITime writes a time as the legacy endpoints do (yyyy-MM-ddTHH:mm:ss+0000).
+func formatAPITime(_ AlertOptions, t time.Time) any { return api.FormatTime(t) }
+
+// formatMillisZ writes a time as the REST endpoints do (RFC 3339, UTC, milliseconds).
+func formatMillisZ(_ AlertOptions, t time.Time) any {
+	return t.UTC().Format("2006-01-02T15:04:05.000Z")
 }
 
-// formatEventTime renders t as source serves it.
-func formatEventTime(source string, t time.Time) any {
-	switch source {
-	case SourceSIEM:
-		return t.UnixMilli()
-	case SourceThreats:
-		return t.UTC().Format("2006-01-02T15:04:05.000Z")
-	case SourceAudit:
-		// The fixtures' +0000, and (every odd second) the Z form with milliseconds: the
-		// public pipeline accepts both.
-		if t.Unix()%2 == 1 {
-			return t.UTC().Format("2006-01-02T15:04:05.000Z")
-		}
-	}
-	return api.FormatTime(t)
-}
+// formatEpochMillis writes a time as the SIEM events do (Unix milliseconds).
+func formatEpochMillis(_ AlertOptions, t time.Time) any { return t.UnixMilli() }
 
-// eventTime reads the event time of a decoded record.
-func eventTime(source string, fields map[string]any) (time.Time, bool) {
-	v, ok := fields[timeField(source)]
-	if !ok {
-		return time.Time{}, false
-	}
+// eventTimeValue reads an event time: Unix milliseconds (a number or a string of digits) or
+// a time the API writes.
+func eventTimeValue(v any) (time.Time, bool) {
 	switch x := v.(type) {
 	case json.Number:
 		if n, err := x.Int64(); err == nil {
@@ -266,30 +315,6 @@ func eventTime(source string, fields map[string]any) (time.Time, bool) {
 		}
 	}
 	return time.Time{}, false
-}
-
-// newRecord builds a stored record from a compact JSON object; a missing event time (or
-// every event time, with force) is set to at.
-func newRecord(source string, raw json.RawMessage, at time.Time, force bool) (*alertRec, error) {
-	fields, err := decodeFields(raw)
-	if err != nil {
-		return nil, err
-	}
-	t, ok := eventTime(source, fields)
-	if !ok || force {
-		fields[timeField(source)] = formatEventTime(source, at)
-		if raw, err = marshalCompact(fields); err != nil {
-			return nil, err
-		}
-		fields, _ = decodeFields(raw)
-		t = at
-	}
-	if source == SourceSIEM {
-		if s, _ := fields["type"].(string); s == "" {
-			return nil, errors.New(`a SIEM event needs a "type"`)
-		}
-	}
-	return &alertRec{at: t.UnixMilli(), raw: raw, fields: fields}, nil
 }
 
 func decodeFields(raw json.RawMessage) (map[string]any, error) {
@@ -320,49 +345,55 @@ func compact(raw json.RawMessage) json.RawMessage {
 	return json.RawMessage(b.Bytes())
 }
 
-// add stores records of one source (already built), assigning recording order. SIEM events
-// also go into new batch files, one per type and UTC day, created now.
-func (st *alertStore) add(source string, recs []*alertRec, keys keyring) {
+// addLog stores built records of a time-window log (legacy logs, threats, audit, ...),
+// assigning recording order; each (if set) sees every record under the lock, to index it.
+func (st *alertStore) addLog(source string, recs []*alertRec, each func(*alertRec)) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	for _, r := range recs {
+		st.seq++
+		r.seq = st.seq
+		if each != nil {
+			each(r)
+		}
+	}
+	st.logs[source] = append(st.logs[source], recs...)
+	sorted := append(st.byTime[source], recs...)
+	// Seeded records come in time order; only late ones need a sort.
+	if !slices.IsSortedFunc(sorted, cmpTimeSeq) {
+		slices.SortStableFunc(sorted, cmpTimeSeq)
+	}
+	st.byTime[source] = sorted
+	if len(recs) > 0 {
+		st.on.Store(true)
+	}
+}
+
+// addSIEM stores built SIEM events in the stream and in new batch files, one per type and UTC
+// day, created now.
+func (st *alertStore) addSIEM(recs []*alertRec, keys keyring) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	for _, r := range recs {
 		st.seq++
 		r.seq = st.seq
 	}
-	switch source {
-	case SourceSIEM:
-		st.siem = append(st.siem, recs...)
-		type key struct {
-			typ string
-			day int64
+	st.siem = append(st.siem, recs...)
+	type key struct {
+		typ string
+		day int64
+	}
+	byKey := map[key][]*alertRec{}
+	var order []key
+	for _, r := range recs {
+		k := key{r.fields["type"].(string), dayOf(r.at)}
+		if _, ok := byKey[k]; !ok {
+			order = append(order, k)
 		}
-		byKey := map[key][]*alertRec{}
-		var order []key
-		for _, r := range recs {
-			k := key{r.fields["type"].(string), dayOf(r.at)}
-			if _, ok := byKey[k]; !ok {
-				order = append(order, k)
-			}
-			byKey[k] = append(byKey[k], r)
-		}
-		for _, k := range order {
-			st.addFile(k.typ, k.day, byKey[k], nil, keys)
-		}
-	default:
-		st.logs[source] = append(st.logs[source], recs...)
-		sorted := append(st.byTime[source], recs...)
-		// Seeded records come in time order; only late ones need a sort.
-		if !slices.IsSortedFunc(sorted, cmpTimeSeq) {
-			slices.SortStableFunc(sorted, cmpTimeSeq)
-		}
-		st.byTime[source] = sorted
-		if source == SourceThreats {
-			for _, r := range recs {
-				if id, _ := r.fields["id"].(string); id != "" {
-					st.threatIDs[id] = r
-				}
-			}
-		}
+		byKey[k] = append(byKey[k], r)
+	}
+	for _, k := range order {
+		st.addFile(k.typ, k.day, byKey[k], nil, keys)
 	}
 	if len(recs) > 0 {
 		st.on.Store(true)
@@ -390,78 +421,6 @@ func dayOf(ms int64) int64 {
 type TruthAlert struct {
 	Source string          `json:"source"`
 	Record json.RawMessage `json:"record"`
-}
-
-// truth lists every record, by source (in alertSources order), then recording order. SIEM
-// events are listed once each, although batch files overlap; the malformed file's tail is
-// not an event and is not listed.
-func (st *alertStore) truth(only string) []TruthAlert {
-	st.mu.RLock()
-	defer st.mu.RUnlock()
-	out := []TruthAlert{}
-	for _, src := range alertSources {
-		if only != "" && only != src {
-			continue
-		}
-		list := st.logs[src]
-		if src == SourceSIEM {
-			list = st.siem
-		}
-		for _, r := range list {
-			out = append(out, TruthAlert{Source: src, Record: r.raw})
-		}
-	}
-	return out
-}
-
-// AlertTruth returns the alert records the simulator holds, for one source or all ("").
-func (s *Server) AlertTruth(source string) []TruthAlert {
-	if isMoreLogSource(source) {
-		return s.moreTruth(source)
-	}
-	out := s.alerts.truth(source)
-	if source == "" {
-		for _, src := range moreLogSources {
-			out = append(out, s.moreTruth(src)...)
-		}
-	}
-	return out
-}
-
-// AddAlerts adds records to a source and returns them exactly as they will be served. Each
-// record must be a JSON object. With recordedAt set, every record's event time field (date,
-// eventTime or timestamp, per source) is set to it: an event recorded late inside a window a
-// client may already have read. Records without an event time get recordedAt, else now.
-// Adding records turns the alert endpoints on.
-func (s *Server) AddAlerts(source string, records []json.RawMessage, recordedAt time.Time) ([]json.RawMessage, error) {
-	if isMoreLogSource(source) {
-		return s.addMoreLogs(source, records, recordedAt)
-	}
-	if !slices.Contains(alertSources, source) {
-		return nil, fmt.Errorf("alerts: unknown source %q: want one of %s", source, strings.Join(alertSources, ", "))
-	}
-	at := recordedAt
-	force := !at.IsZero()
-	if !force {
-		at = s.opts.Now()
-	}
-	at = at.UTC().Truncate(time.Millisecond)
-	if source != SourceSIEM && source != SourceThreats {
-		at = at.Truncate(time.Second)
-	}
-	recs := make([]*alertRec, 0, len(records))
-	out := make([]json.RawMessage, 0, len(records))
-	for i, raw := range records {
-		r, err := newRecord(source, compact(raw), at, force)
-		if err != nil {
-			return nil, fmt.Errorf("alerts: records[%d]: %w", i, err)
-		}
-		recs = append(recs, r)
-		out = append(out, r.raw)
-	}
-	s.alerts.add(source, recs, s.keys)
-	s.alerts.on.Store(true)
-	return out, nil
 }
 
 // takeBudget counts one call of client to a budgeted endpoint; false and the wait until a
@@ -612,8 +571,8 @@ func (s *Server) alertControl(mux interface {
 	})
 	mux.HandleFunc("GET /_sim/alerts", func(w http.ResponseWriter, r *http.Request) {
 		src := r.URL.Query().Get("source")
-		if src != "" && !slices.Contains(alertSources, src) && !isMoreLogSource(src) {
-			controlError(w, http.StatusBadRequest, fmt.Errorf("unknown source %q: want one of %s", src, strings.Join(alertSources, ", ")))
+		if src != "" && simSourceByName[src] == nil {
+			controlError(w, http.StatusBadRequest, fmt.Errorf("unknown source %q: want one of %s", src, simSourceNames()))
 			return
 		}
 		writeJSON(w, http.StatusOK, s.AlertTruth(src))

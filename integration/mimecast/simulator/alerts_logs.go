@@ -17,14 +17,6 @@ import (
 // not depend on the clock; records recorded late inside the window before the position are
 // not seen by later pages (they are for the next poll's overlap).
 
-// alertLogPaths maps each legacy log path to its source.
-var alertLogPaths = map[string]string{
-	"/api/ttp/attachment/get-logs":    SourceAttachment,
-	"/api/ttp/url/get-logs":           SourceURL,
-	"/api/ttp/impersonation/get-logs": SourceImpersonation,
-	"/api/dlp/get-logs":               SourceDLP,
-}
-
 // logWrappers is the key of the records in data[0], per source.
 var logWrappers = map[string]string{
 	SourceAttachment:    "attachmentLogs",

@@ -27,10 +27,20 @@ const (
 	maxRESTPageSize       = 100
 )
 
-// isRESTAlertPath reports whether path is one of the REST alert endpoints.
-func isRESTAlertPath(path string) bool {
-	return path == pathThreatEvents || path == pathSIEMBatch || path == pathSIEMEvents || threatDetailsID(path) != "" ||
-		path == pathSIEMBatchCI || path == pathSIEMEventsCI
+// isRESTAlertPath reports whether path is one of the REST alert endpoints: a route of a
+// source (sources.go) or a threat's details.
+func (s *Server) isRESTAlertPath(path string) bool {
+	_, ok := s.rest[path]
+	return ok || threatDetailsID(path) != ""
+}
+
+// siemBatchOf and siemEventsOf are the SIEM routes of a product.
+func siemBatchOf(p siemProduct) func(*Server, http.ResponseWriter, *http.Request, string) {
+	return func(s *Server, w http.ResponseWriter, r *http.Request, client string) { s.siemBatch(w, r, client, p) }
+}
+
+func siemEventsOf(p siemProduct) func(*Server, http.ResponseWriter, *http.Request, string) {
+	return func(s *Server, w http.ResponseWriter, r *http.Request, client string) { s.siemEvents(w, r, client, p) }
 }
 
 // threatDetailsID extracts {id} from /threats/v1/events/{id}/details; "" if path is not that.
@@ -62,12 +72,10 @@ func (s *Server) serveREST(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	path := r.URL.Path
+	route, routed := s.rest[path]
 	var budget RateWindow
-	switch path {
-	case pathSIEMBatch, pathSIEMBatchCI:
-		budget = s.opts.Alerts.SIEMBatchLimit
-	case pathSIEMEvents, pathSIEMEventsCI:
-		budget = s.opts.Alerts.SIEMStreamLimit
+	if route.budget != nil {
+		budget = route.budget(s.opts.Alerts)
 	}
 	if ok, wait := s.alerts.takeBudget(client, path, budget, now); !ok {
 		s.setRateHeaders(w.Header(), 0, wait, true)
@@ -87,20 +95,11 @@ func (s *Server) serveREST(w http.ResponseWriter, r *http.Request) {
 	if s.applyFaults(w, r, nil) {
 		return
 	}
-	switch {
-	case path == pathThreatEvents:
-		s.threatEvents(w, r, client)
-	case path == pathSIEMBatch:
-		s.siemBatch(w, r, client, productCG)
-	case path == pathSIEMEvents:
-		s.siemEvents(w, r, client, productCG)
-	case path == pathSIEMBatchCI:
-		s.siemBatch(w, r, client, productCI)
-	case path == pathSIEMEventsCI:
-		s.siemEvents(w, r, client, productCI)
-	default:
-		s.threatDetails(w, r, threatDetailsID(path))
+	if routed {
+		route.serve(s, w, r, client)
+		return
 	}
+	s.threatDetails(w, r, threatDetailsID(path))
 }
 
 // listParam reads a list parameter sent repeated and/or comma separated.

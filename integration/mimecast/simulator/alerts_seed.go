@@ -12,7 +12,8 @@ import (
 	"github.com/mimecrawl/mimecrawl/integration/mimecast/api"
 )
 
-// Seeded alert records. Everything derives from Options.Seed and Options.Alerts, so the
+// Seeded records of the original alert sources (their specs are in alerts.go, the seeding
+// loop in sources.go). Everything derives from Options.Seed and Options.Alerts, so the
 // same options give the same records, byte for byte. Vocabularies follow the reference
 // (§4.4, §4.5): records carry no ids (impersonation's MTOKEN aside), two attachment records
 // share messageId and date, one malicious attachment goes to many recipients, some URL
@@ -31,84 +32,6 @@ type alertGen struct {
 	external []string
 	first    alertMail            // the message of attachment record 0, shared by record 1
 	mails    map[uint32]alertMail // archived messages already looked at
-}
-
-func (s *Server) seedAlerts() error {
-	o := s.opts.Alerts
-	if !o.enabled() {
-		return nil
-	}
-	s.alerts.on.Store(true)
-	g := &alertGen{s: s, o: o, r: rand.New(rand.NewPCG(uint64(s.opts.Seed), 0xA1E7)), mails: map[uint32]alertMail{}}
-	s.arch.mu.RLock()
-	for _, mb := range s.arch.dir {
-		if mb.typ == TypeMailbox {
-			g.internal = append(g.internal, mb.address)
-		}
-	}
-	s.arch.mu.RUnlock()
-	if len(g.internal) == 0 {
-		g.internal = []string{"user@example.com"}
-	}
-	for _, a := range s.arch.people.external {
-		g.external = append(g.external, a.EmailAddress)
-	}
-	if len(g.external) == 0 {
-		g.external = []string{"sender@partner.example"}
-	}
-	build := []struct {
-		source string
-		n      int
-		gen    func(i, n int, at time.Time) map[string]any
-	}{
-		{SourceAttachment, o.Attachment, g.attachment},
-		{SourceURL, o.URL, g.urlClick},
-		{SourceImpersonation, o.Impersonation, g.impersonation},
-		{SourceDLP, o.DLP, g.dlp},
-		{SourceThreats, o.Threats, g.threat},
-		{SourceSIEM, o.SIEM, g.siemEvent},
-		{SourceAudit, o.Audit, g.audit},
-	}
-	for _, b := range build {
-		if b.n == 0 {
-			continue
-		}
-		recs := make([]*alertRec, 0, b.n)
-		for i := range b.n {
-			at := g.timeOf(i, b.n, b.source)
-			fields := b.gen(i, b.n, at)
-			fields[timeField(b.source)] = formatEventTime(b.source, at)
-			raw, err := marshalCompact(fields)
-			if err != nil {
-				return fmt.Errorf("seed %s: %w", b.source, err)
-			}
-			r, err := newRecord(b.source, raw, at, false)
-			if err != nil {
-				return fmt.Errorf("seed %s: %w", b.source, err)
-			}
-			recs = append(recs, r)
-		}
-		if b.source == SourceSIEM {
-			g.seedSIEM(recs)
-			continue
-		}
-		s.alerts.add(b.source, recs, s.keys)
-	}
-	return nil
-}
-
-// timeOf spreads n events evenly over (End-Span, End], oldest first. Attachment records 0
-// and 1 share their date (two files of one message).
-func (g *alertGen) timeOf(i, n int, source string) time.Time {
-	if source == SourceAttachment && i == 1 {
-		i = 0
-	}
-	off := time.Duration(float64(g.o.Span) * float64(i+1) / float64(n))
-	t := g.o.End.Add(-g.o.Span).Add(off)
-	if source == SourceSIEM || source == SourceThreats {
-		return t.Truncate(time.Millisecond)
-	}
-	return t.Truncate(time.Second)
 }
 
 // seedSIEM stores seeded SIEM events in the stream and in batch files: per type, files of
@@ -160,7 +83,7 @@ func (g *alertGen) seedSIEM(recs []*alertRec) {
 			fields := g.siemFields(len(recs)+k, "receipt", time.UnixMilli(last.at).UTC())
 			fields["timestamp"] = last.at
 			raw, _ := marshalCompact(fields)
-			r, err := newRecord(SourceSIEM, raw, time.UnixMilli(last.at), false)
+			r, err := simSourceByName[SourceSIEM].newRecord(g.o, raw, time.UnixMilli(last.at), false)
 			if err != nil {
 				continue
 			}

@@ -22,6 +22,24 @@ const SourceAudit = "audit"
 
 const pathAuditEvents = "/api/audit/get-audit-events"
 
+// auditSim is the audit log's spec (sources.go). Its events are drawn from the original
+// alert sources' generator, after theirs: the same seed gives the same events as before the
+// table.
+var auditSim = simSource{name: SourceAudit, timeField: "eventTime", format: formatAuditTime, inTruth: true,
+	api:   map[string]func(*Server) endpoint{pathAuditEvents: func(s *Server) endpoint { return s.auditEvents }},
+	count: func(a AlertOptions) int { return a.Audit },
+	gen:   fromAlertGen((*alertGen).audit),
+}
+
+// formatAuditTime writes the fixtures' +0000 form and, every odd second, the Z form with
+// milliseconds: the public pipeline accepts both.
+func formatAuditTime(o AlertOptions, t time.Time) any {
+	if t.Unix()%2 == 1 {
+		return formatMillisZ(o, t)
+	}
+	return api.FormatTime(t)
+}
+
 // auditRetention is how far back the audit log answers (inferred from the 60-day lookback the
 // reference gives; older windows are answered empty, not refused).
 const auditRetention = 60 * 24 * time.Hour

@@ -18,8 +18,9 @@ import (
 // records live in the alert store beside the other sources (legacy ones in logs/byTime, CI
 // events in moreLogs.ci with batch files among the SIEM files), are seeded from
 // Options.Seed and AlertOptions.Logs, and can be added and listed through AddAlerts,
-// AlertTruth and /_sim/alerts under the source names below. They are not part of
-// Truth().Alerts, which keeps listing the original sources only.
+// AlertTruth and /_sim/alerts under the source names below: each is a spec of the source
+// table (sources.go). They are not part of Truth().Alerts, which keeps listing the original
+// sources only.
 //
 // Shapes and where they come from are written down beside the client's methods
 // (integration/mimecast/logs_archive.go, threatintel.go, siem_ci.go); the variants the
@@ -36,10 +37,88 @@ const (
 	SourceSIEMCI              = "siem_ci"
 )
 
-var moreLogSources = []string{SourceArchiveSearchLogs, SourceSearchLogs, SourceViewLogs, SourceHeldRelease,
-	SourceThreatIntelCustomer, SourceThreatIntelGrid, SourceSIEMCI}
+// The more logs' specs (sources.go). Their records are drawn from one generator
+// (logs_more_seed.go), in table order, after the original alert sources'.
+var (
+	archiveSearchLogsSim = simSource{name: SourceArchiveSearchLogs, timeField: "createTime",
+		format: moreTime(SourceArchiveSearchLogs), parseTime: moreEventTime,
+		api:   map[string]func(*Server) endpoint{pathArchiveSearchLogs: windowLog(SourceArchiveSearchLogs, "logs", archiveSearchQueryFields)},
+		count: func(a AlertOptions) int { return a.Logs.ArchiveSearch },
+		gen:   fromLogGen((*moreGen).archiveSearch),
+	}
+	searchLogsSim = simSource{name: SourceSearchLogs, timeField: "createTime", format: moreTime(SourceSearchLogs), parseTime: moreEventTime,
+		api:   map[string]func(*Server) endpoint{pathSearchLogs: windowLog(SourceSearchLogs, "logs", archiveSearchQueryFields)},
+		count: func(a AlertOptions) int { return a.Logs.Search },
+		gen:   fromLogGen((*moreGen).archiveSearch),
+	}
+	viewLogsSim = simSource{name: SourceViewLogs, timeField: "viewed", format: moreTime(SourceViewLogs), parseTime: moreEventTime,
+		api:   map[string]func(*Server) endpoint{pathViewLogs: windowLog(SourceViewLogs, "logs", []string{"viewer", "subject", "from", "to"})},
+		count: func(a AlertOptions) int { return a.Logs.View },
+		gen:   fromLogGen((*moreGen).view),
+	}
+	heldReleaseSim = simSource{name: SourceHeldRelease, timeField: "released", format: moreTime(SourceHeldRelease), parseTime: moreEventTime,
+		api:   map[string]func(*Server) endpoint{pathHeldReleaseLogs: windowLog(SourceHeldRelease, "heldReleaseLogs", nil)},
+		count: func(a AlertOptions) int { return a.Logs.HeldRelease },
+		gen:   fromLogGen((*moreGen).heldRelease),
+	}
+	// One endpoint serves both threat-intel feeds (by feedType); the customer feed's spec
+	// registers it.
+	threatIntelCustomerSim = simSource{name: SourceThreatIntelCustomer, timeField: "modified", millis: true,
+		format: moreTime(SourceThreatIntelCustomer), parseTime: moreEventTime,
+		api:   map[string]func(*Server) endpoint{pathThreatIntelFeed: func(s *Server) endpoint { return s.threatIntelFeed }},
+		count: func(a AlertOptions) int { return a.Logs.ThreatIntelCustomer },
+		gen:   indicatorGen(SourceThreatIntelCustomer),
+	}
+	threatIntelGridSim = simSource{name: SourceThreatIntelGrid, timeField: "modified", millis: true,
+		format: moreTime(SourceThreatIntelGrid), parseTime: moreEventTime,
+		count: func(a AlertOptions) int { return a.Logs.ThreatIntelGrid },
+		gen:   indicatorGen(SourceThreatIntelGrid),
+	}
+	siemCISim = simSource{name: SourceSIEMCI, timeField: "timestamp", format: moreTime(SourceSIEMCI), parseTime: moreEventTime, millis: true,
+		check: func(fields map[string]any) error {
+			if typ, _ := fields["type"].(string); !slices.Contains(SIEMTypesCI, typ) {
+				return fmt.Errorf("a CI SIEM event needs a \"type\" of %s", strings.Join(SIEMTypesCI, ", "))
+			}
+			return nil
+		},
+		rest: map[string]restRoute{
+			pathSIEMBatchCI:  {serve: siemBatchOf(productCI), budget: func(a AlertOptions) RateWindow { return a.SIEMBatchLimit }},
+			pathSIEMEventsCI: {serve: siemEventsOf(productCI), budget: func(a AlertOptions) RateWindow { return a.SIEMStreamLimit }},
+		},
+		count: func(a AlertOptions) int { return a.Logs.SIEMCI },
+		gen:   fromLogGen((*moreGen).ciEvent),
+		store: (*Server).storeCI,
+		list:  func(s *Server) []*alertRec { return s.more.ci },
+	}
+)
 
-func isMoreLogSource(s string) bool { return slices.Contains(moreLogSources, s) }
+// archiveSearchQueryFields are the fields the archive search logs' query matches.
+var archiveSearchQueryFields = []string{"searchText", "emailAddr", "description", "searchReason"}
+
+// moreTime writes a time as source serves it under LogOptions.TimeLayout.
+func moreTime(source string) func(AlertOptions, time.Time) any {
+	return func(o AlertOptions, t time.Time) any { return formatMoreTime(source, o.Logs.TimeLayout, t) }
+}
+
+// windowLog is the endpoint of an archive or release log.
+func windowLog(source, wrapper string, queryFields []string) func(*Server) endpoint {
+	return func(s *Server) endpoint { return s.windowLogs(source, wrapper, queryFields) }
+}
+
+// fromLogGen makes a generator of the more logs' shared generator a source's gen.
+func fromLogGen(f func(g *moreGen, i int) map[string]any) seedGen {
+	return func(r *seedRun, i, _ int, _ time.Time) map[string]any { return f(r.logGen(), i) }
+}
+
+// indicatorGen builds a feed's seeded indicators: created and valid_from are its modified.
+func indicatorGen(source string) seedGen {
+	return func(r *seedRun, i, _ int, at time.Time) map[string]any {
+		fields := r.logGen().indicator(i)
+		t := formatMoreTime(source, r.o.Logs.TimeLayout, at)
+		fields["created"], fields["valid_from"] = t, t
+		return fields
+	}
+}
 
 // SIEMTypesCI are the Cloud Integrated SIEM event types, in the order seeded events cycle.
 var SIEMTypesCI = []string{"entities", "mailflow", "urlclick"}
@@ -62,7 +141,8 @@ const (
 // variants (EmptyPages, Loop, HideEvery) come from AlertOptions.Paging, as for the other
 // legacy logs; the threat-intel feed honours EmptyPages and Loop.
 type LogOptions struct {
-	// Seeded records per source, spread over AlertOptions' (End-Span, End].
+	// Seeded records per source, spread over AlertOptions' (End-Span, End]: the same as
+	// AlertOptions.Counts of the sources' names.
 	ArchiveSearch, Search, View, HeldRelease, ThreatIntelCustomer, ThreatIntelGrid, SIEMCI int
 	// FlatData serves the archive and release logs flat in data[] instead of under their
 	// wrapper in data[0] (the reference documents both shapes for different endpoints).
@@ -92,17 +172,7 @@ type LogOptions struct {
 
 const defaultThreatIntelPage = 50
 
-func (o LogOptions) any() bool {
-	return o.ArchiveSearch > 0 || o.Search > 0 || o.View > 0 || o.HeldRelease > 0 || o.ThreatIntelCustomer > 0 ||
-		o.ThreatIntelGrid > 0 || o.SIEMCI > 0
-}
-
 func (o LogOptions) validate() error {
-	for _, n := range []int{o.ArchiveSearch, o.Search, o.View, o.HeldRelease, o.ThreatIntelCustomer, o.ThreatIntelGrid, o.SIEMCI} {
-		if n < 0 || n > maxSeededAlerts {
-			return fmt.Errorf("options: alerts: logs: count %d: want 0..%d per source", n, maxSeededAlerts)
-		}
-	}
 	switch {
 	case !slices.Contains([]string{"", "legacy", "rfc3339", "offset"}, o.TimeLayout):
 		return fmt.Errorf("options: alerts: logs: time layout %q: want legacy, rfc3339 or offset", o.TimeLayout)
@@ -122,21 +192,6 @@ func (o LogOptions) validate() error {
 // (guarded by alertStore.mu).
 type moreLogs struct {
 	ci []*alertRec
-}
-
-// moreTimeField is the record field holding the event time, per source.
-func moreTimeField(source string) string {
-	switch source {
-	case SourceArchiveSearchLogs, SourceSearchLogs:
-		return "createTime"
-	case SourceViewLogs:
-		return "viewed"
-	case SourceHeldRelease:
-		return "released"
-	case SourceThreatIntelCustomer, SourceThreatIntelGrid:
-		return "modified"
-	}
-	return "timestamp"
 }
 
 // formatMoreTime renders t as source serves it under layout (LogOptions.TimeLayout).
@@ -160,31 +215,8 @@ func formatMoreTime(source, layout string, t time.Time) any {
 	return api.FormatTime(t)
 }
 
-// newMoreRecord builds a stored record (see newRecord): a missing event time, or every
-// event time with force, is set to at.
-func (s *Server) newMoreRecord(source string, raw json.RawMessage, at time.Time, force bool) (*alertRec, error) {
-	fields, err := decodeFields(raw)
-	if err != nil {
-		return nil, err
-	}
-	key := moreTimeField(source)
-	t, ok := moreEventTime(fields[key])
-	if !ok || force {
-		fields[key] = formatMoreTime(source, s.opts.Alerts.Logs.TimeLayout, at)
-		if raw, err = marshalCompact(fields); err != nil {
-			return nil, err
-		}
-		fields, _ = decodeFields(raw)
-		t = at
-	}
-	if source == SourceSIEMCI {
-		if typ, _ := fields["type"].(string); !slices.Contains(SIEMTypesCI, typ) {
-			return nil, fmt.Errorf("a CI SIEM event needs a \"type\" of %s", strings.Join(SIEMTypesCI, ", "))
-		}
-	}
-	return &alertRec{at: t.UnixMilli(), raw: raw, fields: fields}, nil
-}
-
+// moreEventTime reads the event time of a more log's record: Unix milliseconds (a number) or
+// a time the API writes.
 func moreEventTime(v any) (time.Time, bool) {
 	switch x := v.(type) {
 	case json.Number:
@@ -199,38 +231,9 @@ func moreEventTime(v any) (time.Time, bool) {
 	return time.Time{}, false
 }
 
-// addMoreLogs is AddAlerts for the more log sources.
-func (s *Server) addMoreLogs(source string, records []json.RawMessage, recordedAt time.Time) ([]json.RawMessage, error) {
-	at, force := recordedAt, !recordedAt.IsZero()
-	if !force {
-		at = s.opts.Now()
-	}
-	at = at.UTC().Truncate(time.Millisecond)
-	if source != SourceSIEMCI && source != SourceThreatIntelCustomer && source != SourceThreatIntelGrid {
-		at = at.Truncate(time.Second)
-	}
-	recs := make([]*alertRec, 0, len(records))
-	out := make([]json.RawMessage, 0, len(records))
-	for i, raw := range records {
-		r, err := s.newMoreRecord(source, compact(raw), at, force)
-		if err != nil {
-			return nil, fmt.Errorf("alerts: records[%d]: %w", i, err)
-		}
-		recs = append(recs, r)
-		out = append(out, r.raw)
-	}
-	s.storeMore(source, recs)
-	return out, nil
-}
-
-// storeMore adds built records: CI events to the stream and to new batch files (one per
-// type and UTC day), the others to the alert store's logs.
-func (s *Server) storeMore(source string, recs []*alertRec) {
-	if source != SourceSIEMCI {
-		s.alerts.add(source, recs, s.keys)
-		s.alerts.on.Store(true)
-		return
-	}
+// storeCI adds built CI events to the stream and to new batch files (one per type and UTC
+// day).
+func (s *Server) storeCI(recs []*alertRec) {
 	st := s.alerts
 	st.mu.Lock()
 	defer st.mu.Unlock()
@@ -265,21 +268,6 @@ func (s *Server) storeMore(source string, recs []*alertRec) {
 	}
 }
 
-// moreTruth lists the records of one more log source, in recording order, as served.
-func (s *Server) moreTruth(source string) []TruthAlert {
-	s.alerts.mu.RLock()
-	defer s.alerts.mu.RUnlock()
-	list := s.alerts.logs[source]
-	if source == SourceSIEMCI {
-		list = s.more.ci
-	}
-	out := make([]TruthAlert, 0, len(list))
-	for _, r := range list {
-		out = append(out, TruthAlert{Source: source, Record: r.raw})
-	}
-	return out
-}
-
 // siemProduct is what differs between the cg and ci SIEM endpoints.
 type siemProduct struct {
 	batchPath, streamPath string
@@ -311,15 +299,6 @@ func (s *Server) ciNotLicensed(w http.ResponseWriter, path string) bool {
 		return true
 	}
 	return false
-}
-
-// addMoreLogEndpoints registers the legacy endpoints of the more logs.
-func (s *Server) addMoreLogEndpoints() {
-	s.endpoints[pathArchiveSearchLogs] = s.windowLogs(SourceArchiveSearchLogs, "logs", []string{"searchText", "emailAddr", "description", "searchReason"})
-	s.endpoints[pathSearchLogs] = s.windowLogs(SourceSearchLogs, "logs", []string{"searchText", "emailAddr", "description", "searchReason"})
-	s.endpoints[pathViewLogs] = s.windowLogs(SourceViewLogs, "logs", []string{"viewer", "subject", "from", "to"})
-	s.endpoints[pathHeldReleaseLogs] = s.windowLogs(SourceHeldRelease, "heldReleaseLogs", nil)
-	s.endpoints[pathThreatIntelFeed] = s.threatIntelFeed
 }
 
 // windowItem is the data item of an archive or release log request. from/to are taken

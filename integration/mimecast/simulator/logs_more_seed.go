@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
-	"time"
 )
 
 // Seeded records of the more log sources. Everything derives from Options.Seed and
@@ -39,83 +38,6 @@ type moreGen struct {
 	r        *rand.Rand
 	internal []string
 	external []string
-}
-
-func (s *Server) seedMoreLogs() error {
-	o := s.opts.Alerts
-	if err := o.Logs.validate(); err != nil {
-		return err
-	}
-	if !o.Logs.any() {
-		return nil
-	}
-	// AlertOptions' defaults (End, Span) are filled by Options.withDefaults.
-	g := &moreGen{s: s, r: rand.New(rand.NewPCG(uint64(s.opts.Seed), 0x10C5))}
-	s.arch.mu.RLock()
-	for _, mb := range s.arch.dir {
-		if mb.typ == TypeMailbox {
-			g.internal = append(g.internal, mb.address)
-		}
-	}
-	s.arch.mu.RUnlock()
-	if len(g.internal) == 0 {
-		g.internal = []string{"user@example.com"}
-	}
-	for _, a := range s.arch.people.external {
-		g.external = append(g.external, a.EmailAddress)
-	}
-	if len(g.external) == 0 {
-		g.external = []string{"sender@partner.example"}
-	}
-	build := []struct {
-		source string
-		n      int
-		gen    func(i int) map[string]any
-	}{
-		{SourceArchiveSearchLogs, o.Logs.ArchiveSearch, g.archiveSearch},
-		{SourceSearchLogs, o.Logs.Search, g.archiveSearch},
-		{SourceViewLogs, o.Logs.View, g.view},
-		{SourceHeldRelease, o.Logs.HeldRelease, g.heldRelease},
-		{SourceThreatIntelCustomer, o.Logs.ThreatIntelCustomer, g.indicator},
-		{SourceThreatIntelGrid, o.Logs.ThreatIntelGrid, g.indicator},
-		{SourceSIEMCI, o.Logs.SIEMCI, g.ciEvent},
-	}
-	for _, b := range build {
-		if b.n == 0 {
-			continue
-		}
-		recs := make([]*alertRec, 0, b.n)
-		for i := range b.n {
-			at := g.timeOf(i, b.n, b.source)
-			fields := b.gen(i)
-			fields[moreTimeField(b.source)] = formatMoreTime(b.source, o.Logs.TimeLayout, at)
-			if b.source == SourceThreatIntelCustomer || b.source == SourceThreatIntelGrid {
-				fields["created"], fields["valid_from"] = fields["modified"], fields["modified"]
-			}
-			raw, err := marshalCompact(fields)
-			if err != nil {
-				return fmt.Errorf("seed %s: %w", b.source, err)
-			}
-			r, err := s.newMoreRecord(b.source, raw, at, false)
-			if err != nil {
-				return fmt.Errorf("seed %s: %w", b.source, err)
-			}
-			recs = append(recs, r)
-		}
-		s.storeMore(b.source, recs)
-	}
-	return nil
-}
-
-// timeOf spreads n records evenly over (End-Span, End], oldest first.
-func (g *moreGen) timeOf(i, n int, source string) time.Time {
-	o := g.s.opts.Alerts
-	t := o.End.Add(-o.Span).Add(time.Duration(float64(o.Span) * float64(i+1) / float64(n)))
-	switch source {
-	case SourceSIEMCI, SourceThreatIntelCustomer, SourceThreatIntelGrid:
-		return t.Truncate(time.Millisecond)
-	}
-	return t.Truncate(time.Second)
 }
 
 func pick[T any](r *rand.Rand, list []T) T { return list[r.IntN(len(list))] }

@@ -48,6 +48,7 @@ type Server struct {
 
 	requests  atomic.Uint64
 	endpoints map[string]endpoint
+	rest      map[string]restRoute // REST alert endpoints by path (sources.go)
 	control   http.Handler
 }
 
@@ -112,15 +113,8 @@ func New(opts Options) (*Server, error) {
 		"/api/archive/get-file":           s.getFile,
 		"/api/archive/get-message-part":   s.getMessagePart,
 	}
-	for path, source := range alertLogPaths {
-		s.endpoints[path] = s.alertLogs(source)
-	}
-	s.endpoints[pathAuditEvents] = s.auditEvents
-	s.addMoreLogEndpoints()
-	if err := s.seedAlerts(); err != nil {
-		return nil, fmt.Errorf("new simulator: %w", err)
-	}
-	if err := s.seedMoreLogs(); err != nil {
+	s.addSourceEndpoints()
+	if err := s.seedSources(); err != nil {
 		return nil, fmt.Errorf("new simulator: %w", err)
 	}
 	s.control = s.controlHandler()
@@ -137,7 +131,7 @@ func (s *Server) Truth() Truth { return s.TruthOf(TruthQuery{}) }
 // The alert records are always listed in full.
 func (s *Server) TruthOf(q TruthQuery) Truth {
 	t := s.arch.truth(q)
-	t.Alerts = s.alerts.truth("")
+	t.Alerts = s.truth("")
 	return t
 }
 
@@ -229,7 +223,7 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		s.serveAPI(w, r)
 	case strings.HasPrefix(path, downloadPrefix):
 		s.serveDownload(w, r)
-	case isRESTAlertPath(path):
+	case s.isRESTAlertPath(path):
 		s.serveREST(w, r)
 	default:
 		writeFlatFail(w, http.StatusNotFound, "not_found", "The requested resource does not exist")
