@@ -133,7 +133,7 @@ func benchPass(b *testing.B, esURL string, n int, siem bool) {
 	}
 	p, err := alerts.New(alerts.Deps{Logs: client, SIEM: client, Sink: writer, Cursors: store, Rules: rules,
 		Groups: groups, Archive: cluster, Directory: client},
-		alerts.Options{Sources: []alerts.Source{src}, SIEMTypes: simulator.SIEMTypes, Lookback: 24 * time.Hour, PageSize: 500, Logger: log})
+		alerts.Options{Sources: []alerts.Source{src}, SIEMTypes: simulator.SIEMTypes, Lookback: 24 * time.Hour, Overlap: alerts.DefaultOptions().Overlap, PageSize: 500, Logger: log})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -113,8 +113,8 @@ func (w *world) pass(ctx context.Context) alerts.PassSummary {
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	o := alerts.Options{Sources: w.sources, Lookback: 24 * time.Hour, PageSize: 25, AckGrace: 5 * time.Second,
-		Logger: zerolog.New(zerolog.NewTestWriter(w.t)).Level(zerolog.ErrorLevel)}
+	o := alerts.Options{Sources: w.sources, Lookback: 24 * time.Hour, Overlap: alerts.DefaultOptions().Overlap, PageSize: 25,
+		AckGrace: 5 * time.Second, Logger: zerolog.New(zerolog.NewTestWriter(w.t)).Level(zerolog.ErrorLevel)}
 	if w.opts != nil {
 		w.opts(&o)
 	}

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"text/template"
 	"time"
+
+	"github.com/mimecrawl/mimecrawl/config"
 )
 
 // ECSVersion is the version of the Elastic Common Schema the alert documents follow.
@@ -391,16 +393,26 @@ func (d doc) set(path string, v any) {
 // https://login.mimecast.com/...?id={{.MessageID | urlquery}}).
 type DetailsTemplate struct{ t *template.Template }
 
-// NewDetailsTemplate compiles s; "" gives a template that renders nothing.
+// NewDetailsTemplate compiles s (config.ParseDetailsURL, the one way it is parsed); "" gives a
+// template that renders nothing.
 func NewDetailsTemplate(s string) (*DetailsTemplate, error) {
 	if s == "" {
 		return &DetailsTemplate{}, nil
 	}
-	t, err := template.New("details_url").Option("missingkey=error").Parse(s)
+	t, err := config.ParseDetailsURL(s)
 	if err != nil {
 		return nil, fmt.Errorf("alerts.details_url: %w", err)
 	}
 	return &DetailsTemplate{t: t}, nil
+}
+
+// DetailsTemplateOf returns the details template of the alerts section a: the one its
+// validation compiled, or, for a section that was not validated, one compiled now.
+func DetailsTemplateOf(a config.Alerts) (*DetailsTemplate, error) {
+	if t := a.DetailsTemplate(); t != nil {
+		return &DetailsTemplate{t: t}, nil
+	}
+	return NewDetailsTemplate(a.DetailsURL)
 }
 
 // Render returns the link of one alert.

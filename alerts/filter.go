@@ -61,8 +61,9 @@ func (s selection) keeps(v string) bool {
 	return s.selected == nil || !s.vocab[v] || s.selected[v]
 }
 
-// NewRules compiles cfg. The configuration loader has already validated it (with the same
-// compiler); NewRules checks again, for configurations built by hand.
+// NewRules compiles cfg. The filters of a validated configuration were compiled by its
+// validation (config.AlertFilter.Program) and are not compiled again; those of a configuration
+// built by hand are compiled and checked here.
 func NewRules(cfg config.Alerts) (*Rules, error) {
 	r := &Rules{keepLow: cfg.KeepLow}
 	var errs []error
@@ -77,10 +78,13 @@ func NewRules(cfg config.Alerts) (*Rules, error) {
 		errs = append(errs, err)
 	}
 	for i, f := range cfg.Filters {
-		prg, err := celfilter.Compile(f.Expression)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("alerts.filters[%d].expression: %w", i, err))
-			continue
+		prg := f.Program()
+		if prg == nil {
+			var err error
+			if prg, err = celfilter.Compile(f.Expression); err != nil {
+				errs = append(errs, fmt.Errorf("alerts.filters[%d].expression: %w", i, err))
+				continue
+			}
 		}
 		switch f.Action {
 		case config.FilterInclude, config.FilterExclude:

@@ -18,22 +18,22 @@ import (
 	"github.com/mimecrawl/mimecrawl/integration/mimecast"
 )
 
-// Options tune a Poller. Zero values take the defaults noted.
+// Options tune a Poller. Zero values take the defaults of DefaultOptions, but Overlap.
 type Options struct {
 	// Sources are polled, each with its own cursor; required.
 	Sources []Source
-	// PollInterval is the pause between passes of Run; default 5m.
+	// PollInterval is the pause between passes of Run.
 	PollInterval time.Duration
 	// Lookback is how far back a source's first pass reads, clamped to what its endpoint
-	// keeps; default 24h.
+	// keeps.
 	Lookback time.Duration
-	// Overlap is how far before its cursor a time-window source re-reads; default 10m, a
-	// negative value for none.
+	// Overlap is how far before its cursor a time-window source re-reads, taken as is: zero
+	// re-reads nothing (alerts.overlap: 0). DefaultOptions has alerts.overlap's default.
 	Overlap time.Duration
-	// PageSize is asked of every endpoint, capped at what each allows; default 100.
+	// PageSize is asked of every endpoint, capped at what each allows.
 	PageSize int
 	// MaxRecordBytes bounds one record (alerts.max_record_size); a larger one is counted as
-	// unusable (ReasonTooLarge); default DefaultMaxRecordBytes.
+	// unusable (ReasonTooLarge).
 	MaxRecordBytes int
 	// MaxWait, when > 0, bounds how long one API call of a source may take, its waits for
 	// quota and its retries included; a call that takes longer ends the source's pass with
@@ -41,31 +41,30 @@ type Options struct {
 	// it (alerts.max_wait) for --once only: a scheduled pass must end.
 	MaxWait time.Duration
 	// MaxPages bounds the pages of one window (one pass of a SIEM cursor); more ends the
-	// window as pages_looped, without passing it (see paging.go); default DefaultMaxPages.
+	// window as pages_looped, without passing it (see paging.go).
 	MaxPages int
 	// Types, Statuses and Routes are the selections, sent to the endpoints whose parameters
 	// take the same words (types and statuses to the threat feed, routes to the attachment,
 	// URL and DLP logs). Rules apply them again to every alert, so a source that ignores a
 	// parameter cannot widen the selection.
 	Types, Statuses, Routes []string
-	// SIEMTypes are the SIEM event types read (default: the security types, see
+	// SIEMTypes are the SIEM event types read (by default the security types,
 	// DefaultSIEMTypes). SIEMStream reads the near-real-time stream instead of batch files.
 	SIEMTypes  []string
 	SIEMStream bool
 	// DetailsURL, when set, links every alert to the Mimecast console.
 	DetailsURL *DetailsTemplate
 	// AckGrace bounds how long a pass that is being stopped waits for Elasticsearch to
-	// acknowledge what it already sent, so that the cursor can record it; default 10s.
+	// acknowledge what it already sent, so that the cursor can record it.
 	AckGrace time.Duration
 	// ContentView looks up in the archive (Deps.Messages) the messages of alerts that the
 	// messages index does not hold: get-message-list of the internal mailbox within
-	// ContentWindow of the alert's time (default 10m), then get-message-detail of at most
-	// ContentCandidates of the listed messages (default 5), those with the alert's subject
-	// first.
+	// ContentWindow of the alert's time, then get-message-detail of at most
+	// ContentCandidates of the listed messages, those with the alert's subject first.
 	ContentView       bool
 	ContentWindow     time.Duration
 	ContentCandidates int
-	// DirectoryTTL is how long the recipient directory is cached; default 6h.
+	// DirectoryTTL is how long the recipient directory is cached.
 	DirectoryTTL time.Duration
 	// Now is the clock; default time.Now.
 	Now func() time.Time
@@ -140,6 +139,53 @@ type Poller struct {
 	guard guard
 }
 
+// DefaultOptions returns the poller's defaults. Those of the alerts settings are the
+// configuration's (config.Default: package alerts takes its settings' vocabulary from config,
+// so config is where they are written, once); the others are the poller's own. New gives an
+// option left at zero its default, except Overlap, which it takes as is: zero re-reads
+// nothing, as alerts.overlap: 0 says.
+func DefaultOptions() Options {
+	a := config.Default().Alerts
+	return Options{
+		PollInterval:      a.PollInterval.D(),
+		Lookback:          a.Lookback.D(),
+		Overlap:           a.Overlap.D(),
+		PageSize:          a.PageSize,
+		MaxRecordBytes:    int(a.MaxRecordSize),
+		MaxPages:          a.MaxPages,
+		SIEMTypes:         a.SIEM.Types,
+		AckGrace:          10 * time.Second,
+		ContentWindow:     defaultContentWindow,
+		ContentCandidates: defaultContentCandidates,
+		DirectoryTTL:      6 * time.Hour,
+	}
+}
+
+// defaults gives every option left at zero, but Overlap, its default from DefaultOptions.
+func (o *Options) defaults() {
+	d := DefaultOptions()
+	durations := []struct{ v, def *time.Duration }{
+		{&o.PollInterval, &d.PollInterval}, {&o.Lookback, &d.Lookback}, {&o.AckGrace, &d.AckGrace},
+		{&o.ContentWindow, &d.ContentWindow}, {&o.DirectoryTTL, &d.DirectoryTTL},
+	}
+	for _, f := range durations {
+		if *f.v <= 0 {
+			*f.v = *f.def
+		}
+	}
+	for _, f := range []struct{ v, def *int }{
+		{&o.PageSize, &d.PageSize}, {&o.MaxRecordBytes, &d.MaxRecordBytes}, {&o.MaxPages, &d.MaxPages},
+		{&o.ContentCandidates, &d.ContentCandidates},
+	} {
+		if *f.v <= 0 {
+			*f.v = *f.def
+		}
+	}
+	if len(o.SIEMTypes) == 0 {
+		o.SIEMTypes = d.SIEMTypes
+	}
+}
+
 // New checks the options and returns a Poller.
 func New(d Deps, o Options) (*Poller, error) {
 	if len(o.Sources) == 0 {
@@ -153,36 +199,10 @@ func New(d Deps, o Options) (*Poller, error) {
 			return nil, fmt.Errorf("alerts poller: %w", err)
 		}
 	}
-	if o.PollInterval <= 0 {
-		o.PollInterval = 5 * time.Minute
+	if o.Overlap < 0 {
+		return nil, fmt.Errorf("alerts poller: overlap %s: want 0 (none) or more", o.Overlap)
 	}
-	if o.Lookback <= 0 {
-		o.Lookback = 24 * time.Hour
-	}
-	switch {
-	case o.Overlap == 0:
-		o.Overlap = 10 * time.Minute
-	case o.Overlap < 0:
-		o.Overlap = 0
-	}
-	if o.PageSize <= 0 {
-		o.PageSize = 100
-	}
-	if o.MaxRecordBytes <= 0 {
-		o.MaxRecordBytes = DefaultMaxRecordBytes
-	}
-	if o.MaxPages <= 0 {
-		o.MaxPages = DefaultMaxPages
-	}
-	if len(o.SIEMTypes) == 0 {
-		o.SIEMTypes = DefaultSIEMTypes
-	}
-	if o.AckGrace <= 0 {
-		o.AckGrace = 10 * time.Second
-	}
-	if o.DirectoryTTL <= 0 {
-		o.DirectoryTTL = 6 * time.Hour
-	}
+	o.defaults()
 	if o.Now == nil {
 		o.Now = time.Now
 	}

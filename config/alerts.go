@@ -35,6 +35,7 @@ type Alerts struct {
 	// ContentView looks up the detail of messages not yet crawled in the archive.
 	ContentView bool `yaml:"content_view"`
 	// DetailsURL is a text/template linking an alert to the Mimecast console; "" for none.
+	// Validate compiles it once (DetailsTemplate).
 	DetailsURL string `yaml:"details_url"`
 	// PageSize is the page size asked of the alert endpoints (capped per endpoint).
 	PageSize int `yaml:"page_size"`
@@ -53,6 +54,19 @@ type Alerts struct {
 	// (see Config.AlertsStatePath). It must differ from state.path: bbolt locks a file
 	// per process, and the crawl and the poller run at the same time.
 	StatePath string `yaml:"state_path"`
+
+	// details is DetailsURL as Validate compiled it; nil before (or for "").
+	details *template.Template
+}
+
+// DetailsTemplate returns alerts.details_url as Validate compiled it: nil when it is empty or
+// the configuration was not validated (then ParseDetailsURL compiles it).
+func (a Alerts) DetailsTemplate() *template.Template { return a.details }
+
+// ParseDetailsURL compiles an alerts.details_url template, the one way it is compiled: an
+// unknown field is an error when it is rendered, not an empty string.
+func ParseDetailsURL(s string) (*template.Template, error) {
+	return template.New("details_url").Option("missingkey=error").Parse(s)
 }
 
 // AlertsSIEM configures the siem source.
@@ -88,7 +102,14 @@ type AlertFilter struct {
 	Expression string `yaml:"expression"`
 	// Action is "include" or "exclude".
 	Action string `yaml:"action"`
+
+	// program is Expression as Validate compiled it; nil before.
+	program *celfilter.Program
 }
+
+// Program returns the filter's expression as Validate compiled it, so that it is compiled once;
+// nil when the configuration was not validated (then celfilter.Compile compiles it).
+func (f AlertFilter) Program() *celfilter.Program { return f.program }
 
 // The actions of an AlertFilter.
 const (
@@ -167,9 +188,10 @@ func (c *Config) AlertsStatePath() string {
 	return c.State.Path + ".alerts"
 }
 
-// checkAlerts validates the alerts section, compiling every filter.
+// checkAlerts validates the alerts section, compiling every filter and the details template
+// and keeping what it compiled for the poller (AlertFilter.Program, Alerts.DetailsTemplate).
 func (c *Config) checkAlerts(k *checker) {
-	a := c.Alerts
+	a := &c.Alerts
 	seen := map[string]bool{}
 	for i, s := range a.Sources {
 		p := fmt.Sprintf("alerts.sources[%d]", i)
@@ -196,11 +218,14 @@ func (c *Config) checkAlerts(k *checker) {
 	if len(a.Filters) > maxAlertFilters {
 		k.add("alerts.filters", "has %d filters; allowed: at most %d", len(a.Filters), maxAlertFilters)
 	}
-	for i, f := range a.Filters {
+	for i := range a.Filters {
+		f := &a.Filters[i]
 		p := fmt.Sprintf("alerts.filters[%d]", i)
-		if _, err := celfilter.Compile(f.Expression); err != nil {
+		prg, err := celfilter.Compile(f.Expression)
+		if err != nil {
 			k.add(p+".expression", "%s", err)
 		}
+		f.program = prg
 		k.oneOf(p+".action", f.Action, []string{FilterInclude, FilterExclude})
 	}
 
@@ -216,10 +241,13 @@ func (c *Config) checkAlerts(k *checker) {
 		}
 	}
 
+	a.details = nil
 	if a.DetailsURL != "" {
-		if _, err := template.New("details_url").Option("missingkey=error").Parse(a.DetailsURL); err != nil {
+		t, err := ParseDetailsURL(a.DetailsURL)
+		if err != nil {
 			k.add("alerts.details_url", "%s is not a valid template: %v; e.g. https://login.mimecast.com/...?id={{.ID}}", quote(a.DetailsURL), err)
 		}
+		a.details = t
 	}
 	k.intRange("alerts.page_size", a.PageSize, 1, maxAlertPageSize)
 	k.intRange("alerts.max_pages", a.MaxPages, minAlertsMaxPages, maxAlertsMaxPages)

@@ -4,7 +4,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mimecrawl/mimecrawl/crawler"
+	"github.com/mimecrawl/mimecrawl/index"
 	"github.com/mimecrawl/mimecrawl/integration/mimecast"
+	"github.com/mimecrawl/mimecrawl/state"
 )
 
 // Config is the whole mimecrawl configuration. docs/configuration.md describes every key.
@@ -106,14 +109,19 @@ const (
 
 func textSources() []string { return []string{TextByCrawler, TextByElasticsearch, TextNone} }
 
-// Parallelism bounds how much work runs at once. Mailboxes × Messages also bounds the
-// archive requests in flight (Performance.Concurrency).
+// Parallelism bounds how much work runs at once. Each setting counts one thing.
 type Parallelism struct {
-	Mailboxes        int `yaml:"mailboxes"`
+	// Mailboxes is the mailbox views listed at once (crawler.Options.ListingSlots), by a crawl
+	// and by plan.
+	Mailboxes int `yaml:"mailboxes"`
+	// Domains is the domains whose users are listed at once when the account's mailboxes are
+	// enumerated. Not given, it is Mailboxes (Load), which it was before it had a key of its own.
+	Domains          int `yaml:"domains"`
 	IndexQueries     int `yaml:"index_queries"`
 	MailboxDeletions int `yaml:"mailbox_deletions"`
 	// Messages is the fetch workers per listing slot: Mailboxes × Messages messages are fetched
-	// at once, from whichever views have them listed.
+	// at once, from whichever views have them listed, and as many archive requests are at most
+	// in flight (Fetchers).
 	Messages int `yaml:"messages"`
 }
 
@@ -174,9 +182,12 @@ const (
 
 func concurrencyModes() []string { return []string{ConcurrencyAdaptive, ConcurrencyFixed} }
 
-// MaxInflight is the most archive requests in flight at once: parallelism.mailboxes ×
-// parallelism.messages, one per message being fetched.
-func (c *Config) MaxInflight() int { return c.Parallelism.Mailboxes * c.Parallelism.Messages }
+// Fetchers is the messages fetched at once, parallelism.mailboxes × parallelism.messages, and so
+// the most archive requests in flight; crawler.Options.Fetchers computes it, for the crawl and
+// for this.
+func (c *Config) Fetchers() int {
+	return crawler.Options{ListingSlots: c.Parallelism.Mailboxes, MessageWorkers: c.Parallelism.Messages}.Fetchers()
+}
 
 // Elasticsearch says where to index and how to authenticate.
 type Elasticsearch struct {
@@ -237,87 +248,93 @@ type Safety struct {
 	MaxMailboxRemovalRatio float64 `yaml:"max_mailbox_removal_ratio"`
 }
 
-// Default values. docs/configuration.md repeats them; keep both in step.
+// Defaults named by other code. They are the components' own (see Default).
 const (
-	DefaultBaseURL     = "https://api.services.mimecast.com"
-	DefaultIndexPrefix = "mimecast"
+	DefaultBaseURL = mimecast.DefaultBaseURL
 	// DefaultNamespace is elasticsearch.namespace's default, Elastic's own.
-	DefaultNamespace = "default"
+	DefaultNamespace = index.DefaultNamespace
 )
 
 // Default returns a Config holding every default. It is not valid on its own: the
 // Mimecast client id and secret have no default.
+//
+// Where a default lives: a setting that a component reads takes its default from that
+// component (crawler.DefaultOptions, index.DefaultConfig, mimecast.DefaultConfig,
+// state.DefaultLockTimeout), so the value is written once and a component built without the
+// configuration behaves as a default configuration; only the defaults of settings no
+// component reads (logging, metrics, the state path, safety, the run's shutdown grace,
+// removals at once, the concurrency mode, the default address) are written here, and those of
+// the alerts section (defaultAlerts): package alerts imports config for its vocabulary, so
+// alerts.DefaultOptions takes the poller's defaults from here.
+// docs/configuration.md states the same values; TestDocsConfigKeysAndDefaults fails when the
+// two differ.
 func Default() *Config {
+	cr, es, mc := crawler.DefaultOptions(), index.DefaultConfig(), mimecast.DefaultConfig()
 	return &Config{
 		Mimecast: Mimecast{
-			BaseURL:        DefaultBaseURL,
-			RequestTimeout: Duration(2 * time.Minute),
+			BaseURL:        mc.BaseURL,
+			RequestTimeout: Duration(mc.RequestTimeout),
 		},
 		Messages: Messages{
-			StartDate:    Date{time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)},
-			BlankSubject: "(no subject)",
-			Views:        []string{"INBOX", "SENT"},
-			MaxBytes:     150 << 20,
+			StartDate:    Date{cr.StartDate},
+			BlankSubject: cr.BlankSubject,
+			Views:        cr.Views,
+			MaxBytes:     ByteSize(cr.Limits.MaxMessageBytes),
+			Detail:       cr.MessageDetail,
 		},
 		Attachments: Attachments{
-			Extract:   false,
-			BlankName: "unnamed-attachment",
-			MaxBytes:  25 * 1000 * 1000,
-
-			MemoryPerMessage: 16 << 20,
+			Extract:          cr.ExtractAttachments,
+			BlankName:        cr.BlankName,
+			MaxBytes:         ByteSize(cr.MaxAttachmentBytes),
+			MemoryPerMessage: ByteSize(cr.Limits.KeepMemory),
 			Text:             TextByCrawler,
-			MaxTextChars:     1_000_000,
-			TextTimeout:      Duration(30 * time.Second),
+			MaxTextChars:     cr.MaxAttachmentTextChars,
+			TextTimeout:      Duration(cr.AttachmentTextTimeout),
 		},
-		// 8 × 8: up to 64 archive requests in flight, enough to hide 300 ms per request at
-		// some 100 messages/s (Little's law: two requests per message); with
-		// performance.concurrency adaptive only as many are used as pay. Each message being
-		// fetched holds up to attachments.memory_per_message (worst case 64 × 16 MiB, typically
-		// a few MB in all). 4 × 4 with concurrency fixed is the behaviour before adaptive
-		// concurrency.
 		Parallelism: Parallelism{
-			Mailboxes:        8,
-			IndexQueries:     2,
+			Mailboxes:        cr.ListingSlots,
+			Domains:          cr.ListingSlots, // Load: parallelism.mailboxes unless given
+			IndexQueries:     cr.IndexQueries,
 			MailboxDeletions: 2,
-			Messages:         8,
+			Messages:         cr.MessageWorkers,
 		},
 		Logging: Logging{
 			Level:         "info",
 			Format:        "auto",
 			Trace:         "none",
-			StatsInterval: Duration(60 * time.Second),
+			StatsInterval: Duration(mc.StatsInterval),
 		},
 		Metrics: Metrics{
 			WorstMailboxes: 10,
 			PushTimeout:    Duration(10 * time.Second),
 		},
 		Performance: Performance{
-			PageSize:             100,
-			MessagesInFlight:     250,
-			RetryAfterMultiplier: 1.0,
-			DeltaTokenOffset:     Duration(-15 * time.Minute),
-			AuthTokenOffset:      Duration(-60 * time.Second),
-			MaxRetries:           mimecast.DefaultMaxRetries,
-			CheckpointInterval:   Duration(5 * time.Second),
+			PageSize:             cr.PageSize,
+			MessagesInFlight:     cr.MessagesInFlight,
+			RetryAfterMultiplier: mc.RetryAfterMultiplier,
+			DeltaTokenOffset:     Duration(cr.DeltaTokenOffset),
+			AuthTokenOffset:      Duration(mc.AuthTokenOffset),
+			MaxRetries:           mc.MaxRetries,
+			CheckpointInterval:   Duration(cr.CheckpointInterval),
 			ShutdownGrace:        Duration(30 * time.Second),
 			Concurrency:          ConcurrencyAdaptive,
 		},
 		Elasticsearch: Elasticsearch{
 			Addresses:      []string{"http://127.0.0.1:9200"},
-			IndexPrefix:    DefaultIndexPrefix,
-			Namespace:      DefaultNamespace,
-			RequestTimeout: Duration(30 * time.Second),
+			IndexPrefix:    es.IndexPrefix,
+			Namespace:      es.Namespace,
+			RequestTimeout: Duration(es.RequestTimeout),
 			Bulk: Bulk{
-				Timeout:        Duration(2 * time.Minute),
-				Workers:        2,
-				FlushBytes:     5 * 1000 * 1000,
-				FlushInterval:  Duration(time.Second),
-				MaxItemRetries: 3,
+				Timeout:        Duration(es.BulkTimeout),
+				Workers:        es.BulkWorkers,
+				FlushBytes:     ByteSize(es.FlushBytes),
+				FlushInterval:  Duration(es.FlushInterval),
+				MaxItemRetries: es.MaxItemRetries,
 			},
 		},
 		State: State{
 			Path:        "mimecrawl.db",
-			LockTimeout: Duration(5 * time.Second),
+			LockTimeout: Duration(state.DefaultLockTimeout),
 		},
 		Safety: Safety{
 			MaxMailboxRemovalRatio: 0.2,

@@ -195,7 +195,7 @@ func goodConfig() *Config {
 	}
 	c.Attachments = Attachments{Extract: true, ExcludeNames: []Regexp{MustRegexp(`.*\.exe`)}, BlankName: "anhang", MaxBytes: 512 << 10,
 		MemoryPerMessage: 16 << 20, Text: TextByElasticsearch, MaxTextChars: 50000, TextTimeout: Duration(10 * time.Second)}
-	c.Parallelism = Parallelism{Mailboxes: 8, IndexQueries: 3, MailboxDeletions: 1, Messages: 6}
+	c.Parallelism = Parallelism{Mailboxes: 8, Domains: 4, IndexQueries: 3, MailboxDeletions: 1, Messages: 6}
 	c.Logging = Logging{Level: "debug", Format: "ecs", Trace: "all", StatsInterval: 0}
 	c.Metrics = Metrics{PushgatewayURL: "http://pushgateway.monitoring:9091", WorstMailboxes: 5, PushTimeout: Duration(3 * time.Second)}
 	c.Performance = Performance{
@@ -315,6 +315,7 @@ func TestDefaults(t *testing.T) {
 		{"attachments.blank_name", c.Attachments.BlankName, "unnamed-attachment"},
 		{"attachments.max_bytes", c.Attachments.MaxBytes, ByteSize(25_000_000)},
 		{"parallelism.mailboxes", c.Parallelism.Mailboxes, 8},
+		{"parallelism.domains", c.Parallelism.Domains, 8},
 		{"parallelism.index_queries", c.Parallelism.IndexQueries, 2},
 		{"parallelism.mailbox_deletions", c.Parallelism.MailboxDeletions, 2},
 		{"parallelism.messages", c.Parallelism.Messages, 8},
@@ -732,5 +733,31 @@ func TestStartDateJudgedAgainstNow(t *testing.T) {
 	ps := c.check(time.Date(2030, 1, 1, 23, 59, 0, 0, time.UTC))
 	if len(ps) != 1 || ps[0].path != "messages.start_date" {
 		t.Errorf("start date after now: %v", ps)
+	}
+}
+
+// parallelism.domains has a key of its own, so that parallelism.mailboxes means one thing; not
+// given, it is parallelism.mailboxes, as the domains listed at once were before it had a key.
+func TestParallelismDomainsFollowsMailboxesUnlessGiven(t *testing.T) {
+	const creds = "mimecast:\n  client_id: x\n  client_secret: y\n"
+	for _, tc := range []struct {
+		name, yaml string
+		want       int
+	}{
+		{"neither", "", 8},
+		{"mailboxes only", "parallelism:\n  mailboxes: 3\n", 3},
+		{"domains given", "parallelism:\n  mailboxes: 3\n  domains: 5\n", 5},
+		{"domains null", "parallelism:\n  mailboxes: 3\n  domains: ~\n", 3},
+	} {
+		c, err := Parse([]byte(creds+tc.yaml), nil)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if c.Parallelism.Domains != tc.want {
+			t.Errorf("%s: parallelism.domains %d, want %d", tc.name, c.Parallelism.Domains, tc.want)
+		}
+	}
+	if _, err := Parse([]byte(creds+"parallelism:\n  domains: 0\n"), nil); err == nil || !strings.Contains(err.Error(), "parallelism.domains: 0 is out of range") {
+		t.Errorf("domains 0: %v", err)
 	}
 }

@@ -22,7 +22,13 @@
 //     Redacted(); only Secret.Reveal returns them.
 //   - Regular expressions match the whole value (they are anchored at both ends).
 //
-// The package knows YAML and validation only; the one mimecrawl package it imports is the
-// leaf alerts/celfilter, the filter language of alerts.filters, so that filters are
-// compiled (and their errors reported with a position) when the configuration is loaded.
+// Where a default lives: a setting read by a component takes its default from that
+// component (crawler.DefaultOptions, index.DefaultConfig, mimecast.DefaultConfig), which is
+// why config imports them and they never import config (the rules they match with are
+// internal/rule's). Default writes only the defaults of settings no component reads, and
+// those of the alerts section, which package alerts (importing config for its vocabulary)
+// takes from here (alerts.DefaultOptions).
+// docs/configuration.md states every default; a test in cmd/mimecrawl holds the two together.
+// config also imports alerts/celfilter, the filter language of alerts.filters, so that filters
+// are compiled (and their errors reported with a position) when the configuration is loaded.
 package config

@@ -106,6 +106,9 @@ func parse(data []byte, getenv func(string) string, file string, now time.Time, 
 	d.problems = nil
 	cfg.applyEnv(getenv, d)
 	cfg.Logging.levelSet = d.given["logging.level"]
+	if !d.given["parallelism.domains"] {
+		cfg.Parallelism.Domains = cfg.Parallelism.Mailboxes
+	}
 	cfg.Mimecast.BaseURL = strings.TrimRight(cfg.Mimecast.BaseURL, "/")
 	// Derive the token endpoint only from a usable base URL: a bad base URL is reported
 	// once, not again through the auth URL made from it.
@@ -126,6 +129,10 @@ func parse(data []byte, getenv func(string) string, file string, now time.Time, 
 	reported := make(map[string]bool, len(problems))
 	for _, p := range problems {
 		reported[p.path] = true
+	}
+	if !d.given["parallelism.domains"] {
+		// Taken from parallelism.mailboxes, whose own problem is the one to report.
+		reported["parallelism.domains"] = true
 	}
 	for _, p := range cfg.check(now) {
 		if local && credentialKeys[p.path] {

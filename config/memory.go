@@ -34,7 +34,7 @@ const (
 func (c *Config) CrawlMemory() ByteSize {
 	var attachments int64
 	if c.Attachments.Extract {
-		attachments = int64(c.MaxInflight()) * int64(c.Attachments.MemoryPerMessage)
+		attachments = int64(c.Fetchers()) * int64(c.Attachments.MemoryPerMessage)
 	}
 	docs := int64(c.Performance.MessagesInFlight) * docInFlightMemory
 	bulk := int64(c.Elasticsearch.Bulk.Workers) * int64(c.Elasticsearch.Bulk.FlushBytes)

@@ -2,17 +2,16 @@ package config
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
-	"regexp"
-	"regexp/syntax"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/mimecrawl/mimecrawl/internal/rule"
 )
 
 // secretMask is what a non-empty Secret prints as, everywhere.
@@ -54,98 +53,18 @@ func (s Secret) MarshalJSON() ([]byte, error) { return json.Marshal(s.String()) 
 // MarshalText implements encoding.TextMarshaler, for any other encoder.
 func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
-// Regexp is a regular expression compiled when the configuration is loaded. It matches
-// the whole value: the source "a.*" is compiled as "^(?:a.*)$", so a rule never matches
-// by accident inside a longer string. String returns the source as written.
-//
-// The zero Regexp matches nothing.
-type Regexp struct{ *regexp.Regexp }
+// Regexp is a regular expression that matches the whole value (rule.Regexp, which the
+// components that match use without importing config).
+type Regexp = rule.Regexp
 
 // NewRegexp compiles source as a whole-value regular expression.
-func NewRegexp(source string) (Regexp, error) {
-	if source == "" {
-		return Regexp{}, errors.New(`"" is an empty regular expression; write a pattern such as ".*@example\.com"`)
-	}
-	// Compile the source alone first so that an error quotes what the user wrote,
-	// not the anchored wrapper.
-	if _, err := regexp.Compile(source); err != nil {
-		msg := err.Error()
-		var se *syntax.Error
-		if errors.As(err, &se) {
-			msg = string(se.Code) + ": `" + se.Expr + "`"
-		}
-		return Regexp{}, fmt.Errorf("%s is not a valid regular expression: %s", quote(source), msg)
-	}
-	re, err := regexp.Compile(`^(?:` + source + `)$`)
-	if err != nil {
-		return Regexp{}, fmt.Errorf("%s is not a valid regular expression: %w", quote(source), err)
-	}
-	return Regexp{re}, nil
-}
+func NewRegexp(source string) (Regexp, error) { return rule.NewRegexp(source) }
 
 // MustRegexp is NewRegexp for sources known to be valid, such as those in tests.
-func MustRegexp(source string) Regexp {
-	r, err := NewRegexp(source)
-	if err != nil {
-		panic(err)
-	}
-	return r
-}
-
-// String returns the source as written in the configuration.
-func (r Regexp) String() string {
-	if r.Regexp == nil {
-		return ""
-	}
-	s := r.Regexp.String()
-	return s[len(`^(?:`) : len(s)-len(`)$`)]
-}
-
-// MatchString reports whether the rule matches all of s. The zero Regexp matches nothing.
-func (r Regexp) MatchString(s string) bool {
-	return r.Regexp != nil && r.Regexp.MatchString(s)
-}
-
-// UnmarshalYAML implements yaml.Unmarshaler.
-func (r *Regexp) UnmarshalYAML(n *yaml.Node) error {
-	if n.Kind != yaml.ScalarNode {
-		return errNotScalar(n, "a regular expression")
-	}
-	re, err := NewRegexp(n.Value)
-	if err != nil {
-		return err
-	}
-	*r = re
-	return nil
-}
-
-// MarshalYAML implements yaml.Marshaler.
-func (r Regexp) MarshalYAML() (any, error) { return r.String(), nil }
-
-// MarshalText implements encoding.TextMarshaler (it shadows the anchored form of the
-// embedded regexp).
-func (r Regexp) MarshalText() ([]byte, error) { return []byte(r.String()), nil }
-
-// UnmarshalText implements encoding.TextUnmarshaler (it shadows the embedded one, which
-// would dereference a nil pointer).
-func (r *Regexp) UnmarshalText(b []byte) error {
-	re, err := NewRegexp(string(b))
-	if err != nil {
-		return err
-	}
-	*r = re
-	return nil
-}
+func MustRegexp(source string) Regexp { return rule.MustRegexp(source) }
 
 // MatchAny returns the index of the first rule that matches s, or -1 and false.
-func MatchAny(rs []Regexp, s string) (int, bool) {
-	for i, r := range rs {
-		if r.MatchString(s) {
-			return i, true
-		}
-	}
-	return -1, false
-}
+func MatchAny(rs []Regexp, s string) (int, bool) { return rule.MatchAny(rs, s) }
 
 // Duration is a time.Duration written as a number with a unit: "30s", "15m", "1h30m",
 // "-60s", "2d" (d = 24h). Units: ns, us (or µs), ms, s, m, h, d. A bare number other
@@ -482,19 +401,7 @@ func errNotScalar(n *yaml.Node, want string) error {
 	return fmt.Errorf("is %s, want %s", kindName(n), want)
 }
 
-func kindName(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.DocumentNode:
-		return "a document"
-	case yaml.AliasNode:
-		return "an alias"
-	}
-	return "a single value"
-}
+func kindName(n *yaml.Node) string { return rule.KindName(n) }
 
 // quote quotes a configured value for an error message, shortened so that a pasted
 // blob cannot flood the output.

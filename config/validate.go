@@ -185,6 +185,7 @@ func (c *Config) check(now time.Time) []problem {
 	}
 
 	k.intRange("parallelism.mailboxes", c.Parallelism.Mailboxes, 1, maxParallelism)
+	k.intRange("parallelism.domains", c.Parallelism.Domains, 1, maxParallelism)
 	k.intRange("parallelism.index_queries", c.Parallelism.IndexQueries, 1, maxParallelism)
 	k.intRange("parallelism.mailbox_deletions", c.Parallelism.MailboxDeletions, 1, maxParallelism)
 	k.intRange("parallelism.messages", c.Parallelism.Messages, 1, maxParallelism)

@@ -44,7 +44,7 @@ func (w *world) mailbox(addr string, n int) state.Key {
 
 func (w *world) options(tweak func(*Options)) Options {
 	o := Options{Views: []string{api.ViewInbox}, StartDate: time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC),
-		PageSize: 5, Mailboxes: 2, MessageWorkers: 2, MaxInflight: 8, CheckpointInterval: time.Nanosecond,
+		PageSize: 5, ListingSlots: 2, MessageWorkers: 2, MessagesInFlight: 8, CheckpointInterval: time.Nanosecond,
 		ShutdownGrace: 50 * time.Millisecond, DeltaTokenOffset: -15 * time.Minute,
 		Now: func() time.Time { return testNow }, Logger: zerolog.Nop()}
 	if tweak != nil {
@@ -146,7 +146,7 @@ func TestRunCancelledMidPassKeepsCheckpointBehindUnacknowledged(t *testing.T) {
 	}
 	// One worker: documents reach the sink in listing order, so the first two are acknowledged
 	// and the third is not; the resume point must cover exactly a prefix of the listing.
-	r := w.run(t, ctx, func(o *Options) { o.Mailboxes, o.MessageWorkers = 1, 1 })
+	r := w.run(t, ctx, func(o *Options) { o.ListingSlots, o.MessageWorkers = 1, 1 })
 	if r.err != nil {
 		t.Errorf("Run returned %v; a cancelled run is the caller's doing, not an error", r.err)
 	}
@@ -179,7 +179,7 @@ func TestRunReturnsWhenAcknowledgementsNeverCome(t *testing.T) {
 	w.sink.answer = func(index.Doc) (index.Result, bool) { return index.Result{}, true }
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
-		for w.sink.added.Load() < 8 { // MaxInflight: the pass is now blocked on back-pressure
+		for w.sink.added.Load() < 8 { // MessagesInFlight: the pass is now blocked on back-pressure
 			time.Sleep(time.Millisecond)
 		}
 		cancel()

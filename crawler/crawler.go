@@ -12,18 +12,18 @@ import (
 	"github.com/rs/zerolog"
 	"golang.org/x/sync/semaphore"
 
-	"github.com/mimecrawl/mimecrawl/config"
 	"github.com/mimecrawl/mimecrawl/crawler/body"
 	"github.com/mimecrawl/mimecrawl/index"
 	"github.com/mimecrawl/mimecrawl/integration/mimecast"
 	"github.com/mimecrawl/mimecrawl/integration/mimecast/api"
+	"github.com/mimecrawl/mimecrawl/internal/rule"
 )
 
 // Options are the crawl settings, already validated and compiled by package config.
 type Options struct {
 	Views           []string
 	StartDate       time.Time
-	ExcludeSubjects []config.Regexp
+	ExcludeSubjects []rule.Regexp
 	BlankSubject    string
 
 	// MessageDetail also calls get-message-detail for every message fetched, for what only the
@@ -33,7 +33,7 @@ type Options struct {
 	MessageDetail bool
 
 	ExtractAttachments bool
-	ExcludeNames       []config.Regexp
+	ExcludeNames       []rule.Regexp
 	BlankName          string
 	MaxAttachmentBytes int64
 	// AttachmentPipeline routes attachment documents through the cluster's ingest pipeline
@@ -42,28 +42,32 @@ type Options struct {
 	MaxTextBytes       int
 	// NoAttachmentText indexes attachments (without the pipeline) with metadata only.
 	NoAttachmentText bool
-	// MaxAttachmentTextChars caps the text extracted from one attachment; zero means
-	// body.DefaultMaxTextChars. MaxTextBytes caps what the message document carries of all
-	// its attachments' text together.
+	// MaxAttachmentTextChars caps the text extracted from one attachment. MaxTextBytes caps
+	// what the message document carries of all its attachments' text together.
 	MaxAttachmentTextChars int
-	// AttachmentTextTimeout bounds the extraction of one attachment; zero means 30 s.
+	// AttachmentTextTimeout bounds the extraction of one attachment.
 	AttachmentTextTimeout time.Duration
 
-	PageSize  int
-	Mailboxes int // mailbox views listed at once
-	// MessageWorkers is the fetch workers per listing slot: Mailboxes × MessageWorkers messages
-	// are fetched at once, from whichever views have them listed, so a view's list calls and
-	// its last messages overlap with the fetches of others instead of leaving workers idle.
+	PageSize int
+	// ListingSlots is the mailbox views listed at once (one mailbox and view each). A view's
+	// slot is free for the next view as soon as its listing ends, while its last messages are
+	// still fetched.
+	ListingSlots int
+	// MessageWorkers is the fetch workers per listing slot: Fetchers() messages are fetched at
+	// once, from whichever views have them listed, so a view's list calls and its last
+	// messages overlap with the fetches of others instead of leaving workers idle.
 	MessageWorkers     int
 	IndexQueries       int // Elasticsearch queries and sweeps at once
 	DeltaTokenOffset   time.Duration
 	CheckpointInterval time.Duration
-	// MaxInflight bounds the messages listed and not yet acknowledged (queued for a fetch,
+	// MessagesInFlight bounds the messages listed and not yet acknowledged (queued for a fetch,
 	// being fetched, or sent and awaiting Elasticsearch), across all views of the run: what a
 	// run holds in memory, whatever the number of views and the size of the mailboxes. One
 	// view may use all of it.
-	MaxInflight int
-	// ShutdownGrace is how long a stopping pass waits for acknowledgements of what it sent.
+	MessagesInFlight int
+	// ShutdownGrace is how long a stopping pass waits for acknowledgements of what it sent: the
+	// acknowledgement part of the run's grace (job.AckGrace of performance.shutdown_grace).
+	// Zero: a stopping pass does not wait.
 	ShutdownGrace time.Duration
 
 	// Full ignores delta tokens: every kept mailbox view is crawled from StartDate and, once its
@@ -91,50 +95,75 @@ type Options struct {
 // crawler extracts, or the file for the ingest pipeline.
 func (o *Options) needAttachmentBytes() bool { return o.AttachmentPipeline || !o.NoAttachmentText }
 
-func (o *Options) defaults() {
-	if o.PageSize <= 0 {
-		o.PageSize = 100
-	}
-	if o.Mailboxes <= 0 {
-		o.Mailboxes = 4
-	}
-	if o.MessageWorkers <= 0 {
-		o.MessageWorkers = 2
-	}
-	if o.IndexQueries <= 0 {
-		o.IndexQueries = 2
-	}
-	if o.CheckpointInterval <= 0 {
-		o.CheckpointInterval = 5 * time.Second
-	}
-	if o.MaxInflight <= 0 {
+// Fetchers is the fetch workers of a run, ListingSlots × MessageWorkers: the messages fetched
+// at once and so, one request per message at a time, the bound on archive requests in flight
+// (job.ArchiveConcurrency). The one place the product is computed.
+func (o Options) Fetchers() int { return o.ListingSlots * o.MessageWorkers }
+
+// DefaultOptions returns the crawl's defaults. They are the defaults of the settings that map
+// to them (config.Default takes them from here, docs/configuration.md states them and a test
+// holds the three together). New gives a count or a duration left at zero its default where
+// zero has no meaning; where it has one it is taken as is: "" for a blank label leaves the
+// field empty, a zero ShutdownGrace does not wait, a zero MaxAttachmentBytes indexes every
+// attachment with its metadata only, a zero StartDate or DeltaTokenOffset is no bound and no
+// overlap (Limits has its own zero rule, see MessageLimits).
+func DefaultOptions() Options {
+	return Options{
+		Views:                  []string{api.ViewInbox, api.ViewSent},
+		StartDate:              time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC),
+		BlankSubject:           "(no subject)",
+		BlankName:              "unnamed-attachment",
+		MaxAttachmentBytes:     25 * 1000 * 1000,
+		MaxTextBytes:           1 << 20,
+		MaxAttachmentTextChars: body.DefaultMaxTextChars,
+		AttachmentTextTimeout:  30 * time.Second,
+		PageSize:               100,
+		// 8 × 8: up to 64 messages fetched at once, so up to 64 archive requests in flight,
+		// enough to hide 300 ms per request at some 100 messages/s (Little's law: two requests
+		// per message); with adaptive concurrency only as many are used as pay. Each message
+		// being fetched holds up to Limits.KeepMemory of attachments (worst case 64 × 16 MiB,
+		// typically a few MB in all).
+		ListingSlots:       8,
+		MessageWorkers:     8,
+		IndexQueries:       2,
+		DeltaTokenOffset:   -15 * time.Minute,
+		CheckpointInterval: 5 * time.Second,
 		// A view that finds the window full makes the flusher send what is queued (see
 		// flusher), so acknowledgements come back within a bulk round trip or two: at about
 		// 0.3 s for both, 250 messages carry some 800 messages/s. A larger window buys little
 		// more on a busy machine and holds more in memory: peak RSS grew 59% from 10,000 to
 		// 60,000 messages with 1,000, 6% with 250.
-		o.MaxInflight = 250
+		MessagesInFlight: 250,
+		Limits:           MessageLimits{MaxMessageBytes: DefaultMaxMessageBytes, KeepMemory: body.DefaultKeepMemory},
 	}
-	if o.ShutdownGrace <= 0 {
-		o.ShutdownGrace = 30 * time.Second
+}
+
+// defaults gives every option left at zero that has a default its default (see DefaultOptions).
+func (o *Options) defaults() {
+	d := DefaultOptions()
+	fill := func(v *int, def int) {
+		if *v <= 0 {
+			*v = def
+		}
 	}
-	if o.MaxTextBytes <= 0 {
-		o.MaxTextBytes = 1 << 20
+	fill(&o.PageSize, d.PageSize)
+	fill(&o.ListingSlots, d.ListingSlots)
+	fill(&o.MessageWorkers, d.MessageWorkers)
+	fill(&o.IndexQueries, d.IndexQueries)
+	fill(&o.MessagesInFlight, d.MessagesInFlight)
+	fill(&o.MaxTextBytes, d.MaxTextBytes)
+	fill(&o.MaxAttachmentTextChars, d.MaxAttachmentTextChars)
+	if o.CheckpointInterval <= 0 {
+		o.CheckpointInterval = d.CheckpointInterval
 	}
 	if o.AttachmentTextTimeout <= 0 {
-		o.AttachmentTextTimeout = 30 * time.Second
+		o.AttachmentTextTimeout = d.AttachmentTextTimeout
 	}
-	if o.BlankSubject == "" {
-		o.BlankSubject = "(no subject)"
-	}
-	if o.BlankName == "" {
-		o.BlankName = "unnamed-attachment"
+	if len(o.Views) == 0 {
+		o.Views = d.Views
 	}
 	if o.Now == nil {
 		o.Now = time.Now
-	}
-	if len(o.Views) == 0 {
-		o.Views = []string{"INBOX", "SENT"}
 	}
 }
 
@@ -162,9 +191,9 @@ type Crawler struct {
 	log     zerolog.Logger
 	org     *index.Organisation // Options.InternalDomains
 	queries *semaphore.Weighted // Elasticsearch queries and sweeps at once
-	slots   *semaphore.Weighted // views listing at once (Options.Mailboxes)
+	slots   *semaphore.Weighted // views listing at once (Options.ListingSlots)
 	live    *semaphore.Weighted // views started and not yet returned
-	window  *semaphore.Weighted // messages in flight in the run (Options.MaxInflight)
+	window  *semaphore.Weighted // messages in flight in the run (Options.MessagesInFlight)
 	ready   *handoff
 	flush   *flusher
 	commits *committer
@@ -186,9 +215,9 @@ func New(arc Archive, idx Index, sink Sink, store Store, opts Options) *Crawler 
 	c := &Crawler{idx: idx, store: store, opts: opts, log: opts.Logger,
 		org:     index.NewOrganisation(opts.InternalDomains...),
 		queries: semaphore.NewWeighted(int64(opts.IndexQueries)),
-		slots:   semaphore.NewWeighted(int64(opts.Mailboxes)),
-		live:    semaphore.NewWeighted(int64(opts.Mailboxes + maxFinishing)),
-		window:  semaphore.NewWeighted(int64(opts.MaxInflight))}
+		slots:   semaphore.NewWeighted(int64(opts.ListingSlots)),
+		live:    semaphore.NewWeighted(int64(opts.ListingSlots + maxFinishing)),
+		window:  semaphore.NewWeighted(int64(opts.MessagesInFlight))}
 	c.arc = guardedArchive{arc: arc, c: c}
 	c.sink = guardedSink{sink: sink, c: c}
 	c.flush = newFlusher(sink, func(err error) { c.log.Debug().Err(err).Msg("flush for a waiting view failed") })
@@ -231,7 +260,7 @@ func (r *ViewResult) end(o Outcome, err error) {
 	}
 }
 
-// Run crawls every view of every mailbox, Options.Mailboxes views at a time. A failing view does
+// Run crawls every view of every mailbox, Options.ListingSlots views at a time. A failing view does
 // not stop the others; its outcome and error are in its result. The error Run returns is the
 // reason the run ended early on its own (ErrIndexUnreachable, ErrForbidden), nil otherwise;
 // cancelling ctx is the caller's own reason and is not returned.
@@ -294,7 +323,7 @@ func (c *Crawler) Run(ctx context.Context, mailboxes []Mailbox, progress func(do
 	// The fetch workers serve every view; they end once the views are done and the queue is
 	// closed. A job still queued when the work context ended fails at once: its view has
 	// stopped waiting for it or waits within the grace.
-	workers := c.opts.Mailboxes * c.opts.MessageWorkers
+	workers := c.opts.Fetchers()
 	fetch := make(chan fetchJob, workers)
 	c.fetch = fetch
 	var fetchers sync.WaitGroup
@@ -486,7 +515,7 @@ type Totals struct {
 // sink from its own goroutine (run, started by Crawler.Run). Acknowledgement callbacks run on the
 // bulk indexer's workers; adding from there could wait for queue space that only those same
 // workers free, so the callback only appends to this unbounded queue (bounded in practice by
-// Options.MaxInflight).
+// Options.MessagesInFlight).
 type handoff struct {
 	add   func(context.Context, *unit) // called with the context run was given
 	mu    sync.Mutex

@@ -9,11 +9,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mimecrawl/mimecrawl/config"
 	"github.com/mimecrawl/mimecrawl/crawler"
 	"github.com/mimecrawl/mimecrawl/index/indextest"
 	"github.com/mimecrawl/mimecrawl/integration/mimecast"
 	"github.com/mimecrawl/mimecrawl/integration/mimecast/simulator"
+	"github.com/mimecrawl/mimecrawl/internal/rule"
 	"github.com/mimecrawl/mimecrawl/state"
 )
 
@@ -111,7 +111,7 @@ func firstCrawlMatchesTruth(t *testing.T, detail bool) (messages, attachments ma
 			break
 		}
 	}
-	rules := crawler.Rules{ExcludeMailboxes: []config.Regexp{config.MustRegexp(regexp.QuoteMeta(victim))}}
+	rules := crawler.Rules{ExcludeMailboxes: []rule.Regexp{rule.MustRegexp(regexp.QuoteMeta(victim))}}
 	e.sim.ResetStats()
 	first := e.crawl(ctx, rules, withDetail)
 	if !first.complete() {
@@ -337,13 +337,13 @@ func TestFilters(t *testing.T) {
 	start := time.Date(2025, 7, 1, 0, 0, 0, 0, time.UTC)
 	rules := crawler.Rules{
 		// Matches the first domain and its local sub-domain, which include_local lets in.
-		IncludeDomains:   []config.Regexp{config.MustRegexp(`(.*\.)?` + regexp.QuoteMeta(domains[0]))},
+		IncludeDomains:   []rule.Regexp{rule.MustRegexp(`(.*\.)?` + regexp.QuoteMeta(domains[0]))},
 		IncludeLocal:     true,
-		IncludeMailboxes: []config.Regexp{config.MustRegexp(".+")},
+		IncludeMailboxes: []rule.Regexp{rule.MustRegexp(".+")},
 	}
 	f := truthFilter{rules: rules, start: start,
-		excludeSubjects: []config.Regexp{config.MustRegexp(regexp.QuoteMeta(subj))},
-		excludeNames:    []config.Regexp{config.MustRegexp(`(?i).*\.png`)},
+		excludeSubjects: []rule.Regexp{rule.MustRegexp(regexp.QuoteMeta(subj))},
+		excludeNames:    []rule.Regexp{rule.MustRegexp(`(?i).*\.png`)},
 		blankName:       "no-name.bin", views: []string{"INBOX"}}
 	r := e.crawl(ctx, rules, func(o *crawler.Options) {
 		o.StartDate = start
@@ -442,7 +442,7 @@ func TestFaults(t *testing.T) {
 	// With the detail, so that its faults fire too; get-file and the listing fail either way.
 	r := e.crawl(ctx, crawler.Rules{}, func(o *crawler.Options) {
 		o.MessageDetail = true
-		o.Mailboxes, o.MessageWorkers = 2, 2
+		o.ListingSlots, o.MessageWorkers = 2, 2
 	})
 	e.sim.SetFaults(nil)
 	if n := e.client.Stats().TokenRefreshes; n < 2 {
@@ -563,7 +563,7 @@ func TestFullRecrawlRemovesWhatIsGone(t *testing.T) {
 	}
 	// Rules: a subject that exists becomes excluded.
 	subj := kept[1].Messages[0].Subject
-	excl := []config.Regexp{config.MustRegexp(regexp.QuoteMeta(subj))}
+	excl := []rule.Regexp{rule.MustRegexp(regexp.QuoteMeta(subj))}
 	tweak := func(o *crawler.Options) { o.ExcludeSubjects = excl }
 
 	inc := e.crawl(ctx, crawler.Rules{}, tweak)

@@ -42,10 +42,10 @@
 //	│   │                   acknowledgements or room in its window; ends with the grace context
 //	│   └─ grace timer      ends the grace context ShutdownGrace after the work context ended,
 //	│                       or at once when every view has returned
-//	├─ fetchers WaitGroup, Mailboxes × MessageWorkers goroutines: each takes listed messages of
+//	├─ fetchers WaitGroup, ListingSlots × MessageWorkers goroutines: each takes listed messages of
 //	│   any view from the fetch queue and fetches, builds and sends their documents; they end
 //	│   when Run closes the queue after the views returned
-//	└─ views WaitGroup, one goroutine per mailbox view (at most Mailboxes listing, plus
+//	└─ views WaitGroup, one goroutine per mailbox view (at most ListingSlots listing, plus
 //	    maxFinishing awaiting acknowledgements); each runs crawlView's phases in order:
 //	    ├─ phase 1 in a listing slot: plan, list, and hand each listed message that needs a
 //	    │  fetch to the fetch queue (waiting for room in the view's window of messages in

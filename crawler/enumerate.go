@@ -8,15 +8,15 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/mimecrawl/mimecrawl/config"
+	"github.com/mimecrawl/mimecrawl/internal/rule"
 )
 
 // Rules decide which domains and mailboxes are crawled. An empty include list keeps everything.
 type Rules struct {
-	IncludeDomains   []config.Regexp
+	IncludeDomains   []rule.Regexp
 	IncludeLocal     bool
-	IncludeMailboxes []config.Regexp
-	ExcludeMailboxes []config.Regexp
+	IncludeMailboxes []rule.Regexp
+	ExcludeMailboxes []rule.Regexp
 	// Shard keeps, of the mailboxes the rules keep, those this shard owns; the zero value
 	// keeps all of them.
 	Shard Shard
@@ -65,9 +65,9 @@ func (e *Enumeration) Counts() (keptDomains, keptMailboxes int, excluded map[str
 	return keptDomains, len(e.Kept), excluded
 }
 
-// firstMatch is config.MatchAny, the one rule of matching, as an index (-1: none).
-func firstMatch(rs []config.Regexp, s string) int {
-	i, _ := config.MatchAny(rs, s)
+// firstMatch is rule.MatchAny, the one rule of matching, as an index (-1: none).
+func firstMatch(rs []rule.Regexp, s string) int {
+	i, _ := rule.MatchAny(rs, s)
 	return i
 }
 

@@ -17,12 +17,12 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/mimecrawl/mimecrawl/config"
 	"github.com/mimecrawl/mimecrawl/crawler"
 	"github.com/mimecrawl/mimecrawl/index"
 	"github.com/mimecrawl/mimecrawl/index/indextest"
 	"github.com/mimecrawl/mimecrawl/integration/mimecast"
 	"github.com/mimecrawl/mimecrawl/integration/mimecast/simulator"
+	"github.com/mimecrawl/mimecrawl/internal/rule"
 	"github.com/mimecrawl/mimecrawl/state"
 )
 
@@ -139,12 +139,11 @@ func (e *env) crawl(ctx context.Context, rules crawler.Rules, tweak func(*crawle
 		w.Close(context.Background())
 		e.t.Fatalf("enumerate: %v", err)
 	}
-	opts := crawler.Options{
-		StartDate: time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC), PageSize: 7, Mailboxes: 3,
-		ExtractAttachments: true, MaxAttachmentBytes: 1 << 20, AttachmentPipeline: cl.AttachmentProcessor(),
-		DeltaTokenOffset: -15 * time.Minute, CheckpointInterval: 10 * time.Millisecond,
-		ShutdownGrace: 5 * time.Second, Logger: e.logger(), InternalDomains: enum.InternalDomains,
-	}
+	opts := crawler.DefaultOptions()
+	opts.PageSize, opts.ListingSlots, opts.MessageWorkers = 7, 3, 2
+	opts.ExtractAttachments, opts.MaxAttachmentBytes, opts.AttachmentPipeline = true, 1<<20, cl.AttachmentProcessor()
+	opts.CheckpointInterval, opts.ShutdownGrace = 10*time.Millisecond, 5*time.Second
+	opts.Logger, opts.InternalDomains = e.logger(), enum.InternalDomains
 	if tweak != nil {
 		tweak(&opts)
 	}
@@ -255,8 +254,8 @@ type expectation struct {
 
 type truthFilter struct {
 	rules           crawler.Rules
-	excludeSubjects []config.Regexp
-	excludeNames    []config.Regexp
+	excludeSubjects []rule.Regexp
+	excludeNames    []rule.Regexp
 	blankName       string
 	start           time.Time
 	views           []string
@@ -364,8 +363,8 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-func matches(rs []config.Regexp, s string) bool {
-	_, ok := config.MatchAny(rs, s)
+func matches(rs []rule.Regexp, s string) bool {
+	_, ok := rule.MatchAny(rs, s)
 	return ok
 }
 

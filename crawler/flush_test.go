@@ -23,7 +23,7 @@ func TestWaitingViewsFlushTheSink(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	// A window of 3 messages: every page waits for room several times.
-	out := w.run(t, ctx, func(o *Options) { o.MaxInflight = 3 })
+	out := w.run(t, ctx, func(o *Options) { o.MessagesInFlight = 3 })
 	if ctx.Err() != nil {
 		t.Fatal("the run waited for acknowledgements that only a flush brings")
 	}
@@ -78,7 +78,7 @@ func TestNextPageListedWhileFetching(t *testing.T) {
 			return errors.New("second page not listed while the first was being fetched")
 		}
 	}
-	out := w.run(t, context.Background(), func(o *Options) { o.PageSize = 5; o.MessageWorkers = 2; o.MaxInflight = 100 })
+	out := w.run(t, context.Background(), func(o *Options) { o.PageSize = 5; o.MessageWorkers = 2; o.MessagesInFlight = 100 })
 	for _, r := range out.results {
 		if r.Outcome != Complete {
 			t.Errorf("%s %s: %s (%v)", r.Mailbox, r.View, r.Outcome, r.Err)
@@ -90,7 +90,7 @@ func TestNextPageListedWhileFetching(t *testing.T) {
 }
 
 // The window of messages in flight is the run's, not each view's: however many views run at
-// once, no more messages than MaxInflight wait for their acknowledgement, so the memory of a
+// once, no more messages than MessagesInFlight wait for their acknowledgement, so the memory of a
 // run does not grow with the number of views or the size of the mailboxes.
 func TestWindowOfMessagesInFlightIsTheRuns(t *testing.T) {
 	w := newWorld()
@@ -100,7 +100,7 @@ func TestWindowOfMessagesInFlightIsTheRuns(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	out := w.run(t, ctx, func(o *Options) { o.Mailboxes, o.MaxInflight = 3, 5 })
+	out := w.run(t, ctx, func(o *Options) { o.ListingSlots, o.MessagesInFlight = 3, 5 })
 	if out.totals.Messages != 120 {
 		t.Fatalf("indexed %d messages, want 120", out.totals.Messages)
 	}

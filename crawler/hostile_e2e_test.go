@@ -230,13 +230,12 @@ func hostileCrawl(t *testing.T, e *env, arc crawler.Archive) run {
 		w.Close(context.Background())
 		t.Fatalf("enumerate: %v", err)
 	}
-	cr := crawler.New(arc, cl, w, store, crawler.Options{
-		StartDate: time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC), PageSize: 7, Mailboxes: 3,
-		ExtractAttachments: true, MaxAttachmentBytes: 1 << 20, AttachmentPipeline: cl.AttachmentProcessor(),
-		DeltaTokenOffset: -15 * time.Minute, CheckpointInterval: 10 * time.Millisecond,
-		ShutdownGrace: 5 * time.Second, Logger: e.logger(),
-		Limits: crawler.MessageLimits{SpillDir: t.TempDir()},
-	})
+	opts := crawler.DefaultOptions()
+	opts.PageSize, opts.ListingSlots, opts.MessageWorkers = 7, 3, 2
+	opts.ExtractAttachments, opts.MaxAttachmentBytes, opts.AttachmentPipeline = true, 1<<20, cl.AttachmentProcessor()
+	opts.CheckpointInterval, opts.ShutdownGrace = 10*time.Millisecond, 5*time.Second
+	opts.Logger, opts.Limits.SpillDir = e.logger(), t.TempDir()
+	cr := crawler.New(arc, cl, w, store, opts)
 	res, runErr := cr.Run(ctx, enum.Kept, nil)
 	if runErr != nil {
 		t.Errorf("crawl: %v", runErr)

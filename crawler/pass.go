@@ -166,7 +166,7 @@ func (c *Crawler) listAndFetch(work context.Context, mb Mailbox, view string) (p
 	if err != nil {
 		return fail(fmt.Errorf("read checkpoint: %w", err))
 	}
-	p = &viewPass{c: c, mb: mb, view: view, key: key, tr: newTracker(c.opts.MaxInflight, c.window, c.flush.wait), log: log,
+	p = &viewPass{c: c, mb: mb, view: view, key: key, tr: newTracker(c.opts.MessagesInFlight, c.window, c.flush.wait), log: log,
 		fetched: make(chan struct{})}
 	p.fetching.Store(1) // the listing's; see fetchEnded
 	defer p.fetchEnded()

@@ -57,7 +57,7 @@ func simulatorClient(tb testing.TB, opts simulator.Options) (*simulator.Server, 
 // but without the run's window and flusher.
 func testPass(c *Crawler, mb Mailbox, log zerolog.Logger) *viewPass {
 	return &viewPass{c: c, mb: mb, view: api.ViewInbox, key: state.Key{Mailbox: mb.Address, View: api.ViewInbox},
-		pass: state.Pass{Generation: 1}, tr: newTracker(c.opts.MaxInflight, nil, nil), log: log}
+		pass: state.Pass{Generation: 1}, tr: newTracker(c.opts.MessagesInFlight, nil, nil), log: log}
 }
 
 // crawlOneMessage fetches and indexes the listed message m (received at) through a pass over

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mimecrawl/mimecrawl/config"
 	"github.com/mimecrawl/mimecrawl/integration/mimecast/api"
+	"github.com/mimecrawl/mimecrawl/internal/rule"
 	"github.com/mimecrawl/mimecrawl/state"
 )
 
@@ -227,8 +227,8 @@ func TestEnumerate(t *testing.T) {
 			"other.org":         {{EmailAddress: "carol@other.org"}},
 		},
 	}
-	rules := Rules{IncludeDomains: []config.Regexp{config.MustRegexp(`(.*\.)?example\.com`)},
-		ExcludeMailboxes: []config.Regexp{config.MustRegexp(`bob@.*`)}}
+	rules := Rules{IncludeDomains: []rule.Regexp{rule.MustRegexp(`(.*\.)?example\.com`)},
+		ExcludeMailboxes: []rule.Regexp{rule.MustRegexp(`bob@.*`)}}
 	e, err := Enumerate(context.Background(), dir, rules, 10, 2)
 	if err != nil {
 		t.Fatal(err)

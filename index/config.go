@@ -59,21 +59,28 @@ type Config struct {
 	Logger    zerolog.Logger
 }
 
-const (
-	defaultIndexPrefix = "mimecast"
-	// DefaultNamespace is the namespace of the data streams when the Config gives none.
-	DefaultNamespace    = "default"
-	defaultWorkers      = 2
-	defaultFlushBytes   = 5 * 1000 * 1000
-	defaultFlushEvery   = time.Second
-	defaultItemRetries  = 3
-	defaultMaxRetries   = 5
-	defaultIndexedChars = 1000 * 1000
-	// DefaultRequestTimeout and DefaultBulkTimeout are the deadlines of one request when the
-	// Config gives none.
-	DefaultRequestTimeout = 30 * time.Second
-	DefaultBulkTimeout    = 2 * time.Minute
-)
+// DefaultNamespace is the namespace of the data streams when the Config gives none: Elastic's
+// own default.
+const DefaultNamespace = "default"
+
+// DefaultConfig returns the defaults of Config: a zero value given to New takes its default
+// from here, and config.Default takes the defaults of the elasticsearch settings from here, so
+// each is written once. Addresses has none (the configuration's default address is its own).
+func DefaultConfig() Config {
+	return Config{
+		IndexPrefix:    "mimecast",
+		Namespace:      DefaultNamespace,
+		BulkWorkers:    2,
+		FlushBytes:     5 * 1000 * 1000,
+		FlushInterval:  time.Second,
+		MaxItemRetries: 3,
+		MaxRetries:     5,
+		RequestTimeout: 30 * time.Second,
+		BulkTimeout:    2 * time.Minute,
+		// The attachment processor's own default.
+		AttachmentIndexedChars: 1000 * 1000,
+	}
+}
 
 // validPrefix keeps index names legal: lowercase, no characters Elasticsearch rejects, not
 // starting with '-', '_' or '+'.
@@ -83,20 +90,21 @@ var validPrefix = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,200}$`)
 // characters that need no escaping anywhere: lowercase letters, digits, '.' and '_'.
 var ValidNamespace = regexp.MustCompile(`^[a-z0-9._]{1,100}$`)
 
-// withDefaults returns a copy of c with every zero value replaced by its default, or an error
-// naming the setting that is wrong.
+// withDefaults returns a copy of c with every zero value replaced by its default (DefaultConfig),
+// or an error naming the setting that is wrong.
 func (c Config) withDefaults() (Config, error) {
+	d := DefaultConfig()
 	if len(c.Addresses) == 0 {
 		return c, fmt.Errorf("no Elasticsearch address configured")
 	}
 	if c.IndexPrefix == "" {
-		c.IndexPrefix = defaultIndexPrefix
+		c.IndexPrefix = d.IndexPrefix
 	}
 	if !validPrefix.MatchString(c.IndexPrefix) {
 		return c, fmt.Errorf("index prefix %q: want lowercase letters, digits, '.', '_' or '-', starting with a letter or digit", c.IndexPrefix)
 	}
 	if c.Namespace == "" {
-		c.Namespace = DefaultNamespace
+		c.Namespace = d.Namespace
 	}
 	if !ValidNamespace.MatchString(c.Namespace) {
 		return c, fmt.Errorf("data stream namespace %q: want 1 to 100 lowercase letters, digits, '.' or '_'", c.Namespace)
@@ -108,34 +116,34 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("replicas %d: want 0 or more", *c.Replicas)
 	}
 	if c.BulkWorkers <= 0 {
-		c.BulkWorkers = defaultWorkers
+		c.BulkWorkers = d.BulkWorkers
 	}
 	if c.FlushBytes <= 0 {
-		c.FlushBytes = defaultFlushBytes
+		c.FlushBytes = d.FlushBytes
 	}
 	if c.FlushInterval <= 0 {
-		c.FlushInterval = defaultFlushEvery
+		c.FlushInterval = d.FlushInterval
 	}
 	switch {
 	case c.MaxItemRetries == 0:
-		c.MaxItemRetries = defaultItemRetries
+		c.MaxItemRetries = d.MaxItemRetries
 	case c.MaxItemRetries < 0:
 		c.MaxItemRetries = 0
 	}
 	if c.MaxRetries <= 0 {
-		c.MaxRetries = defaultMaxRetries
+		c.MaxRetries = d.MaxRetries
 	}
 	if c.RequestTimeout <= 0 {
-		c.RequestTimeout = DefaultRequestTimeout
+		c.RequestTimeout = d.RequestTimeout
 	}
 	if c.BulkTimeout <= 0 {
-		c.BulkTimeout = DefaultBulkTimeout
+		c.BulkTimeout = d.BulkTimeout
 	}
 	if c.RetryBackoff == nil {
 		c.RetryBackoff = ExponentialBackoff(100*time.Millisecond, 10*time.Second)
 	}
 	if c.AttachmentIndexedChars == 0 {
-		c.AttachmentIndexedChars = defaultIndexedChars
+		c.AttachmentIndexedChars = d.AttachmentIndexedChars
 	}
 	return c, nil
 }

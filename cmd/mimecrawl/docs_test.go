@@ -430,12 +430,21 @@ func marshalConfig(t *testing.T, yamlText string) (string, error) {
 
 var configSection = regexp.MustCompile("^##+ `([a-z_.]+)`")
 
+// TestDocsConfigKeysAndDefaults holds the key tables of docs/configuration.md and
+// docs/alerts.md and the configuration together, both ways: every documented key exists and
+// every key is documented; a default written as a value is the default (setting the key to it
+// changes nothing); a default written in words ("none", "cluster default") is an empty or zero
+// value in the code; a default written as {key} is that key's value. A default changed in the
+// code alone or in the docs alone fails here.
 func TestDocsConfigKeysAndDefaults(t *testing.T) {
 	keys := configKeys()
 	base, err := marshalConfig(t, minimalConfig)
 	if err != nil {
 		t.Fatal(err)
 	}
+	loaded := yamlTree(t, base)
+	defaults := yamlTree(t, mustYAML(t, config.Default()))
+	documented := map[string]bool{}
 	docs := docFiles(t)
 	n := 0
 	for _, name := range []string{"docs/configuration.md", "docs/alerts.md"} {
@@ -449,6 +458,7 @@ func TestDocsConfigKeysAndDefaults(t *testing.T) {
 			}
 			key := section + "." + strings.Trim(r.cells[0], "`")
 			n++
+			documented[key] = true
 			if _, ok := keys[key]; !ok {
 				t.Errorf("%s documents the key %s, which the configuration does not have", name, key)
 				continue
@@ -459,12 +469,33 @@ func TestDocsConfigKeysAndDefaults(t *testing.T) {
 					col = i
 				}
 			}
-			if col < 0 || !strings.HasPrefix(r.cells[col], "`") {
-				continue // "none", "cluster default", "see below": not a value to compare
+			if col < 0 {
+				continue
+			}
+			if strings.Contains(r.cells[col], "see below") {
+				continue // a structured default the text describes
+			}
+			if !strings.HasPrefix(r.cells[col], "`") {
+				// "none", "cluster default", "system temporary directory": no value in the code.
+				if v := lookup(defaults, key); !isEmpty(v) {
+					t.Errorf("%s: %s: the stated default %q is no value, but the default is %v", name, key, r.cells[col], v)
+				}
+				continue
 			}
 			def := codeSpan.FindStringSubmatch(r.cells[col])[1]
+			if ref, ok := strings.CutPrefix(def, "{"); ok && strings.HasSuffix(def, "}") {
+				// The value of another key, as loaded.
+				ref = strings.TrimSuffix(ref, "}")
+				if !strings.Contains(ref, ".") {
+					ref = section + "." + ref
+				}
+				if got, want := lookup(loaded, key), lookup(loaded, ref); !reflect.DeepEqual(got, want) || want == nil {
+					t.Errorf("%s: %s: the stated default is %s (%v), but it loads as %v", name, key, def, want, got)
+				}
+				continue
+			}
 			if strings.Contains(def, "{") {
-				continue // derived from another key
+				continue // derived from another key in a way the table spells out
 			}
 			got, err := marshalConfig(t, withKey(key, def))
 			if err != nil {
@@ -476,10 +507,73 @@ func TestDocsConfigKeysAndDefaults(t *testing.T) {
 			}
 		}
 	}
+	for key, typ := range keys {
+		if !documented[key] && isLeaf(typ) && !documentedAbove(key, documented) {
+			t.Errorf("the configuration has the key %s, which no key table documents", key)
+		}
+	}
 	if n < 40 {
 		t.Errorf("only %d keys found in the docs' key tables", n)
 	}
 	t.Logf("%d keys checked", n)
+}
+
+// isLeaf tells whether a key of type t holds a value rather than keys of its own.
+func isLeaf(t reflect.Type) bool {
+	unmarshaler := reflect.TypeFor[yaml.Unmarshaler]()
+	return t.Kind() != reflect.Struct || reflect.PointerTo(t).Implements(unmarshaler) || t.Implements(unmarshaler)
+}
+
+// documentedAbove tells whether a section holding key is documented as a whole (a list of
+// objects, such as alerts.filters, whose items a table of its own describes).
+func documentedAbove(key string, documented map[string]bool) bool {
+	for i := strings.LastIndex(key, "."); i > 0; i = strings.LastIndex(key, ".") {
+		key = key[:i]
+		if documented[key] {
+			return true
+		}
+	}
+	return false
+}
+
+// yamlTree decodes YAML text into nested maps.
+func yamlTree(t *testing.T, text string) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := yaml.Unmarshal([]byte(text), &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func mustYAML(t *testing.T, v any) string {
+	t.Helper()
+	out, err := yaml.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(out)
+}
+
+// lookup returns the value at a dotted key path of a tree from yamlTree, nil if there is none.
+func lookup(tree map[string]any, key string) any {
+	var v any = tree
+	for _, p := range strings.Split(key, ".") {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil
+		}
+		v = m[p]
+	}
+	return v
+}
+
+// isEmpty tells whether a rendered value is no value: null, "", 0, false or an empty list or map.
+func isEmpty(v any) bool {
+	if v == nil {
+		return true
+	}
+	return reflect.ValueOf(v).IsZero() || (reflect.ValueOf(v).Kind() == reflect.Slice || reflect.ValueOf(v).Kind() == reflect.Map) && reflect.ValueOf(v).Len() == 0
 }
 
 // countAllKinds counts one document of every kind, as the crawl and the poller do.

@@ -218,8 +218,8 @@ func TestKillAndResume(t *testing.T) {
 	if refetched < 0 {
 		t.Errorf("fewer message fetches (%d) than messages indexed (%d)", fetched, len(ex.messages))
 	}
-	// A kill loses at most the messages in flight, at most MaxInflight (the crawler's default,
-	// max(10 × page_size, 1000)) per view and never more than the view has: what was
+	// A kill loses at most the messages in flight, at most performance.messages_in_flight in
+	// the run and never more than a view has: what was
 	// acknowledged is skipped by the next run, and a resumed pass lists only what is left.
 	views := map[state.Key]int{}
 	for _, m := range ex.messages {

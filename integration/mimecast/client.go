@@ -14,20 +14,21 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// Config holds everything a Client needs. Zero durations and counts take the defaults named
-// in the comments; the caller's configuration layer applies its own defaults before this.
+// Config holds everything a Client needs. Zero durations and counts marked "0 = the default"
+// take theirs from DefaultConfig, which is also where the configuration's defaults for them
+// come from.
 type Config struct {
 	BaseURL              string        // e.g. https://api.services.mimecast.com (or the us-/uk- regional host)
 	AuthURL              string        // token endpoint; "" = BaseURL + "/oauth/token"
 	ClientID             string        // API 2.0 application client id
 	ClientSecret         string        // API 2.0 application client secret
 	AuthTokenOffset      time.Duration // added to the token's expiry; negative = refresh early, 0 = exactly at expiry
-	RetryAfterMultiplier float64       // scales the server's wait hint; 1 = as asked; 0 = 1
+	RetryAfterMultiplier float64       // scales the server's wait hint; 1 = as asked; 0 = the default (DefaultConfig)
 	MaxRetries           int           // retries per call for retryable errors; 0 (or negative) = none, see DefaultMaxRetries
-	MinBackoff           time.Duration // first backoff without a server hint; 0 = 500ms; doubles with jitter
-	MaxBackoff           time.Duration // cap of backoff without a hint; 0 = 60s
-	MaxWait              time.Duration // clamp for server hints; 0 = 5m
-	RequestTimeout       time.Duration // per HTTP attempt (for downloads: longest pause between reads); 0 = 2m
+	MinBackoff           time.Duration // first backoff without a server hint, doubling with jitter; 0 = the default
+	MaxBackoff           time.Duration // cap of backoff without a hint; 0 = the default
+	MaxWait              time.Duration // clamp for server hints; 0 = the default
+	RequestTimeout       time.Duration // per HTTP attempt (for downloads: longest pause between reads); 0 = the default
 	Trace                TraceLevel    // how much HTTP traffic to log
 	StatsInterval        time.Duration // period of the statistics log line; 0 = none
 	HTTPClient           *http.Client  // optional; its Transport is the base transport
@@ -48,11 +49,29 @@ type Config struct {
 // Client's zero is no retry, as in the configuration: 0 is a setting, not "unset".
 const DefaultMaxRetries = 8
 
+// DefaultBaseURL is the global API host, mimecast.base_url's default.
+const DefaultBaseURL = "https://api.services.mimecast.com"
+
+// DefaultConfig returns the client's defaults. config.Default takes the defaults of the
+// mimecast and performance settings that reach the client from here; New gives a zero
+// RetryAfterMultiplier, RequestTimeout or backoff its default from here too. AuthTokenOffset,
+// MaxRetries and StatsInterval are taken as given by New (zero is a choice: renew at expiry,
+// no retry, no periodic line).
+func DefaultConfig() Config {
+	return Config{
+		BaseURL:              DefaultBaseURL,
+		AuthTokenOffset:      -60 * time.Second,
+		RetryAfterMultiplier: 1,
+		MaxRetries:           DefaultMaxRetries,
+		MinBackoff:           500 * time.Millisecond,
+		MaxBackoff:           60 * time.Second,
+		MaxWait:              5 * time.Minute,
+		RequestTimeout:       2 * time.Minute,
+		StatsInterval:        60 * time.Second,
+	}
+}
+
 const (
-	defaultMinBackoff     = 500 * time.Millisecond
-	defaultMaxBackoff     = 60 * time.Second
-	defaultMaxWait        = 5 * time.Minute
-	defaultRequestTimeout = 2 * time.Minute
 
 	// maxJSONBody bounds a JSON answer held in memory; a page of 500 message summaries is
 	// well under 1 MB, so anything near this is not a Mimecast answer.
@@ -112,15 +131,16 @@ func New(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	def := DefaultConfig()
 	c := &Client{
 		limit:      limit,
 		base:       strings.TrimRight(base.String(), "/"),
 		maxRetries: max(cfg.MaxRetries, 0),
-		minBackoff: orDefault(cfg.MinBackoff, defaultMinBackoff),
-		maxBackoff: orDefault(cfg.MaxBackoff, defaultMaxBackoff),
-		maxWait:    orDefault(cfg.MaxWait, defaultMaxWait),
-		multiplier: orDefault(cfg.RetryAfterMultiplier, 1),
-		timeout:    orDefault(cfg.RequestTimeout, defaultRequestTimeout),
+		minBackoff: orDefault(cfg.MinBackoff, def.MinBackoff),
+		maxBackoff: orDefault(cfg.MaxBackoff, def.MaxBackoff),
+		maxWait:    orDefault(cfg.MaxWait, def.MaxWait),
+		multiplier: orDefault(cfg.RetryAfterMultiplier, def.RetryAfterMultiplier),
+		timeout:    orDefault(cfg.RequestTimeout, def.RequestTimeout),
 		log:        cfg.Logger,
 		now:        cfg.Now,
 		stats:      newCounters(),

@@ -85,7 +85,7 @@ type AlertsArgs struct {
 // poller option is added and not mapped.
 func AlertsOptions(cfg *config.Config, once bool, log zerolog.Logger) (alerts.Options, error) {
 	a := cfg.Alerts
-	details, err := alerts.NewDetailsTemplate(a.DetailsURL)
+	details, err := alerts.DetailsTemplateOf(a)
 	if err != nil {
 		return alerts.Options{}, err
 	}
@@ -95,7 +95,7 @@ func AlertsOptions(cfg *config.Config, once bool, log zerolog.Logger) (alerts.Op
 	}
 	return alerts.Options{
 		Sources: alertSources(a.Sources), PollInterval: a.PollInterval.D(), Lookback: a.Lookback.D(),
-		Overlap: overlapOption(a.Overlap.D()), PageSize: a.PageSize,
+		Overlap: a.Overlap.D(), PageSize: a.PageSize,
 		MaxPages: a.MaxPages, MaxRecordBytes: int(a.MaxRecordSize), MaxWait: maxWait,
 		Types: a.Types, Statuses: a.Statuses, Routes: a.Routes,
 		SIEMTypes: a.SIEM.Types, SIEMStream: a.SIEM.Mode == config.SIEMStream,
@@ -103,15 +103,6 @@ func AlertsOptions(cfg *config.Config, once bool, log zerolog.Logger) (alerts.Op
 		AckGrace: AckGrace(cfg.Performance.ShutdownGrace.D()),
 		Logger:   log,
 	}, nil
-}
-
-// overlapOption turns alerts.overlap into the poller's option, where 0 means the default:
-// a configured 0 means no overlap.
-func overlapOption(d time.Duration) time.Duration {
-	if d == 0 {
-		return -1
-	}
-	return d
 }
 
 func alertSources(names []string) []alerts.Source {

@@ -104,8 +104,8 @@ func TestAlertsOptionsEdges(t *testing.T) {
 	if o.MaxWait != 0 {
 		t.Errorf("long-running poller: MaxWait %v, want none", o.MaxWait)
 	}
-	if o.Overlap >= 0 {
-		t.Errorf("alerts.overlap 0: option %v, want negative (no overlap)", o.Overlap)
+	if o.Overlap != 0 {
+		t.Errorf("alerts.overlap 0: option %v, want 0 as is (no overlap, the poller takes it so)", o.Overlap)
 	}
 	c.Alerts.DetailsURL = "{{.Nope"
 	if _, err := AlertsOptions(c, true, zerolog.Nop()); err == nil {

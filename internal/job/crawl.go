@@ -135,7 +135,7 @@ func (c *crawl) run(ctx context.Context) error {
 	setup.Go(func() error { return cluster.Setup(sctx) })
 	setup.Go(func() error {
 		var err error
-		enum, err = crawler.Enumerate(sctx, client, Rules(cfg, c.Shard), cfg.Performance.PageSize, cfg.Parallelism.Mailboxes)
+		enum, err = Enumerate(sctx, cfg, client, c.Shard)
 		return err
 	})
 	if err := setup.Wait(); err != nil {

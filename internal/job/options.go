@@ -1,6 +1,7 @@
 package job
 
 import (
+	"context"
 	"fmt"
 	"os"
 
@@ -31,9 +32,9 @@ func CrawlerOptions(cfg *config.Config, full, pipeline bool, log zerolog.Logger)
 		BlankName: c.Attachments.BlankName, MaxAttachmentBytes: int64(c.Attachments.MaxBytes),
 		AttachmentPipeline: pipeline, NoAttachmentText: c.Attachments.Text == config.TextNone,
 		MaxAttachmentTextChars: c.Attachments.MaxTextChars, AttachmentTextTimeout: c.Attachments.TextTimeout.D(),
-		PageSize: c.Performance.PageSize, Mailboxes: c.Parallelism.Mailboxes, MessageWorkers: c.Parallelism.Messages,
-		MaxInflight:  c.Performance.MessagesInFlight,
-		IndexQueries: c.Parallelism.IndexQueries, DeltaTokenOffset: c.Performance.DeltaTokenOffset.D(),
+		PageSize: c.Performance.PageSize, ListingSlots: c.Parallelism.Mailboxes, MessageWorkers: c.Parallelism.Messages,
+		MessagesInFlight: c.Performance.MessagesInFlight,
+		IndexQueries:     c.Parallelism.IndexQueries, DeltaTokenOffset: c.Performance.DeltaTokenOffset.D(),
 		CheckpointInterval: c.Performance.CheckpointInterval.D(), Full: full,
 		ShutdownGrace: AckGrace(c.Performance.ShutdownGrace.D()),
 		Logger:        log.With().Str("component", "crawler").Logger(),
@@ -64,11 +65,18 @@ func Rules(cfg *config.Config, shard crawler.Shard) crawler.Rules {
 	}
 }
 
+// Enumerate lists the account's mailboxes and applies cfg's rules for shard (the zero Shard:
+// every mailbox), parallelism.domains domains at a time.
+func Enumerate(ctx context.Context, cfg *config.Config, dir crawler.Directory, shard crawler.Shard) (*crawler.Enumeration, error) {
+	return crawler.Enumerate(ctx, dir, Rules(cfg, shard), cfg.Performance.PageSize, cfg.Parallelism.Domains)
+}
+
 // ArchiveConcurrency is the bound on archive requests in flight for the crawl's client. One
-// message being fetched has one archive request in flight at a time, so the crawl's workers
-// bound the requests; the limiter, adaptive by default, decides how many of them pay.
+// message being fetched has one archive request in flight at a time, so the crawl's fetchers
+// (config.Fetchers, crawler.Options.Fetchers) bound the requests; the limiter, adaptive by
+// default, decides how many of them pay.
 func ArchiveConcurrency(cfg *config.Config) mimecast.Concurrency {
-	return mimecast.Concurrency{Adaptive: cfg.Performance.Concurrency != config.ConcurrencyFixed, Max: cfg.MaxInflight()}
+	return mimecast.Concurrency{Adaptive: cfg.Performance.Concurrency != config.ConcurrencyFixed, Max: cfg.Fetchers()}
 }
 
 // MimecastConfig is the Mimecast client's configuration for cfg, with conc as its bound on

@@ -1,8 +1,12 @@
 package job
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"io"
 	"reflect"
+	"sync"
 	"testing"
 	"time"
 
@@ -10,6 +14,7 @@ import (
 
 	"github.com/mimecrawl/mimecrawl/config"
 	"github.com/mimecrawl/mimecrawl/crawler"
+	"github.com/mimecrawl/mimecrawl/integration/mimecast/api"
 )
 
 // notFromConfig are the crawler options that no setting maps to: the caller sets them per run
@@ -73,10 +78,10 @@ func TestCrawlerOptionsTakesEverySetting(t *testing.T) {
 		{"attachments.max_text_chars", o.MaxAttachmentTextChars, 4321},
 		{"attachments.text_timeout", o.AttachmentTextTimeout, 7 * time.Second},
 		{"performance.page_size", o.PageSize, 77},
-		{"parallelism.mailboxes", o.Mailboxes, 3},
+		{"parallelism.mailboxes", o.ListingSlots, 3},
 		{"parallelism.messages", o.MessageWorkers, 5},
 		{"parallelism.index_queries", o.IndexQueries, 6},
-		{"performance.messages_in_flight", o.MaxInflight, 99},
+		{"performance.messages_in_flight", o.MessagesInFlight, 99},
 		{"performance.delta_token_offset", o.DeltaTokenOffset, -3 * time.Minute},
 		{"performance.checkpoint_interval", o.CheckpointInterval, 11 * time.Second},
 		{"performance.shutdown_grace (the acknowledgement part)", o.ShutdownGrace, 30 * time.Second},
@@ -88,6 +93,13 @@ func TestCrawlerOptionsTakesEverySetting(t *testing.T) {
 		}
 	}
 	checkAllSet(t, reflect.ValueOf(o), "crawler.Options")
+
+	// An empty blank label is a setting ("leave it empty"), not "unset": it reaches the crawler
+	// as is, and the crawler keeps it.
+	c.Messages.BlankSubject, c.Attachments.BlankName = "", ""
+	if o := CrawlerOptions(c, false, false, zerolog.New(io.Discard)); o.BlankSubject != "" || o.BlankName != "" {
+		t.Errorf("blank labels %q, %q, want empty", o.BlankSubject, o.BlankName)
+	}
 }
 
 // checkAllSet fails for every field of v (recursively into structs) left at its zero value and
@@ -145,6 +157,9 @@ func TestComponentConfigs(t *testing.T) {
 	if conc := ArchiveConcurrency(c); conc.Adaptive || conc.Max != 15 {
 		t.Errorf("archive concurrency %+v, want fixed at parallelism.mailboxes × parallelism.messages = 15", conc)
 	}
+	if o := CrawlerOptions(c, false, false, zerolog.New(io.Discard)); o.Fetchers() != ArchiveConcurrency(c).Max {
+		t.Errorf("the crawl has %d fetchers, its client a bound of %d requests: one product, computed once", o.Fetchers(), ArchiveConcurrency(c).Max)
+	}
 	c.Mimecast.ClientID, c.Performance.MaxRetries = "id", 2
 	mc, err := MimecastConfig(c, ArchiveConcurrency(c), zerolog.New(io.Discard))
 	if err != nil || mc.ClientID != "id" || mc.MaxRetries != 2 || mc.Concurrency.Max != 15 {
@@ -158,5 +173,66 @@ func TestComponentConfigs(t *testing.T) {
 	c.Elasticsearch.CAFile = "/does/not/exist"
 	if _, err := IndexConfig(c, zerolog.New(io.Discard)); err == nil {
 		t.Error("a missing elasticsearch.ca_file is not an error")
+	}
+}
+
+// gateDirectory lets user listings through in groups of limit at once (the last group
+// smaller) and counts the most at once: an enumeration that lists fewer domains at once than
+// limit fails after a while instead of hanging.
+type gateDirectory struct {
+	domains []api.Domain
+	limit   int
+
+	mu                     sync.Mutex
+	started, inflight, max int
+	gate                   chan struct{}
+}
+
+func (d *gateDirectory) InternalDomains(context.Context) ([]api.Domain, error) { return d.domains, nil }
+
+func (d *gateDirectory) InternalUsers(ctx context.Context, domain string, _ int) ([]api.User, error) {
+	d.mu.Lock()
+	d.started++
+	d.inflight++
+	d.max = max(d.max, d.inflight)
+	if d.gate == nil {
+		d.gate = make(chan struct{})
+	}
+	g := d.gate
+	if d.inflight == d.limit || d.started == len(d.domains) {
+		close(g)
+		d.gate = nil
+	}
+	d.mu.Unlock()
+	defer func() {
+		d.mu.Lock()
+		d.inflight--
+		d.mu.Unlock()
+	}()
+	select {
+	case <-g:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-time.After(10 * time.Second): // not a timing assertion: the alternative is a hang
+		return nil, errors.New("domains listed fewer than parallelism.domains at a time")
+	}
+	return []api.User{{EmailAddress: "u@" + domain}}, nil
+}
+
+// TestEnumerateListsParallelismDomainsAtOnce: the domains listed at once are
+// parallelism.domains, not parallelism.mailboxes (which counts views listed at once).
+func TestEnumerateListsParallelismDomainsAtOnce(t *testing.T) {
+	cfg := config.Default()
+	cfg.Parallelism.Mailboxes, cfg.Parallelism.Domains = 5, 2
+	d := &gateDirectory{limit: 2}
+	for i := range 6 {
+		d.domains = append(d.domains, api.Domain{Domain: fmt.Sprintf("d%d.example.com", i)})
+	}
+	enum, err := Enumerate(context.Background(), cfg, d, crawler.Shard{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(enum.Kept) != 6 || d.max != 2 {
+		t.Errorf("%d mailboxes kept, %d domains listed at once; want 6 and parallelism.domains = 2", len(enum.Kept), d.max)
 	}
 }

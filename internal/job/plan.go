@@ -162,7 +162,7 @@ func Plan(ctx context.Context, env Env) (PlanReport, error) {
 		return rep, err
 	}
 	defer client.Close()
-	enum, err := crawler.Enumerate(ctx, client, Rules(cfg, env.Shard), cfg.Performance.PageSize, cfg.Parallelism.Mailboxes)
+	enum, err := Enumerate(ctx, cfg, client, env.Shard)
 	if err != nil {
 		return rep, err
 	}
