@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -650,4 +651,55 @@ func mustMarshal(t *testing.T, text string) string {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// TestArchitectureNamesEveryPackage holds docs/architecture.md's package table to the module:
+// every package (a directory with non-test Go files, outside the deploy module and testdata)
+// has its row, and every row names a package that exists.
+func TestArchitectureNamesEveryPackage(t *testing.T) {
+	raw, err := os.ReadFile("../../docs/architecture.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := map[string]bool{}
+	row := regexp.MustCompile("(?m)^\\| `([a-z0-9/_-]+)` \\|")
+	for _, m := range row.FindAllStringSubmatch(string(raw), -1) {
+		rows[m[1]] = true
+	}
+	pkgs := map[string]bool{}
+	err = filepath.WalkDir("../..", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel("../..", path)
+		if d.IsDir() {
+			switch {
+			case rel == ".":
+				return nil
+			case strings.HasPrefix(d.Name(), "."), d.Name() == "testdata", rel == "deploy", rel == "bench", rel == "scripts", rel == "docs", rel == "examples":
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if strings.HasSuffix(path, ".go") && !strings.HasSuffix(path, "_test.go") {
+			pkgs[filepath.ToSlash(filepath.Dir(rel))] = true
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pkgs) < 10 {
+		t.Fatalf("found only %d packages; the walk is wrong: %v", len(pkgs), pkgs)
+	}
+	for p := range pkgs {
+		if !rows[p] {
+			t.Errorf("package %s has no row in docs/architecture.md's package table", p)
+		}
+	}
+	for r := range rows {
+		if !pkgs[r] {
+			t.Errorf("docs/architecture.md names package %s, which does not exist", r)
+		}
+	}
 }
