@@ -17,6 +17,7 @@ import (
 	"github.com/mimecrawl/mimecrawl/integration/mimecast"
 	"github.com/mimecrawl/mimecrawl/integration/mimecast/api"
 	"github.com/mimecrawl/mimecrawl/internal/rule"
+	"github.com/mimecrawl/mimecrawl/state"
 )
 
 // Options are the crawl settings, already validated and compiled by package config.
@@ -476,40 +477,9 @@ func (c *Crawler) Totals() Totals {
 	}
 }
 
-// Totals are the documents and bytes of a run.
-type Totals struct {
-	Messages         int64 `json:"messages_indexed"`
-	Skipped          int64 `json:"messages_already_indexed"`
-	ExcludedSubjects int64 `json:"messages_excluded_by_subject"`
-	Attachments      int64 `json:"attachments_indexed"`
-	Oversize         int64 `json:"attachments_oversize"`
-	ExcludedNames    int64 `json:"attachments_excluded_by_name"`
-	Bytes            int64 `json:"bytes_downloaded"`
-	DocsFailed       int64 `json:"documents_failed"`
-	FetchFailed      int64 `json:"messages_fetch_failed"`
-	MalformedBodies  int64 `json:"malformed_bodies"`
-	Deleted          int64 `json:"documents_deleted"`
-	// FromMessage counts attachments whose bytes were taken from the downloaded RFC 822
-	// message; only an attachment the detail lists and the message lacks is downloaded on its
-	// own.
-	FromMessage int64 `json:"attachments_from_message"`
-	// NotIndexed counts documents that did not reach Elasticsearch (unreachable, or the run
-	// stopped first); the next run sends them again. DocsFailed counts those it refused.
-	NotIndexed int64 `json:"documents_not_indexed"`
-	// InvalidListed counts listed messages that lack what the crawler needs (an id, a readable
-	// received time); each is recorded as a failure and retried by the next run.
-	InvalidListed int64 `json:"messages_invalid"`
-	// TextFailed counts attachments whose text could not be extracted (broken, encrypted,
-	// over a limit, too slow); each is indexed with its metadata and the reason.
-	TextFailed int64 `json:"attachments_text_failed"`
-	// Listed counts the messages the list calls returned, ViewsListed the views whose listing
-	// reached its end: with them a progress display estimates the work left (what is listed
-	// and not yet handled, and what the views not yet listed are likely to hold).
-	Listed      int64 `json:"messages_listed"`
-	ViewsListed int64 `json:"views_listed"`
-	// TextMisses breaks TextFailed down by format and reason.
-	TextMisses []TextMiss `json:"attachments_text_failed_by_reason,omitempty"`
-}
+// Totals are the documents and bytes of a run; the type, its JSON names and what each
+// count means are the state file's record of them.
+type Totals = state.Totals
 
 // handoff queues message documents whose attachments are acknowledged and adds them to the
 // sink from its own goroutine (run, started by Crawler.Run). Acknowledgement callbacks run on the

@@ -6,16 +6,12 @@ import (
 	"sync"
 
 	"github.com/mimecrawl/mimecrawl/crawler/body"
+	"github.com/mimecrawl/mimecrawl/state"
 )
 
-// TextMiss counts the attachments of a run indexed without text for one reason in one format:
-// a file that is broken, encrypted, over a limit, too slow, without a text layer, or in fonts
-// without a Unicode map. Each such document carries the reason in mimecast.attachment_error.
-type TextMiss struct {
-	Format string `json:"format"`
-	Reason string `json:"reason"`
-	Count  int64  `json:"count"`
-}
+// TextMiss counts the attachments of a run indexed without text for one reason in one format;
+// the type is the state file's record of it.
+type TextMiss = state.TextMiss
 
 // textMisses counts misses by format and reason and remembers which reasons were already
 // named in a warning: one warning per reason and run names a file; the others go to debug,

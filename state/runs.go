@@ -20,18 +20,20 @@ const KeptRuns = 50
 // refused (ErrNewerSchema) rather than misread.
 const runVersion = 1
 
-// RunRecord is what a crawl did, as the crawl's state file keeps it in its run history and as
-// `status` shows it (Report.Runs). Its fields and their JSON names are the run summary the
-// crawl logs at its end; the caller copies them from its own types.
+// RunRecord is what a crawl did: the run summary the crawl prints and logs at its end
+// (job.Summary is this type), as the crawl's state file keeps it in its run history and as
+// `status` shows it (Report.Runs). Its JSON is the logged summary's, plus the version "v".
 type RunRecord struct {
-	// V is the encoding's version; zero in a record returned by Runs (checked and cleared).
+	// V is the encoding's version; zero in a record returned by Runs (checked and cleared)
+	// and in a summary that was not read from the state file, whose JSON then omits it.
 	V        int       `json:"v,omitempty"`
 	Command  string    `json:"command"`
 	Started  time.Time `json:"started"`
 	Finished time.Time `json:"finished"`
 	Seconds  float64   `json:"seconds"`
 	Full     bool      `json:"full"`
-	Shard    string    `json:"shard,omitempty"`
+	// Shard is "i/n" for one shard of a sharded crawl.
+	Shard string `json:"shard,omitempty"`
 
 	DomainsTotal        int            `json:"domains_total"`
 	DomainsKept         int            `json:"domains_kept"`
@@ -39,63 +41,94 @@ type RunRecord struct {
 	MailboxesKept       int            `json:"mailboxes_kept"`
 	Excluded            map[string]int `json:"excluded,omitempty"`
 
+	// ViewsTotal is every kept mailbox view; those not complete, failed or interrupted were
+	// not started (the run was stopped first).
 	ViewsTotal       int      `json:"views_total,omitempty"`
 	ViewsComplete    int      `json:"views_complete"`
 	ViewsFailed      int      `json:"views_failed"`
 	ViewsInterrupted int      `json:"views_interrupted"`
 	FailedViews      []string `json:"failed_views,omitempty"`
 
-	// The crawl's totals.
-	Messages         int64      `json:"messages_indexed"`
-	Skipped          int64      `json:"messages_already_indexed"`
-	ExcludedSubjects int64      `json:"messages_excluded_by_subject"`
-	Attachments      int64      `json:"attachments_indexed"`
-	Oversize         int64      `json:"attachments_oversize"`
-	ExcludedNames    int64      `json:"attachments_excluded_by_name"`
-	Bytes            int64      `json:"bytes_downloaded"`
-	DocsFailed       int64      `json:"documents_failed"`
-	FetchFailed      int64      `json:"messages_fetch_failed"`
-	MalformedBodies  int64      `json:"malformed_bodies"`
-	Deleted          int64      `json:"documents_deleted"`
-	FromMessage      int64      `json:"attachments_from_message"`
-	NotIndexed       int64      `json:"documents_not_indexed"`
-	InvalidListed    int64      `json:"messages_invalid"`
-	TextFailed       int64      `json:"attachments_text_failed"`
-	Listed           int64      `json:"messages_listed"`
-	ViewsListed      int64      `json:"views_listed"`
-	TextMisses       []TextMiss `json:"attachments_text_failed_by_reason,omitempty"`
-
-	MailboxesRemoved  int      `json:"mailboxes_removed"`
+	Totals
+	MailboxesRemoved int `json:"mailboxes_removed"`
+	// RemovalIncomplete: a removal was attempted and did not finish; the mailboxes it did not
+	// finish keep their state and the next run tries again.
 	RemovalIncomplete bool     `json:"removal_incomplete,omitempty"`
 	RemovalRefused    []string `json:"removal_refused,omitempty"`
 
-	APICalls               int64                 `json:"api_calls"`
-	APIRateLimited         int64                 `json:"api_rate_limited"`
-	APIErrors              map[int]int64         `json:"api_errors_by_status,omitempty"`
-	APIQuotaCalls          int64                 `json:"api_quota_calls"`
-	APIDownloads           int64                 `json:"api_download_requests"`
-	APITokenRequests       int64                 `json:"api_token_requests"`
-	APIQuotaWaitSeconds    float64               `json:"api_quota_wait_seconds"`
-	APIQuotaGroups         map[string]QuotaGroup `json:"api_quota_groups,omitempty"`
-	APIConcurrency         string                `json:"api_concurrency,omitempty"`
-	APIConcurrencyInitial  int                   `json:"api_concurrency_initial,omitempty"`
-	APIConcurrencyLimit    int                   `json:"api_concurrency_limit"`
-	APIConcurrencyLimitAvg float64               `json:"api_concurrency_limit_avg"`
-	APIConcurrencyLimitMax int                   `json:"api_concurrency_limit_max,omitempty"`
-	APIInflightMax         int                   `json:"api_inflight_max"`
-	BulkRequests           int64                 `json:"bulk_requests"`
-	BytesIndexed           int64                 `json:"bytes_indexed"`
-	PeakRSSBytes           int64                 `json:"peak_rss_bytes,omitempty"`
+	APICalls       int64         `json:"api_calls"` // every HTTP exchange with Mimecast
+	APIRateLimited int64         `json:"api_rate_limited"`
+	APIErrors      map[int]int64 `json:"api_errors_by_status,omitempty"`
+	// What the quota counts: calls of API endpoints, not downloads nor token requests; per
+	// quota group with their 429s and the time calls waited for the quota. A crawl and an
+	// alerts poller on one API application share the account group's quota.
+	APIQuotaCalls       int64                 `json:"api_quota_calls"`
+	APIDownloads        int64                 `json:"api_download_requests"`
+	APITokenRequests    int64                 `json:"api_token_requests"`
+	APIQuotaWaitSeconds float64               `json:"api_quota_wait_seconds"`
+	APIQuotaGroups      map[string]QuotaGroup `json:"api_quota_groups,omitempty"`
+	// The bound on archive requests in flight (performance.concurrency): adaptive or fixed,
+	// where it started, where it ended, its time-weighted mean and highest value, and the
+	// most requests that were in flight at once.
+	APIConcurrency         string  `json:"api_concurrency,omitempty"`
+	APIConcurrencyInitial  int     `json:"api_concurrency_initial,omitempty"`
+	APIConcurrencyLimit    int     `json:"api_concurrency_limit"`
+	APIConcurrencyLimitAvg float64 `json:"api_concurrency_limit_avg"`
+	APIConcurrencyLimitMax int     `json:"api_concurrency_limit_max,omitempty"`
+	APIInflightMax         int     `json:"api_inflight_max"`
+	BulkRequests           int64   `json:"bulk_requests"`
+	BytesIndexed           int64   `json:"bytes_indexed"`
+	PeakRSSBytes           int64   `json:"peak_rss_bytes,omitempty"`
 
 	FailedDocuments []string `json:"failed_documents,omitempty"`
 	Error           string   `json:"error,omitempty"`
-	Fatal           bool     `json:"fatal,omitempty"`
-	Interrupted     bool     `json:"interrupted,omitempty"`
-	ExitCode        int      `json:"exit_code"`
+	// Fatal: the run could not start, or ended early for a reason that applies to every
+	// mailbox (Elasticsearch unreachable, a permission Mimecast refuses).
+	Fatal bool `json:"fatal,omitempty"`
+	// Interrupted: the run was stopped by a signal before every view was done.
+	Interrupted bool `json:"interrupted,omitempty"`
+	ExitCode    int  `json:"exit_code"`
 }
 
-// TextMiss is one format and reason of attachments whose text was not extracted, with their
-// count.
+// Totals are the documents and bytes of a crawl (crawler.Totals is this type), counted as it
+// runs; their JSON is flattened into the run summary's.
+type Totals struct {
+	Messages         int64 `json:"messages_indexed"`
+	Skipped          int64 `json:"messages_already_indexed"`
+	ExcludedSubjects int64 `json:"messages_excluded_by_subject"`
+	Attachments      int64 `json:"attachments_indexed"`
+	Oversize         int64 `json:"attachments_oversize"`
+	ExcludedNames    int64 `json:"attachments_excluded_by_name"`
+	Bytes            int64 `json:"bytes_downloaded"`
+	DocsFailed       int64 `json:"documents_failed"`
+	FetchFailed      int64 `json:"messages_fetch_failed"`
+	MalformedBodies  int64 `json:"malformed_bodies"`
+	Deleted          int64 `json:"documents_deleted"`
+	// FromMessage counts attachments whose bytes were taken from the downloaded RFC 822
+	// message; only an attachment the detail lists and the message lacks is downloaded on its
+	// own.
+	FromMessage int64 `json:"attachments_from_message"`
+	// NotIndexed counts documents that did not reach Elasticsearch (unreachable, or the run
+	// stopped first); the next run sends them again. DocsFailed counts those it refused.
+	NotIndexed int64 `json:"documents_not_indexed"`
+	// InvalidListed counts listed messages that lack what the crawler needs (an id, a readable
+	// received time); each is recorded as a failure and retried by the next run.
+	InvalidListed int64 `json:"messages_invalid"`
+	// TextFailed counts attachments whose text could not be extracted (broken, encrypted,
+	// over a limit, too slow); each is indexed with its metadata and the reason.
+	TextFailed int64 `json:"attachments_text_failed"`
+	// Listed counts the messages the list calls returned, ViewsListed the views whose listing
+	// reached its end: with them a progress display estimates the work left (what is listed
+	// and not yet handled, and what the views not yet listed are likely to hold).
+	Listed      int64 `json:"messages_listed"`
+	ViewsListed int64 `json:"views_listed"`
+	// TextMisses breaks TextFailed down by format and reason.
+	TextMisses []TextMiss `json:"attachments_text_failed_by_reason,omitempty"`
+}
+
+// TextMiss counts the attachments of a run indexed without text for one reason in one format:
+// a file that is broken, encrypted, over a limit, too slow, without a text layer, or in fonts
+// without a Unicode map. Each such document carries the reason in mimecast.attachment_error.
 type TextMiss struct {
 	Format string `json:"format"`
 	Reason string `json:"reason"`

@@ -3,6 +3,7 @@ package job
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"reflect"
 	"testing"
 	"time"
@@ -61,6 +62,26 @@ func TestSummaryRecordIsTheSummary(t *testing.T) {
 	}
 	if back := SummaryOf(rec); !reflect.DeepEqual(back, s) {
 		t.Errorf("read back\n%+v\nwant\n%+v", back, s)
+	}
+}
+
+// The logged run summary keeps its fields, their names and their order: testdata/summary.json
+// is the JSON of a filled summary as a release wrote it before the summary became the state
+// file's record (whose version "v" a summary never carries).
+func TestSummaryJSONIsUnchanged(t *testing.T) {
+	var s Summary
+	fill(reflect.ValueOf(&s).Elem(), new(int))
+	s.V = 0
+	got, err := json.MarshalIndent(&s, "", "\t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile("testdata/summary.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got)+"\n" != string(want) {
+		t.Errorf("logged summary\n%s\nwant\n%s", got, want)
 	}
 }
 
