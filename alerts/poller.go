@@ -16,6 +16,7 @@ import (
 
 	"github.com/mimecrawl/mimecrawl/config"
 	"github.com/mimecrawl/mimecrawl/integration/mimecast"
+	"github.com/mimecrawl/mimecrawl/state"
 )
 
 // Options tune a Poller. Zero values take the defaults of DefaultOptions, but Overlap.
@@ -235,50 +236,11 @@ type PassSummary struct {
 	Sources  []SourceSummary `json:"sources"`
 }
 
-// SourceSummary is what one pass did with one source.
+// SourceSummary is what one pass did with one source: the state file's record of it
+// (state.SourceOutcome, where each field is described), with the source's own type.
 type SourceSummary struct {
 	Source Source `json:"source"`
-	// Records read from the source, before deduplication and rules.
-	Records int64 `json:"records"`
-	// Indexed alerts new to Elasticsearch; Existing were already there (re-reads).
-	Indexed  int64 `json:"indexed"`
-	Existing int64 `json:"existing"`
-	// Excluded alerts by reason: "type", "status", "route", "filter N", "low".
-	Excluded map[string]int64 `json:"excluded,omitempty"`
-	// FilterErrors counts CEL evaluation errors (each kept the alert).
-	FilterErrors int64 `json:"filter_errors,omitempty"`
-	// Malformed records failed alone; MalformedReasons counts them by reason (ReasonTooLarge,
-	// ReasonNoTime, ...), each warned about once per pass with its detail.
-	Malformed        int64            `json:"malformed,omitempty"`
-	MalformedReasons map[string]int64 `json:"malformed_reasons,omitempty"`
-	// Repeats are records of a SIEM stream page that the previous page already had.
-	Repeats int64 `json:"repeats,omitempty"`
-	// FilesSkipped are SIEM batch files skipped for good: unreadable in maxFileReads
-	// passes. FilesPending are those parked after the pass, read again on the next (their
-	// pass fails).
-	FilesSkipped int64 `json:"files_skipped,omitempty"`
-	FilesPending int64 `json:"files_pending,omitempty"`
-	// Groups counts group updates acknowledged.
-	Groups int64 `json:"groups,omitempty"`
-	// Rejected documents Elasticsearch refused for good (counted, passed).
-	Rejected int64 `json:"rejected,omitempty"`
-	// PagesLooped counts windows (SIEM: passes) ended because a page token came back or
-	// the pages exceeded MaxPages; RecordsUnread the records pages stated but never listed.
-	// Either leaves the cursor before the window and fails the source's pass.
-	PagesLooped   int64 `json:"pages_looped,omitempty"`
-	RecordsUnread int64 `json:"records_unread,omitempty"`
-	// Pending counts the alerts parked in the source's cursors after the pass: refused by
-	// Elasticsearch, or threat events still without their details (cursor.go). They are
-	// tried again on every pass; while any is parked the pass fails.
-	Pending int64 `json:"alerts_pending,omitempty"`
-	// Forbidden: the API answered 403, the application lacks Permission.
-	Forbidden  bool   `json:"forbidden,omitempty"`
-	Permission string `json:"permission,omitempty"`
-	// Interrupted: the pass was stopped (its context ended) before the source was done.
-	Interrupted bool `json:"interrupted,omitempty"`
-	// Cursor says where the source's cursor stands after the pass.
-	Cursor string `json:"cursor"`
-	Error  string `json:"error,omitempty"`
+	state.SourceOutcome
 }
 
 // Failed reports whether any source of the pass ended with an error other than a 403 or
@@ -335,14 +297,14 @@ func (c *counters) summary(src Source) SourceSummary {
 	if len(c.malformedReasons) > 0 {
 		mr = maps.Clone(c.malformedReasons)
 	}
-	return SourceSummary{
+	return SourceSummary{Source: src, SourceOutcome: state.SourceOutcome{
 		MalformedReasons: mr,
-		Source:           src, Records: c.records.Load(), Indexed: c.indexed.Load(), Existing: c.existing.Load(),
+		Records:          c.records.Load(), Indexed: c.indexed.Load(), Existing: c.existing.Load(),
 		Excluded: ex, FilterErrors: c.filterErrors.Load(), Malformed: c.malformed.Load(), Repeats: c.repeats.Load(),
 		FilesSkipped: c.filesSkipped.Load(), Groups: c.groups.Load(), Rejected: c.rejected.Load(),
 		PagesLooped: c.pagesLooped.Load(), RecordsUnread: c.recordsUnread.Load(), Pending: c.pending.Load(),
 		FilesPending: c.filesPending.Load(),
-	}
+	}}
 }
 
 // Once polls every source once, concurrently, and returns when all are done or ctx ends.

@@ -160,29 +160,58 @@ type PassRecord struct {
 	Error          string                `json:"error,omitempty"`
 }
 
-// SourceRecord is what one pass did with one alert source.
+// SourceRecord is what one pass did with one alert source, named by the source's name.
 type SourceRecord struct {
-	Source           string           `json:"source"`
-	Records          int64            `json:"records"`
-	Indexed          int64            `json:"indexed"`
-	Existing         int64            `json:"existing"`
-	Excluded         map[string]int64 `json:"excluded,omitempty"`
-	FilterErrors     int64            `json:"filter_errors,omitempty"`
+	Source string `json:"source"`
+	SourceOutcome
+}
+
+// SourceOutcome is what one pass of the alerts poller did with one source, without the
+// source's name: the poller's summary of a source (alerts.SourceSummary) and its record here
+// share it, each naming the source with its own type. Its JSON is flattened into theirs.
+type SourceOutcome struct {
+	// Records read from the source, before deduplication and rules.
+	Records int64 `json:"records"`
+	// Indexed alerts new to Elasticsearch; Existing were already there (re-reads).
+	Indexed  int64 `json:"indexed"`
+	Existing int64 `json:"existing"`
+	// Excluded alerts by reason: "type", "status", "route", "filter N", "low".
+	Excluded map[string]int64 `json:"excluded,omitempty"`
+	// FilterErrors counts CEL evaluation errors (each kept the alert).
+	FilterErrors int64 `json:"filter_errors,omitempty"`
+	// Malformed records failed alone; MalformedReasons counts them by reason
+	// (alerts.ReasonTooLarge, alerts.ReasonNoTime, ...), each warned about once per pass with
+	// its detail.
 	Malformed        int64            `json:"malformed,omitempty"`
 	MalformedReasons map[string]int64 `json:"malformed_reasons,omitempty"`
-	Repeats          int64            `json:"repeats,omitempty"`
-	FilesSkipped     int64            `json:"files_skipped,omitempty"`
-	FilesPending     int64            `json:"files_pending,omitempty"`
-	Groups           int64            `json:"groups,omitempty"`
-	Rejected         int64            `json:"rejected,omitempty"`
-	PagesLooped      int64            `json:"pages_looped,omitempty"`
-	RecordsUnread    int64            `json:"records_unread,omitempty"`
-	Pending          int64            `json:"alerts_pending,omitempty"`
-	Forbidden        bool             `json:"forbidden,omitempty"`
-	Permission       string           `json:"permission,omitempty"`
-	Interrupted      bool             `json:"interrupted,omitempty"`
-	Cursor           string           `json:"cursor"`
-	Error            string           `json:"error,omitempty"`
+	// Repeats are records of a SIEM stream page that the previous page already had.
+	Repeats int64 `json:"repeats,omitempty"`
+	// FilesSkipped are SIEM batch files skipped for good: unreadable in as many passes as the
+	// poller allows a file. FilesPending are those parked after the pass, read again on the
+	// next (their pass fails).
+	FilesSkipped int64 `json:"files_skipped,omitempty"`
+	FilesPending int64 `json:"files_pending,omitempty"`
+	// Groups counts group updates acknowledged.
+	Groups int64 `json:"groups,omitempty"`
+	// Rejected documents Elasticsearch refused for good (counted, passed).
+	Rejected int64 `json:"rejected,omitempty"`
+	// PagesLooped counts windows (SIEM: passes) ended because a page token came back or
+	// the pages exceeded the most a window may have; RecordsUnread the records pages stated
+	// but never listed. Either leaves the cursor before the window and fails the source's pass.
+	PagesLooped   int64 `json:"pages_looped,omitempty"`
+	RecordsUnread int64 `json:"records_unread,omitempty"`
+	// Pending counts the alerts parked in the source's cursors after the pass: refused by
+	// Elasticsearch, or threat events still without their details. They are tried again on
+	// every pass; while any is parked the pass fails.
+	Pending int64 `json:"alerts_pending,omitempty"`
+	// Forbidden: the API answered 403, the application lacks Permission.
+	Forbidden  bool   `json:"forbidden,omitempty"`
+	Permission string `json:"permission,omitempty"`
+	// Interrupted: the pass was stopped (its context ended) before the source was done.
+	Interrupted bool `json:"interrupted,omitempty"`
+	// Cursor says where the source's cursor stands after the pass.
+	Cursor string `json:"cursor"`
+	Error  string `json:"error,omitempty"`
 }
 
 // AddRun appends a crawl's record to the run history and drops all but the newest KeptRuns

@@ -44,19 +44,12 @@ func (s *AlertsSummary) QuotaWaitSeconds() float64 {
 }
 
 // Record is the pass summary as the poller's state file records it (state.PassRecord): the
-// same fields under the same names, copied into the record's own types.
+// same fields under the same names, each source's outcome as it is, named by a string.
 func (s *AlertsSummary) Record() state.PassRecord {
 	r := state.PassRecord{Command: s.Command, Started: s.Started, Finished: s.Finished, Seconds: s.Seconds,
 		APICalls: s.APICalls, APIQuotaCalls: s.APIQuotaCalls, APIQuotaGroups: s.APIQuotaGroups, ExitCode: s.ExitCode, Error: s.Error}
 	for _, src := range s.Sources {
-		r.Sources = append(r.Sources, state.SourceRecord{
-			Source: string(src.Source), Records: src.Records, Indexed: src.Indexed, Existing: src.Existing,
-			Excluded: src.Excluded, FilterErrors: src.FilterErrors, Malformed: src.Malformed,
-			MalformedReasons: src.MalformedReasons, Repeats: src.Repeats, FilesSkipped: src.FilesSkipped,
-			FilesPending: src.FilesPending, Groups: src.Groups, Rejected: src.Rejected, PagesLooped: src.PagesLooped,
-			RecordsUnread: src.RecordsUnread, Pending: src.Pending, Forbidden: src.Forbidden, Permission: src.Permission,
-			Interrupted: src.Interrupted, Cursor: src.Cursor, Error: src.Error,
-		})
+		r.Sources = append(r.Sources, state.SourceRecord{Source: string(src.Source), SourceOutcome: src.SourceOutcome})
 	}
 	return r
 }

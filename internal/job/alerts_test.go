@@ -15,6 +15,7 @@ import (
 	"github.com/mimecrawl/mimecrawl/alerts"
 	"github.com/mimecrawl/mimecrawl/config"
 	"github.com/mimecrawl/mimecrawl/metrics"
+	"github.com/mimecrawl/mimecrawl/state"
 )
 
 // notFromAlertsConfig are the poller options that no setting maps to: the poller keeps its own
@@ -115,8 +116,8 @@ func TestAlertsOptionsEdges(t *testing.T) {
 
 // The exit-code rule of the alerts command (README, exit codes).
 func TestAlertsExitCodes(t *testing.T) {
-	failed := alerts.PassSummary{Sources: []alerts.SourceSummary{{Source: "threats", Error: "timeout"}}}
-	forbidden := alerts.PassSummary{Sources: []alerts.SourceSummary{{Source: "dlp", Forbidden: true}}}
+	failed := alerts.PassSummary{Sources: []alerts.SourceSummary{{Source: "threats", SourceOutcome: state.SourceOutcome{Error: "timeout"}}}}
+	forbidden := alerts.PassSummary{Sources: []alerts.SourceSummary{{Source: "dlp", SourceOutcome: state.SourceOutcome{Forbidden: true}}}}
 	for _, tc := range []struct {
 		name      string
 		got, want Code
