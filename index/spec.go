@@ -95,8 +95,9 @@ func (k Kind) String() string {
 	return k.spec.Name
 }
 
-// kindSet holds the kinds one Cluster manages: the archive's, and those given to Ensure. Two kinds of one name or one dataset would share templates and indices, each
-// installing its mapping over the other's, so the second is refused.
+// kindSet holds the kinds one Cluster manages: the archive's, and those given to Ensure. Two
+// kinds of one name or one dataset would share templates and indices, each installing its
+// mapping over the other's, so the second is refused.
 type kindSet struct {
 	mu     sync.Mutex
 	byName map[string]Kind
