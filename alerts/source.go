@@ -111,7 +111,7 @@ type SourceSpec struct {
 	// Records says whether the records are alerts or events.
 	Records Records
 	// Kind is the data stream the source writes: AlertsKind for alert sources, one of its
-	// own (index.Spec with DataStream "mimecrawl.<name>") for each event source.
+	// own (index.NewKind of a Spec with DataStream "mimecrawl.<name>") for each event source.
 	Kind index.Kind
 	// Dataset is data_stream.dataset and event.dataset of Kind's documents (its stream is
 	// logs-{Dataset}-{namespace}): Dataset for alert sources, "mimecrawl.<name>" for an event

@@ -133,9 +133,9 @@ const (
 )
 
 var (
-	ArchiveSearchLogsKind = index.Register(index.Spec{Name: "archive-search-logs", DataStream: ArchiveSearchLogsDataset, Mapping: ArchiveLogsMapping})
-	ArchiveSearchesKind   = index.Register(index.Spec{Name: "archive-searches", DataStream: ArchiveSearchesDataset, Mapping: ArchiveLogsMapping})
-	ArchiveViewLogsKind   = index.Register(index.Spec{Name: "archive-view-logs", DataStream: ArchiveViewLogsDataset, Mapping: ArchiveLogsMapping})
+	ArchiveSearchLogsKind = index.NewKind(index.Spec{Name: "archive-search-logs", DataStream: ArchiveSearchLogsDataset, Mapping: ArchiveLogsMapping})
+	ArchiveSearchesKind   = index.NewKind(index.Spec{Name: "archive-searches", DataStream: ArchiveSearchesDataset, Mapping: ArchiveLogsMapping})
+	ArchiveViewLogsKind   = index.NewKind(index.Spec{Name: "archive-view-logs", DataStream: ArchiveViewLogsDataset, Mapping: ArchiveLogsMapping})
 )
 
 // ArchiveLogsMapping is the explicit mapping of the archive access audit's data streams.

@@ -20,7 +20,7 @@ const Audit Source = "audit"
 const AuditDataset = "mimecrawl.audit"
 
 // AuditKind is the data stream of the audit events, logs-mimecrawl.audit-{namespace}.
-var AuditKind = index.Register(index.Spec{Name: "audit", DataStream: AuditDataset, Mapping: AuditMapping})
+var AuditKind = index.NewKind(index.Spec{Name: "audit", DataStream: AuditDataset, Mapping: AuditMapping})
 
 // auditRetention is how far back the endpoint answers.
 const auditRetention = 60 * 24 * time.Hour

@@ -166,7 +166,7 @@ func heldFlagged(r record) bool {
 const HeldReleaseDataset = "mimecrawl.held_release_logs"
 
 // HeldReleaseKind is the release log's data stream.
-var HeldReleaseKind = index.Register(index.Spec{Name: "held-release-logs", DataStream: HeldReleaseDataset, Mapping: HeldReleaseMapping})
+var HeldReleaseKind = index.NewKind(index.Spec{Name: "held-release-logs", DataStream: HeldReleaseDataset, Mapping: HeldReleaseMapping})
 
 // HeldReleaseMapping is the explicit mapping of the release log's data stream.
 func HeldReleaseMapping() map[string]any {

@@ -199,7 +199,7 @@ func headerAddresses(v any) []string {
 const SIEMCIDataset = "mimecrawl.siem_ci"
 
 // SIEMCIKind is the CI SIEM events' data stream.
-var SIEMCIKind = index.Register(index.Spec{Name: "siem-ci", DataStream: SIEMCIDataset, Mapping: SIEMCIMapping})
+var SIEMCIKind = index.NewKind(index.Spec{Name: "siem-ci", DataStream: SIEMCIDataset, Mapping: SIEMCIMapping})
 
 // SIEMCIMapping is the explicit mapping of the CI SIEM events' data stream.
 func SIEMCIMapping() map[string]any {

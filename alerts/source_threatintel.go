@@ -169,7 +169,7 @@ func stixConfidence(c int64) string {
 
 // ThreatIntelKind is the indicators' data stream, logs-ti_mimecrawl.indicators-{namespace};
 // both feeds write it (their documents' ids differ, threat.feed.name tells them apart).
-var ThreatIntelKind = index.Register(index.Spec{Name: "ti-indicators", DataStream: ThreatIntelDataset, Mapping: ThreatIntelMapping})
+var ThreatIntelKind = index.NewKind(index.Spec{Name: "ti-indicators", DataStream: ThreatIntelDataset, Mapping: ThreatIntelMapping})
 
 // ThreatIntelMapping is the explicit mapping of the indicators' data stream: the ECS
 // threat.indicator fields indicator-match rules compare.

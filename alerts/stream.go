@@ -17,10 +17,10 @@ import (
 	"github.com/mimecrawl/mimecrawl/integration/mimecast"
 )
 
-// The indices of alerts and alert groups, registered with the index package.
+// The indices of alerts and alert groups; the command ensures them (Kinds) before a pass.
 var (
-	AlertsKind = index.Register(index.Spec{Name: "alerts", DataStream: Dataset, Mapping: AlertsMapping})
-	GroupsKind = index.Register(index.Spec{Name: "alert-groups", Mapping: GroupsMapping})
+	AlertsKind = index.NewKind(index.Spec{Name: "alerts", DataStream: Dataset, Mapping: AlertsMapping})
+	GroupsKind = index.NewKind(index.Spec{Name: "alert-groups", Mapping: GroupsMapping})
 )
 
 // CursorName returns the state key of a source's cursor; SIEM keeps one per event type

@@ -35,6 +35,9 @@ type Cluster struct {
 	processors map[string]bool
 	// owned holds the indices found to be mimecrawl's, per kind (own.go).
 	owned owned
+	// kinds are the kinds this cluster manages: the archive's and those given to Ensure
+	// (spec.go).
+	kinds kindSet
 }
 
 // Open connects to the cluster and checks that it answers and runs a supported version of
@@ -47,6 +50,11 @@ func Open(ctx context.Context, cfg Config) (*Cluster, error) {
 	}
 	c := &Cluster{cfg: cfg, log: cfg.Logger, where: redactAddresses(cfg.Addresses),
 		secrets: newRedactor(cfg.Username, cfg.Password, cfg.APIKey)}
+	// The archive's kinds are this package's own, managed by every cluster (Setup, Plan), so no
+	// other kind may take their names.
+	if err := c.kinds.add(Messages, Attachments); err != nil {
+		return nil, err
+	}
 	base, err := tlsTransport(cfg.Transport, cfg.CACert, cfg.CAFingerprint)
 	if err != nil {
 		return nil, fmt.Errorf("elasticsearch client for %s: %w", c.where, err)
@@ -149,7 +157,7 @@ func (c *Cluster) Version() string { return c.version }
 // IndexName returns the name of the index that holds documents of kind k.
 // For a data stream kind it is the data stream, logs-{dataset}-{namespace}.
 func (c *Cluster) IndexName(k Kind) string {
-	if ds := specOf(k).DataStream; ds != "" {
+	if ds := k.spec.DataStream; ds != "" {
 		return "logs-" + ds + "-" + c.cfg.Namespace
 	}
 	return c.cfg.IndexPrefix + "-" + k.String()

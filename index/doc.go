@@ -4,9 +4,11 @@
 // delete what a completed pass no longer saw). It knows Elasticsearch and nothing about the
 // systems the documents come from or where progress is recorded.
 //
-// Indices are described by specs in a registry (Register): the archive's messages and
-// attachments are registered here, other document owners register theirs (name suffix,
-// mapping, settings) and install them with Cluster.Ensure.
+// Each kind of document is a Kind, a handle on its Spec (name suffix, mapping, settings) made
+// by the package that owns the documents with NewKind and passed wherever they are written or
+// read; the package keeps no list of kinds. The archive's messages and attachments are made
+// here and managed by every Cluster (Setup); other document owners install theirs with
+// Cluster.Ensure, which refuses a kind whose name or dataset another kind of the cluster has.
 //
 // There is one bulk path (bulk.go): every _bulk request is encoded by an esutil.BulkIndexer,
 // sent through the same transport (413 splitting, the client's retries, redaction), parsed by

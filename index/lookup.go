@@ -27,7 +27,7 @@ const maxTermsLookup = 1000
 // answer: nothing has been written there yet.
 func (c *Cluster) FindByTerms(ctx context.Context, k Kind, field string, values []string, fields []string, perValue int) ([]Hit, error) {
 	if !k.valid() {
-		return nil, fmt.Errorf("find: unknown kind %d", int(k))
+		return nil, fmt.Errorf("find: %w", errNoKind)
 	}
 	name := c.IndexName(k)
 	if len(values) == 0 {
@@ -78,7 +78,7 @@ type Version struct{ SeqNo, PrimaryTerm int64 }
 // found is false, with a nil error, when the document or its index does not exist.
 func (c *Cluster) GetDoc(ctx context.Context, k Kind, id string) (source json.RawMessage, v Version, found bool, err error) {
 	if !k.valid() {
-		return nil, v, false, fmt.Errorf("get: unknown kind %d", int(k))
+		return nil, v, false, fmt.Errorf("get: %w", errNoKind)
 	}
 	name := c.IndexName(k)
 	var res struct {
@@ -106,7 +106,7 @@ func (c *Cluster) GetDoc(ctx context.Context, k Kind, id string) (source json.Ra
 // and written back (alert groups); bulk writes go through Writer.
 func (c *Cluster) PutDoc(ctx context.Context, k Kind, id string, doc json.RawMessage, v Version, create bool) error {
 	if !k.valid() {
-		return fmt.Errorf("put: unknown kind %d", int(k))
+		return fmt.Errorf("put: %w", errNoKind)
 	}
 	name := c.IndexName(k)
 	q := url.Values{}
@@ -141,7 +141,7 @@ const maxDocsBatch = 1000
 // id. A missing index reads as no documents.
 func (c *Cluster) GetDocs(ctx context.Context, k Kind, ids []string) (map[string]Stored, error) {
 	if !k.valid() {
-		return nil, fmt.Errorf("mget: unknown kind %d", int(k))
+		return nil, fmt.Errorf("mget: %w", errNoKind)
 	}
 	name := c.IndexName(k)
 	if len(ids) == 0 {
@@ -173,7 +173,7 @@ type CondWrite struct {
 // a whole (then no write is known to have happened, and any may have).
 func (c *Cluster) PutDocs(ctx context.Context, k Kind, ws []CondWrite) ([]error, error) {
 	if !k.valid() {
-		return nil, fmt.Errorf("bulk put: unknown kind %d", int(k))
+		return nil, fmt.Errorf("bulk put: %w", errNoKind)
 	}
 	name := c.IndexName(k)
 	if len(ws) == 0 {

@@ -145,7 +145,7 @@ const (
 	pipelineError  = "mimecast.attachment_error"
 )
 
-func mappingOf(k Kind) obj { return specOf(k).Mapping() }
+func mappingOf(k Kind) obj { return k.spec.Mapping() }
 
 // Mapping returns a fresh copy of the mapping of kind k (the "mappings" object of its
 // template), for tools and tests that check what they reference against it.

@@ -143,7 +143,7 @@ func (c *Cluster) migrate(ctx context.Context, k Kind, l layout) error {
 // copyDocs copies every document of m.From into m.To, converted by the kind's spec, and
 // returns how many it confirmed there (created now, or already present).
 func (c *Cluster) copyDocs(ctx context.Context, k Kind, m Migration) (int64, error) {
-	convert := specOf(k).Convert
+	convert := k.spec.Convert
 	from := strings.Join(m.From, ",")
 	var copied int64
 	err := c.walkPIT(ctx, from, nil, true, migratePage, func(hits []pitHit) error {

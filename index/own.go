@@ -42,7 +42,7 @@ const pipelineDescription = "extracts the text of attachments for mimecrawl"
 
 // ownMeta is the _meta mimecrawl puts on the objects of kind k.
 func ownMeta(k Kind) obj {
-	return obj{"managed_by": managedBy, "schema_version": specOf(k).version()}
+	return obj{"managed_by": managedBy, "schema_version": k.spec.version()}
 }
 
 func marked(meta map[string]any) bool {
@@ -189,7 +189,7 @@ func (c *Cluster) markIndex(ctx context.Context, k Kind, name string, meta map[s
 	maps.Copy(m, meta)
 	m["managed_by"] = managedBy
 	if name == c.VersionedIndex(k) {
-		m["schema_version"] = specOf(k).version()
+		m["schema_version"] = k.spec.version()
 	}
 	if err := c.do(ctx, http.MethodPut, "/"+url.PathEscape(name)+"/_mapping", nil, obj{"_meta": m}, nil); err != nil {
 		return fmt.Errorf("mark index %s, created by an earlier mimecrawl, as mimecrawl's: %w", name, err)

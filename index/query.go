@@ -41,7 +41,7 @@ const mgetChunk = 1000
 // from the map. A shard that cannot answer is an error, never "does not exist".
 func (c *Cluster) Existing(ctx context.Context, k Kind, ids []string) (map[string]bool, error) {
 	if !k.valid() {
-		return nil, fmt.Errorf("existing: unknown kind %d", int(k))
+		return nil, fmt.Errorf("existing: %w", errNoKind)
 	}
 	name := c.IndexName(k)
 	found := make(map[string]bool, len(ids))
@@ -60,7 +60,7 @@ func (c *Cluster) Existing(ctx context.Context, k Kind, ids []string) (map[strin
 // Count returns how many documents of kind k match f.
 func (c *Cluster) Count(ctx context.Context, k Kind, f Filter) (int64, error) {
 	if !k.valid() {
-		return 0, fmt.Errorf("count: unknown kind %d", int(k))
+		return 0, fmt.Errorf("count: %w", errNoKind)
 	}
 	name := c.IndexName(k)
 	var res struct {
@@ -84,7 +84,7 @@ const deletePage = 1000
 // *ForeignError). Documents written after the walk started are not touched.
 func (c *Cluster) DeleteWhere(ctx context.Context, k Kind, f Filter) (int64, error) {
 	if !k.valid() {
-		return 0, fmt.Errorf("delete: unknown kind %d", int(k))
+		return 0, fmt.Errorf("delete: %w", errNoKind)
 	}
 	name := c.IndexName(k)
 	if f.empty() {

@@ -33,7 +33,7 @@ func (c *Cluster) ownTemplate(k Kind) string { return c.IndexName(k) + "@mimecra
 // VersionedIndex returns the name of the index that holds the documents of kind k at the
 // schema version of this release.
 func (c *Cluster) VersionedIndex(k Kind) string {
-	return fmt.Sprintf("%s-%06d", c.IndexName(k), specOf(k).version())
+	return fmt.Sprintf("%s-%06d", c.IndexName(k), k.spec.version())
 }
 
 // Setup installs, idempotently, the templates of both indices, the attachment pipeline when
@@ -93,7 +93,7 @@ func (c *Cluster) InstallTemplates(ctx context.Context) error {
 // then the configured shards and replicas.
 func (c *Cluster) templateSettings(k Kind) obj {
 	settings := obj{}
-	if extra := specOf(k).Settings; extra != nil {
+	if extra := k.spec.Settings; extra != nil {
 		for key, v := range extra() {
 			settings[key] = v
 		}

@@ -2,28 +2,38 @@ package index
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"regexp"
 	"strings"
 	"sync"
 )
 
-// Kind selects one kind of document, each in its own index {prefix}-{name}. Kinds are
-// registered with Register; Messages and Attachments are always there.
-type Kind int
+// Kind is one kind of document, each in its own index {prefix}-{Name} (or data stream): a
+// handle on an immutable Spec. The package that owns the documents makes it once, with
+// NewKind, and passes it to the Cluster and the Writer wherever its documents are written or
+// read; package index keeps no list of kinds. A Kind equals only itself (and its copies); the
+// zero Kind names no index and is refused everywhere.
+type Kind struct{ spec *Spec }
 
-// The archive's kinds, registered by this package.
-const (
-	Messages Kind = iota
-	Attachments
+// The archive's kinds, whose documents this package defines (documents.go).
+var (
+	Messages    = NewKind(Spec{Name: "messages", Mapping: messageMapping, Convert: convertMessage})
+	Attachments = NewKind(Spec{Name: "attachments", Mapping: attachmentMapping, Convert: convertAttachment})
 )
 
-// Spec describes one index: its name suffix and its explicit mapping. Register it once, from
-// the package that owns the documents, so that package index stays ignorant of what they are.
+// NewKind returns the kind described by s, which it copies. It checks nothing: a cluster
+// checks the spec, and that its name is its own, when it is given the kind to manage
+// (Ensure), so that a wrong spec is an error there rather than a panic at start-up.
+func NewKind(s Spec) Kind { return Kind{spec: &s} }
+
+// Spec describes one index: its name suffix and its explicit mapping. The package that owns the
+// documents makes a Kind of it (NewKind), so that package index stays ignorant of what they are.
 type Spec struct {
 	// Name is the index name suffix: the index is {prefix}-{Name}. Lowercase letters, digits
-	// and '-'; unique.
+	// and '-'; unique among the kinds one Cluster manages.
 	Name string
 	// Mapping returns a fresh mapping (the "mappings" object of a template); required.
 	Mapping func() map[string]any
@@ -44,92 +54,101 @@ type Spec struct {
 	// scheme, logs-{DataStream}-{namespace} (Config.Namespace), instead of a versioned index
 	// behind {prefix}-{Name}: the dataset, e.g. "mimecrawl.alerts". Documents of such a kind
 	// are append-only (written with OpCreate; see stream.go), and Version and Convert do not
-	// apply.
+	// apply. Unique among the kinds one Cluster manages.
 	DataStream string
 }
 
-func (s Spec) version() int { return max(s.Version, 1) }
-
-var (
-	specsMu sync.RWMutex
-	// specs is indexed by Kind. Registration happens during package initialisation, so in
-	// practice the slice only grows before main starts.
-	specs = []Spec{
-		{Name: "messages", Mapping: messageMapping, Convert: convertMessage},
-		{Name: "attachments", Mapping: attachmentMapping, Convert: convertAttachment},
-	}
-)
+func (s *Spec) version() int { return max(s.Version, 1) }
 
 var validSpecName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,63}$`)
 
 // validDataset is Elastic's rule for a dataset, the middle of logs-{dataset}-{namespace}.
 var validDataset = regexp.MustCompile(`^[a-z0-9][a-z0-9._]{0,99}$`)
 
-// Register adds an index spec and returns its Kind. It panics on an invalid or duplicate name
-// or a missing mapping: registrations are fixed in code, so that is a programming error, and
-// it should fail at start-up rather than when the first document is written.
-func Register(s Spec) Kind {
-	if !validSpecName.MatchString(s.Name) {
-		panic(fmt.Sprintf("index.Register: invalid spec name %q", s.Name))
+// errNoKind is the error of every method given the zero Kind.
+var errNoKind = errors.New("the zero Kind names no index")
+
+// check reports what makes the kind unusable: none at all, a name or dataset that cannot be
+// part of an index name, or no mapping.
+func (k Kind) check() error {
+	s := k.spec
+	switch {
+	case s == nil:
+		return errNoKind
+	case !validSpecName.MatchString(s.Name):
+		return fmt.Errorf("kind %q: invalid name (lowercase letters, digits and '-', at most 64)", s.Name)
+	case s.DataStream != "" && !validDataset.MatchString(s.DataStream):
+		return fmt.Errorf("kind %q: invalid dataset %q", s.Name, s.DataStream)
+	case s.Mapping == nil:
+		return fmt.Errorf("kind %q has no mapping", s.Name)
 	}
-	if s.DataStream != "" && !validDataset.MatchString(s.DataStream) {
-		panic(fmt.Sprintf("index.Register: spec %q has an invalid dataset %q", s.Name, s.DataStream))
-	}
-	if s.Mapping == nil {
-		panic(fmt.Sprintf("index.Register: spec %q has no mapping", s.Name))
-	}
-	specsMu.Lock()
-	defer specsMu.Unlock()
-	for _, o := range specs {
-		if o.Name == s.Name {
-			panic(fmt.Sprintf("index.Register: spec %q registered twice", s.Name))
-		}
-	}
-	specs = append(specs, s)
-	return Kind(len(specs) - 1)
+	return nil
 }
 
-// KindNamed returns the registered kind with that name.
-func KindNamed(name string) (Kind, bool) {
-	specsMu.RLock()
-	defer specsMu.RUnlock()
-	for i, s := range specs {
-		if s.Name == name {
-			return Kind(i), true
-		}
-	}
-	return 0, false
-}
-
-func specOf(k Kind) Spec {
-	specsMu.RLock()
-	defer specsMu.RUnlock()
-	return specs[k]
-}
-
-func (k Kind) valid() bool {
-	specsMu.RLock()
-	defer specsMu.RUnlock()
-	return k >= 0 && int(k) < len(specs)
-}
+func (k Kind) valid() bool { return k.spec != nil }
 
 // String returns the index suffix of the kind.
 func (k Kind) String() string {
 	if !k.valid() {
-		return fmt.Sprintf("Kind(%d)", int(k))
+		return "Kind(none)"
 	}
-	return specOf(k).Name
+	return k.spec.Name
+}
+
+// kindSet holds the kinds one Cluster manages: the archive's, and those given to Ensure. Two
+// kinds of one name or one dataset would share templates and indices, each installing its
+// mapping over the other's, so the second is refused.
+type kindSet struct {
+	mu     sync.Mutex
+	byName map[string]Kind
+}
+
+// add checks kinds and that each name and dataset is given to one kind only, then adds them
+// all, or none when one is refused.
+func (m *kindSet) add(kinds ...Kind) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	byName, byDataset := maps.Clone(m.byName), map[string]Kind{}
+	if byName == nil {
+		byName = map[string]Kind{}
+	}
+	for _, k := range byName {
+		if ds := k.spec.DataStream; ds != "" {
+			byDataset[ds] = k
+		}
+	}
+	for _, k := range kinds {
+		if err := k.check(); err != nil {
+			return err
+		}
+		name, ds := k.spec.Name, k.spec.DataStream
+		if o, ok := byName[name]; ok && o != k {
+			return fmt.Errorf("kind %q: another kind of that name is managed by this cluster", name)
+		}
+		if o, ok := byDataset[ds]; ok && ds != "" && o != k {
+			return fmt.Errorf("kind %q: dataset %q is kind %q's already", name, ds, o.spec.Name)
+		}
+		byName[name] = k
+		if ds != "" {
+			byDataset[ds] = k
+		}
+	}
+	m.byName = byName
+	return nil
 }
 
 // Ensure installs, idempotently, the index template and the index of each kind, with the same
 // rules as Setup (additive mapping updates; a changed field type is an error naming the index).
 // Setup does this for the archive's kinds; other documents' owners call Ensure for theirs. Like
 // Setup it refuses, with a *ForeignError, objects of its names that are not mimecrawl's.
+//
+// The kinds become kinds the cluster manages. Ensure changes nothing and returns an error when
+// one of them is the zero Kind, has an invalid name or dataset or no mapping, or shares its
+// name or dataset with another kind the cluster manages (the archive's, or one given to an
+// earlier Ensure): both would install their templates under one name.
 func (c *Cluster) Ensure(ctx context.Context, kinds ...Kind) error {
-	for _, k := range kinds {
-		if !k.valid() {
-			return fmt.Errorf("ensure index: unknown kind %d", int(k))
-		}
+	if err := c.kinds.add(kinds...); err != nil {
+		return fmt.Errorf("ensure index: %w", err)
 	}
 	for _, k := range kinds {
 		if _, err := c.claim(ctx, k, true); err != nil {
@@ -161,7 +180,7 @@ func (c *Cluster) RefreshKinds(ctx context.Context, kinds ...Kind) error {
 	names := make([]string, 0, len(kinds))
 	for _, k := range kinds {
 		if !k.valid() {
-			return fmt.Errorf("refresh: unknown kind %d", int(k))
+			return fmt.Errorf("refresh: %w", errNoKind)
 		}
 		names = append(names, c.IndexName(k))
 	}

@@ -3,13 +3,15 @@ package index_test
 import (
 	"context"
 	"encoding/json"
+	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/mimecrawl/mimecrawl/index"
 )
 
-// testEvents is a kind registered the way other packages register theirs.
-var testEvents = index.Register(index.Spec{
+// testEvents is a kind of the tests' own, made the way other packages make theirs.
+var testEvents = index.NewKind(index.Spec{
 	Name: "test-events",
 	Mapping: func() map[string]any {
 		return map[string]any{"dynamic": false, "properties": map[string]any{
@@ -21,31 +23,62 @@ var testEvents = index.Register(index.Spec{
 	Settings: func() map[string]any { return map[string]any{"number_of_shards": 1} },
 })
 
-func TestRegisteredKinds(t *testing.T) {
-	for name, want := range map[string]index.Kind{"messages": index.Messages, "attachments": index.Attachments, "test-events": testEvents} {
-		if k, ok := index.KindNamed(name); !ok || k != want {
-			t.Errorf("KindNamed(%q) = %v, %t; want %v", name, k, ok, want)
-		}
-		if want.String() != name {
-			t.Errorf("%d.String() = %q, want %q", int(want), want.String(), name)
+func TestKinds(t *testing.T) {
+	for name, k := range map[string]index.Kind{"messages": index.Messages, "attachments": index.Attachments, "test-events": testEvents} {
+		if k.String() != name {
+			t.Errorf("String() = %q, want %q", k.String(), name)
 		}
 	}
-	if _, ok := index.KindNamed("nope"); ok {
-		t.Error("KindNamed found an unregistered name")
+	if index.Messages == index.Attachments || index.Messages == (index.Kind{}) {
+		t.Error("the archive's kinds are not distinct, non-zero kinds")
 	}
-	for name, s := range map[string]index.Spec{
-		"duplicate":  {Name: "messages", Mapping: func() map[string]any { return nil }},
-		"bad name":   {Name: "Bad_Name", Mapping: func() map[string]any { return nil }},
-		"no mapping": {Name: "fine"},
-	} {
-		func() {
-			defer func() {
-				if recover() == nil {
-					t.Errorf("%s: Register did not panic", name)
-				}
-			}()
-			index.Register(s)
-		}()
+	twin := index.NewKind(index.Spec{Name: "test-events", Mapping: func() map[string]any { return nil }})
+	if twin == testEvents {
+		t.Error("two kinds made by NewKind compare equal")
+	}
+	if copied := testEvents; copied != testEvents {
+		t.Error("a copy of a kind is not that kind")
+	}
+}
+
+// A cluster refuses, before it writes anything, a kind that shares its name with one it
+// manages (the archive's from the start): both would install templates under that name.
+func TestEnsureRefusesATakenName(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	c, err := index.Open(ctx, e.config(t, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	impostor := index.NewKind(index.Spec{Name: "messages", Mapping: func() map[string]any {
+		return map[string]any{"properties": map[string]any{"x": map[string]any{"type": "long"}}}
+	}})
+	if err := c.Ensure(ctx, impostor); err == nil || !strings.Contains(err.Error(), `"messages"`) {
+		t.Fatalf("Ensure of a second kind named messages = %v; want an error naming it", err)
+	}
+	if err := c.Ensure(ctx, testEvents, testEvents); err != nil {
+		t.Fatalf("ensure: %v", err)
+	}
+	if err := c.Ensure(ctx, testEvents); err != nil {
+		t.Fatalf("ensure again: %v", err)
+	}
+	twin := index.NewKind(index.Spec{Name: "test-events", Mapping: func() map[string]any { return nil }})
+	if err := c.Ensure(ctx, twin); err == nil {
+		t.Fatal("Ensure of a second kind named test-events succeeded")
+	}
+	for _, name := range []string{c.IndexName(index.Messages), c.IndexName(index.Messages) + "@mimecrawl"} {
+		req, _ := http.NewRequest(http.MethodHead, e.base+"/_index_template/"+name, nil)
+		if strings.HasSuffix(name, "@mimecrawl") {
+			req, _ = http.NewRequest(http.MethodHead, e.base+"/_component_template/"+name, nil)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("template %s: status %d; the refused Ensure must write nothing", name, resp.StatusCode)
+		}
 	}
 }
 

@@ -28,7 +28,7 @@ import (
 //     StreamIDs which ids the stream already holds, in any backing index, before they write.
 
 // dataStream tells whether kind k is a data stream.
-func dataStream(k Kind) bool { return specOf(k).DataStream != "" }
+func dataStream(k Kind) bool { return k.spec.DataStream != "" }
 
 // streamLayout is what holds the name of a data stream kind.
 type streamLayout struct {
@@ -194,7 +194,7 @@ func (c *Cluster) LegacyName(k Kind) string { return c.cfg.IndexPrefix + "-" + k
 // necessarily seen; a writer does not re-read within one pass what it wrote in it.
 func (c *Cluster) StreamIDs(ctx context.Context, k Kind) (*StreamIDs, error) {
 	if !k.valid() || !dataStream(k) {
-		return nil, fmt.Errorf("stream ids: kind %d is not a data stream", int(k))
+		return nil, fmt.Errorf("stream ids: kind %s is not a data stream", k)
 	}
 	name := c.IndexName(k)
 	search := name + "," + c.LegacyName(k)

@@ -14,8 +14,8 @@ import (
 	"github.com/mimecrawl/mimecrawl/index/indextest"
 )
 
-// streamKind is a data stream kind of the tests' own, as a document owner registers one.
-var streamKind = index.Register(index.Spec{Name: "test-stream", DataStream: "mimecrawl.indextest",
+// streamKind is a data stream kind of the tests' own, as a document owner makes one.
+var streamKind = index.NewKind(index.Spec{Name: "test-stream", DataStream: "mimecrawl.indextest",
 	Mapping: func() map[string]any {
 		return map[string]any{"dynamic": false, "properties": map[string]any{
 			"@timestamp": map[string]any{"type": "date"}, "n": map[string]any{"type": "long"}}}

@@ -264,7 +264,7 @@ func (bulkDecoder) UnmarshalFromReader(r io.Reader, blk *esutil.BulkIndexerRespo
 // encoded.
 func (w *Writer) Add(ctx context.Context, d Doc, done func(Result)) error {
 	if !d.Kind.valid() {
-		return fmt.Errorf("add document %q: unknown kind %d", d.ID, int(d.Kind))
+		return fmt.Errorf("add document %q: %w", d.ID, errNoKind)
 	}
 	if d.ID == "" {
 		return fmt.Errorf("add document to %s: empty id", w.c.IndexName(d.Kind))
@@ -355,7 +355,7 @@ func (o *op) recycle() {
 // does not exist counts as deleted.
 func (w *Writer) Delete(ctx context.Context, k Kind, id string, done func(Result)) error {
 	if !k.valid() {
-		return fmt.Errorf("delete document %q: unknown kind %d", id, int(k))
+		return fmt.Errorf("delete document %q: %w", id, errNoKind)
 	}
 	if id == "" {
 		return fmt.Errorf("delete document from %s: empty id", w.c.IndexName(k))
