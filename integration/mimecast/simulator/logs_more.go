@@ -251,14 +251,7 @@ func (s *Server) storeCI(recs []*alertRec) {
 			}
 		}
 		for len(evs) > 0 {
-			take := min(per, len(evs))
-			day := dayOf(evs[0].at)
-			for k := 1; k < take; k++ {
-				if dayOf(evs[k].at) != day {
-					take = k
-					break
-				}
-			}
+			take, day := fileTake(evs, per)
 			st.addFile(productCI.filePrefix+typ, day, evs[:take:take], nil, s.keys)
 			evs = evs[take:]
 		}
