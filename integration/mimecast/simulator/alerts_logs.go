@@ -71,6 +71,20 @@ type alertLogToken struct {
 	FirstSeq int64 `json:"fq,omitempty"`
 }
 
+// passed moves t past page, when it has records: to its last record's position, one page
+// deeper, remembering where the first page ended (for AlertPaging.Loop).
+func (t *alertLogToken) passed(page []*alertRec) {
+	if len(page) == 0 {
+		return
+	}
+	last := page[len(page)-1]
+	t.AfterAt, t.AfterSeq = last.at, last.seq
+	t.Depth++
+	if t.Depth == 1 {
+		t.FirstAt, t.FirstSeq = last.at, last.seq
+	}
+}
+
 func (s *Server) alertLogs(source string) endpoint {
 	return func(c *call) reply {
 		if !s.alerts.on.Load() {
@@ -184,14 +198,7 @@ func (s *Server) legacyPage(c *call, w legacyWindow) (recs []json.RawMessage, pg
 	pg = &api.Pagination{PageSize: size, TotalCount: intPtr(total)}
 	next := alertLogToken{Endpoint: c.r.URL.Path, Client: s.digest("client", c.client), Filter: w.filter, Start: start, End: end,
 		AfterAt: tok.AfterAt, AfterSeq: tok.AfterSeq, Depth: tok.Depth, FirstAt: tok.FirstAt, FirstSeq: tok.FirstSeq}
-	if len(page) > 0 {
-		last := page[len(page)-1]
-		next.AfterAt, next.AfterSeq = last.at, last.seq
-		next.Depth++
-		if next.Depth == 1 {
-			next.FirstAt, next.FirstSeq = last.at, last.seq
-		}
-	}
+	next.passed(page)
 	switch {
 	case more && paging.Loop && next.Depth >= 3:
 		// A → B → A: the token the first page gave, again.

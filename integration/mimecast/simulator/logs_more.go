@@ -468,14 +468,7 @@ func (s *Server) threatIntelFeed(c *call) reply {
 	next := tok
 	next.Endpoint, next.Client, next.Filter, next.Start, next.End = pathThreatIntelFeed, s.digest("client", c.client), filter, start, end
 	next.Empty = false
-	if len(page) > 0 {
-		last := page[len(page)-1]
-		next.AfterAt, next.AfterSeq = last.at, last.seq
-		next.Depth++
-		if next.Depth == 1 {
-			next.FirstAt, next.FirstSeq = last.at, last.seq
-		}
-	}
+	next.passed(page)
 	var token string
 	switch {
 	case more && paging.Loop && next.Depth >= 3:
