@@ -105,19 +105,8 @@ func (s *Server) alertLogs(source string) endpoint {
 		now := s.opts.Now().UTC()
 		start := now.Truncate(24 * time.Hour).Unix()
 		end := now.Unix()
-		if f.From != "" {
-			t, err := api.ParseTime(f.From)
-			if err != nil {
-				return failReply(itemFail(item, codeBadDate, "from: "+err.Error()))
-			}
-			start = t.Unix()
-		}
-		if f.To != "" {
-			t, err := api.ParseTime(f.To)
-			if err != nil {
-				return failReply(itemFail(item, codeBadDate, "to: "+err.Error()))
-			}
-			end = t.Unix()
+		if r := parseBounds(item, time.Time.Unix, windowBound{"from", f.From, &start}, windowBound{"to", f.To, &end}); r != nil {
+			return *r
 		}
 		norm := f
 		norm.From, norm.To = "", ""

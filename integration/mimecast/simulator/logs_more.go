@@ -331,18 +331,8 @@ func (s *Server) windowLogs(source, wrapper string, queryFields []string) endpoi
 		}
 		now := s.opts.Now().UTC()
 		start, end := now.Truncate(24*time.Hour).Unix(), now.Unix()
-		for _, p := range []struct {
-			name, v string
-			dst     *int64
-		}{{"start", cmpOr(f.Start, f.From), &start}, {"end", cmpOr(f.End, f.To), &end}} {
-			if p.v == "" {
-				continue
-			}
-			t, err := api.ParseTime(p.v)
-			if err != nil {
-				return failReply(itemFail(item, codeBadDate, p.name+": "+err.Error()))
-			}
-			*p.dst = t.Unix()
+		if r := parseBounds(item, time.Time.Unix, windowBound{"start", cmpOr(f.Start, f.From), &start}, windowBound{"end", cmpOr(f.End, f.To), &end}); r != nil {
+			return *r
 		}
 		filter := s.digest("morelogs", source, f.Query)
 		var match func(*alertRec) bool
@@ -430,18 +420,8 @@ func (s *Server) threatIntelFeed(c *call) reply {
 		}
 		start, end = tok.Start, tok.End
 	} else {
-		for _, p := range []struct {
-			name, v string
-			dst     *int64
-		}{{"start", f.Start, &start}, {"end", f.End, &end}} {
-			if p.v == "" {
-				continue
-			}
-			t, err := api.ParseTime(p.v)
-			if err != nil {
-				return failReply(itemFail(item, codeBadDate, p.name+": "+err.Error()))
-			}
-			*p.dst = t.UnixMilli()
+		if r := parseBounds(item, time.Time.UnixMilli, windowBound{"start", f.Start, &start}, windowBound{"end", f.End, &end}); r != nil {
+			return *r
 		}
 	}
 	size := o.ThreatIntelPageSize
