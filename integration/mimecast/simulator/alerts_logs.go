@@ -85,17 +85,35 @@ func (t *alertLogToken) passed(page []*alertRec) {
 	}
 }
 
+// alertsOff is the answer of an alerts endpoint while the simulator holds no alert data
+// (404), or nil.
+func (s *Server) alertsOff() *reply {
+	if s.alerts.on.Load() {
+		return nil
+	}
+	return &reply{status: 404, fail: []api.Fail{{Code: "not_found", Message: "The requested resource does not exist"}}}
+}
+
+// alertItem is the one data item of an alerts endpoint's request, decoded as T; r is the
+// answer instead when alerts are off, data does not hold exactly one item or it does not
+// decode.
+func alertItem[T any](s *Server, c *call) (item json.RawMessage, f T, r *reply) {
+	if r := s.alertsOff(); r != nil {
+		return nil, f, r
+	}
+	if item, r = one(c); r != nil {
+		return nil, f, r
+	}
+	if r := decodeItem(item, &f); r != nil {
+		return nil, f, r
+	}
+	return item, f, nil
+}
+
 func (s *Server) alertLogs(source string) endpoint {
 	return func(c *call) reply {
-		if !s.alerts.on.Load() {
-			return reply{status: 404, fail: []api.Fail{{Code: "not_found", Message: "The requested resource does not exist"}}}
-		}
-		item, r := one(c)
+		item, f, r := alertItem[alertLogItem](s, c)
 		if r != nil {
-			return *r
-		}
-		var f alertLogItem
-		if r := decodeItem(item, &f); r != nil {
 			return *r
 		}
 		if r := checkLogFilter(source, item, f); r != nil {

@@ -311,8 +311,8 @@ type windowItem struct {
 // query, where the log takes one, is a case-insensitive substring of any of queryFields.
 func (s *Server) windowLogs(source, wrapper string, queryFields []string) endpoint {
 	return func(c *call) reply {
-		if !s.alerts.on.Load() {
-			return reply{status: 404, fail: []api.Fail{{Code: "not_found", Message: "The requested resource does not exist"}}}
+		if r := s.alertsOff(); r != nil {
+			return *r
 		}
 		item := emptyKey()
 		switch len(c.data) {
@@ -380,15 +380,8 @@ type threatIntelItem struct {
 // the body, ThreatIntelTokenInBody); a first page with nothing in its window answers
 // err_threat_intel_feed_no_result_found. A token is bound to the client and the feed type.
 func (s *Server) threatIntelFeed(c *call) reply {
-	if !s.alerts.on.Load() {
-		return reply{status: 404, fail: []api.Fail{{Code: "not_found", Message: "The requested resource does not exist"}}}
-	}
-	item, r := one(c)
+	item, f, r := alertItem[threatIntelItem](s, c)
 	if r != nil {
-		return *r
-	}
-	var f threatIntelItem
-	if r := decodeItem(item, &f); r != nil {
 		return *r
 	}
 	var source string
