@@ -174,6 +174,15 @@ type submitOptions struct {
 	retry map[string]int // id → attempts so far
 }
 
+// halted reports whether a read loop stops before its next page: with the context's error
+// once it is done, or with none once the cursor cannot pass a failure (finish reports it).
+func (s *stream) halted(ctx context.Context) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return true, err
+	}
+	return s.tr.failure() != nil, nil
+}
+
 // pageIDs is the set of a page's ids submit returns for the next page's repeat check: nil
 // when there is no check (o.prev is nil).
 func (o submitOptions) pageIDs(n int) map[string]bool {
@@ -537,11 +546,8 @@ func (s *stream) readWindow(ctx context.Context, fetch windowFetch, cur cursor) 
 	}
 	pgr := newPager(s.p.o.MaxPages, token)
 	for page := 0; ; page++ {
-		if err := ctx.Err(); err != nil {
+		if halt, err := s.halted(ctx); halt {
 			return false, err
-		}
-		if s.tr.failure() != nil {
-			return false, nil // the cursor cannot pass the failure: stop reading; finish reports it
 		}
 		pg, park, err := fetch(ctx, from, to, token)
 		if err != nil {
