@@ -54,10 +54,7 @@ func Decode(src Source, raw json.RawMessage) (Event, error) {
 // detection (o.prev), parking (o.park, o.retry) and data stream lookup, without rules,
 // groups or enrichment.
 func (s *stream) submitEvents(ctx context.Context, u *unit, recs []json.RawMessage, o submitOptions) (map[string]bool, error) {
-	var ids map[string]bool
-	if o.prev != nil {
-		ids = make(map[string]bool, len(recs))
-	}
+	ids := o.pageIDs(len(recs))
 	kept := make([]Event, 0, len(recs))
 	raws := make([]json.RawMessage, 0, len(recs))
 	for i, raw := range recs {
@@ -66,10 +63,7 @@ func (s *stream) submitEvents(ctx context.Context, u *unit, recs []json.RawMessa
 			ev  Event
 			err error
 		)
-		switch {
-		case len(raw) > s.p.o.MaxRecordBytes:
-			err = recordError(ReasonTooLarge, "the record is %d bytes; alerts.max_record_size accepts at most %d", len(raw), s.p.o.MaxRecordBytes)
-		default:
+		if err = s.tooLarge(raw); err == nil {
 			if ev, err = s.spec.decode(raw); err == nil {
 				switch {
 				case ev.ID == "":
@@ -83,26 +77,17 @@ func (s *stream) submitEvents(ctx context.Context, u *unit, recs []json.RawMessa
 			s.unusable(err)
 			continue
 		}
-		if ids != nil {
-			if o.prev[ev.ID] || ids[ev.ID] {
-				s.c.repeats.Add(1)
-				continue
-			}
-			ids[ev.ID] = true
+		if s.repeat(o, ids, ev.ID) {
+			continue
 		}
-		if why := o.park[i]; why != "" {
-			s.park(u, parked{ID: ev.ID, Record: raw, Reason: why, Attempts: o.retry[ev.ID] + 1})
-		}
+		s.parkIf(u, o, i, ev.ID, raw)
 		kept = append(kept, ev)
 		raws = append(raws, raw)
 	}
 	if len(kept) == 0 {
 		return ids, nil
 	}
-	op := index.OpCreate
-	if o.retry != nil && s.p.d.Stream == nil {
-		op = index.OpIndex
-	}
+	op := s.writeOp(o)
 	keys := make([]string, len(kept))
 	for i := range kept {
 		keys[i] = kept[i].ID

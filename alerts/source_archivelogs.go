@@ -97,12 +97,8 @@ func decodeArchiveViewLog(raw json.RawMessage) (Event, error) {
 	d.set("event.action", "archive-message-view")
 	var related []string
 	d.setUser(viewer, &related)
-	related = appendNew(related, from...)
-	related = appendNew(related, to...)
-	d.set("related.user", related)
+	d.setParties(related, from, nil, to)
 	d.set("email.subject", subject)
-	d.set("email.from.address", from)
-	d.set("email.to.address", to)
 	msg := "Archived message viewed"
 	if subject != "" {
 		msg += ": " + subject

@@ -84,15 +84,7 @@ func decodeHeldRelease(raw json.RawMessage) (Event, error) {
 	from := addresses(r["fromHdr"])
 	sender := addresses(r["fromEnv"])
 	to := r.addresses("to", "recipients")
-	related = appendNew(related, from...)
-	related = appendNew(related, sender...)
-	related = appendNew(related, to...)
-	d.set("related.user", related)
-	d.set("email.from.address", from)
-	if len(sender) > 0 {
-		d.set("email.sender.address", sender[0])
-	}
-	d.set("email.to.address", to)
+	d.setParties(related, from, sender, to)
 	subject := r.str("subject")
 	d.set("email.subject", subject)
 	d.set("email.direction", direction(r.str("route")))

@@ -97,6 +97,21 @@ func (d doc) setUser(addr string, related *[]string) {
 	*related = appendNew(*related, addr, name)
 }
 
+// setParties sets the addresses of an email's parties, email.from.address,
+// email.sender.address (the first sender) and email.to.address, and related.user to related
+// with all of them added.
+func (d doc) setParties(related, from, sender, to []string) {
+	related = appendNew(related, from...)
+	related = appendNew(related, sender...)
+	related = appendNew(related, to...)
+	d.set("related.user", related)
+	d.set("email.from.address", from)
+	if len(sender) > 0 {
+		d.set("email.sender.address", sender[0])
+	}
+	d.set("email.to.address", to)
+}
+
 // appendNew appends the values not already in list (and not empty).
 func appendNew(list []string, vals ...string) []string {
 	for _, v := range vals {

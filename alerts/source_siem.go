@@ -191,11 +191,8 @@ func (s *stream) readBatch(ctx context.Context, typ string) error {
 	pgr := newPager(s.p.o.MaxPages, q.NextPage)
 	batch := &recordBatch{s: s, recs: make([]json.RawMessage, 0, submitBatch)}
 	for {
-		if err := ctx.Err(); err != nil {
+		if halt, err := s.halted(ctx); halt {
 			return err
-		}
-		if s.tr.failure() != nil {
-			return nil // the cursor cannot pass the failure: stop reading; finish reports it
 		}
 		page, err := s.p.d.SIEM.SIEMBatch(ctx, q)
 		if err != nil {
@@ -417,11 +414,8 @@ func (s *stream) readStream(ctx context.Context) error {
 	prev := map[string]bool{}
 	pgr := newPager(s.p.o.MaxPages, q.NextPage)
 	for {
-		if err := ctx.Err(); err != nil {
+		if halt, err := s.halted(ctx); halt {
 			return err
-		}
-		if s.tr.failure() != nil {
-			return nil // the cursor cannot pass the failure: stop reading; finish reports it
 		}
 		page, err := s.p.d.SIEM.SIEMEvents(ctx, q)
 		if err != nil {

@@ -89,15 +89,7 @@ func decodeSIEMCI(raw json.RawMessage) (Event, error) {
 	from := headerAddresses(r["senderHeader"])
 	sender := addresses(r["senderEnvelope"])
 	to := r.addresses("recipients")
-	related = appendNew(related, from...)
-	related = appendNew(related, sender...)
-	related = appendNew(related, to...)
-	d.set("related.user", related)
-	d.set("email.from.address", from)
-	if len(sender) > 0 {
-		d.set("email.sender.address", sender[0])
-	}
-	d.set("email.to.address", to)
+	d.setParties(related, from, sender, to)
 	d.set("email.message_id", r.str("messageId"))
 	subject := r.str("subject")
 	d.set("email.subject", subject)

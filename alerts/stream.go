@@ -174,16 +174,71 @@ type submitOptions struct {
 	retry map[string]int // id → attempts so far
 }
 
+// halted reports whether a read loop stops before its next page: with the context's error
+// once it is done, or with none once the cursor cannot pass a failure (finish reports it).
+func (s *stream) halted(ctx context.Context) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return true, err
+	}
+	return s.tr.failure() != nil, nil
+}
+
+// pageIDs is the set of a page's ids submit returns for the next page's repeat check: nil
+// when there is no check (o.prev is nil).
+func (o submitOptions) pageIDs(n int) map[string]bool {
+	if o.prev == nil {
+		return nil
+	}
+	return make(map[string]bool, n)
+}
+
+// tooLarge is the error of a record larger than alerts.max_record_size, or nil.
+func (s *stream) tooLarge(raw json.RawMessage) error {
+	if len(raw) > s.p.o.MaxRecordBytes {
+		return recordError(ReasonTooLarge, "the record is %d bytes; alerts.max_record_size accepts at most %d", len(raw), s.p.o.MaxRecordBytes)
+	}
+	return nil
+}
+
+// repeat reports whether the record id was seen before, on the previous page (o.prev) or
+// earlier on this one (ids), and counts it; else it adds id to ids. With ids nil (no check)
+// nothing is a repeat.
+func (s *stream) repeat(o submitOptions, ids map[string]bool, id string) bool {
+	if ids == nil {
+		return false
+	}
+	if o.prev[id] || ids[id] {
+		s.c.repeats.Add(1)
+		return true
+	}
+	ids[id] = true
+	return false
+}
+
+// parkIf parks record i of the page, id, when o names it to be parked.
+func (s *stream) parkIf(u *unit, o submitOptions, i int, id string, raw json.RawMessage) {
+	if why := o.park[i]; why != "" {
+		s.park(u, parked{ID: id, Record: raw, Reason: why, Attempts: o.retry[id] + 1})
+	}
+}
+
+// writeOp is how a page's documents are written: created, or written over (index) when they
+// are parked records tried again outside a data stream: the document may be there without
+// what it lacked.
+func (s *stream) writeOp(o submitOptions) index.Op {
+	if o.retry != nil && s.p.d.Stream == nil {
+		return index.OpIndex
+	}
+	return index.OpCreate
+}
+
 // submit normalises, decides, enriches and hands one page of records to the sink, every
 // document counted in u. It returns the ids of this page's alerts when o.prev is not nil.
 func (s *stream) submit(ctx context.Context, u *unit, recs []json.RawMessage, o submitOptions) (map[string]bool, error) {
 	if s.spec.Records == RecordEvents {
 		return s.submitEvents(ctx, u, recs, o)
 	}
-	var ids map[string]bool
-	if o.prev != nil {
-		ids = make(map[string]bool, len(recs))
-	}
+	ids := o.pageIDs(len(recs))
 	kept := make([]Alert, 0, len(recs))
 	raws := make([]json.RawMessage, 0, len(recs))
 	for i, raw := range recs {
@@ -192,21 +247,17 @@ func (s *stream) submit(ctx context.Context, u *unit, recs []json.RawMessage, o 
 			a   Alert
 			err error
 		)
-		if len(raw) > s.p.o.MaxRecordBytes {
-			err = recordError(ReasonTooLarge, "the record is %d bytes; alerts.max_record_size accepts at most %d", len(raw), s.p.o.MaxRecordBytes)
-		} else if a, err = s.p.o.Normalize(s.src, raw); err == nil && a.ID == "" {
-			err = recordError(ReasonNoID, "the record gives no id")
+		if err = s.tooLarge(raw); err == nil {
+			if a, err = s.p.o.Normalize(s.src, raw); err == nil && a.ID == "" {
+				err = recordError(ReasonNoID, "the record gives no id")
+			}
 		}
 		if err != nil {
 			s.unusable(err)
 			continue
 		}
-		if ids != nil {
-			if o.prev[a.ID] || ids[a.ID] {
-				s.c.repeats.Add(1)
-				continue
-			}
-			ids[a.ID] = true
+		if s.repeat(o, ids, a.ID) {
+			continue
 		}
 		d := s.p.d.Rules.Decide(&a)
 		s.c.filterErrors.Add(int64(d.EvalErrors))
@@ -214,19 +265,14 @@ func (s *stream) submit(ctx context.Context, u *unit, recs []json.RawMessage, o 
 			s.c.exclude(d.Reason)
 			continue
 		}
-		if why := o.park[i]; why != "" {
-			s.park(u, parked{ID: a.ID, Record: raw, Reason: why, Attempts: o.retry[a.ID] + 1})
-		}
+		s.parkIf(u, o, i, a.ID, raw)
 		kept = append(kept, a)
 		raws = append(raws, raw)
 	}
 	if len(kept) == 0 {
 		return ids, nil
 	}
-	op := index.OpCreate
-	if o.retry != nil && s.p.d.Stream == nil {
-		op = index.OpIndex // written over: the alert may be there without what it lacked
-	}
+	op := s.writeOp(o)
 	// Groups get every kept alert (their merge is idempotent); the stream only those it lacks.
 	groupAlerts := kept
 	write, writeRaws, err := s.written(ctx, u, kept, raws, o.retry != nil)
@@ -500,11 +546,8 @@ func (s *stream) readWindow(ctx context.Context, fetch windowFetch, cur cursor) 
 	}
 	pgr := newPager(s.p.o.MaxPages, token)
 	for page := 0; ; page++ {
-		if err := ctx.Err(); err != nil {
+		if halt, err := s.halted(ctx); halt {
 			return false, err
-		}
-		if s.tr.failure() != nil {
-			return false, nil // the cursor cannot pass the failure: stop reading; finish reports it
 		}
 		pg, park, err := fetch(ctx, from, to, token)
 		if err != nil {

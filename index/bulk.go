@@ -246,6 +246,13 @@ func (c *Cluster) deleteDocs(ctx context.Context, refs []docRef) (int64, error) 
 	for i, r := range refs {
 		ops[i] = bulkOp{action: "delete", index: r.index, id: r.id}
 	}
+	return c.bulkCount(ctx, ops, "delete", func(o itemOutcome) bool { return o == itemDone })
+}
+
+// bulkCount sends ops in one bulk request and returns how many items have an outcome counted
+// accepts. An item whose goal is met otherwise (ok) is not counted and is not an error; any
+// other item failure is, named "<verb> <id>", after the whole request has been counted.
+func (c *Cluster) bulkCount(ctx context.Context, ops []bulkOp, verb string, counted func(itemOutcome) bool) (int64, error) {
 	res, err := c.bulk(ctx, ops)
 	if err != nil {
 		return 0, err
@@ -255,12 +262,12 @@ func (c *Cluster) deleteDocs(ctx context.Context, refs []docRef) (int64, error) 
 		errs []error
 	)
 	for i, r := range res {
-		switch r.Outcome {
-		case itemDone:
+		switch {
+		case counted(r.Outcome):
 			n++
-		case itemGone:
+		case r.ok():
 		default:
-			errs = append(errs, fmt.Errorf("delete %s: status %d: %s", ops[i].id, r.Status, r.describe()))
+			errs = append(errs, fmt.Errorf("%s %s: status %d: %s", verb, ops[i].id, r.Status, r.describe()))
 		}
 	}
 	return n, itemErrors(errs)

@@ -180,23 +180,7 @@ func (c *Cluster) copyDocs(ctx context.Context, k Kind, m Migration) (int64, err
 // bulkCreate sends create actions and counts the documents that are now in the index: created,
 // or there already (409). Any other item failure is an error.
 func (c *Cluster) bulkCreate(ctx context.Context, ops []bulkOp) (int64, error) {
-	res, err := c.bulk(ctx, ops)
-	if err != nil {
-		return 0, err
-	}
-	var (
-		n    int64
-		errs []error
-	)
-	for i, r := range res {
-		switch r.Outcome {
-		case itemDone, itemExisted:
-			n++
-		default:
-			errs = append(errs, fmt.Errorf("copy %s: status %d: %s", ops[i].id, r.Status, r.describe()))
-		}
-	}
-	return n, itemErrors(errs)
+	return c.bulkCount(ctx, ops, "copy", func(o itemOutcome) bool { return o == itemDone || o == itemExisted })
 }
 
 // messageEmailFields are the email fields an attachment document shares with its message.

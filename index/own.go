@@ -114,6 +114,28 @@ func (o *owned) set(k Kind, names map[string]bool) {
 	o.by[k] = names
 }
 
+// claimTemplates checks that the templates of k, named name, are mimecrawl's where they
+// exist: the index template of that name, which it returns, and k's component template. One
+// that is not is a *ForeignError.
+func (c *Cluster) claimTemplates(ctx context.Context, k Kind, name string) (foundTemplate, error) {
+	tmpl, err := c.indexTemplate(ctx, name)
+	if err != nil {
+		return foundTemplate{}, err
+	}
+	if tmpl.found && !marked(tmpl.meta) {
+		return foundTemplate{}, foreignTemplate("index template", name, name)
+	}
+	own := c.ownTemplate(k)
+	found, meta, err := c.componentTemplate(ctx, own)
+	if err != nil {
+		return foundTemplate{}, err
+	}
+	if found && !marked(meta) {
+		return foundTemplate{}, foreignTemplate("component template", own, name)
+	}
+	return tmpl, nil
+}
+
 // claim checks that every object of kind k that exists under a name mimecrawl manages (the
 // index template, the component template, the alias or an index of the alias's name, the
 // indices behind the alias, and the versioned index of this release) is mimecrawl's, and
@@ -124,22 +146,10 @@ func (c *Cluster) claim(ctx context.Context, k Kind, mark bool) (map[string]bool
 		return c.claimStream(ctx, k)
 	}
 	alias := c.IndexName(k)
-	tmpl, err := c.indexTemplate(ctx, alias)
+	tmpl, err := c.claimTemplates(ctx, k, alias)
 	if err != nil {
 		return nil, err
 	}
-	if tmpl.found && !marked(tmpl.meta) {
-		return nil, foreignTemplate("index template", alias, alias)
-	}
-	own := c.ownTemplate(k)
-	found, meta, err := c.componentTemplate(ctx, own)
-	if err != nil {
-		return nil, err
-	}
-	if found && !marked(meta) {
-		return nil, foreignTemplate("component template", own, alias)
-	}
-
 	l, err := c.resolve(ctx, k)
 	if err != nil {
 		return nil, err

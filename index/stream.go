@@ -73,20 +73,8 @@ func generation(backing string) string {
 // built-in logs template created is not ours.
 func (c *Cluster) claimStream(ctx context.Context, k Kind) (map[string]bool, error) {
 	name := c.IndexName(k)
-	tmpl, err := c.indexTemplate(ctx, name)
-	if err != nil {
+	if _, err := c.claimTemplates(ctx, k, name); err != nil {
 		return nil, err
-	}
-	if tmpl.found && !marked(tmpl.meta) {
-		return nil, foreignTemplate("index template", name, name)
-	}
-	own := c.ownTemplate(k)
-	found, meta, err := c.componentTemplate(ctx, own)
-	if err != nil {
-		return nil, err
-	}
-	if found && !marked(meta) {
-		return nil, foreignTemplate("component template", own, name)
 	}
 	l, err := c.resolveStream(ctx, k)
 	if err != nil {

@@ -264,28 +264,24 @@ func (s *Store) addHistory(what string, rec any) error {
 // Runs returns up to n records of the run history, newest first; n <= 0 returns all kept. A
 // record of a newer encoding is refused with an error that wraps ErrNewerSchema.
 func (s *Store) Runs(n int) ([]RunRecord, error) {
-	var out []RunRecord
-	err := s.history(n, func(k, v []byte) error {
-		var r RunRecord
-		if err := decodeHistory(k, v, &r, &r.V); err != nil {
-			return err
-		}
-		r.V = 0
-		out = append(out, r)
-		return nil
-	})
-	return out, err
+	return historyRecords(s, n, func(r *RunRecord) *int { return &r.V })
 }
 
 // Passes returns up to n records of an alerts poller's run history, newest first, like Runs.
 func (s *Store) Passes(n int) ([]PassRecord, error) {
-	var out []PassRecord
+	return historyRecords(s, n, func(r *PassRecord) *int { return &r.V })
+}
+
+// historyRecords decodes up to n run history records as T, newest first, with the version
+// field version points at checked and cleared; n <= 0 returns all kept.
+func historyRecords[T any](s *Store, n int, version func(*T) *int) ([]T, error) {
+	var out []T
 	err := s.history(n, func(k, v []byte) error {
-		var r PassRecord
-		if err := decodeHistory(k, v, &r, &r.V); err != nil {
+		var r T
+		if err := decodeHistory(k, v, &r, version(&r)); err != nil {
 			return err
 		}
-		r.V = 0
+		*version(&r) = 0
 		out = append(out, r)
 		return nil
 	})

@@ -102,19 +102,28 @@ func (c *Client) SecurityLogs(ctx context.Context, kind LogKind, q LogQuery) (Pa
 		item["to"] = api.FormatTime(q.To)
 	}
 	item["oldestFirst"] = q.OldestFirst
+	return c.legacyPage(ctx, what, ep.path, item, q.PageSize, q.PageToken, func(op string, env *api.Response) (Page, error) {
+		return decodeLogPage(op, ep.wrapper, env)
+	})
+}
+
+// legacyPage reads one page of the legacy log at path: item is data[0], pageSize and
+// pageToken go in meta.pagination when set, and decode reads the page from the answer.
+// CaughtUp is Next == "".
+func (c *Client) legacyPage(ctx context.Context, what, path string, item map[string]any, pageSize int, pageToken string, decode func(op string, env *api.Response) (Page, error)) (Page, error) {
 	raw, err := json.Marshal(item)
 	if err != nil {
 		return Page{}, fmt.Errorf("%s: encode filter: %w", what, err)
 	}
 	req := &api.Request{Data: []json.RawMessage{raw}}
-	if q.PageSize > 0 || q.PageToken != "" {
-		req.Meta = &api.RequestMeta{Pagination: &api.Pagination{PageSize: max(q.PageSize, 0), PageToken: q.PageToken}}
+	if pageSize > 0 || pageToken != "" {
+		req.Meta = &api.RequestMeta{Pagination: &api.Pagination{PageSize: max(pageSize, 0), PageToken: pageToken}}
 	}
-	ans, err := c.call(ctx, ep.path, req, false)
+	ans, err := c.call(ctx, path, req, false)
 	if err != nil {
 		return Page{}, fmt.Errorf("%s: %w", what, err)
 	}
-	page, err := decodeLogPage("POST "+ep.path, ep.wrapper, ans.env)
+	page, err := decode("POST "+path, ans.env)
 	if err != nil {
 		return Page{}, fmt.Errorf("%s: %w", what, err)
 	}
@@ -127,13 +136,7 @@ func (c *Client) SecurityLogs(ctx context.Context, kind LogKind, q LogQuery) (Pa
 // An empty page may still carry a next (seen in fixtures, and mid-window in independent
 // stand-ins): it is returned as served.
 func decodeLogPage(op, wrapper string, env *api.Response) (Page, error) {
-	page := Page{Total: -1}
-	if p := env.Meta.Pagination; p != nil {
-		page.Next = p.Next
-		if p.TotalCount != nil {
-			page.Total = *p.TotalCount
-		}
-	}
+	page := legacyPageMeta(env)
 	if len(env.Data) > 1 {
 		return Page{}, malformed(op, fmt.Errorf("%d data items for one query", len(env.Data)))
 	}
@@ -142,19 +145,41 @@ func decodeLogPage(op, wrapper string, env *api.Response) (Page, error) {
 		if err := json.Unmarshal(env.Data[0], &item); err != nil {
 			return Page{}, malformed(op, fmt.Errorf("data[0]: %w", err))
 		}
-		if raw, ok := item[wrapper]; ok && !isNull(raw) {
-			if err := json.Unmarshal(raw, &page.Records); err != nil {
-				return Page{}, malformed(op, fmt.Errorf("data[0].%s: want an array: %w", wrapper, err))
-			}
-		}
-		if raw, ok := item["resultCount"]; ok && page.Total < 0 {
-			var n int
-			if json.Unmarshal(raw, &n) == nil && n >= 0 {
-				page.Total = n
-			}
+		if err := page.fillWrapped(op, wrapper, item); err != nil {
+			return Page{}, err
 		}
 	}
 	return page, nil
+}
+
+// legacyPageMeta is a page with Next and Total from meta.pagination of a legacy answer, and
+// Total -1 when it states none.
+func legacyPageMeta(env *api.Response) Page {
+	page := Page{Total: -1}
+	if p := env.Meta.Pagination; p != nil {
+		page.Next = p.Next
+		if p.TotalCount != nil {
+			page.Total = *p.TotalCount
+		}
+	}
+	return page
+}
+
+// fillWrapped sets the page's records from item[wrapper], data[0] of a legacy answer (absent
+// or null: none), and its Total from data[0].resultCount when meta stated none.
+func (page *Page) fillWrapped(op, wrapper string, item map[string]json.RawMessage) error {
+	if raw, ok := item[wrapper]; ok && !isNull(raw) {
+		if err := json.Unmarshal(raw, &page.Records); err != nil {
+			return malformed(op, fmt.Errorf("data[0].%s: want an array: %w", wrapper, err))
+		}
+	}
+	if raw, ok := item["resultCount"]; ok && page.Total < 0 {
+		var n int
+		if json.Unmarshal(raw, &n) == nil && n >= 0 {
+			page.Total = n
+		}
+	}
+	return nil
 }
 
 // ThreatQuery selects one page of the API 2.0 threat feed.

@@ -101,24 +101,9 @@ func (c *Client) windowLogs(ctx context.Context, what, path string, wrappers []s
 	if query && q.Query != "" {
 		item["query"] = q.Query
 	}
-	raw, err := json.Marshal(item)
-	if err != nil {
-		return Page{}, fmt.Errorf("%s: encode filter: %w", what, err)
-	}
-	req := &api.Request{Data: []json.RawMessage{raw}}
-	if q.PageSize > 0 || q.PageToken != "" {
-		req.Meta = &api.RequestMeta{Pagination: &api.Pagination{PageSize: max(q.PageSize, 0), PageToken: q.PageToken}}
-	}
-	ans, err := c.call(ctx, path, req, false)
-	if err != nil {
-		return Page{}, fmt.Errorf("%s: %w", what, err)
-	}
-	page, err := decodeWrappedOrFlat("POST "+path, wrappers, ans.env)
-	if err != nil {
-		return Page{}, fmt.Errorf("%s: %w", what, err)
-	}
-	page.CaughtUp = page.Next == ""
-	return page, nil
+	return c.legacyPage(ctx, what, path, item, q.PageSize, q.PageToken, func(op string, env *api.Response) (Page, error) {
+		return decodeWrappedOrFlat(op, wrappers, env)
+	})
 }
 
 // decodeWrappedOrFlat reads the records of a legacy log answer: data[0].<wrapper>[] when
@@ -127,36 +112,21 @@ func (c *Client) windowLogs(ctx context.Context, what, path string, wrappers []s
 // Items are kept as served; one that is not an object is still a record, for the decoder
 // to fail on its own (one record, never the page).
 func decodeWrappedOrFlat(op string, wrappers []string, env *api.Response) (Page, error) {
-	page := Page{Total: -1}
-	if p := env.Meta.Pagination; p != nil {
-		page.Next = p.Next
-		if p.TotalCount != nil {
-			page.Total = *p.TotalCount
-		}
-	}
+	page := legacyPageMeta(env)
 	if len(env.Data) == 0 {
 		return page, nil
 	}
 	var first map[string]json.RawMessage
 	if json.Unmarshal(env.Data[0], &first) == nil {
 		for _, w := range wrappers {
-			raw, ok := first[w]
-			if !ok {
+			if _, ok := first[w]; !ok {
 				continue
 			}
 			if len(env.Data) > 1 {
 				return Page{}, malformed(op, fmt.Errorf("%d data items for one query", len(env.Data)))
 			}
-			if !isNull(raw) {
-				if err := json.Unmarshal(raw, &page.Records); err != nil {
-					return Page{}, malformed(op, fmt.Errorf("data[0].%s: want an array: %w", w, err))
-				}
-			}
-			if n, ok := first["resultCount"]; ok && page.Total < 0 {
-				var v int
-				if json.Unmarshal(n, &v) == nil && v >= 0 {
-					page.Total = v
-				}
+			if err := page.fillWrapped(op, w, first); err != nil {
+				return Page{}, err
 			}
 			return page, nil
 		}

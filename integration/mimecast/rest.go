@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -52,15 +53,30 @@ func (c *Client) getREST(ctx context.Context, path, permPath string, query url.V
 
 // restAttempt makes one GET exchange and classifies its outcome.
 func (c *Client) restAttempt(ctx context.Context, op, permPath, endpoint, tok string, n int) (restReply, error) {
+	return c.bearerAttempt(ctx, op, http.MethodGet, endpoint, permPath, nil, tok, n, nil)
+}
+
+// bearerAttempt makes one exchange, attempt n, authorised by the bearer token tok: method to
+// target, with body as JSON when it is not nil. A status outside 2xx is an error naming
+// statusPath; sl (nil-safe) is told the status. The answer is read within maxJSONBody and
+// returned with the next token of its header.
+func (c *Client) bearerAttempt(ctx context.Context, op, method, target, statusPath string, body []byte, tok string, n int, sl *slot) (restReply, error) {
 	actx, cancel := context.WithCancelCause(withAttempt(ctx, n))
 	timer := time.AfterFunc(c.timeout, func() { cancel(errAttemptTimeout) })
 	defer func() {
 		timer.Stop()
 		cancel(nil)
 	}()
-	req, err := http.NewRequestWithContext(actx, http.MethodGet, endpoint, nil)
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(actx, method, target, rd)
 	if err != nil {
 		return restReply{}, fmt.Errorf("%s: build request: %w", op, err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("Authorization", "Bearer "+tok)
@@ -68,8 +84,9 @@ func (c *Client) restAttempt(ctx context.Context, op, permPath, endpoint, tok st
 	if err != nil {
 		return restReply{}, c.networkError(ctx, actx, op, err)
 	}
+	sl.answered(resp.StatusCode)
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return restReply{}, c.statusError(op, permPath, resp)
+		return restReply{}, c.statusError(op, statusPath, resp)
 	}
 	data, err := readBounded(resp.Body, maxJSONBody)
 	resp.Body.Close()

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/mimecrawl/mimecrawl/integration/mimecast/api"
@@ -130,44 +129,19 @@ func (c *Client) threatIntelFeed(ctx context.Context, q ThreatIntelQuery) (Page,
 // threat-intel feed answers a file, not an envelope. fail[] on HTTP 200 is an error, as
 // everywhere.
 func (c *Client) postRawAttempt(ctx context.Context, op, path string, body []byte, tok string, n int, sl *slot) (restReply, error) {
-	actx, cancel := context.WithCancelCause(withAttempt(ctx, n))
-	timer := time.AfterFunc(c.timeout, func() { cancel(errAttemptTimeout) })
-	defer func() {
-		timer.Stop()
-		cancel(nil)
-	}()
-	req, err := http.NewRequestWithContext(actx, http.MethodPost, c.base+path, bytes.NewReader(body))
+	rep, err := c.bearerAttempt(ctx, op, http.MethodPost, c.base+path, path, body, tok, n, sl)
 	if err != nil {
-		return restReply{}, fmt.Errorf("%s: build request: %w", op, err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("Authorization", "Bearer "+tok)
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return restReply{}, c.networkError(ctx, actx, op, err)
-	}
-	sl.answered(resp.StatusCode)
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return restReply{}, c.statusError(op, path, resp)
-	}
-	data, err := readBounded(resp.Body, maxJSONBody)
-	resp.Body.Close()
-	if err != nil {
-		if errors.Is(err, errTooLarge) {
-			return restReply{}, fmt.Errorf("malformed response from %s: %w", op, err)
-		}
-		return restReply{}, c.networkError(ctx, actx, op, err)
+		return restReply{}, err
 	}
 	var probe struct {
 		Fail []api.Fail `json:"fail"`
 	}
-	if json.Unmarshal(data, &probe) == nil && len(probe.Fail) > 0 {
+	if json.Unmarshal(rep.body, &probe) == nil && len(probe.Fail) > 0 {
 		e := failError(op, probe.Fail)
 		e.Message = c.tokens.scrub(e.Message)
 		return restReply{}, e
 	}
-	return restReply{body: data, headerNext: strings.TrimSpace(resp.Header.Get(threatFeedNextHeader))}, nil
+	return rep, nil
 }
 
 // decodeSTIXPage reads the indicators of a feed answer (see the variants above) and counts

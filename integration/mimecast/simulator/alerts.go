@@ -417,6 +417,19 @@ func dayOf(ms int64) int64 {
 	return time.UnixMilli(ms).UTC().Truncate(24 * time.Hour).Unix()
 }
 
+// fileTake is how many of evs (in time order) make the next batch file, and the file's day:
+// up to per, and never two UTC days, since the batch listing selects by day.
+func fileTake(evs []*alertRec, per int) (take int, day int64) {
+	take = min(per, len(evs))
+	day = dayOf(evs[0].at)
+	for k := 1; k < take; k++ {
+		if dayOf(evs[k].at) != day {
+			return k, day
+		}
+	}
+	return take, day
+}
+
 // TruthAlert is one alert record the simulator holds, exactly as served.
 type TruthAlert struct {
 	Source string          `json:"source"`

@@ -71,17 +71,49 @@ type alertLogToken struct {
 	FirstSeq int64 `json:"fq,omitempty"`
 }
 
+// passed moves t past page, when it has records: to its last record's position, one page
+// deeper, remembering where the first page ended (for AlertPaging.Loop).
+func (t *alertLogToken) passed(page []*alertRec) {
+	if len(page) == 0 {
+		return
+	}
+	last := page[len(page)-1]
+	t.AfterAt, t.AfterSeq = last.at, last.seq
+	t.Depth++
+	if t.Depth == 1 {
+		t.FirstAt, t.FirstSeq = last.at, last.seq
+	}
+}
+
+// alertsOff is the answer of an alerts endpoint while the simulator holds no alert data
+// (404), or nil.
+func (s *Server) alertsOff() *reply {
+	if s.alerts.on.Load() {
+		return nil
+	}
+	return &reply{status: 404, fail: []api.Fail{{Code: "not_found", Message: "The requested resource does not exist"}}}
+}
+
+// alertItem is the one data item of an alerts endpoint's request, decoded as T; r is the
+// answer instead when alerts are off, data does not hold exactly one item or it does not
+// decode.
+func alertItem[T any](s *Server, c *call) (item json.RawMessage, f T, r *reply) {
+	if r := s.alertsOff(); r != nil {
+		return nil, f, r
+	}
+	if item, r = one(c); r != nil {
+		return nil, f, r
+	}
+	if r := decodeItem(item, &f); r != nil {
+		return nil, f, r
+	}
+	return item, f, nil
+}
+
 func (s *Server) alertLogs(source string) endpoint {
 	return func(c *call) reply {
-		if !s.alerts.on.Load() {
-			return reply{status: 404, fail: []api.Fail{{Code: "not_found", Message: "The requested resource does not exist"}}}
-		}
-		item, r := one(c)
+		item, f, r := alertItem[alertLogItem](s, c)
 		if r != nil {
-			return *r
-		}
-		var f alertLogItem
-		if r := decodeItem(item, &f); r != nil {
 			return *r
 		}
 		if r := checkLogFilter(source, item, f); r != nil {
@@ -91,19 +123,8 @@ func (s *Server) alertLogs(source string) endpoint {
 		now := s.opts.Now().UTC()
 		start := now.Truncate(24 * time.Hour).Unix()
 		end := now.Unix()
-		if f.From != "" {
-			t, err := api.ParseTime(f.From)
-			if err != nil {
-				return failReply(itemFail(item, codeBadDate, "from: "+err.Error()))
-			}
-			start = t.Unix()
-		}
-		if f.To != "" {
-			t, err := api.ParseTime(f.To)
-			if err != nil {
-				return failReply(itemFail(item, codeBadDate, "to: "+err.Error()))
-			}
-			end = t.Unix()
+		if r := parseBounds(item, time.Time.Unix, windowBound{"from", f.From, &start}, windowBound{"to", f.To, &end}); r != nil {
+			return *r
 		}
 		norm := f
 		norm.From, norm.To = "", ""
@@ -184,14 +205,7 @@ func (s *Server) legacyPage(c *call, w legacyWindow) (recs []json.RawMessage, pg
 	pg = &api.Pagination{PageSize: size, TotalCount: intPtr(total)}
 	next := alertLogToken{Endpoint: c.r.URL.Path, Client: s.digest("client", c.client), Filter: w.filter, Start: start, End: end,
 		AfterAt: tok.AfterAt, AfterSeq: tok.AfterSeq, Depth: tok.Depth, FirstAt: tok.FirstAt, FirstSeq: tok.FirstSeq}
-	if len(page) > 0 {
-		last := page[len(page)-1]
-		next.AfterAt, next.AfterSeq = last.at, last.seq
-		next.Depth++
-		if next.Depth == 1 {
-			next.FirstAt, next.FirstSeq = last.at, last.seq
-		}
-	}
+	next.passed(page)
 	switch {
 	case more && paging.Loop && next.Depth >= 3:
 		// A → B → A: the token the first page gave, again.

@@ -57,15 +57,7 @@ func (g *alertGen) seedSIEM(recs []*alertRec) {
 		evs := byType[typ]
 		var prev []*alertRec
 		for n := 0; len(evs) > 0; n++ {
-			take := min(per, len(evs))
-			// A file does not span two UTC days: the batch listing selects by day.
-			day := dayOf(evs[0].at)
-			for k := 1; k < take; k++ {
-				if dayOf(evs[k].at) != day {
-					take = k
-					break
-				}
-			}
+			take, day := fileTake(evs, per)
 			events := evs[:take:take]
 			if n%2 == 1 && len(prev) >= 2 {
 				events = append(append([]*alertRec{}, prev[len(prev)-2:]...), events...)

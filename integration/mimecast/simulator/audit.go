@@ -58,15 +58,8 @@ var auditCategories = []string{"authentication_logs", "account_logs", "policy_lo
 	"archive_service_logs", "integrations_and_apis", "reporting_logs", "case_review_logs", "mimecast_access_logs", "profile_group_logs"}
 
 func (s *Server) auditEvents(c *call) reply {
-	if !s.alerts.on.Load() {
-		return reply{status: 404, fail: []api.Fail{{Code: "not_found", Message: "The requested resource does not exist"}}}
-	}
-	item, r := one(c)
+	item, f, r := alertItem[auditItem](s, c)
 	if r != nil {
-		return *r
-	}
-	var f auditItem
-	if r := decodeItem(item, &f); r != nil {
 		return *r
 	}
 	var fails []api.Fail

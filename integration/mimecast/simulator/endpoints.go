@@ -54,6 +54,30 @@ func decodeItem(item json.RawMessage, v any) *reply {
 	return nil
 }
 
+// windowBound is one bound of a request's time window: its name in the item, the value sent
+// ("" = not sent) and where its time goes.
+type windowBound struct {
+	name, v string
+	dst     *int64
+}
+
+// parseBounds sets each bound that was sent to its time, as unit gives it (seconds or
+// milliseconds); one that does not parse is the item's failure, naming the bound.
+func parseBounds(item json.RawMessage, unit func(time.Time) int64, bounds ...windowBound) *reply {
+	for _, b := range bounds {
+		if b.v == "" {
+			continue
+		}
+		t, err := api.ParseTime(b.v)
+		if err != nil {
+			r := failReply(itemFail(item, codeBadDate, b.name+": "+err.Error()))
+			return &r
+		}
+		*b.dst = unit(t)
+	}
+	return nil
+}
+
 // pageToken is the sealed content of meta.pagination.next. It binds the page to the
 // endpoint, the client and a digest of the filter, and carries the resolved date window so
 // later pages do not depend on the clock.

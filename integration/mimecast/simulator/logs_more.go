@@ -251,14 +251,7 @@ func (s *Server) storeCI(recs []*alertRec) {
 			}
 		}
 		for len(evs) > 0 {
-			take := min(per, len(evs))
-			day := dayOf(evs[0].at)
-			for k := 1; k < take; k++ {
-				if dayOf(evs[k].at) != day {
-					take = k
-					break
-				}
-			}
+			take, day := fileTake(evs, per)
 			st.addFile(productCI.filePrefix+typ, day, evs[:take:take], nil, s.keys)
 			evs = evs[take:]
 		}
@@ -318,8 +311,8 @@ type windowItem struct {
 // query, where the log takes one, is a case-insensitive substring of any of queryFields.
 func (s *Server) windowLogs(source, wrapper string, queryFields []string) endpoint {
 	return func(c *call) reply {
-		if !s.alerts.on.Load() {
-			return reply{status: 404, fail: []api.Fail{{Code: "not_found", Message: "The requested resource does not exist"}}}
+		if r := s.alertsOff(); r != nil {
+			return *r
 		}
 		item := emptyKey()
 		switch len(c.data) {
@@ -338,18 +331,8 @@ func (s *Server) windowLogs(source, wrapper string, queryFields []string) endpoi
 		}
 		now := s.opts.Now().UTC()
 		start, end := now.Truncate(24*time.Hour).Unix(), now.Unix()
-		for _, p := range []struct {
-			name, v string
-			dst     *int64
-		}{{"start", cmpOr(f.Start, f.From), &start}, {"end", cmpOr(f.End, f.To), &end}} {
-			if p.v == "" {
-				continue
-			}
-			t, err := api.ParseTime(p.v)
-			if err != nil {
-				return failReply(itemFail(item, codeBadDate, p.name+": "+err.Error()))
-			}
-			*p.dst = t.Unix()
+		if r := parseBounds(item, time.Time.Unix, windowBound{"start", cmpOr(f.Start, f.From), &start}, windowBound{"end", cmpOr(f.End, f.To), &end}); r != nil {
+			return *r
 		}
 		filter := s.digest("morelogs", source, f.Query)
 		var match func(*alertRec) bool
@@ -397,15 +380,8 @@ type threatIntelItem struct {
 // the body, ThreatIntelTokenInBody); a first page with nothing in its window answers
 // err_threat_intel_feed_no_result_found. A token is bound to the client and the feed type.
 func (s *Server) threatIntelFeed(c *call) reply {
-	if !s.alerts.on.Load() {
-		return reply{status: 404, fail: []api.Fail{{Code: "not_found", Message: "The requested resource does not exist"}}}
-	}
-	item, r := one(c)
+	item, f, r := alertItem[threatIntelItem](s, c)
 	if r != nil {
-		return *r
-	}
-	var f threatIntelItem
-	if r := decodeItem(item, &f); r != nil {
 		return *r
 	}
 	var source string
@@ -437,18 +413,8 @@ func (s *Server) threatIntelFeed(c *call) reply {
 		}
 		start, end = tok.Start, tok.End
 	} else {
-		for _, p := range []struct {
-			name, v string
-			dst     *int64
-		}{{"start", f.Start, &start}, {"end", f.End, &end}} {
-			if p.v == "" {
-				continue
-			}
-			t, err := api.ParseTime(p.v)
-			if err != nil {
-				return failReply(itemFail(item, codeBadDate, p.name+": "+err.Error()))
-			}
-			*p.dst = t.UnixMilli()
+		if r := parseBounds(item, time.Time.UnixMilli, windowBound{"start", f.Start, &start}, windowBound{"end", f.End, &end}); r != nil {
+			return *r
 		}
 	}
 	size := o.ThreatIntelPageSize
@@ -475,14 +441,7 @@ func (s *Server) threatIntelFeed(c *call) reply {
 	next := tok
 	next.Endpoint, next.Client, next.Filter, next.Start, next.End = pathThreatIntelFeed, s.digest("client", c.client), filter, start, end
 	next.Empty = false
-	if len(page) > 0 {
-		last := page[len(page)-1]
-		next.AfterAt, next.AfterSeq = last.at, last.seq
-		next.Depth++
-		if next.Depth == 1 {
-			next.FirstAt, next.FirstSeq = last.at, last.seq
-		}
-	}
+	next.passed(page)
 	var token string
 	switch {
 	case more && paging.Loop && next.Depth >= 3:
