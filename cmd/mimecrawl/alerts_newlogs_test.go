@@ -46,7 +46,7 @@ func withSources(t *testing.T, w *world, sources ...alerts.Source) {
 	}
 }
 
-// eventIDs returns the ids of the documents of one event data stream.
+// eventIDs returns the ids of the documents of one data stream (alerts or events).
 func eventIDs(t *testing.T, w *world, dataset string) []string {
 	t.Helper()
 	esURL := os.Getenv("ELASTICSEARCH_URL")

@@ -198,31 +198,12 @@ func TestAlertsKillAndResume(t *testing.T) {
 			want[a.ID] = true
 		}
 	}
-	esURL := os.Getenv("ELASTICSEARCH_URL")
-	name := "logs-" + alerts.Dataset + "-" + indextest.Namespace(w.prefix) // the alerts' data stream
-	if _, err := http.Post(esURL+"/"+name+"/_refresh", "application/json", nil); err != nil {
-		t.Fatal(err)
-	}
-	res, err := http.Get(esURL + "/" + name + "/_search?size=10000&_source=false")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	var body struct {
-		Hits struct {
-			Hits []struct {
-				ID string `json:"_id"`
-			} `json:"hits"`
-		} `json:"hits"`
-	}
-	if err := json.NewDecoder(res.Body).Decode(&body); err != nil {
-		t.Fatal(err)
-	}
+	ids := eventIDs(t, w, alerts.Dataset) // the alerts' data stream
 	got := map[string]bool{}
-	for _, h := range body.Hits.Hits {
-		got[h.ID] = true
-		if !want[h.ID] {
-			t.Errorf("alert %s indexed but not in the truth kept by the rules", h.ID)
+	for _, id := range ids {
+		got[id] = true
+		if !want[id] {
+			t.Errorf("alert %s indexed but not in the truth kept by the rules", id)
 		}
 	}
 	for id := range want {
@@ -230,29 +211,16 @@ func TestAlertsKillAndResume(t *testing.T) {
 			t.Errorf("alert %s lost", id)
 		}
 	}
-	if len(want) == 0 || len(got) != len(body.Hits.Hits) {
-		t.Errorf("%d expected, %d hits, %d distinct", len(want), len(body.Hits.Hits), len(got))
+	if len(want) == 0 || len(got) != len(ids) {
+		t.Errorf("%d expected, %d hits, %d distinct", len(want), len(ids), len(got))
 	}
 	// The audit events: every one of the truth in their data stream, once.
-	events := "logs-" + alerts.AuditDataset + "-" + indextest.Namespace(w.prefix)
-	if _, err := http.Post(esURL+"/"+events+"/_refresh", "application/json", nil); err != nil {
-		t.Fatal(err)
-	}
-	res2, err := http.Get(esURL + "/" + events + "/_search?size=10000&_source=false")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res2.Body.Close()
-	body.Hits.Hits = nil
-	if err := json.NewDecoder(res2.Body).Decode(&body); err != nil {
-		t.Fatal(err)
-	}
 	gotEvents := map[string]bool{}
-	for _, h := range body.Hits.Hits {
-		if gotEvents[h.ID] || !wantEvents[h.ID] {
-			t.Errorf("audit event %s indexed twice or not in the truth", h.ID)
+	for _, id := range eventIDs(t, w, alerts.AuditDataset) {
+		if gotEvents[id] || !wantEvents[id] {
+			t.Errorf("audit event %s indexed twice or not in the truth", id)
 		}
-		gotEvents[h.ID] = true
+		gotEvents[id] = true
 	}
 	if len(wantEvents) != 4000 || len(gotEvents) != len(wantEvents) {
 		t.Errorf("%d audit events in the truth (want 4000), %d indexed", len(wantEvents), len(gotEvents))
