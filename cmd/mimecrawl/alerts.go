@@ -80,7 +80,7 @@ func (a *app) printAlerts(w io.Writer, s *job.AlertsSummary) {
 			fmt.Fprintf(w, ", %d records unread", src.RecordsUnread)
 		}
 		if src.Groups > 0 {
-			fmt.Fprintf(w, ", %s updated", plural(int64(src.Groups), "group"))
+			fmt.Fprintf(w, ", %s updated", job.Plural(int64(src.Groups), "group"))
 		}
 		fmt.Fprintln(w)
 		fmt.Fprintf(w, "  %-22s cursor %s\n", "", src.Cursor)

@@ -51,12 +51,12 @@ func runCheck(ctx context.Context, path, level, format string, shard crawler.Sha
 	rep := job.Check(ctx, a.env(), path, p.line)
 	// The verdicts come first; the configuration they were made with follows them.
 	if rep.Failed > 0 {
-		fmt.Fprintf(stdout, "\n%s failed", plural(int64(rep.Failed), "check"))
+		fmt.Fprintf(stdout, "\n%s failed", job.Plural(int64(rep.Failed), "check"))
 	} else {
 		fmt.Fprint(stdout, "\nall checks passed")
 	}
 	if rep.Warned > 0 {
-		fmt.Fprintf(stdout, " (%s)", plural(int64(rep.Warned), "warning"))
+		fmt.Fprintf(stdout, " (%s)", job.Plural(int64(rep.Warned), "warning"))
 	}
 	fmt.Fprintln(stdout)
 	if !quiet {

@@ -192,7 +192,7 @@ func (f frame) text() string {
 	if n := f.totals.DocsFailed + f.totals.FetchFailed; n > 0 {
 		fmt.Fprintf(&b, "  failures %d", n)
 	}
-	fmt.Fprintf(&b, "  attachments %d  skipped %d  downloaded %s", f.totals.Attachments, f.totals.Skipped, humanBytes(f.totals.Bytes))
+	fmt.Fprintf(&b, "  attachments %d  skipped %d  downloaded %s", f.totals.Attachments, f.totals.Skipped, job.HumanBytes(f.totals.Bytes))
 	if f.limit > 0 {
 		fmt.Fprintf(&b, "  in flight ≤%d", f.limit)
 	}

@@ -141,7 +141,7 @@ func runLine(s job.Summary) string {
 		b.WriteString("interrupted, ")
 	}
 	fmt.Fprintf(&b, "%d messages, %s, %d deleted, views %d complete, %d failed, %d interrupted",
-		s.Messages, plural(s.Attachments, "attachment"), s.Deleted, s.ViewsComplete, s.ViewsFailed, s.ViewsInterrupted)
+		s.Messages, job.Plural(s.Attachments, "attachment"), s.Deleted, s.ViewsComplete, s.ViewsFailed, s.ViewsInterrupted)
 	if s.Error != "" && !s.Interrupted {
 		fmt.Fprintf(&b, "; error: %s", sanitize(s.Error))
 	}

@@ -66,16 +66,16 @@ func printSummary(w io.Writer, s *job.Summary) {
 	if s.TextFailed > 0 {
 		row(w, "no text", textMissLine(s.TextFailed, s.TextMisses))
 	}
-	row(w, "downloaded", humanBytes(s.Bytes), fmt.Sprintf("indexed %s in %s", humanBytes(s.BytesIndexed), plural(s.BulkRequests, "bulk request")))
+	row(w, "downloaded", job.HumanBytes(s.Bytes), fmt.Sprintf("indexed %s in %s", job.HumanBytes(s.BytesIndexed), job.Plural(s.BulkRequests, "bulk request")))
 	if s.Deleted > 0 || s.Full {
-		row(w, "deleted", fmt.Sprintf("%s no longer in the archive or no longer kept", plural(s.Deleted, "document")))
+		row(w, "deleted", fmt.Sprintf("%s no longer in the archive or no longer kept", job.Plural(s.Deleted, "document")))
 	}
 	if s.PeakRSSBytes > 0 {
-		row(w, "memory", humanBytes(s.PeakRSSBytes)+" peak resident")
+		row(w, "memory", job.HumanBytes(s.PeakRSSBytes)+" peak resident")
 	}
 	row(w, "quota", quotaParts(s.Seconds, s.APIQuotaCalls, s.APIQuotaGroups, s.APIQuotaWaitSeconds)...)
-	api := []string{plural(s.APICalls, "request"), fmt.Sprintf("%d quota-counted", s.APIQuotaCalls), plural(s.APIDownloads, "download"),
-		plural(s.APITokenRequests, "token request"), fmt.Sprintf("%d answered 429", s.APIRateLimited)}
+	api := []string{job.Plural(s.APICalls, "request"), fmt.Sprintf("%d quota-counted", s.APIQuotaCalls), job.Plural(s.APIDownloads, "download"),
+		job.Plural(s.APITokenRequests, "token request"), fmt.Sprintf("%d answered 429", s.APIRateLimited)}
 	if len(s.APIErrors) > 0 {
 		codes := make([]int, 0, len(s.APIErrors))
 		for c := range s.APIErrors {
@@ -156,12 +156,6 @@ func row(w io.Writer, label string, parts ...string) {
 	fmt.Fprintln(w, b.String())
 }
 
-// humanBytes and plural write sizes and counts as every command's text does (job's).
-var (
-	humanBytes = job.HumanBytes
-	plural     = job.Plural
-)
-
 // textMissLine says how many attachments were indexed without text and why, by reason and
 // format: "3 attachments indexed without text: 2 no_text_layer pdf, 1 corrupt docx".
 func textMissLine(total int64, misses []crawler.TextMiss) string {
@@ -169,7 +163,7 @@ func textMissLine(total int64, misses []crawler.TextMiss) string {
 	for _, m := range misses {
 		parts = append(parts, fmt.Sprintf("%d %s %s", m.Count, m.Reason, m.Format))
 	}
-	line := plural(total, "attachment") + " indexed without text"
+	line := job.Plural(total, "attachment") + " indexed without text"
 	if len(parts) > 0 {
 		line += ": " + strings.Join(parts, ", ")
 	}
