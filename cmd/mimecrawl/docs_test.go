@@ -356,7 +356,6 @@ func TestDocsFieldNamesAreMapped(t *testing.T) {
 // configKeys returns every key path of the configuration (yaml tags), sections included.
 func configKeys() map[string]reflect.Type {
 	out := map[string]reflect.Type{}
-	unmarshaler := reflect.TypeFor[yaml.Unmarshaler]()
 	var walk func(prefix string, t reflect.Type)
 	walk = func(prefix string, t reflect.Type) {
 		for i := range t.NumField() {
@@ -372,7 +371,7 @@ func configKeys() map[string]reflect.Type {
 			}
 			path := prefix + tag
 			out[path] = ft
-			if ft.Kind() == reflect.Struct && !reflect.PointerTo(ft).Implements(unmarshaler) && !ft.Implements(unmarshaler) {
+			if !isLeaf(ft) {
 				walk(path+".", ft)
 			}
 		}
