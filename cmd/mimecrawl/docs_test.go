@@ -386,27 +386,19 @@ const minimalConfig = "mimecast:\n  client_id: x\n  client_secret: y\n"
 // withKey returns minimalConfig with key (a dotted path) set to the YAML value v.
 func withKey(key, v string) string {
 	parts := strings.Split(key, ".")
-	var b strings.Builder
-	base := minimalConfig
+	base, depth := minimalConfig, 0
 	if parts[0] == "mimecast" {
-		// Keep the one mimecast section.
+		// Keep the one mimecast section: the key goes into it.
 		base = "mimecast:\n  client_id: x\n"
 		if key != "mimecast.client_secret" {
 			base += "  client_secret: y\n"
 		}
-		b.WriteString(base)
-		for i, p := range parts[1:] {
-			b.WriteString(strings.Repeat("  ", i+1) + p + ":")
-			if i == len(parts)-2 {
-				b.WriteString(" " + v)
-			}
-			b.WriteString("\n")
-		}
-		return b.String()
+		parts, depth = parts[1:], 1
 	}
+	var b strings.Builder
 	b.WriteString(base)
 	for i, p := range parts {
-		b.WriteString(strings.Repeat("  ", i) + p + ":")
+		b.WriteString(strings.Repeat("  ", depth+i) + p + ":")
 		if i == len(parts)-1 {
 			b.WriteString(" " + v)
 		}
