@@ -478,6 +478,25 @@ type timeQuery struct {
 	hide       func(*alertRec) bool // nil = none; hidden records are counted, never listed
 }
 
+// pageWithVariants reads one page of source's records with pageByTime, applying the paging
+// variants of AlertPaging: HideEvery's records are left out of the listing, and empty (a
+// token that asks for EmptyPages' empty page) serves no records with more behind them.
+func (s *Server) pageWithVariants(source string, q timeQuery, empty bool) (page []*alertRec, more bool, total int) {
+	if paging := s.opts.Alerts.Paging; paging.HideEvery > 0 {
+		q.hide = paging.hidden
+	}
+	if empty {
+		q.size = 0
+	}
+	s.alerts.mu.RLock()
+	page, more, total = pageByTime(s.alerts.byTime[source], q)
+	s.alerts.mu.RUnlock()
+	if empty {
+		page, more = nil, true
+	}
+	return page, more, total
+}
+
 // pageByTime reads one page of sorted (by cmpTimeSeq): the records in the window that
 // match, in the listing order, after the position; more says whether another one follows,
 // total counts every match in the window (with countTotal). The window is found by binary

@@ -181,22 +181,12 @@ func (s *Server) legacyPage(c *call, w legacyWindow) (recs []json.RawMessage, pg
 	q := timeQuery{from: start * 1000, to: end*1000 + 999, asc: w.asc, size: size, countTotal: true, match: w.match,
 		hasAfter: c.pageToken != "", afterAt: tok.AfterAt, afterSeq: tok.AfterSeq}
 	paging := s.opts.Alerts.Paging
-	if paging.HideEvery > 0 {
-		q.hide = paging.hidden
-	}
-	if tok.Done || tok.Empty {
+	if tok.Done {
 		q.size = 0
 	}
-	s.alerts.mu.RLock()
-	page, more, n := pageByTime(s.alerts.byTime[w.source], q)
-	s.alerts.mu.RUnlock()
-	total = n
+	page, more, total := s.pageWithVariants(w.source, q, tok.Empty)
 	if tok.Done {
 		page, more = nil, false
-	}
-	if tok.Empty {
-		// AlertPaging.EmptyPages: nothing on this page, the rest behind its token.
-		page, more = nil, true
 	}
 	recs = make([]json.RawMessage, len(page))
 	for i, r := range page {

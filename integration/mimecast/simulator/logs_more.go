@@ -423,18 +423,7 @@ func (s *Server) threatIntelFeed(c *call) reply {
 	}
 	paging := s.opts.Alerts.Paging
 	q := timeQuery{from: start, to: end, asc: true, size: size, hasAfter: f.Token != "", afterAt: tok.AfterAt, afterSeq: tok.AfterSeq}
-	if paging.HideEvery > 0 {
-		q.hide = paging.hidden
-	}
-	if tok.Empty {
-		q.size = 0
-	}
-	s.alerts.mu.RLock()
-	page, more, _ := pageByTime(s.alerts.byTime[source], q)
-	s.alerts.mu.RUnlock()
-	if tok.Empty {
-		page, more = nil, true
-	}
+	page, more, _ := s.pageWithVariants(source, q, tok.Empty)
 	if f.Token == "" && len(page) == 0 && !more {
 		return reply{status: o.NoResultStatus, metaStatus: 200, fail: []api.Fail{{Code: codeNoResult, Message: "No results found for the threat intel feed"}}}
 	}
