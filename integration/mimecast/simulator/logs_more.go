@@ -421,7 +421,6 @@ func (s *Server) threatIntelFeed(c *call) reply {
 	if size == 0 {
 		size = defaultThreatIntelPage
 	}
-	paging := s.opts.Alerts.Paging
 	q := timeQuery{from: start, to: end, asc: true, size: size, hasAfter: f.Token != "", afterAt: tok.AfterAt, afterSeq: tok.AfterSeq}
 	page, more, _ := s.pageWithVariants(source, q, tok.Empty)
 	if f.Token == "" && len(page) == 0 && !more {
@@ -432,14 +431,8 @@ func (s *Server) threatIntelFeed(c *call) reply {
 	next.Empty = false
 	next.passed(page)
 	var token string
-	switch {
-	case more && paging.Loop && next.Depth >= 3:
-		next.AfterAt, next.AfterSeq, next.Depth = next.FirstAt, next.FirstSeq, 1
-		token, _ = s.keys.seal("threatintel", next)
-	case more && paging.EmptyPages && !tok.Empty:
-		next.Empty = true
-		token, _ = s.keys.seal("threatintel", next)
-	case more:
+	if more {
+		s.opts.Alerts.Paging.vary(&next, tok.Empty)
 		token, _ = s.keys.seal("threatintel", next)
 	}
 	objects := make([]json.RawMessage, 0, 3*len(page))
