@@ -1,6 +1,7 @@
 package simulator
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -331,7 +332,7 @@ func (s *Server) windowLogs(source, wrapper string, queryFields []string) endpoi
 		}
 		now := s.opts.Now().UTC()
 		start, end := now.Truncate(24*time.Hour).Unix(), now.Unix()
-		if r := parseBounds(item, time.Time.Unix, windowBound{"start", cmpOr(f.Start, f.From), &start}, windowBound{"end", cmpOr(f.End, f.To), &end}); r != nil {
+		if r := parseBounds(item, time.Time.Unix, windowBound{"start", cmp.Or(f.Start, f.From), &start}, windowBound{"end", cmp.Or(f.End, f.To), &end}); r != nil {
 			return *r
 		}
 		filter := s.digest("morelogs", source, f.Query)
@@ -355,13 +356,6 @@ func (s *Server) windowLogs(source, wrapper string, queryFields []string) endpoi
 		}
 		return reply{data: []any{map[string]any{wrapper: recs}}, pagination: pg}
 	}
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // threatIntelItem is the data item of a feed request.
