@@ -42,22 +42,22 @@ const (
 // (logs_more_seed.go), in table order, after the original alert sources'.
 var (
 	archiveSearchLogsSim = simSource{name: SourceArchiveSearchLogs, timeField: "createTime",
-		format: moreTime(SourceArchiveSearchLogs), parseTime: moreEventTime,
+		format: layoutTime(""), parseTime: moreEventTime,
 		api:   map[string]func(*Server) endpoint{pathArchiveSearchLogs: windowLog(SourceArchiveSearchLogs, "logs", archiveSearchQueryFields)},
 		count: func(a AlertOptions) int { return a.Logs.ArchiveSearch },
 		gen:   fromLogGen((*moreGen).archiveSearch),
 	}
-	searchLogsSim = simSource{name: SourceSearchLogs, timeField: "createTime", format: moreTime(SourceSearchLogs), parseTime: moreEventTime,
+	searchLogsSim = simSource{name: SourceSearchLogs, timeField: "createTime", format: layoutTime(""), parseTime: moreEventTime,
 		api:   map[string]func(*Server) endpoint{pathSearchLogs: windowLog(SourceSearchLogs, "logs", archiveSearchQueryFields)},
 		count: func(a AlertOptions) int { return a.Logs.Search },
 		gen:   fromLogGen((*moreGen).archiveSearch),
 	}
-	viewLogsSim = simSource{name: SourceViewLogs, timeField: "viewed", format: moreTime(SourceViewLogs), parseTime: moreEventTime,
+	viewLogsSim = simSource{name: SourceViewLogs, timeField: "viewed", format: layoutTime(""), parseTime: moreEventTime,
 		api:   map[string]func(*Server) endpoint{pathViewLogs: windowLog(SourceViewLogs, "logs", []string{"viewer", "subject", "from", "to"})},
 		count: func(a AlertOptions) int { return a.Logs.View },
 		gen:   fromLogGen((*moreGen).view),
 	}
-	heldReleaseSim = simSource{name: SourceHeldRelease, timeField: "released", format: moreTime(SourceHeldRelease), parseTime: moreEventTime,
+	heldReleaseSim = simSource{name: SourceHeldRelease, timeField: "released", format: layoutTime("offset"), parseTime: moreEventTime,
 		api:   map[string]func(*Server) endpoint{pathHeldReleaseLogs: windowLog(SourceHeldRelease, "heldReleaseLogs", nil)},
 		count: func(a AlertOptions) int { return a.Logs.HeldRelease },
 		gen:   fromLogGen((*moreGen).heldRelease),
@@ -65,17 +65,17 @@ var (
 	// One endpoint serves both threat-intel feeds (by feedType); the customer feed's spec
 	// registers it.
 	threatIntelCustomerSim = simSource{name: SourceThreatIntelCustomer, timeField: "modified", millis: true,
-		format: moreTime(SourceThreatIntelCustomer), parseTime: moreEventTime,
+		format: formatMillisZ, parseTime: moreEventTime,
 		api:   map[string]func(*Server) endpoint{pathThreatIntelFeed: func(s *Server) endpoint { return s.threatIntelFeed }},
 		count: func(a AlertOptions) int { return a.Logs.ThreatIntelCustomer },
-		gen:   indicatorGen(SourceThreatIntelCustomer),
+		gen:   indicatorGen,
 	}
 	threatIntelGridSim = simSource{name: SourceThreatIntelGrid, timeField: "modified", millis: true,
-		format: moreTime(SourceThreatIntelGrid), parseTime: moreEventTime,
+		format: formatMillisZ, parseTime: moreEventTime,
 		count: func(a AlertOptions) int { return a.Logs.ThreatIntelGrid },
-		gen:   indicatorGen(SourceThreatIntelGrid),
+		gen:   indicatorGen,
 	}
-	siemCISim = simSource{name: SourceSIEMCI, timeField: "timestamp", format: moreTime(SourceSIEMCI), parseTime: moreEventTime, millis: true,
+	siemCISim = simSource{name: SourceSIEMCI, timeField: "timestamp", format: formatEpochMillis, parseTime: moreEventTime, millis: true,
 		check: func(fields map[string]any) error {
 			if typ, _ := fields["type"].(string); !slices.Contains(SIEMTypesCI, typ) {
 				return fmt.Errorf("a CI SIEM event needs a \"type\" of %s", strings.Join(SIEMTypesCI, ", "))
@@ -96,9 +96,19 @@ var (
 // archiveSearchQueryFields are the fields the archive search logs' query matches.
 var archiveSearchQueryFields = []string{"searchText", "emailAddr", "description", "searchReason"}
 
-// moreTime writes a time as source serves it under LogOptions.TimeLayout.
-func moreTime(source string) func(AlertOptions, time.Time) any {
-	return func(o AlertOptions, t time.Time) any { return formatMoreTime(source, o.Logs.TimeLayout, t) }
+// layoutTime writes a time as the archive and release logs do: under LogOptions.TimeLayout,
+// or def when it is "" (the source's own layout in the public samples).
+func layoutTime(def string) func(AlertOptions, time.Time) any {
+	return func(o AlertOptions, t time.Time) any {
+		t = t.UTC()
+		switch cmp.Or(o.Logs.TimeLayout, def) {
+		case "rfc3339":
+			return t.Format(time.RFC3339)
+		case "offset":
+			return t.Format("2006-01-02T15:04:05-07:00")
+		}
+		return api.FormatTime(t)
+	}
 }
 
 // windowLog is the endpoint of an archive or release log.
@@ -112,13 +122,11 @@ func fromLogGen(f func(g *moreGen, i int) map[string]any) seedGen {
 }
 
 // indicatorGen builds a feed's seeded indicators: created and valid_from are its modified.
-func indicatorGen(source string) seedGen {
-	return func(r *seedRun, i, _ int, at time.Time) map[string]any {
-		fields := r.logGen().indicator(i)
-		t := formatMoreTime(source, r.o.Logs.TimeLayout, at)
-		fields["created"], fields["valid_from"] = t, t
-		return fields
-	}
+func indicatorGen(r *seedRun, i, _ int, at time.Time) map[string]any {
+	fields := r.logGen().indicator(i)
+	t := formatMillisZ(r.o, at)
+	fields["created"], fields["valid_from"] = t, t
+	return fields
 }
 
 // SIEMTypesCI are the Cloud Integrated SIEM event types, in the order seeded events cycle.
@@ -193,27 +201,6 @@ func (o LogOptions) validate() error {
 // (guarded by alertStore.mu).
 type moreLogs struct {
 	ci []*alertRec
-}
-
-// formatMoreTime renders t as source serves it under layout (LogOptions.TimeLayout).
-func formatMoreTime(source, layout string, t time.Time) any {
-	t = t.UTC()
-	switch source {
-	case SourceSIEMCI:
-		return t.UnixMilli()
-	case SourceThreatIntelCustomer, SourceThreatIntelGrid:
-		return t.Format("2006-01-02T15:04:05.000Z")
-	}
-	if layout == "" && source == SourceHeldRelease {
-		layout = "offset"
-	}
-	switch layout {
-	case "rfc3339":
-		return t.Format(time.RFC3339)
-	case "offset":
-		return t.Format("2006-01-02T15:04:05-07:00")
-	}
-	return api.FormatTime(t)
 }
 
 // moreEventTime reads the event time of a more log's record: Unix milliseconds (a number) or
