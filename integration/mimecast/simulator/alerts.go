@@ -274,6 +274,7 @@ type alertStore struct {
 	logs   map[string][]*alertRec // legacy sources and threats, in recording order
 	byTime map[string][]*alertRec // the same, by event time then recording order
 	siem   []*alertRec            // SIEM events, in recording order (the stream's order)
+	ci     []*alertRec            // Cloud Integrated SIEM events, the same (logs_more.go)
 	files  []*siemFile            // batch files in creation order
 	fileID map[string]*siemFile
 	// threatIDs indexes threat events by id for the details endpoint.

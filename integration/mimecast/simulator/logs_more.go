@@ -17,7 +17,7 @@ import (
 // get-view-logs), held-message release logs (get-held-release-logs), the threat-intel
 // feed (get-feed, both feed types) and the Cloud Integrated SIEM (batch and stream). Their
 // records live in the alert store beside the other sources (legacy ones in logs/byTime, CI
-// events in moreLogs.ci with batch files among the SIEM files), are seeded from
+// events in ci with batch files among the SIEM files), are seeded from
 // Options.Seed and AlertOptions.Logs, and can be added and listed through AddAlerts,
 // AlertTruth and /_sim/alerts under the source names below: each is a spec of the source
 // table (sources.go). They are not part of Truth().Alerts, which keeps listing the original
@@ -89,7 +89,7 @@ var (
 		count: func(a AlertOptions) int { return a.Logs.SIEMCI },
 		gen:   fromLogGen((*moreGen).ciEvent),
 		store: (*Server).storeCI,
-		list:  func(s *Server) []*alertRec { return s.more.ci },
+		list:  func(s *Server) []*alertRec { return s.alerts.ci },
 	}
 )
 
@@ -197,12 +197,6 @@ func (o LogOptions) validate() error {
 	return nil
 }
 
-// moreLogs holds what the alert store does not: the CI SIEM events in recording order
-// (guarded by alertStore.mu).
-type moreLogs struct {
-	ci []*alertRec
-}
-
 // moreEventTime reads the event time of a more log's record: Unix milliseconds (a number) or
 // a time the API writes.
 func moreEventTime(v any) (time.Time, bool) {
@@ -229,7 +223,7 @@ func (s *Server) storeCI(recs []*alertRec) {
 		st.seq++
 		r.seq = st.seq
 	}
-	s.more.ci = append(s.more.ci, recs...)
+	st.ci = append(st.ci, recs...)
 	per := max(s.opts.Alerts.SIEMFileEvents, 1)
 	for _, typ := range SIEMTypesCI {
 		var evs []*alertRec
@@ -262,7 +256,7 @@ var (
 		events: func(s *Server) []*alertRec { return s.alerts.siem }}
 	productCI = siemProduct{batchPath: pathSIEMBatchCI, streamPath: pathSIEMEventsCI, filePrefix: "ci/",
 		known:  func(t string) bool { return slices.Contains(SIEMTypesCI, t) },
-		events: func(s *Server) []*alertRec { return s.more.ci }}
+		events: func(s *Server) []*alertRec { return s.alerts.ci }}
 )
 
 // ciNotLicensed answers a CI SIEM request of an account without the product
