@@ -296,7 +296,7 @@ func (c *Client) SIEMBatch(ctx context.Context, q SIEMBatchQuery) (SIEMBatchPage
 	path := q.Product.batchPath()
 	rp, err := c.getRESTPage(ctx, path, v)
 	if err != nil {
-		return SIEMBatchPage{}, fmt.Errorf("%s: %w", what, q.Product.licence(err))
+		return SIEMBatchPage{}, fmt.Errorf("%s: %w", what, q.Product.licence(err, path))
 	}
 	out := SIEMBatchPage{Next: rp.Next, Files: make([]SIEMFile, 0, len(rp.Records))}
 	if rp.CaughtUp != nil {
@@ -502,9 +502,10 @@ func (c *Client) SIEMEvents(ctx context.Context, q SIEMStreamQuery) (Page, error
 	if q.NextPage != "" {
 		v.Set("nextPage", q.NextPage)
 	}
-	rp, err := c.getRESTPage(ctx, q.Product.streamPath(), v)
+	path := q.Product.streamPath()
+	rp, err := c.getRESTPage(ctx, path, v)
 	if err != nil {
-		return Page{}, fmt.Errorf("read siem events: %w", q.Product.licence(err))
+		return Page{}, fmt.Errorf("read siem events: %w", q.Product.licence(err, path))
 	}
 	page := Page{Records: rp.Records, Next: rp.Next, Total: -1}
 	page.CaughtUp = rp.Next == "" || (len(rp.Records) == 0 && rp.Next == q.NextPage)

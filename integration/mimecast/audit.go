@@ -2,7 +2,6 @@ package mimecast
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -36,25 +35,9 @@ func (c *Client) AuditEvents(ctx context.Context, q AuditQuery) (Page, error) {
 	if len(q.Categories) > 0 {
 		item["categories"] = q.Categories
 	}
-	raw, err := json.Marshal(item)
-	if err != nil {
-		return Page{}, fmt.Errorf("%s: encode query: %w", what, err)
-	}
-	req := &api.Request{Data: []json.RawMessage{raw}}
-	if q.PageSize > 0 || q.PageToken != "" {
-		req.Meta = &api.RequestMeta{Pagination: &api.Pagination{PageSize: max(q.PageSize, 0), PageToken: q.PageToken}}
-	}
-	ans, err := c.call(ctx, pathAuditEvents, req, false)
-	if err != nil {
-		return Page{}, fmt.Errorf("%s: %w", what, err)
-	}
-	page := Page{Total: -1, Records: ans.env.Data}
-	if p := ans.env.Meta.Pagination; p != nil {
-		page.Next = p.Next
-		if p.TotalCount != nil {
-			page.Total = *p.TotalCount
-		}
-	}
-	page.CaughtUp = page.Next == ""
-	return page, nil
+	return c.legacyPage(ctx, what, pathAuditEvents, item, q.PageSize, q.PageToken, func(_ string, env *api.Response) (Page, error) {
+		page := legacyPageMeta(env)
+		page.Records = env.Data
+		return page, nil
+	})
 }

@@ -131,6 +131,11 @@ func (p *pacer) liftLocked(now time.Time) {
 	if p.next.After(now) {
 		p.next = now
 	}
+	p.wakeLocked()
+}
+
+// wakeLocked wakes the calls sleeping out a hold, if there is one.
+func (p *pacer) wakeLocked() {
 	if p.wake != nil {
 		close(p.wake)
 		p.wake = nil
@@ -196,11 +201,8 @@ func (p *pacer) rateLimited(sent time.Time, hint time.Duration, hasHint bool) (o
 		}
 		return d, false
 	}
-	if p.wake != nil {
-		// The hold becomes the quota's wait: the sleepers wake and see it.
-		close(p.wake)
-		p.wake = nil
-	}
+	// The hold becomes the quota's wait: the sleepers wake and see it.
+	p.wakeLocked()
 	p.hinted = hasHint
 	if hasHint {
 		switch {

@@ -47,13 +47,8 @@ func (c *Client) getREST(ctx context.Context, path, permPath string, query url.V
 	// The REST groups take no concurrency slot (sl is nil); retrying releases it regardless.
 	return retrying(ctx, c, op, quotaGroup(path), func(tok string, attempt int, sl *slot) (restReply, error) {
 		defer sl.release()
-		return c.restAttempt(ctx, op, permPath, endpoint, tok, attempt)
+		return c.bearerAttempt(ctx, op, http.MethodGet, endpoint, permPath, nil, tok, attempt, nil)
 	})
-}
-
-// restAttempt makes one GET exchange and classifies its outcome.
-func (c *Client) restAttempt(ctx context.Context, op, permPath, endpoint, tok string, n int) (restReply, error) {
-	return c.bearerAttempt(ctx, op, http.MethodGet, endpoint, permPath, nil, tok, n, nil)
 }
 
 // bearerAttempt makes one exchange, attempt n, authorised by the bearer token tok: method to

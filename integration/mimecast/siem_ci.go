@@ -64,9 +64,9 @@ func (p SIEMProduct) streamPath() string {
 	return pathSIEMEvents
 }
 
-// licence turns a CI "not licensed" answer into a forbidden error (see above); any other
-// error, and every cg error, is returned unchanged.
-func (p SIEMProduct) licence(err error) error {
+// licence turns a CI "not licensed" answer of a call to path into a forbidden error (see
+// above); any other error, and every cg error, is returned unchanged.
+func (p SIEMProduct) licence(err error, path string) error {
 	if p != ProductCI {
 		return err
 	}
@@ -86,7 +86,7 @@ func (p SIEMProduct) licence(err error) error {
 		f.Message = fmt.Sprintf("%s (answered %d; taken as the product not being licensed)", e.Message, e.Status)
 		f.Status = http.StatusForbidden
 		f.Retryable = false
-		f.Permission = permissions[strings.TrimPrefix(strings.TrimPrefix(e.Op, "GET "), "POST ")]
+		f.Permission = permissions[path]
 		return fmt.Errorf("%w: %w", ErrNotLicensed, &f)
 	}
 	return err

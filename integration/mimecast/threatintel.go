@@ -62,17 +62,13 @@ type ThreatIntelQuery struct {
 // Next == ""; Total is -1 (the feed states none). A window without indicators is an empty
 // page, never an error.
 func (c *Client) ThreatIntelFeed(ctx context.Context, q ThreatIntelQuery) (Page, error) {
-	p, _, err := c.threatIntelFeed(ctx, q)
+	p, _, err := c.ThreatIntelOthers(ctx, q)
 	return p, err
 }
 
 // ThreatIntelOthers is ThreatIntelFeed that also returns how many non-indicator objects the
 // answer held, for a caller that reports them.
 func (c *Client) ThreatIntelOthers(ctx context.Context, q ThreatIntelQuery) (Page, int, error) {
-	return c.threatIntelFeed(ctx, q)
-}
-
-func (c *Client) threatIntelFeed(ctx context.Context, q ThreatIntelQuery) (Page, int, error) {
 	if q.FeedType == "" {
 		return Page{}, 0, errors.New("threat intel feed: empty feed type")
 	}

@@ -274,6 +274,7 @@ type alertStore struct {
 	logs   map[string][]*alertRec // legacy sources and threats, in recording order
 	byTime map[string][]*alertRec // the same, by event time then recording order
 	siem   []*alertRec            // SIEM events, in recording order (the stream's order)
+	ci     []*alertRec            // Cloud Integrated SIEM events, the same (logs_more.go)
 	files  []*siemFile            // batch files in creation order
 	fileID map[string]*siemFile
 	// threatIDs indexes threat events by id for the details endpoint.
@@ -476,6 +477,25 @@ type timeQuery struct {
 	match      func(*alertRec) bool // nil = every record
 	countTotal bool                 // also count every match in the window
 	hide       func(*alertRec) bool // nil = none; hidden records are counted, never listed
+}
+
+// pageWithVariants reads one page of source's records with pageByTime, applying the paging
+// variants of AlertPaging: HideEvery's records are left out of the listing, and empty (a
+// token that asks for EmptyPages' empty page) serves no records with more behind them.
+func (s *Server) pageWithVariants(source string, q timeQuery, empty bool) (page []*alertRec, more bool, total int) {
+	if paging := s.opts.Alerts.Paging; paging.HideEvery > 0 {
+		q.hide = paging.hidden
+	}
+	if empty {
+		q.size = 0
+	}
+	s.alerts.mu.RLock()
+	page, more, total = pageByTime(s.alerts.byTime[source], q)
+	s.alerts.mu.RUnlock()
+	if empty {
+		page, more = nil, true
+	}
+	return page, more, total
 }
 
 // pageByTime reads one page of sorted (by cmpTimeSeq): the records in the window that

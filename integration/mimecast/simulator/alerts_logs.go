@@ -85,6 +85,20 @@ func (t *alertLogToken) passed(page []*alertRec) {
 	}
 }
 
+// vary applies the paging variants to next, the token of a page with more records behind
+// it: Loop hands out the first page's token again from the third page on, EmptyPages puts
+// an empty page before the rest unless askedEmpty (the page next follows was that empty
+// page). AlertPaging.advance does the same for the REST tokens.
+func (p AlertPaging) vary(next *alertLogToken, askedEmpty bool) {
+	switch {
+	case p.Loop && next.Depth >= 3:
+		// A → B → A: the token the first page gave, again.
+		next.AfterAt, next.AfterSeq, next.Depth = next.FirstAt, next.FirstSeq, 1
+	case p.EmptyPages && !askedEmpty:
+		next.Empty = true
+	}
+}
+
 // alertsOff is the answer of an alerts endpoint while the simulator holds no alert data
 // (404), or nil.
 func (s *Server) alertsOff() *reply {
@@ -181,22 +195,12 @@ func (s *Server) legacyPage(c *call, w legacyWindow) (recs []json.RawMessage, pg
 	q := timeQuery{from: start * 1000, to: end*1000 + 999, asc: w.asc, size: size, countTotal: true, match: w.match,
 		hasAfter: c.pageToken != "", afterAt: tok.AfterAt, afterSeq: tok.AfterSeq}
 	paging := s.opts.Alerts.Paging
-	if paging.HideEvery > 0 {
-		q.hide = paging.hidden
-	}
-	if tok.Done || tok.Empty {
+	if tok.Done {
 		q.size = 0
 	}
-	s.alerts.mu.RLock()
-	page, more, n := pageByTime(s.alerts.byTime[w.source], q)
-	s.alerts.mu.RUnlock()
-	total = n
+	page, more, total := s.pageWithVariants(w.source, q, tok.Empty)
 	if tok.Done {
 		page, more = nil, false
-	}
-	if tok.Empty {
-		// AlertPaging.EmptyPages: nothing on this page, the rest behind its token.
-		page, more = nil, true
 	}
 	recs = make([]json.RawMessage, len(page))
 	for i, r := range page {
@@ -207,12 +211,8 @@ func (s *Server) legacyPage(c *call, w legacyWindow) (recs []json.RawMessage, pg
 		AfterAt: tok.AfterAt, AfterSeq: tok.AfterSeq, Depth: tok.Depth, FirstAt: tok.FirstAt, FirstSeq: tok.FirstSeq}
 	next.passed(page)
 	switch {
-	case more && paging.Loop && next.Depth >= 3:
-		// A → B → A: the token the first page gave, again.
-		next.AfterAt, next.AfterSeq, next.Depth = next.FirstAt, next.FirstSeq, 1
-	case more && paging.EmptyPages && !tok.Empty:
-		next.Empty = true
 	case more:
+		paging.vary(&next, tok.Empty)
 	case s.opts.EmptyLastPage && !tok.Done:
 		// The fixtures' variant: the last page still carries next; it leads to an empty
 		// page that carries yet another next.

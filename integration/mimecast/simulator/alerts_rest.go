@@ -262,12 +262,6 @@ func (s *Server) threatEvents(w http.ResponseWriter, r *http.Request, client str
 	if end != 0 {
 		tq.to = end
 	}
-	if paging.HideEvery > 0 {
-		tq.hide = paging.hidden
-	}
-	if tok.Empty {
-		tq.size = 0
-	}
 	if len(sel) > 0 {
 		tq.match = func(rec *alertRec) bool {
 			for key, vals := range sel {
@@ -278,12 +272,7 @@ func (s *Server) threatEvents(w http.ResponseWriter, r *http.Request, client str
 			return true
 		}
 	}
-	s.alerts.mu.RLock()
-	page, more, total := pageByTime(s.alerts.byTime[SourceThreats], tq)
-	s.alerts.mu.RUnlock()
-	if tok.Empty {
-		page, more = nil, true
-	}
+	page, more, total := s.pageWithVariants(SourceThreats, tq, tok.Empty)
 	recs := make([]json.RawMessage, len(page))
 	for i, rec := range page {
 		recs[i] = rec.raw

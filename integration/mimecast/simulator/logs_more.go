@@ -1,6 +1,7 @@
 package simulator
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -16,7 +17,7 @@ import (
 // get-view-logs), held-message release logs (get-held-release-logs), the threat-intel
 // feed (get-feed, both feed types) and the Cloud Integrated SIEM (batch and stream). Their
 // records live in the alert store beside the other sources (legacy ones in logs/byTime, CI
-// events in moreLogs.ci with batch files among the SIEM files), are seeded from
+// events in ci with batch files among the SIEM files), are seeded from
 // Options.Seed and AlertOptions.Logs, and can be added and listed through AddAlerts,
 // AlertTruth and /_sim/alerts under the source names below: each is a spec of the source
 // table (sources.go). They are not part of Truth().Alerts, which keeps listing the original
@@ -41,22 +42,22 @@ const (
 // (logs_more_seed.go), in table order, after the original alert sources'.
 var (
 	archiveSearchLogsSim = simSource{name: SourceArchiveSearchLogs, timeField: "createTime",
-		format: moreTime(SourceArchiveSearchLogs), parseTime: moreEventTime,
+		format: layoutTime(""), parseTime: moreEventTime,
 		api:   map[string]func(*Server) endpoint{pathArchiveSearchLogs: windowLog(SourceArchiveSearchLogs, "logs", archiveSearchQueryFields)},
 		count: func(a AlertOptions) int { return a.Logs.ArchiveSearch },
 		gen:   fromLogGen((*moreGen).archiveSearch),
 	}
-	searchLogsSim = simSource{name: SourceSearchLogs, timeField: "createTime", format: moreTime(SourceSearchLogs), parseTime: moreEventTime,
+	searchLogsSim = simSource{name: SourceSearchLogs, timeField: "createTime", format: layoutTime(""), parseTime: moreEventTime,
 		api:   map[string]func(*Server) endpoint{pathSearchLogs: windowLog(SourceSearchLogs, "logs", archiveSearchQueryFields)},
 		count: func(a AlertOptions) int { return a.Logs.Search },
 		gen:   fromLogGen((*moreGen).archiveSearch),
 	}
-	viewLogsSim = simSource{name: SourceViewLogs, timeField: "viewed", format: moreTime(SourceViewLogs), parseTime: moreEventTime,
+	viewLogsSim = simSource{name: SourceViewLogs, timeField: "viewed", format: layoutTime(""), parseTime: moreEventTime,
 		api:   map[string]func(*Server) endpoint{pathViewLogs: windowLog(SourceViewLogs, "logs", []string{"viewer", "subject", "from", "to"})},
 		count: func(a AlertOptions) int { return a.Logs.View },
 		gen:   fromLogGen((*moreGen).view),
 	}
-	heldReleaseSim = simSource{name: SourceHeldRelease, timeField: "released", format: moreTime(SourceHeldRelease), parseTime: moreEventTime,
+	heldReleaseSim = simSource{name: SourceHeldRelease, timeField: "released", format: layoutTime("offset"), parseTime: moreEventTime,
 		api:   map[string]func(*Server) endpoint{pathHeldReleaseLogs: windowLog(SourceHeldRelease, "heldReleaseLogs", nil)},
 		count: func(a AlertOptions) int { return a.Logs.HeldRelease },
 		gen:   fromLogGen((*moreGen).heldRelease),
@@ -64,17 +65,17 @@ var (
 	// One endpoint serves both threat-intel feeds (by feedType); the customer feed's spec
 	// registers it.
 	threatIntelCustomerSim = simSource{name: SourceThreatIntelCustomer, timeField: "modified", millis: true,
-		format: moreTime(SourceThreatIntelCustomer), parseTime: moreEventTime,
+		format: formatMillisZ, parseTime: moreEventTime,
 		api:   map[string]func(*Server) endpoint{pathThreatIntelFeed: func(s *Server) endpoint { return s.threatIntelFeed }},
 		count: func(a AlertOptions) int { return a.Logs.ThreatIntelCustomer },
-		gen:   indicatorGen(SourceThreatIntelCustomer),
+		gen:   indicatorGen,
 	}
 	threatIntelGridSim = simSource{name: SourceThreatIntelGrid, timeField: "modified", millis: true,
-		format: moreTime(SourceThreatIntelGrid), parseTime: moreEventTime,
+		format: formatMillisZ, parseTime: moreEventTime,
 		count: func(a AlertOptions) int { return a.Logs.ThreatIntelGrid },
-		gen:   indicatorGen(SourceThreatIntelGrid),
+		gen:   indicatorGen,
 	}
-	siemCISim = simSource{name: SourceSIEMCI, timeField: "timestamp", format: moreTime(SourceSIEMCI), parseTime: moreEventTime, millis: true,
+	siemCISim = simSource{name: SourceSIEMCI, timeField: "timestamp", format: formatEpochMillis, parseTime: moreEventTime, millis: true,
 		check: func(fields map[string]any) error {
 			if typ, _ := fields["type"].(string); !slices.Contains(SIEMTypesCI, typ) {
 				return fmt.Errorf("a CI SIEM event needs a \"type\" of %s", strings.Join(SIEMTypesCI, ", "))
@@ -88,16 +89,26 @@ var (
 		count: func(a AlertOptions) int { return a.Logs.SIEMCI },
 		gen:   fromLogGen((*moreGen).ciEvent),
 		store: (*Server).storeCI,
-		list:  func(s *Server) []*alertRec { return s.more.ci },
+		list:  func(s *Server) []*alertRec { return s.alerts.ci },
 	}
 )
 
 // archiveSearchQueryFields are the fields the archive search logs' query matches.
 var archiveSearchQueryFields = []string{"searchText", "emailAddr", "description", "searchReason"}
 
-// moreTime writes a time as source serves it under LogOptions.TimeLayout.
-func moreTime(source string) func(AlertOptions, time.Time) any {
-	return func(o AlertOptions, t time.Time) any { return formatMoreTime(source, o.Logs.TimeLayout, t) }
+// layoutTime writes a time as the archive and release logs do: under LogOptions.TimeLayout,
+// or def when it is "" (the source's own layout in the public samples).
+func layoutTime(def string) func(AlertOptions, time.Time) any {
+	return func(o AlertOptions, t time.Time) any {
+		t = t.UTC()
+		switch cmp.Or(o.Logs.TimeLayout, def) {
+		case "rfc3339":
+			return t.Format(time.RFC3339)
+		case "offset":
+			return t.Format("2006-01-02T15:04:05-07:00")
+		}
+		return api.FormatTime(t)
+	}
 }
 
 // windowLog is the endpoint of an archive or release log.
@@ -111,13 +122,11 @@ func fromLogGen(f func(g *moreGen, i int) map[string]any) seedGen {
 }
 
 // indicatorGen builds a feed's seeded indicators: created and valid_from are its modified.
-func indicatorGen(source string) seedGen {
-	return func(r *seedRun, i, _ int, at time.Time) map[string]any {
-		fields := r.logGen().indicator(i)
-		t := formatMoreTime(source, r.o.Logs.TimeLayout, at)
-		fields["created"], fields["valid_from"] = t, t
-		return fields
-	}
+func indicatorGen(r *seedRun, i, _ int, at time.Time) map[string]any {
+	fields := r.logGen().indicator(i)
+	t := formatMillisZ(r.o, at)
+	fields["created"], fields["valid_from"] = t, t
+	return fields
 }
 
 // SIEMTypesCI are the Cloud Integrated SIEM event types, in the order seeded events cycle.
@@ -188,33 +197,6 @@ func (o LogOptions) validate() error {
 	return nil
 }
 
-// moreLogs holds what the alert store does not: the CI SIEM events in recording order
-// (guarded by alertStore.mu).
-type moreLogs struct {
-	ci []*alertRec
-}
-
-// formatMoreTime renders t as source serves it under layout (LogOptions.TimeLayout).
-func formatMoreTime(source, layout string, t time.Time) any {
-	t = t.UTC()
-	switch source {
-	case SourceSIEMCI:
-		return t.UnixMilli()
-	case SourceThreatIntelCustomer, SourceThreatIntelGrid:
-		return t.Format("2006-01-02T15:04:05.000Z")
-	}
-	if layout == "" && source == SourceHeldRelease {
-		layout = "offset"
-	}
-	switch layout {
-	case "rfc3339":
-		return t.Format(time.RFC3339)
-	case "offset":
-		return t.Format("2006-01-02T15:04:05-07:00")
-	}
-	return api.FormatTime(t)
-}
-
 // moreEventTime reads the event time of a more log's record: Unix milliseconds (a number) or
 // a time the API writes.
 func moreEventTime(v any) (time.Time, bool) {
@@ -241,7 +223,7 @@ func (s *Server) storeCI(recs []*alertRec) {
 		st.seq++
 		r.seq = st.seq
 	}
-	s.more.ci = append(s.more.ci, recs...)
+	st.ci = append(st.ci, recs...)
 	per := max(s.opts.Alerts.SIEMFileEvents, 1)
 	for _, typ := range SIEMTypesCI {
 		var evs []*alertRec
@@ -274,7 +256,7 @@ var (
 		events: func(s *Server) []*alertRec { return s.alerts.siem }}
 	productCI = siemProduct{batchPath: pathSIEMBatchCI, streamPath: pathSIEMEventsCI, filePrefix: "ci/",
 		known:  func(t string) bool { return slices.Contains(SIEMTypesCI, t) },
-		events: func(s *Server) []*alertRec { return s.more.ci }}
+		events: func(s *Server) []*alertRec { return s.alerts.ci }}
 )
 
 // ciNotLicensed answers a CI SIEM request of an account without the product
@@ -331,7 +313,7 @@ func (s *Server) windowLogs(source, wrapper string, queryFields []string) endpoi
 		}
 		now := s.opts.Now().UTC()
 		start, end := now.Truncate(24*time.Hour).Unix(), now.Unix()
-		if r := parseBounds(item, time.Time.Unix, windowBound{"start", cmpOr(f.Start, f.From), &start}, windowBound{"end", cmpOr(f.End, f.To), &end}); r != nil {
+		if r := parseBounds(item, time.Time.Unix, windowBound{"start", cmp.Or(f.Start, f.From), &start}, windowBound{"end", cmp.Or(f.End, f.To), &end}); r != nil {
 			return *r
 		}
 		filter := s.digest("morelogs", source, f.Query)
@@ -355,13 +337,6 @@ func (s *Server) windowLogs(source, wrapper string, queryFields []string) endpoi
 		}
 		return reply{data: []any{map[string]any{wrapper: recs}}, pagination: pg}
 	}
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // threatIntelItem is the data item of a feed request.
@@ -421,20 +396,8 @@ func (s *Server) threatIntelFeed(c *call) reply {
 	if size == 0 {
 		size = defaultThreatIntelPage
 	}
-	paging := s.opts.Alerts.Paging
 	q := timeQuery{from: start, to: end, asc: true, size: size, hasAfter: f.Token != "", afterAt: tok.AfterAt, afterSeq: tok.AfterSeq}
-	if paging.HideEvery > 0 {
-		q.hide = paging.hidden
-	}
-	if tok.Empty {
-		q.size = 0
-	}
-	s.alerts.mu.RLock()
-	page, more, _ := pageByTime(s.alerts.byTime[source], q)
-	s.alerts.mu.RUnlock()
-	if tok.Empty {
-		page, more = nil, true
-	}
+	page, more, _ := s.pageWithVariants(source, q, tok.Empty)
 	if f.Token == "" && len(page) == 0 && !more {
 		return reply{status: o.NoResultStatus, metaStatus: 200, fail: []api.Fail{{Code: codeNoResult, Message: "No results found for the threat intel feed"}}}
 	}
@@ -443,14 +406,8 @@ func (s *Server) threatIntelFeed(c *call) reply {
 	next.Empty = false
 	next.passed(page)
 	var token string
-	switch {
-	case more && paging.Loop && next.Depth >= 3:
-		next.AfterAt, next.AfterSeq, next.Depth = next.FirstAt, next.FirstSeq, 1
-		token, _ = s.keys.seal("threatintel", next)
-	case more && paging.EmptyPages && !tok.Empty:
-		next.Empty = true
-		token, _ = s.keys.seal("threatintel", next)
-	case more:
+	if more {
+		s.opts.Alerts.Paging.vary(&next, tok.Empty)
 		token, _ = s.keys.seal("threatintel", next)
 	}
 	objects := make([]json.RawMessage, 0, 3*len(page))

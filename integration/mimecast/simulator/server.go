@@ -41,7 +41,6 @@ type Server struct {
 	faults *faultSet
 	stats  *statsRecorder
 	alerts *alertStore
-	more   *moreLogs // archive access, release, threat-intel and CI SIEM logs (logs_more.go)
 
 	forbiddenMu sync.RWMutex
 	forbidden   map[string]bool
@@ -100,7 +99,6 @@ func New(opts Options) (*Server, error) {
 		stats:     newStatsRecorder(),
 		forbidden: map[string]bool{},
 		alerts:    newAlertStore(),
-		more:      &moreLogs{},
 	}
 	for id, secret := range o.ExtraClients {
 		s.clients[id] = secret
