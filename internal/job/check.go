@@ -109,6 +109,9 @@ type checker struct {
 	// mimecastDown is why Mimecast cannot be reached with these credentials, once reported:
 	// every later probe would fail for the same reason, so it is skipped and named instead.
 	mimecastDown string
+	// es is the cluster checkElasticsearch opened, for the later probes; nil when it could
+	// not be opened (reported there), so that a silent node is waited for once.
+	es *index.Cluster
 }
 
 func (c *checker) ok(name, detail string) {
@@ -275,6 +278,7 @@ func (c *checker) checkElasticsearch(ctx context.Context) {
 		c.fail("elasticsearch", err, "check elasticsearch.addresses (or cloud_id), credentials and ca_file; mimecrawl supports Elasticsearch "+index.SupportedVersions())
 		return
 	}
+	c.es = cluster
 	c.ok("elasticsearch", "version "+cluster.Version()+", supported ("+index.SupportedVersions()+")")
 	// An installation of an older schema is reported, not migrated: check changes no index
 	// that holds documents; the next crawl migrates it.
@@ -424,8 +428,8 @@ func withPermission(err error, src alerts.Source) error {
 // release that wrote {prefix}-alerts, that index, which stays readable and is no longer
 // written (docs/alerts.md, "Where the alerts go").
 func (c *checker) checkAlertsStream(ctx context.Context) {
-	cluster, err := c.cluster(ctx)
-	if err != nil {
+	cluster := c.es
+	if cluster == nil {
 		c.skip("alerts data stream", "elasticsearch does not answer")
 		return
 	}
