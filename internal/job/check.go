@@ -131,22 +131,6 @@ func (c *checker) skip(name, why string) {
 	c.rep.add(CheckLine{Verdict: VerdictSkip, Name: name, Detail: why}, c.seen)
 }
 
-func (c *checker) mimecastClient() (*mimecast.Client, error) {
-	mc, err := MimecastConfig(c.cfg, ArchiveConcurrency(c.cfg), c.Log)
-	if err != nil {
-		return nil, err
-	}
-	return mimecast.New(mc)
-}
-
-func (c *checker) cluster(ctx context.Context) (*index.Cluster, error) {
-	ic, err := IndexConfig(c.cfg, c.Log)
-	if err != nil {
-		return nil, err
-	}
-	return index.Open(ctx, ic)
-}
-
 // errStop ends a listing after its first page: check asks for the smallest answer.
 var errStop = errors.New("first page is enough")
 
@@ -168,7 +152,7 @@ func MimecastFix(err error) string {
 }
 
 func (c *checker) checkMimecast(ctx context.Context) {
-	client, err := c.mimecastClient()
+	client, err := archiveClient(c.cfg, c.Log)
 	if err != nil {
 		c.fail("mimecast client", err, "correct mimecast.base_url / mimecast.auth_url")
 		return
@@ -258,7 +242,7 @@ func (c *checker) checkMimecast(ctx context.Context) {
 }
 
 func (c *checker) checkElasticsearch(ctx context.Context) {
-	cluster, err := c.cluster(ctx)
+	cluster, err := openCluster(ctx, c.cfg, c.Log)
 	var te *index.TimeoutError
 	switch {
 	case errors.As(err, &te):
@@ -367,7 +351,7 @@ func (c *checker) checkAlerts(ctx context.Context) {
 		c.skip("alerts", "no alerts.sources configured")
 		return
 	}
-	client, err := c.mimecastClient()
+	client, err := archiveClient(c.cfg, c.Log)
 	if err != nil {
 		c.fail("alerts", err, "")
 		return
