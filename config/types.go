@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 
@@ -403,13 +402,5 @@ func errNotScalar(n *yaml.Node, want string) error {
 
 func kindName(n *yaml.Node) string { return rule.KindName(n) }
 
-// quote quotes a configured value for an error message, shortened so that a pasted
-// blob cannot flood the output.
-func quote(s string) string {
-	const max = 80
-	if utf8.RuneCountInString(s) > max {
-		r := []rune(s)
-		return strconv.Quote(string(r[:max])) + "..."
-	}
-	return strconv.Quote(s)
-}
+// quote quotes a configured value for an error message, shortened (rule.Quote).
+func quote(s string) string { return rule.Quote(s) }

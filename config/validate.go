@@ -5,10 +5,11 @@ import (
 	"math"
 	"net/url"
 	"os"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/mimecrawl/mimecrawl/index"
 )
 
 // Allowed values of the enumerated settings, in the order the documentation lists them.
@@ -46,10 +47,6 @@ const (
 // earliestStartDate is the Unix epoch: the archive holds nothing older, and an earlier
 // date is a typo.
 var earliestStartDate = time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC)
-
-// validNamespace is Elastic's rule for a data stream namespace, narrowed to characters that need
-// no escaping anywhere (as index.ValidNamespace, which config does not import).
-var validNamespace = regexp.MustCompile(`^[a-z0-9._]{1,100}$`)
 
 // Validate checks every setting and the rules between settings and returns all problems
 // at once (errors.Join), each naming the key path, the value and what is allowed.
@@ -296,7 +293,7 @@ func (c *Config) checkElasticsearch(k *checker) {
 		k.add("elasticsearch.index_prefix", "%s %s; allowed: lowercase, at most %d bytes, none of \\ / * ? \" < > | , # : or space, not starting with _ - +",
 			quote(e.IndexPrefix), why, maxIndexPrefix)
 	}
-	if !validNamespace.MatchString(e.Namespace) {
+	if !index.ValidNamespace.MatchString(e.Namespace) {
 		k.add("elasticsearch.namespace", "%s; allowed: 1 to 100 lowercase letters, digits, '.' or '_' (no '-', which separates the parts of a data stream's name)", quote(e.Namespace))
 	}
 

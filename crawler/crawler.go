@@ -142,11 +142,6 @@ func DefaultOptions() Options {
 // defaults gives every option left at zero that has a default its default (see DefaultOptions).
 func (o *Options) defaults() {
 	d := DefaultOptions()
-	fill := func(v *int, def int) {
-		if *v <= 0 {
-			*v = def
-		}
-	}
 	fill(&o.PageSize, d.PageSize)
 	fill(&o.ListingSlots, d.ListingSlots)
 	fill(&o.MessageWorkers, d.MessageWorkers)
@@ -154,17 +149,20 @@ func (o *Options) defaults() {
 	fill(&o.MessagesInFlight, d.MessagesInFlight)
 	fill(&o.MaxTextBytes, d.MaxTextBytes)
 	fill(&o.MaxAttachmentTextChars, d.MaxAttachmentTextChars)
-	if o.CheckpointInterval <= 0 {
-		o.CheckpointInterval = d.CheckpointInterval
-	}
-	if o.AttachmentTextTimeout <= 0 {
-		o.AttachmentTextTimeout = d.AttachmentTextTimeout
-	}
+	fill(&o.CheckpointInterval, d.CheckpointInterval)
+	fill(&o.AttachmentTextTimeout, d.AttachmentTextTimeout)
 	if len(o.Views) == 0 {
 		o.Views = d.Views
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+}
+
+// fill gives *v, a count or a duration with no meaning at zero or below, def when it has none.
+func fill[T int | time.Duration](v *T, def T) {
+	if *v <= 0 {
+		*v = def
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -247,6 +248,29 @@ func (c *Cluster) deleteDocs(ctx context.Context, refs []docRef) (int64, error) 
 		ops[i] = bulkOp{action: "delete", index: r.index, id: r.id}
 	}
 	return c.bulkCount(ctx, ops, "delete", func(o itemOutcome) bool { return o == itemDone })
+}
+
+// deleteOwned deletes the documents hits names, found through name (an index, alias or data
+// stream of kind k), and returns how many were deleted. Every index a hit is in must be
+// mimecrawl's (a *ForeignError otherwise, before anything is deleted): an alias of name may
+// lead elsewhere.
+func (c *Cluster) deleteOwned(ctx context.Context, k Kind, name string, hits []pitHit) (int64, error) {
+	indices := make([]string, 0, 1)
+	refs := make([]docRef, len(hits))
+	for i, h := range hits {
+		if !slices.Contains(indices, h.Index) {
+			indices = append(indices, h.Index)
+		}
+		refs[i] = docRef{index: h.Index, id: h.ID}
+	}
+	if err := c.checkOwned(ctx, k, indices...); err != nil {
+		return 0, err
+	}
+	n, err := c.deleteDocs(ctx, refs)
+	if err != nil {
+		return n, fmt.Errorf("delete %d documents from %s: %w", len(hits), name, err)
+	}
+	return n, nil
 }
 
 // bulkCount sends ops in one bulk request and returns how many items have an outcome counted

@@ -65,16 +65,24 @@ func exercise(t *testing.T, c *index.Cluster) {
 	}
 }
 
-// Nothing mimecrawl sends is deprecated on the cluster under test (8.x or 9.x): no answer
-// carries a Warning header, so the next major will not remove it from under us unannounced.
-func TestNoDeprecationWarnings(t *testing.T) {
-	t.Setenv("ELASTIC_CLIENT_APIVERSIONING", "false")
+// exerciseRecorded runs exercise on a cluster of its own, with ELASTIC_CLIENT_APIVERSIONING set
+// to versioning, through a headerRecorder.
+func exerciseRecorded(t *testing.T, versioning string) (*index.Cluster, *headerRecorder) {
+	t.Helper()
+	t.Setenv("ELASTIC_CLIENT_APIVERSIONING", versioning)
 	e := newEnv(t)
 	rec := &headerRecorder{next: http.DefaultTransport}
 	cfg := e.config(t, "")
 	cfg.Transport = rec
 	c := open(t, cfg)
 	exercise(t, c)
+	return c, rec
+}
+
+// Nothing mimecrawl sends is deprecated on the cluster under test (8.x or 9.x): no answer
+// carries a Warning header, so the next major will not remove it from under us unannounced.
+func TestNoDeprecationWarnings(t *testing.T) {
+	c, rec := exerciseRecorded(t, "false")
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
 	for _, w := range rec.warnings {
@@ -88,13 +96,7 @@ func TestNoDeprecationWarnings(t *testing.T) {
 // have set for other tools. 8.x takes them as its own version, 9.x answers as 8.x would: setup,
 // bulk writes, lookups, counts and deletion work the same with them on either major.
 func TestCompatibilityHeaders(t *testing.T) {
-	t.Setenv("ELASTIC_CLIENT_APIVERSIONING", "true")
-	e := newEnv(t)
-	rec := &headerRecorder{next: http.DefaultTransport}
-	cfg := e.config(t, "")
-	cfg.Transport = rec
-	c := open(t, cfg)
-	exercise(t, c)
+	c, rec := exerciseRecorded(t, "true")
 
 	// The headers were really sent: every request asked for version 8 answers.
 	rec.mu.Lock()

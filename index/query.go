@@ -93,26 +93,9 @@ func (c *Cluster) DeleteWhere(ctx context.Context, k Kind, f Filter) (int64, err
 
 	var deleted int64
 	err := c.walkPIT(ctx, name, f.query(), false, deletePage, func(hits []pitHit) error {
-		// Only from indices of mimecrawl's: an alias of this name may lead elsewhere.
-		indices := make([]string, 0, 1)
-		for _, h := range hits {
-			if !slices.Contains(indices, h.Index) {
-				indices = append(indices, h.Index)
-			}
-		}
-		if err := c.checkOwned(ctx, k, indices...); err != nil {
-			return err
-		}
-		refs := make([]docRef, len(hits))
-		for i, h := range hits {
-			refs[i] = docRef{index: h.Index, id: h.ID}
-		}
-		n, err := c.deleteDocs(ctx, refs)
+		n, err := c.deleteOwned(ctx, k, name, hits)
 		deleted += n
-		if err != nil {
-			return fmt.Errorf("delete %d documents from %s: %w", len(hits), name, err)
-		}
-		return nil
+		return err
 	})
 	if err != nil {
 		return deleted, fmt.Errorf("delete from %s: %w", name, err)

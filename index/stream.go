@@ -273,10 +273,7 @@ func (s *StreamIDs) Remove(ctx context.Context, ids []string) (int64, error) {
 	for chunk := range slices.Chunk(ids, mgetChunk) {
 		var res struct {
 			Hits struct {
-				Hits []struct {
-					Index string `json:"_index"`
-					ID    string `json:"_id"`
-				} `json:"hits"`
+				Hits []pitHit `json:"hits"`
 			} `json:"hits"`
 		}
 		q := url.Values{"ignore_unavailable": {"true"}, "allow_no_indices": {"true"}, "_source": {"false"}}
@@ -291,21 +288,10 @@ func (s *StreamIDs) Remove(ctx context.Context, ids []string) (int64, error) {
 		if len(res.Hits.Hits) == 0 {
 			continue
 		}
-		var indices []string
-		refs := make([]docRef, len(res.Hits.Hits))
-		for i, h := range res.Hits.Hits {
-			if !slices.Contains(indices, h.Index) {
-				indices = append(indices, h.Index)
-			}
-			refs[i] = docRef{index: h.Index, id: h.ID}
-		}
-		if err := s.c.checkOwned(ctx, s.k, indices...); err != nil {
-			return deleted, err
-		}
-		n, err := s.c.deleteDocs(ctx, refs)
+		n, err := s.c.deleteOwned(ctx, s.k, s.name, res.Hits.Hits)
 		deleted += n
 		if err != nil {
-			return deleted, fmt.Errorf("delete %d documents from %s: %w", len(res.Hits.Hits), s.name, err)
+			return deleted, err
 		}
 	}
 	return deleted, nil

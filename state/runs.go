@@ -273,12 +273,12 @@ func (s *Store) Passes(n int) ([]PassRecord, error) {
 }
 
 // historyRecords decodes up to n run history records as T, newest first, with the version
-// field version points at checked and cleared; n <= 0 returns all kept.
+// field version points at (checked by decodeHistory) cleared; n <= 0 returns all kept.
 func historyRecords[T any](s *Store, n int, version func(*T) *int) ([]T, error) {
 	var out []T
 	err := s.history(n, func(k, v []byte) error {
 		var r T
-		if err := decodeHistory(k, v, &r, version(&r)); err != nil {
+		if err := decodeHistory(k, v, &r); err != nil {
 			return err
 		}
 		*version(&r) = 0
@@ -330,12 +330,12 @@ func (e *newerRecordError) Error() string {
 
 func (e *newerRecordError) Unwrap() error { return ErrNewerSchema }
 
-// decodeHistory decodes the run history record k, v into rec, whose version field is
-// version. Fields it does not know are ignored: the history is a record of what happened, and
-// a field a release dropped must not make the records of earlier releases unreadable. A record
-// of a newer version is a *newerRecordError, checked before the rest is decoded; anything else
-// that does not decode is a *decodeError.
-func decodeHistory(k, v []byte, rec any, version *int) error {
+// decodeHistory decodes the run history record k, v into rec. Fields it does not know are
+// ignored: the history is a record of what happened, and a field a release dropped must not
+// make the records of earlier releases unreadable. A record of a newer version is a
+// *newerRecordError, checked before the rest is decoded; anything else that does not decode
+// is a *decodeError.
+func decodeHistory(k, v []byte, rec any) error {
 	if len(k) != 8 {
 		return &decodeError{bucket: bucketRuns, key: k, err: errors.New("not a run history key")}
 	}
@@ -354,7 +354,6 @@ func decodeHistory(k, v []byte, rec any, version *int) error {
 	if err := json.Unmarshal(v, rec); err != nil {
 		return &decodeError{bucket: bucketRuns, key: k, err: fmt.Errorf("not a run record: %w", err)}
 	}
-	*version = head.V
 	return nil
 }
 
@@ -369,10 +368,10 @@ func checkHistory(k, v []byte) error {
 	var err error
 	if head.Command == "alerts" {
 		var r PassRecord
-		err = decodeHistory(k, v, &r, &r.V)
+		err = decodeHistory(k, v, &r)
 	} else {
 		var r RunRecord
-		err = decodeHistory(k, v, &r, &r.V)
+		err = decodeHistory(k, v, &r)
 	}
 	var de *decodeError
 	if errors.As(err, &de) {

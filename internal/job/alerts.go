@@ -14,7 +14,6 @@ import (
 
 	"github.com/mimecrawl/mimecrawl/alerts"
 	"github.com/mimecrawl/mimecrawl/config"
-	"github.com/mimecrawl/mimecrawl/index"
 	"github.com/mimecrawl/mimecrawl/integration/mimecast"
 	"github.com/mimecrawl/mimecrawl/metrics"
 	"github.com/mimecrawl/mimecrawl/state"
@@ -232,11 +231,7 @@ func (r *alertsRun) run(ctx context.Context) Code {
 		}
 		log.Warn().Err(err).Msg("mimecast token endpoint unavailable; the sources will retry")
 	}
-	ic, err := IndexConfig(cfg, r.Log)
-	if err != nil {
-		return r.fatal(ctx, err)
-	}
-	cluster, err := index.Open(ctx, ic)
+	cluster, err := openCluster(ctx, cfg, r.Log)
 	if err != nil {
 		return r.fatal(ctx, err)
 	}

@@ -109,6 +109,9 @@ type checker struct {
 	// mimecastDown is why Mimecast cannot be reached with these credentials, once reported:
 	// every later probe would fail for the same reason, so it is skipped and named instead.
 	mimecastDown string
+	// es is the cluster checkElasticsearch opened, for the later probes; nil when it could
+	// not be opened (reported there), so that a silent node is waited for once.
+	es *index.Cluster
 }
 
 func (c *checker) ok(name, detail string) {
@@ -126,22 +129,6 @@ func (c *checker) warn(name, what, fix string) {
 
 func (c *checker) skip(name, why string) {
 	c.rep.add(CheckLine{Verdict: VerdictSkip, Name: name, Detail: why}, c.seen)
-}
-
-func (c *checker) mimecastClient() (*mimecast.Client, error) {
-	mc, err := MimecastConfig(c.cfg, ArchiveConcurrency(c.cfg), c.Log)
-	if err != nil {
-		return nil, err
-	}
-	return mimecast.New(mc)
-}
-
-func (c *checker) cluster(ctx context.Context) (*index.Cluster, error) {
-	ic, err := IndexConfig(c.cfg, c.Log)
-	if err != nil {
-		return nil, err
-	}
-	return index.Open(ctx, ic)
 }
 
 // errStop ends a listing after its first page: check asks for the smallest answer.
@@ -165,7 +152,7 @@ func MimecastFix(err error) string {
 }
 
 func (c *checker) checkMimecast(ctx context.Context) {
-	client, err := c.mimecastClient()
+	client, err := archiveClient(c.cfg, c.Log)
 	if err != nil {
 		c.fail("mimecast client", err, "correct mimecast.base_url / mimecast.auth_url")
 		return
@@ -255,7 +242,7 @@ func (c *checker) checkMimecast(ctx context.Context) {
 }
 
 func (c *checker) checkElasticsearch(ctx context.Context) {
-	cluster, err := c.cluster(ctx)
+	cluster, err := openCluster(ctx, c.cfg, c.Log)
 	var te *index.TimeoutError
 	switch {
 	case errors.As(err, &te):
@@ -275,6 +262,7 @@ func (c *checker) checkElasticsearch(ctx context.Context) {
 		c.fail("elasticsearch", err, "check elasticsearch.addresses (or cloud_id), credentials and ca_file; mimecrawl supports Elasticsearch "+index.SupportedVersions())
 		return
 	}
+	c.es = cluster
 	c.ok("elasticsearch", "version "+cluster.Version()+", supported ("+index.SupportedVersions()+")")
 	// An installation of an older schema is reported, not migrated: check changes no index
 	// that holds documents; the next crawl migrates it.
@@ -363,7 +351,7 @@ func (c *checker) checkAlerts(ctx context.Context) {
 		c.skip("alerts", "no alerts.sources configured")
 		return
 	}
-	client, err := c.mimecastClient()
+	client, err := archiveClient(c.cfg, c.Log)
 	if err != nil {
 		c.fail("alerts", err, "")
 		return
@@ -424,8 +412,8 @@ func withPermission(err error, src alerts.Source) error {
 // release that wrote {prefix}-alerts, that index, which stays readable and is no longer
 // written (docs/alerts.md, "Where the alerts go").
 func (c *checker) checkAlertsStream(ctx context.Context) {
-	cluster, err := c.cluster(ctx)
-	if err != nil {
+	cluster := c.es
+	if cluster == nil {
 		c.skip("alerts data stream", "elasticsearch does not answer")
 		return
 	}

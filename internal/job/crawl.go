@@ -108,21 +108,13 @@ func (c *crawl) run(ctx context.Context) error {
 		return err
 	}
 	defer store.Close()
-	mc, err := MimecastConfig(cfg, ArchiveConcurrency(cfg), log)
-	if err != nil {
-		return err
-	}
-	client, err := mimecast.New(mc)
+	client, err := archiveClient(cfg, log)
 	if err != nil {
 		return err
 	}
 	defer client.Close()
 	c.m.WatchAPI(client)
-	ic, err := IndexConfig(cfg, log)
-	if err != nil {
-		return err
-	}
-	cluster, err := index.Open(ctx, ic)
+	cluster, err := openCluster(ctx, cfg, log)
 	if err != nil {
 		return err
 	}

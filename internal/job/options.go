@@ -96,6 +96,25 @@ func MimecastConfig(cfg *config.Config, conc mimecast.Concurrency, log zerolog.L
 	}, nil
 }
 
+// archiveClient is the Mimecast client of crawl, plan and check: MimecastConfig bounded by
+// ArchiveConcurrency.
+func archiveClient(cfg *config.Config, log zerolog.Logger) (*mimecast.Client, error) {
+	mc, err := MimecastConfig(cfg, ArchiveConcurrency(cfg), log)
+	if err != nil {
+		return nil, err
+	}
+	return mimecast.New(mc)
+}
+
+// openCluster opens the cluster of IndexConfig.
+func openCluster(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*index.Cluster, error) {
+	ic, err := IndexConfig(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	return index.Open(ctx, ic)
+}
+
 // IndexConfig is the Elasticsearch configuration for cfg; it reads elasticsearch.ca_file.
 func IndexConfig(cfg *config.Config, log zerolog.Logger) (index.Config, error) {
 	e := cfg.Elasticsearch

@@ -10,7 +10,6 @@ import (
 
 	"github.com/mimecrawl/mimecrawl/config"
 	"github.com/mimecrawl/mimecrawl/crawler"
-	"github.com/mimecrawl/mimecrawl/integration/mimecast"
 	"github.com/mimecrawl/mimecrawl/integration/mimecast/api"
 	"github.com/mimecrawl/mimecrawl/state"
 )
@@ -153,11 +152,7 @@ func Plan(ctx context.Context, env Env) (PlanReport, error) {
 		defer store.Close()
 		st = store
 	}
-	mc, err := MimecastConfig(cfg, ArchiveConcurrency(cfg), env.Log)
-	if err != nil {
-		return rep, err
-	}
-	client, err := mimecast.New(mc)
+	client, err := archiveClient(cfg, env.Log)
 	if err != nil {
 		return rep, err
 	}

@@ -35,11 +35,11 @@ func NewRegexp(source string) (Regexp, error) {
 		if errors.As(err, &se) {
 			msg = string(se.Code) + ": `" + se.Expr + "`"
 		}
-		return Regexp{}, fmt.Errorf("%s is not a valid regular expression: %s", quote(source), msg)
+		return Regexp{}, fmt.Errorf("%s is not a valid regular expression: %s", Quote(source), msg)
 	}
 	re, err := regexp.Compile(`^(?:` + source + `)$`)
 	if err != nil {
-		return Regexp{}, fmt.Errorf("%s is not a valid regular expression: %w", quote(source), err)
+		return Regexp{}, fmt.Errorf("%s is not a valid regular expression: %w", Quote(source), err)
 	}
 	return Regexp{re}, nil
 }
@@ -125,9 +125,9 @@ func KindName(n *yaml.Node) string {
 	return "a single value"
 }
 
-// quote quotes a configured value for an error message, shortened so that a pasted
+// Quote quotes a configured value for an error message, shortened so that a pasted
 // blob cannot flood the output.
-func quote(s string) string {
+func Quote(s string) string {
 	const max = 80
 	if utf8.RuneCountInString(s) > max {
 		r := []rune(s)
