@@ -17,31 +17,47 @@ import (
 	"github.com/mimecrawl/mimecrawl/integration/mimecast/simulator"
 )
 
-// rollingLogs forces a rollover of the alerts' data stream after the pages it is told to,
+// roller rolls a kind's data stream over after the calls it is told to (counted from 1),
 // between reading a page and writing it.
+type roller struct {
+	w     *world
+	kind  index.Kind
+	at    map[int64]bool
+	calls atomic.Int64
+	done  atomic.Int64
+}
+
+// call counts one page read and rolls the data stream over when told to; its error is the
+// rollover's request failing.
+func (r *roller) call() error {
+	if n := r.calls.Add(1); !r.at[n] {
+		return nil
+	}
+	// On the source's goroutine: Errorf, not Fatal.
+	res, err := http.Post(r.w.esURL+"/"+r.w.cluster.IndexName(r.kind)+"/_rollover", "application/json", nil)
+	if err != nil {
+		r.w.t.Errorf("rollover: %v", err)
+		return err
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		r.w.t.Errorf("rollover: status %d", res.StatusCode)
+	} else {
+		r.done.Add(1)
+	}
+	return nil
+}
+
+// rollingLogs rolls the alerts' data stream over after the pages it is told to.
 type rollingLogs struct {
 	alerts.LogSource
-	w     *world
-	calls atomic.Int64
-	at    map[int64]bool
-	done  atomic.Int64
+	roller
 }
 
 func (r *rollingLogs) SecurityLogs(ctx context.Context, k mimecast.LogKind, q mimecast.LogQuery) (mimecast.Page, error) {
 	p, err := r.LogSource.SecurityLogs(ctx, k, q)
-	if n := r.calls.Add(1); r.at[n] {
-		// On the source's goroutine: Errorf, not Fatal.
-		res, err := http.Post(r.w.esURL+"/"+r.w.cluster.IndexName(alerts.AlertsKind)+"/_rollover", "application/json", nil)
-		if err != nil {
-			r.w.t.Errorf("rollover: %v", err)
-			return p, err
-		}
-		res.Body.Close()
-		if res.StatusCode != http.StatusOK {
-			r.w.t.Errorf("rollover: status %d", res.StatusCode)
-		} else {
-			r.done.Add(1)
-		}
+	if rerr := r.call(); rerr != nil {
+		return p, rerr
 	}
 	return p, err
 }
@@ -68,7 +84,7 @@ func TestEndToEndRolloverDuringOverlapReRead(t *testing.T) {
 	want := w.expected()
 	compare(t, w.indexed(), want)
 
-	roll := &rollingLogs{w: w, at: map[int64]bool{1: true, 3: true}}
+	roll := &rollingLogs{roller: roller{w: w, kind: alerts.AlertsKind, at: map[int64]bool{1: true, 3: true}}}
 	w.logs = func(l alerts.LogSource) alerts.LogSource { roll.LogSource = l; return roll }
 	second := w.pass(context.Background())
 	s := second.Sources[0]
@@ -90,30 +106,16 @@ func TestEndToEndRolloverDuringOverlapReRead(t *testing.T) {
 	compare(t, w.indexed(), want) // fails on an alert listed twice
 }
 
-// rollingAudit forces a rollover of the audit events' data stream after the pages it is told
-// to, between reading a page and writing it.
+// rollingAudit rolls the audit events' data stream over after the pages it is told to.
 type rollingAudit struct {
 	alerts.AuditReader
-	w     *world
-	calls atomic.Int64
-	at    map[int64]bool
-	done  atomic.Int64
+	roller
 }
 
 func (r *rollingAudit) AuditEvents(ctx context.Context, q mimecast.AuditQuery) (mimecast.Page, error) {
 	p, err := r.AuditReader.AuditEvents(ctx, q)
-	if n := r.calls.Add(1); r.at[n] {
-		res, err := http.Post(r.w.esURL+"/"+r.w.cluster.IndexName(alerts.AuditKind)+"/_rollover", "application/json", nil)
-		if err != nil {
-			r.w.t.Errorf("rollover: %v", err)
-			return p, err
-		}
-		res.Body.Close()
-		if res.StatusCode != http.StatusOK {
-			r.w.t.Errorf("rollover: status %d", res.StatusCode)
-		} else {
-			r.done.Add(1)
-		}
+	if rerr := r.call(); rerr != nil {
+		return p, rerr
 	}
 	return p, err
 }
@@ -143,7 +145,7 @@ func TestEndToEndAuditRolloverDuringOverlapReRead(t *testing.T) {
 	}
 	compare(t, w.indexed(), want)
 
-	roll := &rollingAudit{w: w, at: map[int64]bool{1: true, 3: true}}
+	roll := &rollingAudit{roller: roller{w: w, kind: alerts.AuditKind, at: map[int64]bool{1: true, 3: true}}}
 	w.api = func(c *mimecast.Client) any { roll.AuditReader = c; return roll }
 	second := w.pass(context.Background())
 	s := second.Sources[0]

@@ -55,61 +55,37 @@ func Decode(src Source, raw json.RawMessage) (Event, error) {
 // groups or enrichment.
 func (s *stream) submitEvents(ctx context.Context, u *unit, recs []json.RawMessage, o submitOptions) (map[string]bool, error) {
 	ids := o.pageIDs(len(recs))
-	kept := make([]Event, 0, len(recs))
-	raws := make([]json.RawMessage, 0, len(recs))
-	for i, raw := range recs {
-		s.c.records.Add(1)
-		var (
-			ev  Event
-			err error
-		)
-		if err = s.tooLarge(raw); err == nil {
-			if ev, err = s.spec.decode(raw); err == nil {
-				switch {
-				case ev.ID == "":
-					err = recordError(ReasonNoID, "the record gives no id")
-				case ev.Time.IsZero():
-					err = recordError(ReasonNoTime, "the record gives no time")
-				}
+	decode := func(raw json.RawMessage) (Event, string, error) {
+		ev, err := s.spec.decode(raw)
+		if err == nil {
+			switch {
+			case ev.ID == "":
+				err = recordError(ReasonNoID, "the record gives no id")
+			case ev.Time.IsZero():
+				err = recordError(ReasonNoTime, "the record gives no time")
 			}
 		}
-		if err != nil {
-			s.unusable(err)
-			continue
-		}
-		if s.repeat(o, ids, ev.ID) {
-			continue
-		}
-		s.parkIf(u, o, i, ev.ID, raw)
-		kept = append(kept, ev)
-		raws = append(raws, raw)
+		return ev, ev.ID, err
 	}
-	if len(kept) == 0 {
+	kept := pageRecords(s, u, recs, o, ids, decode, nil)
+	if len(kept.recs) == 0 {
 		return ids, nil
 	}
 	op := s.writeOp(o)
-	keys := make([]string, len(kept))
-	for i := range kept {
-		keys[i] = kept[i].ID
-	}
-	has, err := s.held(ctx, u, keys, o.retry != nil)
+	write, err := written(ctx, s, u, kept, o.retry != nil)
 	if err != nil {
 		return ids, err
 	}
 	read := s.p.o.Now().UTC()
-	for i := range kept {
-		ev, raw := &kept[i], raws[i]
-		if has[ev.ID] {
-			s.c.existing.Add(1)
-			continue
-		}
+	for i := range write.recs {
+		ev, raw := &write.recs[i], write.raws[i]
 		id, attempts := ev.ID, o.retry[ev.ID]
 		doc := index.Doc{Kind: s.spec.Kind, ID: id, Op: op, Body: eventDocument(ev, s.spec.Dataset, s.namespace, read)}
 		onResult := func(r index.Result) { s.alertResult(u, id, raw, attempts, r) }
 		if err := s.add(ctx, u, ev.Time, doc, onResult); err != nil {
 			return ids, err
 		}
-		kept[i] = Event{} // the sink holds the body now; let the page's copy go
+		write.recs[i] = Event{} // the sink holds the body now; let the page's copy go
 	}
 	return ids, nil
 }

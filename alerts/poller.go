@@ -165,25 +165,24 @@ func DefaultOptions() Options {
 // defaults gives every option left at zero, but Overlap, its default from DefaultOptions.
 func (o *Options) defaults() {
 	d := DefaultOptions()
-	durations := []struct{ v, def *time.Duration }{
-		{&o.PollInterval, &d.PollInterval}, {&o.Lookback, &d.Lookback}, {&o.AckGrace, &d.AckGrace},
-		{&o.ContentWindow, &d.ContentWindow}, {&o.DirectoryTTL, &d.DirectoryTTL},
-	}
-	for _, f := range durations {
-		if *f.v <= 0 {
-			*f.v = *f.def
-		}
-	}
-	for _, f := range []struct{ v, def *int }{
-		{&o.PageSize, &d.PageSize}, {&o.MaxRecordBytes, &d.MaxRecordBytes}, {&o.MaxPages, &d.MaxPages},
-		{&o.ContentCandidates, &d.ContentCandidates},
-	} {
-		if *f.v <= 0 {
-			*f.v = *f.def
-		}
-	}
+	orDefault(&o.PollInterval, d.PollInterval)
+	orDefault(&o.Lookback, d.Lookback)
+	orDefault(&o.AckGrace, d.AckGrace)
+	orDefault(&o.ContentWindow, d.ContentWindow)
+	orDefault(&o.DirectoryTTL, d.DirectoryTTL)
+	orDefault(&o.PageSize, d.PageSize)
+	orDefault(&o.MaxRecordBytes, d.MaxRecordBytes)
+	orDefault(&o.MaxPages, d.MaxPages)
+	orDefault(&o.ContentCandidates, d.ContentCandidates)
 	if len(o.SIEMTypes) == 0 {
 		o.SIEMTypes = d.SIEMTypes
+	}
+}
+
+// orDefault sets *v to def when it is zero or negative.
+func orDefault[T int | time.Duration](v *T, def T) {
+	if *v <= 0 {
+		*v = def
 	}
 }
 

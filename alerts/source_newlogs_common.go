@@ -1,6 +1,7 @@
 package alerts
 
 import (
+	"slices"
 	"strings"
 	"time"
 )
@@ -115,17 +116,7 @@ func (d doc) setParties(related, from, sender, to []string) {
 // appendNew appends the values not already in list (and not empty).
 func appendNew(list []string, vals ...string) []string {
 	for _, v := range vals {
-		if v == "" {
-			continue
-		}
-		dup := false
-		for _, x := range list {
-			if x == v {
-				dup = true
-				break
-			}
-		}
-		if !dup {
+		if v != "" && !slices.Contains(list, v) {
 			list = append(list, v)
 		}
 	}

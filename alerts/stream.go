@@ -106,31 +106,27 @@ func (s *stream) streamIDs(ctx context.Context) (IDSet, error) {
 	return s.ids, nil
 }
 
-// written drops from kept (and raws) the alerts the data stream holds already, counted as
+// written drops from the page the records the data stream holds already, counted as
 // existing. op_type create alone would refuse them only in the backing index they went to:
 // after a rollover an overlap re-read or a replay would write them a second time. Parked
-// alerts tried again (retry) are instead removed first, so that their corrected version can
+// records tried again (retry) are instead removed first, so that their corrected version can
 // be created: a data stream takes no write over a document.
-func (s *stream) written(ctx context.Context, u *unit, kept []Alert, raws []json.RawMessage, retry bool) ([]Alert, []json.RawMessage, error) {
-	ids := make([]string, len(kept))
-	for i := range kept {
-		ids[i] = kept[i].ID
-	}
-	has, err := s.held(ctx, u, ids, retry)
+func written[T any](ctx context.Context, s *stream, u *unit, kept page[T], retry bool) (page[T], error) {
+	has, err := s.held(ctx, u, kept.keys, retry)
 	if err != nil || len(has) == 0 {
-		return kept, raws, err
+		return kept, err
 	}
 	// New slices: the caller still hands every kept alert to the groups.
-	write := make([]Alert, 0, len(kept)-len(has))
-	writeRaws := make([]json.RawMessage, 0, len(kept)-len(has))
-	for i := range kept {
-		if has[kept[i].ID] {
+	n := len(kept.keys) - len(has)
+	write := page[T]{recs: make([]T, 0, n), keys: make([]string, 0, n), raws: make([]json.RawMessage, 0, n)}
+	for i, id := range kept.keys {
+		if has[id] {
 			s.c.existing.Add(1)
 			continue
 		}
-		write, writeRaws = append(write, kept[i]), append(writeRaws, raws[i])
+		write.add(kept.recs[i], id, kept.raws[i])
 	}
-	return write, writeRaws, nil
+	return write, nil
 }
 
 // held returns which of ids the data stream holds already (written explains why), or, for
@@ -239,51 +235,37 @@ func (s *stream) submit(ctx context.Context, u *unit, recs []json.RawMessage, o 
 		return s.submitEvents(ctx, u, recs, o)
 	}
 	ids := o.pageIDs(len(recs))
-	kept := make([]Alert, 0, len(recs))
-	raws := make([]json.RawMessage, 0, len(recs))
-	for i, raw := range recs {
-		s.c.records.Add(1)
-		var (
-			a   Alert
-			err error
-		)
-		if err = s.tooLarge(raw); err == nil {
-			if a, err = s.p.o.Normalize(s.src, raw); err == nil && a.ID == "" {
-				err = recordError(ReasonNoID, "the record gives no id")
-			}
+	decode := func(raw json.RawMessage) (Alert, string, error) {
+		a, err := s.p.o.Normalize(s.src, raw)
+		if err == nil && a.ID == "" {
+			err = recordError(ReasonNoID, "the record gives no id")
 		}
-		if err != nil {
-			s.unusable(err)
-			continue
-		}
-		if s.repeat(o, ids, a.ID) {
-			continue
-		}
-		d := s.p.d.Rules.Decide(&a)
+		return a, a.ID, err
+	}
+	decide := func(a *Alert) bool {
+		d := s.p.d.Rules.Decide(a)
 		s.c.filterErrors.Add(int64(d.EvalErrors))
 		if !d.Keep {
 			s.c.exclude(d.Reason)
-			continue
 		}
-		s.parkIf(u, o, i, a.ID, raw)
-		kept = append(kept, a)
-		raws = append(raws, raw)
+		return d.Keep
 	}
-	if len(kept) == 0 {
+	kept := pageRecords(s, u, recs, o, ids, decode, decide)
+	if len(kept.recs) == 0 {
 		return ids, nil
 	}
 	op := s.writeOp(o)
 	// Groups get every kept alert (their merge is idempotent); the stream only those it lacks.
-	groupAlerts := kept
-	write, writeRaws, err := s.written(ctx, u, kept, raws, o.retry != nil)
+	groupAlerts := kept.recs
+	write, err := written(ctx, s, u, kept, o.retry != nil)
 	if err != nil {
 		return ids, err
 	}
-	enr := s.p.enrich.lookup(ctx, write)
+	enr := s.p.enrich.lookup(ctx, write.recs)
 	read := s.p.o.Now().UTC()
-	for i := range write {
+	for i := range write.recs {
 		enr[i].Read = read
-		a, raw := &write[i], writeRaws[i]
+		a, raw := &write.recs[i], write.raws[i]
 		id, attempts := a.ID, o.retry[a.ID]
 		doc := index.Doc{Kind: AlertsKind, ID: id, Op: op, Body: withStream(AlertDocument(a, enr[i]), s.namespace)}
 		// The callback holds the id, not a: a pointer into write would keep every normalised
@@ -305,6 +287,51 @@ func (s *stream) submit(ctx context.Context, u *unit, recs []json.RawMessage, o 
 		}
 	}
 	return ids, nil
+}
+
+// page is what submit keeps of a page of records: each one decoded (alert or event), with
+// its id and the record as it came (kept to park it if refused).
+type page[T any] struct {
+	recs []T
+	keys []string
+	raws []json.RawMessage
+}
+
+func (p *page[T]) add(rec T, id string, raw json.RawMessage) {
+	p.recs, p.keys, p.raws = append(p.recs, rec), append(p.keys, id), append(p.raws, raw)
+}
+
+// pageRecords is what submit does alike for alerts and events before anything is written:
+// each record of the page is counted, decoded (decode returns it with its id), and dropped
+// when unusable (too large, malformed: counted by reason), a repeat, or refused by keep (nil
+// keeps every one, which counts what it refuses); those o names are parked.
+func pageRecords[T any](s *stream, u *unit, recs []json.RawMessage, o submitOptions, ids map[string]bool,
+	decode func(json.RawMessage) (T, string, error), keep func(*T) bool) page[T] {
+	kept := page[T]{recs: make([]T, 0, len(recs)), keys: make([]string, 0, len(recs)), raws: make([]json.RawMessage, 0, len(recs))}
+	for i, raw := range recs {
+		s.c.records.Add(1)
+		var (
+			rec T
+			id  string
+			err error
+		)
+		if err = s.tooLarge(raw); err == nil {
+			rec, id, err = decode(raw)
+		}
+		if err != nil {
+			s.unusable(err)
+			continue
+		}
+		if s.repeat(o, ids, id) {
+			continue
+		}
+		if keep != nil && !keep(&rec) {
+			continue
+		}
+		s.parkIf(u, o, i, id, raw)
+		kept.add(rec, id, raw)
+	}
+	return kept
 }
 
 // unusable counts a record that cannot be an alert, by reason, and warns once per reason
